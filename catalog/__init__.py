@@ -1,0 +1,52 @@
+"""The catalog (资源登记): dataset schemas, ingest of raw files, and desensitization.
+
+A raw file and its schema go in; a registered `Dataset`, a desensitized Parquet
+file in the domain store and a keyed identifier index come out.
+"""
+
+from catalog.desensitize import desensitize, mask, pandas_dtype, pseudonym, pseudonymize
+from catalog.identifiers import (
+    build_identifier_index,
+    contains_combination,
+    contains_identifier,
+    load_index,
+    save_index,
+)
+from catalog.ingest import get_dataset, ingest, list_datasets, read_source
+from catalog.records import Dataset, schema_document
+from catalog.schema import ColumnSpec, DatasetSchema, load_schema, parse_schema
+from catalog.synthetic import (
+    generate_enterprises,
+    generate_social_security,
+    is_valid_credit_code,
+    write_demo_files,
+    write_social_security_files,
+)
+
+__all__ = [
+    "ColumnSpec",
+    "Dataset",
+    "DatasetSchema",
+    "build_identifier_index",
+    "contains_combination",
+    "contains_identifier",
+    "desensitize",
+    "generate_enterprises",
+    "generate_social_security",
+    "get_dataset",
+    "ingest",
+    "is_valid_credit_code",
+    "list_datasets",
+    "load_index",
+    "load_schema",
+    "mask",
+    "pandas_dtype",
+    "parse_schema",
+    "pseudonym",
+    "pseudonymize",
+    "read_source",
+    "save_index",
+    "schema_document",
+    "write_demo_files",
+    "write_social_security_files",
+]

@@ -1,0 +1,173 @@
+"""Desensitization (脱敏): turning a typed raw frame into what the domain store holds.
+
+Only stored columns survive (L4 and `drop` never do), each transformed by its
+schema method and cast to the pandas dtype of its `ColumnSpec.stored_type`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from catalog.schema import ColumnSpec, DatasetSchema
+from core.errors import SchemaInvalid
+
+PSEUDONYM_HEX_CHARS = 32
+MASK_CHAR = "*"
+
+# One pandas dtype per schema type: what sandboxes read back from the Parquet.
+# Dates are Arrow date32 so the Parquet column is a DATE, not a midnight timestamp.
+DTYPES: dict[str, object] = {
+    "string": "string",
+    "integer": "Int64",
+    "double": "float64",
+    "date": pd.ArrowDtype(pa.date32()),
+    "timestamp": "datetime64[us]",
+    "boolean": "boolean",
+}
+TEMPORAL = {"date", "timestamp"}
+NUMERIC = {"integer", "double"}
+
+
+def pandas_dtype(column_type: str) -> object:
+    """The pandas dtype a column of this schema type is held in."""
+    return DTYPES[column_type]
+
+
+def desensitize(frame: pd.DataFrame, schema: DatasetSchema, key: bytes) -> pd.DataFrame:
+    """Return the stored columns of `frame`, in schema order, each desensitized by its method."""
+    missing = [c.name for c in schema.stored_columns if c.name not in frame.columns]
+    if missing:
+        raise SchemaInvalid(
+            f"the frame lacks stored columns {missing} of dataset {schema.dataset!r}; "
+            "pass a frame with every column the schema lists"
+        )
+    out = {c.name: _apply(frame[c.name], c, key) for c in schema.stored_columns}
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _apply(series: pd.Series, spec: ColumnSpec, key: bytes) -> pd.Series:
+    method, _, argument = spec.desensitize.partition(":")
+    if method == "keep":
+        result = series
+    elif method == "pseudonymize":
+        result = pseudonymize(series, key)
+    elif method == "mask":
+        result = mask(series)
+    elif method == "generalize":
+        result = _generalize(series, spec, argument)
+    elif method == "noise":
+        _require(spec, NUMERIC)
+        result = add_laplace_noise(series, float(argument))
+    else:  # parse_schema admits no other method; this guards hand-built specs
+        raise SchemaInvalid(f"column {spec.name!r} has unknown method {spec.desensitize!r}")
+    return result.astype(pandas_dtype(spec.stored_type))
+
+
+def _require(spec: ColumnSpec, types: set[str]) -> None:
+    if spec.type not in types:
+        raise SchemaInvalid(
+            f"column {spec.name!r} is {spec.type} but {spec.desensitize!r} needs one of "
+            f"{sorted(types)}; change the column's type or its desensitize method"
+        )
+
+
+def _generalize(series: pd.Series, spec: ColumnSpec, argument: str) -> pd.Series:
+    kind, _, width = argument.partition(":")
+    if kind in ("year", "month"):
+        _require(spec, TEMPORAL)
+        moments = pd.to_datetime(series)
+        if kind == "year":
+            return moments.dt.year.astype("Int64")
+        return moments.dt.strftime("%Y-%m").astype("string")
+    if kind == "prefix":
+        return _as_text(series).str.slice(0, int(width))
+    _require(spec, NUMERIC)
+    return bucket(series, float(width))
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    """Values as strings, nulls kept null; integers print without a trailing '.0'."""
+    if pd.api.types.is_float_dtype(series.dtype) or pd.api.types.is_integer_dtype(series.dtype):
+        numbers = pd.to_numeric(series)
+        whole = numbers.dropna()
+        if (whole % 1 == 0).all():
+            return numbers.astype("Int64").astype("string")
+    return series.astype("string")
+
+
+def pseudonymize(series: pd.Series, key: bytes) -> pd.Series:
+    """HMAC-SHA256 of the trimmed text, truncated: stable within the domain, so joins work.
+
+    Values are trimmed first so that ' 9133…' and '9133…' in two files still join.
+    Hashing runs once per distinct value; 128 bits keep collisions out of reach.
+    """
+    text = _as_text(series).str.strip()
+    return _map_distinct(text, lambda value: pseudonym(value, key))
+
+
+def pseudonym(value: str, key: bytes) -> str:
+    """The pseudonym of one already-normalised value."""
+    digest = hmac.digest(key, value.encode("utf-8"), "sha256")
+    return digest.hex()[:PSEUDONYM_HEX_CHARS]
+
+
+def _map_distinct(text: pd.Series, function: Callable[[str], str]) -> pd.Series:
+    distinct = text.dropna().unique()
+    table = {value: function(value) for value in distinct}
+    return text.map(table).astype("string")
+
+
+def mask_lengths(length: int) -> tuple[int, int]:
+    """How many leading and trailing characters stay visible for a value of this length.
+
+    Follows the common Chinese practice for phones (11 chars: 138****5678) and
+    scales down: 18 chars keep 3+4, 8 keep 2+3, 4 keep 1+1, 3 keep 1+1 (张*丰),
+    2 keep the first (张*), 1 keeps nothing. At most 7 characters are ever shown,
+    and the mask keeps the length, which is not treated as secret.
+    """
+    if length <= 1:
+        return 0, 0
+    if length == 2:
+        return 1, 0
+    return min(3, max(1, (length + 1) // 4)), min(4, max(1, (length + 1) // 3))
+
+
+def mask(series: pd.Series) -> pd.Series:
+    """Keep a prefix and a suffix and star the middle; vectorised per distinct length."""
+    text = _as_text(series)
+    lengths = text.str.len()
+    result = pd.Series(pd.NA, index=text.index, dtype="string")
+    for length in lengths.dropna().unique():
+        rows = lengths == length
+        head, tail = mask_lengths(int(length))
+        middle = MASK_CHAR * (int(length) - head - tail)
+        chunk = text[rows]
+        ending = chunk.str.slice(int(length) - tail) if tail else ""
+        result[rows] = chunk.str.slice(0, head) + middle + ending
+    return result
+
+
+def bucket(series: pd.Series, width: float) -> pd.Series:
+    """Floor each number to its bucket of `width`: 1234 with width 100 becomes 1200.0."""
+    numbers = pd.to_numeric(series).astype("float64")
+    return np.floor(numbers / width) * width
+
+
+def add_laplace_noise(series: pd.Series, scale: float) -> pd.Series:
+    """Add Laplace(0, scale) noise to each value; nulls stay null.
+
+    This is a one-off perturbation of stored values, not a differentially private
+    release: no epsilon is accounted (queries get their own DP noise later), so
+    diffprivlib's per-value mechanisms would only add cost. The generator is seeded
+    from `secrets` for each call, because noise anyone can regenerate can be
+    subtracted again.
+    """
+    numbers = pd.to_numeric(series).astype("float64")
+    rng = np.random.default_rng(secrets.randbits(128))
+    return numbers + rng.laplace(0.0, scale, size=len(numbers))

@@ -1,0 +1,128 @@
+"""The identifier index: keyed hashes of raw identifiers, for the output gate's value scan.
+
+Built at ingest from the raw frame, so the gate can ask "does this output cell
+equal a raw identifier?" without the domain keeping the raw values anywhere.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import numbers
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from catalog.schema import DatasetSchema
+from core.errors import InvalidInput
+from core.levels import Role
+
+DIGEST_BYTES = 16
+MAGIC = b"SLUIDX1\n"
+# Tags keep a single identifier from ever colliding with a joined combination.
+IDENTIFIER_TAG = b"id\x00"
+COMBINATION_TAG = b"qi\x00"
+SEPARATOR = "\x1f"
+
+
+@lru_cache(maxsize=4)
+def index_key(key: bytes) -> bytes:
+    """A key derived from the pseudonym key, so index digests never equal pseudonyms."""
+    return hmac.digest(key, b"identifier-index", "sha256")
+
+
+def normalise(value: object) -> str | None:
+    """The text a value is compared by: trimmed; 42.0 reads as 42; dates in ISO form."""
+    if value is None or (not isinstance(value, str) and _is_null(value)):
+        return None
+    if isinstance(value, bool):
+        text = str(value)
+    elif isinstance(value, numbers.Integral):
+        text = str(int(value))
+    elif isinstance(value, numbers.Real) and float(value).is_integer():
+        text = str(int(float(value)))
+    elif isinstance(value, datetime) and value == datetime(value.year, value.month, value.day):
+        text = value.date().isoformat()
+    elif isinstance(value, date):
+        text = value.isoformat()
+    else:
+        text = str(value)
+    text = text.strip()
+    return text or None
+
+
+def _is_null(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isnan(value)
+    try:
+        result = pd.isna(value)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(result, bool | np.bool_) and bool(result)
+
+
+def _digest(derived: bytes, tag: bytes, text: str) -> str:
+    return hmac.digest(derived, tag + text.encode("utf-8"), "sha256")[:DIGEST_BYTES].hex()
+
+
+def build_identifier_index(frame: pd.DataFrame, schema: DatasetSchema, key: bytes) -> set[str]:
+    """Hash every raw direct identifier, and each row's quasi-identifier combination.
+
+    Every `identifier` column counts, dropped and L4 ones included: they are the
+    values most worth catching in an output. Combinations are indexed only when
+    there are two or more quasi-identifiers; a single one is no combination.
+    """
+    derived = index_key(key)
+    hashes: set[str] = set()
+    for spec in schema.columns:
+        if spec.role is Role.IDENTIFIER and spec.name in frame.columns:
+            texts = {normalise(v) for v in frame[spec.name].dropna().unique().tolist()}
+            hashes.update(_digest(derived, IDENTIFIER_TAG, t) for t in texts if t)
+    quasi = [
+        c.name
+        for c in schema.columns
+        if c.role is Role.QUASI_IDENTIFIER and c.name in frame.columns
+    ]
+    if len(quasi) >= 2:
+        for row in frame[quasi].drop_duplicates().itertuples(index=False, name=None):
+            joined = _combination_text(row)
+            if joined is not None:
+                hashes.add(_digest(derived, COMBINATION_TAG, joined))
+    return hashes
+
+
+def _combination_text(values: Iterable[object]) -> str | None:
+    texts = [normalise(v) for v in values]
+    if all(t is None for t in texts):
+        return None
+    return SEPARATOR.join(t or "" for t in texts)
+
+
+def contains_identifier(value: object, index: set[str], key: bytes) -> bool:
+    """Whether an output value equals (after normalising) a raw direct identifier."""
+    text = normalise(value)
+    return text is not None and _digest(index_key(key), IDENTIFIER_TAG, text) in index
+
+
+def contains_combination(values: Sequence[object], index: set[str], key: bytes) -> bool:
+    """Whether values, in the schema's quasi-identifier order, equal a raw row's combination."""
+    joined = _combination_text(values)
+    return joined is not None and _digest(index_key(key), COMBINATION_TAG, joined) in index
+
+
+def save_index(path: Path, hashes: set[str]) -> None:
+    """Write the digests sorted and concatenated: 16 bytes each, about 16 MB per million."""
+    body = b"".join(bytes.fromhex(h) for h in sorted(hashes))
+    path.write_bytes(MAGIC + body)
+
+
+def load_index(path: Path) -> set[str]:
+    data = path.read_bytes()
+    if not data.startswith(MAGIC) or (len(data) - len(MAGIC)) % DIGEST_BYTES:
+        raise InvalidInput(f"{path} is not an identifier index; re-ingest the dataset")
+    body = memoryview(data)[len(MAGIC) :]
+    return {body[i : i + DIGEST_BYTES].hex() for i in range(0, len(body), DIGEST_BYTES)}

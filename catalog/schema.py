@@ -1,0 +1,185 @@
+"""Dataset schemas (资源登记): a level and role for every column, validated strictly.
+
+A schema is the contract for ingest; it is refused whole if any column lacks a
+level, names an unknown role or method, or leaves an identifier unprotected.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.errors import SchemaInvalid
+from core.levels import Level, Role
+
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+TYPES = {"string", "integer", "double", "date", "timestamp", "boolean"}
+NUMERIC = {"integer", "double"}
+PROTECTED_IDENTIFIER_METHODS = {"pseudonymize", "drop", "mask"}
+METHOD = re.compile(r"^(keep|drop|pseudonymize|mask|generalize:(year|month|prefix:\d+|bucket:[\d.]+)|noise:[\d.]+)$")
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    type: str
+    level: Level
+    role: Role
+    desensitize: str = "keep"
+    bounds: tuple[float, float] | None = None
+    title: str | None = None
+
+    @property
+    def stored(self) -> bool:
+        """Whether the column reaches the domain store at all (L4 and dropped never do)."""
+        return self.level is not Level.L4 and self.desensitize != "drop"
+
+    @property
+    def stored_type(self) -> str:
+        """The column's type after desensitization, as sandboxes see it."""
+        method = self.desensitize
+        if method in ("pseudonymize", "mask") or method.startswith("generalize:prefix"):
+            return "string"
+        if method == "generalize:year":
+            return "integer"
+        if method == "generalize:month":
+            return "string"
+        if method.startswith(("generalize:bucket", "noise:")):
+            return "double"
+        return self.type
+
+
+@dataclass(frozen=True)
+class DatasetSchema:
+    dataset: str
+    title: str
+    owner: str
+    privacy_unit: str
+    columns: tuple[ColumnSpec, ...]
+    contribution_limit: int = 1
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def column(self, name: str) -> ColumnSpec | None:
+        lowered = name.lower()
+        return next((c for c in self.columns if c.name == lowered), None)
+
+    @property
+    def stored_columns(self) -> list[ColumnSpec]:
+        return [c for c in self.columns if c.stored]
+
+    @property
+    def max_level(self) -> Level:
+        return max((c.level for c in self.columns), key=lambda lv: lv.rank)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("extra")
+        data["columns"] = [
+            {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(c).items()}
+            for c in self.columns
+        ]
+        return data
+
+
+def _fail(message: str, suggestion: str) -> SchemaInvalid:
+    return SchemaInvalid(f"{message}; {suggestion}")
+
+
+def _column(raw: Any, index: int) -> ColumnSpec:
+    if not isinstance(raw, dict) or "name" not in raw:
+        raise _fail(f"column #{index + 1} has no name", "give every column a `name`")
+    name = str(raw["name"])
+    if not NAME.match(name):
+        raise _fail(f"column name {name!r} is not a lowercase identifier", "use [a-z0-9_]")
+    if "level" not in raw:
+        raise _fail(f"column {name!r} has no level", "add `level: L1|L2|L3|L4` to every column")
+    try:
+        level = Level(str(raw["level"]).upper())
+    except ValueError:
+        raise _fail(f"column {name!r} has unknown level {raw['level']!r}", "use L1, L2, L3 or L4")
+    try:
+        role = Role(str(raw.get("role", "attribute")))
+    except ValueError:
+        roles = ", ".join(r.value for r in Role)
+        raise _fail(f"column {name!r} has unknown role {raw['role']!r}", f"use one of {roles}")
+    ctype = str(raw.get("type", "string"))
+    if ctype not in TYPES:
+        raise _fail(f"column {name!r} has unknown type {ctype!r}", f"use one of {sorted(TYPES)}")
+    default = "pseudonymize" if role is Role.IDENTIFIER else "keep"
+    method = str(raw.get("desensitize", default))
+    if not METHOD.match(method):
+        raise _fail(
+            f"column {name!r} has unknown desensitize method {method!r}",
+            "use keep, drop, pseudonymize, mask, generalize:year|month|prefix:N|bucket:W or noise:S",
+        )
+    if role is Role.IDENTIFIER and method not in PROTECTED_IDENTIFIER_METHODS:
+        raise _fail(
+            f"identifier column {name!r} would be stored as {method!r}",
+            "identifiers must be pseudonymize, mask or drop",
+        )
+    bounds = raw.get("bounds")
+    if role is Role.MEASURE:
+        if ctype not in NUMERIC:
+            raise _fail(f"measure {name!r} has type {ctype}", "measures must be integer or double")
+        if not (isinstance(bounds, list | tuple) and len(bounds) == 2):
+            raise _fail(f"measure {name!r} has no bounds", "add `bounds: [lo, hi]`")
+        lo, hi = float(bounds[0]), float(bounds[1])
+        if not lo < hi:
+            raise _fail(f"measure {name!r} has bounds {bounds}", "lo must be below hi")
+        bounds = (lo, hi)
+    elif bounds is not None:
+        raise _fail(f"column {name!r} has bounds but is not a measure", "remove them")
+    return ColumnSpec(name, ctype, level, role, method, bounds, raw.get("title"))
+
+
+def parse_schema(raw: Any) -> DatasetSchema:
+    """Validate a schema document (already parsed from YAML) into a DatasetSchema."""
+    if not isinstance(raw, dict):
+        raise _fail("the schema is not a mapping", "see the dataset schema format in DESIGN.md")
+    for key in ("dataset", "columns", "privacy_unit"):
+        if key not in raw:
+            raise _fail(f"the schema has no `{key}`", f"add `{key}:` at the top level")
+    dataset = str(raw["dataset"])
+    if not NAME.match(dataset):
+        raise _fail(f"dataset name {dataset!r} is not a lowercase identifier", "use [a-z0-9_]")
+    if not isinstance(raw["columns"], list) or not raw["columns"]:
+        raise _fail("the schema lists no columns", "list every column of the file")
+    columns = tuple(_column(c, i) for i, c in enumerate(raw["columns"]))
+    names = [c.name for c in columns]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise _fail(f"columns listed twice: {duplicates}", "list each column once")
+    unit = str(raw["privacy_unit"])
+    unit_column = next((c for c in columns if c.name == unit), None)
+    if unit_column is None or not unit_column.stored or unit_column.desensitize == "mask":
+        raise _fail(
+            f"privacy_unit {unit!r} is not a stored, pseudonymized column",
+            "name the identifier column whose contributions are bounded",
+        )
+    limit = int(raw.get("contribution_limit", 1))
+    if limit < 1:
+        raise _fail("contribution_limit must be at least 1", "set it to the rows one unit may add")
+    return DatasetSchema(
+        dataset=dataset,
+        title=str(raw.get("title", dataset)),
+        owner=str(raw.get("owner", "")),
+        privacy_unit=unit,
+        columns=columns,
+        contribution_limit=limit,
+        description=str(raw.get("description", "")),
+    )
+
+
+def load_schema(path: Path) -> DatasetSchema:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SchemaInvalid(f"schema file {path} does not exist; check the path")
+    except yaml.YAMLError as exc:
+        raise SchemaInvalid(f"schema file {path} is not valid YAML ({exc}); fix the syntax")
+    return parse_schema(raw)

@@ -1,0 +1,38 @@
+"""The few things every domain package shares.
+
+The error tree, the ORM base that every package's tables hang from, and the
+domain home (its folders and keys). Nothing here knows about the web or the CLI.
+"""
+
+from core.db import Base, utcnow
+from core.errors import (
+    BudgetExhausted,
+    Conflict,
+    InvalidInput,
+    LicenseInvalid,
+    LimitExceeded,
+    NotFound,
+    PermissionDenied,
+    PolicyDenied,
+    Reason,
+    SchemaInvalid,
+    SluiceError,
+)
+from core.home import Home
+
+__all__ = [
+    "Base",
+    "BudgetExhausted",
+    "Conflict",
+    "Home",
+    "InvalidInput",
+    "LicenseInvalid",
+    "LimitExceeded",
+    "NotFound",
+    "PermissionDenied",
+    "PolicyDenied",
+    "Reason",
+    "SchemaInvalid",
+    "SluiceError",
+    "utcnow",
+]

@@ -1,0 +1,102 @@
+"""The domain home (`SLUICE_HOME`): its folders, its keys, and their permissions.
+
+Keys are created once, written with mode 0600, and never printed. The signing
+key signs audit heads and release packages; the pseudonym key keys the hashes
+that replace identifiers, so joins still work inside the domain but the raw
+values cannot be recomputed outside it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+@dataclass(frozen=True)
+class Home:
+    root: Path
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def store(self) -> Path:
+        """Desensitized Parquet, one folder per dataset: what sandboxes may read."""
+        return self.root / "store"
+
+    @property
+    def jobs(self) -> Path:
+        return self.root / "jobs"
+
+    @property
+    def releases(self) -> Path:
+        return self.root / "releases"
+
+    @property
+    def database(self) -> Path:
+        return self.root / "sluice.db"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.keys / "domain-ed25519.pem"
+
+    @property
+    def public_key_path(self) -> Path:
+        return self.keys / "domain-ed25519.pub.pem"
+
+    @property
+    def pseudonym_key_path(self) -> Path:
+        return self.keys / "pseudonym.key"
+
+    def create(self) -> None:
+        """Make folders and keys that are missing; never overwrite a key."""
+        for folder in (self.root, self.keys, self.store, self.jobs, self.releases):
+            folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.keys, 0o700)
+        if not self.signing_key_path.exists():
+            key = Ed25519PrivateKey.generate()
+            _write_private(
+                self.signing_key_path,
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                ),
+            )
+            self.public_key_path.write_bytes(
+                key.public_key().public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+            )
+        if not self.pseudonym_key_path.exists():
+            _write_private(self.pseudonym_key_path, secrets.token_bytes(32))
+
+    def signing_key(self) -> Ed25519PrivateKey:
+        key = serialization.load_pem_private_key(self.signing_key_path.read_bytes(), None)
+        assert isinstance(key, Ed25519PrivateKey)
+        return key
+
+    def public_key(self) -> Ed25519PublicKey:
+        return load_public_key(self.public_key_path.read_bytes())
+
+    def pseudonym_key(self) -> bytes:
+        return self.pseudonym_key_path.read_bytes()
+
+
+def load_public_key(pem: bytes) -> Ed25519PublicKey:
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("not an Ed25519 public key")
+    return key

@@ -1,0 +1,110 @@
+"""Companies, users and bearer tokens: who may act in the domain, and as what."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from audit_log import Actor, append
+from core.db import utcnow
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from operators.records import ApiToken, Operator, User
+
+ROLES = ("admin", "authority", "reviewer", "operator", "regulator")
+TOKEN_PREFIX = "slc_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Whoever is acting: a user behind a token, or the host's administrator at the CLI."""
+
+    name: str
+    role: str
+    operator_id: int | None = None
+    user_id: int | None = None
+
+    @classmethod
+    def of(cls, user: User) -> Principal:
+        return cls(user.name, user.role, user.operator_id, user.id)
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.name, self.role)
+
+
+HOST_ADMIN = Principal("host-admin", "admin")
+
+
+def add_operator(session: Session, name: str, actor: Actor) -> Operator:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("operator name is empty; give the company's name")
+    if session.scalar(select(Operator).where(Operator.name == name)):
+        raise Conflict(f"operator {name!r} already exists; choose another name")
+    operator = Operator(name=name)
+    session.add(operator)
+    session.flush()
+    append(session, actor, "operator.added", f"operator:{operator.id}", {"name": name})
+    return operator
+
+
+def get_operator(session: Session, name: str) -> Operator:
+    operator = session.scalar(select(Operator).where(Operator.name == name))
+    if operator is None:
+        raise NotFound(f"no operator named {name!r}; add it with `sluice operators add`")
+    return operator
+
+
+def add_user(session: Session, name: str, role: str, operator: str | None, actor: Actor) -> User:
+    if role not in ROLES:
+        raise InvalidInput(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+    if role == "operator" and not operator:
+        raise InvalidInput("an operator user needs --operator COMPANY")
+    if role != "operator" and operator:
+        raise InvalidInput(f"a {role} works for the domain, not a company; drop --operator")
+    if session.scalar(select(User).where(User.name == name)):
+        raise Conflict(f"user {name!r} already exists; choose another name")
+    company = get_operator(session, operator) if operator else None
+    user = User(name=name, role=role, operator_id=company.id if company else None)
+    session.add(user)
+    session.flush()
+    append(session, actor, "user.added", f"user:{user.id}", {"name": name, "role": role,
+                                                              "operator": operator})
+    return user
+
+
+def get_user(session: Session, name: str) -> User:
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise NotFound(f"no user named {name!r}; add it with `sluice users add`")
+    return user
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, user: User, actor: Actor, days: int = 90) -> str:
+    """A new bearer token; only its hash is kept, so it is returned exactly once."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    record = ApiToken(user_id=user.id, token_hash=_digest(token),
+                      expires_at=utcnow() + timedelta(days=days))
+    session.add(record)
+    session.flush()
+    append(session, actor, "token.created", f"user:{user.id}",
+           {"token_id": record.id, "expires_at": record.expires_at.isoformat()})
+    return token
+
+
+def authenticate(session: Session, token: str) -> User:
+    record = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    if record is None or record.revoked or record.expires_at < utcnow():
+        raise PermissionDenied("the token is unknown, revoked or expired; create one with `sluice tokens create`")
+    user = session.get(User, record.user_id)
+    assert user is not None
+    return user

@@ -1,0 +1,81 @@
+"""Tables for operating companies (授权运营单位), users, API tokens and licenses."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, utcnow
+
+
+class Operator(Base):
+    __tablename__ = "operators"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "created_at": self.created_at.isoformat()}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    role: Mapped[str] = mapped_column(String(20), nullable=False)
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "role": self.role, "operator_id": self.operator_id}
+
+
+class ApiToken(Base):
+    """Only the SHA-256 of a token is stored; the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class License(Base):
+    __tablename__ = "licenses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), nullable=False)
+    datasets: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    max_level: Mapped[str] = mapped_column(String(2), nullable=False)
+    purpose: Mapped[str] = mapped_column(Text, nullable=False)
+    valid_until: Mapped[date] = mapped_column(Date, nullable=False)
+    row_filter: Mapped[str | None] = mapped_column(Text, nullable=True)
+    epsilon_total: Mapped[float] = mapped_column(Float, nullable=False)
+    epsilon_spent: Mapped[float] = mapped_column(Float, default=0.0, nullable=False)
+    status: Mapped[str] = mapped_column(String(20), default="active", nullable=False)
+    granted_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    def to_dict(self, operator_name: str | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "operator_id": self.operator_id,
+            "operator": operator_name,
+            "datasets": list(self.datasets),
+            "max_level": self.max_level,
+            "purpose": self.purpose,
+            "valid_until": self.valid_until.isoformat(),
+            "row_filter": self.row_filter,
+            "epsilon_total": self.epsilon_total,
+            "epsilon_spent": round(self.epsilon_spent, 6),
+            "epsilon_remaining": round(self.epsilon_total - self.epsilon_spent, 6),
+            "status": self.status,
+        }

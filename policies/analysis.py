@@ -1,0 +1,295 @@
+"""Reading a query: parse once, refuse what is not a plain SELECT, resolve every column.
+
+Every check works on sqlglot's tree; SQL text is never inspected. The result
+says which dataset columns the query touches, and where (projected, grouped,
+aggregated and by what, filtered, joined), for the rules in `rules.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import OptimizeError, ParseError
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import Scope, traverse_scope
+
+from catalog.schema import ColumnSpec, DatasetSchema
+from core.errors import InvalidInput, Reason
+from policies.allowlist import function_name, is_allowed
+
+DIALECT = "duckdb"
+DUCKDB_TYPES = {
+    "string": "VARCHAR", "integer": "BIGINT", "double": "DOUBLE", "date": "DATE",
+    "timestamp": "TIMESTAMP", "boolean": "BOOLEAN",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ColumnUse:
+    """One reference to a dataset column and the place it appears in."""
+
+    dataset: str
+    column: ColumnSpec
+    context: str  # projected | group_key | filter | join_key | order | aggregate | count_distinct
+    function: str | None = None  # the aggregate around it, when context == "aggregate"
+    bare: bool = True  # the aggregate's argument is the column itself, not an expression of it
+    node: exp.Column | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass
+class Analysis:
+    tree: exp.Query
+    datasets: list[str]
+    uses: list[ColumnUse]
+    simple_aggregate: bool  # one SELECT ... GROUP BY over datasets, no nesting
+    reasons: list[Reason] = field(default_factory=list)
+
+    @property
+    def public_only(self) -> bool:
+        return all(use.column.level.rank == 1 for use in self.uses)
+
+
+def parse(sql: str) -> exp.Query:
+    """Exactly one SELECT statement (CTEs allowed), or InvalidInput saying why not."""
+    try:
+        statements = [s for s in sqlglot.parse(sql, dialect=DIALECT) if s is not None]
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        where = f" at line {first.get('line')}, column {first.get('col')}" if first else ""
+        raise InvalidInput(f"malformed SQL{where}: {first.get('description', exc)}; fix the syntax")
+    if len(statements) != 1:
+        raise InvalidInput(f"expected one SELECT statement, found {len(statements)}; submit one")
+    tree = statements[0]
+    if not isinstance(tree, exp.Query):
+        kind = type(tree).__name__.upper()
+        raise InvalidInput(f"only SELECT queries run here, not {kind}; rewrite it as a SELECT")
+    return tree
+
+
+def structural_reasons(tree: exp.Query, licensed: set[str], known: set[str]) -> list[Reason]:
+    """Syntax the domain never runs, tables outside the license, unknown functions."""
+    reasons: list[Reason] = []
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    for node in tree.walk():
+        if isinstance(node, exp.With) and node.args.get("recursive"):
+            reasons.append(
+                Reason(
+                    "no_recursion",
+                    "recursive CTEs are not allowed",
+                    suggestion="express the query without WITH RECURSIVE",
+                )
+            )
+        elif isinstance(node, exp.TableSample):
+            reasons.append(
+                Reason(
+                    "no_sampling",
+                    "TABLESAMPLE/USING SAMPLE is not allowed",
+                    suggestion="aggregate over the full licensed data",
+                )
+            )
+        elif isinstance(node, exp.Table):
+            reasons.extend(_table_reasons(node, licensed, known, ctes))
+        elif not is_allowed(node):
+            name = function_name(node)
+            kind = "function" if isinstance(node, exp.Func) else "syntax"
+            reasons.append(
+                Reason(
+                    "function_not_allowed",
+                    f"{kind} {name!r} is not on the allow-list",
+                    suggestion="use plain SELECT with COUNT, SUM, AVG and scalar functions",
+                )
+            )
+    return _unique(reasons)
+
+
+def _table_reasons(
+    node: exp.Table, licensed: set[str], known: set[str], ctes: set[str]
+) -> list[Reason]:
+    if not isinstance(node.this, exp.Identifier):
+        return [
+            Reason(
+                "no_table_functions",
+                f"table function {function_name(node.this)!r} is not allowed",
+                suggestion="query licensed datasets by name",
+            )
+        ]
+    if node.args.get("db") or node.args.get("catalog"):
+        return [
+            Reason(
+                "no_qualified_tables",
+                f"table {node.sql(DIALECT)} names a schema or database",
+                suggestion="name the dataset alone, e.g. FROM enterprise_utilities",
+            )
+        ]
+    name = node.name.lower()
+    if name in ctes:
+        return []
+    if name not in known:
+        return [
+            Reason(
+                "unknown_dataset",
+                f"dataset {node.name!r} is not in the catalog",
+                suggestion="run `sluice catalog list` for the datasets that exist",
+            )
+        ]
+    if name not in licensed:
+        return [
+            Reason(
+                "dataset_not_licensed",
+                f"dataset {name!r} is not covered by this license",
+                suggestion="apply for a license that includes it",
+            )
+        ]
+    return []
+
+
+def _unique(reasons: list[Reason]) -> list[Reason]:
+    seen: dict[tuple[str, str], Reason] = {}
+    for reason in reasons:
+        seen.setdefault((reason.rule, reason.message), reason)
+    return list(seen.values())
+
+
+def qualify_tree(tree: exp.Query, schemas: Mapping[str, DatasetSchema]) -> exp.Query:
+    """Qualify every column with its table and expand `*`, over stored columns only."""
+    mapping = {
+        name: {c.name: DUCKDB_TYPES[c.stored_type] for c in s.stored_columns}
+        for name, s in schemas.items()
+    }
+    try:
+        qualified = qualify(
+            tree.copy(),
+            schema=mapping,
+            dialect=DIALECT,
+            quote_identifiers=False,
+            validate_qualify_columns=True,
+            identify=False,
+        )
+    except OptimizeError as exc:
+        raise InvalidInput(f"cannot resolve the query's columns: {exc}; check column names")
+    assert isinstance(qualified, exp.Query)
+    return qualified
+
+
+def unstored_reasons(tree: exp.Query, schemas: Mapping[str, DatasetSchema]) -> list[Reason]:
+    """Columns the catalog knows but the store never holds: L4 and dropped ones."""
+    reasons: list[Reason] = []
+    names = {c.name.lower() for c in tree.find_all(exp.Column)}
+    for schema in schemas.values():
+        for column in schema.columns:
+            if column.name not in names or column.stored:
+                continue
+            if column.level.rank == 4:
+                reasons.append(
+                    Reason(
+                        "l4_denied",
+                        f"{schema.dataset}.{column.name} is L4 core data "
+                        "and never enters the domain store",
+                        column=column.name,
+                        level="L4",
+                        suggestion="remove it from the query",
+                    )
+                )
+            else:
+                reasons.append(
+                    Reason(
+                        "column_dropped",
+                        f"{schema.dataset}.{column.name} was dropped at ingest (desensitize: drop)",
+                        column=column.name,
+                        level=column.level.value,
+                        suggestion="remove it from the query",
+                    )
+                )
+    return reasons
+
+
+def _source_columns(column: exp.Column, scope: Scope) -> list[tuple[str, str]]:
+    """Follow a column through derived tables and CTEs down to (dataset, column) pairs."""
+    source = scope.sources.get(column.table)
+    if isinstance(source, exp.Table):
+        return [(source.name.lower(), column.name.lower())]
+    if isinstance(source, Scope):
+        found: list[tuple[str, str]] = []
+        for projection in (
+            source.expression.selects if isinstance(source.expression, exp.Select) else []
+        ):
+            if projection.alias_or_name.lower() == column.name.lower():
+                for inner in projection.find_all(exp.Column):
+                    found.extend(_source_columns(inner, source))
+        if isinstance(source.expression, exp.SetOperation):
+            for branch in source.union_scopes or []:
+                for projection in branch.expression.selects:
+                    if projection.alias_or_name.lower() == column.name.lower():
+                        for inner in projection.find_all(exp.Column):
+                            found.extend(_source_columns(inner, branch))
+        return found
+    return []
+
+
+def _context(column: exp.Column) -> tuple[str, str | None, bool]:
+    """Where a column sits in its SELECT: clause, enclosing aggregate, and bareness."""
+    node: exp.Expression = column
+    aggregate: exp.Expression | None = None
+    bare = True
+    while node.parent is not None:
+        parent = node.parent
+        if isinstance(parent, exp.AggFunc | exp.Window) and aggregate is None:
+            aggregate = parent
+            bare = node is column or (
+                isinstance(node, exp.Distinct) and node.expressions == [column]
+            )
+        if isinstance(parent, exp.Where):
+            return "filter", None, bare
+        if isinstance(parent, exp.Join):
+            return "join_key", None, bare
+        if isinstance(parent, exp.Group):
+            return "group_key", None, bare
+        if isinstance(parent, exp.Order) and aggregate is None:
+            return "order", None, bare
+        if isinstance(parent, exp.Select) or isinstance(parent, exp.Having) and aggregate is None:
+            break
+        node = parent
+    if aggregate is None:
+        return "projected", None, bare
+    name = function_name(aggregate)
+    if isinstance(aggregate, exp.Count) and isinstance(aggregate.this, exp.Distinct):
+        return "count_distinct", name, bare
+    return "aggregate", name, bare
+
+
+def resolve_uses(tree: exp.Query, schemas: Mapping[str, DatasetSchema]) -> list[ColumnUse]:
+    uses: list[ColumnUse] = []
+    for scope in traverse_scope(tree):
+        for column in scope.columns:
+            context, function, bare = _context(column)
+            for dataset, name in _source_columns(column, scope):
+                spec = schemas[dataset].column(name) if dataset in schemas else None
+                if spec is not None:
+                    uses.append(ColumnUse(dataset, spec, context, function, bare, column))
+    return uses
+
+
+def is_simple_aggregate(tree: exp.Query) -> bool:
+    """One SELECT with GROUP BY or aggregates, reading datasets directly (no nesting)."""
+    if not isinstance(tree, exp.Select) or tree.args.get("with"):
+        return False
+    if any(isinstance(n, exp.Subquery | exp.Window | exp.SetOperation) for n in tree.walk()):
+        return False
+    return tree.find(exp.AggFunc) is not None
+
+
+def analyse(sql: str, schemas: Mapping[str, DatasetSchema], licensed: set[str]) -> Analysis:
+    """Parse, check structure, resolve columns. Denial reasons are collected, not raised."""
+    tree = parse(sql)
+    reasons = structural_reasons(tree, licensed, set(schemas))
+    used = {t.name.lower() for t in tree.find_all(exp.Table) if t.name.lower() in schemas}
+    relevant = {name: schemas[name] for name in used}
+    reasons += unstored_reasons(tree, relevant)
+    if reasons:
+        return Analysis(tree, sorted(used), [], False, reasons)
+    qualified = qualify_tree(tree, relevant)
+    uses = resolve_uses(qualified, relevant)
+    return Analysis(qualified, sorted(used), uses, is_simple_aggregate(qualified), [])

@@ -1,0 +1,140 @@
+"""The policy decision: allow as written, rewrite, or deny with reasons.
+
+`check_query` is pure: it takes the SQL, the catalog's schemas and the
+license's scope, and returns a decision; charging the budget and recording the
+decision are the caller's job (see `sandbox.jobs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+
+from catalog.schema import DatasetSchema
+from core.errors import Reason
+from core.levels import Level
+from policies.analysis import DIALECT, analyse
+from policies.privacy import NoiseSpec, plan_noise
+from policies.rewrite import (
+    OutputCell,
+    inject_row_filter,
+    parse_row_filter,
+    public_cells,
+    rewrite_aggregate,
+)
+from policies.rules import column_reasons, level_reasons
+
+POLICY_VERSION = "sluice-policy/0.1"
+
+
+@dataclass(frozen=True)
+class LicenseScope:
+    """What a license lets a query touch."""
+
+    datasets: tuple[str, ...]
+    max_level: Level
+    row_filter: str | None = None
+
+
+@dataclass
+class PolicyDecision:
+    decision: str  # allow | rewrite | deny
+    reasons: list[Reason]
+    sql: str | None = None
+    datasets: list[str] = field(default_factory=list)
+    level: Level = Level.L1
+    cells: list[OutputCell] = field(default_factory=list)
+    noise: list[NoiseSpec] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    tree: exp.Query | None = field(default=None, repr=False)
+
+    @property
+    def epsilon(self) -> float:
+        return sum(spec.epsilon for spec in self.noise)
+
+    def sql_for(self, dialect: str) -> str | None:
+        """The rewritten query in another engine's dialect (e.g. "spark")."""
+        return self.tree.sql(dialect=dialect) if self.tree is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "decision": self.decision,
+            "reasons": [r.to_dict() for r in self.reasons],
+            "sql": self.sql,
+            "datasets": self.datasets,
+            "level": self.level.value,
+            "epsilon": self.epsilon,
+            "noise": [n.to_dict() for n in self.noise],
+            "cells": [
+                {"column": c.column, "kind": c.kind, "level": c.level.value} for c in self.cells
+            ],
+            "notes": self.notes,
+            "policy_version": POLICY_VERSION,
+        }
+
+
+def _deny(reasons: list[Reason], datasets: list[str]) -> PolicyDecision:
+    return PolicyDecision("deny", reasons, datasets=datasets)
+
+
+def check_query(
+    sql: str, schemas: Mapping[str, DatasetSchema], scope: LicenseScope, epsilon: float
+) -> PolicyDecision:
+    """Decide on one query. Raises InvalidInput for SQL that does not parse."""
+    licensed = set(scope.datasets)
+    analysis = analyse(sql, schemas, licensed)
+    if analysis.reasons:
+        return _deny(analysis.reasons, analysis.datasets)
+    used = {name: schemas[name] for name in analysis.datasets}
+    reasons = level_reasons(analysis, scope.max_level) + column_reasons(analysis, dict(used))
+    if reasons:
+        return _deny(reasons, analysis.datasets)
+    level = max((u.column.level for u in analysis.uses), key=lambda lv: lv.rank, default=Level.L1)
+    predicate = parse_row_filter(scope.row_filter, used) if scope.row_filter else None
+    if analysis.public_only:
+        if predicate is None:
+            return PolicyDecision(
+                "allow",
+                [],
+                sql.strip().rstrip(";"),
+                analysis.datasets,
+                level,
+                public_cells(analysis.tree),
+                tree=analysis.tree,
+            )
+        tree = inject_row_filter(analysis.tree, licensed, predicate)
+        return PolicyDecision(
+            "rewrite",
+            [],
+            tree.sql(DIALECT),
+            analysis.datasets,
+            level,
+            public_cells(tree),
+            notes=["license row filter applied to every scan"],
+            tree=tree,
+        )
+    assert isinstance(analysis.tree, exp.Select)
+    rewrite = rewrite_aggregate(analysis.tree, used)
+    if rewrite.reasons:
+        return _deny(rewrite.reasons, analysis.datasets)
+    tree = inject_row_filter(rewrite.tree, licensed, predicate)
+    notes = rewrite.notes + (["license row filter applied to every scan"] if predicate else [])
+    noise = plan_noise(rewrite.cells, epsilon)
+    if noise:
+        notes.append(
+            f"differential-privacy noise on {', '.join(n.column for n in noise)} (ε={epsilon:g})"
+        )
+    return PolicyDecision(
+        "rewrite",
+        [],
+        tree.sql(DIALECT),
+        analysis.datasets,
+        level,
+        rewrite.cells,
+        noise,
+        notes,
+        tree,
+    )

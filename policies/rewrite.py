@@ -1,0 +1,350 @@
+"""Rewriting a checked query into what runs: row filters, clamps and companions.
+
+Aggregate queries over non-public data become three steps: per privacy unit
+and group (clamped, contribution-bounded), ranked per group, then summed per
+group with the companion columns the output gate needs (`__n`, `__top1__c`,
+`__top2__c`, `__abs__c`; `__sum__c` and `__cnt__c` for noisy averages).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from catalog.schema import DatasetSchema
+from core.errors import InvalidInput, Reason
+from core.levels import Level
+from policies.allowlist import is_allowed
+from policies.analysis import DIALECT
+
+
+@dataclass(frozen=True)
+class OutputCell:
+    """An output column and what the gate must check for it."""
+
+    column: str
+    kind: str  # group_key | count | sum | avg | value
+    level: Level
+    source: str | None = None  # dataset.column aggregated, if any
+    sensitivity: float = 0.0
+    count_distinct_unit: bool = False
+
+
+@dataclass
+class Rewrite:
+    tree: exp.Query
+    cells: list[OutputCell] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
+
+
+def parse_row_filter(text: str, schemas: Mapping[str, DatasetSchema]) -> exp.Expression:
+    """A license's row predicate: must parse, use allowed syntax, and name stored columns."""
+    try:
+        predicate = sqlglot.parse_one(text, dialect=DIALECT, into=exp.Condition)
+    except (ParseError, ValueError) as exc:
+        raise InvalidInput(
+            f"row filter {text!r} is not a SQL predicate ({exc}); e.g. district = '镇海区'"
+        )
+    bad = [type(n).__name__ for n in predicate.walk() if not is_allowed(n)]
+    if bad or predicate.find(exp.Subquery, exp.Select, exp.Table):
+        raise InvalidInput(
+            f"row filter {text!r} uses syntax not allowed in a filter; use plain comparisons"
+        )
+    for column in predicate.find_all(exp.Column):
+        for schema in schemas.values():
+            spec = schema.column(column.name)
+            if spec is None or not spec.stored:
+                raise InvalidInput(
+                    f"row filter names {column.name!r}, which dataset {schema.dataset} does not store; "
+                    "use a column every licensed dataset has"
+                )
+    return predicate
+
+
+def inject_row_filter(
+    tree: exp.Query, datasets: set[str], predicate: exp.Expression | None
+) -> exp.Query:
+    """Wrap every scan of a licensed dataset in a filtered subquery, so no WHERE can widen it."""
+    if predicate is None:
+        return tree
+
+    def wrap(node: exp.Expression) -> exp.Expression:
+        if (
+            isinstance(node, exp.Table)
+            and node.name.lower() in datasets
+            and not node.args.get("db")
+        ):
+            alias = node.alias or node.name
+            inner = exp.select("*").from_(exp.table_(node.name)).where(predicate.copy())
+            return inner.subquery(alias)
+        return node
+
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    filtered = datasets - ctes
+    if not filtered:
+        return tree
+    result = tree.transform(wrap)
+    assert isinstance(result, exp.Query)
+    return result
+
+
+def _clamp(value: exp.Expression, lo: float, hi: float) -> exp.Expression:
+    return exp.func(
+        "LEAST", exp.func("GREATEST", value, exp.Literal.number(lo)), exp.Literal.number(hi)
+    )
+
+
+def _bigint(value: exp.Expression) -> exp.Expression:
+    """Sums of counts are HUGEINT in DuckDB; keep them plain 64-bit integers."""
+    return exp.Cast(this=value, to=exp.DataType.build("BIGINT"))
+
+
+def _col(name: str) -> exp.Column:
+    return exp.column(name)
+
+
+def _output_name(projection: exp.Expression, taken: set[str]) -> str:
+    name = projection.alias_or_name
+    if name.startswith("_col_"):
+        inner = projection.unalias()
+        func = type(inner).__name__.lower()
+        column = inner.find(exp.Column)
+        name = f"{func}_{column.name}" if column is not None else func
+    base, n = name, 2
+    while name in taken:
+        name, n = f"{base}_{n}", n + 1
+    taken.add(name)
+    return name
+
+
+class _Builder:
+    """Builds the three-step aggregate for one simple SELECT ... GROUP BY."""
+
+    def __init__(self, tree: exp.Select, schemas: Mapping[str, DatasetSchema]):
+        self.tree = tree
+        self.schemas = schemas
+        self.aliases = {t.alias_or_name: t.name.lower() for t in tree.find_all(exp.Table)}
+        first = tree.args["from_"].this if "from_" in tree.args else tree.args["from"].this
+        self.unit_dataset = self.aliases[first.alias_or_name]
+        self.unit_schema = schemas[self.unit_dataset]
+        self.unit = exp.column(self.unit_schema.privacy_unit, table=first.alias_or_name)
+        self.limit = self.unit_schema.contribution_limit
+        self.keys = list(tree.args["group"].expressions) if tree.args.get("group") else []
+        self.inner: list[exp.Expression] = []
+        self.outer: list[exp.Expression] = []
+        self.companions: list[exp.Expression] = []
+        self.ranks: list[exp.Expression] = []
+        self.cells: list[OutputCell] = []
+        self.reasons: list[Reason] = []
+        self.aggregate_map: dict[exp.Expression, exp.Expression] = {}
+
+    def key_ref(self, node: exp.Expression) -> exp.Expression | None:
+        for index, key in enumerate(self.keys):
+            if node == key:
+                return _col(f"__k{index}")
+        return None
+
+    def spec(self, column: exp.Column):
+        dataset = self.aliases.get(column.table, "")
+        schema = self.schemas.get(dataset)
+        return dataset, schema.column(column.name) if schema else None
+
+    def add_aggregate(self, index: int, node: exp.Expression, name: str) -> exp.Expression | None:
+        m = self.limit
+        if isinstance(node, exp.Count):
+            arg = node.this
+            if isinstance(arg, exp.Distinct):
+                self.cells.append(
+                    OutputCell(name, "count", Level.L3, self._src(arg.expressions[0]), 1.0, True)
+                )
+                return exp.Count(this=exp.Distinct(expressions=[_col("__unit")]))
+            counted = (
+                exp.Count(this=arg.copy())
+                if not isinstance(arg, exp.Star)
+                else exp.Count(this=exp.Star())
+            )
+            self.inner.append(exp.func("LEAST", counted, exp.Literal.number(m)).as_(f"__c{index}"))
+            level = self._level(arg)
+            self.cells.append(OutputCell(name, "count", level, self._src(arg), float(m)))
+            return _bigint(exp.func("COALESCE", exp.Sum(this=_col(f"__c{index}")), exp.Literal.number(0)))
+        if isinstance(node, exp.Sum | exp.Avg):
+            column = node.this
+            dataset, spec = self.spec(column) if isinstance(column, exp.Column) else ("", None)
+            if spec is None or spec.bounds is None:
+                self.reasons.append(
+                    Reason(
+                        "needs_bounds",
+                        f"{name}: SUM/AVG needs a measure column with bounds",
+                        suggestion="aggregate a measure column directly",
+                    )
+                )
+                return None
+            lo, hi = spec.bounds
+            per_unit = exp.Sum(this=_clamp(column.copy(), lo, hi))
+            self.inner.append(_clamp(per_unit, lo * m, hi * m).as_(f"__s{index}"))
+            self.inner.append(
+                exp.func("LEAST", exp.Count(this=column.copy()), exp.Literal.number(m)).as_(
+                    f"__c{index}"
+                )
+            )
+            order = exp.Ordered(this=exp.Abs(this=_col(f"__s{index}")), desc=True)
+            window = exp.Window(
+                this=exp.RowNumber(),
+                partition_by=[_col(f"__k{i}") for i in range(len(self.keys))],
+                order=exp.Order(expressions=[order]),
+            )
+            self.ranks.append(window.as_(f"__r{index}"))
+            self._contribution_companions(index, name)
+            kind = "sum" if isinstance(node, exp.Sum) else "avg"
+            sensitivity = max(abs(lo), abs(hi)) * m
+            self.cells.append(
+                OutputCell(name, kind, spec.level, f"{dataset}.{spec.name}", sensitivity)
+            )
+            total = exp.Sum(this=_col(f"__s{index}"))
+            if kind == "sum":
+                return total
+            count = exp.Nullif(
+                this=exp.Sum(this=_col(f"__c{index}")), expression=exp.Literal.number(0)
+            )
+            return exp.Div(this=total, expression=count)
+        if isinstance(node, exp.Min | exp.Max):
+            self.inner.append(type(node)(this=node.this.copy()).as_(f"__v{index}"))
+            self.cells.append(OutputCell(name, "value", self._level(node.this)))
+            return type(node)(this=_col(f"__v{index}"))
+        self.reasons.append(
+            Reason(
+                "aggregate_not_supported",
+                f"{name}: {type(node).__name__.upper()} cannot be checked by the output gate",
+                suggestion="use COUNT, SUM or AVG",
+            )
+        )
+        return None
+
+    def _contribution_companions(self, index: int, name: str) -> None:
+        s, r = _col(f"__s{index}"), _col(f"__r{index}")
+        for rank in (1, 2):
+            case = exp.Case(
+                ifs=[
+                    exp.If(
+                        this=exp.EQ(this=r.copy(), expression=exp.Literal.number(rank)),
+                        true=exp.Abs(this=s.copy()),
+                    )
+                ]
+            )
+            top = exp.func("COALESCE", exp.Max(this=case), exp.Literal.number(0))
+            self.companions.append(top.as_(f"__top{rank}__{name}"))
+        self.companions.append(exp.Sum(this=exp.Abs(this=s.copy())).as_(f"__abs__{name}"))
+        self.companions.append(exp.Sum(this=s.copy()).as_(f"__sum__{name}"))
+        self.companions.append(_bigint(exp.Sum(this=_col(f"__c{index}"))).as_(f"__cnt__{name}"))
+
+    def _src(self, node: exp.Expression) -> str | None:
+        column = node.find(exp.Column) if not isinstance(node, exp.Column) else node
+        if column is None:
+            return None
+        dataset, spec = self.spec(column)
+        return f"{dataset}.{spec.name}" if spec else None
+
+    def _level(self, node: exp.Expression) -> Level:
+        levels = [self.spec(c)[1] for c in node.find_all(exp.Column)]
+        if isinstance(node, exp.Column):
+            levels = [self.spec(node)[1]]
+        ranks = [s.level for s in levels if s is not None]
+        return max(ranks, key=lambda lv: lv.rank) if ranks else Level.L1
+
+    def map_output_refs(self, node: exp.Expression, outputs: set[str]) -> exp.Expression:
+        """HAVING/ORDER BY: aggregates and keys become their outer-query forms."""
+
+        def swap(child: exp.Expression) -> exp.Expression:
+            if isinstance(child, exp.AggFunc):
+                for original, rebuilt in self.aggregate_map.items():
+                    if child == original:
+                        return rebuilt.copy()
+                self.reasons.append(
+                    Reason(
+                        "having_aggregate",
+                        f"{child.sql(DIALECT)} in HAVING/ORDER BY is not in the SELECT list",
+                        suggestion="add the aggregate to the SELECT list and refer to it",
+                    )
+                )
+                return child
+            key = self.key_ref(child)
+            if key is not None:
+                return key
+            if isinstance(child, exp.Column) and not child.table and child.name in outputs:
+                return child
+            return child
+
+        return node.transform(swap)
+
+    def build(self) -> Rewrite:
+        taken: set[str] = set()
+        for index, key in enumerate(self.keys):
+            self.inner.append(key.copy().as_(f"__k{index}"))
+        for index, projection in enumerate(self.tree.selects):
+            name = _output_name(projection, taken)
+            body = projection.unalias()
+            key = self.key_ref(body)
+            if key is not None:
+                self.outer.append(key.as_(name))
+                self.cells.append(OutputCell(name, "group_key", self._level(body)))
+                continue
+            if not isinstance(body, exp.AggFunc) or body.find(exp.AggFunc) is not body:
+                self.reasons.append(
+                    Reason(
+                        "projection_shape",
+                        f"output column {name!r} must be a GROUP BY key or one aggregate",
+                        suggestion="project group keys as written in GROUP BY, one aggregate each",
+                    )
+                )
+                continue
+            rebuilt = self.add_aggregate(index, body, name)
+            if rebuilt is not None:
+                self.aggregate_map[body] = rebuilt
+                self.outer.append(rebuilt.as_(name))
+        return self._assemble(taken)
+
+    def _assemble(self, outputs: set[str]) -> Rewrite:
+        inner = exp.select(*self.inner, self.unit.copy().as_("__unit"))
+        inner.set("from_", self.tree.args.get("from_") or self.tree.args.get("from"))
+        inner.set("joins", self.tree.args.get("joins"))
+        inner.set("where", self.tree.args.get("where"))
+        inner = inner.group_by(*[k.copy() for k in self.keys], self.unit.copy())
+        ranked = exp.select("*", *self.ranks).from_("__per_unit")
+        key_cols = [_col(f"__k{i}") for i in range(len(self.keys))]
+        outer = exp.select(
+            *self.outer,
+            exp.Count(this=exp.Distinct(expressions=[_col("__unit")])).as_("__n"),
+            *self.companions,
+        ).from_("__ranked")
+        if key_cols:
+            outer = outer.group_by(*key_cols)
+        if self.tree.args.get("having"):
+            outer.set(
+                "having",
+                exp.Having(this=self.map_output_refs(self.tree.args["having"].this, outputs)),
+            )
+        if self.tree.args.get("order"):
+            outer.set("order", self.map_output_refs(self.tree.args["order"], outputs))
+        for part in ("limit", "offset"):
+            if self.tree.args.get(part):
+                outer.set(part, self.tree.args[part].copy())
+        outer = outer.with_("__per_unit", as_=inner).with_("__ranked", as_=ranked)
+        notes = [
+            f"contributions bounded to {self.limit} row(s) per {self.unit_schema.privacy_unit}",
+            "measures clamped to their schema bounds",
+            "companion columns added for the output gate",
+        ]
+        return Rewrite(outer, self.cells, notes, self.reasons)
+
+
+def rewrite_aggregate(tree: exp.Select, schemas: Mapping[str, DatasetSchema]) -> Rewrite:
+    return _Builder(tree, schemas).build()
+
+
+def public_cells(tree: exp.Query) -> list[OutputCell]:
+    return [OutputCell(p.alias_or_name, "value", Level.L1) for p in tree.selects]

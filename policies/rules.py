@@ -1,0 +1,190 @@
+"""The level and role rules of DESIGN's table, as pure functions returning reasons.
+
+L1 may be used anywhere. A query touching anything above L1 must be one
+aggregate SELECT the gate can check; inside it, L2 may filter, group and be
+aggregated; L3 only as the bare argument of COUNT, SUM or AVG; identifiers only
+as equi-join keys or in COUNT(DISTINCT privacy_unit). L4 never reaches here.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from catalog.schema import DatasetSchema
+from core.errors import Reason
+from core.levels import Level, Role
+from policies.analysis import Analysis, ColumnUse
+
+GATED = {"count", "sum", "avg"}
+DECOMPOSABLE_PUBLIC = {"min", "max"}
+
+
+def _name(use: ColumnUse) -> str:
+    return f"{use.dataset}.{use.column.name}"
+
+
+def level_reasons(analysis: Analysis, max_level: Level) -> list[Reason]:
+    reasons = []
+    for use in analysis.uses:
+        if use.column.level.rank > max_level.rank:
+            reasons.append(
+                Reason(
+                    "above_license_level",
+                    f"{_name(use)} is {use.column.level.value} but this license allows up to {max_level.value}",
+                    column=use.column.name,
+                    level=use.column.level.value,
+                    suggestion=f"apply for a license at {use.column.level.value} or drop the column",
+                )
+            )
+    return reasons
+
+
+def _identifier_reason(use: ColumnUse, schema: DatasetSchema) -> Reason | None:
+    unit = schema.privacy_unit
+    if use.context == "join_key":
+        return None
+    if use.context == "count_distinct" and use.bare and use.column.name == unit:
+        return None
+    return Reason(
+        "identifier_use",
+        f"{_name(use)} is a direct identifier and appears as {use.context.replace('_', ' ')}",
+        column=use.column.name,
+        level=use.column.level.value,
+        suggestion=f"use it only as a join key or in COUNT(DISTINCT {unit})",
+    )
+
+
+def _sensitive_reason(use: ColumnUse) -> Reason | None:
+    name, level = use.column.name, use.column.level.value
+    if use.context == "aggregate" and use.function in GATED and use.bare:
+        if use.function != "count" and use.column.role is not Role.MEASURE:
+            return Reason(
+                "sum_of_non_measure",
+                f"{_name(use)} is not a measure with bounds",
+                column=name,
+                level=level,
+                suggestion=f"use COUNT({name}) instead",
+            )
+        return None
+    if use.context == "aggregate" and not use.bare:
+        return Reason(
+            "l3_inside_expression",
+            f"{_name(use)} (L3) is inside an expression, CASE or FILTER within an aggregate",
+            column=name,
+            level=level,
+            suggestion=f"aggregate the bare column, e.g. AVG({name})",
+        )
+    if use.context in ("aggregate", "count_distinct"):
+        return Reason(
+            "l3_aggregate_not_allowed",
+            f"{_name(use)} (L3) may not be aggregated with {(use.function or '').upper()}",
+            column=name,
+            level=level,
+            suggestion=f"use COUNT, SUM or AVG({name})",
+        )
+    if use.context == "filter":
+        return Reason(
+            "l3_in_filter",
+            f"{_name(use)} (L3) may not filter rows",
+            column=name,
+            level=level,
+            suggestion="filter on L1 or L2 columns only",
+        )
+    return Reason(
+        f"l3_{use.context}",
+        f"{_name(use)} (L3) may not appear as {use.context.replace('_', ' ')}",
+        column=name,
+        level=level,
+        suggestion=f"aggregate it with AVG({name}) or SUM({name})"
+        if use.column.role is Role.MEASURE
+        else f"aggregate it with COUNT({name})",
+    )
+
+
+def _internal_reason(use: ColumnUse) -> Reason | None:
+    if use.context != "aggregate" and use.context != "count_distinct":
+        return None
+    name = use.column.name
+    if use.context == "count_distinct" or use.function not in GATED or not use.bare:
+        return Reason(
+            "l2_aggregate_not_allowed",
+            f"{_name(use)} (L2) may be aggregated only as COUNT, SUM or AVG of the bare column",
+            column=name,
+            level="L2",
+            suggestion=f"use AVG({name}) or COUNT(*)",
+        )
+    if use.function != "count" and use.column.role is not Role.MEASURE:
+        return Reason(
+            "sum_of_non_measure",
+            f"{_name(use)} is not a measure with bounds",
+            column=name,
+            level="L2",
+            suggestion=f"use COUNT({name}) instead",
+        )
+    return None
+
+
+def _row_level_reasons(analysis: Analysis) -> list[Reason]:
+    """A query over non-public columns that does not aggregate them in one SELECT."""
+    reasons = []
+    for use in analysis.uses:
+        if use.column.level.rank == 1:
+            continue
+        if use.column.role is Role.IDENTIFIER:
+            suggestion = "use it only as a join key or in COUNT(DISTINCT ...)"
+        elif use.column.role is Role.MEASURE:
+            suggestion = f"aggregate it with AVG({use.column.name}) and GROUP BY a public column"
+        else:
+            suggestion = f"use it as a GROUP BY key with COUNT(*), or drop it"
+        reasons.append(
+            Reason(
+                "row_level_output",
+                f"{_name(use)} ({use.column.level.value}) would leave as row-level data; "
+                "only L1 columns may be queried without aggregation",
+                column=use.column.name,
+                level=use.column.level.value,
+                suggestion=suggestion,
+            )
+        )
+    return reasons
+
+
+def column_reasons(analysis: Analysis, schemas: dict[str, DatasetSchema]) -> list[Reason]:
+    """Reasons to deny per column; empty when every use obeys its level and role."""
+    if analysis.public_only:
+        return []
+    if not analysis.simple_aggregate:
+        if any(isinstance(n, exp.AggFunc) for n in analysis.tree.walk()):
+            return [
+                Reason(
+                    "shape_not_supported",
+                    "queries over L2/L3 columns must be one SELECT ... GROUP BY with COUNT, SUM or AVG; "
+                    "CTEs, subqueries, windows and set operations over them are not supported",
+                    suggestion="aggregate directly FROM the datasets, joined on identifiers",
+                )
+            ]
+        return _dedupe(_row_level_reasons(analysis))
+    reasons: list[Reason | None] = []
+    for use in analysis.uses:
+        if use.column.role is Role.IDENTIFIER:
+            reasons.append(_identifier_reason(use, schemas[use.dataset]))
+        elif use.column.level is Level.L3:
+            reasons.append(_sensitive_reason(use))
+        elif use.column.level is Level.L2:
+            reasons.append(_internal_reason(use))
+    if analysis.tree.find(exp.Filter):
+        reasons.append(
+            Reason(
+                "aggregate_filter",
+                "FILTER (WHERE ...) inside an aggregate is not allowed",
+                suggestion="move the condition to WHERE",
+            )
+        )
+    return _dedupe([r for r in reasons if r is not None])
+
+
+def _dedupe(reasons: list[Reason]) -> list[Reason]:
+    unique: dict[tuple[str, str], Reason] = {}
+    for reason in reasons:
+        unique.setdefault((reason.rule, reason.message), reason)
+    return list(unique.values())

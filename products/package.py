@@ -1,0 +1,264 @@
+"""Signed release packages (出域数据包): a zip of released files, a manifest, and its signature.
+
+The manifest lists every file's SHA-256 and size in canonical JSON (RFC 8785) and is
+signed with the domain's Ed25519 key, so anyone holding the public key can check a
+package offline. The zip itself is written canonically, so verification can demand
+that every byte is the one the signer wrote, not only the bytes of each file.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from core.errors import Conflict, InvalidInput, Reason
+
+__all__ = ["FORMAT", "PackageVerification", "build_package", "verify_package"]
+
+FORMAT = "sluice-release/1"
+SIGNATURE_ALG = "Ed25519"
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+RESERVED_KEYS = ("files", "format", "signature_alg")
+# Fixed member metadata: the same contents always give the same zip bytes.
+_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+_FILE_MODE = 0o100644 << 16
+_MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class PackageVerification:
+    """The outcome of checking a package: ok only when `problems` is empty."""
+
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    manifest: dict[str, Any] | None = None
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _name_problem(name: str) -> str | None:
+    """Why a member name is unsafe to extract, or None if it is safe."""
+    parts = name.split("/")
+    if not name or name.startswith("/") or "\\" in name or "\x00" in name:
+        return f"unsafe file name {name!r}: empty, absolute or with a backslash"
+    if (len(name) > 1 and name[1] == ":") or any(p in ("", ".", "..") for p in parts):
+        return f"unsafe file name {name!r}: drive letter, '..', '.' or empty segment"
+    return None
+
+
+def _zip_bytes(members: list[tuple[str, bytes]]) -> bytes:
+    """The canonical zip of `members`, in the given order: stored, fixed metadata."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, data in members:
+            info = zipfile.ZipInfo(name, date_time=_DATE_TIME)
+            info.create_system = 3  # unix, whatever the platform, so bytes do not vary
+            info.external_attr = _FILE_MODE
+            info.compress_type = zipfile.ZIP_STORED
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def _members(files: dict[str, bytes], manifest_bytes: bytes, signature: bytes) -> list:
+    return [*sorted(files.items()), (MANIFEST, manifest_bytes), (SIGNATURE, signature)]
+
+
+def build_package(
+    path: Path, files: dict[str, bytes], manifest: dict[str, Any], key: Ed25519PrivateKey
+) -> dict[str, str]:
+    """Write a signed package at `path` (never over an existing one); return its digests."""
+    problems = [p for p in map(_name_problem, files) if p]
+    problems += [
+        f"{name!r} is reserved for the package itself"
+        for name in files
+        if name in (MANIFEST, SIGNATURE)
+    ]
+    problems += [
+        f"manifest key {k!r} is set by the package" for k in RESERVED_KEYS if k in manifest
+    ]
+    if problems:
+        raise InvalidInput(
+            "cannot build release package: " + "; ".join(problems),
+            [Reason(rule="release_package", message=p) for p in problems],
+        )
+    path = Path(path)
+    if path.exists():
+        raise Conflict(
+            f"release package {path} exists already",
+            [
+                Reason(
+                    rule="release_package",
+                    message="packages are immutable",
+                    suggestion="write the new release to a new path",
+                )
+            ],
+        )
+    body = {
+        **manifest,
+        "files": {
+            name: {"sha256": _sha256(data), "bytes": len(data)} for name, data in files.items()
+        },
+        "signature_alg": SIGNATURE_ALG,
+        "format": FORMAT,
+    }
+    try:
+        manifest_bytes = rfc8785.dumps(body)
+    except rfc8785.CanonicalizationError as error:
+        raise InvalidInput(
+            f"the release manifest cannot be written as canonical JSON: {error}",
+            [
+                Reason(
+                    rule="release_package",
+                    message=str(error),
+                    suggestion="use only strings, integers in the I-JSON range, finite floats, "
+                    "lists and string-keyed objects",
+                )
+            ],
+        ) from error
+    signature = base64.b64encode(key.sign(manifest_bytes))
+    archive = _zip_bytes(_members(files, manifest_bytes, signature))
+    # Write beside the target and rename, so a crash never leaves half a package.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(archive)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temporary, path)  # fails rather than replace a package written meanwhile
+    except FileExistsError as error:
+        raise Conflict(f"release package {path} exists already") from error
+    finally:
+        os.unlink(temporary)
+    return {"sha256": _sha256(archive), "manifest_sha256": _sha256(manifest_bytes)}
+
+
+def _check_signature(manifest_bytes: bytes, signature: bytes, key: Ed25519PublicKey) -> str | None:
+    try:
+        key.verify(base64.b64decode(signature, validate=True), manifest_bytes)
+    except (binascii.Error, ValueError, InvalidSignature):
+        return "manifest signature does not verify with this public key"
+    return None
+
+
+def _check_manifest(manifest_bytes: bytes) -> tuple[dict[str, Any] | None, list[str]]:
+    try:
+        manifest = json.loads(manifest_bytes)
+    except (UnicodeDecodeError, ValueError):
+        return None, ["manifest.json is not valid JSON"]
+    if not isinstance(manifest, dict):
+        return None, ["manifest.json is not a JSON object"]
+    problems = []
+    if rfc8785.dumps(manifest) != manifest_bytes:
+        problems.append("manifest.json is not in canonical (RFC 8785) form")
+    if manifest.get("format") != FORMAT:
+        problems.append(f"manifest format is {manifest.get('format')!r}, expected {FORMAT!r}")
+    if manifest.get("signature_alg") != SIGNATURE_ALG:
+        problems.append(f"manifest signature_alg is not {SIGNATURE_ALG!r}")
+    listed = manifest.get("files")
+    if not isinstance(listed, dict) or not all(
+        isinstance(v, dict) and isinstance(v.get("sha256"), str) and isinstance(v.get("bytes"), int)
+        for v in listed.values()
+    ):
+        return None, [*problems, "manifest 'files' is not a map of {sha256, bytes}"]
+    return manifest, problems
+
+
+def _check_files(archive: zipfile.ZipFile, listed: dict[str, Any]) -> tuple[dict, list[str]]:
+    """Compare every member with its manifest entry; return the contents read."""
+    problems: list[str] = []
+    contents: dict[str, bytes] = {}
+    present = {i.filename: i for i in archive.infolist()}
+    present.pop(MANIFEST, None)
+    present.pop(SIGNATURE, None)
+    problems += [
+        f"file {n!r} is listed in the manifest but missing"
+        for n in sorted(set(listed) - set(present))
+    ]
+    problems += [
+        f"file {n!r} is in the package but not in the manifest"
+        for n in sorted(set(present) - set(listed))
+    ]
+    for name in sorted(set(listed) & set(present)):
+        expected, info = listed[name], present[name]
+        if info.file_size != expected["bytes"]:
+            problems.append(
+                f"file {name!r} has {info.file_size} bytes, manifest says {expected['bytes']}"
+            )
+            continue
+        data = archive.read(info)
+        if len(data) != expected["bytes"] or _sha256(data) != expected["sha256"]:
+            problems.append(f"file {name!r} does not match its SHA-256 in the manifest")
+            continue
+        contents[name] = data
+    return contents, problems
+
+
+def _inspect(raw: bytes, key: Ed25519PublicKey) -> tuple[dict[str, Any] | None, list[str]]:
+    archive = zipfile.ZipFile(io.BytesIO(raw))
+    names = [info.filename for info in archive.infolist()]
+    problems = [p for p in map(_name_problem, names) if p]
+    problems += [
+        f"file {n!r} appears more than once" for n in sorted(set(names)) if names.count(n) > 1
+    ]
+    if MANIFEST not in names or SIGNATURE not in names:
+        return None, [*problems, "manifest.json or manifest.sig is missing"]
+    if archive.getinfo(MANIFEST).file_size > _MAX_MANIFEST_BYTES:
+        return None, [*problems, "manifest.json is implausibly large"]
+    manifest_bytes, signature = archive.read(MANIFEST), archive.read(SIGNATURE)
+    signature_problem = _check_signature(manifest_bytes, signature, key)
+    problems += [signature_problem] if signature_problem else []
+    manifest, manifest_problems = _check_manifest(manifest_bytes)
+    problems += manifest_problems
+    if manifest is None:
+        return None, problems
+    contents, file_problems = _check_files(archive, manifest["files"])
+    problems += file_problems
+    if not problems:
+        canonical = _zip_bytes(_members(contents, manifest_bytes, signature))
+        if canonical != raw:
+            problems.append("package bytes differ from the canonical form of its signed contents")
+    return manifest, problems
+
+
+def verify_package(path: Path, public_key: Ed25519PublicKey) -> PackageVerification:
+    """Check signature, file digests and sizes, names, and every byte; report, never raise."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as error:
+        return PackageVerification(False, [f"cannot read package: {error.strerror or error}"])
+    try:
+        manifest, problems = _inspect(raw, public_key)
+    # A tampered zip can fail inside zipfile in many ways; each is a finding, not a crash.
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        EOFError,
+        KeyError,
+        NotImplementedError,
+        OSError,
+        RuntimeError,
+        ValueError,
+        OverflowError,
+        UnicodeError,
+    ) as error:
+        return PackageVerification(False, [f"not a readable release package: {error}"])
+    if problems:
+        return PackageVerification(False, problems, None)
+    return PackageVerification(True, [], manifest)

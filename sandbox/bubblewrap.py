@@ -1,0 +1,416 @@
+"""The bubblewrap backend: each job in fresh Linux namespaces, for hosts without Docker.
+
+The sandbox sees a read-only /usr, this interpreter remapped to /python and /venv,
+the runtime at /runtime, its datasets under /data, /job, /out and a small /tmp;
+nothing else of the host. Limits are rlimits set before exec plus a host watchdog.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+import resource
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from sandbox.limits import Limits, breach_from_exit, check_outputs, clear_outputs, release_modes
+from sandbox.runner import SPEC_NAME, Handle, SandboxResult, SandboxRun, prepare_work_dir
+
+RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
+NOBODY = "65534"
+LOG_CAP = 1_000_000  # bytes of stdout+stderr kept in sandbox.log
+WATCH_INTERVAL = 0.1  # seconds between process counts; bounds how far a fork bomb gets
+_STDERR_TAIL = 8192
+
+
+@functools.lru_cache(maxsize=4)
+def _probe_bwrap(bwrap: str) -> str | None:
+    true = shutil.which("true") or "/bin/true"
+    args = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
+    args += ["--uid", NOBODY, "--gid", NOBODY, "--ro-bind", "/", "/", "--", true]
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=20, env={})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bwrap could not be started: {exc}"
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"]
+        return f"bwrap cannot create namespaces here (user namespaces off?): {lines[-1]}"
+    return None
+
+
+def unavailable_reason(bwrap: str | None = None) -> str | None:
+    """None if bubblewrap can sandbox a job on this host, else why not."""
+    found = bwrap or shutil.which("bwrap")
+    if found is None:
+        return "bwrap is not installed; install bubblewrap (scripts/system-deps.sh does it)"
+    return _probe_bwrap(found)
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """This Python and its venv, as the sandbox sees them: /python and /venv.
+
+    Remapped rather than bound at their host paths so no host folder (/root,
+    /work, a user's home) appears inside, not even as an empty parent.
+    """
+
+    base_prefix: Path
+    prefix: Path
+    binary: Path  # the real executable, inside base_prefix
+
+    @classmethod
+    def current(cls) -> Interpreter:
+        return cls(Path(sys.base_prefix), Path(sys.prefix), Path(os.path.realpath(sys.executable)))
+
+    @property
+    def has_venv(self) -> bool:
+        return self.prefix != self.base_prefix
+
+    @property
+    def executable(self) -> str:
+        return "/venv/bin/python" if self.has_venv else self._inner_binary
+
+    @property
+    def _inner_binary(self) -> str:
+        return f"/python/{self.binary.relative_to(self.base_prefix)}"
+
+    def pyvenv_cfg(self) -> bytes:
+        lines = ["home = /python/bin", "include-system-site-packages = false"]
+        lines.append(f"version = {platform.python_version()}")
+        return ("\n".join(lines) + "\n").encode()
+
+    def mounts(self, pyvenv_fd: int) -> list[str]:
+        args = ["--ro-bind", str(self.base_prefix), "/python"]
+        if self.has_venv:
+            for lib in sorted({"lib", sys.platlibdir}):
+                args += ["--ro-bind-try", str(self.prefix / lib), f"/venv/{lib}"]
+            args += ["--ro-bind-data", str(pyvenv_fd), "/venv/pyvenv.cfg"]
+            args += ["--symlink", self._inner_binary, "/venv/bin/python"]
+        return args
+
+
+def _system_mounts() -> list[str]:
+    """/usr and the top-level links into it; of /etc only what the loader and clocks read."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib64"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    for name in ("/etc/ld.so.cache", "/etc/localtime"):
+        args += ["--ro-bind-try", name, name]
+    return args
+
+
+def _resource_limits(limits: Limits) -> Callable[[], None]:
+    """The rlimits set in the child before it execs bwrap; everything inside inherits them.
+
+    RLIMIT_NPROC is deliberately not used: it counts every process of the host uid
+    (host-wide, not per job) and the kernel ignores it when the sandbox user maps
+    to root. The `processes` limit is enforced by the watchdog in `wait`; a per-job
+    pids cgroup will replace it.
+    """
+
+    def apply() -> None:
+        memory = limits.memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output_bytes, limits.output_bytes))
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        files = 1024 if hard == resource.RLIM_INFINITY else min(1024, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    return apply
+
+
+@dataclass
+class BubblewrapHandle(Handle):
+    proc: subprocess.Popen[bytes] | None = None
+    pidfd: int = -1
+    info_fd: int = -1
+    fds: list[int] = field(default_factory=list)  # memfds handed to bwrap, closed on cleanup
+    exited: bool = False
+
+
+class BubblewrapRunner:
+    """Runs jobs under `bwrap`. `allow_probes` lets tests run Python probes inside."""
+
+    name = "bubblewrap"
+
+    def __init__(
+        self,
+        *,
+        allow_probes: bool = False,
+        bwrap: str | None = None,
+        tmpfs_mb: int = 256,
+        interpreter: Interpreter | None = None,
+    ) -> None:
+        self.allow_probes = allow_probes
+        self.bwrap = bwrap or shutil.which("bwrap") or "bwrap"
+        self.tmpfs_mb = tmpfs_mb
+        self.interpreter = interpreter or Interpreter.current()
+
+    def options(self, run: SandboxRun, *, pyvenv_fd: int, info_fd: int) -> list[str]:
+        """bwrap's options for `run`: namespaces, identity, environment, mounts."""
+        py = self.interpreter
+        args = ["--unshare-all", "--unshare-user", "--disable-userns"]
+        args += ["--uid", NOBODY, "--gid", NOBODY, "--hostname", "sluice-sandbox"]
+        args += ["--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv"]
+        for key, value in self.environment().items():
+            args += ["--setenv", key, value]
+        args += _system_mounts() + py.mounts(pyvenv_fd)
+        args += ["--ro-bind", str(RUNTIME_DIR), "/runtime"]
+        for name, path in sorted(run.data.items()):
+            args += ["--ro-bind", str(Path(path).resolve()), f"/data/{name}.parquet"]
+        args += ["--ro-bind", str(run.job_dir), "/job", "--bind", str(run.out_dir), "/out"]
+        args += ["--size", str(self.tmpfs_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+        args += ["--proc", "/proc", "--dev", "/dev"]
+        # bwrap's root and /dev are unbounded tmpfs: read-only, /tmp stays the only scratch.
+        args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp"]
+        return args + ["--info-fd", str(info_fd)]
+
+    def environment(self) -> dict[str, str]:
+        """The whole environment inside. Thread pools and malloc arenas are pinned so that
+        RLIMIT_AS (address space, not resident memory) measures the job, not the host's cores."""
+        env = {
+            "PATH": "/venv/bin:/python/bin:/usr/bin:/bin",
+            "HOME": "/tmp",
+            "TMPDIR": "/tmp",
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": "/runtime",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "LD_LIBRARY_PATH": "/python/lib",  # pyenv builds find libpython by RUNPATH
+            "MALLOC_ARENA_MAX": "2",
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+        }
+        if self.allow_probes:
+            env["SLUICE_ALLOW_PROBES"] = "1"
+        return env
+
+    def command(self) -> list[str]:
+        # -s: no user site; -P: the working directory (/tmp, writable) stays off sys.path.
+        python = self.interpreter.executable
+        return [python, "-s", "-P", "-m", "sluice_runtime", f"/job/{SPEC_NAME}"]
+
+    def start(self, run: SandboxRun) -> BubblewrapHandle:
+        prepare_work_dir(run)
+        pyvenv_fd = _memfd("pyvenv.cfg", self.interpreter.pyvenv_cfg())
+        info_r, info_w = os.pipe()
+        options = self.options(run, pyvenv_fd=pyvenv_fd, info_fd=info_w)
+        # Options go through a memfd, not argv: the sandbox can read bwrap's
+        # /proc/1/cmdline, and host paths have no business there.
+        args_fd = _memfd("bwrap-args", b"\0".join(a.encode() for a in options) + b"\0")
+        handle = BubblewrapHandle(run=run, started=time.monotonic(), info_fd=info_r)
+        handle.fds = [pyvenv_fd, args_fd]
+        try:
+            handle.proc = subprocess.Popen(
+                [self.bwrap, "--args", str(args_fd), *self.command()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(pyvenv_fd, args_fd, info_w),
+                # bwrap's own environment is readable inside as /proc/1/environ,
+                # whatever --clearenv does for the job: give it nothing.
+                env={},
+                start_new_session=True,
+                preexec_fn=_resource_limits(run.limits),
+            )
+            handle.pidfd = os.pidfd_open(handle.proc.pid)
+        except BaseException:
+            self.cleanup(handle)
+            raise
+        finally:
+            os.close(info_w)
+        return handle
+
+    def wait(self, handle: Handle) -> SandboxResult:
+        h = _own(handle)
+        assert h.proc is not None and h.proc.stdout is not None and h.proc.stderr is not None
+        run, limits = h.run, h.run.limits
+        with open(run.log_path, "wb") as log_file:
+            log = _Log(log_file)
+            killed_for = self._watch(h, log)
+            _, status, usage = os.wait4(h.proc.pid, 0)
+            h.proc.returncode = os.waitstatus_to_exitcode(status)
+            h.exited = True
+            seconds = time.monotonic() - h.started
+            log.drain([(h.proc.stdout, False), (h.proc.stderr, True)], time.monotonic() + 2)
+            exit_code = None if killed_for else _bwrap_exit_code(status)
+            cpu = usage.ru_utime + usage.ru_stime
+            failure = killed_for or breach_from_exit(exit_code, log.stderr_text(), cpu, limits)
+            if failure is None and exit_code != 0:
+                failure = f"error: {log.last_stderr_line() or f'exit code {exit_code}'}"
+            outputs: list[Path] = []
+            if failure is None:
+                check = check_outputs(run.out_dir, limits)
+                failure, outputs = check.failure, check.files
+                if check.detail:
+                    log.note(check.detail)
+            if failure is None:
+                release_modes(outputs)
+            else:
+                clear_outputs(run.out_dir)
+            log.note(f"exit_code={exit_code} failure={failure} seconds={seconds:.3f}")
+        return SandboxResult(failure is None, exit_code, outputs, failure, run.log_path, seconds)
+
+    def _watch(self, h: BubblewrapHandle, log: _Log) -> str | None:
+        """Pump output into the log until bwrap exits; kill it at the wall time or
+        when the job has more processes than allowed. Returns the limit it killed for."""
+        assert h.proc is not None and h.proc.stdout is not None and h.proc.stderr is not None
+        limits = h.run.limits
+        deadline = h.started + limits.wall_seconds
+        selector = selectors.DefaultSelector()
+        for stream in (h.proc.stdout, h.proc.stderr):
+            selector.register(stream, selectors.EVENT_READ)
+        selector.register(h.pidfd, selectors.EVENT_READ)
+        selector.register(h.info_fd, selectors.EVENT_READ)
+        info, pid_ns, killed_for = b"", "", None
+        try:
+            while True:
+                left = WATCH_INTERVAL if killed_for else deadline - time.monotonic()
+                timeout = max(0.0, min(left, WATCH_INTERVAL))
+                for key, _ in selector.select(timeout):
+                    if key.fileobj == h.pidfd:
+                        return killed_for
+                    data = os.read(key.fd, 65536)
+                    if not data:
+                        selector.unregister(key.fileobj)
+                    elif key.fileobj == h.info_fd:
+                        info += data
+                        pid_ns = pid_ns or _pid_namespace(info)
+                    else:
+                        log.write(data, is_stderr=key.fileobj is h.proc.stderr)
+                if killed_for:
+                    continue
+                if time.monotonic() >= deadline:
+                    killed_for = "limit:wall_seconds"
+                elif pid_ns and _processes_in(pid_ns) > limits.processes:
+                    killed_for = "limit:processes"
+                if killed_for:
+                    log.note(f"killed: {killed_for}")
+                    self._kill(h)
+        finally:
+            selector.close()
+
+    def _kill(self, h: BubblewrapHandle) -> None:
+        # Killing bwrap's group takes its pid-1 with it (--die-with-parent), and the
+        # kernel then kills everything left in the job's pid namespace.
+        if h.proc is None or h.exited:
+            return
+        try:
+            os.killpg(h.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def cleanup(self, handle: Handle) -> None:
+        h = _own(handle)
+        if h.proc is not None and not h.exited:
+            self._kill(h)
+            h.proc.wait()
+            h.exited = True
+        if h.proc is not None:
+            for stream in (h.proc.stdout, h.proc.stderr):
+                if stream is not None:
+                    stream.close()
+        for fd in [*h.fds, h.pidfd, h.info_fd]:
+            if fd >= 0:
+                os.close(fd)
+        h.fds, h.pidfd, h.info_fd = [], -1, -1
+
+
+class _Log:
+    """stdout and stderr as they arrive, up to LOG_CAP bytes, plus the tail of stderr."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self.file = file
+        self.written = 0
+        self.dropped = 0
+        self.stderr_tail = b""
+
+    def write(self, data: bytes, *, is_stderr: bool) -> None:
+        if is_stderr:
+            self.stderr_tail = (self.stderr_tail + data)[-_STDERR_TAIL:]
+        room = max(0, LOG_CAP - self.written)
+        self.file.write(data[:room])
+        self.written += min(room, len(data))
+        self.dropped += max(0, len(data) - room)
+
+    def drain(self, streams: list[tuple[IO[bytes], bool]], deadline: float) -> None:
+        """Read what the job wrote just before it ended; everything inside is dead by now."""
+        for stream, is_stderr in streams:
+            os.set_blocking(stream.fileno(), False)
+            while time.monotonic() < deadline:
+                try:
+                    data = os.read(stream.fileno(), 65536)
+                except BlockingIOError:
+                    time.sleep(0.01)
+                    continue
+                if not data:
+                    break
+                self.write(data, is_stderr=is_stderr)
+
+    def note(self, line: str) -> None:
+        if self.dropped:
+            self.file.write(f"\n[sluice] log truncated: {self.dropped} bytes dropped\n".encode())
+            self.dropped = 0
+        self.file.write(f"\n[sluice] {line}\n".encode())
+
+    def stderr_text(self) -> str:
+        return self.stderr_tail.decode("utf-8", "replace")
+
+    def last_stderr_line(self) -> str:
+        lines = [line.strip() for line in self.stderr_text().splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
+
+def _own(handle: Handle) -> BubblewrapHandle:
+    if not isinstance(handle, BubblewrapHandle):
+        raise TypeError(f"not a bubblewrap handle: {handle!r}")
+    return handle
+
+
+def _memfd(name: str, content: bytes) -> int:
+    fd = os.memfd_create(name)
+    os.write(fd, content)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _bwrap_exit_code(status: int) -> int:
+    """bwrap reports a job killed by signal N as 128 + N; say the same if bwrap itself was."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def _pid_namespace(info: bytes) -> str:
+    """The job's pid namespace, as /proc/<pid>/ns/pid names it, once bwrap has said."""
+    try:
+        ns = json.loads(info)["pid-namespace"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+    return f"pid:[{ns}]"
+
+
+def _processes_in(pid_ns: str) -> int:
+    count = 0
+    with os.scandir("/proc") as entries:
+        for entry in entries:
+            if entry.name.isdigit():
+                try:
+                    count += os.readlink(f"/proc/{entry.name}/ns/pid") == pid_ns
+                except OSError:
+                    pass  # exited while we looked
+    return count

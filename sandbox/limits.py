@@ -1,0 +1,130 @@
+"""Sandbox limits, and how a breach of one is recognised after the job has ended.
+
+Backends enforce the limits their own way; the names of breaches ("limit:...")
+and the rules for what may leave `/out` are shared here so every backend agrees.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import stat
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+# A failure that is not a limit: /out held something other than plain files.
+RULE_REGULAR_FILES = "rule:regular_files_only"
+
+# Words a process prints when an allocation failed under RLIMIT_AS or DuckDB's
+# memory_limit; the runtime prints the error as its last stderr line.
+_MEMORY_MARKERS = ("MemoryError", "Cannot allocate memory", "Out of Memory Error", "bad_alloc")
+_FILE_SIZE_MARKERS = ("File too large", "EFBIG")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one sandbox job may use. Defaults suit an aggregate query over a few GB."""
+
+    cpu_seconds: int = 60
+    wall_seconds: int = 120
+    memory_mb: int = 2048
+    output_bytes: int = 50_000_000
+    output_files: int = 20
+    processes: int = 64
+
+    def __post_init__(self) -> None:
+        for name, value in self.to_dict().items():
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"limit {name} must be a positive integer, got {value!r}")
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def breach_from_exit(
+    exit_code: int | None, stderr_tail: str, cpu_used: float, limits: Limits
+) -> str | None:
+    """Name the limit a finished job ran into, judged from how it died and what it said.
+
+    Exit codes above 128 are 128 + the signal that killed the job's main process
+    (bubblewrap and docker both report deaths that way).
+    """
+    if exit_code is None or exit_code == 0:
+        return None
+    died_of = exit_code - 128 if exit_code > 128 else None
+    if died_of == signal.SIGXCPU:
+        return "limit:cpu_seconds"
+    if died_of == signal.SIGKILL and cpu_used >= limits.cpu_seconds - 0.5:
+        return "limit:cpu_seconds"  # the hard RLIMIT_CPU, one second after SIGXCPU
+    if died_of == signal.SIGXFSZ or any(m in stderr_tail for m in _FILE_SIZE_MARKERS):
+        return "limit:output_bytes"
+    if any(m in stderr_tail for m in _MEMORY_MARKERS):
+        return "limit:memory_mb"
+    return None
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    """The files a job left in /out, or the rule they broke (with a line for the log)."""
+
+    files: list[Path]
+    failure: str | None = None
+    detail: str = ""
+
+
+def check_outputs(out_dir: Path, limits: Limits) -> OutputCheck:
+    """Apply the /out rules: plain files only, within the count and byte limits.
+
+    Only top-level regular files with a single link are accepted: a symlink could
+    point a reviewer at host files, a fifo could block the gate, a directory would
+    hide files from the count.
+    """
+    files: list[Path] = []
+    total = 0
+    with os.scandir(out_dir) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            info = entry.stat(follow_symlinks=False)
+            if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+                kind = _kind(info.st_mode)
+                return OutputCheck([], RULE_REGULAR_FILES, f"/out/{entry.name} is a {kind}")
+            files.append(Path(entry.path))
+            total += info.st_size
+    if len(files) > limits.output_files:
+        detail = f"{len(files)} files in /out, limit {limits.output_files}"
+        return OutputCheck([], "limit:output_files", detail)
+    if total > limits.output_bytes:
+        detail = f"{total} bytes in /out, limit {limits.output_bytes}"
+        return OutputCheck([], "limit:output_bytes", detail)
+    return OutputCheck(files)
+
+
+def release_modes(files: list[Path]) -> None:
+    """Make outputs plain data on the host: the sandbox user maps to the host user,
+    so a setuid or executable bit set inside would otherwise survive outside."""
+    for path in files:
+        os.chmod(path, 0o644, follow_symlinks=False)
+
+
+def clear_outputs(out_dir: Path) -> None:
+    """Delete everything in /out so nothing partial or forbidden is released."""
+    with os.scandir(out_dir) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISREG(mode):
+        return "hard-linked file"
+    return "special file"

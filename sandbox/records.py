@@ -1,0 +1,62 @@
+"""The job table: one row per submitted SQL query or notebook, with its whole history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, utcnow
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    license_id: Mapped[int] = mapped_column(ForeignKey("licenses.id"), nullable=False, index=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), nullable=False, index=True)
+    submitted_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)  # sql | notebook
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    source_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    engine: Mapped[str] = mapped_column(String(20), default="duckdb")
+    decision: Mapped[str] = mapped_column(String(20), nullable=False)
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    rewritten_sql: Mapped[str | None] = mapped_column(Text, nullable=True)
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    level: Mapped[str] = mapped_column(String(2), default="L1")
+    epsilon: Mapped[float] = mapped_column(Float, default=0.0)
+    status: Mapped[str] = mapped_column(String(20), nullable=False, index=True)
+    failure: Mapped[str | None] = mapped_column(Text, nullable=True)
+    outputs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    gate: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    required_reviews: Mapped[int] = mapped_column(Integer, default=1)
+    resources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    def to_dict(self, released: list[str] | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "license_id": self.license_id,
+            "kind": self.kind,
+            "engine": self.engine,
+            "status": self.status,
+            "decision": self.decision,
+            "reasons": self.reasons,
+            "sql": self.source if self.kind == "sql" else None,
+            "rewritten_sql": self.rewritten_sql,
+            "level": self.level,
+            "epsilon": self.epsilon,
+            "failure": self.failure,
+            "outputs": self.outputs,
+            "released": released or [],
+            "gate": self.gate,
+            "required_reviews": self.required_reviews,
+            "submitted_by": self.submitted_by,
+            "created_at": self.created_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }

@@ -1,0 +1,161 @@
+"""The one small interface every sandbox backend implements, and the choice between them.
+
+A backend starts a job, waits for it under its limits, and cleans up; what goes
+in (spec, datasets) and what may come out (/out) are prepared and judged here,
+the same for every backend.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from core.errors import InvalidInput
+from sandbox.limits import Limits
+
+SPEC_NAME = "spec.json"
+LOG_NAME = "sandbox.log"
+_DATASET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+@dataclass
+class SandboxRun:
+    """One job to run: where it lives on the host, what it may read, what it runs.
+
+    `work_dir` gets three folders: `job` (read-only inside as /job, holds
+    spec.json), `out` (writable, /out) and `logs` (host only). Each `data`
+    entry is mounted read-only at /data/<name>.parquet, and nothing else is.
+    """
+
+    job_id: str
+    work_dir: Path
+    data: dict[str, Path]
+    spec: dict[str, Any]
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def job_dir(self) -> Path:
+        return self.work_dir / "job"
+
+    @property
+    def out_dir(self) -> Path:
+        return self.work_dir / "out"
+
+    @property
+    def log_path(self) -> Path:
+        return self.work_dir / "logs" / LOG_NAME
+
+
+@dataclass
+class SandboxResult:
+    """How a job ended. `outputs` is empty whenever `ok` is false."""
+
+    ok: bool
+    exit_code: int | None
+    outputs: list[Path]
+    failure: str | None
+    log_path: Path
+    seconds: float
+
+
+@dataclass
+class Handle:
+    """A started job; backends extend it with their own process state."""
+
+    run: SandboxRun
+    started: float
+
+
+class Runner(Protocol):
+    name: str
+
+    def start(self, run: SandboxRun) -> Handle: ...
+
+    def wait(self, handle: Handle) -> SandboxResult: ...
+
+    def cleanup(self, handle: Handle) -> None: ...
+
+
+def execute(runner: Runner, run: SandboxRun) -> SandboxResult:
+    """Run a job to the end, and always clean up after it."""
+    handle = runner.start(run)
+    try:
+        return runner.wait(handle)
+    finally:
+        runner.cleanup(handle)
+
+
+def prepare_work_dir(run: SandboxRun) -> None:
+    """Check the job's inputs and lay out its folders; refuse a used or odd work_dir."""
+    for name, path in run.data.items():
+        if not _DATASET_NAME.fullmatch(name):
+            raise InvalidInput(
+                f"dataset name {name!r} cannot be mounted; use letters, digits and underscores"
+            )
+        if not Path(path).is_file():
+            raise InvalidInput(f"dataset {name!r}: {path} is not a file")
+    if run.out_dir.exists() and any(run.out_dir.iterdir()):
+        raise InvalidInput(f"{run.out_dir} is not empty; give each job a fresh work_dir")
+    for folder in (run.job_dir, run.out_dir, run.log_path.parent):
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o755)
+    spec_path = run.job_dir / SPEC_NAME
+    spec_path.write_text(json.dumps(job_spec(run), ensure_ascii=False, indent=2), "utf-8")
+    spec_path.chmod(0o644)
+
+
+def job_spec(run: SandboxRun) -> dict[str, Any]:
+    """The spec as the runtime will read it, with the mounts and limits filled in.
+
+    DuckDB's memory_limit defaults to half the memory limit: the other half is
+    address space for Python, Arrow and thread stacks, which RLIMIT_AS counts too.
+    """
+    spec = dict(run.spec)
+    mounted = {name: f"/data/{name}.parquet" for name in run.data}
+    spec.setdefault("datasets", mounted)
+    stray = {n: p for n, p in spec["datasets"].items() if mounted.get(n) != p}
+    if stray:
+        raise InvalidInput(f"spec names datasets that are not mounted: {sorted(stray)}")
+    spec.setdefault("memory_limit", f"{max(run.limits.memory_mb // 2, 64)}MB")
+    spec.setdefault("threads", 2)
+    return spec
+
+
+def _bubblewrap() -> Callable[..., Runner]:
+    from sandbox.bubblewrap import BubblewrapRunner
+
+    return BubblewrapRunner
+
+
+def _bubblewrap_unusable() -> str | None:
+    from sandbox.bubblewrap import unavailable_reason
+
+    return unavailable_reason()
+
+
+# name -> (runner class, why it cannot run here or None). Imports are lazy so a
+# backend's dependencies load only when it is used. Docker joins this table later.
+_BACKENDS: dict[str, tuple[Callable[[], Callable[..., Runner]], Callable[[], str | None]]] = {
+    "bubblewrap": (_bubblewrap, _bubblewrap_unusable),
+}
+
+
+def available_backends() -> dict[str, str | None]:
+    """Each backend's name, with None if it can run here or the reason it cannot."""
+    return {name: unusable() for name, (_, unusable) in _BACKENDS.items()}
+
+
+def get_runner(name: str, **options: Any) -> Runner:
+    """The runner called `name`, built with `options`; refuses unknown or unusable ones."""
+    if name not in _BACKENDS:
+        choices = ", ".join(sorted(_BACKENDS))
+        raise InvalidInput(f"unknown sandbox backend {name!r}; choose one of: {choices}")
+    runner_class, unusable = _BACKENDS[name]
+    reason = unusable()
+    if reason is not None:
+        raise InvalidInput(f"sandbox backend {name!r} cannot run on this host: {reason}")
+    return runner_class()(**options)

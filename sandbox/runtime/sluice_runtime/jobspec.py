@@ -1,0 +1,79 @@
+"""The job spec (/job/spec.json) as the runtime accepts it; anything else is refused.
+
+The host writes the spec, but the runtime still checks it: names become SQL
+identifiers and paths become SQL literals, so they must have a known shape.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import EXIT_BAD_SPEC, JobFailed
+
+KINDS = ("sql", "notebook", "probe")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_OUTPUT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}\.parquet")
+_MEMORY = re.compile(r"\d{1,7}(\.\d+)?\s?(KB|MB|GB|KiB|MiB|GiB)")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    kind: str
+    sql: str = ""
+    code: str = ""
+    datasets: dict[str, str] | None = None
+    output: str = "result.parquet"
+    threads: int = 2
+    memory_limit: str | None = None
+
+    @property
+    def meta_name(self) -> str:
+        return self.output.removesuffix(".parquet") + ".meta.json"
+
+
+def load(path: Path) -> JobSpec:
+    try:
+        raw = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise JobFailed(EXIT_BAD_SPEC, f"cannot read job spec {path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise JobFailed(EXIT_BAD_SPEC, "job spec must be a JSON object")
+    return parse(raw)
+
+
+def parse(raw: dict[str, Any]) -> JobSpec:
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise _bad(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if kind != "sql":
+        code = raw.get("code", "")
+        if not isinstance(code, str):
+            raise _bad("probe code must be a string")
+        return JobSpec(kind=kind, code=code)
+    sql = raw.get("sql")
+    if not isinstance(sql, str) or not sql.strip():
+        raise _bad("sql must be a non-empty string")
+    datasets = raw.get("datasets", {})
+    if not isinstance(datasets, dict):
+        raise _bad("datasets must map names to /data/<name>.parquet")
+    for name, where in datasets.items():
+        if not _NAME.fullmatch(str(name)) or not isinstance(where, str):
+            raise _bad(f"dataset {name!r} is not a plain name with a path")
+    output = raw.get("output", "result.parquet")
+    if not isinstance(output, str) or not _OUTPUT.fullmatch(output):
+        raise _bad(f"output must be a plain file name ending in .parquet, got {output!r}")
+    threads = raw.get("threads", 2)
+    if not isinstance(threads, int) or isinstance(threads, bool) or not 1 <= threads <= 64:
+        raise _bad(f"threads must be an integer from 1 to 64, got {threads!r}")
+    memory = raw.get("memory_limit")
+    if memory is not None and not (isinstance(memory, str) and _MEMORY.fullmatch(memory)):
+        raise _bad(f"memory_limit must look like '1GB' or '512MB', got {memory!r}")
+    return JobSpec("sql", sql, "", dict(datasets), output, threads, memory)
+
+
+def _bad(message: str) -> JobFailed:
+    return JobFailed(EXIT_BAD_SPEC, f"bad job spec: {message}")

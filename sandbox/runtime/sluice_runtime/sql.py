@@ -1,0 +1,107 @@
+"""Run one rewritten SELECT in DuckDB, locked to its datasets, and write the result to /out.
+
+DuckDB is the second wall after the sandbox: once the views exist, file access
+is switched off except for the dataset files, and the configuration is locked
+so the query cannot switch it back on.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow.parquet as pq
+
+from . import EXIT_OUTPUT_FAILED, EXIT_QUERY_FAILED, JobFailed
+from .jobspec import JobSpec
+
+
+def connect(datasets: dict[str, str], *, threads: int = 2, memory_limit: str | None = None):
+    """An in-memory DuckDB with one view per dataset and nothing else reachable.
+
+    Order matters: views are created while files are reachable; allowed_paths
+    must list the dataset files before external access goes off, or the views
+    stop working; the lock comes last so no statement can undo the rest.
+    """
+    con = duckdb.connect(":memory:")
+    settings: list[tuple[str, Any]] = [("threads", threads), ("temp_directory", "/tmp/duckdb")]
+    if memory_limit:
+        settings.append(("memory_limit", memory_limit))
+    settings += [
+        ("autoinstall_known_extensions", False),
+        ("autoload_known_extensions", False),
+        ("allow_community_extensions", False),
+    ]
+    for name, value in settings:
+        con.execute(f"SET {name} = {_literal(value)}")
+    for name, path in sorted(datasets.items()):
+        con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet({_literal(path)})')
+    con.execute(f"SET allowed_paths = [{', '.join(_literal(p) for p in datasets.values())}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def only_select(sql: str) -> None:
+    """Refuse anything but a single SELECT: the policy engine emits nothing else."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise _query_failed(exc) from exc
+    kinds = [s.type.name for s in statements]
+    if kinds != ["SELECT"]:
+        shown = ", ".join(kinds) or "nothing"
+        raise JobFailed(EXIT_QUERY_FAILED, f"query failed: expected one SELECT, got {shown}")
+
+
+def run(spec: JobSpec, out_dir: Path) -> dict[str, Any]:
+    """Execute the spec's query; write <output> and its .meta.json; return the meta."""
+    only_select(spec.sql)
+    try:
+        con = connect(spec.datasets or {}, threads=spec.threads, memory_limit=spec.memory_limit)
+        relation = con.sql(spec.sql)
+        names, types = relation.columns, relation.types
+        columns = [{"name": n, "type": str(t)} for n, t in zip(names, types, strict=True)]
+        reader = relation.to_arrow_reader()
+    except (duckdb.Error, MemoryError) as exc:
+        raise _query_failed(exc) from exc
+    rows = _write(reader, out_dir / spec.output)
+    meta = {"rows": rows, "columns": columns}
+    try:
+        (out_dir / spec.meta_name).write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+    except OSError as exc:
+        raise JobFailed(EXIT_OUTPUT_FAILED, f"writing output failed: {exc}") from exc
+    return meta
+
+
+def _write(reader: Any, path: Path) -> int:
+    """Stream batches to Parquet so a large result never sits in memory whole."""
+    rows = 0
+    try:
+        with pq.ParquetWriter(str(path), reader.schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+                rows += batch.num_rows
+    except (duckdb.Error, MemoryError) as exc:
+        raise _query_failed(exc) from exc
+    except OSError as exc:
+        raise JobFailed(EXIT_OUTPUT_FAILED, f"writing output failed: {exc}") from exc
+    return rows
+
+
+def _query_failed(exc: BaseException) -> JobFailed:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else type(exc).__name__
+    if isinstance(exc, MemoryError):
+        first = f"MemoryError {first}".strip()
+    return JobFailed(EXIT_QUERY_FAILED, f"query failed: {first[:500]}")
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"

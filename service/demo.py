@@ -1,0 +1,207 @@
+"""`sluice demo`: the whole path on synthetic data, printed step by step.
+
+It plays every role in turn: the data authority registers data and grants a
+license, an operator submits three queries, reviewers approve, the operator
+lists a product, and a regulator verifies the audit log.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import typer
+
+from audit_log import Actor, export_entries, verify_export, verify_store
+from catalog import ingest
+from catalog.schema import load_schema
+from catalog.synthetic import write_demo_files, write_social_security_files
+from core.errors import Conflict
+from operators.accounts import Principal, add_operator, add_user, create_token
+from operators.licenses import grant_license
+from products.listing import list_product
+from products.release import release_of
+from products.review import review
+from sandbox.jobs import candidate_table, get_job, run, submit_sql
+from service.domain import Domain, init_domain
+from service.settings import Settings
+
+MARKER = ".sluice-demo-home"
+AUTHORITY = Actor("宁波市大数据发展管理局", "authority")
+QUERIES = {
+    "allowed": "SELECT district, industry, COUNT(*) AS enterprises\n"
+               "FROM enterprise_utilities\nGROUP BY district, industry\nORDER BY district, industry",
+    "rewritten": "SELECT district, AVG(water_fee) AS avg_water_fee,\n"
+                 "       SUM(electricity_fee) AS total_electricity, COUNT(*) AS enterprises\n"
+                 "FROM enterprise_utilities\nWHERE industry = '制造业'\nGROUP BY district",
+    "denied": "SELECT enterprise_id, phone, water_fee\nFROM enterprise_utilities\n"
+              "WHERE district = '镇海区'",
+}
+
+
+class Printer:
+    def __init__(self, quiet: bool):
+        self.quiet, self.started, self.step = quiet, time.perf_counter(), 0
+
+    def heading(self, text: str) -> None:
+        self.step += 1
+        if not self.quiet:
+            elapsed = time.perf_counter() - self.started
+            typer.secho(f"\n[{self.step}] {text}  ({elapsed:.1f}s)", bold=True)
+
+    def line(self, text: str = "") -> None:
+        if not self.quiet:
+            typer.echo("    " + text.replace("\n", "\n    "))
+
+
+def _fresh_home(settings: Settings) -> None:
+    root = settings.domain_home.root
+    if root.exists() and any(root.iterdir()):
+        if not (root / MARKER).exists():
+            raise Conflict(f"{root} holds a domain the demo did not create; set SLUICE_HOME to an "
+                           "empty folder for the demo")
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text("created by `sluice demo`; safe to delete\n")
+
+
+def _ingest_demo_data(d: Domain, rows: int, out: Printer) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix="sluice-raw-") as raw:
+        enterprises = write_demo_files(Path(raw), rows, seed=20261123)
+        frame = pd.read_csv(enterprises[0], dtype={"enterprise_id": str})
+        files = [enterprises, write_social_security_files(Path(raw), frame, seed=20261124)]
+        for data_file, schema_file in files:
+            schema = load_schema(schema_file)
+            with d.transaction() as session:
+                dataset = ingest(session, d.home, data_file, schema, AUTHORITY, progress=None)
+                counts[dataset.name] = dataset.row_count
+            levels = ", ".join(f"{c.name}:{c.level.value}" for c in schema.columns)
+            out.line(f"{dataset.name} ({schema.title}): {dataset.row_count:,} rows  [{levels}]")
+    out.line("raw files deleted; only desensitized Parquet remains in the domain store")
+    return counts
+
+
+def _people(d: Domain, out: Printer) -> dict[str, Any]:
+    with d.transaction() as session:
+        company = add_operator(session, "甬城数据运营有限公司", AUTHORITY)
+        operator = add_user(session, "li.analyst", "operator", company.name, AUTHORITY)
+        reviewers = [add_user(session, n, "reviewer", None, AUTHORITY) for n in ("wang.review", "zhao.review")]
+        regulator = add_user(session, "chen.regulator", "regulator", None, AUTHORITY)
+        create_token(session, operator, AUTHORITY)
+        people = {"company": company.name, "operator": Principal.of(operator),
+                  "reviewers": [r.name for r in reviewers], "regulator": regulator.name}
+    out.line(f"operator company: {people['company']} (user li.analyst)")
+    out.line(f"reviewers: {', '.join(people['reviewers'])}; regulator: {people['regulator']}")
+    return people
+
+
+def _license(d: Domain, company: str, out: Printer) -> int:
+    from catalog import get_dataset
+
+    with d.transaction() as session:
+        names = ["enterprise_utilities", "social_insurance"]
+        schemas = {n: get_dataset(session, n).schema() for n in names}
+        record = grant_license(session, operator=company, schemas=schemas, max_level="L3",
+                               purpose="小微企业经营状况评估 (SME operating-condition assessment)",
+                               valid_until=date.today() + timedelta(days=365), actor=AUTHORITY,
+                               epsilon=10.0)
+        out.line(f"license {record.id}: {', '.join(names)} up to L3, ε budget {record.epsilon_total}, "
+                 f"until {record.valid_until}")
+        return record.id
+
+
+def _submit(d: Domain, license_id: int, who: Principal, label: str, out: Printer) -> dict[str, Any]:
+    with d.transaction() as session:
+        job = submit_sql(session, license_id, who, QUERIES[label], d.settings.job_settings())
+        data = job.to_dict()
+    out.line(f"-- {label} query (job {data['id']}):\n{QUERIES[label]}")
+    out.line(f"=> decision: {data['decision'].upper()}")
+    for reason in data["reasons"]:
+        out.line(f"   - {reason['message']} — {reason.get('suggestion', '')}")
+    if data["decision"] == "rewrite":
+        out.line("   rewritten SQL (what actually runs):\n" + _indent(data["rewritten_sql"]))
+    return data
+
+
+def _indent(sql: str) -> str:
+    import sqlglot
+
+    return "\n".join("     " + line for line in sqlglot.transpile(sql, read="duckdb", write="duckdb",
+                                                                  pretty=True)[0].splitlines())
+
+
+def _run_and_review(d: Domain, job_id: int, reviewers: list[str], out: Printer) -> dict[str, Any]:
+    job = run(d.sessions, d.home, job_id, d.settings.job_settings())
+    gate = job.gate
+    out.line(f"job {job_id}: sandbox {job.resources.get('backend')} "
+             f"{job.resources.get('seconds')}s → {job.status}; gate: {gate.get('cells_checked')} cells, "
+             f"{len(gate.get('findings', []))} finding(s), {gate.get('suppressed_share', 0):.0%} suppressed")
+    if job.status != "awaiting_review":
+        return job.to_dict()
+    from operators.accounts import get_user
+
+    for name in reviewers[: job.required_reviews]:
+        with d.transaction() as session:
+            review(session, d.home, job_id, get_user(session, name), "approve", "checks passed")
+        out.line(f"approved by {name}")
+    with d.transaction() as session:
+        final = get_job(session, job_id)
+        release = release_of(session, job_id)
+        table = candidate_table(d.home, final)
+        data = final.to_dict(release.files if release else [])
+        data["release"] = release.to_dict() if release else None
+    out.line(f"job {job_id}: {data['status']} as {data['release']['package'] if release else '-'}")
+    out.line(_preview(table))
+    return data
+
+
+def _preview(table: pd.DataFrame, rows: int = 6) -> str:
+    with pd.option_context("display.width", 120, "display.max_columns", 10):
+        return table.head(rows).to_string(index=False, float_format=lambda v: f"{v:,.1f}")
+
+
+def run_demo(settings: Settings, rows: int, quiet: bool = False) -> dict[str, Any]:
+    out = Printer(quiet)
+    _fresh_home(settings)
+    out.heading(f"Domain initialised at {settings.domain_home.root}")
+    d, _ = init_domain(settings)
+    out.heading(f"Generating and ingesting {rows:,} synthetic enterprises (Faker zh_CN, 宁波市)")
+    counts = _ingest_demo_data(d, rows, out)
+    out.heading("Operator company, reviewers and regulator")
+    people = _people(d, out)
+    out.heading("Data authority grants a license")
+    license_id = _license(d, people["company"], out)
+    out.heading("Operator submits three queries")
+    jobs = {label: _submit(d, license_id, people["operator"], label, out) for label in QUERIES}
+    out.heading("Sandbox runs, output gate, review and release")
+    results = {label: _run_and_review(d, jobs[label]["id"], people["reviewers"], out)
+               for label in ("allowed", "rewritten")}
+    out.heading("Operator lists a data product")
+    release_id = results["rewritten"]["release"]["id"]
+    with d.transaction() as session:
+        product = list_product(session, release_id, people["operator"], "宁波市制造业分区能耗指数",
+                               "各区制造业企业平均水费与用电总量（差分隐私保护）",
+                               "园区招商与节能评估", 2000.0).to_dict()
+    out.line(f"product {product['id']}: {product['name']} ¥{product['price_yuan']:,.0f}; "
+             f"package sha256 {product['provenance']['package_sha256'][:16]}…")
+    out.heading("Regulator verifies the audit log")
+    with d.transaction() as session:
+        live = verify_store(session)
+        export = export_entries(session, d.home.root / "audit-export.jsonl", d.home.signing_key())
+    offline = verify_export(Path(export["path"]), d.home.public_key())
+    out.line(f"live store: {'ok' if live.ok else 'FAILED'} ({live.entries} entries, head "
+             f"{live.head_hash[:16]}…); export verified offline with the public key: "
+             f"{'ok' if offline.ok else 'FAILED'}")
+    out.heading("Done")
+    return {"home": str(d.home.root), "datasets": counts, "license": license_id,
+            "jobs": {k: {"id": v["id"], "decision": v["decision"], "reasons": v["reasons"],
+                         "rewritten_sql": v["rewritten_sql"]} for k, v in jobs.items()},
+            "results": {k: {"status": v["status"], "released": v["released"]} for k, v in results.items()},
+            "product": product, "audit": {"live": live.to_dict(), "export": offline.to_dict()},
+            "seconds": round(time.perf_counter() - out.started, 2)}

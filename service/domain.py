@@ -1,0 +1,59 @@
+"""The opened domain: settings, home, database engine and sessions, shared by CLI and API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from audit_log import Actor, append
+from core.errors import NotFound, SluiceError
+from core.home import Home
+from service.db import make_engine, migrate, session_factory
+from service.settings import Settings
+
+
+@dataclass
+class Domain:
+    settings: Settings
+    home: Home
+    engine: Engine
+    sessions: Callable[[], Session]
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: the state change and its audit entries commit together."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def record_refusal(self, actor: Actor, action: str, error: SluiceError) -> None:
+        """A refused request leaves state as it was, but the log says it was refused."""
+        with self.transaction() as session:
+            append(session, actor, "request.refused", action,
+                   {"error": error.code, "message": error.message[:500]})
+
+
+def open_domain(settings: Settings) -> Domain:
+    home = settings.domain_home
+    if settings.database_url is None and not home.database.exists():
+        raise NotFound(f"no Sluice domain at {home.root}; run `sluice init` first "
+                       "(or set SLUICE_HOME)")
+    engine = make_engine(settings.url)
+    return Domain(settings, home, engine, session_factory(engine))
+
+
+def init_domain(settings: Settings) -> tuple[Domain, bool]:
+    """Create folders, keys and tables; safe to run again. Returns (domain, created)."""
+    home = settings.domain_home
+    created = not home.database.exists() if settings.database_url is None else False
+    home.create()
+    migrate(settings.url)
+    domain = open_domain(settings)
+    if created:
+        with domain.transaction() as session:
+            append(session, Actor.system(), "domain.initialized", str(home.root),
+                   {"database": "sqlite" if settings.url.startswith("sqlite") else "external"})
+    return domain, created

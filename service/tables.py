@@ -1,0 +1,8 @@
+"""Imports every package's table module so `Base.metadata` knows the whole schema."""
+
+import audit_log.records  # noqa: F401
+import catalog.records  # noqa: F401
+import operators.records  # noqa: F401
+import policies.budget  # noqa: F401
+import products.records  # noqa: F401
+import sandbox.records  # noqa: F401

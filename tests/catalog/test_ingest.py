@@ -1,0 +1,275 @@
+"""Ingest end to end on real files and a real SQLite database, refusals included."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+import audit_log
+import audit_log.records  # noqa: F401  (registers the audit table on Base)
+import catalog.records  # noqa: F401  (registers the datasets table on Base)
+from audit_log import Actor, AuditEntry
+from catalog.identifiers import contains_identifier, load_index
+from catalog.ingest import get_dataset, ingest, list_datasets
+from catalog.records import Dataset
+from catalog.schema import DatasetSchema, load_schema, parse_schema
+from catalog.synthetic import generate_enterprises, write_demo_files, write_social_security_files
+from core.db import Base
+from core.errors import Conflict, InvalidInput, NotFound, SchemaInvalid
+from core.home import Home
+
+ACTOR = Actor("liu.authority", "authority")
+ROWS = 2000
+SEED = 11
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    home = Home(tmp_path / "home")
+    home.create()
+    return home
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Iterator[Session]:
+    engine = create_engine(f"sqlite:///{tmp_path}/t.db")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        yield session
+    engine.dispose()
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> tuple[Path, DatasetSchema]:
+    csv, schema_path = write_demo_files(tmp_path / "raw", ROWS, SEED)
+    return csv, load_schema(schema_path)
+
+
+def assert_nothing_left(session: Session, home: Home) -> None:
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Dataset)) == 0
+    assert list(home.store.iterdir()) == []
+
+
+def test_happy_path_writes_parquet_index_row_and_audit_entry(
+    session: Session, home: Home, demo: tuple[Path, DatasetSchema]
+) -> None:
+    csv, schema = demo
+    steps: list[str] = []
+    dataset = ingest(session, home, csv, schema, ACTOR, progress=steps.append)
+    session.commit()
+
+    assert dataset.row_count == ROWS
+    assert dataset.version == 1
+    assert len(dataset.source_digest) == 64
+    assert dataset.store_path == "store/enterprise_utilities/data.parquet"
+    table = pq.read_table(dataset.data_path(home))
+    assert table.num_rows == ROWS
+    assert table.column_names == [c.name for c in schema.stored_columns]
+    assert {"name", "legal_person"}.isdisjoint(table.column_names)
+    assert str(table.schema.field("founded").type) == "int64"
+    assert any("desensitizing" in s for s in steps) and any("writing" in s for s in steps)
+
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "dataset.ingested")).one()
+    assert entry.subject == "dataset:enterprise_utilities"
+    assert entry.details["rows"] == ROWS
+    assert entry.details["source_digest"] == dataset.source_digest
+    assert entry.details["columns"]["water_fee"] == "L3"
+    assert entry.details["dropped"] == ["name", "legal_person"]
+    assert entry.actor == ACTOR.name
+
+    assert get_dataset(session, "enterprise_utilities").id == dataset.id
+    assert [d.name for d in list_datasets(session)] == ["enterprise_utilities"]
+    assert dataset.schema() == schema
+    described = dataset.to_dict()
+    columns = {c["name"]: c for c in described["columns"]}
+    assert columns["founded"]["stored_type"] == "integer"
+    assert columns["legal_person"]["stored"] is False
+    assert columns["capital"]["bounds"] == [0.0, 100_000_000.0]
+
+
+def test_identifier_index_contains_raw_ids_not_pseudonyms(
+    session: Session, home: Home, demo: tuple[Path, DatasetSchema]
+) -> None:
+    csv, schema = demo
+    dataset = ingest(session, home, csv, schema, ACTOR)
+    session.commit()
+    raw = pd.read_csv(csv, dtype=str)
+    stored = pd.read_parquet(dataset.data_path(home))
+    index = load_index(dataset.index_path(home))
+    key = home.pseudonym_key()
+    for column in ("enterprise_id", "name", "legal_person", "phone"):
+        assert contains_identifier(raw[column].iloc[0], index, key), column
+    assert not contains_identifier(stored["enterprise_id"].iloc[0], index, key)
+    assert not contains_identifier(stored["phone"].iloc[0], index, key)
+    assert not contains_identifier(raw["district"].iloc[0], index, key)
+
+
+def test_pseudonyms_join_across_datasets(session: Session, home: Home, tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    enterprises_csv, enterprises_schema = write_demo_files(raw, ROWS, SEED)
+    social_csv, social_schema = write_social_security_files(
+        raw, generate_enterprises(ROWS, SEED), SEED
+    )
+    utilities = ingest(session, home, enterprises_csv, load_schema(enterprises_schema), ACTOR)
+    social = ingest(session, home, social_csv, load_schema(social_schema), ACTOR)
+    session.commit()
+    left = pd.read_parquet(utilities.data_path(home))
+    right = pd.read_parquet(social.data_path(home))
+    assert "account_no" not in right.columns, "L4 columns never enter the store"
+    joined = left.merge(right, on="enterprise_id")
+    assert 0.8 * len(right) < len(joined) == len(right)
+    assert (joined["insured_staff"] <= joined["employees"]).all()
+
+
+def test_schema_missing_a_level_is_refused() -> None:
+    raw = yaml.safe_load(
+        "dataset: t\nprivacy_unit: id\ncolumns:\n"
+        "  - {name: id, level: L3, role: identifier}\n"
+        "  - {name: fee, type: double, role: measure, bounds: [0, 1]}\n"
+    )
+    with pytest.raises(SchemaInvalid, match="column 'fee' has no level"):
+        parse_schema(raw)
+
+
+def test_file_columns_differing_from_schema_are_refused(
+    session: Session, home: Home, demo: tuple[Path, DatasetSchema], tmp_path: Path
+) -> None:
+    csv, schema = demo
+    frame = pd.read_csv(csv, dtype=str).drop(columns=["gas_fee"]).assign(bank_account="x")
+    changed = tmp_path / "changed.csv"
+    frame.to_csv(changed, index=False)
+    with pytest.raises(
+        SchemaInvalid, match="missing columns: gas_fee; extra columns: bank_account"
+    ):
+        ingest(session, home, changed, schema, ACTOR)
+    assert_nothing_left(session, home)
+
+
+def test_second_ingest_of_the_same_name_is_a_conflict(
+    session: Session, home: Home, demo: tuple[Path, DatasetSchema]
+) -> None:
+    csv, schema = demo
+    ingest(session, home, csv, schema, ACTOR)
+    session.commit()
+    with pytest.raises(Conflict, match=r"enterprise_utilities is already registered \(version 1\)"):
+        ingest(session, home, csv, schema, ACTOR)
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Dataset)) == 1
+    assert [p.name for p in home.store.iterdir()] == ["enterprise_utilities"]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "kind"),
+    [
+        ("capital", "一百万", "double"),
+        ("employees", "12.5", "integer"),
+        ("founded", "2020-13-45", "date"),
+    ],
+)
+def test_unparsable_value_is_refused_naming_column_and_row(
+    session: Session,
+    home: Home,
+    demo: tuple[Path, DatasetSchema],
+    tmp_path: Path,
+    column: str,
+    value: str,
+    kind: str,
+) -> None:
+    csv, schema = demo
+    frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    frame.loc[41, column] = value
+    broken = tmp_path / "broken.csv"
+    frame.to_csv(broken, index=False)
+    message = rf"column '{column}', row 42 \(line 43 of the file\): '{value}' is not a valid {kind}"
+    with pytest.raises(SchemaInvalid, match=message):
+        ingest(session, home, broken, schema, ACTOR)
+    assert_nothing_left(session, home)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "error", "message"),
+    [
+        ("empty.csv", "", InvalidInput, "is empty"),
+        ("header.csv", "HEADER", InvalidInput, "has no data rows"),
+        ("data.xlsx", "x", InvalidInput, "unsupported file type '.xlsx'"),
+    ],
+)
+def test_unusable_files_are_refused(
+    session: Session,
+    home: Home,
+    demo: tuple[Path, DatasetSchema],
+    tmp_path: Path,
+    name: str,
+    content: str,
+    error: type[Exception],
+    message: str,
+) -> None:
+    csv, schema = demo
+    header = csv.read_text(encoding="utf-8").splitlines()[0]
+    path = tmp_path / name
+    path.write_text(content.replace("HEADER", header + "\n"), encoding="utf-8")
+    with pytest.raises(error, match=message):
+        ingest(session, home, path, schema, ACTOR)
+    assert_nothing_left(session, home)
+
+
+def test_non_utf8_file_is_refused_with_a_fix(
+    session: Session, home: Home, demo: tuple[Path, DatasetSchema], tmp_path: Path
+) -> None:
+    csv, schema = demo
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes(csv.read_text(encoding="utf-8").encode("gb18030"))
+    with pytest.raises(InvalidInput, match="not UTF-8.*iconv"):
+        ingest(session, home, gbk, schema, ACTOR)
+    assert_nothing_left(session, home)
+
+
+def test_parquet_source_is_accepted(session: Session, home: Home, tmp_path: Path) -> None:
+    _, schema_path = write_demo_files(tmp_path / "raw", 10, SEED)
+    source = tmp_path / "raw" / "enterprises.parquet"
+    generate_enterprises(300, SEED).to_parquet(source, index=False)
+    dataset = ingest(session, home, source, load_schema(schema_path), ACTOR)
+    assert dataset.row_count == 300
+
+
+def test_rollback_by_the_caller_removes_the_files(
+    session: Session, home: Home, demo: tuple[Path, DatasetSchema]
+) -> None:
+    csv, schema = demo
+    ingest(session, home, csv, schema, ACTOR)
+    assert (home.store / schema.dataset / "data.parquet").exists()
+    assert_nothing_left(session, home)
+
+
+def test_failure_after_writing_removes_the_files(
+    session: Session, home: Home, demo: tuple[Path, DatasetSchema], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    csv, schema = demo
+
+    def broken_append(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("audit store unavailable")
+
+    monkeypatch.setattr(audit_log, "append", broken_append)
+    with pytest.raises(RuntimeError, match="audit store unavailable"):
+        ingest(session, home, csv, schema, ACTOR)
+    assert_nothing_left(session, home)
+
+
+def test_unknown_dataset_names_the_known_ones(
+    session: Session, home: Home, demo: tuple[Path, DatasetSchema]
+) -> None:
+    with pytest.raises(NotFound, match="no dataset is registered yet"):
+        get_dataset(session, "enterprise_utilities")
+    csv, schema = demo
+    ingest(session, home, csv, schema, ACTOR)
+    session.commit()
+    with pytest.raises(NotFound, match="known datasets: enterprise_utilities"):
+        get_dataset(session, "utilities")
