@@ -19,8 +19,13 @@ from core.db import utcnow
 
 
 def _signed_head(size: int, head_hash: str, key: Ed25519PrivateKey) -> dict[str, Any]:
-    head = {"type": "tree_head", "hash_suite": "sha256-chain", "size": size, "head_hash": head_hash}
-    head["signed_at"] = utcnow().isoformat()
+    head: dict[str, Any] = {
+        "type": "tree_head",
+        "hash_suite": "sha256-chain",
+        "size": size,
+        "head_hash": head_hash,
+        "signed_at": utcnow().isoformat(),
+    }
     signature = key.sign(rfc8785.dumps(head))
     return {**head, "signature": base64.b64encode(signature).decode()}
 

@@ -46,7 +46,9 @@ def verify_entries(entries: Iterable[dict[str, Any]]) -> Verification:
         if entry.get("prev_hash") != previous:
             return Verification(False, count, previous, seq, "link to the previous entry is broken")
         if entry_hash(entry) != entry.get("entry_hash"):
-            return Verification(False, count, previous, seq, "entry content does not match its hash")
+            return Verification(
+                False, count, previous, seq, "entry content does not match its hash"
+            )
         previous = entry["entry_hash"]
         count += 1
     return Verification(True, count, previous, checks=["sequence", "links", "hashes"])

@@ -63,7 +63,7 @@ def _apply(series: pd.Series, spec: ColumnSpec, key: bytes) -> pd.Series:
         result = _generalize(series, spec, argument)
     elif method == "noise":
         _require(spec, NUMERIC)
-        result = add_laplace_noise(series, float(argument))
+        result = add_laplace_noise(series, _positive(spec, argument))
     else:  # parse_schema admits no other method; this guards hand-built specs
         raise SchemaInvalid(f"column {spec.name!r} has unknown method {spec.desensitize!r}")
     return result.astype(pandas_dtype(spec.stored_type))
@@ -88,7 +88,21 @@ def _generalize(series: pd.Series, spec: ColumnSpec, argument: str) -> pd.Series
     if kind == "prefix":
         return _as_text(series).str.slice(0, int(width))
     _require(spec, NUMERIC)
-    return bucket(series, float(width))
+    return bucket(series, _positive(spec, width))
+
+
+def _positive(spec: ColumnSpec, text: str) -> float:
+    """A bucket width or noise scale: the schema pattern admits '0' and '1.2.3', we do not."""
+    try:
+        number = float(text)
+    except ValueError:
+        number = 0.0
+    if not number > 0:
+        raise SchemaInvalid(
+            f"column {spec.name!r} has {spec.desensitize!r}; the width or scale must be a "
+            "positive number, e.g. generalize:bucket:100 or noise:5"
+        )
+    return number
 
 
 def _as_text(series: pd.Series) -> pd.Series:

@@ -51,8 +51,9 @@ def ingest(
     say(f"reading {source.name}")
     raw = read_source(source, schema)
     say(f"desensitizing {len(raw):,} rows")
-    stored = desensitize(raw, schema, home.pseudonym_key())
-    hashes = build_identifier_index(raw, schema, home.pseudonym_key())
+    key = home.pseudonym_key()
+    stored = desensitize(raw, schema, key)
+    hashes = build_identifier_index(raw, schema, key)
     say(f"writing {DATA_FILE} and {INDEX_FILE} ({len(hashes):,} identifier digests)")
     folder = _write_files(home, name, stored, hashes)
     try:

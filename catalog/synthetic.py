@@ -7,6 +7,7 @@ sparse district × industry groups) and fast: 100,000 rows in about a second.
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,67 +25,68 @@ CREDIT_WEIGHTS = np.array([pow(3, i, 31) for i in range(17)])
 # 组织机构代码 (GB 11714-1997), the code's characters 9-17.
 ORGANIZATION_WEIGHTS = np.array([3, 7, 9, 10, 5, 8, 4, 2])
 
-# 宁波市 districts: administrative division code, weight, and a few real streets/towns.
-NINGBO: dict[str, tuple[str, float, tuple[str, ...]]] = {
-    "海曙区": (
-        "330203",
-        0.13,
-        ("南门街道", "月湖街道", "鼓楼街道", "石碶街道", "集士港镇", "古林镇"),
-    ),
-    "江北区": (
-        "330205",
-        0.08,
-        ("中马街道", "白沙街道", "孔浦街道", "甬江街道", "庄桥街道", "慈城镇"),
-    ),
-    "北仑区": (
-        "330206",
-        0.11,
-        ("新碶街道", "小港街道", "大碶街道", "霞浦街道", "柴桥街道", "春晓街道"),
-    ),
-    "镇海区": (
-        "330211",
-        0.06,
-        ("招宝山街道", "蛟川街道", "骆驼街道", "庄市街道", "澥浦镇", "九龙湖镇"),
-    ),
-    "鄞州区": (
-        "330212",
-        0.20,
-        ("首南街道", "中河街道", "钟公庙街道", "下应街道", "姜山镇", "五乡镇"),
-    ),
-    "奉化区": (
-        "330213",
-        0.05,
-        ("锦屏街道", "岳林街道", "江口街道", "西坞街道", "萧王庙街道", "溪口镇"),
-    ),
-    "余姚市": (
-        "330281",
-        0.12,
-        ("阳明街道", "梨洲街道", "凤山街道", "兰江街道", "泗门镇", "马渚镇"),
-    ),
-    "慈溪市": (
-        "330282",
-        0.15,
-        ("浒山街道", "白沙路街道", "古塘街道", "宗汉街道", "周巷镇", "观海卫镇"),
-    ),
-    "宁海县": ("330226", 0.05, ("跃龙街道", "桃源街道", "梅林街道", "西店镇", "长街镇", "强蛟镇")),
-    "象山县": ("330225", 0.05, ("丹东街道", "丹西街道", "爵溪街道", "石浦镇", "西周镇", "定塘镇")),
+
+@dataclass(frozen=True)
+class District:
+    """A 宁波市 district: administrative division code, share of firms, a few real streets."""
+
+    code: str
+    weight: float
+    street_list: str
+
+    @property
+    def streets(self) -> tuple[str, ...]:
+        return tuple(self.street_list.split())
+
+
+NINGBO: dict[str, District] = {
+    "海曙区": District("330203", 0.13, "南门街道 月湖街道 鼓楼街道 石碶街道 集士港镇"),
+    "江北区": District("330205", 0.08, "中马街道 白沙街道 孔浦街道 甬江街道 慈城镇"),
+    "北仑区": District("330206", 0.11, "新碶街道 小港街道 大碶街道 霞浦街道 柴桥街道"),
+    "镇海区": District("330211", 0.06, "招宝山街道 蛟川街道 骆驼街道 庄市街道 澥浦镇"),
+    "鄞州区": District("330212", 0.20, "首南街道 中河街道 钟公庙街道 下应街道 姜山镇"),
+    "奉化区": District("330213", 0.05, "锦屏街道 岳林街道 江口街道 西坞街道 溪口镇"),
+    "余姚市": District("330281", 0.12, "阳明街道 梨洲街道 凤山街道 兰江街道 泗门镇"),
+    "慈溪市": District("330282", 0.15, "浒山街道 白沙路街道 古塘街道 宗汉街道 周巷镇"),
+    "宁海县": District("330226", 0.05, "跃龙街道 桃源街道 梅林街道 西店镇 长街镇"),
+    "象山县": District("330225", 0.05, "丹东街道 丹西街道 爵溪街道 石浦镇 西周镇"),
 }
 
-# GB/T 4754-2017 sections: weight, size factor, annual water / electricity / gas yuan
-# per employee^0.9, share with a gas supply, and words that appear in company names.
-INDUSTRIES: dict[str, tuple[float, float, float, float, float, float, tuple[str, ...]]] = {
-    "农、林、牧、渔业": (0.02, 1.0, 1200, 3000, 300, 0.1, ("农业", "水产养殖", "果蔬")),
-    "采矿业": (0.002, 2.0, 1500, 30000, 2000, 0.3, ("矿业", "石料")),
-    "制造业": (0.34, 2.5, 800, 20000, 3000, 0.5, ("机械", "模具", "塑料制品", "五金", "电器")),
-    "电力、热力、燃气及水生产和供应业": (0.004, 3.0, 3000, 40000, 5000, 0.6, ("能源", "热电")),
-    "建筑业": (0.06, 2.0, 400, 2000, 200, 0.1, ("建设工程", "建筑装饰")),
-    "批发和零售业": (0.30, 0.6, 150, 3000, 300, 0.1, ("贸易", "商贸", "进出口")),
-    "交通运输、仓储和邮政业": (0.04, 1.5, 200, 5000, 400, 0.1, ("物流", "货运代理")),
-    "住宿和餐饮业": (0.05, 1.2, 2500, 8000, 9000, 0.9, ("餐饮管理", "酒店管理")),
-    "信息传输、软件和信息技术服务业": (0.05, 1.0, 80, 4000, 100, 0.05, ("网络科技", "信息技术")),
-    "房地产业": (0.02, 1.0, 200, 2500, 300, 0.1, ("房地产开发", "物业管理")),
-    "租赁和商务服务业": (0.08, 0.8, 100, 2000, 100, 0.05, ("企业管理咨询", "广告")),
-    "科学研究和技术服务业": (0.034, 1.0, 150, 5000, 300, 0.1, ("检测技术", "工程设计")),
+
+@dataclass(frozen=True)
+class Industry:
+    """A GB/T 4754-2017 section, and how its firms use water, power and gas.
+
+    Fees are annual yuan per employee^0.9 before lognormal spread; `size` scales
+    the median headcount; `words` appear in company names.
+    """
+
+    weight: float
+    size: float
+    water: float
+    electricity: float
+    gas: float
+    gas_share: float
+    words: tuple[str, ...]
+
+
+INDUSTRIES: dict[str, Industry] = {
+    "农、林、牧、渔业": Industry(0.02, 1.0, 1200, 3000, 300, 0.1, ("农业", "水产养殖", "果蔬")),
+    "采矿业": Industry(0.002, 2.0, 1500, 30000, 2000, 0.3, ("矿业", "石料")),
+    "制造业": Industry(0.34, 2.5, 800, 20000, 3000, 0.5, ("机械", "模具", "五金", "电器")),
+    "电力、热力、燃气及水生产和供应业": Industry(
+        0.004, 3.0, 3000, 40000, 5000, 0.6, ("能源", "热电")
+    ),
+    "建筑业": Industry(0.06, 2.0, 400, 2000, 200, 0.1, ("建设工程", "建筑装饰")),
+    "批发和零售业": Industry(0.30, 0.6, 150, 3000, 300, 0.1, ("贸易", "商贸", "进出口")),
+    "交通运输、仓储和邮政业": Industry(0.04, 1.5, 200, 5000, 400, 0.1, ("物流", "货运代理")),
+    "住宿和餐饮业": Industry(0.05, 1.2, 2500, 8000, 9000, 0.9, ("餐饮管理", "酒店管理")),
+    "信息传输、软件和信息技术服务业": Industry(
+        0.05, 1.0, 80, 4000, 100, 0.05, ("网络科技", "信息技术")
+    ),
+    "房地产业": Industry(0.02, 1.0, 200, 2500, 300, 0.1, ("房地产开发", "物业管理")),
+    "租赁和商务服务业": Industry(0.08, 0.8, 100, 2000, 100, 0.05, ("企业管理咨询", "广告")),
+    "科学研究和技术服务业": Industry(0.034, 1.0, 150, 5000, 300, 0.1, ("检测技术", "工程设计")),
 }
 # Where an industry is rare, so a few district × industry groups stay below threshold.
 LOCAL_FACTORS = {
@@ -125,13 +127,15 @@ CREDIT_INDEX[[ord(ch) for ch in CREDIT_CHARSET]] = np.arange(31)
 
 def credit_check_char(first17: str) -> str:
     """The 18th character of a unified social credit code (GB 32100-2015)."""
-    total = sum(CREDIT_CHARSET.index(ch) * int(w) for ch, w in zip(first17, CREDIT_WEIGHTS, strict=True))
+    pairs = zip(first17, CREDIT_WEIGHTS, strict=True)
+    total = sum(CREDIT_CHARSET.index(ch) * int(weight) for ch, weight in pairs)
     return CREDIT_CHARSET[(31 - total % 31) % 31]
 
 
 def organization_check_char(body8: str) -> str:
     """The 9th character of an organization code (GB 11714-1997): 0-9 or X."""
-    total = sum(_gb11714_value(ch) * int(w) for ch, w in zip(body8, ORGANIZATION_WEIGHTS, strict=True))
+    pairs = zip(body8, ORGANIZATION_WEIGHTS, strict=True)
+    total = sum(_gb11714_value(ch) * int(weight) for ch, weight in pairs)
     check = 11 - total % 11
     return "X" if check == 10 else "0" if check == 11 else str(check)
 
@@ -197,10 +201,11 @@ def _pools(seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _district_industry_cells() -> tuple[list[tuple[str, str]], np.ndarray]:
     cells, weights = [], []
-    for district, (_, district_weight, _) in NINGBO.items():
-        for industry, spec in INDUSTRIES.items():
+    for district, place in NINGBO.items():
+        for industry, section in INDUSTRIES.items():
             cells.append((district, industry))
-            weights.append(district_weight * spec[0] * LOCAL_FACTORS.get((industry, district), 1))
+            local = LOCAL_FACTORS.get((industry, district), 1.0)
+            weights.append(place.weight * section.weight * local)
     probabilities = np.array(weights)
     return cells, probabilities / probabilities.sum()
 
@@ -216,9 +221,9 @@ def _company_names(rng: np.random.Generator, frame: pd.DataFrame, trade: np.ndar
         np.where(rng.random(rows) < 0.5, "宁波", "宁波市" + district.str.slice(0, 2)),
     )
     words = pd.Series("", index=frame.index)
-    for industry, spec in INDUSTRIES.items():
+    for industry, section in INDUSTRIES.items():
         rows_in = (frame["industry"] == industry).to_numpy()
-        words[rows_in] = rng.choice(np.array(spec[6]), size=int(rows_in.sum()))
+        words[rows_in] = rng.choice(np.array(section.words), size=int(rows_in.sum()))
     suffix = rng.choice(
         np.array(["有限公司", "有限责任公司", "股份有限公司"]), size=rows, p=[0.85, 0.1, 0.05]
     )
@@ -243,23 +248,25 @@ def generate_enterprises(rows: int, seed: int) -> pd.DataFrame:
     frame = pd.DataFrame({"district": district, "industry": industry})
 
     street = np.empty(rows, dtype=object)
-    for name, (_, _, streets) in NINGBO.items():
+    for name, place in NINGBO.items():
         rows_in = district == name
-        street[rows_in] = rng.choice(np.array(streets), size=int(rows_in.sum()))
+        street[rows_in] = rng.choice(np.array(place.streets), size=int(rows_in.sum()))
     # Young firms outnumber old ones: ages are exponential, at most 40 years.
     age_days = np.minimum(rng.exponential(8 * 365.25, size=rows), 40 * 365.25).astype(int)
     founded = np.datetime64("2024-12-31") - age_days.astype("timedelta64[D]")
 
-    spec = np.array([INDUSTRIES[i][:6] for i in INDUSTRIES])
-    position = {name: k for k, name in enumerate(INDUSTRIES)}
-    rates = spec[np.array([position[i] for i in industry])]
-    employees = np.clip(
-        np.round(rng.lognormal(np.log(8.0 * rates[:, 1]), 1.3)), 1, BOUNDS["employees"]
-    ).astype(int)
+    table = np.array(
+        [[s.size, s.water, s.electricity, s.gas, s.gas_share] for s in INDUSTRIES.values()]
+    )
+    position = pd.Series(industry).map({name: k for k, name in enumerate(INDUSTRIES)})
+    size, water, electricity, gas_rate, gas_share = table[position.to_numpy()].T
+    median_staff = np.log(8.0 * size)
+    employees = np.clip(np.round(rng.lognormal(median_staff, 1.3)), 1, BOUNDS["employees"])
+    employees = employees.astype(int)
     capital = np.clip(employees * rng.lognormal(np.log(8e4), 0.9, size=rows), 1e4, 1e8)
-    has_gas = rng.random(rows) < rates[:, 5]
+    has_gas = rng.random(rows) < gas_share
 
-    divisions = pd.Series(district).map({d: v[0] for d, v in NINGBO.items()}).to_numpy()
+    divisions = pd.Series(district).map({d: p.code for d, p in NINGBO.items()}).to_numpy()
     frame.insert(0, "enterprise_id", _credit_codes(rng, divisions, founded))
     frame.insert(1, "name", _company_names(rng, frame, trade))
     frame.insert(2, "legal_person", rng.choice(people, size=rows))
@@ -270,9 +277,9 @@ def generate_enterprises(rows: int, seed: int) -> pd.DataFrame:
     frame["founded"] = pd.Series(founded).astype(pd.ArrowDtype(pa.date32()))
     frame["capital"] = np.round(capital, -4)
     frame["employees"] = employees
-    frame["water_fee"] = _skewed_fee(rng, employees, rates[:, 2], BOUNDS["water_fee"])
-    frame["electricity_fee"] = _skewed_fee(rng, employees, rates[:, 3], BOUNDS["electricity_fee"])
-    gas = _skewed_fee(rng, employees, rates[:, 4], BOUNDS["gas_fee"])
+    frame["water_fee"] = _skewed_fee(rng, employees, water, BOUNDS["water_fee"])
+    frame["electricity_fee"] = _skewed_fee(rng, employees, electricity, BOUNDS["electricity_fee"])
+    gas = _skewed_fee(rng, employees, gas_rate, BOUNDS["gas_fee"])
     frame["gas_fee"] = np.where(has_gas, gas, 0.0)
     return frame
 

@@ -18,7 +18,7 @@ class Level(StrEnum):
         return int(self.value[1])
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
         return {"L1": "公开 public", "L2": "内部 internal", "L3": "敏感 sensitive"}.get(
             self.value, "核心 core"
         )

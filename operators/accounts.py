@@ -73,8 +73,13 @@ def add_user(session: Session, name: str, role: str, operator: str | None, actor
     user = User(name=name, role=role, operator_id=company.id if company else None)
     session.add(user)
     session.flush()
-    append(session, actor, "user.added", f"user:{user.id}", {"name": name, "role": role,
-                                                              "operator": operator})
+    append(
+        session,
+        actor,
+        "user.added",
+        f"user:{user.id}",
+        {"name": name, "role": role, "operator": operator},
+    )
     return user
 
 
@@ -92,19 +97,27 @@ def _digest(token: str) -> str:
 def create_token(session: Session, user: User, actor: Actor, days: int = 90) -> str:
     """A new bearer token; only its hash is kept, so it is returned exactly once."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    record = ApiToken(user_id=user.id, token_hash=_digest(token),
-                      expires_at=utcnow() + timedelta(days=days))
+    record = ApiToken(
+        user_id=user.id, token_hash=_digest(token), expires_at=utcnow() + timedelta(days=days)
+    )
     session.add(record)
     session.flush()
-    append(session, actor, "token.created", f"user:{user.id}",
-           {"token_id": record.id, "expires_at": record.expires_at.isoformat()})
+    append(
+        session,
+        actor,
+        "token.created",
+        f"user:{user.id}",
+        {"token_id": record.id, "expires_at": record.expires_at.isoformat()},
+    )
     return token
 
 
 def authenticate(session: Session, token: str) -> User:
     record = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
     if record is None or record.revoked or record.expires_at < utcnow():
-        raise PermissionDenied("the token is unknown, revoked or expired; create one with `sluice tokens create`")
+        raise PermissionDenied(
+            "the token is unknown, revoked or expired; create one with `sluice tokens create`"
+        )
     user = session.get(User, record.user_id)
     assert user is not None
     return user

@@ -39,7 +39,7 @@ def grant_license(
     try:
         level = Level(max_level.upper())
     except ValueError:
-        raise InvalidInput(f"unknown level {max_level!r}; use L1, L2 or L3")
+        raise InvalidInput(f"unknown level {max_level!r}; use L1, L2 or L3") from None
     if level is Level.L4:
         raise InvalidInput("L4 core data never enters the domain; licenses go up to L3")
     if not purpose.strip():
@@ -52,13 +52,25 @@ def grant_license(
         raise InvalidInput("a license needs at least one --dataset")
     if row_filter:
         parse_row_filter(row_filter, schemas)
-    record = License(operator_id=company.id, datasets=sorted(schemas), max_level=level.value,
-                     purpose=purpose.strip(), valid_until=valid_until, row_filter=row_filter or None,
-                     epsilon_total=float(epsilon), granted_by=actor.name)
+    record = License(
+        operator_id=company.id,
+        datasets=sorted(schemas),
+        max_level=level.value,
+        purpose=purpose.strip(),
+        valid_until=valid_until,
+        row_filter=row_filter or None,
+        epsilon_total=float(epsilon),
+        granted_by=actor.name,
+    )
     session.add(record)
     session.flush()
-    append(session, actor, "license.granted", f"license:{record.id}",
-           {"operator": company.name, **record.to_dict(company.name)})
+    append(
+        session,
+        actor,
+        "license.granted",
+        f"license:{record.id}",
+        {"operator": company.name, **record.to_dict(company.name)},
+    )
     return record
 
 
@@ -73,9 +85,13 @@ def usable_license(session: Session, license_id: int) -> License:
     """The license, if it may be used today; LicenseInvalid says why not."""
     record = get_license(session, license_id)
     if record.status != "active":
-        raise LicenseInvalid(f"license {license_id} is {record.status}; ask the data authority for a new one")
+        raise LicenseInvalid(
+            f"license {license_id} is {record.status}; ask the data authority for a new one"
+        )
     if record.valid_until < date.today():
-        raise LicenseInvalid(f"license {license_id} expired on {record.valid_until}; apply for a renewal")
+        raise LicenseInvalid(
+            f"license {license_id} expired on {record.valid_until}; apply for a renewal"
+        )
     return record
 
 

@@ -32,7 +32,12 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "role": self.role, "operator_id": self.operator_id}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "operator_id": self.operator_id,
+        }
 
 
 class ApiToken(Base):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 # Structure a SELECT needs: clauses, names, literals, operators, windows.
-STRUCTURE: frozenset[type[exp.Expression]] = frozenset(
+STRUCTURE: frozenset[type[exp.Expr]] = frozenset(
     {
         exp.Select, exp.From, exp.Join, exp.Where, exp.Group, exp.Having, exp.Order,
         exp.Ordered, exp.Limit, exp.Offset, exp.Column, exp.Identifier, exp.Literal,
@@ -25,7 +25,7 @@ STRUCTURE: frozenset[type[exp.Expression]] = frozenset(
 )  # fmt: skip
 
 # Scalar functions that compute on a value and cannot reach files, settings or the host.
-SCALAR_FUNCTIONS: frozenset[type[exp.Expression]] = frozenset(
+SCALAR_FUNCTIONS: frozenset[type[exp.Expr]] = frozenset(
     {
         exp.Abs, exp.Round, exp.Floor, exp.Ceil, exp.Ln, exp.Log, exp.Sqrt, exp.Pow,
         exp.Exp, exp.Sign, exp.Least, exp.Greatest, exp.Upper, exp.Lower, exp.Trim,
@@ -38,10 +38,10 @@ SCALAR_FUNCTIONS: frozenset[type[exp.Expression]] = frozenset(
 )  # fmt: skip
 
 # Aggregates the gate can check (their companions are computable per group).
-GATED_AGGREGATES: frozenset[type[exp.Expression]] = frozenset({exp.Count, exp.Sum, exp.Avg})
+GATED_AGGREGATES: frozenset[type[exp.Expr]] = frozenset({exp.Count, exp.Sum, exp.Avg})
 
 # Aggregates and window functions that are fine over public (L1) columns only.
-PUBLIC_ONLY_FUNCTIONS: frozenset[type[exp.Expression]] = frozenset(
+PUBLIC_ONLY_FUNCTIONS: frozenset[type[exp.Expr]] = frozenset(
     {
         exp.Min, exp.Max, exp.Median, exp.Stddev, exp.StddevPop, exp.StddevSamp,
         exp.Variance, exp.VariancePop, exp.RowNumber, exp.Rank, exp.DenseRank,
@@ -59,13 +59,13 @@ ANONYMOUS_FUNCTIONS: frozenset[str] = frozenset(
 ALLOWED_NODES = STRUCTURE | SCALAR_FUNCTIONS | GATED_AGGREGATES | PUBLIC_ONLY_FUNCTIONS
 
 
-def function_name(node: exp.Expression) -> str:
+def function_name(node: exp.Expr) -> str:
     if isinstance(node, exp.Anonymous):
         return str(node.name).lower()
     return node.sql_name().lower() if isinstance(node, exp.Func) else type(node).__name__.lower()
 
 
-def is_allowed(node: exp.Expression) -> bool:
+def is_allowed(node: exp.Expr) -> bool:
     if isinstance(node, exp.Anonymous):
         return function_name(node) in ANONYMOUS_FUNCTIONS
     return type(node) in ALLOWED_NODES

@@ -59,7 +59,8 @@ def parse(sql: str) -> exp.Query:
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
         where = f" at line {first.get('line')}, column {first.get('col')}" if first else ""
-        raise InvalidInput(f"malformed SQL{where}: {first.get('description', exc)}; fix the syntax")
+        problem = first.get("description", exc)
+        raise InvalidInput(f"malformed SQL{where}: {problem}; fix the syntax") from None
     if len(statements) != 1:
         raise InvalidInput(f"expected one SELECT statement, found {len(statements)}; submit one")
     tree = statements[0]
@@ -155,7 +156,7 @@ def _unique(reasons: list[Reason]) -> list[Reason]:
 
 def qualify_tree(tree: exp.Query, schemas: Mapping[str, DatasetSchema]) -> exp.Query:
     """Qualify every column with its table and expand `*`, over stored columns only."""
-    mapping = {
+    mapping: dict[str, object] = {
         name: {c.name: DUCKDB_TYPES[c.stored_type] for c in s.stored_columns}
         for name, s in schemas.items()
     }
@@ -169,7 +170,8 @@ def qualify_tree(tree: exp.Query, schemas: Mapping[str, DatasetSchema]) -> exp.Q
             identify=False,
         )
     except OptimizeError as exc:
-        raise InvalidInput(f"cannot resolve the query's columns: {exc}; check column names")
+        message = f"cannot resolve the query's columns: {exc}; check column names"
+        raise InvalidInput(message) from None
     assert isinstance(qualified, exp.Query)
     return qualified
 
@@ -220,7 +222,8 @@ def _source_columns(column: exp.Column, scope: Scope) -> list[tuple[str, str]]:
                 for inner in projection.find_all(exp.Column):
                     found.extend(_source_columns(inner, source))
         if isinstance(source.expression, exp.SetOperation):
-            for branch in source.union_scopes or []:
+            for branch in source.set_operation_scopes or []:
+                assert isinstance(branch.expression, exp.Query)
                 for projection in branch.expression.selects:
                     if projection.alias_or_name.lower() == column.name.lower():
                         for inner in projection.find_all(exp.Column):
@@ -231,8 +234,8 @@ def _source_columns(column: exp.Column, scope: Scope) -> list[tuple[str, str]]:
 
 def _context(column: exp.Column) -> tuple[str, str | None, bool]:
     """Where a column sits in its SELECT: clause, enclosing aggregate, and bareness."""
-    node: exp.Expression = column
-    aggregate: exp.Expression | None = None
+    node: exp.Expr = column
+    aggregate: exp.Expr | None = None
     bare = True
     while node.parent is not None:
         parent = node.parent

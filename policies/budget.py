@@ -30,7 +30,7 @@ def charge(session: Session, license: License, job_id: str, epsilon: float, acto
     remaining = license.epsilon_total - license.epsilon_spent
     if epsilon > remaining + 1e-12:
         raise BudgetExhausted(
-            f"license {license.id} has ε={remaining:.3f} left but this query needs ε={epsilon:.3f}; "
+            f"license {license.id} has ε={remaining:.3f} left, this query needs ε={epsilon:.3f}; "
             "ask the data authority for more budget or reuse an earlier release"
         )
     license.epsilon_spent += epsilon

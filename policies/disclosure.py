@@ -38,6 +38,11 @@ a cell with a negative contribution is detected by abs_total > signed total and
 gets ACRO's "negative" verdict instead of p-ratio or nk. Because companions only
 carry the two largest contributions, nk_n is limited to 1 or 2.
 
+ACRO's newer, ontology-driven checks (``acro/sdcchecks.py`` at commit
+012b3e0a41ced50686f185d23e00e91783ce73ac) differ at the edges: nk fails at share
+>= k, and p-ratio treats x1 == 0 as safe. Sluice follows acro_tables.py, which the
+released ``ACRO.crosstab`` and ``ACRO.pivot_table`` use.
+
 Sluice differs from ACRO on purpose in one place: a negative cell is suppressed
 (fail closed) rather than left in and the whole table sent to review, because
 release here is automatic suppression followed by review, not review alone.

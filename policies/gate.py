@@ -3,6 +3,12 @@
 It reads the companion columns the SQL rewriter adds, decides per cell with the ACRO
 rules of policies.disclosure, suppresses failing cells and their complements, and
 returns the table without companions plus the findings a reviewer needs.
+
+Companions (every column starting with "__" is stripped before release): `__n`,
+distinct privacy units per row; per SUM/AVG column c, `__top1__c` and `__top2__c`
+(the two largest absolute per-unit contributions) and `__abs__c` (their absolute
+sum); optionally `__sum__c` (signed sum) and `__cnt__c` (non-null rows behind an
+AVG), which let the gate detect negative contributions exactly.
 """
 
 from __future__ import annotations

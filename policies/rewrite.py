@@ -42,14 +42,14 @@ class Rewrite:
     reasons: list[Reason] = field(default_factory=list)
 
 
-def parse_row_filter(text: str, schemas: Mapping[str, DatasetSchema]) -> exp.Expression:
+def parse_row_filter(text: str, schemas: Mapping[str, DatasetSchema]) -> exp.Expr:
     """A license's row predicate: must parse, use allowed syntax, and name stored columns."""
     try:
         predicate = sqlglot.parse_one(text, dialect=DIALECT, into=exp.Condition)
     except (ParseError, ValueError) as exc:
         raise InvalidInput(
             f"row filter {text!r} is not a SQL predicate ({exc}); e.g. district = '镇海区'"
-        )
+        ) from None
     bad = [type(n).__name__ for n in predicate.walk() if not is_allowed(n)]
     if bad or predicate.find(exp.Subquery, exp.Select, exp.Table):
         raise InvalidInput(
@@ -60,20 +60,18 @@ def parse_row_filter(text: str, schemas: Mapping[str, DatasetSchema]) -> exp.Exp
             spec = schema.column(column.name)
             if spec is None or not spec.stored:
                 raise InvalidInput(
-                    f"row filter names {column.name!r}, which dataset {schema.dataset} does not store; "
+                    f"row filter names {column.name!r}, not stored in dataset {schema.dataset}; "
                     "use a column every licensed dataset has"
                 )
     return predicate
 
 
-def inject_row_filter(
-    tree: exp.Query, datasets: set[str], predicate: exp.Expression | None
-) -> exp.Query:
+def inject_row_filter(tree: exp.Query, datasets: set[str], predicate: exp.Expr | None) -> exp.Query:
     """Wrap every scan of a licensed dataset in a filtered subquery, so no WHERE can widen it."""
     if predicate is None:
         return tree
 
-    def wrap(node: exp.Expression) -> exp.Expression:
+    def wrap(node: exp.Expr) -> exp.Expr:
         if (
             isinstance(node, exp.Table)
             and node.name.lower() in datasets
@@ -93,13 +91,13 @@ def inject_row_filter(
     return result
 
 
-def _clamp(value: exp.Expression, lo: float, hi: float) -> exp.Expression:
+def _clamp(value: exp.Expr, lo: float, hi: float) -> exp.Expr:
     return exp.func(
         "LEAST", exp.func("GREATEST", value, exp.Literal.number(lo)), exp.Literal.number(hi)
     )
 
 
-def _bigint(value: exp.Expression) -> exp.Expression:
+def _bigint(value: exp.Expr) -> exp.Expr:
     """Sums of counts are HUGEINT in DuckDB; keep them plain 64-bit integers."""
     return exp.Cast(this=value, to=exp.DataType.build("BIGINT"))
 
@@ -108,7 +106,7 @@ def _col(name: str) -> exp.Column:
     return exp.column(name)
 
 
-def _output_name(projection: exp.Expression, taken: set[str]) -> str:
+def _output_name(projection: exp.Expr, taken: set[str]) -> str:
     name = projection.alias_or_name
     if name.startswith("_col_"):
         inner = projection.unalias()
@@ -120,6 +118,18 @@ def _output_name(projection: exp.Expression, taken: set[str]) -> str:
         name, n = f"{base}_{n}", n + 1
     taken.add(name)
     return name
+
+
+def _noisy(cell: OutputCell) -> bool:
+    return cell.kind in ("count", "sum", "avg") and cell.level is Level.L3
+
+
+def _exact_value_reason(what: str) -> Reason:
+    return Reason(
+        "l3_in_having_or_order",
+        f"HAVING/ORDER BY on {what} would act on the exact L3 value before noise is added",
+        suggestion="filter or sort the released table instead, or use a non-L3 aggregate",
+    )
 
 
 class _Builder:
@@ -135,15 +145,16 @@ class _Builder:
         self.unit = exp.column(self.unit_schema.privacy_unit, table=first.alias_or_name)
         self.limit = self.unit_schema.contribution_limit
         self.keys = list(tree.args["group"].expressions) if tree.args.get("group") else []
-        self.inner: list[exp.Expression] = []
-        self.outer: list[exp.Expression] = []
-        self.companions: list[exp.Expression] = []
-        self.ranks: list[exp.Expression] = []
+        self.inner: list[exp.Expr] = []
+        self.outer: list[exp.Expr] = []
+        self.companions: list[exp.Expr] = []
+        self.ranks: list[exp.Expr] = []
         self.cells: list[OutputCell] = []
         self.reasons: list[Reason] = []
-        self.aggregate_map: dict[exp.Expression, exp.Expression] = {}
+        self.aggregate_map: dict[exp.Expr, tuple[exp.Expr, OutputCell]] = {}
+        self.hidden = 0
 
-    def key_ref(self, node: exp.Expression) -> exp.Expression | None:
+    def key_ref(self, node: exp.Expr) -> exp.Expr | None:
         for index, key in enumerate(self.keys):
             if node == key:
                 return _col(f"__k{index}")
@@ -154,12 +165,19 @@ class _Builder:
         schema = self.schemas.get(dataset)
         return dataset, schema.column(column.name) if schema else None
 
-    def add_aggregate(self, index: int, node: exp.Expression, name: str) -> exp.Expression | None:
+    def add_aggregate(
+        self, index: int, node: exp.Expr, name: str, hidden: bool = False
+    ) -> exp.Expr | None:
+        """Inner per-unit parts and the outer reconstruction of one aggregate.
+
+        A hidden aggregate (used only in HAVING/ORDER BY) gets no output cell or companions.
+        """
         m = self.limit
+        cells = [] if hidden else self.cells
         if isinstance(node, exp.Count):
             arg = node.this
             if isinstance(arg, exp.Distinct):
-                self.cells.append(
+                cells.append(
                     OutputCell(name, "count", Level.L3, self._src(arg.expressions[0]), 1.0, True)
                 )
                 return exp.Count(this=exp.Distinct(expressions=[_col("__unit")]))
@@ -170,8 +188,10 @@ class _Builder:
             )
             self.inner.append(exp.func("LEAST", counted, exp.Literal.number(m)).as_(f"__c{index}"))
             level = self._level(arg)
-            self.cells.append(OutputCell(name, "count", level, self._src(arg), float(m)))
-            return _bigint(exp.func("COALESCE", exp.Sum(this=_col(f"__c{index}")), exp.Literal.number(0)))
+            cells.append(OutputCell(name, "count", level, self._src(arg), float(m)))
+            return _bigint(
+                exp.func("COALESCE", exp.Sum(this=_col(f"__c{index}")), exp.Literal.number(0))
+            )
         if isinstance(node, exp.Sum | exp.Avg):
             column = node.this
             dataset, spec = self.spec(column) if isinstance(column, exp.Column) else ("", None)
@@ -198,13 +218,12 @@ class _Builder:
                 partition_by=[_col(f"__k{i}") for i in range(len(self.keys))],
                 order=exp.Order(expressions=[order]),
             )
-            self.ranks.append(window.as_(f"__r{index}"))
-            self._contribution_companions(index, name)
+            if not hidden:
+                self.ranks.append(window.as_(f"__r{index}"))
+                self._contribution_companions(index, name)
             kind = "sum" if isinstance(node, exp.Sum) else "avg"
             sensitivity = max(abs(lo), abs(hi)) * m
-            self.cells.append(
-                OutputCell(name, kind, spec.level, f"{dataset}.{spec.name}", sensitivity)
-            )
+            cells.append(OutputCell(name, kind, spec.level, f"{dataset}.{spec.name}", sensitivity))
             total = exp.Sum(this=_col(f"__s{index}"))
             if kind == "sum":
                 return total
@@ -212,7 +231,7 @@ class _Builder:
                 this=exp.Sum(this=_col(f"__c{index}")), expression=exp.Literal.number(0)
             )
             return exp.Div(this=total, expression=count)
-        if isinstance(node, exp.Min | exp.Max):
+        if isinstance(node, exp.Min | exp.Max) and not hidden:
             self.inner.append(type(node)(this=node.this.copy()).as_(f"__v{index}"))
             self.cells.append(OutputCell(name, "value", self._level(node.this)))
             return type(node)(this=_col(f"__v{index}"))
@@ -242,44 +261,49 @@ class _Builder:
         self.companions.append(exp.Sum(this=s.copy()).as_(f"__sum__{name}"))
         self.companions.append(_bigint(exp.Sum(this=_col(f"__c{index}"))).as_(f"__cnt__{name}"))
 
-    def _src(self, node: exp.Expression) -> str | None:
+    def _src(self, node: exp.Expr) -> str | None:
         column = node.find(exp.Column) if not isinstance(node, exp.Column) else node
         if column is None:
             return None
         dataset, spec = self.spec(column)
         return f"{dataset}.{spec.name}" if spec else None
 
-    def _level(self, node: exp.Expression) -> Level:
+    def _level(self, node: exp.Expr) -> Level:
         levels = [self.spec(c)[1] for c in node.find_all(exp.Column)]
         if isinstance(node, exp.Column):
             levels = [self.spec(node)[1]]
         ranks = [s.level for s in levels if s is not None]
         return max(ranks, key=lambda lv: lv.rank) if ranks else Level.L1
 
-    def map_output_refs(self, node: exp.Expression, outputs: set[str]) -> exp.Expression:
+    def map_output_refs(self, node: exp.Expr, outputs: set[str]) -> exp.Expr:
         """HAVING/ORDER BY: aggregates and keys become their outer-query forms."""
 
-        def swap(child: exp.Expression) -> exp.Expression:
+        def swap(child: exp.Expr) -> exp.Expr:
             if isinstance(child, exp.AggFunc):
-                for original, rebuilt in self.aggregate_map.items():
-                    if child == original:
-                        return rebuilt.copy()
-                self.reasons.append(
-                    Reason(
-                        "having_aggregate",
-                        f"{child.sql(DIALECT)} in HAVING/ORDER BY is not in the SELECT list",
-                        suggestion="add the aggregate to the SELECT list and refer to it",
-                    )
-                )
-                return child
+                return self._filter_aggregate(child)
             key = self.key_ref(child)
             if key is not None:
                 return key
             if isinstance(child, exp.Column) and not child.table and child.name in outputs:
-                return child
+                if any(c.column == child.name and _noisy(c) for c in self.cells):
+                    self.reasons.append(_exact_value_reason(child.name))
             return child
 
         return node.transform(swap)
+
+    def _filter_aggregate(self, node: exp.AggFunc) -> exp.Expr:
+        """An aggregate in HAVING/ORDER BY: reuse a projected one, or add a hidden one."""
+        for original, (rebuilt, cell) in self.aggregate_map.items():
+            if node == original:
+                if _noisy(cell):
+                    self.reasons.append(_exact_value_reason(cell.column))
+                return rebuilt.copy()
+        if self._level(node) is Level.L3 or not isinstance(node, exp.Count | exp.Sum | exp.Avg):
+            self.reasons.append(_exact_value_reason(node.sql(DIALECT)))
+            return node
+        self.hidden += 1
+        rebuilt = self.add_aggregate(1000 + self.hidden, node, f"__h{self.hidden}", hidden=True)
+        return rebuilt if rebuilt is not None else node
 
     def build(self) -> Rewrite:
         taken: set[str] = set()
@@ -304,7 +328,7 @@ class _Builder:
                 continue
             rebuilt = self.add_aggregate(index, body, name)
             if rebuilt is not None:
-                self.aggregate_map[body] = rebuilt
+                self.aggregate_map[body] = (rebuilt, self.cells[-1])
                 self.outer.append(rebuilt.as_(name))
         return self._assemble(taken)
 

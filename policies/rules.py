@@ -30,10 +30,11 @@ def level_reasons(analysis: Analysis, max_level: Level) -> list[Reason]:
             reasons.append(
                 Reason(
                     "above_license_level",
-                    f"{_name(use)} is {use.column.level.value} but this license allows up to {max_level.value}",
+                    f"{_name(use)} is {use.column.level.value}; "
+                    f"this license allows up to {max_level.value}",
                     column=use.column.name,
                     level=use.column.level.value,
-                    suggestion=f"apply for a license at {use.column.level.value} or drop the column",
+                    suggestion=f"apply for a {use.column.level.value} license or drop the column",
                 )
             )
     return reasons
@@ -135,7 +136,7 @@ def _row_level_reasons(analysis: Analysis) -> list[Reason]:
         elif use.column.role is Role.MEASURE:
             suggestion = f"aggregate it with AVG({use.column.name}) and GROUP BY a public column"
         else:
-            suggestion = f"use it as a GROUP BY key with COUNT(*), or drop it"
+            suggestion = "use it as a GROUP BY key with COUNT(*), or drop it"
         reasons.append(
             Reason(
                 "row_level_output",
@@ -158,7 +159,8 @@ def column_reasons(analysis: Analysis, schemas: dict[str, DatasetSchema]) -> lis
             return [
                 Reason(
                     "shape_not_supported",
-                    "queries over L2/L3 columns must be one SELECT ... GROUP BY with COUNT, SUM or AVG; "
+                    "queries over L2/L3 columns must be one SELECT ... GROUP BY "
+                    "with COUNT, SUM or AVG; "
                     "CTEs, subqueries, windows and set operations over them are not supported",
                     suggestion="aggregate directly FROM the datasets, joined on identifiers",
                 )

@@ -43,7 +43,9 @@ def infer_cells(frame: pd.DataFrame) -> list[CellSpec]:
 def check_file(path: Path, rules: DisclosureRules | None = None) -> dict[str, Any]:
     frame = read_table(path)
     if "__n" not in frame:
-        raise InvalidInput(f"{path.name} has no __n column (privacy units per row); only tables "
-                           "with companion columns, as the sandbox writes them, can be checked")
+        raise InvalidInput(
+            f"{path.name} has no __n column (privacy units per row); only tables "
+            "with companion columns, as the sandbox writes them, can be checked"
+        )
     result = check_table(frame, infer_cells(frame), rules or DisclosureRules())
     return result.to_dict()

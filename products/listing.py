@@ -13,8 +13,15 @@ from products.release import get_release
 from sandbox.records import Job
 
 
-def list_product(session: Session, release_id: int, user: Principal, name: str, description: str = "",
-                 scenario: str = "", price_yuan: float = 0.0) -> Product:
+def list_product(
+    session: Session,
+    release_id: int,
+    user: Principal,
+    name: str,
+    description: str = "",
+    scenario: str = "",
+    price_yuan: float = 0.0,
+) -> Product:
     release = get_release(session, release_id)
     job = session.get(Job, release.job_id)
     assert job is not None
@@ -24,19 +31,38 @@ def list_product(session: Session, release_id: int, user: Principal, name: str, 
         raise InvalidInput("a product needs a name")
     if price_yuan < 0:
         raise InvalidInput("a price cannot be negative")
-    provenance = {"job": job.id, "license": job.license_id, "datasets": job.policy.get("datasets", []),
-                  "policy_version": job.policy.get("policy_version"),
-                  "package_sha256": release.sha256,
-                  "reviewers": release.manifest.get("reviewers", []),
-                  "audit_position": release.manifest.get("audit_position")}
-    product = Product(release_id=release.id, operator_id=job.operator_id, name=name.strip(),
-                      description=description, scenario=scenario, price_yuan=price_yuan,
-                      provenance=provenance)
+    provenance = {
+        "job": job.id,
+        "license": job.license_id,
+        "datasets": job.policy.get("datasets", []),
+        "policy_version": job.policy.get("policy_version"),
+        "package_sha256": release.sha256,
+        "reviewers": release.manifest.get("reviewers", []),
+        "audit_position": release.manifest.get("audit_position"),
+    }
+    product = Product(
+        release_id=release.id,
+        operator_id=job.operator_id,
+        name=name.strip(),
+        description=description,
+        scenario=scenario,
+        price_yuan=price_yuan,
+        provenance=provenance,
+    )
     session.add(product)
     session.flush()
-    append(session, user.actor, "product.listed", f"product:{product.id}",
-           {"name": product.name, "release": release.id, "price_yuan": price_yuan,
-            "scenario": scenario})
+    append(
+        session,
+        user.actor,
+        "product.listed",
+        f"product:{product.id}",
+        {
+            "name": product.name,
+            "release": release.id,
+            "price_yuan": price_yuan,
+            "scenario": scenario,
+        },
+    )
     return product
 
 

@@ -133,7 +133,7 @@ def build_package(
         ) from error
     signature = base64.b64encode(key.sign(manifest_bytes))
     archive = _zip_bytes(_members(files, manifest_bytes, signature))
-    # Write beside the target and rename, so a crash never leaves half a package.
+    # Write beside the target and link into place: a crash never leaves half a package.
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -212,7 +212,12 @@ def _check_files(archive: zipfile.ZipFile, listed: dict[str, Any]) -> tuple[dict
 
 def _inspect(raw: bytes, key: Ed25519PublicKey) -> tuple[dict[str, Any] | None, list[str]]:
     archive = zipfile.ZipFile(io.BytesIO(raw))
-    names = [info.filename for info in archive.infolist()]
+    infos = archive.infolist()
+    # Stored members cannot expand beyond the package's own size: no zip bombs.
+    packed = [i.filename for i in infos if i.compress_type != zipfile.ZIP_STORED]
+    if packed:
+        return None, [f"file {n!r} is compressed; release packages store files" for n in packed]
+    names = [info.filename for info in infos]
     problems = [p for p in map(_name_problem, names) if p]
     problems += [
         f"file {n!r} appears more than once" for n in sorted(set(names)) if names.count(n) > 1

@@ -24,8 +24,12 @@ class Review(Base):
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"reviewer": self.reviewer, "decision": self.decision, "reason": self.reason,
-                "at": self.at.isoformat()}
+        return {
+            "reviewer": self.reviewer,
+            "decision": self.decision,
+            "reason": self.reason,
+            "at": self.at.isoformat(),
+        }
 
 
 class Release(Base):
@@ -40,8 +44,14 @@ class Release(Base):
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "job_id": self.job_id, "package": self.package_path,
-                "sha256": self.sha256, "files": self.files, "at": self.at.isoformat()}
+        return {
+            "id": self.id,
+            "job_id": self.job_id,
+            "package": self.package_path,
+            "sha256": self.sha256,
+            "files": self.files,
+            "at": self.at.isoformat(),
+        }
 
 
 class Product(Base):
@@ -58,7 +68,13 @@ class Product(Base):
     listed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "description": self.description,
-                "scenario": self.scenario, "price_yuan": self.price_yuan,
-                "release_id": self.release_id, "provenance": self.provenance,
-                "listed_at": self.listed_at.isoformat()}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "scenario": self.scenario,
+            "price_yuan": self.price_yuan,
+            "release_id": self.release_id,
+            "provenance": self.provenance,
+            "listed_at": self.listed_at.isoformat(),
+        }

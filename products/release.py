@@ -13,10 +13,12 @@ from products.package import build_package
 from products.records import Release
 from sandbox.jobs import job_dir
 from sandbox.lifecycle import transition
-from sandbox.records import Job
+from sandbox.records import Job, public_findings
 
 
-def release_job(session: Session, home: Home, job: Job, reviewers: list[str], actor: Actor) -> Release:
+def release_job(
+    session: Session, home: Home, job: Job, reviewers: list[str], actor: Actor
+) -> Release:
     license = session.get(License, job.license_id)
     operator = session.get(Operator, job.operator_id)
     assert license is not None and operator is not None
@@ -34,19 +36,29 @@ def release_job(session: Session, home: Home, job: Job, reviewers: list[str], ac
         "rewritten_sql": job.rewritten_sql,
         "epsilon": job.epsilon,
         "checks": {k: v for k, v in job.gate.items() if k != "findings"},
-        "findings": job.gate.get("findings", []),
+        "findings": public_findings(job.gate),
         "reviewers": reviewers,
         "audit_position": {"seq": last.seq, "hash": last.entry_hash} if last else None,
     }
     path = home.releases / f"job-{job.id}.zip"
     digests = build_package(path, files, manifest, home.signing_key())
-    release = Release(job_id=job.id, package_path=str(path.relative_to(home.root)),
-                      sha256=digests["sha256"], manifest=manifest, files=sorted(files))
+    release = Release(
+        job_id=job.id,
+        package_path=str(path.relative_to(home.root)),
+        sha256=digests["sha256"],
+        manifest=manifest,
+        files=sorted(files),
+    )
     session.add(release)
     session.flush()
     transition(session, job, "released", actor, {"release": release.id, "sha256": release.sha256})
-    append(session, actor, "release.created", f"release:{release.id}",
-           {"job": job.id, "sha256": release.sha256, "files": release.files})
+    append(
+        session,
+        actor,
+        "release.created",
+        f"release:{release.id}",
+        {"job": job.id, "sha256": release.sha256, "files": release.files},
+    )
     return release
 
 

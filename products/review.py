@@ -27,11 +27,14 @@ def reviews_of(session: Session, job_id: int) -> list[Review]:
 
 
 def review_queue(session: Session) -> list[Job]:
-    return list(session.scalars(select(Job).where(Job.status == "awaiting_review").order_by(Job.id)))
+    return list(
+        session.scalars(select(Job).where(Job.status == "awaiting_review").order_by(Job.id))
+    )
 
 
-def review(session: Session, home: Home, job_id: int, reviewer: User, decision: str,
-           reason: str = "") -> Job:
+def review(
+    session: Session, home: Home, job_id: int, reviewer: User, decision: str, reason: str = ""
+) -> Job:
     """Record one reviewer's decision; release when enough approvals are in."""
     if decision not in ("approve", "deny"):
         raise InvalidInput(f"decision must be approve or deny, not {decision!r}")
@@ -41,8 +44,10 @@ def review(session: Session, home: Home, job_id: int, reviewer: User, decision: 
     if reviewer.operator_id is not None and reviewer.operator_id == job.operator_id:
         raise PermissionDenied("a reviewer may not review their own company's output")
     if job.status == "blocked":
-        raise Conflict(f"job {job_id} was blocked by the output gate and cannot be approved; "
-                       "see `sluice jobs show` for the findings")
+        raise Conflict(
+            f"job {job_id} was blocked by the output gate and cannot be approved; "
+            "see `sluice jobs show` for the findings"
+        )
     if job.status != "awaiting_review":
         raise Conflict(f"job {job_id} is {job.status}, not awaiting review")
     if any(r.reviewer_id == reviewer.id for r in reviews_of(session, job_id)):
@@ -50,8 +55,15 @@ def review(session: Session, home: Home, job_id: int, reviewer: User, decision: 
     if decision == "deny" and not reason.strip():
         raise InvalidInput("a denial needs --reason so the operator knows what to change")
     actor = Actor(reviewer.name, reviewer.role)
-    session.add(Review(job_id=job_id, reviewer_id=reviewer.id, reviewer=reviewer.name,
-                       decision=decision, reason=reason))
+    session.add(
+        Review(
+            job_id=job_id,
+            reviewer_id=reviewer.id,
+            reviewer=reviewer.name,
+            decision=decision,
+            reason=reason,
+        )
+    )
     session.flush()
     append(session, actor, f"review.{decision}", f"job:{job_id}", {"reason": reason})
     if decision == "deny":

@@ -23,14 +23,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from sandbox.limits import Limits, breach_from_exit, check_outputs, clear_outputs, release_modes
-from sandbox.runner import SPEC_NAME, Handle, SandboxResult, SandboxRun, prepare_work_dir
+from sandbox.limits import Limits
+from sandbox.runner import (
+    SPEC_NAME,
+    Handle,
+    JobLog,
+    SandboxResult,
+    SandboxRun,
+    conclude,
+    prepare_work_dir,
+)
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 NOBODY = "65534"
-LOG_CAP = 1_000_000  # bytes of stdout+stderr kept in sandbox.log
 WATCH_INTERVAL = 0.1  # seconds between process counts; bounds how far a fork bomb gets
-_STDERR_TAIL = 8192
 
 
 @functools.lru_cache(maxsize=4)
@@ -140,6 +146,7 @@ class BubblewrapHandle(Handle):
     pidfd: int = -1
     info_fd: int = -1
     fds: list[int] = field(default_factory=list)  # memfds handed to bwrap, closed on cleanup
+    pid_ns: str = ""  # the job's pid namespace, once bwrap has reported it
     exited: bool = False
 
 
@@ -238,34 +245,25 @@ class BubblewrapRunner:
     def wait(self, handle: Handle) -> SandboxResult:
         h = _own(handle)
         assert h.proc is not None and h.proc.stdout is not None and h.proc.stderr is not None
-        run, limits = h.run, h.run.limits
-        with open(run.log_path, "wb") as log_file:
-            log = _Log(log_file)
+        with open(h.run.log_path, "wb") as log_file:
+            log = JobLog(log_file)
             killed_for = self._watch(h, log)
             _, status, usage = os.wait4(h.proc.pid, 0)
             h.proc.returncode = os.waitstatus_to_exitcode(status)
             h.exited = True
             seconds = time.monotonic() - h.started
-            log.drain([(h.proc.stdout, False), (h.proc.stderr, True)], time.monotonic() + 2)
-            exit_code = None if killed_for else _bwrap_exit_code(status)
-            cpu = usage.ru_utime + usage.ru_stime
-            failure = killed_for or breach_from_exit(exit_code, log.stderr_text(), cpu, limits)
-            if failure is None and exit_code != 0:
-                failure = f"error: {log.last_stderr_line() or f'exit code {exit_code}'}"
-            outputs: list[Path] = []
-            if failure is None:
-                check = check_outputs(run.out_dir, limits)
-                failure, outputs = check.failure, check.files
-                if check.detail:
-                    log.note(check.detail)
-            if failure is None:
-                release_modes(outputs)
-            else:
-                clear_outputs(run.out_dir)
-            log.note(f"exit_code={exit_code} failure={failure} seconds={seconds:.3f}")
-        return SandboxResult(failure is None, exit_code, outputs, failure, run.log_path, seconds)
+            _await_empty(h.pid_ns, time.monotonic() + 5)
+            _drain(log, [(h.proc.stdout, False), (h.proc.stderr, True)], time.monotonic() + 2)
+            return conclude(
+                h.run,
+                log,
+                exit_code=None if killed_for else _bwrap_exit_code(status),
+                killed_for=killed_for,
+                cpu_seconds=usage.ru_utime + usage.ru_stime,
+                seconds=seconds,
+            )
 
-    def _watch(self, h: BubblewrapHandle, log: _Log) -> str | None:
+    def _watch(self, h: BubblewrapHandle, log: JobLog) -> str | None:
         """Pump output into the log until bwrap exits; kill it at the wall time or
         when the job has more processes than allowed. Returns the limit it killed for."""
         assert h.proc is not None and h.proc.stdout is not None and h.proc.stderr is not None
@@ -276,7 +274,7 @@ class BubblewrapRunner:
             selector.register(stream, selectors.EVENT_READ)
         selector.register(h.pidfd, selectors.EVENT_READ)
         selector.register(h.info_fd, selectors.EVENT_READ)
-        info, pid_ns, killed_for = b"", "", None
+        info, killed_for = b"", None
         try:
             while True:
                 left = WATCH_INTERVAL if killed_for else deadline - time.monotonic()
@@ -289,14 +287,14 @@ class BubblewrapRunner:
                         selector.unregister(key.fileobj)
                     elif key.fileobj == h.info_fd:
                         info += data
-                        pid_ns = pid_ns or _pid_namespace(info)
+                        h.pid_ns = h.pid_ns or _pid_namespace(info)
                     else:
                         log.write(data, is_stderr=key.fileobj is h.proc.stderr)
                 if killed_for:
                     continue
                 if time.monotonic() >= deadline:
                     killed_for = "limit:wall_seconds"
-                elif pid_ns and _processes_in(pid_ns) > limits.processes:
+                elif h.pid_ns and _processes_in(h.pid_ns) > limits.processes:
                     killed_for = "limit:processes"
                 if killed_for:
                     log.note(f"killed: {killed_for}")
@@ -330,55 +328,25 @@ class BubblewrapRunner:
         h.fds, h.pidfd, h.info_fd = [], -1, -1
 
 
-class _Log:
-    """stdout and stderr as they arrive, up to LOG_CAP bytes, plus the tail of stderr."""
-
-    def __init__(self, file: IO[bytes]) -> None:
-        self.file = file
-        self.written = 0
-        self.dropped = 0
-        self.stderr_tail = b""
-
-    def write(self, data: bytes, *, is_stderr: bool) -> None:
-        if is_stderr:
-            self.stderr_tail = (self.stderr_tail + data)[-_STDERR_TAIL:]
-        room = max(0, LOG_CAP - self.written)
-        self.file.write(data[:room])
-        self.written += min(room, len(data))
-        self.dropped += max(0, len(data) - room)
-
-    def drain(self, streams: list[tuple[IO[bytes], bool]], deadline: float) -> None:
-        """Read what the job wrote just before it ended; everything inside is dead by now."""
-        for stream, is_stderr in streams:
-            os.set_blocking(stream.fileno(), False)
-            while time.monotonic() < deadline:
-                try:
-                    data = os.read(stream.fileno(), 65536)
-                except BlockingIOError:
-                    time.sleep(0.01)
-                    continue
-                if not data:
-                    break
-                self.write(data, is_stderr=is_stderr)
-
-    def note(self, line: str) -> None:
-        if self.dropped:
-            self.file.write(f"\n[sluice] log truncated: {self.dropped} bytes dropped\n".encode())
-            self.dropped = 0
-        self.file.write(f"\n[sluice] {line}\n".encode())
-
-    def stderr_text(self) -> str:
-        return self.stderr_tail.decode("utf-8", "replace")
-
-    def last_stderr_line(self) -> str:
-        lines = [line.strip() for line in self.stderr_text().splitlines() if line.strip()]
-        return lines[-1] if lines else ""
-
-
 def _own(handle: Handle) -> BubblewrapHandle:
     if not isinstance(handle, BubblewrapHandle):
         raise TypeError(f"not a bubblewrap handle: {handle!r}")
     return handle
+
+
+def _drain(log: JobLog, streams: list[tuple[IO[bytes], bool]], deadline: float) -> None:
+    """Read what the job wrote just before it ended; everything inside is dead by now."""
+    for stream, is_stderr in streams:
+        os.set_blocking(stream.fileno(), False)
+        while time.monotonic() < deadline:
+            try:
+                data = os.read(stream.fileno(), 65536)
+            except BlockingIOError:
+                time.sleep(0.01)
+                continue
+            if not data:
+                break
+            log.write(data, is_stderr=is_stderr)
 
 
 def _memfd(name: str, content: bytes) -> int:
@@ -402,6 +370,14 @@ def _pid_namespace(info: bytes) -> str:
     except (ValueError, KeyError, TypeError):
         return ""
     return f"pid:[{ns}]"
+
+
+def _await_empty(pid_ns: str, deadline: float) -> None:
+    """Wait for the kernel to finish killing a job's processes. When we kill bwrap,
+    we reap it before its pid namespace is empty, and /out must be still before
+    it is judged."""
+    while pid_ns and _processes_in(pid_ns) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _processes_in(pid_ns: str) -> int:

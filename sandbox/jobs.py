@@ -23,8 +23,8 @@ from catalog.identifiers import contains_identifier, load_index
 from core.errors import InvalidInput, LicenseInvalid, NotFound, PermissionDenied
 from core.home import Home
 from core.levels import Level
-from operators.licenses import usable_license
 from operators.accounts import Principal
+from operators.licenses import usable_license
 from policies.budget import charge
 from policies.disclosure import DisclosureRules
 from policies.engine import LicenseScope, PolicyDecision, check_query
@@ -54,31 +54,55 @@ def decide(session: Session, license_id: int, sql: str, epsilon: float) -> Polic
     return check_query(sql, schemas, scope, epsilon)
 
 
-def submit_sql(session: Session, license_id: int, user: Principal, sql: str, settings: JobSettings,
-               engine: str = "duckdb") -> Job:
+def submit_sql(
+    session: Session,
+    license_id: int,
+    user: Principal,
+    sql: str,
+    settings: JobSettings,
+    engine: str = "duckdb",
+) -> Job:
     """Record the job: denied with reasons, or queued with ε charged. Caller commits."""
     if engine != "duckdb":
         raise InvalidInput(f"engine {engine!r} is not available here; use duckdb")
     if not sql.strip():
         raise InvalidInput("the SQL file is empty; write one SELECT query")
     license = usable_license(session, license_id)
-    if user.role != "admin" and (user.role != "operator" or user.operator_id != license.operator_id):
-        raise PermissionDenied(f"user {user.name!r} may not use license {license_id}: it belongs to "
-                               "another company")
+    if user.role != "admin" and (
+        user.role != "operator" or user.operator_id != license.operator_id
+    ):
+        raise PermissionDenied(
+            f"user {user.name!r} may not use license {license_id}: it belongs to another company"
+        )
     decision = decide(session, license_id, sql, settings.epsilon_per_query)
     level = decision.level
-    job = Job(license_id=license.id, operator_id=license.operator_id, submitted_by=user.name,
-              kind="sql", source=sql, source_digest=hashlib.sha256(sql.encode()).hexdigest(),
-              engine=engine, decision=decision.decision,
-              reasons=[r.to_dict() for r in decision.reasons], rewritten_sql=decision.sql,
-              policy=decision.to_dict(), level=level.value, epsilon=decision.epsilon,
-              status="denied" if decision.decision == "deny" else "queued",
-              required_reviews=2 if level is Level.L3 else 1)
+    job = Job(
+        license_id=license.id,
+        operator_id=license.operator_id,
+        submitted_by=user.name,
+        kind="sql",
+        source=sql,
+        source_digest=hashlib.sha256(sql.encode()).hexdigest(),
+        engine=engine,
+        decision=decision.decision,
+        reasons=[r.to_dict() for r in decision.reasons],
+        rewritten_sql=decision.sql,
+        policy=decision.to_dict(),
+        level=level.value,
+        epsilon=decision.epsilon,
+        status="denied" if decision.decision == "deny" else "queued",
+        required_reviews=2 if level is Level.L3 else 1,
+    )
     session.add(job)
     session.flush()
     actor = user.actor
-    details = {"license": license.id, "sql_digest": job.source_digest, "decision": decision.decision,
-               "rewritten_sql": decision.sql, "reasons": job.reasons}
+    details = {
+        "license": license.id,
+        "sql_digest": job.source_digest,
+        "decision": decision.decision,
+        "rewritten_sql": decision.sql,
+        "reasons": job.reasons,
+    }
     append(session, actor, "job.submitted", f"job:{job.id}", details)
     if job.status == "queued":
         charge(session, license, str(job.id), decision.epsilon, actor)
@@ -115,8 +139,12 @@ def start(session: Session, home: Home, job: Job) -> SandboxRun | None:
         job.failure = str(exc)
         return None
     data = {name: home.root / get_dataset(session, name).store_path for name in license.datasets}
-    spec = {"kind": "sql", "sql": job.rewritten_sql, "datasets": {n: f"/data/{n}.parquet" for n in data},
-            "output": "result.parquet"}
+    spec = {
+        "kind": "sql",
+        "sql": job.rewritten_sql,
+        "datasets": {n: f"/data/{n}.parquet" for n in data},
+        "output": "result.parquet",
+    }
     transition(session, job, "running", Actor.system(), {"datasets": sorted(data)})
     work = job_dir(home, job)
     shutil.rmtree(work, ignore_errors=True)
@@ -124,15 +152,26 @@ def start(session: Session, home: Home, job: Job) -> SandboxRun | None:
     return SandboxRun(job_id=str(job.id), work_dir=work, data=data, spec=spec, limits=Limits())
 
 
-def _identifier_check(session: Session, home: Home, datasets: list[str]) -> Callable[[object], bool]:
+def _identifier_check(
+    session: Session, home: Home, datasets: list[str]
+) -> Callable[[object], bool]:
     key = home.pseudonym_key()
-    indexes = [load_index(home.root / get_dataset(session, n).identifier_index_path) for n in datasets]
+    indexes = [
+        load_index(home.root / get_dataset(session, n).identifier_index_path) for n in datasets
+    ]
     merged: set[str] = set().union(*indexes) if indexes else set()
     return lambda value: contains_identifier(value, merged, key)
 
 
-def finish(session: Session, home: Home, job: Job, result_path: Path | None, failure: str | None,
-           settings: JobSettings, resources: dict[str, object]) -> None:
+def finish(
+    session: Session,
+    home: Home,
+    job: Job,
+    result_path: Path | None,
+    failure: str | None,
+    settings: JobSettings,
+    resources: dict[str, object],
+) -> None:
     """running → failed | blocked | awaiting_review, after noise and the output gate."""
     job.resources = resources
     if failure is not None or result_path is None:
@@ -151,15 +190,30 @@ def finish(session: Session, home: Home, job: Job, result_path: Path | None, fai
     gate.table.to_csv(candidate / RESULT_FILE, index=False)
     job.outputs = [RESULT_FILE]
     status = "blocked" if gate.blocked else "awaiting_review"
-    transition(session, job, status, Actor.system(),
-               {"gate": {k: v for k, v in job.gate.items() if k != "findings"},
-                "findings": len(gate.findings), **resources})
+    transition(
+        session,
+        job,
+        status,
+        Actor.system(),
+        {
+            "gate": {k: v for k, v in job.gate.items() if k != "findings"},
+            "findings": len(gate.findings),
+            **resources,
+        },
+    )
     if gate.blocked and any(f.rule == "value_scan" for f in gate.findings):
-        append(session, Actor.system(), "alert.value_scan_hit", f"job:{job.id}",
-               {"license": job.license_id})
+        append(
+            session,
+            Actor.system(),
+            "alert.value_scan_hit",
+            f"job:{job.id}",
+            {"license": job.license_id},
+        )
 
 
-def run(session_factory: Callable[[], Session], home: Home, job_id: int, settings: JobSettings) -> Job:
+def run(
+    session_factory: Callable[[], Session], home: Home, job_id: int, settings: JobSettings
+) -> Job:
     """Run one queued job to its next resting state; each step commits on its own."""
     with session_factory() as session, session.begin():
         job = get_job(session, job_id)
@@ -169,11 +223,16 @@ def run(session_factory: Callable[[], Session], home: Home, job_id: int, setting
             return get_job(session, job_id)
     result = execute(get_runner(settings.backend), sandbox_run)
     outputs = {p.name: p for p in result.outputs}
-    resources = {"seconds": round(result.seconds, 3), "backend": settings.backend,
-                 "exit_code": result.exit_code}
+    resources = {
+        "seconds": round(result.seconds, 3),
+        "backend": settings.backend,
+        "exit_code": result.exit_code,
+    }
     with session_factory() as session, session.begin():
         job = get_job(session, job_id)
-        finish(session, home, job, outputs.get("result.parquet"), result.failure, settings, resources)
+        finish(
+            session, home, job, outputs.get("result.parquet"), result.failure, settings, resources
+        )
     with session_factory() as session:
         job = get_job(session, job_id)
         session.expunge(job)

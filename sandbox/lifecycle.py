@@ -1,9 +1,9 @@
 """The job state machine: every status change goes through `transition`, with its audit entry.
 
-    (submit) ──▶ denied
-    (submit) ──▶ queued ──▶ running ──▶ failed | blocked | awaiting_review
-    awaiting_review ──▶ released | rejected
-    queued | running ──▶ failed   (license revoked or expired meanwhile)
+(submit) ──▶ denied
+(submit) ──▶ queued ──▶ running ──▶ failed | blocked | awaiting_review
+awaiting_review ──▶ released | rejected
+queued | running ──▶ failed   (license revoked or expired meanwhile)
 """
 
 from __future__ import annotations
@@ -17,8 +17,16 @@ from core.db import utcnow
 from core.errors import Conflict
 from sandbox.records import Job
 
-STATUSES = ("denied", "queued", "running", "failed", "blocked", "awaiting_review", "released",
-            "rejected")
+STATUSES = (
+    "denied",
+    "queued",
+    "running",
+    "failed",
+    "blocked",
+    "awaiting_review",
+    "released",
+    "rejected",
+)
 TRANSITIONS: dict[str, set[str]] = {
     "queued": {"running", "failed"},
     "running": {"failed", "blocked", "awaiting_review"},
@@ -26,7 +34,9 @@ TRANSITIONS: dict[str, set[str]] = {
 }
 
 
-def transition(session: Session, job: Job, to: str, actor: Actor, details: dict[str, Any] | None = None) -> None:
+def transition(
+    session: Session, job: Job, to: str, actor: Actor, details: dict[str, Any] | None = None
+) -> None:
     """Move a job to `to` and record it, in the caller's transaction."""
     if to not in TRANSITIONS.get(job.status, set()):
         raise Conflict(f"job {job.id} is {job.status} and cannot become {to}")

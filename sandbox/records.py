@@ -11,6 +11,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.db import Base, utcnow
 
 
+def public_findings(gate: dict[str, Any]) -> list[dict[str, Any]]:
+    """Which cell failed which rule, without the figures behind it."""
+    keep = ("rule", "row", "column", "suggestion")
+    return [{k: f.get(k) for k in keep} for f in gate.get("findings", [])]
+
+
 class Job(Base):
     __tablename__ = "jobs"
 
@@ -38,7 +44,9 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
-    def to_dict(self, released: list[str] | None = None) -> dict[str, Any]:
+    def to_dict(self, released: list[str] | None = None, for_operator: bool = False) -> dict[str, Any]:
+        """The job as shown; operators get findings without figures (they could reveal n=1)."""
+        gate = {**self.gate, "findings": public_findings(self.gate)} if for_operator else self.gate
         return {
             "id": self.id,
             "license_id": self.license_id,
@@ -54,7 +62,7 @@ class Job(Base):
             "failure": self.failure,
             "outputs": self.outputs,
             "released": released or [],
-            "gate": self.gate,
+            "gate": gate,
             "required_reviews": self.required_reviews,
             "submitted_by": self.submitted_by,
             "created_at": self.created_at.isoformat(),

@@ -12,13 +12,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from core.errors import InvalidInput
-from sandbox.limits import Limits
+from sandbox.limits import Limits, breach_from_exit, check_outputs, clear_outputs, release_modes
 
 SPEC_NAME = "spec.json"
 LOG_NAME = "sandbox.log"
+LOG_CAP = 1_000_000  # bytes of stdout+stderr kept in sandbox.log
+_STDERR_TAIL = 8192
 _DATASET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
@@ -123,6 +125,70 @@ def job_spec(run: SandboxRun) -> dict[str, Any]:
     spec.setdefault("memory_limit", f"{max(run.limits.memory_mb // 2, 64)}MB")
     spec.setdefault("threads", 2)
     return spec
+
+
+class JobLog:
+    """A job's stdout and stderr as they arrive, up to LOG_CAP bytes, plus the tail of
+    stderr, where the runtime's one-line reason for failing is."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self.file = file
+        self.written = 0
+        self.dropped = 0
+        self.stderr_tail = b""
+
+    def write(self, data: bytes, *, is_stderr: bool) -> None:
+        if is_stderr:
+            self.stderr_tail = (self.stderr_tail + data)[-_STDERR_TAIL:]
+        room = max(0, LOG_CAP - self.written)
+        self.file.write(data[:room])
+        self.written += min(room, len(data))
+        self.dropped += max(0, len(data) - room)
+
+    def note(self, line: str) -> None:
+        """A line from Sluice itself, written even when the job's output was cut."""
+        if self.dropped:
+            self.file.write(f"\n[sluice] log truncated: {self.dropped} bytes dropped\n".encode())
+            self.dropped = 0
+        self.file.write(f"\n[sluice] {line}\n".encode())
+
+    def stderr_text(self) -> str:
+        return self.stderr_tail.decode("utf-8", "replace")
+
+    def last_stderr_line(self) -> str:
+        lines = [line.strip() for line in self.stderr_text().splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
+
+def conclude(
+    run: SandboxRun,
+    log: JobLog,
+    *,
+    exit_code: int | None,
+    killed_for: str | None,
+    cpu_seconds: float,
+    seconds: float,
+) -> SandboxResult:
+    """Judge a finished job: which limit or rule it broke, if any, and which files leave.
+
+    A failed job keeps nothing in /out: a partial result is never released.
+    """
+    limits = run.limits
+    failure = killed_for or breach_from_exit(exit_code, log.stderr_text(), cpu_seconds, limits)
+    if failure is None and exit_code != 0:
+        failure = f"error: {log.last_stderr_line() or f'exit code {exit_code}'}"
+    outputs: list[Path] = []
+    if failure is None:
+        check = check_outputs(run.out_dir, limits)
+        failure, outputs = check.failure, check.files
+        if check.detail:
+            log.note(check.detail)
+    if failure is None:
+        release_modes(outputs)
+    else:
+        clear_outputs(run.out_dir)
+    log.note(f"exit_code={exit_code} failure={failure} seconds={seconds:.3f}")
+    return SandboxResult(failure is None, exit_code, outputs, failure, run.log_path, seconds)
 
 
 def _bubblewrap() -> Callable[..., Runner]:

@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import BackgroundTasks, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audit_log import AuditEntry
+from audit_log import Actor, AuditEntry
 from core.errors import (
     BudgetExhausted,
     Conflict,
@@ -32,7 +32,7 @@ from operators.licenses import list_licenses
 from products.listing import get_product, list_products
 from products.release import release_of
 from sandbox.jobs import get_job, list_jobs, run, submit_sql
-from service.domain import Domain, open_domain
+from service.domain import open_domain
 from service.settings import Settings
 
 STATUS: dict[type[SluiceError], int] = {
@@ -53,7 +53,9 @@ def _status(error: SluiceError) -> int:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     domain = open_domain(settings or Settings())
-    app = FastAPI(title="Sluice", version="0.1.0", description="数据可用不可见 — usable, not visible.")
+    app = FastAPI(
+        title="Sluice", version="0.1.0", description="数据可用不可见 — usable, not visible."
+    )
     app.state.domain = domain
 
     @app.middleware("http")
@@ -64,34 +66,47 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return await call_next(request)
 
     @app.exception_handler(SluiceError)
-    async def domain_error(_request: Request, error: SluiceError) -> JSONResponse:
+    async def domain_error(request: Request, error: SluiceError) -> JSONResponse:
+        who = getattr(request.state, "principal", None)
+        actor = who.actor if who else Actor("anonymous", "public")
+        domain.record_refusal(actor, f"{request.method} {request.url.path}", error)
         return JSONResponse(error.to_dict(), status_code=_status(error))
 
     def session() -> Iterator[Session]:
         with domain.transaction() as s:
             yield s
 
-    def principal(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+    def principal(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Principal:
         if credentials is None:
             raise _Unauthorized()
         try:
             with domain.transaction() as s:
-                return Principal.of(authenticate(s, credentials.credentials))
+                who = Principal.of(authenticate(s, credentials.credentials))
         except PermissionDenied:
             raise _Unauthorized() from None
+        request.state.principal = who
+        return who
 
     def require_role(*roles: str) -> Callable[..., Principal]:
         def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
             if who.role not in roles and who.role != "admin":
-                raise PermissionDenied(f"this needs the role {' or '.join(roles)}; you are {who.role}")
+                raise PermissionDenied(
+                    f"this needs the role {' or '.join(roles)}; you are {who.role}"
+                )
             return who
 
         return check
 
     @app.exception_handler(PermissionError)
     async def unauthorized(_request: Request, _error: PermissionError) -> JSONResponse:
-        return JSONResponse({"error": "unauthorized", "message": "send Authorization: Bearer TOKEN"},
-                            status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return JSONResponse(
+            {"error": "unauthorized", "message": "send Authorization: Bearer TOKEN"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -101,32 +116,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     Operator = Annotated[Principal, Depends(require_role("operator"))]
 
     @app.post("/api/v1/jobs", status_code=201)
-    def post_job(body: JobRequest, who: Operator, s: Sess) -> dict[str, Any]:
-        job = submit_sql(s, body.license_id, who, body.sql, domain.settings.job_settings())
-        return job.to_dict()
-
-    @app.post("/api/v1/jobs/{job_id}/run")
-    def run_job(job_id: int, who: Operator) -> dict[str, Any]:
-        with domain.transaction() as s:
-            get_job(s, job_id, _scope(who))
-        return run(domain.sessions, domain.home, job_id, domain.settings.job_settings()).to_dict()
+    def post_job(
+        body: JobRequest, who: Operator, s: Sess, background: BackgroundTasks
+    ) -> dict[str, Any]:
+        settings = domain.settings.job_settings()
+        job = submit_sql(s, body.license_id, who, body.sql, settings)
+        if job.status == "queued":
+            background.add_task(run, domain.sessions, domain.home, job.id, settings)
+        return job.to_dict(for_operator=True)
 
     @app.get("/api/v1/jobs")
-    def get_jobs(who: Annotated[Principal, Depends(require_role("operator", "reviewer", "authority"))],
-                 s: Sess) -> list[dict[str, Any]]:
-        return [j.to_dict() for j in list_jobs(s, _scope(who))]
+    def get_jobs(
+        who: Annotated[Principal, Depends(require_role("operator", "reviewer", "authority"))],
+        s: Sess,
+    ) -> list[dict[str, Any]]:
+        operator = who.role == "operator"
+        return [j.to_dict(for_operator=operator) for j in list_jobs(s, _scope(who))]
 
     @app.get("/api/v1/jobs/{job_id}")
-    def get_one_job(job_id: int,
-                    who: Annotated[Principal, Depends(require_role("operator", "reviewer", "authority"))],
-                    s: Sess) -> dict[str, Any]:
+    def get_one_job(
+        job_id: int,
+        who: Annotated[Principal, Depends(require_role("operator", "reviewer", "authority"))],
+        s: Sess,
+    ) -> dict[str, Any]:
         job = get_job(s, job_id, _scope(who))
         release = release_of(s, job_id)
-        return job.to_dict(release.files if release else [])
+        return job.to_dict(release.files if release else [], for_operator=who.role == "operator")
 
     @app.get("/api/v1/licenses")
-    def get_licenses(who: Annotated[Principal, Depends(require_role("operator", "authority", "regulator"))],
-                     s: Sess) -> list[dict[str, Any]]:
+    def get_licenses(
+        who: Annotated[Principal, Depends(require_role("operator", "authority", "regulator"))],
+        s: Sess,
+    ) -> list[dict[str, Any]]:
         return [lic.to_dict(name) for lic, name in list_licenses(s, _scope(who))]
 
     @app.get("/api/v1/products")
@@ -138,9 +159,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return get_product(s, product_id).to_dict()
 
     @app.get("/api/v1/audit/entries")
-    def audit_entries(_who: Annotated[Principal, Depends(require_role("regulator"))], s: Sess,
-                      after: int = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                      action: str | None = None) -> list[dict[str, Any]]:
+    def audit_entries(
+        _who: Annotated[Principal, Depends(require_role("regulator"))],
+        s: Sess,
+        after: int = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        action: str | None = None,
+    ) -> list[dict[str, Any]]:
         query = select(AuditEntry).where(AuditEntry.seq > after)
         if action:
             query = query.where(AuditEntry.action == action)

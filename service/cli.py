@@ -18,7 +18,7 @@ from audit_log import Actor, export_entries, verify_store
 from catalog import get_dataset, ingest, list_datasets
 from catalog.schema import load_schema
 from core.errors import InvalidInput
-from operators.accounts import HOST_ADMIN, Principal, add_operator, add_user, create_token, get_user
+from operators.accounts import HOST_ADMIN, add_operator, add_user, create_token, get_user
 from operators.licenses import grant_license, list_licenses, revoke_license
 from products.listing import get_product, list_product, list_products
 from products.release import release_of
@@ -28,8 +28,12 @@ from service.domain import Domain, init_domain, open_domain
 from service.output import emit, handles_errors
 from service.settings import Settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="Sluice: 数据可用不可见.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Sluice: 数据可用不可见.",
+)
 catalog_app = typer.Typer(no_args_is_help=True, help="Datasets (资源目录).")
 operators_app = typer.Typer(no_args_is_help=True, help="Operating companies (授权运营单位).")
 users_app = typer.Typer(no_args_is_help=True, help="Users and roles.")
@@ -41,10 +45,19 @@ review_app = typer.Typer(no_args_is_help=True, help="Output review (出域审核
 outputs_app = typer.Typer(no_args_is_help=True, help="Output checks.")
 products_app = typer.Typer(no_args_is_help=True, help="Data products (数据产品).")
 audit_app = typer.Typer(no_args_is_help=True, help="The audit log.")
-for sub, name in [(catalog_app, "catalog"), (operators_app, "operators"), (users_app, "users"),
-                  (tokens_app, "tokens"), (licenses_app, "licenses"), (policy_app, "policy"),
-                  (jobs_app, "jobs"), (review_app, "review"), (outputs_app, "outputs"),
-                  (products_app, "products"), (audit_app, "audit")]:
+for sub, name in [
+    (catalog_app, "catalog"),
+    (operators_app, "operators"),
+    (users_app, "users"),
+    (tokens_app, "tokens"),
+    (licenses_app, "licenses"),
+    (policy_app, "policy"),
+    (jobs_app, "jobs"),
+    (review_app, "review"),
+    (outputs_app, "outputs"),
+    (products_app, "products"),
+    (audit_app, "audit"),
+]:
     app.add_typer(sub, name=name)
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
@@ -59,7 +72,7 @@ def read_text(path: Path, what: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InvalidInput(f"{what} file {path} does not exist; check the path")
+        raise InvalidInput(f"{what} file {path} does not exist; check the path") from None
 
 
 @app.command()
@@ -67,13 +80,19 @@ def read_text(path: Path, what: str) -> str:
 def init(as_json: Json = False) -> None:
     """Create the domain home: database, keys, folders. Safe to run again."""
     d, created = init_domain(Settings())
-    data = {"home": str(d.home.root), "created": created, "database": d.settings.url.split("://")[0]}
+    data = {
+        "home": str(d.home.root),
+        "created": created,
+        "database": d.settings.url.split("://")[0],
+    }
     emit(data, as_json, f"{'created' if created else 'already set up'}: {d.home.root}")
 
 
 @catalog_app.command("ingest")
 @handles_errors("catalog.ingest")
-def catalog_ingest(file: Path, schema: Annotated[Path, typer.Option()], as_json: Json = False) -> None:
+def catalog_ingest(
+    file: Path, schema: Annotated[Path, typer.Option()], as_json: Json = False
+) -> None:
     """Register a dataset and desensitize it into the domain store."""
     d = domain()
     spec = load_schema(schema)
@@ -91,8 +110,14 @@ def catalog_ingest(file: Path, schema: Annotated[Path, typer.Option()], as_json:
 def catalog_list(as_json: Json = False) -> None:
     with domain().transaction() as session:
         data = [d.to_dict() for d in list_datasets(session)]
-    emit(data, as_json, lambda rows: "\n".join(f"{r['name']}\t{r['title']}\t{r['row_count']} rows"
-                                                for r in rows) or "no datasets")
+    emit(
+        data,
+        as_json,
+        lambda rows: (
+            "\n".join(f"{r['name']}\t{r['title']}\t{r['row_count']} rows" for r in rows)
+            or "no datasets"
+        ),
+    )
 
 
 @catalog_app.command("show")
@@ -113,8 +138,12 @@ def operators_add(name: str, as_json: Json = False) -> None:
 
 @users_app.command("add")
 @handles_errors("users.add")
-def users_add(name: str, role: Annotated[str, typer.Option()],
-              operator: Annotated[str | None, typer.Option()] = None, as_json: Json = False) -> None:
+def users_add(
+    name: str,
+    role: Annotated[str, typer.Option()],
+    operator: Annotated[str | None, typer.Option()] = None,
+    as_json: Json = False,
+) -> None:
     with domain().transaction() as session:
         data = add_user(session, name, role, operator, ADMIN).to_dict()
     emit(data, as_json, f"user {data['name']} ({data['role']})")
@@ -144,12 +173,20 @@ def licenses_grant(
     try:
         valid_until = date.fromisoformat(until)
     except ValueError:
-        raise InvalidInput(f"--until {until!r} is not a date; use YYYY-MM-DD")
+        raise InvalidInput(f"--until {until!r} is not a date; use YYYY-MM-DD") from None
     with domain().transaction() as session:
         schemas = {name: get_dataset(session, name).schema() for name in dataset}
-        record = grant_license(session, operator=operator, schemas=schemas, max_level=max_level,
-                               purpose=purpose, valid_until=valid_until, actor=ADMIN,
-                               row_filter=row_filter, epsilon=epsilon)
+        record = grant_license(
+            session,
+            operator=operator,
+            schemas=schemas,
+            max_level=max_level,
+            purpose=purpose,
+            valid_until=valid_until,
+            actor=ADMIN,
+            row_filter=row_filter,
+            epsilon=epsilon,
+        )
         data = record.to_dict(operator)
     emit(data, as_json, f"license {data['id']} granted to {operator}")
 
@@ -159,10 +196,18 @@ def licenses_grant(
 def licenses_list(as_json: Json = False) -> None:
     with domain().transaction() as session:
         data = [lic.to_dict(name) for lic, name in list_licenses(session)]
-    emit(data, as_json, lambda rows: "\n".join(
-        f"{r['id']}\t{r['operator']}\t{','.join(r['datasets'])}\t{r['max_level']}\t{r['status']}\t"
-        f"until {r['valid_until']}\tε {r['epsilon_spent']}/{r['epsilon_total']}" for r in rows)
-        or "no licenses")
+    emit(
+        data,
+        as_json,
+        lambda rows: (
+            "\n".join(
+                f"{r['id']}\t{r['operator']}\t{','.join(r['datasets'])}\t{r['max_level']}\t{r['status']}\t"
+                f"until {r['valid_until']}\tε {r['epsilon_spent']}/{r['epsilon_total']}"
+                for r in rows
+            )
+            or "no licenses"
+        ),
+    )
 
 
 @licenses_app.command("revoke")
@@ -175,8 +220,11 @@ def licenses_revoke(license_id: int, reason: str = "", as_json: Json = False) ->
 
 @policy_app.command("check")
 @handles_errors("policy.check")
-def policy_check(license: Annotated[int, typer.Option()], sql: Annotated[Path, typer.Option()],
-                 as_json: Json = False) -> None:
+def policy_check(
+    license: Annotated[int, typer.Option()],
+    sql: Annotated[Path, typer.Option()],
+    as_json: Json = False,
+) -> None:
     """Show what the policy engine would do with a query, without running it."""
     d = domain()
     with d.transaction() as session:
@@ -186,8 +234,10 @@ def policy_check(license: Annotated[int, typer.Option()], sql: Annotated[Path, t
 
 def format_decision(data: dict) -> str:
     lines = [f"decision: {data['decision']}"]
-    lines += [f"  - {r['message']}" + (f" — {r['suggestion']}" if r.get("suggestion") else "")
-              for r in data["reasons"]]
+    lines += [
+        f"  - {r['message']}" + (f" — {r['suggestion']}" if r.get("suggestion") else "")
+        for r in data["reasons"]
+    ]
     if data.get("sql"):
         lines.append(f"sql:\n{data['sql']}")
     return "\n".join(lines)
@@ -211,16 +261,20 @@ def jobs_submit(
     d = domain()
     assert sql is not None
     with d.transaction() as session:
-        job = submit_sql(session, license, HOST_ADMIN, read_text(sql, "SQL"), d.settings.job_settings(),
-                         engine)
+        job = submit_sql(
+            session, license, HOST_ADMIN, read_text(sql, "SQL"), d.settings.job_settings(), engine
+        )
         job_id, status = job.id, job.status
     if status == "queued":
         if wait:
             status = run(d.sessions, d.home, job_id, d.settings.job_settings()).status
         else:
-            subprocess.Popen([sys.executable, "-m", "service.cli", "jobs", "run", str(job_id)],
-                             start_new_session=True, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+            subprocess.Popen(
+                [sys.executable, "-m", "service.cli", "jobs", "run", str(job_id)],
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
     show_job(d, job_id, as_json)
 
 
@@ -229,9 +283,15 @@ def show_job(d: Domain, job_id: int, as_json: bool) -> None:
         job = get_job(session, job_id)
         release = release_of(session, job_id)
         data = job.to_dict(release.files if release else [])
-    emit(data, as_json, lambda j: f"job {j['id']}: {j['status']}" + "".join(
-        f"\n  - {r['message']}" for r in j["reasons"]) + (f"\n  failure: {j['failure']}"
-                                                          if j["failure"] else ""))
+    emit(
+        data,
+        as_json,
+        lambda j: (
+            f"job {j['id']}: {j['status']}"
+            + "".join(f"\n  - {r['message']}" for r in j["reasons"])
+            + (f"\n  failure: {j['failure']}" if j["failure"] else "")
+        ),
+    )
 
 
 @jobs_app.command("show")
@@ -245,8 +305,14 @@ def jobs_show(job_id: int, as_json: Json = False) -> None:
 def jobs_list(as_json: Json = False) -> None:
     with domain().transaction() as session:
         data = [j.to_dict() for j in list_jobs(session)]
-    emit(data, as_json, lambda rows: "\n".join(f"{r['id']}\t{r['status']}\tlicense {r['license_id']}"
-                                                for r in rows) or "no jobs")
+    emit(
+        data,
+        as_json,
+        lambda rows: (
+            "\n".join(f"{r['id']}\t{r['status']}\tlicense {r['license_id']}" for r in rows)
+            or "no jobs"
+        ),
+    )
 
 
 @jobs_app.command("run", hidden=True)
@@ -268,15 +334,17 @@ def _review(job: int, reviewer: str, decision: str, reason: str, as_json: bool) 
 
 @review_app.command("approve")
 @handles_errors("review.approve")
-def review_approve(job: int, reviewer: Annotated[str, typer.Option()], reason: str = "",
-                   as_json: Json = False) -> None:
+def review_approve(
+    job: int, reviewer: Annotated[str, typer.Option()], reason: str = "", as_json: Json = False
+) -> None:
     _review(job, reviewer, "approve", reason, as_json)
 
 
 @review_app.command("deny")
 @handles_errors("review.deny")
-def review_deny(job: int, reviewer: Annotated[str, typer.Option()], reason: str = "",
-                as_json: Json = False) -> None:
+def review_deny(
+    job: int, reviewer: Annotated[str, typer.Option()], reason: str = "", as_json: Json = False
+) -> None:
     _review(job, reviewer, "deny", reason, as_json)
 
 
@@ -287,17 +355,30 @@ def outputs_check(file: Path, as_json: Json = False) -> None:
     from policies.table_file import check_file
 
     data = check_file(file)
-    emit(data, as_json, lambda r: f"{'BLOCKED' if r['blocked'] else 'passes'}: "
-         f"{len(r['findings'])} finding(s), {r['suppressed_share']:.0%} suppressed")
+    emit(
+        data,
+        as_json,
+        lambda r: (
+            f"{'BLOCKED' if r['blocked'] else 'passes'}: "
+            f"{len(r['findings'])} finding(s), {r['suppressed_share']:.0%} suppressed"
+        ),
+    )
 
 
 @products_app.command("add")
 @handles_errors("products.add")
-def products_add(release: Annotated[int, typer.Option()], name: Annotated[str, typer.Option()],
-                 description: str = "", scenario: str = "", price: float = 0.0,
-                 as_json: Json = False) -> None:
+def products_add(
+    release: Annotated[int, typer.Option()],
+    name: Annotated[str, typer.Option()],
+    description: str = "",
+    scenario: str = "",
+    price: float = 0.0,
+    as_json: Json = False,
+) -> None:
     with domain().transaction() as session:
-        data = list_product(session, release, HOST_ADMIN, name, description, scenario, price).to_dict()
+        data = list_product(
+            session, release, HOST_ADMIN, name, description, scenario, price
+        ).to_dict()
     emit(data, as_json, f"product {data['id']}: {data['name']}")
 
 
@@ -306,8 +387,13 @@ def products_add(release: Annotated[int, typer.Option()], name: Annotated[str, t
 def products_list(as_json: Json = False) -> None:
     with domain().transaction() as session:
         data = [p.to_dict() for p in list_products(session)]
-    emit(data, as_json, lambda rows: "\n".join(f"{r['id']}\t{r['name']}\t¥{r['price_yuan']}"
-                                                for r in rows) or "no products")
+    emit(
+        data,
+        as_json,
+        lambda rows: (
+            "\n".join(f"{r['id']}\t{r['name']}\t¥{r['price_yuan']}" for r in rows) or "no products"
+        ),
+    )
 
 
 @products_app.command("show")
@@ -323,8 +409,14 @@ def products_show(product_id: int, as_json: Json = False) -> None:
 def audit_verify(as_json: Json = False) -> None:
     with domain().transaction() as session:
         result = verify_store(session).to_dict()
-    emit(result, as_json, lambda r: f"{'ok' if r['ok'] else 'FAILED'}: {r['entries']} entries"
-         + ("" if r["ok"] else f", first bad entry {r['first_bad_seq']}: {r['problem']}"))
+    emit(
+        result,
+        as_json,
+        lambda r: (
+            f"{'ok' if r['ok'] else 'FAILED'}: {r['entries']} entries"
+            + ("" if r["ok"] else f", first bad entry {r['first_bad_seq']}: {r['problem']}")
+        ),
+    )
     if not result["ok"]:
         raise typer.Exit(10)
 

@@ -35,12 +35,12 @@ MARKER = ".sluice-demo-home"
 AUTHORITY = Actor("宁波市大数据发展管理局", "authority")
 QUERIES = {
     "allowed": "SELECT district, industry, COUNT(*) AS enterprises\n"
-               "FROM enterprise_utilities\nGROUP BY district, industry\nORDER BY district, industry",
+    "FROM enterprise_utilities\nGROUP BY district, industry\nORDER BY district, industry",
     "rewritten": "SELECT district, AVG(water_fee) AS avg_water_fee,\n"
-                 "       SUM(electricity_fee) AS total_electricity, COUNT(*) AS enterprises\n"
-                 "FROM enterprise_utilities\nWHERE industry = '制造业'\nGROUP BY district",
+    "       SUM(electricity_fee) AS total_electricity, COUNT(*) AS enterprises\n"
+    "FROM enterprise_utilities\nWHERE industry = '制造业'\nGROUP BY district",
     "denied": "SELECT enterprise_id, phone, water_fee\nFROM enterprise_utilities\n"
-              "WHERE district = '镇海区'",
+    "WHERE district = '镇海区'",
 }
 
 
@@ -63,8 +63,10 @@ def _fresh_home(settings: Settings) -> None:
     root = settings.domain_home.root
     if root.exists() and any(root.iterdir()):
         if not (root / MARKER).exists():
-            raise Conflict(f"{root} holds a domain the demo did not create; set SLUICE_HOME to an "
-                           "empty folder for the demo")
+            raise Conflict(
+                f"{root} holds a domain the demo did not create; set SLUICE_HOME to an "
+                "empty folder for the demo"
+            )
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
     (root / MARKER).write_text("created by `sluice demo`; safe to delete\n")
@@ -91,11 +93,18 @@ def _people(d: Domain, out: Printer) -> dict[str, Any]:
     with d.transaction() as session:
         company = add_operator(session, "甬城数据运营有限公司", AUTHORITY)
         operator = add_user(session, "li.analyst", "operator", company.name, AUTHORITY)
-        reviewers = [add_user(session, n, "reviewer", None, AUTHORITY) for n in ("wang.review", "zhao.review")]
+        reviewers = [
+            add_user(session, n, "reviewer", None, AUTHORITY)
+            for n in ("wang.review", "zhao.review")
+        ]
         regulator = add_user(session, "chen.regulator", "regulator", None, AUTHORITY)
         create_token(session, operator, AUTHORITY)
-        people = {"company": company.name, "operator": Principal.of(operator),
-                  "reviewers": [r.name for r in reviewers], "regulator": regulator.name}
+        people = {
+            "company": company.name,
+            "operator": Principal.of(operator),
+            "reviewers": [r.name for r in reviewers],
+            "regulator": regulator.name,
+        }
     out.line(f"operator company: {people['company']} (user li.analyst)")
     out.line(f"reviewers: {', '.join(people['reviewers'])}; regulator: {people['regulator']}")
     return people
@@ -107,12 +116,20 @@ def _license(d: Domain, company: str, out: Printer) -> int:
     with d.transaction() as session:
         names = ["enterprise_utilities", "social_insurance"]
         schemas = {n: get_dataset(session, n).schema() for n in names}
-        record = grant_license(session, operator=company, schemas=schemas, max_level="L3",
-                               purpose="小微企业经营状况评估 (SME operating-condition assessment)",
-                               valid_until=date.today() + timedelta(days=365), actor=AUTHORITY,
-                               epsilon=10.0)
-        out.line(f"license {record.id}: {', '.join(names)} up to L3, ε budget {record.epsilon_total}, "
-                 f"until {record.valid_until}")
+        record = grant_license(
+            session,
+            operator=company,
+            schemas=schemas,
+            max_level="L3",
+            purpose="小微企业经营状况评估 (SME operating-condition assessment)",
+            valid_until=date.today() + timedelta(days=365),
+            actor=AUTHORITY,
+            epsilon=10.0,
+        )
+        out.line(
+            f"license {record.id}: {', '.join(names)} up to L3, ε budget {record.epsilon_total}, "
+            f"until {record.valid_until}"
+        )
         return record.id
 
 
@@ -132,16 +149,23 @@ def _submit(d: Domain, license_id: int, who: Principal, label: str, out: Printer
 def _indent(sql: str) -> str:
     import sqlglot
 
-    return "\n".join("     " + line for line in sqlglot.transpile(sql, read="duckdb", write="duckdb",
-                                                                  pretty=True)[0].splitlines())
+    return "\n".join(
+        "     " + line
+        for line in sqlglot.transpile(sql, read="duckdb", write="duckdb", pretty=True)[
+            0
+        ].splitlines()
+    )
 
 
 def _run_and_review(d: Domain, job_id: int, reviewers: list[str], out: Printer) -> dict[str, Any]:
     job = run(d.sessions, d.home, job_id, d.settings.job_settings())
     gate = job.gate
-    out.line(f"job {job_id}: sandbox {job.resources.get('backend')} "
-             f"{job.resources.get('seconds')}s → {job.status}; gate: {gate.get('cells_checked')} cells, "
-             f"{len(gate.get('findings', []))} finding(s), {gate.get('suppressed_share', 0):.0%} suppressed")
+    out.line(
+        f"job {job_id}: sandbox {job.resources.get('backend')} "
+        f"{job.resources.get('seconds')}s → {job.status}; gate: {gate.get('cells_checked')} cells, "
+        f"{len(gate.get('findings', []))} finding(s), "
+        f"{gate.get('suppressed_share', 0):.0%} suppressed"
+    )
     if job.status != "awaiting_review":
         return job.to_dict()
     from operators.accounts import get_user
@@ -180,28 +204,54 @@ def run_demo(settings: Settings, rows: int, quiet: bool = False) -> dict[str, An
     out.heading("Operator submits three queries")
     jobs = {label: _submit(d, license_id, people["operator"], label, out) for label in QUERIES}
     out.heading("Sandbox runs, output gate, review and release")
-    results = {label: _run_and_review(d, jobs[label]["id"], people["reviewers"], out)
-               for label in ("allowed", "rewritten")}
+    results = {
+        label: _run_and_review(d, jobs[label]["id"], people["reviewers"], out)
+        for label in ("allowed", "rewritten")
+    }
     out.heading("Operator lists a data product")
     release_id = results["rewritten"]["release"]["id"]
     with d.transaction() as session:
-        product = list_product(session, release_id, people["operator"], "宁波市制造业分区能耗指数",
-                               "各区制造业企业平均水费与用电总量（差分隐私保护）",
-                               "园区招商与节能评估", 2000.0).to_dict()
-    out.line(f"product {product['id']}: {product['name']} ¥{product['price_yuan']:,.0f}; "
-             f"package sha256 {product['provenance']['package_sha256'][:16]}…")
+        product = list_product(
+            session,
+            release_id,
+            people["operator"],
+            "宁波市制造业分区能耗指数",
+            "各区制造业企业平均水费与用电总量（差分隐私保护）",
+            "园区招商与节能评估",
+            2000.0,
+        ).to_dict()
+    out.line(
+        f"product {product['id']}: {product['name']} ¥{product['price_yuan']:,.0f}; "
+        f"package sha256 {product['provenance']['package_sha256'][:16]}…"
+    )
     out.heading("Regulator verifies the audit log")
     with d.transaction() as session:
         live = verify_store(session)
         export = export_entries(session, d.home.root / "audit-export.jsonl", d.home.signing_key())
     offline = verify_export(Path(export["path"]), d.home.public_key())
-    out.line(f"live store: {'ok' if live.ok else 'FAILED'} ({live.entries} entries, head "
-             f"{live.head_hash[:16]}…); export verified offline with the public key: "
-             f"{'ok' if offline.ok else 'FAILED'}")
+    out.line(
+        f"live store: {'ok' if live.ok else 'FAILED'} ({live.entries} entries, head "
+        f"{live.head_hash[:16]}…); export verified offline with the public key: "
+        f"{'ok' if offline.ok else 'FAILED'}"
+    )
     out.heading("Done")
-    return {"home": str(d.home.root), "datasets": counts, "license": license_id,
-            "jobs": {k: {"id": v["id"], "decision": v["decision"], "reasons": v["reasons"],
-                         "rewritten_sql": v["rewritten_sql"]} for k, v in jobs.items()},
-            "results": {k: {"status": v["status"], "released": v["released"]} for k, v in results.items()},
-            "product": product, "audit": {"live": live.to_dict(), "export": offline.to_dict()},
-            "seconds": round(time.perf_counter() - out.started, 2)}
+    return {
+        "home": str(d.home.root),
+        "datasets": counts,
+        "license": license_id,
+        "jobs": {
+            k: {
+                "id": v["id"],
+                "decision": v["decision"],
+                "reasons": v["reasons"],
+                "rewritten_sql": v["rewritten_sql"],
+            }
+            for k, v in jobs.items()
+        },
+        "results": {
+            k: {"status": v["status"], "released": v["released"]} for k, v in results.items()
+        },
+        "product": product,
+        "audit": {"live": live.to_dict(), "export": offline.to_dict()},
+        "seconds": round(time.perf_counter() - out.started, 2),
+    }

@@ -32,15 +32,21 @@ class Domain:
     def record_refusal(self, actor: Actor, action: str, error: SluiceError) -> None:
         """A refused request leaves state as it was, but the log says it was refused."""
         with self.transaction() as session:
-            append(session, actor, "request.refused", action,
-                   {"error": error.code, "message": error.message[:500]})
+            append(
+                session,
+                actor,
+                "request.refused",
+                action,
+                {"error": error.code, "message": error.message[:500]},
+            )
 
 
 def open_domain(settings: Settings) -> Domain:
     home = settings.domain_home
     if settings.database_url is None and not home.database.exists():
-        raise NotFound(f"no Sluice domain at {home.root}; run `sluice init` first "
-                       "(or set SLUICE_HOME)")
+        raise NotFound(
+            f"no Sluice domain at {home.root}; run `sluice init` first (or set SLUICE_HOME)"
+        )
     engine = make_engine(settings.url)
     return Domain(settings, home, engine, session_factory(engine))
 
@@ -54,6 +60,11 @@ def init_domain(settings: Settings) -> tuple[Domain, bool]:
     domain = open_domain(settings)
     if created:
         with domain.transaction() as session:
-            append(session, Actor.system(), "domain.initialized", str(home.root),
-                   {"database": "sqlite" if settings.url.startswith("sqlite") else "external"})
+            append(
+                session,
+                Actor.system(),
+                "domain.initialized",
+                str(home.root),
+                {"database": "sqlite" if settings.url.startswith("sqlite") else "external"},
+            )
     return domain, created

@@ -29,5 +29,8 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.domain_home.database}"
 
     def job_settings(self) -> JobSettings:
-        return JobSettings(epsilon_per_query=self.epsilon_per_query, backend=self.sandbox_backend,
-                           rules=DisclosureRules())
+        return JobSettings(
+            epsilon_per_query=self.epsilon_per_query,
+            backend=self.sandbox_backend,
+            rules=DisclosureRules(),
+        )

@@ -163,6 +163,12 @@ def test_only_stored_columns_in_schema_order() -> None:
     assert out["phone"].str.fullmatch(r"1\d\d\*{4}\d{4}").all()
 
 
+@pytest.mark.parametrize("method", ["generalize:bucket:0", "generalize:bucket:1.2.3", "noise:0"])
+def test_zero_or_malformed_width_is_refused(method: str) -> None:
+    with pytest.raises(SchemaInvalid, match="positive number"):
+        run({"name": "n", "type": "double", "level": "L2", "desensitize": method}, [1.0])
+
+
 def test_missing_column_is_refused() -> None:
     schema = one_column({"name": "n", "type": "integer", "level": "L1"})
     with pytest.raises(SchemaInvalid, match=r"\['n'\]"):

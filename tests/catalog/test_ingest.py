@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -17,13 +18,14 @@ import audit_log.records  # noqa: F401  (registers the audit table on Base)
 import catalog.records  # noqa: F401  (registers the datasets table on Base)
 from audit_log import Actor, AuditEntry
 from catalog.identifiers import contains_identifier, load_index
-from catalog.ingest import get_dataset, ingest, list_datasets
+from catalog.ingest import get_dataset, ingest, list_datasets, typed_column
 from catalog.records import Dataset
-from catalog.schema import DatasetSchema, load_schema, parse_schema
+from catalog.schema import ColumnSpec, DatasetSchema, load_schema, parse_schema
 from catalog.synthetic import generate_enterprises, write_demo_files, write_social_security_files
 from core.db import Base
 from core.errors import Conflict, InvalidInput, NotFound, SchemaInvalid
 from core.home import Home
+from core.levels import Level, Role
 
 ACTOR = Actor("liu.authority", "authority")
 ROWS = 2000
@@ -273,3 +275,33 @@ def test_unknown_dataset_names_the_known_ones(
     session.commit()
     with pytest.raises(NotFound, match="known datasets: enterprise_utilities"):
         get_dataset(session, "utilities")
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "expected"),
+    [
+        ("integer", ["7", "1e3", None], [7, 1000, pd.NA]),
+        ("double", ["1.5", " 2 ", None], [1.5, 2.0, None]),
+        ("boolean", ["yes", "FALSE", None], [True, False, pd.NA]),
+        ("date", ["2024-02-29", None], [date(2024, 2, 29), None]),
+        ("timestamp", ["2024-02-29T08:30:00+08:00"], [datetime(2024, 2, 29, 0, 30)]),
+    ],
+)
+def test_text_is_typed_per_schema(
+    kind: str, text: list[str | None], expected: list[object]
+) -> None:
+    spec = ColumnSpec("c", kind, Level.L1, Role.ATTRIBUTE)
+    typed = typed_column(pd.Series(text, dtype="str"), spec, first_line=2)
+    assert [None if pd.isna(v) else v for v in typed.tolist()] == [
+        None if v is None or v is pd.NA else v for v in expected
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [("integer", "1.5"), ("double", "inf"), ("boolean", "maybe"), ("date", "2024-02-29 10:00")],
+)
+def test_text_that_does_not_fit_is_refused(kind: str, text: str) -> None:
+    spec = ColumnSpec("c", kind, Level.L1, Role.ATTRIBUTE)
+    with pytest.raises(SchemaInvalid, match=r"column 'c', row 2 \(line 3 of the file\)"):
+        typed_column(pd.Series(["", text], dtype="str").replace("", None), spec, first_line=2)

@@ -50,7 +50,7 @@ def test_generated_credit_codes_are_valid_unique_and_local(enterprises: pd.DataF
     codes = enterprises["enterprise_id"]
     assert codes.is_unique
     assert all(is_valid_credit_code(c) for c in codes)
-    divisions = {spec[0] for spec in NINGBO.values()}
+    divisions = {place.code for place in NINGBO.values()}
     assert set(codes.str.slice(2, 8)) <= divisions
     founded = pd.to_datetime(enterprises["founded"])
     new_style = codes.str.slice(8, 10) == "MA"
@@ -59,8 +59,9 @@ def test_generated_credit_codes_are_valid_unique_and_local(enterprises: pd.DataF
 
 def test_values_are_plausible_and_within_bounds(enterprises: pd.DataFrame) -> None:
     assert set(enterprises["district"]) == set(NINGBO)
-    for district, (_, _, streets) in NINGBO.items():
-        assert set(enterprises.loc[enterprises["district"] == district, "street"]) <= set(streets)
+    for district, place in NINGBO.items():
+        in_district = enterprises["district"] == district
+        assert set(enterprises.loc[in_district, "street"]) <= set(place.streets)
     assert enterprises["phone"].str.fullmatch(r"1[3-9]\d{9}").all()
     assert enterprises["name"].str.endswith("公司").all()
     assert enterprises["legal_person"].str.len().between(2, 4).all()

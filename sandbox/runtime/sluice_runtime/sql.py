@@ -18,7 +18,9 @@ from . import EXIT_OUTPUT_FAILED, EXIT_QUERY_FAILED, JobFailed
 from .jobspec import JobSpec
 
 
-def connect(datasets: dict[str, str], *, threads: int = 2, memory_limit: str | None = None):
+def connect(
+    datasets: dict[str, str], *, threads: int = 2, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with one view per dataset and nothing else reachable.
 
     Order matters: views are created while files are reachable; allowed_paths

@@ -1,0 +1,125 @@
+"""Shared fixtures: a real domain (SQLite, Parquet store, keys) in a temporary SLUICE_HOME."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from audit_log import Actor
+from catalog import get_dataset, ingest, write_demo_files, write_social_security_files
+from catalog.schema import load_schema
+from operators.accounts import Principal, add_operator, add_user
+from operators.licenses import grant_license
+from service.domain import Domain, init_domain
+from service.settings import Settings
+
+AUTHORITY = Actor("test-authority", "authority")
+ROWS = 3000
+
+
+def require_component(available: bool, what: str) -> None:
+    """Outside CI a missing component skips with a reason; under CI=true it fails."""
+    if available:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is required under CI=true")
+    pytest.skip(f"{what} is not available here")
+
+
+@pytest.fixture(scope="session")
+def demo_files(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, Path]]:
+    """Synthetic raw files, made once per test session (a few thousand rows)."""
+    folder = tmp_path_factory.mktemp("raw")
+    enterprises = write_demo_files(folder, ROWS, seed=7)
+    frame = pd.read_csv(enterprises[0], dtype={"enterprise_id": str})
+    return [enterprises, write_social_security_files(folder, frame, seed=8)]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("SLUICE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SLUICE_DATABASE_URL", raising=False)
+    return Settings()
+
+
+@pytest.fixture
+def domain(settings: Settings) -> Domain:
+    return init_domain(settings)[0]
+
+
+@dataclass
+class World:
+    """A domain with data, two companies, reviewers, a regulator and one license."""
+
+    domain: Domain
+    license_id: int
+    operator: Principal
+    outsider: Principal
+    reviewers: list[str]
+    regulator: str
+
+
+def build_world(domain: Domain, files: list[tuple[Path, Path]], **license_options: object) -> World:
+    for data_file, schema_file in files:
+        with domain.transaction() as session:
+            ingest(session, domain.home, data_file, load_schema(schema_file), AUTHORITY)
+    with domain.transaction() as session:
+        add_operator(session, "甬城数据运营有限公司", AUTHORITY)
+        add_operator(session, "other-company", AUTHORITY)
+        operator = add_user(session, "li", "operator", "甬城数据运营有限公司", AUTHORITY)
+        outsider = add_user(session, "mallory", "operator", "other-company", AUTHORITY)
+        reviewers = [add_user(session, n, "reviewer", None, AUTHORITY).name for n in ("wang", "zhao")]
+        add_user(session, "chen", "regulator", None, AUTHORITY)
+        names = ["enterprise_utilities", "social_insurance"]
+        options: dict[str, object] = {
+            "max_level": "L3",
+            "purpose": "test scenario",
+            "valid_until": date.today() + timedelta(days=30),
+            "epsilon": 10.0,
+            **license_options,
+        }
+        license = grant_license(
+            session,
+            operator="甬城数据运营有限公司",
+            schemas={n: get_dataset(session, n).schema() for n in names},
+            actor=AUTHORITY,
+            **options,  # type: ignore[arg-type]
+        )
+        return World(
+            domain,
+            license.id,
+            Principal.of(operator),
+            Principal.of(outsider),
+            reviewers,
+            "chen",
+        )
+
+
+@pytest.fixture
+def world(domain: Domain, demo_files: list[tuple[Path, Path]]) -> World:
+    require_component(shutil.which("bwrap") is not None, "bubblewrap (bwrap)")
+    return build_world(domain, demo_files)
+
+
+def run_cli(*args: str, home: Path, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run `sluice ARGS` as a user would, in its own process."""
+    env = {**os.environ, "SLUICE_HOME": str(home)}
+    env.pop("SLUICE_DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"sluice {' '.join(args)} failed: {result.stderr}")
+    return result

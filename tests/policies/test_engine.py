@@ -1,0 +1,238 @@
+"""The policy engine's decisions, and what its rewritten SQL computes on real DuckDB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+import sqlglot
+
+from catalog import desensitize
+from catalog.schema import DatasetSchema, load_schema
+from core.errors import InvalidInput
+from core.levels import Level
+from policies.engine import LicenseScope, check_query
+
+DEMO = Path(__file__).parents[2] / "catalog" / "demo"
+
+
+@pytest.fixture(scope="module")
+def schemas() -> dict[str, DatasetSchema]:
+    found = [
+        load_schema(DEMO / "enterprise_utilities.yaml"),
+        load_schema(DEMO / "social_security.yaml"),
+    ]
+    return {s.dataset: s for s in found}
+
+
+@pytest.fixture(scope="module")
+def scope(schemas: dict[str, DatasetSchema]) -> LicenseScope:
+    return LicenseScope(tuple(schemas), Level.L3)
+
+
+ALLOWED_AS_WRITTEN = [
+    "SELECT district, industry, COUNT(*) FROM enterprise_utilities GROUP BY district, industry",
+    "SELECT DISTINCT district FROM enterprise_utilities",
+    "SELECT district, industry FROM enterprise_utilities WHERE district = '镇海区' LIMIT 5",
+    "WITH d AS (SELECT district FROM enterprise_utilities) SELECT COUNT(*) FROM d",
+]
+
+REWRITTEN = [
+    "SELECT district, AVG(water_fee) FROM enterprise_utilities GROUP BY district",
+    "SELECT district, SUM(capital) AS c, COUNT(*) AS n FROM enterprise_utilities GROUP BY district",
+    "SELECT COUNT(DISTINCT enterprise_id) FROM enterprise_utilities WHERE founded >= 2015",
+    "SELECT e.district, AVG(s.contribution) FROM enterprise_utilities e "
+    "JOIN social_insurance s ON e.enterprise_id = s.enterprise_id GROUP BY e.district",
+    "SELECT industry, AVG(employees) a FROM enterprise_utilities GROUP BY industry "
+    "HAVING COUNT(*) > 10 ORDER BY a DESC LIMIT 3",
+]
+
+# (query, a rule that must be among the reasons)
+DENIED = [
+    ("SELECT enterprise_id, phone, water_fee FROM enterprise_utilities", "row_level_output"),
+    ("SELECT legal_person FROM enterprise_utilities", "column_dropped"),
+    ("SELECT account_no FROM social_insurance", "l4_denied"),
+    ("SELECT * FROM enterprise_utilities", "row_level_output"),
+    (
+        "SELECT district, MAX(water_fee) FROM enterprise_utilities GROUP BY district",
+        "l3_aggregate_not_allowed",
+    ),
+    ("SELECT water_fee, COUNT(*) FROM enterprise_utilities GROUP BY water_fee", "l3_group_key"),
+    (
+        "SELECT district, COUNT(*) FROM enterprise_utilities WHERE water_fee > 10 GROUP BY 1",
+        "l3_in_filter",
+    ),
+    (
+        "SELECT district, SUM(CASE WHEN water_fee > 1 THEN 1 ELSE 0 END) FROM enterprise_utilities "
+        "GROUP BY 1",
+        "l3_inside_expression",
+    ),
+    (
+        "SELECT district, COUNT(*) FROM enterprise_utilities WHERE enterprise_id = 'x' GROUP BY 1",
+        "identifier_use",
+    ),
+    ("SELECT * FROM read_csv('/etc/passwd')", "no_table_functions"),
+    ("SELECT * FROM '/etc/passwd'", "unknown_dataset"),
+    ("SELECT getenv('HOME')", "function_not_allowed"),
+    ("SELECT current_setting('threads')", "function_not_allowed"),
+    ("SELECT COUNT(*) FROM enterprise_utilities TABLESAMPLE 10%", "no_sampling"),
+    ("WITH RECURSIVE r AS (SELECT 1) SELECT * FROM r", "no_recursion"),
+    ("SELECT COUNT(*) FROM other_db.enterprise_utilities", "no_qualified_tables"),
+    ("SELECT md5(phone) FROM enterprise_utilities", "function_not_allowed"),
+]
+
+
+@pytest.mark.parametrize("sql", ALLOWED_AS_WRITTEN)
+def test_public_queries_run_as_written(sql: str, schemas, scope) -> None:
+    decision = check_query(sql, schemas, scope, 1.0)
+    assert decision.decision == "allow", decision.reasons
+    assert decision.sql == sql
+
+
+@pytest.mark.parametrize("sql", REWRITTEN)
+def test_aggregates_over_protected_columns_are_rewritten(sql: str, schemas, scope) -> None:
+    decision = check_query(sql, schemas, scope, 1.0)
+    assert decision.decision == "rewrite", [str(r) for r in decision.reasons]
+    assert "__n" in decision.sql
+
+
+@pytest.mark.parametrize(("sql", "rule"), DENIED, ids=[rule for _, rule in DENIED])
+def test_denials_name_the_rule_and_a_fix(sql: str, rule: str, schemas, scope) -> None:
+    decision = check_query(sql, schemas, scope, 1.0)
+    assert decision.decision == "deny"
+    assert rule in {r.rule for r in decision.reasons}
+    assert all(r.message and r.suggestion for r in decision.reasons)
+
+
+def test_denial_names_column_and_level(schemas, scope) -> None:
+    decision = check_query("SELECT water_fee FROM enterprise_utilities", schemas, scope, 1.0)
+    [reason] = decision.reasons
+    assert (reason.column, reason.level) == ("water_fee", "L3")
+    assert "AVG(water_fee)" in (reason.suggestion or "")
+
+
+def test_dataset_outside_license_is_denied(schemas) -> None:
+    narrow = LicenseScope(("enterprise_utilities",), Level.L3)
+    sql = "SELECT COUNT(*) FROM social_insurance"
+    assert {r.rule for r in check_query(sql, schemas, narrow, 1.0).reasons} == {
+        "dataset_not_licensed"
+    }
+
+
+def test_level_above_license_is_denied(schemas) -> None:
+    l2 = LicenseScope(tuple(schemas), Level.L2)
+    sql = "SELECT district, AVG(water_fee) FROM enterprise_utilities GROUP BY district"
+    reasons = check_query(sql, schemas, l2, 1.0).reasons
+    assert "above_license_level" in {r.rule for r in reasons}
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT 1; SELECT 2",
+        "DROP TABLE enterprise_utilities",
+        "SELEC district FROM x",
+        "INSTALL httpfs",
+        "ATTACH 'x.db' AS y",
+        "COPY enterprise_utilities TO 'x.csv'",
+        "PRAGMA version",
+        "SET threads = 1",
+        "",
+    ],
+)
+def test_anything_but_one_select_is_invalid_input(sql: str, schemas, scope) -> None:
+    with pytest.raises(InvalidInput):
+        check_query(sql, schemas, scope, 1.0)
+
+
+def test_noise_only_on_l3_aggregates_and_epsilon_split(schemas, scope) -> None:
+    sql = (
+        "SELECT district, AVG(water_fee) a, SUM(gas_fee) g, AVG(capital) c, COUNT(*) n "
+        "FROM enterprise_utilities GROUP BY district"
+    )
+    decision = check_query(sql, schemas, scope, 1.0)
+    assert {n.column: n.kind for n in decision.noise} == {"a": "avg", "g": "sum"}
+    assert decision.epsilon == pytest.approx(1.0)
+    assert {n.sensitivity for n in decision.noise} == {1_000_000.0, 5_000_000.0}
+
+
+def test_rewritten_sql_emits_for_duckdb_and_spark(schemas, scope) -> None:
+    sql = (
+        "SELECT CAST(founded AS VARCHAR) AS y, founded // 10 AS decade, AVG(water_fee) "
+        "FROM enterprise_utilities GROUP BY CAST(founded AS VARCHAR), founded // 10"
+    )
+    decision = check_query(sql, schemas, scope, 1.0)
+    spark = decision.sql_for("spark")
+    assert spark is not None and decision.sql is not None
+    assert "AS STRING" in spark and " DIV 10" in spark
+    assert "AS TEXT" in decision.sql and "// 10" in decision.sql
+    for text, dialect in ((spark, "spark"), (decision.sql, "duckdb")):
+        assert "ROW_NUMBER() OVER" in sqlglot.parse_one(text, read=dialect).sql(dialect)
+
+
+@pytest.fixture(scope="module")
+def store(demo_files, schemas) -> duckdb.DuckDBPyConnection:
+    """Desensitized demo tables in DuckDB, as the sandbox sees them."""
+    connection = duckdb.connect()
+    for data_file, schema_file in demo_files:
+        schema = load_schema(schema_file)
+        frame = desensitize(pd.read_csv(data_file, dtype=str), schema, b"k" * 32)
+        connection.register(schema.dataset, frame)
+    return connection
+
+
+def test_rewrite_matches_raw_duckdb_on_non_noisy_aggregates(store, schemas, scope) -> None:
+    sql = (
+        "SELECT district, AVG(capital) AS avg_capital, COUNT(*) AS n FROM enterprise_utilities "
+        "WHERE industry = '制造业' GROUP BY district ORDER BY district"
+    )
+    decision = check_query(sql, schemas, scope, 1.0)
+    ours = store.execute(decision.sql).df()
+    raw = store.execute(sql).df()
+    assert list(ours["district"]) == list(raw["district"])
+    assert ours["n"].tolist() == raw["n"].tolist()
+    assert ours["avg_capital"].to_numpy() == pytest.approx(raw["avg_capital"].to_numpy())
+    assert (ours["__n"] == raw["n"]).all()  # one row per enterprise in this dataset
+
+
+def test_row_filter_cannot_be_widened(store, schemas) -> None:
+    filtered = LicenseScope(tuple(schemas), Level.L3, "district = '镇海区'")
+    sql = (
+        "SELECT district, COUNT(*) AS n FROM enterprise_utilities "
+        "WHERE district = '镇海区' OR 1 = 1 GROUP BY district"
+    )
+    decision = check_query(sql, schemas, filtered, 1.0)
+    assert decision.decision == "rewrite"
+    assert store.execute(decision.sql).df()["district"].tolist() == ["镇海区"]
+
+
+def test_row_filter_applies_to_every_scan_in_a_join(store, schemas) -> None:
+    filtered = LicenseScope(tuple(schemas), Level.L3, "enterprise_id IS NOT NULL AND 1 = 0")
+    sql = (
+        "SELECT e.district, AVG(s.contribution) FROM enterprise_utilities e JOIN social_insurance s "
+        "ON e.enterprise_id = s.enterprise_id GROUP BY e.district"
+    )
+    decision = check_query(sql, schemas, filtered, 1.0)
+    assert decision.sql.count("1 = 0") == 2
+    assert store.execute(decision.sql).df().empty
+
+
+def test_clamping_bounds_each_contribution(schemas, scope) -> None:
+    connection = duckdb.connect()
+    rows = pd.DataFrame(
+        {
+            "enterprise_id": [f"e{i}" for i in range(12)],
+            "district": ["a"] * 12,
+            "water_fee": [5e9] + [100.0] * 11,
+        }
+    )
+    connection.register("enterprise_utilities", rows)
+    narrow = {"enterprise_utilities": schemas["enterprise_utilities"]}
+    sql = "SELECT district, SUM(water_fee) AS s FROM enterprise_utilities GROUP BY district"
+    decision = check_query(sql, narrow, LicenseScope(("enterprise_utilities",), Level.L3), 1.0)
+    result = connection.execute(decision.sql).df()
+    assert result["s"][0] == pytest.approx(1_000_000 + 1_100)
+    assert result["__top1__s"][0] == pytest.approx(1_000_000)
+    assert result["__top2__s"][0] == pytest.approx(100)
