@@ -20,7 +20,9 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 TYPES = {"string", "integer", "double", "date", "timestamp", "boolean"}
 NUMERIC = {"integer", "double"}
 PROTECTED_IDENTIFIER_METHODS = {"pseudonymize", "drop", "mask"}
-METHOD = re.compile(r"^(keep|drop|pseudonymize|mask|generalize:(year|month|prefix:\d+|bucket:[\d.]+)|noise:[\d.]+)$")
+METHOD = re.compile(
+    r"^(keep|drop|pseudonymize|mask|generalize:(year|month|prefix:\d+|bucket:[\d.]+)|noise:[\d.]+)$"
+)
 
 
 @dataclass(frozen=True)
@@ -101,12 +103,16 @@ def _column(raw: Any, index: int) -> ColumnSpec:
     try:
         level = Level(str(raw["level"]).upper())
     except ValueError:
-        raise _fail(f"column {name!r} has unknown level {raw['level']!r}", "use L1, L2, L3 or L4")
+        raise _fail(
+            f"column {name!r} has unknown level {raw['level']!r}", "use L1, L2, L3 or L4"
+        ) from None
     try:
         role = Role(str(raw.get("role", "attribute")))
     except ValueError:
         roles = ", ".join(r.value for r in Role)
-        raise _fail(f"column {name!r} has unknown role {raw['role']!r}", f"use one of {roles}")
+        raise _fail(
+            f"column {name!r} has unknown role {raw['role']!r}", f"use one of {roles}"
+        ) from None
     ctype = str(raw.get("type", "string"))
     if ctype not in TYPES:
         raise _fail(f"column {name!r} has unknown type {ctype!r}", f"use one of {sorted(TYPES)}")
@@ -115,7 +121,8 @@ def _column(raw: Any, index: int) -> ColumnSpec:
     if not METHOD.match(method):
         raise _fail(
             f"column {name!r} has unknown desensitize method {method!r}",
-            "use keep, drop, pseudonymize, mask, generalize:year|month|prefix:N|bucket:W or noise:S",
+            "use keep, drop, pseudonymize, mask, generalize:year|month|prefix:N|bucket:W "
+            "or noise:S",
         )
     if role is Role.IDENTIFIER and method not in PROTECTED_IDENTIFIER_METHODS:
         raise _fail(
@@ -179,7 +186,9 @@ def load_schema(path: Path) -> DatasetSchema:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SchemaInvalid(f"schema file {path} does not exist; check the path")
+        raise SchemaInvalid(f"schema file {path} does not exist; check the path") from None
     except yaml.YAMLError as exc:
-        raise SchemaInvalid(f"schema file {path} is not valid YAML ({exc}); fix the syntax")
+        raise SchemaInvalid(
+            f"schema file {path} is not valid YAML ({exc}); fix the syntax"
+        ) from None
     return parse_schema(raw)

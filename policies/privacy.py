@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from diffprivlib.mechanisms import Geometric, Laplace
 
 from core.levels import Level
 from policies.rewrite import OutputCell
@@ -41,11 +40,16 @@ def plan_noise(cells: list[OutputCell], epsilon: float) -> list[NoiseSpec]:
 
 
 def _geometric(values: pd.Series, epsilon: float, sensitivity: float) -> pd.Series:
+    # diffprivlib imports scikit-learn (about a second): load it only when noise is due
+    from diffprivlib.mechanisms import Geometric
+
     mech = Geometric(epsilon=epsilon, sensitivity=max(1, int(round(sensitivity))))
     return values.map(lambda v: v if pd.isna(v) else max(0, mech.randomise(int(v))))
 
 
 def _laplace(values: pd.Series, epsilon: float, sensitivity: float) -> pd.Series:
+    from diffprivlib.mechanisms import Laplace
+
     mech = Laplace(epsilon=epsilon, sensitivity=sensitivity)
     return values.map(lambda v: v if pd.isna(v) else mech.randomise(float(v)))
 

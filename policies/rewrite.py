@@ -302,8 +302,8 @@ class _Builder:
             self.reasons.append(_exact_value_reason(node.sql(DIALECT)))
             return node
         self.hidden += 1
-        rebuilt = self.add_aggregate(1000 + self.hidden, node, f"__h{self.hidden}", hidden=True)
-        return rebuilt if rebuilt is not None else node
+        hidden = self.add_aggregate(1000 + self.hidden, node, f"__h{self.hidden}", hidden=True)
+        return hidden if hidden is not None else node
 
     def build(self) -> Rewrite:
         taken: set[str] = set()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from sandbox.limits import Limits
+from sandbox.limits import Limits, rlimits
 from sandbox.runner import (
     SPEC_NAME,
     Handle,
@@ -76,7 +76,11 @@ class Interpreter:
 
     @classmethod
     def current(cls) -> Interpreter:
-        return cls(Path(sys.base_prefix), Path(sys.prefix), Path(os.path.realpath(sys.executable)))
+        base = Path(sys.base_prefix)
+        binary = Path(os.path.realpath(sys.executable))
+        if not binary.is_relative_to(base):  # a venv made from a symlinked python
+            binary = base / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+        return cls(base, Path(sys.prefix), binary)
 
     @property
     def has_venv(self) -> bool:
@@ -118,24 +122,13 @@ def _system_mounts() -> list[str]:
     return args
 
 
-def _resource_limits(limits: Limits) -> Callable[[], None]:
-    """The rlimits set in the child before it execs bwrap; everything inside inherits them.
-
-    RLIMIT_NPROC is deliberately not used: it counts every process of the host uid
-    (host-wide, not per job) and the kernel ignores it when the sandbox user maps
-    to root. The `processes` limit is enforced by the watchdog in `wait`; a per-job
-    pids cgroup will replace it.
-    """
+def _set_rlimits(limits: Limits) -> Callable[[], None]:
+    """Runs in the child before it execs bwrap; everything inside inherits the limits."""
+    wanted = rlimits(limits)
 
     def apply() -> None:
-        memory = limits.memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output_bytes, limits.output_bytes))
-        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        files = 1024 if hard == resource.RLIM_INFINITY else min(1024, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        for which, pair in wanted.items():
+            resource.setrlimit(which, pair)
 
     return apply
 
@@ -213,15 +206,18 @@ class BubblewrapRunner:
 
     def start(self, run: SandboxRun) -> BubblewrapHandle:
         prepare_work_dir(run)
-        pyvenv_fd = _memfd("pyvenv.cfg", self.interpreter.pyvenv_cfg())
         info_r, info_w = os.pipe()
-        options = self.options(run, pyvenv_fd=pyvenv_fd, info_fd=info_w)
-        # Options go through a memfd, not argv: the sandbox can read bwrap's
-        # /proc/1/cmdline, and host paths have no business there.
-        args_fd = _memfd("bwrap-args", b"\0".join(a.encode() for a in options) + b"\0")
         handle = BubblewrapHandle(run=run, started=time.monotonic(), info_fd=info_r)
-        handle.fds = [pyvenv_fd, args_fd]
         try:
+            pyvenv_fd = _memfd("pyvenv.cfg", self.interpreter.pyvenv_cfg())
+            handle.fds.append(pyvenv_fd)
+            options = self.options(run, pyvenv_fd=pyvenv_fd, info_fd=info_w)
+            # Options go through a memfd, not argv, which the job can read as
+            # /proc/1/cmdline. (/proc/self/mountinfo still names bind sources:
+            # that is how the kernel shows bind mounts.)
+            args_fd = _memfd("bwrap-args", b"\0".join(a.encode() for a in options) + b"\0")
+            handle.fds.append(args_fd)
+            handle.started = time.monotonic()
             handle.proc = subprocess.Popen(
                 [self.bwrap, "--args", str(args_fd), *self.command()],
                 stdin=subprocess.DEVNULL,
@@ -232,7 +228,7 @@ class BubblewrapRunner:
                 # whatever --clearenv does for the job: give it nothing.
                 env={},
                 start_new_session=True,
-                preexec_fn=_resource_limits(run.limits),
+                preexec_fn=_set_rlimits(run.limits),
             )
             handle.pidfd = os.pidfd_open(handle.proc.pid)
         except BaseException:
@@ -249,8 +245,7 @@ class BubblewrapRunner:
             log = JobLog(log_file)
             killed_for = self._watch(h, log)
             _, status, usage = os.wait4(h.proc.pid, 0)
-            h.proc.returncode = os.waitstatus_to_exitcode(status)
-            h.exited = True
+            h.proc.returncode, h.exited = os.waitstatus_to_exitcode(status), True
             seconds = time.monotonic() - h.started
             _await_empty(h.pid_ns, time.monotonic() + 5)
             _drain(log, [(h.proc.stdout, False), (h.proc.stderr, True)], time.monotonic() + 2)
@@ -314,11 +309,11 @@ class BubblewrapRunner:
 
     def cleanup(self, handle: Handle) -> None:
         h = _own(handle)
-        if h.proc is not None and not h.exited:
-            self._kill(h)
-            h.proc.wait()
-            h.exited = True
         if h.proc is not None:
+            if not h.exited:
+                self._kill(h)
+                h.proc.wait()
+                h.exited = True
             for stream in (h.proc.stdout, h.proc.stderr):
                 if stream is not None:
                     stream.close()
@@ -358,9 +353,8 @@ def _memfd(name: str, content: bytes) -> int:
 
 def _bwrap_exit_code(status: int) -> int:
     """bwrap reports a job killed by signal N as 128 + N; say the same if bwrap itself was."""
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
 
 
 def _pid_namespace(info: bytes) -> str:
@@ -373,20 +367,30 @@ def _pid_namespace(info: bytes) -> str:
 
 
 def _await_empty(pid_ns: str, deadline: float) -> None:
-    """Wait for the kernel to finish killing a job's processes. When we kill bwrap,
-    we reap it before its pid namespace is empty, and /out must be still before
-    it is judged."""
-    while pid_ns and _processes_in(pid_ns) and time.monotonic() < deadline:
+    """Wait for the kernel to finish killing a job's processes: when we kill bwrap we
+    reap it first, and /out must be still before it is judged. Zombies are done
+    (bwrap's pid 1 stays one until the host's init reaps it)."""
+    while pid_ns and _processes_in(pid_ns, live=True) and time.monotonic() < deadline:
         time.sleep(0.01)
 
 
-def _processes_in(pid_ns: str) -> int:
+def _processes_in(pid_ns: str, *, live: bool = False) -> int:
     count = 0
     with os.scandir("/proc") as entries:
         for entry in entries:
-            if entry.name.isdigit():
-                try:
-                    count += os.readlink(f"/proc/{entry.name}/ns/pid") == pid_ns
-                except OSError:
-                    pass  # exited while we looked
+            if not entry.name.isdigit():
+                continue
+            try:
+                if os.readlink(f"/proc/{entry.name}/ns/pid") != pid_ns:
+                    continue
+                if live and _state(entry.name) in "ZX":
+                    continue
+            except OSError:
+                continue  # exited while we looked
+            count += 1
     return count
+
+
+def _state(pid: str) -> str:
+    with open(f"/proc/{pid}/stat", "rb") as stat:  # "pid (comm) S ...": comm may hold ")"
+        return stat.read().rsplit(b")", 1)[1].split()[0].decode()

@@ -7,11 +7,14 @@ and the rules for what may leave `/out` are shared here so every backend agrees.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from core.errors import InvalidInput
 
 # A failure that is not a limit: /out held something other than plain files.
 RULE_REGULAR_FILES = "rule:regular_files_only"
@@ -36,10 +39,31 @@ class Limits:
     def __post_init__(self) -> None:
         for name, value in self.to_dict().items():
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"limit {name} must be a positive integer, got {value!r}")
+                raise InvalidInput(f"limit {name} must be a positive integer, got {value!r}")
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
+
+
+def rlimits(limits: Limits) -> dict[int, tuple[int, int]]:
+    """The (soft, hard) rlimits that carry these limits into a job's processes.
+
+    CPU's hard limit is one second past the soft one: SIGXCPU first, then SIGKILL.
+    RLIMIT_NPROC is deliberately absent: it counts every process of the host uid
+    (host-wide, not per job), and the kernel ignores it when the sandbox user maps
+    to root, as it does under bubblewrap run by root. Backends enforce `processes`
+    themselves (bubblewrap: a watchdog; later, a pids cgroup).
+    """
+    memory = limits.memory_mb * 1024 * 1024
+    hard_files = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    files = 1024 if hard_files == resource.RLIM_INFINITY else min(1024, hard_files)
+    return {
+        resource.RLIMIT_CPU: (limits.cpu_seconds, limits.cpu_seconds + 1),
+        resource.RLIMIT_AS: (memory, memory),
+        resource.RLIMIT_FSIZE: (limits.output_bytes, limits.output_bytes),
+        resource.RLIMIT_NOFILE: (files, files),
+        resource.RLIMIT_CORE: (0, 0),
+    }
 
 
 def breach_from_exit(

@@ -17,6 +17,14 @@ def public_findings(gate: dict[str, Any]) -> list[dict[str, Any]]:
     return [{k: f.get(k) for k in keep} for f in gate.get("findings", [])]
 
 
+def public_failure(failure: str | None) -> str | None:
+    """A failure without its detail: engine errors can quote data values (e.g. a bad cast)."""
+    if failure is None or failure.startswith(("limit:", "rule:", "license ")):
+        return failure
+    kind = failure.removeprefix("error:").strip().split(":")[0][:80]
+    return f"error: {kind}; a reviewer can see the full message"
+
+
 class Job(Base):
     __tablename__ = "jobs"
 
@@ -44,9 +52,12 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
-    def to_dict(self, released: list[str] | None = None, for_operator: bool = False) -> dict[str, Any]:
+    def to_dict(
+        self, released: list[str] | None = None, for_operator: bool = False
+    ) -> dict[str, Any]:
         """The job as shown; operators get findings without figures (they could reveal n=1)."""
         gate = {**self.gate, "findings": public_findings(self.gate)} if for_operator else self.gate
+        failure = public_failure(self.failure) if for_operator else self.failure
         return {
             "id": self.id,
             "license_id": self.license_id,
@@ -59,7 +70,7 @@ class Job(Base):
             "rewritten_sql": self.rewritten_sql,
             "level": self.level,
             "epsilon": self.epsilon,
-            "failure": self.failure,
+            "failure": failure,
             "outputs": self.outputs,
             "released": released or [],
             "gate": gate,

@@ -1,0 +1,1 @@
+"""The wiring: settings, database, the REST API and the `sluice` CLI. Thin by design."""

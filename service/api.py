@@ -4,7 +4,8 @@ Authentication and roles are dependencies; domain errors become a 4xx JSON body
 in one handler; request bodies are capped in size before they are parsed.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI reads these annotations at runtime,
+# and some name aliases local to create_app.
 
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
@@ -116,14 +117,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     Operator = Annotated[Principal, Depends(require_role("operator"))]
 
     @app.post("/api/v1/jobs", status_code=201)
-    def post_job(
-        body: JobRequest, who: Operator, s: Sess, background: BackgroundTasks
-    ) -> dict[str, Any]:
+    def post_job(body: JobRequest, who: Operator, background: BackgroundTasks) -> dict[str, Any]:
         settings = domain.settings.job_settings()
-        job = submit_sql(s, body.license_id, who, body.sql, settings)
-        if job.status == "queued":
-            background.add_task(run, domain.sessions, domain.home, job.id, settings)
-        return job.to_dict(for_operator=True)
+        with domain.transaction() as s:  # committed before the run is scheduled
+            job = submit_sql(s, body.license_id, who, body.sql, settings)
+            created = job.to_dict(for_operator=True)
+        if created["status"] == "queued":
+            background.add_task(run, domain.sessions, domain.home, created["id"], settings)
+        return created
 
     @app.get("/api/v1/jobs")
     def get_jobs(

@@ -76,7 +76,9 @@ def build_world(domain: Domain, files: list[tuple[Path, Path]], **license_option
         add_operator(session, "other-company", AUTHORITY)
         operator = add_user(session, "li", "operator", "甬城数据运营有限公司", AUTHORITY)
         outsider = add_user(session, "mallory", "operator", "other-company", AUTHORITY)
-        reviewers = [add_user(session, n, "reviewer", None, AUTHORITY).name for n in ("wang", "zhao")]
+        reviewers = [
+            add_user(session, n, "reviewer", None, AUTHORITY).name for n in ("wang", "zhao")
+        ]
         add_user(session, "chen", "regulator", None, AUTHORITY)
         names = ["enterprise_utilities", "social_insurance"]
         options: dict[str, object] = {

@@ -211,7 +211,8 @@ def test_row_filter_cannot_be_widened(store, schemas) -> None:
 def test_row_filter_applies_to_every_scan_in_a_join(store, schemas) -> None:
     filtered = LicenseScope(tuple(schemas), Level.L3, "enterprise_id IS NOT NULL AND 1 = 0")
     sql = (
-        "SELECT e.district, AVG(s.contribution) FROM enterprise_utilities e JOIN social_insurance s "
+        "SELECT e.district, AVG(s.contribution) FROM enterprise_utilities e "
+        "JOIN social_insurance s "
         "ON e.enterprise_id = s.enterprise_id GROUP BY e.district"
     )
     decision = check_query(sql, schemas, filtered, 1.0)

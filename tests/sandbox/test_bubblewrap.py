@@ -346,6 +346,13 @@ def test_one_file_over_output_bytes(runner, tmp_path: Path) -> None:
     assert result.outputs == [] and list((tmp_path / "out").iterdir()) == []
 
 
+def test_sql_result_over_output_bytes(runner, tmp_path: Path) -> None:
+    sql = "SELECT range AS n, md5(range::VARCHAR) AS h FROM range(200000)"
+    result = run_job(runner, tmp_path, {"kind": "sql", "sql": sql}, output_bytes=1_000_000)
+    assert result.failure == "limit:output_bytes", log_of(result)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_files_together_over_output_bytes(runner, tmp_path: Path) -> None:
     code = """
     for n in range(3):
@@ -454,6 +461,19 @@ def test_a_used_work_dir_is_refused(runner, tmp_path: Path) -> None:
     (tmp_path / "out" / "old.csv").write_text("x")
     with pytest.raises(InvalidInput, match="not empty"):
         execute(runner, SandboxRun("again", tmp_path, {}, {"kind": "notebook"}))
+
+
+@pytest.mark.parametrize("field", ["cpu_seconds", "wall_seconds", "memory_mb", "processes"])
+@pytest.mark.parametrize("value", [0, -1, True, 1.5])
+def test_limits_must_be_positive_integers(field: str, value: object) -> None:
+    with pytest.raises(InvalidInput, match=field):
+        Limits(**{field: value})  # type: ignore[arg-type]
+
+
+def test_limits_round_trip_as_a_dict() -> None:
+    limits = Limits(cpu_seconds=5)
+    assert Limits(**limits.to_dict()) == limits
+    assert limits.to_dict()["output_files"] == 20
 
 
 def test_public_surface() -> None:

@@ -123,7 +123,10 @@ def test_illegal_transition_is_refused(world: World) -> None:
 
 
 def test_public_query_output_matches_duckdb_on_the_store(world: World) -> None:
-    sql = "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district ORDER BY district"
+    sql = (
+        "SELECT district, COUNT(*) AS n FROM enterprise_utilities "
+        "GROUP BY district ORDER BY district"
+    )
     job_id, _ = _submit(world, sql)
     job = _run(world, job_id)
     released = candidate_table(world.domain.home, job)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import EXIT_OUTPUT_FAILED, EXIT_QUERY_FAILED, JobFailed
@@ -86,10 +87,10 @@ def _write(reader: Any, path: Path) -> int:
             for batch in reader:
                 writer.write_batch(batch)
                 rows += batch.num_rows
-    except (duckdb.Error, MemoryError) as exc:
-        raise _query_failed(exc) from exc
-    except OSError as exc:
+    except OSError as exc:  # before Arrow's errors: ArrowIOError is an OSError too
         raise JobFailed(EXIT_OUTPUT_FAILED, f"writing output failed: {exc}") from exc
+    except (duckdb.Error, MemoryError, pa.ArrowException) as exc:
+        raise _query_failed(exc) from exc  # a query can still fail while it streams
     return rows
 
 
