@@ -257,3 +257,53 @@ def test_bad_input_is_refused_cleanly(
 def test_commands_before_init_say_what_to_do(tmp_path: Path) -> None:
     result = run_cli("catalog", "list", home=tmp_path / "none")
     assert result.returncode != 0 and "sluice init" in result.stderr
+
+
+def test_outputs_check_reports_and_blocks(tmp_path: Path) -> None:
+    import pandas as pd
+
+    counts = [40, 3, 25, 31, 50]
+    table = pd.DataFrame({"district": list("abcde"), "n": counts, "__n": counts})
+    table.to_csv(tmp_path / "t.csv", index=False)
+    result = sluice_json(tmp_path / "home", "outputs", "check", str(tmp_path / "t.csv"))
+    rules = {(f["row"], f["rule"]) for f in result["findings"]}
+    assert (1, "threshold") in rules and (2, "secondary") in rules and not result["blocked"]
+    table.head(3).to_csv(tmp_path / "small.csv", index=False)
+    small = sluice_json(tmp_path / "home", "outputs", "check", str(tmp_path / "small.csv"))
+    assert small["blocked"]  # two of three cells suppressed: more than half
+    pd.DataFrame({"district": ["a"], "n": [3]}).to_csv(tmp_path / "bare.csv", index=False)
+    bare = run_cli("outputs", "check", str(tmp_path / "bare.csv"), home=tmp_path / "home")
+    assert bare.returncode != 0 and "__n" in bare.stderr
+
+
+def test_serve_answers_health_checks(cli_home: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "SLUICE_HOME": str(cli_home)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    assert json.loads(r.read()) == {"status": "ok"}
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("the server never answered /healthz")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
