@@ -23,6 +23,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) system lint
+	bash scripts/start-services.sh
 	$(BIN)/pytest -q
 
 clean:
