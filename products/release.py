@@ -9,9 +9,9 @@ from audit_log import Actor, append, head
 from core.errors import NotFound
 from core.home import Home
 from operators.records import License, Operator
+from products.outputs import candidate_dir
 from products.package import build_package
 from products.records import Release
-from sandbox.jobs import job_dir
 from sandbox.lifecycle import transition
 from sandbox.records import Job, public_findings
 
@@ -22,7 +22,7 @@ def release_job(
     license = session.get(License, job.license_id)
     operator = session.get(Operator, job.operator_id)
     assert license is not None and operator is not None
-    candidate = job_dir(home, job) / "candidate"
+    candidate = candidate_dir(home, job)
     files = {name: (candidate / name).read_bytes() for name in job.outputs}
     last = head(session)
     manifest = {

@@ -13,13 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit_log import Actor, append
 from catalog import get_dataset, list_datasets
-from catalog.identifiers import contains_identifier, load_index
 from core.errors import InvalidInput, LicenseInvalid, NotFound, PermissionDenied
 from core.home import Home
 from core.levels import Level
@@ -28,14 +26,10 @@ from operators.licenses import usable_license
 from policies.budget import charge
 from policies.disclosure import DisclosureRules
 from policies.engine import LicenseScope, PolicyDecision, check_query
-from policies.gate import CellSpec, check_table
-from policies.privacy import NoiseSpec, apply_noise
 from sandbox.lifecycle import transition
 from sandbox.limits import Limits
 from sandbox.records import Job
 from sandbox.runner import SandboxRun, execute, get_runner
-
-RESULT_FILE = "result.csv"
 
 
 @dataclass(frozen=True)
@@ -101,13 +95,16 @@ def submit_sql(
         "sql_digest": job.source_digest,
         "decision": decision.decision,
         "rewritten_sql": decision.sql,
+        "operator_id": license.operator_id,
+        "license_valid_until": license.valid_until.isoformat(),
         "reasons": job.reasons,
     }
     append(session, actor, "job.submitted", f"job:{job.id}", details)
     if job.status == "queued":
         charge(session, license, str(job.id), decision.epsilon, actor)
     else:
-        append(session, Actor.system(), "job.denied", f"job:{job.id}", {"reasons": job.reasons})
+        denial = {"reasons": job.reasons, "operator_id": job.operator_id, "license": license.id}
+        append(session, Actor.system(), "job.denied", f"job:{job.id}", denial)
     return job
 
 
@@ -152,17 +149,6 @@ def start(session: Session, home: Home, job: Job) -> SandboxRun | None:
     return SandboxRun(job_id=str(job.id), work_dir=work, data=data, spec=spec, limits=Limits())
 
 
-def _identifier_check(
-    session: Session, home: Home, datasets: list[str]
-) -> Callable[[object], bool]:
-    key = home.pseudonym_key()
-    indexes = [
-        load_index(home.root / get_dataset(session, n).identifier_index_path) for n in datasets
-    ]
-    merged: set[str] = set().union(*indexes) if indexes else set()
-    return lambda value: contains_identifier(value, merged, key)
-
-
 def finish(
     session: Session,
     home: Home,
@@ -173,41 +159,32 @@ def finish(
     resources: dict[str, object],
 ) -> None:
     """running → failed | blocked | awaiting_review, after noise and the output gate."""
+    # products imports this module (review needs jobs), so the gate step is imported here
+    from products.outputs import gate_job_outputs
+
     job.resources = resources
     if failure is not None or result_path is None:
         job.failure = failure or "the sandbox produced no result"
         transition(session, job, "failed", Actor.system(), {"failure": job.failure, **resources})
         return
-    frame = pd.read_parquet(result_path)
-    noise = [NoiseSpec(**n) for n in job.policy.get("noise", [])]
-    noisy = apply_noise(frame, noise) if noise else frame
-    cells = [CellSpec(c["column"], c["kind"]) for c in job.policy.get("cells", [])]
-    scan = _identifier_check(session, home, job.policy.get("datasets", []))
-    gate = check_table(noisy, cells, settings.rules, is_identifier=scan)
-    job.gate = gate.to_dict()
-    candidate = job_dir(home, job) / "candidate"
-    candidate.mkdir(exist_ok=True)
-    gate.table.to_csv(candidate / RESULT_FILE, index=False)
-    job.outputs = [RESULT_FILE]
-    status = "blocked" if gate.blocked else "awaiting_review"
+    outcome = gate_job_outputs(session, home, job, result_path, settings.rules)
+    job.gate, job.outputs = outcome.gate, outcome.outputs
+    summary = {k: v for k, v in outcome.gate.items() if k != "findings"}
+    findings = len(outcome.gate.get("findings", []))
     transition(
         session,
         job,
-        status,
+        outcome.status,
         Actor.system(),
-        {
-            "gate": {k: v for k, v in job.gate.items() if k != "findings"},
-            "findings": len(gate.findings),
-            **resources,
-        },
+        {"gate": summary, "findings": findings, **resources},
     )
-    if gate.blocked and any(f.rule == "value_scan" for f in gate.findings):
+    for alert in outcome.alerts:
         append(
             session,
             Actor.system(),
-            "alert.value_scan_hit",
+            f"alert.{alert}",
             f"job:{job.id}",
-            {"license": job.license_id},
+            {"license": job.license_id, "operator_id": job.operator_id},
         )
 
 
@@ -237,10 +214,3 @@ def run(
         job = get_job(session, job_id)
         session.expunge(job)
         return job
-
-
-def candidate_table(home: Home, job: Job) -> pd.DataFrame:
-    path = job_dir(home, job) / "candidate" / RESULT_FILE
-    if not path.exists():
-        raise NotFound(f"job {job.id} has no candidate output")
-    return pd.read_csv(path)

@@ -25,9 +25,10 @@ from core.errors import Conflict
 from operators.accounts import Principal, add_operator, add_user, create_token
 from operators.licenses import grant_license
 from products.listing import list_product
+from products.outputs import candidate_table
 from products.release import release_of
 from products.review import review
-from sandbox.jobs import candidate_table, get_job, run, submit_sql
+from sandbox.jobs import get_job, run, submit_sql
 from service.domain import Domain, init_domain
 from service.settings import Settings
 

@@ -11,7 +11,8 @@ from core.errors import BudgetExhausted, Conflict, InvalidInput, PermissionDenie
 from operators.licenses import revoke_license
 from operators.records import License
 from policies.budget import BudgetCharge
-from sandbox.jobs import candidate_table, get_job, run, submit_sql
+from products.outputs import candidate_table
+from sandbox.jobs import get_job, run, submit_sql
 from sandbox.lifecycle import transition
 from tests.conftest import AUTHORITY, World
 
