@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError
+from sqlglot.optimizer.merge_subqueries import merge_subqueries
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from catalog.schema import ColumnSpec, DatasetSchema
 from core.errors import InvalidInput, Reason
 from policies.allowlist import function_name, is_allowed
+from policies.shape import Layers, aggregate_layers, enclosing_select
 
 DIALECT = "duckdb"
 DUCKDB_TYPES = {
@@ -36,24 +38,38 @@ class ColumnUse:
     context: str  # projected | group_key | filter | join_key | order | aggregate | count_distinct
     function: str | None = None  # the aggregate around it, when context == "aggregate"
     bare: bool = True  # the aggregate's argument is the column itself, not an expression of it
+    direct: bool = True  # read from the dataset here, not traced through a derived table
     node: exp.Column | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
 class Analysis:
-    tree: exp.Query
+    tree: exp.Query | None  # None when the statement is not a query at all
     datasets: list[str]
     uses: list[ColumnUse]
-    simple_aggregate: bool  # one SELECT ... GROUP BY over datasets, no nesting
+    layers: Layers | None  # an aggregate core and the SELECTs over it, if that is the shape
     reasons: list[Reason] = field(default_factory=list)
 
     @property
     def public_only(self) -> bool:
         return all(use.column.level.rank == 1 for use in self.uses)
 
+    def core_uses(self) -> list[ColumnUse]:
+        """Uses inside the aggregate core: the only place dataset columns are read."""
+        if self.layers is None:
+            return []
+        core = self.layers.core
+        return [u for u in self.direct_uses() if u.node and enclosing_select(u.node) is core]
 
-def parse(sql: str) -> exp.Query:
-    """Exactly one SELECT statement (CTEs allowed), or InvalidInput saying why not."""
+    def direct_uses(self) -> list[ColumnUse]:
+        return [u for u in self.uses if u.direct]
+
+
+def parse(sql: str) -> tuple[exp.Query | None, list[Reason]]:
+    """The one SELECT statement (CTEs allowed), or reasons to deny anything else.
+
+    SQL that does not parse is InvalidInput: there is nothing to decide on.
+    """
     try:
         statements = [s for s in sqlglot.parse(sql, dialect=DIALECT) if s is not None]
     except ParseError as exc:
@@ -61,13 +77,17 @@ def parse(sql: str) -> exp.Query:
         where = f" at line {first.get('line')}, column {first.get('col')}" if first else ""
         problem = first.get("description", exc)
         raise InvalidInput(f"malformed SQL{where}: {problem}; fix the syntax") from None
+    if not statements:
+        raise InvalidInput("the SQL is empty; write one SELECT query")
     if len(statements) != 1:
-        raise InvalidInput(f"expected one SELECT statement, found {len(statements)}; submit one")
+        message = f"one SELECT statement per job, found {len(statements)}"
+        return None, [Reason("one_statement", message, suggestion="submit a single SELECT")]
     tree = statements[0]
     if not isinstance(tree, exp.Query):
         kind = type(tree).__name__.upper()
-        raise InvalidInput(f"only SELECT queries run here, not {kind}; rewrite it as a SELECT")
-    return tree
+        message = f"only SELECT queries run here, not {kind}"
+        return None, [Reason("select_only", message, suggestion="rewrite it as one SELECT")]
+    return tree, []
 
 
 def structural_reasons(tree: exp.Query, licensed: set[str], known: set[str]) -> list[Reason]:
@@ -268,31 +288,29 @@ def resolve_uses(tree: exp.Query, schemas: Mapping[str, DatasetSchema]) -> list[
     for scope in traverse_scope(tree):
         for column in scope.columns:
             context, function, bare = _context(column)
+            direct = isinstance(scope.sources.get(column.table), exp.Table)
             for dataset, name in _source_columns(column, scope):
                 spec = schemas[dataset].column(name) if dataset in schemas else None
                 if spec is not None:
-                    uses.append(ColumnUse(dataset, spec, context, function, bare, column))
+                    uses.append(ColumnUse(dataset, spec, context, function, bare, direct, column))
     return uses
-
-
-def is_simple_aggregate(tree: exp.Query) -> bool:
-    """One SELECT with GROUP BY or aggregates, reading datasets directly (no nesting)."""
-    if not isinstance(tree, exp.Select) or tree.args.get("with"):
-        return False
-    if any(isinstance(n, exp.Subquery | exp.Window | exp.SetOperation) for n in tree.walk()):
-        return False
-    return tree.find(exp.AggFunc) is not None
 
 
 def analyse(sql: str, schemas: Mapping[str, DatasetSchema], licensed: set[str]) -> Analysis:
     """Parse, check structure, resolve columns. Denial reasons are collected, not raised."""
-    tree = parse(sql)
+    parsed, refused = parse(sql)
+    if parsed is None:
+        return Analysis(None, [], [], None, refused)
+    tree = parsed
     reasons = structural_reasons(tree, licensed, set(schemas))
     used = {t.name.lower() for t in tree.find_all(exp.Table) if t.name.lower() in schemas}
     relevant = {name: schemas[name] for name in used}
     reasons += unstored_reasons(tree, relevant)
     if reasons:
-        return Analysis(tree, sorted(used), [], False, reasons)
-    qualified = qualify_tree(tree, relevant)
+        return Analysis(tree, sorted(used), [], None, reasons)
+    # row-level subqueries and CTEs are merged into the query that reads them, so each
+    # column is judged where it really acts (an L3 filter inside a CTE is still a filter)
+    qualified = merge_subqueries(qualify_tree(tree, relevant))
+    assert isinstance(qualified, exp.Query)
     uses = resolve_uses(qualified, relevant)
-    return Analysis(qualified, sorted(used), uses, is_simple_aggregate(qualified), [])
+    return Analysis(qualified, sorted(used), uses, aggregate_layers(qualified), [])

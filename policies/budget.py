@@ -9,8 +9,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from audit_log import Actor, append
 from core.db import Base, utcnow
-from core.errors import BudgetExhausted
+from core.errors import BudgetExhausted, Reason
 from operators.records import License
+from policies.engine import PolicyDecision
 
 
 class BudgetCharge(Base):
@@ -21,6 +22,20 @@ class BudgetCharge(Base):
     job_id: Mapped[str] = mapped_column(String(40), nullable=False)
     epsilon: Mapped[float] = mapped_column(Float, nullable=False)
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+def within_budget(decision: PolicyDecision, license: License) -> PolicyDecision:
+    """The decision, or a denial if its ε is more than the license has left."""
+    remaining = license.epsilon_total - license.epsilon_spent
+    if decision.decision == "deny" or decision.epsilon <= remaining + 1e-12:
+        return decision
+    reason = Reason(
+        "budget_exhausted",
+        f"this query needs ε={decision.epsilon:.3f} but license {license.id} has "
+        f"ε={remaining:.3f} left",
+        suggestion="reuse an earlier release or ask the data authority for more budget",
+    )
+    return PolicyDecision("deny", [reason], datasets=decision.datasets)
 
 
 def charge(session: Session, license: License, job_id: str, epsilon: float, actor: Actor) -> None:

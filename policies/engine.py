@@ -17,6 +17,7 @@ from catalog.schema import DatasetSchema
 from core.errors import Reason
 from core.levels import Level
 from policies.analysis import DIALECT, analyse
+from policies.passthrough import wrap_layers
 from policies.privacy import NoiseSpec, plan_noise
 from policies.rewrite import (
     OutputCell,
@@ -94,16 +95,20 @@ def check_query(
         return _deny(reasons, analysis.datasets)
     level = max((u.column.level for u in analysis.uses), key=lambda lv: lv.rank, default=Level.L1)
     predicate = parse_row_filter(scope.row_filter, used) if scope.row_filter else None
+    assert analysis.tree is not None
     if analysis.public_only:
+        # what runs is always the rendering of the checked tree, never the submitted text,
+        # so a parser difference between sqlglot and DuckDB cannot smuggle anything in
         if predicate is None:
+            checked = analysis.tree
             return PolicyDecision(
                 "allow",
                 [],
-                sql.strip().rstrip(";"),
+                checked.sql(DIALECT),
                 analysis.datasets,
                 level,
-                public_cells(analysis.tree),
-                tree=analysis.tree,
+                public_cells(checked),
+                tree=checked,
             )
         tree = inject_row_filter(analysis.tree, licensed, predicate)
         return PolicyDecision(
@@ -116,8 +121,10 @@ def check_query(
             notes=["license row filter applied to every scan"],
             tree=tree,
         )
-    assert isinstance(analysis.tree, exp.Select)
-    rewrite = rewrite_aggregate(analysis.tree, used)
+    assert analysis.layers is not None
+    rewrite = rewrite_aggregate(analysis.layers.core, used)
+    if analysis.layers.outer and not rewrite.reasons:
+        rewrite = wrap_layers(rewrite, analysis.layers)
     if rewrite.reasons:
         return _deny(rewrite.reasons, analysis.datasets)
     tree = inject_row_filter(rewrite.tree, licensed, predicate)

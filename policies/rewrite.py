@@ -20,6 +20,7 @@ from core.errors import InvalidInput, Reason
 from core.levels import Level
 from policies.allowlist import is_allowed
 from policies.analysis import DIALECT
+from policies.shape import clause
 
 
 @dataclass(frozen=True)
@@ -120,11 +121,11 @@ def _output_name(projection: exp.Expr, taken: set[str]) -> str:
     return name
 
 
-def _noisy(cell: OutputCell) -> bool:
+def noisy(cell: OutputCell) -> bool:
     return cell.kind in ("count", "sum", "avg") and cell.level is Level.L3
 
 
-def _exact_value_reason(what: str) -> Reason:
+def exact_value_reason(what: str) -> Reason:
     return Reason(
         "l3_in_having_or_order",
         f"HAVING/ORDER BY on {what} would act on the exact L3 value before noise is added",
@@ -143,7 +144,11 @@ class _Builder:
         self.unit_dataset = self.aliases[first.alias_or_name]
         self.unit_schema = schemas[self.unit_dataset]
         self.unit = exp.column(self.unit_schema.privacy_unit, table=first.alias_or_name)
-        self.limit = self.unit_schema.contribution_limit
+        scanned = [schemas[name] for name in self.aliases.values() if name in schemas]
+        # rows per unit after every scan is bounded; a join multiplies the bounds
+        self.limit = 1
+        for schema in scanned:
+            self.limit *= schema.contribution_limit
         self.keys = list(tree.args["group"].expressions) if tree.args.get("group") else []
         self.inner: list[exp.Expr] = []
         self.outer: list[exp.Expr] = []
@@ -285,8 +290,8 @@ class _Builder:
             if key is not None:
                 return key
             if isinstance(child, exp.Column) and not child.table and child.name in outputs:
-                if any(c.column == child.name and _noisy(c) for c in self.cells):
-                    self.reasons.append(_exact_value_reason(child.name))
+                if any(c.column == child.name and noisy(c) for c in self.cells):
+                    self.reasons.append(exact_value_reason(child.name))
             return child
 
         return node.transform(swap)
@@ -295,11 +300,11 @@ class _Builder:
         """An aggregate in HAVING/ORDER BY: reuse a projected one, or add a hidden one."""
         for original, (rebuilt, cell) in self.aggregate_map.items():
             if node == original:
-                if _noisy(cell):
-                    self.reasons.append(_exact_value_reason(cell.column))
+                if noisy(cell):
+                    self.reasons.append(exact_value_reason(cell.column))
                 return rebuilt.copy()
         if self._level(node) is Level.L3 or not isinstance(node, exp.Count | exp.Sum | exp.Avg):
-            self.reasons.append(_exact_value_reason(node.sql(DIALECT)))
+            self.reasons.append(exact_value_reason(node.sql(DIALECT)))
             return node
         self.hidden += 1
         hidden = self.add_aggregate(1000 + self.hidden, node, f"__h{self.hidden}", hidden=True)
@@ -332,11 +337,36 @@ class _Builder:
                 self.outer.append(rebuilt.as_(name))
         return self._assemble(taken)
 
+    def _bounded_scans(self, inner: exp.Select) -> None:
+        """FROM, JOINs and WHERE of the core, each dataset scan keeping at most
+        `contribution_limit` rows per privacy unit (so no unit weighs more than the
+        noise assumes, however many groups its rows fall into)."""
+        conditions: list[exp.Expr] = []
+
+        def bound(node: exp.Expr) -> exp.Expr:
+            if not (isinstance(node, exp.Table) and node.name.lower() in self.schemas):
+                return node
+            schema = self.schemas[node.name.lower()]
+            unit = exp.column(schema.privacy_unit)
+            order = exp.Order(expressions=[exp.Ordered(this=unit.copy())])
+            number = exp.Window(this=exp.RowNumber(), partition_by=[unit], order=order)
+            scan = exp.select("*", number.as_("__row")).from_(exp.table_(node.name))
+            limit = exp.Literal.number(schema.contribution_limit)
+            conditions.append(
+                exp.LTE(this=exp.column("__row", table=node.alias_or_name), expression=limit)
+            )
+            return scan.subquery(node.alias_or_name)
+
+        from_ = clause(self.tree, "from")
+        assert from_ is not None
+        inner.set("from_", from_.transform(bound))
+        inner.set("joins", [join.transform(bound) for join in self.tree.args.get("joins") or []])
+        where = self.tree.args.get("where")
+        inner.set("where", exp.Where(this=exp.and_(*([where.this] if where else []), *conditions)))
+
     def _assemble(self, outputs: set[str]) -> Rewrite:
         inner = exp.select(*self.inner, self.unit.copy().as_("__unit"))
-        inner.set("from_", self.tree.args.get("from_") or self.tree.args.get("from"))
-        inner.set("joins", self.tree.args.get("joins"))
-        inner.set("where", self.tree.args.get("where"))
+        self._bounded_scans(inner)
         inner = inner.group_by(*[k.copy() for k in self.keys], self.unit.copy())
         ranked = exp.select("*", *self.ranks).from_("__per_unit")
         key_cols = [_col(f"__k{i}") for i in range(len(self.keys))]

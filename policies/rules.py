@@ -42,7 +42,7 @@ def level_reasons(analysis: Analysis, max_level: Level) -> list[Reason]:
 
 def _identifier_reason(use: ColumnUse, schema: DatasetSchema) -> Reason | None:
     unit = schema.privacy_unit
-    if use.context == "join_key":
+    if use.context == "join_key" and _equi_join_key(use):
         return None
     if use.context == "count_distinct" and use.bare and use.column.name == unit:
         return None
@@ -53,6 +53,20 @@ def _identifier_reason(use: ColumnUse, schema: DatasetSchema) -> Reason | None:
         level=use.column.level.value,
         suggestion=f"use it only as a join key or in COUNT(DISTINCT {unit})",
     )
+
+
+def _equi_join_key(use: ColumnUse) -> bool:
+    """`a.id = b.id` with both sides bare columns, directly in ON or in an AND of them."""
+    node = use.node
+    parent = node.parent if node is not None else None
+    if not isinstance(parent, exp.EQ):
+        return False
+    if not (isinstance(parent.left, exp.Column) and isinstance(parent.right, exp.Column)):
+        return False
+    above = parent.parent
+    while isinstance(above, exp.And | exp.Paren):
+        above = above.parent
+    return isinstance(above, exp.Join)
 
 
 def _sensitive_reason(use: ColumnUse) -> Reason | None:
@@ -154,8 +168,10 @@ def column_reasons(analysis: Analysis, schemas: dict[str, DatasetSchema]) -> lis
     """Reasons to deny per column; empty when every use obeys its level and role."""
     if analysis.public_only:
         return []
-    if not analysis.simple_aggregate:
-        if any(isinstance(n, exp.AggFunc) for n in analysis.tree.walk()):
+    tree = analysis.tree
+    assert tree is not None
+    if analysis.layers is None:
+        if any(isinstance(n, exp.AggFunc) for n in tree.walk()):
             return [
                 Reason(
                     "shape_not_supported",
@@ -167,14 +183,23 @@ def column_reasons(analysis: Analysis, schemas: dict[str, DatasetSchema]) -> lis
             ]
         return _dedupe(_row_level_reasons(analysis))
     reasons: list[Reason | None] = []
-    for use in analysis.uses:
+    core_uses = analysis.core_uses()
+    if len(core_uses) != len(analysis.direct_uses()):
+        reasons.append(
+            Reason(
+                "read_outside_aggregate",
+                "dataset columns may be read only in the SELECT that aggregates them",
+                suggestion="move the condition or subquery into the aggregating SELECT",
+            )
+        )
+    for use in core_uses:
         if use.column.role is Role.IDENTIFIER:
             reasons.append(_identifier_reason(use, schemas[use.dataset]))
         elif use.column.level is Level.L3:
             reasons.append(_sensitive_reason(use))
         elif use.column.level is Level.L2:
             reasons.append(_internal_reason(use))
-    if analysis.tree.find(exp.Filter):
+    if analysis.layers.core.find(exp.Filter):
         reasons.append(
             Reason(
                 "aggregate_filter",

@@ -88,7 +88,7 @@ DENIED = [
 def test_public_queries_run_as_written(sql: str, schemas, scope) -> None:
     decision = check_query(sql, schemas, scope, 1.0)
     assert decision.decision == "allow", decision.reasons
-    assert decision.sql == sql
+    assert "__n" not in decision.sql  # nothing added: the query as written, re-rendered
 
 
 @pytest.mark.parametrize("sql", REWRITTEN)
@@ -128,21 +128,28 @@ def test_level_above_license_is_denied(schemas) -> None:
     assert "above_license_level" in {r.rule for r in reasons}
 
 
-@pytest.mark.parametrize(
-    "sql",
-    [
-        "SELECT 1; SELECT 2",
-        "DROP TABLE enterprise_utilities",
-        "SELEC district FROM x",
-        "INSTALL httpfs",
-        "ATTACH 'x.db' AS y",
-        "COPY enterprise_utilities TO 'x.csv'",
-        "PRAGMA version",
-        "SET threads = 1",
-        "",
-    ],
-)
-def test_anything_but_one_select_is_invalid_input(sql: str, schemas, scope) -> None:
+STATEMENTS = {
+    "SELECT 1; SELECT 2": "one_statement",
+    "SELECT COUNT(*) FROM enterprise_utilities; DROP TABLE x": "one_statement",
+    "DROP TABLE enterprise_utilities": "select_only",
+    "INSTALL httpfs": "select_only",
+    "ATTACH 'x.db' AS y": "select_only",
+    "COPY enterprise_utilities TO 'x.csv'": "select_only",
+    "PRAGMA version": "select_only",
+    "SET threads = 1": "select_only",
+    "CREATE TABLE t AS SELECT * FROM enterprise_utilities": "select_only",
+}
+
+
+@pytest.mark.parametrize("sql", STATEMENTS, ids=list(STATEMENTS))
+def test_anything_but_one_select_is_denied(sql: str, schemas, scope) -> None:
+    decision = check_query(sql, schemas, scope, 1.0)
+    assert decision.decision == "deny" and decision.sql is None
+    assert [r.rule for r in decision.reasons] == [STATEMENTS[sql]]
+
+
+@pytest.mark.parametrize("sql", ["SELEC district FROM x", "SELECT FROM WHERE", "", "   ;  "])
+def test_text_that_does_not_parse_is_invalid_input(sql: str, schemas, scope) -> None:
     with pytest.raises(InvalidInput):
         check_query(sql, schemas, scope, 1.0)
 
@@ -237,3 +244,112 @@ def test_clamping_bounds_each_contribution(schemas, scope) -> None:
     assert result["s"][0] == pytest.approx(1_000_000 + 1_100)
     assert result["__top1__s"][0] == pytest.approx(1_000_000)
     assert result["__top2__s"][0] == pytest.approx(100)
+
+
+LAYERED = {
+    "cte feeding an aggregate": (
+        "WITH base AS (SELECT district, capital FROM enterprise_utilities WHERE industry = '制造业') "
+        "SELECT district, AVG(capital) AS a FROM base GROUP BY district ORDER BY district"
+    ),
+    "rank over aggregated counts": (
+        "SELECT district, n, RANK() OVER (ORDER BY n DESC) AS r FROM (SELECT district, "
+        "COUNT(*) AS n FROM enterprise_utilities WHERE capital > 0 GROUP BY district) t "
+        "ORDER BY district"
+    ),
+    "filter and limit over a cte aggregate": (
+        "WITH t AS (SELECT industry, AVG(employees) AS e, COUNT(*) AS n FROM enterprise_utilities "
+        "GROUP BY industry) SELECT industry, e FROM t WHERE n >= 20 ORDER BY industry LIMIT 5"
+    ),
+    "case buckets": (
+        "SELECT CASE WHEN employees < 50 THEN 'small' WHEN employees < 300 THEN 'medium' "
+        "ELSE 'large' END AS size, COUNT(*) AS n FROM enterprise_utilities GROUP BY 1 ORDER BY 1"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", LAYERED, ids=list(LAYERED))
+def test_layered_queries_match_raw_duckdb(case: str, store, schemas, scope) -> None:
+    sql = LAYERED[case]
+    decision = check_query(sql, schemas, scope, 1.0)
+    assert decision.decision == "rewrite", [str(r) for r in decision.reasons]
+    ours = store.execute(decision.sql).df()
+    raw = store.execute(sql).df()
+    assert list(raw.columns) == [c for c in ours.columns if not c.startswith("__")]
+    assert "__n" in ours.columns
+    pd.testing.assert_frame_equal(ours[raw.columns], raw, check_dtype=False)
+
+
+def test_noisy_values_pass_through_layers_with_their_companions(schemas, scope) -> None:
+    sql = (
+        "SELECT d, f FROM (SELECT district AS d, AVG(water_fee) AS f FROM enterprise_utilities "
+        "GROUP BY district) t ORDER BY d"
+    )
+    decision = check_query(sql, schemas, scope, 1.0)
+    assert decision.decision == "rewrite"
+    assert [(n.column, n.kind) for n in decision.noise] == [("f", "avg")]
+    for companion in ("__sum__f", "__cnt__f", "__top1__f", "__n"):
+        assert companion in decision.sql
+
+
+LAYER_ATTACKS = {
+    "filter on a noisy value": (
+        "SELECT * FROM (SELECT district, AVG(water_fee) AS f FROM enterprise_utilities "
+        "GROUP BY district) t WHERE f > 1000",
+        "l3_in_having_or_order",
+    ),
+    "rank by a noisy value": (
+        "WITH t AS (SELECT district, SUM(gas_fee) AS g FROM enterprise_utilities GROUP BY 1) "
+        "SELECT district, RANK() OVER (ORDER BY g) AS r FROM t",
+        "l3_in_having_or_order",
+    ),
+    "arithmetic on a noisy value": (
+        "SELECT district, f * 2 AS f2 FROM (SELECT district, AVG(water_fee) AS f "
+        "FROM enterprise_utilities GROUP BY district) t",
+        "l3_in_having_or_order",
+    ),
+    "scalar subquery in an outer filter": (
+        "SELECT * FROM (SELECT district, COUNT(*) AS n FROM enterprise_utilities WHERE capital > 0 "
+        "GROUP BY district) t WHERE n > (SELECT COUNT(*) FROM enterprise_utilities "
+        "WHERE water_fee > 5000)",
+        "shape_not_supported",
+    ),
+    "aggregate of an aggregate": (
+        "SELECT AVG(f) FROM (SELECT district, AVG(water_fee) AS f FROM enterprise_utilities "
+        "GROUP BY district) t",
+        "shape_not_supported",
+    ),
+    "L3 filter hidden in a cte": (
+        "WITH rich AS (SELECT district FROM enterprise_utilities WHERE water_fee > 900000) "
+        "SELECT district, COUNT(*) FROM rich GROUP BY district",
+        "l3_in_filter",
+    ),
+    "join on an expression of an identifier": (
+        "SELECT e.district, COUNT(*) FROM enterprise_utilities e JOIN social_insurance s "
+        "ON substr(e.enterprise_id, 1, 4) = substr(s.enterprise_id, 1, 4) GROUP BY 1",
+        "identifier_use",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", LAYER_ATTACKS, ids=list(LAYER_ATTACKS))
+def test_layer_attacks_are_denied(case: str, schemas, scope) -> None:
+    sql, rule = LAYER_ATTACKS[case]
+    decision = check_query(sql, schemas, scope, 1.0)
+    assert decision.decision == "deny"
+    assert rule in {r.rule for r in decision.reasons}, [str(r) for r in decision.reasons]
+
+
+def test_each_unit_contributes_at_most_its_limit_across_groups(schemas) -> None:
+    connection = duckdb.connect()
+    spread = [("heavy", d) for d in "abcde"]  # one unit with a row in each of five groups
+    spread += [(f"e{i}", "abcde"[i % 5]) for i in range(50)]
+    rows = pd.DataFrame(spread, columns=["enterprise_id", "district"])
+    rows["water_fee"] = 100.0
+    connection.register("enterprise_utilities", rows)
+    narrow = {"enterprise_utilities": schemas["enterprise_utilities"]}  # contribution_limit 1
+    sql = "SELECT district, SUM(water_fee) AS s, COUNT(*) AS n FROM enterprise_utilities GROUP BY 1"
+    decision = check_query(sql, narrow, LicenseScope(("enterprise_utilities",), Level.L3), 1.0)
+    result = connection.execute(decision.sql).df()
+    assert result["n"].sum() == 51  # 50 ordinary units and the heavy one, once
+    assert result["s"].sum() == pytest.approx(5_100)
+    assert result["__n"].sum() == 51

@@ -10,10 +10,11 @@ from audit_log import AuditEntry, verify_store
 from core.errors import BudgetExhausted, Conflict, InvalidInput, PermissionDenied
 from operators.licenses import revoke_license
 from operators.records import License
-from policies.budget import BudgetCharge
+from policies.budget import BudgetCharge, charge
 from products.outputs import candidate_table
 from sandbox.jobs import get_job, run, submit_sql
 from sandbox.lifecycle import transition
+from service.domain import open_domain
 from tests.conftest import AUTHORITY, World
 
 AVG_BY_DISTRICT = (
@@ -60,14 +61,44 @@ def test_epsilon_is_charged_in_a_persistent_ledger(world: World) -> None:
         assert [(c.job_id, c.epsilon) for c in charges] == [(str(job_id), 1.0)]
 
 
-def test_overspending_is_refused_and_charges_nothing(world: World) -> None:
+def test_overspending_is_denied_and_charges_nothing(world: World) -> None:
     with world.domain.transaction() as session:
         session.get(License, world.license_id).epsilon_spent = 9.5
-    with pytest.raises(BudgetExhausted):
-        _submit(world, AVG_BY_DISTRICT)
+    job_id, status = _submit(world, AVG_BY_DISTRICT)
+    assert status == "denied"
     with world.domain.transaction() as session:
+        assert [r["rule"] for r in get_job(session, job_id).reasons] == ["budget_exhausted"]
         assert session.get(License, world.license_id).epsilon_spent == 9.5
         assert session.scalars(select(BudgetCharge)).all() == []
+    with pytest.raises(BudgetExhausted), world.domain.transaction() as session:
+        charge(session, session.get(License, world.license_id), "x", 1.0, AUTHORITY)
+
+
+def test_the_ledger_survives_a_restart(world: World) -> None:
+    for _ in range(9):
+        _submit(world, AVG_BY_DISTRICT)
+    world.domain.engine.dispose()
+    reopened = open_domain(world.domain.settings)  # a new process would do exactly this
+    with reopened.transaction() as session:
+        assert session.get(License, world.license_id).epsilon_spent == pytest.approx(9.0)
+        assert len(session.scalars(select(BudgetCharge)).all()) == 9
+        job = submit_sql(
+            session,
+            world.license_id,
+            world.operator,
+            AVG_BY_DISTRICT,
+            reopened.settings.job_settings(),
+        )
+        assert job.status == "queued"  # the tenth unit of ε fits exactly
+    with reopened.transaction() as session:
+        job = submit_sql(
+            session,
+            world.license_id,
+            world.operator,
+            AVG_BY_DISTRICT,
+            reopened.settings.job_settings(),
+        )
+        assert job.status == "denied" and job.reasons[0]["rule"] == "budget_exhausted"
 
 
 def test_denied_job_is_recorded_with_reasons(world: World) -> None:
