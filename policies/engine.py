@@ -16,7 +16,8 @@ from sqlglot import exp
 from catalog.schema import DatasetSchema
 from core.errors import Reason
 from core.levels import Level
-from policies.analysis import DIALECT, analyse
+from policies.analysis import DIALECT, Analysis, analyse
+from policies.lineage import lineage
 from policies.passthrough import wrap_layers
 from policies.privacy import NoiseSpec, plan_noise
 from policies.rewrite import (
@@ -51,6 +52,7 @@ class PolicyDecision:
     noise: list[NoiseSpec] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     tree: exp.Query | None = field(default=None, repr=False)
+    lineage: dict[str, Any] = field(default_factory=dict)
 
     @property
     def epsilon(self) -> float:
@@ -73,6 +75,7 @@ class PolicyDecision:
                 {"column": c.column, "kind": c.kind, "level": c.level.value} for c in self.cells
             ],
             "notes": self.notes,
+            "lineage": self.lineage,
             "policy_version": POLICY_VERSION,
         }
 
@@ -85,8 +88,16 @@ def check_query(
     sql: str, schemas: Mapping[str, DatasetSchema], scope: LicenseScope, epsilon: float
 ) -> PolicyDecision:
     """Decide on one query. Raises InvalidInput for SQL that does not parse."""
+    analysis = analyse(sql, schemas, set(scope.datasets))
+    decision = _decide(analysis, schemas, scope, epsilon)
+    decision.lineage = lineage(analysis)
+    return decision
+
+
+def _decide(
+    analysis: Analysis, schemas: Mapping[str, DatasetSchema], scope: LicenseScope, epsilon: float
+) -> PolicyDecision:
     licensed = set(scope.datasets)
-    analysis = analyse(sql, schemas, licensed)
     if analysis.reasons:
         return _deny(analysis.reasons, analysis.datasets)
     used = {name: schemas[name] for name in analysis.datasets}

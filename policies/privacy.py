@@ -24,6 +24,7 @@ class NoiseSpec:
     mechanism: str  # geometric | laplace | laplace+geometric
     sensitivity: float
     epsilon: float
+    count_sensitivity: float = 1.0  # averages: the count's sensitivity (rows per unit)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -36,7 +37,10 @@ def plan_noise(cells: list[OutputCell], epsilon: float) -> list[NoiseSpec]:
         return []
     share = epsilon / len(noisy)
     mechanism = {"count": "geometric", "sum": "laplace", "avg": "laplace+geometric"}
-    return [NoiseSpec(c.column, c.kind, mechanism[c.kind], c.sensitivity, share) for c in noisy]
+    return [
+        NoiseSpec(c.column, c.kind, mechanism[c.kind], c.sensitivity, share, c.count_sensitivity)
+        for c in noisy
+    ]
 
 
 def _geometric(values: pd.Series, epsilon: float, sensitivity: float) -> pd.Series:
@@ -66,6 +70,8 @@ def apply_noise(frame: pd.DataFrame, specs: list[NoiseSpec]) -> pd.DataFrame:
             noisy[spec.column] = _laplace(noisy[spec.column], spec.epsilon, spec.sensitivity)
         else:
             total = _laplace(noisy[f"__sum__{spec.column}"], spec.epsilon / 2, spec.sensitivity)
-            count = _geometric(noisy[f"__cnt__{spec.column}"], spec.epsilon / 2, 1.0)
+            count = _geometric(
+                noisy[f"__cnt__{spec.column}"], spec.epsilon / 2, spec.count_sensitivity
+            )
             noisy[spec.column] = total / np.maximum(count.astype("float64"), 1.0)
     return noisy

@@ -31,8 +31,9 @@ class OutputCell:
     kind: str  # group_key | count | sum | avg | value
     level: Level
     source: str | None = None  # dataset.column aggregated, if any
-    sensitivity: float = 0.0
+    sensitivity: float = 0.0  # how far one unit can move this column (all groups together)
     count_distinct_unit: bool = False
+    count_sensitivity: float = 1.0  # for averages: how far one unit can move the count
 
 
 @dataclass
@@ -183,7 +184,10 @@ class _Builder:
             arg = node.this
             if isinstance(arg, exp.Distinct):
                 cells.append(
-                    OutputCell(name, "count", Level.L3, self._src(arg.expressions[0]), 1.0, True)
+                    # a unit with m rows can be counted once in each of up to m groups
+                    OutputCell(
+                        name, "count", Level.L3, self._src(arg.expressions[0]), float(m), True
+                    )
                 )
                 return exp.Count(this=exp.Distinct(expressions=[_col("__unit")]))
             counted = (
@@ -228,7 +232,8 @@ class _Builder:
                 self._contribution_companions(index, name)
             kind = "sum" if isinstance(node, exp.Sum) else "avg"
             sensitivity = max(abs(lo), abs(hi)) * m
-            cells.append(OutputCell(name, kind, spec.level, f"{dataset}.{spec.name}", sensitivity))
+            source = f"{dataset}.{spec.name}"
+            cells.append(OutputCell(name, kind, spec.level, source, sensitivity, False, float(m)))
             total = exp.Sum(this=_col(f"__s{index}"))
             if kind == "sum":
                 return total

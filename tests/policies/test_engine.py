@@ -353,3 +353,18 @@ def test_each_unit_contributes_at_most_its_limit_across_groups(schemas) -> None:
     assert result["n"].sum() == 51  # 50 ordinary units and the heavy one, once
     assert result["s"].sum() == pytest.approx(5_100)
     assert result["__n"].sum() == 51
+
+
+def test_lineage_names_sources_and_how_they_are_used(schemas, scope) -> None:
+    sql = (
+        "SELECT e.district, AVG(s.contribution) AS avg_contribution FROM enterprise_utilities e "
+        "JOIN social_insurance s ON e.enterprise_id = s.enterprise_id WHERE e.capital > 0 "
+        "GROUP BY e.district"
+    )
+    found = check_query(sql, schemas, scope, 1.0).lineage
+    assert found["outputs"]["avg_contribution"] == ["social_insurance.contribution"]
+    assert found["outputs"]["district"] == ["enterprise_utilities.district"]
+    how = {(u["column"], u["how"]) for u in found["uses"]}
+    assert ("social_insurance.contribution", "aggregated by avg") in how
+    assert ("enterprise_utilities.capital", "filter") in how
+    assert ("enterprise_utilities.enterprise_id", "join key") in how
