@@ -33,7 +33,7 @@ SCALAR_FUNCTIONS: frozenset[type[exp.Expr]] = frozenset(
         exp.StrPosition, exp.Year, exp.Month, exp.Day, exp.Quarter, exp.Extract,
         exp.TimestampTrunc, exp.DateTrunc, exp.TimeToStr, exp.StrToDate, exp.StrToTime,
         exp.CurrentDate, exp.DateDiff, exp.DateAdd, exp.DateSub, exp.DayOfWeek,
-        exp.DayOfYear, exp.WeekOfYear,
+        exp.DayOfYear, exp.WeekOfYear, exp.DateFromParts,
     }
 )  # fmt: skip
 

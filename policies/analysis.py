@@ -103,6 +103,14 @@ def structural_reasons(tree: exp.Query, licensed: set[str], known: set[str]) -> 
                     suggestion="express the query without WITH RECURSIVE",
                 )
             )
+        elif isinstance(node, exp.TableAlias) and node.columns:
+            reasons.append(
+                Reason(
+                    "no_column_aliases",
+                    f"{node.sql(DIALECT)} renames columns in FROM",
+                    suggestion="rename columns with AS in the SELECT list",
+                )
+            )
         elif isinstance(node, exp.TableSample):
             reasons.append(
                 Reason(
@@ -283,6 +291,39 @@ def _context(column: exp.Column) -> tuple[str, str | None, bool]:
     return "aggregate", name, bare
 
 
+def unresolved_reasons(tree: exp.Query, schemas: Mapping[str, DatasetSchema]) -> list[Reason]:
+    """Fail closed: every column read from a dataset must be one of its stored columns."""
+    reasons = []
+    for scope in traverse_scope(tree):
+        outputs = (
+            {s.alias_or_name for s in scope.expression.selects}
+            if isinstance(scope.expression, exp.Select)
+            else set()
+        )
+        for column in scope.columns:
+            source = scope.sources.get(column.table)
+            if isinstance(source, exp.Table):
+                schema = schemas.get(source.name.lower())
+                spec = schema.column(column.name) if schema else None
+                if spec is None or not spec.stored:
+                    reasons.append(
+                        Reason(
+                            "unknown_column",
+                            f"{column.sql(DIALECT)} is not a column of {source.name}",
+                            suggestion="name stored columns only",
+                        )
+                    )
+            elif source is None and not (column.name in outputs and not column.table):
+                reasons.append(
+                    Reason(
+                        "unknown_column",
+                        f"{column.sql(DIALECT)} cannot be resolved",
+                        suggestion="qualify it with a table that has it",
+                    )
+                )
+    return _unique(reasons)
+
+
 def resolve_uses(tree: exp.Query, schemas: Mapping[str, DatasetSchema]) -> list[ColumnUse]:
     uses: list[ColumnUse] = []
     for scope in traverse_scope(tree):
@@ -312,5 +353,12 @@ def analyse(sql: str, schemas: Mapping[str, DatasetSchema], licensed: set[str]) 
     # column is judged where it really acts (an L3 filter inside a CTE is still a filter)
     qualified = merge_subqueries(qualify_tree(tree, relevant))
     assert isinstance(qualified, exp.Query)
+    # checked again after qualifying: resolution can turn a name into another node
+    # (a table name used as a column becomes a whole-row struct)
+    reasons = structural_reasons(qualified, licensed, set(schemas)) + unresolved_reasons(
+        qualified, relevant
+    )
+    if reasons:
+        return Analysis(qualified, sorted(used), [], None, reasons)
     uses = resolve_uses(qualified, relevant)
     return Analysis(qualified, sorted(used), uses, aggregate_layers(qualified), [])

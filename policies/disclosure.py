@@ -50,7 +50,8 @@ release here is automatic suppression followed by review, not review alone.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,7 @@ __all__ = [
     "p_ratio",
     "p_ratio_fails",
     "round_to_base",
+    "rule_name",
     "threshold_fails",
     "zero_fails",
 ]
@@ -121,8 +123,19 @@ class DisclosureRules:
             )
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, allow_weaker: bool = False) -> DisclosureRules:
-        """Build rules from configuration; weaker-than-default values need allow_weaker=True."""
+    def from_dict(
+        cls,
+        data: dict[str, Any],
+        *,
+        allow_weaker: bool | Collection[str] = False,
+        base: DisclosureRules | None = None,
+    ) -> DisclosureRules:
+        """Rules from configuration, starting from `base` (ACRO's defaults unless given).
+
+        A value that protects less than `base` is refused unless opted in by name:
+        `allow_weaker` lists the parameters that may be weaker (True allows all).
+        """
+        start = base or cls()
         known = {f.name for f in fields(cls)}
         values: dict[str, Any] = {}
         for key, value in data.items():
@@ -133,24 +146,47 @@ class DisclosureRules:
                     [Reason(rule="disclosure_rules", message=f"known: {sorted(known)}")],
                 )
             values[name] = value
-        rules = cls(**values)
-        weaker = rules.weaker_than(cls())
-        if weaker and not allow_weaker:
+        rules = replace(start, **values)
+        allowed = set(known) if allow_weaker is True else set(allow_weaker or ())
+        if allowed - known:
+            raise InvalidInput(
+                f"allow_weaker names unknown rules {sorted(allowed - known)}",
+                [Reason(rule="disclosure_rules", message=f"known: {sorted(known)}")],
+            )
+        refused = [name for name in rules.weaker_than(start) if name not in allowed]
+        if refused:
+            what = "the defaults" if base is None else "the rules they refine"
+            hint = f"allow_weaker={refused!r}"
             reasons = [
                 Reason(
                     rule="disclosure_rules",
-                    message=f"{name} would be weaker than the default",
-                    suggestion="pass allow_weaker=True to DisclosureRules.from_dict to opt in",
+                    message=f"{name} would be weaker than {what}",
+                    suggestion=f"opt in by naming it: {hint}",
                 )
-                for name in weaker
+                for name in refused
             ]
             raise InvalidInput(
-                "refusing disclosure rules weaker than the defaults ("
-                + ", ".join(weaker)
-                + "); pass allow_weaker=True to DisclosureRules.from_dict to opt in",
+                f"refusing disclosure rules weaker than {what} ({', '.join(refused)}); "
+                f"opt in by naming them ({hint}; SLUICE_DISCLOSURE_ALLOW_WEAKER for the domain, "
+                "--allow-weaker for a dataset)",
                 reasons,
             )
         return rules
+
+    @classmethod
+    def strictest(cls, first: DisclosureRules, *others: DisclosureRules) -> DisclosureRules:
+        """Per parameter, the most protective of these rules (for outputs over several datasets)."""
+        every = (first, *others)
+        bases = [r.rounding_base for r in every if r.rounding_base]
+        return cls(
+            threshold=max(r.threshold for r in every),
+            p_ratio=max(r.p_ratio for r in every),
+            nk_n=max(r.nk_n for r in every),
+            nk_k=min(r.nk_k for r in every),
+            zeros_disclosive=any(r.zeros_disclosive for r in every),
+            rounding_base=max(bases) if bases else None,
+            max_suppressed_share=min(r.max_suppressed_share for r in every),
+        )
 
     def weaker_than(self, other: DisclosureRules) -> list[str]:
         """Names of the parameters on which these rules protect less than `other`."""
@@ -167,10 +203,17 @@ class DisclosureRules:
             weaker.append("zeros_disclosive")
         if self.max_suppressed_share > other.max_suppressed_share:
             weaker.append("max_suppressed_share")
+        if other.rounding_base and (self.rounding_base or 0) < other.rounding_base:
+            weaker.append("rounding_base")
         return weaker
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def rule_name(key: str) -> str:
+    """The Sluice name of a rule given by its own or by ACRO's configuration name."""
+    return _ACRO_NAMES.get(key, key)
 
 
 def _floats(values: ArrayLike) -> Floats:

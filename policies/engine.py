@@ -20,13 +20,8 @@ from policies.analysis import DIALECT, Analysis, analyse
 from policies.lineage import lineage
 from policies.passthrough import wrap_layers
 from policies.privacy import NoiseSpec, plan_noise
-from policies.rewrite import (
-    OutputCell,
-    inject_row_filter,
-    parse_row_filter,
-    public_cells,
-    rewrite_aggregate,
-)
+from policies.rewrite import OutputCell, public_cells, rewrite_aggregate
+from policies.row_filter import inject_row_filter, parse_row_filter
 from policies.rules import column_reasons, level_reasons
 
 POLICY_VERSION = "sluice-policy/0.1"

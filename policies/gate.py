@@ -13,8 +13,8 @@ AVG), which let the gate detect negative contributions exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -23,6 +23,8 @@ import pandas as pd
 from core.errors import InvalidInput, Reason
 from policies import disclosure as sdc
 from policies.disclosure import DisclosureRules
+from policies.findings import Finding, make_finding, number
+from policies.value_scan import Combination, scan_combinations, scan_identifiers
 
 __all__ = ["CellSpec", "Finding", "GateResult", "check_table", "companion_columns"]
 
@@ -31,32 +33,9 @@ AGGREGATES = ("count", "sum", "avg")
 KINDS = (*AGGREGATES, "group_key", "value")
 COMPANION_PREFIX = "__"
 N_COLUMN = "__n"
-MAX_LISTED_ROWS = 20
-
-# What went wrong and what to do, per rule; both are formatted with the finding's figures.
-PROBLEMS = {
-    "threshold": "rests on {n} privacy units, fewer than {threshold}",
-    "zero": "is a zero count",
-    "p_ratio": "fails the p-ratio rule (p = {p}, limit {limit}; undefined p fails)",
-    "nk_dominance": "the largest {n_largest} contributors hold {share} of the total, above {k}",
-    "negative": "has negative contributions, for which dominance is undefined",
-    "secondary": "is suppressed so that row {protects_row} cannot be recovered from a total",
-    "too_much_suppressed": "has {suppressed_share:.0%} of aggregate cells suppressed, "
-    "above {max_suppressed_share:.0%}",
-    "missing_companion": "cannot be checked: companion column(s) {missing} missing or null",
-    "value_scan": "holds a value matching a raw identifier ({cells} cell(s), first listed)",
-}
-SUGGESTIONS = {
-    "threshold": "Coarsen the grouping so every cell rests on at least {threshold} units.",
-    "zero": "Merge categories: a zero count reveals that no unit has the attribute.",
-    "p_ratio": "Merge the group with a neighbour or release counts: one unit dominates it.",
-    "nk_dominance": "Merge the group with a neighbour or release counts: few units dominate it.",
-    "negative": "Bound the measure at 0 or above, or split gains and losses into two measures.",
-    "secondary": "Coarsen the grouping so fewer cells need suppressing.",
-    "too_much_suppressed": "Coarsen the grouping: too little of the table would remain.",
-    "missing_companion": "Run the query through the policy engine; the gate never guesses.",
-    "value_scan": "Drop or generalize the column: outputs may not carry raw identifiers.",
-}
+# Findings listed per (column, rule); the counts stay exact. A table with thousands of
+# failing cells is summarised, so the gate's record stays small and the gate fast.
+MAX_LISTED = 200
 
 
 @dataclass(frozen=True)
@@ -68,27 +47,14 @@ class CellSpec:
 
 
 @dataclass
-class Finding:
-    """One reason the gate acted, naming the cell but never an identifying value."""
-
-    row: int | None
-    column: str | None
-    rule: str
-    figures: dict[str, Any]
-    message: str
-    suggestion: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
 class GateResult:
     table: pd.DataFrame
     findings: list[Finding]
     blocked: bool
     suppressed_share: float
     cells_checked: int
+    counts: dict[str, int] = field(default_factory=dict)
+    unlisted: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The verdict without the table, for the review record and the audit log."""
@@ -96,8 +62,32 @@ class GateResult:
             "blocked": self.blocked,
             "suppressed_share": self.suppressed_share,
             "cells_checked": self.cells_checked,
+            "counts": dict(self.counts),
+            "unlisted": self.unlisted,
             "findings": [f.to_dict() for f in self.findings],
         }
+
+
+class _Report:
+    """Findings as they are made: exact counts per rule, at most `limit` listed per column."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.findings: list[Finding] = []
+        self.counts: dict[str, int] = {}
+        self.unlisted = 0
+
+    def add(self, finding: Finding, cells: int = 1) -> None:
+        self.findings.append(finding)
+        self.counts[finding.rule] = self.counts.get(finding.rule, 0) + cells
+
+    def rows(
+        self, rule: str, column: str, rows: np.ndarray, figures: Callable[[int], dict]
+    ) -> None:
+        listed = rows if self.limit is None else rows[: self.limit]
+        self.findings.extend(make_finding(rule, i, column, figures(i)) for i in listed.tolist())
+        self.counts[rule] = self.counts.get(rule, 0) + int(rows.size)
+        self.unlisted += int(rows.size - listed.size)
 
 
 def companion_columns(column: str) -> dict[str, str]:
@@ -109,19 +99,6 @@ def companion_columns(column: str) -> dict[str, str]:
         "sum": f"__sum__{column}",  # optional: signed total, exact even if the value is noisy
         "cnt": f"__cnt__{column}",  # optional: non-null rows behind an AVG
     }
-
-
-def _finding(rule: str, row: int | None, column: str | None, figures: dict) -> Finding:
-    where = "table" if column is None else f"column {column!r}"
-    where = where if row is None else f"row {row}, {where}"
-    message = f"{where} {PROBLEMS[rule].format(**figures)}"
-    return Finding(row, column, rule, figures, message, SUGGESTIONS[rule].format(**figures))
-
-
-def _number(value: float) -> float | int | None:
-    if value != value or value in (float("inf"), float("-inf")):
-        return None
-    return int(value) if float(value).is_integer() else float(value)
 
 
 def _validate(frame: pd.DataFrame, cells: list[CellSpec]) -> None:
@@ -157,7 +134,7 @@ def _validate(frame: pd.DataFrame, cells: list[CellSpec]) -> None:
 
 
 def _missing(column: str, missing: Iterable[str]) -> Finding:
-    return _finding("missing_companion", None, column, {"missing": sorted(missing)})
+    return make_finding("missing_companion", None, column, {"missing": sorted(missing)})
 
 
 def _companions(frame: pd.DataFrame, column: str, n: np.ndarray) -> list[np.ndarray] | set[str]:
@@ -191,26 +168,22 @@ def _signed_total(frame: pd.DataFrame, spec: CellSpec, value: np.ndarray) -> np.
 
 
 def _primary(
-    frame: pd.DataFrame,
-    spec: CellSpec,
-    n: np.ndarray,
-    rules: DisclosureRules,
-    findings: list[Finding],
+    frame: pd.DataFrame, spec: CellSpec, n: np.ndarray, rules: DisclosureRules, report: _Report
 ) -> np.ndarray | None:
     """Cells of one aggregate column that fail a rule; None when it cannot be checked."""
     column = spec.column
     value = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
     fails = {"threshold": sdc.threshold_fails(n, rules)}
     figures: dict[str, Callable[[int], dict]] = {
-        "threshold": lambda i: {"n": _number(n[i]), "threshold": rules.threshold},
+        "threshold": lambda i: {"n": number(n[i]), "threshold": rules.threshold},
     }
     if spec.kind == "count":
         fails["zero"] = sdc.zero_fails(value, rules)
-        figures["zero"] = lambda i: {"count": 0, "n": _number(n[i])}
+        figures["zero"] = lambda i: {"count": 0, "n": number(n[i])}
     else:
         companions = _companions(frame, column, n)
         if isinstance(companions, set):
-            findings.append(_missing(column, companions))
+            report.add(_missing(column, companions), cells=len(frame))
             return None
         top1, top2, absolute = companions
         signed = _signed_total(frame, spec, value)
@@ -224,24 +197,27 @@ def _primary(
         fails["negative"] = negative
         fails["p_ratio"] = sdc.p_ratio_fails(n, top1, top2, absolute, rules) & ~negative
         fails["nk_dominance"] = sdc.nk_fails(n, top1, top2, absolute, rules) & ~negative
-        figures["negative"] = lambda i: {"n": _number(n[i])}
+        figures["negative"] = lambda i: {"n": number(n[i])}
         figures["p_ratio"] = lambda i: {
-            "p": _number(ratio[i]),
+            "p": number(ratio[i]),
             "limit": rules.p_ratio,
-            "n": _number(n[i]),
+            "n": number(n[i]),
             "zeros_disclosive": rules.zeros_disclosive,
         }
         figures["nk_dominance"] = lambda i: {
-            "share": _number(share[i]),
+            "share": number(share[i]),
             "k": rules.nk_k,
             "n_largest": rules.nk_n,
         }
     failed = np.zeros(len(frame), dtype=bool)
     for rule, mask in fails.items():
         failed |= mask
-        make = figures[rule]
-        findings.extend(_finding(rule, i, column, make(i)) for i in np.flatnonzero(mask).tolist())
+        report.rows(rule, column, np.flatnonzero(mask), figures[rule])
     return failed
+
+
+def _protecting(n: np.ndarray, protects: dict[int, int]) -> Callable[[int], dict]:
+    return lambda i: {"n": number(float(n[i])), "protects_row": protects[i]}
 
 
 def _line_ids(frame: pd.DataFrame, keys: list[str]) -> list[np.ndarray]:
@@ -296,27 +272,6 @@ def _secondary(
     return chosen
 
 
-def _scan(
-    frame: pd.DataFrame,
-    columns: list[str],
-    is_identifier: Callable[[object], bool],
-    findings: list[Finding],
-) -> dict[str, np.ndarray]:
-    """Rows whose value matches a raw identifier, per column; the value is never recorded."""
-    hits: dict[str, np.ndarray] = {}
-    for column in columns:
-        codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
-        bad = [i for i, value in enumerate(uniques.tolist()) if is_identifier(value)]
-        if not bad:
-            continue
-        hits[column] = np.isin(codes, bad)
-        for code in bad:
-            rows = np.flatnonzero(codes == code)
-            figures = {"cells": int(rows.size), "rows": rows[:MAX_LISTED_ROWS].tolist()}
-            findings.append(_finding("value_scan", int(rows[0]), column, figures))
-    return hits
-
-
 def _release(series: pd.Series, kind: str, hidden: np.ndarray, rules: DisclosureRules) -> pd.Series:
     """The column as released: rounded if configured, hidden cells null."""
     if kind in AGGREGATES:
@@ -343,10 +298,16 @@ def check_table(
     cells: list[CellSpec],
     rules: DisclosureRules,
     is_identifier: Callable[[object], bool] | None = None,
+    combinations: Sequence[Combination] = (),
+    max_listed: int | None = MAX_LISTED,
 ) -> GateResult:
-    """Check one candidate table; the caller releases `table` only if not `blocked`."""
+    """Check one candidate table; the caller releases `table` only if not `blocked`.
+
+    `max_listed` caps the findings listed per column and rule (None lists all);
+    `counts` in the result are exact either way.
+    """
     _validate(frame, cells)
-    findings: list[Finding] = []
+    report = _Report(max_listed)
     rows = len(frame)
     aggregates = [c for c in cells if c.kind in AGGREGATES]
     hidden = {c.column: np.zeros(rows, dtype=bool) for c in cells}
@@ -355,41 +316,60 @@ def check_table(
 
     n = _units(frame)
     if aggregates and n is None:
-        findings.extend(_missing(c.column, [N_COLUMN]) for c in aggregates)
+        for spec in aggregates:
+            report.add(_missing(spec.column, [N_COLUMN]), cells=rows)
         unchecked = [c.column for c in aggregates]
     elif aggregates and n is not None:
         lines = _line_ids(frame, [c.column for c in cells if c.kind == "group_key"])
         for spec in aggregates:
-            failed = _primary(frame, spec, n, rules, findings)
+            failed = _primary(frame, spec, n, rules, report)
             if failed is None:
                 unchecked.append(spec.column)
                 continue
             value = frame[spec.column].to_numpy(dtype=np.float64, na_value=np.nan)
-            for row, protects in _secondary(lines, failed, ~np.isnan(value), n, np.abs(value)):
-                figures = {"n": _number(n[row]), "protects_row": protects}
-                findings.append(_finding("secondary", row, spec.column, figures))
+            pairs = _secondary(lines, failed, ~np.isnan(value), n, np.abs(value))
+            report.rows(
+                "secondary",
+                spec.column,
+                np.array([row for row, _ in pairs], dtype=np.int64),
+                _protecting(n, dict(pairs)),
+            )
             hidden[spec.column] = failed
             suppressed_cells += int(failed.sum())
     for column in unchecked:
         hidden[column] = np.ones(rows, dtype=bool)
 
+    scanned = [c.column for c in cells if c.kind not in AGGREGATES]
+    hits: list[tuple[list[Finding], dict[str, np.ndarray]]] = []
     if is_identifier is not None:
-        scanned = [c.column for c in cells if c.kind not in AGGREGATES]
-        for column, mask in _scan(frame, scanned, is_identifier, findings).items():
+        hits.append(scan_identifiers(frame, scanned, is_identifier))
+    if combinations:
+        hits.append(scan_combinations(frame, scanned, combinations))
+    for found, masks in hits:
+        for finding in found:
+            report.add(finding, cells=int(finding.figures["cells"]))
+        for column, mask in masks.items():
             hidden[column] = hidden[column] | mask
 
     cells_checked = rows * len(aggregates)
     share = suppressed_cells / cells_checked if cells_checked else 0.0
-    blocked = bool(unchecked) or any(f.rule == "value_scan" for f in findings)
+    scan_hit = any(r in report.counts for r in ("value_scan", "combination_scan"))
+    blocked = bool(unchecked) or scan_hit
     if share > rules.max_suppressed_share:
         blocked = True
         figures = {"suppressed_share": share, "max_suppressed_share": rules.max_suppressed_share}
-        findings.append(_finding("too_much_suppressed", None, None, figures))
+        report.add(make_finding("too_much_suppressed", None, None, figures))
 
     kinds = {c.column: c.kind for c in cells}
     released = {
         c: _release(frame[c], kinds[c], hidden[c], rules) for c in frame.columns if c in kinds
     }
     return GateResult(
-        pd.DataFrame(released, index=frame.index), findings, blocked, share, cells_checked
+        pd.DataFrame(released, index=frame.index),
+        report.findings,
+        blocked,
+        share,
+        cells_checked,
+        report.counts,
+        report.unlisted,
     )

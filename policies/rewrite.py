@@ -11,14 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
 
 from catalog.schema import DatasetSchema
-from core.errors import InvalidInput, Reason
+from core.errors import Reason
 from core.levels import Level
-from policies.allowlist import is_allowed
 from policies.analysis import DIALECT
 from policies.shape import clause
 
@@ -44,59 +41,11 @@ class Rewrite:
     reasons: list[Reason] = field(default_factory=list)
 
 
-def parse_row_filter(text: str, schemas: Mapping[str, DatasetSchema]) -> exp.Expr:
-    """A license's row predicate: must parse, use allowed syntax, and name stored columns."""
-    try:
-        predicate = sqlglot.parse_one(text, dialect=DIALECT, into=exp.Condition)
-    except (ParseError, ValueError) as exc:
-        raise InvalidInput(
-            f"row filter {text!r} is not a SQL predicate ({exc}); e.g. district = '镇海区'"
-        ) from None
-    bad = [type(n).__name__ for n in predicate.walk() if not is_allowed(n)]
-    if bad or predicate.find(exp.Subquery, exp.Select, exp.Table):
-        raise InvalidInput(
-            f"row filter {text!r} uses syntax not allowed in a filter; use plain comparisons"
-        )
-    for column in predicate.find_all(exp.Column):
-        for schema in schemas.values():
-            spec = schema.column(column.name)
-            if spec is None or not spec.stored:
-                raise InvalidInput(
-                    f"row filter names {column.name!r}, not stored in dataset {schema.dataset}; "
-                    "use a column every licensed dataset has"
-                )
-    return predicate
-
-
-def inject_row_filter(tree: exp.Query, datasets: set[str], predicate: exp.Expr | None) -> exp.Query:
-    """Wrap every scan of a licensed dataset in a filtered subquery, so no WHERE can widen it."""
-    if predicate is None:
-        return tree
-
-    def wrap(node: exp.Expr) -> exp.Expr:
-        if (
-            isinstance(node, exp.Table)
-            and node.name.lower() in datasets
-            and not node.args.get("db")
-        ):
-            alias = node.alias or node.name
-            inner = exp.select("*").from_(exp.table_(node.name)).where(predicate.copy())
-            return inner.subquery(alias)
-        return node
-
-    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    filtered = datasets - ctes
-    if not filtered:
-        return tree
-    result = tree.transform(wrap)
-    assert isinstance(result, exp.Query)
-    return result
-
-
 def _clamp(value: exp.Expr, lo: float, hi: float) -> exp.Expr:
-    return exp.func(
-        "LEAST", exp.func("GREATEST", value, exp.Literal.number(lo)), exp.Literal.number(hi)
-    )
+    """LEAST(GREATEST(x, lo), hi) in DOUBLE, so sums of integers never become HUGEINT."""
+    as_double = exp.Cast(this=value, to=exp.DataType.build("DOUBLE"))
+    lower = exp.func("GREATEST", as_double, exp.Literal.number(lo))
+    return exp.func("LEAST", lower, exp.Literal.number(hi))
 
 
 def _bigint(value: exp.Expr) -> exp.Expr:
@@ -345,8 +294,8 @@ class _Builder:
     def _bounded_scans(self, inner: exp.Select) -> None:
         """FROM, JOINs and WHERE of the core, each dataset scan keeping at most
         `contribution_limit` rows per privacy unit (so no unit weighs more than the
-        noise assumes, however many groups its rows fall into)."""
-        conditions: list[exp.Expr] = []
+        noise assumes, however many groups its rows fall into). The bound sits inside
+        each scan, so a LEFT JOIN keeps its unmatched rows."""
 
         def bound(node: exp.Expr) -> exp.Expr:
             if not (isinstance(node, exp.Table) and node.name.lower() in self.schemas):
@@ -355,21 +304,24 @@ class _Builder:
             unit = exp.column(schema.privacy_unit)
             order = exp.Order(expressions=[exp.Ordered(this=unit.copy())])
             number = exp.Window(this=exp.RowNumber(), partition_by=[unit], order=order)
-            scan = exp.select("*", number.as_("__row")).from_(exp.table_(node.name))
+            numbered = exp.select("*", number.as_("__row")).from_(exp.table_(node.name))
             limit = exp.Literal.number(schema.contribution_limit)
-            conditions.append(
-                exp.LTE(this=exp.column("__row", table=node.alias_or_name), expression=limit)
-            )
-            return scan.subquery(node.alias_or_name)
+            kept = exp.select("*").from_(numbered.subquery("__numbered"))
+            kept = kept.where(exp.LTE(this=exp.column("__row"), expression=limit))
+            return kept.subquery(node.alias_or_name)
 
         from_ = clause(self.tree, "from")
         assert from_ is not None
         inner.set("from_", from_.transform(bound))
         inner.set("joins", [join.transform(bound) for join in self.tree.args.get("joins") or []])
-        where = self.tree.args.get("where")
-        inner.set("where", exp.Where(this=exp.and_(*([where.this] if where else []), *conditions)))
+        inner.set("where", self.tree.args.get("where"))
 
     def _assemble(self, outputs: set[str]) -> Rewrite:
+        # HAVING/ORDER BY first: they may add hidden aggregates to the per-unit step
+        having = self.tree.args.get("having")
+        having_mapped = self.map_output_refs(having.this, outputs) if having else None
+        order = self.tree.args.get("order")
+        order_mapped = self.map_output_refs(order, outputs) if order else None
         inner = exp.select(*self.inner, self.unit.copy().as_("__unit"))
         self._bounded_scans(inner)
         inner = inner.group_by(*[k.copy() for k in self.keys], self.unit.copy())
@@ -382,13 +334,10 @@ class _Builder:
         ).from_("__ranked")
         if key_cols:
             outer = outer.group_by(*key_cols)
-        if self.tree.args.get("having"):
-            outer.set(
-                "having",
-                exp.Having(this=self.map_output_refs(self.tree.args["having"].this, outputs)),
-            )
-        if self.tree.args.get("order"):
-            outer.set("order", self.map_output_refs(self.tree.args["order"], outputs))
+        if having_mapped is not None:
+            outer.set("having", exp.Having(this=having_mapped))
+        if order_mapped is not None:
+            outer.set("order", order_mapped)
         for part in ("limit", "offset"):
             if self.tree.args.get(part):
                 outer.set(part, self.tree.args[part].copy())

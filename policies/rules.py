@@ -13,7 +13,7 @@ from sqlglot import exp
 from catalog.schema import DatasetSchema
 from core.errors import Reason
 from core.levels import Level, Role
-from policies.analysis import Analysis, ColumnUse
+from policies.analysis import DIALECT, Analysis, ColumnUse
 
 GATED = {"count", "sum", "avg"}
 DECOMPOSABLE_PUBLIC = {"min", "max"}
@@ -139,6 +139,47 @@ def _internal_reason(use: ColumnUse) -> Reason | None:
     return None
 
 
+def _unit_columns(core: exp.Select, schemas: dict[str, DatasetSchema]) -> dict[str, str]:
+    """Alias → privacy-unit column name, for every dataset scanned by the core."""
+    return {
+        t.alias_or_name: schemas[t.name.lower()].privacy_unit
+        for t in core.find_all(exp.Table)
+        if t.name.lower() in schemas
+    }
+
+
+def join_reasons(core: exp.Select, schemas: dict[str, DatasetSchema]) -> list[Reason]:
+    """Each joined dataset must be linked unit to unit (a.unit = b.unit), inner or left.
+
+    Otherwise rows of one unit could be spread over, or counted as, many units:
+    a self-join on a dimension makes one enterprise look like a crowd.
+    """
+    units = _unit_columns(core, schemas)
+    reasons = []
+    for join in core.args.get("joins") or []:
+        table = join.this
+        alias = table.alias_or_name if isinstance(table, exp.Table) else ""
+        side = (join.args.get("side") or "").upper()
+        linked = any(
+            isinstance(eq.left, exp.Column)
+            and isinstance(eq.right, exp.Column)
+            and {eq.left.table, eq.right.table} & {alias}
+            and len({eq.left.table, eq.right.table}) == 2
+            and all(units.get(c.table) == c.name for c in (eq.left, eq.right))
+            for eq in (join.args.get("on") or exp.true()).find_all(exp.EQ)
+        )
+        if side in ("RIGHT", "FULL") or not linked:
+            reasons.append(
+                Reason(
+                    "join_on_units",
+                    f"the join with {table.sql(DIALECT)} must be INNER or LEFT and ON its privacy "
+                    "unit equal to another dataset's (e.g. a.enterprise_id = b.enterprise_id)",
+                    suggestion="join datasets on their privacy units only",
+                )
+            )
+    return reasons
+
+
 def _row_level_reasons(analysis: Analysis) -> list[Reason]:
     """A query over non-public columns that does not aggregate them in one SELECT."""
     reasons = []
@@ -199,6 +240,7 @@ def column_reasons(analysis: Analysis, schemas: dict[str, DatasetSchema]) -> lis
             reasons.append(_sensitive_reason(use))
         elif use.column.level is Level.L2:
             reasons.append(_internal_reason(use))
+    reasons.extend(join_reasons(analysis.layers.core, schemas))
     if analysis.layers.core.find(exp.Filter):
         reasons.append(
             Reason(

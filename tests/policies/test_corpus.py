@@ -1,0 +1,276 @@
+"""The attack and legitimate-analysis corpora, end to end, one test per case.
+
+Attacks must be denied before the sandbox, or run and release nothing that
+identifies a record even when every reviewer approves. Legitimate analyses must
+run, pass the gate and release a useful table; exact ones must match DuckDB's
+answer to the same SQL on the desensitized store. The corpora are data:
+tests/policies/corpus/attacks.yaml and legit.yaml.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from catalog.identifiers import normalise
+from core.errors import InvalidInput
+from operators.accounts import get_user
+from products.release import release_of
+from products.review import review
+from sandbox.jobs import get_job, job_dir, run, submit_sql
+from sandbox.records import Job
+from tests.conftest import World
+from tests.policies.conftest import StoreFacts, fresh_company
+
+CORPUS = Path(__file__).parent / "corpus"
+ATTACKS: list[dict[str, Any]] = yaml.safe_load((CORPUS / "attacks.yaml").read_text("utf-8"))[
+    "attacks"
+]
+LEGIT: list[dict[str, Any]] = yaml.safe_load((CORPUS / "legit.yaml").read_text("utf-8"))["legit"]
+# Reading a file, a setting or another dataset must be refused before anything runs.
+NEVER_RUN = {"file_read", "settings_env", "qualified_names", "other_dataset", "statement"}
+THRESHOLD = 10
+HEX_RUN = re.compile(r"[0-9a-fA-F]{12,}")
+CODE_RUN = re.compile(r"[0-9A-Z]{10,}")
+MASKED_PHONE = re.compile(r"\d{3}\*{4}\d{4}")
+
+
+def test_corpora_are_large_enough_and_well_formed() -> None:
+    assert len(ATTACKS) >= 150 and len(LEGIT) >= 60
+    for cases in (ATTACKS, LEGIT):
+        ids = [c["id"] for c in cases]
+        assert len(ids) == len(set(ids)), "case ids must be unique"
+    assert {c["expect"] for c in ATTACKS} <= {"deny", "safe"}
+    assert all(c.get("category") for c in ATTACKS)
+    assert {c["result"] for c in LEGIT} <= {"exact", "noisy"}
+
+
+# ---------------------------------------------------------------- driving a job
+
+
+def _submit(world: World, sql: str) -> tuple[int, str]:
+    with world.domain.transaction() as session:
+        job = submit_sql(
+            session, world.license_id, world.operator, sql, world.domain.settings.job_settings()
+        )
+        return job.id, job.status
+
+
+def _run(world: World, job_id: int) -> Job:
+    settings = world.domain.settings.job_settings()
+    return run(world.domain.sessions, world.domain.home, job_id, settings)
+
+
+def _approve_all(world: World, job: Job) -> Job:
+    """Every reviewer needed approves: the worst case the corpora must survive."""
+    for name in world.reviewers[: job.required_reviews]:
+        with world.domain.transaction() as session:
+            review(session, world.domain.home, job.id, get_user(session, name), "approve", "ok")
+    with world.domain.transaction() as session:
+        job = get_job(session, job.id)
+        session.expunge(job)
+        return job
+
+
+def _released_table(world: World, job: Job) -> pd.DataFrame:
+    """The table as it left the domain: read back from the signed release package."""
+    with world.domain.transaction() as session:
+        release = release_of(session, job.id)
+        assert release is not None, f"job {job.id} is {job.status} but has no release"
+        package = world.domain.home.root / release.package_path
+    with zipfile.ZipFile(package) as archive:
+        [name] = [n for n in archive.namelist() if n.endswith(".csv")]
+        return pd.read_csv(io.BytesIO(archive.read(name)))
+
+
+def _sandbox_result(world: World, job: Job) -> pd.DataFrame | None:
+    """The raw sandbox output (companions included), kept inside the domain."""
+    path = job_dir(world.domain.home, job) / "out" / "result.parquet"
+    return pd.read_parquet(path) if path.exists() else None
+
+
+# ---------------------------------------------------------------- judging a release
+
+
+def _identifier_leaks(table: pd.DataFrame, facts: StoreFacts) -> list[str]:
+    """Cells equal to, containing, or cut from an identifier (raw, pseudonym or mask)."""
+    blob = "\x1f".join(sorted(facts.identifiers))
+    leaks = []
+    for column in table.columns:
+        for value in table[column].dropna().unique().tolist():
+            text = normalise(value) or ""
+            runs = HEX_RUN.findall(text) + CODE_RUN.findall(text) + MASKED_PHONE.findall(text)
+            if text in facts.identifiers or any(run in blob for run in runs):
+                leaks.append(f"column {column!r} holds identifier material")
+                break
+    return leaks
+
+
+def _key_sources(table: pd.DataFrame, keys: list[str], facts: StoreFacts) -> dict[str, list[str]]:
+    """Per group key, the store columns holding every value the key takes in the release.
+
+    Computed keys (buckets, decades) match no column and so constrain nothing below.
+    """
+    sources = {}
+    for key in keys:
+        wanted = {normalise(v) for v in table[key].dropna().tolist()}
+        sources[key] = [c for c, values in facts.wide_sets.items() if wanted <= values]
+    return sources
+
+
+def _units_behind(row: pd.Series, sources: dict[str, list[str]], facts: StoreFacts) -> int:
+    """Enterprises whose stored values match a row's group keys, counted without the engine."""
+    mask = np.ones(facts.enterprises, dtype=bool)
+    for key, columns in sources.items():
+        value = normalise(row[key])
+        if value is not None and columns:
+            mask &= np.logical_or.reduce([facts.wide[c] == value for c in columns])
+    return int(mask.sum())
+
+
+def _row_level_leaks(world: World, job: Job, table: pd.DataFrame, facts: StoreFacts) -> list[str]:
+    raw = _sandbox_result(world, job)
+    if raw is None or "__n" not in raw.columns:
+        return _public_only_leaks(job, table, facts)
+    keys = [c["column"] for c in job.policy.get("cells", []) if c["kind"] == "group_key"]
+    sources = _key_sources(table, keys, facts)
+    leaks = []
+    for i, row in table.iterrows():
+        units = min(int(raw["__n"].iloc[i]), _units_behind(row, sources, facts))
+        if units >= THRESHOLD:
+            continue
+        shown = [
+            c
+            for c in table.columns
+            if pd.notna(row[c]) and normalise(row[c]) not in facts.public_labels
+        ]
+        if shown:
+            leaks.append(f"row {i} rests on {units} enterprise(s) but releases {shown}")
+    return leaks
+
+
+def _public_only_leaks(job: Job, table: pd.DataFrame, facts: StoreFacts) -> list[str]:
+    """Released without a unit count: it must be computable from the L1 columns alone."""
+    try:
+        expected = facts.connect(public_only=True).execute(job.source).df()
+    except Exception as exc:  # noqa: BLE001 - any failure means it needed more than L1
+        return [f"released without the gate, but needs non-public data: {exc}".splitlines()[0]]
+    if _rows(expected) != _rows(table):
+        return ["released without the gate, and differs from the same query over L1 columns"]
+    return []
+
+
+def _rows(frame: pd.DataFrame) -> list[tuple[str, ...]]:
+    return sorted(tuple(_cell(v) for v in row) for row in frame.itertuples(index=False))
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float) and not math.isnan(value):
+        return f"{value:.9g}"
+    return str(normalise(value))
+
+
+# ---------------------------------------------------------------- attacks
+
+
+@pytest.mark.parametrize("case", ATTACKS, ids=[c["id"] for c in ATTACKS])
+def test_attack(case: dict[str, Any], corpus_world: World, store_facts: StoreFacts) -> None:
+    try:
+        job_id, status = _submit(corpus_world, case["sql"])
+    except InvalidInput:
+        return  # refused as input: nothing was recorded as a job, nothing ran
+    if status == "denied":
+        with corpus_world.domain.transaction() as session:
+            job = get_job(session, job_id)
+            assert job.rewritten_sql is None and job.reasons
+            assert all(r.get("message") and r.get("suggestion") for r in job.reasons)
+        return
+    assert case["category"] not in NEVER_RUN, f"{case['category']} query reached the sandbox"
+    assert case["expect"] == "safe", f"expected a denial, but the engine {status} it"
+    job = _run(corpus_world, job_id)
+    if job.status != "awaiting_review":
+        assert job.status in ("failed", "blocked"), job.status
+        return  # nothing can be approved, so nothing leaves
+    job = _approve_all(corpus_world, job)
+    assert job.status == "released"
+    table = _released_table(corpus_world, job)
+    assert not [c for c in table.columns if str(c).startswith("__")], "companions released"
+    leaks = _identifier_leaks(table, store_facts) + _row_level_leaks(
+        corpus_world, job, table, store_facts
+    )
+    assert not leaks, f"released {len(table)} row(s) that identify records: {leaks[:5]}"
+
+
+# ---------------------------------------------------------------- legitimate analyses
+
+
+@pytest.mark.parametrize("case", LEGIT, ids=[c["id"] for c in LEGIT])
+def test_legit(case: dict[str, Any], corpus_world: World, store_facts: StoreFacts) -> None:
+    corpus_world = fresh_company(corpus_world, f"legit-{case['id']}")
+    job_id, status = _submit(corpus_world, case["sql"])
+    if status == "denied":
+        with corpus_world.domain.transaction() as session:
+            reasons = get_job(session, job_id).reasons
+        pytest.fail(f"denied: {[r['rule'] + ': ' + r['message'] for r in reasons]}")
+    job = _run(corpus_world, job_id)
+    assert job.status == "awaiting_review", job.failure or _gate_summary(job)
+    job = _approve_all(corpus_world, job)
+    table = _released_table(corpus_world, job)
+    assert list(table.columns) == case["columns"]
+    assert len(table) > 0
+    values = table.drop(columns=_keys(job, table), errors="ignore")
+    assert values.empty or values.notna().any().any(), "every value was suppressed"
+    if case["result"] == "exact":
+        assert not job.policy.get("noise"), f"unexpected noise: {job.policy['noise']}"
+        expected = store_facts.connect().execute(case["sql"]).df()
+        _assert_matches(table, expected, _keys(job, expected))
+
+
+def _gate_summary(job: Job) -> str:
+    findings = (job.gate or {}).get("findings", [])
+    rules = sorted({f["rule"] for f in findings})
+    return f"gate: {job.status}, rules {rules}, first: {findings[0]['message'] if findings else ''}"
+
+
+def _keys(job: Job, frame: pd.DataFrame) -> list[str]:
+    """Columns identifying a row: the engine's group keys, else the non-numeric ones."""
+    keys = [c["column"] for c in job.policy.get("cells", []) if c["kind"] == "group_key"]
+    if keys:
+        return keys
+    return [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+
+
+def _assert_matches(released: pd.DataFrame, expected: pd.DataFrame, keys: list[str]) -> None:
+    """Same rows and values; a cell the gate suppressed (null) is not compared."""
+    assert len(released) == len(expected)
+    if keys:
+        left = released.assign(__key=[_key(r, keys) for _, r in released.iterrows()])
+        right = expected.assign(__key=[_key(r, keys) for _, r in expected.iterrows()])
+        assert sorted(left["__key"]) == sorted(right["__key"])
+        left, right = left.set_index("__key"), right.set_index("__key").loc[left["__key"]]
+    else:
+        left, right = released.reset_index(drop=True), expected.reset_index(drop=True)
+    for column in released.columns:
+        if column in keys:
+            continue
+        ours, theirs = left[column].to_numpy(), right[column].to_numpy()
+        for a, b in zip(ours, theirs, strict=True):
+            if pd.isna(a):
+                continue
+            if isinstance(b, int | float | np.number) and not isinstance(b, bool):
+                assert float(a) == pytest.approx(float(b), rel=1e-9, abs=1e-6), column
+            else:
+                assert normalise(a) == normalise(b), column
+
+
+def _key(row: pd.Series, keys: list[str]) -> tuple[str | None, ...]:
+    return tuple(normalise(row[k]) for k in keys)
