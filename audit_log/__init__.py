@@ -1,23 +1,73 @@
-"""The append-only, hash-chained audit log that regulators read and verify.
+"""The append-only audit log regulators read and verify: a hash chain and a Merkle tree.
 
 Every state change calls `append` inside the same database transaction as the
 change itself, so a change without its entry (or the reverse) cannot be committed.
+Signed tree heads, inclusion and consistency proofs, and exports let a regulator
+verify the log offline with only the domain's public key.
 """
 
-from audit_log.chain import Actor, append, entry_hash, head
+from audit_log.alerts import RULES, Alert, Event, History
+from audit_log.canonical import canonical
+from audit_log.chain import Actor, append, head, record_failed_verification
 from audit_log.export import export_entries, verify_export
-from audit_log.records import AuditEntry
+from audit_log.heads import checkpoint, head_at, latest_head, list_heads
+from audit_log.merkle import HashSuite, get_suite
+from audit_log.proofs import ProofCheck, check_proof, consistency_document, inclusion_document
+from audit_log.query import EntryFilter, list_alerts, list_entries
+from audit_log.records import AuditEntry, TreeHead
+from audit_log.signing import (
+    Ed25519Signer,
+    Signer,
+    Sm2Signer,
+    load_verifier,
+    make_signer,
+    with_signer,
+)
+from audit_log.state import configure_log, entry_digests
 from audit_log.verify import Verification, verify_entries, verify_store
+
+
+def entry_hash(fields: dict[str, object], hash_suite: str = "sha256") -> str:
+    """The hash of an entry's fields (all but `entry_hash`) under a hash suite."""
+    return entry_digests(get_suite(hash_suite), dict(fields))[0]
+
 
 __all__ = [
     "Actor",
+    "Alert",
     "AuditEntry",
+    "Ed25519Signer",
+    "EntryFilter",
+    "Event",
+    "HashSuite",
+    "History",
+    "ProofCheck",
+    "RULES",
+    "Signer",
+    "Sm2Signer",
+    "TreeHead",
     "Verification",
     "append",
+    "canonical",
+    "check_proof",
+    "checkpoint",
+    "configure_log",
+    "consistency_document",
     "entry_hash",
     "export_entries",
+    "get_suite",
     "head",
+    "head_at",
+    "inclusion_document",
+    "latest_head",
+    "list_alerts",
+    "list_entries",
+    "list_heads",
+    "load_verifier",
+    "make_signer",
+    "record_failed_verification",
     "verify_entries",
     "verify_export",
     "verify_store",
+    "with_signer",
 ]

@@ -1,19 +1,29 @@
-"""Appending to the chain: each entry's hash covers its fields and the previous hash."""
+"""Appending to the log: each entry links to the previous one and becomes a Merkle leaf.
+
+`append` runs inside the caller's transaction, so the state change and its entry
+commit together. It also signs a tree head every N entries when the session can
+sign, and raises alerts (entries of their own) when a rule over the log fires.
+"""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-import rfc8785
-from sqlalchemy import select
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
-from audit_log.records import AuditEntry
+from audit_log.alerts import SqlHistory, evaluate, verification_alert
+from audit_log.canonical import json_safe
+from audit_log.heads import write_head
+from audit_log.index import INHERITING, Owner, OwnerLookup, index_terms
+from audit_log.records import AuditEntry, AuditEntryDataset
+from audit_log.signing import session_signer
+from audit_log.state import entry_digests, load_state
 from core.db import utcnow
 
-GENESIS = "0" * 64
+# PostgreSQL advisory-lock key serializing audit appends (any constant, fixed forever)
+APPEND_LOCK = 0x51C3_A0D1
 
 
 @dataclass(frozen=True)
@@ -28,25 +38,26 @@ class Actor:
         return cls("sluice", "system")
 
 
-def _json_safe(value: Any) -> Any:
-    """Details are canonicalised as JSON; floats that are whole become ints (JCS rule)."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    return value
-
-
-def entry_hash(fields: dict[str, Any]) -> str:
-    """SHA-256 over the RFC 8785 canonical form of an entry without its own hash."""
-    body = {k: v for k, v in fields.items() if k != "entry_hash"}
-    return hashlib.sha256(rfc8785.dumps(body)).hexdigest()
-
-
 def head(session: Session) -> AuditEntry | None:
     return session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).first()
+
+
+def _owner_lookup(session: Session) -> OwnerLookup:
+    def lookup(subject: str) -> Owner | None:
+        if not subject.startswith(INHERITING):
+            return None
+        row = session.execute(
+            select(AuditEntry.operator_id, AuditEntry.license_id)
+            .where(
+                AuditEntry.subject == subject,
+                or_(AuditEntry.operator_id.is_not(None), AuditEntry.license_id.is_not(None)),
+            )
+            .order_by(AuditEntry.seq.desc())
+            .limit(1)
+        ).first()
+        return (row[0], row[1]) if row else None
+
+    return lookup
 
 
 def append(
@@ -57,19 +68,52 @@ def append(
     details: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """Add an entry to the caller's open transaction; the caller commits both together."""
-    last = head(session)
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        # one appender at a time until commit, taken before the head is read
+        session.execute(text(f"SELECT pg_advisory_xact_lock({APPEND_LOCK})"))
+    state = load_state(session)
+    safe_details = json_safe(details or {})
     entry = AuditEntry(
-        seq=(last.seq + 1) if last else 1,
+        seq=state.size + 1,
         at=utcnow(),
         actor=actor.name,
         role=actor.role,
         action=action,
         subject=subject,
-        details=_json_safe(details or {}),
-        prev_hash=last.entry_hash if last else GENESIS,
+        details=safe_details,
+        prev_hash=state.last_hash,
         entry_hash="",
     )
-    entry.entry_hash = entry_hash(entry.to_dict())
+    entry.entry_hash, leaf = entry_digests(state.suite, entry.to_dict())
+    entry.tree_nodes = b"".join(state.frontier.push(leaf))
+    terms = index_terms(subject, safe_details, _owner_lookup(session))
+    entry.operator_id, entry.license_id = terms.operator_id, terms.license_id
     session.add(entry)
-    session.flush()
+    session.add_all(AuditEntryDataset(seq=entry.seq, dataset=name) for name in terms.datasets)
+    state.size, state.last_hash = entry.seq, entry.entry_hash
+    signer = session_signer(session)
+    if signer is not None and state.size - state.head_size >= state.checkpoint_every:
+        write_head(session, state, signer, "interval")
+    if not action.startswith("alert."):
+        for alert in evaluate(entry, terms, SqlHistory(session)):
+            append(session, Actor.system(), f"alert.{alert.rule}", subject, alert.details)
     return entry
+
+
+def record_failed_verification(
+    session: Session, first_bad_seq: int | None, problem: str | None, source: str
+) -> AuditEntry | None:
+    """Raise `alert.verification_failed`, unless the last such alert said the same."""
+    alert = verification_alert(first_bad_seq, problem, source)
+    last = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.action == "alert.verification_failed")
+        .order_by(AuditEntry.seq.desc())
+        .limit(1)
+    ).first()
+    if last is not None and (last.details.get("first_bad_seq"), last.details.get("problem")) == (
+        first_bad_seq,
+        problem,
+    ):
+        return None
+    return append(session, Actor.system(), "alert.verification_failed", "audit_log", alert.details)

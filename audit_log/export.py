@@ -1,73 +1,104 @@
-"""JSON-lines export with a signed head, verifiable offline with the public key only."""
+"""JSON-lines exports: a header, every entry, and the signed tree heads among them.
+
+An export ends with a signed head over all of its entries, so a regulator needs
+nothing but the domain's public key (`sluice audit pubkey`) to verify it offline.
+"""
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 from typing import Any
 
-import rfc8785
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audit_log.records import AuditEntry
-from audit_log.verify import Verification, verify_entries
+from audit_log.heads import checkpoint
+from audit_log.merkle import get_suite
+from audit_log.offline import check_lines
+from audit_log.records import TreeHead
+from audit_log.signing import Ed25519Signer, Ed25519Verifier, Signer, Verifier, session_signer
+from audit_log.verify import LogChecker, Tampered, Verification, stored_entries
 from core.db import utcnow
+from core.errors import InvalidInput
+
+EXPORT_FORMAT = "sluice.audit_export/v1"
 
 
-def _signed_head(size: int, head_hash: str, key: Ed25519PrivateKey) -> dict[str, Any]:
-    head: dict[str, Any] = {
-        "type": "tree_head",
-        "hash_suite": "sha256-chain",
-        "size": size,
-        "head_hash": head_hash,
-        "signed_at": utcnow().isoformat(),
+def export_entries(
+    session: Session,
+    path: Path,
+    key: Ed25519PrivateKey | None = None,
+    signer: Signer | None = None,
+) -> dict[str, Any]:
+    """Sign the log as it stands, then write it and all its heads to `path` as JSON lines."""
+    if signer is None:
+        signer = Ed25519Signer(lambda: key) if key is not None else session_signer(session)
+    if signer is None:
+        raise InvalidInput("exporting signs the log: give the domain's signing key")
+    final = checkpoint(session, signer, reason="export")
+    heads = {
+        h.size: h for h in session.scalars(select(TreeHead).where(TreeHead.size <= final.size))
     }
-    signature = key.sign(rfc8785.dumps(head))
-    return {**head, "signature": base64.b64encode(signature).decode()}
-
-
-def export_entries(session: Session, path: Path, key: Ed25519PrivateKey) -> dict[str, Any]:
-    """Write every entry as a JSON line, then one signed head over the last entry."""
-    count, last_hash = 0, "0" * 64
+    count, last_hash = 0, ""
     with path.open("w", encoding="utf-8") as out:
-        for row in session.scalars(select(AuditEntry).order_by(AuditEntry.seq)).yield_per(2000):
-            entry = row.to_dict()
+        header = {
+            "type": "log",
+            "format": EXPORT_FORMAT,
+            "hash_suite": final.hash_suite,
+            "signature_algorithm": final.signature_algorithm,
+            "key_id": final.key_id,
+            "entries": final.size,
+            "exported_at": utcnow().isoformat(timespec="seconds") + "Z",
+        }
+        out.write(json.dumps(header) + "\n")
+        for entry, _nodes, _operator, _license in stored_entries(session, final.size):
             out.write(json.dumps({"type": "entry", **entry}, ensure_ascii=False) + "\n")
-            count, last_hash = count + 1, entry["entry_hash"]
-        head = _signed_head(count, last_hash, key)
-        out.write(json.dumps(head) + "\n")
-    return {"path": str(path), "entries": count, "head_hash": last_hash}
+            count, last_hash = entry["seq"], entry["entry_hash"]
+            if count in heads:
+                out.write(json.dumps({"type": "tree_head", **heads[count].to_dict()}) + "\n")
+    return {
+        "path": str(path),
+        "entries": count,
+        "head_hash": last_hash,
+        "root_hash": final.root_hash,
+        "hash_suite": final.hash_suite,
+        "heads": len(heads),
+    }
 
 
-def verify_export(path: Path, public_key: Ed25519PublicKey) -> Verification:
-    entries: list[dict[str, Any]] = []
-    heads: list[dict[str, Any]] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+def _as_verifier(public_key: Ed25519PublicKey | Verifier) -> Verifier:
+    if isinstance(public_key, Ed25519PublicKey):
+        return Ed25519Verifier(public_key)
+    return public_key
+
+
+def verify_export(
+    path: Path,
+    public_key: Ed25519PublicKey | Verifier,
+    workers: int | None = None,
+    chunk_lines: int = 20_000,
+) -> Verification:
+    """Verify an export with only the public key: every entry, every head, full coverage.
+
+    `workers` processes share the hashing (default: several for a large file, else one).
+    """
+    verifier = _as_verifier(public_key)
+    with path.open(encoding="utf-8") as lines:
         try:
-            record = json.loads(line)
+            header = json.loads(lines.readline() or "null")
         except json.JSONDecodeError:
-            return Verification(False, len(entries), "", None, f"line {number} is not JSON")
-        kind = record.pop("type", None)
-        (entries if kind == "entry" else heads).append(record)
-    result = verify_entries(entries)
-    if not result.ok:
-        return result
-    if not heads:
-        return Verification(False, result.entries, result.head_hash, None, "no signed head")
-    head = heads[-1]
-    signature = base64.b64decode(head.pop("signature", ""))
-    try:
-        public_key.verify(signature, rfc8785.dumps({"type": "tree_head", **head}))
-    except InvalidSignature:
-        return Verification(False, result.entries, result.head_hash, None, "bad head signature")
-    if head["size"] != result.entries or head["head_hash"] != result.head_hash:
-        first_bad = min(head["size"], result.entries) + 1
-        return Verification(
-            False, result.entries, result.head_hash, first_bad, "entries do not match signed head"
-        )
-    result.checks.append("signed head")
-    return result
+            header = None
+        if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
+            return Verification(False, 0, "", None, "line 1 is not a Sluice audit export header")
+        try:
+            suite = get_suite(str(header.get("hash_suite")))
+        except ValueError as error:
+            return Verification(False, 0, "", None, str(error))
+        checker = LogChecker(suite, verifier)
+        try:
+            check_lines(checker, lines, 2, workers, chunk_lines)
+            return checker.finish(require_signed_tail=True)
+        except Tampered as error:
+            return checker.result(False, [], error)

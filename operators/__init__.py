@@ -10,13 +10,23 @@ from operators.accounts import (
     create_token,
     get_operator,
     get_user,
+    revoke_tokens,
 )
 from operators.licenses import (
     get_license,
     grant_license,
+    license_stop_reason,
     list_licenses,
     revoke_license,
     usable_license,
+)
+from operators.lifecycle import (
+    apply_for_license,
+    approve_license,
+    expire_licenses,
+    refuse_license,
+    reinstate_license,
+    suspend_license,
 )
 from operators.records import ApiToken, License, Operator, User
 
@@ -30,13 +40,21 @@ __all__ = [
     "User",
     "add_operator",
     "add_user",
+    "apply_for_license",
+    "approve_license",
     "authenticate",
     "create_token",
+    "expire_licenses",
     "get_license",
     "get_operator",
     "get_user",
     "grant_license",
+    "license_stop_reason",
     "list_licenses",
+    "refuse_license",
+    "reinstate_license",
     "revoke_license",
+    "revoke_tokens",
+    "suspend_license",
     "usable_license",
 ]

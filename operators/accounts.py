@@ -121,3 +121,20 @@ def authenticate(session: Session, token: str) -> User:
     user = session.get(User, record.user_id)
     assert user is not None
     return user
+
+
+def revoke_tokens(
+    session: Session, user: User, actor: Actor, token_id: int | None = None
+) -> list[int]:
+    """Revoke one of a user's tokens (by id) or all of them; refused at once afterwards."""
+    query = select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked.is_(False))
+    if token_id is not None:
+        query = query.where(ApiToken.id == token_id)
+    revoked = []
+    for record in session.scalars(query.order_by(ApiToken.id)):
+        record.revoked = True
+        revoked.append(record.id)
+    if token_id is not None and not revoked:
+        raise NotFound(f"user {user.name!r} has no live token with id {token_id}")
+    append(session, actor, "token.revoked", f"user:{user.id}", {"token_ids": revoked})
+    return revoked

@@ -1,6 +1,7 @@
-"""Licenses: which datasets an operator may use, up to which level, for what, until when.
+"""Licenses (授权): which datasets an operator may use, up to which level, for what, until when.
 
-A license is checked on every use; an expired or revoked one refuses at once.
+A license is checked on every use; a suspended, revoked or expired one refuses at
+once. Applying, approving and the other steps of its life are in `operators.lifecycle`.
 """
 
 from __future__ import annotations
@@ -13,13 +14,42 @@ from sqlalchemy.orm import Session
 
 from audit_log import Actor, append
 from catalog.schema import DatasetSchema
+from core.db import utcnow
 from core.errors import Conflict, InvalidInput, LicenseInvalid, NotFound
 from core.levels import Level
 from operators.accounts import get_operator
 from operators.records import License, Operator
-from policies.rewrite import parse_row_filter
+from policies.row_filter import parse_row_filter
 
 DEFAULT_EPSILON = 10.0
+
+
+def check_terms(
+    schemas: Mapping[str, DatasetSchema],
+    max_level: str,
+    purpose: str,
+    valid_until: date,
+    epsilon: float,
+    row_filter: str | None = None,
+) -> Level:
+    """Validate a license's terms (granted or applied for); the level they name."""
+    try:
+        level = Level(max_level.upper())
+    except ValueError:
+        raise InvalidInput(f"unknown level {max_level!r}; use L1, L2 or L3") from None
+    if level is Level.L4:
+        raise InvalidInput("L4 core data never enters the domain; licenses go up to L3")
+    if not purpose.strip():
+        raise InvalidInput("a license needs a purpose; describe the scenario (应用场景)")
+    if valid_until <= date.today():
+        raise InvalidInput(f"--until {valid_until} is not in the future; give a later date")
+    if not epsilon > 0:
+        raise InvalidInput(f"--epsilon must be positive, got {epsilon}")
+    if not schemas:
+        raise InvalidInput("a license needs at least one --dataset")
+    if row_filter:
+        parse_row_filter(row_filter, schemas)
+    return level
 
 
 def grant_license(
@@ -33,34 +63,22 @@ def grant_license(
     actor: Actor,
     row_filter: str | None = None,
     epsilon: float = DEFAULT_EPSILON,
+    scenario: str = "",
 ) -> License:
-
+    """Grant a license directly (the authority's own initiative, no application)."""
     company = get_operator(session, operator)
-    try:
-        level = Level(max_level.upper())
-    except ValueError:
-        raise InvalidInput(f"unknown level {max_level!r}; use L1, L2 or L3") from None
-    if level is Level.L4:
-        raise InvalidInput("L4 core data never enters the domain; licenses go up to L3")
-    if not purpose.strip():
-        raise InvalidInput("a license needs a purpose; describe the scenario (应用场景)")
-    if valid_until <= date.today():
-        raise InvalidInput(f"--until {valid_until} is not in the future; give a later date")
-    if epsilon <= 0:
-        raise InvalidInput(f"--epsilon must be positive, got {epsilon}")
-    if not schemas:
-        raise InvalidInput("a license needs at least one --dataset")
-    if row_filter:
-        parse_row_filter(row_filter, schemas)
+    level = check_terms(schemas, max_level, purpose, valid_until, epsilon, row_filter)
     record = License(
         operator_id=company.id,
         datasets=sorted(schemas),
         max_level=level.value,
         purpose=purpose.strip(),
+        scenario=scenario.strip(),
         valid_until=valid_until,
         row_filter=row_filter or None,
         epsilon_total=float(epsilon),
         granted_by=actor.name,
+        decided_at=utcnow(),
     )
     session.add(record)
     session.flush()
@@ -84,6 +102,10 @@ def get_license(session: Session, license_id: int) -> License:
 def usable_license(session: Session, license_id: int) -> License:
     """The license, if it may be used today; LicenseInvalid says why not."""
     record = get_license(session, license_id)
+    if record.valid_from is not None and record.valid_from > date.today():
+        raise LicenseInvalid(
+            f"license {license_id} is in force from {record.valid_from}; wait until then"
+        )
     if record.status != "active":
         raise LicenseInvalid(
             f"license {license_id} is {record.status}; ask the data authority for a new one"
@@ -95,17 +117,42 @@ def usable_license(session: Session, license_id: int) -> License:
     return record
 
 
-def list_licenses(session: Session, operator_id: int | None = None) -> list[tuple[License, str]]:
+def license_stop_reason(session: Session, license_id: int) -> str | None:
+    """Why a license may no longer be used (suspended, revoked, expired), or None.
+
+    The job runner asks this when a job starts and again before a finished job's
+    output goes on to the gate, so a stop takes effect for running jobs too.
+    """
+    try:
+        usable_license(session, license_id)
+    except LicenseInvalid as stopped:
+        return stopped.message
+    return None
+
+
+def list_licenses(
+    session: Session, operator_id: int | None = None, status: str | None = None
+) -> list[tuple[License, str]]:
     query = select(License, Operator.name).join(Operator, Operator.id == License.operator_id)
     if operator_id is not None:
         query = query.where(License.operator_id == operator_id)
+    if status is not None:
+        query = query.where(License.status == status)
     return [(row[0], row[1]) for row in session.execute(query.order_by(License.id))]
 
 
 def revoke_license(session: Session, license_id: int, actor: Actor, reason: str = "") -> License:
+    """Withdraw a license for good; queued jobs under it will not start."""
     record = get_license(session, license_id)
-    if record.status == "revoked":
-        raise Conflict(f"license {license_id} is already revoked")
-    record.status = "revoked"
-    append(session, actor, "license.revoked", f"license:{license_id}", {"reason": reason})
+    if record.status not in ("active", "suspended", "expired"):
+        raise Conflict(f"license {license_id} is {record.status}, it cannot be revoked")
+    previous, record.status = record.effective_status(), "revoked"
+    record.decided_at = utcnow()
+    append(
+        session,
+        actor,
+        "license.revoked",
+        f"license:{license_id}",
+        {"reason": reason, "from": previous},
+    )
     return record

@@ -53,7 +53,17 @@ class ApiToken(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+LICENSE_STATUSES = ("pending", "refused", "active", "suspended", "revoked", "expired")
+
+
 class License(Base):
+    """A license (授权) or an application for one (status `pending`).
+
+    `datasets`, `max_level`, `valid_until` and `epsilon_total` hold what is granted
+    (what was asked, while pending); `requested` keeps the application as filed, so
+    a narrowed grant can be compared with it.
+    """
+
     __tablename__ = "licenses"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -68,6 +78,19 @@ class License(Base):
     status: Mapped[str] = mapped_column(String(20), default="active", nullable=False)
     granted_by: Mapped[str] = mapped_column(String(200), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    scenario: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    valid_from: Mapped[date | None] = mapped_column(Date, nullable=True)
+    requested: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    applied_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    decision_note: Mapped[str] = mapped_column(Text, default="", nullable=False)
+
+    def effective_status(self, today: date | None = None) -> str:
+        """The stored status, or `expired` once the term has passed."""
+        today = today or date.today()
+        if self.status in ("active", "suspended") and self.valid_until < today:
+            return "expired"
+        return self.status
 
     def to_dict(self, operator_name: str | None = None) -> dict[str, Any]:
         return {
@@ -77,10 +100,16 @@ class License(Base):
             "datasets": list(self.datasets),
             "max_level": self.max_level,
             "purpose": self.purpose,
+            "scenario": self.scenario,
+            "valid_from": self.valid_from.isoformat() if self.valid_from else None,
             "valid_until": self.valid_until.isoformat(),
             "row_filter": self.row_filter,
             "epsilon_total": self.epsilon_total,
             "epsilon_spent": round(self.epsilon_spent, 6),
             "epsilon_remaining": round(self.epsilon_total - self.epsilon_spent, 6),
-            "status": self.status,
+            "status": self.effective_status(),
+            "requested": self.requested,
+            "applied_by": self.applied_by,
+            "granted_by": self.granted_by or None,
+            "decision_note": self.decision_note,
         }

@@ -7,8 +7,9 @@ moved. Each output passes the threshold rule alone; their difference does not.
 How it is detected, exactly. Every gated table keeps, inside the domain, one row per
 group: its key, its `__n` (distinct privacy units, exact: noise never touches it) and
 whether any of its aggregate cells was released. A group's key is the sorted list of
-its normalised group-key values, so renaming or reordering the key columns does not
-hide a match, and a table without group keys has the empty key (its grand total).
+its normalised group-key values (joined by a unit separator), so renaming or
+reordering the key columns does not hide a match; a table without group keys has
+the empty key (its grand total).
 A new table differences an earlier one when, for some key present and released in
 both, 0 < |n_new - n_earlier| < threshold. The later output is blocked; the earlier
 one has left or is already with the reviewers.
@@ -20,7 +21,6 @@ equal numbers (equal n), and differences against tables grouped by other keys
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 import numpy as np
@@ -33,6 +33,7 @@ __all__ = ["GROUP_COLUMNS", "find_differencing", "group_units"]
 
 GROUP_COLUMNS = ("key", "n", "released", "row")
 _NULL = "\x00null"
+_SEPARATOR = "\x1f"
 
 
 def _texts(series: pd.Series) -> np.ndarray:
@@ -45,12 +46,13 @@ def _texts(series: pd.Series) -> np.ndarray:
 def group_units(frame: pd.DataFrame, keys: list[str], released: np.ndarray) -> pd.DataFrame:
     """One row per group of a gated table: order-free key, `__n`, released, row position."""
     n = frame["__n"].to_numpy(dtype=np.float64, na_value=np.nan)
+    key = np.full(len(frame), "", dtype=object)  # no group keys: the grand total
     if keys:
         columns = np.stack([_texts(frame[k]) for k in keys], axis=1)
         columns.sort(axis=1)
-        key = [json.dumps(row, ensure_ascii=False) for row in columns.tolist()]
-    else:
-        key = ["[]"] * len(frame)
+        key = columns[:, 0]
+        for position in range(1, len(keys)):
+            key = key + _SEPARATOR + columns[:, position]
     return pd.DataFrame(
         {
             "key": pd.Series(key, dtype=object),

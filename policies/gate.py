@@ -14,7 +14,7 @@ AVG), which let the gate detect negative contributions exactly.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -24,6 +24,7 @@ from core.errors import InvalidInput, Reason
 from policies import disclosure as sdc
 from policies.disclosure import DisclosureRules
 from policies.findings import Finding, make_finding, number
+from policies.suppression import line_ids, secondary
 from policies.value_scan import Combination, scan_combinations, scan_identifiers
 
 __all__ = ["CellSpec", "Finding", "GateResult", "check_table", "companion_columns"]
@@ -40,7 +41,11 @@ MAX_LISTED = 200
 
 @dataclass(frozen=True)
 class CellSpec:
-    """What one output column holds; aggregates are checked, values pass through."""
+    """What one output column holds; aggregates are checked by the rules.
+
+    When the table carries `__n`, a value cell (e.g. MIN of a column) of a row resting
+    on fewer units than the threshold is suppressed too; group keys stay, as labels.
+    """
 
     column: str
     kind: Kind
@@ -84,6 +89,8 @@ class _Report:
     def rows(
         self, rule: str, column: str, rows: np.ndarray, figures: Callable[[int], dict]
     ) -> None:
+        if not rows.size:
+            return
         listed = rows if self.limit is None else rows[: self.limit]
         self.findings.extend(make_finding(rule, i, column, figures(i)) for i in listed.tolist())
         self.counts[rule] = self.counts.get(rule, 0) + int(rows.size)
@@ -220,56 +227,29 @@ def _protecting(n: np.ndarray, protects: dict[int, int]) -> Callable[[int], dict
     return lambda i: {"n": number(float(n[i])), "protects_row": protects[i]}
 
 
-def _line_ids(frame: pd.DataFrame, keys: list[str]) -> list[np.ndarray]:
-    """Lines of the table whose cells may add up to a published total.
-
-    One key: the whole column (its grand total). Several: for each key, the cells
-    sharing every other key, i.e. the rows and columns of the pivoted table.
-    """
-    if len(keys) <= 1:
-        return [np.zeros(len(frame), dtype=np.int64)]
-    return [
-        frame.groupby([k for k in keys if k != key], dropna=False, sort=False)
-        .ngroup()
-        .to_numpy(dtype=np.int64)
-        for key in keys
-    ]
-
-
-def _secondary(
-    lines: list[np.ndarray],
-    suppressed: np.ndarray,
-    present: np.ndarray,
+def _small_groups(
+    cells: list[CellSpec],
     n: np.ndarray,
-    magnitude: np.ndarray,
-) -> list[tuple[int, int]]:
-    """Suppress the smallest other cell (by n, then size) of each line with one suppressed cell.
+    rules: DisclosureRules,
+    report: _Report,
+    hidden: dict[str, np.ndarray],
+) -> int:
+    """Hide the value cells of rows on fewer units than the threshold; return how many.
 
-    Repeats until stable, since a complement may leave another line with one.
-    Returns (complement row, protected row) pairs; `suppressed` is updated in place.
+    A value beside the aggregates (MIN of a column, a constant) describes its group
+    as much as a count does, so a group too small to count is too small to describe.
     """
-    chosen: list[tuple[int, int]] = []
-    changed = True
-    while changed:
-        changed = False
-        for line in lines:
-            hidden = suppressed & present
-            groups = int(line.max()) + 1 if line.size else 0
-            lonely = np.bincount(line, weights=hidden, minlength=groups) == 1
-            candidates = np.flatnonzero(lonely[line] & present & ~suppressed)
-            if candidates.size == 0:
-                continue
-            candidates = candidates[
-                np.lexsort((magnitude[candidates], n[candidates], line[candidates]))
-            ]
-            picks = candidates[np.unique(line[candidates], return_index=True)[1]]
-            protected = np.full(groups, -1, dtype=np.int64)
-            rows = np.flatnonzero(hidden & lonely[line])
-            protected[line[rows]] = rows
-            suppressed[picks] = True
-            chosen.extend(zip(picks.tolist(), protected[line[picks]].tolist(), strict=True))
-            changed = True
-    return chosen
+    small = sdc.threshold_fails(n, rules)
+    rows = np.flatnonzero(small)
+    values = [spec.column for spec in cells if spec.kind == "value"]
+    for column in values:
+        report.rows("threshold", column, rows, _below(n, rules))
+        hidden[column] = hidden[column] | small
+    return int(rows.size) * len(values)
+
+
+def _below(n: np.ndarray, rules: DisclosureRules) -> Callable[[int], dict]:
+    return lambda i: {"n": number(float(n[i])), "threshold": rules.threshold}
 
 
 def _release(series: pd.Series, kind: str, hidden: np.ndarray, rules: DisclosureRules) -> pd.Series:
@@ -304,9 +284,47 @@ def check_table(
     """Check one candidate table; the caller releases `table` only if not `blocked`.
 
     `max_listed` caps the findings listed per column and rule (None lists all);
-    `counts` in the result are exact either way.
+    `counts` in the result are exact either way. Verdicts do not depend on the order
+    the engine returned rows in: the table is checked in a canonical order (by group
+    keys) and the result mapped back to the caller's order.
     """
     _validate(frame, cells)
+    keys = [c.column for c in cells if c.kind == "group_key" and c.column in frame]
+    canonical = _canonical_order(frame, keys)
+    result = _check(frame.iloc[canonical], cells, rules, is_identifier, combinations, max_listed)
+    result.table = result.table.loc[frame.index]
+    result.findings = [_in_caller_order(f, canonical) for f in result.findings]
+    return result
+
+
+def _in_caller_order(finding: Finding, canonical: np.ndarray) -> Finding:
+    """The same finding, its row numbers (and the message naming them) in the caller's order."""
+    if finding.row is None:
+        return finding
+    figures = dict(finding.figures)
+    protected = figures.get("protects_row")
+    if isinstance(protected, int) and protected >= 0:
+        figures["protects_row"] = int(canonical[protected])
+    moved = make_finding(finding.rule, int(canonical[finding.row]), finding.column, figures)
+    return replace(moved, file=finding.file)
+
+
+def _canonical_order(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """Row positions sorted by the group keys' text, ties kept in arrival order."""
+    if not keys or len(frame) < 2:
+        return np.arange(len(frame))
+    text = [frame[k].astype("string").fillna("\x00").to_numpy() for k in reversed(keys)]
+    return np.lexsort(text)
+
+
+def _check(
+    frame: pd.DataFrame,
+    cells: list[CellSpec],
+    rules: DisclosureRules,
+    is_identifier: Callable[[object], bool] | None,
+    combinations: Sequence[Combination],
+    max_listed: int | None,
+) -> GateResult:
     report = _Report(max_listed)
     rows = len(frame)
     aggregates = [c for c in cells if c.kind in AGGREGATES]
@@ -320,14 +338,14 @@ def check_table(
             report.add(_missing(spec.column, [N_COLUMN]), cells=rows)
         unchecked = [c.column for c in aggregates]
     elif aggregates and n is not None:
-        lines = _line_ids(frame, [c.column for c in cells if c.kind == "group_key"])
+        lines = line_ids(frame, [c.column for c in cells if c.kind == "group_key"])
         for spec in aggregates:
             failed = _primary(frame, spec, n, rules, report)
             if failed is None:
                 unchecked.append(spec.column)
                 continue
             value = frame[spec.column].to_numpy(dtype=np.float64, na_value=np.nan)
-            pairs = _secondary(lines, failed, ~np.isnan(value), n, np.abs(value))
+            pairs = secondary(lines, failed, ~np.isnan(value), n, np.abs(value))
             report.rows(
                 "secondary",
                 spec.column,
@@ -338,6 +356,9 @@ def check_table(
             suppressed_cells += int(failed.sum())
     for column in unchecked:
         hidden[column] = np.ones(rows, dtype=bool)
+    values = [c for c in cells if c.kind == "value"]
+    if n is not None:
+        suppressed_cells += _small_groups(cells, n, rules, report, hidden)
 
     scanned = [c.column for c in cells if c.kind not in AGGREGATES]
     hits: list[tuple[list[Finding], dict[str, np.ndarray]]] = []
@@ -351,7 +372,7 @@ def check_table(
         for column, mask in masks.items():
             hidden[column] = hidden[column] | mask
 
-    cells_checked = rows * len(aggregates)
+    cells_checked = rows * (len(aggregates) + (len(values) if n is not None else 0))
     share = suppressed_cells / cells_checked if cells_checked else 0.0
     scan_hit = any(r in report.counts for r in ("value_scan", "combination_scan"))
     blocked = bool(unchecked) or scan_hit

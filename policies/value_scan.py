@@ -75,6 +75,23 @@ def _column_texts(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return np.where(codes < 0, len(texts) - 1, codes), texts
 
 
+def _distinct_tuples(
+    columns: list[tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of code tuples (one column per code array) and each row's index."""
+    sizes = [len(texts) for _, texts in columns]
+    if float(np.prod(sizes, dtype=np.float64)) < 2**62:  # one int64 per tuple: fast unique
+        combined = np.zeros(len(columns[0][0]), dtype=np.int64)
+        for (codes, _), size in zip(columns, sizes, strict=True):
+            combined = combined * size + codes
+        _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+        stacked = np.stack([codes[first] for codes, _ in columns], axis=1)
+        return stacked, inverse.reshape(-1)
+    stacked = np.stack([codes for codes, _ in columns], axis=1)
+    distinct, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    return distinct, inverse.reshape(-1)
+
+
 def scan_combinations(
     frame: pd.DataFrame, columns: list[str], combinations: Sequence[Combination]
 ) -> tuple[list[Finding], Hits]:
@@ -90,8 +107,7 @@ def scan_combinations(
     texts = {column: _column_texts(frame[column]) for column in columns}
     for combination in combinations:
         for ordering in _orderings(columns, combination):
-            stacked = np.stack([texts[c][0] for c in ordering], axis=1)
-            distinct, inverse = np.unique(stacked, axis=0, return_inverse=True)
+            distinct, inverse = _distinct_tuples([texts[c] for c in ordering])
             batch = list(
                 zip(*(texts[c][1][distinct[:, j]] for j, c in enumerate(ordering)), strict=True)
             )

@@ -1,26 +1,72 @@
 """What leaves the domain: output review (出域审核), signed release packages, and the
 data products (数据产品) listed from them."""
 
-from products.listing import get_product, list_product, list_products
+from products.crypto import generate_operator_key, open_package, seal
+from products.filings import Filing, list_filings
+from products.gate_rules import dataset_rules, rules_for, set_dataset_rules
+from products.listing import (
+    get_product,
+    list_product,
+    list_products,
+    reprice_product,
+    withdraw_product,
+)
+from products.outputs import GateOutcome, gate_job_outputs
 from products.package import PackageVerification, build_package, verify_package
+from products.pricing import PricingBasis, price_for
+from products.provenance import verify_provenance
+from products.recipients import register_key
 from products.records import Product, Release, Review
 from products.release import get_release, release_job, release_of
 from products.review import review, review_queue, reviews_of
+from products.review_view import queue_items, review_view
+from products.usage import (
+    SpendingRecord,
+    UsageRecord,
+    disclosure_report,
+    record_spending,
+    record_usage,
+    report_csv,
+)
 
 __all__ = [
+    "Filing",
+    "GateOutcome",
     "PackageVerification",
+    "PricingBasis",
     "Product",
     "Release",
     "Review",
+    "SpendingRecord",
+    "UsageRecord",
     "build_package",
+    "dataset_rules",
+    "disclosure_report",
+    "gate_job_outputs",
+    "generate_operator_key",
     "get_product",
     "get_release",
+    "list_filings",
     "list_product",
     "list_products",
+    "open_package",
+    "price_for",
+    "queue_items",
+    "record_spending",
+    "record_usage",
+    "register_key",
     "release_job",
     "release_of",
+    "report_csv",
+    "reprice_product",
     "review",
     "review_queue",
+    "review_view",
     "reviews_of",
+    "rules_for",
+    "seal",
+    "set_dataset_rules",
     "verify_package",
+    "verify_provenance",
+    "withdraw_product",
 ]

@@ -1,16 +1,35 @@
-"""Data product listings (数据产品): a released output offered with its provenance."""
+"""Data product listings (数据产品): a released output offered with its terms, price tiers
+and provenance; every listing, repricing and withdrawal is filed (告知) with the regulator.
+"""
 
 from __future__ import annotations
+
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit_log import append
-from core.errors import InvalidInput, NotFound, PermissionDenied
+from core.db import utcnow
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from core.home import Home
 from operators.accounts import Principal
+from operators.licenses import usable_license
+from products.filings import file_notice
+from products.pricing import PricingBasis
+from products.provenance import provenance_of
 from products.records import Product
 from products.release import get_release
 from sandbox.records import Job
+
+UPDATE_CYCLES = ("once", "daily", "weekly", "monthly", "quarterly", "yearly")
+
+
+def _check_owner(user: Principal, operator_id: int, what: str) -> None:
+    if user.role == "admin":
+        return
+    if user.role != "operator" or user.operator_id != operator_id:
+        raise PermissionDenied(f"only the company that received a release may {what}")
 
 
 def list_product(
@@ -21,33 +40,45 @@ def list_product(
     description: str = "",
     scenario: str = "",
     price_yuan: float = 0.0,
+    *,
+    pricing: PricingBasis | None = None,
+    usage_scope: str = "",
+    term_until: date | None = None,
+    update_cycle: str = "once",
+    home: Home | None = None,
 ) -> Product:
+    """List a release as a product and file it. Without `pricing`, `price_yuan` is the
+    whole cost with no margin (so every tier is derived from it)."""
     release = get_release(session, release_id)
     job = session.get(Job, release.job_id)
     assert job is not None
-    if user.role != "admin" and (user.role != "operator" or user.operator_id != job.operator_id):
-        raise PermissionDenied("only the company that received a release may list it as a product")
+    _check_owner(user, job.operator_id, "list it as a product")
+    license = usable_license(session, job.license_id)
     if not name.strip():
         raise InvalidInput("a product needs a name")
     if price_yuan < 0:
         raise InvalidInput("a price cannot be negative")
-    provenance = {
-        "job": job.id,
-        "license": job.license_id,
-        "datasets": job.policy.get("datasets", []),
-        "policy_version": job.policy.get("policy_version"),
-        "package_sha256": release.sha256,
-        "reviewers": release.manifest.get("reviewers", []),
-        "audit_position": release.manifest.get("audit_position"),
-    }
+    if update_cycle not in UPDATE_CYCLES:
+        raise InvalidInput(f"update cycle must be one of {', '.join(UPDATE_CYCLES)}")
+    term = term_until or license.valid_until
+    if not date.today() <= term <= license.valid_until:
+        raise InvalidInput(
+            f"the product's term must end between today and the license's end "
+            f"({license.valid_until}); a product cannot outlive its license"
+        )
+    basis = (pricing or PricingBasis(costs={"other": price_yuan})).validate()
     product = Product(
         release_id=release.id,
         operator_id=job.operator_id,
         name=name.strip(),
         description=description,
-        scenario=scenario,
-        price_yuan=price_yuan,
-        provenance=provenance,
+        scenario=scenario or license.scenario or license.purpose,
+        usage_scope=usage_scope,
+        term_until=term,
+        update_cycle=update_cycle,
+        pricing=basis.to_dict(),
+        price_yuan=basis.tiers()["commercial"],
+        provenance=provenance_of(session, release, job, home),
     )
     session.add(product)
     session.flush()
@@ -59,15 +90,62 @@ def list_product(
         {
             "name": product.name,
             "release": release.id,
-            "price_yuan": price_yuan,
-            "scenario": scenario,
+            "price_yuan": product.price_yuan,
+            "scenario": product.scenario,
+            "usage_scope": usage_scope,
         },
     )
+    file_notice(session, product, "listing", user.actor)
     return product
 
 
-def list_products(session: Session) -> list[Product]:
-    return list(session.scalars(select(Product).order_by(Product.id)))
+def reprice_product(
+    session: Session, product_id: int, user: Principal, pricing: PricingBasis, note: str = ""
+) -> Product:
+    """Change a listed product's pricing basis; the new tiers are filed before they apply."""
+    product = get_product(session, product_id)
+    _check_owner(user, product.operator_id, "reprice it")
+    if product.status != "listed":
+        raise Conflict(f"product {product_id} is {product.status}; list it again to sell it")
+    before = product.pricing.get("tiers")
+    product.pricing = pricing.validate().to_dict()
+    product.price_yuan = pricing.tiers()["commercial"]
+    product.updated_at = utcnow()
+    append(
+        session,
+        user.actor,
+        "product.repriced",
+        f"product:{product.id}",
+        {"before": before, "after": product.pricing["tiers"], "note": note},
+    )
+    file_notice(session, product, "repricing", user.actor, note)
+    return product
+
+
+def withdraw_product(session: Session, product_id: int, user: Principal, reason: str) -> Product:
+    product = get_product(session, product_id)
+    if user.role not in ("authority", "admin"):
+        _check_owner(user, product.operator_id, "withdraw it")
+    if product.status != "listed":
+        raise Conflict(f"product {product_id} is already {product.status}")
+    if not reason.strip():
+        raise InvalidInput("say why the product is withdrawn; buyers and the regulator see it")
+    product.status = "withdrawn"
+    product.updated_at = utcnow()
+    append(session, user.actor, "product.withdrawn", f"product:{product.id}", {"reason": reason})
+    file_notice(session, product, "withdrawal", user.actor, reason)
+    return product
+
+
+def list_products(
+    session: Session, listed_only: bool = False, operator_id: int | None = None
+) -> list[Product]:
+    query = select(Product).order_by(Product.id)
+    if listed_only:
+        query = query.where(Product.status == "listed")
+    if operator_id is not None:
+        query = query.where(Product.operator_id == operator_id)
+    return list(session.scalars(query))
 
 
 def get_product(session: Session, product_id: int) -> Product:

@@ -1,29 +1,54 @@
-"""The output gate for one job: noise, disclosure checks and the value scan over its
-candidate outputs, which are then kept inside the domain for review.
+"""The output gate for one job: noise, disclosure checks, the value scan and the
+differencing check over its candidate outputs, which then wait inside the domain.
 
 Runs after the sandbox and before review; nothing written here leaves the domain.
+Gated tables are written to the job's candidate folder without companions; each
+table's groups and their `__n` are kept beside it (never released) so that later
+outputs can be compared with this one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog import get_dataset
-from catalog.identifiers import contains_identifier, load_index
+from catalog.identifiers import (
+    COMBINATION_TAG,
+    SEPARATOR,
+    _digest,
+    contains_identifier,
+    index_key,
+    load_index,
+)
 from core.errors import NotFound
 from core.home import Home
+from core.levels import Role
+from policies.differencing import find_differencing, group_units
 from policies.disclosure import DisclosureRules
-from policies.gate import CellSpec, check_table
+from policies.findings import Finding
+from policies.gate import AGGREGATES, N_COLUMN, check_table
 from policies.privacy import NoiseSpec, apply_noise
+from policies.value_scan import Combination, Texts
+from products.candidates import Candidate, classify, custom_findings, read_candidate
+from products.gate_rules import rules_for
 from sandbox.records import Job
 
 RESULT_FILE = "result.csv"
+GROUPS_SUFFIX = ".groups.parquet"
+COMPARED_STATUSES = ("awaiting_review", "released")
+ALERTS = {
+    "value_scan": "value_scan_hit",
+    "combination_scan": "quasi_identifier_hit",
+    "differencing": "differencing_hit",
+}
 
 
 @dataclass
@@ -34,40 +59,226 @@ class GateOutcome:
     alerts: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ValueScan:
+    """The domain's raw identifiers and quasi-identifier combinations, as keyed hashes."""
+
+    is_identifier: Callable[[object], bool]
+    combinations: tuple[Combination, ...] = ()
+
+
 def candidate_dir(home: Home, job: Job) -> Path:
     return home.jobs / str(job.id) / "candidate"
 
 
+def kept_dir(home: Home, job: Job) -> Path:
+    """Companions kept for the differencing check: inside the domain, never packaged."""
+    return home.jobs / str(job.id) / "gate"
+
+
+def value_scan(session: Session, home: Home, datasets: list[str]) -> ValueScan:
+    key = home.pseudonym_key()
+    records = [get_dataset(session, name) for name in datasets]
+    indexes = [load_index(home.root / r.identifier_index_path) for r in records]
+    merged: set[str] = set().union(*indexes) if indexes else set()
+    combinations = []
+    for record, index in zip(records, indexes, strict=True):
+        quasi = [c.name for c in record.schema().columns if c.role is Role.QUASI_IDENTIFIER]
+        if len(quasi) >= 2:
+            combinations.append(
+                Combination(record.name, tuple(quasi), combination_matcher(index, key))
+            )
+    return ValueScan(lambda value: contains_identifier(value, merged, key), tuple(combinations))
+
+
+def combination_matcher(index: set[str], key: bytes) -> Callable[[list[Texts]], list[bool]]:
+    """A batch test of normalised combinations against the index.
+
+    Same digest as catalog.identifiers.contains_combination (tested to agree), without
+    normalising again: the scan has already normalised each distinct value once.
+    """
+    derived = index_key(key)
+
+    def matches(batch: list[Texts]) -> list[bool]:
+        found = []
+        for texts in batch:
+            joined = SEPARATOR.join([t or "" for t in texts])
+            known = texts.count(None) < len(texts)
+            found.append(known and _digest(derived, COMBINATION_TAG, joined) in index)
+        return found
+
+    return matches
+
+
 def identifier_check(session: Session, home: Home, datasets: list[str]) -> Callable[[object], bool]:
     """Whether a value equals a raw identifier of these datasets (keyed hashes only)."""
-    key = home.pseudonym_key()
-    indexes = [
-        load_index(home.root / get_dataset(session, n).identifier_index_path) for n in datasets
-    ]
-    merged: set[str] = set().union(*indexes) if indexes else set()
-    return lambda value: contains_identifier(value, merged, key)
+    return value_scan(session, home, datasets).is_identifier
+
+
+def _gate_table(
+    candidate: Candidate, job: Job, rules: DisclosureRules, scan: ValueScan, home: Home
+) -> tuple[dict[str, Any], list[Finding]]:
+    """Check one table, write its released form and keep its groups; return its summary."""
+    frame = read_candidate(candidate.path)
+    noise = [NoiseSpec(**n) for n in job.policy.get("noise", [])] if candidate.from_policy else []
+    noisy = apply_noise(frame, noise) if noise else frame
+    cells = list(candidate.cells)
+    result = check_table(noisy, cells, rules, scan.is_identifier, scan.combinations)
+    result.table.to_csv(candidate_dir(home, job) / candidate.released_name, index=False)
+    aggregates = [c.column for c in cells if c.kind in AGGREGATES]
+    if N_COLUMN in noisy.columns and aggregates:
+        released = result.table[aggregates].notna().any(axis=1).to_numpy()
+        keys = [c.column for c in cells if c.kind == "group_key"]
+        groups = group_units(noisy, keys, released)
+        groups.to_parquet(kept_dir(home, job) / (candidate.path.stem + GROUPS_SUFFIX))
+    summary = {
+        "name": candidate.released_name,
+        "source": candidate.path.name,
+        "kind": "table",
+        "blocked": result.blocked,
+        "cells_checked": result.cells_checked,
+        "suppressed_share": result.suppressed_share,
+        "counts": result.counts,
+        "unlisted": result.unlisted,
+    }
+    return summary, result.findings
+
+
+def _gate_custom(
+    candidate: Candidate, job: Job, scan: ValueScan, home: Home
+) -> tuple[dict[str, Any], list[Finding]]:
+    findings, described = custom_findings(candidate, scan.is_identifier, scan.combinations)
+    target = candidate_dir(home, job) / candidate.released_name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(candidate.path, target)
+    hit = any(f.rule != "custom_output" for f in findings)
+    summary = {
+        "name": candidate.released_name,
+        "source": candidate.path.name,
+        "kind": "custom",
+        "blocked": hit,
+        **described,
+    }
+    return summary, findings
+
+
+def earlier_groups(
+    session: Session, home: Home, job: Job, statuses: Sequence[str] = COMPARED_STATUSES
+) -> dict[str, pd.DataFrame]:
+    """Kept groups of the same company's other outputs that have left or may leave."""
+    others = session.scalars(
+        select(Job)
+        .where(Job.operator_id == job.operator_id, Job.id != job.id, Job.status.in_(statuses))
+        .order_by(Job.id)
+    )
+    found: dict[str, pd.DataFrame] = {}
+    for other in others:
+        for path in sorted(kept_dir(home, other).glob("*" + GROUPS_SUFFIX)):
+            label = f"job {other.id} ({other.status})"
+            stem = path.name.removesuffix(GROUPS_SUFFIX)
+            found[label if stem == "result" else f"{label} {stem}"] = pd.read_parquet(path)
+    return found
+
+
+def differencing_findings(
+    session: Session,
+    home: Home,
+    job: Job,
+    threshold: int,
+    statuses: Sequence[str] = COMPARED_STATUSES,
+) -> list[Finding]:
+    """Findings for every earlier output that one of this job's tables differences."""
+    earlier = earlier_groups(session, home, job, statuses)
+    findings: list[Finding] = []
+    if not earlier:
+        return findings
+    for path in sorted(kept_dir(home, job).glob("*" + GROUPS_SUFFIX)):
+        name = path.name.removesuffix(GROUPS_SUFFIX) + ".csv"
+        for finding in find_differencing(pd.read_parquet(path), earlier, threshold):
+            finding.file = name
+            findings.append(finding)
+    return findings
+
+
+def _prepare(home: Home, job: Job) -> None:
+    for folder in (candidate_dir(home, job), kept_dir(home, job)):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
 
 
 def gate_job_outputs(
-    session: Session, home: Home, job: Job, result_path: Path, rules: DisclosureRules
+    session: Session,
+    home: Home,
+    job: Job,
+    candidates: Path | Sequence[Path],
+    rules: DisclosureRules,
 ) -> GateOutcome:
-    """Noise first (companions keep exact counts), then the gate; write the candidate."""
-    frame = pd.read_parquet(result_path)
-    noise = [NoiseSpec(**n) for n in job.policy.get("noise", [])]
-    noisy = apply_noise(frame, noise) if noise else frame
-    cells = [CellSpec(c["column"], c["kind"]) for c in job.policy.get("cells", [])]
-    scan = identifier_check(session, home, job.policy.get("datasets", []))
-    gate = check_table(noisy, cells, rules, is_identifier=scan)
+    """Gate every candidate file of a job; noise first (companions keep exact counts)."""
+    paths = [candidates] if isinstance(candidates, Path) else list(candidates)
+    datasets = job.policy.get("datasets", [])
+    effective = rules_for(session, rules, datasets)
+    scan = value_scan(session, home, datasets)
+    _prepare(home, job)
+    found, ignored = classify(job, paths)
+    files: list[dict[str, Any]] = []
+    findings: list[Finding] = []
+    for candidate in found:
+        if candidate.kind == "table":
+            summary, more = _gate_table(candidate, job, effective, scan, home)
+        else:
+            summary, more = _gate_custom(candidate, job, scan, home)
+        for finding in more:
+            finding.file = summary["name"]
+        files.append(summary)
+        findings += more
+    differencing = differencing_findings(session, home, job, effective.threshold)
+    findings += differencing
+    return _outcome(files, findings, ignored, effective, differencing)
+
+
+def _outcome(
+    files: list[dict[str, Any]],
+    findings: list[Finding],
+    ignored: list[str],
+    rules: DisclosureRules,
+    differencing: list[Finding],
+) -> GateOutcome:
+    tables = [f for f in files if f["kind"] == "table"]
+    counts: dict[str, int] = {}
+    for summary in files:
+        for rule, count in summary.get("counts", {}).items():
+            counts[rule] = counts.get(rule, 0) + count
+    for finding in findings:
+        if finding.rule in ("custom_output", "differencing"):
+            counts[finding.rule] = counts.get(finding.rule, 0) + 1
+    blocked = not files or any(f["blocked"] for f in files) or bool(differencing)
+    gate = {
+        "blocked": blocked,
+        "suppressed_share": max((t["suppressed_share"] for t in tables), default=0.0),
+        "cells_checked": sum(t["cells_checked"] for t in tables),
+        "counts": counts,
+        "unlisted": sum(t["unlisted"] for t in tables),
+        "rules": rules.to_dict(),
+        "files": files,
+        "custom": [f["name"] for f in files if f["kind"] == "custom"],
+        "ignored": ignored,
+        "differencing": {"earlier": sorted({str(f.figures["earlier"]) for f in differencing})},
+        "findings": [f.to_dict() for f in findings],
+    }
+    rules_hit = {f.rule for f in findings}
+    alerts = [alert for rule, alert in ALERTS.items() if rule in rules_hit]
+    status = "blocked" if blocked else "awaiting_review"
+    return GateOutcome(status, gate, [f["name"] for f in files], alerts)
+
+
+def candidate_files(home: Home, job: Job) -> dict[str, Path]:
+    """The job's gated outputs by released name, as reviewers see them."""
     folder = candidate_dir(home, job)
-    folder.mkdir(parents=True, exist_ok=True)
-    gate.table.to_csv(folder / RESULT_FILE, index=False)
-    alerts = ["value_scan_hit"] if any(f.rule == "value_scan" for f in gate.findings) else []
-    status = "blocked" if gate.blocked else "awaiting_review"
-    return GateOutcome(status, gate.to_dict(), [RESULT_FILE], alerts)
+    return {name: folder / name for name in job.outputs if (folder / name).is_file()}
 
 
-def candidate_table(home: Home, job: Job) -> pd.DataFrame:
-    path = candidate_dir(home, job) / RESULT_FILE
+def candidate_table(home: Home, job: Job, name: str = RESULT_FILE) -> pd.DataFrame:
+    path = candidate_dir(home, job) / name
     if not path.exists():
-        raise NotFound(f"job {job.id} has no candidate output")
+        raise NotFound(f"job {job.id} has no candidate output {name}")
     return pd.read_csv(path)

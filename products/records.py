@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, utcnow
+from products.gate_records import DatasetDisclosure, OperatorKey  # noqa: F401  (one registry)
 
 
 class Review(Base):
@@ -21,6 +33,8 @@ class Review(Base):
     reviewer: Mapped[str] = mapped_column(String(200), nullable=False)
     decision: Mapped[str] = mapped_column(String(10), nullable=False)  # approve | deny
     reason: Mapped[str] = mapped_column(Text, default="")
+    # an approval that also releases custom outputs, as a recorded exception
+    exception: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     def to_dict(self) -> dict[str, Any]:
@@ -28,6 +42,7 @@ class Review(Base):
             "reviewer": self.reviewer,
             "decision": self.decision,
             "reason": self.reason,
+            "exception": self.exception,
             "at": self.at.isoformat(),
         }
 
@@ -50,11 +65,19 @@ class Release(Base):
             "package": self.package_path,
             "sha256": self.sha256,
             "files": self.files,
+            "withheld": self.manifest.get("withheld", []),
+            "encryption": (self.manifest.get("encryption") or {}).get("cipher"),
             "at": self.at.isoformat(),
         }
 
 
 class Product(Base):
+    """A data product (数据产品) listed from one release, with its price tiers and terms.
+
+    `price_yuan` is the commercial tier; `pricing` holds the cost-plus basis and
+    every tier (see `products.pricing`). A withdrawn product stays for the record.
+    """
+
     __tablename__ = "products"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -66,6 +89,12 @@ class Product(Base):
     price_yuan: Mapped[float] = mapped_column(Float, default=0.0)
     provenance: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     listed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    usage_scope: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    term_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    update_cycle: Mapped[str] = mapped_column(String(20), default="once", nullable=False)
+    pricing: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    status: Mapped[str] = mapped_column(String(20), default="listed", nullable=False)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,8 +102,15 @@ class Product(Base):
             "name": self.name,
             "description": self.description,
             "scenario": self.scenario,
+            "usage_scope": self.usage_scope,
+            "term_until": self.term_until.isoformat() if self.term_until else None,
+            "update_cycle": self.update_cycle,
             "price_yuan": self.price_yuan,
+            "pricing": self.pricing,
+            "status": self.status,
+            "operator_id": self.operator_id,
             "release_id": self.release_id,
             "provenance": self.provenance,
             "listed_at": self.listed_at.isoformat(),
+            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
         }

@@ -1,64 +1,171 @@
-"""Releasing an approved output as a signed package: the only way data leaves the domain."""
+"""Releasing an approved output as a signed package: the only way data leaves the domain.
+
+The package holds the gated tables and, only when two reviewers approved an
+exception with a written justification, the job's custom files; other custom
+files are withheld and named in the manifest. If the operator has a registered
+delivery key, the files are encrypted to it. The manifest names the job, license,
+operator, datasets and their versions, policy version, checks, reviewers and the
+audit position, and is signed with the domain's key.
+"""
 
 from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit_log import Actor, append, head
-from core.errors import NotFound
+from catalog import get_dataset
+from core.errors import Conflict, LicenseInvalid, NotFound, Reason
 from core.home import Home
+from operators.licenses import license_stop_reason
 from operators.records import License, Operator
-from products.outputs import candidate_dir
-from products.package import build_package
+from products.crypto import load_recipient, seal
+from products.outputs import candidate_dir, differencing_findings
+from products.package import MANIFEST, build_package
+from products.recipients import active_key
 from products.records import Release
 from sandbox.lifecycle import transition
 from sandbox.records import Job, public_findings
 
+__all__ = ["ExceptionGrant", "get_release", "release_job", "release_of", "released_files"]
 
-def release_job(
-    session: Session, home: Home, job: Job, reviewers: list[str], actor: Actor
-) -> Release:
+
+@dataclass(frozen=True)
+class ExceptionGrant:
+    """Custom outputs released by exception: who approved it and why (for the audit log)."""
+
+    reviewers: list[str]
+    justifications: list[str] = field(default_factory=list)
+
+
+def released_files(job: Job, exception: bool) -> tuple[list[str], list[str]]:
+    """(files to release, custom files withheld) among the job's gated outputs."""
+    kinds = {f["name"]: f["kind"] for f in job.gate.get("files", [])}
+    custom = [name for name in job.outputs if kinds.get(name) == "custom"]
+    tables = [name for name in job.outputs if name not in custom]
+    return (tables + custom, []) if exception else (tables, custom)
+
+
+def _checks(job: Job) -> dict[str, Any]:
+    """The gate's verdict as it may leave: no findings' figures, no earlier jobs' groups."""
+    keep = ("blocked", "suppressed_share", "cells_checked", "counts", "rules", "differencing")
+    checks = {k: job.gate[k] for k in keep if k in job.gate}
+    checks["files"] = [
+        {k: f.get(k) for k in ("name", "kind", "blocked", "cells_checked", "suppressed_share")}
+        for f in job.gate.get("files", [])
+    ]
+    return checks
+
+
+def _manifest(session: Session, job: Job, reviewers: list[str], withheld: list[str]) -> dict:
     license = session.get(License, job.license_id)
     operator = session.get(Operator, job.operator_id)
     assert license is not None and operator is not None
-    candidate = candidate_dir(home, job)
-    files = {name: (candidate / name).read_bytes() for name in job.outputs}
+    datasets = job.policy.get("datasets", [])
     last = head(session)
-    manifest = {
+    return {
         "job": job.id,
+        "kind": job.kind,
         "license": license.id,
         "operator": operator.name,
         "purpose": license.purpose,
-        "datasets": job.policy.get("datasets", []),
+        "datasets": datasets,
+        "dataset_versions": {name: get_dataset(session, name).version for name in datasets},
         "policy_version": job.policy.get("policy_version"),
-        "sql": job.source,
+        "level": job.level,
+        "sql": job.source if job.kind == "sql" else None,
+        "source_sha256": job.source_digest,
         "rewritten_sql": job.rewritten_sql,
         "epsilon": job.epsilon,
-        "checks": {k: v for k, v in job.gate.items() if k != "findings"},
+        "checks": _checks(job),
         "findings": public_findings(job.gate),
         "reviewers": reviewers,
+        "withheld": withheld,
         "audit_position": {"seq": last.seq, "hash": last.entry_hash} if last else None,
     }
+
+
+def _refuse_differencing(session: Session, home: Home, job: Job) -> None:
+    """Outputs released since this one was gated may now difference it: check again."""
+    threshold = int(job.gate.get("rules", {}).get("threshold", 10))
+    found = differencing_findings(session, home, job, threshold, statuses=("released",))
+    if found:
+        raise Conflict(
+            f"job {job.id} now differences an output released since it was gated; deny it",
+            [Reason("differencing", f.message, suggestion=f.suggestion) for f in found],
+        )
+
+
+def release_job(
+    session: Session,
+    home: Home,
+    job: Job,
+    reviewers: list[str],
+    actor: Actor,
+    exception: ExceptionGrant | None = None,
+) -> Release:
+    """Package the approved outputs, sign, encrypt if the operator has a key, record.
+
+    Nothing leaves under a license that stopped (suspended, revoked, expired) while
+    the output waited for review.
+    """
+    stopped = license_stop_reason(session, job.license_id)
+    if stopped is not None:
+        raise LicenseInvalid(f"job {job.id} cannot be released: {stopped}")
+    _refuse_differencing(session, home, job)
+    names, withheld = released_files(job, exception is not None)
+    if not names:
+        raise Conflict(f"job {job.id} has nothing releasable without an exception")
+    candidate = candidate_dir(home, job)
+    files = {name: (candidate / name).read_bytes() for name in names}
+    manifest = _manifest(session, job, reviewers, withheld)
+    if exception is not None:
+        manifest["exception"] = {"files": [n for n in names if n.startswith("custom/")]}
+    members = files
+    key = active_key(session, job.operator_id)
+    if key is not None:
+        members, envelope = seal(files, load_recipient(key.public_key.encode()), key.cipher)
+        manifest["encryption"] = envelope
     path = home.releases / f"job-{job.id}.zip"
-    digests = build_package(path, files, manifest, home.signing_key())
+    digests = build_package(path, members, manifest, home.signing_key())
+    with zipfile.ZipFile(path) as archive:  # the manifest as signed, with its file list
+        signed = json.loads(archive.read(MANIFEST))
     release = Release(
         job_id=job.id,
         package_path=str(path.relative_to(home.root)),
         sha256=digests["sha256"],
-        manifest=manifest,
+        manifest=signed,
         files=sorted(files),
     )
     session.add(release)
     session.flush()
     transition(session, job, "released", actor, {"release": release.id, "sha256": release.sha256})
-    append(
-        session,
-        actor,
-        "release.created",
-        f"release:{release.id}",
-        {"job": job.id, "sha256": release.sha256, "files": release.files},
-    )
+    details = {
+        "job": job.id,
+        "sha256": release.sha256,
+        "files": release.files,
+        "withheld": withheld,
+        "encrypted_to": key.fingerprint if key is not None else None,
+    }
+    append(session, actor, "release.created", f"release:{release.id}", details)
+    if exception is not None:
+        append(
+            session,
+            actor,
+            "release.exception",
+            f"release:{release.id}",
+            {
+                "job": job.id,
+                "custom_files": manifest["exception"]["files"],
+                "reviewers": exception.reviewers,
+                "justifications": exception.justifications,
+            },
+        )
     return release
 
 
@@ -69,5 +176,5 @@ def release_of(session: Session, job_id: int) -> Release | None:
 def get_release(session: Session, release_id: int) -> Release:
     release = session.get(Release, release_id)
     if release is None:
-        raise NotFound(f"no release with id {release_id}")
+        raise NotFound(f"no release with id {release_id}; see `sluice jobs show` for its job")
     return release

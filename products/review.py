@@ -1,7 +1,10 @@
 """Output review (出域审核): one reviewer for L1/L2 outputs, two different ones for L3.
 
 Reviewers work for the domain, never for the submitting company; blocked outputs
-cannot be approved; the last approval needed releases the output.
+cannot be approved; a denial needs a reason; the last approval needed releases the
+output. Custom outputs (files the gate cannot check) leave only as an exception:
+two different reviewers each approve with `exception=True` and a written
+justification, and the release records it in the audit log.
 """
 
 from __future__ import annotations
@@ -14,12 +17,16 @@ from core.errors import Conflict, InvalidInput, PermissionDenied
 from core.home import Home
 from operators.records import User
 from products.records import Review
-from products.release import release_job
+from products.release import ExceptionGrant, release_job
 from sandbox.jobs import get_job
 from sandbox.lifecycle import transition
 from sandbox.records import Job
 
+__all__ = ["EXCEPTION_REVIEWERS", "REVIEWER_ROLES", "review", "review_queue", "reviews_of"]
+
 REVIEWER_ROLES = ("reviewer", "authority")
+EXCEPTION_REVIEWERS = 2
+MIN_JUSTIFICATION = 10  # characters: a sentence, not "ok"
 
 
 def reviews_of(session: Session, job_id: int) -> list[Review]:
@@ -32,28 +39,63 @@ def review_queue(session: Session) -> list[Job]:
     )
 
 
-def review(
-    session: Session, home: Home, job_id: int, reviewer: User, decision: str, reason: str = ""
-) -> Job:
-    """Record one reviewer's decision; release when enough approvals are in."""
-    if decision not in ("approve", "deny"):
-        raise InvalidInput(f"decision must be approve or deny, not {decision!r}")
+def may_review(reviewer: User, job: Job) -> None:
+    """Refuse a reviewer who is not domain staff or who works for the submitting company."""
     if reviewer.role not in REVIEWER_ROLES:
         raise PermissionDenied(f"user {reviewer.name!r} is a {reviewer.role}, not a reviewer")
-    job = get_job(session, job_id)
     if reviewer.operator_id is not None and reviewer.operator_id == job.operator_id:
         raise PermissionDenied("a reviewer may not review their own company's output")
+
+
+def custom_outputs(job: Job) -> list[str]:
+    return list(job.gate.get("custom", []))
+
+
+def _check_decision(job: Job, decision: str, reason: str, exception: bool) -> None:
+    if decision not in ("approve", "deny"):
+        raise InvalidInput(f"decision must be approve or deny, not {decision!r}")
+    if decision == "deny" and not reason.strip():
+        raise InvalidInput("a denial needs --reason so the operator knows what to change")
+    custom = custom_outputs(job)
+    if exception:
+        if decision != "approve":
+            raise InvalidInput("an exception is a kind of approval; deny without --exception")
+        if not custom:
+            raise InvalidInput(f"job {job.id} has no custom outputs to release by exception")
+        if len(reason.strip()) < MIN_JUSTIFICATION:
+            raise InvalidInput(
+                "releasing custom outputs is an exception: write a justification with "
+                f"--reason (at least {MIN_JUSTIFICATION} characters)"
+            )
+    elif decision == "approve" and custom and len(custom) == len(job.outputs):
+        raise InvalidInput(
+            f"job {job.id} has only custom outputs ({', '.join(custom)}); approve them with "
+            "--exception and a written justification, or deny"
+        )
+
+
+def review(
+    session: Session,
+    home: Home,
+    job_id: int,
+    reviewer: User,
+    decision: str,
+    reason: str = "",
+    exception: bool = False,
+) -> Job:
+    """Record one reviewer's decision; release when enough approvals are in."""
+    job = get_job(session, job_id)
+    may_review(reviewer, job)
     if job.status == "blocked":
         raise Conflict(
             f"job {job_id} was blocked by the output gate and cannot be approved; "
-            "see `sluice jobs show` for the findings"
+            "see `sluice review show` for the findings"
         )
     if job.status != "awaiting_review":
         raise Conflict(f"job {job_id} is {job.status}, not awaiting review")
     if any(r.reviewer_id == reviewer.id for r in reviews_of(session, job_id)):
         raise Conflict(f"{reviewer.name} has already reviewed job {job_id}; another reviewer must")
-    if decision == "deny" and not reason.strip():
-        raise InvalidInput("a denial needs --reason so the operator knows what to change")
+    _check_decision(job, decision, reason, exception)
     actor = Actor(reviewer.name, reviewer.role)
     session.add(
         Review(
@@ -62,14 +104,23 @@ def review(
             reviewer=reviewer.name,
             decision=decision,
             reason=reason,
+            exception=exception,
         )
     )
     session.flush()
-    append(session, actor, f"review.{decision}", f"job:{job_id}", {"reason": reason})
+    details = {"reason": reason, "exception": exception}
+    append(session, actor, f"review.{decision}", f"job:{job_id}", details)
     if decision == "deny":
         transition(session, job, "rejected", actor, {"reason": reason})
         return job
     approvals = [r for r in reviews_of(session, job_id) if r.decision == "approve"]
-    if len(approvals) >= job.required_reviews:
-        release_job(session, home, job, [r.reviewer for r in approvals], actor)
+    exceptions = [r for r in approvals if r.exception]
+    needed = job.required_reviews
+    if exceptions:
+        needed = max(needed, EXCEPTION_REVIEWERS)
+    if len(approvals) >= needed:
+        grant = None
+        if len(exceptions) >= EXCEPTION_REVIEWERS:
+            grant = ExceptionGrant([r.reviewer for r in exceptions], [r.reason for r in exceptions])
+        release_job(session, home, job, [r.reviewer for r in approvals], actor, grant)
     return job

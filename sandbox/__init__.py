@@ -1,11 +1,12 @@
 """Sandboxes: where operators' jobs run, isolated, over desensitized data only.
 
-A backend (bubblewrap now, docker later) implements `Runner`; callers build a
-`SandboxRun`, pass it to `execute`, and get a `SandboxResult` whose outputs are
-the only files that may go on to the output gate.
+A backend (docker, or bubblewrap where no engine runs) implements `Runner`;
+callers build a `SandboxRun`, pass it to `execute`, and get a `SandboxResult`
+whose outputs are the only files that may go on to the output gate.
 """
 
 from sandbox.bubblewrap import BubblewrapRunner
+from sandbox.docker_backend import DockerRunner
 from sandbox.limits import Limits
 from sandbox.runner import (
     Handle,
@@ -15,10 +16,12 @@ from sandbox.runner import (
     available_backends,
     execute,
     get_runner,
+    resolve_backend,
 )
 
 __all__ = [
     "BubblewrapRunner",
+    "DockerRunner",
     "Handle",
     "Limits",
     "Runner",
@@ -27,4 +30,5 @@ __all__ = [
     "available_backends",
     "execute",
     "get_runner",
+    "resolve_backend",
 ]

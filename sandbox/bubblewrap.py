@@ -10,20 +10,20 @@ from __future__ import annotations
 import functools
 import json
 import os
-import platform
 import resource
 import selectors
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from sandbox.interpreter import Interpreter
 from sandbox.limits import Limits, rlimits
+from sandbox.outdir import OutMount
 from sandbox.runner import (
     SPEC_NAME,
     Handle,
@@ -62,53 +62,6 @@ def unavailable_reason(bwrap: str | None = None) -> str | None:
     return _probe_bwrap(found)
 
 
-@dataclass(frozen=True)
-class Interpreter:
-    """This Python and its venv, as the sandbox sees them: /python and /venv.
-
-    Remapped rather than bound at their host paths so no host folder (/root,
-    /work, a user's home) appears inside, not even as an empty parent.
-    """
-
-    base_prefix: Path
-    prefix: Path
-    binary: Path  # the real executable, inside base_prefix
-
-    @classmethod
-    def current(cls) -> Interpreter:
-        base = Path(sys.base_prefix)
-        binary = Path(os.path.realpath(sys.executable))
-        if not binary.is_relative_to(base):  # a venv made from a symlinked python
-            binary = base / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
-        return cls(base, Path(sys.prefix), binary)
-
-    @property
-    def has_venv(self) -> bool:
-        return self.prefix != self.base_prefix
-
-    @property
-    def executable(self) -> str:
-        return "/venv/bin/python" if self.has_venv else self._inner_binary
-
-    @property
-    def _inner_binary(self) -> str:
-        return f"/python/{self.binary.relative_to(self.base_prefix)}"
-
-    def pyvenv_cfg(self) -> bytes:
-        lines = ["home = /python/bin", "include-system-site-packages = false"]
-        lines.append(f"version = {platform.python_version()}")
-        return ("\n".join(lines) + "\n").encode()
-
-    def mounts(self, pyvenv_fd: int) -> list[str]:
-        args = ["--ro-bind", str(self.base_prefix), "/python"]
-        if self.has_venv:
-            for lib in sorted({"lib", sys.platlibdir}):
-                args += ["--ro-bind-try", str(self.prefix / lib), f"/venv/{lib}"]
-            args += ["--ro-bind-data", str(pyvenv_fd), "/venv/pyvenv.cfg"]
-            args += ["--symlink", self._inner_binary, "/venv/bin/python"]
-        return args
-
-
 def _system_mounts() -> list[str]:
     """/usr and the top-level links into it; of /etc only what the loader and clocks read."""
     args = ["--ro-bind", "/usr", "/usr"]
@@ -141,6 +94,7 @@ class BubblewrapHandle(Handle):
     fds: list[int] = field(default_factory=list)  # memfds handed to bwrap, closed on cleanup
     pid_ns: str = ""  # the job's pid namespace, once bwrap has reported it
     exited: bool = False
+    out: OutMount | None = None
 
 
 class BubblewrapRunner:
@@ -164,7 +118,9 @@ class BubblewrapRunner:
     def options(self, run: SandboxRun, *, pyvenv_fd: int, info_fd: int) -> list[str]:
         """bwrap's options for `run`: namespaces, identity, environment, mounts."""
         py = self.interpreter
-        args = ["--unshare-all", "--unshare-user", "--disable-userns"]
+        # --as-pid-1: the runtime is the namespace's init, so no bwrap process sits
+        # inside for the job to ptrace (same uid, no Yama here); see sluice_runtime.
+        args = ["--unshare-all", "--unshare-user", "--disable-userns", "--as-pid-1"]
         args += ["--uid", NOBODY, "--gid", NOBODY, "--hostname", "sluice-sandbox"]
         args += ["--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv"]
         for key, value in self.environment().items():
@@ -178,6 +134,9 @@ class BubblewrapRunner:
         args += ["--proc", "/proc", "--dev", "/dev"]
         # bwrap's root and /dev are unbounded tmpfs: read-only, /tmp stays the only scratch.
         args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp"]
+        # The sandbox user is root's kuid outside (bwrap maps 65534 to its caller), and
+        # owner bits admit it to root's files in /proc: host sysctls, sysrq-trigger.
+        args += ["--remount-ro", "/proc"]
         return args + ["--info-fd", str(info_fd)]
 
     def environment(self) -> dict[str, str]:
@@ -209,6 +168,8 @@ class BubblewrapRunner:
         info_r, info_w = os.pipe()
         handle = BubblewrapHandle(run=run, started=time.monotonic(), info_fd=info_r)
         try:
+            # The sandbox user maps to ours, so the tmpfs belongs to us.
+            handle.out = OutMount.create(run.out_dir, run.limits, owner=os.geteuid())
             pyvenv_fd = _memfd("pyvenv.cfg", self.interpreter.pyvenv_cfg())
             handle.fds.append(pyvenv_fd)
             options = self.options(run, pyvenv_fd=pyvenv_fd, info_fd=info_w)
@@ -249,7 +210,7 @@ class BubblewrapRunner:
             seconds = time.monotonic() - h.started
             _await_empty(h.pid_ns, time.monotonic() + 5)
             _drain(log, [(h.proc.stdout, False), (h.proc.stderr, True)], time.monotonic() + 2)
-            return conclude(
+            result = conclude(
                 h.run,
                 log,
                 exit_code=None if killed_for else _bwrap_exit_code(status),
@@ -257,6 +218,9 @@ class BubblewrapRunner:
                 cpu_seconds=usage.ru_utime + usage.ru_stime,
                 seconds=seconds,
             )
+        if h.out is not None:
+            h.out.persist(result.outputs)
+        return result
 
     def _watch(self, h: BubblewrapHandle, log: JobLog) -> str | None:
         """Pump output into the log until bwrap exits; kill it at the wall time or
@@ -321,6 +285,8 @@ class BubblewrapRunner:
             if fd >= 0:
                 os.close(fd)
         h.fds, h.pidfd, h.info_fd = [], -1, -1
+        if h.out is not None:
+            h.out.release()
 
 
 def _own(handle: Handle) -> BubblewrapHandle:

@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,21 +24,45 @@ from core.home import Home
 from core.levels import Level
 from operators.accounts import Principal
 from operators.licenses import usable_license
-from policies.budget import charge
+from operators.records import License
+from policies.budget import charge, within_budget
 from policies.disclosure import DisclosureRules
 from policies.engine import LicenseScope, PolicyDecision, check_query
+from sandbox import notebooks
+from sandbox.license_limits import limits_for
 from sandbox.lifecycle import transition
 from sandbox.limits import Limits
 from sandbox.records import Job
-from sandbox.runner import SandboxRun, execute, get_runner
+from sandbox.runner import (
+    Runner,
+    SandboxResult,
+    SandboxRun,
+    execute,
+    get_runner,
+    resolve_backend,
+)
 
 
 @dataclass(frozen=True)
 class JobSettings:
+    """How jobs run. `backend` is docker, bubblewrap or auto (docker when an engine
+    answers and the image is built, else bubblewrap); `limits` are the domain's
+    defaults, which a license's own limits override."""
+
     epsilon_per_query: float = 1.0
-    backend: str = "bubblewrap"
+    backend: str = "auto"
     limits: Limits = Limits()
     rules: DisclosureRules = DisclosureRules()
+    image: str | None = None
+    pool_size: int = 0
+    pool_dir: Path | None = None
+
+    def runner(self) -> Runner:
+        backend = resolve_backend(self.backend)
+        if backend != "docker":
+            return get_runner(backend)
+        options = {"image": self.image, "pool_size": self.pool_size, "pool_dir": self.pool_dir}
+        return get_runner(backend, pool_limits=self.limits, **options)
 
 
 def decide(session: Session, license_id: int, sql: str, epsilon: float) -> PolicyDecision:
@@ -45,7 +70,7 @@ def decide(session: Session, license_id: int, sql: str, epsilon: float) -> Polic
     license = usable_license(session, license_id)
     schemas = {d.name: d.schema() for d in list_datasets(session)}
     scope = LicenseScope(tuple(license.datasets), Level(license.max_level), license.row_filter)
-    return check_query(sql, schemas, scope, epsilon)
+    return within_budget(check_query(sql, schemas, scope, epsilon), license)
 
 
 def submit_sql(
@@ -61,13 +86,7 @@ def submit_sql(
         raise InvalidInput(f"engine {engine!r} is not available here; use duckdb")
     if not sql.strip():
         raise InvalidInput("the SQL file is empty; write one SELECT query")
-    license = usable_license(session, license_id)
-    if user.role != "admin" and (
-        user.role != "operator" or user.operator_id != license.operator_id
-    ):
-        raise PermissionDenied(
-            f"user {user.name!r} may not use license {license_id}: it belongs to another company"
-        )
+    license = _license_for(session, license_id, user)
     decision = decide(session, license_id, sql, settings.epsilon_per_query)
     level = decision.level
     job = Job(
@@ -108,6 +127,57 @@ def submit_sql(
     return job
 
 
+def _license_for(session: Session, license_id: int, user: Principal) -> License:
+    license = usable_license(session, license_id)
+    if user.role != "admin" and (
+        user.role != "operator" or user.operator_id != license.operator_id
+    ):
+        raise PermissionDenied(
+            f"user {user.name!r} may not use license {license_id}: it belongs to another company"
+        )
+    return license
+
+
+def submit_notebook(
+    session: Session, license_id: int, user: Principal, text: str, settings: JobSettings
+) -> Job:
+    """Queue a notebook (no ε: it reads no L3 values, see sandbox.notebooks). Caller commits.
+
+    Two reviewers, whatever the level: no policy engine has read the code.
+    """
+    source = notebooks.clean_notebook(text)
+    license = _license_for(session, license_id, user)
+    scope = notebooks.scope_for(session, list(license.datasets), Level(license.max_level))
+    job = Job(
+        license_id=license.id,
+        operator_id=license.operator_id,
+        submitted_by=user.name,
+        kind="notebook",
+        source=source,
+        source_digest=hashlib.sha256(source.encode()).hexdigest(),
+        engine="nbclient",
+        decision="allow",
+        reasons=[],
+        policy={"datasets": list(license.datasets), "notebook": scope.to_dict(), "cells": []},
+        level=scope.level.value,
+        epsilon=0.0,
+        status="queued",
+        required_reviews=2,
+    )
+    session.add(job)
+    session.flush()
+    details = {
+        "license": license.id,
+        "notebook_digest": job.source_digest,
+        "decision": "allow",
+        "operator_id": license.operator_id,
+        "license_valid_until": license.valid_until.isoformat(),
+        "visible_columns": scope.columns,
+    }
+    append(session, user.actor, "job.submitted", f"job:{job.id}", details)
+    return job
+
+
 def get_job(session: Session, job_id: int, operator_id: int | None = None) -> Job:
     """A job by id; scoped to one company when `operator_id` is given (others are not found)."""
     job = session.get(Job, job_id)
@@ -127,33 +197,42 @@ def job_dir(home: Home, job: Job) -> Path:
     return home.jobs / str(job.id)
 
 
-def start(session: Session, home: Home, job: Job) -> SandboxRun | None:
+def start(
+    session: Session, home: Home, job: Job, settings: JobSettings | None = None
+) -> SandboxRun | None:
     """queued → running, unless the license stopped being usable meanwhile (→ failed)."""
+    settings = settings or JobSettings()
     try:
         license = usable_license(session, job.license_id)
     except LicenseInvalid as exc:
         transition(session, job, "failed", Actor.system(), {"failure": str(exc)})
         job.failure = str(exc)
         return None
-    data = {name: home.root / get_dataset(session, name).store_path for name in license.datasets}
-    spec = {
-        "kind": "sql",
-        "sql": job.rewritten_sql,
-        "datasets": {n: f"/data/{n}.parquet" for n in data},
-        "output": "result.parquet",
-    }
-    transition(session, job, "running", Actor.system(), {"datasets": sorted(data)})
+    limits = limits_for(session, license.id, settings.limits)
     work = job_dir(home, job)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    return SandboxRun(job_id=str(job.id), work_dir=work, data=data, spec=spec, limits=Limits())
+    files: dict[str, bytes] = {}
+    spec: dict[str, Any]
+    if job.kind == "notebook":
+        datasets = list(license.datasets)
+        data = notebooks.prepare_views(session, home, datasets, license, work / "views")
+        spec = {"kind": "notebook", "notebook": f"/job/{notebooks.NOTEBOOK_FILE}"}
+        files[notebooks.NOTEBOOK_FILE] = job.source.encode("utf-8")
+    else:
+        data = {n: home.root / get_dataset(session, n).store_path for n in license.datasets}
+        spec = {"kind": "sql", "sql": job.rewritten_sql, "output": "result.parquet"}
+    spec["datasets"] = {n: f"/data/{n}.parquet" for n in data}
+    details = {"datasets": sorted(data), "limits": limits.to_dict()}
+    transition(session, job, "running", Actor.system(), details)
+    return SandboxRun(str(job.id), work, data, spec, limits, files)
 
 
 def finish(
     session: Session,
     home: Home,
     job: Job,
-    result_path: Path | None,
+    result_path: Path | list[Path] | None,
     failure: str | None,
     settings: JobSettings,
     resources: dict[str, object],
@@ -188,28 +267,50 @@ def finish(
         )
 
 
+def _notebook_result(
+    job: Job, sandbox_run: SandboxRun, outputs: list[Path]
+) -> tuple[list[Path] | None, str | None]:
+    """All of a notebook's outputs go to the gate; the runtime's manifest (which are
+    tables made by `sluice_runtime.table`, which are custom) goes in the job's policy
+    for the gate and the reviewers."""
+    found = notebooks.read_outputs(sandbox_run.review_dir, outputs)
+    job.policy = {**job.policy, "notebook_outputs": found.to_dict()}
+    if not outputs:
+        return None, "rule:no_outputs: the notebook wrote nothing to /out"
+    return outputs, None
+
+
 def run(
     session_factory: Callable[[], Session], home: Home, job_id: int, settings: JobSettings
 ) -> Job:
     """Run one queued job to its next resting state; each step commits on its own."""
     with session_factory() as session, session.begin():
         job = get_job(session, job_id)
-        sandbox_run = start(session, home, job)
+        sandbox_run = start(session, home, job, settings)
     if sandbox_run is None:
         with session_factory() as session:
             return get_job(session, job_id)
-    result = execute(get_runner(settings.backend), sandbox_run)
-    outputs = {p.name: p for p in result.outputs}
-    resources = {
-        "seconds": round(result.seconds, 3),
-        "backend": settings.backend,
-        "exit_code": result.exit_code,
+    runner = settings.runner()
+    try:
+        result: SandboxResult | None = execute(runner, sandbox_run)
+        broke = None
+    except Exception as exc:  # the engine or the host failed, not the job: still end it
+        result, broke = None, f"error: the sandbox could not run the job: {exc}"[:500]
+    finally:  # a notebook's views are copies of store data: gone once the job is
+        shutil.rmtree(sandbox_run.work_dir / "views", ignore_errors=True)
+    produced = result.outputs if result is not None else []
+    resources: dict[str, object] = {
+        "seconds": round(result.seconds, 3) if result else None,
+        "backend": runner.name,
+        "exit_code": result.exit_code if result else None,
     }
     with session_factory() as session, session.begin():
         job = get_job(session, job_id)
-        finish(
-            session, home, job, outputs.get("result.parquet"), result.failure, settings, resources
-        )
+        failure = result.failure if result is not None else broke
+        result_path: Path | list[Path] | None = {p.name: p for p in produced}.get("result.parquet")
+        if job.kind == "notebook" and failure is None:
+            result_path, failure = _notebook_result(job, sandbox_run, produced)
+        finish(session, home, job, result_path, failure, settings, resources)
     with session_factory() as session:
         job = get_job(session, job_id)
         session.expunge(job)

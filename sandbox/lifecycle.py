@@ -4,6 +4,7 @@
 (submit) ──▶ queued ──▶ running ──▶ failed | blocked | awaiting_review
 awaiting_review ──▶ released | rejected
 queued | running ──▶ failed   (license revoked or expired meanwhile)
+running ──▶ queued   (a worker's lease expired: sandbox.worker)
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ STATUSES = (
 )
 TRANSITIONS: dict[str, set[str]] = {
     "queued": {"running", "failed"},
-    "running": {"failed", "blocked", "awaiting_review"},
+    "running": {"failed", "blocked", "awaiting_review", "queued"},
     "awaiting_review": {"released", "rejected"},
 }
 

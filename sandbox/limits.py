@@ -35,6 +35,7 @@ class Limits:
     output_bytes: int = 50_000_000
     output_files: int = 20
     processes: int = 64
+    cpus: int = 1  # cores' worth of CPU time per second (docker; bubblewrap cannot cap it)
 
     def __post_init__(self) -> None:
         for name, value in self.to_dict().items():
@@ -95,6 +96,19 @@ class OutputCheck:
     files: list[Path]
     failure: str | None = None
     detail: str = ""
+
+
+def over_limit(out_dir: Path, limits: Limits) -> str | None:
+    """The output limit /out is past, if any: how a job that died writing is judged
+    (a full tmpfs says ENOSPC, which could also mean /tmp)."""
+    names = os.listdir(out_dir)
+    if len(names) > limits.output_files:
+        return "limit:output_files"
+    total = 0
+    for name in names:
+        info = os.lstat(os.path.join(out_dir, name))
+        total += info.st_size if stat.S_ISREG(info.st_mode) else 0
+    return "limit:output_bytes" if total > limits.output_bytes else None
 
 
 def check_outputs(out_dir: Path, limits: Limits) -> OutputCheck:

@@ -79,3 +79,14 @@ class Job(Base):
             "created_at": self.created_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
         }
+
+
+class LicenseLimits(Base):
+    """Sandbox limits set for one license, over the domain's defaults (sandbox.limits.Limits)."""
+
+    __tablename__ = "sandbox_limits"
+
+    license_id: Mapped[int] = mapped_column(ForeignKey("licenses.id"), primary_key=True)
+    limits: Mapped[dict[str, int]] = mapped_column(JSON, nullable=False)
+    set_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    set_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

@@ -8,29 +8,43 @@ the same for every backend.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from core.errors import InvalidInput
-from sandbox.limits import Limits, breach_from_exit, check_outputs, clear_outputs, release_modes
+from sandbox.limits import (
+    Limits,
+    breach_from_exit,
+    check_outputs,
+    clear_outputs,
+    over_limit,
+    release_modes,
+)
 
 SPEC_NAME = "spec.json"
 LOG_NAME = "sandbox.log"
+RESERVED_PREFIX = ".sluice-"  # the runtime's own files in /out, moved to review/ by the host
 LOG_CAP = 1_000_000  # bytes of stdout+stderr kept in sandbox.log
 _STDERR_TAIL = 8192
 _DATASET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_JOB_FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}")
 
 
 @dataclass
 class SandboxRun:
     """One job to run: where it lives on the host, what it may read, what it runs.
 
-    `work_dir` gets three folders: `job` (read-only inside as /job, holds
-    spec.json), `out` (writable, /out) and `logs` (host only). Each `data`
-    entry is mounted read-only at /data/<name>.parquet, and nothing else is.
+    `work_dir` gets four folders: `job` (read-only inside as /job, holds
+    spec.json), `out` (writable, /out), `logs` and `review` (host only: the
+    executed notebook and the runtime's manifest). Each `data` entry is mounted
+    read-only at /data/<name>.parquet, and nothing else is. `files` are extra
+    files for /job (a notebook), written beside the spec.
     """
 
     job_id: str
@@ -38,6 +52,7 @@ class SandboxRun:
     data: dict[str, Path]
     spec: dict[str, Any]
     limits: Limits = field(default_factory=Limits)
+    files: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def job_dir(self) -> Path:
@@ -50,6 +65,10 @@ class SandboxRun:
     @property
     def log_path(self) -> Path:
         return self.work_dir / "logs" / LOG_NAME
+
+    @property
+    def review_dir(self) -> Path:
+        return self.work_dir / "review"
 
 
 @dataclass
@@ -102,9 +121,14 @@ def prepare_work_dir(run: SandboxRun) -> None:
             raise InvalidInput(f"dataset {name!r}: {path} is not a file")
     if run.out_dir.exists() and any(run.out_dir.iterdir()):
         raise InvalidInput(f"{run.out_dir} is not empty; give each job a fresh work_dir")
-    for folder in (run.job_dir, run.out_dir, run.log_path.parent):
+    for folder in (run.job_dir, run.out_dir, run.log_path.parent, run.review_dir):
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o755)
+    for name, content in run.files.items():
+        if not _JOB_FILE.fullmatch(name) or name == SPEC_NAME:
+            raise InvalidInput(f"job file name {name!r} is not a plain file name")
+        (run.job_dir / name).write_bytes(content)
+        (run.job_dir / name).chmod(0o644)
     spec_path = run.job_dir / SPEC_NAME
     spec_path.write_text(json.dumps(job_spec(run), ensure_ascii=False, indent=2), "utf-8")
     spec_path.chmod(0o644)
@@ -124,6 +148,8 @@ def job_spec(run: SandboxRun) -> dict[str, Any]:
         raise InvalidInput(f"spec names datasets that are not mounted: {sorted(stray)}")
     spec.setdefault("memory_limit", f"{max(run.limits.memory_mb // 2, 64)}MB")
     spec.setdefault("threads", 2)
+    if spec.get("kind") == "notebook":
+        spec.setdefault("timeout", run.limits.wall_seconds)
     return spec
 
 
@@ -168,27 +194,66 @@ def conclude(
     killed_for: str | None,
     cpu_seconds: float,
     seconds: float,
+    out_dir: Path | None = None,
 ) -> SandboxResult:
     """Judge a finished job: which limit or rule it broke, if any, and which files leave.
 
-    A failed job keeps nothing in /out: a partial result is never released.
+    `out_dir` is where the job's /out was, if not run.out_dir (a docker slot); the
+    files that may leave are copied to run.out_dir. A failed job keeps nothing in
+    /out: a partial result is never released.
     """
     limits = run.limits
+    out = out_dir or run.out_dir
+    collect_runtime_files(out, run.review_dir)
     failure = killed_for or breach_from_exit(exit_code, log.stderr_text(), cpu_seconds, limits)
     if failure is None and exit_code != 0:
-        failure = f"error: {log.last_stderr_line() or f'exit code {exit_code}'}"
+        failure = over_limit(out, limits) or (
+            f"error: {log.last_stderr_line() or f'exit code {exit_code}'}"
+        )
     outputs: list[Path] = []
     if failure is None:
-        check = check_outputs(run.out_dir, limits)
+        check = check_outputs(out, limits)
         failure, outputs = check.failure, check.files
         if check.detail:
             log.note(check.detail)
     if failure is None:
+        if out != run.out_dir:
+            outputs = _copy_files(outputs, run.out_dir)
         release_modes(outputs)
     else:
-        clear_outputs(run.out_dir)
+        clear_outputs(out)
     log.note(f"exit_code={exit_code} failure={failure} seconds={seconds:.3f}")
     return SandboxResult(failure is None, exit_code, outputs, failure, run.log_path, seconds)
+
+
+def collect_runtime_files(out_dir: Path, review_dir: Path) -> None:
+    """Move the runtime's own files (.sluice-*) from /out to review/, without the prefix.
+
+    Only plain files are moved; anything else under a reserved name is deleted. None
+    of them is ever a candidate output.
+    """
+    review_dir.mkdir(parents=True, exist_ok=True)
+    for entry in os.scandir(out_dir):
+        if not entry.name.startswith(RESERVED_PREFIX):
+            continue
+        info = entry.stat(follow_symlinks=False)
+        if stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
+            target = review_dir / entry.name.removeprefix(RESERVED_PREFIX)
+            shutil.copyfile(entry.path, target, follow_symlinks=False)
+            os.chmod(target, 0o644)
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)
+        else:
+            os.unlink(entry.path)
+
+
+def _copy_files(files: list[Path], folder: Path) -> list[Path]:
+    copied = []
+    for file in files:
+        target = folder / file.name
+        shutil.copyfile(file, target, follow_symlinks=False)
+        copied.append(target)
+    return copied
 
 
 def _bubblewrap() -> Callable[..., Runner]:
@@ -203,16 +268,36 @@ def _bubblewrap_unusable() -> str | None:
     return unavailable_reason()
 
 
+def _docker() -> Callable[..., Runner]:
+    from sandbox.docker_backend import DockerRunner
+
+    return DockerRunner
+
+
+def _docker_unusable() -> str | None:
+    from sandbox.docker_backend import unavailable_reason
+
+    return unavailable_reason()
+
+
 # name -> (runner class, why it cannot run here or None). Imports are lazy so a
-# backend's dependencies load only when it is used. Docker joins this table later.
+# backend's dependencies load only when it is used.
 _BACKENDS: dict[str, tuple[Callable[[], Callable[..., Runner]], Callable[[], str | None]]] = {
     "bubblewrap": (_bubblewrap, _bubblewrap_unusable),
+    "docker": (_docker, _docker_unusable),
 }
 
 
 def available_backends() -> dict[str, str | None]:
     """Each backend's name, with None if it can run here or the reason it cannot."""
     return {name: unusable() for name, (_, unusable) in _BACKENDS.items()}
+
+
+def resolve_backend(name: str) -> str:
+    """`auto` means docker where an engine answers with the image built, else bubblewrap."""
+    if name != "auto":
+        return name
+    return "docker" if _docker_unusable() is None else "bubblewrap"
 
 
 def get_runner(name: str, **options: Any) -> Runner:

@@ -23,8 +23,9 @@ from core.errors import (
 )
 from service.deps import Unauthorized
 from service.domain import open_domain
-from service.routes import audit, catalog, jobs
+from service.routes import audit, catalog, jobs, licenses, products, review
 from service.settings import Settings
+from service.web import mount_console
 
 STATUS: dict[type[SluiceError], int] = {
     InvalidInput: 422,
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Sluice", version="0.1.0", description="数据可用不可见 — usable, not visible."
     )
     app.state.domain = domain
-    for module in (jobs, catalog, audit):
+    for module in (jobs, catalog, audit, licenses, products, review):
         app.include_router(module.router)
 
     @app.middleware("http")
@@ -68,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def unauthorized(_request: Request, _error: Unauthorized) -> JSONResponse:
         body = {"error": "unauthorized", "message": "send Authorization: Bearer TOKEN"}
         return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+    mount_console(app)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

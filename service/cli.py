@@ -8,7 +8,18 @@ from __future__ import annotations
 
 import typer
 
-from service.commands import audit, catalog, jobs, licenses, people, products
+from service.commands import (
+    audit,
+    catalog,
+    jobs,
+    licenses,
+    people,
+    products,
+    releases,
+    review,
+    sandbox,
+    worker,
+)
 from service.commands.common import Json
 from service.domain import init_domain
 from service.output import emit, handles_errors
@@ -27,10 +38,13 @@ app.add_typer(people.tokens_app, name="tokens")
 app.add_typer(licenses.licenses_app, name="licenses")
 app.add_typer(licenses.policy_app, name="policy")
 app.add_typer(jobs.jobs_app, name="jobs")
-app.add_typer(jobs.review_app, name="review")
-app.add_typer(jobs.outputs_app, name="outputs")
+app.add_typer(review.review_app, name="review")
+app.add_typer(review.outputs_app, name="outputs")
+app.add_typer(releases.releases_app, name="releases")
 app.add_typer(products.products_app, name="products")
 app.add_typer(audit.audit_app, name="audit")
+app.add_typer(sandbox.sandbox_app, name="sandbox")
+app.command("worker")(worker.worker)
 
 
 @app.command()

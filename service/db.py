@@ -1,7 +1,10 @@
 """Database engine and sessions; migrations are applied with Alembic on `sluice init`.
 
-SQLite writes start with BEGIN IMMEDIATE, so two processes appending to the
-audit chain at once are serialized instead of both reading the same head.
+SQLite (one machine): writes start with BEGIN IMMEDIATE, so two processes
+appending to the audit chain at once are serialized instead of both reading the
+same head. PostgreSQL (past one machine, SLUICE_DATABASE_URL=postgresql+psycopg://…):
+READ COMMITTED, with row locks (FOR UPDATE, SKIP LOCKED for the job queue) and an
+advisory lock around audit appends doing the serializing; see audit_log.chain.
 """
 
 from __future__ import annotations
@@ -17,7 +20,13 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def is_postgresql(url: str) -> bool:
+    return url.startswith(("postgresql", "postgres"))
+
+
 def make_engine(url: str) -> Engine:
+    if is_postgresql(url):
+        return _postgresql_engine(url)
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     engine = create_engine(url, connect_args={"timeout": 30})
@@ -38,6 +47,27 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def _postgresql_engine(url: str) -> Engine:
+    """A small pool per process: the API server and every worker each hold one, and
+    PostgreSQL's max_connections (100 by default) is shared by all of them.
+
+    A transaction left idle (a process stopped between statements while holding the
+    audit lock) is ended by the server instead of blocking every writer.
+    """
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        pool_recycle=1800,
+        connect_args={
+            "application_name": "sluice",
+            "connect_timeout": 10,
+            "options": "-c idle_in_transaction_session_timeout=60000 -c lock_timeout=60000",
+        },
+    )
+
+
 def session_factory(engine: Engine) -> Callable[[], Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
@@ -45,5 +75,6 @@ def session_factory(engine: Engine) -> Callable[[], Session]:
 def migrate(url: str) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", url)
+    # ConfigParser interpolation would read a "%" in a password as a placeholder
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     command.upgrade(config, "head")

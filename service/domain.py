@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from audit_log import Actor, append
+from audit_log import Actor, AuditEntry, append, configure_log, make_signer, with_signer
 from core.errors import NotFound, SluiceError
 from core.home import Home
 from service.db import make_engine, migrate, session_factory
@@ -48,7 +48,8 @@ def open_domain(settings: Settings) -> Domain:
             f"no Sluice domain at {home.root}; run `sluice init` first (or set SLUICE_HOME)"
         )
     engine = make_engine(settings.url)
-    return Domain(settings, home, engine, session_factory(engine))
+    signer = make_signer(settings.audit_signature, home.signing_key, settings.audit_sm2_opt_in)
+    return Domain(settings, home, engine, with_signer(session_factory(engine), signer))
 
 
 def init_domain(settings: Settings) -> tuple[Domain, bool]:
@@ -58,8 +59,12 @@ def init_domain(settings: Settings) -> tuple[Domain, bool]:
     home.create()
     migrate(settings.url)
     domain = open_domain(settings)
+    if settings.database_url is not None:  # an external database: new while its log is empty
+        with domain.transaction() as session:
+            created = session.scalar(select(func.count()).select_from(AuditEntry)) == 0
     if created:
         with domain.transaction() as session:
+            configure_log(session, settings.audit_hash, settings.audit_checkpoint_every)
             append(
                 session,
                 Actor.system(),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.home import Home
 from policies.disclosure import DisclosureRules
 from sandbox.jobs import JobSettings
+from sandbox.limits import Limits
 
 
 class Settings(BaseSettings):
@@ -16,9 +18,32 @@ class Settings(BaseSettings):
 
     home: Path = Path(".sluice-demo")
     database_url: str | None = None
-    sandbox_backend: str = "bubblewrap"
+    # docker | bubblewrap | auto (docker when an engine answers and the image is built)
+    sandbox_backend: str = "auto"
+    # The domain's sandbox limits as JSON (e.g. '{"memory_mb": 1024}'); licenses may override.
+    sandbox_limits: dict[str, int] = {}
+    # The docker backend's runtime image (default: the content-hash tag of `sandbox build-image`).
+    sandbox_image: str | None = None
+    # Docker containers kept started ahead of demand, and where their slots live.
+    sandbox_pool_size: int = 2
+    sandbox_pool_dir: Path | None = None
     epsilon_per_query: float = 1.0
+    # Where `--engine spark` jobs run: local[N], spark://host:7077, or sc://host (Spark Connect).
+    spark_master: str = "local[2]"
+    # How long a worker's claim on a job lasts without a heartbeat (see sandbox.worker).
+    worker_lease_seconds: int = 60
     max_request_bytes: int = 2_000_000
+    # The audit log's hash suite (sha256 or sm3), fixed when the domain is initialised.
+    audit_hash: str = "sha256"
+    # A signed tree head every this many audit entries (and on `sluice audit checkpoint`).
+    audit_checkpoint_every: int = 1000
+    # Tree-head signatures: ed25519, or sm2 with audit_sm2_opt_in=true and an SM2 backend.
+    audit_signature: str = "ed25519"
+    audit_sm2_opt_in: bool = False
+    # The domain's disclosure rules as JSON (e.g. '{"threshold": 20}'); ACRO's defaults unset.
+    disclosure: dict[str, Any] = {}
+    # Rules that may be weaker than the defaults, named one by one (JSON list): the opt-in.
+    disclosure_allow_weaker: list[str] = []
 
     @property
     def domain_home(self) -> Home:
@@ -28,9 +53,16 @@ class Settings(BaseSettings):
     def url(self) -> str:
         return self.database_url or f"sqlite:///{self.domain_home.database}"
 
+    def disclosure_rules(self) -> DisclosureRules:
+        return DisclosureRules.from_dict(self.disclosure, allow_weaker=self.disclosure_allow_weaker)
+
     def job_settings(self) -> JobSettings:
         return JobSettings(
             epsilon_per_query=self.epsilon_per_query,
             backend=self.sandbox_backend,
-            rules=DisclosureRules(),
+            rules=self.disclosure_rules(),
+            limits=Limits(**self.sandbox_limits),
+            image=self.sandbox_image,
+            pool_size=self.sandbox_pool_size,
+            pool_dir=self.sandbox_pool_dir,
         )

@@ -4,5 +4,8 @@ import audit_log.records  # noqa: F401
 import catalog.records  # noqa: F401
 import operators.records  # noqa: F401
 import policies.budget  # noqa: F401
+import products.filings  # noqa: F401
 import products.records  # noqa: F401
+import products.usage  # noqa: F401
+import sandbox.leases  # noqa: F401
 import sandbox.records  # noqa: F401

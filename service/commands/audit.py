@@ -1,48 +1,186 @@
-"""`sluice audit`: verify and export the log; publish the public key."""
+"""`sluice audit`: verify (live, an export, or a proof), export, sign, prove, publish the key."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from audit_log import export_entries, verify_store
-from service.commands.common import Json, domain
+from audit_log import (
+    EntryFilter,
+    check_proof,
+    checkpoint,
+    consistency_document,
+    export_entries,
+    inclusion_document,
+    list_alerts,
+    list_heads,
+    load_verifier,
+    record_failed_verification,
+    verify_export,
+    verify_store,
+)
+from audit_log.signing import Verifier
+from core.errors import InvalidInput
+from service.commands.common import Json, domain, read_text
 from service.output import emit, handles_errors
 
 audit_app = typer.Typer(no_args_is_help=True, help="The audit log.")
+VERIFY_FAILED = 10
+
+PubKey = Annotated[
+    Path | None,
+    typer.Option("--pubkey", help="The domain's public key (PEM, from `sluice audit pubkey`)."),
+]
+Output = Annotated[Path | None, typer.Option("--output", help="Also write the document here.")]
+
+
+def _verifier(pubkey: Path | None) -> Verifier:
+    if pubkey is not None:
+        if not pubkey.is_file():
+            raise InvalidInput(f"public key file {pubkey} does not exist; check the path")
+        return load_verifier(pubkey.read_bytes())
+    return load_verifier(domain().home.public_key_path.read_bytes())
+
+
+def _verdict(r: dict[str, Any]) -> str:
+    if r["ok"]:
+        signed = f", {r.get('signed_size', 0)} under signed heads" if "signed_size" in r else ""
+        return f"ok: {r.get('entries', 'proof')} entries{signed}" if "entries" in r else "ok"
+    where = f"first bad entry {r['first_bad_seq']}: " if r.get("first_bad_seq") else ""
+    return f"FAILED: {where}{r['problem']}"
+
+
+def _finish(result: dict[str, Any], as_json: bool) -> None:
+    emit(result, as_json, _verdict)
+    if not result["ok"]:
+        raise typer.Exit(VERIFY_FAILED)
 
 
 @audit_app.command("verify")
 @handles_errors("audit.verify")
-def audit_verify(as_json: Json = False) -> None:
-    with domain().transaction() as session:
-        result = verify_store(session).to_dict()
-    emit(
-        result,
-        as_json,
-        lambda r: (
-            f"{'ok' if r['ok'] else 'FAILED'}: {r['entries']} entries"
-            + ("" if r["ok"] else f", first bad entry {r['first_bad_seq']}: {r['problem']}")
-        ),
-    )
-    if not result["ok"]:
-        raise typer.Exit(10)
+def audit_verify(
+    file: Annotated[Path | None, typer.Option("--file", help="Verify this export offline.")] = None,
+    proof: Annotated[Path | None, typer.Option("--proof", help="Check a proof document.")] = None,
+    pubkey: PubKey = None,
+    as_json: Json = False,
+) -> None:
+    """Verify the live log; or, with --file or --proof, an export or proof with only --pubkey."""
+    if file is not None and proof is not None:
+        raise InvalidInput("give --file or --proof, not both")
+    if file is not None:
+        if not file.is_file():
+            raise InvalidInput(f"export file {file} does not exist; check the path")
+        _finish(verify_export(file, _verifier(pubkey)).to_dict(), as_json)
+        return
+    if proof is not None:
+        try:
+            document = json.loads(read_text(proof, "proof"))
+        except json.JSONDecodeError:
+            raise InvalidInput(
+                f"{proof} is not JSON; give a file from `sluice audit prove`"
+            ) from None
+        if not isinstance(document, dict):
+            raise InvalidInput(f"{proof} is not a proof document")
+        _finish(check_proof(document, _verifier(pubkey)).to_dict(), as_json)
+        return
+    d = domain()
+    with d.transaction() as session:
+        result = verify_store(session, _verifier(pubkey) if pubkey else None)
+    if not result.ok:
+        with d.transaction() as session:
+            record_failed_verification(session, result.first_bad_seq, result.problem, "live")
+    _finish(result.to_dict(), as_json)
 
 
 @audit_app.command("export")
 @handles_errors("audit.export")
 def audit_export(output: Annotated[Path, typer.Option()], as_json: Json = False) -> None:
+    """Sign the log as it stands and write it, with every signed head, as JSON lines."""
     d = domain()
     with d.transaction() as session:
-        data = export_entries(session, output, d.home.signing_key())
-    emit(data, as_json, f"exported {data['entries']} entries to {output}")
+        data = export_entries(session, output)
+    emit(
+        data,
+        as_json,
+        f"exported {data['entries']} entries and {data['heads']} signed heads to {output}",
+    )
 
 
 @audit_app.command("pubkey")
 @handles_errors("audit.pubkey")
 def audit_pubkey(output: Annotated[Path, typer.Option()], as_json: Json = False) -> None:
+    """Write the domain's public key: all a regulator needs to verify offline."""
     d = domain()
     output.write_bytes(d.home.public_key_path.read_bytes())
     emit({"path": str(output)}, as_json, f"public key written to {output}")
+
+
+@audit_app.command("checkpoint")
+@handles_errors("audit.checkpoint")
+def audit_checkpoint(as_json: Json = False) -> None:
+    """Sign a tree head over the log as it stands now."""
+    with domain().transaction() as session:
+        data = checkpoint(session).to_dict()
+    emit(data, as_json, f"signed tree head: size {data['size']}, root {data['root_hash']}")
+
+
+@audit_app.command("heads")
+@handles_errors("audit.heads")
+def audit_heads(as_json: Json = False) -> None:
+    """List the signed tree heads."""
+    with domain().transaction() as session:
+        data = [h.to_dict() for h in list_heads(session)]
+    emit(data, as_json, lambda rows: "\n".join(f"{h['size']:>8}  {h['root_hash']}" for h in rows))
+
+
+def _write(document: dict[str, Any], output: Path | None) -> None:
+    if output is not None:
+        output.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", "utf-8")
+
+
+@audit_app.command("prove")
+@handles_errors("audit.prove")
+def audit_prove(
+    entry: int,
+    size: Annotated[int | None, typer.Option(help="A signed size (default: the latest).")] = None,
+    output: Output = None,
+    as_json: Json = False,
+) -> None:
+    """Print an inclusion proof: entry ENTRY is in the signed log."""
+    with domain().transaction() as session:
+        document = inclusion_document(session, entry, size)
+    _write(document, output)
+    emit(document, as_json)
+
+
+@audit_app.command("consistency")
+@handles_errors("audit.consistency")
+def audit_consistency(old: int, new: int, output: Output = None, as_json: Json = False) -> None:
+    """Print a consistency proof: the signed log of size M is a prefix of the one of size N."""
+    with domain().transaction() as session:
+        document = consistency_document(session, old, new)
+    _write(document, output)
+    emit(document, as_json)
+
+
+@audit_app.command("alerts")
+@handles_errors("audit.alerts")
+def audit_alerts(
+    rule: Annotated[str | None, typer.Option(help="Only this rule.")] = None,
+    limit: int = 100,
+    as_json: Json = False,
+) -> None:
+    """List alerts raised over the log."""
+    with domain().transaction() as session:
+        rows = [e.to_dict() for e in list_alerts(session, EntryFilter(action=rule), limit)]
+    emit(
+        rows,
+        as_json,
+        lambda rs: (
+            "\n".join(f"{r['seq']:>8}  {r['at']}  {r['action']}  {r['subject']}" for r in rs)
+            or "no alerts"
+        ),
+    )

@@ -1,4 +1,4 @@
-"""`sluice jobs|review|outputs`: submit and follow jobs, review outputs, check tables."""
+"""`sluice jobs`: submit and follow jobs (review and output checks: `service.commands.review`)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,16 @@ from typing import Annotated
 import typer
 
 from core.errors import InvalidInput
-from operators.accounts import HOST_ADMIN, get_user
+from operators.accounts import HOST_ADMIN
 from products.release import release_of
-from products.review import review
-from sandbox.jobs import get_job, list_jobs, run, submit_sql
+from sandbox.engines import submit_query
+from sandbox.jobs import get_job, list_jobs, run, submit_notebook
 from service.commands.common import Json, domain, read_text
+from service.commands.worker import run_spark_job
 from service.domain import Domain
 from service.output import emit, handles_errors
 
 jobs_app = typer.Typer(no_args_is_help=True, help="SQL and notebook jobs.")
-review_app = typer.Typer(no_args_is_help=True, help="Output review (出域审核).")
-outputs_app = typer.Typer(no_args_is_help=True, help="Output checks.")
 
 
 @jobs_app.command("submit")
@@ -29,23 +28,27 @@ def jobs_submit(
     license: Annotated[int, typer.Option()],
     sql: Annotated[Path | None, typer.Option()] = None,
     notebook: Annotated[Path | None, typer.Option()] = None,
-    engine: Annotated[str, typer.Option()] = "duckdb",
+    engine: Annotated[str | None, typer.Option(help="duckdb or spark (default: license's)")] = None,
     wait: Annotated[bool, typer.Option("--wait")] = False,
     as_json: Json = False,
 ) -> None:
-    """Submit a query; without --wait it runs in the background."""
+    """Submit a SQL query or a notebook; without --wait it runs in the background."""
     if (sql is None) == (notebook is None):
         raise InvalidInput("give exactly one of --sql FILE or --notebook FILE")
-    if notebook is not None:
-        raise InvalidInput("notebook jobs are not supported yet; submit SQL with --sql")
     d = domain()
-    assert sql is not None
     with d.transaction() as session:
-        job = submit_sql(
-            session, license, HOST_ADMIN, read_text(sql, "SQL"), d.settings.job_settings(), engine
-        )
-        job_id, status = job.id, job.status
-    if status == "queued":
+        if notebook is not None:
+            text = read_text(notebook, "notebook")
+            job = submit_notebook(session, license, HOST_ADMIN, text, d.settings.job_settings())
+        else:
+            assert sql is not None
+            text = read_text(sql, "SQL")
+            settings = d.settings.job_settings()
+            job = submit_query(session, license, HOST_ADMIN, text, settings, engine)
+        job_id, status, on_spark = job.id, job.status, job.engine == "spark"
+    if status == "queued" and on_spark:  # Spark jobs run on `sluice worker`s
+        run_spark_job(d, job_id, wait)
+    elif status == "queued":
         if wait:
             status = run(d.sessions, d.home, job_id, d.settings.job_settings()).status
         else:
@@ -102,44 +105,3 @@ def jobs_run(job_id: int, as_json: Json = False) -> None:
     d = domain()
     job = run(d.sessions, d.home, job_id, d.settings.job_settings())
     emit(job.to_dict(), as_json, f"job {job.id}: {job.status}")
-
-
-def _review(job: int, reviewer: str, decision: str, reason: str, as_json: bool) -> None:
-    d = domain()
-    with d.transaction() as session:
-        user = get_user(session, reviewer)
-        review(session, d.home, job, user, decision, reason)
-    show_job(d, job, as_json)
-
-
-@review_app.command("approve")
-@handles_errors("review.approve")
-def review_approve(
-    job: int, reviewer: Annotated[str, typer.Option()], reason: str = "", as_json: Json = False
-) -> None:
-    _review(job, reviewer, "approve", reason, as_json)
-
-
-@review_app.command("deny")
-@handles_errors("review.deny")
-def review_deny(
-    job: int, reviewer: Annotated[str, typer.Option()], reason: str = "", as_json: Json = False
-) -> None:
-    _review(job, reviewer, "deny", reason, as_json)
-
-
-@outputs_app.command("check")
-@handles_errors("outputs.check")
-def outputs_check(file: Path, as_json: Json = False) -> None:
-    """Run the disclosure checks on a table (CSV or Parquet with companion columns)."""
-    from policies.table_file import check_file
-
-    data = check_file(file)
-    emit(
-        data,
-        as_json,
-        lambda r: (
-            f"{'BLOCKED' if r['blocked'] else 'passes'}: "
-            f"{len(r['findings'])} finding(s), {r['suppressed_share']:.0%} suppressed"
-        ),
-    )

@@ -1,16 +1,30 @@
-"""`sluice licenses|policy`: grant and revoke licenses; ask the policy engine."""
+"""`sluice licenses|policy`: the license lifecycle (apply, approve or narrow, refuse,
+suspend, reinstate, revoke, expire, grant); ask the policy engine."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.orm import Session
 
+from audit_log import Actor
 from catalog import get_dataset
 from core.errors import InvalidInput
-from operators.licenses import grant_license, list_licenses, revoke_license
+from operators.accounts import get_operator
+from operators.licenses import get_license, grant_license, list_licenses, revoke_license
+from operators.lifecycle import (
+    apply_for_license,
+    approve_license,
+    expire_licenses,
+    refuse_license,
+    reinstate_license,
+    suspend_license,
+)
+from operators.records import License, Operator
 from sandbox.jobs import decide
 from service.commands.common import ADMIN, Json, domain, read_text
 from service.output import emit, handles_errors
@@ -29,12 +43,11 @@ def licenses_grant(
     until: Annotated[str, typer.Option(help="YYYY-MM-DD")],
     row_filter: Annotated[str | None, typer.Option()] = None,
     epsilon: Annotated[float, typer.Option()] = 10.0,
+    scenario: Annotated[str, typer.Option(help="应用场景")] = "",
     as_json: Json = False,
 ) -> None:
-    try:
-        valid_until = date.fromisoformat(until)
-    except ValueError:
-        raise InvalidInput(f"--until {until!r} is not a date; use YYYY-MM-DD") from None
+    """Grant a license directly, without an application."""
+    valid_until = _date(until, "--until") or date.today()
     with domain().transaction() as session:
         schemas = {name: get_dataset(session, name).schema() for name in dataset}
         record = grant_license(
@@ -47,6 +60,7 @@ def licenses_grant(
             actor=ADMIN,
             row_filter=row_filter,
             epsilon=epsilon,
+            scenario=scenario,
         )
         data = record.to_dict(operator)
     emit(data, as_json, f"license {data['id']} granted to {operator}")
@@ -54,9 +68,13 @@ def licenses_grant(
 
 @licenses_app.command("list")
 @handles_errors("licenses.list")
-def licenses_list(as_json: Json = False) -> None:
+def licenses_list(
+    status: Annotated[str | None, typer.Option(help="pending, active, suspended, ...")] = None,
+    as_json: Json = False,
+) -> None:
     with domain().transaction() as session:
         data = [lic.to_dict(name) for lic, name in list_licenses(session)]
+    data = [r for r in data if status is None or r["status"] == status]
     emit(
         data,
         as_json,
@@ -71,12 +89,136 @@ def licenses_list(as_json: Json = False) -> None:
     )
 
 
+def _date(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{option} {text!r} is not a date; use YYYY-MM-DD") from None
+
+
+def _shown(session: Session, record: License) -> dict:
+    company = session.get(Operator, record.operator_id)
+    return record.to_dict(company.name if company else None)
+
+
+@licenses_app.command("apply")
+@handles_errors("licenses.apply")
+def licenses_apply(
+    operator: Annotated[str, typer.Option()],
+    dataset: Annotated[list[str], typer.Option()],
+    max_level: Annotated[str, typer.Option()],
+    purpose: Annotated[str, typer.Option()],
+    scenario: Annotated[str, typer.Option(help="应用场景")],
+    until: Annotated[str, typer.Option(help="YYYY-MM-DD")],
+    epsilon: Annotated[float, typer.Option()] = 10.0,
+    valid_from: Annotated[str | None, typer.Option("--from", help="YYYY-MM-DD")] = None,
+    as_json: Json = False,
+) -> None:
+    """File an application on an operator's behalf; it stays pending until decided."""
+    with domain().transaction() as session:
+        record = apply_for_license(
+            session,
+            operator_id=get_operator(session, operator).id,
+            datasets=dataset,
+            max_level=max_level,
+            purpose=purpose,
+            scenario=scenario,
+            valid_until=_date(until, "--until") or date.today(),
+            valid_from=_date(valid_from, "--from"),
+            epsilon=epsilon,
+            actor=ADMIN,
+        )
+        data = _shown(session, record)
+    emit(data, as_json, f"license {data['id']} applied for: pending")
+
+
+@licenses_app.command("approve")
+@handles_errors("licenses.approve")
+def licenses_approve(
+    license_id: int,
+    dataset: Annotated[list[str] | None, typer.Option(help="narrow to these")] = None,
+    max_level: Annotated[str | None, typer.Option()] = None,
+    until: Annotated[str | None, typer.Option(help="YYYY-MM-DD, no later than asked")] = None,
+    epsilon: Annotated[float | None, typer.Option()] = None,
+    row_filter: Annotated[str | None, typer.Option()] = None,
+    note: str = "",
+    as_json: Json = False,
+) -> None:
+    """Approve an application as filed, or narrowed (never widened)."""
+    with domain().transaction() as session:
+        record = approve_license(
+            session,
+            license_id,
+            ADMIN,
+            datasets=dataset or None,
+            max_level=max_level,
+            valid_until=_date(until, "--until"),
+            epsilon=epsilon,
+            row_filter=row_filter,
+            note=note,
+        )
+        data = _shown(session, record)
+    emit(data, as_json, f"license {license_id} approved")
+
+
+def _step(license_id: int, action: str, reason: str, as_json: bool) -> None:
+    steps: dict[str, Callable[[Session, int, Actor, str], License]] = {
+        "refuse": refuse_license,
+        "suspend": suspend_license,
+        "reinstate": reinstate_license,
+        "revoke": revoke_license,
+    }
+    with domain().transaction() as session:
+        data = _shown(session, steps[action](session, license_id, ADMIN, reason))
+    emit(data, as_json, f"license {license_id}: {data['status']}")
+
+
+@licenses_app.command("refuse")
+@handles_errors("licenses.refuse")
+def licenses_refuse(
+    license_id: int, reason: Annotated[str, typer.Option()], as_json: Json = False
+) -> None:
+    _step(license_id, "refuse", reason, as_json)
+
+
+@licenses_app.command("suspend")
+@handles_errors("licenses.suspend")
+def licenses_suspend(
+    license_id: int, reason: Annotated[str, typer.Option()], as_json: Json = False
+) -> None:
+    """Stop use at once: queued jobs do not start; can be reinstated."""
+    _step(license_id, "suspend", reason, as_json)
+
+
+@licenses_app.command("reinstate")
+@handles_errors("licenses.reinstate")
+def licenses_reinstate(license_id: int, reason: str = "", as_json: Json = False) -> None:
+    _step(license_id, "reinstate", reason, as_json)
+
+
 @licenses_app.command("revoke")
 @handles_errors("licenses.revoke")
 def licenses_revoke(license_id: int, reason: str = "", as_json: Json = False) -> None:
+    _step(license_id, "revoke", reason, as_json)
+
+
+@licenses_app.command("expire")
+@handles_errors("licenses.expire")
+def licenses_expire(as_json: Json = False) -> None:
+    """Record the expiry of every license whose term has passed (run daily)."""
     with domain().transaction() as session:
-        data = revoke_license(session, license_id, ADMIN, reason).to_dict()
-    emit(data, as_json, f"license {license_id} revoked")
+        expired = expire_licenses(session, ADMIN)
+    emit({"expired": expired}, as_json, f"{len(expired)} license(s) expired")
+
+
+@licenses_app.command("show")
+@handles_errors("licenses.show")
+def licenses_show(license_id: int, as_json: Json = False) -> None:
+    with domain().transaction() as session:
+        data = _shown(session, get_license(session, license_id))
+    emit(data, as_json)
 
 
 @policy_app.command("check")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from operators.accounts import add_operator, add_user, create_token, get_user
+from operators.accounts import add_operator, add_user, create_token, get_user, revoke_tokens
 from service.commands.common import ADMIN, Json, domain
 from service.output import emit, handles_errors
 
@@ -43,3 +43,12 @@ def tokens_create(user: str, days: int = 90, as_json: Json = False) -> None:
     with domain().transaction() as session:
         token = create_token(session, get_user(session, user), ADMIN, days)
     emit({"token": token}, as_json, token)
+
+
+@tokens_app.command("revoke")
+@handles_errors("tokens.revoke")
+def tokens_revoke(user: str, token_id: int | None = None, as_json: Json = False) -> None:
+    """Revoke USER's tokens (all of them, or the one with --token-id); refused at once."""
+    with domain().transaction() as session:
+        revoked = revoke_tokens(session, get_user(session, user), ADMIN, token_id)
+    emit({"revoked": revoked}, as_json, f"revoked {len(revoked)} token(s) of {user}")

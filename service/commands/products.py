@@ -1,17 +1,61 @@
-"""`sluice products`: list released outputs as data products."""
+"""`sluice products`: list released outputs as data products (cost-plus pricing, filed
+with the regulator), reprice, withdraw, record usage and spending, verify provenance,
+and write the disclosure report (收支明细)."""
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from core.errors import InvalidInput
 from operators.accounts import HOST_ADMIN
-from products.listing import get_product, list_product, list_products
+from products.filings import list_filings
+from products.listing import (
+    get_product,
+    list_product,
+    list_products,
+    reprice_product,
+    withdraw_product,
+)
+from products.pricing import DEFAULT_SME_DISCOUNT, PricingBasis
+from products.provenance import verify_provenance
+from products.usage import (
+    current_period,
+    disclosure_report,
+    record_spending,
+    record_usage,
+    report_csv,
+)
 from service.commands.common import Json, domain
 from service.output import emit, handles_errors
 
 products_app = typer.Typer(no_args_is_help=True, help="Data products (数据产品).")
+Costs = Annotated[
+    list[str] | None,
+    typer.Option("--cost", help="ITEM=YUAN per unit sold, e.g. compute=600 (repeatable)"),
+]
+Margin = Annotated[float, typer.Option(help="0.05 is 5%; capped by the pricing rules")]
+SmeDiscount = Annotated[float, typer.Option(help="share off for SMEs (中小微企业)")]
+PublicDiscount = Annotated[float, typer.Option(help="share off for public interest; 1 is free")]
+
+
+def basis(
+    costs: list[str] | None, price: float, margin: float, sme: float, public: float
+) -> PricingBasis:
+    """The pricing basis from --cost ITEM=YUAN options; a bare --price is the whole cost."""
+    items: dict[str, float] = {}
+    for text in costs or []:
+        item, _, value = text.partition("=")
+        try:
+            items[item.strip()] = float(value)
+        except ValueError:
+            raise InvalidInput(f"--cost {text!r} is not ITEM=YUAN, e.g. compute=600") from None
+    if not items:
+        items = {"other": price}
+    return PricingBasis(items, margin, sme, public)
 
 
 @products_app.command("add")
@@ -21,14 +65,98 @@ def products_add(
     name: Annotated[str, typer.Option()],
     description: str = "",
     scenario: str = "",
+    usage_scope: Annotated[str, typer.Option(help="使用范围")] = "",
+    term_until: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    update_cycle: str = "once",
+    cost: Costs = None,
     price: float = 0.0,
+    margin: Margin = 0.0,
+    sme_discount: SmeDiscount = DEFAULT_SME_DISCOUNT,
+    public_interest_discount: PublicDiscount = 1.0,
+    as_json: Json = False,
+) -> None:
+    """List a release as a product; the listing is filed (告知) with the regulator."""
+    try:
+        term = date.fromisoformat(term_until) if term_until else None
+    except ValueError:
+        raise InvalidInput(f"--term-until {term_until!r} is not YYYY-MM-DD") from None
+    d = domain()
+    pricing = basis(cost, price, margin, sme_discount, public_interest_discount)
+    with d.transaction() as session:
+        data = list_product(
+            session,
+            release,
+            HOST_ADMIN,
+            name,
+            description,
+            scenario,
+            pricing=pricing,
+            usage_scope=usage_scope,
+            term_until=term,
+            update_cycle=update_cycle,
+            home=d.home,
+        ).to_dict()
+    emit(data, as_json, f"product {data['id']}: {data['name']} {data['pricing']['tiers']}")
+
+
+@products_app.command("reprice")
+@handles_errors("products.reprice")
+def products_reprice(
+    product_id: int,
+    cost: Costs = None,
+    price: float = 0.0,
+    margin: Margin = 0.0,
+    sme_discount: SmeDiscount = DEFAULT_SME_DISCOUNT,
+    public_interest_discount: PublicDiscount = 1.0,
+    note: str = "",
+    as_json: Json = False,
+) -> None:
+    pricing = basis(cost, price, margin, sme_discount, public_interest_discount)
+    with domain().transaction() as session:
+        data = reprice_product(session, product_id, HOST_ADMIN, pricing, note).to_dict()
+    emit(data, as_json, f"product {product_id} repriced: {data['pricing']['tiers']}")
+
+
+@products_app.command("withdraw")
+@handles_errors("products.withdraw")
+def products_withdraw(
+    product_id: int, reason: Annotated[str, typer.Option()], as_json: Json = False
+) -> None:
+    with domain().transaction() as session:
+        data = withdraw_product(session, product_id, HOST_ADMIN, reason).to_dict()
+    emit(data, as_json, f"product {product_id} withdrawn")
+
+
+@products_app.command("use")
+@handles_errors("products.use")
+def products_use(
+    product_id: int,
+    buyer: Annotated[str, typer.Option()],
+    buyer_type: Annotated[str, typer.Option(help="public_interest, sme or commercial")],
+    quantity: int = 1,
+    note: str = "",
+    as_json: Json = False,
+) -> None:
+    """Record a sale or use, priced at the buyer type's tier."""
+    with domain().transaction() as session:
+        data = record_usage(
+            session, product_id, HOST_ADMIN, buyer, buyer_type, quantity, note
+        ).to_dict()
+    emit(data, as_json, f"recorded: {data['quantity']} × ¥{data['unit_price']}")
+
+
+@products_app.command("spend")
+@handles_errors("products.spend")
+def products_spend(
+    product_id: int,
+    category: Annotated[str, typer.Option()],
+    amount: Annotated[float, typer.Option()],
+    note: str = "",
     as_json: Json = False,
 ) -> None:
     with domain().transaction() as session:
-        data = list_product(
-            session, release, HOST_ADMIN, name, description, scenario, price
-        ).to_dict()
-    emit(data, as_json, f"product {data['id']}: {data['name']}")
+        data = record_spending(session, product_id, HOST_ADMIN, category, amount, note).to_dict()
+    emit(data, as_json, f"recorded spending ¥{data['amount']} on {data['category']}")
 
 
 @products_app.command("list")
@@ -40,7 +168,8 @@ def products_list(as_json: Json = False) -> None:
         data,
         as_json,
         lambda rows: (
-            "\n".join(f"{r['id']}\t{r['name']}\t¥{r['price_yuan']}" for r in rows) or "no products"
+            "\n".join(f"{r['id']}\t{r['status']}\t{r['name']}\t¥{r['price_yuan']}" for r in rows)
+            or "no products"
         ),
     )
 
@@ -51,3 +180,64 @@ def products_show(product_id: int, as_json: Json = False) -> None:
     with domain().transaction() as session:
         data = get_product(session, product_id).to_dict()
     emit(data, as_json)
+
+
+@products_app.command("verify")
+@handles_errors("products.verify")
+def products_verify(product_id: int, as_json: Json = False) -> None:
+    """Recheck a product's provenance: signature, digest, reviews, audit position."""
+    d = domain()
+    with d.transaction() as session:
+        found = get_product(session, product_id)
+        checks = [c.to_dict() for c in verify_provenance(session, d.home, found)]
+    ok = all(c["ok"] for c in checks)
+    emit(
+        {"ok": ok, "checks": checks},
+        as_json,
+        lambda r: "\n".join(
+            f"{'ok' if c['ok'] else 'FAILED'}\t{c['check']}\t{c['detail']}" for c in r["checks"]
+        ),
+    )
+    if not ok:
+        raise typer.Exit(10)
+
+
+@products_app.command("filings")
+@handles_errors("products.filings")
+def products_filings(as_json: Json = False) -> None:
+    with domain().transaction() as session:
+        data = [f.to_dict() for f in list_filings(session)]
+    emit(
+        data,
+        as_json,
+        lambda rows: (
+            "\n".join(
+                f"{r['id']}\t{r['at'][:19]}\t{r['kind']}\tproduct {r['product_id']}\t"
+                f"{r['pricing']['tiers']}"
+                for r in rows
+            )
+            or "no filings"
+        ),
+    )
+
+
+@products_app.command("report")
+@handles_errors("products.report")
+def products_report(
+    period: Annotated[str | None, typer.Option(help="YYYY, YYYY-Qn or YYYY-MM")] = None,
+    csv: Annotated[Path | None, typer.Option(help="also write the itemized CSV here")] = None,
+    as_json: Json = False,
+) -> None:
+    """The disclosure report of income and spending (收支明细) for a period."""
+    with domain().transaction() as session:
+        report = disclosure_report(session, period or current_period())
+    if csv is not None:
+        csv.write_text(report_csv(report), encoding="utf-8")
+    data = report.to_dict()
+    totals = data["totals"]
+    emit(
+        data,
+        as_json,
+        f"{data['period']}: {totals['uses']} uses, income ¥{totals['income']}, "
+        f"spending ¥{totals['spending']}, net ¥{totals['net']}",
+    )

@@ -1,25 +1,128 @@
-"""The regulator's read-only view of the audit log."""
+"""The regulator's read-only view of the audit log: entries, alerts, heads, proofs, checks.
 
+Regulators only (and admins). Nothing here changes the domain; a failed
+verification is recorded by the system as an alert, as any failure is.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
+from fastapi.responses import PlainTextResponse
 
-from audit_log import AuditEntry
-from service.deps import RegulatorDep, SessionDep
+from audit_log import (
+    EntryFilter,
+    consistency_document,
+    inclusion_document,
+    latest_head,
+    list_alerts,
+    list_entries,
+    list_heads,
+    record_failed_verification,
+    verify_store,
+)
+from core.errors import NotFound
+from service.deps import DomainDep, RegulatorDep, SessionDep
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Seq = Annotated[int, Query(ge=0)]
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """The log stores naive UTC; a zoned time is converted, a naive one is taken as UTC."""
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _filter(
+    operator_id: int | None,
+    license_id: int | None,
+    dataset: str | None,
+    action: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    after: int,
+) -> EntryFilter:
+    return EntryFilter(operator_id, license_id, dataset, action, _utc(since), _utc(until), after)
 
 
 @router.get("/entries")
 def audit_entries(
     _who: RegulatorDep,
     s: SessionDep,
-    after: int = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    action: str | None = None,
+    operator_id: int | None = None,
+    license_id: int | None = None,
+    dataset: str | None = None,
+    action: Annotated[str | None, Query(description="exact, or a prefix ending in '.'")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: Seq = 0,
+    limit: Limit = 100,
 ) -> list[dict[str, Any]]:
-    query = select(AuditEntry).where(AuditEntry.seq > after)
-    if action:
-        query = query.where(AuditEntry.action == action)
-    return [e.to_dict() for e in s.scalars(query.order_by(AuditEntry.seq).limit(limit))]
+    where = _filter(operator_id, license_id, dataset, action, since, until, after)
+    return [e.to_dict() for e in list_entries(s, where, limit)]
+
+
+@router.get("/alerts")
+def audit_alerts(
+    _who: RegulatorDep,
+    s: SessionDep,
+    rule: str | None = None,
+    operator_id: int | None = None,
+    license_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: Seq = 0,
+    limit: Limit = 100,
+) -> list[dict[str, Any]]:
+    where = _filter(operator_id, license_id, None, rule, since, until, after)
+    return [e.to_dict() for e in list_alerts(s, where, limit)]
+
+
+@router.get("/heads")
+def audit_heads(
+    _who: RegulatorDep, s: SessionDep, after_size: Seq = 0, limit: Limit = 100
+) -> list[dict[str, Any]]:
+    return [h.to_dict() for h in list_heads(s, after_size, limit)]
+
+
+@router.get("/heads/latest")
+def audit_latest_head(_who: RegulatorDep, s: SessionDep) -> dict[str, Any]:
+    head = latest_head(s)
+    if head is None:
+        raise NotFound("no tree head is signed yet; one is written every few entries")
+    return head.to_dict()
+
+
+@router.get("/proofs/inclusion/{seq}")
+def audit_inclusion(
+    seq: int, _who: RegulatorDep, s: SessionDep, tree_size: int | None = None
+) -> dict[str, Any]:
+    return inclusion_document(s, seq, tree_size)
+
+
+@router.get("/proofs/consistency")
+def audit_consistency(
+    _who: RegulatorDep,
+    s: SessionDep,
+    old: Annotated[int, Query(ge=1)],
+    new: Annotated[int, Query(ge=1)],
+) -> dict[str, Any]:
+    return consistency_document(s, old, new)
+
+
+@router.get("/verify")
+def audit_verify(_who: RegulatorDep, s: SessionDep) -> dict[str, Any]:
+    result = verify_store(s)
+    if not result.ok:
+        record_failed_verification(s, result.first_bad_seq, result.problem, "api")
+    return result.to_dict()
+
+
+@router.get("/pubkey", response_class=PlainTextResponse)
+def audit_pubkey(_who: RegulatorDep, d: DomainDep) -> str:
+    return d.home.public_key_path.read_text(encoding="ascii")

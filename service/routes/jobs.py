@@ -1,42 +1,173 @@
-"""Jobs: operators submit and follow their own; reviewers and the authority see all."""
+"""Jobs: operators check a query, submit SQL or a notebook and follow their own jobs
+(live, as server-sent events); reviewers and the authority see all."""
 
-from typing import Any
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks
+from fastapi import APIRouter, BackgroundTasks, File, Form, Path, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
+import sandbox.jobs as jobs_module
+from core.errors import InvalidInput, NotFound
+from operators.accounts import Principal
+from operators.licenses import get_license
 from products.release import release_of
-from sandbox.jobs import get_job, list_jobs, run, submit_sql
+from sandbox.jobs import decide, get_job, list_jobs, run, submit_sql
 from service.deps import DomainDep, OperatorDep, SessionDep, StaffOrOperatorDep, company_scope
+from service.domain import Domain
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/api/v1", tags=["jobs"])
+Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
+MAX_NOTEBOOK_BYTES = 1_000_000
+# How far along a job is, for a progress bar; the states that end a live follow.
+PROGRESS = {
+    "queued": 10,
+    "running": 40,
+    "awaiting_review": 75,
+    "released": 100,
+    "denied": 100,
+    "failed": 100,
+    "blocked": 100,
+    "rejected": 100,
+}
+SETTLED = ("denied", "failed", "blocked", "awaiting_review", "released", "rejected")
+FOLLOW_POLLS = 1200  # half-second polls: a live follow ends after ten minutes at most
 
 
 class JobRequest(BaseModel):
-    license_id: int = Field(gt=0)
+    license_id: int = Field(gt=0, le=2_147_483_647)
     sql: str = Field(min_length=1, max_length=100_000)
 
 
-@router.post("", status_code=201)
-def post_job(
-    body: JobRequest, who: OperatorDep, domain: DomainDep, background: BackgroundTasks
-) -> dict[str, Any]:
+def owned_license(session: Session, license_id: int, who: Principal) -> None:
+    """Another company's license is not found (its existence is not revealed)."""
+    scope = company_scope(who)
+    if scope is not None and get_license(session, license_id).operator_id != scope:
+        raise NotFound(f"no license with id {license_id}; see GET /api/v1/licenses")
+
+
+def submit(domain: Domain, who: Principal, body: JobRequest, background: BackgroundTasks) -> dict:
+    """Record the job (committed before its run is scheduled) and start it in the background."""
     settings = domain.settings.job_settings()
-    with domain.transaction() as s:  # committed before the run is scheduled
+    with domain.transaction() as s:
         created = submit_sql(s, body.license_id, who, body.sql, settings).to_dict(for_operator=True)
     if created["status"] == "queued":
         background.add_task(run, domain.sessions, domain.home, created["id"], settings)
     return created
 
 
-@router.get("")
+def submit_notebook(
+    domain: Domain, who: Principal, license_id: int, notebook: bytes, background: BackgroundTasks
+) -> dict:
+    """Notebook jobs run once the sandbox provides `sandbox.jobs.submit_notebook`."""
+    handler: Callable[..., Any] | None = getattr(jobs_module, "submit_notebook", None)
+    if handler is None:
+        raise InvalidInput("notebook jobs are not supported yet; submit SQL instead")
+    if len(notebook) > MAX_NOTEBOOK_BYTES:
+        raise InvalidInput(f"the notebook is over {MAX_NOTEBOOK_BYTES} bytes; make it smaller")
+    settings = domain.settings.job_settings()
+    with domain.transaction() as s:
+        job = handler(s, license_id, who, notebook.decode("utf-8", "replace"), settings)
+        created = job.to_dict(for_operator=True)
+    if created["status"] == "queued":
+        background.add_task(run, domain.sessions, domain.home, created["id"], settings)
+    return created
+
+
+def job_view(session: Session, job_id: int, who: Principal) -> dict[str, Any]:
+    job = get_job(session, job_id, company_scope(who))
+    release = release_of(session, job_id)
+    shown = job.to_dict(release.files if release else [], for_operator=who.role == "operator")
+    shown["progress"] = PROGRESS.get(job.status, 0)
+    shown["release_id"] = release.id if release else None
+    return shown
+
+
+async def follow(domain: Domain, job_id: int, who: Principal) -> AsyncIterator[str]:
+    """Server-sent events: one `status` event per change, until the job settles."""
+
+    def snapshot() -> dict[str, Any]:
+        with domain.transaction() as s:
+            return job_view(s, job_id, who)
+
+    last: tuple[str, Any] | None = None
+    for _ in range(FOLLOW_POLLS):
+        view = await run_in_threadpool(snapshot)
+        key = (view["status"], view["finished_at"])
+        if key != last:
+            last = key
+            yield f"event: status\ndata: {json.dumps(view, ensure_ascii=False)}\n\n"
+        if view["status"] in SETTLED:
+            yield "event: end\ndata: {}\n\n"
+            return
+        await asyncio.sleep(0.5)
+
+
+def package_response(session: Session, domain: Domain, job_id: int, who: Principal) -> Any:
+    job = get_job(session, job_id, company_scope(who))
+    release = release_of(session, job.id)
+    if release is None:
+        raise NotFound(f"job {job_id} has no release yet; it is {job.status}")
+    return FileResponse(
+        domain.home.root / release.package_path,
+        media_type="application/zip",
+        filename=f"sluice-release-{release.id}.zip",
+    )
+
+
+@router.post("/policy/check")
+def policy_check(body: JobRequest, who: OperatorDep, domain: DomainDep) -> dict[str, Any]:
+    """What the policy engine would do with a query (allow, rewrite, deny), without running it."""
+    with domain.transaction() as s:
+        owned_license(s, body.license_id, who)
+        decision = decide(s, body.license_id, body.sql, domain.settings.epsilon_per_query)
+        return decision.to_dict()
+
+
+@router.post("/jobs", status_code=201)
+def post_job(
+    body: JobRequest, who: OperatorDep, domain: DomainDep, background: BackgroundTasks
+) -> dict[str, Any]:
+    return submit(domain, who, body, background)
+
+
+@router.post("/jobs/notebook", status_code=201)
+async def post_notebook(
+    license_id: Annotated[int, Form(gt=0, le=2_147_483_647)],
+    notebook: Annotated[UploadFile, File(description="a Jupyter notebook (.ipynb)")],
+    who: OperatorDep,
+    domain: DomainDep,
+    background: BackgroundTasks,
+) -> dict[str, Any]:
+    data = await notebook.read(MAX_NOTEBOOK_BYTES + 1)
+    return await run_in_threadpool(submit_notebook, domain, who, license_id, data, background)
+
+
+@router.get("/jobs")
 def get_jobs(who: StaffOrOperatorDep, s: SessionDep) -> list[dict[str, Any]]:
     operator = who.role == "operator"
     return [j.to_dict(for_operator=operator) for j in list_jobs(s, company_scope(who))]
 
 
-@router.get("/{job_id}")
-def get_one_job(job_id: int, who: StaffOrOperatorDep, s: SessionDep) -> dict[str, Any]:
-    job = get_job(s, job_id, company_scope(who))
-    release = release_of(s, job_id)
-    return job.to_dict(release.files if release else [], for_operator=who.role == "operator")
+@router.get("/jobs/{job_id}")
+def get_one_job(job_id: Id, who: StaffOrOperatorDep, s: SessionDep) -> dict[str, Any]:
+    return job_view(s, job_id, who)
+
+
+@router.get("/jobs/{job_id}/events", response_class=StreamingResponse)
+def job_events(job_id: Id, who: StaffOrOperatorDep, domain: DomainDep) -> Any:
+    """Server-sent events while the job moves; no session stays open while streaming."""
+    with domain.transaction() as s:
+        get_job(s, job_id, company_scope(who))  # 404 before the stream starts
+    return StreamingResponse(follow(domain, job_id, who), media_type="text/event-stream")
+
+
+@router.get("/jobs/{job_id}/package", response_class=FileResponse)
+def job_package(job_id: Id, who: StaffOrOperatorDep, s: SessionDep, domain: DomainDep) -> Any:
+    """The signed release package of a released job (a zip with manifest and signature)."""
+    return package_response(s, domain, job_id, who)

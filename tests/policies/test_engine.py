@@ -248,8 +248,9 @@ def test_clamping_bounds_each_contribution(schemas, scope) -> None:
 
 LAYERED = {
     "cte feeding an aggregate": (
-        "WITH base AS (SELECT district, capital FROM enterprise_utilities WHERE industry = '制造业') "
-        "SELECT district, AVG(capital) AS a FROM base GROUP BY district ORDER BY district"
+        "WITH base AS (SELECT district, capital FROM enterprise_utilities "
+        "WHERE industry = '制造业') SELECT district, AVG(capital) AS a FROM base "
+        "GROUP BY district ORDER BY district"
     ),
     "rank over aggregated counts": (
         "SELECT district, n, RANK() OVER (ORDER BY n DESC) AS r FROM (SELECT district, "

@@ -99,3 +99,17 @@ def test_reviewer_from_the_submitting_company_is_refused(world: World) -> None:
         insider.operator_id = world.operator.operator_id
     with pytest.raises(PermissionDenied, match="own company"):
         _review(world, job_id, "insider")
+
+
+def test_output_awaiting_review_is_not_released_after_revocation(world: World) -> None:
+    from core.errors import LicenseInvalid
+    from operators.licenses import revoke_license
+
+    job_id = _ran(world, L1_QUERY)
+    with world.domain.transaction() as session:
+        revoke_license(session, world.license_id, AUTHORITY, "misuse found")
+    with pytest.raises(LicenseInvalid, match="revoked"):
+        _review(world, job_id, "wang")
+    with world.domain.transaction() as session:
+        assert release_of(session, job_id) is None
+        assert get_job(session, job_id).status == "awaiting_review"

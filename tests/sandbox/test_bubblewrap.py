@@ -103,12 +103,10 @@ def test_query_error_fails_with_the_runtime_line(runner, utilities, tmp_path: Pa
     assert result.outputs == [] and list((tmp_path / "out").iterdir()) == []
 
 
-def test_notebook_jobs_are_refused_clearly(runner, tmp_path: Path) -> None:
+def test_a_notebook_spec_must_name_its_notebook(runner, tmp_path: Path) -> None:
     result = run_job(runner, tmp_path, {"kind": "notebook"})
-    assert result.exit_code == 4
-    assert result.failure == (
-        "error: sluice-runtime: notebook jobs are not supported in this runtime yet"
-    )
+    assert result.exit_code == 2
+    assert result.failure is not None and "notebook must name the .ipynb file" in result.failure
 
 
 def test_probes_need_a_runner_that_allows_them(runner, tmp_path: Path) -> None:
@@ -255,7 +253,7 @@ FACTS: dict[str, Any] = {
     "env": SANDBOX_ENV,
     "pid1_environ_secret": False,
     "pid1_cmdline_host_path": False,
-    "processes": 2,  # bwrap's init and the runtime
+    "processes": 1,  # the runtime alone: it is pid 1 (--as-pid-1)
     "open_fds": [0, 1, 2, 3],  # 3 is the listing of /proc/self/fd itself
     "cwd_on_path": False,
     "unshare_user": -1,
@@ -278,11 +276,14 @@ def test_bwrap_options_name_each_wall(runner, utilities, tmp_path: Path) -> None
     options = runner.options(run, pyvenv_fd=3, info_fd=4)
     for flag in ["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent"]:
         assert flag in options
+    for flag in ["--as-pid-1"]:
+        assert flag in options
     for flag in ["--new-session", "--clearenv", "--share-net", "--dev-bind", "--bind-try"]:
         assert (flag in options) == (flag in {"--new-session", "--clearenv"})
     pairs = list(zip(options, options[1:], strict=False))
     assert ("--uid", "65534") in pairs and ("--gid", "65534") in pairs
     assert ("--cap-drop", "ALL") in pairs and ("--remount-ro", "/") in pairs
+    assert ("--remount-ro", "/proc") in pairs
     writable = [options[i + 2] for i, flag in enumerate(options) if flag == "--bind"]
     assert writable == ["/out"]
     sources = {options[i + 1] for i, f in enumerate(options) if f in {"--bind", "--ro-bind"}}
@@ -427,9 +428,10 @@ def test_log_keeps_about_a_megabyte(runner, tmp_path: Path) -> None:
 
 
 def test_backends_and_runner_choice(runner) -> None:
-    assert available_backends() == {"bubblewrap": None}
+    assert available_backends()["bubblewrap"] is None
+    assert set(available_backends()) == {"bubblewrap", "docker"}
     assert isinstance(get_runner("bubblewrap"), BubblewrapRunner)
-    with pytest.raises(InvalidInput, match="choose one of: bubblewrap"):
+    with pytest.raises(InvalidInput, match="choose one of: bubblewrap, docker"):
         get_runner("firecracker")
 
 

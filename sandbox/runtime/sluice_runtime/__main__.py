@@ -1,7 +1,9 @@
-"""Entry point: `python -m sluice_runtime /job/spec.json [--out DIR]`.
+"""Entry point: `python -m sluice_runtime /job/spec.json [--out DIR] [--await FIFO]`.
 
 Failures the runtime understands end as one line on stderr,
 "sluice-runtime: <what>: <why>", and an exit code from the package docstring.
+With --await (a warm container) the heavy imports happen first, then the runtime
+blocks on the FIFO until the host has put the job in /job and says go.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sluice_runtime")
     parser.add_argument("spec", type=Path, help="the job spec, /job/spec.json in the sandbox")
     parser.add_argument("--out", type=Path, default=Path("/out"), help="where outputs go")
+    parser.add_argument("--await", dest="wait_on", type=Path, help="FIFO to wait on first")
     args = parser.parse_args(argv)
+    _not_dumpable()
+    if args.wait_on is not None:
+        _await_go(args.wait_on, args.out)
     try:
         spec = jobspec.load(args.spec)
         if spec.kind == "sql":
@@ -28,12 +34,35 @@ def main(argv: list[str] | None = None) -> int:
             from . import probe
 
             probe.run(spec.code)
+        elif spec.kind == "notebook":
+            from . import notebook
+
+            notebook.run(spec, args.out)
         else:
-            raise JobFailed(EXIT_UNSUPPORTED, "notebook jobs are not supported in this runtime yet")
+            raise JobFailed(EXIT_UNSUPPORTED, f"{spec.kind} jobs are not supported here")
     except JobFailed as failed:
         print(f"sluice-runtime: {failed.message}", file=sys.stderr, flush=True)
         return failed.exit_code
     return EXIT_OK
+
+
+def _not_dumpable() -> None:
+    """No process of the same uid may ptrace the runtime (a notebook's kernel is one):
+    the kernel lets only CAP_SYS_PTRACE attach to a non-dumpable process."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+
+
+def _await_go(fifo: Path, out: Path) -> None:
+    """Load what SQL jobs need, say so in /out (the host removes the mark), then block
+    until the host writes to the FIFO."""
+    import duckdb  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    (out / ".sluice-ready").touch()
+    with open(fifo, "rb") as go:
+        go.read()
 
 
 if __name__ == "__main__":

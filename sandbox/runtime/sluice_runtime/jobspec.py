@@ -29,6 +29,8 @@ class JobSpec:
     output: str = "result.parquet"
     threads: int = 2
     memory_limit: str | None = None
+    notebook: str = ""
+    timeout: int = 600
 
     @property
     def meta_name(self) -> str:
@@ -49,20 +51,17 @@ def parse(raw: dict[str, Any]) -> JobSpec:
     kind = raw.get("kind")
     if kind not in KINDS:
         raise _bad(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    if kind != "sql":
+    if kind == "probe":
         code = raw.get("code", "")
         if not isinstance(code, str):
             raise _bad("probe code must be a string")
         return JobSpec(kind=kind, code=code)
+    if kind == "notebook":
+        return _notebook(raw)
     sql = raw.get("sql")
     if not isinstance(sql, str) or not sql.strip():
         raise _bad("sql must be a non-empty string")
-    datasets = raw.get("datasets", {})
-    if not isinstance(datasets, dict):
-        raise _bad("datasets must map names to /data/<name>.parquet")
-    for name, where in datasets.items():
-        if not _NAME.fullmatch(str(name)) or not isinstance(where, str):
-            raise _bad(f"dataset {name!r} is not a plain name with a path")
+    datasets = _datasets(raw)
     output = raw.get("output", "result.parquet")
     if not isinstance(output, str) or not _OUTPUT.fullmatch(output):
         raise _bad(f"output must be a plain file name ending in .parquet, got {output!r}")
@@ -72,7 +71,27 @@ def parse(raw: dict[str, Any]) -> JobSpec:
     memory = raw.get("memory_limit")
     if memory is not None and not (isinstance(memory, str) and _MEMORY.fullmatch(memory)):
         raise _bad(f"memory_limit must look like '1GB' or '512MB', got {memory!r}")
-    return JobSpec("sql", sql, "", dict(datasets), output, threads, memory)
+    return JobSpec("sql", sql, "", datasets, output, threads, memory)
+
+
+def _datasets(raw: dict[str, Any]) -> dict[str, str]:
+    datasets = raw.get("datasets", {})
+    if not isinstance(datasets, dict):
+        raise _bad("datasets must map names to /data/<name>.parquet")
+    for name, where in datasets.items():
+        if not _NAME.fullmatch(str(name)) or not isinstance(where, str):
+            raise _bad(f"dataset {name!r} is not a plain name with a path")
+    return dict(datasets)
+
+
+def _notebook(raw: dict[str, Any]) -> JobSpec:
+    notebook = raw.get("notebook")
+    if not isinstance(notebook, str) or not notebook.endswith(".ipynb"):
+        raise _bad("notebook must name the .ipynb file to run, e.g. /job/notebook.ipynb")
+    timeout = raw.get("timeout", 600)
+    if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
+        raise _bad(f"timeout must be a positive integer of seconds, got {timeout!r}")
+    return JobSpec("notebook", datasets=_datasets(raw), notebook=notebook, timeout=timeout)
 
 
 def _bad(message: str) -> JobFailed:

@@ -1,0 +1,75 @@
+"""Signed tree heads (STH): written every N entries as the log grows, and on demand."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from audit_log.records import TreeHead
+from audit_log.signing import Signer, session_signer, sign_head
+from audit_log.state import LogState, load_state
+from core.db import utcnow
+from core.errors import InvalidInput, NotFound
+
+
+def write_head(session: Session, state: LogState, signer: Signer, reason: str) -> TreeHead:
+    """Sign the log as it stands in this transaction: its size, root and hash suite."""
+    fields = {
+        "size": state.size,
+        "root_hash": state.frontier.root().hex(),
+        "hash_suite": state.suite.name,
+        "timestamp": utcnow().isoformat(timespec="microseconds") + "Z",
+        "reason": reason,
+    }
+    signed = sign_head(signer, fields)
+    head = TreeHead(
+        size=signed["size"],
+        root_hash=signed["root_hash"],
+        hash_suite=signed["hash_suite"],
+        signature_algorithm=signed["signature_algorithm"],
+        key_id=signed["key_id"],
+        timestamp=signed["timestamp"],
+        signature=signed["signature"],
+        reason=reason,
+    )
+    session.add(head)
+    session.flush()
+    state.head_size = state.size
+    return head
+
+
+def checkpoint(
+    session: Session, signer: Signer | None = None, reason: str = "checkpoint"
+) -> TreeHead:
+    """A signed head at the current size: the existing one if the log has not grown since."""
+    signer = signer or session_signer(session)
+    if signer is None:
+        raise InvalidInput("no signing key is available to this session; run this as the domain")
+    state = load_state(session)
+    if state.size == 0:
+        raise InvalidInput("the audit log is empty; there is nothing to sign yet")
+    existing = session.scalars(select(TreeHead).where(TreeHead.size == state.size)).first()
+    return existing or write_head(session, state, signer, reason)
+
+
+def list_heads(session: Session, after_size: int = 0, limit: int | None = None) -> list[TreeHead]:
+    query = select(TreeHead).where(TreeHead.size > after_size).order_by(TreeHead.size)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def latest_head(session: Session) -> TreeHead | None:
+    return session.scalars(select(TreeHead).order_by(TreeHead.size.desc()).limit(1)).first()
+
+
+def head_at(session: Session, size: int) -> TreeHead:
+    head = session.scalars(select(TreeHead).where(TreeHead.size == size)).first()
+    if head is None:
+        sizes = [h.size for h in list_heads(session)][-10:]
+        known = ", ".join(map(str, sizes)) if sizes else "none yet"
+        raise NotFound(
+            f"no signed tree head at size {size}; signed sizes include {known} "
+            "(`sluice audit checkpoint` signs the current size)"
+        )
+    return head

@@ -1,0 +1,51 @@
+"""Near-identical queries: the same tree except for one literal in a WHERE clause.
+
+Two such queries answered one after the other can isolate a few records by
+difference (差分攻击), so the pair is worth a regulator's look. Compared on sqlglot
+trees, never on SQL text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+
+@dataclass(frozen=True)
+class LiteralChange:
+    before: str
+    after: str
+
+
+def _filter_literals(tree: exp.Expr) -> list[exp.Literal]:
+    return [lit for lit in tree.find_all(exp.Literal) if lit.find_ancestor(exp.Where) is not None]
+
+
+def _shape(tree: exp.Expr) -> tuple[exp.Expr, list[str]]:
+    """The tree with every WHERE literal made a placeholder, and those literals in order."""
+    shaped = tree.copy()
+    literals = _filter_literals(shaped)
+    values = [lit.sql() for lit in literals]
+    for lit in literals:
+        lit.replace(exp.Placeholder())
+    return shaped, values
+
+
+def one_filter_literal_changed(first: str, second: str) -> LiteralChange | None:
+    """The single WHERE literal that differs between two otherwise identical queries."""
+    try:
+        a = sqlglot.parse_one(first, read="duckdb")
+        b = sqlglot.parse_one(second, read="duckdb")
+    except SqlglotError:
+        return None
+    shape_a, values_a = _shape(a)
+    shape_b, values_b = _shape(b)
+    if shape_a != shape_b or len(values_a) != len(values_b):
+        return None
+    changed = [(x, y) for x, y in zip(values_a, values_b, strict=True) if x != y]
+    if len(changed) != 1:
+        return None
+    return LiteralChange(*changed[0])

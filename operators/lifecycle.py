@@ -1,0 +1,219 @@
+"""A license's life: an operator applies; the data authority approves (possibly narrowed)
+or refuses; an active license can be suspended, reinstated, revoked, and it expires.
+
+    (apply) ──▶ pending ──▶ active ──▶ suspended ──▶ active
+                   │          │  │          │
+                   ▼          │  └──────────┴──▶ revoked
+                refused       └──▶ expired (term passed; `expire_licenses`)
+
+Every step writes its audit entry in the caller's transaction. A narrowed approval
+may only take away: fewer datasets, a lower level, an earlier end, less ε, a row filter.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from audit_log import Actor, append
+from catalog import get_dataset
+from catalog.schema import DatasetSchema
+from core.db import utcnow
+from core.errors import Conflict, InvalidInput, PermissionDenied
+from core.levels import Level
+from operators.licenses import check_terms, get_license
+from operators.records import License, Operator
+
+DECIDERS = ("authority", "admin")
+
+
+def _schemas(session: Session, names: list[str]) -> dict[str, DatasetSchema]:
+    return {name: get_dataset(session, name).schema() for name in sorted(set(names))}
+
+
+def _decider(actor: Actor) -> None:
+    if actor.role not in DECIDERS:
+        raise PermissionDenied(f"only the data authority decides on licenses; you are {actor.role}")
+
+
+def _in_state(record: License, *states: str) -> None:
+    status = record.effective_status()
+    if status not in states:
+        raise Conflict(f"license {record.id} is {status}; this step needs {' or '.join(states)}")
+
+
+def _narrower_level(asked: str | None, applied: Level) -> Level:
+    if not asked:
+        return applied
+    try:
+        level = Level(asked.upper())
+    except ValueError:
+        raise InvalidInput(f"unknown level {asked!r}; use L1, L2 or L3") from None
+    if level.rank > applied.rank:
+        raise InvalidInput(f"level {level} is above the {applied} applied for; narrow, not widen")
+    return level
+
+
+def apply_for_license(
+    session: Session,
+    *,
+    operator_id: int,
+    datasets: list[str],
+    max_level: str,
+    purpose: str,
+    scenario: str,
+    valid_until: date,
+    epsilon: float,
+    actor: Actor,
+    valid_from: date | None = None,
+) -> License:
+    """File an application (status `pending`); nothing may run under it until approved."""
+    company = session.get(Operator, operator_id)
+    if company is None:
+        raise InvalidInput(f"no operator with id {operator_id}")
+    if not scenario.strip():
+        raise InvalidInput("describe the application scenario (应用场景) the data will serve")
+    if valid_from is not None and valid_from > valid_until:
+        raise InvalidInput("the term starts after it ends; check valid_from and valid_until")
+    schemas = _schemas(session, datasets)
+    level = check_terms(schemas, max_level, purpose, valid_until, epsilon)
+    requested: dict[str, Any] = {
+        "datasets": sorted(schemas),
+        "max_level": level.value,
+        "purpose": purpose.strip(),
+        "scenario": scenario.strip(),
+        "valid_from": valid_from.isoformat() if valid_from else None,
+        "valid_until": valid_until.isoformat(),
+        "epsilon": float(epsilon),
+    }
+    record = License(
+        operator_id=company.id,
+        datasets=requested["datasets"],
+        max_level=level.value,
+        purpose=requested["purpose"],
+        scenario=requested["scenario"],
+        valid_from=valid_from,
+        valid_until=valid_until,
+        epsilon_total=float(epsilon),
+        status="pending",
+        granted_by="",
+        applied_by=actor.name,
+        requested=requested,
+    )
+    session.add(record)
+    session.flush()
+    append(
+        session,
+        actor,
+        "license.applied",
+        f"license:{record.id}",
+        {**requested, "operator": company.name},
+    )
+    return record
+
+
+def approve_license(
+    session: Session,
+    license_id: int,
+    actor: Actor,
+    *,
+    datasets: list[str] | None = None,
+    max_level: str | None = None,
+    valid_until: date | None = None,
+    epsilon: float | None = None,
+    row_filter: str | None = None,
+    note: str = "",
+) -> License:
+    """Approve an application as filed, or narrowed; widening anything is refused."""
+    _decider(actor)
+    record = get_license(session, license_id)
+    _in_state(record, "pending")
+    names = sorted(set(datasets)) if datasets else list(record.datasets)
+    if not set(names) <= set(record.datasets):
+        extra = ", ".join(sorted(set(names) - set(record.datasets)))
+        raise InvalidInput(f"approval may narrow but not widen: {extra} was not applied for")
+    level = _narrower_level(max_level, Level(record.max_level))
+    until = valid_until or record.valid_until
+    if until > record.valid_until:
+        raise InvalidInput(f"the term may end earlier, not later than {record.valid_until}")
+    budget = record.epsilon_total if epsilon is None else float(epsilon)
+    if budget > record.epsilon_total:
+        raise InvalidInput(f"ε may be lowered, not raised above {record.epsilon_total}")
+    check_terms(_schemas(session, names), level.value, record.purpose, until, budget, row_filter)
+    granted = {
+        "datasets": names,
+        "max_level": level.value,
+        "valid_until": until.isoformat(),
+        "epsilon": budget,
+        "row_filter": row_filter or None,
+    }
+    asked = record.requested or {}
+    narrowed = sorted(k for k, v in granted.items() if k in asked and asked[k] != v)
+    narrowed += ["row_filter"] if row_filter else []
+    record.datasets, record.max_level, record.valid_until = names, level.value, until
+    record.epsilon_total, record.row_filter = budget, row_filter or None
+    record.status, record.granted_by = "active", actor.name
+    record.decided_at, record.decision_note = utcnow(), note
+    append(
+        session,
+        actor,
+        "license.approved",
+        f"license:{record.id}",
+        {**granted, "narrowed": narrowed, "note": note},
+    )
+    return record
+
+
+def refuse_license(session: Session, license_id: int, actor: Actor, reason: str) -> License:
+    _decider(actor)
+    record = get_license(session, license_id)
+    _in_state(record, "pending")
+    if not reason.strip():
+        raise InvalidInput("a refusal needs a reason the operator can act on")
+    record.status, record.decided_at, record.decision_note = "refused", utcnow(), reason
+    append(session, actor, "license.refused", f"license:{record.id}", {"reason": reason})
+    return record
+
+
+def suspend_license(session: Session, license_id: int, actor: Actor, reason: str) -> License:
+    """Stop use at once (queued jobs do not start, running ones are not gated); reversible."""
+    _decider(actor)
+    record = get_license(session, license_id)
+    _in_state(record, "active")
+    if not reason.strip():
+        raise InvalidInput("a suspension needs a reason")
+    record.status, record.decided_at, record.decision_note = "suspended", utcnow(), reason
+    append(session, actor, "license.suspended", f"license:{record.id}", {"reason": reason})
+    return record
+
+
+def reinstate_license(session: Session, license_id: int, actor: Actor, note: str = "") -> License:
+    _decider(actor)
+    record = get_license(session, license_id)
+    _in_state(record, "suspended")
+    record.status, record.decided_at, record.decision_note = "active", utcnow(), note
+    append(session, actor, "license.reinstated", f"license:{record.id}", {"note": note})
+    return record
+
+
+def expire_licenses(session: Session, actor: Actor, today: date | None = None) -> list[int]:
+    """Record expiry for licenses whose term has passed (usable_license already refuses them)."""
+    today = today or date.today()
+    query = select(License).where(
+        License.status.in_(("active", "suspended")), License.valid_until < today
+    )
+    expired = []
+    for record in session.scalars(query.order_by(License.id)):
+        record.status = "expired"
+        append(
+            session,
+            actor,
+            "license.expired",
+            f"license:{record.id}",
+            {"valid_until": record.valid_until.isoformat()},
+        )
+        expired.append(record.id)
+    return expired

@@ -1,0 +1,219 @@
+"""Encrypting a release to its operator, and opening it again outside the domain.
+
+Each package gets a fresh content key. Files are sealed with it (AES-256-GCM, or
+SM4-GCM where the deployment asks for 国密 ciphers), each under its own nonce with
+its name as associated data. The content key is wrapped for the operator: an
+ephemeral X25519 agreement with the operator's registered public key, HKDF (SHA-256,
+or SM3 beside SM4) over the shared secret, then the same AEAD. Only the ciphertexts
+are listed and signed in the manifest, so anyone can verify a package with the
+domain's public key, and only the operator can read it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from core.errors import InvalidInput, Reason
+from products.package import verify_package
+
+__all__ = [
+    "CIPHERS",
+    "check_cipher",
+    "fingerprint",
+    "generate_operator_key",
+    "load_private_key",
+    "load_recipient",
+    "open_package",
+    "open_sealed",
+    "seal",
+]
+
+# cipher name: (key bytes, KDF hash, its name)
+CIPHERS: dict[str, tuple[int, type[hashes.HashAlgorithm], str]] = {
+    "AES-256-GCM": (32, hashes.SHA256, "HKDF-SHA256"),
+    "SM4-GCM": (16, hashes.SM3, "HKDF-SM3"),
+}
+SUFFIX = ".enc"
+NONCE_BYTES = 12
+TAG_BYTES = 16
+WRAP_INFO = b"sluice-release/1 content key "
+WRAP_AAD = b"sluice-release/1 wrapped key"
+_RAW = (serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _algorithm(cipher: str, key: bytes) -> algorithms.AES | algorithms.SM4:
+    return algorithms.SM4(key) if cipher == "SM4-GCM" else algorithms.AES(key)
+
+
+def _encrypt(cipher: str, key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """nonce || ciphertext || tag."""
+    nonce = os.urandom(NONCE_BYTES)
+    encryptor = Cipher(_algorithm(cipher, key), modes.GCM(nonce)).encryptor()
+    encryptor.authenticate_additional_data(aad)
+    body = encryptor.update(plaintext) + encryptor.finalize()
+    return nonce + body + encryptor.tag
+
+
+def _decrypt(cipher: str, key: bytes, sealed: bytes, aad: bytes) -> bytes:
+    if len(sealed) < NONCE_BYTES + TAG_BYTES:
+        raise InvalidInput("an encrypted file is too short to be one; the package is damaged")
+    nonce, body, tag = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:-TAG_BYTES], sealed[-TAG_BYTES:]
+    decryptor = Cipher(_algorithm(cipher, key), modes.GCM(nonce, tag)).decryptor()
+    decryptor.authenticate_additional_data(aad)
+    try:
+        return decryptor.update(body) + decryptor.finalize()
+    except InvalidTag:
+        raise InvalidInput(
+            "decryption failed: this key is not the package's recipient, or the file changed"
+        ) from None
+
+
+def check_cipher(cipher: str) -> None:
+    if cipher not in CIPHERS:
+        raise InvalidInput(
+            f"unknown cipher {cipher!r}",
+            [Reason(rule="release_cipher", message=f"use one of {', '.join(CIPHERS)}")],
+        )
+
+
+def generate_operator_key() -> tuple[bytes, bytes]:
+    """A new X25519 key pair for an operator, as (private PEM, public PEM)."""
+    private = X25519PrivateKey.generate()
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private_pem, public_pem
+
+
+def load_recipient(pem: bytes) -> X25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except (ValueError, UnsupportedAlgorithm):
+        key = None
+    if not isinstance(key, X25519PublicKey):
+        raise InvalidInput("not an X25519 public key in PEM form; make one with `releases keygen`")
+    return key
+
+
+def load_private_key(pem: bytes) -> X25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(pem, None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        key = None
+    if not isinstance(key, X25519PrivateKey):
+        raise InvalidInput("not an unencrypted X25519 private key in PEM form")
+    return key
+
+
+def fingerprint(key: X25519PublicKey) -> str:
+    return hashlib.sha256(key.public_bytes(*_RAW)).hexdigest()
+
+
+def _kek(cipher: str, shared: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
+    size, digest, _ = CIPHERS[cipher]
+    hkdf = HKDF(digest(), size, salt=ephemeral + recipient, info=WRAP_INFO + cipher.encode())
+    return hkdf.derive(shared)
+
+
+def seal(
+    files: dict[str, bytes], recipient: X25519PublicKey, cipher: str = "AES-256-GCM"
+) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """Encrypted members (`name.enc`) and the envelope the manifest carries."""
+    check_cipher(cipher)
+    size, _, kdf = CIPHERS[cipher]
+    content_key = os.urandom(size)
+    ephemeral = X25519PrivateKey.generate()
+    ephemeral_raw = ephemeral.public_key().public_bytes(*_RAW)
+    recipient_raw = recipient.public_bytes(*_RAW)
+    kek = _kek(cipher, ephemeral.exchange(recipient), ephemeral_raw, recipient_raw)
+    members = {
+        name + SUFFIX: _encrypt(cipher, content_key, data, name.encode())
+        for name, data in files.items()
+    }
+    envelope = {
+        "cipher": cipher,
+        "key_agreement": "X25519",
+        "kdf": kdf,
+        "recipient": fingerprint(recipient),
+        "ephemeral_public": _b64(ephemeral_raw),
+        "wrapped_key": _b64(_encrypt(cipher, kek, content_key, WRAP_AAD)),
+        "suffix": SUFFIX,
+    }
+    return members, envelope
+
+
+def open_sealed(
+    members: dict[str, bytes], envelope: dict[str, Any], private: X25519PrivateKey
+) -> dict[str, bytes]:
+    """The plaintext files of sealed members, for the recipient's private key."""
+    cipher = str(envelope.get("cipher"))
+    check_cipher(cipher)
+    recipient_raw = private.public_key().public_bytes(*_RAW)
+    if hashlib.sha256(recipient_raw).hexdigest() != envelope.get("recipient"):
+        raise InvalidInput("this package is encrypted to another key (fingerprint differs)")
+    try:
+        ephemeral_raw = base64.b64decode(str(envelope["ephemeral_public"]), validate=True)
+        wrapped = base64.b64decode(str(envelope["wrapped_key"]), validate=True)
+        ephemeral = X25519PublicKey.from_public_bytes(ephemeral_raw)
+    except (KeyError, ValueError) as error:
+        raise InvalidInput(f"the package's encryption envelope is damaged: {error}") from None
+    kek = _kek(cipher, private.exchange(ephemeral), ephemeral_raw, recipient_raw)
+    content_key = _decrypt(cipher, kek, wrapped, WRAP_AAD)
+    opened = {}
+    for member, sealed in members.items():
+        name = member.removesuffix(SUFFIX)
+        opened[name] = _decrypt(cipher, content_key, sealed, name.encode())
+    return opened
+
+
+def open_package(
+    path: Path, domain_key: Any, private: X25519PrivateKey | None = None
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Verify a package with the domain's public key, then return its manifest and files.
+
+    Encrypted packages need the recipient's private key. Nothing is returned from a
+    package that does not verify.
+    """
+    verified = verify_package(path, domain_key)
+    if not verified.ok or verified.manifest is None:
+        raise InvalidInput(
+            "the package does not verify; refusing to open it",
+            [Reason(rule="release_package", message=p) for p in verified.problems],
+        )
+    manifest = verified.manifest
+    with zipfile.ZipFile(io.BytesIO(Path(path).read_bytes())) as archive:
+        members = {name: archive.read(name) for name in manifest["files"]}
+    # the file was read again: its members must still be the ones just verified
+    for name, data in members.items():
+        if hashlib.sha256(data).hexdigest() != manifest["files"][name]["sha256"]:
+            raise InvalidInput(f"{name} changed while the package was opened; try again")
+    envelope = manifest.get("encryption")
+    if not envelope:
+        return manifest, members
+    if private is None:
+        raise InvalidInput(
+            f"this package is encrypted ({envelope.get('cipher')}); give the operator's "
+            "private key with --key"
+        )
+    return manifest, open_sealed(members, envelope, private)

@@ -1,0 +1,123 @@
+"""Cost-plus pricing (成本加合理利润) of data products, tiered by who buys.
+
+After the 2025 national notice on pricing public-data operation services: a price
+covers the operator's costs plus a reasonable margin that is capped (a benchmark
+rate plus at most six points); public governance and public-interest use
+(公共治理、公益事业) is free or discounted, small and micro enterprises (中小微企业)
+get a discount, commercial use pays the full price. Pure functions only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import InvalidInput, Reason
+
+BUYER_TYPES = ("public_interest", "sme", "commercial")
+COST_ITEMS = ("data_processing", "compute", "storage", "labour", "other")
+# 10-year treasury yield (about 2%) plus the notice's six-point ceiling.
+MAX_MARGIN = 0.08
+DEFAULT_SME_DISCOUNT = 0.3
+UNIT = "yuan per licence of use (每次授权使用)"
+
+
+@dataclass(frozen=True)
+class PricingBasis:
+    """What a price rests on: itemized costs per unit sold, a margin and tier discounts."""
+
+    costs: Mapping[str, float]
+    margin: float = 0.0
+    sme_discount: float = DEFAULT_SME_DISCOUNT
+    public_interest_discount: float = 1.0  # 1.0: free
+    margin_cap: float = field(default=MAX_MARGIN, compare=False)
+
+    @property
+    def cost(self) -> float:
+        return round(sum(self.costs.values()), 2)
+
+    def problems(self) -> list[Reason]:
+        """Every way this basis breaks the pricing rules (empty when it is acceptable)."""
+        found: list[Reason] = []
+        for item, amount in self.costs.items():
+            if item not in COST_ITEMS:
+                found.append(
+                    Reason("pricing", f"unknown cost item {item!r}", suggestion=_items_hint())
+                )
+            elif not amount >= 0:
+                found.append(Reason("pricing", f"cost {item} must be zero or more, not {amount}"))
+        if not 0 <= self.margin <= self.margin_cap:
+            found.append(
+                Reason(
+                    "margin_cap",
+                    f"margin {self.margin:.2%} is outside 0 to {self.margin_cap:.2%}",
+                    suggestion="a reasonable margin is capped; lower it or document the costs",
+                )
+            )
+        for name, value in (
+            ("sme_discount", self.sme_discount),
+            ("public_interest_discount", self.public_interest_discount),
+        ):
+            if not 0 <= value <= 1:
+                found.append(Reason("pricing", f"{name} must be between 0 and 1, not {value}"))
+        if self.public_interest_discount < max(self.sme_discount, 0.0) or not (
+            self.public_interest_discount > 0
+        ):
+            found.append(
+                Reason(
+                    "public_interest",
+                    "public-interest use must be free or discounted at least as much as SMEs",
+                    suggestion="set public_interest_discount to 1 (free) or ≥ sme_discount",
+                )
+            )
+        return found
+
+    def validate(self) -> PricingBasis:
+        found = self.problems()
+        if found:
+            details = "; ".join(r.message for r in found)
+            raise InvalidInput(f"the pricing basis breaks the cost-plus rules: {details}", found)
+        return self
+
+    def tiers(self) -> dict[str, float]:
+        commercial = round(self.cost * (1 + self.margin), 2)
+        return {
+            "public_interest": round(commercial * (1 - self.public_interest_discount), 2),
+            "sme": round(commercial * (1 - self.sme_discount), 2),
+            "commercial": commercial,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "costs": {k: float(v) for k, v in self.costs.items()},
+            "cost_yuan": self.cost,
+            "margin": self.margin,
+            "margin_cap": self.margin_cap,
+            "sme_discount": self.sme_discount,
+            "public_interest_discount": self.public_interest_discount,
+            "tiers": self.tiers(),
+            "unit": UNIT,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PricingBasis:
+        return cls(
+            costs=dict(data.get("costs", {})),
+            margin=float(data.get("margin", 0.0)),
+            sme_discount=float(data.get("sme_discount", DEFAULT_SME_DISCOUNT)),
+            public_interest_discount=float(data.get("public_interest_discount", 1.0)),
+        )
+
+
+def price_for(pricing: Mapping[str, Any], buyer_type: str) -> float:
+    """The unit price a buyer of this type pays under a stored pricing record."""
+    if buyer_type not in BUYER_TYPES:
+        raise InvalidInput(
+            f"unknown buyer type {buyer_type!r}; use one of {', '.join(BUYER_TYPES)}"
+        )
+    return float(pricing["tiers"][buyer_type])
+
+
+def _items_hint() -> str:
+    return f"use the cost items {', '.join(COST_ITEMS)}"

@@ -1,0 +1,158 @@
+"""A product's provenance (来源) and the checks a buyer can rerun on it.
+
+Provenance names the job, datasets, policy version, reviews, the audit-log position
+at release and the signed manifest of the release package; `verify_provenance`
+checks each of them against the domain's records and its public key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zipfile
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from audit_log import AuditEntry, verify_entries
+from core.home import Home
+from products.package import MANIFEST, SIGNATURE, verify_package
+from products.records import Product, Release, Review
+from sandbox.records import Job
+
+
+@dataclass(frozen=True)
+class ProvenanceCheck:
+    check: str
+    ok: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def signed_manifest(home: Home, release: Release) -> dict[str, str]:
+    """The release's manifest bytes and signature as stored in its package (base64)."""
+    with zipfile.ZipFile(home.root / release.package_path) as archive:
+        manifest = archive.read(MANIFEST)
+        signature = archive.read(SIGNATURE).decode()
+    return {
+        "manifest_b64": base64.b64encode(manifest).decode(),
+        "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
+        "signature_b64": signature,
+        "signature_alg": "Ed25519",
+        "public_key_pem": home.public_key_path.read_text(),
+    }
+
+
+def provenance_of(session: Session, release: Release, job: Job, home: Home | None) -> dict:
+    reviews = session.scalars(select(Review).where(Review.job_id == job.id).order_by(Review.id))
+    provenance: dict[str, Any] = {
+        "job": job.id,
+        "license": job.license_id,
+        "release": release.id,
+        "datasets": job.policy.get("datasets", []),
+        "policy_version": job.policy.get("policy_version"),
+        "level": job.level,
+        "epsilon": job.epsilon,
+        "package_sha256": release.sha256,
+        "reviewers": release.manifest.get("reviewers", []),
+        "reviews": [{k: r.to_dict()[k] for k in ("reviewer", "decision", "at")} for r in reviews],
+        "audit_position": release.manifest.get("audit_position"),
+    }
+    if home is not None:
+        signed = signed_manifest(home, release)
+        provenance["manifest_sha256"] = signed["manifest_sha256"]
+        provenance["signature_b64"] = signed["signature_b64"]
+        provenance["signature_alg"] = signed["signature_alg"]
+    return provenance
+
+
+def _package_checks(home: Home, release: Release, product: Product) -> list[ProvenanceCheck]:
+    path = home.root / release.package_path
+    if not path.exists():
+        return [ProvenanceCheck("package_signature", False, "the release package is missing")]
+    verified = verify_package(path, home.public_key())
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    expected = product.provenance.get("package_sha256")
+    manifest = verified.manifest or {}
+    same = all(
+        manifest.get(key) == product.provenance.get(value)
+        for key, value in (
+            ("job", "job"),
+            ("license", "license"),
+            ("datasets", "datasets"),
+            ("policy_version", "policy_version"),
+            ("reviewers", "reviewers"),
+            ("audit_position", "audit_position"),
+        )
+    )
+    return [
+        ProvenanceCheck(
+            "package_signature",
+            verified.ok,
+            "Ed25519 signature over the manifest verifies with the domain's public key"
+            if verified.ok
+            else "; ".join(verified.problems),
+        ),
+        ProvenanceCheck(
+            "package_digest",
+            digest == expected == release.sha256,
+            f"sha256 {digest[:16]}… {'matches' if digest == expected else 'differs from'} "
+            "the listing",
+        ),
+        ProvenanceCheck(
+            "manifest_matches_listing",
+            same,
+            "job, license, datasets, policy version, reviewers and audit position agree"
+            if same
+            else "the listing's provenance differs from the signed manifest",
+        ),
+    ]
+
+
+def _review_check(session: Session, job: Job, product: Product) -> ProvenanceCheck:
+    approvals = list(
+        session.scalars(
+            select(Review.reviewer).where(Review.job_id == job.id, Review.decision == "approve")
+        )
+    )
+    named = sorted(product.provenance.get("reviewers", []))
+    ok = len(approvals) >= job.required_reviews and sorted(approvals) == named
+    return ProvenanceCheck(
+        "reviews",
+        ok,
+        f"{len(approvals)} of {job.required_reviews} required approvals recorded: "
+        + ", ".join(approvals),
+    )
+
+
+def _audit_check(session: Session, product: Product) -> ProvenanceCheck:
+    position = product.provenance.get("audit_position") or {}
+    seq = position.get("seq")
+    if not seq:
+        return ProvenanceCheck("audit_position", False, "the release names no audit position")
+    rows = session.scalars(select(AuditEntry).where(AuditEntry.seq <= seq).order_by(AuditEntry.seq))
+    chain = verify_entries(r.to_dict() for r in rows)
+    ok = chain.ok and chain.entries == seq and chain.head_hash == position.get("hash")
+    return ProvenanceCheck(
+        "audit_position",
+        ok,
+        f"audit entry {seq} has hash {str(position.get('hash'))[:16]}… and the chain to it "
+        + ("verifies" if ok else f"does not verify ({chain.problem or 'hash differs'})"),
+    )
+
+
+def verify_provenance(session: Session, home: Home, product: Product) -> list[ProvenanceCheck]:
+    """Recheck everything the listing claims; a buyer sees each check and its outcome."""
+    release = session.get(Release, product.release_id)
+    job = session.get(Job, product.provenance.get("job"))
+    if release is None or job is None:
+        return [ProvenanceCheck("release", False, "the release or job behind it is missing")]
+    return [
+        *_package_checks(home, release, product),
+        _review_check(session, job, product),
+        _audit_check(session, product),
+    ]

@@ -1,0 +1,172 @@
+"""What a reviewer sees (出域审核): the queue, and one output with everything behind it.
+
+The view holds the submitted SQL or notebook and the SQL that actually ran, every
+output (tables as previews, custom files described), every check with its figures,
+and the lineage: datasets and their versions, the license, the policy version.
+Figures are for domain staff only; operators see findings through `Job.to_dict`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from catalog import get_dataset
+from core.errors import NotFound
+from core.home import Home
+from operators.records import License, Operator, User
+from products.outputs import candidate_files
+from products.release import release_of, released_files
+from products.review import (
+    EXCEPTION_REVIEWERS,
+    REVIEWER_ROLES,
+    custom_outputs,
+    review_queue,
+    reviews_of,
+)
+from sandbox.jobs import get_job, job_dir
+from sandbox.records import Job
+
+__all__ = ["queue_items", "review_view"]
+
+PREVIEW_ROWS = 50
+PREVIEW_TEXT_BYTES = 4000
+
+
+def _waiting_on(session: Session, job: Job) -> dict[str, Any]:
+    reviews = reviews_of(session, job.id)
+    approvals = [r for r in reviews if r.decision == "approve"]
+    needed = job.required_reviews
+    if any(r.exception for r in approvals):
+        needed = max(needed, EXCEPTION_REVIEWERS)
+    return {
+        "required_reviews": needed,
+        "approvals": [r.reviewer for r in approvals],
+        "exception_approvals": [r.reviewer for r in approvals if r.exception],
+    }
+
+
+def queue_items(session: Session, reviewer: User | None = None) -> list[dict[str, Any]]:
+    """Outputs awaiting review, oldest first; with a reviewer, only those they may review."""
+    items = []
+    for job in review_queue(session):
+        operator = session.get(Operator, job.operator_id)
+        state = _waiting_on(session, job)
+        if reviewer is not None and (
+            reviewer.role not in REVIEWER_ROLES
+            or reviewer.name in state["approvals"]
+            or (reviewer.operator_id is not None and reviewer.operator_id == job.operator_id)
+        ):
+            continue
+        items.append(
+            {
+                "job": job.id,
+                "kind": job.kind,
+                "operator": operator.name if operator else None,
+                "license": job.license_id,
+                "level": job.level,
+                "datasets": job.policy.get("datasets", []),
+                "custom": custom_outputs(job),
+                "findings": len(job.gate.get("findings", [])),
+                "waiting_since": job.finished_at.isoformat() if job.finished_at else None,
+                **state,
+            }
+        )
+    return items
+
+
+def _lineage(session: Session, job: Job) -> dict[str, Any]:
+    license = session.get(License, job.license_id)
+    operator = session.get(Operator, job.operator_id)
+    assert license is not None and operator is not None
+    datasets = []
+    for name in job.policy.get("datasets", []):
+        record = get_dataset(session, name)
+        datasets.append(
+            {"name": name, "version": record.version, "title": record.title, "owner": record.owner}
+        )
+    return {
+        "datasets": datasets,
+        "license": {
+            "id": license.id,
+            "operator": operator.name,
+            "purpose": license.purpose,
+            "max_level": license.max_level,
+            "row_filter": license.row_filter,
+            "valid_until": license.valid_until.isoformat(),
+            "status": license.status,
+        },
+        "policy_version": job.policy.get("policy_version"),
+        "level": job.level,
+        "epsilon": job.epsilon,
+        "noise": job.policy.get("noise", []),
+        "notes": job.policy.get("notes", []),
+        "submitted_by": job.submitted_by,
+    }
+
+
+def _preview(name: str, kind: str, path: Any) -> dict[str, Any]:
+    if kind == "table":
+        table = pd.read_csv(path)
+        rows = json.loads(table.head(PREVIEW_ROWS).to_json(orient="records", force_ascii=False))
+        return {"columns": list(table.columns), "rows": len(table), "preview": rows}
+    data = path.read_bytes()
+    try:
+        text: str | None = data[:PREVIEW_TEXT_BYTES].decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    return {"bytes": len(data), "text": text}
+
+
+def _outputs(home: Home, job: Job) -> list[dict[str, Any]]:
+    described = {f["name"]: f for f in job.gate.get("files", [])}
+    shown = []
+    for name, path in candidate_files(home, job).items():
+        about = described.get(name, {"kind": "table"})
+        kind = str(about.get("kind", "table"))
+        shown.append({"name": name, "kind": kind, **about, **_preview(name, kind, path)})
+    return shown
+
+
+def _executed_notebook(home: Home, job: Job) -> str | None:
+    """The notebook as it ran, which the sandbox keeps in the job's review/ folder."""
+    notebooks = sorted((job_dir(home, job) / "review").glob("*.ipynb"))
+    return notebooks[0].read_text("utf-8", errors="replace") if notebooks else None
+
+
+def review_view(session: Session, home: Home, job_id: int) -> dict[str, Any]:
+    """Everything a reviewer needs to decide on one job's outputs, with every figure."""
+    job = get_job(session, job_id)
+    if job.status in ("denied", "queued", "running"):
+        raise NotFound(f"job {job_id} is {job.status}: it has no outputs to review yet")
+    release = release_of(session, job_id)
+    tables, custom = released_files(job, exception=False)
+    return {
+        "job": job.to_dict(release.files if release else []),
+        "source": {
+            "kind": job.kind,
+            "submitted": job.source,
+            "rewritten_sql": job.rewritten_sql,
+            "executed_notebook": _executed_notebook(home, job) if job.kind == "notebook" else None,
+        },
+        "outputs": _outputs(home, job),
+        "checks": {
+            "blocked": job.gate.get("blocked"),
+            "rules": job.gate.get("rules"),
+            "counts": job.gate.get("counts", {}),
+            "unlisted": job.gate.get("unlisted", 0),
+            "differencing": job.gate.get("differencing", {}),
+            "findings": job.gate.get("findings", []),
+        },
+        "lineage": _lineage(session, job),
+        "review": {
+            **_waiting_on(session, job),
+            "releasable_tables": tables,
+            "custom_needing_exception": custom,
+            "reviews": [r.to_dict() for r in reviews_of(session, job_id)],
+        },
+        "release": release.to_dict() if release else None,
+    }

@@ -1,0 +1,353 @@
+"""The docker backend: each job in its own container, through the docker SDK for Python.
+
+Every container has no network, a read-only root, no capabilities, no new
+privileges, the nobody user, memory/CPU/pids limits and a small /tmp; it mounts
+/job and /data read-only and /out (a size-limited tmpfs) writable. Each runs one
+job and is removed after it; its logs go to the job's sandbox.log first. With a
+warm pool, containers are started ahead of demand (see sandbox/pool.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sandbox.cgroups import container_cgroups, cpu_seconds, oom_kills, pids_refused
+from sandbox.limits import Limits, rlimits
+from sandbox.pool import (
+    START_TIMEOUT,
+    Slot,
+    claim_slot,
+    destroy_slot,
+    load_job,
+    make_slot,
+    pool_key,
+    ready_slots,
+    say_go,
+)
+from sandbox.runner import (
+    SPEC_NAME,
+    Handle,
+    JobLog,
+    SandboxResult,
+    SandboxRun,
+    conclude,
+    prepare_work_dir,
+)
+
+RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
+SANDBOX_USER = "65534:65534"
+POLL = 0.05  # seconds between looks at a running job's cgroup and clock
+# Upkeep runs on one worker thread; concurrent.futures joins it when Python exits.
+_UPKEEP = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sluice-pool")
+DEFAULT_POOL_DIR = (
+    Path("/var/lib/sluice/pool")
+    if os.geteuid() == 0
+    else Path(tempfile.gettempdir()) / f"sluice-pool-{os.geteuid()}"
+)
+
+
+@functools.lru_cache(maxsize=1)
+def runtime_digest() -> str:
+    """The runtime code a warm container has loaded: slots of other code are not reused."""
+    digest = hashlib.sha256(str(RUNTIME_DIR).encode())
+    for path in sorted(RUNTIME_DIR.rglob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:8]
+
+
+@functools.lru_cache(maxsize=1)
+def _engine_problem() -> str | None:
+    try:
+        import docker
+    except ImportError:
+        return "the docker package for Python is not installed"
+    try:
+        docker.from_env(timeout=5).ping()
+    except Exception as exc:  # the SDK raises several kinds for "no engine"
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return (
+            f"no Docker engine answers ({first[:160]}); start dockerd (scripts/services/docker.sh)"
+        )
+    return None
+
+
+def unavailable_reason(image: str | None = None) -> str | None:
+    """None if docker can sandbox a job here, else why not (engine, then image)."""
+    problem = _engine_problem()
+    if problem is not None:
+        return problem
+    import docker
+
+    from sandbox.image import image_present, image_tag
+
+    try:
+        tag = image or image_tag()
+    except Exception as exc:
+        return f"cannot name the runtime image: {exc}"
+    if not image_present(docker.from_env(), tag):
+        return f"the runtime image {tag} is not built; run `sluice sandbox build-image`"
+    return None
+
+
+def engine_answers() -> bool:
+    return _engine_problem() is None
+
+
+@dataclass
+class DockerHandle(Handle):
+    slot: Slot | None = None
+    killed_for: str | None = None
+    cgroups: dict[str, Path] = field(default_factory=dict)
+
+
+class DockerRunner:
+    """Runs jobs in containers of the runtime image; `pool_size` keeps that many warm."""
+
+    name = "docker"
+
+    def __init__(
+        self,
+        *,
+        allow_probes: bool = False,
+        image: str | None = None,
+        pool_size: int = 0,
+        pool_dir: Path | None = None,
+        pool_limits: Limits | None = None,
+        tmpfs_mb: int = 256,
+        client: Any = None,
+    ) -> None:
+        import docker
+
+        from sandbox.image import image_tag
+
+        self.client = client or docker.from_env(timeout=120)
+        self.image = image or image_tag()
+        self.allow_probes = allow_probes
+        self.pool_size = pool_size
+        self.pool_dir = pool_dir or DEFAULT_POOL_DIR
+        self.pool_limits = pool_limits or Limits()
+        self.tmpfs_mb = tmpfs_mb
+        self._pending: list[Future[object]] = []
+
+    # --- the container's configuration ------------------------------------------
+
+    def environment(self) -> dict[str, str]:
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/tmp",
+            "TMPDIR": "/tmp",
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": "/runtime",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "MALLOC_ARENA_MAX": "2",
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+        }
+        if self.allow_probes:
+            env["SLUICE_ALLOW_PROBES"] = "1"
+        return env
+
+    def container_options(self, limits: Limits, slot_path: Path) -> dict[str, Any]:
+        """What `containers.run` gets for a slot at `slot_path`: every wall, by name."""
+        from docker.types import LogConfig, Mount, Ulimit
+
+        ulimits = [
+            Ulimit(name=_ULIMIT_NAMES[which], soft=soft, hard=hard)
+            for which, (soft, hard) in rlimits(limits).items()
+            if which in _ULIMIT_NAMES
+        ]
+        mounts = [
+            Mount("/runtime", str(RUNTIME_DIR), type="bind", read_only=True),
+            Mount("/job", str(slot_path / "job"), type="bind", read_only=True),
+            Mount("/data", str(slot_path / "data"), type="bind", read_only=True),
+            Mount("/out", str(slot_path / "out"), type="bind", read_only=False),
+        ]
+        memory = f"{limits.memory_mb}m"
+        command = ["python3", "-s", "-P", "-m", "sluice_runtime"]
+        command += ["--await", "/job/.go", f"/job/{SPEC_NAME}"]
+        return {
+            "image": self.image,
+            "command": command,
+            "user": SANDBOX_USER,
+            "network_mode": "none",
+            "read_only": True,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges:true"],
+            "mem_limit": memory,
+            "memswap_limit": memory,
+            "nano_cpus": limits.cpus * 1_000_000_000,
+            "pids_limit": limits.processes,
+            "ulimits": ulimits,
+            "tmpfs": {"/tmp": f"rw,nosuid,nodev,noexec,size={self.tmpfs_mb}m,mode=1777"},
+            "mounts": mounts,
+            "environment": self.environment(),
+            "working_dir": "/tmp",
+            "hostname": "sluice-sandbox",
+            "ipc_mode": "private",
+            # No docker-init: the runtime is pid 1 and not dumpable, so nothing inside
+            # can ptrace a process that is not its own.
+            "init": False,
+            "log_config": LogConfig(type="json-file", config={"max-size": "2m", "max-file": "1"}),
+        }
+
+    def _folder(self, limits: Limits) -> Path:
+        sample = self.container_options(limits, Path("/slot"))
+        sample.pop("ulimits"), sample.pop("log_config"), sample.pop("mounts")
+        return self.pool_dir / f"{runtime_digest()}-{pool_key(self.image, limits, sample)}"
+
+    def _drain_stale(self) -> None:
+        """Destroy waiting containers that hold runtime code other than this one's."""
+        if not self.pool_dir.is_dir():
+            return
+        for folder in self.pool_dir.iterdir():
+            if folder.is_dir() and not folder.name.startswith(runtime_digest()):
+                while (slot := claim_slot(self.client, folder)) is not None:
+                    destroy_slot(self.client, slot)
+
+    def _new_slot(self, limits: Limits) -> Slot:
+        folder = self._folder(limits)
+        folder.mkdir(parents=True, exist_ok=True)
+        return make_slot(self.client, folder, limits, lambda p: self.container_options(limits, p))
+
+    # --- the warm pool -------------------------------------------------------------
+
+    def fill_pool(self) -> int:
+        """Start containers until `pool_size` wait for the default limits; returns how many."""
+        started = 0
+        self._drain_stale()
+        while ready_slots(self._folder(self.pool_limits)) < self.pool_size:
+            self._new_slot(self.pool_limits)
+            started += 1
+        return started
+
+    def drain_pool(self) -> None:
+        """Destroy every waiting container of this runner's pools."""
+        self.settle()
+        if not self.pool_dir.is_dir():
+            return
+        for folder in self.pool_dir.iterdir():
+            while (slot := claim_slot(self.client, folder)) is not None:
+                destroy_slot(self.client, slot)
+
+    # --- Runner ------------------------------------------------------------------------
+
+    def start(self, run: SandboxRun) -> DockerHandle:
+        prepare_work_dir(run)
+        handle = DockerHandle(run=run, started=time.monotonic())
+        try:
+            slot = claim_slot(self.client, self._folder(run.limits))
+            if slot is None:
+                slot = self._new_slot(run.limits)
+            handle.slot = slot
+            load_job(slot, run.job_dir, run.data)
+            handle.started = time.monotonic()
+            say_go(self.client, slot, time.monotonic() + START_TIMEOUT)
+            handle.cgroups = container_cgroups(self.client, slot.container_id)
+            if self.pool_size and run.limits == self.pool_limits:
+                self._later(self.fill_pool)
+        except BaseException:
+            self.cleanup(handle)
+            raise
+        return handle
+
+    def wait(self, handle: Handle) -> SandboxResult:
+        h = _own(handle)
+        assert h.slot is not None
+        container = self.client.containers.get(h.slot.container_id)
+        limits = h.run.limits
+        deadline = h.started + limits.wall_seconds
+        cpu = 0.0
+        while True:
+            container.reload()
+            if container.status not in ("running", "created", "restarting"):
+                break
+            cpu = max(cpu, cpu_seconds(h.cgroups))
+            if time.monotonic() >= deadline:
+                h.killed_for = "limit:wall_seconds"
+            elif pids_refused(h.cgroups):
+                h.killed_for = "limit:processes"
+            elif oom_kills(h.cgroups):  # a child (a notebook's kernel) was OOM-killed
+                h.killed_for = "limit:memory_mb"
+            elif cpu > limits.cpu_seconds + 1:
+                h.killed_for = "limit:cpu_seconds"
+            if h.killed_for:
+                container.kill()
+                container.wait()
+                break
+            time.sleep(POLL)
+        seconds = time.monotonic() - h.started
+        state = self.client.api.inspect_container(container.id)["State"]
+        killed_for = h.killed_for or ("limit:memory_mb" if state.get("OOMKilled") else None)
+        with open(h.run.log_path, "wb") as log_file:
+            log = JobLog(log_file)
+            log.write(container.logs(stdout=True, stderr=False), is_stderr=False)
+            log.write(container.logs(stdout=False, stderr=True), is_stderr=True)
+            if killed_for:
+                log.note(f"killed: {killed_for}")
+            return conclude(
+                h.run,
+                log,
+                exit_code=None if killed_for else int(state.get("ExitCode", -1)),
+                killed_for=killed_for,
+                cpu_seconds=cpu,
+                seconds=seconds,
+                out_dir=h.slot.out_dir,
+            )
+
+    def cleanup(self, handle: Handle) -> None:
+        """Destroy the job's container and slot, in the background: its outputs and
+        logs are saved by now (`settle` waits for it)."""
+        h = _own(handle)
+        if h.slot is not None:
+            slot, h.slot = h.slot, None
+            self._later(lambda: destroy_slot(self.client, slot))
+
+    def _later(self, task: Callable[[], object]) -> None:
+        """Pool upkeep off the job's path, one task at a time, all done before exit."""
+        self._pending = [f for f in self._pending if not f.done()]
+        self._pending.append(_UPKEEP.submit(task))
+
+    def settle(self) -> None:
+        """Wait for pending upkeep (removals, refills); raise what any of it raised."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+
+# RLIMIT number -> docker's ulimit name; the address-space limit is left to the memory cgroup.
+def _ulimit_names() -> dict[int, str]:
+    import resource
+
+    return {
+        resource.RLIMIT_CPU: "cpu",
+        resource.RLIMIT_FSIZE: "fsize",
+        resource.RLIMIT_NOFILE: "nofile",
+        resource.RLIMIT_CORE: "core",
+    }
+
+
+_ULIMIT_NAMES = _ulimit_names()
+
+
+def _own(handle: Handle) -> DockerHandle:
+    if not isinstance(handle, DockerHandle):
+        raise TypeError(f"not a docker handle: {handle!r}")
+    return handle
+
+
+def remove_leftovers(pool_dir: Path | None = None) -> int:
+    """Containers and slots left by a crashed process (see pool.prune)."""
+    import docker
+
+    from sandbox.pool import prune
+
+    return prune(docker.from_env(), pool_dir or DEFAULT_POOL_DIR)

@@ -1,0 +1,94 @@
+"""Which engine runs a SQL job (DuckDB in the sandbox, or Spark), and submitting to it.
+
+A license's default engine wins over its datasets'; `duckdb` when none is set.
+A Spark job is an ordinary job (same decision, same ε, same gate) whose policy
+also carries the Spark SQL that sqlglot emits from the same rewritten tree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from audit_log import Actor, append
+from core.errors import Conflict, InvalidInput
+from operators.accounts import Principal
+from operators.licenses import usable_license
+from sandbox.jobs import JobSettings, decide, submit_sql
+from sandbox.leases import ENGINES, EngineDefault
+from sandbox.records import Job
+
+
+def _check_engine(engine: str) -> None:
+    if engine not in ENGINES:
+        raise InvalidInput(f"engine {engine!r} is not known; choose one of: {', '.join(ENGINES)}")
+
+
+def set_engine_default(
+    session: Session,
+    engine: str,
+    actor: Actor,
+    *,
+    license_id: int | None = None,
+    dataset: str | None = None,
+) -> EngineDefault:
+    """Make `engine` the default for one license or one dataset. Caller commits."""
+    _check_engine(engine)
+    if (license_id is None) == (dataset is None):
+        raise InvalidInput("give exactly one of a license or a dataset")
+    where = (
+        EngineDefault.license_id == license_id
+        if license_id is not None
+        else EngineDefault.dataset == dataset
+    )
+    row = session.scalars(select(EngineDefault).where(where)).first()
+    if row is None:
+        row = EngineDefault(license_id=license_id, dataset=dataset, engine=engine)
+        session.add(row)
+    row.engine, row.set_by = engine, actor.name
+    subject = f"license:{license_id}" if license_id is not None else f"dataset:{dataset}"
+    append(session, actor, "engine.default_set", subject, {"engine": engine})
+    return row
+
+
+def engine_for(session: Session, license_id: int, requested: str | None = None) -> str:
+    """The engine a job runs on: the one asked for, else the license's or its datasets'."""
+    if requested is not None:
+        _check_engine(requested)
+        return requested
+    own = session.scalars(select(EngineDefault).where(EngineDefault.license_id == license_id))
+    found = own.first()
+    if found is not None:
+        return found.engine
+    license = usable_license(session, license_id)
+    rows = session.scalars(
+        select(EngineDefault).where(EngineDefault.dataset.in_(list(license.datasets)))
+    ).all()
+    # data too large for one DuckDB anywhere in the license sends its jobs to Spark
+    return "spark" if any(r.engine == "spark" for r in rows) else "duckdb"
+
+
+def submit_query(
+    session: Session,
+    license_id: int,
+    user: Principal,
+    sql: str,
+    settings: JobSettings,
+    engine: str | None = None,
+) -> Job:
+    """Submit a SQL job on `engine` (or the default engine). Caller commits."""
+    engine = engine_for(session, license_id, engine)
+    if engine == "duckdb":
+        return submit_sql(session, license_id, user, sql, settings)
+    decision = decide(session, license_id, sql, settings.epsilon_per_query)
+    job = submit_sql(session, license_id, user, sql, settings)
+    if job.status != "queued":
+        return job
+    if decision.sql != job.rewritten_sql:
+        raise Conflict("the policy decision changed while the job was submitted; submit again")
+    spark_sql = decision.sql_for("spark")
+    job.engine = engine
+    job.policy = {**job.policy, "spark_sql": spark_sql}
+    details = {"engine": engine, "spark_sql": spark_sql, "license": license_id}
+    append(session, user.actor, "job.engine_selected", f"job:{job.id}", details)
+    return job

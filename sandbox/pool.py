@@ -1,0 +1,225 @@
+"""Slots: one container each, started ahead of a job, used by exactly one job, destroyed.
+
+A slot is a folder on the host (job/, data/, out/ as a size-limited tmpfs) and a
+container that already mounts them read-only (/job, /data) or writable (/out), has
+imported its runtime, and blocks on a FIFO. A job claims a slot by creating a
+`claimed` file (O_EXCL: one winner), puts its spec and datasets in, and writes the
+FIFO; the container's first act after that is the job. A warm pool is slots made
+before anyone asked; a cold start makes one on the spot. Slots live on disk and in
+the engine, so every process on the host shares the pool.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox.limits import Limits
+from sandbox.outdir import OutMount
+
+READY, CLAIMED, GO = "ready", "claimed", ".go"
+LABEL = "org.sluice.slot"
+SANDBOX_UID = 65534
+START_TIMEOUT = 60.0  # seconds a fresh container may take to reach its FIFO
+
+
+@dataclass
+class Slot:
+    path: Path
+    container_id: str
+    out: OutMount
+
+    @property
+    def job_dir(self) -> Path:
+        return self.path / "job"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path / "data"
+
+    @property
+    def out_dir(self) -> Path:
+        return self.path / "out"
+
+    @property
+    def fifo(self) -> Path:
+        return self.job_dir / GO
+
+
+def pool_key(image: str, limits: Limits, config: dict[str, Any]) -> str:
+    """Slots are interchangeable only with the same image, limits and container options."""
+    content = json.dumps([image, limits.to_dict(), config], sort_keys=True, default=str)
+    return hashlib.sha256(content.encode()).hexdigest()[:16]
+
+
+def make_slot(
+    client: Any,
+    folder: Path,
+    limits: Limits,
+    container_options: Callable[[Path], dict[str, Any]],
+) -> Slot:
+    """Lay out a slot under `folder` and start its container, which waits on the FIFO."""
+    path = folder / uuid.uuid4().hex[:12]
+    for sub in ("job", "data"):
+        (path / sub).mkdir(parents=True, mode=0o755)
+    os.mkfifo(path / "job" / GO, 0o644)
+    out = OutMount.create(path / "out", limits, owner=SANDBOX_UID)
+    if not out.mounted:  # not root: a plain folder the sandbox user can write
+        os.chmod(path / "out", 0o777)
+    try:
+        options = container_options(path)
+        options.setdefault("labels", {})[LABEL] = str(path)
+        container = client.containers.run(detach=True, **options)
+    except BaseException:
+        out.release()
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    slot = Slot(path, container.id, out)
+    try:
+        _await_runtime(client, slot, time.monotonic() + START_TIMEOUT)
+    except BaseException:
+        destroy_slot(client, slot)
+        raise
+    (path / READY).write_text(container.id, "utf-8")
+    return slot
+
+
+def claim_slot(client: Any, folder: Path) -> Slot | None:
+    """Take a ready slot whose container still runs; None if there is none."""
+    if not folder.is_dir():
+        return None
+    for path in sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime):
+        if not (path / READY).exists():
+            continue
+        try:
+            os.close(os.open(path / CLAIMED, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            continue
+        container_id = (path / READY).read_text("utf-8")
+        slot = Slot(
+            path, container_id, OutMount(path / "out", mounted=os.path.ismount(path / "out"))
+        )
+        if _running(client, container_id):
+            return slot
+        destroy_slot(client, slot)
+    return None
+
+
+def ready_slots(folder: Path) -> int:
+    if not folder.is_dir():
+        return 0
+    return sum(1 for p in folder.iterdir() if (p / READY).exists() and not (p / CLAIMED).exists())
+
+
+def load_job(slot: Slot, job_dir: Path, data: dict[str, Path]) -> None:
+    """Put the job's files in the slot: spec and notebook copied, datasets hard-linked
+    (copied when the store is on another filesystem)."""
+    for source in job_dir.iterdir():
+        target = slot.job_dir / source.name
+        shutil.copyfile(source, target)
+        os.chmod(target, 0o644)
+    for name, source in data.items():
+        target = slot.data_dir / f"{name}.parquet"
+        try:
+            os.link(Path(source).resolve(), target)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                raise
+            shutil.copyfile(source, target)
+            os.chmod(target, 0o644)
+
+
+def _await_runtime(client: Any, slot: Slot, deadline: float) -> None:
+    """Wait until the container's runtime has loaded and is about to block on the FIFO
+    (it marks /out/.sluice-ready), so a claimed slot starts its job at once."""
+    mark = slot.out_dir / ".sluice-ready"
+    checked = time.monotonic()
+    while not mark.exists():
+        now = time.monotonic()
+        if now > deadline:
+            raise TimeoutError(f"the sandbox container did not start within {START_TIMEOUT:.0f} s")
+        if now - checked > 0.5:
+            checked = now
+            if not _running(client, slot.container_id):
+                raise RuntimeError("the sandbox container stopped before its runtime was ready")
+        time.sleep(0.005)
+    mark.unlink()
+
+
+def say_go(client: Any, slot: Slot, deadline: float) -> None:
+    """Release the container's runtime: open the FIFO once it is reading, then close it."""
+    checked = 0.0
+    while True:
+        try:
+            fd = os.open(slot.fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # ENXIO: nobody reads yet
+                raise
+        else:
+            os.close(fd)
+            return
+        now = time.monotonic()
+        if now > deadline:
+            raise TimeoutError(f"the sandbox container did not start within {START_TIMEOUT:.0f} s")
+        if now - checked > 0.5:
+            checked = now
+            if not _running(client, slot.container_id):
+                raise RuntimeError("the sandbox container stopped before its job began")
+        time.sleep(0.002)
+
+
+def destroy_slot(client: Any, slot: Slot) -> None:
+    """Remove the container, unmount /out, delete the folder. Safe to repeat."""
+    import docker.errors
+
+    try:
+        client.containers.get(slot.container_id).remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    slot.out.release()
+    shutil.rmtree(slot.path, ignore_errors=True)
+
+
+def prune(client: Any, root: Path) -> int:
+    """Destroy slots whose container is gone, and containers whose slot is gone."""
+    removed = 0
+    if root.is_dir():
+        for key in root.iterdir():
+            for path in key.iterdir() if key.is_dir() else []:
+                ready = path / READY
+                if not ready.exists() or (path / CLAIMED).exists():
+                    continue
+                container_id = ready.read_text("utf-8")
+                if not _running(client, container_id):
+                    destroy_slot(client, _existing(path, container_id))
+                    removed += 1
+    for container in client.containers.list(all=True, filters={"label": LABEL}):
+        if (
+            str(root) in container.labels.get(LABEL, "")
+            and not Path(container.labels[LABEL]).exists()
+        ):
+            container.remove(force=True)
+            removed += 1
+    return removed
+
+
+def _existing(path: Path, container_id: str) -> Slot:
+    return Slot(path, container_id, OutMount(path / "out", mounted=os.path.ismount(path / "out")))
+
+
+def _running(client: Any, container_id: str) -> bool:
+    import docker.errors
+
+    try:
+        return bool(client.containers.get(container_id).status == "running")
+    except docker.errors.NotFound:
+        return False

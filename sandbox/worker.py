@@ -1,0 +1,274 @@
+"""Workers: processes that claim queued jobs with a lease, run them, and report back.
+
+Several workers, on one host or many, share one PostgreSQL. A claim is one
+transaction: it requeues jobs whose lease expired, takes the oldest queued job
+with `FOR UPDATE SKIP LOCKED` (two workers never wait on, or take, the same
+row; on SQLite, BEGIN IMMEDIATE serializes claims instead), writes a lease with a
+fresh token and moves the job to running (sandbox.jobs.start). A heartbeat thread
+extends the lease while the job runs. The result is recorded only if the token
+still matches under a row lock in the finishing transaction, so a worker that
+lost its lease (paused, partitioned, presumed dead) discards what it made, and no
+job reaches review twice.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from audit_log import Actor
+from core.db import utcnow
+from core.home import Home
+from sandbox.jobs import JobSettings, _notebook_result, finish, start
+from sandbox.leases import JobLease
+from sandbox.lifecycle import transition
+from sandbox.records import Job
+from sandbox.runner import SandboxResult, SandboxRun, execute
+
+# A job whose lease was lost this many times fails instead of going round again.
+MAX_ATTEMPTS = 3
+Sessions = Callable[[], Session]
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    name: str
+    lease_seconds: int = 60
+    poll_seconds: float = 1.0
+    spark_master: str = "local[2]"
+
+
+@dataclass
+class Claim:
+    """A job this worker holds: `run` is None when start() failed it (license gone)."""
+
+    job_id: int
+    token: str
+    attempt: int
+    kind: str
+    engine: str
+    spark_sql: str | None
+    run: SandboxRun | None
+
+
+def requeue_expired(session: Session, worker: str) -> list[int]:
+    """Running jobs whose lease ran out go back to the queue (or fail after MAX_ATTEMPTS)."""
+    rows = session.execute(
+        select(Job, JobLease)
+        .join(JobLease, JobLease.job_id == Job.id)
+        .where(Job.status == "running", JobLease.expires_at < utcnow())
+        .order_by(Job.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for job, lease in rows:
+        details = {"reason": "lease expired", "worker": lease.worker, "attempt": lease.attempt}
+        if lease.attempt >= MAX_ATTEMPTS:
+            job.failure = f"rule:lost_lease: {lease.attempt} workers lost this job; not retried"
+            transition(session, job, "failed", Actor.system(), {**details, "failure": job.failure})
+            session.delete(lease)
+        else:
+            transition(session, job, "queued", Actor.system(), {**details, "noticed_by": worker})
+            lease.token = ""  # whoever held it can no longer finish it
+    return [job.id for job, _lease in rows]
+
+
+def claim(
+    sessions: Sessions,
+    home: Home,
+    options: WorkerOptions,
+    settings: JobSettings,
+    job_id: int | None = None,
+) -> Claim | None:
+    """Take the oldest queued job (or `job_id`) and start it, in one transaction."""
+    with sessions() as session, session.begin():
+        requeue_expired(session, options.name)
+        query = select(Job).where(Job.status == "queued").order_by(Job.id).limit(1)
+        if job_id is not None:
+            query = query.where(Job.id == job_id)
+        job = session.scalars(query.with_for_update(skip_locked=True)).first()
+        if job is None:
+            return None
+        lease = session.get(JobLease, job.id)
+        attempt = lease.attempt + 1 if lease is not None else 1
+        if lease is None:
+            lease = JobLease(job_id=job.id)
+            session.add(lease)
+        lease.worker, lease.token, lease.attempt = options.name, secrets.token_hex(16), attempt
+        lease.claimed_at = utcnow()
+        lease.expires_at = lease.claimed_at + timedelta(seconds=options.lease_seconds)
+        run = start(session, home, job, settings)
+        if run is None:
+            session.delete(lease)
+        spark_sql = job.policy.get("spark_sql") if job.engine == "spark" else None
+        return Claim(job.id, lease.token, attempt, job.kind, job.engine, spark_sql, run)
+
+
+def renew(sessions: Sessions, held: Claim, lease_seconds: int) -> bool:
+    """Extend the lease; False when it is no longer ours."""
+    with sessions() as session, session.begin():
+        result = session.execute(
+            update(JobLease)
+            .where(JobLease.job_id == held.job_id, JobLease.token == held.token)
+            .values(expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def complete(
+    sessions: Sessions,
+    home: Home,
+    held: Claim,
+    result: SandboxResult,
+    settings: JobSettings,
+    resources: dict[str, object],
+) -> bool:
+    """Record the result through sandbox.jobs.finish if the lease is still ours."""
+    with sessions() as session, session.begin():
+        lease = session.scalars(
+            select(JobLease).where(JobLease.job_id == held.job_id).with_for_update()
+        ).first()
+        if lease is None or lease.token != held.token:
+            return False
+        job = session.scalars(select(Job).where(Job.id == held.job_id).with_for_update()).one()
+        if job.status != "running":
+            return False
+        outputs = {p.name: p for p in result.outputs}
+        failure = result.failure
+        result_path: Path | list[Path] | None = outputs.get("result.parquet")
+        if job.kind == "notebook" and failure is None and held.run is not None:
+            result_path, failure = _notebook_result(job, held.run, result.outputs)
+        resources = {**resources, "worker": lease.worker, "attempt": lease.attempt}
+        finish(session, home, job, result_path, failure, settings, resources)
+        session.delete(lease)
+        return True
+
+
+class Heartbeat(threading.Thread):
+    """Renews a lease every third of its length until stopped or lost."""
+
+    def __init__(self, sessions: Sessions, held: Claim, lease_seconds: int) -> None:
+        super().__init__(name=f"lease-{held.job_id}", daemon=True)
+        self.sessions, self.held, self.lease_seconds = sessions, held, lease_seconds
+        self.stopped = threading.Event()
+        self.lost = False
+
+    def run(self) -> None:
+        while not self.stopped.wait(max(self.lease_seconds / 3, 0.2)):
+            try:
+                if not renew(self.sessions, self.held, self.lease_seconds):
+                    self.lost = True
+                    return
+            except Exception:  # noqa: BLE001  a database blip: try again next beat
+                continue
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join()
+
+
+def run_claimed(held: Claim, settings: JobSettings, spark_master: str) -> SandboxResult:
+    """Run a claimed job on its engine: the sandbox backend, or Spark for `spark` jobs."""
+    assert held.run is not None
+    if held.engine == "spark":
+        from sandbox.spark_engine import run_spark
+
+        return run_spark(held.run, held.spark_sql, spark_master)
+    try:
+        return execute(settings.runner(), held.run)
+    finally:  # a notebook's views are copies of store data: gone once the job is
+        shutil.rmtree(held.run.work_dir / "views", ignore_errors=True)
+
+
+def work_one(
+    sessions: Sessions,
+    home: Home,
+    options: WorkerOptions,
+    settings: JobSettings,
+    job_id: int | None = None,
+) -> tuple[int, str] | None:
+    """Claim, run and report one job: (job id, outcome), or None if nothing was queued.
+
+    The outcome is `recorded`, `discarded` (the lease was lost meanwhile) or
+    `failed to start`.
+    """
+    held = claim(sessions, home, options, settings, job_id)
+    if held is None:
+        return None
+    if held.run is None:
+        return held.job_id, "failed to start"
+    beat = Heartbeat(sessions, held, options.lease_seconds)
+    beat.start()
+    try:
+        result = run_claimed(held, settings, options.spark_master)
+    except Exception as exc:  # noqa: BLE001  the engine broke, not the job: record it
+        log = held.run.log_path
+        result = SandboxResult(False, None, [], f"error: {type(exc).__name__}: {exc}", log, 0.0)
+    finally:
+        beat.stop()
+    resources: dict[str, Any] = {
+        "seconds": round(result.seconds, 3),
+        "backend": "spark" if held.engine == "spark" else settings.runner().name,
+        "exit_code": result.exit_code,
+    }
+    if beat.lost or not complete(sessions, home, held, result, settings, resources):
+        return held.job_id, "discarded"
+    return held.job_id, "recorded"
+
+
+def work(
+    sessions: Sessions,
+    home: Home,
+    options: WorkerOptions,
+    settings: JobSettings,
+    *,
+    once: bool = False,
+    should_stop: Callable[[], bool] = lambda: False,
+    report: Callable[[int, str], None] = lambda _job, _outcome: None,
+) -> int:
+    """Claim and run jobs until told to stop (or after one job with `once`); returns the
+    number of jobs handled."""
+    handled = 0
+    while not should_stop():
+        done = work_one(sessions, home, options, settings)
+        if done is not None:
+            handled += 1
+            report(*done)
+        if once:
+            break
+        if done is None:
+            time.sleep(options.poll_seconds)
+    return handled
+
+
+def worker_name(given: str | None) -> str:
+    """A worker's name in leases and the log: given, or host:pid."""
+    if given:
+        return given
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+__all__ = [
+    "Claim",
+    "Heartbeat",
+    "WorkerOptions",
+    "claim",
+    "complete",
+    "renew",
+    "requeue_expired",
+    "work",
+    "work_one",
+    "worker_name",
+]

@@ -1,0 +1,168 @@
+"""`sluice releases`: verify and open release packages (offline), show a release, and
+register the operators' delivery keys."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from core.errors import InvalidInput, NotFound
+from core.home import load_public_key
+from operators.records import Operator
+from products.crypto import generate_operator_key, load_private_key, open_package
+from products.package import verify_package
+from products.recipients import list_keys, register_key
+from products.release import get_release
+from service.commands.common import ADMIN, Json, domain
+from service.output import emit, handles_errors
+
+releases_app = typer.Typer(no_args_is_help=True, help="Release packages (出域数据包).")
+keys_app = typer.Typer(no_args_is_help=True, help="Operators' delivery keys.")
+releases_app.add_typer(keys_app, name="keys")
+
+PublicKey = Annotated[
+    Path | None,
+    typer.Option("--pubkey", help="The domain's public key (PEM); default: this domain's."),
+]
+VERIFY_FAILED = 10
+
+
+def _domain_key(pubkey: Path | None) -> Any:
+    """The verifying key: a file given offline, else the local domain's own."""
+    if pubkey is None:
+        try:
+            return domain().home.public_key()
+        except NotFound:
+            raise InvalidInput(
+                "no Sluice domain here to take the public key from; give the domain's public "
+                "key with --pubkey FILE (the authority publishes it with `sluice audit pubkey`)"
+            ) from None
+    try:
+        return load_public_key(pubkey.read_bytes())
+    except OSError:
+        raise InvalidInput(f"cannot read public key {pubkey}; check the path") from None
+    except ValueError:
+        raise InvalidInput(f"{pubkey} is not an Ed25519 public key in PEM form") from None
+
+
+def _summary(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
+    if manifest is None:
+        return None
+    keys = ("job", "license", "operator", "datasets", "dataset_versions", "policy_version")
+    summary = {k: manifest.get(k) for k in keys}
+    summary["reviewers"] = manifest.get("reviewers")
+    summary["files"] = sorted(manifest.get("files", {}))
+    summary["encryption"] = (manifest.get("encryption") or {}).get("cipher")
+    return summary
+
+
+@releases_app.command("verify")
+@handles_errors("releases.verify")
+def releases_verify(package: Path, pubkey: PublicKey = None, as_json: Json = False) -> None:
+    """Check a package's signature and every byte, offline with the domain's public key."""
+    result = verify_package(package, _domain_key(pubkey))
+    data = {"ok": result.ok, "problems": result.problems, "manifest": _summary(result.manifest)}
+    emit(
+        data,
+        as_json,
+        lambda r: (
+            f"ok: job {r['manifest']['job']}, {len(r['manifest']['files'])} file(s), "
+            f"signed by the domain"
+            if r["ok"]
+            else "FAILED:\n" + "\n".join(f"  - {p}" for p in r["problems"])
+        ),
+    )
+    if not result.ok:
+        raise typer.Exit(VERIFY_FAILED)
+
+
+@releases_app.command("open")
+@handles_errors("releases.open")
+def releases_open(
+    package: Path,
+    out: Annotated[Path, typer.Option(help="An empty or new folder for the files.")],
+    key: Annotated[Path | None, typer.Option(help="Your X25519 private key (PEM).")] = None,
+    pubkey: PublicKey = None,
+    as_json: Json = False,
+) -> None:
+    """Verify a package, then write its files (decrypted with your key if encrypted)."""
+    private = load_private_key(key.read_bytes()) if key is not None else None
+    manifest, files = open_package(package, _domain_key(pubkey), private)
+    if out.exists() and any(out.iterdir()):
+        raise InvalidInput(f"{out} is not empty; give a new folder")
+    root = out.resolve()
+    for name, data in files.items():
+        target = (root / name).resolve()
+        if root not in target.parents:
+            raise InvalidInput(f"refusing to write {name!r} outside {out}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    data = {"job": manifest.get("job"), "files": sorted(files), "out": str(out)}
+    emit(data, as_json, f"wrote {len(files)} file(s) to {out}")
+
+
+@releases_app.command("show")
+@handles_errors("releases.show")
+def releases_show(release_id: int, as_json: Json = False) -> None:
+    with domain().transaction() as session:
+        release = get_release(session, release_id)
+        data = {**release.to_dict(), "manifest": release.manifest}
+    emit(data, as_json, lambda r: f"release {r['id']} of job {r['job_id']}: {r['package']}")
+
+
+@releases_app.command("keygen")
+@handles_errors("releases.keygen")
+def releases_keygen(
+    out: Annotated[Path, typer.Option(help="Writes OUT.key (private, 0600) and OUT.pub.")],
+    as_json: Json = False,
+) -> None:
+    """Make an operator's X25519 key pair, outside the domain; register only the .pub."""
+    private_pem, public_pem = generate_operator_key()
+    private_path, public_path = out.with_suffix(".key"), out.with_suffix(".pub")
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(private_pem)
+    public_path.write_bytes(public_pem)
+    data = {"private_key": str(private_path), "public_key": str(public_path)}
+    emit(data, as_json, f"private key {private_path} (keep it); public key {public_path}")
+
+
+@keys_app.command("add")
+@handles_errors("releases.keys.add")
+def keys_add(
+    operator: Annotated[str, typer.Option()],
+    key: Annotated[Path, typer.Option(help="The operator's X25519 public key (PEM).")],
+    cipher: Annotated[str, typer.Option(help="AES-256-GCM or SM4-GCM.")] = "AES-256-GCM",
+    as_json: Json = False,
+) -> None:
+    """Register an operator's delivery key: its later releases are encrypted to it."""
+    try:
+        pem = key.read_bytes()
+    except OSError:
+        raise InvalidInput(f"cannot read {key}; check the path") from None
+    with domain().transaction() as session:
+        data = register_key(session, operator, pem, ADMIN, cipher).to_dict()
+    emit(data, as_json, f"{operator}: key {data['fingerprint'][:16]}… ({data['cipher']})")
+
+
+@keys_app.command("list")
+@handles_errors("releases.keys.list")
+def keys_list(as_json: Json = False) -> None:
+    with domain().transaction() as session:
+        names = {o.id: o.name for o in session.query(Operator)}
+        data = [{**k.to_dict(), "operator": names.get(k.operator_id)} for k in list_keys(session)]
+    emit(
+        data,
+        as_json,
+        lambda rows: (
+            "\n".join(
+                f"{r['operator']}\t{r['fingerprint'][:16]}…\t{r['cipher']}\t"
+                f"{'active' if r['active'] else 'retired'}"
+                for r in rows
+            )
+            or "no keys registered"
+        ),
+    )

@@ -1,0 +1,196 @@
+"""`sluice review|outputs`: the review queue and decisions; table checks and gate rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from operators.accounts import get_user
+from products.gate_rules import clear_dataset_rules, dataset_rules, rules_for, set_dataset_rules
+from products.review import review
+from products.review_view import queue_items, review_view
+from service.commands.common import ADMIN, Json, domain
+from service.commands.jobs import show_job
+from service.output import emit, handles_errors
+
+review_app = typer.Typer(no_args_is_help=True, help="Output review (出域审核).")
+outputs_app = typer.Typer(no_args_is_help=True, help="Output checks and disclosure rules.")
+rules_app = typer.Typer(no_args_is_help=True, help="Disclosure rules, per domain and dataset.")
+outputs_app.add_typer(rules_app, name="rules")
+
+Reviewer = Annotated[str, typer.Option(help="The reviewing user's name.")]
+Reason = Annotated[str, typer.Option(help="Why; required to deny or for an exception.")]
+
+
+def _queue_lines(items: list[dict[str, Any]]) -> str:
+    lines = [
+        f"job {i['job']}\t{i['level']}\t{i['operator']}\tlicense {i['license']}\t"
+        f"{len(i['approvals'])}/{i['required_reviews']} approvals"
+        + (f"\tcustom: {', '.join(i['custom'])}" if i["custom"] else "")
+        for i in items
+    ]
+    return "\n".join(lines) or "nothing awaits review"
+
+
+@review_app.command("queue")
+@handles_errors("review.queue")
+def review_queue(
+    reviewer: Annotated[str | None, typer.Option(help="Only jobs this user may review.")] = None,
+    as_json: Json = False,
+) -> None:
+    """Outputs awaiting review, oldest first."""
+    with domain().transaction() as session:
+        user = get_user(session, reviewer) if reviewer else None
+        items = queue_items(session, user)
+    emit(items, as_json, _queue_lines)
+
+
+def _view_text(view: dict[str, Any]) -> str:
+    job, lineage, checks = view["job"], view["lineage"], view["checks"]
+    lines = [
+        f"job {job['id']}: {job['status']} ({job['kind']}, {job['level']}, "
+        f"license {lineage['license']['id']} of {lineage['license']['operator']})",
+        "datasets: "
+        + ", ".join(f"{d['name']} v{d['version']}" for d in lineage["datasets"])
+        + f"; policy {lineage['policy_version']}; ε {lineage['epsilon']}",
+        "submitted:\n  " + (view["source"]["submitted"] or "").replace("\n", "\n  "),
+    ]
+    if view["source"]["rewritten_sql"]:
+        lines.append("ran:\n  " + view["source"]["rewritten_sql"])
+    for output in view["outputs"]:
+        size = f"{output['rows']} rows" if "rows" in output else f"{output['bytes']} bytes"
+        lines.append(f"output {output['name']} ({output['kind']}, {size})")
+    lines.append(f"rules: {checks['rules']}")
+    lines += [f"  - [{f['rule']}] {f['message']}" for f in checks["findings"]]
+    state = view["review"]
+    lines.append(
+        f"approvals {len(state['approvals'])}/{state['required_reviews']}: "
+        + (", ".join(state["approvals"]) or "none")
+    )
+    return "\n".join(lines)
+
+
+@review_app.command("show")
+@handles_errors("review.show")
+def review_show(job: int, as_json: Json = False) -> None:
+    """What a reviewer sees: the SQL, the outputs, every check with its figures, lineage."""
+    d = domain()
+    with d.transaction() as session:
+        view = review_view(session, d.home, job)
+    emit(view, as_json, _view_text)
+
+
+def _decide(
+    job: int, reviewer: str, decision: str, reason: str, exception: bool, as_json: bool
+) -> None:
+    d = domain()
+    with d.transaction() as session:
+        user = get_user(session, reviewer)
+        review(session, d.home, job, user, decision, reason, exception)
+    show_job(d, job, as_json)
+
+
+@review_app.command("approve")
+@handles_errors("review.approve")
+def review_approve(
+    job: int,
+    reviewer: Reviewer,
+    reason: Reason = "",
+    exception: Annotated[
+        bool,
+        typer.Option(
+            "--exception",
+            help="Also release the job's custom outputs (needs two reviewers and a reason).",
+        ),
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    _decide(job, reviewer, "approve", reason, exception, as_json)
+
+
+@review_app.command("deny")
+@handles_errors("review.deny")
+def review_deny(job: int, reviewer: Reviewer, reason: Reason = "", as_json: Json = False) -> None:
+    _decide(job, reviewer, "deny", reason, False, as_json)
+
+
+@outputs_app.command("check")
+@handles_errors("outputs.check")
+def outputs_check(file: Path, as_json: Json = False) -> None:
+    """Run the disclosure checks on a table (CSV or Parquet with companion columns)."""
+    from policies.table_file import check_file
+
+    data = check_file(file)
+    emit(
+        data,
+        as_json,
+        lambda r: (
+            f"{'BLOCKED' if r['blocked'] else 'passes'}: "
+            f"{len(r['findings'])} finding(s), {r['suppressed_share']:.0%} suppressed"
+        ),
+    )
+
+
+@rules_app.command("show")
+@handles_errors("outputs.rules.show")
+def rules_show(as_json: Json = False) -> None:
+    """The domain's rules and each dataset's refinement, with the rules in effect."""
+    d = domain()
+    base = d.settings.disclosure_rules()
+    with d.transaction() as session:
+        datasets = [
+            {**r.to_dict(), "effective": rules_for(session, base, [r.dataset]).to_dict()}
+            for r in dataset_rules(session)
+        ]
+    data = {"domain": base.to_dict(), "datasets": datasets}
+    lines = [f"domain: {data['domain']}"]
+    lines += [f"{x['dataset']}: {x['effective']}" for x in datasets]
+    emit(data, as_json, "\n".join(lines))
+
+
+@rules_app.command("set")
+@handles_errors("outputs.rules.set")
+def rules_set(
+    dataset: Annotated[str, typer.Option(help="The dataset whose outputs these rules cover.")],
+    threshold: Annotated[int | None, typer.Option()] = None,
+    p_ratio: Annotated[float | None, typer.Option()] = None,
+    nk_n: Annotated[int | None, typer.Option()] = None,
+    nk_k: Annotated[float | None, typer.Option()] = None,
+    zeros_disclosive: Annotated[bool | None, typer.Option("--zeros-disclosive/--zeros-ok")] = None,
+    rounding_base: Annotated[int | None, typer.Option()] = None,
+    max_suppressed_share: Annotated[float | None, typer.Option()] = None,
+    allow_weaker: Annotated[
+        list[str] | None,
+        typer.Option(help="A rule that may be weaker than the domain's; repeat per rule."),
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Refine the domain's disclosure rules for one dataset (audited)."""
+    values = {
+        "threshold": threshold,
+        "p_ratio": p_ratio,
+        "nk_n": nk_n,
+        "nk_k": nk_k,
+        "zeros_disclosive": zeros_disclosive,
+        "rounding_base": rounding_base,
+        "max_suppressed_share": max_suppressed_share,
+    }
+    given = {k: v for k, v in values.items() if v is not None}
+    d = domain()
+    with d.transaction() as session:
+        record = set_dataset_rules(
+            session, dataset, given, d.settings.disclosure_rules(), ADMIN, allow_weaker or []
+        )
+        data = record.to_dict()
+    emit(data, as_json, f"{dataset}: {data['rules']}")
+
+
+@rules_app.command("clear")
+@handles_errors("outputs.rules.clear")
+def rules_clear(dataset: Annotated[str, typer.Option()], as_json: Json = False) -> None:
+    """Drop a dataset's own rules: its outputs follow the domain's again."""
+    with domain().transaction() as session:
+        clear_dataset_rules(session, dataset, ADMIN)
+    emit({"dataset": dataset, "cleared": True}, as_json, f"{dataset}: follows the domain's rules")

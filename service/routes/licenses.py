@@ -1,0 +1,151 @@
+"""Licenses (授权): operators apply and read their own; the data authority decides,
+suspends, reinstates and revokes; regulators read the registry."""
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.errors import NotFound
+from operators.accounts import Principal
+from operators.licenses import get_license, list_licenses, revoke_license
+from operators.lifecycle import (
+    apply_for_license,
+    approve_license,
+    refuse_license,
+    reinstate_license,
+    suspend_license,
+)
+from operators.records import License, Operator
+from policies.budget import BudgetCharge
+from service.deps import OperatorDep, SessionDep, company_scope, require_role
+
+router = APIRouter(prefix="/api/v1/licenses", tags=["licenses"])
+Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
+Reader = Annotated[
+    Principal, Depends(require_role("operator", "authority", "reviewer", "regulator"))
+]
+Authority = Annotated[Principal, Depends(require_role("authority"))]
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+LevelName = Literal["L1", "L2", "L3"]
+Epsilon = Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)]
+STATUSES = Literal["pending", "refused", "active", "suspended", "revoked", "expired"]
+
+
+class Application(BaseModel):
+    datasets: list[Annotated[str, Field(min_length=1, max_length=63)]] = Field(
+        min_length=1, max_length=20
+    )
+    max_level: LevelName
+    purpose: Text
+    scenario: Text
+    valid_until: date
+    valid_from: date | None = None
+    epsilon: Epsilon
+
+
+class Approval(BaseModel):
+    datasets: list[Annotated[str, Field(min_length=1, max_length=63)]] | None = Field(
+        default=None, min_length=1, max_length=20
+    )
+    max_level: LevelName | None = None
+    valid_until: date | None = None
+    epsilon: Epsilon | None = None
+    row_filter: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+class Reason(BaseModel):
+    reason: Text
+
+
+class Note(BaseModel):
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+def _shown(session: Session, record: License) -> dict[str, Any]:
+    operator = session.get(Operator, record.operator_id)
+    return record.to_dict(operator.name if operator else None)
+
+
+def scoped_license(session: Session, license_id: int, who: Principal) -> License:
+    """A license the caller may see; another company's is not found."""
+    record = get_license(session, license_id)
+    scope = company_scope(who)
+    if scope is not None and record.operator_id != scope:
+        raise NotFound(f"no license with id {license_id}; see GET /api/v1/licenses")
+    return record
+
+
+@router.get("")
+def licenses(who: Reader, s: SessionDep, status: STATUSES | None = None) -> list[dict[str, Any]]:
+    rows = [lic.to_dict(name) for lic, name in list_licenses(s, company_scope(who))]
+    return [r for r in rows if status is None or r["status"] == status]
+
+
+@router.post("", status_code=201)
+def apply(body: Application, who: OperatorDep, s: SessionDep) -> dict[str, Any]:
+    record = apply_for_license(
+        s,
+        operator_id=who.operator_id or 0,
+        datasets=body.datasets,
+        max_level=body.max_level,
+        purpose=body.purpose,
+        scenario=body.scenario,
+        valid_until=body.valid_until,
+        valid_from=body.valid_from,
+        epsilon=body.epsilon,
+        actor=who.actor,
+    )
+    return _shown(s, record)
+
+
+@router.get("/{license_id}")
+def one_license(license_id: Id, who: Reader, s: SessionDep) -> dict[str, Any]:
+    return _shown(s, scoped_license(s, license_id, who))
+
+
+@router.get("/{license_id}/budget")
+def budget(license_id: Id, who: Reader, s: SessionDep) -> dict[str, Any]:
+    """The privacy-budget ledger of one license: every ε charged, oldest first."""
+    record = scoped_license(s, license_id, who)
+    charges = s.scalars(
+        select(BudgetCharge).where(BudgetCharge.license_id == license_id).order_by(BudgetCharge.id)
+    )
+    return {
+        "license": record.id,
+        "epsilon_total": record.epsilon_total,
+        "epsilon_spent": round(record.epsilon_spent, 6),
+        "charges": [
+            {"job": c.job_id, "epsilon": c.epsilon, "at": c.at.isoformat()} for c in charges
+        ],
+    }
+
+
+@router.post("/{license_id}/approve")
+def approve(license_id: Id, body: Approval, who: Authority, s: SessionDep) -> dict[str, Any]:
+    record = approve_license(s, license_id, who.actor, **body.model_dump())
+    return _shown(s, record)
+
+
+@router.post("/{license_id}/refuse")
+def refuse(license_id: Id, body: Reason, who: Authority, s: SessionDep) -> dict[str, Any]:
+    return _shown(s, refuse_license(s, license_id, who.actor, body.reason))
+
+
+@router.post("/{license_id}/suspend")
+def suspend(license_id: Id, body: Reason, who: Authority, s: SessionDep) -> dict[str, Any]:
+    return _shown(s, suspend_license(s, license_id, who.actor, body.reason))
+
+
+@router.post("/{license_id}/reinstate")
+def reinstate(license_id: Id, body: Note, who: Authority, s: SessionDep) -> dict[str, Any]:
+    return _shown(s, reinstate_license(s, license_id, who.actor, body.note))
+
+
+@router.post("/{license_id}/revoke")
+def revoke(license_id: Id, body: Reason, who: Authority, s: SessionDep) -> dict[str, Any]:
+    return _shown(s, revoke_license(s, license_id, who.actor, body.reason))

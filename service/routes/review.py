@@ -1,0 +1,91 @@
+"""Review (出域审核) and releases: the authority's queue and decisions; operators fetch
+their signed packages. Reviewers see every figure; operators never reach these views."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from core.errors import NotFound
+from operators.accounts import Principal, get_user
+from products.release import get_release, release_of
+from products.review import review
+from products.review_view import queue_items, review_view
+from sandbox.jobs import get_job
+from service.deps import DomainDep, SessionDep, company_scope, require_role
+
+router = APIRouter(prefix="/api/v1", tags=["review"])
+Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
+Reviewer = Annotated[Principal, Depends(require_role("reviewer", "authority"))]
+Receiver = Annotated[Principal, Depends(require_role("operator", "reviewer", "authority"))]
+Reader = Annotated[
+    Principal, Depends(require_role("operator", "reviewer", "authority", "regulator"))
+]
+
+
+class Approval(BaseModel):
+    reason: str = Field(default="", max_length=4000)
+    exception: bool = False
+
+
+class Denial(BaseModel):
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+@router.get("/review/queue")
+def get_queue(who: Reviewer, s: SessionDep) -> list[dict[str, Any]]:
+    """Outputs awaiting review that this reviewer may still decide on."""
+    return queue_items(s, get_user(s, who.name) if who.role != "admin" else None)
+
+
+@router.get("/review/jobs/{job_id}")
+def get_review_view(job_id: Id, _who: Reviewer, s: SessionDep, domain: DomainDep) -> dict:
+    return review_view(s, domain.home, job_id)
+
+
+def _decide(
+    domain: DomainDep, who: Principal, job_id: int, decision: str, reason: str, exception: bool
+) -> dict[str, Any]:
+    with domain.transaction() as s:
+        job = review(s, domain.home, job_id, get_user(s, who.name), decision, reason, exception)
+        release = release_of(s, job_id)
+        return {
+            **job.to_dict(release.files if release else []),
+            "release": release.to_dict() if release else None,
+        }
+
+
+@router.post("/review/jobs/{job_id}/approve")
+def post_approve(job_id: Id, body: Approval, who: Reviewer, domain: DomainDep) -> dict[str, Any]:
+    return _decide(domain, who, job_id, "approve", body.reason, body.exception)
+
+
+@router.post("/review/jobs/{job_id}/deny")
+def post_deny(job_id: Id, body: Denial, who: Reviewer, domain: DomainDep) -> dict[str, Any]:
+    return _decide(domain, who, job_id, "deny", body.reason, False)
+
+
+def _visible_release(s: SessionDep, release_id: int, who: Principal) -> Any:
+    """A release, if the caller's company received it (operators) or they are staff."""
+    release = get_release(s, release_id)
+    scope = company_scope(who)
+    if scope is not None and get_job(s, release.job_id).operator_id != scope:
+        raise NotFound(f"no release with id {release_id}")
+    return release
+
+
+@router.get("/releases/{release_id}")
+def get_release_record(release_id: Id, who: Reader, s: SessionDep) -> dict[str, Any]:
+    release = _visible_release(s, release_id, who)
+    return {**release.to_dict(), "manifest": release.manifest}
+
+
+@router.get("/releases/{release_id}/package")
+def get_package(release_id: Id, who: Receiver, s: SessionDep, domain: DomainDep) -> FileResponse:
+    """The signed package; check it offline with `sluice releases verify`."""
+    release = _visible_release(s, release_id, who)
+    path = domain.home.root / release.package_path
+    if not path.is_file():
+        raise NotFound(f"the package of release {release_id} is missing from the domain")
+    return FileResponse(path, media_type="application/zip", filename=path.name)

@@ -1,0 +1,88 @@
+"""Logging in with a token, logging out, and switching the language."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse
+
+from core.errors import PermissionDenied
+from operators.accounts import Principal, authenticate
+from service.web.i18n import LANGUAGES
+from service.web.session import (
+    HOME_OF,
+    LANG_COOKIE,
+    TOKEN_COOKIE,
+    FormDep,
+    domain_of,
+    need,
+    render,
+    viewer,
+)
+
+router = APIRouter()
+COOKIE_DAYS = 30
+
+
+def safe_next(target: str | None, fallback: str) -> str:
+    """Only a path on this server (never `//host` or a full URL) may be a redirect target."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return fallback
+
+
+@router.get("/")
+def root() -> RedirectResponse:
+    return RedirectResponse("/market", status_code=303)
+
+
+@router.get("/login")
+def login_page(request: Request, next: str = "") -> Any:
+    return render(request, "login.html", next=safe_next(next, ""), error=None)
+
+
+@router.post("/login")
+def login(
+    request: Request, token: Annotated[str, Form(max_length=200)], next: Annotated[str, Form()] = ""
+) -> Any:
+    origin = request.headers.get("origin")
+    if origin and origin.split("://", 1)[-1] != request.headers.get("host"):
+        raise PermissionDenied("log in from this server's own login page")
+    try:
+        with domain_of(request).transaction() as s:
+            who = Principal.of(authenticate(s, token.strip()))
+    except PermissionDenied:
+        return render(request, "login.html", status=401, next=next, error="bad_token")
+    response = RedirectResponse(safe_next(next, HOME_OF.get(who.role, "/market")), 303)
+    response.set_cookie(
+        TOKEN_COOKIE,
+        token.strip(),
+        max_age=COOKIE_DAYS * 86400,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(_form: FormDep) -> RedirectResponse:
+    response = RedirectResponse("/market", status_code=303)
+    response.delete_cookie(TOKEN_COOKIE, path="/")
+    return response
+
+
+@router.get("/lang/{code}")
+def switch_language(request: Request, code: str, next: str = "/market") -> RedirectResponse:
+    response = RedirectResponse(safe_next(next, "/market"), status_code=303)
+    if code in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="lax", path="/")
+    return response
+
+
+@router.get("/console")
+def console_home(request: Request) -> RedirectResponse:
+    who = viewer(request) or need()(request)
+    return RedirectResponse(HOME_OF.get(who.role, "/market"), status_code=303)

@@ -1,0 +1,138 @@
+"""The license registry for every role: operators apply; the data authority approves
+(possibly narrowed), refuses, suspends, reinstates and revokes; regulators read it
+with each license's privacy-budget use drawn as a chart."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import RedirectResponse
+from sqlalchemy import select
+
+from catalog import list_datasets
+from core.errors import InvalidInput
+from operators.accounts import Principal
+from operators.licenses import list_licenses, revoke_license
+from operators.lifecycle import (
+    apply_for_license,
+    approve_license,
+    refuse_license,
+    reinstate_license,
+    suspend_license,
+)
+from policies.budget import BudgetCharge
+from service.deps import company_scope
+from service.web.session import FormDep, domain_of, need, render
+
+router = APIRouter()
+Anyone = Annotated[Principal, Depends(need("operator", "authority", "reviewer", "regulator"))]
+Operator = Annotated[Principal, Depends(need("operator"))]
+Authority = Annotated[Principal, Depends(need("authority"))]
+Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
+ACTIONS = ("approve", "refuse", "suspend", "reinstate", "revoke")
+
+
+def day(value: Any, what: str, required: bool = True) -> date | None:
+    text = str(value or "").strip()
+    if not text and not required:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{what} must be a date (YYYY-MM-DD), not {text!r}") from None
+
+
+def amount(value: Any, what: str, required: bool = True) -> float | None:
+    text = str(value or "").strip()
+    if not text and not required:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        raise InvalidInput(f"{what} must be a number, not {text!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise InvalidInput(f"{what} must be a finite number")
+    return number
+
+
+def budget_curves(session: Any, license_ids: list[int]) -> dict[int, list[float]]:
+    """Cumulative ε spent after each charge, per license (for the sparkline)."""
+    curves: dict[int, list[float]] = defaultdict(list)
+    query = select(BudgetCharge).where(BudgetCharge.license_id.in_(license_ids))
+    for charge in session.scalars(query.order_by(BudgetCharge.id)):
+        previous = curves[charge.license_id][-1] if curves[charge.license_id] else 0.0
+        curves[charge.license_id].append(previous + charge.epsilon)
+    return curves
+
+
+@router.get("/console/licenses")
+def registry(request: Request, who: Anyone, notice: str | None = None) -> Any:
+    with domain_of(request).transaction() as s:
+        licenses = [lic.to_dict(name) for lic, name in list_licenses(s, company_scope(who))]
+        curves = budget_curves(s, [lic["id"] for lic in licenses])
+        datasets = [{"name": d.name, "title": d.title} for d in list_datasets(s)]
+    return render(
+        request,
+        "licenses.html",
+        licenses=list(reversed(licenses)),
+        curves=curves,
+        datasets=datasets,
+        notice=notice,
+        today=date.today().isoformat(),
+    )
+
+
+@router.post("/console/licenses/apply")
+def apply(request: Request, who: Operator, form: FormDep) -> Any:
+    chosen = [str(v) for k, v in form.items() if k.startswith("dataset:")]
+    with domain_of(request).transaction() as s:
+        record = apply_for_license(
+            s,
+            operator_id=who.operator_id or 0,
+            datasets=chosen,
+            max_level=str(form.get("max_level", "")),
+            purpose=str(form.get("purpose", "")),
+            scenario=str(form.get("scenario", "")),
+            valid_until=day(form.get("valid_until"), "the end of the term") or date.today(),
+            valid_from=day(form.get("valid_from"), "the start of the term", required=False),
+            epsilon=amount(form.get("epsilon"), "the ε budget") or 0.0,
+            actor=who.actor,
+        )
+        number = record.id
+    return RedirectResponse(f"/console/licenses?notice=license+{number}:+pending", 303)
+
+
+@router.post("/console/licenses/{license_id}/{action}")
+def decide(request: Request, license_id: Id, action: str, who: Authority, form: FormDep) -> Any:
+    if action not in ACTIONS:
+        raise InvalidInput(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
+    text = str(form.get("reason", "")).strip()
+    if action == "revoke" and not text:
+        raise InvalidInput("a revocation needs a reason")
+    with domain_of(request).transaction() as s:
+        if action == "approve":
+            narrowed = [str(v) for k, v in form.items() if k.startswith("dataset:")]
+            record = approve_license(
+                s,
+                license_id,
+                who.actor,
+                datasets=narrowed or None,
+                max_level=str(form.get("max_level", "")) or None,
+                valid_until=day(form.get("valid_until"), "the end of the term", required=False),
+                epsilon=amount(form.get("epsilon"), "the ε budget", required=False),
+                row_filter=str(form.get("row_filter", "")).strip() or None,
+                note=text,
+            )
+        elif action == "refuse":
+            record = refuse_license(s, license_id, who.actor, text)
+        elif action == "suspend":
+            record = suspend_license(s, license_id, who.actor, text)
+        elif action == "reinstate":
+            record = reinstate_license(s, license_id, who.actor, text)
+        else:
+            record = revoke_license(s, license_id, who.actor, text)
+        status = record.effective_status()
+    return RedirectResponse(f"/console/licenses?notice=license+{license_id}:+{status}", 303)

@@ -1,0 +1,168 @@
+"""The operator's pages: check and submit SQL (rewritten SQL and reasons beside it),
+upload a notebook, follow a job live, download releases."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Path, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, StreamingResponse
+
+from core.errors import InvalidInput, SluiceError
+from operators.accounts import Principal
+from operators.licenses import list_licenses
+from products.release import release_of
+from sandbox.jobs import decide, list_jobs
+from service.deps import company_scope
+from service.routes.jobs import (
+    PROGRESS,
+    SETTLED,
+    JobRequest,
+    follow,
+    job_view,
+    owned_license,
+    package_response,
+    submit,
+    submit_notebook,
+)
+from service.web.i18n import translator
+from service.web.session import FormDep, checked_form, domain_of, language, need, render
+
+router = APIRouter()
+Operator = Annotated[Principal, Depends(need("operator"))]
+Follower = Annotated[Principal, Depends(need("operator", "reviewer", "authority"))]
+Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
+EXAMPLE_SQL = (
+    "SELECT district, COUNT(*) AS n, AVG(capital) AS avg_capital\n"
+    "FROM enterprise_utilities\nGROUP BY district"
+)
+
+
+def whole_number(value: Any, what: str) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise InvalidInput(f"{what} must be a whole number, not {value!r}") from None
+    if not 1 <= number <= 2_147_483_647:
+        raise InvalidInput(f"{what} is out of range")
+    return number
+
+
+def job_request(license_id: int, sql: str) -> JobRequest:
+    if not sql.strip() or len(sql) > 100_000:
+        raise InvalidInput("write one SELECT query of at most 100,000 characters")
+    return JobRequest(license_id=license_id, sql=sql)
+
+
+def _usable(request: Request, who: Principal) -> list[dict[str, Any]]:
+    with domain_of(request).transaction() as s:
+        rows = [lic.to_dict(name) for lic, name in list_licenses(s, company_scope(who))]
+    return [r for r in rows if r["status"] == "active"]
+
+
+def _new_job_page(
+    request: Request,
+    who: Principal,
+    license_id: int | None,
+    sql: str,
+    decision: dict | None = None,
+    problem: str | None = None,
+) -> Any:
+    return render(
+        request,
+        "operator_new_job.html",
+        licenses=_usable(request, who),
+        license_id=license_id,
+        sql=sql,
+        decision=decision,
+        problem=problem,
+    )
+
+
+@router.get("/console/jobs")
+def jobs_page(request: Request, who: Operator) -> Any:
+    with domain_of(request).transaction() as s:
+        jobs = [j.to_dict(for_operator=True) for j in list_jobs(s, company_scope(who))]
+        released = {j["id"]: release_of(s, j["id"]) for j in jobs if j["status"] == "released"}
+    return render(
+        request,
+        "operator_jobs.html",
+        jobs=list(reversed(jobs)),
+        released={k: v.id for k, v in released.items() if v},
+    )
+
+
+@router.get("/console/jobs/new")
+def new_job(request: Request, who: Operator, license_id: int | None = None) -> Any:
+    return _new_job_page(request, who, license_id, EXAMPLE_SQL)
+
+
+@router.post("/console/jobs/check")
+def check_job(request: Request, who: Operator, form: FormDep) -> Any:
+    """Ask the policy engine first: the rewritten SQL and every reason appear beside it."""
+    sql = str(form.get("sql", ""))
+    license_id = whole_number(form.get("license_id"), "the license")
+    domain = domain_of(request)
+    try:
+        body = job_request(license_id, sql)
+        with domain.transaction() as s:
+            owned_license(s, license_id, who)
+            decision = decide(s, body.license_id, sql, domain.settings.epsilon_per_query)
+            shown = decision.to_dict()
+        return _new_job_page(request, who, license_id, sql, shown)
+    except SluiceError as error:
+        return _new_job_page(request, who, license_id, sql, problem=error.message)
+
+
+@router.post("/console/jobs")
+def submit_job(request: Request, who: Operator, form: FormDep, background: BackgroundTasks) -> Any:
+    license_id = whole_number(form.get("license_id"), "the license")
+    body = job_request(license_id, str(form.get("sql", "")))
+    created = submit(domain_of(request), who, body, background)
+    return RedirectResponse(f"/console/jobs/{created['id']}", status_code=303)
+
+
+@router.post("/console/notebook")
+async def upload_notebook(
+    request: Request,
+    who: Operator,
+    background: BackgroundTasks,
+    license_id: Annotated[int, Form(ge=1, le=2_147_483_647)],
+    notebook: Annotated[UploadFile, File()],
+) -> Any:
+    await checked_form(request)
+    data = await notebook.read(1_000_001)
+    created = await run_in_threadpool(
+        submit_notebook, domain_of(request), who, license_id, data, background
+    )
+    return RedirectResponse(f"/console/jobs/{created['id']}", status_code=303)
+
+
+@router.get("/console/jobs/{job_id}")
+def job_page(request: Request, job_id: Id, who: Follower) -> Any:
+    with domain_of(request).transaction() as s:
+        job = job_view(s, job_id, who)
+    t = translator(language(request))
+    return render(
+        request,
+        "operator_job.html",
+        job=job,
+        settled=job["status"] in SETTLED,
+        labels={status: t(status) for status in PROGRESS},
+    )
+
+
+@router.get("/console/jobs/{job_id}/events")
+def job_events(request: Request, job_id: Id, who: Follower) -> StreamingResponse:
+    domain = domain_of(request)
+    with domain.transaction() as s:
+        job_view(s, job_id, who)  # not found before the stream starts
+    return StreamingResponse(follow(domain, job_id, who), media_type="text/event-stream")
+
+
+@router.get("/console/jobs/{job_id}/package")
+def job_package(request: Request, job_id: Id, who: Follower) -> Any:
+    domain = domain_of(request)
+    with domain.transaction() as s:
+        return package_response(s, domain, job_id, who)

@@ -1,0 +1,134 @@
+"""The regulator's pages (监管): the audit timeline with filters and a verification
+badge, alerts, and product filings (告知). Read-only: nothing here changes state."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from audit_log import AuditEntry, verify_store
+from audit_log.heads import latest_head
+from operators.accounts import Principal
+from operators.licenses import list_licenses
+from operators.records import Operator
+from products.filings import list_filings
+from products.records import Product
+from service.web.session import domain_of, need, render
+
+router = APIRouter()
+Regulator = Annotated[Principal, Depends(need("regulator"))]
+PAGE = 100
+BUDGET_WARNING = 0.8
+Text = Annotated[str, Query(max_length=200)]
+
+
+def badge(session: Session) -> dict[str, Any]:
+    """The live verification of the whole log, and the latest signed head if there is one."""
+    result = verify_store(session).to_dict()
+    signed = latest_head(session)
+    result["signed_head"] = signed.to_dict() if signed is not None else None
+    return result
+
+
+def day_bound(text: str, end: bool) -> datetime | None:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    return datetime.combine(day + timedelta(days=1) if end else day, time())
+
+
+@router.get("/console/audit")
+def timeline(
+    request: Request,
+    _who: Regulator,
+    action: Text = "",
+    actor: Text = "",
+    subject: Text = "",
+    since: Text = "",
+    until: Text = "",
+    before: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
+) -> Any:
+    query = select(AuditEntry)
+    if action:
+        query = query.where(AuditEntry.action.startswith(action, autoescape=True))
+    if actor:
+        query = query.where(AuditEntry.actor == actor)
+    if subject:
+        query = query.where(AuditEntry.subject.startswith(subject, autoescape=True))
+    if (start := day_bound(since, end=False)) is not None:
+        query = query.where(AuditEntry.at >= start)
+    if (stop := day_bound(until, end=True)) is not None:
+        query = query.where(AuditEntry.at < stop)
+    if before:
+        query = query.where(AuditEntry.seq < before)
+    with domain_of(request).transaction() as s:
+        entries = [
+            e.to_dict() for e in s.scalars(query.order_by(AuditEntry.seq.desc()).limit(PAGE))
+        ]
+        verification = badge(s)
+    filters = {"action": action, "actor": actor, "subject": subject, "since": since}
+    return render(
+        request,
+        "audit.html",
+        entries=entries,
+        verification=verification,
+        filters={**filters, "until": until},
+        older=entries[-1]["seq"] if len(entries) == PAGE else None,
+    )
+
+
+@router.get("/console/alerts")
+def alerts(request: Request, _who: Regulator) -> Any:
+    with domain_of(request).transaction() as s:
+        raised = [
+            e.to_dict()
+            for e in s.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.action.startswith("alert."))
+                .order_by(AuditEntry.seq.desc())
+                .limit(PAGE)
+            )
+        ]
+        budgets = [
+            lic.to_dict(name)
+            for lic, name in list_licenses(s)
+            if lic.epsilon_total and lic.epsilon_spent / lic.epsilon_total >= BUDGET_WARNING
+        ]
+        refused = s.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "request.refused")
+            .order_by(AuditEntry.seq.desc())
+            .limit(20)
+        )
+        refusals = [e.to_dict() for e in refused]
+        verification = badge(s)
+    return render(
+        request,
+        "alerts.html",
+        alerts=raised,
+        budgets=budgets,
+        refusals=refusals,
+        verification=verification,
+        threshold=int(BUDGET_WARNING * 100),
+    )
+
+
+@router.get("/console/filings")
+def filings(request: Request, _who: Regulator) -> Any:
+    with domain_of(request).transaction() as s:
+        names = {k: v for k, v in s.execute(select(Operator.id, Operator.name))}
+        products = {k: v for k, v in s.execute(select(Product.id, Product.name))}
+        rows = [
+            {
+                **f.to_dict(),
+                "operator": names.get(f.operator_id),
+                "product": products.get(f.product_id),
+            }
+            for f in list_filings(s)
+        ]
+    return render(request, "filings.html", filings=rows)

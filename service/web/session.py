@@ -1,0 +1,128 @@
+"""Who is using the console and in which language: the token cookie, CSRF tokens, rendering.
+
+The bearer token lives in an HttpOnly, SameSite=Strict cookie, so page scripts
+cannot read it and other sites cannot send it. Every form carries a CSRF token,
+an HMAC of the cookie under a key derived from a domain secret, checked before
+any change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from core.errors import PermissionDenied
+from operators.accounts import Principal, authenticate
+from service.domain import Domain
+from service.web.i18n import LANGUAGES, chosen, translator
+
+TOKEN_COOKIE = "sluice_token"
+LANG_COOKIE = "sluice_lang"
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+HOME_OF = {
+    "operator": "/console/jobs",
+    "reviewer": "/console/review",
+    "authority": "/console/licenses",
+    "regulator": "/console/audit",
+    "admin": "/console/licenses",
+}
+
+
+class LoginRequired(Exception):
+    """No valid token cookie: the console sends the browser to the login page."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+@cache
+def _csrf_key(pseudonym_key_path: str) -> bytes:
+    """A key for CSRF tokens, derived from a domain secret so every worker agrees."""
+    secret = Path(pseudonym_key_path).read_bytes()
+    return hmac.new(secret, b"sluice-console-csrf", hashlib.sha256).digest()
+
+
+def csrf_for(request: Request, token: str) -> str:
+    key = _csrf_key(str(domain_of(request).home.pseudonym_key_path))
+    return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
+
+
+def domain_of(request: Request) -> Domain:
+    domain: Domain = request.app.state.domain
+    return domain
+
+
+def viewer(request: Request) -> Principal | None:
+    """The logged-in user, or None; an expired or revoked token counts as logged out."""
+    if hasattr(request.state, "viewer"):
+        found: Principal | None = request.state.viewer
+        return found
+    token = request.cookies.get(TOKEN_COOKIE)
+    who = None
+    if token:
+        try:
+            with domain_of(request).transaction() as s:
+                who = Principal.of(authenticate(s, token))
+        except PermissionDenied:
+            who = None
+    request.state.viewer = who
+    if who is not None:
+        request.state.principal = who  # so refusals are recorded under the user's name
+    return who
+
+
+def need(*roles: str) -> Callable[..., Principal]:
+    """A page dependency: these roles (and admin) only; others get a 403 page."""
+
+    def check(request: Request) -> Principal:
+        who = viewer(request)
+        if who is None:
+            raise LoginRequired(request.url.path)
+        if who.role not in roles and who.role != "admin":
+            raise PermissionDenied(f"this page is for {' or '.join(roles)}; you are {who.role}")
+        return who
+
+    return check
+
+
+async def checked_form(request: Request) -> dict[str, Any]:
+    """The posted form, after its CSRF token is checked against the cookie."""
+    form = await request.form()
+    token = request.cookies.get(TOKEN_COOKIE, "")
+    sent = str(form.get("csrf", ""))
+    if not token or not hmac.compare_digest(sent, csrf_for(request, token)):
+        raise PermissionDenied("the form is stale or came from elsewhere; reload the page")
+    return {k: v for k, v in form.multi_items()}
+
+
+FormDep = Annotated[dict[str, Any], Depends(checked_form)]
+
+
+def language(request: Request) -> str:
+    return chosen(request.cookies.get(LANG_COOKIE))
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    lang = language(request)
+    who = viewer(request)
+    token = request.cookies.get(TOKEN_COOKIE)
+    base = {
+        "t": translator(lang),
+        "lang": lang,
+        "languages": LANGUAGES,
+        "user": who,
+        "csrf": csrf_for(request, token) if token and who else "",
+        "path": request.url.path,
+        "here": quote(str(request.url.path)),
+    }
+    return TEMPLATES.TemplateResponse(request, template, {**base, **context}, status_code=status)

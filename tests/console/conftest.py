@@ -1,0 +1,108 @@
+"""Console fixtures: a domain with a released job, tokens per role, and (for the browser
+tests) a real uvicorn server on 127.0.0.1 started and stopped by the test."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from operators.accounts import add_user, create_token, get_user
+from tests.conftest import AUTHORITY, World, require_component
+
+ROLES = {"li": "operator", "mallory": "operator", "wang": "reviewer", "chen": "regulator"}
+
+
+@pytest.fixture
+def tokens(world: World) -> dict[str, str]:
+    """A token per user; gao works for the data authority."""
+    with world.domain.transaction() as session:
+        add_user(session, "gao", "authority", None, AUTHORITY)
+        names = [*ROLES, "gao"]
+        return {n: create_token(session, get_user(session, n), AUTHORITY) for n in names}
+
+
+@dataclass
+class Server:
+    url: str
+    world: World
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def server(world: World) -> Iterator[Server]:
+    """The app under uvicorn in a thread, on loopback only; stopped when the test ends."""
+    import uvicorn
+
+    from service.api import create_app
+
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(world.domain.settings), host="127.0.0.1", port=port, log_level="warning"
+    )
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    started = threading.Event()
+    for _ in range(200):  # bounded: uvicorn sets `started` once it listens
+        if instance.started:
+            started.set()
+            break
+        started.wait(0.05)
+    assert instance.started, "uvicorn did not start"
+    yield Server(f"http://127.0.0.1:{port}", world)
+    instance.should_exit = True
+    thread.join(timeout=30)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser_factory(tmp_path) -> Iterator[object]:
+    """Opens a fresh headless Chromium profile per call (one per role: separate cookies)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    require_component(sync_playwright is not None, "playwright (pip extra: test)")
+    require_component(shutil.which(CHROMIUM) is not None, "chromium (Debian package)")
+    assert sync_playwright is not None
+    contexts = []
+    with sync_playwright() as playwright:
+
+        def open_profile(name: str):  # type: ignore[no-untyped-def]
+            profile = tmp_path / f"profile-{name}"
+            context = playwright.chromium.launch_persistent_context(
+                str(profile),
+                executable_path=CHROMIUM,
+                headless=True,
+                args=CHROMIUM_ARGS,
+                locale="zh-CN",
+            )
+            context.set_default_timeout(60_000)
+            contexts.append(context)
+            return context.pages[0] if context.pages else context.new_page()
+
+        yield open_profile
+        for context in contexts:
+            context.close()

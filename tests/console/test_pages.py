@@ -1,0 +1,124 @@
+"""The console without a browser: login by token into an HttpOnly cookie, CSRF on every
+form, roles on every page, both languages complete, and each page renders."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from operators.accounts import get_user
+from products.review import review
+from tests.conftest import World
+
+WEB = Path(__file__).parents[2] / "service" / "web"
+QUERY = "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district"
+
+
+@pytest.fixture
+def client(world: World) -> TestClient:
+    from service.api import create_app
+
+    return TestClient(create_app(world.domain.settings), follow_redirects=False)
+
+
+def login(client: TestClient, token: str) -> str:
+    """Log in; return the CSRF token the next page's forms carry."""
+    response = client.post("/login", data={"token": token})
+    assert response.status_code == 303
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    page = client.get(response.headers["location"]).text
+    found = re.search(r'name="csrf" value="([0-9a-f]{64})"', page)
+    assert found, page[:500]
+    return found.group(1)
+
+
+def test_every_template_string_has_a_chinese_translation() -> None:
+    catalog = json.loads((WEB / "i18n" / "zh-CN.json").read_text("utf-8"))
+    used = set()
+    for template in (WEB / "templates").glob("*.html"):
+        text = template.read_text("utf-8")
+        used |= set(re.findall(r't\("([^"]+)"', text)) | set(re.findall(r"t\('([^']+)'", text))
+    assert used and not used - set(catalog), sorted(used - set(catalog))
+
+
+def test_login_redirects_by_role_and_bad_tokens_are_refused(client, tokens) -> None:
+    homes = {"li": "/console/jobs", "wang": "/console/review", "chen": "/console/audit"}
+    for user, home in homes.items():
+        response = client.post("/login", data={"token": tokens[user]})
+        assert response.headers["location"] == home
+    client.cookies.clear()
+    assert client.post("/login", data={"token": "slc_forged"}).status_code == 401
+    assert client.get("/console/jobs").headers["location"] == "/login?next=/console/jobs"
+    evil = client.post("/login", data={"token": tokens["li"], "next": "//evil.example/x"})
+    assert evil.headers["location"] == "/console/jobs"
+
+
+def test_forms_without_the_csrf_token_change_nothing(client, tokens, world: World) -> None:
+    login(client, tokens["li"])
+    body = {"license_id": str(world.license_id), "sql": QUERY}
+    refused = client.post("/console/jobs", data=body)
+    assert refused.status_code == 403 and "stale" in refused.text
+    bearer = {"Authorization": f"Bearer {tokens['li']}"}
+    assert client.get("/api/v1/jobs", headers=bearer).json() == []
+
+
+def test_roles_are_enforced_on_pages(client, tokens) -> None:
+    login(client, tokens["li"])
+    assert client.get("/console/audit").status_code == 403
+    assert client.get("/console/review").status_code == 403
+    login(client, tokens["chen"])
+    assert client.get("/console/jobs").status_code == 403
+    assert client.get("/console/audit").status_code == 200
+
+
+def test_language_switch(client) -> None:
+    assert "数据产品市场" in client.get("/market").text
+    switched = client.get("/lang/en?next=/market")
+    assert switched.status_code == 303 and switched.headers["location"] == "/market"
+    assert "Data product market" in client.get("/market").text
+    assert client.get("/lang/en?next=https://evil.example").headers["location"] == "/market"
+
+
+def test_every_role_page_renders(client, tokens, world: World) -> None:
+    csrf = login(client, tokens["li"])
+    checked = client.post(
+        "/console/jobs/check",
+        data={"csrf": csrf, "license_id": str(world.license_id), "sql": QUERY},
+    )
+    assert checked.status_code == 200 and 'id="rewritten"' in checked.text
+    submitted = client.post(
+        "/console/jobs", data={"csrf": csrf, "license_id": str(world.license_id), "sql": QUERY}
+    )
+    job_path = submitted.headers["location"]
+    job_id = int(job_path.rsplit("/", 1)[1])
+    assert "awaiting_review" in client.get(job_path).text or "待审核" in client.get(job_path).text
+    with world.domain.transaction() as session:
+        review(session, world.domain.home, job_id, get_user(session, "wang"), "approve", "ok")
+    for path in ("/console/jobs", "/console/products", "/console/licenses", "/console/jobs/new"):
+        assert client.get(path).status_code == 200, path
+    assert client.get(f"/console/jobs/{job_id}/package").content[:2] == b"PK"
+    login(client, tokens["mallory"])
+    assert client.get(job_path).status_code == 404
+    login(client, tokens["wang"])
+    assert client.get(f"/console/review/{job_id}").status_code == 200
+    login(client, tokens["chen"])
+    for path in ("/console/audit?action=job.&subject=job:", "/console/alerts", "/console/filings"):
+        page = client.get(path)
+        assert page.status_code == 200 and "verify-badge" in page.text or "filings" in path
+    for path in ("/market", "/market/disclosure", "/market/disclosure?period=2026"):
+        assert client.get(path).status_code == 200, path
+    assert client.get("/market/12345").status_code == 404
+
+
+def test_notebook_upload_checks_csrf_and_content(client, tokens, world: World) -> None:
+    csrf = login(client, tokens["li"])
+    files = {"notebook": ("analysis.ipynb", b"{not a notebook", "application/json")}
+    data = {"license_id": str(world.license_id)}
+    assert client.post("/console/notebook", data=data, files=files).status_code == 403
+    refused = client.post("/console/notebook", data={**data, "csrf": csrf}, files=files)
+    assert refused.status_code == 422 and "notebook" in refused.text

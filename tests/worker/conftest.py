@@ -1,0 +1,68 @@
+"""A real PostgreSQL for the worker and metadata tests, and domains that live in it.
+
+One throwaway cluster per test session (tests.postgres); each test gets its own
+empty database in it. Without PostgreSQL the tests skip with the reason, except
+under CI=true, where they fail (tests.conftest.require_component).
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from service.domain import Domain, init_domain
+from service.settings import Settings
+from tests.conftest import World, build_world, require_component
+from tests.postgres import binaries, postgres_server
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    require_component(binaries() is not None, "PostgreSQL (apt-get install postgresql)")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        require_component(False, "psycopg (pip install 'psycopg[binary]')")
+    with postgres_server() as url:
+        yield url
+
+
+def fresh_database(server_url: str) -> str:
+    """A new empty database on the test cluster; its URL."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> str:
+    return fresh_database(pg_server)
+
+
+@pytest.fixture
+def pg_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_url: str) -> Settings:
+    monkeypatch.setenv("SLUICE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SLUICE_DATABASE_URL", pg_url)
+    monkeypatch.setenv("SLUICE_SANDBOX_BACKEND", "bubblewrap")
+    return Settings()
+
+
+@pytest.fixture
+def pg_domain(pg_settings: Settings) -> Iterator[Domain]:
+    domain = init_domain(pg_settings)[0]
+    yield domain
+    domain.engine.dispose()
+
+
+@pytest.fixture
+def pg_world(pg_domain: Domain, demo_files: list[tuple[Path, Path]]) -> World:
+    require_component(shutil.which("bwrap") is not None, "bubblewrap (bwrap)")
+    return build_world(pg_domain, demo_files)
