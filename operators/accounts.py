@@ -120,6 +120,14 @@ def authenticate(session: Session, token: str) -> User:
         )
     user = session.get(User, record.user_id)
     assert user is not None
+    # every use of a token is on the record (the token itself never is)
+    append(
+        session,
+        Actor(user.name, user.role),
+        "token.used",
+        f"user:{user.id}",
+        {"token_id": record.id},
+    )
     return user
 
 

@@ -231,7 +231,9 @@ class DockerRunner:
 
     def drain_pool(self) -> None:
         """Destroy every waiting container of this runner's pools."""
-        self.settle()
+        for future in self._pending:  # upkeep first; its failures do not stop the drain
+            future.exception()
+        self._pending = []
         if not self.pool_dir.is_dir():
             return
         for folder in self.pool_dir.iterdir():
@@ -280,7 +282,12 @@ class DockerRunner:
             elif cpu > limits.cpu_seconds + 1:
                 h.killed_for = "limit:cpu_seconds"
             if h.killed_for:
-                container.kill()
+                from docker.errors import APIError
+
+                try:
+                    container.kill()
+                except APIError:
+                    pass  # it ended on its own (e.g. OOM) between the check and the kill
                 container.wait()
                 break
             time.sleep(POLL)

@@ -23,7 +23,7 @@ from core.errors import InvalidInput, LicenseInvalid, NotFound, PermissionDenied
 from core.home import Home
 from core.levels import Level
 from operators.accounts import Principal
-from operators.licenses import usable_license
+from operators.licenses import license_stop_reason, usable_license
 from operators.records import License
 from policies.budget import charge, within_budget
 from policies.disclosure import DisclosureRules
@@ -178,9 +178,15 @@ def submit_notebook(
     return job
 
 
-def get_job(session: Session, job_id: int, operator_id: int | None = None) -> Job:
-    """A job by id; scoped to one company when `operator_id` is given (others are not found)."""
-    job = session.get(Job, job_id)
+def get_job(
+    session: Session, job_id: int, operator_id: int | None = None, lock: bool = False
+) -> Job:
+    """A job by id; scoped to one company when `operator_id` is given (others are not found).
+
+    `lock` takes the row for this transaction (FOR UPDATE on PostgreSQL), so two
+    runners cannot both start the same queued job.
+    """
+    job = session.get(Job, job_id, with_for_update=lock)
     if job is None or (operator_id is not None and job.operator_id != operator_id):
         raise NotFound(f"no job with id {job_id}; see `sluice jobs list`")
     return job
@@ -242,6 +248,8 @@ def finish(
     from products.outputs import gate_job_outputs
 
     job.resources = resources
+    # a license suspended, revoked or expired while the job ran stops it here, before the gate
+    failure = failure or license_stop_reason(session, job.license_id)
     if failure is not None or result_path is None:
         job.failure = failure or "the sandbox produced no result"
         transition(session, job, "failed", Actor.system(), {"failure": job.failure, **resources})
@@ -285,7 +293,7 @@ def run(
 ) -> Job:
     """Run one queued job to its next resting state; each step commits on its own."""
     with session_factory() as session, session.begin():
-        job = get_job(session, job_id)
+        job = get_job(session, job_id, lock=True)  # a worker may be claiming the same job
         sandbox_run = start(session, home, job, settings)
     if sandbox_run is None:
         with session_factory() as session:

@@ -12,6 +12,7 @@ import ctypes.util
 import os
 import shutil
 from dataclasses import dataclass
+from errno import EINVAL, ENOENT
 from pathlib import Path
 
 from sandbox.limits import Limits
@@ -75,5 +76,6 @@ class OutMount:
             return
         if _libc().umount2(str(self.path).encode(), MNT_DETACH) != 0:
             errno = ctypes.get_errno()
-            raise OSError(errno, f"unmounting {self.path} failed: {os.strerror(errno)}")
+            if errno not in (EINVAL, ENOENT):  # not (or no longer) a mount point: done
+                raise OSError(errno, f"unmounting {self.path} failed: {os.strerror(errno)}")
         self.mounted = False

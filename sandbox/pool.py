@@ -97,12 +97,12 @@ def claim_slot(client: Any, folder: Path) -> Slot | None:
     """Take a ready slot whose container still runs; None if there is none."""
     if not folder.is_dir():
         return None
-    for path in sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime):
+    for path in sorted(_live(folder)):
         if not (path / READY).exists():
             continue
         try:
             os.close(os.open(path / CLAIMED, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        except FileExistsError:
+        except (FileExistsError, FileNotFoundError):  # taken, or torn down meanwhile
             continue
         container_id = (path / READY).read_text("utf-8")
         slot = Slot(
@@ -117,7 +117,7 @@ def claim_slot(client: Any, folder: Path) -> Slot | None:
 def ready_slots(folder: Path) -> int:
     if not folder.is_dir():
         return 0
-    return sum(1 for p in folder.iterdir() if (p / READY).exists() and not (p / CLAIMED).exists())
+    return sum(1 for p in _live(folder) if (p / READY).exists() and not (p / CLAIMED).exists())
 
 
 def load_job(slot: Slot, job_dir: Path, data: dict[str, Path]) -> None:
@@ -178,9 +178,21 @@ def say_go(client: Any, slot: Slot, deadline: float) -> None:
 
 
 def destroy_slot(client: Any, slot: Slot) -> None:
-    """Remove the container, unmount /out, delete the folder. Safe to repeat."""
+    """Remove the container, unmount /out, delete the folder. Safe to repeat.
+
+    The folder is first renamed out of sight (one atomic step), so no one can claim
+    a slot that is being torn down.
+    """
     import docker.errors
 
+    if not slot.path.name.startswith("."):
+        dead = slot.path.with_name(f".{slot.path.name}.dead")
+        try:
+            os.rename(slot.path, dead)
+        except FileNotFoundError:
+            pass
+        else:
+            slot.path, slot.out.path = dead, dead / "out"
     try:
         client.containers.get(slot.container_id).remove(force=True)
     except docker.errors.NotFound:
@@ -210,6 +222,11 @@ def prune(client: Any, root: Path) -> int:
             container.remove(force=True)
             removed += 1
     return removed
+
+
+def _live(folder: Path) -> list[Path]:
+    """Slot folders not being torn down (those are renamed to .<name>.dead)."""
+    return [p for p in folder.iterdir() if not p.name.startswith(".")]
 
 
 def _existing(path: Path, container_id: str) -> Slot:

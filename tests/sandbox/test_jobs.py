@@ -165,3 +165,24 @@ def test_public_query_output_matches_duckdb_on_the_store(world: World) -> None:
     store = pd.read_parquet(world.domain.home.store / "enterprise_utilities" / "data.parquet")
     expected = store.groupby("district").size().sort_index()
     assert released.set_index("district")["n"].to_dict() == expected.to_dict()
+
+
+def test_license_revoked_while_running_keeps_the_output_from_the_gate(world: World) -> None:
+    from sandbox import jobs as job_module
+
+    job_id, _ = _submit(world, AVG_BY_DISTRICT)
+    real_execute = job_module.execute
+
+    def revoke_midway(runner, sandbox_run):  # the authority acts while the sandbox runs
+        result = real_execute(runner, sandbox_run)
+        with world.domain.transaction() as session:
+            revoke_license(session, world.license_id, AUTHORITY, "suspended mid-run")
+        return result
+
+    job_module.execute = revoke_midway
+    try:
+        job = _run(world, job_id)
+    finally:
+        job_module.execute = real_execute
+    assert job.status == "failed" and "revoked" in (job.failure or "")
+    assert not job.gate

@@ -103,3 +103,11 @@ def test_domain_refusals_are_audited(api, tokens, world: World) -> None:
 def test_products_are_public(api: TestClient) -> None:
     assert api.get("/api/v1/products").json() == []
     assert api.get("/api/v1/products/5").status_code == 404
+
+
+def test_token_use_is_audited_without_the_token(api, tokens, world: World) -> None:
+    api.get("/api/v1/jobs", headers=auth(tokens["li"]))
+    with world.domain.transaction() as session:
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "token.used")).all()
+        assert [e.actor for e in entries] == ["li"]
+        assert tokens["li"] not in str(entries[0].to_dict())
