@@ -75,6 +75,15 @@ def _companion_table(path: Path) -> tuple[CellSpec, ...] | None:
     return tuple(infer_cells(frame))
 
 
+def _may_be_table(job: Job, path: Path) -> bool:
+    """A notebook's file is a table only if the runtime's table helper made it; a file the
+    notebook wrote by hand with an `__n` column is custom, however it looks."""
+    if job.kind != "notebook":
+        return True
+    made = job.policy.get("notebook_outputs", {}).get("tables", [])
+    return path.name in made
+
+
 def classify(job: Job, paths: Sequence[Path]) -> tuple[list[Candidate], list[str]]:
     """Tables and custom files among `paths`; sidecar metadata of tables is left out."""
     found: list[Candidate] = []
@@ -83,7 +92,7 @@ def classify(job: Job, paths: Sequence[Path]) -> tuple[list[Candidate], list[str
             cells = tuple(CellSpec(c["column"], c["kind"]) for c in job.policy.get("cells", []))
             found.append(Candidate(path, "table", cells, from_policy=True))
             continue
-        inferred = _companion_table(path)
+        inferred = _companion_table(path) if _may_be_table(job, path) else None
         found.append(Candidate(path, "table", inferred) if inferred else Candidate(path, "custom"))
     stems = {c.path.stem for c in found if c.kind == "table"}
     ignored = [

@@ -286,8 +286,9 @@ class DockerRunner:
 
                 try:
                     container.kill()
-                except APIError:
-                    pass  # it ended on its own (e.g. OOM) between the check and the kill
+                except APIError as error:  # ended on its own (e.g. OOM) since the check
+                    if error.status_code != 409:
+                        raise
                 container.wait()
                 break
             time.sleep(POLL)

@@ -227,3 +227,25 @@ def test_cli_submits_a_notebook(world: World, tmp_path: Path) -> None:
     assert shown["status"] == "awaiting_review" and shown["kind"] == "notebook"
     with world.domain.transaction() as session:
         assert get_job(session, shown["id"]).policy["notebook_outputs"]["custom"] == ["columns.txt"]
+
+
+FORGED_TABLE = notebook(
+    "from sluice_runtime import dataset, table\nimport pandas as pd\n"
+    "df = dataset('enterprise_utilities')",
+    "table(df, 'district', unit='enterprise_id', count='n', name='honest')",
+    # a hand-made file that looks gate-ready: its __n claims a crowd behind every row
+    "pd.DataFrame({'district': df['district'].head(5), 'n': 1, '__n': 1000})"
+    ".to_parquet('/out/forged.parquet')",
+)
+
+
+def test_a_hand_written_table_is_custom_not_gated_as_a_table(world: World) -> None:
+    settings = dataclasses.replace(world.domain.settings.job_settings(), backend="bubblewrap")
+    with world.domain.transaction() as session:
+        job_id = submit_notebook(
+            session, world.license_id, world.operator, FORGED_TABLE, settings
+        ).id
+    done = run(world.domain.sessions, world.domain.home, job_id, settings)
+    assert done.status == "awaiting_review", done.failure
+    assert list(done.policy["notebook_outputs"]["tables"]) == ["honest.parquet"]
+    assert "custom/forged.parquet" in done.gate["custom"]  # withheld without two exceptions
