@@ -38,11 +38,11 @@ from catalog.identifiers import (  # noqa: E402
     contains_identifier,
     index_key,
 )
-from policies.differencing import find_differencing, group_units  # noqa: E402
-from policies.disclosure import DisclosureRules  # noqa: E402
-from policies.gate import CellSpec, GateResult, check_table, companion_columns  # noqa: E402
-from policies.value_scan import Combination  # noqa: E402
-from products.outputs import combination_matcher  # noqa: E402
+from gate.differencing import find_differencing, group_units
+from gate.disclosure import DisclosureRules
+from gate.step import combination_matcher
+from gate.tables import CellSpec, GateResult, check_table, companion_columns
+from gate.value_scan import Combination
 from products.package import PackageVerification, build_package, verify_package  # noqa: E402
 
 CELLS = [

@@ -35,15 +35,15 @@ import sqlglot  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from catalog import write_demo_files, write_social_security_files  # noqa: E402
-from sandbox.jobs import submit_sql  # noqa: E402
+from jobs.records import Job  # noqa: E402
+from jobs.submit import submit_sql  # noqa: E402
 from sandbox.limits import Limits  # noqa: E402
-from sandbox.records import Job  # noqa: E402
 from sandbox.runner import SandboxRun, execute, get_runner  # noqa: E402
 from service.domain import init_domain  # noqa: E402
 from service.settings import Settings  # noqa: E402
 from tests.conftest import build_world  # noqa: E402
+from tests.jobs.conftest import fresh_database  # noqa: E402
 from tests.postgres import postgres_server  # noqa: E402
-from tests.worker.conftest import fresh_database  # noqa: E402
 
 SMALL = "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district"
 BIG = (
@@ -117,7 +117,7 @@ def timed(label: str, action) -> float:  # type: ignore[no-untyped-def]
 
 
 def large_aggregate(folder: Path, rows: int) -> None:
-    from sandbox.spark_engine import job_session, run_spark, stop_sessions
+    from jobs.spark_engine import job_session, run_spark, stop_sessions
 
     data = big_parquet(folder, rows)
     print(f"{rows:,}-row aggregate ({data.stat().st_size / 1e6:.0f} MB Parquet), 12 groups:")

@@ -65,7 +65,8 @@ def _is_null(value: object) -> bool:
     return isinstance(result, bool | np.bool_) and bool(result)
 
 
-def _digest(derived: bytes, tag: bytes, text: str) -> str:
+def tagged_digest(derived: bytes, tag: bytes, text: str) -> str:
+    """The keyed hash stored in an index: tag separates identifiers from combinations."""
     return hmac.digest(derived, tag + text.encode("utf-8"), "sha256")[:DIGEST_BYTES].hex()
 
 
@@ -81,7 +82,7 @@ def build_identifier_index(frame: pd.DataFrame, schema: DatasetSchema, key: byte
     for spec in schema.columns:
         if spec.role is Role.IDENTIFIER and spec.name in frame.columns:
             texts = {normalise(v) for v in frame[spec.name].dropna().unique().tolist()}
-            hashes.update(_digest(derived, IDENTIFIER_TAG, t) for t in texts if t)
+            hashes.update(tagged_digest(derived, IDENTIFIER_TAG, t) for t in texts if t)
     quasi = [
         c.name
         for c in schema.columns
@@ -91,7 +92,7 @@ def build_identifier_index(frame: pd.DataFrame, schema: DatasetSchema, key: byte
         for row in frame[quasi].drop_duplicates().itertuples(index=False, name=None):
             joined = _combination_text(row)
             if joined is not None:
-                hashes.add(_digest(derived, COMBINATION_TAG, joined))
+                hashes.add(tagged_digest(derived, COMBINATION_TAG, joined))
     return hashes
 
 
@@ -105,13 +106,13 @@ def _combination_text(values: Iterable[object]) -> str | None:
 def contains_identifier(value: object, index: set[str], key: bytes) -> bool:
     """Whether an output value equals (after normalising) a raw direct identifier."""
     text = normalise(value)
-    return text is not None and _digest(index_key(key), IDENTIFIER_TAG, text) in index
+    return text is not None and tagged_digest(index_key(key), IDENTIFIER_TAG, text) in index
 
 
 def contains_combination(values: Sequence[object], index: set[str], key: bytes) -> bool:
     """Whether values, in the schema's quasi-identifier order, equal a raw row's combination."""
     joined = _combination_text(values)
-    return joined is not None and _digest(index_key(key), COMBINATION_TAG, joined) in index
+    return joined is not None and tagged_digest(index_key(key), COMBINATION_TAG, joined) in index
 
 
 def save_index(path: Path, hashes: set[str]) -> None:

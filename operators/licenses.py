@@ -13,13 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit_log import Actor, append
+from catalog.row_filter import parse_row_filter
 from catalog.schema import DatasetSchema
 from core.db import utcnow
 from core.errors import Conflict, InvalidInput, LicenseInvalid, NotFound
 from core.levels import Level
 from operators.accounts import get_operator
 from operators.records import License, Operator
-from policies.row_filter import parse_row_filter
 
 DEFAULT_EPSILON = 10.0
 

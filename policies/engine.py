@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from catalog.row_filter import parse_row_filter
 from catalog.schema import DatasetSchema
 from core.errors import Reason
 from core.levels import Level
@@ -21,7 +22,7 @@ from policies.lineage import lineage
 from policies.passthrough import wrap_layers
 from policies.privacy import NoiseSpec, plan_noise
 from policies.rewrite import OutputCell, public_cells, rewrite_aggregate
-from policies.row_filter import inject_row_filter, parse_row_filter
+from policies.row_filter import inject_row_filter
 from policies.rules import column_reasons, level_reasons
 
 POLICY_VERSION = "sluice-policy/0.1"

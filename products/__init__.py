@@ -3,7 +3,6 @@ data products (数据产品) listed from them."""
 
 from products.crypto import generate_operator_key, open_package, seal
 from products.filings import Filing, list_filings
-from products.gate_rules import dataset_rules, rules_for, set_dataset_rules
 from products.listing import (
     get_product,
     list_product,
@@ -11,7 +10,6 @@ from products.listing import (
     reprice_product,
     withdraw_product,
 )
-from products.outputs import GateOutcome, gate_job_outputs
 from products.package import PackageVerification, build_package, verify_package
 from products.pricing import PricingBasis, price_for
 from products.provenance import verify_provenance
@@ -31,7 +29,6 @@ from products.usage import (
 
 __all__ = [
     "Filing",
-    "GateOutcome",
     "PackageVerification",
     "PricingBasis",
     "Product",
@@ -40,9 +37,7 @@ __all__ = [
     "SpendingRecord",
     "UsageRecord",
     "build_package",
-    "dataset_rules",
     "disclosure_report",
-    "gate_job_outputs",
     "generate_operator_key",
     "get_product",
     "get_release",
@@ -63,9 +58,7 @@ __all__ = [
     "review_queue",
     "review_view",
     "reviews_of",
-    "rules_for",
     "seal",
-    "set_dataset_rules",
     "verify_package",
     "verify_provenance",
     "withdraw_product",

@@ -13,6 +13,7 @@ from audit_log import append
 from core.db import utcnow
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.home import Home
+from jobs.records import Job
 from operators.accounts import Principal
 from operators.licenses import usable_license
 from products.filings import file_notice
@@ -20,7 +21,6 @@ from products.pricing import PricingBasis
 from products.provenance import provenance_of
 from products.records import Product
 from products.release import get_release
-from sandbox.records import Job
 
 UPDATE_CYCLES = ("once", "daily", "weekly", "monthly", "quarterly", "yearly")
 

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from audit_log import AuditEntry, verify_entries
 from core.home import Home
+from jobs.records import Job
 from products.package import MANIFEST, SIGNATURE, verify_package
 from products.records import Product, Release, Review
-from sandbox.records import Job
 
 
 @dataclass(frozen=True)

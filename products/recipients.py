@@ -15,7 +15,7 @@ from audit_log import Actor, append
 from core.errors import Conflict, PermissionDenied
 from operators.accounts import get_operator
 from products.crypto import check_cipher, fingerprint, load_recipient
-from products.gate_records import OperatorKey
+from products.records import OperatorKey
 
 __all__ = ["active_key", "list_keys", "register_key"]
 

@@ -20,7 +20,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, utcnow
-from products.gate_records import DatasetDisclosure, OperatorKey  # noqa: F401  (one registry)
 
 
 class Review(Base):
@@ -113,4 +112,30 @@ class Product(Base):
             "provenance": self.provenance,
             "listed_at": self.listed_at.isoformat(),
             "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+        }
+
+
+class OperatorKey(Base):
+    """An operator's X25519 public key, registered by the authority, for encrypted delivery."""
+
+    __tablename__ = "operator_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), nullable=False, index=True)
+    public_key: Mapped[str] = mapped_column(Text, nullable=False)  # PEM
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    cipher: Mapped[str] = mapped_column(String(20), nullable=False)  # AES-256-GCM | SM4-GCM
+    active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    registered_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "operator_id": self.operator_id,
+            "fingerprint": self.fingerprint,
+            "cipher": self.cipher,
+            "active": self.active,
+            "registered_by": self.registered_by,
+            "at": self.at.isoformat(),
         }

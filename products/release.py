@@ -22,15 +22,16 @@ from audit_log import Actor, append, head
 from catalog import get_dataset
 from core.errors import Conflict, LicenseInvalid, NotFound, Reason
 from core.home import Home
+from gate.step import candidate_dir, differencing_findings
+from jobs.lifecycle import transition
+from jobs.queries import earlier_outputs
+from jobs.records import Job, public_findings
 from operators.licenses import license_stop_reason
 from operators.records import License, Operator
 from products.crypto import load_recipient, seal
-from products.outputs import candidate_dir, differencing_findings
 from products.package import MANIFEST, build_package
 from products.recipients import active_key
 from products.records import Release
-from sandbox.lifecycle import transition
-from sandbox.records import Job, public_findings
 
 __all__ = ["ExceptionGrant", "get_release", "release_job", "release_of", "released_files"]
 
@@ -93,7 +94,8 @@ def _manifest(session: Session, job: Job, reviewers: list[str], withheld: list[s
 def _refuse_differencing(session: Session, home: Home, job: Job) -> None:
     """Outputs released since this one was gated may now difference it: check again."""
     threshold = int(job.gate.get("rules", {}).get("threshold", 10))
-    found = differencing_findings(session, home, job, threshold, statuses=("released",))
+    earlier = earlier_outputs(session, job, statuses=("released",))
+    found = differencing_findings(home, job, threshold, earlier)
     if found:
         raise Conflict(
             f"job {job.id} now differences an output released since it was gated; deny it",

@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 from audit_log import Actor, append
 from core.errors import Conflict, InvalidInput, PermissionDenied
 from core.home import Home
+from jobs.lifecycle import transition
+from jobs.queries import get_job
+from jobs.records import Job
 from operators.records import User
 from products.records import Review
 from products.release import ExceptionGrant, release_job
-from sandbox.jobs import get_job
-from sandbox.lifecycle import transition
-from sandbox.records import Job
 
 __all__ = ["EXCEPTION_REVIEWERS", "REVIEWER_ROLES", "review", "review_queue", "reviews_of"]
 

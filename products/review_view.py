@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session
 from catalog import get_dataset
 from core.errors import NotFound
 from core.home import Home
+from gate.step import candidate_files
+from jobs.queries import get_job, job_dir
+from jobs.records import Job
 from operators.records import License, Operator, User
-from products.outputs import candidate_files
 from products.release import release_of, released_files
 from products.review import (
     EXCEPTION_REVIEWERS,
@@ -27,8 +29,6 @@ from products.review import (
     review_queue,
     reviews_of,
 )
-from sandbox.jobs import get_job, job_dir
-from sandbox.records import Job
 
 __all__ = ["queue_items", "review_view"]
 

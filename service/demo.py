@@ -22,13 +22,15 @@ from catalog import ingest
 from catalog.schema import load_schema
 from catalog.synthetic import write_demo_files, write_social_security_files
 from core.errors import Conflict
+from gate.step import candidate_table
+from jobs.queries import get_job
+from jobs.runner import run
+from jobs.submit import submit
 from operators.accounts import Principal, add_operator, add_user, create_token
 from operators.licenses import grant_license
 from products.listing import list_product
-from products.outputs import candidate_table
 from products.release import release_of
 from products.review import review
-from sandbox.jobs import get_job, run, submit_sql
 from service.domain import Domain, init_domain
 from service.settings import Settings
 
@@ -136,7 +138,7 @@ def _license(d: Domain, company: str, out: Printer) -> int:
 
 def _submit(d: Domain, license_id: int, who: Principal, label: str, out: Printer) -> dict[str, Any]:
     with d.transaction() as session:
-        job = submit_sql(session, license_id, who, QUERIES[label], d.settings.job_settings())
+        job = submit(session, license_id, who, d.settings.job_settings(), sql=QUERIES[label])
         data = job.to_dict()
     out.line(f"-- {label} query (job {data['id']}):\n{QUERIES[label]}")
     out.line(f"=> decision: {data['decision'].upper()}")

@@ -8,8 +8,8 @@ from typing import Any
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.home import Home
-from policies.disclosure import DisclosureRules
-from sandbox.jobs import JobSettings
+from gate.disclosure import DisclosureRules
+from jobs.settings import JobSettings
 from sandbox.limits import Limits
 
 

@@ -2,10 +2,11 @@
 
 import audit_log.records  # noqa: F401
 import catalog.records  # noqa: F401
+import gate.records  # noqa: F401
+import jobs.leases  # noqa: F401
+import jobs.ledger  # noqa: F401
+import jobs.records  # noqa: F401
 import operators.records  # noqa: F401
-import policies.budget  # noqa: F401
 import products.filings  # noqa: F401
 import products.records  # noqa: F401
 import products.usage  # noqa: F401
-import sandbox.leases  # noqa: F401
-import sandbox.records  # noqa: F401

@@ -9,7 +9,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-DOMAIN = ["core", "catalog", "policies", "operators", "sandbox", "products", "audit_log"]
+DOMAIN = [
+    "core",
+    "audit_log",
+    "catalog",
+    "operators",
+    "policies",
+    "gate",
+    "sandbox",
+    "jobs",
+    "products",
+]
 
 
 @pytest.mark.parametrize("package", DOMAIN)

@@ -10,10 +10,11 @@ from typing import Annotated
 import typer
 
 from core.errors import InvalidInput
+from jobs.queries import get_job, list_jobs
+from jobs.runner import run
+from jobs.submit import submit
 from operators.accounts import HOST_ADMIN
 from products.release import release_of
-from sandbox.engines import submit_query
-from sandbox.jobs import get_job, list_jobs, run, submit_notebook
 from service.commands.common import Json, domain, read_text
 from service.commands.worker import run_spark_job
 from service.domain import Domain
@@ -37,14 +38,14 @@ def jobs_submit(
         raise InvalidInput("give exactly one of --sql FILE or --notebook FILE")
     d = domain()
     with d.transaction() as session:
+        settings = d.settings.job_settings()
         if notebook is not None:
             text = read_text(notebook, "notebook")
-            job = submit_notebook(session, license, HOST_ADMIN, text, d.settings.job_settings())
+            job = submit(session, license, HOST_ADMIN, settings, notebook=text)
         else:
             assert sql is not None
             text = read_text(sql, "SQL")
-            settings = d.settings.job_settings()
-            job = submit_query(session, license, HOST_ADMIN, text, settings, engine)
+            job = submit(session, license, HOST_ADMIN, settings, sql=text, engine=engine)
         job_id, status, on_spark = job.id, job.status, job.engine == "spark"
     if status == "queued" and on_spark:  # Spark jobs run on `sluice worker`s
         run_spark_job(d, job_id, wait)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from audit_log import Actor
 from catalog import get_dataset
 from core.errors import InvalidInput
+from jobs.submit import decide
 from operators.accounts import get_operator
 from operators.licenses import get_license, grant_license, list_licenses, revoke_license
 from operators.lifecycle import (
@@ -25,7 +26,6 @@ from operators.lifecycle import (
     suspend_license,
 )
 from operators.records import License, Operator
-from sandbox.jobs import decide
 from service.commands.common import ADMIN, Json, domain, read_text
 from service.output import emit, handles_errors
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
+from gate.overrides import clear_dataset_rules, dataset_rules, rules_for, set_dataset_rules
 from operators.accounts import get_user
-from products.gate_rules import clear_dataset_rules, dataset_rules, rules_for, set_dataset_rules
 from products.review import review
 from products.review_view import queue_items, review_view
 from service.commands.common import ADMIN, Json, domain
@@ -120,7 +120,7 @@ def review_deny(job: int, reviewer: Reviewer, reason: Reason = "", as_json: Json
 @handles_errors("outputs.check")
 def outputs_check(file: Path, as_json: Json = False) -> None:
     """Run the disclosure checks on a table (CSV or Parquet with companion columns)."""
-    from policies.table_file import check_file
+    from gate.table_file import check_file
 
     data = check_file(file)
     emit(

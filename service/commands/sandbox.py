@@ -63,7 +63,7 @@ def limits(
     as_json: Json = False,
 ) -> None:
     """Show or set a license's sandbox limits (unset ones follow the domain's)."""
-    from sandbox.license_limits import license_limits, limits_for, set_license_limits
+    from jobs.license_limits import license_limits, limits_for, set_license_limits
 
     given = {
         "cpu_seconds": cpu_seconds,

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from sandbox.worker import WorkerOptions, work, work_one, worker_name
+from jobs.worker import WorkerOptions, work, work_one, worker_name
 from service.commands.common import domain
 from service.domain import Domain
 from service.output import handles_errors

@@ -3,7 +3,7 @@
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, File, Form, Path, UploadFile
@@ -12,12 +12,13 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-import sandbox.jobs as jobs_module
 from core.errors import InvalidInput, NotFound
+from jobs.queries import get_job, list_jobs
+from jobs.runner import run
+from jobs.submit import decide, submit
 from operators.accounts import Principal
 from operators.licenses import get_license
 from products.release import release_of
-from sandbox.jobs import decide, get_job, list_jobs, run, submit_sql
 from service.deps import DomainDep, OperatorDep, SessionDep, StaffOrOperatorDep, company_scope
 from service.domain import Domain
 
@@ -51,32 +52,33 @@ def owned_license(session: Session, license_id: int, who: Principal) -> None:
         raise NotFound(f"no license with id {license_id}; see GET /api/v1/licenses")
 
 
-def submit(domain: Domain, who: Principal, body: JobRequest, background: BackgroundTasks) -> dict:
-    """Record the job (committed before its run is scheduled) and start it in the background."""
+def start_submitted(
+    domain: Domain, who: Principal, license_id: int, background: BackgroundTasks, **source: str
+) -> dict:
+    """Record the job through `jobs.submit` (committed before its run is scheduled), then
+    run it in the background; Spark jobs wait for a `sluice worker`, as from the CLI."""
     settings = domain.settings.job_settings()
     with domain.transaction() as s:
-        created = submit_sql(s, body.license_id, who, body.sql, settings).to_dict(for_operator=True)
-    if created["status"] == "queued":
+        job = submit(s, license_id, who, settings, **source)
+        created, engine = job.to_dict(for_operator=True), job.engine
+    if created["status"] == "queued" and engine != "spark":
         background.add_task(run, domain.sessions, domain.home, created["id"], settings)
     return created
+
+
+def submit_sql_job(
+    domain: Domain, who: Principal, body: JobRequest, background: BackgroundTasks
+) -> dict:
+    return start_submitted(domain, who, body.license_id, background, sql=body.sql)
 
 
 def submit_notebook(
     domain: Domain, who: Principal, license_id: int, notebook: bytes, background: BackgroundTasks
 ) -> dict:
-    """Notebook jobs run once the sandbox provides `sandbox.jobs.submit_notebook`."""
-    handler: Callable[..., Any] | None = getattr(jobs_module, "submit_notebook", None)
-    if handler is None:
-        raise InvalidInput("notebook jobs are not supported yet; submit SQL instead")
     if len(notebook) > MAX_NOTEBOOK_BYTES:
         raise InvalidInput(f"the notebook is over {MAX_NOTEBOOK_BYTES} bytes; make it smaller")
-    settings = domain.settings.job_settings()
-    with domain.transaction() as s:
-        job = handler(s, license_id, who, notebook.decode("utf-8", "replace"), settings)
-        created = job.to_dict(for_operator=True)
-    if created["status"] == "queued":
-        background.add_task(run, domain.sessions, domain.home, created["id"], settings)
-    return created
+    text = notebook.decode("utf-8", "replace")
+    return start_submitted(domain, who, license_id, background, notebook=text)
 
 
 def job_view(session: Session, job_id: int, who: Principal) -> dict[str, Any]:
@@ -133,7 +135,7 @@ def policy_check(body: JobRequest, who: OperatorDep, domain: DomainDep) -> dict[
 def post_job(
     body: JobRequest, who: OperatorDep, domain: DomainDep, background: BackgroundTasks
 ) -> dict[str, Any]:
-    return submit(domain, who, body, background)
+    return submit_sql_job(domain, who, body, background)
 
 
 @router.post("/jobs/notebook", status_code=201)

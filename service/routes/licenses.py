@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound
+from jobs.ledger import BudgetCharge
 from operators.accounts import Principal
 from operators.licenses import get_license, list_licenses, revoke_license
 from operators.lifecycle import (
@@ -20,7 +21,6 @@ from operators.lifecycle import (
     suspend_license,
 )
 from operators.records import License, Operator
-from policies.budget import BudgetCharge
 from service.deps import OperatorDep, SessionDep, company_scope, require_role
 
 router = APIRouter(prefix="/api/v1/licenses", tags=["licenses"])

@@ -8,11 +8,11 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from core.errors import NotFound
+from jobs.queries import get_job
 from operators.accounts import Principal, get_user
 from products.release import get_release, release_of
 from products.review import review
 from products.review_view import queue_items, review_view
-from sandbox.jobs import get_job
 from service.deps import DomainDep, SessionDep, company_scope, require_role
 
 router = APIRouter(prefix="/api/v1", tags=["review"])

@@ -214,7 +214,7 @@ def test_a_failed_verification_raises_one_alert_per_finding(log_domain: Domain) 
 
 
 def _submit(world: World, sql: str) -> str:
-    from sandbox.jobs import submit_sql
+    from jobs.submit import submit_sql
 
     with world.domain.transaction() as session:
         settings = world.domain.settings.job_settings()

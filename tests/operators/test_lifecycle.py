@@ -11,6 +11,9 @@ from sqlalchemy import select
 
 from audit_log import AuditEntry
 from core.errors import Conflict, InvalidInput, LicenseInvalid, PermissionDenied
+from jobs.queries import get_job
+from jobs.runner import run
+from jobs.submit import submit_sql
 from operators.accounts import get_operator
 from operators.licenses import license_stop_reason, revoke_license, usable_license
 from operators.lifecycle import (
@@ -22,7 +25,6 @@ from operators.lifecycle import (
     suspend_license,
 )
 from operators.records import License
-from sandbox.jobs import get_job, run, submit_sql
 from service.domain import Domain
 from tests.conftest import AUTHORITY, World, build_world, run_cli
 

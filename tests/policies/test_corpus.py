@@ -23,11 +23,13 @@ import yaml
 
 from catalog.identifiers import normalise
 from core.errors import InvalidInput
+from jobs.queries import get_job, job_dir
+from jobs.records import Job
+from jobs.runner import run
+from jobs.submit import submit_sql
 from operators.accounts import get_user
 from products.release import release_of
 from products.review import review
-from sandbox.jobs import get_job, job_dir, run, submit_sql
-from sandbox.records import Job
 from tests.conftest import World
 from tests.policies.conftest import StoreFacts, fresh_company
 

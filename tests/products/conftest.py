@@ -6,12 +6,13 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
+from jobs.queries import get_job
+from jobs.records import Job
+from jobs.runner import finish, run, start
+from jobs.submit import submit_sql
 from operators.accounts import get_user
 from products.review import review
-from sandbox.jobs import finish, get_job, run, start, submit_sql
-from sandbox.records import Job
 from tests.conftest import World
 
 L1_QUERY = "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district"
@@ -80,8 +81,3 @@ def with_files(world: World, sql: str, files: dict[str, bytes | pd.DataFrame], f
         if first_job.status == "awaiting_review":
             review(session, home, first, get_user(session, "wang"), "deny", "duplicate run")
     return job_id
-
-
-@pytest.fixture
-def raw_enterprises(demo_files: list[tuple[Path, Path]]) -> pd.DataFrame:
-    return pd.read_csv(demo_files[0][0], dtype=str)

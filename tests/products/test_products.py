@@ -12,6 +12,8 @@ from sqlalchemy import select
 
 from audit_log import AuditEntry
 from core.errors import Conflict, InvalidInput, LicenseInvalid, PermissionDenied
+from jobs.runner import run
+from jobs.submit import submit_sql
 from operators.accounts import get_user
 from operators.licenses import revoke_license
 from operators.lifecycle import suspend_license
@@ -30,7 +32,6 @@ from products.usage import (
     record_usage,
     report_csv,
 )
-from sandbox.jobs import run, submit_sql
 from tests.conftest import AUTHORITY, World
 
 QUERY = "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from core.errors import Conflict, InvalidInput, PermissionDenied
+from jobs.queries import get_job
+from jobs.runner import run
+from jobs.submit import submit_sql
 from operators.accounts import add_user, get_user
 from products.listing import list_product
 from products.package import verify_package
 from products.release import release_of
 from products.review import review
-from sandbox.jobs import get_job, run, submit_sql
 from tests.conftest import AUTHORITY, World
 
 L3_QUERY = "SELECT district, AVG(water_fee) AS f FROM enterprise_utilities GROUP BY district"

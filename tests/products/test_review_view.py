@@ -7,14 +7,14 @@ import json
 import pytest
 
 from core.errors import Conflict, NotFound, PermissionDenied
+from gate.step import candidate_dir
+from jobs.submit import submit_sql
 from operators.accounts import get_user
 from products.crypto import generate_operator_key, load_private_key, open_package
-from products.outputs import candidate_dir
 from products.package import verify_package
 from products.recipients import register_key
 from products.release import release_of
 from products.review_view import queue_items, review_view
-from sandbox.jobs import submit_sql
 from tests.conftest import AUTHORITY, World
 from tests.products.conftest import L1_QUERY, L3_QUERY, decide, job_of, ran
 

@@ -12,9 +12,10 @@ from sqlalchemy import select
 
 from audit_log import AuditEntry
 from core.errors import InvalidInput, NotFound
+from jobs.license_limits import limits_for, set_license_limits
+from jobs.runner import run
+from jobs.submit import submit_sql
 from sandbox import resolve_backend
-from sandbox.jobs import run, submit_sql
-from sandbox.license_limits import limits_for, set_license_limits
 from sandbox.limits import Limits
 from tests.conftest import AUTHORITY, World, run_cli
 from tests.sandbox.conftest import BACKENDS, log_of, run_job

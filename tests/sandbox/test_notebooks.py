@@ -13,11 +13,13 @@ import pandas as pd
 import pytest
 
 from core.errors import InvalidInput
-from policies.disclosure import DisclosureRules
-from policies.gate import CellSpec, check_table
-from products.outputs import candidate_table
+from gate.disclosure import DisclosureRules
+from gate.step import candidate_table
+from gate.tables import CellSpec, check_table
+from jobs.queries import get_job
+from jobs.runner import run
+from jobs.submit import submit_notebook
 from sandbox import Runner
-from sandbox.jobs import get_job, run, submit_notebook
 from sandbox.runtime.sluice_runtime import tables
 from tests.conftest import World, run_cli
 from tests.sandbox.conftest import BACKENDS, log_of, run_job

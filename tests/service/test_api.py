@@ -7,8 +7,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from audit_log import AuditEntry
+from jobs.records import Job
 from operators.accounts import create_token, get_user
-from sandbox.records import Job
 from tests.conftest import AUTHORITY, World
 
 GOOD_SQL = "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district"

@@ -18,11 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
+from jobs.runner import run
+from jobs.submit import submit_sql
 from operators.accounts import add_user, create_token, get_user
 from products.listing import list_product
 from products.release import release_of
 from products.review import review
-from sandbox.jobs import run, submit_sql
 from service.settings import Settings
 from tests.conftest import AUTHORITY, World, build_world, require_component
 

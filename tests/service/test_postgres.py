@@ -1,4 +1,4 @@
-# ruff: noqa: F811  (pytest fixtures imported from tests.worker.conftest)
+# ruff: noqa: F811  (pytest fixtures imported from tests.jobs.conftest)
 """PostgreSQL as the metadata store: the same migrations, and an audit chain that stays
 one chain when many writers append at once."""
 
@@ -11,7 +11,7 @@ from sqlalchemy import inspect, select, text
 from audit_log import Actor, AuditEntry, append, verify_store
 from service.domain import Domain, init_domain
 from service.settings import Settings
-from tests.worker.conftest import pg_domain, pg_server, pg_settings, pg_url  # noqa: F401
+from tests.jobs.conftest import pg_domain, pg_server, pg_settings, pg_url  # noqa: F401
 
 WRITERS = 6
 APPENDS = 15

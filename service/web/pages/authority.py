@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from catalog import list_datasets
 from core.errors import InvalidInput
+from jobs.ledger import BudgetCharge
 from operators.accounts import Principal
 from operators.licenses import list_licenses, revoke_license
 from operators.lifecycle import (
@@ -23,7 +24,6 @@ from operators.lifecycle import (
     reinstate_license,
     suspend_license,
 )
-from policies.budget import BudgetCharge
 from service.deps import company_scope
 from service.web.session import FormDep, domain_of, need, render
 

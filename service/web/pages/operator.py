@@ -10,10 +10,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from core.errors import InvalidInput, SluiceError
+from jobs.queries import list_jobs
+from jobs.submit import decide
 from operators.accounts import Principal
 from operators.licenses import list_licenses
 from products.release import release_of
-from sandbox.jobs import decide, list_jobs
 from service.deps import company_scope
 from service.routes.jobs import (
     PROGRESS,
@@ -23,8 +24,8 @@ from service.routes.jobs import (
     job_view,
     owned_license,
     package_response,
-    submit,
     submit_notebook,
+    submit_sql_job,
 )
 from service.web.i18n import translator
 from service.web.session import FormDep, checked_form, domain_of, language, need, render
@@ -119,7 +120,7 @@ def check_job(request: Request, who: Operator, form: FormDep) -> Any:
 def submit_job(request: Request, who: Operator, form: FormDep, background: BackgroundTasks) -> Any:
     license_id = whole_number(form.get("license_id"), "the license")
     body = job_request(license_id, str(form.get("sql", "")))
-    created = submit(domain_of(request), who, body, background)
+    created = submit_sql_job(domain_of(request), who, body, background)
     return RedirectResponse(f"/console/jobs/{created['id']}", status_code=303)
 
 

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
+from jobs.records import Job
 from operators.accounts import Principal
 from products.listing import list_product, list_products, reprice_product, withdraw_product
 from products.pricing import COST_ITEMS, MAX_MARGIN, PricingBasis
 from products.records import Release
 from products.usage import record_spending, record_usage
-from sandbox.records import Job
 from service.deps import company_scope
 from service.web.pages.authority import amount, day
 from service.web.pages.operator import whole_number

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from audit_log import Actor, append
 from core.db import utcnow
 from core.errors import Conflict
-from sandbox.records import Job
+from jobs.records import Job
 
 STATUSES = (
     "denied",

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from audit_log import Actor, append
 from core.errors import InvalidInput
+from jobs.records import LicenseLimits
 from operators.licenses import get_license
 from sandbox.limits import Limits
-from sandbox.records import LicenseLimits
 
 
 def limits_for(session: Session, license_id: int, default: Limits) -> Limits:

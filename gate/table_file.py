@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 
 from core.errors import InvalidInput
-from policies.disclosure import DisclosureRules
-from policies.gate import CellSpec, check_table
+from gate.disclosure import DisclosureRules
+from gate.tables import CellSpec, check_table
 
 
 def read_table(path: Path) -> pd.DataFrame:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from catalog.identifiers import normalise
-from policies.findings import MAX_LISTED_ROWS, Finding, make_finding
+from gate.findings import MAX_LISTED_ROWS, Finding, make_finding
 
 __all__ = ["Combination", "scan_combinations", "scan_identifiers"]
 

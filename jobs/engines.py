@@ -1,8 +1,6 @@
-"""Which engine runs a SQL job (DuckDB in the sandbox, or Spark), and submitting to it.
+"""Which engine runs a SQL job: DuckDB in the sandbox, or Spark; and engine defaults.
 
 A license's default engine wins over its datasets'; `duckdb` when none is set.
-A Spark job is an ordinary job (same decision, same ε, same gate) whose policy
-also carries the Spark SQL that sqlglot emits from the same rewritten tree.
 """
 
 from __future__ import annotations
@@ -11,15 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit_log import Actor, append
-from core.errors import Conflict, InvalidInput
-from operators.accounts import Principal
+from core.errors import InvalidInput
+from jobs.leases import ENGINES, EngineDefault
 from operators.licenses import usable_license
-from sandbox.jobs import JobSettings, decide, submit_sql
-from sandbox.leases import ENGINES, EngineDefault
-from sandbox.records import Job
 
 
-def _check_engine(engine: str) -> None:
+def check_engine(engine: str) -> None:
     if engine not in ENGINES:
         raise InvalidInput(f"engine {engine!r} is not known; choose one of: {', '.join(ENGINES)}")
 
@@ -33,7 +28,7 @@ def set_engine_default(
     dataset: str | None = None,
 ) -> EngineDefault:
     """Make `engine` the default for one license or one dataset. Caller commits."""
-    _check_engine(engine)
+    check_engine(engine)
     if (license_id is None) == (dataset is None):
         raise InvalidInput("give exactly one of a license or a dataset")
     where = (
@@ -54,7 +49,7 @@ def set_engine_default(
 def engine_for(session: Session, license_id: int, requested: str | None = None) -> str:
     """The engine a job runs on: the one asked for, else the license's or its datasets'."""
     if requested is not None:
-        _check_engine(requested)
+        check_engine(requested)
         return requested
     own = session.scalars(select(EngineDefault).where(EngineDefault.license_id == license_id))
     found = own.first()
@@ -66,29 +61,3 @@ def engine_for(session: Session, license_id: int, requested: str | None = None) 
     ).all()
     # data too large for one DuckDB anywhere in the license sends its jobs to Spark
     return "spark" if any(r.engine == "spark" for r in rows) else "duckdb"
-
-
-def submit_query(
-    session: Session,
-    license_id: int,
-    user: Principal,
-    sql: str,
-    settings: JobSettings,
-    engine: str | None = None,
-) -> Job:
-    """Submit a SQL job on `engine` (or the default engine). Caller commits."""
-    engine = engine_for(session, license_id, engine)
-    if engine == "duckdb":
-        return submit_sql(session, license_id, user, sql, settings)
-    decision = decide(session, license_id, sql, settings.epsilon_per_query)
-    job = submit_sql(session, license_id, user, sql, settings)
-    if job.status != "queued":
-        return job
-    if decision.sql != job.rewritten_sql:
-        raise Conflict("the policy decision changed while the job was submitted; submit again")
-    spark_sql = decision.sql_for("spark")
-    job.engine = engine
-    job.policy = {**job.policy, "spark_sql": spark_sql}
-    details = {"engine": engine, "spark_sql": spark_sql, "license": license_id}
-    append(session, user.actor, "job.engine_selected", f"job:{job.id}", details)
-    return job

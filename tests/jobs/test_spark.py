@@ -13,11 +13,13 @@ import pytest
 import yaml
 
 from core.errors import InvalidInput
-from products.outputs import candidate_table
-from sandbox.engines import engine_for, set_engine_default, submit_query
-from sandbox.jobs import get_job, run
-from sandbox.spark_engine import check_spark_sql, stop_sessions
-from sandbox.worker import WorkerOptions, work_one
+from gate.step import candidate_table
+from jobs.engines import engine_for, set_engine_default
+from jobs.queries import get_job
+from jobs.runner import run
+from jobs.spark_engine import check_spark_sql, stop_sessions
+from jobs.submit import submit
+from jobs.worker import WorkerOptions, work_one
 from service.domain import init_domain
 from service.settings import Settings
 from tests.conftest import AUTHORITY, World, build_world, require_component
@@ -51,7 +53,7 @@ def _released(world: World, sql: str, engine: str) -> tuple[str, pd.DataFrame | 
     d = world.domain
     settings = d.settings.job_settings()
     with d.transaction() as session:
-        job = submit_query(session, world.license_id, world.operator, sql, settings, engine)
+        job = submit(session, world.license_id, world.operator, settings, sql=sql, engine=engine)
         job_id, status = job.id, job.status
     assert status == "queued", status
     if engine == "spark":

@@ -22,13 +22,13 @@ import duckdb
 from sqlalchemy.orm import Session
 
 from catalog import get_dataset
+from catalog.row_filter import parse_row_filter
 from catalog.schema import ColumnSpec, DatasetSchema
 from core.errors import InvalidInput
 from core.home import Home
 from core.levels import Level, Role
+from jobs.records import Job
 from policies.analysis import DIALECT
-from policies.row_filter import parse_row_filter
-from sandbox.records import Job
 
 NOTEBOOK_FILE = "notebook.ipynb"
 MAX_NOTEBOOK_BYTES = 5_000_000

@@ -20,11 +20,11 @@ from typing import Literal
 
 import pandas as pd
 
-from policies.findings import Finding, make_finding
-from policies.gate import CellSpec
-from policies.table_file import infer_cells
-from policies.value_scan import Combination, scan_combinations, scan_identifiers
-from sandbox.records import Job
+from gate.findings import Finding, make_finding
+from gate.subject import GateSubject
+from gate.table_file import infer_cells
+from gate.tables import CellSpec
+from gate.value_scan import Combination, scan_combinations, scan_identifiers
 
 __all__ = ["Candidate", "classify", "custom_findings", "read_candidate"]
 
@@ -75,7 +75,7 @@ def _companion_table(path: Path) -> tuple[CellSpec, ...] | None:
     return tuple(infer_cells(frame))
 
 
-def _may_be_table(job: Job, path: Path) -> bool:
+def _may_be_table(job: GateSubject, path: Path) -> bool:
     """A notebook's file is a table only if the runtime's table helper made it; a file the
     notebook wrote by hand with an `__n` column is custom, however it looks."""
     if job.kind != "notebook":
@@ -84,7 +84,7 @@ def _may_be_table(job: Job, path: Path) -> bool:
     return path.name in made
 
 
-def classify(job: Job, paths: Sequence[Path]) -> tuple[list[Candidate], list[str]]:
+def classify(job: GateSubject, paths: Sequence[Path]) -> tuple[list[Candidate], list[str]]:
     """Tables and custom files among `paths`; sidecar metadata of tables is left out."""
     found: list[Candidate] = []
     for path in sorted(paths, key=lambda p: p.name):

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from catalog.identifiers import normalise
-from policies.findings import MAX_LISTED_ROWS, Finding, make_finding, number
+from gate.findings import MAX_LISTED_ROWS, Finding, make_finding, number
 
 __all__ = ["GROUP_COLUMNS", "find_differencing", "group_units"]
 

@@ -29,10 +29,11 @@ from sqlalchemy.orm import Session
 from audit_log import Actor
 from core.db import utcnow
 from core.home import Home
-from sandbox.jobs import JobSettings, _notebook_result, finish, start
-from sandbox.leases import JobLease
-from sandbox.lifecycle import transition
-from sandbox.records import Job
+from jobs.leases import JobLease
+from jobs.lifecycle import transition
+from jobs.records import Job
+from jobs.runner import finish, notebook_result, start
+from jobs.settings import JobSettings
 from sandbox.runner import SandboxResult, SandboxRun, execute
 
 # A job whose lease was lost this many times fails instead of going round again.
@@ -146,7 +147,7 @@ def complete(
         failure = result.failure
         result_path: Path | list[Path] | None = outputs.get("result.parquet")
         if job.kind == "notebook" and failure is None and held.run is not None:
-            result_path, failure = _notebook_result(job, held.run, result.outputs)
+            result_path, failure = notebook_result(job, held.run, result.outputs)
         resources = {**resources, "worker": lease.worker, "attempt": lease.attempt}
         finish(session, home, job, result_path, failure, settings, resources)
         session.delete(lease)
@@ -180,7 +181,7 @@ def run_claimed(held: Claim, settings: JobSettings, spark_master: str) -> Sandbo
     """Run a claimed job on its engine: the sandbox backend, or Spark for `spark` jobs."""
     assert held.run is not None
     if held.engine == "spark":
-        from sandbox.spark_engine import run_spark
+        from jobs.spark_engine import run_spark
 
         return run_spark(held.run, held.spark_sql, spark_master)
     try:

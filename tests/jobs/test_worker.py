@@ -15,13 +15,13 @@ from sqlalchemy import select, update
 
 from audit_log import AuditEntry, verify_store
 from core.db import utcnow
+from jobs.leases import JobLease
+from jobs.records import Job
+from jobs.submit import submit_sql
+from jobs.worker import WorkerOptions, claim, complete, run_claimed, work_one
 from operators.accounts import get_user
 from products.release import release_of
 from products.review import review
-from sandbox.jobs import submit_sql
-from sandbox.leases import JobLease
-from sandbox.records import Job
-from sandbox.worker import WorkerOptions, claim, complete, run_claimed, work_one
 from tests.conftest import World
 
 COUNT_BY_DISTRICT = (

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from audit_log import Actor, append
 from catalog import get_dataset
 from core.errors import InvalidInput, NotFound, PermissionDenied
-from policies.disclosure import DisclosureRules, rule_name
-from products.gate_records import DatasetDisclosure
+from gate.disclosure import DisclosureRules, rule_name
+from gate.records import DatasetDisclosure
 
 __all__ = ["clear_dataset_rules", "dataset_rules", "rules_for", "set_dataset_rules"]
 

@@ -8,12 +8,14 @@ from sqlalchemy import select
 
 from audit_log import AuditEntry, verify_store
 from core.errors import BudgetExhausted, Conflict, InvalidInput, PermissionDenied
+from gate.step import candidate_table
+from jobs.ledger import BudgetCharge, charge
+from jobs.lifecycle import transition
+from jobs.queries import get_job
+from jobs.runner import run
+from jobs.submit import submit_sql
 from operators.licenses import revoke_license
 from operators.records import License
-from policies.budget import BudgetCharge, charge
-from products.outputs import candidate_table
-from sandbox.jobs import get_job, run, submit_sql
-from sandbox.lifecycle import transition
 from service.domain import open_domain
 from tests.conftest import AUTHORITY, World
 
@@ -168,7 +170,7 @@ def test_public_query_output_matches_duckdb_on_the_store(world: World) -> None:
 
 
 def test_license_revoked_while_running_keeps_the_output_from_the_gate(world: World) -> None:
-    from sandbox import jobs as job_module
+    from jobs import runner as job_module
 
     job_id, _ = _submit(world, AVG_BY_DISTRICT)
     real_execute = job_module.execute

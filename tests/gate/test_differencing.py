@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from policies.differencing import find_differencing, group_units
+from gate.differencing import find_differencing, group_units
 
 THRESHOLD = 10
 

@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from audit_log import Actor, AuditEntry
 from core.errors import Conflict, InvalidInput, PermissionDenied
-from policies.disclosure import DisclosureRules
-from products.gate_rules import rules_for, set_dataset_rules
+from gate.disclosure import DisclosureRules
+from gate.overrides import rules_for, set_dataset_rules
 from products.release import release_of
 from tests.conftest import AUTHORITY, World
 from tests.products.conftest import L1_QUERY, L3_QUERY, decide, job_of, ran, with_files
@@ -190,7 +190,7 @@ def test_dataset_rules_refine_the_domain_and_weaker_needs_opt_in(world: World) -
 def test_the_batch_combination_matcher_agrees_with_the_catalog() -> None:
     from catalog.identifiers import build_identifier_index, contains_combination, normalise
     from catalog.schema import parse_schema
-    from products.outputs import combination_matcher
+    from gate.step import combination_matcher
 
     schema = parse_schema(
         {

@@ -16,34 +16,32 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog import get_dataset
 from catalog.identifiers import (
     COMBINATION_TAG,
     SEPARATOR,
-    _digest,
     contains_identifier,
     index_key,
     load_index,
+    tagged_digest,
 )
 from core.errors import NotFound
 from core.home import Home
 from core.levels import Role
-from policies.differencing import find_differencing, group_units
-from policies.disclosure import DisclosureRules
-from policies.findings import Finding
-from policies.gate import AGGREGATES, N_COLUMN, check_table
+from gate.candidates import Candidate, classify, custom_findings, read_candidate
+from gate.differencing import find_differencing, group_units
+from gate.disclosure import DisclosureRules
+from gate.findings import Finding
+from gate.overrides import rules_for
+from gate.subject import EarlierOutput, GateSubject
+from gate.tables import AGGREGATES, N_COLUMN, check_table
+from gate.value_scan import Combination, Texts
 from policies.privacy import NoiseSpec, apply_noise
-from policies.value_scan import Combination, Texts
-from products.candidates import Candidate, classify, custom_findings, read_candidate
-from products.gate_rules import rules_for
-from sandbox.records import Job
 
 RESULT_FILE = "result.csv"
 GROUPS_SUFFIX = ".groups.parquet"
-COMPARED_STATUSES = ("awaiting_review", "released")
 ALERTS = {
     "value_scan": "value_scan_hit",
     "combination_scan": "quasi_identifier_hit",
@@ -67,13 +65,13 @@ class ValueScan:
     combinations: tuple[Combination, ...] = ()
 
 
-def candidate_dir(home: Home, job: Job) -> Path:
+def candidate_dir(home: Home, job: GateSubject) -> Path:
     return home.jobs / str(job.id) / "candidate"
 
 
-def kept_dir(home: Home, job: Job) -> Path:
+def kept_dir(home: Home, job_id: int) -> Path:
     """Companions kept for the differencing check: inside the domain, never packaged."""
-    return home.jobs / str(job.id) / "gate"
+    return home.jobs / str(job_id) / "gate"
 
 
 def value_scan(session: Session, home: Home, datasets: list[str]) -> ValueScan:
@@ -104,7 +102,7 @@ def combination_matcher(index: set[str], key: bytes) -> Callable[[list[Texts]], 
         for texts in batch:
             joined = SEPARATOR.join([t or "" for t in texts])
             known = texts.count(None) < len(texts)
-            found.append(known and _digest(derived, COMBINATION_TAG, joined) in index)
+            found.append(known and tagged_digest(derived, COMBINATION_TAG, joined) in index)
         return found
 
     return matches
@@ -116,7 +114,7 @@ def identifier_check(session: Session, home: Home, datasets: list[str]) -> Calla
 
 
 def _gate_table(
-    candidate: Candidate, job: Job, rules: DisclosureRules, scan: ValueScan, home: Home
+    candidate: Candidate, job: GateSubject, rules: DisclosureRules, scan: ValueScan, home: Home
 ) -> tuple[dict[str, Any], list[Finding]]:
     """Check one table, write its released form and keep its groups; return its summary."""
     frame = read_candidate(candidate.path)
@@ -130,7 +128,7 @@ def _gate_table(
         released = result.table[aggregates].notna().any(axis=1).to_numpy()
         keys = [c.column for c in cells if c.kind == "group_key"]
         groups = group_units(noisy, keys, released)
-        groups.to_parquet(kept_dir(home, job) / (candidate.path.stem + GROUPS_SUFFIX))
+        groups.to_parquet(kept_dir(home, job.id) / (candidate.path.stem + GROUPS_SUFFIX))
     summary = {
         "name": candidate.released_name,
         "source": candidate.path.name,
@@ -145,7 +143,7 @@ def _gate_table(
 
 
 def _gate_custom(
-    candidate: Candidate, job: Job, scan: ValueScan, home: Home
+    candidate: Candidate, job: GateSubject, scan: ValueScan, home: Home
 ) -> tuple[dict[str, Any], list[Finding]]:
     findings, described = custom_findings(candidate, scan.is_identifier, scan.combinations)
     target = candidate_dir(home, job) / candidate.released_name
@@ -162,46 +160,35 @@ def _gate_custom(
     return summary, findings
 
 
-def earlier_groups(
-    session: Session, home: Home, job: Job, statuses: Sequence[str] = COMPARED_STATUSES
-) -> dict[str, pd.DataFrame]:
-    """Kept groups of the same company's other outputs that have left or may leave."""
-    others = session.scalars(
-        select(Job)
-        .where(Job.operator_id == job.operator_id, Job.id != job.id, Job.status.in_(statuses))
-        .order_by(Job.id)
-    )
+def earlier_groups(home: Home, earlier: Sequence[EarlierOutput]) -> dict[str, pd.DataFrame]:
+    """Kept groups of the earlier outputs, labelled by job and status."""
     found: dict[str, pd.DataFrame] = {}
-    for other in others:
-        for path in sorted(kept_dir(home, other).glob("*" + GROUPS_SUFFIX)):
-            label = f"job {other.id} ({other.status})"
+    for other in earlier:
+        for path in sorted(kept_dir(home, other.job_id).glob("*" + GROUPS_SUFFIX)):
+            label = f"job {other.job_id} ({other.status})"
             stem = path.name.removesuffix(GROUPS_SUFFIX)
             found[label if stem == "result" else f"{label} {stem}"] = pd.read_parquet(path)
     return found
 
 
 def differencing_findings(
-    session: Session,
-    home: Home,
-    job: Job,
-    threshold: int,
-    statuses: Sequence[str] = COMPARED_STATUSES,
+    home: Home, job: GateSubject, threshold: int, earlier: Sequence[EarlierOutput]
 ) -> list[Finding]:
     """Findings for every earlier output that one of this job's tables differences."""
-    earlier = earlier_groups(session, home, job, statuses)
+    earlier_tables = earlier_groups(home, earlier)
     findings: list[Finding] = []
-    if not earlier:
+    if not earlier_tables:
         return findings
-    for path in sorted(kept_dir(home, job).glob("*" + GROUPS_SUFFIX)):
+    for path in sorted(kept_dir(home, job.id).glob("*" + GROUPS_SUFFIX)):
         name = path.name.removesuffix(GROUPS_SUFFIX) + ".csv"
-        for finding in find_differencing(pd.read_parquet(path), earlier, threshold):
+        for finding in find_differencing(pd.read_parquet(path), earlier_tables, threshold):
             finding.file = name
             findings.append(finding)
     return findings
 
 
-def _prepare(home: Home, job: Job) -> None:
-    for folder in (candidate_dir(home, job), kept_dir(home, job)):
+def _prepare(home: Home, job: GateSubject) -> None:
+    for folder in (candidate_dir(home, job), kept_dir(home, job.id)):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
 
@@ -209,9 +196,10 @@ def _prepare(home: Home, job: Job) -> None:
 def gate_job_outputs(
     session: Session,
     home: Home,
-    job: Job,
+    job: GateSubject,
     candidates: Path | Sequence[Path],
     rules: DisclosureRules,
+    earlier: Sequence[EarlierOutput] = (),
 ) -> GateOutcome:
     """Gate every candidate file of a job; noise first (companions keep exact counts)."""
     paths = [candidates] if isinstance(candidates, Path) else list(candidates)
@@ -231,7 +219,7 @@ def gate_job_outputs(
             finding.file = summary["name"]
         files.append(summary)
         findings += more
-    differencing = differencing_findings(session, home, job, effective.threshold)
+    differencing = differencing_findings(home, job, effective.threshold, earlier)
     findings += differencing
     return _outcome(files, findings, ignored, effective, differencing)
 
@@ -271,13 +259,13 @@ def _outcome(
     return GateOutcome(status, gate, [f["name"] for f in files], alerts)
 
 
-def candidate_files(home: Home, job: Job) -> dict[str, Path]:
+def candidate_files(home: Home, job: GateSubject) -> dict[str, Path]:
     """The job's gated outputs by released name, as reviewers see them."""
     folder = candidate_dir(home, job)
     return {name: folder / name for name in job.outputs if (folder / name).is_file()}
 
 
-def candidate_table(home: Home, job: Job, name: str = RESULT_FILE) -> pd.DataFrame:
+def candidate_table(home: Home, job: GateSubject, name: str = RESULT_FILE) -> pd.DataFrame:
     path = candidate_dir(home, job) / name
     if not path.exists():
         raise NotFound(f"job {job.id} has no candidate output {name}")

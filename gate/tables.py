@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 
 from core.errors import InvalidInput, Reason
-from policies import disclosure as sdc
-from policies.disclosure import DisclosureRules
-from policies.findings import Finding, make_finding, number
-from policies.suppression import line_ids, secondary
-from policies.value_scan import Combination, scan_combinations, scan_identifiers
+from gate import disclosure as sdc
+from gate.disclosure import DisclosureRules
+from gate.findings import Finding, make_finding, number
+from gate.suppression import line_ids, secondary
+from gate.value_scan import Combination, scan_combinations, scan_identifiers
 
 __all__ = ["CellSpec", "Finding", "GateResult", "check_table", "companion_columns"]
 

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 from core.errors import InvalidInput
-from policies import disclosure as sdc
-from policies.disclosure import DisclosureRules
-from policies.gate import CellSpec, check_table, companion_columns
-from policies.value_scan import Combination
+from gate import disclosure as sdc
+from gate.disclosure import DisclosureRules
+from gate.tables import CellSpec, check_table, companion_columns
+from gate.value_scan import Combination
 
 DEFAULTS = DisclosureRules()
 
@@ -482,7 +482,7 @@ def test_verdicts_do_not_depend_on_row_order() -> None:
     """Engines return rows in any order; the same table must get the same suppression."""
     import numpy as np
 
-    from policies.gate import CellSpec, check_table
+    from gate.tables import CellSpec, check_table
 
     rng = np.random.default_rng(3)
     keys = [(d, i) for d in "abcdef" for i in "xyzw"]

@@ -1,0 +1,28 @@
+"""Jobs: the job model and its state machine, the one submission path, the runner that
+drives a job through policy → sandbox → gate, engines, workers and the ε ledger."""
+
+from jobs.engines import engine_for, set_engine_default
+from jobs.ledger import BudgetCharge, charge
+from jobs.lifecycle import transition
+from jobs.queries import earlier_outputs, get_job, job_dir, list_jobs
+from jobs.records import Job
+from jobs.runner import run
+from jobs.settings import JobSettings
+from jobs.submit import decide, submit
+
+__all__ = [
+    "BudgetCharge",
+    "Job",
+    "JobSettings",
+    "charge",
+    "decide",
+    "earlier_outputs",
+    "engine_for",
+    "get_job",
+    "job_dir",
+    "list_jobs",
+    "run",
+    "set_engine_default",
+    "submit",
+    "transition",
+]

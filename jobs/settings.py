@@ -1,0 +1,32 @@
+"""How jobs run on this domain: the sandbox backend, limits, disclosure rules, ε per query."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from gate.disclosure import DisclosureRules
+from sandbox.limits import Limits
+from sandbox.runner import Runner, get_runner, resolve_backend
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """How jobs run. `backend` is docker, bubblewrap or auto (docker when an engine
+    answers and the image is built, else bubblewrap); `limits` are the domain's
+    defaults, which a license's own limits override."""
+
+    epsilon_per_query: float = 1.0
+    backend: str = "auto"
+    limits: Limits = Limits()
+    rules: DisclosureRules = DisclosureRules()
+    image: str | None = None
+    pool_size: int = 0
+    pool_dir: Path | None = None
+
+    def runner(self) -> Runner:
+        backend = resolve_backend(self.backend)
+        if backend != "docker":
+            return get_runner(backend)
+        options = {"image": self.image, "pool_size": self.pool_size, "pool_dir": self.pool_dir}
+        return get_runner(backend, pool_limits=self.limits, **options)

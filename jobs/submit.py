@@ -1,0 +1,171 @@
+"""Submitting a job: license check, policy decision, ε charged, all in one transaction.
+
+A denied job is recorded with its reasons; an accepted one is queued with its ε
+charged to the license's ledger. Nothing here runs anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy.orm import Session
+
+from audit_log import Actor, append
+from catalog import list_datasets
+from core.errors import InvalidInput, PermissionDenied
+from core.levels import Level
+from jobs import notebooks
+from jobs.engines import check_engine, engine_for
+from jobs.ledger import charge
+from jobs.records import Job
+from jobs.settings import JobSettings
+from operators.accounts import Principal
+from operators.licenses import usable_license
+from operators.records import License
+from policies.budget import within_budget
+from policies.engine import LicenseScope, PolicyDecision, check_query
+
+
+def submit(
+    session: Session,
+    license_id: int,
+    user: Principal,
+    settings: JobSettings,
+    *,
+    sql: str | None = None,
+    notebook: str | None = None,
+    engine: str | None = None,
+) -> Job:
+    """The one way a job enters the domain: the CLI, API, console, demo and workers call it.
+
+    A SQL job runs on `engine`, else on the license's or its datasets' default
+    engine (see `jobs.engines`). Caller commits.
+    """
+    if (sql is None) == (notebook is None):
+        raise InvalidInput("give either a SQL query or a notebook, not both")
+    if notebook is not None:
+        return submit_notebook(session, license_id, user, notebook, settings)
+    assert sql is not None
+    chosen = engine_for(session, license_id, engine)
+    return submit_sql(session, license_id, user, sql, settings, engine=chosen)
+
+
+def decide(session: Session, license_id: int, sql: str, epsilon: float) -> PolicyDecision:
+    """The policy decision for a query under a usable license (no state changes)."""
+    license = usable_license(session, license_id)
+    schemas = {d.name: d.schema() for d in list_datasets(session)}
+    scope = LicenseScope(tuple(license.datasets), Level(license.max_level), license.row_filter)
+    return within_budget(check_query(sql, schemas, scope, epsilon), license)
+
+
+def submit_sql(
+    session: Session,
+    license_id: int,
+    user: Principal,
+    sql: str,
+    settings: JobSettings,
+    engine: str = "duckdb",
+) -> Job:
+    """Record the job: denied with reasons, or queued with ε charged. Caller commits.
+
+    A Spark job is an ordinary job (same decision, same ε, same gate) whose policy
+    also carries the Spark SQL that sqlglot emits from the same rewritten tree.
+    """
+    check_engine(engine)
+    if not sql.strip():
+        raise InvalidInput("the SQL file is empty; write one SELECT query")
+    license = _license_for(session, license_id, user)
+    decision = decide(session, license_id, sql, settings.epsilon_per_query)
+    level = decision.level
+    job = Job(
+        license_id=license.id,
+        operator_id=license.operator_id,
+        submitted_by=user.name,
+        kind="sql",
+        source=sql,
+        source_digest=hashlib.sha256(sql.encode()).hexdigest(),
+        engine=engine,
+        decision=decision.decision,
+        reasons=[r.to_dict() for r in decision.reasons],
+        rewritten_sql=decision.sql,
+        policy=decision.to_dict(),
+        level=level.value,
+        epsilon=decision.epsilon,
+        status="denied" if decision.decision == "deny" else "queued",
+        required_reviews=2 if level is Level.L3 else 1,
+    )
+    session.add(job)
+    session.flush()
+    actor = user.actor
+    details = {
+        "license": license.id,
+        "sql_digest": job.source_digest,
+        "decision": decision.decision,
+        "rewritten_sql": decision.sql,
+        "operator_id": license.operator_id,
+        "license_valid_until": license.valid_until.isoformat(),
+        "reasons": job.reasons,
+    }
+    append(session, actor, "job.submitted", f"job:{job.id}", details)
+    if job.status == "queued":
+        charge(session, license, str(job.id), decision.epsilon, actor)
+        if engine == "spark":
+            spark_sql = decision.sql_for("spark")
+            job.policy = {**job.policy, "spark_sql": spark_sql}
+            chosen = {"engine": engine, "spark_sql": spark_sql, "license": license.id}
+            append(session, actor, "job.engine_selected", f"job:{job.id}", chosen)
+    else:
+        denial = {"reasons": job.reasons, "operator_id": job.operator_id, "license": license.id}
+        append(session, Actor.system(), "job.denied", f"job:{job.id}", denial)
+    return job
+
+
+def _license_for(session: Session, license_id: int, user: Principal) -> License:
+    license = usable_license(session, license_id)
+    if user.role != "admin" and (
+        user.role != "operator" or user.operator_id != license.operator_id
+    ):
+        raise PermissionDenied(
+            f"user {user.name!r} may not use license {license_id}: it belongs to another company"
+        )
+    return license
+
+
+def submit_notebook(
+    session: Session, license_id: int, user: Principal, text: str, settings: JobSettings
+) -> Job:
+    """Queue a notebook (no ε: it reads no L3 values, see sandbox.notebooks). Caller commits.
+
+    Two reviewers, whatever the level: no policy engine has read the code.
+    """
+    source = notebooks.clean_notebook(text)
+    license = _license_for(session, license_id, user)
+    scope = notebooks.scope_for(session, list(license.datasets), Level(license.max_level))
+    job = Job(
+        license_id=license.id,
+        operator_id=license.operator_id,
+        submitted_by=user.name,
+        kind="notebook",
+        source=source,
+        source_digest=hashlib.sha256(source.encode()).hexdigest(),
+        engine="nbclient",
+        decision="allow",
+        reasons=[],
+        policy={"datasets": list(license.datasets), "notebook": scope.to_dict(), "cells": []},
+        level=scope.level.value,
+        epsilon=0.0,
+        status="queued",
+        required_reviews=2,
+    )
+    session.add(job)
+    session.flush()
+    details = {
+        "license": license.id,
+        "notebook_digest": job.source_digest,
+        "decision": "allow",
+        "operator_id": license.operator_id,
+        "license_valid_until": license.valid_until.isoformat(),
+        "visible_columns": scope.columns,
+    }
+    append(session, user.actor, "job.submitted", f"job:{job.id}", details)
+    return job
