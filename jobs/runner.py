@@ -18,15 +18,18 @@ from audit_log import Actor, append
 from catalog import get_dataset
 from core.errors import LicenseInvalid
 from core.home import Home
-from gate.step import gate_job_outputs
+from gate.step import RESULT_FILE, candidate_dir, gate_job_outputs, kept_dir
 from jobs import notebooks
 from jobs.license_limits import limits_for
 from jobs.lifecycle import transition
+from jobs.postprocess import PostProcessingFailed, post_process_file
 from jobs.queries import earlier_outputs, get_job, job_dir
 from jobs.records import Job
 from jobs.settings import JobSettings
 from operators.licenses import license_stop_reason, usable_license
 from sandbox.runner import SandboxResult, SandboxRun, execute
+
+CORE_FILE = "core.csv"  # the released core table, kept for reviewers beside the output
 
 
 def start(
@@ -70,8 +73,6 @@ def finish(
     resources: dict[str, object],
 ) -> None:
     """running → failed | blocked | awaiting_review, after noise and the output gate."""
-    # products imports this module (review needs jobs), so the gate step is imported here
-
     job.resources = resources
     # a license suspended, revoked or expired while the job ran stops it here, before the gate
     failure = failure or license_stop_reason(session, job.license_id)
@@ -83,6 +84,15 @@ def finish(
         session, home, job, result_path, settings.rules, earlier_outputs(session, job)
     )
     job.gate, job.outputs = outcome.gate, outcome.outputs
+    post_sql = job.policy.get("post_sql")
+    if outcome.status == "awaiting_review" and post_sql:
+        try:
+            result = candidate_dir(home, job) / RESULT_FILE
+            post_process_file(result, post_sql, kept_dir(home, job.id) / CORE_FILE)
+        except PostProcessingFailed as exc:
+            job.failure = f"rule:post_processing: the query over the released table failed ({exc})"
+            transition(session, job, "failed", Actor.system(), {"failure": job.failure})
+            return
     summary = {k: v for k, v in outcome.gate.items() if k != "findings"}
     findings = len(outcome.gate.get("findings", []))
     transition(

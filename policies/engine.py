@@ -2,7 +2,7 @@
 
 `check_query` is pure: it takes the SQL, the catalog's schemas and the
 license's scope, and returns a decision; charging the budget and recording the
-decision are the caller's job (see `sandbox.jobs`).
+decision are the caller's job (see `jobs.submit`).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from core.errors import Reason
 from core.levels import Level
 from policies.analysis import DIALECT, Analysis, analyse
 from policies.lineage import lineage
-from policies.passthrough import wrap_layers
 from policies.privacy import NoiseSpec, plan_noise
 from policies.rewrite import OutputCell, public_cells, rewrite_aggregate
 from policies.row_filter import inject_row_filter
 from policies.rules import column_reasons, level_reasons
+from policies.split import RELEASED, split_query
 
 POLICY_VERSION = "sluice-policy/0.1"
 
@@ -49,6 +49,12 @@ class PolicyDecision:
     notes: list[str] = field(default_factory=list)
     tree: exp.Query | None = field(default=None, repr=False)
     lineage: dict[str, Any] = field(default_factory=dict)
+    # post-processing: runs over the released core table (named __released) only
+    post_tree: exp.Query | None = field(default=None, repr=False)
+
+    @property
+    def post_sql(self) -> str | None:
+        return self.post_tree.sql(DIALECT) if self.post_tree is not None else None
 
     @property
     def epsilon(self) -> float:
@@ -72,6 +78,7 @@ class PolicyDecision:
             ],
             "notes": self.notes,
             "lineage": self.lineage,
+            "post_sql": self.post_sql,
             "policy_version": POLICY_VERSION,
         }
 
@@ -129,13 +136,14 @@ def _decide(
             tree=tree,
         )
     assert analysis.layers is not None
-    rewrite = rewrite_aggregate(analysis.layers.core, used)
-    if analysis.layers.outer and not rewrite.reasons:
-        rewrite = wrap_layers(rewrite, analysis.layers)
-    if rewrite.reasons:
-        return _deny(rewrite.reasons, analysis.datasets)
+    split = split_query(analysis.tree, analysis.layers)
+    rewrite = rewrite_aggregate(split.core, used)
+    if split.reasons or rewrite.reasons:
+        return _deny(split.reasons + rewrite.reasons, analysis.datasets)
     tree = inject_row_filter(rewrite.tree, licensed, predicate)
     notes = rewrite.notes + (["license row filter applied to every scan"] if predicate else [])
+    if split.post is not None:
+        notes.append(f"post-processing runs over the released table ({RELEASED}) only")
     noise = plan_noise(rewrite.cells, epsilon)
     if noise:
         notes.append(
@@ -151,4 +159,5 @@ def _decide(
         noise,
         notes,
         tree,
+        post_tree=split.post,
     )

@@ -16,7 +16,6 @@ from sqlglot import exp
 from catalog.schema import DatasetSchema
 from core.errors import Reason
 from core.levels import Level
-from policies.analysis import DIALECT
 from policies.shape import clause
 
 
@@ -71,18 +70,6 @@ def _output_name(projection: exp.Expr, taken: set[str]) -> str:
     return name
 
 
-def noisy(cell: OutputCell) -> bool:
-    return cell.kind in ("count", "sum", "avg") and cell.level is Level.L3
-
-
-def exact_value_reason(what: str) -> Reason:
-    return Reason(
-        "l3_in_having_or_order",
-        f"HAVING/ORDER BY on {what} would act on the exact L3 value before noise is added",
-        suggestion="filter or sort the released table instead, or use a non-L3 aggregate",
-    )
-
-
 class _Builder:
     """Builds the three-step aggregate for one simple SELECT ... GROUP BY."""
 
@@ -106,8 +93,6 @@ class _Builder:
         self.ranks: list[exp.Expr] = []
         self.cells: list[OutputCell] = []
         self.reasons: list[Reason] = []
-        self.aggregate_map: dict[exp.Expr, tuple[exp.Expr, OutputCell]] = {}
-        self.hidden = 0
 
     def key_ref(self, node: exp.Expr) -> exp.Expr | None:
         for index, key in enumerate(self.keys):
@@ -120,15 +105,10 @@ class _Builder:
         schema = self.schemas.get(dataset)
         return dataset, schema.column(column.name) if schema else None
 
-    def add_aggregate(
-        self, index: int, node: exp.Expr, name: str, hidden: bool = False
-    ) -> exp.Expr | None:
-        """Inner per-unit parts and the outer reconstruction of one aggregate.
-
-        A hidden aggregate (used only in HAVING/ORDER BY) gets no output cell or companions.
-        """
+    def add_aggregate(self, index: int, node: exp.Expr, name: str) -> exp.Expr | None:
+        """Inner per-unit parts and the outer reconstruction of one aggregate."""
         m = self.limit
-        cells = [] if hidden else self.cells
+        cells = self.cells
         if isinstance(node, exp.Count):
             arg = node.this
             if isinstance(arg, exp.Distinct):
@@ -176,9 +156,8 @@ class _Builder:
                 partition_by=[_col(f"__k{i}") for i in range(len(self.keys))],
                 order=exp.Order(expressions=[order]),
             )
-            if not hidden:
-                self.ranks.append(window.as_(f"__r{index}"))
-                self._contribution_companions(index, name)
+            self.ranks.append(window.as_(f"__r{index}"))
+            self._contribution_companions(index, name)
             kind = "sum" if isinstance(node, exp.Sum) else "avg"
             sensitivity = max(abs(lo), abs(hi)) * m
             source = f"{dataset}.{spec.name}"
@@ -190,7 +169,7 @@ class _Builder:
                 this=exp.Sum(this=_col(f"__c{index}")), expression=exp.Literal.number(0)
             )
             return exp.Div(this=total, expression=count)
-        if isinstance(node, exp.Min | exp.Max) and not hidden:
+        if isinstance(node, exp.Min | exp.Max):
             self.inner.append(type(node)(this=node.this.copy()).as_(f"__v{index}"))
             self.cells.append(OutputCell(name, "value", self._level(node.this)))
             return type(node)(this=_col(f"__v{index}"))
@@ -234,36 +213,6 @@ class _Builder:
         ranks = [s.level for s in levels if s is not None]
         return max(ranks, key=lambda lv: lv.rank) if ranks else Level.L1
 
-    def map_output_refs(self, node: exp.Expr, outputs: set[str]) -> exp.Expr:
-        """HAVING/ORDER BY: aggregates and keys become their outer-query forms."""
-
-        def swap(child: exp.Expr) -> exp.Expr:
-            if isinstance(child, exp.AggFunc):
-                return self._filter_aggregate(child)
-            key = self.key_ref(child)
-            if key is not None:
-                return key
-            if isinstance(child, exp.Column) and not child.table and child.name in outputs:
-                if any(c.column == child.name and noisy(c) for c in self.cells):
-                    self.reasons.append(exact_value_reason(child.name))
-            return child
-
-        return node.transform(swap)
-
-    def _filter_aggregate(self, node: exp.AggFunc) -> exp.Expr:
-        """An aggregate in HAVING/ORDER BY: reuse a projected one, or add a hidden one."""
-        for original, (rebuilt, cell) in self.aggregate_map.items():
-            if node == original:
-                if noisy(cell):
-                    self.reasons.append(exact_value_reason(cell.column))
-                return rebuilt.copy()
-        if self._level(node) is Level.L3 or not isinstance(node, exp.Count | exp.Sum | exp.Avg):
-            self.reasons.append(exact_value_reason(node.sql(DIALECT)))
-            return node
-        self.hidden += 1
-        hidden = self.add_aggregate(1000 + self.hidden, node, f"__h{self.hidden}", hidden=True)
-        return hidden if hidden is not None else node
-
     def build(self) -> Rewrite:
         taken: set[str] = set()
         for index, key in enumerate(self.keys):
@@ -287,9 +236,8 @@ class _Builder:
                 continue
             rebuilt = self.add_aggregate(index, body, name)
             if rebuilt is not None:
-                self.aggregate_map[body] = (rebuilt, self.cells[-1])
                 self.outer.append(rebuilt.as_(name))
-        return self._assemble(taken)
+        return self._assemble()
 
     def _bounded_scans(self, inner: exp.Select) -> None:
         """FROM, JOINs and WHERE of the core, each dataset scan keeping at most
@@ -316,12 +264,7 @@ class _Builder:
         inner.set("joins", [join.transform(bound) for join in self.tree.args.get("joins") or []])
         inner.set("where", self.tree.args.get("where"))
 
-    def _assemble(self, outputs: set[str]) -> Rewrite:
-        # HAVING/ORDER BY first: they may add hidden aggregates to the per-unit step
-        having = self.tree.args.get("having")
-        having_mapped = self.map_output_refs(having.this, outputs) if having else None
-        order = self.tree.args.get("order")
-        order_mapped = self.map_output_refs(order, outputs) if order else None
+    def _assemble(self) -> Rewrite:
         inner = exp.select(*self.inner, self.unit.copy().as_("__unit"))
         self._bounded_scans(inner)
         inner = inner.group_by(*[k.copy() for k in self.keys], self.unit.copy())
@@ -334,13 +277,6 @@ class _Builder:
         ).from_("__ranked")
         if key_cols:
             outer = outer.group_by(*key_cols)
-        if having_mapped is not None:
-            outer.set("having", exp.Having(this=having_mapped))
-        if order_mapped is not None:
-            outer.set("order", order_mapped)
-        for part in ("limit", "offset"):
-            if self.tree.args.get(part):
-                outer.set(part, self.tree.args[part].copy())
         outer = outer.with_("__per_unit", as_=inner).with_("__ranked", as_=ranked)
         notes = [
             f"contributions bounded to {self.limit} row(s) per {self.unit_schema.privacy_unit}",

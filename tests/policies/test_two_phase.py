@@ -1,0 +1,109 @@
+"""Two phases, attacked: nothing written above the core can read an exact value.
+
+Each attack here once recovered exact L3 values (see issue 12). The attacker plants
+nothing; the test knows the truth from the raw file and tries to decode it from what
+the job would release with every reviewer approving. The defence under test is
+structural: the output must be a function of the released core table alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gate.step import candidate_table, kept_dir
+from jobs.postprocess import post_process
+from jobs.queries import get_job
+from jobs.runner import CORE_FILE, run
+from jobs.submit import submit
+from tests.conftest import World
+from tests.policies.conftest import fresh_company
+
+
+def run_job(world: World, sql: str) -> tuple[str, pd.DataFrame | None, pd.DataFrame | None]:
+    """(status, released output, released core table) of one job, as the system ran it."""
+    settings = world.domain.settings.job_settings()
+    with world.domain.transaction() as session:
+        job_id = submit(session, world.license_id, world.operator, settings, sql=sql).id
+    job = run(world.domain.sessions, world.domain.home, job_id, settings)
+    if job.status != "awaiting_review":
+        return job.status, None, None
+    with world.domain.transaction() as session:
+        job = get_job(session, job_id)
+        output = candidate_table(world.domain.home, job)
+        core_path = kept_dir(world.domain.home, job.id) / CORE_FILE
+        core = pd.read_csv(core_path) if core_path.exists() else output
+        return job.status, output, core
+
+
+@pytest.fixture(scope="module")
+def raw(demo_files: list[tuple[Path, Path]]) -> pd.DataFrame:
+    return pd.read_csv(demo_files[0][0])
+
+
+def exact_sums(raw: pd.DataFrame) -> pd.Series:
+    clamped = raw["water_fee"].clip(0, 1_000_000)
+    return clamped.groupby(raw["district"]).sum()
+
+
+def test_a_named_window_over_a_sum_sees_only_noisy_values(
+    corpus_world: World, raw: pd.DataFrame
+) -> None:
+    """Issue 12: PARTITION BY an expression of the exact SUM gave every fee to the cent."""
+    world = fresh_company(corpus_world, "window-attacker")
+    sql = (
+        "WITH t AS (SELECT district, SUM(water_fee) AS s FROM enterprise_utilities "
+        "GROUP BY district) SELECT district, CAST(FLOOR(s) AS BIGINT) AS cents_floor, "
+        "COUNT(*) OVER w AS c FROM t WINDOW w AS (PARTITION BY FLOOR(s))"
+    )
+    status, output, core = run_job(world, sql)
+    assert status == "awaiting_review"
+    assert output is not None and core is not None
+    post = "SELECT district, CAST(FLOOR(s) AS BIGINT) AS cents_floor, COUNT(*) OVER w AS c FROM "
+    post += "__released WINDOW w AS (PARTITION BY FLOOR(s))"
+    again = post_process(core, post)
+    pd.testing.assert_frame_equal(
+        output.sort_values("district").reset_index(drop=True),
+        again.sort_values("district").reset_index(drop=True),
+        check_dtype=False,
+    )
+    truth = exact_sums(raw)
+    decoded = output.set_index("district")["cents_floor"]
+    hits = sum(int(decoded[d]) == int(np.floor(truth[d])) for d in decoded.index if d in truth)
+    assert hits == 0, "an exact sum came out"
+
+
+def test_order_by_all_sorts_released_values_not_exact_ones(corpus_world: World) -> None:
+    """Issue 12: ORDER BY ALL with the L3 aggregate first sorted rows by pre-noise values."""
+    world = fresh_company(corpus_world, "order-attacker")
+    sql = (
+        "SELECT SUM(water_fee) AS s, district FROM enterprise_utilities "
+        "GROUP BY district ORDER BY ALL"
+    )
+    status, output, _ = run_job(world, sql)
+    assert status == "awaiting_review" and output is not None
+    released = output["s"].dropna().to_numpy()
+    assert len(released) >= 5
+    assert (np.diff(released) >= 0).all(), "the output is in the order of the released values"
+
+
+def test_having_on_a_hidden_sum_cannot_search_for_one_enterprise(
+    corpus_world: World, raw: pd.DataFrame
+) -> None:
+    """Binary search with HAVING on one enterprise's fee: both sides answer the same."""
+    target = raw.groupby(["district", "industry"]).filter(lambda g: len(g) == 1).iloc[0]
+    fee = float(target["water_fee"])
+    answers = []
+    for guess in (fee - 1.0, fee + 1.0):
+        world = fresh_company(corpus_world, f"search-{guess:.0f}")
+        sql = (
+            "SELECT industry, COUNT(*) AS n FROM enterprise_utilities "
+            f"WHERE district = '{target['district']}' AND industry = '{target['industry']}' "
+            f"GROUP BY industry HAVING SUM(water_fee) > {guess}"
+        )
+        status, output, _ = run_job(world, sql)
+        answers.append((status, None if output is None else output.to_dict("list")))
+    assert answers[0] == answers[1], "the answer must not depend on the target's exact fee"
