@@ -90,6 +90,13 @@ def parse(sql: str) -> tuple[exp.Query | None, list[Reason]]:
     return tree, []
 
 
+def _declared_name(node: exp.Expr) -> str:
+    """The name a query gives to an output, a table or a CTE ("" for other nodes)."""
+    if isinstance(node, exp.Alias):
+        return node.alias
+    return node.name if isinstance(node, exp.TableAlias) else ""
+
+
 def structural_reasons(tree: exp.Query, licensed: set[str], known: set[str]) -> list[Reason]:
     """Syntax the domain never runs, tables outside the license, unknown functions."""
     reasons: list[Reason] = []
@@ -101,6 +108,25 @@ def structural_reasons(tree: exp.Query, licensed: set[str], known: set[str]) -> 
                     "no_recursion",
                     "recursive CTEs are not allowed",
                     suggestion="express the query without WITH RECURSIVE",
+                )
+            )
+        elif _declared_name(node).startswith("__"):
+            # the engine's own names (companions, __released, __per_unit) start with __
+            reasons.append(
+                Reason(
+                    "reserved_name",
+                    f"the name {_declared_name(node)!r} is reserved: names starting with __ "
+                    "are Sluice's own",
+                    suggestion="choose a name that does not start with two underscores",
+                )
+            )
+        elif isinstance(node, exp.CTE) and node.alias_or_name.lower() in known:
+            # a CTE named after a dataset would hide the real scan from the row filter
+            reasons.append(
+                Reason(
+                    "cte_shadows_dataset",
+                    f"the CTE {node.alias_or_name!r} has the name of a dataset",
+                    suggestion="give the CTE a name of its own",
                 )
             )
         elif isinstance(node, exp.TableAlias) and node.columns:

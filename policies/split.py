@@ -84,7 +84,10 @@ def _core_post(
                 )
             )
             continue
-        post.set(name, _over_outputs(part.copy(), core, outputs, names))
+        mapped = _over_outputs(part.copy(), core, outputs, names)
+        if isinstance(mapped, exp.Having):  # over released rows, a group filter is a row filter
+            mapped = exp.Where(this=mapped.this)
+        post.set("where" if isinstance(mapped, exp.Where) else name, mapped)
     return post
 
 

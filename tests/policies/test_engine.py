@@ -414,3 +414,36 @@ def test_lineage_names_sources_and_how_they_are_used(schemas, scope) -> None:
     assert ("social_insurance.contribution", "aggregated by avg") in how
     assert ("enterprise_utilities.capital", "filter") in how
     assert ("enterprise_utilities.enterprise_id", "join key") in how
+
+
+def test_a_cte_cannot_hide_a_scan_from_the_row_filter(store, schemas) -> None:
+    """Issue 12: a CTE named after the dataset made the filter skip every scan."""
+    filtered = LicenseScope(tuple(schemas), Level.L3, "district = '镇海区'")
+    shadow = (
+        "WITH enterprise_utilities AS (SELECT * FROM enterprise_utilities) "
+        "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district"
+    )
+    decision = check_query(shadow, schemas, filtered, 1.0)
+    assert decision.decision == "deny"
+    assert "cte_shadows_dataset" in {r.rule for r in decision.reasons}
+    renamed = shadow.replace("WITH enterprise_utilities AS", "WITH e AS").replace(
+        "FROM enterprise_utilities GROUP", "FROM e GROUP"
+    )
+    decision = check_query(renamed, schemas, filtered, 1.0)
+    assert decision.decision == "rewrite", [str(r) for r in decision.reasons]
+    assert two_phase(store, decision)["district"].tolist() == ["镇海区"]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT district, SUM(employees) AS __n FROM enterprise_utilities GROUP BY district",
+        "WITH __released AS (SELECT district FROM enterprise_utilities) SELECT * FROM __released",
+        "SELECT __t.district FROM enterprise_utilities AS __t",
+    ],
+)
+def test_names_starting_with_two_underscores_are_reserved(sql: str, schemas, scope) -> None:
+    """A companion-named output once duplicated `__n` and left the job running forever."""
+    decision = check_query(sql, schemas, scope, 1.0)
+    assert decision.decision == "deny"
+    assert "reserved_name" in {r.rule for r in decision.reasons}
