@@ -2,6 +2,7 @@
 disclosure rules, suppression, the value scan, differencing, findings, candidates,
 the job-level gate step and per-dataset rule overrides."""
 
+from core.cells import CellKind
 from gate.disclosure import DisclosureRules
 from gate.findings import Finding
 from gate.overrides import dataset_rules, rules_for, set_dataset_rules
@@ -10,6 +11,7 @@ from gate.subject import EarlierOutput, GateSubject
 from gate.tables import CellSpec, GateResult, check_table
 
 __all__ = [
+    "CellKind",
     "CellSpec",
     "DisclosureRules",
     "EarlierOutput",

@@ -27,6 +27,7 @@ from catalog.identifiers import (
     load_index,
     tagged_digest,
 )
+from core.cells import AGGREGATES, CellKind
 from core.errors import NotFound
 from core.home import Home
 from core.levels import Role
@@ -36,7 +37,7 @@ from gate.disclosure import DisclosureRules
 from gate.findings import Finding
 from gate.overrides import rules_for
 from gate.subject import EarlierOutput, GateSubject
-from gate.tables import AGGREGATES, N_COLUMN, check_table
+from gate.tables import N_COLUMN, check_table
 from gate.value_scan import Combination, Texts
 from policies.privacy import NoiseSpec, apply_noise
 
@@ -126,7 +127,7 @@ def _gate_table(
     aggregates = [c.column for c in cells if c.kind in AGGREGATES]
     if N_COLUMN in noisy.columns and aggregates:
         released = result.table[aggregates].notna().any(axis=1).to_numpy()
-        keys = [c.column for c in cells if c.kind == "group_key"]
+        keys = [c.column for c in cells if c.kind is CellKind.GROUP_KEY]
         groups = group_units(noisy, keys, released)
         groups.to_parquet(kept_dir(home, job.id) / (candidate.path.stem + GROUPS_SUFFIX))
     summary = {

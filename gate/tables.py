@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from core.cells import AGGREGATES, CellKind
 from core.errors import InvalidInput, Reason
 from gate import disclosure as sdc
 from gate.disclosure import DisclosureRules
@@ -27,11 +28,16 @@ from gate.findings import Finding, make_finding, number
 from gate.suppression import line_ids, secondary
 from gate.value_scan import Combination, scan_combinations, scan_identifiers
 
-__all__ = ["CellSpec", "Finding", "GateResult", "check_table", "companion_columns"]
+__all__ = [
+    "AGGREGATES",
+    "CellKind",
+    "CellSpec",
+    "Finding",
+    "GateResult",
+    "check_table",
+    "companion_columns",
+]
 
-Kind = Literal["group_key", "count", "sum", "avg", "value"]
-AGGREGATES = ("count", "sum", "avg")
-KINDS = (*AGGREGATES, "group_key", "value")
 COMPANION_PREFIX = "__"
 N_COLUMN = "__n"
 # Findings listed per (column, rule); the counts stay exact. A table with thousands of
@@ -48,7 +54,15 @@ class CellSpec:
     """
 
     column: str
-    kind: Kind
+    kind: CellKind
+
+    def __post_init__(self) -> None:
+        # Specs read back from a job record carry the kind as text; an unknown one is
+        # left as it is, for check_table to refuse with the other mismatches.
+        try:
+            object.__setattr__(self, "kind", CellKind(self.kind))
+        except ValueError:
+            pass
 
 
 @dataclass
@@ -111,7 +125,9 @@ def companion_columns(column: str) -> dict[str, str]:
 def _validate(frame: pd.DataFrame, cells: list[CellSpec]) -> None:
     named = [c.column for c in cells]
     problems = [
-        f"column {c.column!r} has unknown kind {c.kind!r}" for c in cells if c.kind not in KINDS
+        f"column {c.column!r} has unknown kind {c.kind!r}"
+        for c in cells
+        if not isinstance(c.kind, CellKind)
     ]
     problems += [
         f"column {name!r} is described twice" for name in set(named) if named.count(name) > 1
@@ -167,7 +183,7 @@ def _signed_total(frame: pd.DataFrame, spec: CellSpec, value: np.ndarray) -> np.
 
     if names["sum"] in frame.columns:
         return read(names["sum"])
-    if spec.kind == "sum":  # exact unless noise was added before the gate
+    if spec.kind is CellKind.SUM:  # exact unless noise was added before the gate
         return value
     if names["cnt"] in frame.columns:
         return value * read(names["cnt"])
@@ -184,7 +200,7 @@ def _primary(
     figures: dict[str, Callable[[int], dict]] = {
         "threshold": lambda i: {"n": number(n[i]), "threshold": rules.threshold},
     }
-    if spec.kind == "count":
+    if spec.kind is CellKind.COUNT:
         fails["zero"] = sdc.zero_fails(value, rules)
         figures["zero"] = lambda i: {"count": 0, "n": number(n[i])}
     else:
@@ -241,7 +257,7 @@ def _small_groups(
     """
     small = sdc.threshold_fails(n, rules)
     rows = np.flatnonzero(small)
-    values = [spec.column for spec in cells if spec.kind == "value"]
+    values = [spec.column for spec in cells if spec.kind is CellKind.VALUE]
     for column in values:
         report.rows("threshold", column, rows, _below(n, rules))
         hidden[column] = hidden[column] | small
@@ -252,11 +268,13 @@ def _below(n: np.ndarray, rules: DisclosureRules) -> Callable[[int], dict]:
     return lambda i: {"n": number(float(n[i])), "threshold": rules.threshold}
 
 
-def _release(series: pd.Series, kind: str, hidden: np.ndarray, rules: DisclosureRules) -> pd.Series:
+def _release(
+    series: pd.Series, kind: CellKind, hidden: np.ndarray, rules: DisclosureRules
+) -> pd.Series:
     """The column as released: rounded if configured, hidden cells null."""
     if kind in AGGREGATES:
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        if rules.rounding_base and kind in ("count", "sum"):
+        if rules.rounding_base and kind in (CellKind.COUNT, CellKind.SUM):
             values = sdc.round_to_base(values, rules.rounding_base)
         out = pd.Series(np.where(hidden, np.nan, values), index=series.index, name=series.name)
         return out.astype("Int64") if pd.api.types.is_integer_dtype(series.dtype) else out
@@ -289,7 +307,7 @@ def check_table(
     keys) and the result mapped back to the caller's order.
     """
     _validate(frame, cells)
-    keys = [c.column for c in cells if c.kind == "group_key" and c.column in frame]
+    keys = [c.column for c in cells if c.kind is CellKind.GROUP_KEY and c.column in frame]
     canonical = _canonical_order(frame, keys)
     result = _check(frame.iloc[canonical], cells, rules, is_identifier, combinations, max_listed)
     result.table = result.table.loc[frame.index]
@@ -338,7 +356,7 @@ def _check(
             report.add(_missing(spec.column, [N_COLUMN]), cells=rows)
         unchecked = [c.column for c in aggregates]
     elif aggregates and n is not None:
-        lines = line_ids(frame, [c.column for c in cells if c.kind == "group_key"])
+        lines = line_ids(frame, [c.column for c in cells if c.kind is CellKind.GROUP_KEY])
         for spec in aggregates:
             failed = _primary(frame, spec, n, rules, report)
             if failed is None:
@@ -356,7 +374,7 @@ def _check(
             suppressed_cells += int(failed.sum())
     for column in unchecked:
         hidden[column] = np.ones(rows, dtype=bool)
-    values = [c for c in cells if c.kind == "value"]
+    values = [c for c in cells if c.kind is CellKind.VALUE]
     if n is not None:
         suppressed_cells += _small_groups(cells, n, rules, report, hidden)
 

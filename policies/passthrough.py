@@ -12,12 +12,12 @@ from dataclasses import replace
 
 from sqlglot import exp
 
+from core.cells import AGGREGATES, CellKind
 from core.errors import Reason
 from policies.rewrite import OutputCell, Rewrite, exact_value_reason, noisy
 from policies.shape import Layers
 
 COMPANION_PREFIXES = ("__top1__", "__top2__", "__abs__", "__sum__", "__cnt__")
-AGGREGATES = ("count", "sum", "avg")
 
 
 def _refs(node: exp.Expr | None, names: set[str]) -> set[str]:
@@ -44,7 +44,7 @@ class _Layer:
             source = self.cells[body.name]
             self.out[name] = replace(source, column=name)
             carried = [item]
-            if source.kind in ("sum", "avg"):
+            if source.kind in (CellKind.SUM, CellKind.AVG):
                 for prefix in COMPANION_PREFIXES:
                     column = exp.column(prefix + body.name, table=self.alias)
                     carried.append(column.as_(prefix + name))
@@ -57,7 +57,9 @@ class _Layer:
         strongest = _level(referenced, self.cells)
         aggregated = any(self.cells[n].kind in AGGREGATES for n in referenced)
         level = strongest.level if strongest else self.cells[next(iter(self.cells))].level
-        self.out[name] = OutputCell(name, "count" if aggregated else "group_key", level)
+        self.out[name] = OutputCell(
+            name, CellKind.COUNT if aggregated else CellKind.GROUP_KEY, level
+        )
         return [item]
 
     def build(self, inner: exp.Query) -> exp.Select:
