@@ -36,6 +36,7 @@ from gate.differencing import find_differencing, group_units
 from gate.disclosure import DisclosureRules
 from gate.findings import Finding
 from gate.overrides import rules_for
+from gate.registry import alerts_for
 from gate.subject import EarlierOutput, GateSubject
 from gate.tables import N_COLUMN, check_table
 from gate.value_scan import Combination, Texts
@@ -43,11 +44,6 @@ from policies.privacy import NoiseSpec, apply_noise
 
 RESULT_FILE = "result.csv"
 GROUPS_SUFFIX = ".groups.parquet"
-ALERTS = {
-    "value_scan": "value_scan_hit",
-    "combination_scan": "quasi_identifier_hit",
-    "differencing": "differencing_hit",
-}
 
 
 @dataclass
@@ -254,8 +250,7 @@ def _outcome(
         "differencing": {"earlier": sorted({str(f.figures["earlier"]) for f in differencing})},
         "findings": [f.to_dict() for f in findings],
     }
-    rules_hit = {f.rule for f in findings}
-    alerts = [alert for rule, alert in ALERTS.items() if rule in rules_hit]
+    alerts = alerts_for({f.rule for f in findings})
     status = "blocked" if blocked else "awaiting_review"
     return GateOutcome(status, gate, [f["name"] for f in files], alerts)
 
