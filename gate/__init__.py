@@ -1,6 +1,7 @@
 """The output gate: everything that judges an output before a reviewer sees it —
-disclosure rules, suppression, the value scan, differencing, findings, candidates,
-the job-level gate step and per-dataset rule overrides."""
+disclosure rules (one entry each in gate.registry), suppression, the value scan,
+differencing, findings, candidates, the job-level gate step and per-dataset rule
+overrides."""
 
 from core.cells import CellKind
 from gate.disclosure import DisclosureRules
