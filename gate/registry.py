@@ -126,7 +126,8 @@ _PARAMETERS: dict[str, Parameter] = {}  # every rule's parameters, and those of 
 
 
 def _claim(parameter: Parameter) -> None:
-    if parameter.name in _PARAMETERS or parameter.acro_name in _acro_names():
+    taken = set(_PARAMETERS) | set(_acro_names())
+    if taken & {parameter.name, parameter.acro_name}:
         raise ValueError(f"a disclosure parameter named {parameter.name!r} exists already")
     if hasattr(DisclosureRules, parameter.name) or parameter.name.startswith("_"):
         raise ValueError(f"{parameter.name!r} cannot name a parameter of DisclosureRules")
