@@ -1,7 +1,9 @@
 """The output gate: everything that judges an output before a reviewer sees it —
-disclosure rules, suppression, the value scan, differencing, findings, candidates,
-the job-level gate step and per-dataset rule overrides."""
+disclosure rules (one entry each in gate.registry), suppression, the value scan,
+differencing, findings, candidates, the job-level gate step and per-dataset rule
+overrides."""
 
+from core.cells import CellKind
 from gate.disclosure import DisclosureRules
 from gate.findings import Finding
 from gate.overrides import dataset_rules, rules_for, set_dataset_rules
@@ -10,6 +12,7 @@ from gate.subject import EarlierOutput, GateSubject
 from gate.tables import CellSpec, GateResult, check_table
 
 __all__ = [
+    "CellKind",
     "CellSpec",
     "DisclosureRules",
     "EarlierOutput",

@@ -43,6 +43,9 @@ ACRO's newer, ontology-driven checks (``acro/sdcchecks.py`` at commit
 >= k, and p-ratio treats x1 == 0 as safe. Sluice follows acro_tables.py, which the
 released ``ACRO.crosstab`` and ``ACRO.pivot_table`` use.
 
+Each rule below is one check over a column's `Cells` and one registry entry
+(gate.registry); the gate applies them in the order they are registered here.
+
 Sluice differs from ACRO on purpose in one place: a negative cell is suppressed
 (fail closed) rather than left in and the whole table sent to review, because
 release here is automatic suppression followed by review, not review alone.
@@ -50,14 +53,24 @@ release here is automatic suppression followed by review, not review alone.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from core.errors import InvalidInput, Reason
+from core.cells import AGGREGATES, CellKind
+from gate.registry import (
+    Cells,
+    DisclosureRules,
+    Parameter,
+    Rule,
+    Verdict,
+    Weaker,
+    number,
+    register,
+    register_parameter,
+    rule_name,
+)
 
 __all__ = [
     "DisclosureRules",
@@ -72,148 +85,12 @@ __all__ = [
     "zero_fails",
 ]
 
-# ACRO's configuration names, accepted by from_dict so an ACRO yaml can be reused.
-_ACRO_NAMES = {
-    "safe_threshold": "threshold",
-    "safe_pratio_p": "p_ratio",
-    "safe_nk_n": "nk_n",
-    "safe_nk_k": "nk_k",
-    "zeros_are_disclosive": "zeros_disclosive",
-}
 # Relative slack when comparing the absolute and signed totals of the same numbers,
 # which SQL may have summed in different orders.
 _SUM_TOLERANCE = 1e-9
 
 Floats = NDArray[np.float64]
 Bools = NDArray[np.bool_]
-
-
-@dataclass(frozen=True)
-class DisclosureRules:
-    """The gate's parameters; defaults are ACRO's defaults (default.yaml)."""
-
-    threshold: int = 10
-    p_ratio: float = 0.10
-    nk_n: int = 2
-    nk_k: float = 0.90
-    zeros_disclosive: bool = True
-    rounding_base: int | None = None
-    max_suppressed_share: float = 0.5
-
-    def __post_init__(self) -> None:
-        problems = []
-        if not isinstance(self.threshold, int) or self.threshold < 1:
-            problems.append("threshold must be an integer >= 1")
-        if not 0 <= self.p_ratio < 1:
-            problems.append("p_ratio must be in [0, 1)")
-        if self.nk_n not in (1, 2):
-            problems.append("nk_n must be 1 or 2: companions carry only the two largest values")
-        if not 0 < self.nk_k <= 1:
-            problems.append("nk_k must be in (0, 1]")
-        if self.rounding_base is not None and (
-            not isinstance(self.rounding_base, int) or self.rounding_base < 2
-        ):
-            problems.append("rounding_base must be None or an integer >= 2")
-        if not 0 <= self.max_suppressed_share <= 1:
-            problems.append("max_suppressed_share must be in [0, 1]")
-        if problems:
-            raise InvalidInput(
-                "invalid disclosure rules: " + "; ".join(problems),
-                [Reason(rule="disclosure_rules", message=p) for p in problems],
-            )
-
-    @classmethod
-    def from_dict(
-        cls,
-        data: dict[str, Any],
-        *,
-        allow_weaker: bool | Collection[str] = False,
-        base: DisclosureRules | None = None,
-    ) -> DisclosureRules:
-        """Rules from configuration, starting from `base` (ACRO's defaults unless given).
-
-        A value that protects less than `base` is refused unless opted in by name:
-        `allow_weaker` lists the parameters that may be weaker (True allows all).
-        """
-        start = base or cls()
-        known = {f.name for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for key, value in data.items():
-            name = _ACRO_NAMES.get(key, key)
-            if name not in known:
-                raise InvalidInput(
-                    f"unknown disclosure rule {key!r}",
-                    [Reason(rule="disclosure_rules", message=f"known: {sorted(known)}")],
-                )
-            values[name] = value
-        rules = replace(start, **values)
-        allowed = set(known) if allow_weaker is True else set(allow_weaker or ())
-        if allowed - known:
-            raise InvalidInput(
-                f"allow_weaker names unknown rules {sorted(allowed - known)}",
-                [Reason(rule="disclosure_rules", message=f"known: {sorted(known)}")],
-            )
-        refused = [name for name in rules.weaker_than(start) if name not in allowed]
-        if refused:
-            what = "the defaults" if base is None else "the rules they refine"
-            hint = f"allow_weaker={refused!r}"
-            reasons = [
-                Reason(
-                    rule="disclosure_rules",
-                    message=f"{name} would be weaker than {what}",
-                    suggestion=f"opt in by naming it: {hint}",
-                )
-                for name in refused
-            ]
-            raise InvalidInput(
-                f"refusing disclosure rules weaker than {what} ({', '.join(refused)}); "
-                f"opt in by naming them ({hint}; SLUICE_DISCLOSURE_ALLOW_WEAKER for the domain, "
-                "--allow-weaker for a dataset)",
-                reasons,
-            )
-        return rules
-
-    @classmethod
-    def strictest(cls, first: DisclosureRules, *others: DisclosureRules) -> DisclosureRules:
-        """Per parameter, the most protective of these rules (for outputs over several datasets)."""
-        every = (first, *others)
-        bases = [r.rounding_base for r in every if r.rounding_base]
-        return cls(
-            threshold=max(r.threshold for r in every),
-            p_ratio=max(r.p_ratio for r in every),
-            nk_n=max(r.nk_n for r in every),
-            nk_k=min(r.nk_k for r in every),
-            zeros_disclosive=any(r.zeros_disclosive for r in every),
-            rounding_base=max(bases) if bases else None,
-            max_suppressed_share=min(r.max_suppressed_share for r in every),
-        )
-
-    def weaker_than(self, other: DisclosureRules) -> list[str]:
-        """Names of the parameters on which these rules protect less than `other`."""
-        weaker = []
-        if self.threshold < other.threshold:
-            weaker.append("threshold")
-        if self.p_ratio < other.p_ratio:
-            weaker.append("p_ratio")
-        if self.nk_n < other.nk_n:
-            weaker.append("nk_n")
-        if self.nk_k > other.nk_k:
-            weaker.append("nk_k")
-        if other.zeros_disclosive and not self.zeros_disclosive:
-            weaker.append("zeros_disclosive")
-        if self.max_suppressed_share > other.max_suppressed_share:
-            weaker.append("max_suppressed_share")
-        if other.rounding_base and (self.rounding_base or 0) < other.rounding_base:
-            weaker.append("rounding_base")
-        return weaker
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def rule_name(key: str) -> str:
-    """The Sluice name of a rule given by its own or by ACRO's configuration name."""
-    return _ACRO_NAMES.get(key, key)
 
 
 def _floats(values: ArrayLike) -> Floats:
@@ -291,3 +168,163 @@ def round_to_base(values: ArrayLike, base: int) -> Floats:
     """Round half away from zero to a multiple of `base` (not numpy's half-to-even)."""
     scaled = _floats(values) / base
     return np.sign(scaled) * np.floor(np.abs(scaled) + 0.5) * base
+
+
+def _is_int(value: Any, least: int) -> bool:
+    return isinstance(value, int) and value >= least
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float)
+
+
+# The rules, as the gate applies them to each aggregate column.
+
+
+def threshold_check(cells: Cells, rules: DisclosureRules) -> Verdict:
+    n = cells.n
+    return Verdict(
+        threshold_fails(n, rules), lambda i: {"n": number(n[i]), "threshold": rules.threshold}
+    )
+
+
+def zero_check(cells: Cells, rules: DisclosureRules) -> Verdict:
+    n = cells.n
+    return Verdict(zero_fails(cells.value, rules), lambda i: {"count": 0, "n": number(n[i])})
+
+
+def negative_check(cells: Cells, _rules: DisclosureRules) -> Verdict:
+    n = cells.n
+    return Verdict(cells.negative, lambda i: {"n": number(n[i])})
+
+
+def p_ratio_check(cells: Cells, rules: DisclosureRules) -> Verdict:
+    """Where a contribution is negative the "negative" rule speaks instead (ACRO)."""
+    n, top1, top2, absolute = cells.n, cells.top1, cells.top2, cells.absolute
+    ratio = p_ratio(n, top1, top2, absolute)
+    return Verdict(
+        p_ratio_fails(n, top1, top2, absolute, rules) & ~cells.negative,
+        lambda i: {
+            "p": number(ratio[i]),
+            "limit": rules.p_ratio,
+            "n": number(n[i]),
+            "zeros_disclosive": rules.zeros_disclosive,
+        },
+    )
+
+
+def nk_check(cells: Cells, rules: DisclosureRules) -> Verdict:
+    n, top1, top2, absolute = cells.n, cells.top1, cells.top2, cells.absolute
+    share = nk_share(n, top1, top2, absolute, rules.nk_n)
+    return Verdict(
+        nk_fails(n, top1, top2, absolute, rules) & ~cells.negative,
+        lambda i: {"share": number(share[i]), "k": rules.nk_k, "n_largest": rules.nk_n},
+    )
+
+
+CONTRIBUTED = frozenset({CellKind.SUM, CellKind.AVG})  # cells whose contributions are known
+
+register(
+    Rule(
+        "threshold",
+        problem="rests on {n} privacy units, fewer than {threshold}",
+        suggestion="Coarsen the grouping so every cell rests on at least {threshold} units.",
+        check=threshold_check,
+        kinds=AGGREGATES,
+        parameters=(
+            Parameter(
+                "threshold",
+                default=10,
+                weaker=Weaker.LOWER,
+                valid=lambda v: _is_int(v, 1),
+                requirement="must be an integer >= 1",
+                acro_name="safe_threshold",
+            ),
+        ),
+    )
+)
+register(
+    Rule(
+        "zero",
+        problem="is a zero count",
+        suggestion="Merge categories: a zero count reveals that no unit has the attribute.",
+        check=zero_check,
+        kinds=frozenset({CellKind.COUNT}),
+        parameters=(
+            Parameter(
+                "zeros_disclosive",  # read by the p-ratio rule too
+                default=True,
+                weaker=Weaker.LOWER,
+                valid=lambda v: isinstance(v, bool),
+                requirement="must be true or false",
+                acro_name="zeros_are_disclosive",
+            ),
+        ),
+    )
+)
+register(
+    Rule(
+        "negative",
+        problem="has negative contributions, for which dominance is undefined",
+        suggestion="Bound the measure at 0 or above, or split gains and losses into two measures.",
+        check=negative_check,
+        kinds=CONTRIBUTED,
+    )
+)
+register(
+    Rule(
+        "p_ratio",
+        problem="fails the p-ratio rule (p = {p}, limit {limit}; undefined p fails)",
+        suggestion="Merge the group with a neighbour or release counts: one unit dominates it.",
+        check=p_ratio_check,
+        kinds=CONTRIBUTED,
+        parameters=(
+            Parameter(
+                "p_ratio",
+                default=0.10,
+                weaker=Weaker.LOWER,
+                valid=lambda v: _is_number(v) and 0 <= v < 1,
+                requirement="must be in [0, 1)",
+                acro_name="safe_pratio_p",
+            ),
+        ),
+    )
+)
+register(
+    Rule(
+        "nk_dominance",
+        problem="the largest {n_largest} contributors hold {share} of the total, above {k}",
+        suggestion="Merge the group with a neighbour or release counts: few units dominate it.",
+        check=nk_check,
+        kinds=CONTRIBUTED,
+        parameters=(
+            Parameter(
+                "nk_n",
+                default=2,
+                weaker=Weaker.LOWER,
+                valid=lambda v: v in (1, 2),
+                requirement="must be 1 or 2: companions carry only the two largest values",
+                acro_name="safe_nk_n",
+            ),
+            Parameter(
+                "nk_k",
+                default=0.90,
+                weaker=Weaker.HIGHER,
+                valid=lambda v: _is_number(v) and 0 < v <= 1,
+                requirement="must be in (0, 1]",
+                acro_name="safe_nk_k",
+            ),
+        ),
+    )
+)
+# Rounding finds nothing: it is applied to every released count and sum. A larger
+# base protects more; None (no rounding) least.
+register_parameter(
+    Parameter(
+        "rounding_base",
+        default=None,
+        weaker=Weaker.LOWER,
+        valid=lambda v: v is None or _is_int(v, 2),
+        requirement="must be None or an integer >= 2",
+    )
+)

@@ -6,49 +6,36 @@ this one shape, so reviewers read them alike and operators get them without figu
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from gate.registry import RULES, Parameter, Rule, Weaker, number, register
+
 __all__ = ["PROBLEMS", "SUGGESTIONS", "Finding", "make_finding", "number"]
 
-# What went wrong and what to do, per rule; both are formatted with the finding's figures.
-# Suggestions reach operators, so they may name configured limits but never a cell's figures.
-PROBLEMS = {
-    "threshold": "rests on {n} privacy units, fewer than {threshold}",
-    "zero": "is a zero count",
-    "p_ratio": "fails the p-ratio rule (p = {p}, limit {limit}; undefined p fails)",
-    "nk_dominance": "the largest {n_largest} contributors hold {share} of the total, above {k}",
-    "negative": "has negative contributions, for which dominance is undefined",
-    "secondary": "is suppressed so that row {protects_row} cannot be recovered from a total",
-    "too_much_suppressed": "has {suppressed_share:.0%} of aggregate cells suppressed, "
-    "above {max_suppressed_share:.0%}",
-    "missing_companion": "cannot be checked: companion column(s) {missing} missing or null",
-    "value_scan": "holds a value matching a raw identifier ({cells} cell(s), first listed)",
-    "combination_scan": "with {columns} matches a raw record's quasi-identifier combination "
-    "in {dataset} ({cells} row(s), first listed)",
-    "differencing": "differs from the matching group of {earlier} by {difference} privacy "
-    "unit(s), fewer than {threshold}; {groups} group(s) of this output do so",
-    "custom_output": "is not a gate-checked table ({bytes} bytes, {media}); it is held back",
-}
-SUGGESTIONS = {
-    "threshold": "Coarsen the grouping so every cell rests on at least {threshold} units.",
-    "zero": "Merge categories: a zero count reveals that no unit has the attribute.",
-    "p_ratio": "Merge the group with a neighbour or release counts: one unit dominates it.",
-    "nk_dominance": "Merge the group with a neighbour or release counts: few units dominate it.",
-    "negative": "Bound the measure at 0 or above, or split gains and losses into two measures.",
-    "secondary": "Coarsen the grouping so fewer cells need suppressing.",
-    "too_much_suppressed": "Coarsen the grouping: too little of the table would remain.",
-    "missing_companion": "Run the query through the policy engine; the gate never guesses.",
-    "value_scan": "Drop or generalize the column: outputs may not carry raw identifiers.",
-    "combination_scan": "Generalize or drop one of these columns: together they single out "
-    "a record.",
-    "differencing": "Do not re-run an earlier output with a narrowly changed filter: together "
-    "the two reveal a group of fewer than {threshold} units. Change the population broadly "
-    "or ask the data authority.",
-    "custom_output": "Write tables through the runtime's table helper; other files leave only "
-    "as an exception approved by two reviewers with a written justification.",
-}
 MAX_LISTED_ROWS = 20
+
+
+class _Wording(Mapping[str, str]):
+    """One field of every registered rule, by rule name: always the registry's current text."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+
+    def __getitem__(self, rule: str) -> str:
+        return str(getattr(RULES[rule], self.field))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(RULES))
+
+    def __len__(self) -> int:
+        return len(RULES)
+
+
+# What went wrong and what to do, per rule; both are formatted with the finding's figures.
+PROBLEMS: Mapping[str, str] = _Wording("problem")
+SUGGESTIONS: Mapping[str, str] = _Wording("suggestion")
 
 
 @dataclass
@@ -73,12 +60,67 @@ class Finding:
 def make_finding(rule: str, row: int | None, column: str | None, figures: dict) -> Finding:
     where = "table" if column is None else f"column {column!r}"
     where = where if row is None else f"row {row}, {where}"
-    message = f"{where} {PROBLEMS[rule].format(**figures)}"
-    return Finding(row, column, rule, figures, message, SUGGESTIONS[rule].format(**figures))
+    entry = RULES[rule]
+    message = f"{where} {entry.problem.format(**figures)}"
+    return Finding(row, column, rule, figures, message, entry.suggestion.format(**figures))
 
 
-def number(value: float) -> float | int | None:
-    """A figure as JSON can hold it: None for NaN or infinity, whole floats as ints."""
-    if value != value or value in (float("inf"), float("-inf")):
-        return None
-    return int(value) if float(value).is_integer() else float(value)
+# Findings the rest of the gate makes (suppression, the value scan, differencing, custom
+# outputs); the cell-by-cell rules are registered beside their ACRO formulas in
+# gate.disclosure. None has a check here: the modules named make these findings.
+for _entry in (
+    Rule(
+        "secondary",  # gate.suppression
+        "is suppressed so that row {protects_row} cannot be recovered from a total",
+        "Coarsen the grouping so fewer cells need suppressing.",
+    ),
+    Rule(
+        "too_much_suppressed",  # gate.tables
+        "has {suppressed_share:.0%} of aggregate cells suppressed, "
+        "above {max_suppressed_share:.0%}",
+        "Coarsen the grouping: too little of the table would remain.",
+        parameters=(
+            Parameter(
+                "max_suppressed_share",
+                default=0.5,
+                weaker=Weaker.HIGHER,
+                valid=lambda v: isinstance(v, int | float) and 0 <= v <= 1,
+                requirement="must be in [0, 1]",
+            ),
+        ),
+    ),
+    Rule(
+        "missing_companion",  # gate.tables
+        "cannot be checked: companion column(s) {missing} missing or null",
+        "Run the query through the policy engine; the gate never guesses.",
+    ),
+    Rule(
+        "value_scan",  # gate.value_scan
+        "holds a value matching a raw identifier ({cells} cell(s), first listed)",
+        "Drop or generalize the column: outputs may not carry raw identifiers.",
+        alert="value_scan_hit",
+    ),
+    Rule(
+        "combination_scan",  # gate.value_scan
+        "with {columns} matches a raw record's quasi-identifier combination "
+        "in {dataset} ({cells} row(s), first listed)",
+        "Generalize or drop one of these columns: together they single out a record.",
+        alert="quasi_identifier_hit",
+    ),
+    Rule(
+        "differencing",  # gate.differencing
+        "differs from the matching group of {earlier} by {difference} privacy "
+        "unit(s), fewer than {threshold}; {groups} group(s) of this output do so",
+        "Do not re-run an earlier output with a narrowly changed filter: together "
+        "the two reveal a group of fewer than {threshold} units. Change the population broadly "
+        "or ask the data authority.",
+        alert="differencing_hit",
+    ),
+    Rule(
+        "custom_output",  # gate.candidates
+        "is not a gate-checked table ({bytes} bytes, {media}); it is held back",
+        "Write tables through the runtime's table helper; other files leave only "
+        "as an exception approved by two reviewers with a written justification.",
+    ),
+):
+    register(_entry)

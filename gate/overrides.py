@@ -9,7 +9,6 @@ several datasets is checked with the strictest value of every parameter among th
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -84,7 +83,7 @@ def _refined(domain_rules: DisclosureRules, record: DatasetDisclosure) -> Disclo
             record.rules, allow_weaker=record.allow_weaker, base=domain_rules
         )
     except InvalidInput:
-        return DisclosureRules.strictest(domain_rules, replace(domain_rules, **record.rules))
+        return DisclosureRules.strictest(domain_rules, domain_rules.replace(**record.rules))
 
 
 def rules_for(

@@ -27,6 +27,7 @@ from catalog.identifiers import (
     load_index,
     tagged_digest,
 )
+from core.cells import AGGREGATES, CellKind
 from core.errors import NotFound
 from core.home import Home
 from core.levels import Role
@@ -35,18 +36,14 @@ from gate.differencing import find_differencing, group_units
 from gate.disclosure import DisclosureRules
 from gate.findings import Finding
 from gate.overrides import rules_for
+from gate.registry import alerts_for
 from gate.subject import EarlierOutput, GateSubject
-from gate.tables import AGGREGATES, N_COLUMN, check_table
+from gate.tables import N_COLUMN, check_table
 from gate.value_scan import Combination, Texts
 from policies.privacy import NoiseSpec, apply_noise
 
 RESULT_FILE = "result.csv"
 GROUPS_SUFFIX = ".groups.parquet"
-ALERTS = {
-    "value_scan": "value_scan_hit",
-    "combination_scan": "quasi_identifier_hit",
-    "differencing": "differencing_hit",
-}
 
 
 @dataclass
@@ -126,7 +123,7 @@ def _gate_table(
     aggregates = [c.column for c in cells if c.kind in AGGREGATES]
     if N_COLUMN in noisy.columns and aggregates:
         released = result.table[aggregates].notna().any(axis=1).to_numpy()
-        keys = [c.column for c in cells if c.kind == "group_key"]
+        keys = [c.column for c in cells if c.kind is CellKind.GROUP_KEY]
         groups = group_units(noisy, keys, released)
         groups.to_parquet(kept_dir(home, job.id) / (candidate.path.stem + GROUPS_SUFFIX))
     summary = {
@@ -253,8 +250,7 @@ def _outcome(
         "differencing": {"earlier": sorted({str(f.figures["earlier"]) for f in differencing})},
         "findings": [f.to_dict() for f in findings],
     }
-    rules_hit = {f.rule for f in findings}
-    alerts = [alert for rule, alert in ALERTS.items() if rule in rules_hit]
+    alerts = alerts_for({f.rule for f in findings})
     status = "blocked" if blocked else "awaiting_review"
     return GateOutcome(status, gate, [f["name"] for f in files], alerts)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.cells import CellKind
 from core.errors import InvalidInput
 from gate.disclosure import DisclosureRules
 from gate.tables import CellSpec, check_table
@@ -32,11 +33,11 @@ def infer_cells(frame: pd.DataFrame) -> list[CellSpec]:
         if column.startswith("__"):
             continue
         if f"__top1__{column}" in frame:
-            cells.append(CellSpec(column, "sum"))
+            cells.append(CellSpec(column, CellKind.SUM))
         elif pd.api.types.is_numeric_dtype(frame[column]) and "__n" in frame:
-            cells.append(CellSpec(column, "count"))
+            cells.append(CellSpec(column, CellKind.COUNT))
         else:
-            cells.append(CellSpec(column, "group_key"))
+            cells.append(CellSpec(column, CellKind.GROUP_KEY))
     return cells
 
 

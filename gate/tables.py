@@ -1,39 +1,41 @@
 """The output gate (出域检查) over one result table: disclosure rules, value scan, suppression.
 
-It reads the companion columns the SQL rewriter adds, decides per cell with the ACRO
-rules of policies.disclosure, suppresses failing cells and their complements, and
-returns the table without companions plus the findings a reviewer needs.
-
-Companions (every column starting with "__" is stripped before release): `__n`,
-distinct privacy units per row; per SUM/AVG column c, `__top1__c` and `__top2__c`
-(the two largest absolute per-unit contributions) and `__abs__c` (their absolute
-sum); optionally `__sum__c` (signed sum) and `__cnt__c` (non-null rows behind an
-AVG), which let the gate detect negative contributions exactly.
+It reads the companion columns the SQL rewriter adds (gate.companions), decides per
+cell with every rule in the registry (gate.registry; ACRO's are in gate.disclosure),
+suppresses failing cells and their complements, and returns the table without
+companions plus the findings a reviewer needs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from core.cells import AGGREGATES, CellKind
 from core.errors import InvalidInput, Reason
 from gate import disclosure as sdc
+from gate.companions import COMPANION_PREFIX, N_COLUMN, companion_columns, read_cells
 from gate.disclosure import DisclosureRules
-from gate.findings import Finding, make_finding, number
+from gate.findings import Finding, make_finding
+from gate.registry import cell_checks, number
 from gate.suppression import line_ids, secondary
 from gate.value_scan import Combination, scan_combinations, scan_identifiers
 
-__all__ = ["CellSpec", "Finding", "GateResult", "check_table", "companion_columns"]
+__all__ = [
+    "AGGREGATES",
+    "N_COLUMN",
+    "CellKind",
+    "CellSpec",
+    "Finding",
+    "GateResult",
+    "check_table",
+    "companion_columns",
+]
 
-Kind = Literal["group_key", "count", "sum", "avg", "value"]
-AGGREGATES = ("count", "sum", "avg")
-KINDS = (*AGGREGATES, "group_key", "value")
-COMPANION_PREFIX = "__"
-N_COLUMN = "__n"
 # Findings listed per (column, rule); the counts stay exact. A table with thousands of
 # failing cells is summarised, so the gate's record stays small and the gate fast.
 MAX_LISTED = 200
@@ -48,7 +50,15 @@ class CellSpec:
     """
 
     column: str
-    kind: Kind
+    kind: CellKind
+
+    def __post_init__(self) -> None:
+        # Specs read back from a job record carry the kind as text; an unknown one is
+        # left as it is, for check_table to refuse with the other mismatches.
+        try:
+            object.__setattr__(self, "kind", CellKind(self.kind))
+        except ValueError:
+            pass
 
 
 @dataclass
@@ -97,21 +107,12 @@ class _Report:
         self.unlisted += int(rows.size - listed.size)
 
 
-def companion_columns(column: str) -> dict[str, str]:
-    """Names of the companions the rewriter emits for a SUM/AVG column."""
-    return {
-        "top1": f"__top1__{column}",
-        "top2": f"__top2__{column}",
-        "abs": f"__abs__{column}",
-        "sum": f"__sum__{column}",  # optional: signed total, exact even if the value is noisy
-        "cnt": f"__cnt__{column}",  # optional: non-null rows behind an AVG
-    }
-
-
 def _validate(frame: pd.DataFrame, cells: list[CellSpec]) -> None:
     named = [c.column for c in cells]
     problems = [
-        f"column {c.column!r} has unknown kind {c.kind!r}" for c in cells if c.kind not in KINDS
+        f"column {c.column!r} has unknown kind {c.kind!r}"
+        for c in cells
+        if not isinstance(c.kind, CellKind)
     ]
     problems += [
         f"column {name!r} is described twice" for name in set(named) if named.count(name) > 1
@@ -144,82 +145,20 @@ def _missing(column: str, missing: Iterable[str]) -> Finding:
     return make_finding("missing_companion", None, column, {"missing": sorted(missing)})
 
 
-def _companions(frame: pd.DataFrame, column: str, n: np.ndarray) -> list[np.ndarray] | set[str]:
-    """top1, top2 and abs of a SUM/AVG column, or the names that are absent or null."""
-    names = companion_columns(column)
-    wanted = [("top1", n >= 1), ("top2", n >= 2), ("abs", n >= 1)]
-    absent = {names[k] for k, _ in wanted if names[k] not in frame.columns}
-    if absent:
-        return absent
-    arrays = [frame[names[k]].to_numpy(dtype=np.float64, na_value=np.nan) for k, _ in wanted]
-    nulls = {
-        names[k] for (k, needed), a in zip(wanted, arrays, strict=True) if np.isnan(a[needed]).any()
-    }
-    return nulls or arrays
-
-
-def _signed_total(frame: pd.DataFrame, spec: CellSpec, value: np.ndarray) -> np.ndarray | None:
-    """Sum of signed contributions: __sum__c, else the SUM itself, else AVG x __cnt__c."""
-    names = companion_columns(spec.column)
-
-    def read(name: str) -> np.ndarray:
-        return frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
-
-    if names["sum"] in frame.columns:
-        return read(names["sum"])
-    if spec.kind == "sum":  # exact unless noise was added before the gate
-        return value
-    if names["cnt"] in frame.columns:
-        return value * read(names["cnt"])
-    return None
-
-
 def _primary(
     frame: pd.DataFrame, spec: CellSpec, n: np.ndarray, rules: DisclosureRules, report: _Report
 ) -> np.ndarray | None:
-    """Cells of one aggregate column that fail a rule; None when it cannot be checked."""
-    column = spec.column
-    value = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
-    fails = {"threshold": sdc.threshold_fails(n, rules)}
-    figures: dict[str, Callable[[int], dict]] = {
-        "threshold": lambda i: {"n": number(n[i]), "threshold": rules.threshold},
-    }
-    if spec.kind == "count":
-        fails["zero"] = sdc.zero_fails(value, rules)
-        figures["zero"] = lambda i: {"count": 0, "n": number(n[i])}
-    else:
-        companions = _companions(frame, column, n)
-        if isinstance(companions, set):
-            report.add(_missing(column, companions), cells=len(frame))
-            return None
-        top1, top2, absolute = companions
-        signed = _signed_total(frame, spec, value)
-        # Without a signed total the signs are unknown: dominance is then judged on
-        # absolute contributions, the usual SDC treatment of mixed-sign measures.
-        negative = np.zeros(len(frame), dtype=bool)
-        if signed is not None:
-            negative = sdc.has_negative(absolute, signed)
-        ratio = sdc.p_ratio(n, top1, top2, absolute)
-        share = sdc.nk_share(n, top1, top2, absolute, rules.nk_n)
-        fails["negative"] = negative
-        fails["p_ratio"] = sdc.p_ratio_fails(n, top1, top2, absolute, rules) & ~negative
-        fails["nk_dominance"] = sdc.nk_fails(n, top1, top2, absolute, rules) & ~negative
-        figures["negative"] = lambda i: {"n": number(n[i])}
-        figures["p_ratio"] = lambda i: {
-            "p": number(ratio[i]),
-            "limit": rules.p_ratio,
-            "n": number(n[i]),
-            "zeros_disclosive": rules.zeros_disclosive,
-        }
-        figures["nk_dominance"] = lambda i: {
-            "share": number(share[i]),
-            "k": rules.nk_k,
-            "n_largest": rules.nk_n,
-        }
+    """Cells of one aggregate column that fail a registered rule; None when unchecked."""
+    cells = read_cells(frame, spec.column, spec.kind, n)
+    if isinstance(cells, set):
+        report.add(_missing(spec.column, cells), cells=len(frame))
+        return None
     failed = np.zeros(len(frame), dtype=bool)
-    for rule, mask in fails.items():
-        failed |= mask
-        report.rows(rule, column, np.flatnonzero(mask), figures[rule])
+    for rule, check in cell_checks(spec.kind):
+        verdict = check(cells, rules)
+        fails = np.asarray(verdict.fails, dtype=bool)
+        failed |= fails
+        report.rows(rule, spec.column, np.flatnonzero(fails), verdict.figures)
     return failed
 
 
@@ -241,7 +180,7 @@ def _small_groups(
     """
     small = sdc.threshold_fails(n, rules)
     rows = np.flatnonzero(small)
-    values = [spec.column for spec in cells if spec.kind == "value"]
+    values = [spec.column for spec in cells if spec.kind is CellKind.VALUE]
     for column in values:
         report.rows("threshold", column, rows, _below(n, rules))
         hidden[column] = hidden[column] | small
@@ -252,11 +191,13 @@ def _below(n: np.ndarray, rules: DisclosureRules) -> Callable[[int], dict]:
     return lambda i: {"n": number(float(n[i])), "threshold": rules.threshold}
 
 
-def _release(series: pd.Series, kind: str, hidden: np.ndarray, rules: DisclosureRules) -> pd.Series:
+def _release(
+    series: pd.Series, kind: CellKind, hidden: np.ndarray, rules: DisclosureRules
+) -> pd.Series:
     """The column as released: rounded if configured, hidden cells null."""
     if kind in AGGREGATES:
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        if rules.rounding_base and kind in ("count", "sum"):
+        if rules.rounding_base and kind in (CellKind.COUNT, CellKind.SUM):
             values = sdc.round_to_base(values, rules.rounding_base)
         out = pd.Series(np.where(hidden, np.nan, values), index=series.index, name=series.name)
         return out.astype("Int64") if pd.api.types.is_integer_dtype(series.dtype) else out
@@ -289,7 +230,7 @@ def check_table(
     keys) and the result mapped back to the caller's order.
     """
     _validate(frame, cells)
-    keys = [c.column for c in cells if c.kind == "group_key" and c.column in frame]
+    keys = [c.column for c in cells if c.kind is CellKind.GROUP_KEY and c.column in frame]
     canonical = _canonical_order(frame, keys)
     result = _check(frame.iloc[canonical], cells, rules, is_identifier, combinations, max_listed)
     result.table = result.table.loc[frame.index]
@@ -338,7 +279,7 @@ def _check(
             report.add(_missing(spec.column, [N_COLUMN]), cells=rows)
         unchecked = [c.column for c in aggregates]
     elif aggregates and n is not None:
-        lines = line_ids(frame, [c.column for c in cells if c.kind == "group_key"])
+        lines = line_ids(frame, [c.column for c in cells if c.kind is CellKind.GROUP_KEY])
         for spec in aggregates:
             failed = _primary(frame, spec, n, rules, report)
             if failed is None:
@@ -356,7 +297,7 @@ def _check(
             suppressed_cells += int(failed.sum())
     for column in unchecked:
         hidden[column] = np.ones(rows, dtype=bool)
-    values = [c for c in cells if c.kind == "value"]
+    values = [c for c in cells if c.kind is CellKind.VALUE]
     if n is not None:
         suppressed_cells += _small_groups(cells, n, rules, report, hidden)
 

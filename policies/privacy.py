@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.cells import AGGREGATES, CellKind
 from core.levels import Level
 from policies.rewrite import OutputCell
 
@@ -20,11 +21,15 @@ from policies.rewrite import OutputCell
 @dataclass(frozen=True)
 class NoiseSpec:
     column: str
-    kind: str  # count | sum | avg
+    kind: CellKind  # an aggregate: count, sum or avg
     mechanism: str  # geometric | laplace | laplace+geometric
     sensitivity: float
     epsilon: float
     count_sensitivity: float = 1.0  # averages: the count's sensitivity (rows per unit)
+
+    def __post_init__(self) -> None:
+        # read back from a job's stored policy, the kind is plain text again
+        object.__setattr__(self, "kind", CellKind(self.kind))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -32,11 +37,15 @@ class NoiseSpec:
 
 def plan_noise(cells: list[OutputCell], epsilon: float) -> list[NoiseSpec]:
     """Every aggregate cell over an L3 source gets noise; ε is split evenly between them."""
-    noisy = [c for c in cells if c.kind in ("count", "sum", "avg") and c.level is Level.L3]
+    noisy = [c for c in cells if c.kind in AGGREGATES and c.level is Level.L3]
     if not noisy:
         return []
     share = epsilon / len(noisy)
-    mechanism = {"count": "geometric", "sum": "laplace", "avg": "laplace+geometric"}
+    mechanism = {
+        CellKind.COUNT: "geometric",
+        CellKind.SUM: "laplace",
+        CellKind.AVG: "laplace+geometric",
+    }
     return [
         NoiseSpec(c.column, c.kind, mechanism[c.kind], c.sensitivity, share, c.count_sensitivity)
         for c in noisy
@@ -64,9 +73,9 @@ def apply_noise(frame: pd.DataFrame, specs: list[NoiseSpec]) -> pd.DataFrame:
     for spec in specs:
         if spec.column not in noisy:
             raise KeyError(f"result has no column {spec.column!r} to add noise to")
-        if spec.kind == "count":
+        if spec.kind == CellKind.COUNT:
             noisy[spec.column] = _geometric(noisy[spec.column], spec.epsilon, spec.sensitivity)
-        elif spec.kind == "sum":
+        elif spec.kind == CellKind.SUM:
             noisy[spec.column] = _laplace(noisy[spec.column], spec.epsilon, spec.sensitivity)
         else:
             total = _laplace(noisy[f"__sum__{spec.column}"], spec.epsilon / 2, spec.sensitivity)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from catalog.schema import DatasetSchema
+from core.cells import CellKind
 from core.errors import Reason
 from core.levels import Level
 from policies.shape import clause
@@ -24,12 +25,15 @@ class OutputCell:
     """An output column and what the gate must check for it."""
 
     column: str
-    kind: str  # group_key | count | sum | avg | value
+    kind: CellKind
     level: Level
     source: str | None = None  # dataset.column aggregated, if any
     sensitivity: float = 0.0  # how far one unit can move this column (all groups together)
     count_distinct_unit: bool = False
     count_sensitivity: float = 1.0  # for averages: how far one unit can move the count
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", CellKind(self.kind))  # text from a caller or a record
 
 
 @dataclass
@@ -115,7 +119,12 @@ class _Builder:
                 cells.append(
                     # a unit with m rows can be counted once in each of up to m groups
                     OutputCell(
-                        name, "count", Level.L3, self._src(arg.expressions[0]), float(m), True
+                        name,
+                        CellKind.COUNT,
+                        Level.L3,
+                        self._src(arg.expressions[0]),
+                        float(m),
+                        True,
                     )
                 )
                 return exp.Count(this=exp.Distinct(expressions=[_col("__unit")]))
@@ -126,7 +135,7 @@ class _Builder:
             )
             self.inner.append(exp.func("LEAST", counted, exp.Literal.number(m)).as_(f"__c{index}"))
             level = self._level(arg)
-            cells.append(OutputCell(name, "count", level, self._src(arg), float(m)))
+            cells.append(OutputCell(name, CellKind.COUNT, level, self._src(arg), float(m)))
             return _bigint(
                 exp.func("COALESCE", exp.Sum(this=_col(f"__c{index}")), exp.Literal.number(0))
             )
@@ -158,12 +167,12 @@ class _Builder:
             )
             self.ranks.append(window.as_(f"__r{index}"))
             self._contribution_companions(index, name)
-            kind = "sum" if isinstance(node, exp.Sum) else "avg"
+            kind = CellKind.SUM if isinstance(node, exp.Sum) else CellKind.AVG
             sensitivity = max(abs(lo), abs(hi)) * m
             source = f"{dataset}.{spec.name}"
             cells.append(OutputCell(name, kind, spec.level, source, sensitivity, False, float(m)))
             total = exp.Sum(this=_col(f"__s{index}"))
-            if kind == "sum":
+            if kind is CellKind.SUM:
                 return total
             count = exp.Nullif(
                 this=exp.Sum(this=_col(f"__c{index}")), expression=exp.Literal.number(0)
@@ -171,7 +180,7 @@ class _Builder:
             return exp.Div(this=total, expression=count)
         if isinstance(node, exp.Min | exp.Max):
             self.inner.append(type(node)(this=node.this.copy()).as_(f"__v{index}"))
-            self.cells.append(OutputCell(name, "value", self._level(node.this)))
+            self.cells.append(OutputCell(name, CellKind.VALUE, self._level(node.this)))
             return type(node)(this=_col(f"__v{index}"))
         self.reasons.append(
             Reason(
@@ -223,7 +232,7 @@ class _Builder:
             key = self.key_ref(body)
             if key is not None:
                 self.outer.append(key.as_(name))
-                self.cells.append(OutputCell(name, "group_key", self._level(body)))
+                self.cells.append(OutputCell(name, CellKind.GROUP_KEY, self._level(body)))
                 continue
             if not isinstance(body, exp.AggFunc) or body.find(exp.AggFunc) is not body:
                 self.reasons.append(
@@ -291,4 +300,4 @@ def rewrite_aggregate(tree: exp.Select, schemas: Mapping[str, DatasetSchema]) ->
 
 
 def public_cells(tree: exp.Query) -> list[OutputCell]:
-    return [OutputCell(p.alias_or_name, "value", Level.L1) for p in tree.selects]
+    return [OutputCell(p.alias_or_name, CellKind.VALUE, Level.L1) for p in tree.selects]

@@ -104,6 +104,7 @@ def table(
     _check(frame, keys, unit, [*sums, *means])
     grouped = frame.groupby(keys, dropna=False, sort=True)
     result = pd.DataFrame(index=grouped.size().index)
+    # kinds are core.cells.CellKind values (the runtime runs alone and cannot import it)
     cells = [{"column": key, "kind": "group_key"} for key in keys]
     if count is not None:
         result[count] = grouped.size()
