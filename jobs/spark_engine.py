@@ -99,6 +99,9 @@ def _base_session(master: str) -> Any:
                 "spark.sql.session.timeZone": "UTC",
                 "spark.sql.shuffle.partitions": "8",
                 "spark.sql.execution.arrow.pyspark.enabled": "true",
+                # overflow, division by zero and bad casts give NULL, as TRY() does in
+                # DuckDB: a core that fails on some values would be an oracle
+                "spark.sql.ansi.enabled": "false",
             }
             for key, value in options.items():
                 builder = builder.config(key, value)
@@ -113,6 +116,7 @@ def job_session(master: str) -> Any:
         return base  # Spark Connect: views are dropped after the job instead
     session = base.newSession()
     session.conf.set("spark.sql.runSQLOnFiles", "false")
+    session.conf.set("spark.sql.ansi.enabled", "false")
     return session
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from core.errors import Reason
+from policies.guard import guard_values
 from policies.shape import Layers, clause
 
 RELEASED = "__released"
@@ -41,6 +42,7 @@ def split_query(tree: exp.Query, layers: Layers) -> Split:
     for name in POST_CLAUSES:
         core.set(name, None)
         core.set(f"{name}_", None)
+    core = guard_values(core)
     if not layers.outer and not any(core_clauses.values()):
         return Split(core)
     reasons: list[Reason] = []

@@ -107,3 +107,24 @@ def test_having_on_a_hidden_sum_cannot_search_for_one_enterprise(
         status, output, _ = run_job(world, sql)
         answers.append((status, None if output is None else output.to_dict("list")))
     assert answers[0] == answers[1], "the answer must not depend on the target's exact fee"
+
+
+def test_an_overflow_cannot_tell_one_enterprise_from_another(
+    corpus_world: World, raw: pd.DataFrame
+) -> None:
+    """Issue 12: a core that errors on some values is an oracle (failed vs succeeded)."""
+    alone = raw.groupby(["district", "industry"]).filter(lambda g: len(g) == 1)
+    big = alone[alone["employees"] >= 2].iloc[0]
+    small = raw[raw["employees"] < 2].iloc[0]
+    outcomes = []
+    for name, target in (("big", big), ("small", small)):
+        world = fresh_company(corpus_world, f"overflow-{name}")
+        sql = (
+            "SELECT district, COUNT(*) AS n FROM enterprise_utilities "
+            f"WHERE district = '{target['district']}' AND industry = '{target['industry']}' "
+            "AND employees * 4611686018427387904 > 0 GROUP BY district"
+        )
+        status, _, _ = run_job(world, sql)
+        outcomes.append(status)
+    assert "failed" not in outcomes
+    assert outcomes[0] == outcomes[1], "the outcome must not depend on the target's value"
