@@ -34,6 +34,9 @@ class ColumnSpec:
     desensitize: str = "keep"
     bounds: tuple[float, float] | None = None
     title: str | None = None
+    # a public code list (公开代码表): every value the column may take, published, so a
+    # group keyed by it may be shown even when its figures are suppressed
+    categories: tuple[str, ...] | None = None
 
     @property
     def stored(self) -> bool:
@@ -141,7 +144,23 @@ def _column(raw: Any, index: int) -> ColumnSpec:
         bounds = (lo, hi)
     elif bounds is not None:
         raise _fail(f"column {name!r} has bounds but is not a measure", "remove them")
-    return ColumnSpec(name, ctype, level, role, method, bounds, raw.get("title"))
+    categories = _categories(raw, name, level, role)
+    return ColumnSpec(name, ctype, level, role, method, bounds, raw.get("title"), categories)
+
+
+def _categories(raw: dict[str, Any], name: str, level: Level, role: Role) -> tuple[str, ...] | None:
+    """A declared public code list: only on an L1 dimension, a non-empty list of texts."""
+    values = raw.get("categories")
+    if values is None:
+        return None
+    if level is not Level.L1 or role is not Role.DIMENSION:
+        raise _fail(
+            f"column {name!r} declares categories but is not an L1 dimension",
+            "declare categories only for public (L1) dimension columns",
+        )
+    if not isinstance(values, list) or not values:
+        raise _fail(f"column {name!r} has categories that are not a list", "list every value")
+    return tuple(str(v) for v in values)
 
 
 def parse_schema(raw: Any) -> DatasetSchema:

@@ -89,7 +89,8 @@ def classify(job: GateSubject, paths: Sequence[Path]) -> tuple[list[Candidate], 
     found: list[Candidate] = []
     for path in sorted(paths, key=lambda p: p.name):
         if job.kind == "sql" and path.name == SQL_RESULT:
-            cells = tuple(CellSpec(c["column"], c["kind"]) for c in job.policy.get("cells", []))
+            specs = job.policy.get("cells", [])
+            cells = tuple(CellSpec.from_dict(c) for c in specs)
             found.append(Candidate(path, "table", cells, from_policy=True))
             continue
         inferred = _companion_table(path) if _may_be_table(job, path) else None

@@ -122,7 +122,9 @@ def _gate_table(
     result.table.to_csv(candidate_dir(home, job) / candidate.released_name, index=False)
     aggregates = [c.column for c in cells if c.kind in AGGREGATES]
     if N_COLUMN in noisy.columns and aggregates:
-        released = result.table[aggregates].notna().any(axis=1).to_numpy()
+        released = (
+            result.table[aggregates].notna().any(axis=1).reindex(noisy.index, fill_value=False)
+        ).to_numpy()
         keys = [c.column for c in cells if c.kind is CellKind.GROUP_KEY]
         groups = group_units(noisy, keys, released)
         groups.to_parquet(kept_dir(home, job.id) / (candidate.path.stem + GROUPS_SUFFIX))
@@ -135,6 +137,7 @@ def _gate_table(
         "suppressed_share": result.suppressed_share,
         "counts": result.counts,
         "unlisted": result.unlisted,
+        "removed_rows": result.removed_rows,
     }
     return summary, result.findings
 

@@ -45,12 +45,20 @@ MAX_LISTED = 200
 class CellSpec:
     """What one output column holds; aggregates are checked by the rules.
 
-    When the table carries `__n`, a value cell (e.g. MIN of a column) of a row resting
-    on fewer units than the threshold is suppressed too; group keys stay, as labels.
+    When the table carries `__n`, a row resting on fewer units than the threshold is
+    removed whole, keys included, unless every key holds a value of its declared public
+    code list (`categories`): then only its figures are suppressed.
     """
 
     column: str
     kind: CellKind
+    categories: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> CellSpec:
+        """A spec as the policy decision records it (kind as text, categories as a list)."""
+        found = raw.get("categories")
+        return cls(raw["column"], raw["kind"], tuple(found) if found is not None else None)
 
     def __post_init__(self) -> None:
         # Specs read back from a job record carry the kind as text; an unknown one is
@@ -70,11 +78,13 @@ class GateResult:
     cells_checked: int
     counts: dict[str, int] = field(default_factory=dict)
     unlisted: int = 0
+    removed_rows: int = 0  # groups below the threshold whose keys are not public
 
     def to_dict(self) -> dict[str, Any]:
         """The verdict without the table, for the review record and the audit log."""
         return {
             "blocked": self.blocked,
+            "removed_rows": self.removed_rows,
             "suppressed_share": self.suppressed_share,
             "cells_checked": self.cells_checked,
             "counts": dict(self.counts),
@@ -233,7 +243,8 @@ def check_table(
     keys = [c.column for c in cells if c.kind is CellKind.GROUP_KEY and c.column in frame]
     canonical = _canonical_order(frame, keys)
     result = _check(frame.iloc[canonical], cells, rules, is_identifier, combinations, max_listed)
-    result.table = result.table.loc[frame.index]
+    kept = result.table.index
+    result.table = result.table.loc[[i for i in frame.index if i in kept]]
     result.findings = [_in_caller_order(f, canonical) for f in result.findings]
     return result
 
@@ -326,12 +337,38 @@ def _check(
     released = {
         c: _release(frame[c], kinds[c], hidden[c], rules) for c in frame.columns if c in kinds
     }
+    table = pd.DataFrame(released, index=frame.index)
+    removed = _identifying_rows(frame, cells, n, rules)
     return GateResult(
-        pd.DataFrame(released, index=frame.index),
+        table[~removed],
         report.findings,
         blocked,
         share,
         cells_checked,
         report.counts,
         report.unlisted,
+        int(removed.sum()),
     )
+
+
+def _identifying_rows(
+    frame: pd.DataFrame, cells: list[CellSpec], n: np.ndarray | None, rules: DisclosureRules
+) -> np.ndarray:
+    """Rows below the threshold whose keys are not all from public code lists.
+
+    Such a row's mere presence says that some unit has its key (a key can be any
+    expression: `CASE WHEN <one enterprise> THEN 'T' ...`), so it goes whole; a row
+    keyed by public categories could be listed for every category anyway.
+    """
+    if n is None:
+        return np.zeros(len(frame), dtype=bool)
+    small = sdc.threshold_fails(n, rules)
+    public = np.ones(len(frame), dtype=bool)
+    for spec in cells:
+        if spec.kind is not CellKind.GROUP_KEY:
+            continue
+        if spec.categories is None:
+            return small
+        texts = frame[spec.column].astype("string").fillna("\x00")
+        public &= texts.isin(spec.categories).to_numpy(dtype=bool)
+    return small & ~public

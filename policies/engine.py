@@ -73,14 +73,19 @@ class PolicyDecision:
             "level": self.level.value,
             "epsilon": self.epsilon,
             "noise": [n.to_dict() for n in self.noise],
-            "cells": [
-                {"column": c.column, "kind": c.kind, "level": c.level.value} for c in self.cells
-            ],
+            "cells": [_cell_dict(c) for c in self.cells],
             "notes": self.notes,
             "lineage": self.lineage,
             "post_sql": self.post_sql,
             "policy_version": POLICY_VERSION,
         }
+
+
+def _cell_dict(cell: OutputCell) -> dict[str, Any]:
+    shown: dict[str, Any] = {"column": cell.column, "kind": cell.kind, "level": cell.level.value}
+    if cell.categories is not None:
+        shown["categories"] = list(cell.categories)
+    return shown
 
 
 def _deny(reasons: list[Reason], datasets: list[str]) -> PolicyDecision:

@@ -31,6 +31,7 @@ class OutputCell:
     sensitivity: float = 0.0  # how far one unit can move this column (all groups together)
     count_distinct_unit: bool = False
     count_sensitivity: float = 1.0  # for averages: how far one unit can move the count
+    categories: tuple[str, ...] | None = None  # a group key's public code list, if declared
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", CellKind(self.kind))  # text from a caller or a record
@@ -232,7 +233,11 @@ class _Builder:
             key = self.key_ref(body)
             if key is not None:
                 self.outer.append(key.as_(name))
-                self.cells.append(OutputCell(name, CellKind.GROUP_KEY, self._level(body)))
+                level = self._level(body)
+                categories = self.spec(body)[1].categories if isinstance(body, exp.Column) else None
+                self.cells.append(
+                    OutputCell(name, CellKind.GROUP_KEY, level, categories=categories)
+                )
                 continue
             if not isinstance(body, exp.AggFunc) or body.find(exp.AggFunc) is not body:
                 self.reasons.append(

@@ -128,3 +128,23 @@ def test_an_overflow_cannot_tell_one_enterprise_from_another(
         outcomes.append(status)
     assert "failed" not in outcomes
     assert outcomes[0] == outcomes[1], "the outcome must not depend on the target's value"
+
+
+def test_a_suppressed_row_does_not_tell_whether_an_enterprise_is_in_the_data(
+    corpus_world: World, raw: pd.DataFrame
+) -> None:
+    """Issue 12: the gate blanked the cells of group 'T' but released the row, so its
+    existence answered whether the target enterprise was in the (joined) dataset."""
+    target = raw.iloc[0]
+    answers = []
+    for name, capital in (("present", target["capital"]), ("absent", -1)):
+        world = fresh_company(corpus_world, f"membership-{name}")
+        sql = (
+            f"SELECT CASE WHEN street = '{target['street']}' AND capital = {capital} "
+            "THEN 'T' ELSE district END AS k, COUNT(*) AS n FROM enterprise_utilities GROUP BY 1"
+        )
+        status, output, _ = run_job(world, sql)
+        assert status == "awaiting_review" and output is not None
+        answers.append(sorted(output["k"].astype(str)))
+    assert "T" not in answers[0]
+    assert answers[0] == answers[1], "the released keys must not depend on the target"
