@@ -34,7 +34,7 @@ METHODS: dict[str, tuple[str, str, str]] = {
     "qty": ("integer", "keep", "integer"),
     "price": ("double", "keep", "double"),
     "day": ("date", "keep", "date"),
-    "at": ("timestamp", "keep", "timestamp"),
+    "moment": ("timestamp", "keep", "timestamp"),
     "flag": ("boolean", "keep", "boolean"),
     "code": ("string", "pseudonymize", "string"),
     "serial": ("integer", "pseudonymize", "string"),
@@ -78,7 +78,7 @@ def method_frame(rows: int = ROWS, seed: int = 7) -> pd.DataFrame:
             "qty": rng.integers(0, 50, rows),
             "price": rng.uniform(1, 100, rows).round(2),
             "day": days.strftime("%Y-%m-%d"),
-            "at": (days + seconds).strftime("%Y-%m-%dT%H:%M:%S"),
+            "moment": (days + seconds).strftime("%Y-%m-%dT%H:%M:%S"),
             "flag": rng.choice(["true", "false"], rows),
             "code": [f"C{i % 37:03d}" for i in range(rows)],
             "serial": rng.integers(10_000, 99_999, rows),
@@ -100,28 +100,32 @@ def method_frame(rows: int = ROWS, seed: int = 7) -> pd.DataFrame:
     return frame
 
 
-@contextmanager
-def ingested_methods(folder: Path) -> Iterator[tuple[DatasetSchema, Path]]:
-    """Ingest the method dataset into a fresh home under `folder`; yield its Parquet file."""
-    home = Home(folder / "home")
-    home.create()
+def write_method_file(folder: Path) -> tuple[Path, DatasetSchema]:
     source = folder / f"{DATASET}.csv"
     method_frame().to_csv(source, index=False)
-    schema = method_schema()
+    return source, method_schema()
+
+
+@contextmanager
+def ingested(folder: Path, sources: list[tuple[Path, DatasetSchema]]) -> Iterator[dict[str, Path]]:
+    """Ingest raw files into a fresh home under `folder`; yield each dataset's Parquet file."""
+    home = Home(folder / "home")
+    home.create()
     engine = create_engine(f"sqlite:///{folder}/catalog.db")
     Base.metadata.create_all(engine)
     try:
         with Session(engine) as session:
-            dataset = ingest(session, home, source, schema, ACTOR)
+            found = {s.dataset: ingest(session, home, f, s, ACTOR) for f, s in sources}
             session.commit()
-            yield schema, dataset.data_path(home)
+            yield {name: dataset.data_path(home) for name, dataset in found.items()}
     finally:
         engine.dispose()
 
 
-def connect(parquet: Path) -> duckdb.DuckDBPyConnection:
-    """DuckDB over the store, one view named after the dataset, as sandboxes see it."""
+def connect(parquet: dict[str, Path]) -> duckdb.DuckDBPyConnection:
+    """DuckDB over the store, one view per dataset, as sandboxes see it."""
     con = duckdb.connect()
     con.execute("SET threads = 1")
-    con.execute(f"CREATE VIEW {DATASET} AS SELECT * FROM read_parquet('{parquet}')")
+    for name, path in parquet.items():
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
     return con

@@ -11,13 +11,15 @@ import pytest
 
 from catalog.schema import DatasetSchema, stored_type_of
 from catalog.storage import STORAGE, arrow_schema, duckdb_types
-from tests.method_store import METHODS, connect, ingested_methods
+from tests.method_store import DATASET, METHODS, connect, ingested, write_method_file
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DatasetSchema, Path]]:
-    with ingested_methods(tmp_path_factory.mktemp("methods")) as found:
-        yield found
+    folder = tmp_path_factory.mktemp("methods")
+    source, schema = write_method_file(folder)
+    with ingested(folder, [(source, schema)]) as parquet:
+        yield schema, parquet[DATASET]
 
 
 @pytest.mark.parametrize("column", list(METHODS))
@@ -30,7 +32,8 @@ def test_each_method_has_the_stored_type_it_promises(
     assert spec is not None
     assert spec.stored_type == stored_type_of(kind, method) == expected
     assert pq.read_schema(parquet).field(column).type == STORAGE[expected].arrow
-    described = {row[0]: row[1] for row in connect(parquet).execute("DESCRIBE methods").fetchall()}
+    rows = connect({DATASET: parquet}).execute("DESCRIBE methods").fetchall()
+    described = {row[0]: row[1] for row in rows}
     assert described[column] == STORAGE[expected].duckdb == duckdb_types(schema)[column]
 
 
@@ -44,18 +47,19 @@ def test_generalized_dates_are_the_first_day_of_their_period(
     store: tuple[DatasetSchema, Path],
 ) -> None:
     _, parquet = store
-    rows = connect(parquet).execute(
+    rows = connect({DATASET: parquet}).execute(
         "SELECT DISTINCT day(born), month(born), day(visit), day(seen), month(seen) "
         "FROM methods WHERE born IS NOT NULL AND visit IS NOT NULL AND seen IS NOT NULL"
     )
     assert set(rows.fetchall()) == {(1, 1, 1, 1, 1)}
-    first = connect(parquet).execute("SELECT MIN(born) FROM methods").fetchone()
+    first = connect({DATASET: parquet}).execute("SELECT MIN(born) FROM methods").fetchone()
     assert first is not None and isinstance(first[0], date)
 
 
 def test_integer_buckets_stay_integers_on_their_grid(store: tuple[DatasetSchema, Path]) -> None:
     _, parquet = store
-    ages = connect(parquet).execute("SELECT DISTINCT age % 10 FROM methods WHERE age IS NOT NULL")
+    sql = "SELECT DISTINCT age % 10 FROM methods WHERE age IS NOT NULL"
+    ages = connect({DATASET: parquet}).execute(sql)
     assert ages.fetchall() == [(0,)]
 
 
