@@ -24,7 +24,7 @@ from policies.privacy import NoiseSpec, plan_noise
 from policies.rewrite import OutputCell, public_cells, rewrite_aggregate
 from policies.row_filter import inject_row_filter
 from policies.rules import column_reasons, level_reasons
-from policies.typecheck import type_reasons
+from policies.typecheck import row_filter_reasons, type_reasons
 
 POLICY_VERSION = "sluice-policy/0.1"
 
@@ -106,6 +106,8 @@ def _decide(
         return _deny(reasons, analysis.datasets)
     level = max((u.column.level for u in analysis.uses), key=lambda lv: lv.rank, default=Level.L1)
     predicate = parse_row_filter(scope.row_filter, used) if scope.row_filter else None
+    if predicate is not None and (reasons := row_filter_reasons(predicate, used)):
+        return _deny(reasons, analysis.datasets)
     if analysis.public_only:
         # what runs is always the rendering of the checked tree, never the submitted text,
         # so a parser difference between sqlglot and DuckDB cannot smuggle anything in

@@ -19,7 +19,7 @@ from catalog.schema import DatasetSchema
 from catalog.storage import DUCKDB_TYPES, duckdb_types
 from core.errors import Reason
 from policies.allowlist import function_name
-from policies.analysis import DIALECT, ColumnUse, resolve_uses
+from policies.analysis import DIALECT, ColumnUse, qualify_tree, resolve_uses
 from policies.coercion import (
     check_cast,
     check_comparison,
@@ -134,6 +134,28 @@ def type_reasons(tree: exp.Query, schemas: Mapping[str, DatasetSchema]) -> list[
             reason = _reason(mismatch, uses)
             reasons.setdefault(reason.message, reason)
     return list(reasons.values())[::-1]
+
+
+def row_filter_reasons(predicate: exp.Expr, schemas: Mapping[str, DatasetSchema]) -> list[Reason]:
+    """The license's row filter joins every scan, so it must fit the stored types as well.
+
+    A filter granted before a store changed type (`founded >= 2015` once `founded` is
+    a DATE) would fail every query; the operator is told, and who can fix it.
+    """
+    reasons: list[Reason] = []
+    for name, schema in schemas.items():
+        probe = exp.select("*").from_(name).where(predicate.copy())
+        for found in type_reasons(qualify_tree(probe, {name: schema}), {name: schema}):
+            reasons.append(
+                Reason(
+                    "row_filter_type",
+                    f"the license's row filter does not fit the store: {found.message}",
+                    column=found.column,
+                    suggestion="ask the data authority to correct the license's row filter "
+                    f"({found.suggestion})",
+                )
+            )
+    return reasons
 
 
 def _reason(mismatch: Mismatch, uses: Mapping[int, ColumnUse]) -> Reason:

@@ -239,3 +239,26 @@ def test_corpus_queries_that_pass_bind_in_duckdb(
     if decision.decision != "deny":
         assert decision.sql is not None
         store.execute(decision.sql).fetchall()
+
+
+@pytest.mark.parametrize(
+    ("row_filter", "refused"),
+    [("founded >= 2015", True), ("year(founded) >= 2015", False), ("district = '海曙区'", False)],
+)
+def test_a_license_row_filter_must_fit_the_stored_types(
+    row_filter: str,
+    refused: bool,
+    schemas: dict[str, DatasetSchema],
+    store: duckdb.DuckDBPyConnection,
+) -> None:
+    """The filter wraps every scan: one that does not fit would fail every query."""
+    sql = "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district"
+    scope = LicenseScope(("enterprise_utilities",), Level.L3, row_filter)
+    decision = check_query(sql, schemas, scope, 1.0)
+    if refused:
+        [reason] = decision.reasons
+        assert reason.rule == "row_filter_type" and reason.column == "founded"
+        assert "stored as DATE" in reason.message and "data authority" in (reason.suggestion or "")
+        return
+    assert decision.decision == "rewrite" and decision.sql is not None
+    assert store.execute(decision.sql).fetchall()
