@@ -22,6 +22,7 @@ import sqlglot
 import yaml
 
 from catalog.schema import DatasetSchema, load_schema
+from catalog.storage import duckdb_types
 from core.errors import InvalidInput
 from core.levels import Level
 from policies.engine import LicenseScope, check_query
@@ -29,7 +30,6 @@ from policies.engine import LicenseScope, check_query
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "catalog" / "demo"
 LEGIT = ROOT / "tests" / "policies" / "corpus" / "legit.yaml"
-DUCKDB_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "double": "DOUBLE", "date": "BIGINT"}
 
 
 def schemas() -> dict[str, DatasetSchema]:
@@ -44,9 +44,7 @@ def empty_tables(found: dict[str, DatasetSchema]) -> duckdb.DuckDBPyConnection:
     """Empty tables with the stored columns, so EXPLAIN plans without reading data."""
     con = duckdb.connect()
     for name, schema in found.items():
-        columns = ", ".join(
-            f"{c.name} {DUCKDB_TYPES.get(c.stored_type, 'VARCHAR')}" for c in schema.stored_columns
-        )
+        columns = ", ".join(f"{c} {t}" for c, t in duckdb_types(schema).items())
         con.execute(f"CREATE TABLE {name} ({columns})")
     return con
 

@@ -4,7 +4,7 @@ A raw file and its schema go in; a registered `Dataset`, a desensitized Parquet
 file in the domain store and a keyed identifier index come out.
 """
 
-from catalog.desensitize import desensitize, mask, pandas_dtype, pseudonym, pseudonymize
+from catalog.desensitize import desensitize, mask, pseudonym, pseudonymize
 from catalog.identifiers import (
     build_identifier_index,
     contains_combination,
@@ -15,6 +15,7 @@ from catalog.identifiers import (
 from catalog.ingest import get_dataset, ingest, list_datasets, read_source
 from catalog.records import Dataset, schema_document
 from catalog.schema import ColumnSpec, DatasetSchema, load_schema, parse_schema
+from catalog.storage import arrow_schema, duckdb_types, pandas_dtype
 from catalog.synthetic import (
     generate_enterprises,
     generate_social_security,
@@ -27,10 +28,12 @@ __all__ = [
     "ColumnSpec",
     "Dataset",
     "DatasetSchema",
+    "arrow_schema",
     "build_identifier_index",
     "contains_combination",
     "contains_identifier",
     "desensitize",
+    "duckdb_types",
     "generate_enterprises",
     "generate_social_security",
     "get_dataset",

@@ -12,31 +12,17 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from catalog.schema import ColumnSpec, DatasetSchema
+from catalog.storage import pandas_dtype
 from core.errors import SchemaInvalid
 
 PSEUDONYM_HEX_CHARS = 32
 MASK_CHAR = "*"
-
-# One pandas dtype per schema type: what sandboxes read back from the Parquet.
-# Dates are Arrow date32 so the Parquet column is a DATE, not a midnight timestamp.
-DTYPES: dict[str, object] = {
-    "string": "string",
-    "integer": "Int64",
-    "double": "float64",
-    "date": pd.ArrowDtype(pa.date32()),
-    "timestamp": "datetime64[us]",
-    "boolean": "boolean",
-}
 TEMPORAL = {"date", "timestamp"}
 NUMERIC = {"integer", "double"}
-
-
-def pandas_dtype(column_type: str) -> object:
-    """The pandas dtype a column of this schema type is held in."""
-    return DTYPES[column_type]
+# generalize:year|month keep a date: the first day of the period it falls in
+PERIODS = {"year": "Y", "month": "M"}
 
 
 def desensitize(frame: pd.DataFrame, schema: DatasetSchema, key: bytes) -> pd.DataFrame:
@@ -79,12 +65,9 @@ def _require(spec: ColumnSpec, types: set[str]) -> None:
 
 def _generalize(series: pd.Series, spec: ColumnSpec, argument: str) -> pd.Series:
     kind, _, width = argument.partition(":")
-    if kind in ("year", "month"):
+    if kind in PERIODS:
         _require(spec, TEMPORAL)
-        moments = pd.to_datetime(series)
-        if kind == "year":
-            return moments.dt.year.astype("Int64")
-        return moments.dt.strftime("%Y-%m").astype("string")
+        return pd.to_datetime(series).dt.to_period(PERIODS[kind]).dt.start_time
     if kind == "prefix":
         return _as_text(series).str.slice(0, int(width))
     _require(spec, NUMERIC)

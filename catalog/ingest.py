@@ -16,15 +16,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 import audit_log
 from audit_log import Actor
-from catalog.desensitize import desensitize, pandas_dtype
+from catalog.desensitize import desensitize
 from catalog.identifiers import build_identifier_index, save_index
 from catalog.records import Dataset, schema_document
 from catalog.schema import ColumnSpec, DatasetSchema
+from catalog.storage import arrow_schema, pandas_dtype
 from core.errors import Conflict, InvalidInput, NotFound, SchemaInvalid
 from core.home import Home
 
@@ -55,7 +58,7 @@ def ingest(
     stored = desensitize(raw, schema, key)
     hashes = build_identifier_index(raw, schema, key)
     say(f"writing {DATA_FILE} and {INDEX_FILE} ({len(hashes):,} identifier digests)")
-    folder = _write_files(home, name, stored, hashes)
+    folder = _write_files(home, name, _as_stored(stored, schema), hashes)
     try:
         dataset = Dataset(
             name=name,
@@ -222,13 +225,18 @@ def _bad_value(
     )
 
 
-def _write_files(home: Home, name: str, stored: pd.DataFrame, hashes: set[str]) -> Path:
+def _as_stored(frame: pd.DataFrame, schema: DatasetSchema) -> pa.Table:
+    """The store's table with every column in exactly its stored type, whatever pandas inferred."""
+    return pa.Table.from_pandas(frame, schema=arrow_schema(schema), preserve_index=False)
+
+
+def _write_files(home: Home, name: str, stored: pa.Table, hashes: set[str]) -> Path:
     """Write into a hidden temporary folder, then rename it into place in one step."""
     home.store.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".ingest-{name}-", dir=home.store))
     final = home.store / name
     try:
-        stored.to_parquet(staging / DATA_FILE, index=False)
+        pq.write_table(stored, staging / DATA_FILE)
         save_index(staging / INDEX_FILE, hashes)
         # mkdtemp makes 0700; sandboxes read the store as an unprivileged user.
         os.chmod(staging, 0o755)

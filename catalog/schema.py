@@ -46,16 +46,37 @@ class ColumnSpec:
     @property
     def stored_type(self) -> str:
         """The column's type after desensitization, as sandboxes see it."""
-        method = self.desensitize
-        if method in ("pseudonymize", "mask") or method.startswith("generalize:prefix"):
-            return "string"
-        if method == "generalize:year":
-            return "integer"
-        if method == "generalize:month":
-            return "string"
-        if method.startswith(("generalize:bucket", "noise:")):
-            return "double"
-        return self.type
+        return stored_type_of(self.type, self.desensitize)
+
+
+def stored_type_of(column_type: str, method: str) -> str:
+    """The type a column of `column_type` has in the domain store after `method`.
+
+    Derived, never declared, so the store, the policy engine's type check and the
+    catalog's description cannot disagree. Generalized dates stay DATEs (1 January,
+    the first of the month) so date functions keep working on them.
+    """
+    kind, _, argument = method.partition(":")
+    if kind in ("pseudonymize", "mask"):
+        return "string"
+    if kind == "noise":
+        return "double"
+    if kind != "generalize":
+        return column_type
+    granularity, _, width = argument.partition(":")
+    if granularity in ("year", "month"):
+        return "date"
+    if granularity == "prefix":
+        return "string"
+    return "integer" if column_type == "integer" and _whole(width) else "double"
+
+
+def _whole(number: str) -> bool:
+    """Whether a bucket width keeps integers integral (100 does, 2.5 does not)."""
+    try:
+        return float(number).is_integer()
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)

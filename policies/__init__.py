@@ -1,5 +1,6 @@
-"""The policy engine: pure query analysis — levels and rules, the SQL checker and
-rewriter, differential-privacy planning and the budget check. No tables, no audit.
+"""The policy engine: pure query analysis — levels and rules, the SQL checker (against
+the stored types too) and rewriter, differential-privacy planning and the budget check.
+No tables, no audit.
 
 `check_query` decides on one query.
 """

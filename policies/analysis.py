@@ -18,15 +18,12 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from catalog.schema import ColumnSpec, DatasetSchema
+from catalog.storage import duckdb_types
 from core.errors import InvalidInput, Reason
 from policies.allowlist import function_name, is_allowed
 from policies.shape import Layers, aggregate_layers, enclosing_select
 
 DIALECT = "duckdb"
-DUCKDB_TYPES = {
-    "string": "VARCHAR", "integer": "BIGINT", "double": "DOUBLE", "date": "DATE",
-    "timestamp": "TIMESTAMP", "boolean": "BOOLEAN",
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -210,10 +207,7 @@ def _unique(reasons: list[Reason]) -> list[Reason]:
 
 def qualify_tree(tree: exp.Query, schemas: Mapping[str, DatasetSchema]) -> exp.Query:
     """Qualify every column with its table and expand `*`, over stored columns only."""
-    mapping: dict[str, object] = {
-        name: {c.name: DUCKDB_TYPES[c.stored_type] for c in s.stored_columns}
-        for name, s in schemas.items()
-    }
+    mapping: dict[str, object] = {name: duckdb_types(s) for name, s in schemas.items()}
     try:
         qualified = qualify(
             tree.copy(),

@@ -24,6 +24,7 @@ from policies.rewrite import OutputCell, public_cells, rewrite_aggregate
 from policies.row_filter import inject_row_filter
 from policies.rules import column_reasons, level_reasons
 from policies.split import RELEASED, split_query
+from policies.typecheck import row_filter_reasons, type_reasons
 
 POLICY_VERSION = "sluice-policy/0.1"
 
@@ -109,12 +110,16 @@ def _decide(
     if analysis.reasons:
         return _deny(analysis.reasons, analysis.datasets)
     used = {name: schemas[name] for name in analysis.datasets}
+    assert analysis.tree is not None
     reasons = level_reasons(analysis, scope.max_level) + column_reasons(analysis, dict(used))
+    # checked against stored types, so what passes here cannot fail in the engine for a type
+    reasons += type_reasons(analysis.tree, used)
     if reasons:
         return _deny(reasons, analysis.datasets)
     level = max((u.column.level for u in analysis.uses), key=lambda lv: lv.rank, default=Level.L1)
     predicate = parse_row_filter(scope.row_filter, used) if scope.row_filter else None
-    assert analysis.tree is not None
+    if predicate is not None and (reasons := row_filter_reasons(predicate, used)):
+        return _deny(reasons, analysis.datasets)
     if analysis.public_only:
         # what runs is always the rendering of the checked tree, never the submitted text,
         # so a parser difference between sqlglot and DuckDB cannot smuggle anything in

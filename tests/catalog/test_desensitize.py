@@ -115,13 +115,19 @@ def test_mask_keeps_nulls() -> None:
     assert out.isna().tolist() == [False, True]
 
 
-def test_generalize_year_and_month() -> None:
+def test_generalize_year_and_month_keep_a_date_at_the_period_start() -> None:
     days = [date(2019, 3, 4), None, date(2001, 12, 31)]
     year = run({"name": "d", "type": "date", "level": "L2", "desensitize": "generalize:year"}, days)
-    assert year.tolist() == [2019, pd.NA, 2001]
+    assert year.tolist() == [date(2019, 1, 1), pd.NA, date(2001, 1, 1)]
     spec = {"name": "d", "type": "date", "level": "L2", "desensitize": "generalize:month"}
     month = run(spec, days)
-    assert month.tolist() == ["2019-03", pd.NA, "2001-12"]
+    assert month.tolist() == [date(2019, 3, 1), pd.NA, date(2001, 12, 1)]
+
+
+def test_generalize_month_of_a_timestamp_is_a_date() -> None:
+    spec = {"name": "t", "type": "timestamp", "level": "L2", "desensitize": "generalize:month"}
+    moments = pd.Series(pd.to_datetime(["2020-02-29 23:59:59", None])).astype("datetime64[us]")
+    assert run(spec, moments.tolist()).tolist() == [date(2020, 2, 1), pd.NA]
 
 
 def test_generalize_prefix() -> None:
@@ -129,11 +135,14 @@ def test_generalize_prefix() -> None:
     assert run(spec, ["315000", "31", None]).tolist() == ["315", "31", pd.NA]
 
 
-def test_generalize_bucket_floors_to_width() -> None:
+def test_generalize_bucket_floors_to_width_and_keeps_integers_integral() -> None:
     spec = {"name": "n", "type": "integer", "level": "L2", "desensitize": "generalize:bucket:100"}
     out = run(spec, [1234, 99, -1, None], dtype="Int64")
-    assert out.tolist()[:3] == [1200.0, 0.0, -100.0]
-    assert np.isnan(out.tolist()[3])
+    assert out.tolist() == [1200, 0, -100, pd.NA]
+    spec = {"name": "n", "type": "integer", "level": "L2", "desensitize": "generalize:bucket:2.5"}
+    out = run(spec, [6, None], dtype="Int64")
+    assert out.dtype == "float64" and out.tolist()[0] == 5.0
+    assert np.isnan(out.tolist()[1])
 
 
 def test_noise_perturbs_around_the_value_and_differs_between_runs() -> None:

@@ -76,7 +76,7 @@ def test_happy_path_writes_parquet_index_row_and_audit_entry(
     assert table.num_rows == ROWS
     assert table.column_names == [c.name for c in schema.stored_columns]
     assert {"name", "legal_person"}.isdisjoint(table.column_names)
-    assert str(table.schema.field("founded").type) == "int64"
+    assert str(table.schema.field("founded").type) == "date32[day]"
     assert any("desensitizing" in s for s in steps) and any("writing" in s for s in steps)
 
     entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "dataset.ingested")).one()
@@ -92,7 +92,7 @@ def test_happy_path_writes_parquet_index_row_and_audit_entry(
     assert dataset.schema() == schema
     described = dataset.to_dict()
     columns = {c["name"]: c for c in described["columns"]}
-    assert columns["founded"]["stored_type"] == "integer"
+    assert columns["founded"]["stored_type"] == "date"
     assert columns["legal_person"]["stored"] is False
     assert columns["capital"]["bounds"] == [0.0, 100_000_000.0]
 

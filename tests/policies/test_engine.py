@@ -52,7 +52,7 @@ ALLOWED_AS_WRITTEN = [
 REWRITTEN = [
     "SELECT district, AVG(water_fee) FROM enterprise_utilities GROUP BY district",
     "SELECT district, SUM(capital) AS c, COUNT(*) AS n FROM enterprise_utilities GROUP BY district",
-    "SELECT COUNT(DISTINCT enterprise_id) FROM enterprise_utilities WHERE founded >= 2015",
+    "SELECT COUNT(DISTINCT enterprise_id) FROM enterprise_utilities WHERE year(founded) >= 2015",
     "SELECT e.district, AVG(s.contribution) FROM enterprise_utilities e "
     "JOIN social_insurance s ON e.enterprise_id = s.enterprise_id GROUP BY e.district",
     "SELECT industry, AVG(employees) a FROM enterprise_utilities GROUP BY industry "
@@ -177,8 +177,8 @@ def test_noise_only_on_l3_aggregates_and_epsilon_split(schemas, scope) -> None:
 
 def test_rewritten_sql_emits_for_duckdb_and_spark(schemas, scope) -> None:
     sql = (
-        "SELECT CAST(founded AS VARCHAR) AS y, founded // 10 AS decade, AVG(water_fee) "
-        "FROM enterprise_utilities GROUP BY CAST(founded AS VARCHAR), founded // 10"
+        "SELECT CAST(founded AS VARCHAR) AS y, year(founded) // 10 AS decade, AVG(water_fee) "
+        "FROM enterprise_utilities GROUP BY CAST(founded AS VARCHAR), year(founded) // 10"
     )
     decision = check_query(sql, schemas, scope, 1.0)
     spark = decision.sql_for("spark")
