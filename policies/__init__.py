@@ -4,10 +4,11 @@ rewriter, differential-privacy planning and the budget check. No tables, no audi
 `check_query` decides on one query.
 """
 
-from policies.engine import POLICY_VERSION, LicenseScope, PolicyDecision, check_query
+from policies.engine import POLICY_VERSION, Decision, LicenseScope, PolicyDecision, check_query
 from policies.privacy import NoiseSpec, apply_noise, plan_noise
 
 __all__ = [
+    "Decision",
     "LicenseScope",
     "NoiseSpec",
     "POLICY_VERSION",
