@@ -14,16 +14,17 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from audit_log import Actor, append
+from audit_log import Actor, alert_action, append
 from catalog import get_dataset
 from core.errors import LicenseInvalid
+from core.failures import FailureKind, JobFailure
 from core.home import Home
 from gate.step import gate_job_outputs
 from jobs import notebooks
 from jobs.license_limits import limits_for
 from jobs.lifecycle import transition
 from jobs.queries import earlier_outputs, get_job, job_dir
-from jobs.records import Job
+from jobs.records import Job, JobStatus
 from jobs.settings import JobSettings
 from operators.licenses import license_stop_reason, usable_license
 from sandbox.runner import SandboxResult, SandboxRun, execute
@@ -37,8 +38,9 @@ def start(
     try:
         license = usable_license(session, job.license_id)
     except LicenseInvalid as exc:
-        transition(session, job, "failed", Actor.system(), {"failure": str(exc)})
-        job.failure = str(exc)
+        failure = JobFailure(FailureKind.LICENSE, exc.message)
+        transition(session, job, JobStatus.FAILED, Actor.system(), {"failure": failure})
+        job.failure = failure
         return None
     limits = limits_for(session, license.id, settings.limits)
     work = job_dir(home, job)
@@ -56,7 +58,7 @@ def start(
         spec = {"kind": "sql", "sql": job.rewritten_sql, "output": "result.parquet"}
     spec["datasets"] = {n: f"/data/{n}.parquet" for n in data}
     details = {"datasets": sorted(data), "limits": limits.to_dict()}
-    transition(session, job, "running", Actor.system(), details)
+    transition(session, job, JobStatus.RUNNING, Actor.system(), details)
     return SandboxRun(str(job.id), work, data, spec, limits, files)
 
 
@@ -65,7 +67,7 @@ def finish(
     home: Home,
     job: Job,
     result_path: Path | list[Path] | None,
-    failure: str | None,
+    failure: JobFailure | None,
     settings: JobSettings,
     resources: dict[str, object],
 ) -> None:
@@ -76,8 +78,9 @@ def finish(
     # a license suspended, revoked or expired while the job ran stops it here, before the gate
     failure = failure or license_stop_reason(session, job.license_id)
     if failure is not None or result_path is None:
-        job.failure = failure or "the sandbox produced no result"
-        transition(session, job, "failed", Actor.system(), {"failure": job.failure, **resources})
+        job.failure = failure or JobFailure(FailureKind.ERROR, "the sandbox produced no result")
+        details = {"failure": job.failure, **resources}
+        transition(session, job, JobStatus.FAILED, Actor.system(), details)
         return
     outcome = gate_job_outputs(
         session, home, job, result_path, settings.rules, earlier_outputs(session, job)
@@ -88,7 +91,7 @@ def finish(
     transition(
         session,
         job,
-        outcome.status,
+        JobStatus(outcome.status),
         Actor.system(),
         {"gate": summary, "findings": findings, **resources},
     )
@@ -96,7 +99,7 @@ def finish(
         append(
             session,
             Actor.system(),
-            f"alert.{alert}",
+            alert_action(alert),
             f"job:{job.id}",
             {"license": job.license_id, "operator_id": job.operator_id},
         )
@@ -104,14 +107,14 @@ def finish(
 
 def notebook_result(
     job: Job, sandbox_run: SandboxRun, outputs: list[Path]
-) -> tuple[list[Path] | None, str | None]:
+) -> tuple[list[Path] | None, JobFailure | None]:
     """All of a notebook's outputs go to the gate; the runtime's manifest (which are
     tables made by `sluice_runtime.table`, which are custom) goes in the job's policy
     for the gate and the reviewers."""
     found = notebooks.read_outputs(sandbox_run.review_dir, outputs)
     job.policy = {**job.policy, "notebook_outputs": found.to_dict()}
     if not outputs:
-        return None, "rule:no_outputs: the notebook wrote nothing to /out"
+        return None, JobFailure(FailureKind.RULE, "no_outputs: the notebook wrote nothing to /out")
     return outputs, None
 
 
@@ -130,7 +133,9 @@ def run(
         result: SandboxResult | None = execute(runner, sandbox_run)
         broke = None
     except Exception as exc:  # the engine or the host failed, not the job: still end it
-        result, broke = None, f"error: the sandbox could not run the job: {exc}"[:500]
+        result = None
+        why = f"the sandbox could not run the job: {exc}"[:500]
+        broke = JobFailure(FailureKind.ERROR, why)
     finally:  # a notebook's views are copies of store data: gone once the job is
         shutil.rmtree(sandbox_run.work_dir / "views", ignore_errors=True)
     produced = result.outputs if result is not None else []
