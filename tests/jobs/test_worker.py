@@ -93,7 +93,7 @@ def test_a_worker_that_lost_its_lease_discards_its_result(pg_world: World) -> No
 SLOW_WORKER = textwrap.dedent(
     """
     import sys, time
-    import sandbox.worker as worker
+    import jobs.worker as worker
     real = worker.execute
     def slow(runner, run):  # the sandbox run takes far longer than the lease
         time.sleep(3600)
