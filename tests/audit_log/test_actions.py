@@ -13,22 +13,11 @@ from audit_log.alerts import verification_alert
 from gate.step import ALERTS as GATE_ALERTS
 from service.domain import Domain
 from tests.audit_log.conftest import ACTOR, SIZE
+from tests.test_architecture import ORDER
 
 ROOT = Path(__file__).parents[2]
-# every package that may append, in the import order of DESIGN.md, and the benchmarks
-SOURCES = [
-    "core",
-    "audit_log",
-    "catalog",
-    "operators",
-    "policies",
-    "gate",
-    "sandbox",
-    "jobs",
-    "products",
-    "service",
-    "bench",
-]
+# every package that may append, and the benchmarks
+SOURCES = [*ORDER, "bench"]
 
 
 def _is_append(call: ast.Call) -> bool:
