@@ -6,6 +6,7 @@ Signed tree heads, inclusion and consistency proofs, and exports let a regulator
 verify the log offline with only the domain's public key.
 """
 
+from audit_log.actions import AuditAction, alert_action
 from audit_log.alerts import RULES, Alert, Event, History
 from audit_log.canonical import canonical
 from audit_log.chain import Actor, append, head, record_failed_verification
@@ -35,6 +36,7 @@ def entry_hash(fields: dict[str, object], hash_suite: str = "sha256") -> str:
 __all__ = [
     "Actor",
     "Alert",
+    "AuditAction",
     "AuditEntry",
     "Ed25519Signer",
     "EntryFilter",
@@ -47,6 +49,7 @@ __all__ = [
     "Sm2Signer",
     "TreeHead",
     "Verification",
+    "alert_action",
     "append",
     "canonical",
     "check_proof",

@@ -15,9 +15,11 @@ from typing import Any, Protocol, TypeGuard
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from audit_log.actions import AuditAction, alert_action, registered
 from audit_log.index import IndexTerms
 from audit_log.records import AuditEntry
 from audit_log.similar import one_filter_literal_changed
+from core.failures import FailureKind, JobFailure
 
 DENIALS_PER_HOUR = 5
 BUDGET_SHARE = 0.8
@@ -46,9 +48,11 @@ class Alert:
 class History(Protocol):
     """What rules may ask about the log before the entry at hand."""
 
-    def count_since(self, action: str, operator_id: int, since: datetime, before: int) -> int: ...
+    def count_since(
+        self, action: AuditAction, operator_id: int, since: datetime, before: int
+    ) -> int: ...
 
-    def previous(self, action: str, operator_id: int, before: int) -> Event | None: ...
+    def previous(self, action: AuditAction, operator_id: int, before: int) -> Event | None: ...
 
     def alerted(self, rule: str, license_id: int, term: str) -> bool: ...
 
@@ -62,10 +66,10 @@ def _owner(event: Event) -> dict[str, Any]:
 
 
 def repeated_denials(event: Event, history: History) -> Alert | None:
-    if event.action != "job.denied" or event.operator_id is None:
+    if event.action != AuditAction.JOB_DENIED or event.operator_id is None:
         return None
     since = event.at - timedelta(hours=1)
-    count = history.count_since("job.denied", event.operator_id, since, event.seq) + 1
+    count = history.count_since(AuditAction.JOB_DENIED, event.operator_id, since, event.seq) + 1
     if count % DENIALS_PER_HOUR:
         return None
     return Alert("repeated_denials", {**_owner(event), "denials_in_last_hour": count})
@@ -73,9 +77,10 @@ def repeated_denials(event: Event, history: History) -> Alert | None:
 
 def near_identical_query(event: Event, history: History) -> Alert | None:
     sql = event.details.get("rewritten_sql")
-    if event.action != "job.submitted" or event.operator_id is None or not isinstance(sql, str):
+    submitted = event.action == AuditAction.JOB_SUBMITTED
+    if not submitted or event.operator_id is None or not isinstance(sql, str):
         return None
-    earlier = history.previous("job.submitted", event.operator_id, event.seq)
+    earlier = history.previous(AuditAction.JOB_SUBMITTED, event.operator_id, event.seq)
     earlier_sql = earlier.details.get("rewritten_sql") if earlier else None
     if earlier is None or not isinstance(earlier_sql, str):
         return None
@@ -96,7 +101,7 @@ def near_identical_query(event: Event, history: History) -> Alert | None:
 
 def budget_high(event: Event, _history: History) -> Alert | None:
     spent, total, epsilon = (event.details.get(k) for k in ("spent", "total", "epsilon"))
-    if event.action != "budget.charged":
+    if event.action != AuditAction.BUDGET_CHARGED:
         return None
     if not (_number(spent) and _number(total) and _number(epsilon)) or not total:
         return None
@@ -110,16 +115,17 @@ def budget_high(event: Event, _history: History) -> Alert | None:
 
 def over_limits(event: Event, _history: History) -> Alert | None:
     failure = event.details.get("failure")
-    if event.action != "job.failed" or not isinstance(failure, str):
+    if event.action != AuditAction.JOB_FAILED or not isinstance(failure, str):
         return None
-    if not failure.startswith("limit:"):
+    if JobFailure.parse(failure).kind is not FailureKind.LIMIT:
         return None
     return Alert("over_limits", {**_owner(event), "job": event.subject, "failure": failure})
 
 
 def license_term(event: Event, history: History) -> Alert | None:
     until = event.details.get("license_valid_until")
-    if event.action != "job.submitted" or event.license_id is None or not isinstance(until, str):
+    submitted = event.action == AuditAction.JOB_SUBMITTED
+    if not submitted or event.license_id is None or not isinstance(until, str):
         return None
     try:
         days_left = (date.fromisoformat(until) - event.at.date()).days
@@ -138,16 +144,16 @@ def license_term(event: Event, history: History) -> Alert | None:
 
 Rule = Callable[[Event, History], Alert | None]
 #: which rules look at which action (so most appends run none)
-RULES: dict[str, tuple[Rule, ...]] = {
-    "job.denied": (repeated_denials,),
-    "job.submitted": (near_identical_query, license_term),
-    "budget.charged": (budget_high,),
-    "job.failed": (over_limits,),
+RULES: dict[AuditAction, tuple[Rule, ...]] = {
+    AuditAction.JOB_DENIED: (repeated_denials,),
+    AuditAction.JOB_SUBMITTED: (near_identical_query, license_term),
+    AuditAction.BUDGET_CHARGED: (budget_high,),
+    AuditAction.JOB_FAILED: (over_limits,),
 }
 
 
 def evaluate(entry: AuditEntry, terms: IndexTerms, history: History) -> list[Alert]:
-    rules = RULES.get(entry.action, ())
+    rules = RULES.get(registered(entry.action), ())
     if not rules:
         return []
     event = Event(
@@ -176,7 +182,9 @@ class SqlHistory:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def count_since(self, action: str, operator_id: int, since: datetime, before: int) -> int:
+    def count_since(
+        self, action: AuditAction, operator_id: int, since: datetime, before: int
+    ) -> int:
         query = select(func.count()).where(
             AuditEntry.action == action,
             AuditEntry.operator_id == operator_id,
@@ -185,7 +193,7 @@ class SqlHistory:
         )
         return self.session.scalar(query) or 0
 
-    def previous(self, action: str, operator_id: int, before: int) -> Event | None:
+    def previous(self, action: AuditAction, operator_id: int, before: int) -> Event | None:
         row = self.session.scalars(
             select(AuditEntry)
             .where(
@@ -205,7 +213,7 @@ class SqlHistory:
     def alerted(self, rule: str, license_id: int, term: str) -> bool:
         rows = self.session.scalars(
             select(AuditEntry.details).where(
-                AuditEntry.action == f"alert.{rule}", AuditEntry.license_id == license_id
+                AuditEntry.action == alert_action(rule), AuditEntry.license_id == license_id
             )
         )
         return any(details.get("term") == term for details in rows)

@@ -21,7 +21,10 @@ _FLOAT_LOW, _FLOAT_HIGH = 1e-4, 1e16
 
 
 def json_safe(value: Any) -> Any:
-    """Tuples become lists, keys strings, and whole floats ints (as JCS would print them)."""
+    """Tuples become lists, keys strings, and whole floats ints (as JCS would print them);
+    typed strings (enum members, job failures) become the plain text they stand for."""
+    if isinstance(value, str):
+        return value if type(value) is str else str(value)
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

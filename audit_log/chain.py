@@ -3,6 +3,7 @@
 `append` runs inside the caller's transaction, so the state change and its entry
 commit together. It also signs a tree head every N entries when the session can
 sign, and raises alerts (entries of their own) when a rule over the log fires.
+Only registered actions (`audit_log.actions`) may be appended.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
+from audit_log.actions import AuditAction, alert_action, registered
 from audit_log.alerts import SqlHistory, evaluate, verification_alert
 from audit_log.canonical import json_safe
 from audit_log.heads import write_head
@@ -63,11 +65,15 @@ def _owner_lookup(session: Session) -> OwnerLookup:
 def append(
     session: Session,
     actor: Actor,
-    action: str,
+    action: AuditAction,
     subject: str,
     details: dict[str, Any] | None = None,
 ) -> AuditEntry:
-    """Add an entry to the caller's open transaction; the caller commits both together."""
+    """Add an entry to the caller's open transaction; the caller commits both together.
+
+    An unregistered action raises ValueError before anything is written.
+    """
+    known = registered(action)  # also guards callers that pass a plain string
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         # one appender at a time until commit, taken before the head is read
         session.execute(text(f"SELECT pg_advisory_xact_lock({APPEND_LOCK})"))
@@ -78,7 +84,7 @@ def append(
         at=utcnow(),
         actor=actor.name,
         role=actor.role,
-        action=action,
+        action=known.value,
         subject=subject,
         details=safe_details,
         prev_hash=state.last_hash,
@@ -94,9 +100,9 @@ def append(
     signer = session_signer(session)
     if signer is not None and state.size - state.head_size >= state.checkpoint_every:
         write_head(session, state, signer, "interval")
-    if not action.startswith("alert."):
+    if not known.is_alert:
         for alert in evaluate(entry, terms, SqlHistory(session)):
-            append(session, Actor.system(), f"alert.{alert.rule}", subject, alert.details)
+            append(session, Actor.system(), alert_action(alert.rule), subject, alert.details)
     return entry
 
 
@@ -107,7 +113,7 @@ def record_failed_verification(
     alert = verification_alert(first_bad_seq, problem, source)
     last = session.scalars(
         select(AuditEntry)
-        .where(AuditEntry.action == "alert.verification_failed")
+        .where(AuditEntry.action == AuditAction.ALERT_VERIFICATION_FAILED)
         .order_by(AuditEntry.seq.desc())
         .limit(1)
     ).first()
@@ -116,4 +122,5 @@ def record_failed_verification(
         problem,
     ):
         return None
-    return append(session, Actor.system(), "alert.verification_failed", "audit_log", alert.details)
+    action = alert_action(alert.rule)
+    return append(session, Actor.system(), action, "audit_log", alert.details)

@@ -8,9 +8,8 @@ from datetime import datetime
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from audit_log.actions import ALERT_PREFIX
 from audit_log.records import AuditEntry, AuditEntryDataset
-
-ALERT_PREFIX = "alert."
 
 
 @dataclass(frozen=True)

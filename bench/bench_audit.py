@@ -26,7 +26,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audit_log import Actor, append, export_entries, verify_export, verify_store  # noqa: E402
+from audit_log import (  # noqa: E402
+    Actor,
+    AuditAction,
+    append,
+    export_entries,
+    verify_export,
+    verify_store,
+)
 from audit_log.merkle import Frontier, get_suite  # noqa: E402
 from audit_log.signing import Ed25519Signer, sign_head  # noqa: E402
 from audit_log.state import GENESIS, entry_digests  # noqa: E402
@@ -35,6 +42,8 @@ from service.domain import Domain, init_domain  # noqa: E402
 from service.settings import Settings  # noqa: E402
 
 ACTOR = Actor("bench", "operator")
+# a routine, high-volume action that no alert rule looks at
+ACTION = AuditAction.TOKEN_USED
 
 
 def details(n: int) -> dict[str, object]:
@@ -54,14 +63,14 @@ def bench_appends(root: Path, count: int, batch: int) -> dict[str, float]:
     for first in range(0, count, batch):
         with domain.transaction() as session:
             for n in range(first, min(first + batch, count)):
-                append(session, ACTOR, "bench.step", f"job:{n}", details(n))
+                append(session, ACTOR, ACTION, f"job:{n}", details(n))
     batched = count / (time.perf_counter() - started)
     batched_cpu = count / (time.process_time() - cpu)
     single_count = max(1, min(count // 20, 500))
     started = time.perf_counter()
     for n in range(single_count):
         with domain.transaction() as session:
-            append(session, ACTOR, "bench.step", f"job:{n}", details(n))
+            append(session, ACTOR, ACTION, f"job:{n}", details(n))
     single = single_count / (time.perf_counter() - started)
     with domain.transaction() as session:
         assert verify_store(session).ok
@@ -90,7 +99,7 @@ def bench_raw_sqlite(root: Path, count: int, batch: int) -> tuple[float, float]:
                 utcnow().isoformat(),
                 "bench",
                 "operator",
-                "bench.step",
+                ACTION.value,
                 f"job:{n}",
                 json.dumps(details(n), ensure_ascii=False),
                 "0" * 64,
@@ -127,7 +136,7 @@ def build_large_log(domain: Domain, count: int, every: int) -> float:
             "at": (started_at + timedelta(microseconds=seq)).isoformat(timespec="microseconds"),
             "actor": ACTOR.name,
             "role": ACTOR.role,
-            "action": "bench.step",
+            "action": ACTION.value,
             "subject": f"item:{n}",
             "details": details(n),
             "prev_hash": previous,
@@ -135,7 +144,7 @@ def build_large_log(domain: Domain, count: int, every: int) -> float:
         digest, leaf = entry_digests(suite, fields)
         nodes = b"".join(frontier.push(leaf))
         rows.append(
-            (seq, fields["at"].replace("T", " "), ACTOR.name, ACTOR.role, "bench.step",
+            (seq, fields["at"].replace("T", " "), ACTOR.name, ACTOR.role, ACTION.value,
              fields["subject"], json.dumps(fields["details"], ensure_ascii=False), previous,
              digest, fields["details"]["operator_id"], fields["details"]["license"], nodes)
         )  # fmt: skip

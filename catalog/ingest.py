@@ -22,7 +22,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 import audit_log
-from audit_log import Actor
+from audit_log import Actor, AuditAction
 from catalog.desensitize import desensitize
 from catalog.identifiers import build_identifier_index, save_index
 from catalog.records import Dataset, schema_document
@@ -80,7 +80,7 @@ def ingest(
             "columns": {c.name: str(c.level) for c in schema.columns},
             "dropped": [c.name for c in schema.columns if not c.stored],
         }
-        audit_log.append(session, actor, "dataset.ingested", f"dataset:{name}", details)
+        audit_log.append(session, actor, AuditAction.DATASET_INGESTED, f"dataset:{name}", details)
         session.flush()
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)

@@ -1,7 +1,8 @@
 """The few things every domain package shares.
 
-The error tree, the ORM base that every package's tables hang from, and the
-domain home (its folders and keys). Nothing here knows about the web or the CLI.
+The error tree, typed job failures, the ORM base that every package's tables hang
+from, and the domain home (its folders and keys). Nothing here knows about the web
+or the CLI.
 """
 
 from core.db import Base, utcnow
@@ -18,14 +19,17 @@ from core.errors import (
     SchemaInvalid,
     SluiceError,
 )
+from core.failures import FailureKind, JobFailure
 from core.home import Home
 
 __all__ = [
     "Base",
     "BudgetExhausted",
     "Conflict",
+    "FailureKind",
     "Home",
     "InvalidInput",
+    "JobFailure",
     "LicenseInvalid",
     "LimitExceeded",
     "NotFound",

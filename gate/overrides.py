@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audit_log import Actor, append
+from audit_log import Actor, AuditAction, append
 from catalog import get_dataset
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from gate.disclosure import DisclosureRules, rule_name
@@ -59,7 +59,7 @@ def set_dataset_rules(
         "allow_weaker": weaker,
         "weaker_than_domain": effective.weaker_than(domain_rules),
     }
-    append(session, actor, "disclosure.rules_set", f"dataset:{dataset}", details)
+    append(session, actor, AuditAction.DISCLOSURE_RULES_SET, f"dataset:{dataset}", details)
     return record
 
 
@@ -69,7 +69,7 @@ def clear_dataset_rules(session: Session, dataset: str, actor: Actor) -> None:
     if record is None:
         raise NotFound(f"dataset {dataset!r} has no rules of its own; it follows the domain's")
     session.delete(record)
-    append(session, actor, "disclosure.rules_cleared", f"dataset:{dataset}", {})
+    append(session, actor, AuditAction.DISCLOSURE_RULES_CLEARED, f"dataset:{dataset}", {})
 
 
 def dataset_rules(session: Session) -> list[DatasetDisclosure]:

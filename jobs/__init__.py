@@ -5,7 +5,7 @@ from jobs.engines import engine_for, set_engine_default
 from jobs.ledger import BudgetCharge, charge
 from jobs.lifecycle import transition
 from jobs.queries import earlier_outputs, get_job, job_dir, list_jobs
-from jobs.records import Job
+from jobs.records import Job, JobStatus
 from jobs.runner import run
 from jobs.settings import JobSettings
 from jobs.submit import decide, submit
@@ -14,6 +14,7 @@ __all__ = [
     "BudgetCharge",
     "Job",
     "JobSettings",
+    "JobStatus",
     "charge",
     "decide",
     "earlier_outputs",

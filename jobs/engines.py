@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audit_log import Actor, append
+from audit_log import Actor, AuditAction, append
 from core.errors import InvalidInput
 from jobs.leases import ENGINES, EngineDefault
 from operators.licenses import usable_license
@@ -42,7 +42,7 @@ def set_engine_default(
         session.add(row)
     row.engine, row.set_by = engine, actor.name
     subject = f"license:{license_id}" if license_id is not None else f"dataset:{dataset}"
-    append(session, actor, "engine.default_set", subject, {"engine": engine})
+    append(session, actor, AuditAction.ENGINE_DEFAULT_SET, subject, {"engine": engine})
     return row
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from audit_log import Actor, append
+from audit_log import Actor, AuditAction, append
 from core.db import Base, utcnow
 from core.errors import BudgetExhausted
 from operators.records import License
@@ -38,7 +38,7 @@ def charge(session: Session, license: License, job_id: str, epsilon: float, acto
     append(
         session,
         actor,
-        "budget.charged",
+        AuditAction.BUDGET_CHARGED,
         f"license:{license.id}",
         {
             "job": job_id,

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from audit_log import Actor, append
+from audit_log import Actor, AuditAction, append
 from core.errors import InvalidInput
 from jobs.records import LicenseLimits
 from operators.licenses import get_license
@@ -43,7 +43,9 @@ def set_license_limits(
         session.add(LicenseLimits(license_id=license_id, limits=dict(values), set_by=actor.name))
     else:
         row.limits, row.set_by = dict(values), actor.name
-    append(session, actor, "license.limits_set", f"license:{license_id}", {"limits": values})
+    append(
+        session, actor, AuditAction.LICENSE_LIMITS_SET, f"license:{license_id}", {"limits": values}
+    )
     return dict(values)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from core.errors import NotFound
 from core.home import Home
 from gate.subject import EarlierOutput
-from jobs.records import Job
+from jobs.records import Job, JobStatus
 
 
 def get_job(
@@ -39,11 +39,11 @@ def job_dir(home: Home, job: Job) -> Path:
     return home.jobs / str(job.id)
 
 
-COMPARED_STATUSES = ("awaiting_review", "released")
+COMPARED_STATUSES = (JobStatus.AWAITING_REVIEW, JobStatus.RELEASED)
 
 
 def earlier_outputs(
-    session: Session, job: Job, statuses: Sequence[str] = COMPARED_STATUSES
+    session: Session, job: Job, statuses: Sequence[JobStatus] = COMPARED_STATUSES
 ) -> list[EarlierOutput]:
     """The same company's other outputs that have left or may leave, oldest first."""
     others = session.scalars(

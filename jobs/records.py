@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, utcnow
+from core.db import Base, EnumText, FailureText, utcnow
+from core.failures import FailureKind, JobFailure
+from policies.engine import Decision
+
+
+class JobStatus(StrEnum):
+    """Where a job is (see `jobs.lifecycle` for the moves); stored as the plain value."""
+
+    DENIED = "denied"  # the policy engine refused it at submission; it never runs
+    QUEUED = "queued"
+    RUNNING = "running"
+    FAILED = "failed"  # a limit, a rule, an engine error or its license stopped it
+    BLOCKED = "blocked"  # the output gate stopped its outputs
+    AWAITING_REVIEW = "awaiting_review"
+    RELEASED = "released"
+    REJECTED = "rejected"  # a reviewer denied its outputs
 
 
 def public_findings(gate: dict[str, Any]) -> list[dict[str, Any]]:
@@ -18,11 +34,15 @@ def public_findings(gate: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def public_failure(failure: str | None) -> str | None:
-    """A failure without its detail: engine errors can quote data values (e.g. a bad cast)."""
-    if failure is None or failure.startswith(("limit:", "rule:", "license ")):
-        return failure
-    kind = failure.removeprefix("error:").strip().split(":")[0][:80]
-    return f"error: {kind}; a reviewer can see the full message"
+    """A failure as its operator sees it: engine errors can quote data values (e.g. a bad
+    cast), so an error keeps only its first words; the other kinds are shown whole."""
+    if failure is None:
+        return None
+    typed = JobFailure.parse(failure)
+    if typed.kind is not FailureKind.ERROR:
+        return str(typed)
+    source = typed.detail.split(":")[0][:80]
+    return f"error: {source}; a reviewer can see the full message"
 
 
 class Job(Base):
@@ -36,14 +56,14 @@ class Job(Base):
     source: Mapped[str] = mapped_column(Text, nullable=False)
     source_digest: Mapped[str] = mapped_column(String(64), nullable=False)
     engine: Mapped[str] = mapped_column(String(20), default="duckdb")
-    decision: Mapped[str] = mapped_column(String(20), nullable=False)
+    decision: Mapped[Decision] = mapped_column(EnumText(Decision), nullable=False)
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     rewritten_sql: Mapped[str | None] = mapped_column(Text, nullable=True)
     policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     level: Mapped[str] = mapped_column(String(2), default="L1")
     epsilon: Mapped[float] = mapped_column(Float, default=0.0)
-    status: Mapped[str] = mapped_column(String(20), nullable=False, index=True)
-    failure: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[JobStatus] = mapped_column(EnumText(JobStatus), nullable=False, index=True)
+    failure: Mapped[JobFailure | None] = mapped_column(FailureText, nullable=True)
     outputs: Mapped[list[str]] = mapped_column(JSON, default=list)
     gate: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     required_reviews: Mapped[int] = mapped_column(Integer, default=1)

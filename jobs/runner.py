@@ -14,9 +14,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from audit_log import Actor, append
+from audit_log import Actor, alert_action, append
 from catalog import get_dataset
 from core.errors import LicenseInvalid
+from core.failures import FailureKind, JobFailure
 from core.home import Home
 from gate.step import RESULT_FILE, candidate_dir, gate_job_outputs, kept_dir
 from jobs import notebooks
@@ -24,7 +25,7 @@ from jobs.license_limits import limits_for
 from jobs.lifecycle import transition
 from jobs.postprocess import PostProcessingFailed, post_process_file
 from jobs.queries import earlier_outputs, get_job, job_dir
-from jobs.records import Job
+from jobs.records import Job, JobStatus
 from jobs.settings import JobSettings
 from operators.licenses import license_stop_reason, usable_license
 from sandbox.runner import SandboxResult, SandboxRun, execute
@@ -40,8 +41,9 @@ def start(
     try:
         license = usable_license(session, job.license_id)
     except LicenseInvalid as exc:
-        transition(session, job, "failed", Actor.system(), {"failure": str(exc)})
-        job.failure = str(exc)
+        failure = JobFailure(FailureKind.LICENSE, exc.message)
+        transition(session, job, JobStatus.FAILED, Actor.system(), {"failure": failure})
+        job.failure = failure
         return None
     limits = limits_for(session, license.id, settings.limits)
     work = job_dir(home, job)
@@ -59,7 +61,7 @@ def start(
         spec = {"kind": "sql", "sql": job.rewritten_sql, "output": "result.parquet"}
     spec["datasets"] = {n: f"/data/{n}.parquet" for n in data}
     details = {"datasets": sorted(data), "limits": limits.to_dict()}
-    transition(session, job, "running", Actor.system(), details)
+    transition(session, job, JobStatus.RUNNING, Actor.system(), details)
     return SandboxRun(str(job.id), work, data, spec, limits, files)
 
 
@@ -68,7 +70,7 @@ def finish(
     home: Home,
     job: Job,
     result_path: Path | list[Path] | None,
-    failure: str | None,
+    failure: JobFailure | None,
     settings: JobSettings,
     resources: dict[str, object],
 ) -> None:
@@ -77,8 +79,9 @@ def finish(
     # a license suspended, revoked or expired while the job ran stops it here, before the gate
     failure = failure or license_stop_reason(session, job.license_id)
     if failure is not None or result_path is None:
-        job.failure = failure or "the sandbox produced no result"
-        transition(session, job, "failed", Actor.system(), {"failure": job.failure, **resources})
+        job.failure = failure or JobFailure(FailureKind.ERROR, "the sandbox produced no result")
+        details = {"failure": job.failure, **resources}
+        transition(session, job, JobStatus.FAILED, Actor.system(), details)
         return
     outcome = gate_job_outputs(
         session, home, job, result_path, settings.rules, earlier_outputs(session, job)
@@ -90,15 +93,19 @@ def finish(
             result = candidate_dir(home, job) / RESULT_FILE
             post_process_file(result, post_sql, kept_dir(home, job.id) / CORE_FILE)
         except PostProcessingFailed as exc:
-            job.failure = f"rule:post_processing: the query over the released table failed ({exc})"
-            transition(session, job, "failed", Actor.system(), {"failure": job.failure})
+            failure = JobFailure(
+                FailureKind.RULE,
+                f"post_processing: the query over the released table failed ({exc})",
+            )
+            job.failure = failure
+            transition(session, job, JobStatus.FAILED, Actor.system(), {"failure": failure})
             return
     summary = {k: v for k, v in outcome.gate.items() if k != "findings"}
     findings = len(outcome.gate.get("findings", []))
     transition(
         session,
         job,
-        outcome.status,
+        JobStatus(outcome.status),
         Actor.system(),
         {"gate": summary, "findings": findings, **resources},
     )
@@ -106,7 +113,7 @@ def finish(
         append(
             session,
             Actor.system(),
-            f"alert.{alert}",
+            alert_action(alert),
             f"job:{job.id}",
             {"license": job.license_id, "operator_id": job.operator_id},
         )
@@ -114,14 +121,14 @@ def finish(
 
 def notebook_result(
     job: Job, sandbox_run: SandboxRun, outputs: list[Path]
-) -> tuple[list[Path] | None, str | None]:
+) -> tuple[list[Path] | None, JobFailure | None]:
     """All of a notebook's outputs go to the gate; the runtime's manifest (which are
     tables made by `sluice_runtime.table`, which are custom) goes in the job's policy
     for the gate and the reviewers."""
     found = notebooks.read_outputs(sandbox_run.review_dir, outputs)
     job.policy = {**job.policy, "notebook_outputs": found.to_dict()}
     if not outputs:
-        return None, "rule:no_outputs: the notebook wrote nothing to /out"
+        return None, JobFailure(FailureKind.RULE, "no_outputs: the notebook wrote nothing to /out")
     return outputs, None
 
 
@@ -140,7 +147,9 @@ def run(
         result: SandboxResult | None = execute(runner, sandbox_run)
         broke = None
     except Exception as exc:  # the engine or the host failed, not the job: still end it
-        result, broke = None, f"error: the sandbox could not run the job: {exc}"[:500]
+        result = None
+        why = f"the sandbox could not run the job: {exc}"[:500]
+        broke = JobFailure(FailureKind.ERROR, why)
     finally:  # a notebook's views are copies of store data: gone once the job is
         shutil.rmtree(sandbox_run.work_dir / "views", ignore_errors=True)
     produced = result.outputs if result is not None else []

@@ -36,6 +36,7 @@ import sqlglot
 from sqlglot import exp
 
 from core.errors import InvalidInput
+from core.failures import FailureKind, JobFailure
 from sandbox.limits import check_outputs, clear_outputs, release_modes
 from sandbox.runner import SandboxResult, SandboxRun
 
@@ -125,7 +126,7 @@ def run_spark(run: SandboxRun, sql: str | None, master: str) -> SandboxResult:
     started = time.monotonic()
     for folder in (run.out_dir, run.log_path.parent, run.review_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    failure: str | None = None
+    failure: JobFailure | None = None
     outputs: list[Path] = []
     try:
         if not sql:
@@ -133,7 +134,7 @@ def run_spark(run: SandboxRun, sql: str | None, master: str) -> SandboxResult:
         check_spark_sql(sql, set(run.data))
         failure = _execute(run, sql, master)
     except InvalidInput as exc:
-        failure = f"rule:spark_sql: {exc.message}"
+        failure = JobFailure(FailureKind.RULE, f"spark_sql: {exc.message}")
     if failure is None:
         check = check_outputs(run.out_dir, run.limits)
         failure, outputs = check.failure, check.files
@@ -150,7 +151,7 @@ def run_spark(run: SandboxRun, sql: str | None, master: str) -> SandboxResult:
     )
 
 
-def _execute(run: SandboxRun, sql: str, master: str) -> str | None:
+def _execute(run: SandboxRun, sql: str, master: str) -> JobFailure | None:
     """Run on Spark and write the result; a failure's first line, or None."""
     spark = job_session(master)
     tag = f"sluice-job-{run.job_id}-{time.monotonic_ns()}"
@@ -170,9 +171,11 @@ def _execute(run: SandboxRun, sql: str, master: str) -> str | None:
         pq.write_table(table, run.out_dir / RESULT)
     except Exception as exc:  # noqa: BLE001  Spark raises many kinds; the job fails
         if timed_out.is_set():
-            return f"limit:wall_seconds: the query ran longer than {run.limits.wall_seconds}s"
+            ran = f"wall_seconds: the query ran longer than {run.limits.wall_seconds}s"
+            return JobFailure(FailureKind.LIMIT, ran)
         lines = str(exc).strip().splitlines()
-        return f"error: spark: {(lines[0] if lines else type(exc).__name__)[:500]}"
+        first = (lines[0] if lines else type(exc).__name__)[:500]
+        return JobFailure(FailureKind.ERROR, f"spark: {first}")
     finally:
         timer.cancel()
         spark.removeTag(tag)

@@ -10,20 +10,20 @@ import hashlib
 
 from sqlalchemy.orm import Session
 
-from audit_log import Actor, append
+from audit_log import Actor, AuditAction, append
 from catalog import list_datasets
 from core.errors import InvalidInput, PermissionDenied
 from core.levels import Level
 from jobs import notebooks
 from jobs.engines import check_engine, engine_for
 from jobs.ledger import charge
-from jobs.records import Job
+from jobs.records import Job, JobStatus
 from jobs.settings import JobSettings
 from operators.accounts import Principal
 from operators.licenses import usable_license
 from operators.records import License
 from policies.budget import within_budget
-from policies.engine import LicenseScope, PolicyDecision, check_query
+from policies.engine import Decision, LicenseScope, PolicyDecision, check_query
 
 
 def submit(
@@ -91,7 +91,7 @@ def submit_sql(
         policy=decision.to_dict(),
         level=level.value,
         epsilon=decision.epsilon,
-        status="denied" if decision.decision == "deny" else "queued",
+        status=JobStatus.DENIED if decision.decision is Decision.DENY else JobStatus.QUEUED,
         required_reviews=2 if level is Level.L3 else 1,
     )
     session.add(job)
@@ -106,17 +106,17 @@ def submit_sql(
         "license_valid_until": license.valid_until.isoformat(),
         "reasons": job.reasons,
     }
-    append(session, actor, "job.submitted", f"job:{job.id}", details)
-    if job.status == "queued":
+    append(session, actor, AuditAction.JOB_SUBMITTED, f"job:{job.id}", details)
+    if job.status == JobStatus.QUEUED:
         charge(session, license, str(job.id), decision.epsilon, actor)
         if engine == "spark":
             spark_sql = decision.sql_for("spark")
             job.policy = {**job.policy, "spark_sql": spark_sql}
             chosen = {"engine": engine, "spark_sql": spark_sql, "license": license.id}
-            append(session, actor, "job.engine_selected", f"job:{job.id}", chosen)
+            append(session, actor, AuditAction.JOB_ENGINE_SELECTED, f"job:{job.id}", chosen)
     else:
         denial = {"reasons": job.reasons, "operator_id": job.operator_id, "license": license.id}
-        append(session, Actor.system(), "job.denied", f"job:{job.id}", denial)
+        append(session, Actor.system(), AuditAction.JOB_DENIED, f"job:{job.id}", denial)
     return job
 
 
@@ -149,12 +149,12 @@ def submit_notebook(
         source=source,
         source_digest=hashlib.sha256(source.encode()).hexdigest(),
         engine="nbclient",
-        decision="allow",
+        decision=Decision.ALLOW,
         reasons=[],
         policy={"datasets": list(license.datasets), "notebook": scope.to_dict(), "cells": []},
         level=scope.level.value,
         epsilon=0.0,
-        status="queued",
+        status=JobStatus.QUEUED,
         required_reviews=2,
     )
     session.add(job)
@@ -162,10 +162,10 @@ def submit_notebook(
     details = {
         "license": license.id,
         "notebook_digest": job.source_digest,
-        "decision": "allow",
+        "decision": Decision.ALLOW,
         "operator_id": license.operator_id,
         "license_valid_until": license.valid_until.isoformat(),
         "visible_columns": scope.columns,
     }
-    append(session, user.actor, "job.submitted", f"job:{job.id}", details)
+    append(session, user.actor, AuditAction.JOB_SUBMITTED, f"job:{job.id}", details)
     return job

@@ -28,10 +28,11 @@ from sqlalchemy.orm import Session
 
 from audit_log import Actor
 from core.db import utcnow
+from core.failures import FailureKind, JobFailure
 from core.home import Home
 from jobs.leases import JobLease
 from jobs.lifecycle import transition
-from jobs.records import Job
+from jobs.records import Job, JobStatus
 from jobs.runner import finish, notebook_result, start
 from jobs.settings import JobSettings
 from sandbox.runner import SandboxResult, SandboxRun, execute
@@ -67,18 +68,21 @@ def requeue_expired(session: Session, worker: str) -> list[int]:
     rows = session.execute(
         select(Job, JobLease)
         .join(JobLease, JobLease.job_id == Job.id)
-        .where(Job.status == "running", JobLease.expires_at < utcnow())
+        .where(Job.status == JobStatus.RUNNING, JobLease.expires_at < utcnow())
         .order_by(Job.id)
         .with_for_update(skip_locked=True)
     ).all()
     for job, lease in rows:
         details = {"reason": "lease expired", "worker": lease.worker, "attempt": lease.attempt}
         if lease.attempt >= MAX_ATTEMPTS:
-            job.failure = f"rule:lost_lease: {lease.attempt} workers lost this job; not retried"
-            transition(session, job, "failed", Actor.system(), {**details, "failure": job.failure})
+            lost = f"lost_lease: {lease.attempt} workers lost this job; not retried"
+            job.failure = JobFailure(FailureKind.RULE, lost)
+            failed = {**details, "failure": job.failure}
+            transition(session, job, JobStatus.FAILED, Actor.system(), failed)
             session.delete(lease)
         else:
-            transition(session, job, "queued", Actor.system(), {**details, "noticed_by": worker})
+            requeued = {**details, "noticed_by": worker}
+            transition(session, job, JobStatus.QUEUED, Actor.system(), requeued)
             lease.token = ""  # whoever held it can no longer finish it
     return [job.id for job, _lease in rows]
 
@@ -93,7 +97,7 @@ def claim(
     """Take the oldest queued job (or `job_id`) and start it, in one transaction."""
     with sessions() as session, session.begin():
         requeue_expired(session, options.name)
-        query = select(Job).where(Job.status == "queued").order_by(Job.id).limit(1)
+        query = select(Job).where(Job.status == JobStatus.QUEUED).order_by(Job.id).limit(1)
         if job_id is not None:
             query = query.where(Job.id == job_id)
         job = session.scalars(query.with_for_update(skip_locked=True)).first()
@@ -141,7 +145,7 @@ def complete(
         if lease is None or lease.token != held.token:
             return False
         job = session.scalars(select(Job).where(Job.id == held.job_id).with_for_update()).one()
-        if job.status != "running":
+        if job.status != JobStatus.RUNNING:
             return False
         outputs = {p.name: p for p in result.outputs}
         failure = result.failure
@@ -213,7 +217,8 @@ def work_one(
         result = run_claimed(held, settings, options.spark_master)
     except Exception as exc:  # noqa: BLE001  the engine broke, not the job: record it
         log = held.run.log_path
-        result = SandboxResult(False, None, [], f"error: {type(exc).__name__}: {exc}", log, 0.0)
+        broke = JobFailure(FailureKind.ERROR, f"{type(exc).__name__}: {exc}")
+        result = SandboxResult(False, None, [], broke, log, 0.0)
     finally:
         beat.stop()
     resources: dict[str, Any] = {

@@ -28,12 +28,13 @@ from operators.lifecycle import (
     reinstate_license,
     suspend_license,
 )
-from operators.records import ApiToken, License, Operator, User
+from operators.records import ApiToken, License, LicenseStatus, Operator, User
 
 __all__ = [
     "ApiToken",
     "HOST_ADMIN",
     "License",
+    "LicenseStatus",
     "Operator",
     "Principal",
     "ROLES",

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audit_log import Actor, append
+from audit_log import Actor, AuditAction, append
 from core.db import utcnow
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from operators.records import ApiToken, Operator, User
@@ -49,7 +49,7 @@ def add_operator(session: Session, name: str, actor: Actor) -> Operator:
     operator = Operator(name=name)
     session.add(operator)
     session.flush()
-    append(session, actor, "operator.added", f"operator:{operator.id}", {"name": name})
+    append(session, actor, AuditAction.OPERATOR_ADDED, f"operator:{operator.id}", {"name": name})
     return operator
 
 
@@ -76,7 +76,7 @@ def add_user(session: Session, name: str, role: str, operator: str | None, actor
     append(
         session,
         actor,
-        "user.added",
+        AuditAction.USER_ADDED,
         f"user:{user.id}",
         {"name": name, "role": role, "operator": operator},
     )
@@ -105,7 +105,7 @@ def create_token(session: Session, user: User, actor: Actor, days: int = 90) -> 
     append(
         session,
         actor,
-        "token.created",
+        AuditAction.TOKEN_CREATED,
         f"user:{user.id}",
         {"token_id": record.id, "expires_at": record.expires_at.isoformat()},
     )
@@ -124,7 +124,7 @@ def authenticate(session: Session, token: str) -> User:
     append(
         session,
         Actor(user.name, user.role),
-        "token.used",
+        AuditAction.TOKEN_USED,
         f"user:{user.id}",
         {"token_id": record.id},
     )
@@ -144,5 +144,5 @@ def revoke_tokens(
         revoked.append(record.id)
     if token_id is not None and not revoked:
         raise NotFound(f"user {user.name!r} has no live token with id {token_id}")
-    append(session, actor, "token.revoked", f"user:{user.id}", {"token_ids": revoked})
+    append(session, actor, AuditAction.TOKEN_REVOKED, f"user:{user.id}", {"token_ids": revoked})
     return revoked

@@ -12,14 +12,15 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audit_log import Actor, append
+from audit_log import Actor, AuditAction, append
 from catalog.row_filter import parse_row_filter
 from catalog.schema import DatasetSchema
 from core.db import utcnow
 from core.errors import Conflict, InvalidInput, LicenseInvalid, NotFound
+from core.failures import FailureKind, JobFailure
 from core.levels import Level
 from operators.accounts import get_operator
-from operators.records import License, Operator
+from operators.records import License, LicenseStatus, Operator
 
 DEFAULT_EPSILON = 10.0
 
@@ -85,7 +86,7 @@ def grant_license(
     append(
         session,
         actor,
-        "license.granted",
+        AuditAction.LICENSE_GRANTED,
         f"license:{record.id}",
         {"operator": company.name, **record.to_dict(company.name)},
     )
@@ -106,7 +107,7 @@ def usable_license(session: Session, license_id: int) -> License:
         raise LicenseInvalid(
             f"license {license_id} is in force from {record.valid_from}; wait until then"
         )
-    if record.status != "active":
+    if record.status != LicenseStatus.ACTIVE:
         raise LicenseInvalid(
             f"license {license_id} is {record.status}; ask the data authority for a new one"
         )
@@ -117,7 +118,7 @@ def usable_license(session: Session, license_id: int) -> License:
     return record
 
 
-def license_stop_reason(session: Session, license_id: int) -> str | None:
+def license_stop_reason(session: Session, license_id: int) -> JobFailure | None:
     """Why a license may no longer be used (suspended, revoked, expired), or None.
 
     The job runner asks this when a job starts and again before a finished job's
@@ -126,7 +127,7 @@ def license_stop_reason(session: Session, license_id: int) -> str | None:
     try:
         usable_license(session, license_id)
     except LicenseInvalid as stopped:
-        return stopped.message
+        return JobFailure(FailureKind.LICENSE, stopped.message)
     return None
 
 
@@ -144,14 +145,15 @@ def list_licenses(
 def revoke_license(session: Session, license_id: int, actor: Actor, reason: str = "") -> License:
     """Withdraw a license for good; queued jobs under it will not start."""
     record = get_license(session, license_id)
-    if record.status not in ("active", "suspended", "expired"):
+    revocable = (LicenseStatus.ACTIVE, LicenseStatus.SUSPENDED, LicenseStatus.EXPIRED)
+    if record.status not in revocable:
         raise Conflict(f"license {license_id} is {record.status}, it cannot be revoked")
-    previous, record.status = record.effective_status(), "revoked"
+    previous, record.status = record.effective_status(), LicenseStatus.REVOKED
     record.decided_at = utcnow()
     append(
         session,
         actor,
-        "license.revoked",
+        AuditAction.LICENSE_REVOKED,
         f"license:{license_id}",
         {"reason": reason, "from": previous},
     )

@@ -18,14 +18,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audit_log import Actor, append
+from audit_log import Actor, AuditAction, append
 from catalog import get_dataset
 from catalog.schema import DatasetSchema
 from core.db import utcnow
 from core.errors import Conflict, InvalidInput, PermissionDenied
 from core.levels import Level
 from operators.licenses import check_terms, get_license
-from operators.records import License, Operator
+from operators.records import License, LicenseStatus, Operator
 
 DECIDERS = ("authority", "admin")
 
@@ -39,7 +39,7 @@ def _decider(actor: Actor) -> None:
         raise PermissionDenied(f"only the data authority decides on licenses; you are {actor.role}")
 
 
-def _in_state(record: License, *states: str) -> None:
+def _in_state(record: License, *states: LicenseStatus) -> None:
     status = record.effective_status()
     if status not in states:
         raise Conflict(f"license {record.id} is {status}; this step needs {' or '.join(states)}")
@@ -98,7 +98,7 @@ def apply_for_license(
         valid_from=valid_from,
         valid_until=valid_until,
         epsilon_total=float(epsilon),
-        status="pending",
+        status=LicenseStatus.PENDING,
         granted_by="",
         applied_by=actor.name,
         requested=requested,
@@ -108,7 +108,7 @@ def apply_for_license(
     append(
         session,
         actor,
-        "license.applied",
+        AuditAction.LICENSE_APPLIED,
         f"license:{record.id}",
         {**requested, "operator": company.name},
     )
@@ -130,7 +130,7 @@ def approve_license(
     """Approve an application as filed, or narrowed; widening anything is refused."""
     _decider(actor)
     record = get_license(session, license_id)
-    _in_state(record, "pending")
+    _in_state(record, LicenseStatus.PENDING)
     names = sorted(set(datasets)) if datasets else list(record.datasets)
     if not set(names) <= set(record.datasets):
         extra = ", ".join(sorted(set(names) - set(record.datasets)))
@@ -155,12 +155,12 @@ def approve_license(
     narrowed += ["row_filter"] if row_filter else []
     record.datasets, record.max_level, record.valid_until = names, level.value, until
     record.epsilon_total, record.row_filter = budget, row_filter or None
-    record.status, record.granted_by = "active", actor.name
+    record.status, record.granted_by = LicenseStatus.ACTIVE, actor.name
     record.decided_at, record.decision_note = utcnow(), note
     append(
         session,
         actor,
-        "license.approved",
+        AuditAction.LICENSE_APPROVED,
         f"license:{record.id}",
         {**granted, "narrowed": narrowed, "note": note},
     )
@@ -170,11 +170,12 @@ def approve_license(
 def refuse_license(session: Session, license_id: int, actor: Actor, reason: str) -> License:
     _decider(actor)
     record = get_license(session, license_id)
-    _in_state(record, "pending")
+    _in_state(record, LicenseStatus.PENDING)
     if not reason.strip():
         raise InvalidInput("a refusal needs a reason the operator can act on")
-    record.status, record.decided_at, record.decision_note = "refused", utcnow(), reason
-    append(session, actor, "license.refused", f"license:{record.id}", {"reason": reason})
+    record.status, record.decided_at = LicenseStatus.REFUSED, utcnow()
+    record.decision_note = reason
+    append(session, actor, AuditAction.LICENSE_REFUSED, f"license:{record.id}", {"reason": reason})
     return record
 
 
@@ -182,20 +183,24 @@ def suspend_license(session: Session, license_id: int, actor: Actor, reason: str
     """Stop use at once (queued jobs do not start, running ones are not gated); reversible."""
     _decider(actor)
     record = get_license(session, license_id)
-    _in_state(record, "active")
+    _in_state(record, LicenseStatus.ACTIVE)
     if not reason.strip():
         raise InvalidInput("a suspension needs a reason")
-    record.status, record.decided_at, record.decision_note = "suspended", utcnow(), reason
-    append(session, actor, "license.suspended", f"license:{record.id}", {"reason": reason})
+    record.status, record.decided_at = LicenseStatus.SUSPENDED, utcnow()
+    record.decision_note = reason
+    append(
+        session, actor, AuditAction.LICENSE_SUSPENDED, f"license:{record.id}", {"reason": reason}
+    )
     return record
 
 
 def reinstate_license(session: Session, license_id: int, actor: Actor, note: str = "") -> License:
     _decider(actor)
     record = get_license(session, license_id)
-    _in_state(record, "suspended")
-    record.status, record.decided_at, record.decision_note = "active", utcnow(), note
-    append(session, actor, "license.reinstated", f"license:{record.id}", {"note": note})
+    _in_state(record, LicenseStatus.SUSPENDED)
+    record.status, record.decided_at = LicenseStatus.ACTIVE, utcnow()
+    record.decision_note = note
+    append(session, actor, AuditAction.LICENSE_REINSTATED, f"license:{record.id}", {"note": note})
     return record
 
 
@@ -203,15 +208,15 @@ def expire_licenses(session: Session, actor: Actor, today: date | None = None) -
     """Record expiry for licenses whose term has passed (usable_license already refuses them)."""
     today = today or date.today()
     query = select(License).where(
-        License.status.in_(("active", "suspended")), License.valid_until < today
+        License.status.in_([s for s in LicenseStatus if s.in_term]), License.valid_until < today
     )
     expired = []
     for record in session.scalars(query.order_by(License.id)):
-        record.status = "expired"
+        record.status = LicenseStatus.EXPIRED
         append(
             session,
             actor,
-            "license.expired",
+            AuditAction.LICENSE_EXPIRED,
             f"license:{record.id}",
             {"valid_until": record.valid_until.isoformat()},
         )

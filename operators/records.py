@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, utcnow
+from core.db import Base, EnumText, utcnow
 
 
 class Operator(Base):
@@ -53,7 +54,20 @@ class ApiToken(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-LICENSE_STATUSES = ("pending", "refused", "active", "suspended", "revoked", "expired")
+class LicenseStatus(StrEnum):
+    """Where a license is in its life (see `operators.lifecycle`); stored as the plain value."""
+
+    PENDING = "pending"  # applied for, not yet decided
+    REFUSED = "refused"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"  # stopped for now; may be reinstated
+    REVOKED = "revoked"  # withdrawn for good
+    EXPIRED = "expired"  # its term passed
+
+    @property
+    def in_term(self) -> bool:
+        """Whether the term still runs: only these statuses turn into `expired` when it ends."""
+        return self in (LicenseStatus.ACTIVE, LicenseStatus.SUSPENDED)
 
 
 class License(Base):
@@ -75,7 +89,9 @@ class License(Base):
     row_filter: Mapped[str | None] = mapped_column(Text, nullable=True)
     epsilon_total: Mapped[float] = mapped_column(Float, nullable=False)
     epsilon_spent: Mapped[float] = mapped_column(Float, default=0.0, nullable=False)
-    status: Mapped[str] = mapped_column(String(20), default="active", nullable=False)
+    status: Mapped[LicenseStatus] = mapped_column(
+        EnumText(LicenseStatus), default=LicenseStatus.ACTIVE, nullable=False
+    )
     granted_by: Mapped[str] = mapped_column(String(200), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     scenario: Mapped[str] = mapped_column(Text, default="", nullable=False)
@@ -85,11 +101,11 @@ class License(Base):
     decided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     decision_note: Mapped[str] = mapped_column(Text, default="", nullable=False)
 
-    def effective_status(self, today: date | None = None) -> str:
+    def effective_status(self, today: date | None = None) -> LicenseStatus:
         """The stored status, or `expired` once the term has passed."""
         today = today or date.today()
-        if self.status in ("active", "suspended") and self.valid_until < today:
-            return "expired"
+        if self.status.in_term and self.valid_until < today:
+            return LicenseStatus.EXPIRED
         return self.status
 
     def to_dict(self, operator_name: str | None = None) -> dict[str, Any]:

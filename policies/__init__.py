@@ -5,10 +5,11 @@ No tables, no audit.
 `check_query` decides on one query.
 """
 
-from policies.engine import POLICY_VERSION, LicenseScope, PolicyDecision, check_query
+from policies.engine import POLICY_VERSION, Decision, LicenseScope, PolicyDecision, check_query
 from policies.privacy import NoiseSpec, apply_noise, plan_noise
 
 __all__ = [
+    "Decision",
     "LicenseScope",
     "NoiseSpec",
     "POLICY_VERSION",

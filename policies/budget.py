@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from core.errors import Reason
 from operators.records import License
-from policies.engine import PolicyDecision
+from policies.engine import Decision, PolicyDecision
 
 
 def within_budget(decision: PolicyDecision, license: License) -> PolicyDecision:
     """The decision, or a denial if its ε is more than the license has left."""
     remaining = license.epsilon_total - license.epsilon_spent
-    if decision.decision == "deny" or decision.epsilon <= remaining + 1e-12:
+    if decision.decision is Decision.DENY or decision.epsilon <= remaining + 1e-12:
         return decision
     reason = Reason(
         "budget_exhausted",
@@ -18,4 +18,4 @@ def within_budget(decision: PolicyDecision, license: License) -> PolicyDecision:
         f"ε={remaining:.3f} left",
         suggestion="reuse an earlier release or ask the data authority for more budget",
     )
-    return PolicyDecision("deny", [reason], datasets=decision.datasets)
+    return PolicyDecision(Decision.DENY, [reason], datasets=decision.datasets)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from sqlglot import exp
@@ -29,6 +30,14 @@ from policies.typecheck import row_filter_reasons, type_reasons
 POLICY_VERSION = "sluice-policy/0.1"
 
 
+class Decision(StrEnum):
+    """What the policy engine does with a query; stored on the job as its plain value."""
+
+    ALLOW = "allow"  # runs as written (only public columns, no row filter)
+    REWRITE = "rewrite"  # runs as rewritten: row filter, bounded aggregates, noise
+    DENY = "deny"  # never runs; the reasons say why
+
+
 @dataclass(frozen=True)
 class LicenseScope:
     """What a license lets a query touch."""
@@ -40,7 +49,7 @@ class LicenseScope:
 
 @dataclass
 class PolicyDecision:
-    decision: str  # allow | rewrite | deny
+    decision: Decision
     reasons: list[Reason]
     sql: str | None = None
     datasets: list[str] = field(default_factory=list)
@@ -90,7 +99,7 @@ def _cell_dict(cell: OutputCell) -> dict[str, Any]:
 
 
 def _deny(reasons: list[Reason], datasets: list[str]) -> PolicyDecision:
-    return PolicyDecision("deny", reasons, datasets=datasets)
+    return PolicyDecision(Decision.DENY, reasons, datasets=datasets)
 
 
 def check_query(
@@ -126,7 +135,7 @@ def _decide(
         if predicate is None:
             checked = analysis.tree
             return PolicyDecision(
-                "allow",
+                Decision.ALLOW,
                 [],
                 checked.sql(DIALECT),
                 analysis.datasets,
@@ -136,7 +145,7 @@ def _decide(
             )
         tree = inject_row_filter(analysis.tree, licensed, predicate)
         return PolicyDecision(
-            "rewrite",
+            Decision.REWRITE,
             [],
             tree.sql(DIALECT),
             analysis.datasets,
@@ -160,7 +169,7 @@ def _decide(
             f"differential-privacy noise on {', '.join(n.column for n in noise)} (ε={epsilon:g})"
         )
     return PolicyDecision(
-        "rewrite",
+        Decision.REWRITE,
         [],
         tree.sql(DIALECT),
         analysis.datasets,

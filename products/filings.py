@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from audit_log import Actor, append
+from audit_log import Actor, AuditAction, append
 from core.db import Base, utcnow
 from products.records import Product
 
@@ -58,7 +58,7 @@ def file_notice(
     entry = append(
         session,
         actor,
-        "product.filed",
+        AuditAction.PRODUCT_FILED,
         f"product:{product.id}",
         {
             "kind": kind,

@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audit_log import append
+from audit_log import AuditAction, append
 from core.db import utcnow
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.home import Home
@@ -85,7 +85,7 @@ def list_product(
     append(
         session,
         user.actor,
-        "product.listed",
+        AuditAction.PRODUCT_LISTED,
         f"product:{product.id}",
         {
             "name": product.name,
@@ -114,7 +114,7 @@ def reprice_product(
     append(
         session,
         user.actor,
-        "product.repriced",
+        AuditAction.PRODUCT_REPRICED,
         f"product:{product.id}",
         {"before": before, "after": product.pricing["tiers"], "note": note},
     )
@@ -132,7 +132,13 @@ def withdraw_product(session: Session, product_id: int, user: Principal, reason:
         raise InvalidInput("say why the product is withdrawn; buyers and the regulator see it")
     product.status = "withdrawn"
     product.updated_at = utcnow()
-    append(session, user.actor, "product.withdrawn", f"product:{product.id}", {"reason": reason})
+    append(
+        session,
+        user.actor,
+        AuditAction.PRODUCT_WITHDRAWN,
+        f"product:{product.id}",
+        {"reason": reason},
+    )
     file_notice(session, product, "withdrawal", user.actor, reason)
     return product
 

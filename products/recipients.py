@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audit_log import Actor, append
+from audit_log import Actor, AuditAction, append
 from core.errors import Conflict, PermissionDenied
 from operators.accounts import get_operator
 from products.crypto import check_cipher, fingerprint, load_recipient
@@ -49,7 +49,7 @@ def register_key(
     session.add(record)
     session.flush()
     details = {"operator": company.name, "fingerprint": key_print, "cipher": cipher}
-    append(session, actor, "release_key.registered", f"operator:{company.id}", details)
+    append(session, actor, AuditAction.RELEASE_KEY_REGISTERED, f"operator:{company.id}", details)
     return record
 
 

@@ -18,14 +18,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audit_log import Actor, append, head
+from audit_log import Actor, AuditAction, append, head
 from catalog import get_dataset
 from core.errors import Conflict, LicenseInvalid, NotFound, Reason
 from core.home import Home
 from gate.step import candidate_dir, differencing_findings
 from jobs.lifecycle import transition
 from jobs.queries import earlier_outputs
-from jobs.records import Job, public_findings
+from jobs.records import Job, JobStatus, public_findings
 from operators.licenses import license_stop_reason
 from operators.records import License, Operator
 from products.crypto import load_recipient, seal
@@ -94,7 +94,7 @@ def _manifest(session: Session, job: Job, reviewers: list[str], withheld: list[s
 def _refuse_differencing(session: Session, home: Home, job: Job) -> None:
     """Outputs released since this one was gated may now difference it: check again."""
     threshold = int(job.gate.get("rules", {}).get("threshold", 10))
-    earlier = earlier_outputs(session, job, statuses=("released",))
+    earlier = earlier_outputs(session, job, statuses=(JobStatus.RELEASED,))
     found = differencing_findings(home, job, threshold, earlier)
     if found:
         raise Conflict(
@@ -146,7 +146,9 @@ def release_job(
     )
     session.add(release)
     session.flush()
-    transition(session, job, "released", actor, {"release": release.id, "sha256": release.sha256})
+    transition(
+        session, job, JobStatus.RELEASED, actor, {"release": release.id, "sha256": release.sha256}
+    )
     details = {
         "job": job.id,
         "sha256": release.sha256,
@@ -154,12 +156,12 @@ def release_job(
         "withheld": withheld,
         "encrypted_to": key.fingerprint if key is not None else None,
     }
-    append(session, actor, "release.created", f"release:{release.id}", details)
+    append(session, actor, AuditAction.RELEASE_CREATED, f"release:{release.id}", details)
     if exception is not None:
         append(
             session,
             actor,
-            "release.exception",
+            AuditAction.RELEASE_EXCEPTION,
             f"release:{release.id}",
             {
                 "job": job.id,

@@ -12,12 +12,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audit_log import Actor, append
+from audit_log import Actor, AuditAction, append
 from core.errors import Conflict, InvalidInput, PermissionDenied
 from core.home import Home
 from jobs.lifecycle import transition
 from jobs.queries import get_job
-from jobs.records import Job
+from jobs.records import Job, JobStatus
 from operators.records import User
 from products.records import Review
 from products.release import ExceptionGrant, release_job
@@ -27,6 +27,8 @@ __all__ = ["EXCEPTION_REVIEWERS", "REVIEWER_ROLES", "review", "review_queue", "r
 REVIEWER_ROLES = ("reviewer", "authority")
 EXCEPTION_REVIEWERS = 2
 MIN_JUSTIFICATION = 10  # characters: a sentence, not "ok"
+#: the audit action of each decision a reviewer may record
+DECISION_ACTIONS = {"approve": AuditAction.REVIEW_APPROVE, "deny": AuditAction.REVIEW_DENY}
 
 
 def reviews_of(session: Session, job_id: int) -> list[Review]:
@@ -35,7 +37,7 @@ def reviews_of(session: Session, job_id: int) -> list[Review]:
 
 def review_queue(session: Session) -> list[Job]:
     return list(
-        session.scalars(select(Job).where(Job.status == "awaiting_review").order_by(Job.id))
+        session.scalars(select(Job).where(Job.status == JobStatus.AWAITING_REVIEW).order_by(Job.id))
     )
 
 
@@ -52,7 +54,7 @@ def custom_outputs(job: Job) -> list[str]:
 
 
 def _check_decision(job: Job, decision: str, reason: str, exception: bool) -> None:
-    if decision not in ("approve", "deny"):
+    if decision not in DECISION_ACTIONS:
         raise InvalidInput(f"decision must be approve or deny, not {decision!r}")
     if decision == "deny" and not reason.strip():
         raise InvalidInput("a denial needs --reason so the operator knows what to change")
@@ -86,12 +88,12 @@ def review(
     """Record one reviewer's decision; release when enough approvals are in."""
     job = get_job(session, job_id)
     may_review(reviewer, job)
-    if job.status == "blocked":
+    if job.status == JobStatus.BLOCKED:
         raise Conflict(
             f"job {job_id} was blocked by the output gate and cannot be approved; "
             "see `sluice review show` for the findings"
         )
-    if job.status != "awaiting_review":
+    if job.status != JobStatus.AWAITING_REVIEW:
         raise Conflict(f"job {job_id} is {job.status}, not awaiting review")
     if any(r.reviewer_id == reviewer.id for r in reviews_of(session, job_id)):
         raise Conflict(f"{reviewer.name} has already reviewed job {job_id}; another reviewer must")
@@ -109,9 +111,9 @@ def review(
     )
     session.flush()
     details = {"reason": reason, "exception": exception}
-    append(session, actor, f"review.{decision}", f"job:{job_id}", details)
+    append(session, actor, DECISION_ACTIONS[decision], f"job:{job_id}", details)
     if decision == "deny":
-        transition(session, job, "rejected", actor, {"reason": reason})
+        transition(session, job, JobStatus.REJECTED, actor, {"reason": reason})
         return job
     approvals = [r for r in reviews_of(session, job_id) if r.decision == "approve"]
     exceptions = [r for r in approvals if r.exception]

@@ -19,7 +19,7 @@ from core.errors import NotFound
 from core.home import Home
 from gate.step import candidate_files
 from jobs.queries import get_job, job_dir
-from jobs.records import Job
+from jobs.records import Job, JobStatus
 from operators.records import License, Operator, User
 from products.release import release_of, released_files
 from products.review import (
@@ -140,7 +140,7 @@ def _executed_notebook(home: Home, job: Job) -> str | None:
 def review_view(session: Session, home: Home, job_id: int) -> dict[str, Any]:
     """Everything a reviewer needs to decide on one job's outputs, with every figure."""
     job = get_job(session, job_id)
-    if job.status in ("denied", "queued", "running"):
+    if job.status in (JobStatus.DENIED, JobStatus.QUEUED, JobStatus.RUNNING):
         raise NotFound(f"job {job_id} is {job.status}: it has no outputs to review yet")
     release = release_of(session, job_id)
     tables, custom = released_files(job, exception=False)

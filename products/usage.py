@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from audit_log import append
+from audit_log import AuditAction, append
 from core.db import Base, utcnow
 from core.errors import Conflict, InvalidInput, PermissionDenied
 from operators.accounts import Principal
@@ -119,7 +119,7 @@ def record_usage(
     append(
         session,
         user.actor,
-        "product.used",
+        AuditAction.PRODUCT_USED,
         f"product:{product.id}",
         {
             "usage": record.id,
@@ -151,7 +151,7 @@ def record_spending(
     append(
         session,
         user.actor,
-        "product.spending",
+        AuditAction.PRODUCT_SPENDING,
         f"product:{product.id}",
         {"spending": record.id, "category": category, "amount": record.amount},
     )

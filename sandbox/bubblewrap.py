@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from core.failures import JobFailure
 from sandbox.interpreter import Interpreter
-from sandbox.limits import Limits, rlimits
+from sandbox.limits import Limits, breach, rlimits
 from sandbox.outdir import OutMount
 from sandbox.runner import (
     SPEC_NAME,
@@ -222,7 +223,7 @@ class BubblewrapRunner:
             h.out.persist(result.outputs)
         return result
 
-    def _watch(self, h: BubblewrapHandle, log: JobLog) -> str | None:
+    def _watch(self, h: BubblewrapHandle, log: JobLog) -> JobFailure | None:
         """Pump output into the log until bwrap exits; kill it at the wall time or
         when the job has more processes than allowed. Returns the limit it killed for."""
         assert h.proc is not None and h.proc.stdout is not None and h.proc.stderr is not None
@@ -233,7 +234,8 @@ class BubblewrapRunner:
             selector.register(stream, selectors.EVENT_READ)
         selector.register(h.pidfd, selectors.EVENT_READ)
         selector.register(h.info_fd, selectors.EVENT_READ)
-        info, killed_for = b"", None
+        info = b""
+        killed_for: JobFailure | None = None
         try:
             while True:
                 left = WATCH_INTERVAL if killed_for else deadline - time.monotonic()
@@ -252,9 +254,9 @@ class BubblewrapRunner:
                 if killed_for:
                     continue
                 if time.monotonic() >= deadline:
-                    killed_for = "limit:wall_seconds"
+                    killed_for = breach("wall_seconds")
                 elif h.pid_ns and _processes_in(h.pid_ns) > limits.processes:
-                    killed_for = "limit:processes"
+                    killed_for = breach("processes")
                 if killed_for:
                     log.note(f"killed: {killed_for}")
                     self._kill(h)

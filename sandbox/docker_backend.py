@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.failures import JobFailure
 from sandbox.cgroups import container_cgroups, cpu_seconds, oom_kills, pids_refused
-from sandbox.limits import Limits, rlimits
+from sandbox.limits import Limits, breach, rlimits
 from sandbox.pool import (
     START_TIMEOUT,
     Slot,
@@ -105,7 +106,7 @@ def engine_answers() -> bool:
 @dataclass
 class DockerHandle(Handle):
     slot: Slot | None = None
-    killed_for: str | None = None
+    killed_for: JobFailure | None = None
     cgroups: dict[str, Path] = field(default_factory=dict)
 
 
@@ -274,13 +275,13 @@ class DockerRunner:
                 break
             cpu = max(cpu, cpu_seconds(h.cgroups))
             if time.monotonic() >= deadline:
-                h.killed_for = "limit:wall_seconds"
+                h.killed_for = breach("wall_seconds")
             elif pids_refused(h.cgroups):
-                h.killed_for = "limit:processes"
+                h.killed_for = breach("processes")
             elif oom_kills(h.cgroups):  # a child (a notebook's kernel) was OOM-killed
-                h.killed_for = "limit:memory_mb"
+                h.killed_for = breach("memory_mb")
             elif cpu > limits.cpu_seconds + 1:
-                h.killed_for = "limit:cpu_seconds"
+                h.killed_for = breach("cpu_seconds")
             if h.killed_for:
                 from docker.errors import APIError
 
@@ -294,7 +295,7 @@ class DockerRunner:
             time.sleep(POLL)
         seconds = time.monotonic() - h.started
         state = self.client.api.inspect_container(container.id)["State"]
-        killed_for = h.killed_for or ("limit:memory_mb" if state.get("OOMKilled") else None)
+        killed_for = h.killed_for or (breach("memory_mb") if state.get("OOMKilled") else None)
         with open(h.run.log_path, "wb") as log_file:
             log = JobLog(log_file)
             log.write(container.logs(stdout=True, stderr=False), is_stderr=False)

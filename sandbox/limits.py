@@ -1,7 +1,8 @@
 """Sandbox limits, and how a breach of one is recognised after the job has ended.
 
-Backends enforce the limits their own way; the names of breaches ("limit:...")
-and the rules for what may leave `/out` are shared here so every backend agrees.
+Backends enforce the limits their own way; breaches (a `JobFailure` of kind LIMIT
+naming the limit) and the rules for what may leave `/out` are shared here so every
+backend agrees.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.errors import InvalidInput
+from core.failures import FailureKind, JobFailure
 
 # A failure that is not a limit: /out held something other than plain files.
-RULE_REGULAR_FILES = "rule:regular_files_only"
+RULE_REGULAR_FILES = JobFailure(FailureKind.RULE, "regular_files_only")
 
 # Words a process prints when an allocation failed under RLIMIT_AS or DuckDB's
 # memory_limit; the runtime prints the error as its last stderr line.
@@ -46,6 +48,13 @@ class Limits:
         return asdict(self)
 
 
+def breach(limit: str) -> JobFailure:
+    """The failure of a job that ran into `limit` (a field of `Limits`)."""
+    if limit not in Limits.__dataclass_fields__:
+        raise ValueError(f"{limit!r} is not a sandbox limit")
+    return JobFailure(FailureKind.LIMIT, limit)
+
+
 def rlimits(limits: Limits) -> dict[int, tuple[int, int]]:
     """The (soft, hard) rlimits that carry these limits into a job's processes.
 
@@ -69,7 +78,7 @@ def rlimits(limits: Limits) -> dict[int, tuple[int, int]]:
 
 def breach_from_exit(
     exit_code: int | None, stderr_tail: str, cpu_used: float, limits: Limits
-) -> str | None:
+) -> JobFailure | None:
     """Name the limit a finished job ran into, judged from how it died and what it said.
 
     Exit codes above 128 are 128 + the signal that killed the job's main process
@@ -79,13 +88,13 @@ def breach_from_exit(
         return None
     died_of = exit_code - 128 if exit_code > 128 else None
     if died_of == signal.SIGXCPU:
-        return "limit:cpu_seconds"
+        return breach("cpu_seconds")
     if died_of == signal.SIGKILL and cpu_used >= limits.cpu_seconds - 0.5:
-        return "limit:cpu_seconds"  # the hard RLIMIT_CPU, one second after SIGXCPU
+        return breach("cpu_seconds")  # the hard RLIMIT_CPU, one second after SIGXCPU
     if died_of == signal.SIGXFSZ or any(m in stderr_tail for m in _FILE_SIZE_MARKERS):
-        return "limit:output_bytes"
+        return breach("output_bytes")
     if any(m in stderr_tail for m in _MEMORY_MARKERS):
-        return "limit:memory_mb"
+        return breach("memory_mb")
     return None
 
 
@@ -94,21 +103,21 @@ class OutputCheck:
     """The files a job left in /out, or the rule they broke (with a line for the log)."""
 
     files: list[Path]
-    failure: str | None = None
+    failure: JobFailure | None = None
     detail: str = ""
 
 
-def over_limit(out_dir: Path, limits: Limits) -> str | None:
+def over_limit(out_dir: Path, limits: Limits) -> JobFailure | None:
     """The output limit /out is past, if any: how a job that died writing is judged
     (a full tmpfs says ENOSPC, which could also mean /tmp)."""
     names = os.listdir(out_dir)
     if len(names) > limits.output_files:
-        return "limit:output_files"
+        return breach("output_files")
     total = 0
     for name in names:
         info = os.lstat(os.path.join(out_dir, name))
         total += info.st_size if stat.S_ISREG(info.st_mode) else 0
-    return "limit:output_bytes" if total > limits.output_bytes else None
+    return breach("output_bytes") if total > limits.output_bytes else None
 
 
 def check_outputs(out_dir: Path, limits: Limits) -> OutputCheck:
@@ -130,10 +139,10 @@ def check_outputs(out_dir: Path, limits: Limits) -> OutputCheck:
             total += info.st_size
     if len(files) > limits.output_files:
         detail = f"{len(files)} files in /out, limit {limits.output_files}"
-        return OutputCheck([], "limit:output_files", detail)
+        return OutputCheck([], breach("output_files"), detail)
     if total > limits.output_bytes:
         detail = f"{total} bytes in /out, limit {limits.output_bytes}"
-        return OutputCheck([], "limit:output_bytes", detail)
+        return OutputCheck([], breach("output_bytes"), detail)
     return OutputCheck(files)
 
 

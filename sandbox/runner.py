@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from core.errors import InvalidInput
+from core.failures import FailureKind, JobFailure
 from sandbox.limits import (
     Limits,
     breach_from_exit,
@@ -78,7 +79,7 @@ class SandboxResult:
     ok: bool
     exit_code: int | None
     outputs: list[Path]
-    failure: str | None
+    failure: JobFailure | None
     log_path: Path
     seconds: float
 
@@ -191,7 +192,7 @@ def conclude(
     log: JobLog,
     *,
     exit_code: int | None,
-    killed_for: str | None,
+    killed_for: JobFailure | None,
     cpu_seconds: float,
     seconds: float,
     out_dir: Path | None = None,
@@ -207,9 +208,8 @@ def conclude(
     collect_runtime_files(out, run.review_dir)
     failure = killed_for or breach_from_exit(exit_code, log.stderr_text(), cpu_seconds, limits)
     if failure is None and exit_code != 0:
-        failure = over_limit(out, limits) or (
-            f"error: {log.last_stderr_line() or f'exit code {exit_code}'}"
-        )
+        said = log.last_stderr_line() or f"exit code {exit_code}"
+        failure = over_limit(out, limits) or JobFailure(FailureKind.ERROR, said)
     outputs: list[Path] = []
     if failure is None:
         check = check_outputs(out, limits)

@@ -9,7 +9,15 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from audit_log import Actor, AuditEntry, append, configure_log, make_signer, with_signer
+from audit_log import (
+    Actor,
+    AuditAction,
+    AuditEntry,
+    append,
+    configure_log,
+    make_signer,
+    with_signer,
+)
 from core.errors import NotFound, SluiceError
 from core.home import Home
 from service.db import make_engine, migrate, session_factory
@@ -35,7 +43,7 @@ class Domain:
             append(
                 session,
                 actor,
-                "request.refused",
+                AuditAction.REQUEST_REFUSED,
                 action,
                 {"error": error.code, "message": error.message[:500]},
             )
@@ -68,7 +76,7 @@ def init_domain(settings: Settings) -> tuple[Domain, bool]:
             append(
                 session,
                 Actor.system(),
-                "domain.initialized",
+                AuditAction.DOMAIN_INITIALIZED,
                 str(home.root),
                 {"database": "sqlite" if settings.url.startswith("sqlite") else "external"},
             )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from audit_log import Actor, append, export_entries
+from audit_log import Actor, AuditAction, append, export_entries
 from service.domain import Domain, init_domain
 from service.settings import Settings
 
@@ -29,7 +29,7 @@ def fill(domain: Domain, upto: int = SIZE) -> None:
     with domain.transaction() as session:
         for n in range(2, upto + 1):
             details = {"n": n, "note": "数据可用不可见", "license": 1 + n % 2, "share": n / 8}
-            append(session, ACTOR, "test.step", f"thing:{n}", details)
+            append(session, ACTOR, AuditAction.TOKEN_USED, f"thing:{n}", details)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, text
 
 from audit_log import (
+    AuditAction,
     AuditEntry,
     append,
     checkpoint,
@@ -40,11 +41,11 @@ def test_appends_verify_and_heads_are_signed_every_n(logged: Domain) -> None:
 
 def test_entry_commits_with_the_change_or_not_at_all(logged: Domain) -> None:
     with pytest.raises(RuntimeError), logged.transaction() as session:
-        append(session, ACTOR, "test.step", "thing", {})
+        append(session, ACTOR, AuditAction.TOKEN_USED, "thing", {})
         raise RuntimeError("the state change failed")
     with logged.transaction() as session:
         assert verify_store(session).entries == SIZE
-        append(session, ACTOR, "test.step", "thing", {})
+        append(session, ACTOR, AuditAction.TOKEN_USED, "thing", {})
     with logged.transaction() as session:
         assert verify_store(session).ok
 

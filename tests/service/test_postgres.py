@@ -8,7 +8,7 @@ import threading
 
 from sqlalchemy import inspect, select, text
 
-from audit_log import Actor, AuditEntry, append, verify_store
+from audit_log import Actor, AuditAction, AuditEntry, append, verify_store
 from service.domain import Domain, init_domain
 from service.settings import Settings
 from tests.jobs.conftest import pg_domain, pg_server, pg_settings, pg_url  # noqa: F401
@@ -41,7 +41,12 @@ def test_concurrent_writers_keep_one_contiguous_chain(pg_domain: Domain) -> None
             start.wait()
             for i in range(APPENDS):
                 with pg_domain.transaction() as session:
-                    append(session, Actor(f"w{number}", "system"), "test.append", f"w{number}:{i}")
+                    append(
+                        session,
+                        Actor(f"w{number}", "system"),
+                        AuditAction.TOKEN_USED,
+                        f"w{number}:{i}",
+                    )
         except BaseException as exc:  # noqa: BLE001  reported below
             errors.append(exc)
 
@@ -54,7 +59,9 @@ def test_concurrent_writers_keep_one_contiguous_chain(pg_domain: Domain) -> None
     with pg_domain.transaction() as session:
         seqs = session.scalars(select(AuditEntry.seq).order_by(AuditEntry.seq)).all()
         assert seqs == list(range(1, len(seqs) + 1))
-        ours = session.scalars(select(AuditEntry).where(AuditEntry.action == "test.append")).all()
+        ours = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == AuditAction.TOKEN_USED)
+        ).all()
         assert len(ours) == WRITERS * APPENDS
         entries = session.scalars(select(AuditEntry).order_by(AuditEntry.seq)).all()
         for before, after in zip(entries, entries[1:], strict=False):
