@@ -1,23 +1,25 @@
 """Domain errors: each carries the facts a person needs to act on it.
 
-    SluiceError
-     ├── InvalidInput        malformed request, file or argument
-     │    └── SchemaInvalid  a dataset schema or a file that does not match it
-     ├── NotFound            unknown dataset, license, job, user, ...
-     ├── Conflict            the thing exists already, or is in the wrong state
-     ├── PermissionDenied    the actor's role or company does not allow this
-     ├── LicenseInvalid      license expired, revoked, or not covering the request
-     ├── PolicyDenied        the policy engine refused a query (carries reasons)
-     ├── BudgetExhausted     the privacy budget would go negative
-     └── LimitExceeded       a sandbox limit was hit
+                                                                          HTTP  exit
+    SluiceError                                                           400     1
+     ├── InvalidInput        malformed request, file or argument         422     2
+     │    └── SchemaInvalid  a dataset schema or a file not matching it  422     2
+     ├── NotFound            unknown dataset, license, job, user, ...    404     3
+     ├── Conflict            exists already, or in the wrong state       409     4
+     ├── PermissionDenied    the actor's role or company does not allow  403     5
+     ├── LicenseInvalid      expired, revoked, or not covering this      403     6
+     ├── PolicyDenied        the policy engine refused a query           403     7
+     ├── BudgetExhausted     the privacy budget would go negative        402     8
+     └── LimitExceeded       a sandbox limit was hit                     400     9
 
-The CLI maps them to exit codes and the API to HTTP statuses, each in one place.
+Each class carries its own HTTP status and CLI exit code, so a new error cannot be
+forgotten by one front end; the API and the CLI each read them in one place.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,9 @@ class SluiceError(Exception):
     message: str
     reasons: list[Reason] = field(default_factory=list)
 
-    code = "error"
+    code: ClassVar[str] = "error"
+    http_status: ClassVar[int] = 400
+    exit_code: ClassVar[int] = 1
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
@@ -64,6 +68,8 @@ class SluiceError(Exception):
 
 class InvalidInput(SluiceError):
     code = "invalid_input"
+    http_status = 422
+    exit_code = 2
 
 
 class SchemaInvalid(InvalidInput):
@@ -72,27 +78,41 @@ class SchemaInvalid(InvalidInput):
 
 class NotFound(SluiceError):
     code = "not_found"
+    http_status = 404
+    exit_code = 3
 
 
 class Conflict(SluiceError):
     code = "conflict"
+    http_status = 409
+    exit_code = 4
 
 
 class PermissionDenied(SluiceError):
     code = "permission_denied"
+    http_status = 403
+    exit_code = 5
 
 
 class LicenseInvalid(SluiceError):
     code = "license_invalid"
+    http_status = 403
+    exit_code = 6
 
 
 class PolicyDenied(SluiceError):
     code = "policy_denied"
+    http_status = 403
+    exit_code = 7
 
 
 class BudgetExhausted(SluiceError):
     code = "budget_exhausted"
+    http_status = 402
+    exit_code = 8
 
 
 class LimitExceeded(SluiceError):
     code = "limit_exceeded"
+    http_status = 400
+    exit_code = 9

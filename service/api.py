@@ -11,35 +11,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from audit_log import Actor
-from core.errors import (
-    BudgetExhausted,
-    Conflict,
-    InvalidInput,
-    LicenseInvalid,
-    NotFound,
-    PermissionDenied,
-    PolicyDenied,
-    SluiceError,
-)
+from core.errors import SluiceError
 from service.deps import Unauthorized
 from service.domain import open_domain
 from service.routes import audit, catalog, jobs, licenses, products, review
 from service.settings import Settings
 from service.web import mount_console
-
-STATUS: dict[type[SluiceError], int] = {
-    InvalidInput: 422,
-    NotFound: 404,
-    Conflict: 409,
-    PermissionDenied: 403,
-    LicenseInvalid: 403,
-    PolicyDenied: 403,
-    BudgetExhausted: 402,
-}
-
-
-def http_status(error: SluiceError) -> int:
-    return next((STATUS[k] for k in type(error).__mro__ if k in STATUS), 400)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -63,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         who = getattr(request.state, "principal", None)
         actor = who.actor if who else Actor("anonymous", "public")
         domain.record_refusal(actor, f"{request.method} {request.url.path}", error)
-        return JSONResponse(error.to_dict(), status_code=http_status(error))
+        return JSONResponse(error.to_dict(), status_code=error.http_status)
 
     @app.exception_handler(Unauthorized)
     async def unauthorized(_request: Request, _error: Unauthorized) -> JSONResponse:

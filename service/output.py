@@ -12,37 +12,9 @@ from typing import Any, TypeVar
 import typer
 
 from audit_log import Actor
-from core.errors import (
-    BudgetExhausted,
-    Conflict,
-    InvalidInput,
-    LicenseInvalid,
-    LimitExceeded,
-    NotFound,
-    PermissionDenied,
-    PolicyDenied,
-    SluiceError,
-)
-
-EXIT_CODES: dict[type[SluiceError], int] = {
-    InvalidInput: 2,
-    NotFound: 3,
-    Conflict: 4,
-    PermissionDenied: 5,
-    LicenseInvalid: 6,
-    PolicyDenied: 7,
-    BudgetExhausted: 8,
-    LimitExceeded: 9,
-}
+from core.errors import SluiceError
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def exit_code(error: SluiceError) -> int:
-    for kind in type(error).__mro__:
-        if kind in EXIT_CODES:
-            return EXIT_CODES[kind]
-    return 1
 
 
 def emit(data: Any, as_json: bool, human: Callable[[Any], str] | str | None = None) -> None:
@@ -69,7 +41,7 @@ def handles_errors(action: str) -> Callable[[F], F]:
                 print(f"sluice: {error.message}", file=sys.stderr)
                 for reason in error.reasons:
                     print(f"  - {reason}", file=sys.stderr)
-                raise typer.Exit(exit_code(error)) from None
+                raise typer.Exit(error.exit_code) from None
 
         return run  # type: ignore[return-value]
 
