@@ -17,6 +17,7 @@ from core.errors import (
     Reason,
     SchemaInvalid,
     SluiceError,
+    Step,
 )
 from core.home import Home
 
@@ -34,5 +35,6 @@ __all__ = [
     "Reason",
     "SchemaInvalid",
     "SluiceError",
+    "Step",
     "utcnow",
 ]

@@ -14,11 +14,17 @@
 
 Each class carries its own HTTP status and CLI exit code, so a new error cannot be
 forgotten by one front end; the API and the CLI each read them in one place.
+
+A message states the rule that was broken; what to do about it is a separate
+`suggestion` in the domain's words ("list your jobs") and, where a front end can say it
+better, a `Step` naming it. The CLI phrases a step as a command, the API as a route or
+a field, so no domain message names a command or a flag.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any, ClassVar
 
 
@@ -42,12 +48,48 @@ class Reason:
         return text
 
 
+class Step(StrEnum):
+    """The next steps an error can point to, by name; each front end words them itself."""
+
+    INIT_DOMAIN = "init_domain"
+    ADD_OPERATOR = "add_operator"
+    ADD_USER = "add_user"
+    NAME_COMPANY = "name_company"
+    DROP_COMPANY = "drop_company"
+    CREATE_TOKEN = "create_token"
+    LIST_LICENSES = "list_licenses"
+    LICENSE_END_DATE = "license_end_date"
+    LICENSE_BUDGET = "license_budget"
+    LICENSE_DATASETS = "license_datasets"
+    LIST_JOBS = "list_jobs"
+    SHOW_JOB = "show_job"
+    SUBMIT_FOR_SPARK = "submit_for_spark"
+    GIVE_REASON = "give_reason"
+    DENY_PLAINLY = "deny_plainly"
+    APPROVE_AS_EXCEPTION = "approve_as_exception"
+    SHOW_FINDINGS = "show_findings"
+    MAKE_KEY_PAIR = "make_key_pair"
+    GIVE_PRIVATE_KEY = "give_private_key"
+    LIST_PRODUCTS = "list_products"
+    NAME_A_RULE = "name_a_rule"
+    ALLOW_WEAKER = "allow_weaker"
+    VERIFY_LOG = "verify_log"
+    SIGN_HEAD = "sign_head"
+    EXPORT_PUBLIC_KEY = "export_public_key"
+
+
 @dataclass
 class SluiceError(Exception):
-    """Base of every error the domain raises on purpose."""
+    """Base of every error the domain raises on purpose.
+
+    `message` says what was wrong; `suggestion` what to do, in words every front end
+    may show; `step` names that same step so a front end can say it its own way.
+    """
 
     message: str
     reasons: list[Reason] = field(default_factory=list)
+    suggestion: str | None = None
+    step: Step | None = None
 
     code: ClassVar[str] = "error"
     http_status: ClassVar[int] = 400
@@ -57,10 +99,12 @@ class SluiceError(Exception):
         super().__init__(self.message)
 
     def __str__(self) -> str:
-        return self.message
+        return f"{self.message}; {self.suggestion}" if self.suggestion else self.message
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.suggestion:
+            body["suggestion"] = self.suggestion
         if self.reasons:
             body["reasons"] = [r.to_dict() for r in self.reasons]
         return body

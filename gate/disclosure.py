@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from core.errors import InvalidInput, Reason
+from core.errors import InvalidInput, Reason, Step
 
 __all__ = [
     "DisclosureRules",
@@ -166,10 +166,10 @@ class DisclosureRules:
                 for name in refused
             ]
             raise InvalidInput(
-                f"refusing disclosure rules weaker than {what} ({', '.join(refused)}); "
-                f"opt in by naming them ({hint}; SLUICE_DISCLOSURE_ALLOW_WEAKER for the domain, "
-                "--allow-weaker for a dataset)",
+                f"refusing disclosure rules weaker than {what} ({', '.join(refused)})",
                 reasons,
+                suggestion=f"opt in by naming them ({hint})",
+                step=Step.ALLOW_WEAKER,
             )
         return rules
 

@@ -1,7 +1,8 @@
 """The REST API app (under /api/v1): routers from `service.routes`, one error handler.
 
 Domain errors become a 4xx JSON body here and nowhere else, and are recorded in
-the audit log; request bodies are capped in size before anything parses them.
+the audit log; request bodies are capped in size before anything parses them. What
+to do next is worded for an API client: a route or a field, never a CLI command.
 """
 
 from collections.abc import Callable
@@ -11,12 +12,37 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from audit_log import Actor
-from core.errors import SluiceError
+from core.errors import SluiceError, Step
 from service.deps import Unauthorized
 from service.domain import open_domain
 from service.routes import audit, catalog, jobs, licenses, products, review
 from service.settings import Settings
 from service.web import mount_console
+
+# Steps an API client takes differently from a person at the CLI; the rest keep the
+# domain's words. `{suggestion}` stands for those words.
+ROUTES: dict[Step, str] = {
+    Step.LIST_LICENSES: "see GET /api/v1/licenses",
+    Step.LICENSE_END_DATE: "give a later valid_until",
+    Step.LICENSE_BUDGET: "give a positive epsilon",
+    Step.LICENSE_DATASETS: "name at least one in datasets",
+    Step.LIST_JOBS: "see GET /api/v1/jobs",
+    Step.SHOW_JOB: "a job's release_id is in GET /api/v1/jobs/{{job_id}}",
+    Step.GIVE_REASON: "{suggestion} in the body's reason",
+    Step.APPROVE_AS_EXCEPTION: "approve them with exception: true and a written reason, or deny",
+    Step.SHOW_FINDINGS: "see GET /api/v1/review/jobs/{{job_id}} for the findings",
+    Step.LIST_PRODUCTS: "see GET /api/v1/products",
+    Step.VERIFY_LOG: "see GET /api/v1/audit/verify",
+    Step.EXPORT_PUBLIC_KEY: "fetch it from GET /api/v1/audit/pubkey",
+}
+
+
+def error_body(error: SluiceError) -> dict[str, Any]:
+    """The error as JSON, with what to do next worded for an API client."""
+    body = error.to_dict()
+    if error.step is not None and error.step in ROUTES:
+        body["suggestion"] = ROUTES[error.step].format(suggestion=error.suggestion or "")
+    return body
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         who = getattr(request.state, "principal", None)
         actor = who.actor if who else Actor("anonymous", "public")
         domain.record_refusal(actor, f"{request.method} {request.url.path}", error)
-        return JSONResponse(error.to_dict(), status_code=error.http_status)
+        return JSONResponse(error_body(error), status_code=error.http_status)
 
     @app.exception_handler(Unauthorized)
     async def unauthorized(_request: Request, _error: Unauthorized) -> JSONResponse:

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from audit_log import Actor, AuditEntry, append, configure_log, make_signer, with_signer
-from core.errors import NotFound, SluiceError
+from core.errors import NotFound, SluiceError, Step
 from core.home import Home
 from service.db import make_engine, migrate, session_factory
 from service.settings import Settings
@@ -45,7 +45,9 @@ def open_domain(settings: Settings) -> Domain:
     home = settings.domain_home
     if settings.database_url is None and not home.database.exists():
         raise NotFound(
-            f"no Sluice domain at {home.root}; run `sluice init` first (or set SLUICE_HOME)"
+            f"no Sluice domain at {home.root}",
+            suggestion="initialize the domain first, or point SLUICE_HOME at one",
+            step=Step.INIT_DOMAIN,
         )
     engine = make_engine(settings.url)
     signer = make_signer(settings.audit_signature, home.signing_key, settings.audit_sm2_opt_in)

@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound, Step
 from jobs.queries import get_job, list_jobs
 from jobs.runner import run
 from jobs.submit import decide, submit
@@ -49,7 +49,11 @@ def owned_license(session: Session, license_id: int, who: Principal) -> None:
     """Another company's license is not found (its existence is not revealed)."""
     scope = company_scope(who)
     if scope is not None and get_license(session, license_id).operator_id != scope:
-        raise NotFound(f"no license with id {license_id}; see GET /api/v1/licenses")
+        raise NotFound(
+            f"no license with id {license_id}",
+            suggestion="list your licenses",
+            step=Step.LIST_LICENSES,
+        )
 
 
 def start_submitted(

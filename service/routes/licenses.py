@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.errors import NotFound
+from core.errors import NotFound, Step
 from jobs.ledger import BudgetCharge
 from operators.accounts import Principal
 from operators.licenses import get_license, list_licenses, revoke_license
@@ -76,7 +76,11 @@ def scoped_license(session: Session, license_id: int, who: Principal) -> License
     record = get_license(session, license_id)
     scope = company_scope(who)
     if scope is not None and record.operator_id != scope:
-        raise NotFound(f"no license with id {license_id}; see GET /api/v1/licenses")
+        raise NotFound(
+            f"no license with id {license_id}",
+            suggestion="list your licenses",
+            step=Step.LIST_LICENSES,
+        )
     return record
 
 
