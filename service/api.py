@@ -16,6 +16,7 @@ from core.errors import SluiceError, Step
 from service.deps import Unauthorized
 from service.domain import open_domain
 from service.routes import audit, catalog, jobs, licenses, products, review
+from service.schemas.common import ErrorOut
 from service.settings import Settings
 from service.web import mount_console
 
@@ -37,12 +38,28 @@ ROUTES: dict[Step, str] = {
 }
 
 
-def error_body(error: SluiceError) -> dict[str, Any]:
+def error_body(error: SluiceError) -> ErrorOut:
     """The error as JSON, with what to do next worded for an API client."""
     body = error.to_dict()
     if error.step is not None and error.step in ROUTES:
         body["suggestion"] = ROUTES[error.step].format(suggestion=error.suggestion or "")
-    return body
+    return ErrorOut.model_validate(body)
+
+
+def refusals() -> dict[int | str, dict[str, Any]]:
+    """Every 4xx a route may answer with the shared error body, named by its codes.
+    (422 stays FastAPI's own, since request validation answers it in its own shape.)"""
+    codes: dict[int, list[str]] = {401: ["unauthorized"], 413: ["too_large"]}
+    kinds: list[type[SluiceError]] = [SluiceError]
+    while kinds:
+        kind = kinds.pop(0)
+        kinds += kind.__subclasses__()
+        if kind.http_status != 422:
+            codes.setdefault(kind.http_status, []).append(kind.code)
+    return {
+        status: {"model": ErrorOut, "description": "refused: " + ", ".join(names)}
+        for status, names in sorted(codes.items())
+    }
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -52,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.domain = domain
     for module in (jobs, catalog, audit, licenses, products, review):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=refusals())
 
     @app.middleware("http")
     async def cap_body(request: Request, call_next: Callable[..., Any]) -> Any:
@@ -66,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         who = getattr(request.state, "principal", None)
         actor = who.actor if who else Actor("anonymous", "public")
         domain.record_refusal(actor, f"{request.method} {request.url.path}", error)
-        return JSONResponse(error_body(error), status_code=error.http_status)
+        return JSONResponse(error_body(error).model_dump(), status_code=error.http_status)
 
     @app.exception_handler(Unauthorized)
     async def unauthorized(_request: Request, _error: Unauthorized) -> JSONResponse:

@@ -99,14 +99,14 @@ def test_every_step_is_worded_by_the_cli_and_never_as_a_command_by_the_api(step:
     error = NotFound("no such thing", suggestion="do the domain thing", step=step)
     assert step in COMMANDS
     assert one_line(error).startswith("no such thing; ") and "{" not in one_line(error)
-    body = error_body(error)
-    assert body["suggestion"] and not any(w in body["suggestion"] for w in CLI_WORDS)
+    hint = error_body(error).suggestion
+    assert hint and not any(w in hint for w in CLI_WORDS)
 
 
 def test_an_error_without_a_step_keeps_the_domain_words() -> None:
     error = Conflict("job 3 is released", suggestion="submit a new job")
     assert one_line(error) == "job 3 is released; submit a new job" == str(error)
-    assert error_body(error) == {
+    assert error_body(error).model_dump() == {
         "error": "conflict",
         "message": "job 3 is released",
         "suggestion": "submit a new job",
