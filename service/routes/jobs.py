@@ -12,15 +12,15 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from core.errors import InvalidInput, NotFound, Step
+from core.errors import InvalidInput, NotFound
 from jobs.queries import get_job, list_jobs
 from jobs.runner import run
 from jobs.submit import decide, submit
 from operators.accounts import Principal
-from operators.licenses import get_license
 from products.release import release_of
 from service.deps import DomainDep, OperatorDep, SessionDep, StaffOrOperatorDep, company_scope
 from service.domain import Domain
+from service.routes.licenses import scoped_license
 from service.routes.media import EventStream, ZipFile
 from service.schemas.jobs import JobOut, JobView, PolicyDecisionOut
 
@@ -49,13 +49,7 @@ class JobRequest(BaseModel):
 
 def owned_license(session: Session, license_id: int, who: Principal) -> None:
     """Another company's license is not found (its existence is not revealed)."""
-    scope = company_scope(who)
-    if scope is not None and get_license(session, license_id).operator_id != scope:
-        raise NotFound(
-            f"no license with id {license_id}",
-            suggestion="list your licenses",
-            step=Step.LIST_LICENSES,
-        )
+    scoped_license(session, license_id, who)
 
 
 def start_submitted(
