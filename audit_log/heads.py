@@ -9,7 +9,7 @@ from audit_log.records import TreeHead
 from audit_log.signing import Signer, session_signer, sign_head
 from audit_log.state import LogState, load_state
 from core.db import utcnow
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound, Step
 
 
 def write_head(session: Session, state: LogState, signer: Signer, reason: str) -> TreeHead:
@@ -69,7 +69,8 @@ def head_at(session: Session, size: int) -> TreeHead:
         sizes = [h.size for h in list_heads(session)][-10:]
         known = ", ".join(map(str, sizes)) if sizes else "none yet"
         raise NotFound(
-            f"no signed tree head at size {size}; signed sizes include {known} "
-            "(`sluice audit checkpoint` signs the current size)"
+            f"no signed tree head at size {size}; signed sizes include {known}",
+            suggestion="sign a tree head at the current size",
+            step=Step.SIGN_HEAD,
         )
     return head

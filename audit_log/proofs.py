@@ -28,7 +28,7 @@ from audit_log.merkle import (
 from audit_log.records import AuditEntry, LogConfig
 from audit_log.signing import Verifier, head_signature_ok
 from audit_log.state import DEFAULT_SUITE, entry_digests, node_seq
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound, Step
 
 
 @dataclass
@@ -55,8 +55,9 @@ def _prove(session: Session, prover: Callable[[NodeSource], list[bytes]]) -> lis
         found = blob[level * HASH_SIZE : (level + 1) * HASH_SIZE]
         if len(found) != HASH_SIZE:
             raise Conflict(
-                f"the stored tree hashes for entry {node_seq(level, index)} are missing; "
-                "run `sluice audit verify` to find out why"
+                f"the stored tree hashes for entry {node_seq(level, index)} are missing",
+                suggestion="verify the log to find out why",
+                step=Step.VERIFY_LOG,
             )
         return found
 
@@ -77,8 +78,9 @@ def inclusion_document(session: Session, seq: int, tree_size: int | None = None)
     if head is None or head.size < seq:
         signed = f"the last signed head covers {head.size} entries" if head else "none is signed"
         raise Conflict(
-            f"entry {seq} is not yet covered by a signed tree head ({signed}); "
-            "run `sluice audit checkpoint` or wait for the next interval"
+            f"entry {seq} is not yet covered by a signed tree head ({signed})",
+            suggestion="sign a tree head now, or wait for the next interval",
+            step=Step.SIGN_HEAD,
         )
     suite = _suite(session)
     fields = entry.to_dict()
@@ -87,7 +89,9 @@ def inclusion_document(session: Session, seq: int, tree_size: int | None = None)
     if not verify_inclusion(suite, seq - 1, head.size, leaf, proof, bytes.fromhex(head.root_hash)):
         raise Conflict(
             f"the stored log does not prove entry {seq} against its signed head at size "
-            f"{head.size}; run `sluice audit verify`"
+            f"{head.size}",
+            suggestion="verify the log",
+            step=Step.VERIFY_LOG,
         )
     return {
         "type": "inclusion_proof",
@@ -111,8 +115,9 @@ def consistency_document(session: Session, old: int, new: int) -> dict[str, Any]
     roots = bytes.fromhex(old_head.root_hash), bytes.fromhex(new_head.root_hash)
     if not verify_consistency(suite, old, new, *roots, proof):
         raise Conflict(
-            f"the signed heads at sizes {old} and {new} are not consistent with the stored "
-            "log; run `sluice audit verify`"
+            f"the signed heads at sizes {old} and {new} are not consistent with the stored log",
+            suggestion="verify the log",
+            step=Step.VERIFY_LOG,
         )
     return {
         "type": "consistency_proof",

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy.orm import Session
 
 from audit_log.canonical import canonical
-from core.errors import InvalidInput
+from core.errors import InvalidInput, Step
 
 HEAD_TYPE = "sluice.tree_head/v1"
 _SESSION_KEY = "sluice.audit.signer"
@@ -193,6 +193,8 @@ def load_verifier(pem: bytes) -> Ed25519Verifier:
         raise InvalidInput("the public key file is not a PEM public key") from None
     if not isinstance(key, Ed25519PublicKey):
         raise InvalidInput(
-            "the public key is not an Ed25519 key; export it with `sluice audit pubkey`"
+            "the public key is not an Ed25519 key",
+            suggestion="export the domain's public key again",
+            step=Step.EXPORT_PUBLIC_KEY,
         )
     return Ed25519Verifier(key)

@@ -18,6 +18,7 @@ from core.errors import (
     Reason,
     SchemaInvalid,
     SluiceError,
+    Step,
 )
 from core.failures import FailureKind, JobFailure
 from core.home import Home
@@ -38,5 +39,6 @@ __all__ = [
     "Reason",
     "SchemaInvalid",
     "SluiceError",
+    "Step",
     "utcnow",
 ]

@@ -1,23 +1,31 @@
 """Domain errors: each carries the facts a person needs to act on it.
 
-    SluiceError
-     ├── InvalidInput        malformed request, file or argument
-     │    └── SchemaInvalid  a dataset schema or a file that does not match it
-     ├── NotFound            unknown dataset, license, job, user, ...
-     ├── Conflict            the thing exists already, or is in the wrong state
-     ├── PermissionDenied    the actor's role or company does not allow this
-     ├── LicenseInvalid      license expired, revoked, or not covering the request
-     ├── PolicyDenied        the policy engine refused a query (carries reasons)
-     ├── BudgetExhausted     the privacy budget would go negative
-     └── LimitExceeded       a sandbox limit was hit
+                                                                          HTTP  exit
+    SluiceError                                                           400     1
+     ├── InvalidInput        malformed request, file or argument         422     2
+     │    └── SchemaInvalid  a dataset schema or a file not matching it  422     2
+     ├── NotFound            unknown dataset, license, job, user, ...    404     3
+     ├── Conflict            exists already, or in the wrong state       409     4
+     ├── PermissionDenied    the actor's role or company does not allow  403     5
+     ├── LicenseInvalid      expired, revoked, or not covering this      403     6
+     ├── PolicyDenied        the policy engine refused a query           403     7
+     ├── BudgetExhausted     the privacy budget would go negative        402     8
+     └── LimitExceeded       a sandbox limit was hit                     400     9
 
-The CLI maps them to exit codes and the API to HTTP statuses, each in one place.
+Each class carries its own HTTP status and CLI exit code, so a new error cannot be
+forgotten by one front end; the API and the CLI each read them in one place.
+
+A message states the rule that was broken; what to do about it is a separate
+`suggestion` in the domain's words ("list your jobs") and, where a front end can say it
+better, a `Step` naming it. The CLI phrases a step as a command, the API as a route or
+a field, so no domain message names a command or a flag.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
@@ -40,23 +48,63 @@ class Reason:
         return text
 
 
+class Step(StrEnum):
+    """The next steps an error can point to, by name; each front end words them itself."""
+
+    INIT_DOMAIN = "init_domain"
+    ADD_OPERATOR = "add_operator"
+    ADD_USER = "add_user"
+    NAME_COMPANY = "name_company"
+    DROP_COMPANY = "drop_company"
+    CREATE_TOKEN = "create_token"
+    LIST_LICENSES = "list_licenses"
+    LICENSE_END_DATE = "license_end_date"
+    LICENSE_BUDGET = "license_budget"
+    LICENSE_DATASETS = "license_datasets"
+    LIST_JOBS = "list_jobs"
+    SHOW_JOB = "show_job"
+    SUBMIT_FOR_SPARK = "submit_for_spark"
+    GIVE_REASON = "give_reason"
+    DENY_PLAINLY = "deny_plainly"
+    APPROVE_AS_EXCEPTION = "approve_as_exception"
+    SHOW_FINDINGS = "show_findings"
+    MAKE_KEY_PAIR = "make_key_pair"
+    GIVE_PRIVATE_KEY = "give_private_key"
+    LIST_PRODUCTS = "list_products"
+    NAME_A_RULE = "name_a_rule"
+    ALLOW_WEAKER = "allow_weaker"
+    VERIFY_LOG = "verify_log"
+    SIGN_HEAD = "sign_head"
+    EXPORT_PUBLIC_KEY = "export_public_key"
+
+
 @dataclass
 class SluiceError(Exception):
-    """Base of every error the domain raises on purpose."""
+    """Base of every error the domain raises on purpose.
+
+    `message` says what was wrong; `suggestion` what to do, in words every front end
+    may show; `step` names that same step so a front end can say it its own way.
+    """
 
     message: str
     reasons: list[Reason] = field(default_factory=list)
+    suggestion: str | None = None
+    step: Step | None = None
 
-    code = "error"
+    code: ClassVar[str] = "error"
+    http_status: ClassVar[int] = 400
+    exit_code: ClassVar[int] = 1
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
 
     def __str__(self) -> str:
-        return self.message
+        return f"{self.message}; {self.suggestion}" if self.suggestion else self.message
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.suggestion:
+            body["suggestion"] = self.suggestion
         if self.reasons:
             body["reasons"] = [r.to_dict() for r in self.reasons]
         return body
@@ -64,6 +112,8 @@ class SluiceError(Exception):
 
 class InvalidInput(SluiceError):
     code = "invalid_input"
+    http_status = 422
+    exit_code = 2
 
 
 class SchemaInvalid(InvalidInput):
@@ -72,27 +122,41 @@ class SchemaInvalid(InvalidInput):
 
 class NotFound(SluiceError):
     code = "not_found"
+    http_status = 404
+    exit_code = 3
 
 
 class Conflict(SluiceError):
     code = "conflict"
+    http_status = 409
+    exit_code = 4
 
 
 class PermissionDenied(SluiceError):
     code = "permission_denied"
+    http_status = 403
+    exit_code = 5
 
 
 class LicenseInvalid(SluiceError):
     code = "license_invalid"
+    http_status = 403
+    exit_code = 6
 
 
 class PolicyDenied(SluiceError):
     code = "policy_denied"
+    http_status = 403
+    exit_code = 7
 
 
 class BudgetExhausted(SluiceError):
     code = "budget_exhausted"
+    http_status = 402
+    exit_code = 8
 
 
 class LimitExceeded(SluiceError):
     code = "limit_exceeded"
+    http_status = 400
+    exit_code = 9

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from audit_log import Actor, AuditAction, append
 from catalog import get_dataset
-from core.errors import InvalidInput, NotFound, PermissionDenied
+from core.errors import InvalidInput, NotFound, PermissionDenied, Step
 from gate.disclosure import DisclosureRules, rule_name
 from gate.records import DatasetDisclosure
 
@@ -44,7 +44,11 @@ def set_dataset_rules(
     _may_set(actor)
     get_dataset(session, dataset)
     if not values:
-        raise InvalidInput("give at least one rule to set, e.g. --threshold 20")
+        raise InvalidInput(
+            "no disclosure rule to set",
+            suggestion="name at least one rule and its value, e.g. threshold 20",
+            step=Step.NAME_A_RULE,
+        )
     weaker = sorted({rule_name(name) for name in allow_weaker or ()})
     values = {rule_name(key): value for key, value in values.items()}
     effective = DisclosureRules.from_dict(values, allow_weaker=weaker, base=domain_rules)

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.errors import NotFound
+from core.errors import NotFound, Step
 from core.home import Home
 from gate.subject import EarlierOutput
 from jobs.records import Job, JobStatus
@@ -24,7 +24,7 @@ def get_job(
     """
     job = session.get(Job, job_id, with_for_update=lock)
     if job is None or (operator_id is not None and job.operator_id != operator_id):
-        raise NotFound(f"no job with id {job_id}; see `sluice jobs list`")
+        raise NotFound(f"no job with id {job_id}", suggestion="list your jobs", step=Step.LIST_JOBS)
     return job
 
 

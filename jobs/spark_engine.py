@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 import sqlglot
 from sqlglot import exp
 
-from core.errors import InvalidInput
+from core.errors import InvalidInput, Step
 from core.failures import FailureKind, JobFailure
 from sandbox.limits import check_outputs, clear_outputs, release_modes
 from sandbox.runner import SandboxResult, SandboxRun
@@ -130,7 +130,11 @@ def run_spark(run: SandboxRun, sql: str | None, master: str) -> SandboxResult:
     outputs: list[Path] = []
     try:
         if not sql:
-            raise InvalidInput("the job has no Spark SQL; submit it again with --engine spark")
+            raise InvalidInput(
+                "the job has no Spark SQL",
+                suggestion="submit it again for the Spark engine",
+                step=Step.SUBMIT_FOR_SPARK,
+            )
         check_spark_sql(sql, set(run.data))
         failure = _execute(run, sql, master)
     except InvalidInput as exc:

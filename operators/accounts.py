@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from audit_log import Actor, AuditAction, append
 from core.db import utcnow
-from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Step
 from operators.records import ApiToken, Operator, User
 
 ROLES = ("admin", "authority", "reviewer", "operator", "regulator")
@@ -56,7 +56,11 @@ def add_operator(session: Session, name: str, actor: Actor) -> Operator:
 def get_operator(session: Session, name: str) -> Operator:
     operator = session.scalar(select(Operator).where(Operator.name == name))
     if operator is None:
-        raise NotFound(f"no operator named {name!r}; add it with `sluice operators add`")
+        raise NotFound(
+            f"no operator named {name!r}",
+            suggestion="add the company first",
+            step=Step.ADD_OPERATOR,
+        )
     return operator
 
 
@@ -64,9 +68,17 @@ def add_user(session: Session, name: str, role: str, operator: str | None, actor
     if role not in ROLES:
         raise InvalidInput(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
     if role == "operator" and not operator:
-        raise InvalidInput("an operator user needs --operator COMPANY")
+        raise InvalidInput(
+            "an operator user works for a company",
+            suggestion="name the company",
+            step=Step.NAME_COMPANY,
+        )
     if role != "operator" and operator:
-        raise InvalidInput(f"a {role} works for the domain, not a company; drop --operator")
+        raise InvalidInput(
+            f"a {role} works for the domain, not a company",
+            suggestion="leave the company out",
+            step=Step.DROP_COMPANY,
+        )
     if session.scalar(select(User).where(User.name == name)):
         raise Conflict(f"user {name!r} already exists; choose another name")
     company = get_operator(session, operator) if operator else None
@@ -86,7 +98,9 @@ def add_user(session: Session, name: str, role: str, operator: str | None, actor
 def get_user(session: Session, name: str) -> User:
     user = session.scalar(select(User).where(User.name == name))
     if user is None:
-        raise NotFound(f"no user named {name!r}; add it with `sluice users add`")
+        raise NotFound(
+            f"no user named {name!r}", suggestion="add the user first", step=Step.ADD_USER
+        )
     return user
 
 
@@ -116,7 +130,9 @@ def authenticate(session: Session, token: str) -> User:
     record = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
     if record is None or record.revoked or record.expires_at < utcnow():
         raise PermissionDenied(
-            "the token is unknown, revoked or expired; create one with `sluice tokens create`"
+            "the token is unknown, revoked or expired",
+            suggestion="create a new token",
+            step=Step.CREATE_TOKEN,
         )
     user = session.get(User, record.user_id)
     assert user is not None

@@ -16,7 +16,7 @@ from audit_log import Actor, AuditAction, append
 from catalog.row_filter import parse_row_filter
 from catalog.schema import DatasetSchema
 from core.db import utcnow
-from core.errors import Conflict, InvalidInput, LicenseInvalid, NotFound
+from core.errors import Conflict, InvalidInput, LicenseInvalid, NotFound, Step
 from core.failures import FailureKind, JobFailure
 from core.levels import Level
 from operators.accounts import get_operator
@@ -43,11 +43,23 @@ def check_terms(
     if not purpose.strip():
         raise InvalidInput("a license needs a purpose; describe the scenario (应用场景)")
     if valid_until <= date.today():
-        raise InvalidInput(f"--until {valid_until} is not in the future; give a later date")
+        raise InvalidInput(
+            f"the license's end date {valid_until} is not in the future",
+            suggestion="give a later end date",
+            step=Step.LICENSE_END_DATE,
+        )
     if not epsilon > 0:
-        raise InvalidInput(f"--epsilon must be positive, got {epsilon}")
+        raise InvalidInput(
+            f"the privacy budget ε must be positive, got {epsilon}",
+            suggestion="give a positive budget",
+            step=Step.LICENSE_BUDGET,
+        )
     if not schemas:
-        raise InvalidInput("a license needs at least one --dataset")
+        raise InvalidInput(
+            "a license needs at least one dataset",
+            suggestion="name the datasets it covers",
+            step=Step.LICENSE_DATASETS,
+        )
     if row_filter:
         parse_row_filter(row_filter, schemas)
     return level
@@ -96,7 +108,11 @@ def grant_license(
 def get_license(session: Session, license_id: int) -> License:
     record = session.get(License, license_id)
     if record is None:
-        raise NotFound(f"no license with id {license_id}; see `sluice licenses list`")
+        raise NotFound(
+            f"no license with id {license_id}",
+            suggestion="list your licenses",
+            step=Step.LIST_LICENSES,
+        )
     return record
 
 

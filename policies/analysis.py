@@ -184,7 +184,7 @@ def _table_reasons(
             Reason(
                 "unknown_dataset",
                 f"dataset {node.name!r} is not in the catalog",
-                suggestion="run `sluice catalog list` for the datasets that exist",
+                suggestion="list the catalog's datasets to see which exist",
             )
         ]
     if name not in licensed:

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from core.errors import InvalidInput, Reason
+from core.errors import InvalidInput, Reason, Step
 from products.package import verify_package
 
 __all__ = [
@@ -112,7 +112,11 @@ def load_recipient(pem: bytes) -> X25519PublicKey:
     except (ValueError, UnsupportedAlgorithm):
         key = None
     if not isinstance(key, X25519PublicKey):
-        raise InvalidInput("not an X25519 public key in PEM form; make one with `releases keygen`")
+        raise InvalidInput(
+            "not an X25519 public key in PEM form",
+            suggestion="make a key pair for releases",
+            step=Step.MAKE_KEY_PAIR,
+        )
     return key
 
 
@@ -213,7 +217,8 @@ def open_package(
         return manifest, members
     if private is None:
         raise InvalidInput(
-            f"this package is encrypted ({envelope.get('cipher')}); give the operator's "
-            "private key with --key"
+            f"this package is encrypted ({envelope.get('cipher')})",
+            suggestion="give the operator's private key",
+            step=Step.GIVE_PRIVATE_KEY,
         )
     return manifest, open_sealed(members, envelope, private)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from audit_log import AuditAction, append
 from core.db import utcnow
-from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Step
 from core.home import Home
 from jobs.records import Job
 from operators.accounts import Principal
@@ -157,5 +157,9 @@ def list_products(
 def get_product(session: Session, product_id: int) -> Product:
     product = session.get(Product, product_id)
     if product is None:
-        raise NotFound(f"no product with id {product_id}; see `sluice products list`")
+        raise NotFound(
+            f"no product with id {product_id}",
+            suggestion="list the products",
+            step=Step.LIST_PRODUCTS,
+        )
     return product

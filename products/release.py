@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from audit_log import Actor, AuditAction, append, head
 from catalog import get_dataset
-from core.errors import Conflict, LicenseInvalid, NotFound, Reason
+from core.errors import Conflict, LicenseInvalid, NotFound, Reason, Step
 from core.home import Home
 from gate.step import candidate_dir, differencing_findings
 from jobs.lifecycle import transition
@@ -180,5 +180,9 @@ def release_of(session: Session, job_id: int) -> Release | None:
 def get_release(session: Session, release_id: int) -> Release:
     release = session.get(Release, release_id)
     if release is None:
-        raise NotFound(f"no release with id {release_id}; see `sluice jobs show` for its job")
+        raise NotFound(
+            f"no release with id {release_id}",
+            suggestion="look up the release of its job",
+            step=Step.SHOW_JOB,
+        )
     return release

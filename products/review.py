@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit_log import Actor, AuditAction, append
-from core.errors import Conflict, InvalidInput, PermissionDenied
+from core.errors import Conflict, InvalidInput, PermissionDenied, Step
 from core.home import Home
 from jobs.lifecycle import transition
 from jobs.queries import get_job
@@ -57,22 +57,32 @@ def _check_decision(job: Job, decision: str, reason: str, exception: bool) -> No
     if decision not in DECISION_ACTIONS:
         raise InvalidInput(f"decision must be approve or deny, not {decision!r}")
     if decision == "deny" and not reason.strip():
-        raise InvalidInput("a denial needs --reason so the operator knows what to change")
+        raise InvalidInput(
+            "a denial needs a reason, so the operator knows what to change",
+            suggestion="give a reason",
+            step=Step.GIVE_REASON,
+        )
     custom = custom_outputs(job)
     if exception:
         if decision != "approve":
-            raise InvalidInput("an exception is a kind of approval; deny without --exception")
+            raise InvalidInput(
+                "an exception is a kind of approval",
+                suggestion="deny without marking an exception",
+                step=Step.DENY_PLAINLY,
+            )
         if not custom:
             raise InvalidInput(f"job {job.id} has no custom outputs to release by exception")
         if len(reason.strip()) < MIN_JUSTIFICATION:
             raise InvalidInput(
-                "releasing custom outputs is an exception: write a justification with "
-                f"--reason (at least {MIN_JUSTIFICATION} characters)"
+                "releasing custom outputs is an exception and needs a written justification",
+                suggestion=f"give a reason of at least {MIN_JUSTIFICATION} characters",
+                step=Step.GIVE_REASON,
             )
     elif decision == "approve" and custom and len(custom) == len(job.outputs):
         raise InvalidInput(
-            f"job {job.id} has only custom outputs ({', '.join(custom)}); approve them with "
-            "--exception and a written justification, or deny"
+            f"job {job.id} has only custom outputs ({', '.join(custom)})",
+            suggestion="approve them as an exception with a written justification, or deny",
+            step=Step.APPROVE_AS_EXCEPTION,
         )
 
 
@@ -90,8 +100,9 @@ def review(
     may_review(reviewer, job)
     if job.status == JobStatus.BLOCKED:
         raise Conflict(
-            f"job {job_id} was blocked by the output gate and cannot be approved; "
-            "see `sluice review show` for the findings"
+            f"job {job_id} was blocked by the output gate and cannot be approved",
+            suggestion="read the gate's findings",
+            step=Step.SHOW_FINDINGS,
         )
     if job.status != JobStatus.AWAITING_REVIEW:
         raise Conflict(f"job {job_id} is {job.status}, not awaiting review")

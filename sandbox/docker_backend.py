@@ -95,7 +95,7 @@ def unavailable_reason(image: str | None = None) -> str | None:
     except Exception as exc:
         return f"cannot name the runtime image: {exc}"
     if not image_present(docker.from_env(), tag):
-        return f"the runtime image {tag} is not built; run `sluice sandbox build-image`"
+        return f"the runtime image {tag} is not built; build the runtime image first"
     return None
 
 

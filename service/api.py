@@ -1,7 +1,8 @@
 """The REST API app (under /api/v1): routers from `service.routes`, one error handler.
 
 Domain errors become a 4xx JSON body here and nowhere else, and are recorded in
-the audit log; request bodies are capped in size before anything parses them.
+the audit log; request bodies are capped in size before anything parses them. What
+to do next is worded for an API client: a route or a field, never a CLI command.
 """
 
 from collections.abc import Callable
@@ -11,35 +12,54 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from audit_log import Actor
-from core.errors import (
-    BudgetExhausted,
-    Conflict,
-    InvalidInput,
-    LicenseInvalid,
-    NotFound,
-    PermissionDenied,
-    PolicyDenied,
-    SluiceError,
-)
+from core.errors import SluiceError, Step
 from service.deps import Unauthorized
 from service.domain import open_domain
 from service.routes import audit, catalog, jobs, licenses, products, review
+from service.schemas.common import ErrorOut
 from service.settings import Settings
 from service.web import mount_console
 
-STATUS: dict[type[SluiceError], int] = {
-    InvalidInput: 422,
-    NotFound: 404,
-    Conflict: 409,
-    PermissionDenied: 403,
-    LicenseInvalid: 403,
-    PolicyDenied: 403,
-    BudgetExhausted: 402,
+# Steps an API client takes differently from a person at the CLI; the rest keep the
+# domain's words. `{suggestion}` stands for those words.
+ROUTES: dict[Step, str] = {
+    Step.LIST_LICENSES: "see GET /api/v1/licenses",
+    Step.LICENSE_END_DATE: "give a later valid_until",
+    Step.LICENSE_BUDGET: "give a positive epsilon",
+    Step.LICENSE_DATASETS: "name at least one in datasets",
+    Step.LIST_JOBS: "see GET /api/v1/jobs",
+    Step.SHOW_JOB: "a job's release_id is in GET /api/v1/jobs/{{job_id}}",
+    Step.GIVE_REASON: "{suggestion} in the body's reason",
+    Step.APPROVE_AS_EXCEPTION: "approve them with exception: true and a written reason, or deny",
+    Step.SHOW_FINDINGS: "see GET /api/v1/review/jobs/{{job_id}} for the findings",
+    Step.LIST_PRODUCTS: "see GET /api/v1/products",
+    Step.VERIFY_LOG: "see GET /api/v1/audit/verify",
+    Step.EXPORT_PUBLIC_KEY: "fetch it from GET /api/v1/audit/pubkey",
 }
 
 
-def http_status(error: SluiceError) -> int:
-    return next((STATUS[k] for k in type(error).__mro__ if k in STATUS), 400)
+def error_body(error: SluiceError) -> ErrorOut:
+    """The error as JSON, with what to do next worded for an API client."""
+    body = error.to_dict()
+    if error.step is not None and error.step in ROUTES:
+        body["suggestion"] = ROUTES[error.step].format(suggestion=error.suggestion or "")
+    return ErrorOut.model_validate(body)
+
+
+def refusals() -> dict[int | str, dict[str, Any]]:
+    """Every 4xx a route may answer with the shared error body, named by its codes.
+    (422 stays FastAPI's own, since request validation answers it in its own shape.)"""
+    codes: dict[int, list[str]] = {401: ["unauthorized"], 413: ["too_large"]}
+    kinds: list[type[SluiceError]] = [SluiceError]
+    while kinds:
+        kind = kinds.pop(0)
+        kinds += kind.__subclasses__()
+        if kind.http_status != 422:
+            codes.setdefault(kind.http_status, []).append(kind.code)
+    return {
+        status: {"model": ErrorOut, "description": "refused: " + ", ".join(names)}
+        for status, names in sorted(codes.items())
+    }
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -49,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.domain = domain
     for module in (jobs, catalog, audit, licenses, products, review):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=refusals())
 
     @app.middleware("http")
     async def cap_body(request: Request, call_next: Callable[..., Any]) -> Any:
@@ -63,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         who = getattr(request.state, "principal", None)
         actor = who.actor if who else Actor("anonymous", "public")
         domain.record_refusal(actor, f"{request.method} {request.url.path}", error)
-        return JSONResponse(error.to_dict(), status_code=http_status(error))
+        return JSONResponse(error_body(error).model_dump(), status_code=error.http_status)
 
     @app.exception_handler(Unauthorized)
     async def unauthorized(_request: Request, _error: Unauthorized) -> JSONResponse:

@@ -102,7 +102,7 @@ def _people(d: Domain, out: Printer) -> dict[str, Any]:
         ]
         regulator = add_user(session, "chen.regulator", "regulator", None, AUTHORITY)
         create_token(session, operator, AUTHORITY)
-        people = {
+        people: dict[str, Any] = {
             "company": company.name,
             "operator": Principal.of(operator),
             "reviewers": [r.name for r in reviewers],

@@ -18,7 +18,7 @@ from audit_log import (
     make_signer,
     with_signer,
 )
-from core.errors import NotFound, SluiceError
+from core.errors import NotFound, SluiceError, Step
 from core.home import Home
 from service.db import make_engine, migrate, session_factory
 from service.settings import Settings
@@ -53,7 +53,9 @@ def open_domain(settings: Settings) -> Domain:
     home = settings.domain_home
     if settings.database_url is None and not home.database.exists():
         raise NotFound(
-            f"no Sluice domain at {home.root}; run `sluice init` first (or set SLUICE_HOME)"
+            f"no Sluice domain at {home.root}",
+            suggestion="initialize the domain first, or point SLUICE_HOME at one",
+            step=Step.INIT_DOMAIN,
         )
     engine = make_engine(settings.url)
     signer = make_signer(settings.audit_signature, home.signing_key, settings.audit_sm2_opt_in)

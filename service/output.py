@@ -1,5 +1,9 @@
 """How the CLI speaks: one JSON document with --json, readable lines otherwise, and
-one place that turns domain errors into a one-line message and an exit code."""
+one place that turns domain errors into a one-line message and an exit code.
+
+Domain errors say what to do in the domain's words; here each step becomes the
+command or flag a person types (`{suggestion}` stands for the domain's words).
+"""
 
 from __future__ import annotations
 
@@ -12,37 +16,48 @@ from typing import Any, TypeVar
 import typer
 
 from audit_log import Actor
-from core.errors import (
-    BudgetExhausted,
-    Conflict,
-    InvalidInput,
-    LicenseInvalid,
-    LimitExceeded,
-    NotFound,
-    PermissionDenied,
-    PolicyDenied,
-    SluiceError,
-)
-
-EXIT_CODES: dict[type[SluiceError], int] = {
-    InvalidInput: 2,
-    NotFound: 3,
-    Conflict: 4,
-    PermissionDenied: 5,
-    LicenseInvalid: 6,
-    PolicyDenied: 7,
-    BudgetExhausted: 8,
-    LimitExceeded: 9,
-}
+from core.errors import SluiceError, Step
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+COMMANDS: dict[Step, str] = {
+    Step.INIT_DOMAIN: "run `sluice init` first (or set SLUICE_HOME)",
+    Step.ADD_OPERATOR: "add it with `sluice operators add`",
+    Step.ADD_USER: "add it with `sluice users add`",
+    Step.NAME_COMPANY: "give --operator COMPANY",
+    Step.DROP_COMPANY: "drop --operator",
+    Step.CREATE_TOKEN: "create one with `sluice tokens create`",
+    Step.LIST_LICENSES: "see `sluice licenses list`",
+    Step.LICENSE_END_DATE: "give a later date with --until",
+    Step.LICENSE_BUDGET: "give a positive --epsilon",
+    Step.LICENSE_DATASETS: "give at least one --dataset",
+    Step.LIST_JOBS: "see `sluice jobs list`",
+    Step.SHOW_JOB: "see `sluice jobs show JOB` for its release",
+    Step.SUBMIT_FOR_SPARK: "submit it again with --engine spark",
+    Step.GIVE_REASON: "{suggestion} with --reason",
+    Step.DENY_PLAINLY: "deny without --exception",
+    Step.APPROVE_AS_EXCEPTION: "approve them with --exception and a written --reason, or deny",
+    Step.SHOW_FINDINGS: "see `sluice review show JOB` for the findings",
+    Step.MAKE_KEY_PAIR: "make one with `sluice releases keygen`",
+    Step.GIVE_PRIVATE_KEY: "give the operator's private key with --key",
+    Step.LIST_PRODUCTS: "see `sluice products list`",
+    Step.NAME_A_RULE: "give at least one rule to set, e.g. --threshold 20",
+    Step.ALLOW_WEAKER: (
+        "{suggestion}: SLUICE_DISCLOSURE_ALLOW_WEAKER for the domain, "
+        "--allow-weaker RULE for a dataset"
+    ),
+    Step.VERIFY_LOG: "run `sluice audit verify` to find out why",
+    Step.SIGN_HEAD: "run `sluice audit checkpoint`, or wait for the next interval",
+    Step.EXPORT_PUBLIC_KEY: "export it with `sluice audit pubkey`",
+}
 
-def exit_code(error: SluiceError) -> int:
-    for kind in type(error).__mro__:
-        if kind in EXIT_CODES:
-            return EXIT_CODES[kind]
-    return 1
+
+def one_line(error: SluiceError) -> str:
+    """The message, then what to type next (or the domain's words where no command fits)."""
+    hint = error.suggestion
+    if error.step is not None and error.step in COMMANDS:
+        hint = COMMANDS[error.step].format(suggestion=error.suggestion or "")
+    return f"{error.message}; {hint}" if hint else error.message
 
 
 def emit(data: Any, as_json: bool, human: Callable[[Any], str] | str | None = None) -> None:
@@ -66,10 +81,10 @@ def handles_errors(action: str) -> Callable[[F], F]:
                 return func(*args, **kwargs)
             except SluiceError as error:
                 _record(action, error)
-                print(f"sluice: {error.message}", file=sys.stderr)
+                print(f"sluice: {one_line(error)}", file=sys.stderr)
                 for reason in error.reasons:
                     print(f"  - {reason}", file=sys.stderr)
-                raise typer.Exit(exit_code(error)) from None
+                raise typer.Exit(error.exit_code) from None
 
         return run  # type: ignore[return-value]
 

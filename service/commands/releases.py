@@ -100,8 +100,8 @@ def releases_open(
             raise InvalidInput(f"refusing to write {name!r} outside {out}")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-    data = {"job": manifest.get("job"), "files": sorted(files), "out": str(out)}
-    emit(data, as_json, f"wrote {len(files)} file(s) to {out}")
+    written = {"job": manifest.get("job"), "files": sorted(files), "out": str(out)}
+    emit(written, as_json, f"wrote {len(files)} file(s) to {out}")
 
 
 @releases_app.command("show")

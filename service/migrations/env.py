@@ -10,11 +10,9 @@ from core.db import Base
 from service.db import make_engine
 
 config = context.config
-url = config.get_main_option("sqlalchemy.url")
-assert url
 
 
-def run() -> None:
+def run(url: str) -> None:
     engine = make_engine(url) if url.startswith("sqlite") else None
     if engine is None:
         from sqlalchemy import create_engine
@@ -29,4 +27,6 @@ def run() -> None:
     engine.dispose()
 
 
-run()
+url = config.get_main_option("sqlalchemy.url")
+assert url, "alembic needs sqlalchemy.url"
+run(url)

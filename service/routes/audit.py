@@ -7,7 +7,7 @@ verification is recorded by the system as an alert, as any failure is.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
@@ -25,6 +25,13 @@ from audit_log import (
 )
 from core.errors import NotFound
 from service.deps import DomainDep, RegulatorDep, SessionDep
+from service.schemas.audit import (
+    AuditEntryOut,
+    ConsistencyProof,
+    InclusionProof,
+    TreeHeadOut,
+    VerificationOut,
+)
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -62,9 +69,9 @@ def audit_entries(
     until: datetime | None = None,
     after: Seq = 0,
     limit: Limit = 100,
-) -> list[dict[str, Any]]:
+) -> list[AuditEntryOut]:
     where = _filter(operator_id, license_id, dataset, action, since, until, after)
-    return [e.to_dict() for e in list_entries(s, where, limit)]
+    return [AuditEntryOut.model_validate(e.to_dict()) for e in list_entries(s, where, limit)]
 
 
 @router.get("/alerts")
@@ -78,31 +85,31 @@ def audit_alerts(
     until: datetime | None = None,
     after: Seq = 0,
     limit: Limit = 100,
-) -> list[dict[str, Any]]:
+) -> list[AuditEntryOut]:
     where = _filter(operator_id, license_id, None, rule, since, until, after)
-    return [e.to_dict() for e in list_alerts(s, where, limit)]
+    return [AuditEntryOut.model_validate(e.to_dict()) for e in list_alerts(s, where, limit)]
 
 
 @router.get("/heads")
 def audit_heads(
     _who: RegulatorDep, s: SessionDep, after_size: Seq = 0, limit: Limit = 100
-) -> list[dict[str, Any]]:
-    return [h.to_dict() for h in list_heads(s, after_size, limit)]
+) -> list[TreeHeadOut]:
+    return [TreeHeadOut.model_validate(h.to_dict()) for h in list_heads(s, after_size, limit)]
 
 
 @router.get("/heads/latest")
-def audit_latest_head(_who: RegulatorDep, s: SessionDep) -> dict[str, Any]:
+def audit_latest_head(_who: RegulatorDep, s: SessionDep) -> TreeHeadOut:
     head = latest_head(s)
     if head is None:
         raise NotFound("no tree head is signed yet; one is written every few entries")
-    return head.to_dict()
+    return TreeHeadOut.model_validate(head.to_dict())
 
 
 @router.get("/proofs/inclusion/{seq}")
 def audit_inclusion(
     seq: int, _who: RegulatorDep, s: SessionDep, tree_size: int | None = None
-) -> dict[str, Any]:
-    return inclusion_document(s, seq, tree_size)
+) -> InclusionProof:
+    return InclusionProof.model_validate(inclusion_document(s, seq, tree_size))
 
 
 @router.get("/proofs/consistency")
@@ -111,16 +118,16 @@ def audit_consistency(
     s: SessionDep,
     old: Annotated[int, Query(ge=1)],
     new: Annotated[int, Query(ge=1)],
-) -> dict[str, Any]:
-    return consistency_document(s, old, new)
+) -> ConsistencyProof:
+    return ConsistencyProof.model_validate(consistency_document(s, old, new))
 
 
 @router.get("/verify")
-def audit_verify(_who: RegulatorDep, s: SessionDep) -> dict[str, Any]:
+def audit_verify(_who: RegulatorDep, s: SessionDep) -> VerificationOut:
     result = verify_store(s)
     if not result.ok:
         record_failed_verification(s, result.first_bad_seq, result.problem, "api")
-    return result.to_dict()
+    return VerificationOut.model_validate(result.to_dict())
 
 
 @router.get("/pubkey", response_class=PlainTextResponse)

@@ -1,13 +1,14 @@
 """The dataset catalog (资源目录) as operators and staff see it: names, titles, and the
 level and role of each column (never a value)."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
 from catalog import list_datasets
 from operators.accounts import Principal
 from service.deps import SessionDep, require_role
+from service.schemas.catalog import DatasetOut
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
 Anyone = Annotated[
@@ -16,5 +17,5 @@ Anyone = Annotated[
 
 
 @router.get("/datasets")
-def datasets(_who: Anyone, s: SessionDep) -> list[dict[str, Any]]:
-    return [d.to_dict() for d in list_datasets(s)]
+def datasets(_who: Anyone, s: SessionDep) -> list[DatasetOut]:
+    return [DatasetOut.model_validate(d.to_dict()) for d in list_datasets(s)]

@@ -17,10 +17,12 @@ from jobs.queries import get_job, list_jobs
 from jobs.runner import run
 from jobs.submit import decide, submit
 from operators.accounts import Principal
-from operators.licenses import get_license
 from products.release import release_of
 from service.deps import DomainDep, OperatorDep, SessionDep, StaffOrOperatorDep, company_scope
 from service.domain import Domain
+from service.routes.licenses import scoped_license
+from service.routes.media import EventStream, ZipFile
+from service.schemas.jobs import JobOut, JobView, PolicyDecisionOut
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
 Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
@@ -47,14 +49,12 @@ class JobRequest(BaseModel):
 
 def owned_license(session: Session, license_id: int, who: Principal) -> None:
     """Another company's license is not found (its existence is not revealed)."""
-    scope = company_scope(who)
-    if scope is not None and get_license(session, license_id).operator_id != scope:
-        raise NotFound(f"no license with id {license_id}; see GET /api/v1/licenses")
+    scoped_license(session, license_id, who)
 
 
 def start_submitted(
     domain: Domain, who: Principal, license_id: int, background: BackgroundTasks, **source: str
-) -> dict:
+) -> dict[str, Any]:
     """Record the job through `jobs.submit` (committed before its run is scheduled), then
     run it in the background; Spark jobs wait for a `sluice worker`, as from the CLI."""
     settings = domain.settings.job_settings()
@@ -68,13 +68,13 @@ def start_submitted(
 
 def submit_sql_job(
     domain: Domain, who: Principal, body: JobRequest, background: BackgroundTasks
-) -> dict:
+) -> dict[str, Any]:
     return start_submitted(domain, who, body.license_id, background, sql=body.sql)
 
 
 def submit_notebook(
     domain: Domain, who: Principal, license_id: int, notebook: bytes, background: BackgroundTasks
-) -> dict:
+) -> dict[str, Any]:
     if len(notebook) > MAX_NOTEBOOK_BYTES:
         raise InvalidInput(f"the notebook is over {MAX_NOTEBOOK_BYTES} bytes; make it smaller")
     text = notebook.decode("utf-8", "replace")
@@ -123,19 +123,19 @@ def package_response(session: Session, domain: Domain, job_id: int, who: Princip
 
 
 @router.post("/policy/check")
-def policy_check(body: JobRequest, who: OperatorDep, domain: DomainDep) -> dict[str, Any]:
+def policy_check(body: JobRequest, who: OperatorDep, domain: DomainDep) -> PolicyDecisionOut:
     """What the policy engine would do with a query (allow, rewrite, deny), without running it."""
     with domain.transaction() as s:
         owned_license(s, body.license_id, who)
         decision = decide(s, body.license_id, body.sql, domain.settings.epsilon_per_query)
-        return decision.to_dict()
+        return PolicyDecisionOut.model_validate(decision.to_dict())
 
 
 @router.post("/jobs", status_code=201)
 def post_job(
     body: JobRequest, who: OperatorDep, domain: DomainDep, background: BackgroundTasks
-) -> dict[str, Any]:
-    return submit_sql_job(domain, who, body, background)
+) -> JobOut:
+    return JobOut.model_validate(submit_sql_job(domain, who, body, background))
 
 
 @router.post("/jobs/notebook", status_code=201)
@@ -145,23 +145,25 @@ async def post_notebook(
     who: OperatorDep,
     domain: DomainDep,
     background: BackgroundTasks,
-) -> dict[str, Any]:
+) -> JobOut:
     data = await notebook.read(MAX_NOTEBOOK_BYTES + 1)
-    return await run_in_threadpool(submit_notebook, domain, who, license_id, data, background)
+    created = await run_in_threadpool(submit_notebook, domain, who, license_id, data, background)
+    return JobOut.model_validate(created)
 
 
 @router.get("/jobs")
-def get_jobs(who: StaffOrOperatorDep, s: SessionDep) -> list[dict[str, Any]]:
+def get_jobs(who: StaffOrOperatorDep, s: SessionDep) -> list[JobOut]:
     operator = who.role == "operator"
-    return [j.to_dict(for_operator=operator) for j in list_jobs(s, company_scope(who))]
+    jobs = list_jobs(s, company_scope(who))
+    return [JobOut.model_validate(j.to_dict(for_operator=operator)) for j in jobs]
 
 
 @router.get("/jobs/{job_id}")
-def get_one_job(job_id: Id, who: StaffOrOperatorDep, s: SessionDep) -> dict[str, Any]:
-    return job_view(s, job_id, who)
+def get_one_job(job_id: Id, who: StaffOrOperatorDep, s: SessionDep) -> JobView:
+    return JobView.model_validate(job_view(s, job_id, who))
 
 
-@router.get("/jobs/{job_id}/events", response_class=StreamingResponse)
+@router.get("/jobs/{job_id}/events", response_class=EventStream)
 def job_events(job_id: Id, who: StaffOrOperatorDep, domain: DomainDep) -> Any:
     """Server-sent events while the job moves; no session stays open while streaming."""
     with domain.transaction() as s:
@@ -169,7 +171,7 @@ def job_events(job_id: Id, who: StaffOrOperatorDep, domain: DomainDep) -> Any:
     return StreamingResponse(follow(domain, job_id, who), media_type="text/event-stream")
 
 
-@router.get("/jobs/{job_id}/package", response_class=FileResponse)
+@router.get("/jobs/{job_id}/package", response_class=ZipFile)
 def job_package(job_id: Id, who: StaffOrOperatorDep, s: SessionDep, domain: DomainDep) -> Any:
     """The signed release package of a released job (a zip with manifest and signature)."""
     return package_response(s, domain, job_id, who)

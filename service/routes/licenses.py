@@ -2,14 +2,14 @@
 suspends, reinstates and revokes; regulators read the registry."""
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.errors import NotFound
+from core.errors import NotFound, Step
 from jobs.ledger import BudgetCharge
 from operators.accounts import Principal
 from operators.licenses import get_license, list_licenses, revoke_license
@@ -22,6 +22,7 @@ from operators.lifecycle import (
 )
 from operators.records import License, Operator
 from service.deps import OperatorDep, SessionDep, company_scope, require_role
+from service.schemas.licenses import BudgetOut, ChargeOut, LicenseOut
 
 router = APIRouter(prefix="/api/v1/licenses", tags=["licenses"])
 Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
@@ -66,9 +67,9 @@ class Note(BaseModel):
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
-def _shown(session: Session, record: License) -> dict[str, Any]:
+def _shown(session: Session, record: License) -> LicenseOut:
     operator = session.get(Operator, record.operator_id)
-    return record.to_dict(operator.name if operator else None)
+    return LicenseOut.model_validate(record.to_dict(operator.name if operator else None))
 
 
 def scoped_license(session: Session, license_id: int, who: Principal) -> License:
@@ -76,18 +77,23 @@ def scoped_license(session: Session, license_id: int, who: Principal) -> License
     record = get_license(session, license_id)
     scope = company_scope(who)
     if scope is not None and record.operator_id != scope:
-        raise NotFound(f"no license with id {license_id}; see GET /api/v1/licenses")
+        raise NotFound(
+            f"no license with id {license_id}",
+            suggestion="list your licenses",
+            step=Step.LIST_LICENSES,
+        )
     return record
 
 
 @router.get("")
-def licenses(who: Reader, s: SessionDep, status: STATUSES | None = None) -> list[dict[str, Any]]:
-    rows = [lic.to_dict(name) for lic, name in list_licenses(s, company_scope(who))]
-    return [r for r in rows if status is None or r["status"] == status]
+def licenses(who: Reader, s: SessionDep, status: STATUSES | None = None) -> list[LicenseOut]:
+    found = list_licenses(s, company_scope(who))
+    rows = [LicenseOut.model_validate(lic.to_dict(name)) for lic, name in found]
+    return [r for r in rows if status is None or r.status == status]
 
 
 @router.post("", status_code=201)
-def apply(body: Application, who: OperatorDep, s: SessionDep) -> dict[str, Any]:
+def apply(body: Application, who: OperatorDep, s: SessionDep) -> LicenseOut:
     record = apply_for_license(
         s,
         operator_id=who.operator_id or 0,
@@ -104,48 +110,46 @@ def apply(body: Application, who: OperatorDep, s: SessionDep) -> dict[str, Any]:
 
 
 @router.get("/{license_id}")
-def one_license(license_id: Id, who: Reader, s: SessionDep) -> dict[str, Any]:
+def one_license(license_id: Id, who: Reader, s: SessionDep) -> LicenseOut:
     return _shown(s, scoped_license(s, license_id, who))
 
 
 @router.get("/{license_id}/budget")
-def budget(license_id: Id, who: Reader, s: SessionDep) -> dict[str, Any]:
+def budget(license_id: Id, who: Reader, s: SessionDep) -> BudgetOut:
     """The privacy-budget ledger of one license: every ε charged, oldest first."""
     record = scoped_license(s, license_id, who)
     charges = s.scalars(
         select(BudgetCharge).where(BudgetCharge.license_id == license_id).order_by(BudgetCharge.id)
     )
-    return {
-        "license": record.id,
-        "epsilon_total": record.epsilon_total,
-        "epsilon_spent": round(record.epsilon_spent, 6),
-        "charges": [
-            {"job": c.job_id, "epsilon": c.epsilon, "at": c.at.isoformat()} for c in charges
-        ],
-    }
+    return BudgetOut(
+        license=record.id,
+        epsilon_total=record.epsilon_total,
+        epsilon_spent=round(record.epsilon_spent, 6),
+        charges=[ChargeOut(job=c.job_id, epsilon=c.epsilon, at=c.at.isoformat()) for c in charges],
+    )
 
 
 @router.post("/{license_id}/approve")
-def approve(license_id: Id, body: Approval, who: Authority, s: SessionDep) -> dict[str, Any]:
+def approve(license_id: Id, body: Approval, who: Authority, s: SessionDep) -> LicenseOut:
     record = approve_license(s, license_id, who.actor, **body.model_dump())
     return _shown(s, record)
 
 
 @router.post("/{license_id}/refuse")
-def refuse(license_id: Id, body: Reason, who: Authority, s: SessionDep) -> dict[str, Any]:
+def refuse(license_id: Id, body: Reason, who: Authority, s: SessionDep) -> LicenseOut:
     return _shown(s, refuse_license(s, license_id, who.actor, body.reason))
 
 
 @router.post("/{license_id}/suspend")
-def suspend(license_id: Id, body: Reason, who: Authority, s: SessionDep) -> dict[str, Any]:
+def suspend(license_id: Id, body: Reason, who: Authority, s: SessionDep) -> LicenseOut:
     return _shown(s, suspend_license(s, license_id, who.actor, body.reason))
 
 
 @router.post("/{license_id}/reinstate")
-def reinstate(license_id: Id, body: Note, who: Authority, s: SessionDep) -> dict[str, Any]:
+def reinstate(license_id: Id, body: Note, who: Authority, s: SessionDep) -> LicenseOut:
     return _shown(s, reinstate_license(s, license_id, who.actor, body.note))
 
 
 @router.post("/{license_id}/revoke")
-def revoke(license_id: Id, body: Reason, who: Authority, s: SessionDep) -> dict[str, Any]:
+def revoke(license_id: Id, body: Reason, who: Authority, s: SessionDep) -> LicenseOut:
     return _shown(s, revoke_license(s, license_id, who.actor, body.reason))

@@ -3,7 +3,7 @@ reprice, withdraw and record usage; filings (告知) for the regulator; the publ
 disclosure report of income and spending (收支明细)."""
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import PlainTextResponse
@@ -32,6 +32,16 @@ from products.usage import (
     report_csv,
 )
 from service.deps import DomainDep, OperatorDep, SessionDep, company_scope, require_role
+from service.routes.media import CsvText
+from service.schemas.products import (
+    DisclosureOut,
+    FilingOut,
+    ProductOut,
+    ProvenanceOut,
+    SignedManifestOut,
+    SpendingOut,
+    UsageOut,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["products"])
 Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
@@ -102,36 +112,36 @@ class Spending(BaseModel):
 
 
 @router.get("/products")
-def products(s: SessionDep) -> list[dict[str, Any]]:
+def products(s: SessionDep) -> list[ProductOut]:
     """The public market: every listed product, with its price tiers and provenance."""
-    return [p.to_dict() for p in list_products(s, listed_only=True)]
+    return [ProductOut.model_validate(p.to_dict()) for p in list_products(s, listed_only=True)]
 
 
 @router.get("/products/{product_id}")
-def product(product_id: Id, s: SessionDep) -> dict[str, Any]:
-    return get_product(s, product_id).to_dict()
+def product(product_id: Id, s: SessionDep) -> ProductOut:
+    return ProductOut.model_validate(get_product(s, product_id).to_dict())
 
 
 @router.get("/products/{product_id}/verification")
-def verification(product_id: Id, s: SessionDep, domain: DomainDep) -> dict[str, Any]:
+def verification(product_id: Id, s: SessionDep, domain: DomainDep) -> ProvenanceOut:
     """Rerun every provenance check: package signature and digest, reviews, audit position."""
     checks = verify_provenance(s, domain.home, get_product(s, product_id))
-    return {"ok": all(c.ok for c in checks), "checks": [c.to_dict() for c in checks]}
+    return ProvenanceOut.model_validate(
+        {"ok": all(c.ok for c in checks), "checks": [c.to_dict() for c in checks]}
+    )
 
 
 @router.get("/products/{product_id}/manifest")
-def manifest(product_id: Id, s: SessionDep, domain: DomainDep) -> dict[str, Any]:
+def manifest(product_id: Id, s: SessionDep, domain: DomainDep) -> SignedManifestOut:
     """The release's signed manifest and the domain's public key, to verify offline."""
     release = s.get(Release, get_product(s, product_id).release_id)
     if release is None:
         raise NotFound(f"product {product_id} has no release behind it")
-    return signed_manifest(domain.home, release)
+    return SignedManifestOut.model_validate(signed_manifest(domain.home, release))
 
 
 @router.post("/products", status_code=201)
-def add_product(
-    body: Listing, who: OperatorDep, s: SessionDep, domain: DomainDep
-) -> dict[str, Any]:
+def add_product(body: Listing, who: OperatorDep, s: SessionDep, domain: DomainDep) -> ProductOut:
     created = list_product(
         s,
         body.release_id,
@@ -145,27 +155,28 @@ def add_product(
         update_cycle=body.update_cycle,
         home=domain.home,
     )
-    return created.to_dict()
+    return ProductOut.model_validate(created.to_dict())
 
 
 @router.put("/products/{product_id}/pricing")
-def reprice(product_id: Id, body: Repricing, who: OperatorDep, s: SessionDep) -> dict[str, Any]:
-    return reprice_product(s, product_id, who, body.pricing.basis(), body.note).to_dict()
+def reprice(product_id: Id, body: Repricing, who: OperatorDep, s: SessionDep) -> ProductOut:
+    repriced = reprice_product(s, product_id, who, body.pricing.basis(), body.note)
+    return ProductOut.model_validate(repriced.to_dict())
 
 
 @router.post("/products/{product_id}/withdraw")
-def withdraw(product_id: Id, body: Withdrawal, who: Seller, s: SessionDep) -> dict[str, Any]:
-    return withdraw_product(s, product_id, who, body.reason).to_dict()
+def withdraw(product_id: Id, body: Withdrawal, who: Seller, s: SessionDep) -> ProductOut:
+    return ProductOut.model_validate(withdraw_product(s, product_id, who, body.reason).to_dict())
 
 
 @router.post("/products/{product_id}/usage", status_code=201)
-def add_usage(product_id: Id, body: Usage, who: OperatorDep, s: SessionDep) -> dict[str, Any]:
+def add_usage(product_id: Id, body: Usage, who: OperatorDep, s: SessionDep) -> UsageOut:
     record = record_usage(s, product_id, who, body.buyer, body.buyer_type, body.quantity, body.note)
-    return record.to_dict()
+    return UsageOut.model_validate(record.to_dict())
 
 
 @router.get("/products/{product_id}/usage")
-def usage(product_id: Id, who: Watcher, s: SessionDep) -> list[dict[str, Any]]:
+def usage(product_id: Id, who: Watcher, s: SessionDep) -> list[UsageOut]:
     found = get_product(s, product_id)
     scope = company_scope(who)
     if scope is not None and found.operator_id != scope:
@@ -173,27 +184,28 @@ def usage(product_id: Id, who: Watcher, s: SessionDep) -> list[dict[str, Any]]:
     rows = s.scalars(
         select(UsageRecord).where(UsageRecord.product_id == product_id).order_by(UsageRecord.id)
     )
-    return [r.to_dict() for r in rows]
+    return [UsageOut.model_validate(r.to_dict()) for r in rows]
 
 
 @router.post("/products/{product_id}/spending", status_code=201)
-def add_spending(product_id: Id, body: Spending, who: OperatorDep, s: SessionDep) -> dict[str, Any]:
-    return record_spending(s, product_id, who, body.category, body.amount, body.note).to_dict()
+def add_spending(product_id: Id, body: Spending, who: OperatorDep, s: SessionDep) -> SpendingOut:
+    spent = record_spending(s, product_id, who, body.category, body.amount, body.note)
+    return SpendingOut.model_validate(spent.to_dict())
 
 
 @router.get("/filings")
-def filings(who: Watcher, s: SessionDep) -> list[dict[str, Any]]:
+def filings(who: Watcher, s: SessionDep) -> list[FilingOut]:
     """Filings (告知) to the regulator: listing, repricing and withdrawal, newest first."""
-    return [f.to_dict() for f in list_filings(s, company_scope(who))]
+    return [FilingOut.model_validate(f.to_dict()) for f in list_filings(s, company_scope(who))]
 
 
 @router.get("/disclosure")
-def disclosure(s: SessionDep, period: Period | None = None) -> dict[str, Any]:
+def disclosure(s: SessionDep, period: Period | None = None) -> DisclosureOut:
     """The public report of income and spending (收支明细) for a year, quarter or month."""
-    return disclosure_report(s, period or current_period()).to_dict()
+    return DisclosureOut.model_validate(disclosure_report(s, period or current_period()).to_dict())
 
 
-@router.get("/disclosure.csv", response_class=PlainTextResponse)
+@router.get("/disclosure.csv", response_class=CsvText)
 def disclosure_csv(s: SessionDep, period: Period | None = None) -> PlainTextResponse:
     chosen = period or current_period()
     return PlainTextResponse(

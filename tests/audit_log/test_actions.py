@@ -10,7 +10,7 @@ import pytest
 
 from audit_log import RULES, AuditAction, alert_action, append, verify_store
 from audit_log.alerts import verification_alert
-from gate.step import ALERTS as GATE_ALERTS
+from gate.registry import RULES as GATE_RULES
 from service.domain import Domain
 from tests.audit_log.conftest import ACTOR, SIZE
 from tests.test_architecture import ORDER
@@ -118,7 +118,7 @@ def test_alert_names_map_onto_registered_actions() -> None:
     assert all(type(action) is AuditAction for action in RULES)
     raised = alert_rules_raised()
     assert len(raised) >= 6 and verification_alert(None, None, "test").rule in raised
-    raised += list(GATE_ALERTS.values())
+    raised += [rule.alert for rule in GATE_RULES.values() if rule.alert]
     for rule in raised:
         assert alert_action(rule).is_alert and alert_action(rule).value == f"alert.{rule}"
     with pytest.raises(ValueError):

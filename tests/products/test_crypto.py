@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from core.errors import InvalidInput
+from core.errors import InvalidInput, Step
 from products.crypto import (
     generate_operator_key,
     load_private_key,
@@ -73,8 +73,9 @@ def test_encrypted_package_verifies_offline_and_opens_with_the_key(
     assert checked.ok, checked.problems
     manifest, files = open_package(path, domain_key.public_key(), private)
     assert files == FILES and manifest["encryption"]["cipher"] == cipher
-    with pytest.raises(InvalidInput, match="--key"):
+    with pytest.raises(InvalidInput, match="give the operator's private key") as locked:
         open_package(path, domain_key.public_key())
+    assert locked.value.step == Step.GIVE_PRIVATE_KEY  # the CLI words it as --key
 
 
 def test_every_byte_of_an_encrypted_package_is_covered(tmp_path: Path, domain_key, operator_keys):

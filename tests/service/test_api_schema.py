@@ -1,5 +1,6 @@
 """Schemathesis against the app's own OpenAPI document, in process (no network): for
-every operation, generated requests never get a 5xx, and every 4xx is a JSON error.
+every operation, generated requests never get a 5xx, every 4xx is a JSON error, and
+every documented response matches its schema (the routes' response models).
 
 Each operation is called with the token of the role it is for, so generated data
 reaches the domain code, not only the role check. Examples are bounded per operation.
@@ -17,6 +18,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from jobs.runner import run
 from jobs.submit import submit_sql
@@ -116,7 +118,8 @@ def test_no_server_errors_and_json_refusals(api_schema, schema_world) -> None:  
                 point_at_real_records(case)
             token = token_for(case.path, tokens)
             response = case.call(headers={"Authorization": f"Bearer {token}"})
-            case.validate_response(response, checks=[not_a_server_error, json_errors])
+            checks = [not_a_server_error, json_errors, response_schema_conformance]
+            case.validate_response(response, checks=checks)
 
         try:
             call()

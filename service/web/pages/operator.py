@@ -113,7 +113,7 @@ def check_job(request: Request, who: Operator, form: FormDep) -> Any:
             shown = decision.to_dict()
         return _new_job_page(request, who, license_id, sql, shown)
     except SluiceError as error:
-        return _new_job_page(request, who, license_id, sql, problem=error.message)
+        return _new_job_page(request, who, license_id, sql, problem=str(error))
 
 
 @router.post("/console/jobs")

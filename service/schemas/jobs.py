@@ -1,0 +1,103 @@
+"""Jobs and policy decisions as the API shows them.
+
+Operators and staff get the same keys, but an operator's gate findings carry no
+figures or message (a figure can reveal a group of one): those fields are optional
+and absent from an operator's view, not null.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.schemas import Number, Out, Sparse
+from service.schemas.common import ReasonOut
+
+__all__ = ["GateFinding", "GateVerdict", "JobOut", "JobView", "PolicyDecisionOut"]
+
+
+class GateFinding(Sparse):
+    """One reason the output gate acted, naming the cell, never an identifying value."""
+
+    rule: str
+    row: int | None
+    column: str | None
+    suggestion: str
+    figures: dict[str, Any] | None = None  # staff only
+    message: str | None = None  # staff only
+    file: str | None = None  # staff only, when the finding is about one output file
+
+
+class GateVerdict(Sparse):
+    """The gate's verdict on a job's outputs; empty until the job has run."""
+
+    blocked: bool | None = None
+    suppressed_share: Number | None = None
+    cells_checked: int | None = None
+    counts: dict[str, int] | None = None
+    unlisted: int | None = None
+    rules: dict[str, Any] | None = None
+    files: list[dict[str, Any]] | None = None
+    custom: list[str] | None = None
+    ignored: list[str] | None = None
+    differencing: dict[str, list[str]] | None = None
+    findings: list[GateFinding] | None = None
+
+
+class JobOut(Out):
+    id: int
+    license_id: int
+    kind: str
+    engine: str
+    status: str
+    decision: str
+    reasons: list[ReasonOut]
+    sql: str | None
+    rewritten_sql: str | None
+    level: str
+    epsilon: Number
+    failure: str | None
+    outputs: list[str]
+    released: list[str]
+    gate: GateVerdict
+    required_reviews: int
+    submitted_by: str
+    created_at: str
+    finished_at: str | None
+
+
+class JobView(JobOut):
+    """One job with how far along it is and its release, if any."""
+
+    progress: int
+    release_id: int | None
+
+
+class NoiseOut(Out):
+    column: str
+    kind: str
+    mechanism: str
+    sensitivity: Number
+    epsilon: Number
+    count_sensitivity: Number
+
+
+class CellOut(Out):
+    column: str
+    kind: str
+    level: str
+
+
+class PolicyDecisionOut(Out):
+    """What the policy engine would do with a query: allow, rewrite or deny, and why."""
+
+    decision: str
+    reasons: list[ReasonOut]
+    sql: str | None
+    datasets: list[str]
+    level: str
+    epsilon: Number
+    noise: list[NoiseOut]
+    cells: list[CellOut]
+    notes: list[str]
+    lineage: dict[str, Any]
+    policy_version: str
