@@ -64,6 +64,7 @@ class Dataset(Base):
                 "role": str(c.role),
                 "desensitize": c.desensitize,
                 "bounds": list(c.bounds) if c.bounds is not None else None,
+                "categories": list(c.categories) if c.categories is not None else None,
                 "stored": c.stored,
             }
             for c in self.schema().columns

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from core.cells import AGGREGATES, CellKind
-from core.errors import InvalidInput, Reason
+from core.errors import InvalidInput, Reason, Step
 
 __all__ = [
     "RULES",
@@ -333,8 +333,8 @@ def _weaker_refused(refused: list[str], what: str) -> InvalidInput:
         for name in refused
     ]
     return InvalidInput(
-        f"refusing disclosure rules weaker than {what} ({', '.join(refused)}); "
-        f"opt in by naming them ({hint}; SLUICE_DISCLOSURE_ALLOW_WEAKER for the domain, "
-        "--allow-weaker for a dataset)",
+        f"refusing disclosure rules weaker than {what} ({', '.join(refused)})",
         reasons,
+        suggestion=f"opt in by naming them ({hint})",
+        step=Step.ALLOW_WEAKER,
     )

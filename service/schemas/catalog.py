@@ -15,6 +15,7 @@ class ColumnOut(Out):
     role: str
     desensitize: str
     bounds: list[Number] | None
+    categories: list[str] | None  # a declared public code list
     stored: bool
 
 

@@ -81,10 +81,11 @@ class NoiseOut(Out):
     count_sensitivity: Number
 
 
-class CellOut(Out):
+class CellOut(Sparse):
     column: str
     kind: str
     level: str
+    categories: list[str] | None = None  # a group key's declared public code list
 
 
 class PolicyDecisionOut(Out):
@@ -100,4 +101,5 @@ class PolicyDecisionOut(Out):
     cells: list[CellOut]
     notes: list[str]
     lineage: dict[str, Any]
+    post_sql: str | None  # post-processing over the released core table (two phases)
     policy_version: str
