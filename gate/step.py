@@ -10,6 +10,7 @@ outputs can be compared with this one.
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +35,14 @@ from core.levels import Role
 from gate.candidates import Candidate, classify, custom_findings, read_candidate
 from gate.differencing import find_differencing, group_units
 from gate.disclosure import DisclosureRules
+from gate.dp import release_dp
 from gate.findings import Finding
 from gate.overrides import rules_for
 from gate.registry import alerts_for
 from gate.subject import EarlierOutput, GateSubject
 from gate.tables import N_COLUMN, check_table
 from gate.value_scan import Combination, Texts
+from policies.partitions import PartitionSpec
 from policies.privacy import NoiseSpec, apply_noise
 
 RESULT_FILE = "result.csv"
@@ -116,8 +119,10 @@ def _gate_table(
     """Check one table, write its released form and keep its groups; return its summary."""
     frame = read_candidate(candidate.path)
     noise = [NoiseSpec(**n) for n in job.policy.get("noise", [])] if candidate.from_policy else []
-    noisy = apply_noise(frame, noise) if noise else frame
     cells = list(candidate.cells)
+    if candidate.from_policy and job.policy.get("regime") == "dp":
+        return _gate_dp_table(candidate, job, frame, noise, scan, home)
+    noisy = apply_noise(frame, noise) if noise else frame
     result = check_table(noisy, cells, rules, scan.is_identifier, scan.combinations)
     result.table.to_csv(candidate_dir(home, job) / candidate.released_name, index=False)
     aggregates = [c.column for c in cells if c.kind in AGGREGATES]
@@ -140,6 +145,36 @@ def _gate_table(
         "removed_rows": result.removed_rows,
     }
     return summary, result.findings
+
+
+def _gate_dp_table(
+    candidate: Candidate,
+    job: GateSubject,
+    frame: pd.DataFrame,
+    noise: list[NoiseSpec],
+    scan: ValueScan,
+    home: Home,
+) -> tuple[dict[str, Any], list[Finding]]:
+    """A DP-regime table: keys selected privately, every aggregate noised (gate.dp)."""
+    found = job.policy.get("partition")
+    partition = PartitionSpec(**found) if found else None
+    release = release_dp(frame, candidate.cells, noise, partition, scan.is_identifier,
+                         scan.combinations)  # fmt: skip
+    release.table.to_csv(candidate_dir(home, job) / candidate.released_name, index=False)
+    summary = {
+        "name": candidate.released_name,
+        "source": candidate.path.name,
+        "kind": "table",
+        "regime": "dp",
+        "blocked": release.blocked,
+        "cells_checked": release.cells_released,
+        "suppressed_share": 0.0,
+        "counts": dict(Counter(f.rule for f in release.findings)),
+        "unlisted": 0,
+        "removed_rows": 0,
+        "keys_released": len(release.table),
+    }
+    return summary, release.findings
 
 
 def _gate_custom(

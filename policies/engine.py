@@ -16,10 +16,12 @@ from sqlglot import exp
 
 from catalog.row_filter import parse_row_filter
 from catalog.schema import DatasetSchema
+from core.cells import AGGREGATES, CellKind
 from core.errors import Reason
 from core.levels import Level
 from policies.analysis import DIALECT, Analysis, analyse
 from policies.lineage import lineage
+from policies.partitions import PartitionSpec, needs_selection, plan_partitions
 from policies.privacy import NoiseSpec, plan_noise
 from policies.rewrite import OutputCell, public_cells, rewrite_aggregate
 from policies.row_filter import inject_row_filter
@@ -28,6 +30,14 @@ from policies.split import RELEASED, split_query
 from policies.typecheck import row_filter_reasons, type_reasons
 
 POLICY_VERSION = "sluice-policy/0.1"
+
+
+class Regime(StrEnum):
+    """Which privacy model protects a release (docs/differential-privacy.md)."""
+
+    PUBLIC = "public"  # only L1 columns were read
+    SDC = "sdc"  # no L3 value read: exact values under the disclosure rules
+    DP = "dp"  # an L3 value was read: the whole release is (ε, δ)-DP
 
 
 class Decision(StrEnum):
@@ -61,6 +71,8 @@ class PolicyDecision:
     lineage: dict[str, Any] = field(default_factory=dict)
     # post-processing: runs over the released core table (named __released) only
     post_tree: exp.Query | None = field(default=None, repr=False)
+    regime: Regime = Regime.PUBLIC
+    partition: PartitionSpec | None = None  # DP key selection, when keys are not public
 
     @property
     def post_sql(self) -> str | None:
@@ -68,7 +80,12 @@ class PolicyDecision:
 
     @property
     def epsilon(self) -> float:
-        return sum(spec.epsilon for spec in self.noise)
+        chosen = self.partition.epsilon if self.partition is not None else 0.0
+        return sum(spec.epsilon for spec in self.noise) + chosen
+
+    @property
+    def delta(self) -> float:
+        return self.partition.delta if self.partition is not None else 0.0
 
     def sql_for(self, dialect: str) -> str | None:
         """The rewritten query in another engine's dialect (e.g. "spark")."""
@@ -87,8 +104,32 @@ class PolicyDecision:
             "notes": self.notes,
             "lineage": self.lineage,
             "post_sql": self.post_sql,
+            "regime": self.regime,
+            "partition": self.partition.to_dict() if self.partition is not None else None,
+            "delta": self.delta,
             "policy_version": POLICY_VERSION,
         }
+
+
+def plan_dp(
+    cells: list[OutputCell], epsilon: float, max_groups: int
+) -> tuple[list[NoiseSpec], PartitionSpec | None]:
+    """Every aggregate noised, and keys selected when they are not public; the query's ε
+    is split evenly between the noisy columns and the key selection."""
+    aggregates = [c for c in cells if c.kind in AGGREGATES]
+    select = needs_selection(cells)
+    share = epsilon / (len(aggregates) + (1 if select else 0))
+    noise = plan_noise(cells, share * len(aggregates), every_aggregate=True)
+    return noise, plan_partitions(share, max_groups) if select else None
+
+
+def _exact_beside_noise(column: str) -> Reason:
+    return Reason(
+        "exact_beside_noise",
+        f"{column} is an exact value in an output that reads L3 data",
+        column=column,
+        suggestion="drop MIN/MAX-style values, or query them separately without L3 columns",
+    )
 
 
 def _cell_dict(cell: OutputCell) -> dict[str, Any]:
@@ -163,10 +204,18 @@ def _decide(
     notes = rewrite.notes + (["license row filter applied to every scan"] if predicate else [])
     if split.post is not None:
         notes.append(f"post-processing runs over the released table ({RELEASED}) only")
-    noise = plan_noise(rewrite.cells, epsilon)
-    if noise:
+    regime = Regime.DP if level is Level.L3 else Regime.SDC
+    noise: list[NoiseSpec] = []
+    partition = None
+    if regime is Regime.DP:
+        exact = [c.column for c in rewrite.cells if c.kind is CellKind.VALUE]
+        if exact:
+            return _deny([_exact_beside_noise(exact[0])], analysis.datasets)
+        noise, partition = plan_dp(rewrite.cells, epsilon, rewrite.max_groups)
         notes.append(
-            f"differential-privacy noise on {', '.join(n.column for n in noise)} (ε={epsilon:g})"
+            f"differential privacy (ε={epsilon:g}): noise on "
+            f"{', '.join(n.column for n in noise)}"
+            + (f"; keys by partition selection (δ={partition.delta:g})" if partition else "")
         )
     return PolicyDecision(
         Decision.REWRITE,
@@ -179,4 +228,6 @@ def _decide(
         notes,
         tree,
         post_tree=split.post,
+        regime=regime,
+        partition=partition,
     )

@@ -35,9 +35,13 @@ class NoiseSpec:
         return asdict(self)
 
 
-def plan_noise(cells: list[OutputCell], epsilon: float) -> list[NoiseSpec]:
-    """Every aggregate cell over an L3 source gets noise; ε is split evenly between them."""
-    noisy = [c for c in cells if c.kind in AGGREGATES and c.level is Level.L3]
+def plan_noise(
+    cells: list[OutputCell], epsilon: float, every_aggregate: bool = False
+) -> list[NoiseSpec]:
+    """Noise for every aggregate over an L3 source, or for every aggregate at all (the DP
+    regime: an exact count beside a noisy one would make its noise pointless); ε is
+    split evenly between them."""
+    noisy = [c for c in cells if c.kind in AGGREGATES and (every_aggregate or c.level is Level.L3)]
     if not noisy:
         return []
     share = epsilon / len(noisy)

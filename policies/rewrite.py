@@ -43,6 +43,7 @@ class Rewrite:
     cells: list[OutputCell] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     reasons: list[Reason] = field(default_factory=list)
+    max_groups: int = 1  # how many groups one privacy unit's rows can fall in
 
 
 def _clamp(value: exp.Expr, lo: float, hi: float) -> exp.Expr:
@@ -297,7 +298,7 @@ class _Builder:
             "measures clamped to their schema bounds",
             "companion columns added for the output gate",
         ]
-        return Rewrite(outer, self.cells, notes, self.reasons)
+        return Rewrite(outer, self.cells, notes, self.reasons, self.limit)
 
 
 def rewrite_aggregate(tree: exp.Select, schemas: Mapping[str, DatasetSchema]) -> Rewrite:

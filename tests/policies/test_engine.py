@@ -164,15 +164,36 @@ def test_text_that_does_not_parse_is_invalid_input(sql: str, schemas, scope) -> 
         check_query(sql, schemas, scope, 1.0)
 
 
-def test_noise_only_on_l3_aggregates_and_epsilon_split(schemas, scope) -> None:
+def test_an_output_reading_l3_noises_every_aggregate_and_splits_epsilon(schemas, scope) -> None:
+    """Issue 13: an exact COUNT(*) beside a noisy COUNT(fee) made the noise pointless."""
     sql = (
         "SELECT district, AVG(water_fee) a, SUM(gas_fee) g, AVG(capital) c, COUNT(*) n "
         "FROM enterprise_utilities GROUP BY district"
     )
     decision = check_query(sql, schemas, scope, 1.0)
-    assert {n.column: n.kind for n in decision.noise} == {"a": "avg", "g": "sum"}
+    assert decision.regime == "dp"
+    assert {n.column: n.kind for n in decision.noise} == {
+        "a": "avg", "g": "sum", "c": "avg", "n": "count"
+    }  # fmt: skip
+    assert decision.partition is None, "district is a declared public code list"
     assert decision.epsilon == pytest.approx(1.0)
-    assert {n.sensitivity for n in decision.noise} == {1_000_000.0, 5_000_000.0}
+    assert {n.sensitivity for n in decision.noise} == {1_000_000.0, 5_000_000.0, 1e8, 1.0}
+
+
+def test_free_keys_in_the_dp_regime_go_through_partition_selection(schemas, scope) -> None:
+    sql = "SELECT street, SUM(gas_fee) g FROM enterprise_utilities GROUP BY street"
+    decision = check_query(sql, schemas, scope, 1.0)
+    assert decision.partition is not None
+    assert decision.epsilon == pytest.approx(1.0)
+    assert decision.partition.epsilon == pytest.approx(0.5)
+    assert decision.delta == pytest.approx(1e-6)
+    assert decision.partition.threshold > 20  # 1 + 2·ln(1/(2·1e-6)) ≈ 27
+
+
+def test_no_l3_read_keeps_exact_values_under_the_disclosure_rules(schemas, scope) -> None:
+    sql = "SELECT district, AVG(capital) c, COUNT(*) n FROM enterprise_utilities GROUP BY 1"
+    decision = check_query(sql, schemas, scope, 1.0)
+    assert decision.regime == "sdc" and not decision.noise and decision.epsilon == 0
 
 
 def test_rewritten_sql_emits_for_duckdb_and_spark(schemas, scope) -> None:
