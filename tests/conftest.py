@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,9 +20,11 @@ from operators.accounts import Principal, add_operator, add_user
 from operators.licenses import grant_license
 from service.domain import Domain, init_domain
 from service.settings import Settings
+from tests import tiers
 
 AUTHORITY = Actor("test-authority", "authority")
 ROWS = 3000
+_UNGUARD = pytest.StashKey[Callable[[], None]]()
 
 
 def require_component(available: bool, what: str) -> None:
@@ -32,6 +34,39 @@ def require_component(available: bool, what: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{what} is required under CI=true")
     pytest.skip(f"{what} is not available here")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_UNGUARD] = tiers.install_guard()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    config.stash.get(_UNGUARD, lambda: None)()
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects: marks added here count
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tiers.mark_by_fixtures(items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[object]:
+    with tiers.running(item):
+        return (yield)
+
+
+@pytest.hookimpl(tryfirst=True)  # before any fixture, module-scoped ones included
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if tiers.is_marked(item, "sandbox"):
+        problem = tiers.sandbox_problem(item)
+        require_component(problem is None, f"a sandbox backend ({problem})")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[object]:
+    result = yield
+    tiers.fail_if_stray(item)
+    return result
 
 
 @pytest.fixture(scope="session")
@@ -107,12 +142,13 @@ def build_world(domain: Domain, files: list[tuple[Path, Path]], **license_option
 
 @pytest.fixture
 def world(domain: Domain, demo_files: list[tuple[Path, Path]]) -> World:
-    require_component(shutil.which("bwrap") is not None, "bubblewrap (bwrap)")
+    """Running its jobs needs a sandbox: tests that do are marked `sandbox` (tests.tiers)."""
     return build_world(domain, demo_files)
 
 
 def run_cli(*args: str, home: Path, check: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run `sluice ARGS` as a user would, in its own process."""
+    """Run `sluice ARGS` as a user would, in its own process (so the test is `slow`)."""
+    tiers.require_mark("slow", "runs the sluice CLI in its own process (~2 s of imports)")
     env = {**os.environ, "SLUICE_HOME": str(home)}
     env.pop("SLUICE_DATABASE_URL", None)
     result = subprocess.run(

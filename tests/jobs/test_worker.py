@@ -11,6 +11,7 @@ import textwrap
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from audit_log import AuditEntry, verify_store
@@ -23,6 +24,9 @@ from operators.accounts import get_user
 from products.release import release_of
 from products.review import review
 from tests.conftest import World
+
+# workers run their jobs in bubblewrap (pg_settings)
+pytestmark = pytest.mark.sandbox("bubblewrap")
 
 COUNT_BY_DISTRICT = (
     "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district ORDER BY district"

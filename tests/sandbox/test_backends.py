@@ -43,6 +43,7 @@ def test_query_error_is_named(runner, utilities_file: Path, tmp_path: Path) -> N
     assert result.failure.startswith("error: sluice-runtime: query failed: Binder Error")
 
 
+@pytest.mark.docker
 def test_auto_prefers_docker_when_it_answers(runners) -> None:
     runners["docker"]  # present, or skipped/failed by require_component
     assert resolve_backend("auto") == "docker"
@@ -97,6 +98,7 @@ def test_a_job_over_its_license_limit_fails_naming_it(world: World, backend: str
     assert list((world.domain.home.jobs / str(job.id) / "out").iterdir()) == []
 
 
+@pytest.mark.slow
 def test_cli_sets_and_shows_license_limits(world: World) -> None:
     home = world.domain.home.root
     license = str(world.license_id)
@@ -110,6 +112,8 @@ def test_cli_sets_and_shows_license_limits(world: World) -> None:
     assert refused.returncode == 2 and "processes must be a positive integer" in refused.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_cli_doctor_names_each_backend(tmp_path: Path) -> None:
     result = run_cli("sandbox", "doctor", "--json", home=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -120,6 +124,8 @@ def test_cli_doctor_names_each_backend(tmp_path: Path) -> None:
     assert report["auto"] in ("docker", "bubblewrap")
 
 
+@pytest.mark.slow
+@pytest.mark.docker
 def test_cli_build_image_is_a_no_op_once_built(runners, tmp_path: Path) -> None:
     runners["docker"]
     result = run_cli("sandbox", "build-image", "--json", home=tmp_path)

@@ -13,6 +13,8 @@ from sandbox.docker_backend import DockerRunner
 from sandbox.pool import ready_slots
 from tests.sandbox.conftest import docker_runner, log_of
 
+pytestmark = [pytest.mark.sandbox("docker"), pytest.mark.docker]
+
 
 @pytest.fixture(scope="module")
 def docker(tmp_path_factory: pytest.TempPathFactory) -> DockerRunner:
