@@ -15,9 +15,10 @@ from core.errors import InvalidInput, NotFound
 from jobs.license_limits import limits_for, set_license_limits
 from jobs.runner import run
 from jobs.submit import submit_sql
-from sandbox import resolve_backend
+from sandbox import Handle, SandboxRun, resolve_backend
 from sandbox.limits import Limits
 from tests.conftest import AUTHORITY, World, run_cli
+from tests.fakes import FakeRunner
 from tests.sandbox.conftest import BACKENDS, log_of, run_job
 
 
@@ -133,16 +134,16 @@ def test_cli_build_image_is_a_no_op_once_built(runners, tmp_path: Path) -> None:
     assert json.loads(result.stdout)["built"] is False
 
 
-class BrokenRunner:
+class BrokenRunner(FakeRunner):
     name = "broken"
 
-    def start(self, run):  # type: ignore[no-untyped-def]
+    def start(self, run: SandboxRun) -> Handle:
         raise RuntimeError("the engine went away")
 
 
-def test_a_broken_engine_fails_the_job(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = world.domain.settings.job_settings()
-    monkeypatch.setattr(type(settings), "runner", lambda self: BrokenRunner())
+def test_a_broken_engine_fails_the_job(world: World) -> None:
+    runner = BrokenRunner()
+    settings = dataclasses.replace(world.domain.settings.job_settings(), sandbox_runner=runner)
     job = run(world.domain.sessions, world.domain.home, _submit(world, settings), settings)
     assert job.status == "failed"
     assert job.failure == "error: the sandbox could not run the job: the engine went away"
