@@ -25,6 +25,7 @@ class JobSettings:
     image: str | None = None
     pool_size: int = 0
     pool_dir: Path | None = None
+    pool_home: Path | None = None  # the domain home whose warm pool docker uses
     sandbox_runner: Runner | None = field(default=None, compare=False)
 
     def runner(self) -> Runner:
@@ -34,4 +35,4 @@ class JobSettings:
         if backend != "docker":
             return get_runner(backend)
         options = {"image": self.image, "pool_size": self.pool_size, "pool_dir": self.pool_dir}
-        return get_runner(backend, pool_limits=self.limits, **options)
+        return get_runner(backend, pool_limits=self.limits, home=self.pool_home, **options)

@@ -37,6 +37,9 @@ def require_component(available: bool, what: str) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Each test domain has its own home, so its own warm pool, which no later test would
+    # use: tests start containers only for the jobs they run (their CLI processes too).
+    os.environ.setdefault("SLUICE_SANDBOX_POOL_SIZE", "0")
     config.stash[_UNGUARD] = tiers.install_guard()
 
 
