@@ -226,11 +226,11 @@ class DockerRunner:
                 while (slot := claim_slot(self.client, folder)) is not None:
                     destroy_slot(self.client, slot)
 
-    def _new_slot(self, limits: Limits) -> Slot:
+    def _new_slot(self, limits: Limits, claimed: bool = False) -> Slot:
         folder = self._folder(limits)
         folder.mkdir(parents=True, exist_ok=True)
         options = functools.partial(self.container_options, limits)
-        return make_slot(self.client, folder, limits, options, self.scope)
+        return make_slot(self.client, folder, limits, options, self.scope, claimed)
 
     # --- the warm pool -------------------------------------------------------------
 
@@ -262,7 +262,7 @@ class DockerRunner:
         try:
             slot = claim_slot(self.client, self._folder(run.limits))
             if slot is None:
-                slot = self._new_slot(run.limits)
+                slot = self._new_slot(run.limits, claimed=True)
             handle.slot = slot
             load_job(slot, run.job_dir, run.data)
             handle.started = time.monotonic()

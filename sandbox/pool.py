@@ -5,7 +5,7 @@ container that already mounts them read-only (/job, /data) or writable (/out), h
 imported its runtime, and blocks on a FIFO. A job claims a slot by creating a
 `claimed` file (O_EXCL: one winner), puts its spec and datasets in, and writes the
 FIFO; the container's first act after that is the job. A warm pool is slots made
-before anyone asked; a cold start makes one on the spot. Slots live
+before anyone asked; a cold start makes one on the spot, already claimed. Slots live
 on disk and in the engine, so every process of one domain home shares its pool; each
 home has its own folder and container label (`home_scope`), so homes and checkouts
 sharing a host never claim, drain or reap each other's containers.
@@ -80,9 +80,14 @@ def make_slot(
     limits: Limits,
     container_options: Callable[[Path], dict[str, Any]],
     scope: str,
+    claimed: bool = False,
 ) -> Slot:
-    """Lay out a slot under `folder` and start its container, which waits on the FIFO;
-    the container carries the slot's folder and the home's `scope` as labels."""
+    """Lay out a slot under `folder` and start its container, which waits on the FIFO.
+
+    The container carries the slot's folder and the home's `scope` as labels. A slot
+    made for a waiting job (`claimed`) is claimed before it is marked ready, so no
+    other process can take it in between.
+    """
     path = folder / uuid.uuid4().hex[:12]
     for sub in ("job", "data"):
         (path / sub).mkdir(parents=True, mode=0o755)
@@ -104,6 +109,8 @@ def make_slot(
     except BaseException:
         destroy_slot(client, slot)
         raise
+    if claimed:
+        (path / CLAIMED).touch(mode=0o600)
     (path / READY).write_text(container.id, "utf-8")
     return slot
 

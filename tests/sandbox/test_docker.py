@@ -10,7 +10,7 @@ import pytest
 
 from sandbox import Limits, SandboxRun, docker_backend, execute
 from sandbox.docker_backend import DockerRunner, remove_leftovers
-from sandbox.pool import HOME_LABEL, LABEL, ready_slots, scope_containers
+from sandbox.pool import HOME_LABEL, LABEL, claim_slot, ready_slots, scope_containers
 from tests.sandbox.conftest import docker_runner, log_of
 
 pytestmark = [pytest.mark.sandbox("docker"), pytest.mark.docker]
@@ -138,6 +138,8 @@ def test_other_limits_get_a_fresh_container(tmp_path: Path) -> None:
         handle = runner.start(run)
         try:
             assert handle.slot is not None and handle.slot.container_id != warm.id
+            # made for this job, the slot was its own before it was ready: nobody takes it
+            assert claim_slot(runner.client, handle.slot.path.parent) is None
             assert runner.wait(handle).ok
         finally:
             runner.cleanup(handle)
