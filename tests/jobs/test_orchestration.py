@@ -4,24 +4,20 @@ their states with tests.fakes.FakeRunner standing in for bubblewrap or Docker.""
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
 
 import pandas as pd
-from sqlalchemy import select, update
 
-from audit_log import AuditEntry
-from core.db import utcnow
 from gate.step import candidate_table
 from jobs.leases import JobLease
 from jobs.records import Job
 from jobs.runner import run
 from jobs.settings import JobSettings
 from jobs.submit import submit_sql
-from jobs.worker import WorkerOptions, claim, complete, run_claimed, work_one
 from operators.licenses import revoke_license
 from sandbox.runner import SandboxRun
 from tests.conftest import AUTHORITY, World
 from tests.fakes import FakeRunner
+from tests.jobs.conftest import job_history, lose_a_lease
 
 COUNT_BY_DISTRICT = "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district"
 AVG_BY_DISTRICT = "SELECT district, AVG(water_fee) AS f FROM enterprise_utilities GROUP BY district"
@@ -43,12 +39,6 @@ def _run(world: World, sql: str, runner: FakeRunner) -> Job:
     return run(world.domain.sessions, world.domain.home, _submit(world, sql, settings), settings)
 
 
-def _history(world: World, job_id: int) -> list[str]:
-    with world.domain.transaction() as session:
-        query = select(AuditEntry.action).where(AuditEntry.subject == f"job:{job_id}")
-        return list(session.scalars(query.order_by(AuditEntry.seq)))
-
-
 def _revoke(world: World) -> None:
     with world.domain.transaction() as session:
         revoke_license(session, world.license_id, AUTHORITY, "suspended by the authority")
@@ -58,7 +48,7 @@ def test_a_job_goes_from_queued_through_running_to_review(world: World) -> None:
     fake = FakeRunner()
     job = _run(world, AVG_BY_DISTRICT, fake)
     assert job.status == "awaiting_review", job.failure
-    assert _history(world, job.id) == ["job.submitted", "job.running", "job.awaiting_review"]
+    assert job_history(world, job.id) == ["job.submitted", "job.running", "job.awaiting_review"]
     assert job.resources["backend"] == "fake" and job.required_reviews == 2  # L3: two
     [sandbox_run] = fake.started
     assert fake.cleaned == [sandbox_run]  # cleaned up after every run
@@ -93,7 +83,7 @@ def test_a_failed_sandbox_run_fails_the_job_and_keeps_nothing(world: World) -> N
     job = _run(world, COUNT_BY_DISTRICT, fake)
     assert job.status == "failed" and job.failure == "limit:memory_mb"
     assert not job.gate and not job.outputs
-    assert "job.failed" in _history(world, job.id)
+    assert "job.failed" in job_history(world, job.id)
     assert list(fake.started[0].out_dir.iterdir()) == []  # a partial result never stays
     assert fake.cleaned == fake.started
 
@@ -107,7 +97,7 @@ def test_a_license_revoked_mid_run_fails_the_job_before_the_gate(world: World) -
     assert fake.started, "the job ran"
     assert job.status == "failed" and "revoked" in (job.failure or "")
     assert not job.gate and not job.outputs  # the sandbox's result never reached the gate
-    assert _history(world, job.id)[-2:] == ["job.running", "job.failed"]
+    assert job_history(world, job.id)[-2:] == ["job.running", "job.failed"]
 
 
 def test_a_license_revoked_while_queued_never_starts_the_sandbox(world: World) -> None:
@@ -121,19 +111,9 @@ def test_a_license_revoked_while_queued_never_starts_the_sandbox(world: World) -
 
 
 def test_a_worker_that_lost_its_lease_discards_its_result(world: World) -> None:
-    d = world.domain
     settings = _settings(world, FakeRunner())
     job_id = _submit(world, COUNT_BY_DISTRICT, settings)
-    slow = claim(d.sessions, d.home, WorkerOptions("slow", lease_seconds=30), settings)
-    assert slow is not None and slow.job_id == job_id
-    result = run_claimed(slow, settings, "local[1]")
-    with d.transaction() as session:  # the slow worker stalls past its lease
-        session.execute(update(JobLease).values(expires_at=utcnow() - timedelta(seconds=1)))
-    assert work_one(d.sessions, d.home, WorkerOptions("fast"), settings) == (job_id, "recorded")
-    assert not complete(d.sessions, d.home, slow, result, settings, {})
-    actions = _history(world, job_id)
-    assert actions.count("job.running") == 2 and actions.count("job.queued") == 1
-    assert actions.count("job.awaiting_review") == 1
-    with d.transaction() as session:
+    lose_a_lease(world, settings, job_id)
+    with world.domain.transaction() as session:
         assert session.get(Job, job_id).status == "awaiting_review"  # type: ignore[union-attr]
         assert session.get(JobLease, job_id) is None
