@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from catalog import get_dataset, ingest, write_demo_files, write_social_security
 from catalog.schema import load_schema
 from operators.accounts import Principal, add_operator, add_user
 from operators.licenses import grant_license
-from service.domain import Domain, init_domain
+from service.domain import Domain, init_domain, open_domain
 from service.settings import Settings
 from tests import tiers
 
@@ -143,10 +144,26 @@ def build_world(domain: Domain, files: list[tuple[Path, Path]], **license_option
         )
 
 
+@pytest.fixture(scope="session")
+def world_template(
+    tmp_path_factory: pytest.TempPathFactory, demo_files: list[tuple[Path, Path]]
+) -> World:
+    """One world built per session; each test's `world` is a copy of its home."""
+    home = tmp_path_factory.mktemp("world-template") / "home"
+    domain = init_domain(Settings(home=home, database_url=None))[0]
+    world = build_world(domain, demo_files)
+    domain.engine.dispose()  # SQLite folds its write-ahead log back into the file
+    return world
+
+
 @pytest.fixture
-def world(domain: Domain, demo_files: list[tuple[Path, Path]]) -> World:
-    """Running its jobs needs a sandbox: tests that do are marked `sandbox` (tests.tiers)."""
-    return build_world(domain, demo_files)
+def world(settings: Settings, world_template: World) -> World:
+    """A domain of its own, copied from the session's template (building one per test
+    would dominate the fast tier). Running its jobs needs a sandbox: tests that do are
+    marked `sandbox` (tests.tiers). Only its log's first entry, domain.initialized,
+    names another home: the template's."""
+    shutil.copytree(world_template.domain.home.root, settings.domain_home.root)
+    return replace(world_template, domain=open_domain(settings))
 
 
 def run_cli(*args: str, home: Path, check: bool = False) -> subprocess.CompletedProcess[str]:
