@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from sandbox.bubblewrap import BubblewrapRunner
-from sandbox.docker_backend import DockerRunner
+from sandbox.docker_backend import DockerRunner, _engine_problem
 from sandbox.runner import available_backends
 
 TIERS = ("sandbox", "docker", "postgres", "spark", "browser", "slow")
@@ -59,21 +59,24 @@ def mark_by_fixtures(items: list[pytest.Item]) -> None:
 def sandbox_problem(item: pytest.Item) -> str | None:
     """None if a test marked `sandbox` can run here, else why not.
 
-    `@pytest.mark.sandbox("bubblewrap")` needs that backend; a bare mark needs any,
-    as a domain's `auto` backend takes whichever works.
+    `@pytest.mark.sandbox("bubblewrap")` needs that backend; a bare mark needs any
+    that a domain's `auto` would take.
     """
     mark = item.get_closest_marker("sandbox")
-    reasons = _backend_problems()
-    wanted = list(mark.args) if mark is not None and mark.args else list(reasons)
-    found = {name: reasons[name] for name in wanted}
-    if any(reason is None for reason in found.values()):
+    named = list(mark.args) if mark is not None else []
+    found = _backend_problems(bool(named))
+    wanted = {name: found[name] for name in named or found}
+    if any(reason is None for reason in wanted.values()):
         return None
-    return "; ".join(f"{name}: {reason}" for name, reason in found.items())
+    return "; ".join(f"{name}: {reason}" for name, reason in wanted.items())
 
 
 @functools.cache
-def _backend_problems() -> dict[str, str | None]:
-    return available_backends()
+def _backend_problems(named: bool) -> dict[str, str | None]:
+    problems = dict(available_backends())
+    if named:  # a test naming docker makes its own runner, building the image if missing
+        problems["docker"] = _engine_problem()
+    return problems
 
 
 def is_marked(item: pytest.Item, marker: str) -> bool:
