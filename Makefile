@@ -1,10 +1,13 @@
 # Two entry points: `make demo` and `make test`. Both set up everything they need.
+# `make test-fast` is the inner loop: lint and the tests that need no sandbox, database
+# server, JVM or browser (markers in pyproject.toml), on any host with the venv.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+FAST := not (sandbox or docker or postgres or spark or browser or slow)
 
-.PHONY: demo test system lint clean
+.PHONY: demo test test-fast system ruff lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,14 +20,19 @@ system:
 demo: $(STAMP) system
 	$(BIN)/sluice demo
 
-lint: $(STAMP)
+ruff: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+lint: ruff
 	$(BIN)/mypy
 
 test: $(STAMP) system lint
 	bash scripts/start-services.sh
 	$(BIN)/pytest -q
+
+test-fast: ruff
+	$(BIN)/pytest -q -m "$(FAST)"
 
 clean:
 	rm -rf $(VENV) .sluice-demo

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gate.disclosure import DisclosureRules
@@ -14,7 +14,9 @@ from sandbox.runner import Runner, get_runner, resolve_backend
 class JobSettings:
     """How jobs run. `backend` is docker, bubblewrap or auto (docker when an engine
     answers and the image is built, else bubblewrap); `limits` are the domain's
-    defaults, which a license's own limits override."""
+    defaults, which a license's own limits override. `sandbox_runner`, when set, is
+    the runner every job uses instead of one built from `backend` (a test's fake, or
+    an embedding application's own backend)."""
 
     epsilon_per_query: float = 1.0
     backend: str = "auto"
@@ -23,10 +25,14 @@ class JobSettings:
     image: str | None = None
     pool_size: int = 0
     pool_dir: Path | None = None
+    pool_home: Path | None = None  # the domain home whose warm pool docker uses
+    sandbox_runner: Runner | None = field(default=None, compare=False)
 
     def runner(self) -> Runner:
+        if self.sandbox_runner is not None:
+            return self.sandbox_runner
         backend = resolve_backend(self.backend)
         if backend != "docker":
             return get_runner(backend)
         options = {"image": self.image, "pool_size": self.pool_size, "pool_dir": self.pool_dir}
-        return get_runner(backend, pool_limits=self.limits, **options)
+        return get_runner(backend, pool_limits=self.limits, home=self.pool_home, **options)

@@ -4,7 +4,8 @@ Every container has no network, a read-only root, no capabilities, no new
 privileges, the nobody user, memory/CPU/pids limits and a small /tmp; it mounts
 /job and /data read-only and /out (a size-limited tmpfs) writable. Each runs one
 job and is removed after it; its logs go to the job's sandbox.log first. With a
-warm pool, containers are started ahead of demand (see sandbox/pool.py).
+warm pool, containers are started ahead of demand (see sandbox/pool.py); the pool
+belongs to one domain home, in its own folder under the pool directory.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from sandbox.pool import (
     Slot,
     claim_slot,
     destroy_slot,
+    home_scope,
     load_job,
     make_slot,
     pool_key,
+    prune,
     ready_slots,
     say_go,
 )
@@ -54,6 +57,14 @@ DEFAULT_POOL_DIR = (
     if os.geteuid() == 0
     else Path(tempfile.gettempdir()) / f"sluice-pool-{os.geteuid()}"
 )
+
+
+def pool_of(home: Path | None, pool_dir: Path | None = None) -> tuple[str, Path]:
+    """The scope (container label) and folder of a home's pool under `pool_dir`. Without
+    a home (a bare runner, as benchmarks make) the pool belongs to its directory."""
+    base = pool_dir or DEFAULT_POOL_DIR
+    scope = home_scope(home if home is not None else base)
+    return scope, base / scope
 
 
 @functools.lru_cache(maxsize=1)
@@ -111,7 +122,8 @@ class DockerHandle(Handle):
 
 
 class DockerRunner:
-    """Runs jobs in containers of the runtime image; `pool_size` keeps that many warm."""
+    """Runs jobs in containers of the runtime image; `pool_size` keeps that many warm,
+    in the pool of the domain `home` (its own folder under `pool_dir`, its own label)."""
 
     name = "docker"
 
@@ -125,6 +137,7 @@ class DockerRunner:
         pool_limits: Limits | None = None,
         tmpfs_mb: int = 256,
         client: Any = None,
+        home: Path | None = None,
     ) -> None:
         import docker
 
@@ -134,7 +147,7 @@ class DockerRunner:
         self.image = image or image_tag()
         self.allow_probes = allow_probes
         self.pool_size = pool_size
-        self.pool_dir = pool_dir or DEFAULT_POOL_DIR
+        self.scope, self.pool_dir = pool_of(home, pool_dir)
         self.pool_limits = pool_limits or Limits()
         self.tmpfs_mb = tmpfs_mb
         self._pending: list[Future[object]] = []
@@ -214,10 +227,11 @@ class DockerRunner:
                 while (slot := claim_slot(self.client, folder)) is not None:
                     destroy_slot(self.client, slot)
 
-    def _new_slot(self, limits: Limits) -> Slot:
+    def _new_slot(self, limits: Limits, claimed: bool = False) -> Slot:
         folder = self._folder(limits)
         folder.mkdir(parents=True, exist_ok=True)
-        return make_slot(self.client, folder, limits, lambda p: self.container_options(limits, p))
+        options = functools.partial(self.container_options, limits)
+        return make_slot(self.client, folder, limits, options, self.scope, claimed)
 
     # --- the warm pool -------------------------------------------------------------
 
@@ -249,7 +263,7 @@ class DockerRunner:
         try:
             slot = claim_slot(self.client, self._folder(run.limits))
             if slot is None:
-                slot = self._new_slot(run.limits)
+                slot = self._new_slot(run.limits, claimed=True)
             handle.slot = slot
             load_job(slot, run.job_dir, run.data)
             handle.started = time.monotonic()
@@ -353,10 +367,9 @@ def _own(handle: Handle) -> DockerHandle:
     return handle
 
 
-def remove_leftovers(pool_dir: Path | None = None) -> int:
-    """Containers and slots left by a crashed process (see pool.prune)."""
+def remove_leftovers(home: Path | None = None, pool_dir: Path | None = None) -> int:
+    """A home's containers and slots left by a crashed process (see pool.prune)."""
     import docker
 
-    from sandbox.pool import prune
-
-    return prune(docker.from_env(), pool_dir or DEFAULT_POOL_DIR)
+    scope, folder = pool_of(home, pool_dir)
+    return prune(docker.from_env(), folder, scope)

@@ -5,8 +5,10 @@ container that already mounts them read-only (/job, /data) or writable (/out), h
 imported its runtime, and blocks on a FIFO. A job claims a slot by creating a
 `claimed` file (O_EXCL: one winner), puts its spec and datasets in, and writes the
 FIFO; the container's first act after that is the job. A warm pool is slots made
-before anyone asked; a cold start makes one on the spot. Slots live on disk and in
-the engine, so every process on the host shares the pool.
+before anyone asked; a cold start makes one on the spot, already claimed. Slots live
+on disk and in the engine, so every process of one domain home shares its pool; each
+home has its own folder and container label (`home_scope`), so homes and checkouts
+sharing a host never claim, drain or reap each other's containers.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from sandbox.limits import Limits
 from sandbox.outdir import OutMount
 
 READY, CLAIMED, GO = "ready", "claimed", ".go"
-LABEL = "org.sluice.slot"
+LABEL = "org.sluice.slot"  # the slot's folder
+HOME_LABEL = "org.sluice.home"  # whose pool: home_scope() of the domain home
 SANDBOX_UID = 65534
 START_TIMEOUT = 60.0  # seconds a fresh container may take to reach its FIFO
 
@@ -55,6 +58,16 @@ class Slot:
         return self.job_dir / GO
 
 
+def home_scope(owner: Path) -> str:
+    """A short, stable name for one domain home's pool: its folder and its containers' label."""
+    return hashlib.sha256(str(Path(owner).resolve()).encode()).hexdigest()[:12]
+
+
+def scope_containers(client: Any, scope: str) -> list[Any]:
+    """Every container of one home's pool, running or not; never another home's."""
+    return list(client.containers.list(all=True, filters={"label": f"{HOME_LABEL}={scope}"}))
+
+
 def pool_key(image: str, limits: Limits, config: dict[str, Any]) -> str:
     """Slots are interchangeable only with the same image, limits and container options."""
     content = json.dumps([image, limits.to_dict(), config], sort_keys=True, default=str)
@@ -66,8 +79,15 @@ def make_slot(
     folder: Path,
     limits: Limits,
     container_options: Callable[[Path], dict[str, Any]],
+    scope: str,
+    claimed: bool = False,
 ) -> Slot:
-    """Lay out a slot under `folder` and start its container, which waits on the FIFO."""
+    """Lay out a slot under `folder` and start its container, which waits on the FIFO.
+
+    The container carries the slot's folder and the home's `scope` as labels. A slot
+    made for a waiting job (`claimed`) is claimed before it is marked ready, so no
+    other process can take it in between.
+    """
     path = folder / uuid.uuid4().hex[:12]
     for sub in ("job", "data"):
         (path / sub).mkdir(parents=True, mode=0o755)
@@ -77,7 +97,7 @@ def make_slot(
         os.chmod(path / "out", 0o777)
     try:
         options = container_options(path)
-        options.setdefault("labels", {})[LABEL] = str(path)
+        options.setdefault("labels", {}).update({LABEL: str(path), HOME_LABEL: scope})
         container = client.containers.run(detach=True, **options)
     except BaseException:
         out.release()
@@ -89,6 +109,8 @@ def make_slot(
     except BaseException:
         destroy_slot(client, slot)
         raise
+    if claimed:
+        (path / CLAIMED).touch(mode=0o600)
     (path / READY).write_text(container.id, "utf-8")
     return slot
 
@@ -201,8 +223,9 @@ def destroy_slot(client: Any, slot: Slot) -> None:
     shutil.rmtree(slot.path, ignore_errors=True)
 
 
-def prune(client: Any, root: Path) -> int:
-    """Destroy slots whose container is gone, and containers whose slot is gone."""
+def prune(client: Any, root: Path, scope: str) -> int:
+    """Destroy one home's slots whose container is gone, and its containers whose slot
+    is gone; `root` is that home's pool folder, `scope` its label."""
     removed = 0
     if root.is_dir():
         for key in root.iterdir():
@@ -214,11 +237,9 @@ def prune(client: Any, root: Path) -> int:
                 if not _running(client, container_id):
                     destroy_slot(client, _existing(path, container_id))
                     removed += 1
-    for container in client.containers.list(all=True, filters={"label": LABEL}):
-        if (
-            str(root) in container.labels.get(LABEL, "")
-            and not Path(container.labels[LABEL]).exists()
-        ):
+    for container in scope_containers(client, scope):
+        slot = container.labels.get(LABEL)
+        if slot and not Path(slot).exists():
             container.remove(force=True)
             removed += 1
     return removed

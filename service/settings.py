@@ -24,7 +24,8 @@ class Settings(BaseSettings):
     sandbox_limits: dict[str, int] = {}
     # The docker backend's runtime image (default: the content-hash tag of `sandbox build-image`).
     sandbox_image: str | None = None
-    # Docker containers kept started ahead of demand, and where their slots live.
+    # Docker containers kept started ahead of demand, and where their slots live (each
+    # domain home has its own pool in a folder of its own under this directory).
     sandbox_pool_size: int = 2
     sandbox_pool_dir: Path | None = None
     epsilon_per_query: float = 1.0
@@ -65,4 +66,5 @@ class Settings(BaseSettings):
             image=self.sandbox_image,
             pool_size=self.sandbox_pool_size,
             pool_dir=self.sandbox_pool_dir,
+            pool_home=self.domain_home.root,
         )

@@ -6,7 +6,8 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -18,11 +19,13 @@ from catalog import get_dataset, ingest, write_demo_files, write_social_security
 from catalog.schema import load_schema
 from operators.accounts import Principal, add_operator, add_user
 from operators.licenses import grant_license
-from service.domain import Domain, init_domain
+from service.domain import Domain, init_domain, open_domain
 from service.settings import Settings
+from tests import tiers
 
 AUTHORITY = Actor("test-authority", "authority")
 ROWS = 3000
+_UNGUARD = pytest.StashKey[Callable[[], None]]()
 
 
 def require_component(available: bool, what: str) -> None:
@@ -32,6 +35,42 @@ def require_component(available: bool, what: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{what} is required under CI=true")
     pytest.skip(f"{what} is not available here")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Each test domain has its own home, so its own warm pool, which no later test would
+    # use: tests start containers only for the jobs they run (their CLI processes too).
+    os.environ.setdefault("SLUICE_SANDBOX_POOL_SIZE", "0")
+    config.stash[_UNGUARD] = tiers.install_guard()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    config.stash.get(_UNGUARD, lambda: None)()
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects: marks added here count
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tiers.mark_by_fixtures(items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[object]:
+    with tiers.running(item):
+        return (yield)
+
+
+@pytest.hookimpl(tryfirst=True)  # before any fixture, module-scoped ones included
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if tiers.is_marked(item, "sandbox"):
+        problem = tiers.sandbox_problem(item)
+        require_component(problem is None, f"a sandbox backend ({problem})")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[object]:
+    result = yield
+    tiers.fail_if_stray(item)
+    return result
 
 
 @pytest.fixture(scope="session")
@@ -105,14 +144,31 @@ def build_world(domain: Domain, files: list[tuple[Path, Path]], **license_option
         )
 
 
+@pytest.fixture(scope="session")
+def world_template(
+    tmp_path_factory: pytest.TempPathFactory, demo_files: list[tuple[Path, Path]]
+) -> World:
+    """One world built per session; each test's `world` is a copy of its home."""
+    home = tmp_path_factory.mktemp("world-template") / "home"
+    domain = init_domain(Settings(home=home, database_url=None))[0]
+    world = build_world(domain, demo_files)
+    domain.engine.dispose()  # SQLite folds its write-ahead log back into the file
+    return world
+
+
 @pytest.fixture
-def world(domain: Domain, demo_files: list[tuple[Path, Path]]) -> World:
-    require_component(shutil.which("bwrap") is not None, "bubblewrap (bwrap)")
-    return build_world(domain, demo_files)
+def world(settings: Settings, world_template: World) -> World:
+    """A domain of its own, copied from the session's template (building one per test
+    would dominate the fast tier). Running its jobs needs a sandbox: tests that do are
+    marked `sandbox` (tests.tiers). Only its log's first entry, domain.initialized,
+    names another home: the template's."""
+    shutil.copytree(world_template.domain.home.root, settings.domain_home.root)
+    return replace(world_template, domain=open_domain(settings))
 
 
 def run_cli(*args: str, home: Path, check: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run `sluice ARGS` as a user would, in its own process."""
+    """Run `sluice ARGS` as a user would, in its own process (so the test is `slow`)."""
+    tiers.require_mark("slow", "runs the sluice CLI in its own process (~2 s of imports)")
     env = {**os.environ, "SLUICE_HOME": str(home)}
     env.pop("SLUICE_DATABASE_URL", None)
     result = subprocess.run(

@@ -99,6 +99,7 @@ def cli(home: Path, *args: str) -> Any:
     return json.loads(run_cli(*args, "--json", home=home, check=True).stdout)
 
 
+@pytest.mark.slow
 def test_a_regulator_verifies_everything_through_the_cli(logged: Domain, tmp_path: Path) -> None:
     home = logged.home.root
     assert cli(home, "audit", "verify")["ok"]
@@ -120,6 +121,7 @@ def test_a_regulator_verifies_everything_through_the_cli(logged: Domain, tmp_pat
     assert [h["size"] for h in cli(home, "audit", "heads")][-1] == SIZE
 
 
+@pytest.mark.slow
 def test_the_cli_reports_tampering_and_raises_an_alert(logged: Domain, tmp_path: Path) -> None:
     home = logged.home.root
     key, export = tmp_path / "key.pem", tmp_path / "log.jsonl"
@@ -138,6 +140,7 @@ def test_the_cli_reports_tampering_and_raises_an_alert(logged: Domain, tmp_path:
     assert [a["details"]["first_bad_seq"] for a in alerts] == [2]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "words"),
     [

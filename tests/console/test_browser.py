@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.console.conftest import Server
 
 QUERY = "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district"
@@ -18,6 +20,7 @@ def _login(page, server: Server, token: str) -> None:  # type: ignore[no-untyped
     page.click("#login")
 
 
+@pytest.mark.sandbox
 def test_each_role_does_its_main_task(server: Server, tokens, browser_factory) -> None:
     from playwright.sync_api import expect
 

@@ -84,6 +84,7 @@ def test_language_switch(client) -> None:
     assert client.get("/lang/en?next=https://evil.example").headers["location"] == "/market"
 
 
+@pytest.mark.sandbox
 def test_every_role_page_renders(client, tokens, world: World) -> None:
     csrf = login(client, tokens["li"])
     checked = client.post(

@@ -37,6 +37,7 @@ def narrow_filter(world: World) -> str:
     return f"{top:.0f}"
 
 
+@pytest.mark.sandbox
 def test_a_narrow_filter_after_a_release_is_blocked_as_differencing(world: World) -> None:
     earlier = ran(world, L3_QUERY)
     decide(world, earlier, "wang")
@@ -57,6 +58,7 @@ def test_a_narrow_filter_after_a_release_is_blocked_as_differencing(world: World
         decide(world, later.id, "wang")
 
 
+@pytest.mark.sandbox
 def test_a_broad_change_or_a_rerun_is_not_differencing(world: World) -> None:
     first = ran(world, L3_QUERY)
     rerun = job_of(world, ran(world, L3_QUERY))
@@ -66,6 +68,7 @@ def test_a_broad_change_or_a_rerun_is_not_differencing(world: World) -> None:
     assert job_of(world, first).status == "awaiting_review"
 
 
+@pytest.mark.sandbox
 def test_a_pending_output_is_compared_too(world: World) -> None:
     pending = ran(world, L3_QUERY)
     narrowed = L3_QUERY.replace("GROUP BY", f"WHERE capital < {narrow_filter(world)} GROUP BY")
@@ -74,6 +77,7 @@ def test_a_pending_output_is_compared_too(world: World) -> None:
     assert later.gate["differencing"]["earlier"] == [f"job {pending} (awaiting_review)"]
 
 
+@pytest.mark.sandbox
 @pytest.mark.parametrize("column", ["enterprise_id", "legal_person", "phone"])
 @pytest.mark.parametrize("where", ["custom_text", "companion_table"])
 def test_a_planted_raw_identifier_is_caught_and_alerted(
@@ -96,6 +100,7 @@ def test_a_planted_raw_identifier_is_caught_and_alerted(
     )
 
 
+@pytest.mark.sandbox
 def test_custom_outputs_leave_only_by_exception_of_two_reviewers(
     world: World, tmp_path: Path
 ) -> None:
@@ -124,6 +129,7 @@ def test_custom_outputs_leave_only_by_exception_of_two_reviewers(
     assert exception.details["justifications"] == [why, why]
 
 
+@pytest.mark.sandbox
 def test_a_plain_approval_releases_tables_and_withholds_custom_files(
     world: World, tmp_path: Path
 ) -> None:
@@ -136,6 +142,7 @@ def test_a_plain_approval_releases_tables_and_withholds_custom_files(
         assert release.manifest["withheld"] == ["custom/memo.txt"]
 
 
+@pytest.mark.sandbox
 def test_custom_only_outputs_cannot_be_approved_plainly(world: World, tmp_path: Path) -> None:
     job_id = with_files(world, L1_QUERY, {"memo.txt": b"free text\n"}, tmp_path)
     with world.domain.transaction() as session:
@@ -145,6 +152,7 @@ def test_custom_only_outputs_cannot_be_approved_plainly(world: World, tmp_path: 
         decide(world, job_id, "wang")
 
 
+@pytest.mark.sandbox
 def test_dataset_rules_refine_the_domain_and_weaker_needs_opt_in(world: World) -> None:
     domain_rules = DisclosureRules()
     with world.domain.transaction() as session:

@@ -7,14 +7,19 @@ under CI=true, where they fail (tests.conftest.require_component).
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text, update
 
+from audit_log import AuditEntry
+from core.db import utcnow
+from jobs.leases import JobLease
+from jobs.settings import JobSettings
+from jobs.worker import WorkerOptions, claim, complete, run_claimed, work_one
 from service.domain import Domain, init_domain
 from service.settings import Settings
 from tests.conftest import World, build_world, require_component
@@ -64,5 +69,28 @@ def pg_domain(pg_settings: Settings) -> Iterator[Domain]:
 
 @pytest.fixture
 def pg_world(pg_domain: Domain, demo_files: list[tuple[Path, Path]]) -> World:
-    require_component(shutil.which("bwrap") is not None, "bubblewrap (bwrap)")
     return build_world(pg_domain, demo_files)
+
+
+def job_history(world: World, job_id: int) -> list[str]:
+    """The job's audit actions, in order."""
+    with world.domain.transaction() as session:
+        query = select(AuditEntry.action).where(AuditEntry.subject == f"job:{job_id}")
+        return list(session.scalars(query.order_by(AuditEntry.seq)))
+
+
+def lose_a_lease(world: World, settings: JobSettings, job_id: int) -> None:
+    """A slow worker claims and runs the job but stalls past its lease; a fast one takes
+    the job over and records it; the slow one's result is then refused, and the job
+    reached review once."""
+    d = world.domain
+    slow = claim(d.sessions, d.home, WorkerOptions("slow", lease_seconds=30), settings)
+    assert slow is not None and slow.job_id == job_id
+    result = run_claimed(slow, settings, "local[1]")
+    with d.transaction() as session:  # the slow worker stalls past its lease
+        session.execute(update(JobLease).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert work_one(d.sessions, d.home, WorkerOptions("fast"), settings) == (job_id, "recorded")
+    assert not complete(d.sessions, d.home, slow, result, settings, {})
+    actions = job_history(world, job_id)
+    assert actions.count("job.running") == 2 and actions.count("job.queued") == 1
+    assert actions.count("job.awaiting_review") == 1

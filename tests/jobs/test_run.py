@@ -43,6 +43,7 @@ def _run(world: World, job_id: int):
     )
 
 
+@pytest.mark.sandbox
 def test_l3_aggregate_runs_and_awaits_two_reviewers(world: World) -> None:
     job_id, status = _submit(world, AVG_BY_DISTRICT)
     assert status == "queued"
@@ -135,6 +136,7 @@ def test_license_revoked_while_queued_fails_the_job(world: World) -> None:
     assert job.status == "failed" and "revoked" in (job.failure or "")
 
 
+@pytest.mark.sandbox
 def test_small_groups_are_suppressed_by_the_gate(world: World) -> None:
     job_id, _ = _submit(
         world,
@@ -156,6 +158,7 @@ def test_illegal_transition_is_refused(world: World) -> None:
         transition(session, get_job(session, job_id), "released", AUTHORITY)
 
 
+@pytest.mark.sandbox
 def test_public_query_output_matches_duckdb_on_the_store(world: World) -> None:
     sql = (
         "SELECT district, COUNT(*) AS n FROM enterprise_utilities "
@@ -169,6 +172,7 @@ def test_public_query_output_matches_duckdb_on_the_store(world: World) -> None:
     assert released.set_index("district")["n"].to_dict() == expected.to_dict()
 
 
+@pytest.mark.sandbox
 def test_license_revoked_while_running_keeps_the_output_from_the_gate(world: World) -> None:
     from jobs import runner as job_module
 

@@ -107,13 +107,13 @@ def test_spark_sql_must_be_one_query_over_the_jobs_datasets() -> None:
             check_spark_sql(sql, datasets)
 
 
-def test_a_license_default_sends_jobs_to_spark(spark_world: World) -> None:
-    with spark_world.domain.transaction() as session:
-        assert engine_for(session, spark_world.license_id) == "duckdb"
+def test_a_license_default_sends_jobs_to_spark(world: World) -> None:
+    with world.domain.transaction() as session:
+        assert engine_for(session, world.license_id) == "duckdb"
         set_engine_default(session, "spark", AUTHORITY, dataset="enterprise_utilities")
-        assert engine_for(session, spark_world.license_id) == "spark"
-        set_engine_default(session, "duckdb", AUTHORITY, license_id=spark_world.license_id)
-        assert engine_for(session, spark_world.license_id) == "duckdb"
-        assert engine_for(session, spark_world.license_id, "spark") == "spark"
+        assert engine_for(session, world.license_id) == "spark"
+        set_engine_default(session, "duckdb", AUTHORITY, license_id=world.license_id)
+        assert engine_for(session, world.license_id) == "duckdb"
+        assert engine_for(session, world.license_id, "spark") == "spark"
         with pytest.raises(InvalidInput):
-            engine_for(session, spark_world.license_id, "hive")
+            engine_for(session, world.license_id, "hive")

@@ -9,12 +9,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import timedelta
 
-from sqlalchemy import select, update
+import pytest
+from sqlalchemy import select
 
 from audit_log import AuditEntry, verify_store
-from core.db import utcnow
 from jobs.leases import JobLease
 from jobs.records import Job
 from jobs.submit import submit_sql
@@ -23,6 +22,10 @@ from operators.accounts import get_user
 from products.release import release_of
 from products.review import review
 from tests.conftest import World
+from tests.jobs.conftest import job_history, lose_a_lease
+
+# workers run their jobs in bubblewrap (pg_settings)
+pytestmark = pytest.mark.sandbox("bubblewrap")
 
 COUNT_BY_DISTRICT = (
     "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district ORDER BY district"
@@ -38,12 +41,6 @@ def _submit(world: World, sql: str = COUNT_BY_DISTRICT) -> int:
         )
         assert job.status == "queued"
         return job.id
-
-
-def _actions(world: World, job_id: int) -> list[str]:
-    with world.domain.transaction() as session:
-        query = select(AuditEntry.action).where(AuditEntry.subject == f"job:{job_id}")
-        return list(session.scalars(query.order_by(AuditEntry.seq)))
 
 
 def _status(world: World, job_id: int) -> str:
@@ -75,19 +72,7 @@ def test_a_locked_job_is_skipped_not_waited_for(pg_world: World) -> None:
 
 
 def test_a_worker_that_lost_its_lease_discards_its_result(pg_world: World) -> None:
-    d = pg_world.domain
-    settings = d.settings.job_settings()
-    job_id = _submit(pg_world)
-    slow = claim(d.sessions, d.home, WorkerOptions("slow", lease_seconds=30), settings)
-    assert slow is not None
-    result = run_claimed(slow, settings, "local[1]")
-    with d.transaction() as session:  # the slow worker stalls past its lease
-        session.execute(update(JobLease).values(expires_at=utcnow() - timedelta(seconds=1)))
-    assert work_one(d.sessions, d.home, WorkerOptions("fast"), settings) == (job_id, "recorded")
-    assert not complete(d.sessions, d.home, slow, result, settings, {})
-    actions = _actions(pg_world, job_id)
-    assert actions.count("job.running") == 2 and actions.count("job.queued") == 1
-    assert actions.count("job.awaiting_review") == 1
+    lose_a_lease(pg_world, pg_world.domain.settings.job_settings(), _submit(pg_world))
 
 
 SLOW_WORKER = textwrap.dedent(
@@ -131,7 +116,7 @@ def test_a_killed_workers_job_completes_elsewhere_exactly_once(pg_world: World) 
         assert session.get(Job, job_id).status == "released"  # type: ignore[union-attr]
         assert session.get(JobLease, job_id) is None
         assert verify_store(session).ok
-    actions = _actions(pg_world, job_id)
+    actions = job_history(pg_world, job_id)
     assert actions.count("job.awaiting_review") == 1
     assert actions.count("job.released") == 1
     assert actions.count("job.queued") == 1  # the expired lease, recorded

@@ -13,14 +13,9 @@ from operators.accounts import add_operator, add_user, authenticate, create_toke
 from operators.licenses import grant_license, revoke_license, usable_license
 from operators.records import ApiToken, License
 from service.domain import Domain
-from tests.conftest import AUTHORITY, World, build_world
+from tests.conftest import AUTHORITY, World
 
 TOMORROW = date.today() + timedelta(days=1)
-
-
-@pytest.fixture
-def world_no_sandbox(domain: Domain, demo_files) -> World:
-    return build_world(domain, demo_files)
 
 
 def _grant(world: World, **changes: object) -> License:
@@ -62,8 +57,8 @@ def _grant(world: World, **changes: object) -> License:
         "unknown operator",
     ],
 )
-def test_bad_grants_are_refused_and_change_nothing(world_no_sandbox: World, changes, error) -> None:
-    with pytest.raises(error), world_no_sandbox.domain.transaction() as session:
+def test_bad_grants_are_refused_and_change_nothing(world: World, changes, error) -> None:
+    with pytest.raises(error), world.domain.transaction() as session:
         before = len(session.scalars(select(License)).all())
         schemas = {"enterprise_utilities": get_dataset(session, "enterprise_utilities").schema()}
         grant_license(
@@ -78,16 +73,16 @@ def test_bad_grants_are_refused_and_change_nothing(world_no_sandbox: World, chan
                 **changes,
             },
         )
-    with world_no_sandbox.domain.transaction() as session:
+    with world.domain.transaction() as session:
         assert len(session.scalars(select(License)).all()) == before
 
 
-def test_revoked_and_expired_licenses_refuse_use(world_no_sandbox: World) -> None:
-    revoked, expired = _grant(world_no_sandbox), _grant(world_no_sandbox)
-    with world_no_sandbox.domain.transaction() as session:
+def test_revoked_and_expired_licenses_refuse_use(world: World) -> None:
+    revoked, expired = _grant(world), _grant(world)
+    with world.domain.transaction() as session:
         revoke_license(session, revoked.id, AUTHORITY, "misuse")
         session.get(License, expired.id).valid_until = date.today() - timedelta(days=1)
-    with world_no_sandbox.domain.transaction() as session:
+    with world.domain.transaction() as session:
         with pytest.raises(LicenseInvalid, match="revoked"):
             usable_license(session, revoked.id)
         with pytest.raises(LicenseInvalid, match="expired"):

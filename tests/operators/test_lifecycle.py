@@ -25,16 +25,10 @@ from operators.lifecycle import (
     suspend_license,
 )
 from operators.records import License
-from service.domain import Domain
-from tests.conftest import AUTHORITY, World, build_world, run_cli
+from tests.conftest import AUTHORITY, World, run_cli
 
 IN_A_MONTH = date.today() + timedelta(days=30)
 QUERY = "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district"
-
-
-@pytest.fixture
-def plain_world(domain: Domain, demo_files) -> World:
-    return build_world(domain, demo_files)
 
 
 def _apply(world: World, **changes: object) -> int:
@@ -64,12 +58,12 @@ def _actions(world: World, license_id: int) -> list[str]:
         return list(session.scalars(query.order_by(AuditEntry.seq)))
 
 
-def test_application_is_pending_until_approved_narrowed(plain_world: World) -> None:
-    license_id = _apply(plain_world)
-    with plain_world.domain.transaction() as session:
+def test_application_is_pending_until_approved_narrowed(world: World) -> None:
+    license_id = _apply(world)
+    with world.domain.transaction() as session:
         with pytest.raises(LicenseInvalid, match="pending"):
             usable_license(session, license_id)
-    with plain_world.domain.transaction() as session:
+    with world.domain.transaction() as session:
         record = approve_license(
             session,
             license_id,
@@ -84,8 +78,8 @@ def test_application_is_pending_until_approved_narrowed(plain_world: World) -> N
     assert shown["status"] == "active" and shown["datasets"] == ["enterprise_utilities"]
     assert shown["max_level"] == "L2" and shown["epsilon_total"] == 4.0
     assert shown["requested"]["max_level"] == "L3" and shown["scenario"].startswith("普惠")
-    assert _actions(plain_world, license_id) == ["license.applied", "license.approved"]
-    with plain_world.domain.transaction() as session:
+    assert _actions(world, license_id) == ["license.applied", "license.approved"]
+    with world.domain.transaction() as session:
         approved = session.scalars(
             select(AuditEntry).where(AuditEntry.action == "license.approved")
         ).one()
@@ -104,11 +98,11 @@ def test_application_is_pending_until_approved_narrowed(plain_world: World) -> N
     ],
     ids=["extra dataset", "higher level", "longer term", "more epsilon", "bad filter"],
 )
-def test_approval_may_narrow_but_never_widen(plain_world: World, changes) -> None:
-    license_id = _apply(plain_world)
-    with pytest.raises(InvalidInput), plain_world.domain.transaction() as session:
+def test_approval_may_narrow_but_never_widen(world: World, changes) -> None:
+    license_id = _apply(world)
+    with pytest.raises(InvalidInput), world.domain.transaction() as session:
         approve_license(session, license_id, AUTHORITY, **changes)
-    with plain_world.domain.transaction() as session:
+    with world.domain.transaction() as session:
         assert session.get(License, license_id).status == "pending"
 
 
@@ -124,68 +118,68 @@ def test_approval_may_narrow_but_never_widen(plain_world: World, changes) -> Non
     ],
     ids=["no scenario", "no dataset", "L4", "past term", "zero budget", "inverted term"],
 )
-def test_bad_applications_are_refused(plain_world: World, changes, match) -> None:
+def test_bad_applications_are_refused(world: World, changes, match) -> None:
     with pytest.raises(InvalidInput, match=match):
-        _apply(plain_world, **changes)
+        _apply(world, **changes)
 
 
-def test_only_the_authority_decides(plain_world: World) -> None:
-    license_id = _apply(plain_world)
-    with pytest.raises(PermissionDenied), plain_world.domain.transaction() as session:
-        approve_license(session, license_id, plain_world.operator.actor)
+def test_only_the_authority_decides(world: World) -> None:
+    license_id = _apply(world)
+    with pytest.raises(PermissionDenied), world.domain.transaction() as session:
+        approve_license(session, license_id, world.operator.actor)
 
 
-def test_refusal_needs_a_reason_and_is_final(plain_world: World) -> None:
-    license_id = _apply(plain_world)
-    with pytest.raises(InvalidInput), plain_world.domain.transaction() as session:
+def test_refusal_needs_a_reason_and_is_final(world: World) -> None:
+    license_id = _apply(world)
+    with pytest.raises(InvalidInput), world.domain.transaction() as session:
         refuse_license(session, license_id, AUTHORITY, " ")
-    with plain_world.domain.transaction() as session:
+    with world.domain.transaction() as session:
         refuse_license(session, license_id, AUTHORITY, "scenario not in the catalogue")
-    with pytest.raises(Conflict), plain_world.domain.transaction() as session:
+    with pytest.raises(Conflict), world.domain.transaction() as session:
         approve_license(session, license_id, AUTHORITY)
-    assert _actions(plain_world, license_id) == ["license.applied", "license.refused"]
+    assert _actions(world, license_id) == ["license.applied", "license.refused"]
 
 
-def test_suspend_reinstate_revoke(plain_world: World) -> None:
-    license_id = plain_world.license_id
-    with plain_world.domain.transaction() as session:
+def test_suspend_reinstate_revoke(world: World) -> None:
+    license_id = world.license_id
+    with world.domain.transaction() as session:
         suspend_license(session, license_id, AUTHORITY, "complaint under investigation")
-    with plain_world.domain.transaction() as session:
+    with world.domain.transaction() as session:
         assert "suspended" in (license_stop_reason(session, license_id) or "")
         with pytest.raises(Conflict):
             suspend_license(session, license_id, AUTHORITY, "again")
-    with plain_world.domain.transaction() as session:
+    with world.domain.transaction() as session:
         reinstate_license(session, license_id, AUTHORITY, "cleared")
         assert license_stop_reason(session, license_id) is None
-    with plain_world.domain.transaction() as session:
+    with world.domain.transaction() as session:
         revoke_license(session, license_id, AUTHORITY, "breach")
-    with pytest.raises(Conflict), plain_world.domain.transaction() as session:
+    with pytest.raises(Conflict), world.domain.transaction() as session:
         reinstate_license(session, license_id, AUTHORITY)
-    assert _actions(plain_world, license_id)[-3:] == [
+    assert _actions(world, license_id)[-3:] == [
         "license.suspended",
         "license.reinstated",
         "license.revoked",
     ]
 
 
-def test_expiry_is_recorded_and_refuses_use(plain_world: World) -> None:
-    with plain_world.domain.transaction() as session:
-        record = session.get(License, plain_world.license_id)
+def test_expiry_is_recorded_and_refuses_use(world: World) -> None:
+    with world.domain.transaction() as session:
+        record = session.get(License, world.license_id)
         record.valid_until = date.today() - timedelta(days=1)
         assert record.to_dict()["status"] == "expired"
-    with plain_world.domain.transaction() as session:
-        assert expire_licenses(session, AUTHORITY) == [plain_world.license_id]
+    with world.domain.transaction() as session:
+        assert expire_licenses(session, AUTHORITY) == [world.license_id]
         assert expire_licenses(session, AUTHORITY) == []
-    with plain_world.domain.transaction() as session:
-        assert "expired" in (license_stop_reason(session, plain_world.license_id) or "")
-    assert _actions(plain_world, plain_world.license_id)[-1] == "license.expired"
+    with world.domain.transaction() as session:
+        assert "expired" in (license_stop_reason(session, world.license_id) or "")
+    assert _actions(world, world.license_id)[-1] == "license.expired"
 
 
-def test_a_term_not_yet_started_refuses_use(plain_world: World) -> None:
-    license_id = _apply(plain_world, valid_from=date.today() + timedelta(days=3))
-    with plain_world.domain.transaction() as session:
+def test_a_term_not_yet_started_refuses_use(world: World) -> None:
+    license_id = _apply(world, valid_from=date.today() + timedelta(days=3))
+    with world.domain.transaction() as session:
         approve_license(session, license_id, AUTHORITY)
-    with plain_world.domain.transaction() as session:
+    with world.domain.transaction() as session:
         with pytest.raises(LicenseInvalid, match="in force from"):
             usable_license(session, license_id)
 
@@ -208,8 +202,9 @@ def test_a_stop_takes_effect_for_queued_jobs(world: World, stop: str) -> None:
         assert get_job(session, job_id).started_at is None  # it never ran
 
 
-def test_the_lifecycle_from_the_command_line(plain_world: World) -> None:
-    home = plain_world.domain.home.root
+@pytest.mark.slow
+def test_the_lifecycle_from_the_command_line(world: World) -> None:
+    home = world.domain.home.root
     applied = run_cli(
         "licenses",
         "apply",

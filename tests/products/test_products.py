@@ -137,6 +137,7 @@ def _listed(world: World, release_id: int, **options: object) -> Product:
         )
 
 
+@pytest.mark.sandbox
 def test_listing_files_with_the_regulator_and_provenance_verifies(world: World) -> None:
     product = _listed(world, _released(world))
     assert product.price_yuan == 1050.0 and product.pricing["tiers"]["public_interest"] == 0
@@ -160,6 +161,7 @@ def test_listing_files_with_the_regulator_and_provenance_verifies(world: World) 
     assert product.provenance["signature_alg"] == "Ed25519"
 
 
+@pytest.mark.sandbox
 def test_tampering_is_caught_by_the_provenance_checks(world: World) -> None:
     product = _listed(world, _released(world))
     with world.domain.transaction() as session:
@@ -177,6 +179,7 @@ def test_tampering_is_caught_by_the_provenance_checks(world: World) -> None:
     assert {"package_signature", "package_digest", "manifest_matches_listing", "reviews"} <= failed
 
 
+@pytest.mark.sandbox
 def test_listing_is_refused_for_others_and_bad_terms(world: World) -> None:
     release_id = _released(world)
     with pytest.raises(PermissionDenied), world.domain.transaction() as session:
@@ -200,6 +203,7 @@ def test_listing_is_refused_for_others_and_bad_terms(world: World) -> None:
         assert list_products(session) == []
 
 
+@pytest.mark.sandbox
 def test_repricing_and_withdrawal_are_filed(world: World) -> None:
     product = _listed(world, _released(world))
     cheaper = PricingBasis(costs={"compute": 500.0}, margin=0.02)
@@ -218,6 +222,7 @@ def test_repricing_and_withdrawal_are_filed(world: World) -> None:
             record_usage(session, product.id, world.operator, "bank", "commercial")
 
 
+@pytest.mark.sandbox
 def test_disclosure_report_adds_up_to_the_recorded_usage(world: World) -> None:
     product = _listed(world, _released(world))
     sales = [
@@ -261,6 +266,7 @@ def test_disclosure_report_adds_up_to_the_recorded_usage(world: World) -> None:
     assert last_year["totals"]["uses"] == 0
 
 
+@pytest.mark.sandbox
 def test_revoked_license_products_cannot_be_listed(world: World) -> None:
     release_id = _released(world)
     with world.domain.transaction() as session:

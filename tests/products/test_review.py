@@ -15,6 +15,9 @@ from products.release import release_of
 from products.review import review
 from tests.conftest import AUTHORITY, World
 
+# every test reviews the output of a job run in a real sandbox
+pytestmark = pytest.mark.sandbox
+
 L3_QUERY = "SELECT district, AVG(water_fee) AS f FROM enterprise_utilities GROUP BY district"
 L1_QUERY = "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district"
 

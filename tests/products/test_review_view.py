@@ -24,6 +24,7 @@ FINE_QUERY = (
 )
 
 
+@pytest.mark.sandbox
 def test_the_review_view_shows_sql_outputs_checks_with_figures_and_lineage(world: World) -> None:
     job_id = ran(world, FINE_QUERY)
     with world.domain.transaction() as session:
@@ -56,6 +57,7 @@ def test_the_review_view_shows_sql_outputs_checks_with_figures_and_lineage(world
     assert '"figures"' not in json.dumps(operator_view)
 
 
+@pytest.mark.sandbox
 def test_the_queue_shows_what_each_reviewer_may_still_decide(world: World) -> None:
     job_id = ran(world, L3_QUERY)
     with world.domain.transaction() as session:
@@ -79,6 +81,7 @@ def test_a_job_without_outputs_has_no_review_view(world: World) -> None:
         review_view(session, world.domain.home, job_id)
 
 
+@pytest.mark.sandbox
 @pytest.mark.parametrize("cipher", ["AES-256-GCM", "SM4-GCM"])
 def test_releases_are_encrypted_to_the_operators_registered_key(world: World, cipher: str) -> None:
     private_pem, public_pem = generate_operator_key()

@@ -15,9 +15,10 @@ from core.errors import InvalidInput, NotFound
 from jobs.license_limits import limits_for, set_license_limits
 from jobs.runner import run
 from jobs.submit import submit_sql
-from sandbox import resolve_backend
+from sandbox import Handle, SandboxRun, resolve_backend
 from sandbox.limits import Limits
 from tests.conftest import AUTHORITY, World, run_cli
+from tests.fakes import FakeRunner
 from tests.sandbox.conftest import BACKENDS, log_of, run_job
 
 
@@ -43,6 +44,7 @@ def test_query_error_is_named(runner, utilities_file: Path, tmp_path: Path) -> N
     assert result.failure.startswith("error: sluice-runtime: query failed: Binder Error")
 
 
+@pytest.mark.docker
 def test_auto_prefers_docker_when_it_answers(runners) -> None:
     runners["docker"]  # present, or skipped/failed by require_component
     assert resolve_backend("auto") == "docker"
@@ -97,6 +99,7 @@ def test_a_job_over_its_license_limit_fails_naming_it(world: World, backend: str
     assert list((world.domain.home.jobs / str(job.id) / "out").iterdir()) == []
 
 
+@pytest.mark.slow
 def test_cli_sets_and_shows_license_limits(world: World) -> None:
     home = world.domain.home.root
     license = str(world.license_id)
@@ -110,6 +113,8 @@ def test_cli_sets_and_shows_license_limits(world: World) -> None:
     assert refused.returncode == 2 and "processes must be a positive integer" in refused.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_cli_doctor_names_each_backend(tmp_path: Path) -> None:
     result = run_cli("sandbox", "doctor", "--json", home=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -120,6 +125,8 @@ def test_cli_doctor_names_each_backend(tmp_path: Path) -> None:
     assert report["auto"] in ("docker", "bubblewrap")
 
 
+@pytest.mark.slow
+@pytest.mark.docker
 def test_cli_build_image_is_a_no_op_once_built(runners, tmp_path: Path) -> None:
     runners["docker"]
     result = run_cli("sandbox", "build-image", "--json", home=tmp_path)
@@ -127,16 +134,16 @@ def test_cli_build_image_is_a_no_op_once_built(runners, tmp_path: Path) -> None:
     assert json.loads(result.stdout)["built"] is False
 
 
-class BrokenRunner:
+class BrokenRunner(FakeRunner):
     name = "broken"
 
-    def start(self, run):  # type: ignore[no-untyped-def]
+    def start(self, run: SandboxRun) -> Handle:
         raise RuntimeError("the engine went away")
 
 
-def test_a_broken_engine_fails_the_job(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = world.domain.settings.job_settings()
-    monkeypatch.setattr(type(settings), "runner", lambda self: BrokenRunner())
+def test_a_broken_engine_fails_the_job(world: World) -> None:
+    runner = BrokenRunner()
+    settings = dataclasses.replace(world.domain.settings.job_settings(), sandbox_runner=runner)
     job = run(world.domain.sessions, world.domain.home, _submit(world, settings), settings)
     assert job.status == "failed"
     assert job.failure == "error: the sandbox could not run the job: the engine went away"

@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
-from sandbox import Limits, SandboxRun, execute
-from sandbox.docker_backend import DockerRunner
-from sandbox.pool import ready_slots
+from sandbox import Limits, SandboxRun, docker_backend, execute
+from sandbox.docker_backend import DockerRunner, remove_leftovers
+from sandbox.pool import HOME_LABEL, LABEL, claim_slot, ready_slots, scope_containers
 from tests.sandbox.conftest import docker_runner, log_of
+
+pytestmark = [pytest.mark.sandbox("docker"), pytest.mark.docker]
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +25,7 @@ def docker(tmp_path_factory: pytest.TempPathFactory) -> DockerRunner:
 
 def containers_of(runner: DockerRunner) -> list[Any]:
     runner.settle()
-    found = runner.client.containers.list(all=True, filters={"label": "org.sluice.slot"})
-    return [c for c in found if c.labels["org.sluice.slot"].startswith(str(runner.pool_dir))]
+    return scope_containers(runner.client, runner.scope)
 
 
 @pytest.fixture(scope="module")
@@ -137,8 +138,47 @@ def test_other_limits_get_a_fresh_container(tmp_path: Path) -> None:
         handle = runner.start(run)
         try:
             assert handle.slot is not None and handle.slot.container_id != warm.id
+            # made for this job, the slot was its own before it was ready: nobody takes it
+            assert claim_slot(runner.client, handle.slot.path.parent) is None
             assert runner.wait(handle).ok
         finally:
             runner.cleanup(handle)
     finally:
         runner.drain_pool()
+
+
+def test_pools_of_different_homes_never_touch_each_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two domain homes (two checkouts) on one host, one pool directory: neither claims,
+    drains nor reaps the other's containers, whatever runtime code either runs."""
+    shared = tmp_path / "pool"
+    homes = {"mine": tmp_path / "checkout-a" / "home", "theirs": tmp_path / "checkout-b" / "home"}
+    mine, theirs = (docker_runner(shared, pool_size=1, home=h) for h in homes.values())
+    assert isinstance(mine, DockerRunner) and isinstance(theirs, DockerRunner)
+    orphan = None
+    try:
+        theirs.fill_pool()
+        [waiting] = containers_of(theirs)
+        assert waiting.labels[HOME_LABEL] == theirs.scope != mine.scope
+        # their crashed process left a container whose slot folder is gone
+        gone = theirs.pool_dir / "gone"
+        labels = {LABEL: str(gone), HOME_LABEL: theirs.scope}
+        orphan = mine.client.containers.create(theirs.image, ["true"], labels=labels)
+        with monkeypatch.context() as patch:  # other runtime code: its sweep of stale slots
+            patch.setattr(docker_backend, "runtime_digest", lambda: "0ther0de")
+            assert mine.fill_pool() == 1
+        mine.drain_pool()
+        assert remove_leftovers(homes["mine"], shared) == 0
+        assert containers_of(mine) == []
+        theirs_now = {c.id: c.status for c in containers_of(theirs)}
+        assert theirs_now == {waiting.id: "running", orphan.id: "created"}
+        assert ready_slots(theirs._folder(theirs.pool_limits)) == 1
+        assert remove_leftovers(homes["theirs"], shared) == 1  # its own orphan, by its owner
+        orphan = None
+    finally:
+        if orphan is not None:
+            orphan.remove(force=True)
+        mine.drain_pool()
+        theirs.drain_pool()
+    assert containers_of(theirs) == []

@@ -21,6 +21,7 @@ import pytest
 
 from core.home import Home
 from sandbox import Runner
+from sandbox.pool import scope_containers
 from tests.sandbox.conftest import BACKENDS, log_of, probe, run_job
 
 SECRET = "sluice-secret-7f3a9c"
@@ -293,7 +294,5 @@ def test_bomb_is_contained(runner: Runner, backend: str, tmp_path: Path, bomb: s
 
 def leftover_containers(runner: Runner) -> list[str]:
     runner.settle()  # type: ignore[attr-defined]
-    client = runner.client  # type: ignore[attr-defined]
-    pool = str(runner.pool_dir)  # type: ignore[attr-defined]
-    found = client.containers.list(all=True, filters={"label": "org.sluice.slot"})
-    return [c.id for c in found if c.labels["org.sluice.slot"].startswith(pool)]
+    found = scope_containers(runner.client, runner.scope)  # type: ignore[attr-defined]
+    return [c.id for c in found]

@@ -217,6 +217,8 @@ def test_bad_notebooks_are_refused(world: World) -> None:
             submit_notebook(session, world.license_id, world.operator, text, settings)
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_cli_submits_a_notebook(world: World, tmp_path: Path) -> None:
     path = tmp_path / "analysis.ipynb"
     path.write_text(VIEW_CHECK)
@@ -241,6 +243,7 @@ FORGED_TABLE = notebook(
 )
 
 
+@pytest.mark.sandbox("bubblewrap")
 def test_a_hand_written_table_is_custom_not_gated_as_a_table(world: World) -> None:
     settings = dataclasses.replace(world.domain.settings.job_settings(), backend="bubblewrap")
     with world.domain.transaction() as session:

@@ -53,6 +53,7 @@ def test_wrong_role_is_403(api: TestClient, tokens, world: World) -> None:
     assert entries.status_code == 200 and entries.json()[0]["seq"] == 1
 
 
+@pytest.mark.sandbox
 def test_operator_submits_and_runs_a_job(api: TestClient, tokens, world: World) -> None:
     body = {"license_id": world.license_id, "sql": GOOD_SQL}
     created = api.post("/api/v1/jobs", json=body, headers=auth(tokens["li"]))
@@ -61,6 +62,7 @@ def test_operator_submits_and_runs_a_job(api: TestClient, tokens, world: World) 
     assert job["status"] == "awaiting_review"  # the background task ran after the response
 
 
+@pytest.mark.sandbox
 def test_another_company_sees_404_and_cannot_use_the_license(api, tokens, world: World) -> None:
     body = {"license_id": world.license_id, "sql": GOOD_SQL}
     job_id = api.post("/api/v1/jobs", json=body, headers=auth(tokens["li"])).json()["id"]

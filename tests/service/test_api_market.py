@@ -101,6 +101,7 @@ def _released_job(api: TestClient, as_, world: World) -> int:
     return job_id
 
 
+@pytest.mark.sandbox
 def test_release_to_market_to_disclosure(api: TestClient, as_, world: World) -> None:
     job_id = _released_job(api, as_, world)
     job = api.get(f"/api/v1/jobs/{job_id}", headers=as_["li"]).json()

@@ -13,6 +13,8 @@ import yaml
 
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.slow  # every test here runs the CLI in its own processes
+
 UNTIL = (date.today() + timedelta(days=30)).isoformat()
 
 
@@ -89,6 +91,7 @@ def test_init_is_idempotent(tmp_path: Path) -> None:
     assert (home / "keys" / "pseudonym.key").stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.sandbox
 def test_the_whole_contract_through_the_cli(cli_home: Path, tmp_path: Path) -> None:
     home = cli_home
     assert [d["name"] for d in sluice_json(home, "catalog", "list")] == ["enterprise_utilities"]
@@ -120,6 +123,7 @@ def test_the_whole_contract_through_the_cli(cli_home: Path, tmp_path: Path) -> N
     assert (tmp_path / "k.pem").read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
 
 
+@pytest.mark.sandbox
 def test_submit_without_wait_runs_in_the_background(cli_home: Path, tmp_path: Path) -> None:
     import time
 

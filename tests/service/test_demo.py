@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from products.package import verify_package
 from tests.conftest import run_cli
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
 
 def test_demo_shows_denial_rewrite_and_release(tmp_path: Path) -> None:

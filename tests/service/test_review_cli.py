@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from operators.accounts import create_token, get_user
-from tests.conftest import AUTHORITY, World, require_component, run_cli
+from tests.conftest import AUTHORITY, World, run_cli
 from tests.products.conftest import L1_QUERY, L3_QUERY, ran
 
 UNTIL = (date.today() + timedelta(days=30)).isoformat()
@@ -25,7 +25,6 @@ def sluice(home: Path, *args: str) -> object:
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory, demo_files) -> Path:
     """A home set up through the CLI once per module; each test copies it."""
-    require_component(shutil.which("bwrap") is not None, "bubblewrap (bwrap)")
     home = tmp_path_factory.mktemp("review-cli") / "home"
     (data, schema), _ = demo_files
     sluice(home, "init")
@@ -54,6 +53,8 @@ def submit(home: Path, tmp_path: Path, sql: str) -> dict:
     return sluice(home, "jobs", "submit", "--license", "1", "--sql", str(path), "--wait")  # type: ignore[return-value]
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_review_release_and_offline_verification_through_the_cli(
     home: Path, tmp_path: Path
 ) -> None:
@@ -88,6 +89,8 @@ def test_review_release_and_offline_verification_through_the_cli(
     assert not nowhere.exists()
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_encrypted_delivery_opens_offline_with_the_operators_key(
     home: Path, tmp_path: Path
 ) -> None:
@@ -109,6 +112,7 @@ def test_encrypted_delivery_opens_offline_with_the_operators_key(
     assert locked.returncode == 2 and "--key" in locked.stderr
 
 
+@pytest.mark.slow
 def test_dataset_rules_through_the_cli(home: Path) -> None:
     args = ("outputs", "rules", "set", "--dataset", "enterprise_utilities", "--threshold", "5")
     refused = run_cli(*args, home=home)
@@ -128,6 +132,7 @@ def api(world: World) -> TestClient:
     return TestClient(create_app(world.domain.settings))
 
 
+@pytest.mark.sandbox
 def test_the_review_api(api: TestClient, world: World) -> None:
     with world.domain.transaction() as session:
         tokens = {

@@ -1,0 +1,119 @@
+"""Orchestration without a sandbox: `jobs.runner.run` and a worker drive jobs through
+their states with tests.fakes.FakeRunner standing in for bubblewrap or Docker."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+
+from gate.step import candidate_table
+from jobs.leases import JobLease
+from jobs.records import Job
+from jobs.runner import run
+from jobs.settings import JobSettings
+from jobs.submit import submit_sql
+from operators.licenses import revoke_license
+from sandbox.runner import SandboxRun
+from tests.conftest import AUTHORITY, World
+from tests.fakes import FakeRunner
+from tests.jobs.conftest import job_history, lose_a_lease
+
+COUNT_BY_DISTRICT = "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district"
+AVG_BY_DISTRICT = "SELECT district, AVG(water_fee) AS f FROM enterprise_utilities GROUP BY district"
+
+
+def _settings(world: World, runner: FakeRunner) -> JobSettings:
+    return dataclasses.replace(world.domain.settings.job_settings(), sandbox_runner=runner)
+
+
+def _submit(world: World, sql: str, settings: JobSettings) -> int:
+    with world.domain.transaction() as session:
+        job = submit_sql(session, world.license_id, world.operator, sql, settings)
+        assert job.status == "queued", job.reasons
+        return job.id
+
+
+def _run(world: World, sql: str, runner: FakeRunner) -> Job:
+    settings = _settings(world, runner)
+    return run(world.domain.sessions, world.domain.home, _submit(world, sql, settings), settings)
+
+
+def _revoke(world: World) -> None:
+    with world.domain.transaction() as session:
+        revoke_license(session, world.license_id, AUTHORITY, "suspended by the authority")
+
+
+def test_a_job_goes_from_queued_through_running_to_review(world: World) -> None:
+    fake = FakeRunner()
+    job = _run(world, AVG_BY_DISTRICT, fake)
+    assert job.status == "awaiting_review", job.failure
+    assert job_history(world, job.id) == ["job.submitted", "job.running", "job.awaiting_review"]
+    assert job.resources["backend"] == "fake" and job.required_reviews == 2  # L3: two
+    [sandbox_run] = fake.started
+    assert fake.cleaned == [sandbox_run]  # cleaned up after every run
+    assert set(sandbox_run.data) == {"enterprise_utilities", "social_insurance"}
+    assert "__n" in sandbox_run.spec["sql"]  # the rewritten core ran, not the operator's SQL
+    table = candidate_table(world.domain.home, job)
+    assert list(table.columns) == ["district", "f"] and not table["f"].isna().all()
+
+
+def test_what_the_sandbox_computed_reaches_the_candidate_table(world: World) -> None:
+    job = _run(world, COUNT_BY_DISTRICT, FakeRunner())
+    assert job.status == "awaiting_review", job.failure
+    released = candidate_table(world.domain.home, job).set_index("district")["n"]
+    store = pd.read_parquet(world.domain.home.store / "enterprise_utilities" / "data.parquet")
+    assert released.to_dict() == store.groupby("district").size().to_dict()
+
+
+def test_the_gate_judges_the_sandboxs_output(world: World) -> None:
+    sql = (
+        "SELECT district, industry, AVG(capital) AS c, COUNT(*) AS n "
+        "FROM enterprise_utilities GROUP BY district, industry"
+    )
+    job = _run(world, sql, FakeRunner())
+    assert job.status == "awaiting_review", job.failure
+    assert "threshold" in {f["rule"] for f in job.gate["findings"]}
+    table = candidate_table(world.domain.home, job)
+    assert table["c"].isna().any() and (table["n"].dropna() >= 10).all()
+
+
+def test_a_failed_sandbox_run_fails_the_job_and_keeps_nothing(world: World) -> None:
+    fake = FakeRunner(failure="limit:memory_mb")
+    job = _run(world, COUNT_BY_DISTRICT, fake)
+    assert job.status == "failed" and job.failure == "limit:memory_mb"
+    assert not job.gate and not job.outputs
+    assert "job.failed" in job_history(world, job.id)
+    assert list(fake.started[0].out_dir.iterdir()) == []  # a partial result never stays
+    assert fake.cleaned == fake.started
+
+
+def test_a_license_revoked_mid_run_fails_the_job_before_the_gate(world: World) -> None:
+    def authority_acts(_run: SandboxRun) -> None:  # while the sandbox is running
+        _revoke(world)
+
+    fake = FakeRunner(during=authority_acts)
+    job = _run(world, AVG_BY_DISTRICT, fake)
+    assert fake.started, "the job ran"
+    assert job.status == "failed" and "revoked" in (job.failure or "")
+    assert not job.gate and not job.outputs  # the sandbox's result never reached the gate
+    assert job_history(world, job.id)[-2:] == ["job.running", "job.failed"]
+
+
+def test_a_license_revoked_while_queued_never_starts_the_sandbox(world: World) -> None:
+    fake = FakeRunner()
+    settings = _settings(world, fake)
+    job_id = _submit(world, COUNT_BY_DISTRICT, settings)
+    _revoke(world)
+    job = run(world.domain.sessions, world.domain.home, job_id, settings)
+    assert job.status == "failed" and "revoked" in (job.failure or "")
+    assert fake.started == [] and job.started_at is None
+
+
+def test_a_worker_that_lost_its_lease_discards_its_result(world: World) -> None:
+    settings = _settings(world, FakeRunner())
+    job_id = _submit(world, COUNT_BY_DISTRICT, settings)
+    lose_a_lease(world, settings, job_id)
+    with world.domain.transaction() as session:
+        assert session.get(Job, job_id).status == "awaiting_review"  # type: ignore[union-attr]
+        assert session.get(JobLease, job_id) is None
