@@ -102,4 +102,7 @@ class PolicyDecisionOut(Out):
     notes: list[str]
     lineage: dict[str, Any]
     post_sql: str | None  # post-processing over the released core table (two phases)
+    regime: str  # public | sdc | dp (docs/privacy-model.md)
+    partition: dict[str, Number] | None  # DP key selection: epsilon, delta, max_groups, threshold
+    delta: Number
     policy_version: str

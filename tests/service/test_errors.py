@@ -159,6 +159,7 @@ CLI_REFUSALS = [
 ]
 
 
+@pytest.mark.slow  # runs the CLI in its own processes
 def test_the_same_refusals_at_the_cli_name_the_command_to_run(world: World) -> None:
     home = world.domain.settings.home
     for args, code, words in CLI_REFUSALS:
