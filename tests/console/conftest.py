@@ -3,6 +3,7 @@ tests) a real uvicorn server on 127.0.0.1 started and stopped by the test."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import threading
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from fastapi.testclient import TestClient
 
 from operators.accounts import add_user, create_token, get_user
 from tests.conftest import AUTHORITY, World, require_component
@@ -106,3 +108,22 @@ def browser_factory(tmp_path) -> Iterator[object]:
         yield open_profile
         for context in contexts:
             context.close()
+
+
+@pytest.fixture
+def client(world: World) -> TestClient:
+    from service.api import create_app
+
+    return TestClient(create_app(world.domain.settings), follow_redirects=False)
+
+
+def login(client: TestClient, token: str) -> str:
+    """Log in; return the CSRF token the next page's forms carry."""
+    response = client.post("/login", data={"token": token})
+    assert response.status_code == 303
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    page = client.get(response.headers["location"]).text
+    found = re.search(r'name="csrf" value="([0-9a-f]{64})"', page)
+    assert found, page[:500]
+    return found.group(1)

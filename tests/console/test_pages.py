@@ -8,33 +8,14 @@ import re
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from operators.accounts import get_user
 from products.review import review
 from tests.conftest import World
+from tests.console.conftest import login
 
 WEB = Path(__file__).parents[2] / "service" / "web"
 QUERY = "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district"
-
-
-@pytest.fixture
-def client(world: World) -> TestClient:
-    from service.api import create_app
-
-    return TestClient(create_app(world.domain.settings), follow_redirects=False)
-
-
-def login(client: TestClient, token: str) -> str:
-    """Log in; return the CSRF token the next page's forms carry."""
-    response = client.post("/login", data={"token": token})
-    assert response.status_code == 303
-    cookie = response.headers["set-cookie"].lower()
-    assert "httponly" in cookie and "samesite=strict" in cookie
-    page = client.get(response.headers["location"]).text
-    found = re.search(r'name="csrf" value="([0-9a-f]{64})"', page)
-    assert found, page[:500]
-    return found.group(1)
 
 
 def test_every_template_string_has_a_chinese_translation() -> None:
