@@ -1,15 +1,22 @@
-"""The privacy-budget ledger: every ε charged to a license, kept in the database."""
+"""The privacy-budget ledger: every ε charged to a license, kept in the database.
+
+A licence's `epsilon_spent` and the sum of its `BudgetCharge` rows must always agree;
+`ledger_balance` and `unbalanced_ledgers` let a verifier check that they do.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, String
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from audit_log import Actor, AuditAction, append
 from core.db import Base, utcnow
 from core.errors import BudgetExhausted
+from operators.licenses import get_license
 from operators.records import License
 
 
@@ -47,3 +54,54 @@ def charge(session: Session, license: License, job_id: str, epsilon: float, acto
             "total": license.epsilon_total,
         },
     )
+
+
+@dataclass(frozen=True)
+class LedgerBalance:
+    """A licence's ε as its row says (`spent`) and as its charges add up (`charged`)."""
+
+    license_id: int
+    spent: float
+    charged: float
+
+    @property
+    def discrepancy(self) -> float:
+        """ε on the licence that no charge accounts for (negative: charges it forgot)."""
+        return self.spent - self.charged
+
+    @property
+    def consistent(self) -> bool:
+        # the two sums add the same floats in different orders, so allow rounding
+        return math.isclose(self.spent, self.charged, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def _balances(session: Session, license_id: int | None = None) -> list[LedgerBalance]:
+    charged = (
+        select(BudgetCharge.license_id, func.sum(BudgetCharge.epsilon).label("total"))
+        .group_by(BudgetCharge.license_id)
+        .subquery()
+    )
+    query = (
+        select(License.id, License.epsilon_spent, func.coalesce(charged.c.total, 0.0))
+        .outerjoin(charged, charged.c.license_id == License.id)
+        .order_by(License.id)
+    )
+    if license_id is not None:
+        query = query.where(License.id == license_id)
+    return [LedgerBalance(i, spent, total) for i, spent, total in session.execute(query)]
+
+
+def ledger_balance(session: Session, license_id: int) -> LedgerBalance:
+    """One licence's balance, read from the database (not from objects in the session)."""
+    get_license(session, license_id)  # NotFound, worded once, for an unknown id
+    return _balances(session, license_id)[0]
+
+
+def ledger_consistent(session: Session, license_id: int) -> bool:
+    """Whether the licence's `epsilon_spent` equals the sum of its charges."""
+    return ledger_balance(session, license_id).consistent
+
+
+def unbalanced_ledgers(session: Session) -> list[LedgerBalance]:
+    """Every licence whose `epsilon_spent` and charges disagree (empty when all is well)."""
+    return [b for b in _balances(session) if not b.consistent]
