@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, func, select
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from audit_log import Actor, AuditAction, append
@@ -18,6 +18,9 @@ from core.db import Base, utcnow
 from core.errors import BudgetExhausted
 from operators.licenses import get_license
 from operators.records import License
+
+# Slack for float sums, the same as policies.budget.within_budget's pre-check allows
+TOLERANCE = 1e-12
 
 
 class BudgetCharge(Base):
@@ -31,16 +34,40 @@ class BudgetCharge(Base):
 
 
 def charge(session: Session, license: License, job_id: str, epsilon: float, actor: Actor) -> None:
-    """Charge ε before a query runs; refuse (and change nothing) if it would overspend."""
+    """Charge ε before a query runs; refuse (and change nothing) if it would overspend.
+
+    The check and the spend are one conditional UPDATE, so no two transactions can
+    both spend the last of a budget; the charge row and its audit entry follow in the
+    caller's transaction and commit with it or not at all. `license` is refreshed.
+
+    Call it after the transaction's first audit entry, as `submit_sql` does: on
+    PostgreSQL every writer then takes the audit lock before the licence row, and
+    two charges cannot deadlock.
+    """
     if epsilon <= 0:
         return
-    remaining = license.epsilon_total - license.epsilon_spent
-    if epsilon > remaining + 1e-12:
-        raise BudgetExhausted(
-            f"license {license.id} has ε={remaining:.3f} left, this query needs ε={epsilon:.3f}; "
-            "ask the data authority for more budget or reuse an earlier release"
+    # On PostgreSQL (READ COMMITTED) the UPDATE takes the row lock, waits for any
+    # transaction holding it, then re-evaluates the WHERE on the committed row: a
+    # concurrent charge is always seen, never overwritten. SQLite serializes writers
+    # with BEGIN IMMEDIATE (service.db). Never read-compute-write this in Python; and
+    # the session's copy is refreshed from the row, not evaluated from stale values.
+    spend = (
+        update(License)
+        .where(
+            License.id == license.id,
+            License.epsilon_spent + epsilon <= License.epsilon_total + TOLERANCE,
         )
-    license.epsilon_spent += epsilon
+        .values(epsilon_spent=License.epsilon_spent + epsilon)
+        .execution_options(synchronize_session=False)
+    )
+    updated = session.execute(spend).rowcount  # type: ignore[attr-defined]
+    session.refresh(license, ["epsilon_spent", "epsilon_total"])
+    if updated != 1:
+        remaining = license.epsilon_total - license.epsilon_spent
+        raise BudgetExhausted(
+            f"license {license.id} has ε={remaining:.3f} left, this query needs ε={epsilon:.3f}",
+            suggestion="ask the data authority for more budget or reuse an earlier release",
+        )
     session.add(BudgetCharge(license_id=license.id, job_id=job_id, epsilon=epsilon))
     append(
         session,
