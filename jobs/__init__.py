@@ -2,7 +2,14 @@
 drives a job through policy → sandbox → gate, engines, workers and the ε ledger."""
 
 from jobs.engines import engine_for, set_engine_default
-from jobs.ledger import BudgetCharge, charge
+from jobs.ledger import (
+    BudgetCharge,
+    LedgerBalance,
+    charge,
+    ledger_balance,
+    ledger_consistent,
+    unbalanced_ledgers,
+)
 from jobs.lifecycle import transition
 from jobs.queries import earlier_outputs, get_job, job_dir, list_jobs
 from jobs.records import Job, JobStatus
@@ -15,15 +22,19 @@ __all__ = [
     "Job",
     "JobSettings",
     "JobStatus",
+    "LedgerBalance",
     "charge",
     "decide",
     "earlier_outputs",
     "engine_for",
     "get_job",
     "job_dir",
+    "ledger_balance",
+    "ledger_consistent",
     "list_jobs",
     "run",
     "set_engine_default",
     "submit",
     "transition",
+    "unbalanced_ledgers",
 ]

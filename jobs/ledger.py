@@ -1,16 +1,26 @@
-"""The privacy-budget ledger: every ε charged to a license, kept in the database."""
+"""The privacy-budget ledger: every ε charged to a license, kept in the database.
+
+A licence's `epsilon_spent` and the sum of its `BudgetCharge` rows must always agree;
+`ledger_balance` and `unbalanced_ledgers` let a verifier check that they do.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, String
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from audit_log import Actor, AuditAction, append
 from core.db import Base, utcnow
 from core.errors import BudgetExhausted
+from operators.licenses import get_license
 from operators.records import License
+
+# Slack for float sums, the same as policies.budget.within_budget's pre-check allows
+TOLERANCE = 1e-12
 
 
 class BudgetCharge(Base):
@@ -24,16 +34,40 @@ class BudgetCharge(Base):
 
 
 def charge(session: Session, license: License, job_id: str, epsilon: float, actor: Actor) -> None:
-    """Charge ε before a query runs; refuse (and change nothing) if it would overspend."""
+    """Charge ε before a query runs; refuse (and change nothing) if it would overspend.
+
+    The check and the spend are one conditional UPDATE, so no two transactions can
+    both spend the last of a budget; the charge row and its audit entry follow in the
+    caller's transaction and commit with it or not at all. `license` is refreshed.
+
+    Call it after the transaction's first audit entry, as `submit_sql` does: on
+    PostgreSQL every writer then takes the audit lock before the licence row, and
+    two charges cannot deadlock.
+    """
     if epsilon <= 0:
         return
-    remaining = license.epsilon_total - license.epsilon_spent
-    if epsilon > remaining + 1e-12:
-        raise BudgetExhausted(
-            f"license {license.id} has ε={remaining:.3f} left, this query needs ε={epsilon:.3f}; "
-            "ask the data authority for more budget or reuse an earlier release"
+    # On PostgreSQL (READ COMMITTED) the UPDATE takes the row lock, waits for any
+    # transaction holding it, then re-evaluates the WHERE on the committed row: a
+    # concurrent charge is always seen, never overwritten. SQLite serializes writers
+    # with BEGIN IMMEDIATE (service.db). Never read-compute-write this in Python; and
+    # the session's copy is refreshed from the row, not evaluated from stale values.
+    spend = (
+        update(License)
+        .where(
+            License.id == license.id,
+            License.epsilon_spent + epsilon <= License.epsilon_total + TOLERANCE,
         )
-    license.epsilon_spent += epsilon
+        .values(epsilon_spent=License.epsilon_spent + epsilon)
+        .execution_options(synchronize_session=False)
+    )
+    updated = session.execute(spend).rowcount  # type: ignore[attr-defined]
+    session.refresh(license, ["epsilon_spent", "epsilon_total"])
+    if updated != 1:
+        remaining = license.epsilon_total - license.epsilon_spent
+        raise BudgetExhausted(
+            f"license {license.id} has ε={remaining:.3f} left, this query needs ε={epsilon:.3f}",
+            suggestion="ask the data authority for more budget or reuse an earlier release",
+        )
     session.add(BudgetCharge(license_id=license.id, job_id=job_id, epsilon=epsilon))
     append(
         session,
@@ -47,3 +81,54 @@ def charge(session: Session, license: License, job_id: str, epsilon: float, acto
             "total": license.epsilon_total,
         },
     )
+
+
+@dataclass(frozen=True)
+class LedgerBalance:
+    """A licence's ε as its row says (`spent`) and as its charges add up (`charged`)."""
+
+    license_id: int
+    spent: float
+    charged: float
+
+    @property
+    def discrepancy(self) -> float:
+        """ε on the licence that no charge accounts for (negative: charges it forgot)."""
+        return self.spent - self.charged
+
+    @property
+    def consistent(self) -> bool:
+        # the two sums add the same floats in different orders, so allow rounding
+        return math.isclose(self.spent, self.charged, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def _balances(session: Session, license_id: int | None = None) -> list[LedgerBalance]:
+    charged = (
+        select(BudgetCharge.license_id, func.sum(BudgetCharge.epsilon).label("total"))
+        .group_by(BudgetCharge.license_id)
+        .subquery()
+    )
+    query = (
+        select(License.id, License.epsilon_spent, func.coalesce(charged.c.total, 0.0))
+        .outerjoin(charged, charged.c.license_id == License.id)
+        .order_by(License.id)
+    )
+    if license_id is not None:
+        query = query.where(License.id == license_id)
+    return [LedgerBalance(i, spent, total) for i, spent, total in session.execute(query)]
+
+
+def ledger_balance(session: Session, license_id: int) -> LedgerBalance:
+    """One licence's balance, read from the database (not from objects in the session)."""
+    get_license(session, license_id)  # NotFound, worded once, for an unknown id
+    return _balances(session, license_id)[0]
+
+
+def ledger_consistent(session: Session, license_id: int) -> bool:
+    """Whether the licence's `epsilon_spent` equals the sum of its charges."""
+    return ledger_balance(session, license_id).consistent
+
+
+def unbalanced_ledgers(session: Session) -> list[LedgerBalance]:
+    """Every licence whose `epsilon_spent` and charges disagree (empty when all is well)."""
+    return [b for b in _balances(session) if not b.consistent]

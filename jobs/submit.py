@@ -108,6 +108,10 @@ def submit_sql(
     }
     append(session, actor, AuditAction.JOB_SUBMITTED, f"job:{job.id}", details)
     if job.status == JobStatus.QUEUED:
+        # within_budget above read the licence without a lock; the charge is the
+        # authoritative check. Its BudgetExhausted (a concurrent job took the last ε)
+        # rolls back this whole transaction, job and entries included. It comes after
+        # the first append, so the audit lock is taken before the licence row.
         charge(session, license, str(job.id), decision.epsilon, actor)
         if engine == "spark":
             spark_sql = decision.sql_for("spark")
