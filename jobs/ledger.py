@@ -18,9 +18,9 @@ from core.db import Base, utcnow
 from core.errors import BudgetExhausted
 from operators.licenses import get_license
 from operators.records import License
+from policies.budget import TOLERANCE
 
 # Slack for float sums, the same as policies.budget.within_budget's pre-check allows
-TOLERANCE = 1e-12
 
 
 class BudgetCharge(Base):

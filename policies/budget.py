@@ -6,11 +6,14 @@ from core.errors import Reason
 from operators.records import License
 from policies.engine import Decision, PolicyDecision
 
+# floating-point slack when comparing ε sums with a budget (the ledger uses it too)
+TOLERANCE = 1e-12
+
 
 def within_budget(decision: PolicyDecision, license: License) -> PolicyDecision:
     """The decision, or a denial if its ε is more than the license has left."""
     remaining = license.epsilon_total - license.epsilon_spent
-    if decision.decision is Decision.DENY or decision.epsilon <= remaining + 1e-12:
+    if decision.decision is Decision.DENY or decision.epsilon <= remaining + TOLERANCE:
         return decision
     reason = Reason(
         "budget_exhausted",
