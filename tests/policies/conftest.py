@@ -50,6 +50,20 @@ class StoreFacts:
         return len(next(iter(self.wide.values())))
 
     @functools.cached_property
+    def secret_amounts(self) -> set[float]:
+        """Each enterprise's own L3 amounts that carry cents: what an attacker wants."""
+        found: set[float] = set()
+        for schema in self.schemas.values():
+            for column in schema.stored_columns:
+                if column.level is not Level.L3 or column.bounds is None:
+                    continue
+                name = column.name if column.name in self.wide else f"{column.name}_si"
+                values = pd.to_numeric(pd.Series(self.wide.get(name, [])), errors="coerce")
+                cents = values.dropna().round(2)
+                found |= {float(v) for v in cents if v != round(v)}
+        return found
+
+    @functools.cached_property
     def wide_sets(self) -> dict[str, set[str]]:
         return {column: set(values.tolist()) for column, values in self.wide.items()}
 

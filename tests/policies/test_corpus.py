@@ -119,6 +119,18 @@ def _identifier_leaks(table: pd.DataFrame, facts: StoreFacts) -> list[str]:
     return leaks
 
 
+def _exact_amount_leaks(table: pd.DataFrame, facts: StoreFacts) -> list[str]:
+    """Released numbers equal, to the cent, to one enterprise's own L3 amount: the
+    decoded value an attack on a single record is after."""
+    leaks = []
+    for column in table.columns:
+        numbers = pd.to_numeric(table[column], errors="coerce").dropna().round(2)
+        hits = sorted({float(v) for v in numbers if float(v) in facts.secret_amounts})
+        if hits:
+            leaks.append(f"{column} releases {len(hits)} enterprise amount(s) to the cent")
+    return leaks
+
+
 def _key_sources(table: pd.DataFrame, keys: list[str], facts: StoreFacts) -> dict[str, list[str]]:
     """Per group key, the store columns holding every value the key takes in the release.
 
@@ -223,8 +235,10 @@ def test_attack(case: dict[str, Any], corpus_world: World, store_facts: StoreFac
     assert job.status == "released"
     table = _released_table(corpus_world, job)
     assert not [c for c in table.columns if str(c).startswith("__")], "companions released"
-    leaks = _identifier_leaks(table, store_facts) + _row_level_leaks(
-        corpus_world, job, table, store_facts
+    leaks = (
+        _identifier_leaks(table, store_facts)
+        + _row_level_leaks(corpus_world, job, table, store_facts)
+        + _exact_amount_leaks(table, store_facts)
     )
     assert not leaks, f"released {len(table)} row(s) that identify records: {leaks[:5]}"
 
