@@ -19,7 +19,7 @@ import numpy as np
 RATIO = 100  # g is at most a hundredth of the noise scale and of the sensitivity
 LEVEL = 0.95  # the intervals' coverage
 _TAIL = 1e-12  # mass of the count noise left out when a mean's interval is computed
-_MAX_SPAN = 200_000  # at most this many count-noise values enter that computation
+_MAX_SPAN = 200_000  # at most this many count-noise values on each side enter it
 
 
 def exact(x: float) -> Fraction:
@@ -54,8 +54,8 @@ def units(sensitivity: float, g: float, slack: bool = False) -> int:
     exact value can move. With `slack`, ⌊Δ/g⌋ + 1: one more whenever Δ is a whole number
     of units, so a float sum a hair off its exact value (Casacuberta et al. 2022) still
     cannot cross one more rounding boundary; it widens the noise by under 1/RATIO."""
-    ratio = Fraction(sensitivity) / exact(g)
-    return math.floor(ratio) + 1 if slack else math.ceil(ratio)
+    in_units = Fraction(sensitivity) / exact(g)
+    return math.floor(in_units) + 1 if slack else math.ceil(in_units)
 
 
 def alpha(epsilon: float, sensitivity_units: int) -> float:
