@@ -1,4 +1,5 @@
-"""Differential-privacy noise for aggregates over L3 data, with diffprivlib's mechanisms.
+"""Differential-privacy noise for aggregates over L3 data: integer noise on fixed-point
+values (policies/discrete.py), planned per column with its granularity and 95 % interval.
 
 Sensitivities come from schema bounds and each dataset's contribution limit
 (both enforced in the rewritten SQL). Groups are disjoint, so one ε covers a
@@ -15,24 +16,93 @@ import pandas as pd
 
 from core.cells import AGGREGATES, CellKind
 from core.levels import Level
+from policies import discrete
 from policies.rewrite import OutputCell
+
+MECHANISMS = {
+    CellKind.COUNT: "discrete_laplace",
+    CellKind.SUM: "discrete_laplace_fixed_point",
+    CellKind.AVG: "discrete_laplace_fixed_point_ratio",  # noisy sum over noisy count
+}
 
 
 @dataclass(frozen=True)
 class NoiseSpec:
+    """How one output column is noised, and how far the noise may take it.
+
+    Fields after `count_sensitivity` are derived from the ones before when absent (as in
+    a decision stored before they existed), so every spec states its granularity and
+    interval. An average spends ε/2 on its sum and ε/2 on its count.
+    """
+
     column: str
     kind: CellKind  # an aggregate: count, sum or avg
-    mechanism: str  # geometric | laplace | laplace+geometric
+    mechanism: str  # set from the kind: see MECHANISMS
     sensitivity: float
     epsilon: float
     count_sensitivity: float = 1.0  # averages: the count's sensitivity (rows per unit)
+    granularity: float = 0.0  # g: released counts and sums are whole multiples of it
+    ci95: float = 0.0  # 95 % half-width of the error; averages: divide by the group's rows
+    ci95_divisor: str = ""  # "rows" for averages, else ""
+    count_ci95: float = 0.0  # averages: the noisy count's own half-width (rows)
 
     def __post_init__(self) -> None:
         # read back from a job's stored policy, the kind is plain text again
-        object.__setattr__(self, "kind", CellKind(self.kind))
+        kind = CellKind(self.kind)
+        set_ = object.__setattr__
+        set_(self, "kind", kind)
+        set_(self, "mechanism", MECHANISMS[kind])
+        if self.granularity <= 0:
+            set_(self, "granularity", _granularity(kind, self.sensitivity, self.epsilon))
+        elif discrete.power_of_ten_at_most(self.granularity) != self.granularity:
+            raise ValueError(f"{self.column}: granularity {self.granularity} is not a power of ten")
+        set_(self, "ci95_divisor", "rows" if kind is CellKind.AVG else "")
+        if self.ci95 <= 0:
+            set_(self, "ci95", self._interval())
+        if kind is CellKind.AVG and self.count_ci95 <= 0:
+            set_(self, "count_ci95", float(discrete.half_width(self.epsilon / 2, self.count_units)))
+
+    @property
+    def value_epsilon(self) -> float:
+        """The ε spent on the count or sum itself (an average's sum gets half)."""
+        return self.epsilon / 2 if self.kind is CellKind.AVG else self.epsilon
+
+    @property
+    def value_units(self) -> int:
+        """The count's or sum's sensitivity in units of g (sums with a unit of slack)."""
+        return discrete.units(self.sensitivity, self.granularity, self.kind is not CellKind.COUNT)
+
+    @property
+    def count_units(self) -> int:
+        """An average's count sensitivity, in rows."""
+        return discrete.units(self.count_sensitivity, 1.0)
+
+    def _interval(self) -> float:
+        """Counts: t. Sums: t·g + g/2 (the exact value was rounded to g). Averages: the
+        half-width of the sum's error minus the mean times the count's error, at the
+        largest mean the bounds allow (where it is widest), plus g/2; per row."""
+        g = self.granularity
+        t = discrete.half_width(self.value_epsilon, self.value_units)
+        if self.kind is CellKind.COUNT:
+            return float(t)
+        if self.kind is CellKind.SUM:
+            return discrete.round_up(t * g + g / 2)
+        a_sum = discrete.alpha(self.value_epsilon, self.value_units)
+        a_count = discrete.alpha(self.epsilon / 2, self.count_units)
+        widest_mean = self.sensitivity / self.count_sensitivity  # max(|lo|, |hi|)
+        w = discrete.ratio_half_width(g, a_sum, widest_mean, a_count)
+        return discrete.round_up(w + g / 2)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _granularity(kind: CellKind, sensitivity: float, epsilon: float) -> float:
+    """Counts are whole numbers: g = 1. Sums (and an average's sum): discrete.granularity."""
+    if kind is CellKind.COUNT:
+        return 1.0
+    share = epsilon / 2 if kind is CellKind.AVG else epsilon
+    return discrete.granularity(sensitivity, share)
 
 
 def plan_noise(
@@ -45,46 +115,64 @@ def plan_noise(
     if not noisy:
         return []
     share = epsilon / len(noisy)
-    mechanism = {
-        CellKind.COUNT: "geometric",
-        CellKind.SUM: "laplace",
-        CellKind.AVG: "laplace+geometric",
-    }
     return [
-        NoiseSpec(c.column, c.kind, mechanism[c.kind], c.sensitivity, share, c.count_sensitivity)
+        NoiseSpec(c.column, c.kind, MECHANISMS[c.kind], c.sensitivity, share, c.count_sensitivity)
         for c in noisy
     ]
 
 
-def _geometric(values: pd.Series, epsilon: float, sensitivity: float) -> pd.Series:
-    # diffprivlib imports scikit-learn (about a second): load it only when noise is due
-    from diffprivlib.mechanisms import Geometric
+def _noisy_units(values: pd.Series, epsilon: float, step: int, g: float) -> list[int | None]:
+    """Each value rounded to whole units of g, plus discrete Laplace noise; None stays None."""
+    noise = discrete.sample(len(values), epsilon, step)
+    return [
+        None if pd.isna(v) else discrete.to_units(float(v), g) + int(z)
+        for v, z in zip(values.tolist(), noise.tolist(), strict=True)
+    ]
 
-    mech = Geometric(epsilon=epsilon, sensitivity=max(1, int(round(sensitivity))))
-    return values.map(lambda v: v if pd.isna(v) else max(0, mech.randomise(int(v))))
+
+def _count(values: pd.Series, epsilon: float, step: int) -> list[int | None]:
+    """A noisy count, never below zero (post-processing, so free)."""
+    return [None if k is None else max(0, k) for k in _noisy_units(values, epsilon, step, 1.0)]
 
 
-def _laplace(values: pd.Series, epsilon: float, sensitivity: float) -> pd.Series:
-    from diffprivlib.mechanisms import Laplace
+def _column(found: list[Any], index: pd.Index) -> pd.Series:
+    if any(v is None for v in found):
+        return pd.Series([np.nan if v is None else v for v in found], index=index, dtype=float)
+    return pd.Series(found, index=index)
 
-    mech = Laplace(epsilon=epsilon, sensitivity=sensitivity)
-    return values.map(lambda v: v if pd.isna(v) else mech.randomise(float(v)))
+
+def _mean(total: int | None, count: int | None, spec: NoiseSpec) -> float | None:
+    """Noisy sum over noisy count, rounded to a power of ten ≤ 1/RATIO of this row's
+    half-width (ci95 / rows): digits below the noise say nothing."""
+    if total is None or count is None:
+        return None
+    rows = max(count, 1)
+    p, q = discrete.ratio(spec.granularity)
+    row_width = spec.ci95 / rows
+    if row_width <= 0:
+        return total * p / (q * rows)
+    step = discrete.power_of_ten_at_most(row_width / discrete.RATIO)
+    return discrete.round_ratio(total * p, q * rows, step)
 
 
 def apply_noise(frame: pd.DataFrame, specs: list[NoiseSpec]) -> pd.DataFrame:
-    """Noisy copy of a result table. Averages are a noisy sum over a noisy count."""
+    """Noisy copy of a result table: counts whole, sums whole multiples of their g,
+    averages a noisy sum over a noisy count; companions stay exact."""
     noisy = frame.copy()
     for spec in specs:
         if spec.column not in noisy:
             raise KeyError(f"result has no column {spec.column!r} to add noise to")
-        if spec.kind == CellKind.COUNT:
-            noisy[spec.column] = _geometric(noisy[spec.column], spec.epsilon, spec.sensitivity)
-        elif spec.kind == CellKind.SUM:
-            noisy[spec.column] = _laplace(noisy[spec.column], spec.epsilon, spec.sensitivity)
+        index = noisy[spec.column].index
+        eps, step, g = spec.value_epsilon, spec.value_units, spec.granularity
+        if spec.kind is CellKind.COUNT:
+            noisy[spec.column] = _column(_count(frame[spec.column], eps, step), index)
+        elif spec.kind is CellKind.SUM:
+            found = _noisy_units(frame[spec.column], eps, step, g)
+            released = [None if k is None else discrete.from_units(k, g) for k in found]
+            noisy[spec.column] = _column(released, index)
         else:
-            total = _laplace(noisy[f"__sum__{spec.column}"], spec.epsilon / 2, spec.sensitivity)
-            count = _geometric(
-                noisy[f"__cnt__{spec.column}"], spec.epsilon / 2, spec.count_sensitivity
-            )
-            noisy[spec.column] = total / np.maximum(count.astype("float64"), 1.0)
+            totals = _noisy_units(frame[f"__sum__{spec.column}"], eps, step, g)
+            counts = _count(frame[f"__cnt__{spec.column}"], spec.epsilon / 2, spec.count_units)
+            means = [_mean(t, c, spec) for t, c in zip(totals, counts, strict=True)]
+            noisy[spec.column] = _column(means, index)
     return noisy

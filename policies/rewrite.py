@@ -4,6 +4,8 @@ Aggregate queries over non-public data become three steps: per privacy unit
 and group (clamped, contribution-bounded), ranked per group, then summed per
 group with the companion columns the output gate needs (`__n`, `__top1__c`,
 `__top2__c`, `__abs__c`; `__sum__c` and `__cnt__c` for noisy averages).
+COUNT(DISTINCT x) of anything but the privacy unit carries per-unit lists of x
+(`__dN`) from the first step to the last, where their union is counted.
 """
 
 from __future__ import annotations
@@ -118,18 +120,7 @@ class _Builder:
         if isinstance(node, exp.Count):
             arg = node.this
             if isinstance(arg, exp.Distinct):
-                cells.append(
-                    # a unit with m rows can be counted once in each of up to m groups
-                    OutputCell(
-                        name,
-                        CellKind.COUNT,
-                        Level.L3,
-                        self._src(arg.expressions[0]),
-                        float(m),
-                        True,
-                    )
-                )
-                return exp.Count(this=exp.Distinct(expressions=[_col("__unit")]))
+                return self.count_distinct(index, arg, name)
             counted = (
                 exp.Count(this=arg.copy())
                 if not isinstance(arg, exp.Star)
@@ -192,6 +183,53 @@ class _Builder:
             )
         )
         return None
+
+    def count_distinct(self, index: int, arg: exp.Distinct, name: str) -> exp.Expr | None:
+        """COUNT(DISTINCT x) as SQL means it, always noised (an L3 cell).
+
+        Of the privacy unit, it counts units (`__unit`). Of anything else, it is the real
+        distinct count, rebuilt from per-unit lists of non-null values (a distinct count
+        cannot be summed from per-unit counts). Its sensitivity is the same m: a unit
+        keeps at most m rows after the scan bound, and each row adds at most one value to
+        one group, so adding or removing the unit moves the distinct counts of all groups
+        together by at most m. Noise is needed even for an L1 x: the exact count would
+        say how many of the group's x-cells are non-empty, small ones included, which
+        the threshold suppresses everywhere else. Several expressions are refused: that
+        counts combinations, which the lists cannot hold portably.
+        """
+        m = self.limit
+        if len(arg.expressions) != 1:
+            columns = [c.name for e in arg.expressions for c in e.find_all(exp.Column)]
+            self.reasons.append(
+                Reason(
+                    "count_distinct_columns",
+                    f"{name}: COUNT(DISTINCT {', '.join(columns)}) counts combinations of "
+                    "several expressions; the rewrite counts one",
+                    column=columns[0] if columns else None,
+                    suggestion="count one expression, e.g. COUNT(DISTINCT a || '/' || b), "
+                    "or GROUP BY the columns and count the released rows",
+                )
+            )
+            return None
+        counted = arg.expressions[0]
+        source = self._src(counted)
+        if self._is_unit(counted):
+            self.cells.append(OutputCell(name, CellKind.COUNT, Level.L3, source, float(m), True))
+            return exp.Count(this=exp.Distinct(expressions=[_col("__unit")]))
+        present = exp.Where(this=exp.Not(this=exp.Is(this=counted.copy(), expression=exp.Null())))
+        listed_values = exp.Filter(this=exp.ArrayAgg(this=counted.copy()), expression=present)
+        self.inner.append(listed_values.as_(f"__d{index}"))
+        self.cells.append(OutputCell(name, CellKind.COUNT, Level.L3, source, float(m)))
+        merged = exp.ArrayDistinct(this=exp.Flatten(this=exp.ArrayAgg(this=_col(f"__d{index}"))))
+        return _bigint(exp.func("COALESCE", exp.ArraySize(this=merged), exp.Literal.number(0)))
+
+    def _is_unit(self, node: exp.Expr) -> bool:
+        """Whether `node` is the privacy unit column of the dataset whose units are bounded."""
+        return (
+            isinstance(node, exp.Column)
+            and self.aliases.get(node.table) == self.unit_dataset
+            and node.name == self.unit_schema.privacy_unit
+        )
 
     def _contribution_companions(self, index: int, name: str) -> None:
         s, r = _col(f"__s{index}"), _col(f"__r{index}")

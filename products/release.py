@@ -4,8 +4,9 @@ The package holds the gated tables and, only when two reviewers approved an
 exception with a written justification, the job's custom files; other custom
 files are withheld and named in the manifest. If the operator has a registered
 delivery key, the files are encrypted to it. The manifest names the job, license,
-operator, datasets and their versions, policy version, checks, reviewers and the
-audit position, and is signed with the domain's key.
+operator, datasets and their versions, policy version, each noisy column's ε,
+granularity and 95 % interval, checks, reviewers and the audit position, and is
+signed with the domain's key.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from jobs.queries import earlier_outputs
 from jobs.records import Job, JobStatus, public_findings
 from operators.licenses import license_stop_reason
 from operators.records import License, Operator
+from policies import NoiseSpec
 from products.crypto import load_recipient, seal
 from products.package import MANIFEST, build_package
 from products.recipients import active_key
@@ -63,6 +65,13 @@ def _checks(job: Job) -> dict[str, Any]:
     return checks
 
 
+def _noise_manifest(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each noisy column's mechanism, ε, granularity and 95 % half-width, so a recipient
+    knows how far each released value may be from the exact one (read through NoiseSpec,
+    so a decision stored before intervals existed still states them)."""
+    return [NoiseSpec(**spec).to_dict() for spec in stored]
+
+
 def _manifest(session: Session, job: Job, reviewers: list[str], withheld: list[str]) -> dict:
     license = session.get(License, job.license_id)
     operator = session.get(Operator, job.operator_id)
@@ -83,6 +92,7 @@ def _manifest(session: Session, job: Job, reviewers: list[str], withheld: list[s
         "source_sha256": job.source_digest,
         "rewritten_sql": job.rewritten_sql,
         "epsilon": job.epsilon,
+        "noise": _noise_manifest(job.policy.get("noise", [])),
         "checks": _checks(job),
         "findings": public_findings(job.gate),
         "reviewers": reviewers,

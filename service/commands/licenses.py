@@ -241,6 +241,22 @@ def format_decision(data: dict) -> str:
         f"  - {r['message']}" + (f" — {r['suggestion']}" if r.get("suggestion") else "")
         for r in data["reasons"]
     ]
+    if data.get("noise"):
+        lines.append(f"noise (ε={data['epsilon']:g} in all; 95 % of values within ±):")
+        lines += [f"  {_noise_line(n)}" for n in data["noise"]]
     if data.get("sql"):
         lines.append(f"sql:\n{data['sql']}")
     return "\n".join(lines)
+
+
+def _noise_line(noise: dict) -> str:
+    """One noisy column: its ε, its 95 % half-width and the step its values come in."""
+    width, steps = _figure(noise["ci95"]), f"in steps of {_figure(noise['granularity'])}"
+    if noise.get("ci95_divisor") == "rows":
+        width += f" / rows in the group (rows ±{_figure(noise['count_ci95'])})"
+        steps = f"its sum {steps}"
+    return f"{noise['column']} ({noise['kind']}): ε={noise['epsilon']:g}, ±{width}, {steps}"
+
+
+def _figure(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.6g}"

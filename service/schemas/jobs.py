@@ -73,12 +73,18 @@ class JobView(JobOut):
 
 
 class NoiseOut(Out):
+    """How one column is noised and how far off it may be, before anything runs."""
+
     column: str
     kind: str
     mechanism: str
     sensitivity: Number
-    epsilon: Number
+    epsilon: Number  # this column's share of the query's ε
     count_sensitivity: Number
+    granularity: Number  # released values are whole multiples of it (means: see ci95)
+    ci95: Number  # 95 % of released values lie within ± this of the exact one
+    ci95_divisor: str  # "rows" for averages: the half-width is ci95 / the group's rows
+    count_ci95: Number  # averages: the noisy count's own half-width, else 0
 
 
 class CellOut(Sparse):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from core.levels import Level
+from policies import discrete
 from policies.privacy import NoiseSpec, apply_noise, plan_noise
 from policies.rewrite import OutputCell
 
@@ -25,9 +29,9 @@ def _frame(value: float) -> pd.DataFrame:
     )
 
 
-def test_laplace_scale_is_sensitivity_over_epsilon() -> None:
+def test_noise_scale_is_sensitivity_over_epsilon() -> None:
     noisy = apply_noise(_frame(1_000.0), [NoiseSpec("s", "sum", "laplace", 100.0, 0.5)])
-    deviation = (noisy["s"] - 1_000.0).abs().mean()  # E|Laplace(b)| = b = 100 / 0.5
+    deviation = (noisy["s"] - 1_000.0).abs().mean()  # about E|Laplace(b)| = b = 100 / 0.5
     assert deviation == pytest.approx(200.0, rel=0.15)
 
 
@@ -61,3 +65,134 @@ def test_plan_noises_only_l3_aggregates_and_splits_epsilon() -> None:
 def test_missing_column_is_an_error_not_a_silent_release() -> None:
     with pytest.raises(KeyError):
         apply_noise(_frame(0.0), [NoiseSpec("absent", "sum", "laplace", 1.0, 1.0)])
+
+
+# ---------------------------------------------------------------- integer noise on fixed point
+
+
+def _exact(value: float) -> Fraction:
+    return Fraction(repr(float(value)))  # the decimal a released float prints as
+
+
+@pytest.mark.parametrize(
+    ("sensitivity", "epsilon", "g"),
+    [(1e6, 0.5, 1e4), (1e6, 5.0, 1e3), (0.5, 1.0, 0.001), (100.0, 10.0, 0.1), (5000.0, 0.01, 10.0)],
+)
+def test_granularity_is_a_power_of_ten_well_below_noise_and_sensitivity(
+    sensitivity: float, epsilon: float, g: float
+) -> None:
+    assert discrete.granularity(sensitivity, epsilon) == g
+    assert NoiseSpec("s", "sum", "", sensitivity, epsilon).granularity == g
+    assert NoiseSpec("c", "count", "", 3.0, epsilon).granularity == 1.0
+
+
+@pytest.mark.parametrize(("sensitivity", "epsilon"), [(1e6, 0.5), (0.5, 1.0), (1_000.0, 0.2)])
+def test_released_sums_are_exact_multiples_of_g(sensitivity: float, epsilon: float) -> None:
+    spec = NoiseSpec("s", "sum", "", sensitivity, epsilon)
+    true = [0.1 + 0.2, 12_345.678901234, -7.0000001, 1e9 / 3]  # low bits everywhere
+    frame = pd.DataFrame({"s": true * 500})
+    released = apply_noise(frame, [spec])["s"]
+    g = _exact(spec.granularity)
+    assert all((_exact(v) / g).denominator == 1 for v in released)
+    # values closer than g round to the same units: the release cannot tell them apart
+    assert discrete.to_units(12_345.678901234, spec.granularity) == discrete.to_units(
+        12_345.678901235, spec.granularity
+    )
+
+
+def test_released_means_are_rounded_to_what_the_noise_justifies() -> None:
+    spec = NoiseSpec("a", "avg", "", 1e6, 1.0)
+    frame = pd.DataFrame(
+        {"a": [0.0] * 500, "__sum__a": [500 * 123_456.789] * 500, "__cnt__a": [500] * 500}
+    )
+    released = apply_noise(frame, [spec])["a"]
+    # half-width ≈ ci95/500 rows ≈ 16,000: published to the hundred
+    assert all((_exact(v) / 100).denominator == 1 for v in released)
+    assert released.std() > 100
+
+
+def _dlap_variance(epsilon: float, units: int) -> float:
+    a = math.exp(-epsilon / units)
+    return 2 * a / (1 - a) ** 2
+
+
+CASES = {
+    "count": (NoiseSpec("c", "count", "", 2.0, 0.3), "c", 400.0),
+    "sum": (NoiseSpec("s", "sum", "", 1e6, 0.5), "s", 123_450_000.0),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_noise_in_units_of_g_is_discrete_laplace_with_the_planned_epsilon(case: str) -> None:
+    spec, column, true = CASES[case]
+    draws = 20_000
+    released = apply_noise(pd.DataFrame({column: [true] * draws}), [spec])[column]
+    units = (released.to_numpy() - true) / spec.granularity
+    assert np.all(units == np.round(units))  # whole units of g, nothing in between
+    variance = _dlap_variance(spec.epsilon, spec.value_units)
+    assert abs(units.mean()) < 4 * math.sqrt(variance / draws)
+    assert units.var() == pytest.approx(variance, rel=0.06)
+    a = math.exp(-spec.epsilon / spec.value_units)
+    assert np.mean(units == 0) == pytest.approx((1 - a) / (1 + a), abs=0.01)
+
+
+def test_accuracy_is_that_of_float_laplace_at_the_same_epsilon() -> None:
+    """The float mechanism it replaces had standard deviation √2·Δ/ε; report the ratio."""
+    spec = NoiseSpec("s", "sum", "", 1e6, 0.5)
+    released = apply_noise(pd.DataFrame({"s": [5e8] * 20_000}), [spec])["s"]
+    ratio = float(np.sqrt(((released - 5e8) ** 2).mean())) / (math.sqrt(2) * 1e6 / 0.5)
+    print(f"rmse ratio integer/float = {ratio:.3f}")
+    assert 0.95 < ratio < 1.07  # 1.01 expected: ⌊Δ/g⌋ + 1 units of slack
+
+
+@pytest.mark.parametrize(
+    ("epsilon", "units"), [(0.1, 1), (0.5, 1), (1.0, 1), (0.5, 12), (2.0, 101), (1e-3, 5)]
+)
+def test_half_width_is_the_smallest_covering_95_percent(epsilon: float, units: int) -> None:
+    t = discrete.half_width(epsilon, units)
+    a = math.exp(-epsilon / units)
+    covered = lambda t: 1 - 2 * a ** (t + 1) / (1 + a)  # noqa: E731
+    assert covered(t) >= 0.95 and (t == 0 or covered(t - 1) < 0.95)
+
+
+def _coverage(spec: NoiseSpec, frame: pd.DataFrame, true: float, per_rows: int = 1) -> float:
+    released = apply_noise(frame, [spec])[spec.column]
+    return float(((released - true).abs() <= spec.ci95 / per_rows).mean())
+
+
+def test_ci95_covers_95_percent_of_released_counts_sums_and_means() -> None:
+    draws, rows = 4_000, 400
+    count = NoiseSpec("c", "count", "", 1.0, 0.1)
+    total = NoiseSpec("s", "sum", "", 1e6, 0.5)
+    mean = NoiseSpec("a", "avg", "", 1e6, 1.0)
+    counts = pd.DataFrame({"c": [rows] * draws})
+    sums = pd.DataFrame({"s": [rows * 654_321.5] * draws})
+    at_bound = pd.DataFrame(
+        {"a": [0.0] * draws, "__sum__a": [rows * 1e6] * draws, "__cnt__a": [rows] * draws}
+    )
+    for found in (
+        _coverage(count, counts, rows),
+        _coverage(total, sums, rows * 654_321.5),
+        _coverage(mean, at_bound, 1e6, rows),  # the mean at its bound: where ci95 is tight
+    ):
+        assert 0.93 <= found <= 0.97
+    # anywhere else within the bounds the interval is a bound: it covers more
+    midway = at_bound.assign(__sum__a=rows * 5e5)
+    assert _coverage(mean, midway, 5e5, rows) >= 0.95
+
+
+def test_a_stored_spec_without_granularity_gets_it_and_integer_noise() -> None:
+    old = {  # a decision recorded before granularity and intervals existed
+        "column": "s",
+        "kind": "sum",
+        "mechanism": "laplace",
+        "sensitivity": 1e6,
+        "epsilon": 0.5,
+        "count_sensitivity": 1.0,
+    }
+    spec = NoiseSpec(**old)  # type: ignore[arg-type]
+    assert spec.mechanism == "discrete_laplace_fixed_point"
+    assert spec.granularity == 1e4 and spec.ci95 > 0
+    assert NoiseSpec(**spec.to_dict()) == spec
+    with pytest.raises(ValueError, match="power of ten"):
+        NoiseSpec(**{**old, "granularity": 3.0})  # type: ignore[arg-type]

@@ -98,3 +98,27 @@ def test_every_json_route_documents_its_answer(ran) -> None:  # type: ignore[no-
                     if not schema.get("$ref") and not schema.get("items", {}).get("$ref"):
                         undocumented.append(f"{method.upper()} {path} {status}")
     assert [u for u in undocumented if "/api/v1/" in u] == []
+
+
+def test_policy_check_states_each_noisy_columns_cost_and_interval(world: World) -> None:
+    from service.api import create_app
+
+    sql = (
+        "SELECT district, AVG(water_fee) AS a, SUM(gas_fee) AS g, COUNT(DISTINCT enterprise_id) "
+        "AS n FROM enterprise_utilities GROUP BY district"
+    )
+    with world.domain.transaction() as session:
+        token = create_token(session, get_user(session, "li"), AUTHORITY)
+        decision = decide(session, world.license_id, sql, world.domain.settings.epsilon_per_query)
+    api = TestClient(create_app(world.domain.settings))
+    body = api.post(
+        "/api/v1/policy/check",
+        json={"license_id": world.license_id, "sql": sql},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    assert same(body, decision.to_dict())
+    noise = {n["column"]: n for n in body["noise"]}
+    assert sum(n["epsilon"] for n in noise.values()) == pytest.approx(body["epsilon"])
+    assert noise["g"]["granularity"] == 10_000 and noise["n"]["granularity"] == 1
+    assert all(n["ci95"] > 0 for n in noise.values())
+    assert noise["a"]["ci95_divisor"] == "rows" and noise["a"]["count_ci95"] > 0

@@ -123,6 +123,24 @@ def test_the_whole_contract_through_the_cli(cli_home: Path, tmp_path: Path) -> N
     assert (tmp_path / "k.pem").read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
 
 
+def test_policy_check_states_epsilon_and_error_per_noisy_column(
+    cli_home: Path, tmp_path: Path
+) -> None:
+    sql = write(
+        tmp_path,
+        "q.sql",
+        "SELECT district, AVG(water_fee) AS f, SUM(gas_fee) AS g FROM enterprise_utilities "
+        "GROUP BY district",
+    )
+    args = ("policy", "check", "--license", "1", "--sql", str(sql))
+    shown = run_cli(*args, home=cli_home, check=True).stdout
+    assert "f (avg): ε=0.5, ±" in shown and "/ rows in the group" in shown
+    assert "g (sum): ε=0.5, ±" in shown and "in steps of 10,000" in shown
+    noise = sluice_json(cli_home, *args)["noise"]
+    assert [(n["column"], n["granularity"]) for n in noise] == [("f", 10_000), ("g", 10_000)]
+    assert all(n["ci95"] > 0 for n in noise)
+
+
 @pytest.mark.sandbox
 def test_submit_without_wait_runs_in_the_background(cli_home: Path, tmp_path: Path) -> None:
     import time
