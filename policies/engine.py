@@ -204,7 +204,10 @@ def _decide(
     notes = rewrite.notes + (["license row filter applied to every scan"] if predicate else [])
     if split.post is not None:
         notes.append(f"post-processing runs over the released table ({RELEASED}) only")
-    regime = Regime.DP if level is Level.L3 else Regime.SDC
+    # DP when an L3 value is read, or a cell must be noised whatever it reads (a distinct
+    # count of anything but the unit is one, policies/rewrite.py)
+    noisy_cell = any(c.kind in AGGREGATES and c.level is Level.L3 for c in rewrite.cells)
+    regime = Regime.DP if level is Level.L3 or noisy_cell else Regime.SDC
     noise: list[NoiseSpec] = []
     partition = None
     if regime is Regime.DP:
