@@ -131,15 +131,25 @@ def _exact_amount_leaks(table: pd.DataFrame, facts: StoreFacts) -> list[str]:
     return leaks
 
 
-def _key_sources(table: pd.DataFrame, keys: list[str], facts: StoreFacts) -> dict[str, list[str]]:
-    """Per group key, the store columns holding every value the key takes in the release.
+def _key_sources(
+    table: pd.DataFrame, keys: list[str], facts: StoreFacts, lineage: dict[str, Any] | None = None
+) -> dict[str, list[str]]:
+    """Per group key, the store columns holding every value the key takes in the release,
+    among the columns the key was computed from (its lineage), when the engine says.
 
-    Computed keys (buckets, decades) match no column and so constrain nothing below.
+    Computed keys (buckets, decades) match no column and so constrain nothing below; the
+    lineage keeps a bucket of capital from being mistaken for an employee count.
     """
+    outputs = (lineage or {}).get("outputs", {})
     sources = {}
     for key in keys:
         wanted = {normalise(v) for v in table[key].dropna().tolist()}
-        sources[key] = [c for c, values in facts.wide_sets.items() if wanted <= values]
+        named = {s.split(".")[-1] for s in outputs.get(key, [])} if key in outputs else None
+        sources[key] = [
+            c
+            for c, values in facts.wide_sets.items()
+            if wanted <= values and (named is None or c.removesuffix("_si") in named)
+        ]
     return sources
 
 
@@ -170,7 +180,7 @@ def _row_level_leaks(world: World, job: Job, table: pd.DataFrame, facts: StoreFa
     keys = [c["column"] for c in cells]
     public = {c["column"]: {normalise(v) for v in c.get("categories") or []} for c in cells}
     units_by_key = {_key(r, keys): int(r["__n"]) for _, r in raw.iterrows()}
-    sources = _key_sources(core, keys, facts)
+    sources = _key_sources(core, keys, facts, job.policy.get("lineage"))
     dp = job.policy.get("regime") == "dp"
     leaks = []
     for i, row in core.iterrows():
