@@ -27,7 +27,10 @@ def run_job(world: World, sql: str) -> tuple[str, pd.DataFrame | None, pd.DataFr
     """(status, released output, released core table) of one job, as the system ran it."""
     settings = world.domain.settings.job_settings()
     with world.domain.transaction() as session:
-        job_id = submit(session, world.license_id, world.operator, settings, sql=sql).id
+        submitted = submit(session, world.license_id, world.operator, settings, sql=sql)
+        job_id, status = submitted.id, submitted.status
+    if status == "denied":
+        return status, None, None
     job = run(world.domain.sessions, world.domain.home, job_id, settings)
     if job.status != "awaiting_review":
         return job.status, None, None
@@ -162,3 +165,39 @@ def test_a_suppressed_row_does_not_tell_whether_an_enterprise_is_in_the_data(
         answers.append(sorted(output["k"].astype(str)))
     assert "T" not in answers[0]
     assert answers[0] == answers[1], "the released keys must not depend on the target"
+
+
+@pytest.mark.parametrize(
+    "narrowed",
+    [
+        "COUNT(*) FILTER (WHERE NOT ({target}))",
+        "COUNT(CASE WHEN NOT ({target}) THEN 1 END)",
+    ],
+)
+def test_two_counts_of_one_row_cannot_be_subtracted_into_one_enterprise(
+    corpus_world: World, raw: pd.DataFrame, narrowed: str
+) -> None:
+    """A total beside the same total without one enterprise, in one row: a − b is 1 if
+    the target is in the data. Each count alone rests on hundreds of enterprises."""
+    target = raw.iloc[0]
+    year = str(target["founded"])[:4]
+    condition = (
+        f"street = '{target['street']}' AND employees = {int(target['employees'])} "
+        f"AND year(founded) = {year}"
+    )
+    truth = (
+        (raw["street"] == target["street"])
+        & (raw["employees"] == target["employees"])
+        & (raw["founded"].astype(str).str[:4] == year)
+    ).sum()
+    world = fresh_company(corpus_world, f"row-difference-{len(narrowed)}")
+    sql = (
+        f"SELECT district, COUNT(*) AS a, {narrowed.format(target=condition)} AS b "
+        "FROM enterprise_utilities GROUP BY district"
+    )
+    status, output, _ = run_job(world, sql)
+    if output is None:
+        return  # denied or withheld: nothing to subtract
+    row = output[output["district"] == target["district"]]
+    decoded = (row["a"] - row["b"]).dropna().tolist()
+    assert decoded != [truth], "a − b gave the number of enterprises like the target"
