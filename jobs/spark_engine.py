@@ -17,7 +17,7 @@ The walls that stand in for the sandbox's:
     desensitized Parquet files from the store: raw data is never reachable;
   * the result is written to the job's /out folder as result.parquet and judged by
     the same output checks (sandbox.limits) and then the same noise, gate and review
-    (sandbox.jobs.finish) as a DuckDB job's; nothing Spark returns leaves otherwise.
+    (jobs.runner.finish) as a DuckDB job's; nothing Spark returns leaves otherwise.
   * the wall-time limit cancels the job's Spark work by its tag.
 On a cluster the executors read the store's files, so the store must be on shared
 storage the executors can read and nothing else: a cluster is part of the domain.

@@ -138,7 +138,7 @@ def _license_for(session: Session, license_id: int, user: Principal) -> License:
 def submit_notebook(
     session: Session, license_id: int, user: Principal, text: str, settings: JobSettings
 ) -> Job:
-    """Queue a notebook (no ε: it reads no L3 values, see sandbox.notebooks). Caller commits.
+    """Queue a notebook (no ε: it reads no L3 values, see jobs.notebooks). Caller commits.
 
     Two reviewers, whatever the level: no policy engine has read the code.
     """

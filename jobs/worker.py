@@ -4,7 +4,7 @@ Several workers, on one host or many, share one PostgreSQL. A claim is one
 transaction: it requeues jobs whose lease expired, takes the oldest queued job
 with `FOR UPDATE SKIP LOCKED` (two workers never wait on, or take, the same
 row; on SQLite, BEGIN IMMEDIATE serializes claims instead), writes a lease with a
-fresh token and moves the job to running (sandbox.jobs.start). A heartbeat thread
+fresh token and moves the job to running (jobs.runner.start). A heartbeat thread
 extends the lease while the job runs. The result is recorded only if the token
 still matches under a row lock in the finishing transaction, so a worker that
 lost its lease (paused, partitioned, presumed dead) discards what it made, and no
@@ -137,7 +137,7 @@ def complete(
     settings: JobSettings,
     resources: dict[str, object],
 ) -> bool:
-    """Record the result through sandbox.jobs.finish if the lease is still ours."""
+    """Record the result through jobs.runner.finish if the lease is still ours."""
     with sessions() as session, session.begin():
         lease = session.scalars(
             select(JobLease).where(JobLease.job_id == held.job_id).with_for_update()

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     epsilon_per_query: float = 1.0
     # Where `--engine spark` jobs run: local[N], spark://host:7077, or sc://host (Spark Connect).
     spark_master: str = "local[2]"
-    # How long a worker's claim on a job lasts without a heartbeat (see sandbox.worker).
+    # How long a worker's claim on a job lasts without a heartbeat (see jobs.worker).
     worker_lease_seconds: int = 60
     max_request_bytes: int = 2_000_000
     # The audit log's hash suite (sha256 or sm3), fixed when the domain is initialised.

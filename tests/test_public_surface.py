@@ -8,18 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_architecture import ORDER
+
 ROOT = Path(__file__).parents[1]
-DOMAIN = [
-    "core",
-    "audit_log",
-    "catalog",
-    "operators",
-    "policies",
-    "gate",
-    "sandbox",
-    "jobs",
-    "products",
-]
+DOMAIN = [package for package in ORDER if package != "service"]
 
 
 @pytest.mark.parametrize("package", DOMAIN)

@@ -1,7 +1,7 @@
 """The notebook helpers: `dataset(name)` to read, `table(...)` to write a gate-ready table.
 
 `table` groups a frame, computes counts, sums and means, and beside each the
-companion statistics the output gate needs (policies/gate.py): `__n` distinct
+companion statistics the output gate needs (gate/tables.py): `__n` distinct
 privacy units per row; per SUM/AVG column c `__top1__c`, `__top2__c` (the two
 largest absolute per-unit contributions), `__abs__c` (their absolute total) and
 `__sum__c` (the signed total); per AVG column `__cnt__c` (non-null rows). It
