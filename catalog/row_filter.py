@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import SqlglotError
 
 from catalog.schema import DatasetSchema
 from core.errors import InvalidInput, Step
@@ -38,15 +38,16 @@ def parse_row_filter(text: str, schema: DatasetSchema) -> exp.Expr:
     that dataset's stored columns. Columns come back spelled as the schema spells them."""
     try:
         predicate = sqlglot.parse_one(text, dialect=DIALECT, into=exp.Condition)
-    except (ParseError, ValueError) as exc:
+    except (SqlglotError, ValueError, RecursionError) as exc:  # tokenizer errors too
         raise InvalidInput(
-            f"the row filter {text!r} for {schema.dataset} is not a SQL predicate ({exc})",
+            f"the row filter {text[:200]!r} for {schema.dataset} is not a SQL predicate "
+            f"({str(exc)[:200]})",
             suggestion="write a comparison such as district = '镇海区'",
         ) from None
     bad = sorted({type(n).__name__ for n in predicate.walk() if type(n) not in FILTER_NODES})
     if bad or predicate.find(exp.Subquery, exp.Select, exp.Table):
         raise InvalidInput(
-            f"the row filter {text!r} for {schema.dataset} uses syntax not allowed in a "
+            f"the row filter {text[:200]!r} for {schema.dataset} uses syntax not allowed in a "
             f"filter ({', '.join(bad) or 'a subquery'})",
             suggestion="use plain comparisons of the dataset's columns with values",
         )
@@ -59,7 +60,7 @@ def parse_row_filter(text: str, schema: DatasetSchema) -> exp.Expr:
         if (qualifier and qualifier.lower() != schema.dataset) or spec is None or not spec.stored:
             stored = ", ".join(c.name for c in schema.stored_columns)
             raise InvalidInput(
-                f"the row filter for {schema.dataset} names {node.sql(DIALECT)}, "
+                f"the row filter for {schema.dataset} names {node.sql(DIALECT)[:100]}, "
                 f"which is not a stored column of {schema.dataset}",
                 suggestion=f"filter on one of its stored columns: {stored}",
             )
@@ -114,7 +115,7 @@ def split_row_filter(text: str) -> tuple[str, str]:
     dataset = dataset.strip().lower()
     if not colon or not dataset or not predicate.strip() or not dataset.isidentifier():
         raise InvalidInput(
-            f"the row filter {text!r} does not say which dataset it filters",
+            f"the row filter {text[:200]!r} does not say which dataset it filters",
             suggestion=f"write the dataset, a colon and the predicate, e.g. {EXAMPLE}",
         )
     return dataset, predicate.strip()
