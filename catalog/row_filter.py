@@ -80,8 +80,8 @@ def parse_row_filters(
         if schema is None:
             raise InvalidInput(
                 f"a row filter is given for {dataset}, which the license does not cover",
-                suggestion=f"filter only the license's datasets: {', '.join(sorted(schemas))}",
-                step=Step.LICENSE_DATASETS,
+                suggestion=f"filter only the license's datasets ({', '.join(sorted(schemas))})",
+                step=Step.ROW_FILTER_DATASETS,
             )
         if not text.strip():
             raise InvalidInput(
@@ -117,6 +117,7 @@ def split_row_filter(text: str) -> tuple[str, str]:
         raise InvalidInput(
             f"the row filter {text[:200]!r} does not say which dataset it filters",
             suggestion=f"write the dataset, a colon and the predicate, e.g. {EXAMPLE}",
+            step=Step.ROW_FILTER_FORM,
         )
     return dataset, predicate.strip()
 
