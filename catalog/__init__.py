@@ -1,10 +1,12 @@
 """The catalog (资源登记): dataset schemas, ingest of raw files, and desensitization.
 
 A raw file and its schema go in; a registered `Dataset`, a desensitized Parquet
-file in the domain store and a keyed identifier index come out.
+file in the domain store and a keyed identifier index come out. A licence's row
+filter (行范围) is checked here and applied to a filtered copy of the store file.
 """
 
 from catalog.desensitize import desensitize, mask, pseudonym, pseudonymize
+from catalog.filtered import filtered_file
 from catalog.identifiers import (
     build_identifier_index,
     contains_combination,
@@ -34,6 +36,7 @@ __all__ = [
     "contains_identifier",
     "desensitize",
     "duckdb_types",
+    "filtered_file",
     "generate_enterprises",
     "generate_social_security",
     "get_dataset",

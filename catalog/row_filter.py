@@ -1,21 +1,24 @@
-"""License row filters (行范围): a predicate over stored columns, checked at grant time.
+"""License row filters (行范围): one predicate per dataset over its stored columns.
 
 Filters are plain comparisons of stored columns with literals; the allow-list
-below is deliberately narrower than what a query may contain.
+below is deliberately narrower than what a query may contain. A parsed filter
+is what `catalog.filtered` applies to the data a job may read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Iterable, Mapping
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import SqlglotError
 
 from catalog.schema import DatasetSchema
-from core.errors import InvalidInput
+from core.errors import InvalidInput, Step
 
 DIALECT = "duckdb"
+EXAMPLE = "enterprise_utilities:district = '镇海区'"
 
 # What a row filter may contain: names, literals, comparisons, logic, simple scalars.
 FILTER_NODES: frozenset[type[exp.Expr]] = frozenset(
@@ -30,25 +33,104 @@ FILTER_NODES: frozenset[type[exp.Expr]] = frozenset(
 )  # fmt: skip
 
 
-def parse_row_filter(text: str, schemas: Mapping[str, DatasetSchema]) -> exp.Expr:
-    """A license's row predicate: must parse, use allowed syntax, and name stored columns."""
+def parse_row_filter(text: str, schema: DatasetSchema) -> exp.Expr:
+    """One dataset's row predicate: it must parse, use allowed syntax and name only
+    that dataset's stored columns. Columns come back spelled as the schema spells them."""
     try:
         predicate = sqlglot.parse_one(text, dialect=DIALECT, into=exp.Condition)
-    except (ParseError, ValueError) as exc:
+    except (SqlglotError, ValueError, RecursionError) as exc:  # tokenizer errors too
         raise InvalidInput(
-            f"row filter {text!r} is not a SQL predicate ({exc}); e.g. district = '镇海区'"
+            f"the row filter {text[:200]!r} for {schema.dataset} is not a SQL predicate "
+            f"({str(exc)[:200]})",
+            suggestion="write a comparison such as district = '镇海区'",
         ) from None
-    bad = [type(n).__name__ for n in predicate.walk() if type(n) not in FILTER_NODES]
+    bad = sorted({type(n).__name__ for n in predicate.walk() if type(n) not in FILTER_NODES})
     if bad or predicate.find(exp.Subquery, exp.Select, exp.Table):
         raise InvalidInput(
-            f"row filter {text!r} uses syntax not allowed in a filter; use plain comparisons"
+            f"the row filter {text[:200]!r} for {schema.dataset} uses syntax not allowed in a "
+            f"filter ({', '.join(bad) or 'a subquery'})",
+            suggestion="use plain comparisons of the dataset's columns with values",
         )
-    for column in predicate.find_all(exp.Column):
-        for schema in schemas.values():
-            spec = schema.column(column.name)
-            if spec is None or not spec.stored:
-                raise InvalidInput(
-                    f"row filter names {column.name!r}, not stored in dataset {schema.dataset}; "
-                    "use a column every licensed dataset has"
-                )
-    return predicate
+
+    def canonical(node: exp.Expr) -> exp.Expr:
+        if not isinstance(node, exp.Column):
+            return node
+        spec = schema.column(node.name)
+        qualifier = node.table
+        if (qualifier and qualifier.lower() != schema.dataset) or spec is None or not spec.stored:
+            stored = ", ".join(c.name for c in schema.stored_columns)
+            raise InvalidInput(
+                f"the row filter for {schema.dataset} names {node.sql(DIALECT)[:100]}, "
+                f"which is not a stored column of {schema.dataset}",
+                suggestion=f"filter on one of its stored columns: {stored}",
+            )
+        return exp.column(spec.name)
+
+    return predicate.transform(canonical)
+
+
+def parse_row_filters(
+    filters: Mapping[str, str], schemas: Mapping[str, DatasetSchema]
+) -> dict[str, exp.Expr]:
+    """Every dataset's filter parsed against that dataset; a filter for a dataset the
+    license does not cover is refused, since it would restrict nothing."""
+    parsed: dict[str, exp.Expr] = {}
+    for dataset, text in sorted(filters.items()):
+        schema = schemas.get(dataset)
+        if schema is None:
+            raise InvalidInput(
+                f"a row filter is given for {dataset}, which the license does not cover",
+                suggestion=f"filter only the license's datasets ({', '.join(sorted(schemas))})",
+                step=Step.ROW_FILTER_DATASETS,
+            )
+        if not text.strip():
+            raise InvalidInput(
+                f"the row filter for {dataset} is empty",
+                suggestion="give a predicate, or no filter for that dataset",
+            )
+        parsed[dataset] = parse_row_filter(text, schema)
+    return parsed
+
+
+def render(predicate: exp.Expr) -> str:
+    """The stored text of a filter: the rendering of its checked tree."""
+    return predicate.sql(DIALECT)
+
+
+def conjoin(first: exp.Expr, second: exp.Expr) -> exp.Expr:
+    """Both filters at once: never wider than either, so narrowing may only add to one."""
+    if render(first) == render(second):
+        return first.copy()
+    return exp.and_(first.copy(), second.copy(), wrap=True)
+
+
+def filter_digest(predicate: exp.Expr) -> str:
+    """What a filtered file is keyed by: the rendered, checked predicate."""
+    return hashlib.sha256(render(predicate).encode("utf-8")).hexdigest()
+
+
+def split_row_filter(text: str) -> tuple[str, str]:
+    """`dataset:predicate` as a front end takes it; the predicate may hold colons."""
+    dataset, colon, predicate = text.partition(":")
+    dataset = dataset.strip().lower()
+    if not colon or not dataset or not predicate.strip() or not dataset.isidentifier():
+        raise InvalidInput(
+            f"the row filter {text[:200]!r} does not say which dataset it filters",
+            suggestion=f"write the dataset, a colon and the predicate, e.g. {EXAMPLE}",
+            step=Step.ROW_FILTER_FORM,
+        )
+    return dataset, predicate.strip()
+
+
+def row_filters_from(texts: Iterable[str]) -> dict[str, str]:
+    """`dataset:predicate` entries as a mapping, one predicate per dataset."""
+    found: dict[str, str] = {}
+    for text in texts:
+        dataset, predicate = split_row_filter(text)
+        if dataset in found:
+            raise InvalidInput(
+                f"two row filters are given for {dataset}",
+                suggestion="join them into one predicate with AND",
+            )
+        found[dataset] = predicate
+    return found

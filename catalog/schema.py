@@ -187,7 +187,9 @@ def _categories(raw: dict[str, Any], name: str, level: Level, role: Role) -> tup
 def parse_schema(raw: Any) -> DatasetSchema:
     """Validate a schema document (already parsed from YAML) into a DatasetSchema."""
     if not isinstance(raw, dict):
-        raise _fail("the schema is not a mapping", "see the dataset schema format in docs/dataset-schema.md")
+        raise _fail(
+            "the schema is not a mapping", "see the dataset schema format in docs/dataset-schema.md"
+        )
     for key in ("dataset", "columns", "privacy_unit"):
         if key not in raw:
             raise _fail(f"the schema has no `{key}`", f"add `{key}:` at the top level")

@@ -61,6 +61,8 @@ class Step(StrEnum):
     LICENSE_END_DATE = "license_end_date"
     LICENSE_BUDGET = "license_budget"
     LICENSE_DATASETS = "license_datasets"
+    ROW_FILTER_DATASETS = "row_filter_datasets"
+    ROW_FILTER_FORM = "row_filter_form"
     LIST_JOBS = "list_jobs"
     SHOW_JOB = "show_job"
     SUBMIT_FOR_SPARK = "submit_for_spark"

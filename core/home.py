@@ -37,6 +37,11 @@ class Home:
         return self.root / "store"
 
     @property
+    def filtered(self) -> Path:
+        """Per-license copies of store files holding only the rows a row filter allows."""
+        return self.root / "filtered"
+
+    @property
     def jobs(self) -> Path:
         return self.root / "jobs"
 

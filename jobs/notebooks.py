@@ -2,7 +2,8 @@
 
 The policy engine cannot rewrite Python, so a notebook never reads the store as
 SQL jobs do. It reads a per-job view of each licensed dataset, made on the host:
-the license's row filter applied; only columns at L1 and L2 (and not above the
+only the rows the license's row filters allow (made from the same filtered copies
+SQL jobs read, `jobs.license_data`); only columns at L1 and L2 (and not above the
 license's level); measures clamped to their bounds; no identifiers except the
 privacy unit, replaced by a token keyed for this job alone (so units can be
 counted and joined within the job, never linked to another job or to the store).
@@ -22,13 +23,11 @@ import duckdb
 from sqlalchemy.orm import Session
 
 from catalog import get_dataset
-from catalog.row_filter import parse_row_filter
 from catalog.schema import ColumnSpec, DatasetSchema
 from core.errors import InvalidInput
 from core.home import Home
 from core.levels import Level, Role
 from jobs.records import Job
-from policies.analysis import DIALECT
 
 NOTEBOOK_FILE = "notebook.ipynb"
 MAX_NOTEBOOK_BYTES = 5_000_000
@@ -109,31 +108,32 @@ def _select(schema: DatasetSchema, license_level: Level, salt: str) -> str:
 
 
 def prepare_views(
-    session: Session, home: Home, datasets: list[str], license: Any, folder: Path
+    session: Session, sources: dict[str, Path], license: Any, folder: Path
 ) -> dict[str, Path]:
-    """Write each dataset's view for this job to `folder`; returns name -> file."""
+    """Write each dataset's view for this job to `folder`; returns name -> file.
+
+    `sources` are the files the license may read (filtered where it filters rows).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     license_level = Level(license.max_level)
     salt = secrets.token_hex(16)  # kept nowhere: tokens cannot be matched after the job
     views: dict[str, Path] = {}
     con = duckdb.connect(":memory:")
     try:
-        for name in datasets:
-            record = get_dataset(session, name)
-            schema = record.schema()
-            where = ""
-            if license.row_filter:
-                predicate = parse_row_filter(license.row_filter, {name: schema})
-                where = f" WHERE {predicate.sql(DIALECT)}"
-            source = str(home.root / record.store_path).replace("'", "''")
+        for name, source in sources.items():
+            schema = get_dataset(session, name).schema()
             target = folder / f"{name}.parquet"
-            query = f"SELECT {_select(schema, license_level, salt)} FROM read_parquet('{source}')"
-            quoted = str(target).replace("'", "''")
-            con.execute(f"COPY ({query}{where}) TO '{quoted}' (FORMAT parquet)")
+            columns = _select(schema, license_level, salt)
+            query = f"SELECT {columns} FROM read_parquet({_quoted(source)})"
+            con.execute(f"COPY ({query}) TO {_quoted(target)} (FORMAT parquet)")
             views[name] = target
     finally:
         con.close()
     return views
+
+
+def _quoted(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from audit_log import Actor, alert_action, append
-from catalog import get_dataset
 from core.errors import LicenseInvalid
 from core.failures import FailureKind, JobFailure
 from core.home import Home
 from gate.step import RESULT_FILE, candidate_dir, gate_job_outputs, kept_dir
 from jobs import notebooks
+from jobs.license_data import RowFilterFailed, license_files
 from jobs.license_limits import limits_for
 from jobs.lifecycle import transition
 from jobs.postprocess import PostProcessingFailed, post_process_file
@@ -36,14 +36,21 @@ CORE_FILE = "core.csv"  # the released core table, kept for reviewers beside the
 def start(
     session: Session, home: Home, job: Job, settings: JobSettings | None = None
 ) -> SandboxRun | None:
-    """queued → running, unless the license stopped being usable meanwhile (→ failed)."""
+    """queued → running, unless the license stopped being usable meanwhile or its row
+    filters cannot be applied (→ failed).
+
+    The job is given only the rows its license allows: a filtered copy of each dataset
+    the license filters, the store file of each it does not (`jobs.license_data`).
+    """
     settings = settings or JobSettings()
     try:
         license = usable_license(session, job.license_id)
+        readable = license_files(session, home, license)
     except LicenseInvalid as exc:
-        failure = JobFailure(FailureKind.LICENSE, exc.message)
-        transition(session, job, JobStatus.FAILED, Actor.system(), {"failure": failure})
-        job.failure = failure
+        _fail_to_start(session, job, JobFailure(FailureKind.LICENSE, exc.message))
+        return None
+    except RowFilterFailed as exc:
+        _fail_to_start(session, job, exc.failure)
         return None
     limits = limits_for(session, license.id, settings.limits)
     work = job_dir(home, job)
@@ -52,17 +59,22 @@ def start(
     files: dict[str, bytes] = {}
     spec: dict[str, Any]
     if job.kind == "notebook":
-        datasets = list(license.datasets)
-        data = notebooks.prepare_views(session, home, datasets, license, work / "views")
+        data = notebooks.prepare_views(session, readable, license, work / "views")
         spec = {"kind": "notebook", "notebook": f"/job/{notebooks.NOTEBOOK_FILE}"}
         files[notebooks.NOTEBOOK_FILE] = job.source.encode("utf-8")
     else:
-        data = {n: home.root / get_dataset(session, n).store_path for n in license.datasets}
+        data = readable
         spec = {"kind": "sql", "sql": job.rewritten_sql, "output": "result.parquet"}
     spec["datasets"] = {n: f"/data/{n}.parquet" for n in data}
-    details = {"datasets": sorted(data), "limits": limits.to_dict()}
+    filtered = sorted(license.row_filters or {})  # which datasets it read only in part
+    details = {"datasets": sorted(data), "row_filtered": filtered, "limits": limits.to_dict()}
     transition(session, job, JobStatus.RUNNING, Actor.system(), details)
     return SandboxRun(str(job.id), work, data, spec, limits, files)
+
+
+def _fail_to_start(session: Session, job: Job, failure: JobFailure) -> None:
+    transition(session, job, JobStatus.FAILED, Actor.system(), {"failure": failure})
+    job.failure = failure
 
 
 def finish(

@@ -54,7 +54,8 @@ def decide(session: Session, license_id: int, sql: str, epsilon: float) -> Polic
     """The policy decision for a query under a usable license (no state changes)."""
     license = usable_license(session, license_id)
     schemas = {d.name: d.schema() for d in list_datasets(session)}
-    scope = LicenseScope(tuple(license.datasets), Level(license.max_level), license.row_filter)
+    filters = dict(license.row_filters or {})
+    scope = LicenseScope(tuple(license.datasets), Level(license.max_level), filters)
     return within_budget(check_query(sql, schemas, scope, epsilon), license)
 
 

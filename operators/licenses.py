@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit_log import Actor, AuditAction, append
-from catalog.row_filter import parse_row_filter
+from catalog.row_filter import parse_row_filters, render
 from catalog.schema import DatasetSchema
 from core.db import utcnow
 from core.errors import Conflict, InvalidInput, LicenseInvalid, NotFound, Step
@@ -31,7 +31,6 @@ def check_terms(
     purpose: str,
     valid_until: date,
     epsilon: float,
-    row_filter: str | None = None,
 ) -> Level:
     """Validate a license's terms (granted or applied for); the level they name."""
     try:
@@ -60,9 +59,15 @@ def check_terms(
             suggestion="name the datasets it covers",
             step=Step.LICENSE_DATASETS,
         )
-    if row_filter:
-        parse_row_filter(row_filter, schemas)
     return level
+
+
+def checked_row_filters(
+    filters: Mapping[str, str] | None, schemas: Mapping[str, DatasetSchema]
+) -> dict[str, str]:
+    """Each dataset's row filter checked against that dataset, kept as the rendering of
+    its checked tree: what is stored is exactly what is applied to the data."""
+    return {name: render(tree) for name, tree in parse_row_filters(filters or {}, schemas).items()}
 
 
 def grant_license(
@@ -74,13 +79,17 @@ def grant_license(
     purpose: str,
     valid_until: date,
     actor: Actor,
-    row_filter: str | None = None,
+    row_filters: Mapping[str, str] | None = None,
     epsilon: float = DEFAULT_EPSILON,
     scenario: str = "",
 ) -> License:
-    """Grant a license directly (the authority's own initiative, no application)."""
+    """Grant a license directly (the authority's own initiative, no application).
+
+    `row_filters` maps a licensed dataset to the predicate its rows must meet.
+    """
     company = get_operator(session, operator)
-    level = check_terms(schemas, max_level, purpose, valid_until, epsilon, row_filter)
+    level = check_terms(schemas, max_level, purpose, valid_until, epsilon)
+    filters = checked_row_filters(row_filters, schemas)
     record = License(
         operator_id=company.id,
         datasets=sorted(schemas),
@@ -88,7 +97,7 @@ def grant_license(
         purpose=purpose.strip(),
         scenario=scenario.strip(),
         valid_until=valid_until,
-        row_filter=row_filter or None,
+        row_filters=filters,
         epsilon_total=float(epsilon),
         granted_by=actor.name,
         decided_at=utcnow(),

@@ -7,7 +7,9 @@ or refuses; an active license can be suspended, reinstated, revoked, and it expi
                 refused       └──▶ expired (term passed; `expire_licenses`)
 
 Every step writes its audit entry in the caller's transaction. A narrowed approval
-may only take away: fewer datasets, a lower level, an earlier end, less ε, a row filter.
+may only take away: fewer datasets, a lower level, an earlier end, less ε, and row
+filters added or tightened (a new filter for a dataset already filtered applies with
+the old one, never instead of it).
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from sqlalchemy.orm import Session
 
 from audit_log import Actor, AuditAction, append
 from catalog import get_dataset
+from catalog.row_filter import conjoin, parse_row_filter, parse_row_filters, render
 from catalog.schema import DatasetSchema
 from core.db import utcnow
 from core.errors import Conflict, InvalidInput, PermissionDenied
 from core.levels import Level
-from operators.licenses import check_terms, get_license
+from operators.licenses import check_terms, checked_row_filters, get_license
 from operators.records import License, LicenseStatus, Operator
 
 DECIDERS = ("authority", "admin")
@@ -69,8 +72,13 @@ def apply_for_license(
     epsilon: float,
     actor: Actor,
     valid_from: date | None = None,
+    row_filters: dict[str, str] | None = None,
 ) -> License:
-    """File an application (status `pending`); nothing may run under it until approved."""
+    """File an application (status `pending`); nothing may run under it until approved.
+
+    An operator may ask for only some rows (`row_filters`, per dataset); approval can
+    add to that, never take it away.
+    """
     company = session.get(Operator, operator_id)
     if company is None:
         raise InvalidInput(f"no operator with id {operator_id}")
@@ -80,6 +88,7 @@ def apply_for_license(
         raise InvalidInput("the term starts after it ends; check valid_from and valid_until")
     schemas = _schemas(session, datasets)
     level = check_terms(schemas, max_level, purpose, valid_until, epsilon)
+    filters = checked_row_filters(row_filters, schemas)
     requested: dict[str, Any] = {
         "datasets": sorted(schemas),
         "max_level": level.value,
@@ -88,6 +97,7 @@ def apply_for_license(
         "valid_from": valid_from.isoformat() if valid_from else None,
         "valid_until": valid_until.isoformat(),
         "epsilon": float(epsilon),
+        "row_filters": filters,
     }
     record = License(
         operator_id=company.id,
@@ -98,6 +108,7 @@ def apply_for_license(
         valid_from=valid_from,
         valid_until=valid_until,
         epsilon_total=float(epsilon),
+        row_filters=filters,
         status=LicenseStatus.PENDING,
         granted_by="",
         applied_by=actor.name,
@@ -124,10 +135,14 @@ def approve_license(
     max_level: str | None = None,
     valid_until: date | None = None,
     epsilon: float | None = None,
-    row_filter: str | None = None,
+    row_filters: dict[str, str] | None = None,
     note: str = "",
 ) -> License:
-    """Approve an application as filed, or narrowed; widening anything is refused."""
+    """Approve an application as filed, or narrowed; widening anything is refused.
+
+    `row_filters` adds a filter to a dataset, or tightens the one applied for: both
+    then apply. A filter applied for cannot be taken off.
+    """
     _decider(actor)
     record = get_license(session, license_id)
     _in_state(record, LicenseStatus.PENDING)
@@ -142,19 +157,20 @@ def approve_license(
     budget = record.epsilon_total if epsilon is None else float(epsilon)
     if budget > record.epsilon_total:
         raise InvalidInput(f"ε may be lowered, not raised above {record.epsilon_total}")
-    check_terms(_schemas(session, names), level.value, record.purpose, until, budget, row_filter)
+    schemas = _schemas(session, names)
+    check_terms(schemas, level.value, record.purpose, until, budget)
+    filters = _tightened(record.row_filters or {}, row_filters or {}, schemas)
     granted = {
         "datasets": names,
         "max_level": level.value,
         "valid_until": until.isoformat(),
         "epsilon": budget,
-        "row_filter": row_filter or None,
+        "row_filters": filters,
     }
-    asked = record.requested or {}
+    asked = {"row_filters": {}, **(record.requested or {})}
     narrowed = sorted(k for k, v in granted.items() if k in asked and asked[k] != v)
-    narrowed += ["row_filter"] if row_filter else []
     record.datasets, record.max_level, record.valid_until = names, level.value, until
-    record.epsilon_total, record.row_filter = budget, row_filter or None
+    record.epsilon_total, record.row_filters = budget, filters
     record.status, record.granted_by = LicenseStatus.ACTIVE, actor.name
     record.decided_at, record.decision_note = utcnow(), note
     append(
@@ -165,6 +181,25 @@ def approve_license(
         {**granted, "narrowed": narrowed, "note": note},
     )
     return record
+
+
+def _tightened(
+    applied: dict[str, str], added: dict[str, str], schemas: dict[str, DatasetSchema]
+) -> dict[str, str]:
+    """The filters applied for (on the datasets still granted), each one joined with
+    any filter the approval adds for the same dataset."""
+    extra = parse_row_filters(added, schemas)
+    result: dict[str, str] = {}
+    for name, schema in schemas.items():
+        tree = parse_row_filter(applied[name], schema) if name in applied else None
+        more = extra.get(name)
+        if tree is not None and more is not None:
+            tree = conjoin(tree, more)
+        elif tree is None:
+            tree = more
+        if tree is not None:
+            result[name] = render(tree)
+    return result
 
 
 def refuse_license(session: Session, license_id: int, actor: Actor, reason: str) -> License:

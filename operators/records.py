@@ -73,9 +73,10 @@ class LicenseStatus(StrEnum):
 class License(Base):
     """A license (授权) or an application for one (status `pending`).
 
-    `datasets`, `max_level`, `valid_until` and `epsilon_total` hold what is granted
-    (what was asked, while pending); `requested` keeps the application as filed, so
-    a narrowed grant can be compared with it.
+    `datasets`, `max_level`, `valid_until`, `epsilon_total` and `row_filters` hold what
+    is granted (what was asked, while pending); `requested` keeps the application as
+    filed, so a narrowed grant can be compared with it. `row_filters` maps a dataset to
+    the predicate (行范围) its rows must meet; a dataset not in it is read whole.
     """
 
     __tablename__ = "licenses"
@@ -86,7 +87,7 @@ class License(Base):
     max_level: Mapped[str] = mapped_column(String(2), nullable=False)
     purpose: Mapped[str] = mapped_column(Text, nullable=False)
     valid_until: Mapped[date] = mapped_column(Date, nullable=False)
-    row_filter: Mapped[str | None] = mapped_column(Text, nullable=True)
+    row_filters: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, nullable=False)
     epsilon_total: Mapped[float] = mapped_column(Float, nullable=False)
     epsilon_spent: Mapped[float] = mapped_column(Float, default=0.0, nullable=False)
     status: Mapped[LicenseStatus] = mapped_column(
@@ -119,7 +120,7 @@ class License(Base):
             "scenario": self.scenario,
             "valid_from": self.valid_from.isoformat() if self.valid_from else None,
             "valid_until": self.valid_until.isoformat(),
-            "row_filter": self.row_filter,
+            "row_filters": dict(sorted((self.row_filters or {}).items())),
             "epsilon_total": self.epsilon_total,
             "epsilon_spent": round(self.epsilon_spent, 6),
             "epsilon_remaining": round(self.epsilon_total - self.epsilon_spent, 6),

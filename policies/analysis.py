@@ -118,7 +118,8 @@ def structural_reasons(tree: exp.Query, licensed: set[str], known: set[str]) -> 
                 )
             )
         elif isinstance(node, exp.CTE) and node.alias_or_name.lower() in known:
-            # a CTE named after a dataset would hide the real scan from the row filter
+            # a CTE named after a dataset makes a name mean two tables: lineage, levels and
+            # the reader would have to guess which one a column comes from
             reasons.append(
                 Reason(
                     "cte_shadows_dataset",

@@ -24,7 +24,6 @@ from policies.lineage import lineage
 from policies.partitions import PartitionSpec, needs_selection, plan_partitions
 from policies.privacy import NoiseSpec, plan_noise
 from policies.rewrite import OutputCell, public_cells, rewrite_aggregate
-from policies.row_filter import inject_row_filter
 from policies.rules import column_reasons, level_reasons
 from policies.split import RELEASED, split_query
 from policies.typecheck import row_filter_reasons, type_reasons
@@ -43,18 +42,26 @@ class Regime(StrEnum):
 class Decision(StrEnum):
     """What the policy engine does with a query; stored on the job as its plain value."""
 
-    ALLOW = "allow"  # runs as written (only public columns, no row filter)
-    REWRITE = "rewrite"  # runs as rewritten: row filter, bounded aggregates, noise
+    ALLOW = "allow"  # runs as written (only public columns)
+    REWRITE = "rewrite"  # runs as rewritten: bounded aggregates, companions, noise
     DENY = "deny"  # never runs; the reasons say why
+
+
+ROW_FILTER_NOTE = "license row filter applied to the data"
 
 
 @dataclass(frozen=True)
 class LicenseScope:
-    """What a license lets a query touch."""
+    """What a license lets a query touch.
+
+    `row_filters` (dataset → predicate) are applied to the data before a job reads it
+    (`catalog.filtered`), never to the query: the engine only checks that they fit the
+    stored types and says they apply.
+    """
 
     datasets: tuple[str, ...]
     max_level: Level
-    row_filter: str | None = None
+    row_filters: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -156,7 +163,6 @@ def check_query(
 def _decide(
     analysis: Analysis, schemas: Mapping[str, DatasetSchema], scope: LicenseScope, epsilon: float
 ) -> PolicyDecision:
-    licensed = set(scope.datasets)
     if analysis.reasons:
         return _deny(analysis.reasons, analysis.datasets)
     used = {name: schemas[name] for name in analysis.datasets}
@@ -167,41 +173,36 @@ def _decide(
     if reasons:
         return _deny(reasons, analysis.datasets)
     level = max((u.column.level for u in analysis.uses), key=lambda lv: lv.rank, default=Level.L1)
-    predicate = parse_row_filter(scope.row_filter, used) if scope.row_filter else None
-    if predicate is not None and (reasons := row_filter_reasons(predicate, used)):
+    filters = {
+        name: parse_row_filter(text, used[name])
+        for name, text in scope.row_filters.items()
+        if name in used
+    }
+    if reasons := row_filter_reasons(filters, used):
         return _deny(reasons, analysis.datasets)
+    # the job reads only the rows its license allows, so nothing in the query can widen them
+    filtered = [ROW_FILTER_NOTE] if filters else []
     if analysis.public_only:
         # what runs is always the rendering of the checked tree, never the submitted text,
         # so a parser difference between sqlglot and DuckDB cannot smuggle anything in
-        if predicate is None:
-            checked = analysis.tree
-            return PolicyDecision(
-                Decision.ALLOW,
-                [],
-                checked.sql(DIALECT),
-                analysis.datasets,
-                level,
-                public_cells(checked),
-                tree=checked,
-            )
-        tree = inject_row_filter(analysis.tree, licensed, predicate)
+        checked = analysis.tree
         return PolicyDecision(
-            Decision.REWRITE,
+            Decision.ALLOW,
             [],
-            tree.sql(DIALECT),
+            checked.sql(DIALECT),
             analysis.datasets,
             level,
-            public_cells(tree),
-            notes=["license row filter applied to every scan"],
-            tree=tree,
+            public_cells(checked),
+            notes=filtered,
+            tree=checked,
         )
     assert analysis.layers is not None
     split = split_query(analysis.tree, analysis.layers)
     rewrite = rewrite_aggregate(split.core, used)
     if split.reasons or rewrite.reasons:
         return _deny(split.reasons + rewrite.reasons, analysis.datasets)
-    tree = inject_row_filter(rewrite.tree, licensed, predicate)
-    notes = rewrite.notes + (["license row filter applied to every scan"] if predicate else [])
+    tree = rewrite.tree
+    notes = rewrite.notes + filtered
     if split.post is not None:
         notes.append(f"post-processing runs over the released table ({RELEASED}) only")
     # DP when an L3 value is read, or a cell must be noised whatever it reads (a distinct

@@ -136,20 +136,24 @@ def type_reasons(tree: exp.Query, schemas: Mapping[str, DatasetSchema]) -> list[
     return list(reasons.values())[::-1]
 
 
-def row_filter_reasons(predicate: exp.Expr, schemas: Mapping[str, DatasetSchema]) -> list[Reason]:
-    """The license's row filter joins every scan, so it must fit the stored types as well.
+def row_filter_reasons(
+    filters: Mapping[str, exp.Expr], schemas: Mapping[str, DatasetSchema]
+) -> list[Reason]:
+    """Each dataset's license row filter must fit that dataset's stored types.
 
-    A filter granted before a store changed type (`founded >= 2015` once `founded` is
-    a DATE) would fail every query; the operator is told, and who can fix it.
+    The filter is applied to the data before the job runs; a filter granted before a
+    store changed type (`founded >= 2015` once `founded` is a DATE) would fail every
+    job, so the operator is told, and who can fix it.
     """
     reasons: list[Reason] = []
-    for name, schema in schemas.items():
+    for name, predicate in sorted(filters.items()):
+        schema = {name: schemas[name]}
         probe = exp.select("*").from_(name).where(predicate.copy())
-        for found in type_reasons(qualify_tree(probe, {name: schema}), {name: schema}):
+        for found in type_reasons(qualify_tree(probe, schema), schema):
             reasons.append(
                 Reason(
                     "row_filter_type",
-                    f"the license's row filter does not fit the store: {found.message}",
+                    f"the license's row filter for {name} does not fit the store: {found.message}",
                     column=found.column,
                     suggestion="ask the data authority to correct the license's row filter "
                     f"({found.suggestion})",

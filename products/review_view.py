@@ -95,7 +95,7 @@ def _lineage(session: Session, job: Job) -> dict[str, Any]:
             "operator": operator.name,
             "purpose": license.purpose,
             "max_level": license.max_level,
-            "row_filter": license.row_filter,
+            "row_filters": dict(license.row_filters or {}),
             "valid_until": license.valid_until.isoformat(),
             "status": license.status,
         },

@@ -27,6 +27,7 @@ ROUTES: dict[Step, str] = {
     Step.LICENSE_END_DATE: "give a later valid_until",
     Step.LICENSE_BUDGET: "give a positive epsilon",
     Step.LICENSE_DATASETS: "name at least one in datasets",
+    Step.ROW_FILTER_DATASETS: "{suggestion}: each key of row_filters must be in datasets",
     Step.LIST_JOBS: "see GET /api/v1/jobs",
     Step.SHOW_JOB: "a job's release_id is in GET /api/v1/jobs/{{job_id}}",
     Step.GIVE_REASON: "{suggestion} in the body's reason",

@@ -31,6 +31,9 @@ COMMANDS: dict[Step, str] = {
     Step.LICENSE_END_DATE: "give a later date with --until",
     Step.LICENSE_BUDGET: "give a positive --epsilon",
     Step.LICENSE_DATASETS: "give at least one --dataset",
+    Step.ROW_FILTER_DATASETS: "{suggestion}: each --row-filter names one of the --dataset given",
+    Step.ROW_FILTER_FORM: "give --row-filter DATASET:EXPR, e.g. "
+    "--row-filter \"enterprise_utilities:district = '镇海区'\"",
     Step.LIST_JOBS: "see `sluice jobs list`",
     Step.SHOW_JOB: "see `sluice jobs show JOB` for its release",
     Step.SUBMIT_FOR_SPARK: "submit it again with --engine spark",

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from audit_log import Actor
 from catalog import get_dataset
+from catalog.row_filter import row_filters_from
 from core.errors import InvalidInput
 from jobs.submit import decide
 from operators.accounts import get_operator
@@ -30,6 +31,15 @@ from service.commands.common import ADMIN, Json, domain, read_text
 from service.output import emit, handles_errors
 
 licenses_app = typer.Typer(no_args_is_help=True, help="Licenses (授权).")
+RowFilters = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--row-filter",
+        metavar="DATASET:EXPR",
+        help="rows of DATASET the license covers (行范围), e.g. "
+        "\"enterprise_utilities:district = '镇海区'\"; repeat for other datasets",
+    ),
+]
 policy_app = typer.Typer(no_args_is_help=True, help="The policy engine.")
 
 
@@ -41,7 +51,7 @@ def licenses_grant(
     max_level: Annotated[str, typer.Option()],
     purpose: Annotated[str, typer.Option()],
     until: Annotated[str, typer.Option(help="YYYY-MM-DD")],
-    row_filter: Annotated[str | None, typer.Option()] = None,
+    row_filter: RowFilters = None,
     epsilon: Annotated[float, typer.Option()] = 10.0,
     scenario: Annotated[str, typer.Option(help="应用场景")] = "",
     as_json: Json = False,
@@ -58,7 +68,7 @@ def licenses_grant(
             purpose=purpose,
             valid_until=valid_until,
             actor=ADMIN,
-            row_filter=row_filter,
+            row_filters=row_filters_from(row_filter or []),
             epsilon=epsilon,
             scenario=scenario,
         )
@@ -82,6 +92,7 @@ def licenses_list(
             "\n".join(
                 f"{r['id']}\t{r['operator']}\t{','.join(r['datasets'])}\t{r['max_level']}\t{r['status']}\t"
                 f"until {r['valid_until']}\tε {r['epsilon_spent']}/{r['epsilon_total']}"
+                + "".join(f"\n\t{name}: {rule}" for name, rule in r["row_filters"].items())
                 for r in rows
             )
             or "no licenses"
@@ -114,6 +125,7 @@ def licenses_apply(
     until: Annotated[str, typer.Option(help="YYYY-MM-DD")],
     epsilon: Annotated[float, typer.Option()] = 10.0,
     valid_from: Annotated[str | None, typer.Option("--from", help="YYYY-MM-DD")] = None,
+    row_filter: RowFilters = None,
     as_json: Json = False,
 ) -> None:
     """File an application on an operator's behalf; it stays pending until decided."""
@@ -129,6 +141,7 @@ def licenses_apply(
             valid_from=_date(valid_from, "--from"),
             epsilon=epsilon,
             actor=ADMIN,
+            row_filters=row_filters_from(row_filter or []),
         )
         data = _shown(session, record)
     emit(data, as_json, f"license {data['id']} applied for: pending")
@@ -142,11 +155,12 @@ def licenses_approve(
     max_level: Annotated[str | None, typer.Option()] = None,
     until: Annotated[str | None, typer.Option(help="YYYY-MM-DD, no later than asked")] = None,
     epsilon: Annotated[float | None, typer.Option()] = None,
-    row_filter: Annotated[str | None, typer.Option()] = None,
+    row_filter: RowFilters = None,
     note: str = "",
     as_json: Json = False,
 ) -> None:
-    """Approve an application as filed, or narrowed (never widened)."""
+    """Approve an application as filed, or narrowed (never widened): a row filter adds
+    to any the application carries for that dataset."""
     with domain().transaction() as session:
         record = approve_license(
             session,
@@ -156,7 +170,7 @@ def licenses_approve(
             max_level=max_level,
             valid_until=_date(until, "--until"),
             epsilon=epsilon,
-            row_filter=row_filter,
+            row_filters=row_filters_from(row_filter or []),
             note=note,
         )
         data = _shown(session, record)

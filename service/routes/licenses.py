@@ -34,28 +34,33 @@ Text = Annotated[str, Field(min_length=1, max_length=2000)]
 LevelName = Literal["L1", "L2", "L3"]
 Epsilon = Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)]
 STATUSES = Literal["pending", "refused", "active", "suspended", "revoked", "expired"]
+DatasetName = Annotated[str, Field(min_length=1, max_length=63)]
+# dataset -> the predicate its rows must meet (行范围),
+# e.g. {"enterprise_utilities": "district = '镇海区'"}
+RowFilters = Annotated[
+    dict[DatasetName, Annotated[str, Field(min_length=1, max_length=2000)]],
+    Field(max_length=20),
+]
 
 
 class Application(BaseModel):
-    datasets: list[Annotated[str, Field(min_length=1, max_length=63)]] = Field(
-        min_length=1, max_length=20
-    )
+    datasets: list[DatasetName] = Field(min_length=1, max_length=20)
     max_level: LevelName
     purpose: Text
     scenario: Text
     valid_until: date
     valid_from: date | None = None
     epsilon: Epsilon
+    row_filters: RowFilters | None = None
 
 
 class Approval(BaseModel):
-    datasets: list[Annotated[str, Field(min_length=1, max_length=63)]] | None = Field(
-        default=None, min_length=1, max_length=20
-    )
+    datasets: list[DatasetName] | None = Field(default=None, min_length=1, max_length=20)
     max_level: LevelName | None = None
     valid_until: date | None = None
     epsilon: Epsilon | None = None
-    row_filter: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+    # added to the application's filters: for a dataset it already filters, both apply
+    row_filters: RowFilters | None = None
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
@@ -105,6 +110,7 @@ def apply(body: Application, who: OperatorDep, s: SessionDep) -> LicenseOut:
         valid_from=body.valid_from,
         epsilon=body.epsilon,
         actor=who.actor,
+        row_filters=body.row_filters,
     )
     return _shown(s, record)
 

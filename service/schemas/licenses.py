@@ -21,7 +21,7 @@ class LicenseOut(Out):
     scenario: str
     valid_from: str | None
     valid_until: str
-    row_filter: str | None
+    row_filters: dict[str, str]
     epsilon_total: Number
     epsilon_spent: Number
     epsilon_remaining: Number

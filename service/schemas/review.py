@@ -77,7 +77,7 @@ class LineageLicense(Out):
     operator: str
     purpose: str
     max_level: str
-    row_filter: str | None
+    row_filters: dict[str, str]
     valid_until: str
     status: str
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,41 @@ def test_notebook_upload_checks_csrf_and_content(client, tokens, world: World) -
     assert client.post("/console/notebook", data=data, files=files).status_code == 403
     refused = client.post("/console/notebook", data={**data, "csrf": csrf}, files=files)
     assert refused.status_code == 422 and "notebook" in refused.text
+
+
+def test_row_filters_in_the_license_forms(client, tokens, world: World) -> None:
+    """An operator may ask for some rows; the authority adds a filter per dataset."""
+    csrf = login(client, tokens["li"])
+    applied = client.post(
+        "/console/licenses/apply",
+        data={
+            "csrf": csrf,
+            "dataset:enterprise_utilities": "enterprise_utilities",
+            "dataset:social_insurance": "social_insurance",
+            "row_filter:enterprise_utilities": "district = '镇海区'",
+            "row_filter:social_insurance": "  ",  # left empty: all rows
+            "scenario": "园区招商",
+            "purpose": "district statistics",
+            "max_level": "L2",
+            "valid_until": (date.today() + timedelta(days=20)).isoformat(),
+            "epsilon": "3",
+        },
+    )
+    assert applied.status_code == 303, applied.text
+    license_id = int(applied.headers["location"].split("license+")[1].split(":")[0])
+    csrf = login(client, tokens["gao"])
+    page = client.get("/console/licenses").text
+    assert 'name="row_filter:social_insurance"' in page
+    wrong = client.post(
+        f"/console/licenses/{license_id}/approve",
+        data={"csrf": csrf, "row_filter:enterprise_utilities": "insured_staff > 1"},
+    )
+    assert wrong.status_code == 422 and "insured_staff" in wrong.text
+    approved = client.post(
+        f"/console/licenses/{license_id}/approve",
+        data={"csrf": csrf, "row_filter:social_insurance": "insured_staff >= 20"},
+    )
+    assert approved.status_code == 303, approved.text
+    page = client.get("/console/licenses").text
+    assert "enterprise_utilities: district = &#39;镇海区&#39;" in page
+    assert "social_insurance: insured_staff &gt;= 20" in page

@@ -71,19 +71,21 @@ def test_application_is_pending_until_approved_narrowed(world: World) -> None:
             datasets=["enterprise_utilities"],
             max_level="L2",
             epsilon=4.0,
-            row_filter="district = '镇海区'",
+            row_filters={"enterprise_utilities": "district = '镇海区'"},
             note="L3 not needed for the scenario",
         )
         shown = record.to_dict()
     assert shown["status"] == "active" and shown["datasets"] == ["enterprise_utilities"]
     assert shown["max_level"] == "L2" and shown["epsilon_total"] == 4.0
+    assert shown["row_filters"] == {"enterprise_utilities": "district = '镇海区'"}
     assert shown["requested"]["max_level"] == "L3" and shown["scenario"].startswith("普惠")
     assert _actions(world, license_id) == ["license.applied", "license.approved"]
     with world.domain.transaction() as session:
         approved = session.scalars(
             select(AuditEntry).where(AuditEntry.action == "license.approved")
         ).one()
-        assert set(approved.details["narrowed"]) >= {"datasets", "max_level", "epsilon"}
+        narrowed = set(approved.details["narrowed"])
+        assert narrowed >= {"datasets", "max_level", "epsilon", "row_filters"}
         assert usable_license(session, license_id).id == license_id
 
 
@@ -94,9 +96,21 @@ def test_application_is_pending_until_approved_narrowed(world: World) -> None:
         {"max_level": "L4"},
         {"valid_until": IN_A_MONTH + timedelta(days=1)},
         {"epsilon": 9.0},
-        {"row_filter": "no_such_column = 1"},
+        {"row_filters": {"enterprise_utilities": "no_such_column = 1"}},
+        {"row_filters": {"social_insurance": "district = '镇海区'"}},
+        {"datasets": ["social_insurance"], "row_filters": {"enterprise_utilities": "TRUE"}},
+        {"row_filters": {"enterprise_utilities": ""}},
     ],
-    ids=["extra dataset", "higher level", "longer term", "more epsilon", "bad filter"],
+    ids=[
+        "extra dataset",
+        "higher level",
+        "longer term",
+        "more epsilon",
+        "bad filter",
+        "column of another dataset",
+        "dataset narrowed away",
+        "empty filter",
+    ],
 )
 def test_approval_may_narrow_but_never_widen(world: World, changes) -> None:
     license_id = _apply(world)
@@ -104,6 +118,39 @@ def test_approval_may_narrow_but_never_widen(world: World, changes) -> None:
         approve_license(session, license_id, AUTHORITY, **changes)
     with world.domain.transaction() as session:
         assert session.get(License, license_id).status == "pending"
+
+
+def test_approval_adds_or_tightens_filters_and_never_removes_one(plain_world: World) -> None:
+    applied = {"enterprise_utilities": "district = '镇海区'"}
+    license_id = _apply(plain_world, row_filters=applied)
+    with plain_world.domain.transaction() as session:
+        assert session.get(License, license_id).to_dict()["requested"]["row_filters"] == applied
+        record = approve_license(
+            session,
+            license_id,
+            AUTHORITY,
+            row_filters={
+                "enterprise_utilities": "1 = 1",  # an attempt to take the filter off
+                "social_insurance": "insured_staff >= 10",
+            },
+        )
+        granted = record.to_dict()["row_filters"]
+    assert granted == {
+        "enterprise_utilities": "district = '镇海区' AND 1 = 1",
+        "social_insurance": "insured_staff >= 10",
+    }
+    loose = {"enterprise_utilities": "district = '镇海区' OR 1 = 1"}
+    tighter = _apply(plain_world, row_filters=loose)
+    with plain_world.domain.transaction() as session:
+        record = approve_license(
+            session, tighter, AUTHORITY, row_filters={"enterprise_utilities": "industry = '制造业'"}
+        )
+        assert record.row_filters == {
+            "enterprise_utilities": "(district = '镇海区' OR 1 = 1) AND industry = '制造业'"
+        }
+    as_filed = _apply(plain_world, row_filters=applied)
+    with plain_world.domain.transaction() as session:
+        assert approve_license(session, as_filed, AUTHORITY).row_filters == applied
 
 
 @pytest.mark.parametrize(
@@ -227,7 +274,24 @@ def test_the_lifecycle_from_the_command_line(world: World) -> None:
     license_id = json.loads(applied.stdout)["id"]
     widened = run_cli("licenses", "approve", str(license_id), "--epsilon", "99", home=home)
     assert widened.returncode == 2 and "raised" in widened.stderr
-    run_cli("licenses", "approve", str(license_id), "--max-level", "L1", home=home, check=True)
+    unnamed = run_cli(
+        "licenses", "approve", str(license_id), "--row-filter", "district = 'x'", home=home
+    )
+    assert unnamed.returncode == 2 and "which dataset" in unnamed.stderr
+    approved = run_cli(
+        "licenses",
+        "approve",
+        str(license_id),
+        "--max-level",
+        "L1",
+        "--row-filter",
+        "enterprise_utilities:district = '镇海区'",
+        "--json",
+        home=home,
+        check=True,
+    )
+    filters = {"enterprise_utilities": "district = '镇海区'"}
+    assert json.loads(approved.stdout)["row_filters"] == filters
     run_cli("licenses", "suspend", str(license_id), "--reason", "audit", home=home, check=True)
     shown = run_cli("licenses", "show", str(license_id), "--json", home=home, check=True)
     assert json.loads(shown.stdout)["status"] == "suspended"

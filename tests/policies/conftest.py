@@ -80,16 +80,26 @@ class StoreFacts:
         return con
 
 
+def sandbox_world(
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_files: list[tuple[Path, Path]],
+    folder: str,
+    **license_options: object,
+) -> World:
+    """A world whose jobs run in bubblewrap, for a whole test module."""
+    require_component(shutil.which("bwrap") is not None, "bubblewrap (bwrap)")
+    require_component(unavailable_reason() is None, f"bubblewrap: {unavailable_reason()}")
+    home = tmp_path_factory.mktemp(folder) / "home"
+    settings = Settings(home=home, database_url=None, sandbox_backend="bubblewrap")
+    domain = init_domain(settings)[0]
+    return build_world(domain, demo_files, **license_options)
+
+
 @pytest.fixture(scope="module")
 def corpus_world(
     tmp_path_factory: pytest.TempPathFactory, demo_files: list[tuple[Path, Path]]
 ) -> World:
-    require_component(shutil.which("bwrap") is not None, "bubblewrap (bwrap)")
-    require_component(unavailable_reason() is None, f"bubblewrap: {unavailable_reason()}")
-    home = tmp_path_factory.mktemp("corpus") / "home"
-    settings = Settings(home=home, database_url=None, sandbox_backend="bubblewrap")
-    domain = init_domain(settings)[0]
-    return build_world(domain, demo_files, epsilon=CORPUS_EPSILON)
+    return sandbox_world(tmp_path_factory, demo_files, "corpus", epsilon=CORPUS_EPSILON)
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +137,9 @@ def store_facts(corpus_world: World, demo_files: list[tuple[Path, Path]]) -> Sto
     return StoreFacts(schemas, parquet, identifiers, labels, wide)
 
 
-def fresh_company(world: World, name: str) -> World:
-    """The same domain seen by a new company with its own license.
+def fresh_company(world: World, name: str, row_filters: dict[str, str] | None = None) -> World:
+    """The same domain seen by a new company with its own license (over every dataset,
+    limited by `row_filters` if given).
 
     The gate compares an output with the same company's earlier ones (differencing),
     so an analysis judged on its own merits runs as a company with no history.
@@ -145,6 +156,7 @@ def fresh_company(world: World, name: str) -> World:
             valid_until=date.today() + timedelta(days=30),
             actor=AUTHORITY,
             epsilon=CORPUS_EPSILON,
+            row_filters=row_filters,
         )
         return replace(world, license_id=license.id, operator=Principal.of(user))
 

@@ -15,7 +15,9 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
+from sqlglot import exp
 
+from catalog.row_filter import parse_row_filter
 from catalog.schema import DatasetSchema, load_schema
 from catalog.storage import DUCKDB_TYPES
 from core.errors import InvalidInput
@@ -251,14 +253,21 @@ def test_a_license_row_filter_must_fit_the_stored_types(
     schemas: dict[str, DatasetSchema],
     store: duckdb.DuckDBPyConnection,
 ) -> None:
-    """The filter wraps every scan: one that does not fit would fail every query."""
+    """The filter is applied to the data before every job: one that does not fit the
+    stored types would fail every query on its dataset."""
     sql = "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district"
-    scope = LicenseScope(("enterprise_utilities",), Level.L3, row_filter)
+    filters = {"enterprise_utilities": row_filter}
+    scope = LicenseScope(("enterprise_utilities",), Level.L3, filters)
     decision = check_query(sql, schemas, scope, 1.0)
     if refused:
         [reason] = decision.reasons
         assert reason.rule == "row_filter_type" and reason.column == "founded"
-        assert "stored as DATE" in reason.message and "data authority" in (reason.suggestion or "")
+        assert "enterprise_utilities" in reason.message and "stored as DATE" in reason.message
+        assert "data authority" in (reason.suggestion or "")
         return
-    assert decision.decision == "rewrite" and decision.sql is not None
-    assert store.execute(decision.sql).fetchall()
+    assert decision.decision == "allow" and decision.sql is not None
+    assert "license row filter applied to the data" in decision.notes
+    # as catalog.filtered applies it to the store
+    predicate = parse_row_filter(row_filter, schemas["enterprise_utilities"])
+    probe = exp.select("COUNT(*)").from_("enterprise_utilities").where(predicate)
+    assert store.execute(probe.sql("duckdb")).fetchall()

@@ -93,6 +93,35 @@ def test_license_lifecycle_over_the_api(api: TestClient, as_, world: World) -> N
     assert budget.status_code == 200 and budget.json()["charges"] == []
 
 
+def test_row_filters_over_the_api(api: TestClient, as_, world: World) -> None:
+    """An application may ask for some rows; the approval adds filters, never removes one."""
+    body = {
+        **_application(),
+        "datasets": ["enterprise_utilities", "social_insurance"],
+        "row_filters": {"enterprise_utilities": "district = '镇海区'"},
+    }
+    applied = api.post("/api/v1/licenses", json=body, headers=as_["li"])
+    assert applied.status_code == 201, applied.text
+    license_id = applied.json()["id"]
+    assert applied.json()["row_filters"] == body["row_filters"]
+    approve = f"/api/v1/licenses/{license_id}/approve"
+    for filters, wrong in [
+        ({"social_insurance": "district = '镇海区'"}, "district"),  # not a column of it
+        ({"enterprise_utilities": ""}, "row_filters"),  # no taking a filter off
+        ({"no_such": "x = 1"}, "no_such"),
+    ]:
+        refused = api.post(approve, json={"row_filters": filters}, headers=as_["gao"])
+        assert refused.status_code == 422 and wrong in refused.text, refused.text
+    granted = {"enterprise_utilities": "1 = 1", "social_insurance": "insured_staff >= 20"}
+    approved = api.post(approve, json={"row_filters": granted}, headers=as_["gao"])
+    assert approved.status_code == 200, approved.text
+    shown = api.get(f"/api/v1/licenses/{license_id}", headers=as_["li"]).json()
+    assert shown["row_filters"] == {
+        "enterprise_utilities": "district = '镇海区' AND 1 = 1",
+        "social_insurance": "insured_staff >= 20",
+    }
+
+
 def _released_job(api: TestClient, as_, world: World) -> int:
     body = {"license_id": world.license_id, "sql": QUERY}
     job_id = api.post("/api/v1/jobs", json=body, headers=as_["li"]).json()["id"]

@@ -33,6 +33,7 @@ Operator = Annotated[Principal, Depends(need("operator"))]
 Authority = Annotated[Principal, Depends(need("authority"))]
 Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 ACTIONS = ("approve", "refuse", "suspend", "reinstate", "revoke")
+ROW_FILTER_FIELD = "row_filter:"
 
 
 def day(value: Any, what: str, required: bool = True) -> date | None:
@@ -56,6 +57,15 @@ def amount(value: Any, what: str, required: bool = True) -> float | None:
     if number != number or number in (float("inf"), float("-inf")):
         raise InvalidInput(f"{what} must be a finite number")
     return number
+
+
+def row_filters(form: Any) -> dict[str, str]:
+    """The form's per-dataset filter fields (`row_filter:<dataset>`) that were filled in."""
+    return {
+        str(key).removeprefix(ROW_FILTER_FIELD): str(value).strip()
+        for key, value in form.items()
+        if str(key).startswith(ROW_FILTER_FIELD) and str(value).strip()
+    }
 
 
 def budget_curves(session: Any, license_ids: list[int]) -> dict[int, list[float]]:
@@ -100,6 +110,7 @@ def apply(request: Request, who: Operator, form: FormDep) -> Any:
             valid_from=day(form.get("valid_from"), "the start of the term", required=False),
             epsilon=amount(form.get("epsilon"), "the ε budget") or 0.0,
             actor=who.actor,
+            row_filters=row_filters(form),
         )
         number = record.id
     return RedirectResponse(f"/console/licenses?notice=license+{number}:+pending", 303)
@@ -123,7 +134,7 @@ def decide(request: Request, license_id: Id, action: str, who: Authority, form: 
                 max_level=str(form.get("max_level", "")) or None,
                 valid_until=day(form.get("valid_until"), "the end of the term", required=False),
                 epsilon=amount(form.get("epsilon"), "the ε budget", required=False),
-                row_filter=str(form.get("row_filter", "")).strip() or None,
+                row_filters=row_filters(form),
                 note=text,
             )
         elif action == "refuse":

@@ -1,0 +1,94 @@
+"""Migrations that move data: a license's one row filter becomes a filter per dataset,
+and nothing a license could not read before becomes readable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+
+from catalog.records import schema_document
+from catalog.schema import load_schema
+from service.db import MIGRATIONS, make_engine
+
+DEMO = Path(__file__).parents[2] / "catalog" / "demo"
+E, S = "enterprise_utilities", "social_insurance"
+
+
+def _config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url)
+    return config
+
+
+def _seed(url: str) -> None:
+    """Two datasets and three licenses as revision 0006 stored them."""
+    engine = make_engine(url)
+    schemas = {E: "enterprise_utilities.yaml", S: "social_security.yaml"}
+    with engine.begin() as connection:
+        company = "INSERT INTO operators (id, name, created_at) VALUES (1, 'acme', '2026-01-01')"
+        connection.execute(text(company))
+        for name, file in schemas.items():
+            document = json.dumps(schema_document(load_schema(DEMO / file)), ensure_ascii=False)
+            connection.execute(
+                text(
+                    "INSERT INTO datasets (name, title, owner, privacy_unit, schema_json, version,"
+                    " store_path, identifier_index_path, row_count, source_digest, ingested_at)"
+                    " VALUES (:name, 't', 'o', 'enterprise_id', :schema, 1, 's', 'i', 1, 'd',"
+                    " '2026-01-01')"
+                ),
+                {"name": name, "schema": document},
+            )
+        licenses = [
+            (1, [E], "district = '镇海区'"),
+            (2, [E, S], "enterprise_id IS NOT NULL"),  # a column both datasets have
+            (3, [E, S], "district = '镇海区'"),  # social_insurance has no district
+            (4, [E], None),
+        ]
+        for number, names, row_filter in licenses:
+            connection.execute(
+                text(
+                    "INSERT INTO licenses (id, operator_id, datasets, max_level, purpose,"
+                    " valid_until, row_filter, epsilon_total, epsilon_spent, status, granted_by,"
+                    " created_at, scenario, decision_note)"
+                    " VALUES (:id, 1, :datasets, 'L3', 'p', '2099-01-01', :row_filter, 1, 0,"
+                    " 'active', 'a', '2026-01-01', '', '')"
+                ),
+                {"id": number, "datasets": json.dumps(names), "row_filter": row_filter},
+            )
+    engine.dispose()
+
+
+def _column(url: str, column: str) -> dict[int, object]:
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        rows = connection.execute(text(f"SELECT id, {column} FROM licenses ORDER BY id"))
+        found = {row[0]: row[1] for row in rows}
+    engine.dispose()
+    return found
+
+
+def test_one_row_filter_becomes_one_per_dataset_and_back(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(_config(url), "0006")
+    _seed(url)
+    command.upgrade(_config(url), "0007")
+    filters = {k: json.loads(v) for k, v in _column(url, "row_filters").items()}
+    assert filters == {
+        1: {E: "district = '镇海区'"},
+        2: {E: "enterprise_id IS NOT NULL", S: "enterprise_id IS NOT NULL"},
+        # the old filter failed on social_insurance, so it was unreadable: it stays so
+        3: {E: "district = '镇海区'", S: "FALSE"},
+        4: {},
+    }
+    command.downgrade(_config(url), "0006")
+    assert _column(url, "row_filter") == {
+        1: "district = '镇海区'",
+        2: "enterprise_id IS NOT NULL",
+        3: "FALSE",  # two different filters cannot be one: no rows rather than more
+        4: None,
+    }
