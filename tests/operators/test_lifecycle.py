@@ -120,10 +120,10 @@ def test_approval_may_narrow_but_never_widen(world: World, changes) -> None:
         assert session.get(License, license_id).status == "pending"
 
 
-def test_approval_adds_or_tightens_filters_and_never_removes_one(plain_world: World) -> None:
+def test_approval_adds_or_tightens_filters_and_never_removes_one(world: World) -> None:
     applied = {"enterprise_utilities": "district = '镇海区'"}
-    license_id = _apply(plain_world, row_filters=applied)
-    with plain_world.domain.transaction() as session:
+    license_id = _apply(world, row_filters=applied)
+    with world.domain.transaction() as session:
         assert session.get(License, license_id).to_dict()["requested"]["row_filters"] == applied
         record = approve_license(
             session,
@@ -140,16 +140,16 @@ def test_approval_adds_or_tightens_filters_and_never_removes_one(plain_world: Wo
         "social_insurance": "insured_staff >= 10",
     }
     loose = {"enterprise_utilities": "district = '镇海区' OR 1 = 1"}
-    tighter = _apply(plain_world, row_filters=loose)
-    with plain_world.domain.transaction() as session:
+    tighter = _apply(world, row_filters=loose)
+    with world.domain.transaction() as session:
         record = approve_license(
             session, tighter, AUTHORITY, row_filters={"enterprise_utilities": "industry = '制造业'"}
         )
         assert record.row_filters == {
             "enterprise_utilities": "(district = '镇海区' OR 1 = 1) AND industry = '制造业'"
         }
-    as_filed = _apply(plain_world, row_filters=applied)
-    with plain_world.domain.transaction() as session:
+    as_filed = _apply(world, row_filters=applied)
+    with world.domain.transaction() as session:
         assert approve_license(session, as_filed, AUTHORITY).row_filters == applied
 
 
