@@ -17,7 +17,11 @@ from gate.disclosure import DisclosureRules
 from gate.overrides import rules_for, set_dataset_rules
 from products.release import release_of
 from tests.conftest import AUTHORITY, World
-from tests.products.conftest import L1_QUERY, L3_QUERY, decide, job_of, ran, with_files
+from tests.products.conftest import L1_QUERY, decide, job_of, ran, with_files
+
+# Differencing and the disclosure rules protect exact (SDC-regime) outputs; an output
+# reading L3 is differentially private instead (tests/gate/test_dp_regime.py).
+SDC_QUERY = "SELECT district, SUM(employees) AS f FROM enterprise_utilities GROUP BY district"
 
 
 def actions(world: World) -> list[AuditEntry]:
@@ -39,11 +43,10 @@ def narrow_filter(world: World) -> str:
 
 @pytest.mark.sandbox
 def test_a_narrow_filter_after_a_release_is_blocked_as_differencing(world: World) -> None:
-    earlier = ran(world, L3_QUERY)
-    decide(world, earlier, "wang")
-    assert decide(world, earlier, "zhao") == "released"
+    earlier = ran(world, SDC_QUERY)
+    assert decide(world, earlier, "wang") == "released"
     bound = narrow_filter(world)
-    narrowed = L3_QUERY.replace("GROUP BY", f"WHERE capital < {bound} GROUP BY")
+    narrowed = SDC_QUERY.replace("GROUP BY", f"WHERE capital < {bound} GROUP BY")
     later = job_of(world, ran(world, narrowed))
     assert later.status == "blocked", later.gate
     hit = next(f for f in later.gate["findings"] if f["rule"] == "differencing")
@@ -60,18 +63,18 @@ def test_a_narrow_filter_after_a_release_is_blocked_as_differencing(world: World
 
 @pytest.mark.sandbox
 def test_a_broad_change_or_a_rerun_is_not_differencing(world: World) -> None:
-    first = ran(world, L3_QUERY)
-    rerun = job_of(world, ran(world, L3_QUERY))
+    first = ran(world, SDC_QUERY)
+    rerun = job_of(world, ran(world, SDC_QUERY))
     assert rerun.status == "awaiting_review" and rerun.gate["differencing"]["earlier"] == []
-    broad = L3_QUERY.replace("GROUP BY", "WHERE industry = '制造业' GROUP BY")
+    broad = SDC_QUERY.replace("GROUP BY", "WHERE industry = '制造业' GROUP BY")
     assert job_of(world, ran(world, broad)).status == "awaiting_review"
     assert job_of(world, first).status == "awaiting_review"
 
 
 @pytest.mark.sandbox
 def test_a_pending_output_is_compared_too(world: World) -> None:
-    pending = ran(world, L3_QUERY)
-    narrowed = L3_QUERY.replace("GROUP BY", f"WHERE capital < {narrow_filter(world)} GROUP BY")
+    pending = ran(world, SDC_QUERY)
+    narrowed = SDC_QUERY.replace("GROUP BY", f"WHERE capital < {narrow_filter(world)} GROUP BY")
     later = job_of(world, ran(world, narrowed))
     assert later.status == "blocked"
     assert later.gate["differencing"]["earlier"] == [f"job {pending} (awaiting_review)"]
@@ -177,7 +180,7 @@ def test_dataset_rules_refine_the_domain_and_weaker_needs_opt_in(world: World) -
         assert rules_for(session, domain_rules, ["social_insurance"]).threshold == 10
         both = rules_for(session, domain_rules, ["social_insurance", "enterprise_utilities"])
         assert both.threshold == 500
-    strict = job_of(world, ran(world, L3_QUERY))
+    strict = job_of(world, ran(world, SDC_QUERY))
     assert strict.gate["rules"]["threshold"] == 500 and strict.status == "blocked"
     with world.domain.transaction() as session:
         set_dataset_rules(
@@ -188,7 +191,7 @@ def test_dataset_rules_refine_the_domain_and_weaker_needs_opt_in(world: World) -
             AUTHORITY,
             allow_weaker=["threshold"],
         )
-    lax = job_of(world, ran(world, L3_QUERY.replace("district", "street")))
+    lax = job_of(world, ran(world, SDC_QUERY.replace("district", "street")))
     assert lax.gate["rules"]["threshold"] == 5
     changes = [e for e in actions(world) if e.action == "disclosure.rules_set"]
     assert changes[-1].details["weaker_than_domain"] == ["threshold"]
