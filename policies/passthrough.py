@@ -1,7 +1,7 @@
 """Carrying companions through the layers over an aggregate core.
 
 A layer may rename, rank, filter, order and limit an aggregated table; it gets
-`__n` and each passed-through column's companions under the new names. It may
+`__n`, `__units` and each passed-through column's companions under the new names. It may
 not act on a noisy L3 value (filter, sort, compute or deduplicate on it): that
 would use the exact value before noise is added.
 """
@@ -66,7 +66,8 @@ class _Layer:
         source = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(self.alias)))
         new.set("from_", exp.From(this=source))
         projections = [p for item in new.selects for p in self.projection(item)]
-        projections.append(exp.column("__n", table=self.alias).as_("__n"))
+        for companion in ("__n", "__units"):
+            projections.append(exp.column(companion, table=self.alias).as_(companion))
         new.set("expressions", projections)
         noisy_outputs = {name for name, cell in self.out.items() if noisy(cell)}
         for part in ("where", "qualify", "order"):
