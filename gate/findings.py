@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["PROBLEMS", "SUGGESTIONS", "Finding", "make_finding", "number"]
+__all__ = [
+    "PROBLEMS",
+    "SUGGESTIONS",
+    "WITHHELD_RULES",
+    "Finding",
+    "make_finding",
+    "number",
+    "operator_gate",
+]
 
 # What went wrong and what to do, per rule; both are formatted with the finding's figures.
 # Suggestions reach operators, so they may name configured limits but never a cell's figures.
@@ -26,8 +34,8 @@ PROBLEMS = {
     "value_scan": "holds a value matching a raw identifier ({cells} cell(s), first listed)",
     "combination_scan": "with {columns} matches a raw record's quasi-identifier combination "
     "in {dataset} ({cells} row(s), first listed)",
-    "differencing": "differs from the matching group of {earlier} by {difference} privacy "
-    "unit(s), fewer than {threshold}; {groups} group(s) of this output do so",
+    "differencing": "rests on a population differing from one of {earlier} by {difference} "
+    "privacy unit(s), fewer than {threshold}; {groups} row(s) of this output do so",
     "custom_output": "is not a gate-checked table ({bytes} bytes, {media}); it is held back",
 }
 SUGGESTIONS = {
@@ -42,13 +50,22 @@ SUGGESTIONS = {
     "value_scan": "Drop or generalize the column: outputs may not carry raw identifiers.",
     "combination_scan": "Generalize or drop one of these columns: together they single out "
     "a record.",
-    "differencing": "Do not re-run an earlier output with a narrowly changed filter: together "
-    "the two reveal a group of fewer than {threshold} units. Change the population broadly "
+    "differencing": "Together with an output already released or under review, this one "
+    "would reveal a group of fewer than {threshold} units. Change the population broadly "
     "or ask the data authority.",
     "custom_output": "Write tables through the runtime's table helper; other files leave only "
     "as an exception approved by two reviewers with a written justification.",
 }
 MAX_LISTED_ROWS = 20
+# Rules an operator is not told fired: a differencing hit says that some output of the
+# domain, perhaps another company's, rests on nearly the same units, and which rows.
+WITHHELD_RULES = frozenset({"differencing"})
+WITHHELD = {
+    "rule": "withheld",
+    "row": None,
+    "column": None,
+    "suggestion": "The output was withheld by the domain's checks; ask the data authority.",
+}
 
 
 @dataclass
@@ -82,3 +99,18 @@ def number(value: float) -> float | int | None:
     if value != value or value in (float("inf"), float("-inf")):
         return None
     return int(value) if float(value).is_integer() else float(value)
+
+
+def operator_gate(gate: dict[str, Any]) -> dict[str, Any]:
+    """The gate's record as the operator sees it: which cell failed which rule, without
+    figures; rules in WITHHELD_RULES only as one "withheld" entry, and not counted."""
+    keep = ("rule", "row", "column", "suggestion")
+    findings = gate.get("findings", [])
+    shown = [{k: f.get(k) for k in keep} for f in findings if f["rule"] not in WITHHELD_RULES]
+    if any(f["rule"] in WITHHELD_RULES for f in findings):
+        shown.append(dict(WITHHELD))
+    seen = {k: v for k, v in gate.items() if k != "differencing"}  # it names other jobs
+    seen["findings"] = shown
+    if "counts" in gate:
+        seen["counts"] = {k: v for k, v in gate["counts"].items() if k not in WITHHELD_RULES}
+    return seen
