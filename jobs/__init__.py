@@ -4,7 +4,7 @@ drives a job through policy → sandbox → gate, engines, workers and the ε le
 from jobs.engines import engine_for, set_engine_default
 from jobs.ledger import BudgetCharge, charge
 from jobs.lifecycle import transition
-from jobs.queries import earlier_outputs, get_job, job_dir, list_jobs
+from jobs.queries import get_job, job_dir, list_jobs
 from jobs.records import Job
 from jobs.runner import run
 from jobs.settings import JobSettings
@@ -16,7 +16,6 @@ __all__ = [
     "JobSettings",
     "charge",
     "decide",
-    "earlier_outputs",
     "engine_for",
     "get_job",
     "job_dir",

@@ -18,11 +18,12 @@ from audit_log import Actor, append
 from catalog import get_dataset
 from core.errors import LicenseInvalid
 from core.home import Home
+from gate.populations import keep
 from gate.step import gate_job_outputs
 from jobs import notebooks
 from jobs.license_limits import limits_for
 from jobs.lifecycle import transition
-from jobs.queries import earlier_outputs, get_job, job_dir
+from jobs.queries import get_job, job_dir
 from jobs.records import Job
 from jobs.settings import JobSettings
 from operators.licenses import license_stop_reason, usable_license
@@ -79,9 +80,7 @@ def finish(
         job.failure = failure or "the sandbox produced no result"
         transition(session, job, "failed", Actor.system(), {"failure": job.failure, **resources})
         return
-    outcome = gate_job_outputs(
-        session, home, job, result_path, settings.rules, earlier_outputs(session, job)
-    )
+    outcome = gate_job_outputs(session, home, job, result_path, settings.rules)
     job.gate, job.outputs = outcome.gate, outcome.outputs
     summary = {k: v for k, v in outcome.gate.items() if k != "findings"}
     findings = len(outcome.gate.get("findings", []))
@@ -92,6 +91,8 @@ def finish(
         Actor.system(),
         {"gate": summary, "findings": findings, **resources},
     )
+    if outcome.status == "awaiting_review":  # it may leave now: later outputs meet it
+        keep(session, job.id, job.operator_id, outcome.populations, outcome.threshold)
     for alert in outcome.alerts:
         append(
             session,
