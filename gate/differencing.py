@@ -23,11 +23,12 @@ too; the rows of one table are not (see below).
 Why it is fast. |A Δ B| ≥ | |A| − |B| |, so only cells of a size within t are
 candidates. And if |A Δ B| < t, let x be the lowest-numbered unit common to A and B:
 every unit of A below x is in A \\ B, every unit of B below x in B \\ A, so x sits at
-positions i in A and j in B (counting from 0) with i + j ≤ |A Δ B| < t. So the store
-indexes each cell under its t lowest unit numbers with their positions, a new cell
-looks up its own t lowest, and only cells found there, of a close size and at
-positions adding up to less than t, are compared exactly (pyroaring's
-symmetric_difference_cardinality). These are the prefix and positional filters of
+positions i in A and j in B (counting from 0) with i ≤ |A \\ B| and j ≤ |B \\ A|;
+as |A \\ B| − |B \\ A| = |A| − |B| = d, the difference is at least i + j, 2j + d and
+2i − d, all below t. So the store indexes each cell under its t lowest unit numbers
+with their positions, a new cell looks up its own t lowest, and only cells found
+there whose size and positions allow a difference below t are compared exactly
+(pyroaring's symmetric_difference_cardinality). These are the prefix and positional filters of
 set-similarity joins; they never miss a pair (tests/gate/test_populations.py checks
 them against brute force).
 
@@ -50,7 +51,7 @@ What it does not catch:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +62,7 @@ from gate.findings import MAX_LISTED_ROWS, Finding, make_finding
 
 __all__ = [
     "UNITS_COLUMN",
+    "Candidate",
     "Close",
     "Probe",
     "Stored",
@@ -101,23 +103,24 @@ class Probe:
 
 @dataclass
 class Stored:
-    """A cell of the store, as the check reads it."""
+    """A stored cell close to a new one: whose it is and where, for the finding."""
 
     id: int
     job_id: int
     operator_id: int
     file: str
     row: int
-    units: int
-    threshold: int
     released: bool
-    bitmap: BitMap64
 
     @property
     def label(self) -> str:
         status = "released" if self.released else "awaiting_review"
         name = "" if self.file == "result.csv" else f" {self.file}"
         return f"job {self.job_id} ({status}){name}"
+
+
+# A stored cell as the comparison reads it: (size, threshold, bitmap of unit numbers).
+Candidate = tuple[int, int, BitMap64]
 
 
 @dataclass(frozen=True)
@@ -167,26 +170,30 @@ def lowest(bitmap: BitMap64, count: int) -> list[int]:
     return found
 
 
-def _difference(probe: Probe, other: Stored | Probe) -> Close | None:
-    threshold = max(probe.threshold, other.threshold)
-    if abs(probe.units - len(other.bitmap)) >= threshold:
+def _close(
+    units: int, threshold: int, bitmap: BitMap64, other: Candidate
+) -> tuple[int, int] | None:
+    """(difference, threshold) if the two populations are close, else None."""
+    other_units, other_threshold, other_bitmap = other
+    pair_threshold = max(threshold, other_threshold)
+    if abs(units - other_units) >= pair_threshold:
         return None
-    difference = int(probe.bitmap.symmetric_difference_cardinality(other.bitmap))
-    if 0 < difference < threshold:
-        return Close(probe, other, difference, threshold)
-    return None
+    difference = int(bitmap.symmetric_difference_cardinality(other_bitmap))
+    return (difference, pair_threshold) if 0 < difference < pair_threshold else None
 
 
 def close_pairs(
-    probes: Sequence[Probe], stored: dict[int, Stored], pairs: set[tuple[int, int]]
-) -> list[Close]:
-    """The candidate pairs (probe index, stored id) whose populations are close."""
+    probes: Sequence[Probe], candidates: Mapping[int, Candidate], pairs: set[tuple[int, int]]
+) -> list[tuple[int, int, int, int]]:
+    """(probe index, cell id, difference, threshold) for the candidate pairs (probe
+    index, cell id) whose populations are close; cells not in `candidates` are skipped."""
     found = []
-    for index, cell_id in sorted(pairs):
-        other = stored.get(cell_id)
-        close = _difference(probes[index], other) if other is not None else None
+    for index, cell_id in pairs:  # any order: the findings sort what they list
+        other = candidates.get(cell_id)
+        probe = probes[index]
+        close = _close(probe.units, probe.threshold, probe.bitmap, other) if other else None
         if close is not None:
-            found.append(close)
+            found.append((index, cell_id, *close))
     return found
 
 
@@ -202,9 +209,12 @@ def within_job(probes: Sequence[Probe]) -> list[Close]:
         for j in order[position + 1 :]:
             if probes[j].units - probes[i].units >= widest:
                 break
-            close = _difference(probes[i], probes[j]) if probes[i].file != probes[j].file else None
+            if probes[i].file == probes[j].file:
+                continue
+            a, b = probes[i], probes[j]
+            close = _close(a.units, a.threshold, a.bitmap, (b.units, b.threshold, b.bitmap))
             if close is not None:
-                found.append(close)
+                found.append(Close(a, b, *close))
     return found
 
 

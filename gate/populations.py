@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from gate.differencing import (
+    Candidate,
     Close,
     Probe,
     Stored,
@@ -71,13 +72,12 @@ _WANTED = Table(
     MetaData(),
     Column("probe", Integer),
     Column("unit", BigInteger),
-    Column("lo", Integer),
-    Column("hi", Integer),
+    Column("units", Integer),
     Column("position", Integer),
 )
 _CREATE_WANTED = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS population_wanted "
-    "(probe INTEGER, unit BIGINT, lo INTEGER, hi INTEGER, position INTEGER)"
+    "(probe INTEGER, unit BIGINT, units INTEGER, position INTEGER)"
 )
 
 
@@ -180,15 +180,14 @@ def _prefix_candidates(
     session: Session, probes: Sequence[Probe], width: int
 ) -> set[tuple[int, int]]:
     """(probe, cell) pairs sharing one of the probe's `width` lowest units, of a size
-    within `width` of the probe's, at positions adding up to less than `width`: a
-    superset of the close pairs (gate/differencing.py says why).
+    within `width` of the probe's, at positions that allow a difference below `width`:
+    a superset of the close pairs (gate/differencing.py says why).
 
     The wanted rows go to a temporary table and are joined with the index in one
     query, which walks the index's (unit, units) order for each.
     """
     rows = [
-        {"probe": index, "unit": unit, "lo": probe.units - width + 1, "hi": probe.units + width - 1}
-        | {"position": position}
+        {"probe": index, "unit": unit, "units": probe.units, "position": position}
         for index, probe in enumerate(probes)
         for position, unit in enumerate(lowest(probe.bitmap, width))
         if unit < TEMPORARY
@@ -200,15 +199,29 @@ def _prefix_candidates(
     connection.execute(delete(_WANTED))
     connection.execute(insert(_WANTED), rows)
     prefix, wanted = PopulationPrefix, _WANTED.c
-    query = select(wanted.probe, prefix.cell_id).join(
-        prefix,
-        and_(
-            prefix.unit == wanted.unit,
-            prefix.units.between(wanted.lo, wanted.hi),
-            prefix.position + wanted.position < width,
-        ),
+    query = (
+        select(wanted.probe, prefix.cell_id)
+        .distinct()
+        .join(
+            prefix,
+            and_(
+                prefix.unit == wanted.unit,
+                prefix.units.between(wanted.units - width + 1, wanted.units + width - 1),
+                prefix.position + wanted.position < width,
+                2 * prefix.position + wanted.units - prefix.units < width,
+                2 * wanted.position - wanted.units + prefix.units < width,
+            ),
+        )
     )
-    pairs = {(probe, cell) for probe, cell in connection.execute(query)}
+    # Hundreds of thousands of plain pairs: read them through the driver's own cursor
+    # (the statement has no parameters: `width` is an int, rendered inline).
+    sql = str(query.compile(connection, compile_kwargs={"literal_binds": True}))
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql)
+        pairs: set[tuple[int, int]] = set(cursor.fetchall())
+    finally:
+        cursor.close()
     connection.execute(delete(_WANTED))
     return pairs
 
@@ -252,23 +265,32 @@ def _unindexed_candidates(
     return pairs
 
 
-def _stored(
+def _candidates(
     session: Session, ids: Sequence[int], job_id: int, released_only: bool
-) -> dict[int, Stored]:
-    """The stored cells among `ids` that belong to other jobs (released only, if asked)."""
+) -> dict[int, Candidate]:
+    """Size, threshold and bitmap of the stored cells among `ids` that belong to other
+    jobs (released only, if asked): the one read that grows with the candidates."""
     connection = session.connection()  # Core rows: the ORM's loading costs more than SQLite
     c = CellPopulation
-    columns = (c.id, c.job_id, c.operator_id, c.file, c.row, c.units, c.threshold, c.released)
-    found: dict[int, Stored] = {}
+    found: dict[int, Candidate] = {}
     for chunk in _chunks(sorted(ids)):
-        query = select(*columns, c.bitmap).where(c.id.in_(chunk), c.job_id != job_id)
+        query = select(c.id, c.units, c.threshold, c.bitmap)
+        query = query.where(c.id.in_(chunk), c.job_id != job_id)
         if released_only:
             query = query.where(c.released.is_(True))
-        for id_, job, operator, file, row, units, threshold, released, blob in connection.execute(
-            query
-        ):
-            bitmap = BitMap64.deserialize(blob)
-            found[id_] = Stored(id_, job, operator, file, row, units, threshold, released, bitmap)
+        for id_, units, threshold, blob in connection.execute(query):
+            found[id_] = (units, threshold, BitMap64.deserialize(blob))
+    return found
+
+
+def _stored(session: Session, ids: set[int]) -> dict[int, Stored]:
+    """Whose and where the close cells are, for the findings."""
+    c = CellPopulation
+    found: dict[int, Stored] = {}
+    for chunk in _chunks(sorted(ids)):
+        query = select(c.id, c.job_id, c.operator_id, c.file, c.row, c.released)
+        for row in session.execute(query.where(c.id.in_(chunk))):
+            found[row[0]] = Stored(*row)
     return found
 
 
@@ -281,11 +303,13 @@ def _against_store(
         return [], 0
     stored_widest = session.scalar(select(func.max(CellPopulation.threshold))) or 0
     width = max(stored_widest, *(p.threshold for p in probes))
-    pairs = _prefix_candidates(session, probes, width) | _unindexed_candidates(
-        session, probes, width
-    )
-    stored = _stored(session, list({cell for _, cell in pairs}), job_id, released_only)
-    return close_pairs(probes, stored, pairs), len(stored)
+    pairs = _prefix_candidates(session, probes, width)
+    pairs |= _unindexed_candidates(session, probes, width)
+    candidates = _candidates(session, list({cell for _, cell in pairs}), job_id, released_only)
+    close = close_pairs(probes, candidates, pairs)
+    stored = _stored(session, {cell for _, cell, _, _ in close})
+    found = [Close(probes[i], stored[c], d, t) for i, c, d, t in close]
+    return found, len(candidates)
 
 
 def check_new(

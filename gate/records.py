@@ -98,9 +98,11 @@ class PopulationPrefix(Base):
 
     __tablename__ = "population_prefixes"
 
+    # The key's order is the lookup's: a unit, a size range, then positions and cells
+    # read from the index alone.
     unit: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     units: Mapped[int] = mapped_column(Integer, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
     cell_id: Mapped[int] = mapped_column(
         ForeignKey("cell_populations.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-    position: Mapped[int] = mapped_column(Integer, nullable=False)

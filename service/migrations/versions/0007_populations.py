@@ -49,15 +49,17 @@ def upgrade() -> None:
         "population_prefixes",
         sa.Column("unit", sa.BigInteger(), nullable=False),
         sa.Column("units", sa.Integer(), nullable=False),
-        sa.Column("cell_id", sa.Integer(), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("cell_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["cell_id"],
             ["cell_populations.id"],
             name=op.f("fk_population_prefixes_cell_id_cell_populations"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("unit", "units", "cell_id", name=op.f("pk_population_prefixes")),
+        sa.PrimaryKeyConstraint(
+            "unit", "units", "position", "cell_id", name=op.f("pk_population_prefixes")
+        ),
     )
     with op.batch_alter_table("population_prefixes", schema=None) as batch_op:
         batch_op.create_index(
