@@ -34,7 +34,9 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement
 
 from gate.differencing import (
     Candidate,
@@ -213,17 +215,23 @@ def _prefix_candidates(
             ),
         )
     )
-    # Hundreds of thousands of plain pairs: read them through the driver's own cursor
-    # (the statement has no parameters: `width` is an int, rendered inline).
+    pairs: set[tuple[int, int]] = set(_driver_rows(connection, query))
+    connection.execute(delete(_WANTED))
+    return pairs
+
+
+def _driver_rows(connection: Connection, query: ClauseElement) -> list[tuple[Any, ...]]:
+    """The rows of a query whose only parameters are numbers, read through the driver's
+    own cursor: the prefix lookup returns up to hundreds of thousands of pairs, and
+    SQLAlchemy's row objects would cost more than the database does. Numbers are
+    rendered inline, never text."""
     sql = str(query.compile(connection, compile_kwargs={"literal_binds": True}))
     cursor = connection.connection.cursor()
     try:
         cursor.execute(sql)
-        pairs: set[tuple[int, int]] = set(cursor.fetchall())
+        return list(cursor.fetchall())
     finally:
         cursor.close()
-    connection.execute(delete(_WANTED))
-    return pairs
 
 
 def _by_size(
