@@ -1,6 +1,7 @@
 """Benchmark: the differencing check of a new table against 1,000,000 stored cells.
 
-    .venv/bin/python bench/bench_populations.py      # --cells 1000000 --units 200000
+    .venv/bin/python bench/bench_populations.py --dir /tmp/pop   # --cells 1000000 --units 200000
+    .venv/bin/python bench/bench_populations.py --dir /tmp/pop --reuse  # time again, no rebuild
 
 Builds a differencing store (gate/populations.py) in a SQLite file: a domain of
 `--units` privacy units, each with five categorical attributes of skewed frequencies
