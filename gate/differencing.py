@@ -52,7 +52,7 @@ What it does not catch:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -95,10 +95,10 @@ class Probe:
     row: int
     bitmap: BitMap64
     threshold: int
+    units: int = field(init=False)  # the size, counted once: it is read for every pair
 
-    @property
-    def units(self) -> int:
-        return len(self.bitmap)
+    def __post_init__(self) -> None:
+        self.units = len(self.bitmap)
 
 
 @dataclass
@@ -224,7 +224,7 @@ def _label(other: Stored | Probe) -> str:
 
 def differencing_findings(closes: Sequence[Close]) -> list[Finding]:
     """One finding per (table of this output, other output), naming the rows; figures
-    are for reviewers only (operators see the output withheld, jobs/records.py)."""
+    are for reviewers only (operators see the output withheld: findings.operator_gate)."""
     groups: dict[tuple[str, str], list[Close]] = {}
     for close in closes:
         groups.setdefault((close.probe.file, _label(close.other)), []).append(close)
