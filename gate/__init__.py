@@ -1,21 +1,20 @@
 """The output gate: everything that judges an output before a reviewer sees it —
 disclosure rules (one entry each in gate.registry), suppression, the value scan,
-differencing, findings, candidates, the job-level gate step and per-dataset rule
-overrides."""
+differencing by population and its store, findings, candidates, the job-level gate
+step and per-dataset rule overrides."""
 
 from core.cells import CellKind
 from gate.disclosure import DisclosureRules
 from gate.findings import Finding
 from gate.overrides import dataset_rules, rules_for, set_dataset_rules
 from gate.step import GateOutcome, gate_job_outputs
-from gate.subject import EarlierOutput, GateSubject
+from gate.subject import GateSubject
 from gate.tables import CellSpec, GateResult, check_table
 
 __all__ = [
     "CellKind",
     "CellSpec",
     "DisclosureRules",
-    "EarlierOutput",
     "Finding",
     "GateOutcome",
     "GateResult",

@@ -1,91 +1,248 @@
-"""The differencing check (差分攻击检查): two outputs that together reveal a small group.
+"""The differencing check (差分攻击检查) by population: two cells whose sets of units
+differ by a few units together reveal those few, whatever their keys say.
 
-Releasing `COUNT(*) GROUP BY district` and then the same query with one narrow filter
-changed publishes two totals whose difference rests on the few units the filter
-moved. Each output passes the threshold rule alone; their difference does not.
+Releasing `SUM(employees)` and then the same total with a filter that leaves out one
+enterprise publishes two totals whose difference is that enterprise's value. Each
+passes the threshold rule alone; their difference does not. Comparing group key text
+(as this check once did) is defeated by renaming a key (`CONCAT(district, '#')`), by
+putting the filtered total under another key, or by a second company asking the
+second half; comparing the populations is not.
 
-How it is detected, exactly. Every gated table keeps, inside the domain, one row per
-group: its key, its `__n` (distinct privacy units, exact: noise never touches it) and
-whether any of its aggregate cells was released. A group's key is the sorted list of
-its normalised group-key values (joined by a unit separator), so renaming or
-reordering the key columns does not hide a match; a table without group keys has
-the empty key (its grand total).
-A new table differences an earlier one when, for some key present and released in
-both, 0 < |n_new - n_earlier| < threshold. The later output is blocked; the earlier
-one has left or is already with the reviewers.
+How it is detected. The private core emits, per output group, `__units`: its distinct
+privacy units as 8-byte digests (policies/rewrite.py). The gate turns each released
+row's digests into a bitmap of the domain's unit numbers (gate/populations.py keeps
+the numbering and the store) and blocks the output if any released row A has, among
+the cells released or awaiting review by any operator of the domain, one B with
 
-What it does not catch: populations that differ by swapping units in and out in
-equal numbers (equal n), and differences against tables grouped by other keys
-(for example a total beside a breakdown); those remain for the reviewer's judgement.
+    0 < |A Δ B| < t,    t = max(threshold of A, threshold of B)
+
+(the symmetric difference: units in one and not the other). Δ = 0 (the same query
+again) and Δ ≥ t (a broad change) pass. A job's tables are compared with each other
+too; the rows of one table are not (see below).
+
+Why it is fast. |A Δ B| ≥ | |A| − |B| |, so only cells of a size within t are
+candidates. And if |A Δ B| < t, let x be the lowest-numbered unit common to A and B:
+every unit of A below x is in A \\ B, every unit of B below x in B \\ A, so x sits at
+positions i in A and j in B (counting from 0) with i ≤ |A \\ B| and j ≤ |B \\ A|;
+as |A \\ B| − |B \\ A| = |A| − |B| = d, the difference is at least i + j, 2j + d and
+2i − d, all below t. So the store indexes each cell under its t lowest unit numbers
+with their positions, a new cell looks up its own t lowest, and only cells found
+there whose size and positions allow a difference below t are compared exactly
+(pyroaring's symmetric_difference_cardinality). These are the prefix and positional filters of
+set-similarity joins; they never miss a pair (tests/gate/test_populations.py checks
+them against brute force).
+
+What it does not catch:
+  * differences of three or more outputs (T − P1 − P2 where each pair differs by t or
+    more): that is a linear system over all releases, left to the reviewers;
+  * rows of the same table against each other (a yearly panel's rows differ by the
+    units that came and went; blocking them would block every time series);
+  * outputs without populations: public (L1-only) queries, which the operator could
+    compute anyway, so a filtered total beside a public count is not compared;
+    notebook tables, whose units are tokens keyed per job and whose companions the
+    notebook itself writes; outputs released before the store existed;
+  * a difference of t units or more that is still disclosive (say one unit dominating
+    the difference of two sums): the p-ratio and dominance rules see single cells only;
+  * two jobs gated at the same moment do not see each other; the check at approval
+    (released cells only) catches the second, unless both are approved at once;
+  * populations that differ only in which of a unit's rows were counted (COUNT of a
+    condition over the same units): the populations are equal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from pyroaring import BitMap64
 
-from catalog.identifiers import normalise
-from gate.findings import MAX_LISTED_ROWS, Finding, make_finding, number
+from gate.findings import MAX_LISTED_ROWS, Finding, make_finding
 
-__all__ = ["GROUP_COLUMNS", "find_differencing", "group_units"]
+__all__ = [
+    "UNITS_COLUMN",
+    "Candidate",
+    "Close",
+    "Probe",
+    "Stored",
+    "TablePopulations",
+    "close_pairs",
+    "differencing_findings",
+    "lowest",
+    "table_populations",
+    "within_job",
+]
 
-GROUP_COLUMNS = ("key", "n", "released", "row")
-_NULL = "\x00null"
-_SEPARATOR = "\x1f"
-
-
-def _texts(series: pd.Series) -> np.ndarray:
-    """Each value's normalised text, computed once per distinct value."""
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    texts = np.array([normalise(v) or _NULL for v in uniques.tolist()] + [_NULL], dtype=object)
-    return texts[codes]  # the sentinel code -1 picks the trailing null text
-
-
-def group_units(frame: pd.DataFrame, keys: list[str], released: np.ndarray) -> pd.DataFrame:
-    """One row per group of a gated table: order-free key, `__n`, released, row position."""
-    n = frame["__n"].to_numpy(dtype=np.float64, na_value=np.nan)
-    key = np.full(len(frame), "", dtype=object)  # no group keys: the grand total
-    if keys:
-        columns = np.stack([_texts(frame[k]) for k in keys], axis=1)
-        columns.sort(axis=1)
-        key = columns[:, 0]
-        for position in range(1, len(keys)):
-            key = key + _SEPARATOR + columns[:, position]
-    return pd.DataFrame(
-        {
-            "key": pd.Series(key, dtype=object),
-            "n": n,
-            "released": np.asarray(released, dtype=bool),
-            "row": np.arange(len(frame), dtype=np.int64),
-        }
-    )
+UNITS_COLUMN = "__units"
+DIGEST_BYTES = 8
 
 
-def find_differencing(
-    new: pd.DataFrame, earlier: Mapping[str, pd.DataFrame], threshold: int
-) -> list[Finding]:
-    """One finding per earlier output that the new one differences (see module docstring)."""
-    findings: list[Finding] = []
-    current = new[new["released"] & new["n"].notna()]
-    for label, old in earlier.items():
-        previous = old[old["released"] & old["n"].notna()][["key", "n"]]
-        matched = current.merge(previous, on="key", suffixes=("", "_earlier"))
-        if matched.empty:
-            continue
-        difference = (matched["n"] - matched["n_earlier"]).abs()
-        close = matched[(difference > 0) & (difference < threshold)]
-        if close.empty:
-            continue
-        gaps = difference[close.index]
-        rows = close["row"].to_numpy()
+@dataclass
+class TablePopulations:
+    """The populations of a gated table's released rows, as unit digests (int64)."""
+
+    file: str
+    rows: list[int]
+    digests: list[np.ndarray]
+
+
+@dataclass
+class Probe:
+    """A cell to check: where it is, its population as unit numbers, its threshold."""
+
+    file: str
+    row: int
+    bitmap: BitMap64
+    threshold: int
+    units: int = field(init=False)  # the size, counted once: it is read for every pair
+
+    def __post_init__(self) -> None:
+        self.units = len(self.bitmap)
+
+
+@dataclass
+class Stored:
+    """A stored cell close to a new one: whose it is and where, for the finding."""
+
+    id: int
+    job_id: int
+    operator_id: int
+    file: str
+    row: int
+    released: bool
+
+    @property
+    def label(self) -> str:
+        status = "released" if self.released else "awaiting_review"
+        name = "" if self.file == "result.csv" else f" {self.file}"
+        return f"job {self.job_id} ({status}){name}"
+
+
+# A stored cell as the comparison reads it: (size, threshold, bitmap of unit numbers).
+Candidate = tuple[int, int, BitMap64]
+
+
+@dataclass(frozen=True)
+class Close:
+    """A pair of cells whose populations differ by 0 < difference < threshold."""
+
+    probe: Probe
+    other: Stored | Probe
+    difference: int
+    threshold: int
+
+
+def _digests(value: object) -> np.ndarray | None:
+    """One row's `__units` as sorted unique int64 digests; None if it is not a list of
+    8-byte values. Null entries (a null unit, which `__n` does not count) are skipped."""
+    if value is None or isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        return None
+    items = [bytes(v) for v in value if v is not None]  # type: ignore[union-attr]
+    if any(len(v) != DIGEST_BYTES for v in items):
+        return None
+    joined = b"".join(items)
+    return np.unique(np.frombuffer(joined, dtype=">i8").astype(np.int64))
+
+
+def table_populations(
+    frame: pd.DataFrame, file: str, released: np.ndarray
+) -> TablePopulations | None:
+    """The released rows' populations, or None when `__units` is absent or unreadable
+    (then the table cannot be compared, and the gate withholds it)."""
+    if UNITS_COLUMN not in frame.columns:
+        return None
+    rows = np.flatnonzero(np.asarray(released, dtype=bool)).tolist()
+    column = frame[UNITS_COLUMN].to_numpy(dtype=object)
+    digests = [_digests(column[row]) for row in rows]
+    if any(d is None for d in digests):
+        return None
+    return TablePopulations(file, rows, [d for d in digests if d is not None])
+
+
+def lowest(bitmap: BitMap64, count: int) -> list[int]:
+    """The `count` lowest unit numbers of a population (its prefix in the index)."""
+    found: list[int] = []
+    for unit in bitmap:
+        if len(found) == count:
+            break
+        found.append(unit)
+    return found
+
+
+def _close(
+    units: int, threshold: int, bitmap: BitMap64, other: Candidate
+) -> tuple[int, int] | None:
+    """(difference, threshold) if the two populations are close, else None."""
+    other_units, other_threshold, other_bitmap = other
+    pair_threshold = max(threshold, other_threshold)
+    if abs(units - other_units) >= pair_threshold:
+        return None
+    difference = int(bitmap.symmetric_difference_cardinality(other_bitmap))
+    return (difference, pair_threshold) if 0 < difference < pair_threshold else None
+
+
+def close_pairs(
+    probes: Sequence[Probe], candidates: Mapping[int, Candidate], pairs: set[tuple[int, int]]
+) -> list[tuple[int, int, int, int]]:
+    """(probe index, cell id, difference, threshold) for the candidate pairs (probe
+    index, cell id) whose populations are close; cells not in `candidates` are skipped."""
+    found = []
+    for index, cell_id in pairs:  # any order: the findings sort what they list
+        other = candidates.get(cell_id)
+        probe = probes[index]
+        close = _close(probe.units, probe.threshold, probe.bitmap, other) if other else None
+        if close is not None:
+            found.append((index, cell_id, *close))
+    return found
+
+
+def within_job(probes: Sequence[Probe]) -> list[Close]:
+    """Close pairs between different tables of one job (sorted by size, so each probe
+    meets only those within the largest threshold of its size)."""
+    if len({p.file for p in probes}) < 2:
+        return []
+    order = sorted(range(len(probes)), key=lambda i: probes[i].units)
+    widest = max(p.threshold for p in probes)
+    found = []
+    for position, i in enumerate(order):
+        for j in order[position + 1 :]:
+            if probes[j].units - probes[i].units >= widest:
+                break
+            if probes[i].file == probes[j].file:
+                continue
+            a, b = probes[i], probes[j]
+            close = _close(a.units, a.threshold, a.bitmap, (b.units, b.threshold, b.bitmap))
+            if close is not None:
+                found.append(Close(a, b, *close))
+    return found
+
+
+def _label(other: Stored | Probe) -> str:
+    return other.label if isinstance(other, Stored) else f"this job's {other.file}"
+
+
+def differencing_findings(closes: Sequence[Close]) -> list[Finding]:
+    """One finding per (table of this output, other output), naming the rows; figures
+    are for reviewers only (operators see the output withheld: findings.operator_gate)."""
+    groups: dict[tuple[str, str], list[Close]] = {}
+    for close in closes:
+        groups.setdefault((close.probe.file, _label(close.other)), []).append(close)
+    findings = []
+    for (file, label), members in sorted(groups.items()):
+        members.sort(key=lambda c: (c.probe.row, c.difference))
+        rows = sorted({c.probe.row for c in members})
+        other = members[0].other
         figures = {
             "earlier": label,
-            "difference": number(float(gaps.min())),
-            "threshold": threshold,
-            "groups": int(close.shape[0]),
-            "rows": rows[:MAX_LISTED_ROWS].tolist(),
+            "operator": other.operator_id if isinstance(other, Stored) else None,
+            "difference": min(c.difference for c in members),
+            "threshold": max(c.threshold for c in members),
+            "groups": len(rows),
+            "rows": rows[:MAX_LISTED_ROWS],
+            "earlier_rows": sorted({c.other.row for c in members})[:MAX_LISTED_ROWS],
         }
-        findings.append(make_finding("differencing", int(rows[0]), None, figures))
+        finding = make_finding("differencing", rows[0], None, figures)
+        finding.file = file
+        findings.append(finding)
     return findings

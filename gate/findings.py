@@ -12,9 +12,26 @@ from typing import Any
 
 from gate.registry import RULES, Parameter, Rule, Weaker, number, register
 
-__all__ = ["PROBLEMS", "SUGGESTIONS", "Finding", "make_finding", "number"]
+__all__ = [
+    "PROBLEMS",
+    "SUGGESTIONS",
+    "WITHHELD_RULES",
+    "Finding",
+    "make_finding",
+    "number",
+    "operator_gate",
+]
 
 MAX_LISTED_ROWS = 20
+# Rules an operator is not told fired: a differencing hit says that some output of the
+# domain, perhaps another company's, rests on nearly the same units, and which rows.
+WITHHELD_RULES = frozenset({"differencing"})
+WITHHELD = {
+    "rule": "withheld",
+    "row": None,
+    "column": None,
+    "suggestion": "The output was withheld by the domain's checks; ask the data authority.",
+}
 
 
 class _Wording(Mapping[str, str]):
@@ -109,11 +126,11 @@ for _entry in (
     ),
     Rule(
         "differencing",  # gate.differencing
-        "differs from the matching group of {earlier} by {difference} privacy "
-        "unit(s), fewer than {threshold}; {groups} group(s) of this output do so",
-        "Do not re-run an earlier output with a narrowly changed filter: together "
-        "the two reveal a group of fewer than {threshold} units. Change the population broadly "
-        "or ask the data authority.",
+        "rests on a population differing from one of {earlier} by {difference} "
+        "privacy unit(s), fewer than {threshold}; {groups} row(s) of this output do so",
+        "Together with an output already released or under review, this one would reveal "
+        "a group of fewer than {threshold} units. Change the population broadly or ask the "
+        "data authority.",
         alert="differencing_hit",
     ),
     Rule(
@@ -124,3 +141,18 @@ for _entry in (
     ),
 ):
     register(_entry)
+
+
+def operator_gate(gate: dict[str, Any]) -> dict[str, Any]:
+    """The gate's record as the operator sees it: which cell failed which rule, without
+    figures; rules in WITHHELD_RULES only as one "withheld" entry, and not counted."""
+    keep = ("rule", "row", "column", "suggestion")
+    findings = gate.get("findings", [])
+    shown = [{k: f.get(k) for k in keep} for f in findings if f["rule"] not in WITHHELD_RULES]
+    if any(f["rule"] in WITHHELD_RULES for f in findings):
+        shown.append(dict(WITHHELD))
+    seen = {k: v for k, v in gate.items() if k != "differencing"}  # it names other jobs
+    seen["findings"] = shown
+    if "counts" in gate:
+        seen["counts"] = {k: v for k, v in gate["counts"].items() if k not in WITHHELD_RULES}
+    return seen

@@ -1,16 +1,27 @@
-"""Tables of the output gate: per-dataset disclosure rules that refine the domain's."""
+"""Tables of the output gate: per-dataset disclosure rules that refine the domain's, and
+the differencing store (the population of every cell released or awaiting review)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, utcnow
 
-__all__ = ["DatasetDisclosure"]
+__all__ = ["CellPopulation", "DatasetDisclosure", "PopulationPrefix", "PopulationUnit"]
 
 
 class DatasetDisclosure(Base):
@@ -33,3 +44,65 @@ class DatasetDisclosure(Base):
             "set_by": self.set_by,
             "at": self.at.isoformat(),
         }
+
+
+class PopulationUnit(Base):
+    """The domain's numbering of the privacy units seen in stored populations.
+
+    A unit is known here only by its digest (`__units`); its number is dense, so a
+    population is a small, fast bitmap of numbers rather than of random 64-bit digests
+    (about ten times smaller and a hundred times faster to compare). Numbers are never
+    reused or changed, so a stored bitmap keeps its meaning.
+    """
+
+    __tablename__ = "population_units"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[int] = mapped_column(BigInteger, unique=True, nullable=False)
+
+
+class CellPopulation(Base):
+    """One released (or awaiting review) cell's population, for the differencing check.
+
+    A cell is a row of a gated table with at least one released value; `bitmap` is a
+    serialized pyroaring BitMap64 of unit numbers (PopulationUnit.id). Kept inside the
+    domain and never packaged; compared across every operator of the domain.
+    """
+
+    __tablename__ = "cell_populations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
+    operator_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
+    file: Mapped[str] = mapped_column(String(255), nullable=False)
+    row: Mapped[int] = mapped_column(Integer, nullable=False)
+    units: Mapped[int] = mapped_column(Integer, nullable=False)
+    threshold: Mapped[int] = mapped_column(Integer, nullable=False)
+    released: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    bitmap: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_cell_populations_threshold_units", "threshold", "units"),)
+
+
+class PopulationPrefix(Base):
+    """The inverted prefix index: a cell's `threshold` lowest unit numbers, one row each,
+    with the cell's size and the unit's position among them (0 for the lowest).
+
+    Two populations differing by fewer than t units share their lowest common unit
+    within the first t units of each, at positions adding up to less than t
+    (gate/differencing.py); so a new cell is compared only with cells found under one of
+    its own first t numbers, of a size within t, at such a position.
+    """
+
+    __tablename__ = "population_prefixes"
+
+    # The key's order is the lookup's: a unit, a size range, then positions and cells
+    # read from the index alone.
+    unit: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    units: Mapped[int] = mapped_column(Integer, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cell_id: Mapped[int] = mapped_column(
+        ForeignKey("cell_populations.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

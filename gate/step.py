@@ -2,9 +2,10 @@
 differencing check over its candidate outputs, which then wait inside the domain.
 
 Runs after the sandbox and before review; nothing written here leaves the domain.
-Gated tables are written to the job's candidate folder without companions; each
-table's groups and their `__n` are kept beside it (never released) so that later
-outputs can be compared with this one.
+Gated tables are written to the job's candidate folder without companions. The
+populations of the SQL result's released rows (its `__units`) are compared with the
+domain's differencing store (gate/populations.py) and returned in the outcome; the
+runner keeps them in the store once the job awaits review.
 """
 
 from __future__ import annotations
@@ -28,25 +29,25 @@ from catalog.identifiers import (
     load_index,
     tagged_digest,
 )
-from core.cells import AGGREGATES, CellKind
+from core.cells import AGGREGATES
 from core.errors import NotFound
 from core.home import Home
 from core.levels import Role
 from gate.candidates import Candidate, classify, custom_findings, read_candidate
-from gate.differencing import find_differencing, group_units
+from gate.differencing import TablePopulations, table_populations
 from gate.disclosure import DisclosureRules
 from gate.dp import release_dp
-from gate.findings import Finding
+from gate.findings import Finding, make_finding
 from gate.overrides import rules_for
+from gate.populations import check_new
 from gate.registry import alerts_for
-from gate.subject import EarlierOutput, GateSubject
+from gate.subject import GateSubject
 from gate.tables import N_COLUMN, check_table
 from gate.value_scan import Combination, Texts
 from policies.partitions import PartitionSpec
 from policies.privacy import NoiseSpec, apply_noise
 
 RESULT_FILE = "result.csv"
-GROUPS_SUFFIX = ".groups.parquet"
 
 
 @dataclass
@@ -55,6 +56,9 @@ class GateOutcome:
     gate: dict[str, Any]
     outputs: list[str]
     alerts: list[str] = field(default_factory=list)
+    # released rows' populations, for the differencing store once the job awaits review
+    populations: list[TablePopulations] = field(default_factory=list)
+    threshold: int = 0
 
 
 @dataclass(frozen=True)
@@ -65,13 +69,14 @@ class ValueScan:
     combinations: tuple[Combination, ...] = ()
 
 
+def kept_dir(home: Home, job_id: int) -> Path:
+    """Files kept inside the domain beside a job's outputs, never packaged (the released
+    core table that post-processing read)."""
+    return home.jobs / str(job_id) / "gate"
+
+
 def candidate_dir(home: Home, job: GateSubject) -> Path:
     return home.jobs / str(job.id) / "candidate"
-
-
-def kept_dir(home: Home, job_id: int) -> Path:
-    """Companions kept for the differencing check: inside the domain, never packaged."""
-    return home.jobs / str(job_id) / "gate"
 
 
 def value_scan(session: Session, home: Home, datasets: list[str]) -> ValueScan:
@@ -115,8 +120,10 @@ def identifier_check(session: Session, home: Home, datasets: list[str]) -> Calla
 
 def _gate_table(
     candidate: Candidate, job: GateSubject, rules: DisclosureRules, scan: ValueScan, home: Home
-) -> tuple[dict[str, Any], list[Finding]]:
-    """Check one table, write its released form and keep its groups; return its summary."""
+) -> tuple[dict[str, Any], list[Finding], TablePopulations | None]:
+    """Check one table and write its released form; return its summary, findings and
+    the populations of its released rows (SQL results only: a notebook's `__units`
+    would be its own, keyed per job, so it is never compared)."""
     frame = read_candidate(candidate.path)
     noise = [NoiseSpec(**n) for n in job.policy.get("noise", [])] if candidate.from_policy else []
     cells = list(candidate.cells)
@@ -125,14 +132,6 @@ def _gate_table(
     noisy = apply_noise(frame, noise) if noise else frame
     result = check_table(noisy, cells, rules, scan.is_identifier, scan.combinations)
     result.table.to_csv(candidate_dir(home, job) / candidate.released_name, index=False)
-    aggregates = [c.column for c in cells if c.kind in AGGREGATES]
-    if N_COLUMN in noisy.columns and aggregates:
-        released = (
-            result.table[aggregates].notna().any(axis=1).reindex(noisy.index, fill_value=False)
-        ).to_numpy()
-        keys = [c.column for c in cells if c.kind is CellKind.GROUP_KEY]
-        groups = group_units(noisy, keys, released)
-        groups.to_parquet(kept_dir(home, job.id) / (candidate.path.stem + GROUPS_SUFFIX))
     summary = {
         "name": candidate.released_name,
         "source": candidate.path.name,
@@ -144,7 +143,18 @@ def _gate_table(
         "unlisted": result.unlisted,
         "removed_rows": result.removed_rows,
     }
-    return summary, result.findings
+    described = [c.column for c in cells if c.kind in (*AGGREGATES, "value")]
+    if not (candidate.from_policy and N_COLUMN in noisy.columns and described):
+        return summary, result.findings, None
+    # rows the gate removed whole are not released either
+    shown = result.table[described].notna().any(axis=1)
+    released = shown.reindex(noisy.index, fill_value=False).to_numpy()
+    populations = table_populations(noisy, candidate.released_name, released)
+    if populations is None:  # no population, no differencing check: withhold, never guess
+        summary["blocked"] = True
+        missing = make_finding("missing_companion", None, None, {"missing": ["__units"]})
+        return summary, [*result.findings, missing], None
+    return summary, result.findings, populations
 
 
 def _gate_dp_table(
@@ -154,8 +164,9 @@ def _gate_dp_table(
     noise: list[NoiseSpec],
     scan: ValueScan,
     home: Home,
-) -> tuple[dict[str, Any], list[Finding]]:
-    """A DP-regime table: keys selected privately, every aggregate noised (gate.dp)."""
+) -> tuple[dict[str, Any], list[Finding], None]:
+    """A DP-regime table: keys selected privately, every aggregate noised (gate.dp). It
+    keeps no population: composition in the ε ledger, not differencing, protects it."""
     found = job.policy.get("partition")
     partition = PartitionSpec(**found) if found else None
     release = release_dp(frame, candidate.cells, noise, partition, scan.is_identifier,
@@ -174,7 +185,7 @@ def _gate_dp_table(
         "removed_rows": 0,
         "keys_released": len(release.table),
     }
-    return summary, release.findings
+    return summary, release.findings, None
 
 
 def _gate_custom(
@@ -195,37 +206,10 @@ def _gate_custom(
     return summary, findings
 
 
-def earlier_groups(home: Home, earlier: Sequence[EarlierOutput]) -> dict[str, pd.DataFrame]:
-    """Kept groups of the earlier outputs, labelled by job and status."""
-    found: dict[str, pd.DataFrame] = {}
-    for other in earlier:
-        for path in sorted(kept_dir(home, other.job_id).glob("*" + GROUPS_SUFFIX)):
-            label = f"job {other.job_id} ({other.status})"
-            stem = path.name.removesuffix(GROUPS_SUFFIX)
-            found[label if stem == "result" else f"{label} {stem}"] = pd.read_parquet(path)
-    return found
-
-
-def differencing_findings(
-    home: Home, job: GateSubject, threshold: int, earlier: Sequence[EarlierOutput]
-) -> list[Finding]:
-    """Findings for every earlier output that one of this job's tables differences."""
-    earlier_tables = earlier_groups(home, earlier)
-    findings: list[Finding] = []
-    if not earlier_tables:
-        return findings
-    for path in sorted(kept_dir(home, job.id).glob("*" + GROUPS_SUFFIX)):
-        name = path.name.removesuffix(GROUPS_SUFFIX) + ".csv"
-        for finding in find_differencing(pd.read_parquet(path), earlier_tables, threshold):
-            finding.file = name
-            findings.append(finding)
-    return findings
-
-
 def _prepare(home: Home, job: GateSubject) -> None:
-    for folder in (candidate_dir(home, job), kept_dir(home, job.id)):
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+    folder = candidate_dir(home, job)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
 
 
 def gate_job_outputs(
@@ -234,9 +218,12 @@ def gate_job_outputs(
     job: GateSubject,
     candidates: Path | Sequence[Path],
     rules: DisclosureRules,
-    earlier: Sequence[EarlierOutput] = (),
 ) -> GateOutcome:
-    """Gate every candidate file of a job; noise first (companions keep exact counts)."""
+    """Gate every candidate file of a job; noise first (companions keep exact counts).
+
+    The differencing check compares the job's released rows with the store of every
+    cell released or awaiting review in the domain, whoever asked for it.
+    """
     paths = [candidates] if isinstance(candidates, Path) else list(candidates)
     datasets = job.policy.get("datasets", [])
     effective = rules_for(session, rules, datasets)
@@ -245,18 +232,23 @@ def gate_job_outputs(
     found, ignored = classify(job, paths)
     files: list[dict[str, Any]] = []
     findings: list[Finding] = []
+    populations: list[TablePopulations] = []
     for candidate in found:
         if candidate.kind == "table":
-            summary, more = _gate_table(candidate, job, effective, scan, home)
+            summary, more, population = _gate_table(candidate, job, effective, scan, home)
+            populations += [population] if population is not None else []
         else:
             summary, more = _gate_custom(candidate, job, scan, home)
         for finding in more:
             finding.file = summary["name"]
         files.append(summary)
         findings += more
-    differencing = differencing_findings(home, job, effective.threshold, earlier)
+    check = check_new(session, job.id, populations, effective.threshold)
+    differencing = check.findings
     findings += differencing
-    return _outcome(files, findings, ignored, effective, differencing)
+    outcome = _outcome(files, findings, ignored, effective, differencing, check.summary())
+    outcome.populations, outcome.threshold = populations, effective.threshold
+    return outcome
 
 
 def _outcome(
@@ -265,6 +257,7 @@ def _outcome(
     ignored: list[str],
     rules: DisclosureRules,
     differencing: list[Finding],
+    compared: dict[str, Any],
 ) -> GateOutcome:
     tables = [f for f in files if f["kind"] == "table"]
     counts: dict[str, int] = {}
@@ -285,7 +278,7 @@ def _outcome(
         "files": files,
         "custom": [f["name"] for f in files if f["kind"] == "custom"],
         "ignored": ignored,
-        "differencing": {"earlier": sorted({str(f.figures["earlier"]) for f in differencing})},
+        "differencing": compared,
         "findings": [f.to_dict() for f in findings],
     }
     alerts = alerts_for({f.rule for f in findings})

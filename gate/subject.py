@@ -6,7 +6,6 @@ these fields (a `jobs.records.Job` is one) rather than importing the job table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -27,11 +26,3 @@ class GateSubject(Protocol):
 
     @property
     def outputs(self) -> list[str]: ...
-
-
-@dataclass(frozen=True)
-class EarlierOutput:
-    """Another output of the same company that has left or may leave (for differencing)."""
-
-    job_id: int
-    status: str

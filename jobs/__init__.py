@@ -11,7 +11,7 @@ from jobs.ledger import (
     unbalanced_ledgers,
 )
 from jobs.lifecycle import transition
-from jobs.queries import earlier_outputs, get_job, job_dir, list_jobs
+from jobs.queries import get_job, job_dir, list_jobs
 from jobs.records import Job, JobStatus
 from jobs.runner import run
 from jobs.settings import JobSettings
@@ -25,7 +25,6 @@ __all__ = [
     "LedgerBalance",
     "charge",
     "decide",
-    "earlier_outputs",
     "engine_for",
     "get_job",
     "job_dir",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import select
@@ -10,8 +9,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import NotFound, Step
 from core.home import Home
-from gate.subject import EarlierOutput
-from jobs.records import Job, JobStatus
+from jobs.records import Job
 
 
 def get_job(
@@ -37,18 +35,3 @@ def list_jobs(session: Session, operator_id: int | None = None) -> list[Job]:
 
 def job_dir(home: Home, job: Job) -> Path:
     return home.jobs / str(job.id)
-
-
-COMPARED_STATUSES = (JobStatus.AWAITING_REVIEW, JobStatus.RELEASED)
-
-
-def earlier_outputs(
-    session: Session, job: Job, statuses: Sequence[JobStatus] = COMPARED_STATUSES
-) -> list[EarlierOutput]:
-    """The same company's other outputs that have left or may leave, oldest first."""
-    others = session.scalars(
-        select(Job)
-        .where(Job.operator_id == job.operator_id, Job.id != job.id, Job.status.in_(statuses))
-        .order_by(Job.id)
-    )
-    return [EarlierOutput(other.id, other.status) for other in others]

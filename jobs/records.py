@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, EnumText, FailureText, utcnow
 from core.failures import FailureKind, JobFailure
+from gate.findings import operator_gate
 from policies.engine import Decision
 
 
@@ -28,9 +29,8 @@ class JobStatus(StrEnum):
 
 
 def public_findings(gate: dict[str, Any]) -> list[dict[str, Any]]:
-    """Which cell failed which rule, without the figures behind it."""
-    keep = ("rule", "row", "column", "suggestion")
-    return [{k: f.get(k) for k in keep} for f in gate.get("findings", [])]
+    """Which cell failed which rule, without the figures behind it (gate.findings)."""
+    return list(operator_gate(gate).get("findings", []))
 
 
 def public_failure(failure: str | None) -> str | None:
@@ -76,7 +76,7 @@ class Job(Base):
         self, released: list[str] | None = None, for_operator: bool = False
     ) -> dict[str, Any]:
         """The job as shown; operators get findings without figures (they could reveal n=1)."""
-        gate = {**self.gate, "findings": public_findings(self.gate)} if for_operator else self.gate
+        gate = operator_gate(self.gate) if for_operator else self.gate
         failure = public_failure(self.failure) if for_operator else self.failure
         return {
             "id": self.id,

@@ -18,13 +18,14 @@ from audit_log import Actor, alert_action, append
 from core.errors import LicenseInvalid
 from core.failures import FailureKind, JobFailure
 from core.home import Home
+from gate.populations import keep
 from gate.step import RESULT_FILE, candidate_dir, gate_job_outputs, kept_dir
 from jobs import notebooks
 from jobs.license_data import RowFilterFailed, license_files
 from jobs.license_limits import limits_for
 from jobs.lifecycle import transition
 from jobs.postprocess import PostProcessingFailed, post_process_file
-from jobs.queries import earlier_outputs, get_job, job_dir
+from jobs.queries import get_job, job_dir
 from jobs.records import Job, JobStatus
 from jobs.settings import JobSettings
 from operators.licenses import license_stop_reason, usable_license
@@ -95,9 +96,7 @@ def finish(
         details = {"failure": job.failure, **resources}
         transition(session, job, JobStatus.FAILED, Actor.system(), details)
         return
-    outcome = gate_job_outputs(
-        session, home, job, result_path, settings.rules, earlier_outputs(session, job)
-    )
+    outcome = gate_job_outputs(session, home, job, result_path, settings.rules)
     job.gate, job.outputs = outcome.gate, outcome.outputs
     post_sql = job.policy.get("post_sql")
     if outcome.status == "awaiting_review" and post_sql:
@@ -121,6 +120,8 @@ def finish(
         Actor.system(),
         {"gate": summary, "findings": findings, **resources},
     )
+    if outcome.status == "awaiting_review":  # it may leave now: later outputs meet it
+        keep(session, job.id, job.operator_id, outcome.populations, outcome.threshold)
     for alert in outcome.alerts:
         append(
             session,

@@ -2,10 +2,16 @@
 
 Aggregate queries over non-public data become three steps: per privacy unit
 and group (clamped, contribution-bounded), ranked per group, then summed per
-group with the companion columns the output gate needs (`__n`, `__top1__c`,
-`__top2__c`, `__abs__c`; `__sum__c` and `__cnt__c` for noisy averages).
+group with the companion columns the output gate needs (`__n`, `__units`,
+`__top1__c`, `__top2__c`, `__abs__c`; `__sum__c` and `__cnt__c` for noisy averages).
 COUNT(DISTINCT x) of anything but the privacy unit carries per-unit lists of x
 (`__dN`) from the first step to the last, where their union is counted.
+
+`__units` is the group's population for the differencing check (gate/differencing.py):
+the distinct units as 8-byte digests, the first half of MD5 over the unit's text. MD5,
+SUBSTRING and UNHEX render the same in DuckDB and Spark (`ARRAY_AGG(DISTINCT …)` becomes
+`COLLECT_LIST(DISTINCT …)`), so a population computed by either engine, today or after
+an upgrade, names the same units; an engine's own `hash()` would not.
 """
 
 from __future__ import annotations
@@ -62,6 +68,15 @@ def _bigint(value: exp.Expr) -> exp.Expr:
 
 def _col(name: str) -> exp.Column:
     return exp.column(name)
+
+
+def unit_digests(unit: exp.Expr) -> exp.Expr:
+    """`__units`: the distinct units of a group, each as the 8-byte digest the gate reads."""
+    text = exp.Cast(this=unit, to=exp.DataType.build("VARCHAR"))
+    half = exp.Substring(
+        this=exp.MD5(this=text), start=exp.Literal.number(1), length=exp.Literal.number(16)
+    )
+    return exp.ArrayAgg(this=exp.Distinct(expressions=[exp.Unhex(this=half)]))
 
 
 def _output_name(projection: exp.Expr, taken: set[str]) -> str:
@@ -326,6 +341,7 @@ class _Builder:
         outer = exp.select(
             *self.outer,
             exp.Count(this=exp.Distinct(expressions=[_col("__unit")])).as_("__n"),
+            unit_digests(_col("__unit")).as_("__units"),
             *self.companions,
         ).from_("__ranked")
         if key_cols:

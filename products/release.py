@@ -23,9 +23,9 @@ from audit_log import Actor, AuditAction, append, head
 from catalog import get_dataset
 from core.errors import Conflict, LicenseInvalid, NotFound, Reason, Step
 from core.home import Home
-from gate.step import candidate_dir, differencing_findings
+from gate.populations import check_at_release, mark_released
+from gate.step import candidate_dir
 from jobs.lifecycle import transition
-from jobs.queries import earlier_outputs
 from jobs.records import Job, JobStatus, public_findings
 from operators.licenses import license_stop_reason
 from operators.records import License, Operator
@@ -55,8 +55,9 @@ def released_files(job: Job, exception: bool) -> tuple[list[str], list[str]]:
 
 
 def _checks(job: Job) -> dict[str, Any]:
-    """The gate's verdict as it may leave: no findings' figures, no earlier jobs' groups."""
-    keep = ("blocked", "suppressed_share", "cells_checked", "counts", "rules", "differencing")
+    """The gate's verdict as it may leave: no findings' figures, nothing about other jobs
+    (the differencing summary would name them)."""
+    keep = ("blocked", "suppressed_share", "cells_checked", "counts", "rules")
     checks = {k: job.gate[k] for k in keep if k in job.gate}
     checks["files"] = [
         {k: f.get(k) for k in ("name", "kind", "blocked", "cells_checked", "suppressed_share")}
@@ -101,11 +102,10 @@ def _manifest(session: Session, job: Job, reviewers: list[str], withheld: list[s
     }
 
 
-def _refuse_differencing(session: Session, home: Home, job: Job) -> None:
-    """Outputs released since this one was gated may now difference it: check again."""
-    threshold = int(job.gate.get("rules", {}).get("threshold", 10))
-    earlier = earlier_outputs(session, job, statuses=(JobStatus.RELEASED,))
-    found = differencing_findings(home, job, threshold, earlier)
+def _refuse_differencing(session: Session, job: Job) -> None:
+    """An output gated at the same moment as this one (neither saw the other) and
+    released since may difference it: check again against released cells."""
+    found = check_at_release(session, job.id).findings
     if found:
         raise Conflict(
             f"job {job.id} now differences an output released since it was gated; deny it",
@@ -129,7 +129,7 @@ def release_job(
     stopped = license_stop_reason(session, job.license_id)
     if stopped is not None:
         raise LicenseInvalid(f"job {job.id} cannot be released: {stopped}")
-    _refuse_differencing(session, home, job)
+    _refuse_differencing(session, job)
     names, withheld = released_files(job, exception is not None)
     if not names:
         raise Conflict(f"job {job.id} has nothing releasable without an exception")
@@ -159,6 +159,7 @@ def release_job(
     transition(
         session, job, JobStatus.RELEASED, actor, {"release": release.id, "sha256": release.sha256}
     )
+    mark_released(session, job.id)
     details = {
         "job": job.id,
         "sha256": release.sha256,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from audit_log import Actor, AuditAction, append
 from core.errors import Conflict, InvalidInput, PermissionDenied, Step
 from core.home import Home
+from gate.populations import forget
 from jobs.lifecycle import transition
 from jobs.queries import get_job
 from jobs.records import Job, JobStatus
@@ -125,6 +126,7 @@ def review(
     append(session, actor, DECISION_ACTIONS[decision], f"job:{job_id}", details)
     if decision == "deny":
         transition(session, job, JobStatus.REJECTED, actor, {"reason": reason})
+        forget(session, job_id)  # nothing of it leaves, so nothing can difference it
         return job
     approvals = [r for r in reviews_of(session, job_id) if r.decision == "approve"]
     exceptions = [r for r in approvals if r.exception]

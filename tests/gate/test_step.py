@@ -57,6 +57,7 @@ def test_a_narrow_filter_after_a_release_is_blocked_as_differencing(world: World
     assert [e.subject for e in alerts] == [f"job:{later.id}"]
     shown = later.to_dict(for_operator=True)
     assert all("figures" not in f and "message" not in f for f in shown["gate"]["findings"])
+    assert [f["rule"] for f in shown["gate"]["findings"]] == ["withheld"]  # not which rule
     with pytest.raises(Conflict, match="blocked"):
         decide(world, later.id, "wang")
 

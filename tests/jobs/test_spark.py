@@ -72,7 +72,7 @@ def _released(world: World, sql: str, engine: str) -> tuple[str, pd.DataFrame | 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_spark_and_duckdb_release_the_same_table(spark_world: World, case: dict[str, Any]) -> None:
-    world = fresh_company(spark_world, f"duck-{case['id']}")  # no differencing history
+    world = fresh_company(spark_world, f"duck-{case['id']}")  # an empty differencing store
     duck_status, duck, _ = _released(world, case["sql"], "duckdb")
     world = fresh_company(spark_world, f"spark-{case['id']}")
     spark_status, spark, why = _released(world, case["sql"], "spark")
@@ -86,6 +86,23 @@ def test_spark_and_duckdb_release_the_same_table(spark_world: World, case: dict[
         duck = duck.sort_values(list(duck.columns), ignore_index=True, na_position="first")
         spark = spark.sort_values(list(spark.columns), ignore_index=True, na_position="first")
     pd.testing.assert_frame_equal(spark, duck, check_dtype=False, rtol=1e-9)
+
+
+def test_a_spark_half_of_an_attack_meets_the_duckdb_half(spark_world: World) -> None:
+    """Populations from either engine name units alike (`__units`, policies/rewrite.py):
+    a total on DuckDB, then on Spark the same total without the few enterprises of the
+    largest capital, is blocked as differencing. Were the digests to differ, the two
+    populations would look disjoint and the Spark half would pass."""
+    world = fresh_company(spark_world, "differencing-across-engines")
+    store = pd.read_parquet(world.domain.home.store / "enterprise_utilities" / "data.parquet")
+    top = float(store["capital"].max())
+    assert 0 < int((store["capital"] >= top).sum()) < 10
+    total = "SELECT district, SUM(employees) AS e FROM enterprise_utilities GROUP BY district"
+    assert _released(world, total, "duckdb")[0] == "awaiting_review"
+    narrowed = total.replace("GROUP BY", f"WHERE capital < {top:.0f} GROUP BY")
+    status, _, (failure, findings) = _released(world, narrowed, "spark")
+    assert status == "blocked", failure
+    assert any(f["rule"] == "differencing" for f in findings)
 
 
 def test_the_whole_exact_corpus_is_compared() -> None:

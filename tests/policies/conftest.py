@@ -18,11 +18,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import delete
 
 from catalog import list_datasets
 from catalog.identifiers import normalise
 from catalog.schema import DatasetSchema, load_schema
 from core.levels import Level, Role
+from gate.records import CellPopulation, PopulationPrefix
 from operators.accounts import Principal, add_operator, add_user
 from operators.licenses import grant_license
 from sandbox.bubblewrap import unavailable_reason
@@ -139,12 +141,15 @@ def store_facts(corpus_world: World, demo_files: list[tuple[Path, Path]]) -> Sto
 
 def fresh_company(world: World, name: str, row_filters: dict[str, str] | None = None) -> World:
     """The same domain seen by a new company with its own license (over every dataset,
-    limited by `row_filters` if given).
+    limited by `row_filters` if given), and an empty differencing store.
 
-    The gate compares an output with the same company's earlier ones (differencing),
-    so an analysis judged on its own merits runs as a company with no history.
+    The gate compares an output with every output released or awaiting review in the
+    domain (differencing by population), so an analysis judged on its own merits runs
+    with no history: the store is emptied, as if the domain were new.
     """
     with world.domain.transaction() as session:
+        session.execute(delete(PopulationPrefix))
+        session.execute(delete(CellPopulation))
         add_operator(session, name, AUTHORITY)
         user = add_user(session, f"analyst-{name}", "operator", name, AUTHORITY)
         license = grant_license(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import duckdb
@@ -280,6 +281,30 @@ def test_clamping_bounds_each_contribution(schemas, scope) -> None:
     assert result["s"][0] == pytest.approx(1_000_000 + 1_100)
     assert result["__top1__s"][0] == pytest.approx(1_000_000)
     assert result["__top2__s"][0] == pytest.approx(100)
+
+
+def test_units_companion_lists_each_groups_units_as_digests(store, schemas, scope) -> None:
+    """`__units` is the group's population for the differencing check: one 8-byte digest
+    (the first half of MD5 over the unit's text) per distinct unit, through layers too,
+    and spelled so that Spark computes the same digests."""
+    sql = (
+        "SELECT d, n FROM (SELECT district AS d, COUNT(*) AS n FROM enterprise_utilities "
+        "WHERE capital > 1000000 GROUP BY district) t ORDER BY d"
+    )
+    decision = check_query(sql, schemas, scope, 1.0)
+    ours = store.execute(decision.sql).df()
+    units = store.execute(
+        "SELECT district, LIST(enterprise_id) AS ids FROM enterprise_utilities "
+        "WHERE capital > 1000000 GROUP BY district ORDER BY district"
+    ).df()
+    for (_, row), ids in zip(ours.iterrows(), units["ids"], strict=True):
+        expected = {hashlib.md5(str(i).encode()).digest()[:8] for i in ids}
+        assert {bytes(v) for v in row["__units"]} == expected
+        assert row["__n"] == len(expected)
+    spark = decision.sql_for("spark")
+    assert spark is not None
+    assert "COLLECT_LIST(DISTINCT UNHEX(SUBSTRING(MD5(CAST(__unit AS STRING)), 1, 16)))" in spark
+    assert "t.__units AS __units" in spark
 
 
 LAYERED = {

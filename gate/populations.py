@@ -1,0 +1,413 @@
+"""The differencing store (差分检查库): the population of every cell released or awaiting
+review in the domain, numbered, indexed by prefix, and compared (gate/differencing.py).
+
+Cells enter when their job reaches awaiting_review (jobs/runner.py), so two jobs under
+review cannot difference each other; they leave if the job is rejected and are marked
+released when it is released (products/), where the job is checked once more against
+released cells only. Everything here stays inside the domain.
+
+Per check the store is read, not loaded whole: the unit numbers of the new cells'
+digests (the whole numbering only for tables of more than FULL_SCAN units), the index
+rows under each new cell's lowest numbers within its size window, and the bitmaps of
+the cells found there. bench/bench_populations.py measures it against 1,000,000 cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+from pyroaring import BitMap64
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement
+
+from gate.differencing import (
+    Candidate,
+    Close,
+    Probe,
+    Stored,
+    TablePopulations,
+    close_pairs,
+    differencing_findings,
+    lowest,
+    within_job,
+)
+from gate.findings import Finding
+from gate.records import CellPopulation, PopulationPrefix, PopulationUnit
+
+__all__ = [
+    "Check",
+    "check_at_release",
+    "check_new",
+    "forget",
+    "keep",
+    "keep_bitmaps",
+    "mark_released",
+    "number_units",
+]
+
+# Units the store has never seen get numbers above every real one: they are in no
+# stored cell, but the same unit must get the same number in two tables of one job.
+TEMPORARY = 1 << 40
+CHUNK = 2000  # values per IN list: within SQLite's and PostgreSQL's parameter limits
+FULL_SCAN = 50_000  # more new digests than this: read the whole numbering once
+# What a check looks up in the prefix index; one per database connection, emptied after use.
+_WANTED = Table(
+    "population_wanted",
+    MetaData(),
+    Column("probe", Integer),
+    Column("unit", BigInteger),
+    Column("units", Integer),
+    Column("position", Integer),
+)
+_CREATE_WANTED = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS population_wanted "
+    "(probe INTEGER, unit BIGINT, units INTEGER, position INTEGER)"
+)
+
+
+@dataclass
+class Check:
+    """The outcome of comparing cells with the store: the close pairs, how many cells
+    were checked and how many stored cells were compared exactly."""
+
+    closes: list[Close]
+    cells: int
+    compared: int
+
+    @property
+    def findings(self) -> list[Finding]:
+        return differencing_findings(self.closes)
+
+    def summary(self) -> dict[str, Any]:
+        """For the job's gate record (reviewers); operators never see it (jobs/records.py)."""
+        labels = {f.figures["earlier"] for f in self.findings}
+        return {"earlier": sorted(labels), "cells": self.cells, "compared": self.compared}
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _numbering(session: Session, digests: np.ndarray) -> np.ndarray:
+    """The unit number of each digest (sorted, unique), -1 where the store has none."""
+    numbers = np.full(len(digests), -1, dtype=np.int64)
+    if not len(digests):
+        return numbers
+    query = select(PopulationUnit.digest, PopulationUnit.id)
+    if len(digests) > FULL_SCAN:
+        rows = [tuple(r) for r in session.execute(query)]
+    else:
+        rows = []
+        for chunk in _chunks(digests.tolist()):
+            found = session.execute(query.where(PopulationUnit.digest.in_(chunk)))
+            rows += [tuple(r) for r in found]
+    if rows:
+        known = np.array(rows, dtype=np.int64)
+        known = known[np.argsort(known[:, 0])]
+        at = np.minimum(np.searchsorted(known[:, 0], digests), len(known) - 1)
+        hit = known[at, 0] == digests
+        numbers[hit] = known[at[hit], 1]
+    return numbers
+
+
+def number_units(session: Session, digests: np.ndarray) -> np.ndarray:
+    """Numbers for every digest, giving new ones to units not seen before.
+
+    New units are numbered in digest order, which is random, so the lowest numbers of a
+    population (its index prefix) are a random sample of it and index rows spread out.
+    """
+    numbers = _numbering(session, digests)
+    missing = digests[numbers < 0]
+    if len(missing):
+        statement = _insert_new(session.get_bind().dialect.name)
+        for chunk in _chunks(missing.tolist()):
+            session.execute(statement, [{"digest": d} for d in chunk])
+        numbers[numbers < 0] = _numbering(session, missing)
+    return numbers
+
+
+def _insert_new(dialect: str) -> Any:
+    """INSERT of unit digests that skips those another job numbered meanwhile."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(PopulationUnit).on_conflict_do_nothing(index_elements=["digest"])
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(PopulationUnit).on_conflict_do_nothing(index_elements=["digest"])
+
+
+def _bitmaps(
+    tables: Sequence[TablePopulations], digests: np.ndarray, numbers: np.ndarray
+) -> Iterator[tuple[str, int, BitMap64]]:
+    """(file, row, bitmap of unit numbers) per cell; `digests` sorted, `numbers` beside."""
+    for table in tables:
+        for row, cell in zip(table.rows, table.digests, strict=True):
+            yield table.file, row, BitMap64(numbers[np.searchsorted(digests, cell)])
+
+
+def _all_digests(tables: Sequence[TablePopulations]) -> np.ndarray:
+    cells = [d for table in tables for d in table.digests]
+    return np.unique(np.concatenate(cells)) if cells else np.zeros(0, dtype=np.int64)
+
+
+def _probes(session: Session, tables: Sequence[TablePopulations], threshold: int) -> list[Probe]:
+    digests = _all_digests(tables)
+    numbers = _numbering(session, digests)
+    unseen = numbers < 0
+    numbers[unseen] = TEMPORARY + np.arange(int(unseen.sum()), dtype=np.int64)
+    return [Probe(f, r, b, threshold) for f, r, b in _bitmaps(tables, digests, numbers)]
+
+
+def _prefix_candidates(
+    session: Session, probes: Sequence[Probe], width: int
+) -> set[tuple[int, int]]:
+    """(probe, cell) pairs sharing one of the probe's `width` lowest units, of a size
+    within `width` of the probe's, at positions that allow a difference below `width`:
+    a superset of the close pairs (gate/differencing.py says why).
+
+    The wanted rows go to a temporary table and are joined with the index in one
+    query, which walks the index's (unit, units) order for each.
+    """
+    rows = [
+        {"probe": index, "unit": unit, "units": probe.units, "position": position}
+        for index, probe in enumerate(probes)
+        for position, unit in enumerate(lowest(probe.bitmap, width))
+        if unit < TEMPORARY
+    ]
+    if not rows:
+        return set()
+    connection = session.connection()
+    connection.execute(text(_CREATE_WANTED))
+    connection.execute(delete(_WANTED))
+    connection.execute(insert(_WANTED), rows)
+    prefix, wanted = PopulationPrefix, _WANTED.c
+    query = (
+        select(wanted.probe, prefix.cell_id)
+        .distinct()
+        .join(
+            prefix,
+            and_(
+                prefix.unit == wanted.unit,
+                prefix.units.between(wanted.units - width + 1, wanted.units + width - 1),
+                prefix.position + wanted.position < width,
+                2 * prefix.position + wanted.units - prefix.units < width,
+                2 * wanted.position - wanted.units + prefix.units < width,
+            ),
+        )
+    )
+    pairs: set[tuple[int, int]] = set(_driver_rows(connection, query))
+    connection.execute(delete(_WANTED))
+    return pairs
+
+
+def _driver_rows(connection: Connection, query: ClauseElement) -> list[tuple[Any, ...]]:
+    """The rows of a query whose only parameters are numbers, read through the driver's
+    own cursor: the prefix lookup returns up to hundreds of thousands of pairs, and
+    SQLAlchemy's row objects would cost more than the database does. Numbers are
+    rendered inline, never text."""
+    sql = str(query.compile(connection, compile_kwargs={"literal_binds": True}))
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _by_size(
+    session: Session, probes: Sequence[tuple[int, int]], where: Any, window: int
+) -> set[tuple[int, int]]:
+    """Pairs of (size, probe index) with stored cells matching `where` whose size is
+    within `window` of the probe's, found by size alone."""
+    lo = min(size for size, _ in probes) - window + 1
+    hi = max(size for size, _ in probes) + window - 1
+    query = (
+        select(CellPopulation.units, CellPopulation.id)
+        .where(where, CellPopulation.units.between(lo, hi))
+        .order_by(CellPopulation.units)
+    )
+    cells = np.array([tuple(r) for r in session.execute(query)], dtype=np.int64)
+    pairs: set[tuple[int, int]] = set()
+    if not len(cells):
+        return pairs
+    for size, index in probes:
+        first, last = np.searchsorted(cells[:, 0], [size - window + 1, size + window])
+        pairs.update((index, int(c)) for c in cells[first:last, 1])
+    return pairs
+
+
+def _unindexed_candidates(
+    session: Session, probes: Sequence[Probe], width: int
+) -> set[tuple[int, int]]:
+    """Pairs the prefix index cannot vouch for, found by size: cells indexed under fewer
+    units than a probe's threshold (kept under a laxer dataset rule); and populations
+    sharing no unit yet together smaller than `width` (only cells released below their
+    threshold can be so small, so this finds nothing in a sound store)."""
+    pairs: set[tuple[int, int]] = set()
+    for threshold in sorted({p.threshold for p in probes}):
+        sizes = [(p.units, i) for i, p in enumerate(probes) if p.threshold == threshold]
+        pairs |= _by_size(session, sizes, CellPopulation.threshold < threshold, threshold)
+    tiny = [(p.units, i) for i, p in enumerate(probes) if p.units < width]
+    if tiny:
+        pairs |= _by_size(session, tiny, CellPopulation.units < width, width)
+    return pairs
+
+
+def _candidates(
+    session: Session, ids: Sequence[int], job_id: int, released_only: bool
+) -> dict[int, Candidate]:
+    """Size, threshold and bitmap of the stored cells among `ids` that belong to other
+    jobs (released only, if asked): the one read that grows with the candidates."""
+    connection = session.connection()  # Core rows: the ORM's loading costs more than SQLite
+    c = CellPopulation
+    found: dict[int, Candidate] = {}
+    for chunk in _chunks(sorted(ids)):
+        query = select(c.id, c.units, c.threshold, c.bitmap)
+        query = query.where(c.id.in_(chunk), c.job_id != job_id)
+        if released_only:
+            query = query.where(c.released.is_(True))
+        for id_, units, threshold, blob in connection.execute(query):
+            found[id_] = (units, threshold, BitMap64.deserialize(blob))
+    return found
+
+
+def _stored(session: Session, ids: set[int]) -> dict[int, Stored]:
+    """Whose and where the close cells are, for the findings."""
+    c = CellPopulation
+    found: dict[int, Stored] = {}
+    for chunk in _chunks(sorted(ids)):
+        query = select(c.id, c.job_id, c.operator_id, c.file, c.row, c.released)
+        for row in session.execute(query.where(c.id.in_(chunk))):
+            found[row[0]] = Stored(*row)
+    return found
+
+
+def _against_store(
+    session: Session, probes: Sequence[Probe], job_id: int, released_only: bool
+) -> tuple[list[Close], int]:
+    """Close pairs between the probes and stored cells of other jobs; and how many
+    stored cells were compared exactly."""
+    if not probes:
+        return [], 0
+    stored_widest = session.scalar(select(func.max(CellPopulation.threshold))) or 0
+    width = max(stored_widest, *(p.threshold for p in probes))
+    pairs = _prefix_candidates(session, probes, width)
+    pairs |= _unindexed_candidates(session, probes, width)
+    candidates = _candidates(session, list({cell for _, cell in pairs}), job_id, released_only)
+    close = close_pairs(probes, candidates, pairs)
+    stored = _stored(session, {cell for _, cell, _, _ in close})
+    found = [Close(probes[i], stored[c], d, t) for i, c, d, t in close]
+    return found, len(candidates)
+
+
+def check_new(
+    session: Session, job_id: int, tables: Sequence[TablePopulations], threshold: int
+) -> Check:
+    """A job's released cells against each other's tables and every cell in the store
+    (released or awaiting review, any operator): the gate's differencing check."""
+    probes = _probes(session, tables, threshold)
+    closes, compared = _against_store(session, probes, job_id, released_only=False)
+    return Check(within_job(probes) + closes, len(probes), compared)
+
+
+def check_at_release(session: Session, job_id: int) -> Check:
+    """A job's stored cells against released cells of other jobs, at approval: catches
+    a job gated at the same moment as one released since (neither saw the other)."""
+    rows = session.scalars(select(CellPopulation).where(CellPopulation.job_id == job_id))
+    probes = [
+        Probe(c.file, c.row, BitMap64.deserialize(c.bitmap), c.threshold)
+        for c in sorted(rows, key=lambda c: (c.file, c.row))
+    ]
+    closes, compared = _against_store(session, probes, job_id, released_only=True)
+    return Check(closes, len(probes), compared)
+
+
+def keep(
+    session: Session,
+    job_id: int,
+    operator_id: int,
+    tables: Sequence[TablePopulations],
+    threshold: int,
+) -> int:
+    """Store a job's released cells (replacing any it had), numbering units not seen
+    before; returns how many cells were stored."""
+    forget(session, job_id)
+    digests = _all_digests(tables)
+    numbers = number_units(session, digests)
+    return keep_bitmaps(
+        session, job_id, operator_id, list(_bitmaps(tables, digests, numbers)), threshold
+    )
+
+
+def keep_bitmaps(
+    session: Session,
+    job_id: int,
+    operator_id: int,
+    cells: Sequence[tuple[str, int, BitMap64]],
+    threshold: int,
+) -> int:
+    """Store cells whose units are already numbered, (file, row, bitmap) each, with
+    their index rows: the cell's `threshold` lowest unit numbers."""
+    if not cells:
+        return 0
+    rows = [
+        {
+            "job_id": job_id,
+            "operator_id": operator_id,
+            "file": file,
+            "row": row,
+            "units": len(bitmap),
+            "threshold": threshold,
+            "released": False,
+            "bitmap": bitmap.serialize(),
+        }
+        for file, row, bitmap in cells
+    ]
+    # Core inserts (the tables, not the classes): the ORM's bulk path costs more per row
+    # than SQLite does, and a job may keep thousands of cells and ten times as many rows.
+    cell_table = cast(Table, CellPopulation.__table__)
+    prefix_table = cast(Table, PopulationPrefix.__table__)
+    statement = insert(cell_table).returning(cell_table.c.id, sort_by_parameter_order=True)
+    ids = list(session.scalars(statement, rows))
+    prefixes = [
+        {"unit": unit, "units": len(bitmap), "cell_id": cell_id, "position": position}
+        for cell_id, (_, _, bitmap) in zip(ids, cells, strict=True)
+        for position, unit in enumerate(lowest(bitmap, threshold))
+    ]
+    for chunk in _chunks(prefixes, 10 * CHUNK):
+        session.execute(insert(prefix_table), list(chunk))
+    return len(ids)
+
+
+def forget(session: Session, job_id: int) -> None:
+    """Remove a job's cells (rejected: nothing of it leaves, so nothing can difference it)."""
+    cells = select(CellPopulation.id).where(CellPopulation.job_id == job_id)
+    session.execute(delete(PopulationPrefix).where(PopulationPrefix.cell_id.in_(cells)))
+    session.execute(delete(CellPopulation).where(CellPopulation.job_id == job_id))
+
+
+def mark_released(session: Session, job_id: int) -> None:
+    """The job's cells have left: from now on the check at approval compares with them."""
+    session.execute(
+        update(CellPopulation).where(CellPopulation.job_id == job_id).values(released=True)
+    )

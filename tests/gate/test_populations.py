@@ -1,0 +1,196 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.jobs.conftest)
+"""The differencing store: populations kept per cell, compared by symmetric difference
+whatever the keys, across every operator, and exactly as a brute-force comparison would.
+
+Cells are built here from unit digests directly (any int64 stands for a unit's digest);
+tests/gate/test_differencing_attacks.py drives the same store through real jobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gate.differencing import TablePopulations, table_populations
+from gate.findings import operator_gate
+from gate.populations import check_at_release, check_new, forget, keep, mark_released
+from gate.records import CellPopulation, PopulationPrefix, PopulationUnit
+from service.domain import Domain
+from tests.jobs.conftest import pg_domain, pg_server, pg_settings, pg_url  # noqa: F401
+
+THRESHOLD = 10
+BASE = list(range(1000, 1040))  # a 40-unit population
+
+
+def table(*cells: Iterable[int], file: str = "result.csv") -> TablePopulations:
+    digests = [np.unique(np.array(list(c), dtype=np.int64)) for c in cells]
+    return TablePopulations(file, list(range(len(digests))), digests)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def session(request: pytest.FixtureRequest) -> Iterator[Session]:
+    """A session on a migrated domain database: SQLite, and PostgreSQL where available."""
+    domain: Domain = request.getfixturevalue("domain" if request.param == "sqlite" else "pg_domain")
+    with domain.transaction() as session:
+        yield session
+
+
+def differences(session: Session, new: TablePopulations, job: int = 99) -> list[int]:
+    return sorted(
+        f.figures["difference"] for f in check_new(session, job, [new], THRESHOLD).findings
+    )
+
+
+CASES = {
+    # (stored population, new population, blocked)
+    "one_unit_left_out": (BASE, BASE[1:], True),
+    "one_unit_added": (BASE, [*BASE, 7], True),
+    "same_population_again": (BASE, BASE, False),
+    "nine_left_out": (BASE, BASE[9:], True),
+    "threshold_left_out": (BASE, BASE[10:], False),
+    "one_swapped_for_another": (BASE, [*BASE[1:], 7], True),  # equal n: Δ = 2
+    "five_swapped": (BASE, [*BASE[5:], 1, 2, 3, 4, 5], False),  # Δ = 10
+    "disjoint": (BASE, range(2000, 2040), False),
+    "nested_subset": (BASE, BASE[:35], True),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_cells_are_compared_by_population(session: Session, case: str) -> None:
+    stored, new, blocked = CASES[case]
+    keep(session, 1, 1, [table(stored)], THRESHOLD)
+    found = differences(session, table(new))
+    assert bool(found) is blocked
+    expected = len(set(stored) ^ set(new))
+    assert found == ([expected] if blocked else [])
+
+
+def test_keys_do_not_matter_and_every_operator_is_compared(session: Session) -> None:
+    keep(session, 1, 1, [table(range(500), BASE, file="by_district.csv")], THRESHOLD)
+    check = check_new(session, 2, [table(range(100, 200), BASE[1:], file="renamed.csv")], 10)
+    [finding] = check.findings
+    assert finding.file == "renamed.csv" and finding.row == 1
+    assert finding.figures["earlier"] == "job 1 (awaiting_review) by_district.csv"
+    assert finding.figures["operator"] == 1 and finding.figures["earlier_rows"] == [1]
+    assert check.summary() == {"earlier": [finding.figures["earlier"]], "cells": 2, "compared": 1}
+
+
+def test_units_never_stored_count_in_the_difference(session: Session) -> None:
+    keep(session, 1, 1, [table(BASE)], THRESHOLD)
+    assert differences(session, table([*BASE[1:], 10**12])) == [2]
+    assert differences(session, table([*BASE, *range(10**12, 10**12 + 9)])) == [9]
+
+
+def test_a_jobs_tables_are_compared_with_each_other_but_not_a_tables_rows(
+    session: Session,
+) -> None:
+    panel = table(BASE, BASE[1:])  # one table, two rows a unit apart: a yearly panel
+    assert check_new(session, 5, [panel], THRESHOLD).findings == []
+    two = [table(BASE, file="a.csv"), table(BASE[1:], file="b.csv")]
+    [finding] = check_new(session, 5, two, THRESHOLD).findings
+    assert finding.figures["earlier"] == "this job's a.csv" and finding.file == "b.csv"
+
+
+def test_a_jobs_own_cells_and_rejected_jobs_are_not_compared(session: Session) -> None:
+    keep(session, 1, 1, [table(BASE)], THRESHOLD)
+    assert check_new(session, 1, [table(BASE[1:])], THRESHOLD).findings == []  # its own
+    forget(session, 1)
+    assert differences(session, table(BASE[1:])) == []
+    assert session.scalar(select(func.count()).select_from(CellPopulation)) == 0
+    assert session.scalar(select(func.count()).select_from(PopulationPrefix)) == 0
+
+
+def test_at_release_only_released_cells_of_other_jobs_count(session: Session) -> None:
+    keep(session, 1, 1, [table(BASE)], THRESHOLD)
+    keep(session, 2, 2, [table(BASE[1:])], THRESHOLD)  # gated at the same moment as job 1
+    assert check_at_release(session, 2).findings == []  # job 1 only awaits review
+    mark_released(session, 1)
+    [finding] = check_at_release(session, 2).findings
+    assert finding.figures["earlier"] == "job 1 (released)" and finding.figures["difference"] == 1
+
+
+def test_the_stricter_of_two_thresholds_applies(session: Session) -> None:
+    keep(session, 1, 1, [table(range(100))], 30)  # a dataset asking for 30 units
+    assert differences(session, table(range(80))) == [20]  # 20 < 30: blocked
+    keep(session, 2, 1, [table(range(5000, 5100))], 5)  # a laxer one, indexed under 5 units
+    assert differences(session, table(range(5000, 5093))) == [7]  # 7 < 10, the new job's
+
+
+def test_unit_numbers_are_shared_and_never_reassigned(session: Session) -> None:
+    keep(session, 1, 1, [table(BASE)], THRESHOLD)
+    first = dict(session.execute(select(PopulationUnit.digest, PopulationUnit.id)).all())
+    keep(session, 2, 1, [table([*BASE, 5, 6])], THRESHOLD)
+    forget(session, 1)
+    again = dict(session.execute(select(PopulationUnit.digest, PopulationUnit.id)).all())
+    assert {d: again[d] for d in first} == first and len(again) == len(first) + 2
+
+
+def test_the_prefix_index_finds_exactly_what_brute_force_finds(session: Session) -> None:
+    """Random populations with planted near-copies, thresholds from three datasets: the
+    store's candidates-then-exact check agrees with comparing every pair."""
+    rng = np.random.default_rng(11)
+    universe = rng.integers(-(2**62), 2**62, 3000, dtype=np.int64)
+    stored: list[tuple[int, set[int], int]] = []
+    for job in range(1, 41):
+        threshold = int(rng.choice([5, 10, 20]))
+        cells = []
+        for _ in range(8):
+            size = int(rng.integers(5, 200))
+            cells.append(set(rng.choice(universe, size, replace=False).tolist()))
+        keep(session, job, job % 3, [table(*cells)], threshold)
+        stored += [(job, c, threshold) for c in cells]
+    probes: list[set[int]] = []
+    for _, cell, _ in stored[::5]:
+        near = set(cell)
+        for _ in range(int(rng.integers(0, 12))):
+            if rng.random() < 0.5 and len(near) > 1:
+                near.discard(next(iter(near)))
+            else:
+                near.add(int(rng.choice(universe)))
+        probes.append(near)
+    check = check_new(session, 999, [table(*probes)], THRESHOLD)
+    found = sorted((c.probe.row, c.other.job_id, c.other.row) for c in check.closes)  # type: ignore[union-attr]
+    expected = []
+    for row, probe in enumerate(probes):
+        seen: dict[int, int] = {}
+        for job, cell, threshold in stored:
+            seen[job] = seen.get(job, -1) + 1
+            delta = len(probe ^ cell)
+            if 0 < delta < max(THRESHOLD, threshold):
+                expected.append((row, job, seen[job]))
+    assert found == sorted(expected) and expected
+
+
+def test_table_populations_read_the_units_companion() -> None:
+    digest = (7).to_bytes(8, "big")
+    frame = pd.DataFrame(
+        {"n": [12, 3], "__units": [np.array([digest, None, (1).to_bytes(8, "big")]), [digest]]}
+    )
+    read = table_populations(frame, "result.csv", np.array([True, False]))
+    assert read is not None and read.rows == [0]
+    assert read.digests[0].tolist() == [1, 7]  # the null unit is skipped, as __n skips it
+    assert table_populations(frame.drop(columns="__units"), "r.csv", np.ones(2, bool)) is None
+    broken = frame.assign(__units=[[b"short"], [digest]])
+    assert table_populations(broken, "r.csv", np.ones(2, bool)) is None
+
+
+def test_operators_see_a_withheld_output_not_the_differencing_rule() -> None:
+    gate = {
+        "blocked": True,
+        "counts": {"differencing": 1, "threshold": 2},
+        "differencing": {"earlier": ["job 3 (released)"], "cells": 4, "compared": 1},
+        "findings": [
+            {"rule": "threshold", "row": 1, "column": "n", "figures": {"n": 3}, "suggestion": "s"},
+            {"rule": "differencing", "row": 0, "column": None, "figures": {"earlier": "job 3"}},
+        ],
+    }
+    shown = operator_gate(gate)
+    assert "differencing" not in repr(shown) and "job 3" not in repr(shown)
+    assert [f["rule"] for f in shown["findings"]] == ["threshold", "withheld"]
+    assert shown["counts"] == {"threshold": 2} and shown["blocked"] is True
+    assert operator_gate({}) == {"findings": []}
