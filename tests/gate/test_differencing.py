@@ -35,6 +35,9 @@ WITHOUT_IT = "employees < 4000"
 BY_DISTRICT = "SELECT district, SUM(employees) AS e FROM enterprise_utilities GROUP BY district"
 
 
+pytestmark = pytest.mark.sandbox("bubblewrap")  # real jobs, pinned to bubblewrap
+
+
 @pytest.fixture(scope="session")
 def planted_files(
     demo_files: list[tuple[Path, Path]], tmp_path_factory: pytest.TempPathFactory

@@ -32,7 +32,7 @@ def table(*cells: Iterable[int], file: str = "result.csv") -> TablePopulations:
     return TablePopulations(file, list(range(len(digests))), digests)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def session(request: pytest.FixtureRequest) -> Iterator[Session]:
     """A session on a migrated domain database: SQLite, and PostgreSQL where available."""
     domain: Domain = request.getfixturevalue("domain" if request.param == "sqlite" else "pg_domain")
