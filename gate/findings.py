@@ -15,7 +15,6 @@ from gate.registry import RULES, Parameter, Rule, Weaker, number, register
 __all__ = [
     "PROBLEMS",
     "SUGGESTIONS",
-    "WITHHELD_RULES",
     "Finding",
     "make_finding",
     "number",
@@ -23,9 +22,10 @@ __all__ = [
 ]
 
 MAX_LISTED_ROWS = 20
-# Rules an operator is not told fired: a differencing hit says that some output of the
-# domain, perhaps another company's, rests on nearly the same units, and which rows.
-WITHHELD_RULES = frozenset({"differencing"})
+# What of a gate record an operator sees; everything else stays with the domain's staff
+# (which rule fired where is computed from exact figures, and a differencing hit would
+# say that another output of the domain rests on nearly the same units).
+OPERATOR_KEYS = ("blocked", "rules")
 WITHHELD = {
     "rule": "withheld",
     "row": None,
@@ -144,15 +144,10 @@ for _entry in (
 
 
 def operator_gate(gate: dict[str, Any]) -> dict[str, Any]:
-    """The gate's record as the operator sees it: which cell failed which rule, without
-    figures; rules in WITHHELD_RULES only as one "withheld" entry, and not counted."""
-    keep = ("rule", "row", "column", "suggestion")
-    findings = gate.get("findings", [])
-    shown = [{k: f.get(k) for k in keep} for f in findings if f["rule"] not in WITHHELD_RULES]
-    if any(f["rule"] in WITHHELD_RULES for f in findings):
-        shown.append(dict(WITHHELD))
-    seen = {k: v for k, v in gate.items() if k != "differencing"}  # it names other jobs
-    seen["findings"] = shown
-    if "counts" in gate:
-        seen["counts"] = {k: v for k, v in gate["counts"].items() if k not in WITHHELD_RULES}
+    """The gate's record as the operator sees it: whether the output is blocked, and at
+    most one "withheld" entry. Which rule fired, on which cell, is computed from exact
+    figures (a p-ratio flag says one unit dominates), so operators see the same thing
+    whatever rule or data caused it; reviewers and regulators see everything."""
+    seen: dict[str, Any] = {k: gate[k] for k in OPERATOR_KEYS if k in gate}
+    seen["findings"] = [dict(WITHHELD)] if gate.get("findings") else []
     return seen

@@ -39,7 +39,7 @@ class GateVerdict(Sparse):
     files: list[dict[str, Any]] | None = None
     custom: list[str] | None = None
     ignored: list[str] | None = None
-    differencing: dict[str, list[str]] | None = None
+    differencing: dict[str, Any] | None = None  # earlier outputs met, cells compared
     findings: list[GateFinding] | None = None
 
 

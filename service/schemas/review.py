@@ -61,7 +61,7 @@ class ReviewChecks(Out):
     rules: dict[str, Any] | None
     counts: dict[str, int]
     unlisted: int
-    differencing: dict[str, list[str]]
+    differencing: dict[str, Any]
     findings: list[GateFinding]
 
 
