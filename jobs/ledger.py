@@ -30,10 +30,19 @@ class BudgetCharge(Base):
     license_id: Mapped[int] = mapped_column(ForeignKey("licenses.id"), nullable=False, index=True)
     job_id: Mapped[str] = mapped_column(String(40), nullable=False)
     epsilon: Mapped[float] = mapped_column(Float, nullable=False)
+    # δ of the release (partition selection in the DP regime); composes by addition too
+    delta: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-def charge(session: Session, license: License, job_id: str, epsilon: float, actor: Actor) -> None:
+def charge(
+    session: Session,
+    license: License,
+    job_id: str,
+    epsilon: float,
+    actor: Actor,
+    delta: float = 0.0,
+) -> None:
     """Charge ε before a query runs; refuse (and change nothing) if it would overspend.
 
     The check and the spend are one conditional UPDATE, so no two transactions can
@@ -68,7 +77,7 @@ def charge(session: Session, license: License, job_id: str, epsilon: float, acto
             f"license {license.id} has ε={remaining:.3f} left, this query needs ε={epsilon:.3f}",
             suggestion="ask the data authority for more budget or reuse an earlier release",
         )
-    session.add(BudgetCharge(license_id=license.id, job_id=job_id, epsilon=epsilon))
+    session.add(BudgetCharge(license_id=license.id, job_id=job_id, epsilon=epsilon, delta=delta))
     append(
         session,
         actor,
@@ -77,6 +86,7 @@ def charge(session: Session, license: License, job_id: str, epsilon: float, acto
         {
             "job": job_id,
             "epsilon": epsilon,
+            "delta": delta,
             "spent": license.epsilon_spent,
             "total": license.epsilon_total,
         },

@@ -113,7 +113,7 @@ def submit_sql(
         # authoritative check. Its BudgetExhausted (a concurrent job took the last ε)
         # rolls back this whole transaction, job and entries included. It comes after
         # the first append, so the audit lock is taken before the licence row.
-        charge(session, license, str(job.id), decision.epsilon, actor)
+        charge(session, license, str(job.id), decision.epsilon, actor, decision.delta)
         if engine == "spark":
             spark_sql = decision.sql_for("spark")
             job.policy = {**job.policy, "spark_sql": spark_sql}

@@ -183,3 +183,15 @@ def test_a_process_killed_before_commit_charges_nothing(
     with world.domain.transaction() as session:
         assert _state(session, world.license_id)[0] == pytest.approx(2.0)
         assert unbalanced_ledgers(session) == []
+
+
+def test_a_release_with_key_selection_charges_its_delta_too(domain: Domain, demo_files) -> None:
+    """A DP release whose keys are chosen by partition selection spends δ as well as ε."""
+    world = build_world(domain, demo_files)
+    free_keys = "SELECT street, SUM(water_fee) AS w FROM enterprise_utilities GROUP BY street"
+    settings = domain.settings.job_settings()
+    with domain.transaction() as session:
+        job = submit(session, world.license_id, world.operator, settings, sql=free_keys)
+        assert job.status == "queued"
+        [row] = session.scalars(select(BudgetCharge).where(BudgetCharge.job_id == str(job.id)))
+        assert row.epsilon == pytest.approx(1.0) and row.delta == pytest.approx(1e-6)
