@@ -320,11 +320,11 @@ class _Builder:
             unit = exp.column(schema.privacy_unit)
             order = exp.Order(expressions=[exp.Ordered(this=unit.copy())])
             number = exp.Window(this=exp.RowNumber(), partition_by=[unit], order=order)
-            numbered = exp.select("*", number.as_("__row")).from_(exp.table_(node.name))
+            numbered = exp.select("*", number.as_("__row")).from_(exp.table_(node.name), copy=False)
             limit = exp.Literal.number(schema.contribution_limit)
-            kept = exp.select("*").from_(numbered.subquery("__numbered"))
-            kept = kept.where(exp.LTE(this=exp.column("__row"), expression=limit))
-            return kept.subquery(node.alias_or_name)
+            kept = exp.select("*").from_(numbered.subquery("__numbered", copy=False), copy=False)
+            kept.where(exp.LTE(this=exp.column("__row"), expression=limit), copy=False)
+            return kept.subquery(node.alias_or_name, copy=False)
 
         from_ = clause(self.tree, "from")
         assert from_ is not None
@@ -333,20 +333,23 @@ class _Builder:
         inner.set("where", self.tree.args.get("where"))
 
     def _assemble(self) -> Rewrite:
+        # every tree here is built fresh, so the builders may change it in place
+        # (copy=False): copying the growing query at each step dominated the rewrite
         inner = exp.select(*self.inner, self.unit.copy().as_("__unit"))
         self._bounded_scans(inner)
-        inner = inner.group_by(*[k.copy() for k in self.keys], self.unit.copy())
-        ranked = exp.select("*", *self.ranks).from_("__per_unit")
+        inner.group_by(*[k.copy() for k in self.keys], self.unit.copy(), copy=False)
+        ranked = exp.select("*", *self.ranks).from_("__per_unit", copy=False)
         key_cols = [_col(f"__k{i}") for i in range(len(self.keys))]
         outer = exp.select(
             *self.outer,
             exp.Count(this=exp.Distinct(expressions=[_col("__unit")])).as_("__n"),
             unit_digests(_col("__unit")).as_("__units"),
             *self.companions,
-        ).from_("__ranked")
+        ).from_("__ranked", copy=False)
         if key_cols:
-            outer = outer.group_by(*key_cols)
-        outer = outer.with_("__per_unit", as_=inner).with_("__ranked", as_=ranked)
+            outer.group_by(*key_cols, copy=False)
+        outer.with_("__per_unit", as_=inner, copy=False)
+        outer.with_("__ranked", as_=ranked, copy=False)
         notes = [
             f"contributions bounded to {self.limit} row(s) per {self.unit_schema.privacy_unit}",
             "measures clamped to their schema bounds",
