@@ -315,7 +315,8 @@ def _keys(job: Job, frame: pd.DataFrame) -> list[str]:
     keys = [c["column"] for c in job.policy.get("cells", []) if c["kind"] == "group_key"]
     if keys:
         return keys
-    return [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    shown = [c for c in frame.columns if not str(c).startswith("__")]  # companions never leave
+    return [c for c in shown if not pd.api.types.is_numeric_dtype(frame[c])]
 
 
 def _assert_matches(
