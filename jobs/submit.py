@@ -7,6 +7,7 @@ charged to the license's ledger. Nothing here runs anything.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -78,13 +79,12 @@ def submit_sql(
     license = _license_for(session, license_id, user)
     decision = decide(session, license_id, sql, settings.epsilon_per_query)
     level = decision.level
-    job = Job(
-        license_id=license.id,
-        operator_id=license.operator_id,
-        submitted_by=user.name,
-        kind="sql",
-        source=sql,
-        source_digest=hashlib.sha256(sql.encode()).hexdigest(),
+    job = _new_job(
+        session,
+        license,
+        user,
+        "sql",
+        sql,
         engine=engine,
         decision=decision.decision,
         reasons=[r.to_dict() for r in decision.reasons],
@@ -95,8 +95,6 @@ def submit_sql(
         status=JobStatus.DENIED if decision.decision is Decision.DENY else JobStatus.QUEUED,
         required_reviews=2 if level is Level.L3 else 1,
     )
-    session.add(job)
-    session.flush()
     actor = user.actor
     details = {
         "license": license.id,
@@ -125,6 +123,24 @@ def submit_sql(
     return job
 
 
+def _new_job(
+    session: Session, license: License, user: Principal, kind: str, source: str, **fields: Any
+) -> Job:
+    """A job row for this licence and submitter, added and given its id."""
+    job = Job(
+        license_id=license.id,
+        operator_id=license.operator_id,
+        submitted_by=user.name,
+        kind=kind,
+        source=source,
+        source_digest=hashlib.sha256(source.encode()).hexdigest(),
+        **fields,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
 def _license_for(session: Session, license_id: int, user: Principal) -> License:
     license = usable_license(session, license_id)
     if user.role != "admin" and (
@@ -146,13 +162,12 @@ def submit_notebook(
     source = notebooks.clean_notebook(text)
     license = _license_for(session, license_id, user)
     scope = notebooks.scope_for(session, list(license.datasets), Level(license.max_level))
-    job = Job(
-        license_id=license.id,
-        operator_id=license.operator_id,
-        submitted_by=user.name,
-        kind="notebook",
-        source=source,
-        source_digest=hashlib.sha256(source.encode()).hexdigest(),
+    job = _new_job(
+        session,
+        license,
+        user,
+        "notebook",
+        source,
         engine="nbclient",
         decision=Decision.ALLOW,
         reasons=[],
@@ -162,8 +177,6 @@ def submit_notebook(
         status=JobStatus.QUEUED,
         required_reviews=2,
     )
-    session.add(job)
-    session.flush()
     details = {
         "license": license.id,
         "notebook_digest": job.source_digest,
