@@ -23,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 from core.errors import PermissionDenied
 from operators.accounts import Principal, authenticate
 from service.domain import Domain
+from service.web.formatting import official_notice, show_cell, show_number, show_time
 from service.web.i18n import LANGUAGES, chosen, translator
 
 TOKEN_COOKIE = "sluice_token"
@@ -124,5 +125,10 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         "csrf": csrf_for(request, token) if token and who else "",
         "path": request.url.path,
         "here": quote(str(request.url.path)),
+        "when": lambda value, seconds=False: show_time(value, lang, seconds=seconds),
+        "num": show_number,
+        "cell": lambda value: show_cell(value, lang),
     }
+    if "notice" in context:
+        context["notice"] = official_notice(context["notice"], base["t"])
     return TEMPLATES.TemplateResponse(request, template, {**base, **context}, status_code=status)

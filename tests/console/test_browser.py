@@ -43,7 +43,7 @@ def test_each_role_does_its_main_task(server: Server, tokens, browser_factory) -
     expect(reviewer.locator("#checks")).to_contain_text("threshold")
     expect(reviewer.locator("#output")).to_contain_text("district")
     reviewer.click("#approve")
-    expect(reviewer.locator(".notice")).to_contain_text("released")
+    expect(reviewer.locator(".notice")).to_contain_text(f"#{job_id}: 已出域")
 
     regulator = browser_factory("regulator")
     _login(regulator, server, tokens["chen"])
@@ -60,7 +60,7 @@ def test_each_role_does_its_main_task(server: Server, tokens, browser_factory) -
     operator.fill("input[name=usage_scope] >> nth=-1", "仅限内部分析")
     operator.fill("#list-product input[name=cost_compute]", "800")
     operator.click("#list-submit")
-    expect(operator.locator(".notice")).to_contain_text("listed")
+    expect(operator.locator(".notice")).to_contain_text("在售")
 
     buyer = browser_factory("public")
     buyer.goto(f"{server.url}/market")
@@ -86,8 +86,8 @@ def test_authority_decides_an_application(server: Server, tokens, browser_factor
     operator.fill("#apply input[name=purpose]", "分区企业统计")
     operator.fill("#apply input[name=valid_until]", "2099-12-31")
     operator.click("#apply-submit")
-    expect(operator.locator(".notice")).to_contain_text("pending")
-    license_id = int(re.search(r"license (\d+)", operator.locator(".notice").inner_text())[1])
+    expect(operator.locator(".notice")).to_contain_text("待审批")
+    license_id = int(re.search(r"#(\d+)", operator.locator(".notice").inner_text())[1])
 
     authority = browser_factory("authority")
     _login(authority, server, tokens["gao"])

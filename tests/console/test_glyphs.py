@@ -1,0 +1,90 @@
+"""Chinese pages render in a font that has the glyphs: no tofu boxes.
+
+Chromium reports, per element, which platform fonts drew its text (the DevTools
+`CSS.getPlatformFontsForNode`) and how many glyphs each drew. For every element
+with Chinese in its own text, fonts that fontconfig says cover Chinese must have
+drawn at least as many glyphs as it has Chinese characters; without fonts-noto-cjk
+those characters fall to a Latin font as empty boxes and this test fails.
+Screenshots of each page are kept under test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.console.conftest import Server
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+HAN = re.compile(r"[\u4e00-\u9fff]")
+PAGES = {
+    None: ["/login", "/market", "/market/disclosure"],
+    "li": ["/console/jobs", "/console/jobs/new", "/console/products"],
+    "wang": ["/console/review"],
+    "chen": ["/console/audit", "/console/alerts"],
+    "gao": ["/console/licenses"],
+}
+
+
+def _families_covering_chinese() -> set[str]:
+    """Font families fontconfig says hold 中 and 数 (U+4E2D, U+6570)."""
+    listed = subprocess.run(
+        ["fc-list", ":charset=4e2d 6570", "family"], capture_output=True, text=True, check=True
+    ).stdout
+    return {name.strip() for line in listed.splitlines() for name in line.split(",")}
+
+
+def _uncovered_chinese(page, covering: set[str]) -> tuple[int, list[str]]:  # type: ignore[no-untyped-def]
+    """Chinese characters seen, and the elements whose Chinese a covering font did not draw."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument", {"depth": -1})["root"]
+    seen, uncovered = 0, []
+
+    def walk(node: dict) -> None:  # type: ignore[type-arg]
+        children = node.get("children", [])
+        own_text = "".join(c.get("nodeValue", "") for c in children if c.get("nodeType") == 3)
+        han = len(HAN.findall(own_text))
+        if node.get("nodeType") == 1 and han:
+            fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node["nodeId"]})["fonts"]
+            drawn = sum(f["glyphCount"] for f in fonts if f["familyName"] in covering)
+            nonlocal seen
+            if not fonts:  # not drawn at all (<title>, hidden): nothing to see
+                return
+            seen += han
+            if drawn < han:
+                uncovered.append(f"{own_text.strip()[:30]!r} drawn in {fonts}")
+        for child in children:
+            walk(child)
+
+    walk(root)
+    return seen, uncovered
+
+
+@pytest.mark.sandbox
+def test_chinese_pages_have_every_glyph(server: Server, tokens, browser_factory) -> None:
+    covering = _families_covering_chinese()
+    assert covering, "no font on this machine covers Chinese; make test installs fonts-noto-cjk"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    checked = 0
+    for user, paths in PAGES.items():
+        page = browser_factory(user or "public")
+        if user:
+            page.goto(f"{server.url}/login")
+            page.fill("#token", tokens[user])
+            page.click("#login")
+            page.wait_for_load_state()
+        for path in paths:
+            response = page.goto(f"{server.url}{path}")
+            assert response is not None and response.ok, path
+            seen, uncovered = _uncovered_chinese(page, covering)
+            assert seen, f"{path}: no Chinese text found on the zh-CN page"
+            assert not uncovered, f"{path}: Chinese drawn without its glyphs: {uncovered[:3]}"
+            name = path.strip("/").replace("/", "-") or "home"
+            page.screenshot(path=str(ARTIFACTS / f"zh-CN-{name}.png"), full_page=True)
+            checked += 1
+    assert checked == sum(len(p) for p in PAGES.values())
