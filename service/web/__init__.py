@@ -11,7 +11,16 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from core.errors import SluiceError
-from service.web.pages import account, authority, market, operator, products, regulator, review
+from service.web.pages import (
+    account,
+    authority,
+    market,
+    operator,
+    products,
+    regulator,
+    results,
+    review,
+)
 from service.web.session import LoginRequired, render
 
 CONSOLE_PREFIXES = ("/console", "/market", "/login", "/logout", "/lang")
@@ -19,7 +28,7 @@ CONSOLE_PREFIXES = ("/console", "/market", "/login", "/logout", "/lang")
 
 def mount_console(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (account, operator, products, review, authority, regulator, market):
+    for module in (account, operator, results, products, review, authority, regulator, market):
         app.include_router(module.router, include_in_schema=False)
     api_handler = app.exception_handlers.get(SluiceError)
 

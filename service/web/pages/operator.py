@@ -28,6 +28,7 @@ from service.routes.jobs import (
     submit_sql_job,
 )
 from service.web.i18n import translator
+from service.web.pages.results import results_view
 from service.web.session import FormDep, checked_form, domain_of, language, need, render
 
 router = APIRouter()
@@ -144,12 +145,14 @@ async def upload_notebook(
 def job_page(request: Request, job_id: Id, who: Follower) -> Any:
     with domain_of(request).transaction() as s:
         job = job_view(s, job_id, who)
+        results = results_view(s, request, job_id, who) if job.get("release_id") else []
     t = translator(language(request))
     return render(
         request,
         "operator_job.html",
         job=job,
         settled=job["status"] in SETTLED,
+        results=results,
         labels={status: t(status) for status in PROGRESS},
     )
 
