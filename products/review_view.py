@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog import get_dataset
@@ -21,6 +22,7 @@ from gate.step import candidate_files
 from jobs.queries import get_job, job_dir
 from jobs.records import Job, JobStatus
 from operators.records import License, Operator, User
+from products.records import Review
 from products.release import release_of, released_files
 from products.review import (
     EXCEPTION_REVIEWERS,
@@ -30,9 +32,9 @@ from products.review import (
     reviews_of,
 )
 
-__all__ = ["queue_items", "review_view"]
+__all__ = ["PAGE_ROWS", "decision_history", "queue_items", "review_view"]
 
-PREVIEW_ROWS = 50
+PAGE_ROWS = 100  # a reviewer pages through the whole table, this many rows at a time
 PREVIEW_TEXT_BYTES = 4000
 
 
@@ -108,11 +110,21 @@ def _lineage(session: Session, job: Job) -> dict[str, Any]:
     }
 
 
-def _preview(name: str, kind: str, path: Any) -> dict[str, Any]:
+def _preview(name: str, kind: str, path: Any, page: int) -> dict[str, Any]:
     if kind == "table":
         table = pd.read_csv(path)
-        rows = json.loads(table.head(PREVIEW_ROWS).to_json(orient="records", force_ascii=False))
-        return {"columns": list(table.columns), "rows": len(table), "preview": rows}
+        pages = max(1, -(-len(table) // PAGE_ROWS))
+        page = min(max(page, 0), pages - 1)
+        shown = table.iloc[page * PAGE_ROWS : (page + 1) * PAGE_ROWS]
+        rows = json.loads(shown.to_json(orient="records", force_ascii=False))
+        return {
+            "columns": list(table.columns),
+            "rows": len(table),
+            "preview": rows,
+            "page": page,
+            "pages": pages,
+            "first_row": page * PAGE_ROWS,
+        }
     data = path.read_bytes()
     try:
         text: str | None = data[:PREVIEW_TEXT_BYTES].decode("utf-8")
@@ -121,13 +133,13 @@ def _preview(name: str, kind: str, path: Any) -> dict[str, Any]:
     return {"bytes": len(data), "text": text}
 
 
-def _outputs(home: Home, job: Job) -> list[dict[str, Any]]:
+def _outputs(home: Home, job: Job, page: int) -> list[dict[str, Any]]:
     described = {f["name"]: f for f in job.gate.get("files", [])}
     shown = []
     for name, path in candidate_files(home, job).items():
         about = described.get(name, {"kind": "table"})
         kind = str(about.get("kind", "table"))
-        shown.append({"name": name, "kind": kind, **about, **_preview(name, kind, path)})
+        shown.append({"name": name, "kind": kind, **about, **_preview(name, kind, path, page)})
     return shown
 
 
@@ -137,8 +149,9 @@ def _executed_notebook(home: Home, job: Job) -> str | None:
     return notebooks[0].read_text("utf-8", errors="replace") if notebooks else None
 
 
-def review_view(session: Session, home: Home, job_id: int) -> dict[str, Any]:
-    """Everything a reviewer needs to decide on one job's outputs, with every figure."""
+def review_view(session: Session, home: Home, job_id: int, page: int = 0) -> dict[str, Any]:
+    """Everything a reviewer needs to decide on one job's outputs, with every figure;
+    `page` picks which PAGE_ROWS rows of each table are shown."""
     job = get_job(session, job_id)
     if job.status in (JobStatus.DENIED, JobStatus.QUEUED, JobStatus.RUNNING):
         raise NotFound(f"job {job_id} is {job.status}: it has no outputs to review yet")
@@ -152,7 +165,7 @@ def review_view(session: Session, home: Home, job_id: int) -> dict[str, Any]:
             "rewritten_sql": job.rewritten_sql,
             "executed_notebook": _executed_notebook(home, job) if job.kind == "notebook" else None,
         },
-        "outputs": _outputs(home, job),
+        "outputs": _outputs(home, job, page),
         "checks": {
             "blocked": job.gate.get("blocked"),
             "rules": job.gate.get("rules"),
@@ -170,3 +183,25 @@ def review_view(session: Session, home: Home, job_id: int) -> dict[str, Any]:
         },
         "release": release.to_dict() if release else None,
     }
+
+
+def decision_history(session: Session, limit: int = 200) -> list[dict[str, Any]]:
+    """The latest review decisions, newest first, with the job each was about."""
+    rows = session.execute(
+        select(Review, Job, Operator)
+        .join(Job, Job.id == Review.job_id)
+        .join(Operator, Operator.id == Job.operator_id)
+        .order_by(Review.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            **review.to_dict(),
+            "job": job.id,
+            "job_status": job.status,
+            "kind": job.kind,
+            "level": job.level,
+            "operator": operator.name,
+        }
+        for review, job, operator in rows
+    ]

@@ -3,7 +3,7 @@ their signed packages. Reviewers see every figure; operators never reach these v
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
@@ -44,8 +44,14 @@ def get_queue(who: Reviewer, s: SessionDep) -> list[QueueItem]:
 
 
 @router.get("/review/jobs/{job_id}")
-def get_review_view(job_id: Id, _who: Reviewer, s: SessionDep, domain: DomainDep) -> ReviewView:
-    return ReviewView.model_validate(review_view(s, domain.home, job_id))
+def get_review_view(
+    job_id: Id,
+    _who: Reviewer,
+    s: SessionDep,
+    domain: DomainDep,
+    page: Annotated[int, Query(ge=0, le=1_000_000, description="which page of each table")] = 0,
+) -> ReviewView:
+    return ReviewView.model_validate(review_view(s, domain.home, job_id, page))
 
 
 def _decide(
