@@ -103,7 +103,10 @@ def browser_factory(tmp_path) -> Iterator[object]:
             )
             context.set_default_timeout(60_000)
             contexts.append(context)
-            return context.pages[0] if context.pages else context.new_page()
+            page = context.pages[0] if context.pages else context.new_page()
+            # irreversible actions ask first (data-confirm); these users mean it
+            page.on("dialog", lambda dialog: dialog.accept())
+            return page
 
         yield open_profile
         for context in contexts:

@@ -93,3 +93,20 @@ def test_the_executed_notebook_is_served_inert(client, tokens, world: World) -> 
     assert rendered.status_code == 200
     assert rendered.headers["content-security-policy"] == NOTEBOOK_CSP
     assert "<script>fetch" not in rendered.text
+
+
+@pytest.mark.sandbox
+def test_a_refused_submission_keeps_the_query_and_says_why(client, tokens, world: World) -> None:
+    csrf = login(client, tokens["li"])
+    sql = "SELECT district, COUNT(*) AS n FROM enterprise_secret GROUP BY district"
+    page = client.post(
+        "/console/jobs/check", data={"csrf": csrf, "license_id": str(world.license_id), "sql": sql}
+    )
+    assert "enterprise_secret" in page.text and 'id="catalog-link"' in page.text
+    other = world.license_id + 999
+    refused = client.post(
+        "/console/jobs", data={"csrf": csrf, "license_id": str(other), "sql": L1_QUERY}
+    )
+    assert refused.status_code == 404  # an unknown licence, answered on the form itself
+    assert 'id="problem"' in refused.text and 'id="sql"' in refused.text
+    assert "GROUP BY district" in refused.text  # the query is still in the editor

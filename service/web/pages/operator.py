@@ -69,7 +69,7 @@ def _new_job_page(
     license_id: int | None,
     sql: str,
     decision: dict | None = None,
-    problem: str | None = None,
+    problem: SluiceError | None = None,
 ) -> Any:
     return render(
         request,
@@ -79,6 +79,7 @@ def _new_job_page(
         sql=sql,
         decision=decision,
         problem=problem,
+        status=problem.http_status if problem is not None else 200,
     )
 
 
@@ -114,14 +115,18 @@ def check_job(request: Request, who: Operator, form: FormDep) -> Any:
             shown = decision.to_dict()
         return _new_job_page(request, who, license_id, sql, shown)
     except SluiceError as error:
-        return _new_job_page(request, who, license_id, sql, problem=str(error))
+        return _new_job_page(request, who, license_id, sql, problem=error)
 
 
 @router.post("/console/jobs")
 def submit_job(request: Request, who: Operator, form: FormDep, background: BackgroundTasks) -> Any:
+    """Submit; a refusal shows the form again with the query kept and the reason beside it."""
+    sql = str(form.get("sql", ""))
     license_id = whole_number(form.get("license_id"), "the license")
-    body = job_request(license_id, str(form.get("sql", "")))
-    created = submit_sql_job(domain_of(request), who, body, background)
+    try:
+        created = submit_sql_job(domain_of(request), who, job_request(license_id, sql), background)
+    except SluiceError as error:
+        return _new_job_page(request, who, license_id, sql, problem=error)
     return RedirectResponse(f"/console/jobs/{created['id']}", status_code=303)
 
 

@@ -10,7 +10,9 @@
     status.dataset.status = job.status;
     status.className = "badge status-" + job.status;
     status.textContent = (window.SLUICE_LABELS || {})[job.status] || job.status;
-    document.getElementById("progress").value = job.progress;
+    var bar = document.getElementById("progress");
+    if (bar && (job.status === "failed" || job.status === "denied")) { bar.remove(); }
+    else if (bar) { bar.value = job.progress; }
   });
   source.addEventListener("end", function () {
     source.close();
