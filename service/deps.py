@@ -71,3 +71,7 @@ StaffOrOperatorDep = Annotated[
     Principal, Depends(require_role("operator", "reviewer", "authority"))
 ]
 RegulatorDep = Annotated[Principal, Depends(require_role("regulator"))]
+# Reading a job (never its released data) is also the regulator's: they audit jobs.
+JobReaderDep = Annotated[
+    Principal, Depends(require_role("operator", "reviewer", "authority", "regulator"))
+]

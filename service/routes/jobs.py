@@ -18,7 +18,14 @@ from jobs.runner import run
 from jobs.submit import decide, submit
 from operators.accounts import Principal
 from products.release import release_of
-from service.deps import DomainDep, OperatorDep, SessionDep, StaffOrOperatorDep, company_scope
+from service.deps import (
+    DomainDep,
+    JobReaderDep,
+    OperatorDep,
+    SessionDep,
+    StaffOrOperatorDep,
+    company_scope,
+)
 from service.domain import Domain
 from service.routes.licenses import scoped_license
 from service.routes.media import EventStream, ZipFile
@@ -152,19 +159,19 @@ async def post_notebook(
 
 
 @router.get("/jobs")
-def get_jobs(who: StaffOrOperatorDep, s: SessionDep) -> list[JobOut]:
+def get_jobs(who: JobReaderDep, s: SessionDep) -> list[JobOut]:
     operator = who.role == "operator"
     jobs = list_jobs(s, company_scope(who))
     return [JobOut.model_validate(j.to_dict(for_operator=operator)) for j in jobs]
 
 
 @router.get("/jobs/{job_id}")
-def get_one_job(job_id: Id, who: StaffOrOperatorDep, s: SessionDep) -> JobView:
+def get_one_job(job_id: Id, who: JobReaderDep, s: SessionDep) -> JobView:
     return JobView.model_validate(job_view(s, job_id, who))
 
 
 @router.get("/jobs/{job_id}/events", response_class=EventStream)
-def job_events(job_id: Id, who: StaffOrOperatorDep, domain: DomainDep) -> Any:
+def job_events(job_id: Id, who: JobReaderDep, domain: DomainDep) -> Any:
     """Server-sent events while the job moves; no session stays open while streaming."""
     with domain.transaction() as s:
         get_job(s, job_id, company_scope(who))  # 404 before the stream starts

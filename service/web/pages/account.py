@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
+from audit_log import Actor
 from core.errors import PermissionDenied
 from operators.accounts import Principal, authenticate
 from service.web.i18n import LANGUAGES
@@ -52,7 +53,9 @@ def login(
     try:
         with domain_of(request).transaction() as s:
             who = Principal.of(authenticate(s, token.strip()))
-    except PermissionDenied:
+    except PermissionDenied as refused:
+        # on the record like any refused request (the token itself never is)
+        domain_of(request).record_refusal(Actor("anonymous", "public"), "POST /login", refused)
         return render(request, "login.html", status=401, next=next, error="bad_token")
     response = RedirectResponse(safe_next(next, HOME_OF.get(who.role, "/market")), 303)
     response.set_cookie(

@@ -34,6 +34,8 @@ from service.web.session import FormDep, checked_form, domain_of, language, need
 router = APIRouter()
 Operator = Annotated[Principal, Depends(need("operator"))]
 Follower = Annotated[Principal, Depends(need("operator", "reviewer", "authority"))]
+# regulators read every job (not its released data: no package, no preview)
+Reader = Annotated[Principal, Depends(need("operator", "reviewer", "authority", "regulator"))]
 Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 EXAMPLE_SQL = (
     "SELECT district, COUNT(*) AS n, AVG(capital) AS avg_capital\n"
@@ -147,10 +149,11 @@ async def upload_notebook(
 
 
 @router.get("/console/jobs/{job_id}")
-def job_page(request: Request, job_id: Id, who: Follower) -> Any:
+def job_page(request: Request, job_id: Id, who: Reader) -> Any:
     with domain_of(request).transaction() as s:
         job = job_view(s, job_id, who)
-        results = results_view(s, request, job_id, who) if job.get("release_id") else []
+        sees_data = job.get("release_id") and who.role != "regulator"
+        results = results_view(s, request, job_id, who) if sees_data else []
     t = translator(language(request))
     return render(
         request,
@@ -163,7 +166,7 @@ def job_page(request: Request, job_id: Id, who: Follower) -> Any:
 
 
 @router.get("/console/jobs/{job_id}/events")
-def job_events(request: Request, job_id: Id, who: Follower) -> StreamingResponse:
+def job_events(request: Request, job_id: Id, who: Reader) -> StreamingResponse:
     domain = domain_of(request)
     with domain.transaction() as s:
         job_view(s, job_id, who)  # not found before the stream starts
