@@ -26,7 +26,7 @@ from catalog.synthetic import (
     write_demo_files,
     write_social_security_files,
 )
-from catalog.twin import TwinFiles, data_dictionary, synthesize, twin
+from catalog.twin import TwinFiles, data_dictionary, issue_twin, synthesize, twin
 
 __all__ = [
     "ColumnSpec",
@@ -46,6 +46,7 @@ __all__ = [
     "get_dataset",
     "ingest",
     "is_valid_credit_code",
+    "issue_twin",
     "list_datasets",
     "load_index",
     "load_schema",

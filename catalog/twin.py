@@ -20,8 +20,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from sqlalchemy.orm import Session
 
+from audit_log import Actor, AuditAction, append
 from catalog.desensitize import bucket, mask, pseudonym
+from catalog.records import Dataset
 from catalog.schema import ColumnSpec, DatasetSchema
 from catalog.storage import arrow_schema, pandas_dtype
 from catalog.synthetic import MOBILE_PREFIXES, credit_check_char, organization_check_char
@@ -122,6 +125,31 @@ def twin(schema: DatasetSchema, rows: int = DEFAULT_ROWS, seed: int = 0) -> Twin
     pq.write_table(synthesize(schema, rows, seed), sink)
     readme = _readme(schema, rows, seed)
     return TwinFiles(schema.dataset, sink.getvalue(), data_dictionary(schema), readme)
+
+
+def issue_twin(
+    session: Session,
+    dataset: Dataset,
+    actor: Actor,
+    action: AuditAction,
+    *,
+    rows: int = DEFAULT_ROWS,
+    seed: int = 0,
+    operator_id: int | None = None,
+) -> TwinFiles:
+    """A registered dataset's twin, recorded in the caller's transaction: who took it,
+    of which dataset version, how many rows and which seed (so it can be made again)."""
+    files = twin(dataset.schema(), rows, seed)
+    details: dict[str, Any] = {
+        "dataset": dataset.name,
+        "version": dataset.version,
+        "rows": rows,
+        "seed": seed,
+    }
+    if operator_id is not None:
+        details["operator_id"] = operator_id
+    append(session, actor, action, f"dataset:{dataset.name}", details)
+    return files
 
 
 def _generator(seed: int, *names: str) -> np.random.Generator:
