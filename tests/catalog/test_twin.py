@@ -21,7 +21,7 @@ import pytest
 from catalog import get_dataset, ingest
 from catalog.schema import DatasetSchema, load_schema, parse_schema
 from catalog.synthetic import ENTERPRISE_SCHEMA, is_valid_credit_code
-from catalog.twin import data_dictionary, random_credit_code, synthesize, twin
+from catalog.twin import data_dictionary, random_credit_codes, synthesize, twin
 from core.errors import InvalidInput, SchemaInvalid
 from service.domain import Domain
 from tests.conftest import AUTHORITY, World
@@ -100,9 +100,10 @@ def test_twins_of_the_same_seed_join_on_their_shared_identifier(world: World) ->
 
 def test_identifiers_have_a_valid_format_but_are_random() -> None:
     rng = np.random.default_rng(1)
-    codes = [random_credit_code(rng) for _ in range(500)]
+    codes = random_credit_codes(rng, 5000)
     assert all(is_valid_credit_code(code) for code in codes)
-    assert len(set(codes)) == 500
+    assert len(set(codes)) == 5000
+    assert {code[8:10] == "MA" for code in codes} == {True, False}  # both eras' bodies
 
 
 def test_an_attacker_with_twins_finds_no_real_enterprise(
