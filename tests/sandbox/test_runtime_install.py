@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow  # a venv, a pip install and a kernel: about half 
 RUNTIME = Path(__file__).resolve().parents[2] / "sandbox" / "runtime"
 CELLS = [
     "import json, os, sluice_runtime\nsluice_runtime.use_twin(os.environ['TWIN'])",
+    "public = sluice_runtime.dataset('enterprise_utilities')\n"
     "dictionary = sluice_runtime.schema()\n"
     "bounds = dictionary['enterprise_utilities']['columns']['water_fee']['bounds']",
     "ranked = sluice_runtime.query(\n"
@@ -47,7 +48,8 @@ CELLS = [
     "           'bounds': bounds, 'districts': ranked['district'].tolist(),\n"
     "           'ranks': ranked['rank'].tolist(), 'predictions': len(model.predict(holdout)),\n"
     "           'proba_rows': [round(float(p), 6) for p in proba.sum(axis=1)][:5],\n"
-    "           'rows': model.rows, 'sluice': sluice}, open(os.environ['RESULT'], 'w'))",
+    "           'rows': model.rows, 'sluice': sluice, 'public': list(public.columns)},\n"
+    "          open(os.environ['RESULT'], 'w'))",
 ]
 RUN_NOTEBOOK = """
 import sys, nbformat
@@ -111,6 +113,7 @@ def test_installed_runtime_runs_a_notebook_against_a_twin(tmp_path: Path) -> Non
     assert result["sluice"] == []  # no Sluice module was loaded in the kernel
     assert result["datasets"] == ["enterprise_utilities", "social_insurance"]
     assert result["bounds"] == [0.0, 1000000.0]
+    assert result["public"] == ["district", "industry"]
     assert sorted(result["districts"]) == sorted(
         load_schema(ENTERPRISE_SCHEMA).column("district").categories  # type: ignore[union-attr, arg-type]
     )

@@ -123,3 +123,11 @@ def test_bad_fit_requests_say_what_to_change(
 ) -> None:
     with pytest.raises(ValueError, match=words):
         runtime.fit(model, SQL, features=["capital"], label=label)
+
+
+def test_dataset_over_a_twin_holds_the_public_columns_only(twin_folder: Path) -> None:
+    frame = runtime.dataset("enterprise_utilities")
+    assert list(frame.columns) == ["district", "industry"]  # the demo's L1 columns
+    assert len(frame) == ROWS
+    with pytest.raises(FileNotFoundError, match="not in the twin"):
+        runtime.dataset("other")

@@ -96,7 +96,12 @@ def table(frame: Any, by: Any, **options: Any) -> Any:
 
 
 def dataset(name: str) -> Any:
-    """A licensed dataset, as this job may see it, as a pandas DataFrame."""
+    """A licensed dataset, as this job may see it, as a pandas DataFrame (over a twin:
+    its L1 columns, as a notebook's /data holds them)."""
+    if os.environ.get("SLUICE_TWIN") and not os.environ.get("SLUICE_BROKER"):
+        from . import local
+
+        return local.dataset(name)
     from .tables import dataset as read_dataset
 
     return read_dataset(name)

@@ -72,6 +72,19 @@ def schema() -> dict[str, Any]:
     return merged
 
 
+def dataset(name: str) -> pd.DataFrame:
+    """The twin's rows as a notebook's /data would hold them: L1 columns only (the rest
+    comes through query() and fit())."""
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a dataset name")
+    described = schema().get(name)
+    path = folder() / f"{name}.parquet"
+    if described is None or not path.exists():
+        raise FileNotFoundError(f"dataset {name!r} is not in the twin; it has {sorted(schema())}")
+    public = [c for c, facts in described["columns"].items() if facts["level"] == "L1"]
+    return pd.read_parquet(path, columns=public)
+
+
 class FittedModel:
     """A model trained by `fit`: predicts from a frame holding (at least) its features."""
 
