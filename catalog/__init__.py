@@ -3,6 +3,7 @@
 A raw file and its schema go in; a registered `Dataset`, a desensitized Parquet
 file in the domain store and a keyed identifier index come out. A licence's row
 filter (行范围) is checked here and applied to a filtered copy of the store file.
+A synthetic twin (合成孪生数据) is made from a schema alone, for local development.
 """
 
 from catalog.desensitize import desensitize, mask, pseudonym, pseudonymize
@@ -25,15 +26,18 @@ from catalog.synthetic import (
     write_demo_files,
     write_social_security_files,
 )
+from catalog.twin import TwinFiles, data_dictionary, issue_twin, synthesize, twin
 
 __all__ = [
     "ColumnSpec",
     "Dataset",
     "DatasetSchema",
+    "TwinFiles",
     "arrow_schema",
     "build_identifier_index",
     "contains_combination",
     "contains_identifier",
+    "data_dictionary",
     "desensitize",
     "duckdb_types",
     "filtered_file",
@@ -42,6 +46,7 @@ __all__ = [
     "get_dataset",
     "ingest",
     "is_valid_credit_code",
+    "issue_twin",
     "list_datasets",
     "load_index",
     "load_schema",
@@ -53,6 +58,8 @@ __all__ = [
     "read_source",
     "save_index",
     "schema_document",
+    "synthesize",
+    "twin",
     "write_demo_files",
     "write_social_security_files",
 ]

@@ -37,6 +37,9 @@ class ColumnSpec:
     # a public code list (公开代码表): every value the column may take, published, so a
     # group keyed by it may be shown even when its figures are suppressed
     categories: tuple[str, ...] | None = None
+    # the declared share of missing values, if the authority publishes it; synthetic
+    # twins blank this share of the column (never read from the data itself)
+    null_rate: float | None = None
 
     @property
     def stored(self) -> bool:
@@ -106,7 +109,11 @@ class DatasetSchema:
         data = asdict(self)
         data.pop("extra")
         data["columns"] = [
-            {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(c).items()}
+            {
+                k: (list(v) if isinstance(v, tuple) else v)
+                for k, v in asdict(c).items()
+                if not (k == "null_rate" and v is None)  # undeclared: as before the key existed
+            }
             for c in self.columns
         ]
         return data
@@ -166,7 +173,22 @@ def _column(raw: Any, index: int) -> ColumnSpec:
     elif bounds is not None:
         raise _fail(f"column {name!r} has bounds but is not a measure", "remove them")
     categories = _categories(raw, name, level, role)
-    return ColumnSpec(name, ctype, level, role, method, bounds, raw.get("title"), categories)
+    null_rate = _null_rate(raw, name, role)
+    return ColumnSpec(
+        name, ctype, level, role, method, bounds, raw.get("title"), categories, null_rate
+    )
+
+
+def _null_rate(raw: dict[str, Any], name: str, role: Role) -> float | None:
+    """A declared share of missing values: a number from 0 up to (not including) 1."""
+    value = raw.get("null_rate")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise _fail(f"column {name!r} has null_rate {value!r}", "use a number from 0 to below 1")
+    if role is Role.IDENTIFIER:
+        raise _fail(f"identifier column {name!r} declares a null_rate", "remove it")
+    return float(value)
 
 
 def _categories(raw: dict[str, Any], name: str, level: Level, role: Role) -> tuple[str, ...] | None:

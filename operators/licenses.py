@@ -13,6 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit_log import Actor, AuditAction, append
+from catalog.ingest import get_dataset
+from catalog.records import Dataset
 from catalog.row_filter import parse_row_filters, render
 from catalog.schema import DatasetSchema
 from core.db import utcnow
@@ -154,6 +156,30 @@ def license_stop_reason(session: Session, license_id: int) -> JobFailure | None:
     except LicenseInvalid as stopped:
         return JobFailure(FailureKind.LICENSE, stopped.message)
     return None
+
+
+def licensed_dataset(session: Session, name: str, operator_id: int | None) -> Dataset:
+    """The dataset, if the company holds a usable licence to it today (staff: any dataset).
+
+    A company without one gets exactly the answer a missing dataset gets, so asking
+    cannot tell which datasets exist beyond the catalog, or whose licence covers them.
+    """
+    if operator_id is None:
+        return get_dataset(session, name)
+    covered = {
+        dataset
+        for record, _ in list_licenses(session, operator_id, LicenseStatus.ACTIVE)
+        if license_stop_reason(session, record.id) is None
+        for dataset in record.datasets
+    }
+    found = session.scalars(select(Dataset).where(Dataset.name == name)).first()
+    if found is None or name not in covered:
+        raise NotFound(
+            f"no dataset named {name!r} under your licences",
+            suggestion="list your licenses",
+            step=Step.LIST_LICENSES,
+        )
+    return found
 
 
 def list_licenses(

@@ -1,4 +1,4 @@
-"""`sluice catalog`: register, list and show datasets."""
+"""`sluice catalog`: register, list and show datasets, and write their synthetic twins."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
-from catalog import get_dataset, ingest, list_datasets
+from audit_log import AuditAction
+from catalog import get_dataset, ingest, issue_twin, list_datasets
 from catalog.schema import load_schema
+from catalog.twin import DEFAULT_ROWS, MAX_ROWS
 from core.errors import InvalidInput
 from service.commands.common import ADMIN, Json, domain
 from service.output import emit, handles_errors
@@ -54,3 +56,28 @@ def catalog_show(dataset: str, as_json: Json = False) -> None:
     with domain().transaction() as session:
         data = get_dataset(session, dataset).to_dict()
     emit(data, as_json)
+
+
+@catalog_app.command("synthesize")
+@handles_errors("catalog.synthesize")
+def catalog_synthesize(
+    dataset: str,
+    out: Annotated[Path, typer.Option(help="folder for the Parquet, dictionary and README")],
+    rows: Annotated[int, typer.Option(min=1, max=MAX_ROWS)] = DEFAULT_ROWS,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: Json = False,
+) -> None:
+    """Write a synthetic twin of a dataset: its schema, categories and bounds, no real record."""
+    d = domain()
+    with d.transaction() as session:
+        files = issue_twin(
+            session,
+            get_dataset(session, dataset),
+            ADMIN,
+            AuditAction.TWIN_SYNTHESIZED,
+            rows=rows,
+            seed=seed,
+        )
+        written = files.write(out)
+    data = {"dataset": dataset, "rows": rows, "seed": seed, "files": [str(p) for p in written]}
+    emit(data, as_json, f"wrote a synthetic twin of {dataset} ({rows} rows, seed {seed}) to {out}")

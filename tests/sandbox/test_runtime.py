@@ -212,6 +212,8 @@ def test_with_clauses_are_selects() -> None:
 
 # What the runtime image holds (sandbox/runtime/requirements.txt) and their own imports.
 ALLOWED_IMPORTS = {"duckdb", "pyarrow", "pandas", "nbformat", "nbclient", "jupyter_client"}
+# Local mode never runs in the sandbox: fit() there needs the package's `local` extra.
+LOCAL_ONLY = {"local.py": {"diffprivlib"}}
 
 
 @pytest.mark.parametrize("module", sorted(p.name for p in PACKAGE.glob("*.py")))
@@ -228,4 +230,16 @@ def test_runtime_imports_only_what_the_image_holds(module: str) -> None:
         for name in names:
             top = name.split(".")[0]
             allowed = top in sys.stdlib_module_names or top in ALLOWED_IMPORTS
+            allowed = allowed or top in LOCAL_ONLY.get(module, set())
             assert allowed or top == "__future__", f"{module} imports {name}"
+
+
+def test_local_only_imports_are_declared_in_the_local_extra() -> None:
+    """pip install "sandbox/runtime[local]" brings what local mode imports."""
+    import tomllib
+
+    project = tomllib.loads((RUNTIME / "pyproject.toml").read_text("utf-8"))["project"]
+    local = {dep.split(">")[0].split("=")[0] for dep in project["optional-dependencies"]["local"]}
+    assert set().union(*LOCAL_ONLY.values()) <= local
+    core = {dep.split(">")[0].split("=")[0] for dep in project["dependencies"]}
+    assert core == {"duckdb", "pandas", "pyarrow"}

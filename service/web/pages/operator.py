@@ -1,5 +1,5 @@
 """The operator's pages: check and submit SQL (rewritten SQL and reasons beside it),
-upload a notebook, follow a job live, download releases."""
+upload a notebook, follow a job live, download releases and synthetic twins."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Path, Reque
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, StreamingResponse
 
+from catalog.twin import DEFAULT_ROWS
 from core.errors import InvalidInput, SluiceError
 from jobs.queries import list_jobs
 from jobs.submit import decide
@@ -16,6 +17,7 @@ from operators.accounts import Principal
 from operators.licenses import list_licenses
 from products.release import release_of
 from service.deps import company_scope
+from service.routes.catalog import DatasetName, downloaded_twin, twin_response
 from service.routes.jobs import (
     PROGRESS,
     SETTLED,
@@ -36,6 +38,7 @@ Operator = Annotated[Principal, Depends(need("operator"))]
 Follower = Annotated[Principal, Depends(need("operator", "reviewer", "authority"))]
 # regulators read every job (not its released data: no package, no preview)
 Reader = Annotated[Principal, Depends(need("operator", "reviewer", "authority", "regulator"))]
+TwinTaker = Annotated[Principal, Depends(need("operator", "authority"))]
 Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 EXAMPLE_SQL = (
     "SELECT district, COUNT(*) AS n, AVG(capital) AS avg_capital\n"
@@ -178,3 +181,10 @@ def job_package(request: Request, job_id: Id, who: Follower) -> Any:
     domain = domain_of(request)
     with domain.transaction() as s:
         return package_response(s, domain, job_id, who)
+
+
+@router.get("/console/datasets/{name}/twin")
+def dataset_twin(request: Request, name: DatasetName, who: TwinTaker) -> Any:
+    """A licensed dataset's synthetic twin (default size and seed) as a zip."""
+    with domain_of(request).transaction() as s:
+        return twin_response(downloaded_twin(s, name, who, DEFAULT_ROWS, 0))
