@@ -30,6 +30,7 @@ from service.routes.jobs import (
     submit_sql_job,
 )
 from service.web.i18n import translator
+from service.web.pages.catalog import catalog_view
 from service.web.pages.results import results_view
 from service.web.session import FormDep, checked_form, domain_of, language, need, render
 
@@ -76,9 +77,12 @@ def _new_job_page(
     decision: dict | None = None,
     problem: SluiceError | None = None,
 ) -> Any:
+    with domain_of(request).transaction() as s:
+        opened = [d for d in catalog_view(s, who) if d["licensed_level"]]
     return render(
         request,
         "operator_new_job.html",
+        catalog=opened,
         licenses=_usable(request, who),
         license_id=license_id,
         sql=sql,
