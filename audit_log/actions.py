@@ -40,6 +40,7 @@ class AuditAction(StrEnum):
     TOKEN_CREATED = "token.created", "an API token was issued to a user"
     TOKEN_USED = "token.used", "an API token authenticated a request"
     TOKEN_REVOKED = "token.revoked", "a user's API tokens were revoked"
+    PASSWORD_SET = "user.password_set", "a user's console password was set (its hash only)"
 
     # licenses (授权)
     LICENSE_GRANTED = "license.granted", "the authority granted a license on its own initiative"

@@ -31,6 +31,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), nullable=False)
     operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Argon2id, for console login; None: this user logs in with a token only
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {
