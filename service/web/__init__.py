@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from core.errors import SluiceError
 from service.web.pages import (
     account,
+    admin,
     authority,
     catalog,
     market,
@@ -31,6 +32,7 @@ def mount_console(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for module in (
         account,
+        admin,
         catalog,
         operator,
         results,

@@ -35,7 +35,7 @@ HOME_OF = {
     "reviewer": "/console/review",
     "authority": "/console/licenses",
     "regulator": "/console/audit",
-    "admin": "/console/licenses",
+    "admin": "/console/admin",
 }
 
 
