@@ -27,6 +27,7 @@ class AuditAction(StrEnum):
     # the domain and its front ends
     DOMAIN_INITIALIZED = "domain.initialized", "the domain's folders, keys and log were created"
     REQUEST_REFUSED = "request.refused", "a request was refused; state is as it was"
+    REQUEST_FAILED = "request.failed", "a request failed unexpectedly; its incident id is kept"
     DATASET_INGESTED = "dataset.ingested", "a dataset was registered and desensitized"
     DISCLOSURE_RULES_SET = "disclosure.rules_set", "a dataset's output-gate rules were changed"
     DISCLOSURE_RULES_CLEARED = "disclosure.rules_cleared", "a dataset's gate rules were reset"
