@@ -90,3 +90,26 @@ def oversized(paths: Sequence[Path], limits: OutputLimits) -> OutputTooLarge | N
             if found > allowed:
                 return OutputTooLarge(limit, path.name, found, allowed)
     return None
+
+
+COMPANION_KINDS = ("top1", "top2", "abs", "sum", "cnt")  # __<kind>__<cell>, policies/rewrite.py
+ROW_COMPANIONS = ("__n", "__units")
+
+
+def misnamed_column(path: Path, cells: Sequence[str]) -> str | None:
+    """Why the SQL result's column names cannot be trusted, or None: a name twice, or
+    a name starting with `__` that is not a companion of one of its `cells` (the policy
+    engine refuses such names; this is the backstop). Read from the footer only."""
+    try:
+        names = pq.read_schema(path).names
+    except (OSError, ValueError):
+        return None  # unreadable: the gate's own reading reports it
+    seen: set[str] = set()
+    companions = set(ROW_COMPANIONS) | {f"__{k}__{c}" for k in COMPANION_KINDS for c in cells}
+    for name in names:
+        if name in seen:
+            return f"reserved_name: the output has two columns named {name}"
+        seen.add(name)
+        if name.startswith("__") and name not in companions:
+            return f"reserved_name: {name} starts with __, which is reserved for Sluice's own"
+    return None
