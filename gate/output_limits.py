@@ -83,9 +83,9 @@ def oversized(paths: Sequence[Path], limits: OutputLimits) -> OutputTooLarge | N
         else:
             continue
         for limit, found, allowed in (
-            ("output_bytes", size.bytes, limits.max_bytes),
             ("output_rows", size.rows, limits.max_rows),
             ("output_cells", size.rows * size.columns, limits.max_cells),
+            ("output_bytes", size.bytes, limits.max_bytes),
         ):
             if found > allowed:
                 return OutputTooLarge(limit, path.name, found, allowed)
@@ -96,20 +96,22 @@ COMPANION_KINDS = ("top1", "top2", "abs", "sum", "cnt")  # __<kind>__<cell>, pol
 ROW_COMPANIONS = ("__n", "__units")
 
 
-def misnamed_column(path: Path, cells: Sequence[str]) -> str | None:
+def misnamed_column(path: Path, cells: Sequence[str], companions: bool) -> str | None:
     """Why the SQL result's column names cannot be trusted, or None: a name twice, or
-    a name starting with `__` that is not a companion of one of its `cells` (the policy
-    engine refuses such names; this is the backstop). Read from the footer only."""
+    a name starting with `__` that is not a companion of one of its `cells` (a rewritten
+    query has `companions`, a public one none). The policy engine refuses such names;
+    this is the backstop. Read from the footer only."""
     try:
         names = pq.read_schema(path).names
     except (OSError, ValueError):
         return None  # unreadable: the gate's own reading reports it
     seen: set[str] = set()
-    companions = set(ROW_COMPANIONS) | {f"__{k}__{c}" for k in COMPANION_KINDS for c in cells}
+    known = set(ROW_COMPANIONS) | {f"__{k}__{c}" for k in COMPANION_KINDS for c in cells}
+    allowed = known if companions else set()
     for name in names:
         if name in seen:
             return f"reserved_name: the output has two columns named {name}"
         seen.add(name)
-        if name.startswith("__") and name not in companions:
+        if name.startswith("__") and name not in allowed:
             return f"reserved_name: {name} starts with __, which is reserved for Sluice's own"
     return None

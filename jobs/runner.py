@@ -30,6 +30,7 @@ from jobs.queries import get_job, job_dir
 from jobs.records import Job, JobStatus
 from jobs.settings import JobSettings
 from operators.licenses import license_stop_reason, usable_license
+from policies.engine import Decision
 from sandbox.runner import SandboxResult, SandboxRun, execute
 
 CORE_FILE = "core.csv"  # the released core table, kept for reviewers beside the output
@@ -150,7 +151,8 @@ def unreadable_output(
         return JobFailure(FailureKind.LIMIT, too_large.limit), {"output": too_large.to_dict()}
     if job.kind == "sql" and isinstance(result, Path):
         cells = [str(c["column"]) for c in job.policy.get("cells", [])]
-        if (wrong := misnamed_column(result, cells)) is not None:
+        rewritten = job.decision == Decision.REWRITE
+        if (wrong := misnamed_column(result, cells, rewritten)) is not None:
             return JobFailure(FailureKind.RULE, wrong), {}
     return None
 
