@@ -4,7 +4,8 @@ Prints p50/p99 of `policies.engine.check_query` per query, beside two baselines
 measured in the same run over the same queries: sqlglot parse + generate alone
 (the floor for any AST-based checker) and DuckDB's EXPLAIN (what planning the
 query costs anyway); and `policies.complexity.bounded_check`, the same decision in a
-forked process under the domain's budget, as submissions run it. Figures, not a test; targets: p50 <= 5 ms, p99 <= 20 ms.
+forked process under the domain's budget, as submissions run it. Figures, not a
+test; targets: p50 <= 5 ms, p99 <= 20 ms.
 
     .venv/bin/python bench/bench_policy.py [--repeat 30]
 """
