@@ -7,10 +7,14 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import duckdb
 import pytest
 import sqlglot
 from sqlglot import exp
 
+from core.errors import LimitExceeded
+from gate.output_limits import OutputLimits
+from gate.table_file import check_file, read_table
 from jobs.queries import get_job
 from jobs.records import Job, JobStatus
 from jobs.runner import run
@@ -154,3 +158,13 @@ def test_a_public_query_may_not_write_companion_names(world: World) -> None:
     job = run(world.domain.sessions, world.domain.home, job_id, settings_for(world))
     assert job.status == JobStatus.FAILED
     assert job.failure is not None and job.failure.startswith("rule:reserved_name")
+
+
+def test_checking_a_table_file_reads_its_footer_first(tmp_path: Path) -> None:
+    """`sluice outputs check FILE` refuses a Parquet bomb from its footer, unread."""
+    bomb = tmp_path / "bomb.parquet"
+    duckdb.sql(f"COPY (SELECT 1 AS __n, true AS x FROM range(3000000)) TO '{bomb}'")
+    with pytest.raises(LimitExceeded, match="output_rows"):
+        check_file(bomb)
+    with pytest.raises(LimitExceeded, match="output_cells"):
+        read_table(bomb, OutputLimits(max_rows=10**9, max_cells=1000))
