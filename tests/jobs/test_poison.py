@@ -4,6 +4,7 @@ go on with the next job."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,15 +13,16 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from catalog import get_dataset
 from core.errors import LimitExceeded
-from gate.output_limits import OutputLimits
+from gate.output_limits import OutputLimits, oversized
 from gate.table_file import check_file, read_table
 from jobs.queries import get_job
 from jobs.records import Job, JobStatus
 from jobs.runner import run
 from jobs.settings import JobSettings
-from jobs.submit import submit_sql
-from jobs.worker import WorkerOptions, work
+from jobs.submit import submit_notebook, submit_sql
+from jobs.worker import WorkerOptions, work, work_one
 from tests.conftest import World
 
 PLAIN = "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district"
@@ -168,3 +170,60 @@ def test_checking_a_table_file_reads_its_footer_first(tmp_path: Path) -> None:
         check_file(bomb)
     with pytest.raises(LimitExceeded, match="output_cells"):
         read_table(bomb, OutputLimits(max_rows=10**9, max_cells=1000))
+
+
+NOTEBOOK = json.dumps(
+    {
+        "cells": [
+            {
+                "cell_type": "code",
+                "source": "1 + 1",
+                "metadata": {},
+                "outputs": [],
+                "execution_count": None,
+            }
+        ],  # fmt: skip
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+)
+
+
+@pytest.mark.sandbox("bubblewrap")
+def test_a_job_that_cannot_start_fails_and_the_worker_goes_on(world: World) -> None:
+    """A start that raises (here: a notebook's views cannot be made, the store file is
+    gone) fails that job with a typed failure; the worker then runs the next one."""
+    with world.domain.transaction() as session:
+        notebook = submit_notebook(
+            session, world.license_id, world.operator, NOTEBOOK, settings_for(world)
+        ).id
+        store = get_dataset(session, "enterprise_utilities").data_path(world.domain.home)
+    healthy = queued(world)
+    options = WorkerOptions(name="test-worker")
+    aside = store.with_suffix(".aside")
+    store.rename(aside)
+    try:
+        first = work_one(world.domain.sessions, world.domain.home, options, settings_for(world))
+    finally:
+        aside.rename(store)
+    second = work_one(world.domain.sessions, world.domain.home, options, settings_for(world))
+    assert first == (notebook, "failed to start") and second == (healthy, "recorded")
+    with world.domain.transaction() as session:
+        failed = get_job(session, notebook)
+        assert failed.status == JobStatus.FAILED
+        assert failed.failure is not None
+        assert failed.failure.startswith("error: start failed unexpectedly (")
+        assert get_job(session, healthy).status == JobStatus.AWAITING_REVIEW
+
+
+def test_a_csv_output_is_judged_by_its_bytes_and_lines(tmp_path: Path) -> None:
+    table = tmp_path / "t.csv"
+    table.write_text("a,b,__n\n" + "1,2,3\n" * 3001)
+    assert oversized([table], OutputLimits(max_rows=3001)) is None
+    rows = oversized([table], OutputLimits(max_rows=3000))
+    assert rows is not None and (rows.limit, rows.found) == ("output_rows", 3001)
+    cells = oversized([table], OutputLimits(max_cells=9000))
+    assert cells is not None and (cells.limit, cells.found) == ("output_cells", 9003)
+    size = oversized([table], OutputLimits(max_bytes=1000))
+    assert size is not None and size.limit == "output_bytes"
