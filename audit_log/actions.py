@@ -27,6 +27,7 @@ class AuditAction(StrEnum):
     # the domain and its front ends
     DOMAIN_INITIALIZED = "domain.initialized", "the domain's folders, keys and log were created"
     REQUEST_REFUSED = "request.refused", "a request was refused; state is as it was"
+    REQUEST_FAILED = "request.failed", "a request failed unexpectedly; its incident id is kept"
     DATASET_INGESTED = "dataset.ingested", "a dataset was registered and desensitized"
     TWIN_SYNTHESIZED = "catalog.twin_synthesized", "a dataset's synthetic twin was written"
     TWIN_DOWNLOADED = "catalog.twin_downloaded", "a dataset's synthetic twin was downloaded"

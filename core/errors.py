@@ -3,7 +3,9 @@
                                                                           HTTP  exit
     SluiceError                                                           400     1
      ├── InvalidInput        malformed request, file or argument         422     2
-     │    └── SchemaInvalid  a dataset schema or a file not matching it  422     2
+     │    ├── SchemaInvalid  a dataset schema or a file not matching it  422     2
+     │    └── QueryTooComplex  over the size, depth or time budget of    422     2
+     │                         the policy analysis
      ├── NotFound            unknown dataset, license, job, user, ...    404     3
      ├── Conflict            exists already, or in the wrong state       409     4
      ├── PermissionDenied    the actor's role or company does not allow  403     5
@@ -120,6 +122,13 @@ class InvalidInput(SluiceError):
 
 class SchemaInvalid(InvalidInput):
     code = "schema_invalid"
+
+
+class QueryTooComplex(InvalidInput):
+    """A query over the policy engine's size, nesting or time budget: refused before
+    any analysis result exists, so it is a request error, not a policy denial."""
+
+    code = "query_too_complex"
 
 
 class NotFound(SluiceError):

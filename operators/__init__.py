@@ -15,6 +15,7 @@ from operators.accounts import (
 from operators.licenses import (
     get_license,
     grant_license,
+    license_not_found,
     license_stop_reason,
     licensed_dataset,
     list_licenses,
@@ -51,6 +52,7 @@ __all__ = [
     "get_operator",
     "get_user",
     "grant_license",
+    "license_not_found",
     "license_stop_reason",
     "licensed_dataset",
     "list_licenses",

@@ -188,12 +188,17 @@ def release_of(session: Session, job_id: int) -> Release | None:
     return session.scalar(select(Release).where(Release.job_id == job_id))
 
 
+def release_not_found(release_id: int) -> NotFound:
+    """The one answer for a release that does not exist or went to another company."""
+    return NotFound(
+        f"no release with id {release_id}",
+        suggestion="look up the release of its job",
+        step=Step.SHOW_JOB,
+    )
+
+
 def get_release(session: Session, release_id: int) -> Release:
     release = session.get(Release, release_id)
     if release is None:
-        raise NotFound(
-            f"no release with id {release_id}",
-            suggestion="look up the release of its job",
-            step=Step.SHOW_JOB,
-        )
+        raise release_not_found(release_id)
     return release

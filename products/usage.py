@@ -22,7 +22,7 @@ from core.db import Base, utcnow
 from core.errors import Conflict, InvalidInput, PermissionDenied
 from operators.accounts import Principal
 from operators.records import Operator
-from products.listing import get_product
+from products.listing import get_product, product_not_found
 from products.pricing import BUYER_TYPES, COST_ITEMS, price_for
 from products.records import Product
 
@@ -79,10 +79,10 @@ class SpendingRecord(Base):
 
 def _owned(session: Session, product_id: int, user: Principal) -> Product:
     product = get_product(session, product_id)
-    if user.role != "admin" and (
-        user.role != "operator" or user.operator_id != product.operator_id
-    ):
+    if user.role not in ("admin", "operator"):
         raise PermissionDenied("only the company that lists a product records its usage")
+    if user.role == "operator" and user.operator_id != product.operator_id:
+        raise product_not_found(product_id)  # exactly like a product that does not exist
     return product
 
 

@@ -39,14 +39,18 @@ class Domain:
 
     def record_refusal(self, actor: Actor, action: str, error: SluiceError) -> None:
         """A refused request leaves state as it was, but the log says it was refused."""
+        details = {"error": error.code, "message": error.message[:500]}
+        self._record(actor, AuditAction.REQUEST_REFUSED, action, details)
+
+    def record_failure(self, actor: Actor, action: str, incident: str, kind: str) -> None:
+        """A request that failed unexpectedly: its incident id and the exception's type,
+        never its message (it may quote data or secrets)."""
+        details = {"error": "internal", "incident": incident, "exception": kind}
+        self._record(actor, AuditAction.REQUEST_FAILED, action, details)
+
+    def _record(self, actor: Actor, action: AuditAction, subject: str, details: dict) -> None:
         with self.transaction() as session:
-            append(
-                session,
-                actor,
-                AuditAction.REQUEST_REFUSED,
-                action,
-                {"error": error.code, "message": error.message[:500]},
-            )
+            append(session, actor, action, subject, details)
 
 
 def open_domain(settings: Settings) -> Domain:

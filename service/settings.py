@@ -9,7 +9,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.home import Home
 from gate.disclosure import DisclosureRules
+from gate.output_limits import OutputLimits
 from jobs.settings import JobSettings
+from policies.complexity import QueryBudget
 from sandbox.limits import Limits
 
 
@@ -34,6 +36,15 @@ class Settings(BaseSettings):
     # How long a worker's claim on a job lasts without a heartbeat (see jobs.worker).
     worker_lease_seconds: int = 60
     max_request_bytes: int = 2_000_000
+    # The policy analysis's budget (policies.complexity) and what the gate agrees to read
+    # of one output (gate.output_limits); docs/hardening.md lists them all.
+    policy_max_query_chars: int = 100_000
+    policy_max_nesting: int = 64
+    policy_max_nodes: int = 50_000
+    policy_seconds: float = 2.0
+    output_max_rows: int = 2_000_000
+    output_max_cells: int = 20_000_000
+    output_max_bytes: int = 256_000_000
     # The audit log's hash suite (sha256 or sm3), fixed when the domain is initialised.
     audit_hash: str = "sha256"
     # A signed tree head every this many audit entries (and on `sluice audit checkpoint`).
@@ -67,4 +78,16 @@ class Settings(BaseSettings):
             pool_size=self.sandbox_pool_size,
             pool_dir=self.sandbox_pool_dir,
             pool_home=self.domain_home.root,
+            query_budget=self.query_budget(),
+            output_limits=OutputLimits(
+                self.output_max_rows, self.output_max_cells, self.output_max_bytes
+            ),
+        )
+
+    def query_budget(self) -> QueryBudget:
+        return QueryBudget(
+            self.policy_max_query_chars,
+            self.policy_max_nesting,
+            self.policy_max_nodes,
+            self.policy_seconds,
         )
