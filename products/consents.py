@@ -123,11 +123,12 @@ def valid_consent(
     for consent in found:
         if consent.status == "active" and consent.valid_until > now and consent.purpose == purpose:
             return consent
+    latest = next((c for c in found if c.purpose == purpose), None)  # newest first
     if not found:
         why = "no consent from this data subject is recorded"
-    elif all(c.purpose != purpose for c in found):
+    elif latest is None:
         why = "the subject's consent is for another purpose"
-    elif any(c.status == "revoked" for c in found if c.purpose == purpose):
+    elif latest.status == "revoked":
         why = "the subject's consent was revoked"
     else:
         why = "the subject's consent has expired"

@@ -327,7 +327,7 @@ def _run_template(
         else:
             if job.status == JobStatus.DENIED:
                 problem = PolicyDenied("the policy engine refused this call")
-            key.epsilon_spent = round(key.epsilon_spent + job.epsilon, 9)
+            key.epsilon_spent = round(key.epsilon_spent + (job.epsilon or 0.0), 9)
             job_id = job.id
     if problem is not None:
         _refuse(sessions, interface_id, key_id, problem)

@@ -121,8 +121,8 @@ def _template_definition(
     parameters = [Parameter.from_dict(p) for p in definition.get("parameters", [])]
     schemas = _schemas(session)
     check_template(sql, parameters, schemas)
-    if not epsilon > 0:
-        raise InvalidInput("a template interface spends ε on each call; give epsilon_per_call")
+    if not 0 <= epsilon <= 10:
+        raise InvalidInput("epsilon_per_call must be between 0 and 10")
     example = {p.name: (p.allowed(schemas) or [p.min])[0] for p in parameters}
     decision = decide(session, license_id, bind(sql, parameters, example, schemas), epsilon)
     if decision.decision == "deny":
@@ -206,7 +206,7 @@ def issue_key(
         raise InvalidInput("name the buyer the key is for")
     if not 1 <= calls_per_minute <= MAX_CALLS_PER_MINUTE:
         raise InvalidInput(f"calls per minute must be 1 to {MAX_CALLS_PER_MINUTE}")
-    if interface.kind == "template" and not epsilon_total > 0:
+    if interface.epsilon_per_call > 0 and not epsilon_total > 0:
         raise InvalidInput("a template interface's key needs an ε budget (epsilon_total)")
     token = KEY_PREFIX + secrets.token_urlsafe(32)
     key = InterfaceKey(
