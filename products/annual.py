@@ -57,7 +57,9 @@ LABELS = {
 
 
 def _in_year(year: int) -> tuple[datetime, datetime]:
-    return datetime.combine(date(year, 1, 1), time()), datetime.combine(date(year + 1, 1, 1), time())
+    return datetime.combine(date(year, 1, 1), time()), datetime.combine(
+        date(year + 1, 1, 1), time()
+    )
 
 
 def annual_report(session: Session, year: int) -> dict[str, Any]:
@@ -96,18 +98,28 @@ def annual_report(session: Session, year: int) -> dict[str, Any]:
             "fee": p.pricing.get("fee"),
             "ceiling": p.pricing.get("ceiling"),
         }
-        for p in session.scalars(select(Product).where(Product.listed_at < until).order_by(Product.id))
+        for p in session.scalars(
+            select(Product).where(Product.listed_at < until).order_by(Product.id)
+        )
     ]
     fees: dict[int, dict[str, Any]] = {}
     uses = select(UsageRecord).where(UsageRecord.at >= since, UsageRecord.at < until)
     for use in session.scalars(uses.order_by(UsageRecord.id)):
         row = fees.setdefault(
             use.product_id,
-            {"product": use.product_id, "uses": 0, "by_buyer_type": dict.fromkeys(BUYER_TYPES, 0.0)},
+            {
+                "product": use.product_id,
+                "uses": 0,
+                "by_buyer_type": dict.fromkeys(BUYER_TYPES, 0.0),
+            },
         )
         row["uses"] += use.quantity
-        row["by_buyer_type"][use.buyer_type] = round(row["by_buyer_type"][use.buyer_type] + use.amount, 2)
-    fee_rows = [{**r, "total_yuan": round(sum(r["by_buyer_type"].values()), 2)} for r in fees.values()]
+        row["by_buyer_type"][use.buyer_type] = round(
+            row["by_buyer_type"][use.buyer_type] + use.amount, 2
+        )
+    fee_rows = [
+        {**r, "total_yuan": round(sum(r["by_buyer_type"].values()), 2)} for r in fees.values()
+    ]
     return {
         "format": FORMAT,
         "year": year,

@@ -44,9 +44,7 @@ def record_consent(
     if interface.kind != "scoring":
         raise InvalidInput("consents are for per-subject scoring interfaces")
     if purpose.strip() != interface.purpose:
-        raise InvalidInput(
-            f"the consent's purpose must be the interface's: {interface.purpose!r}"
-        )
+        raise InvalidInput(f"the consent's purpose must be the interface's: {interface.purpose!r}")
     if valid_until <= utcnow():
         raise InvalidInput("a consent must run until a time in the future")
     consent = Consent(

@@ -194,9 +194,10 @@ def set_fee(
             [Reason("ceiling", "an operator prices at or under the authority's ceiling")],
             suggestion=f"price at or under {ceiling.ceiling_yuan:.2f} yuan",
         )
-    fee = {"model": fee_model, "price_yuan": round(price_yuan, 2)}
+    price = round(price_yuan, 2)
+    fee: dict[str, Any] = {"model": fee_model, "price_yuan": price}
     product.pricing = {**product.pricing, "fee": fee}
-    product.price_yuan = fee["price_yuan"]
+    product.price_yuan = price
     product.updated_at = utcnow()
     append(session, user.actor, AuditAction.PRODUCT_FEE_SET, f"product:{product.id}", fee)
     file_notice(session, product, "repricing", user.actor, note)
@@ -245,9 +246,7 @@ def settle_period(
         raise Conflict(f"product {product.id} is already settled for {period}")
     previous = session.scalar(
         select(RevenueSettlement)
-        .where(
-            RevenueSettlement.product_id == product.id, RevenueSettlement.period_start < start
-        )
+        .where(RevenueSettlement.product_id == product.id, RevenueSettlement.period_start < start)
         .order_by(RevenueSettlement.period_start.desc())
         .limit(1)
     )

@@ -131,7 +131,9 @@ def _record(
     call.fee_yuan = fee
     session.add(call)
     session.flush()
-    action = AuditAction.INTERFACE_CALLED if outcome == "answered" else AuditAction.INTERFACE_REFUSED
+    action = (
+        AuditAction.INTERFACE_CALLED if outcome == "answered" else AuditAction.INTERFACE_REFUSED
+    )
     details = {
         "call": call.id,
         "key": key.id,
@@ -148,7 +150,9 @@ def _record(
     return call
 
 
-def _refuse(sessions: Sessions, interface_id: int, key_id: int, error: SluiceError, **kw: Any) -> None:
+def _refuse(
+    sessions: Sessions, interface_id: int, key_id: int, error: SluiceError, **kw: Any
+) -> None:
     """Record the refusal in its own transaction, then raise it."""
     with sessions() as session, session.begin():
         interface = get_interface(session, interface_id)
@@ -348,7 +352,9 @@ def _run_template(
         else:
             table = candidate_table(home, job)
             call = _record(session, interface, key, "answered", job_id=job_id, epsilon=job.epsilon)
-            transition(session, job, JobStatus.RELEASED, Actor.system(), {"interface_call": call.id})
+            transition(
+                session, job, JobStatus.RELEASED, Actor.system(), {"interface_call": call.id}
+            )
             mark_released(session, job.id)
             rows = [{k: _plain(v) for k, v in r.items()} for r in table.to_dict("records")]
             return CallResult(call.id, interface.id, "template", None, rows=rows,

@@ -29,13 +29,13 @@ from jobs.records import Job
 from jobs.submit import decide
 from operators.accounts import Principal
 from operators.licenses import usable_license
+from products.interface_records import Interface, InterfaceKey
 from products.listing import list_product
 from products.models import released_model
 from products.pricing import BUYER_TYPES, PricingBasis
 from products.records import Product
 from products.release import get_release
 from products.templates import Parameter, bind, check_template
-from products.interface_records import Interface, InterfaceKey
 
 KINDS = ("template", "scoring")
 OUTPUTS = ("score", "grade", "class")

@@ -138,7 +138,5 @@ def _literal(
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"{parameter.name} must be a whole number")
     if not parameter.min <= value <= parameter.max:
-        raise InvalidInput(
-            f"{parameter.name} must be between {parameter.min} and {parameter.max}"
-        )
+        raise InvalidInput(f"{parameter.name} must be between {parameter.min} and {parameter.max}")
     return exp.Literal.number(value)

@@ -47,9 +47,7 @@ def add_consent(interface_id: Id, body: ConsentIn, key: Key, s: SessionDep, d: D
     until = body.valid_until
     if until.tzinfo is not None:
         until = until.astimezone(UTC).replace(tzinfo=None)
-    consent = record_consent(
-        s, d.home, holder, body.identifier, body.purpose, until, body.evidence
-    )
+    consent = record_consent(s, d.home, holder, body.identifier, body.purpose, until, body.evidence)
     return consent.to_dict()
 
 

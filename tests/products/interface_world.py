@@ -69,7 +69,9 @@ def model_release(world: World) -> int:
         return release.id
 
 
-def scoring_interface(world: World, release_id: int, buyer_type: str = "public_interest") -> tuple[int, str]:
+def scoring_interface(
+    world: World, release_id: int, buyer_type: str = "public_interest"
+) -> tuple[int, str]:
     with world.domain.transaction() as session:
         interface = create_interface(
             session,

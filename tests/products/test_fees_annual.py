@@ -81,7 +81,10 @@ def test_revenue_over_the_maximum_is_carried_into_the_next_period(world: World) 
         for _ in range(3):
             record_usage(session, product_id, world.operator, "bank", "commercial", quantity=4)
         # 3 × 4 × 105 = 1260 yuan of sales and 1000 of costs, dated into 2026-Q1
-        for record in [*session.scalars(select(UsageRecord)), *session.scalars(select(SpendingRecord))]:
+        for record in [
+            *session.scalars(select(UsageRecord)),
+            *session.scalars(select(SpendingRecord)),
+        ]:
             record.at = datetime(2026, 2, 1)
     with world.domain.transaction() as session:
         q1 = settle_period(session, product_id, "2026-Q1", HOST_ADMIN, tax_rate=0.06)
@@ -125,5 +128,7 @@ def test_annual_report_adds_up_to_the_records_and_verifies(world: World) -> None
     changed["document"]["totals"]["fees_yuan"] += 1
     assert verify_report(json.dumps(changed).encode(), public) != []
     with world.domain.transaction() as session:
-        filed = [e for e in session.scalars(select(AuditEntry)) if e.action == "disclosure.annual_filed"]
+        filed = [
+            e for e in session.scalars(select(AuditEntry)) if e.action == "disclosure.annual_filed"
+        ]
     assert filed[0].details["sha256"] == record.sha256

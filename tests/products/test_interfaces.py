@@ -110,7 +110,9 @@ def test_a_key_opens_only_its_interface_and_features_never_leave(
     with pytest.raises(PermissionDenied, match="does not open"):
         _call(world, token, second, ask)
     with pytest.raises(InvalidInput):
-        _call(world, token, first, CallRequest(parameters={"x": 1}, identifier="1", purpose=PURPOSE))
+        _call(
+            world, token, first, CallRequest(parameters={"x": 1}, identifier="1", purpose=PURPOSE)
+        )
 
 
 def test_template_call_that_differences_an_earlier_one_is_blocked(
