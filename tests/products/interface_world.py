@@ -3,24 +3,16 @@ interface over it, a template interface, and a buyer's key."""
 
 from __future__ import annotations
 
-import numpy as np
-from diffprivlib.models import LogisticRegression
-
-from gate.model_artifact import DpModel
 from jobs.queries import get_job
 from operators.accounts import get_user
 from products.interfaces import create_interface, issue_key
 from products.models import attach_model
 from products.release import release_of
 from products.review import review
+from service.demo_interface import FEATURES, credit_model
 from tests.conftest import AUTHORITY, World
 from tests.products.conftest import L1_QUERY, ran
 
-FEATURES = {
-    "water": "enterprise_utilities.water_fee",
-    "power": "enterprise_utilities.electricity_fee",
-}
-BOUNDS = {"water": [0.0, 1_000_000.0], "power": [0.0, 20_000_000.0]}
 PURPOSE = "rural credit assessment (信用惠农)"
 # L3: noisy, ε per call
 TEMPLATE = (
@@ -31,29 +23,6 @@ TEMPLATE = (
 EXACT_TEMPLATE = (
     "SELECT SUM(employees) AS e FROM enterprise_utilities WHERE employees <= :max_employees"
 )
-
-
-def credit_model(seed: int = 0) -> DpModel:
-    """A DP logistic regression fitted on synthetic bills (never on the domain's data)."""
-    rng = np.random.default_rng(seed)
-    x = np.column_stack([rng.uniform(0, 20_000, 4000), rng.uniform(0, 400_000, 4000)])
-    y = (x[:, 0] / 20_000 + x[:, 1] / 400_000 > 1).astype(int)
-    scaled = x / np.array([1_000_000.0, 20_000_000.0])
-    fitted = LogisticRegression(epsilon=2.0, data_norm=1.5, random_state=1).fit(scaled, y)
-    coef = (fitted.coef_ / np.array([1_000_000.0, 20_000_000.0])).tolist()
-    return DpModel(
-        kind="logistic_regression",
-        features=list(FEATURES),
-        bounds=BOUNDS,
-        epsilon=2.0,
-        training_rows=len(x),
-        label="repays",
-        parameters={
-            "coef": coef,
-            "intercept": fitted.intercept_.tolist(),
-            "classes": fitted.classes_.tolist(),
-        },
-    )
 
 
 def model_release(world: World) -> int:

@@ -20,6 +20,7 @@ from core.errors import (
     NotFound,
     PermissionDenied,
     PolicyDenied,
+    RateLimited,
     SchemaInvalid,
     SluiceError,
     Step,
@@ -40,6 +41,7 @@ STATUS_AND_EXIT = [
     (PolicyDenied, 403, 7),
     (BudgetExhausted, 402, 8),
     (LimitExceeded, 400, 9),
+    (RateLimited, 429, 9),
 ]
 
 
