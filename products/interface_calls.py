@@ -10,6 +10,7 @@ output of the released model. A refused call is recorded and audited, then raise
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -198,41 +199,33 @@ def call_interface(
     interface_id: int,
     request: CallRequest,
 ) -> CallResult:
-    """Answer one call, or record and raise why not. Each step commits on its own."""
+    """Answer one call, or record and raise why not. A scoring call is one transaction;
+    a template call commits each step, as a job does."""
+    consent_id: int | None = None
     with sessions() as session, session.begin():
         interface, key = _admit(session, token, interface_id)
         key_id, kind = key.id, interface.kind
         problem = _stopped(session, interface) or _rate_problem(session, key)
+        if problem is None and kind == "scoring":
+            try:
+                subject = _subject(home, request)
+                consent_id = valid_consent(session, key, subject, request.purpose or "").id
+                output = _model_output(session, home, interface, subject)
+            except SluiceError as error:
+                problem = error
+            else:
+                call = _record(session, interface, key, "answered", consent_id=consent_id)
+                return CallResult(call.id, interface.id, kind, consent_id, output=output,
+                                  fee_yuan=call.fee_yuan)  # fmt: skip
     if problem is not None:
-        _refuse(sessions, interface_id, key_id, problem)
-    if kind == "scoring":
-        return _score(sessions, home, interface_id, key_id, request)
+        _refuse(sessions, interface_id, key_id, problem, consent_id=consent_id)
     return _run_template(sessions, home, settings, interface_id, key_id, request)
 
 
-def _score(
-    sessions: Sessions, home: Home, interface_id: int, key_id: int, request: CallRequest
-) -> CallResult:
-    consent_id: int | None = None
-    with sessions() as session, session.begin():
-        interface = get_interface(session, interface_id)
-        key = session.get(InterfaceKey, key_id)
-        assert key is not None
-        try:
-            if not request.identifier or request.parameters:
-                raise InvalidInput("a scoring call sends one identifier and a purpose")
-            subject = subject_pseudonym(home, request.identifier)
-            consent_id = valid_consent(session, key, subject, request.purpose or "").id
-            output = _model_output(session, home, interface, subject)
-        except SluiceError as error:
-            problem = error
-        else:
-            call = _record(session, interface, key, "answered", consent_id=consent_id)
-            return CallResult(
-                call.id, interface.id, "scoring", consent_id, output=output, fee_yuan=call.fee_yuan
-            )
-    _refuse(sessions, interface_id, key_id, problem, consent_id=consent_id)
-    raise AssertionError("unreachable")
+def _subject(home: Home, request: CallRequest) -> str:
+    if not request.identifier or request.parameters:
+        raise InvalidInput("a scoring call sends one identifier and a purpose")
+    return subject_pseudonym(home, request.identifier)
 
 
 def _model_output(
@@ -277,19 +270,35 @@ def subject_features(
         dataset, _, column = target.partition(".")
         wanted.setdefault(dataset, []).append((feature, column))
     found: dict[str, float] = {}
-    with duckdb.connect() as connection:
-        for dataset, columns in wanted.items():
-            unit = _quoted(get_dataset(session, dataset).schema().privacy_unit)
-            means = ", ".join(f"AVG({_quoted(c)})" for _, c in columns)
-            row = connection.execute(
-                f"SELECT COUNT(*), {means} FROM read_parquet(?) WHERE {unit} = ?",
-                [str(files[dataset]), subject],
-            ).fetchone()
-            if row is None or row[0] == 0 or any(v is None for v in row[1:]):
-                raise NotFound("no record of this data subject in the licensed data")
-            for (feature, _), value in zip(columns, row[1:], strict=True):
-                found[feature] = float(value)
+    for dataset, columns in wanted.items():
+        path = files[dataset]
+        unit = get_dataset(session, dataset).schema().privacy_unit
+        names = tuple(c for _, c in columns)
+        table = _by_subject(str(path), path.stat().st_mtime_ns, unit, names)
+        values = table.get(subject)
+        if values is None or any(math.isnan(v) for v in values):
+            raise NotFound("no record of this data subject in the licensed data")
+        for (feature, _), value in zip(columns, values, strict=True):
+            found[feature] = value
     return found
+
+
+@functools.lru_cache(maxsize=16)
+def _by_subject(
+    path: str, mtime_ns: int, unit: str, columns: tuple[str, ...]
+) -> dict[str, tuple[float, ...]]:
+    """Each subject's mean of `columns` in one store file, read once per file version
+    (store files are read-only; a new version is a new file or a new mtime)."""
+    del mtime_ns  # part of the cache key only
+    names = ", ".join(f"AVG({_quoted(c)})" for c in columns)
+    with duckdb.connect() as connection:
+        rows = connection.execute(
+            f"SELECT {_quoted(unit)}, {names} FROM read_parquet(?) "
+            f"WHERE {_quoted(unit)} IS NOT NULL GROUP BY 1",
+            [path],
+        ).fetchall()
+    nan = float("nan")
+    return {str(r[0]): tuple(nan if v is None else float(v) for v in r[1:]) for r in rows}
 
 
 def _quoted(name: str) -> str:
