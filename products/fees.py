@@ -10,7 +10,6 @@ cap. A fee is charged per product, per call, per period or per volume.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -35,12 +34,10 @@ from core.errors import Conflict, InvalidInput, PermissionDenied, Reason
 from operators.accounts import Principal
 from products.filings import file_notice
 from products.listing import get_product
-from products.pricing import BUYER_TYPES, MAX_MARGIN
+from products.pricing import FEE_MODELS, MAX_MARGIN
 from products.records import Product
 from products.usage import SpendingRecord, UsageRecord, parse_period
 
-FEE_MODELS = ("per_product", "per_call", "per_period", "per_volume")
-FREE_USE = "public_interest"  # public governance and public-interest buyers
 DEFAULT_TAX_RATE = 0.06  # VAT on modern services
 
 
@@ -202,20 +199,6 @@ def set_fee(
     append(session, user.actor, AuditAction.PRODUCT_FEE_SET, f"product:{product.id}", fee)
     file_notice(session, product, "repricing", user.actor, note)
     return product
-
-
-def fee_for(pricing: Mapping[str, Any], buyer_type: str, quantity: int = 1) -> tuple[float, float]:
-    """(unit price, amount) for one metered use: free for public use; per call or per
-    volume priced by the fee; per product and per period are billed by record_usage."""
-    if buyer_type not in BUYER_TYPES:
-        raise InvalidInput(f"unknown buyer type {buyer_type!r}")
-    fee = pricing.get("fee")
-    if buyer_type == FREE_USE or not fee or fee["model"] not in ("per_call", "per_volume"):
-        return 0.0, 0.0
-    unit = float(fee["price_yuan"])
-    if buyer_type == "sme":
-        unit = round(unit * (1 - float(pricing.get("sme_discount", 0.0))), 2)
-    return unit, round(unit * quantity, 2)
 
 
 def _bounds(period: str) -> tuple[date, datetime, datetime]:

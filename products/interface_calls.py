@@ -48,10 +48,10 @@ from jobs.submit import submit_sql
 from operators.accounts import Principal
 from operators.licenses import usable_license
 from products.consents import subject_pseudonym, valid_consent
-from products.fees import fee_for
 from products.interface_records import Interface, InterfaceCall, InterfaceKey
 from products.interfaces import get_interface, key_for, product_of
 from products.models import released_model
+from products.pricing import fee_for
 from products.records import Release
 from products.templates import Parameter, bind
 from products.usage import UsageRecord
@@ -116,7 +116,7 @@ def _record(
     )
     if outcome == "answered":
         product = product_of(session, interface)
-        unit, fee = fee_for(product.pricing, key.buyer_type)
+        unit, fee = fee_for(product.pricing, key.buyer_type, metered=True)
         session.add(
             UsageRecord(
                 product_id=product.id,

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from audit_log import AuditEntry
-from core.errors import InvalidInput, PermissionDenied
+from core.errors import Conflict, InvalidInput, PermissionDenied
 from operators.accounts import HOST_ADMIN, Principal
 from products.annual import annual_report, publish_annual_report, signed_file, verify_report
-from products.fees import allowance, fee_for, set_ceiling, set_fee, settle_period
+from products.fees import allowance, set_ceiling, set_fee, settle_period
 from products.listing import list_product
-from products.pricing import PricingBasis
+from products.pricing import PricingBasis, fee_for
 from products.release import release_of
 from products.usage import SpendingRecord, UsageRecord, record_spending, record_usage
 from tests.conftest import World
@@ -50,7 +50,8 @@ def test_public_use_is_free_and_fees_follow_the_model() -> None:
     assert fee_for(pricing, "commercial", 10) == (2.0, 20.0)
     assert fee_for(pricing, "sme", 10) == (1.0, 10.0)
     per_period = {"fee": {"model": "per_period", "price_yuan": 500.0}}
-    assert fee_for(per_period, "commercial", 3) == (0.0, 0.0)  # billed once, not per call
+    assert fee_for(per_period, "commercial", metered=True) == (0.0, 0.0)  # not per call
+    assert fee_for(per_period, "commercial") == (500.0, 500.0)  # billed for the period
 
 
 @pytest.mark.sandbox
@@ -67,8 +68,13 @@ def test_price_above_the_ceiling_is_refused(world: World) -> None:
             set_fee(session, product_id, world.operator, "per_call", 5.01)
         assert refused.value.reasons[0].rule == "ceiling"
     with world.domain.transaction() as session:
+        with pytest.raises(Conflict, match="no fee"):  # the cost-plus tiers no longer apply
+            record_usage(session, product_id, world.operator, "bank", "commercial")
+    with world.domain.transaction() as session:
         product = set_fee(session, product_id, world.operator, "per_call", 5.0)
         assert product.pricing["fee"] == {"model": "per_call", "price_yuan": 5.0}
+        used = record_usage(session, product_id, world.operator, "bank", "commercial", 3)
+        assert (used.unit_price, used.amount) == (5.0, 15.0)
         actions = [e.action for e in session.scalars(select(AuditEntry))]
     assert "product.ceiling_set" in actions and "product.fee_set" in actions
 
@@ -132,3 +138,13 @@ def test_annual_report_adds_up_to_the_records_and_verifies(world: World) -> None
             e for e in session.scalars(select(AuditEntry)) if e.action == "disclosure.annual_filed"
         ]
     assert filed[0].details["sha256"] == record.sha256
+
+    from fastapi.testclient import TestClient
+
+    from service.api import create_app
+
+    console = TestClient(create_app(world.domain.settings))
+    page = console.get("/market/disclosure")
+    assert page.status_code == 200 and f'id="annual-fees">{expected:.1f}' in page.text
+    published = console.get(f"/market/disclosure/annual/{year}.json")
+    assert verify_report(published.content, public) == []

@@ -3,6 +3,7 @@ approved output returned; template calls run through the gate, differencing incl
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,11 +13,17 @@ from sqlalchemy import select
 
 from audit_log import AuditEntry
 from core.db import utcnow
-from core.errors import BudgetExhausted, InvalidInput, PermissionDenied, PolicyDenied
+from core.errors import (
+    BudgetExhausted,
+    InvalidInput,
+    PermissionDenied,
+    PolicyDenied,
+    RateLimited,
+)
 from products.consents import record_consent, revoke_consent
 from products.interface_calls import CallRequest, call_interface
-from products.interface_records import Consent, InterfaceCall
-from products.interfaces import key_for
+from products.interface_records import Consent, InterfaceCall, InterfaceKey
+from products.interfaces import issue_key, key_for
 from products.usage import UsageRecord
 from tests.conftest import AUTHORITY, World
 from tests.products.interface_world import (
@@ -100,7 +107,7 @@ def test_scoring_needs_a_valid_consent_and_returns_only_the_grade(
     assert len(_entries(world, "interface.refused")) == 4
 
 
-def test_a_key_opens_only_its_interface_and_features_never_leave(
+def test_a_key_opens_one_interface_at_its_rate_and_is_kept_hashed(
     world: World, demo_files: list[tuple[Path, Path]]
 ) -> None:
     release_id = model_release(world)
@@ -113,6 +120,16 @@ def test_a_key_opens_only_its_interface_and_features_never_leave(
         _call(
             world, token, first, CallRequest(parameters={"x": 1}, identifier="1", purpose=PURPOSE)
         )
+    with world.domain.transaction() as session:  # only the key's hash is kept
+        stored = [k.key_hash for k in session.scalars(select(InterfaceKey))]
+        assert token not in stored and hashlib.sha256(token.encode()).hexdigest() in stored
+        _, slow = issue_key(session, first, world.operator, "小贷公司", "commercial", 2)
+    for _ in range(2):  # refused calls count too: a key cannot probe faster than its rate
+        with pytest.raises(PermissionDenied, match="no consent"):
+            _call(world, slow, first, ask)
+    with pytest.raises(RateLimited):
+        _call(world, slow, first, ask)
+    assert _entries(world, "interface.refused")[-1].details["reason"].startswith("this key may")
 
 
 def test_template_call_that_differences_an_earlier_one_is_blocked(
