@@ -1,8 +1,11 @@
-"""`sluice interfaces`: issue buyer keys and record, list or revoke data subjects'
-consents (授权); `sluice disclosure`: publish and verify the annual disclosure."""
+"""`sluice interfaces`: serve a release as an interface, price it under the 2025 rules
+(ceiling, fee, settlement), issue buyer keys and record, list or revoke data
+subjects' consents (授权); `sluice disclosure`: publish and verify the annual
+disclosure."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +18,9 @@ from core.home import load_public_key
 from operators.accounts import HOST_ADMIN
 from products.annual import publish_annual_report, signed_file, verify_report
 from products.consents import list_consents, record_consent, revoke_consent
-from products.interfaces import issue_key, key_for, write_key_file
+from products.fees import DEFAULT_TAX_RATE, set_ceiling, set_fee, settle_period
+from products.interfaces import create_interface, issue_key, key_for, write_key_file
+from products.pricing import FEE_MODELS
 from service.commands.common import ADMIN, Json, domain
 from service.output import emit, handles_errors
 
@@ -29,6 +34,81 @@ def _token(path: Path) -> str:
         return path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise InvalidInput(f"key file {path} does not exist") from None
+
+
+@interfaces_app.command("create")
+@handles_errors("interfaces.create")
+def interfaces_create(
+    release: Annotated[int, typer.Option()],
+    name: Annotated[str, typer.Option()],
+    kind: Annotated[str, typer.Option(help="template or scoring")],
+    purpose: Annotated[str, typer.Option(help="what calls are for; consents name it")],
+    definition: Annotated[Path, typer.Option(help="JSON: template and parameters, or features")],
+    epsilon_per_call: float = 0.0,
+    scenario: str = "",
+    as_json: Json = False,
+) -> None:
+    """Serve a release as an interface product (listed and filed like any product)."""
+    try:
+        spec = json.loads(definition.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise InvalidInput(f"cannot read the definition {definition}: {error}") from None
+    d = domain()
+    with d.transaction() as session:
+        data = create_interface(
+            session, d.home, release, HOST_ADMIN, name, kind, purpose, spec,
+            epsilon_per_call=epsilon_per_call, scenario=scenario,
+        ).to_dict()  # fmt: skip
+    emit(data, as_json, f"interface {data['id']} ({kind}) for product {data['product_id']}")
+
+
+@interfaces_app.command("ceiling")
+@handles_errors("interfaces.ceiling")
+def interfaces_ceiling(
+    product_id: int,
+    fee_model: Annotated[str, typer.Option(help=", ".join(FEE_MODELS))],
+    ceiling: Annotated[float, typer.Option(help="yuan")],
+    note: str = "",
+    as_json: Json = False,
+) -> None:
+    """The authority sets a product's ceiling price (最高限价) for a fee model."""
+    d = domain()
+    with d.transaction() as session:
+        set_ceiling(session, product_id, HOST_ADMIN, fee_model, ceiling, note)
+    data = {"product": product_id, "fee_model": fee_model, "ceiling_yuan": ceiling}
+    emit(data, as_json, f"product {product_id}: ceiling {ceiling:.2f} yuan {fee_model}")
+
+
+@interfaces_app.command("fee")
+@handles_errors("interfaces.fee")
+def interfaces_fee(
+    product_id: int,
+    fee_model: Annotated[str, typer.Option(help=", ".join(FEE_MODELS))],
+    price: Annotated[float, typer.Option(help="yuan, at or under the ceiling")],
+    note: str = "",
+    as_json: Json = False,
+) -> None:
+    """Price a product under its ceiling; public-interest use stays free."""
+    d = domain()
+    with d.transaction() as session:
+        data = set_fee(session, product_id, HOST_ADMIN, fee_model, price, note).to_dict()
+    emit(data, as_json, f"product {product_id}: {fee_model} {price:.2f} yuan")
+
+
+@interfaces_app.command("settle")
+@handles_errors("interfaces.settle")
+def interfaces_settle(
+    product_id: int,
+    period: Annotated[str, typer.Option(help="YYYY, YYYY-Qn or YYYY-MM")],
+    tax_rate: float = DEFAULT_TAX_RATE,
+    as_json: Json = False,
+) -> None:
+    """Settle a period's revenue against cost + allowed profit + tax; carry any excess."""
+    d = domain()
+    with d.transaction() as session:
+        data = settle_period(session, product_id, period, HOST_ADMIN, tax_rate).to_dict()
+    emit(data, as_json, f"{period}: revenue {data['revenue']:.2f} of {data['allowed_max']:.2f} "
+                        f"allowed; excess {data['excess']:.2f} carried forward")  # fmt: skip
 
 
 @interfaces_app.command("key")
