@@ -83,6 +83,7 @@ def revoke_consent(
         raise NotFound(f"no consent {consent_id} for this key")
     if consent.status == "revoked":
         raise Conflict(f"consent {consent_id} is already revoked")
+    interface = session.get(Interface, consent.interface_id)
     consent.status = "revoked"
     consent.revoked_at = utcnow()
     consent.revoked_by = actor.name
@@ -91,7 +92,11 @@ def revoke_consent(
         actor,
         AuditAction.CONSENT_REVOKED,
         f"consent:{consent.id}",
-        {"interface": consent.interface_id, "key": consent.key_id},
+        {
+            "interface": consent.interface_id,
+            "key": consent.key_id,
+            "operator_id": interface.operator_id if interface else None,
+        },
     )
     return consent
 
