@@ -82,6 +82,22 @@ class AuditAction(StrEnum):
     PRODUCT_FILED = "product.filed", "a data product was filed with the regulator"
     PRODUCT_USED = "product.used", "a sale of a data product to a buyer was recorded"
     PRODUCT_SPENDING = "product.spending", "a cost of making a data product was recorded"
+    PRODUCT_CEILING_SET = "product.ceiling_set", "the authority set a product's ceiling price"
+    PRODUCT_FEE_SET = "product.fee_set", "an operator set a product's fee model and price"
+    REVENUE_SETTLED = "revenue.settled", "a product's revenue for a period was settled"
+    DISCLOSURE_ANNUAL_FILED = (
+        "disclosure.annual_filed",
+        "an annual disclosure report was signed, published and filed",
+    )
+
+    # interface products (数据分析接口) and consents (授权)
+    MODEL_ATTACHED = "model.attached", "a reviewed DP model was added to an output as model.json"
+    INTERFACE_CREATED = "interface.created", "an approved artefact was served as an interface"
+    INTERFACE_KEY_ISSUED = "interface.key_issued", "a buyer was given a key to one interface"
+    INTERFACE_CALLED = "interface.called", "an interface call was answered"
+    INTERFACE_REFUSED = "interface.refused", "an interface call was refused or blocked"
+    CONSENT_RECORDED = "consent.recorded", "a data subject's consent to scoring was recorded"
+    CONSENT_REVOKED = "consent.revoked", "a data subject's consent was revoked"
 
     # alerts for regulators, raised by rules over the log or by other checks
     ALERT_REPEATED_DENIALS = "alert.repeated_denials", "an operator had many denials in an hour"

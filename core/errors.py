@@ -13,6 +13,7 @@
      ├── PolicyDenied        the policy engine refused a query           403     7
      ├── BudgetExhausted     the privacy budget would go negative        402     8
      └── LimitExceeded       a sandbox limit was hit                     400     9
+          └── RateLimited    too many calls on an interface key          429     9
 
 Each class carries its own HTTP status and CLI exit code, so a new error cannot be
 forgotten by one front end; the API and the CLI each read them in one place.
@@ -171,3 +172,8 @@ class LimitExceeded(SluiceError):
     code = "limit_exceeded"
     http_status = 400
     exit_code = 9
+
+
+class RateLimited(LimitExceeded):
+    code = "rate_limited"
+    http_status = 429

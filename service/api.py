@@ -20,7 +20,7 @@ from audit_log import Actor
 from core.errors import InvalidInput, SluiceError, Step
 from service.deps import Unauthorized
 from service.domain import open_domain
-from service.routes import audit, catalog, jobs, licenses, products, review
+from service.routes import audit, catalog, interfaces, jobs, licenses, products, review
 from service.schemas.common import ErrorOut
 from service.settings import Settings
 from service.web import mount_console
@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Sluice", version="0.1.0", description="数据可用不可见 — usable, not visible."
     )
     app.state.domain = domain
-    for module in (jobs, catalog, audit, licenses, products, review):
+    for module in (jobs, catalog, audit, licenses, products, review, interfaces):
         app.include_router(module.router, responses=refusals())
 
     app.add_middleware(cap_request_body, limit=lambda: domain.settings.max_request_bytes)

@@ -21,6 +21,7 @@ from core.errors import (
     PermissionDenied,
     PolicyDenied,
     QueryTooComplex,
+    RateLimited,
     SchemaInvalid,
     SluiceError,
     Step,
@@ -42,6 +43,7 @@ STATUS_AND_EXIT = [
     (PolicyDenied, 403, 7),
     (BudgetExhausted, 402, 8),
     (LimitExceeded, 400, 9),
+    (RateLimited, 429, 9),
 ]
 
 
