@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import Conflict, InvalidInput, PermissionDenied
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from jobs.queries import get_job
 from jobs.runner import run
 from jobs.submit import submit_sql
@@ -85,7 +85,7 @@ def test_release_package_verifies_and_names_its_provenance(world: World) -> None
     with world.domain.transaction() as session:
         release = release_of(session, job_id)
         product = list_product(session, release.id, world.operator, "index", price_yuan=10)
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(NotFound):  # another company's release: as if it did not exist
             list_product(session, release.id, world.outsider, "stolen")
     package = world.domain.home.root / release.package_path
     checked = verify_package(package, world.domain.home.public_key())
