@@ -11,7 +11,7 @@ from audit_log.alerts import RULES, Alert, Event, History
 from audit_log.canonical import canonical
 from audit_log.chain import Actor, append, head, record_failed_verification
 from audit_log.export import export_entries, verify_export
-from audit_log.heads import checkpoint, head_at, latest_head, list_heads
+from audit_log.heads import checkpoint, head_at, latest_head, list_heads, sign_if_able
 from audit_log.merkle import HashSuite, get_suite
 from audit_log.proofs import ProofCheck, check_proof, consistency_document, inclusion_document
 from audit_log.query import EntryFilter, list_alerts, list_entries
@@ -20,12 +20,15 @@ from audit_log.signing import (
     Ed25519Signer,
     Signer,
     Sm2Signer,
+    Sm2Verifier,
+    Verifier,
     load_verifier,
     make_signer,
     with_signer,
 )
 from audit_log.state import configure_log, entry_digests
 from audit_log.verify import Verification, verify_entries, verify_store
+from audit_log.witness import PushResult, parse_heads, push_heads, read_witness_dir
 
 
 def entry_hash(fields: dict[str, object], hash_suite: str = "sha256") -> str:
@@ -44,9 +47,12 @@ __all__ = [
     "HashSuite",
     "History",
     "ProofCheck",
+    "PushResult",
     "RULES",
     "Signer",
+    "Verifier",
     "Sm2Signer",
+    "Sm2Verifier",
     "TreeHead",
     "Verification",
     "alert_action",
@@ -68,7 +74,11 @@ __all__ = [
     "list_heads",
     "load_verifier",
     "make_signer",
+    "parse_heads",
+    "push_heads",
+    "read_witness_dir",
     "record_failed_verification",
+    "sign_if_able",
     "verify_entries",
     "verify_export",
     "verify_store",
