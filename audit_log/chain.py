@@ -1,9 +1,10 @@
 """Appending to the log: each entry links to the previous one and becomes a Merkle leaf.
 
 `append` runs inside the caller's transaction, so the state change and its entry
-commit together. It also signs a tree head every N entries when the session can
-sign (and at least once a minute while entries arrive), and raises alerts (entries of their own) when a rule over the log fires.
-Only registered actions (`audit_log.actions`) may be appended.
+commit together. It also signs a tree head every N entries, and at least once a
+minute while entries arrive, when the session can sign; and it raises alerts
+(entries of their own) when a rule over the log fires. Only registered actions
+(`audit_log.actions`) may be appended.
 """
 
 from __future__ import annotations

@@ -163,9 +163,7 @@ class LogChecker:
         if head.get("hash_suite") != self.suite.name:
             raise Tampered(None, f"the kept head at size {size} is for another hash suite")
         if self.verifier is None or not head_signature_ok(head, self.verifier):
-            raise Tampered(
-                None, f"the kept head at size {size} is not signed by this domain's key"
-            )
+            raise Tampered(None, f"the kept head at size {size} is not signed by this domain's key")
         self.kept.setdefault(size, []).append(head)
 
     def _check_kept(self, heads: list[dict[str, Any]]) -> None:

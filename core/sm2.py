@@ -28,7 +28,9 @@ class Sm2KeyError(ValueError):
 def _pem(label: str, der: bytes) -> bytes:
     body = base64.encodebytes(der).decode().replace("\n", "")
     lines = [body[i : i + 64] for i in range(0, len(body), 64)]
-    return ("\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----"]) + "\n").encode()
+    return (
+        "\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----"]) + "\n"
+    ).encode()
 
 
 def _unpem(pem: bytes, label: str) -> bytes:
@@ -147,15 +149,15 @@ class Sm2PrivateKey:
 
     def sign(self, message: bytes) -> bytes:
         """DER (r, s) over SM3(Z(A) || message) with the default signer id."""
-        return bytes(
-            gmssl_pyx.sm2_sign(self.scalar, self.public.point, message, DEFAULT_SIGNER_ID)
-        )
+        return bytes(gmssl_pyx.sm2_sign(self.scalar, self.public.point, message, DEFAULT_SIGNER_ID))
 
     def unwrap(self, wrapped: bytes) -> bytes:
         try:
             return bytes(gmssl_pyx.sm2_decrypt(self.scalar, wrapped))
         except gmssl_pyx.GmsslInnerError:
-            raise ValueError("SM2 decryption failed: another key, or the wrapped key changed") from None
+            raise ValueError(
+                "SM2 decryption failed: another key, or the wrapped key changed"
+            ) from None
 
 
 def is_sm2_public_pem(pem: bytes) -> bool:

@@ -2,8 +2,9 @@
 
 The manifest lists every file's SHA-256 and size in canonical JSON (RFC 8785) and is
 signed with the domain's key (Ed25519, or SM2 with SM3 in the 国密 suite), so anyone
-holding the public key can check a package offline. The zip itself is written canonically, so verification can demand
-that every byte is the one the signer wrote, not only the bytes of each file.
+holding the public key can check a package offline. The zip itself is written
+canonically, so verification can demand that every byte is the one the signer
+wrote, not only the bytes of each file.
 """
 
 from __future__ import annotations

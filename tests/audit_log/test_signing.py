@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import rfc8785
-
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audit_log import Sm2Verifier, canonical, load_verifier, make_signer
@@ -60,7 +59,9 @@ def test_sm2_heads_verify_and_any_changed_byte_fails() -> None:
     assert not head_signature_ok({**head, "root_hash": "ac" + "ab" * 31}, verifier)
     signature_bytes = len(base64.b64decode(head["signature"]))
     for index in range(signature_bytes):
-        assert not head_signature_ok({**head, "signature": _flip_byte(head["signature"], index)}, verifier)
+        assert not head_signature_ok(
+            {**head, "signature": _flip_byte(head["signature"], index)}, verifier
+        )
     other = Sm2Verifier(Sm2PrivateKey.generate().public)
     assert not head_signature_ok(head, other)
     # an Ed25519 verifier never accepts a head that names SM2, and the reverse

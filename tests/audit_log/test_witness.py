@@ -100,9 +100,7 @@ def _rewrite(domain: Domain, seq: int) -> None:
 
 
 @pytest.fixture
-def logged_and_kept(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[Domain, list[Head]]:
+def logged_and_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Domain, list[Head]]:
     domain = open_log_domain(tmp_path, monkeypatch)
     fill(domain)
     return domain, _kept(domain)

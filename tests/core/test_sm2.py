@@ -34,16 +34,22 @@ def test_a_sluice_signature_verifies_with_openssl(openssl: str, tmp_path: Path) 
     (tmp_path / "sig").write_bytes(key.sign(MESSAGE))
     (tmp_path / "other").write_bytes(MESSAGE + b".")
     verify = [openssl, "pkeyutl", "-verify", "-pubin", "-inkey", str(tmp_path / "pub.pem")]
-    good = _run(*verify, "-in", str(tmp_path / "msg"), "-sigfile", str(tmp_path / "sig"), *SM2_OPTIONS)
+    good = _run(
+        *verify, "-in", str(tmp_path / "msg"), "-sigfile", str(tmp_path / "sig"), *SM2_OPTIONS
+    )
     assert good.returncode == 0 and "Verified Successfully" in good.stdout, good.stderr
-    bad = _run(*verify, "-in", str(tmp_path / "other"), "-sigfile", str(tmp_path / "sig"), *SM2_OPTIONS)
+    bad = _run(
+        *verify, "-in", str(tmp_path / "other"), "-sigfile", str(tmp_path / "sig"), *SM2_OPTIONS
+    )
     assert bad.returncode != 0
 
 
 def test_an_openssl_signature_verifies_with_sluice(openssl: str, tmp_path: Path) -> None:
     private, public = tmp_path / "key.pem", tmp_path / "pub.pem"
     assert _run(openssl, "genpkey", "-algorithm", "SM2", "-out", str(private)).returncode == 0
-    assert _run(openssl, "pkey", "-in", str(private), "-pubout", "-out", str(public)).returncode == 0
+    assert (
+        _run(openssl, "pkey", "-in", str(private), "-pubout", "-out", str(public)).returncode == 0
+    )
     (tmp_path / "msg").write_bytes(MESSAGE)
     signed = _run(
         openssl, "pkeyutl", "-sign", "-inkey", str(private), "-in", str(tmp_path / "msg"),
