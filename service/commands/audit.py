@@ -27,6 +27,7 @@ from audit_log import (
 )
 from audit_log.signing import Verifier
 from core.errors import InvalidInput
+from operators import close_token_use
 from service.commands.common import Json, domain, read_text
 from service.output import emit, handles_errors
 
@@ -170,6 +171,7 @@ def audit_export(output: Annotated[Path, typer.Option()], as_json: Json = False)
     """Sign the log as it stands and write it, with every signed head, as JSON lines."""
     d = domain()
     with d.transaction() as session:
+        close_token_use(session)  # an export carries every finished hour of token use
         data = export_entries(session, output)
     emit(
         data,
@@ -192,6 +194,7 @@ def audit_pubkey(output: Annotated[Path, typer.Option()], as_json: Json = False)
 def audit_checkpoint(as_json: Json = False) -> None:
     """Sign a tree head over the log as it stands now."""
     with domain().transaction() as session:
+        close_token_use(session)
         data = checkpoint(session).to_dict()
     emit(data, as_json, f"signed tree head: size {data['size']}, root {data['root_hash']}")
 
