@@ -6,7 +6,7 @@ Signed tree heads, inclusion and consistency proofs, and exports let a regulator
 verify the log offline with only the domain's public key.
 """
 
-from audit_log.actions import AuditAction, alert_action
+from audit_log.actions import ROUTINE_ACTIONS, AuditAction, alert_action
 from audit_log.alerts import RULES, Alert, Event, History
 from audit_log.canonical import canonical
 from audit_log.chain import Actor, append, head, record_failed_verification
@@ -48,6 +48,7 @@ __all__ = [
     "History",
     "ProofCheck",
     "PushResult",
+    "ROUTINE_ACTIONS",
     "RULES",
     "Signer",
     "Sm2Signer",
