@@ -11,7 +11,15 @@ from audit_log.alerts import RULES, Alert, Event, History
 from audit_log.canonical import canonical
 from audit_log.chain import Actor, append, head, record_failed_verification
 from audit_log.export import export_entries, verify_export
-from audit_log.heads import checkpoint, head_at, latest_head, list_heads, sign_if_able
+from audit_log.heads import (
+    HeadTicker,
+    checkpoint,
+    head_at,
+    latest_head,
+    list_heads,
+    sign_if_able,
+    sign_stale_tail,
+)
 from audit_log.merkle import HashSuite, get_suite
 from audit_log.proofs import ProofCheck, check_proof, consistency_document, inclusion_document
 from audit_log.query import EntryFilter, list_alerts, list_entries
@@ -45,6 +53,7 @@ __all__ = [
     "EntryFilter",
     "Event",
     "HashSuite",
+    "HeadTicker",
     "History",
     "ProofCheck",
     "PushResult",
@@ -80,6 +89,7 @@ __all__ = [
     "read_witness_dir",
     "record_failed_verification",
     "sign_if_able",
+    "sign_stale_tail",
     "verify_entries",
     "verify_export",
     "verify_store",

@@ -3,9 +3,12 @@ at every release and checkpoint, and on demand."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from audit_log.records import TreeHead
@@ -68,6 +71,45 @@ def sign_if_able(session: Session, reason: str) -> TreeHead | None:
     if session_signer(session) is None:
         return None
     return checkpoint(session, reason=reason)
+
+
+def sign_stale_tail(session: Session, every_seconds: float) -> TreeHead | None:
+    """Sign the tail if entries wait past the last head and that head is `every_seconds` old.
+
+    Appends sign when an entry arrives late; this covers the quiet after the last one.
+    """
+    signer = session_signer(session)
+    state = load_state(session)
+    if signer is None or state.size == state.head_size or state.size == 0:
+        return None
+    if utcnow() - state.head_at < timedelta(seconds=every_seconds):
+        return None
+    return write_head(session, state, signer, "interval")
+
+
+class HeadTicker:
+    """A background thread that signs a quiet log's tail once its last head is a minute old."""
+
+    def __init__(self, sessions: Callable[[], Session], every_seconds: float) -> None:
+        self.sessions, self.every_seconds = sessions, every_seconds
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="sluice-head-ticker", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stopped.wait(max(self.every_seconds / 4, 0.05)):
+            try:
+                with self.sessions() as session, session.begin():
+                    sign_stale_tail(session, self.every_seconds)
+            except SQLAlchemyError:  # a busy database: try again next tick
+                continue
+
+    def start(self) -> HeadTicker:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join()
 
 
 def list_heads(session: Session, after_size: int = 0, limit: int | None = None) -> list[TreeHead]:

@@ -5,13 +5,14 @@ the audit log; request bodies are capped in size before anything parses them. Wh
 to do next is worded for an API client: a route or a field, never a CLI command.
 """
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from audit_log import Actor
+from audit_log import Actor, HeadTicker
 from core.errors import SluiceError, Step
 from service.deps import Unauthorized
 from service.domain import open_domain
@@ -65,8 +66,21 @@ def refusals() -> dict[int | str, dict[str, Any]]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     domain = open_domain(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # signs a quiet log's tail within the interval (runs only under a real server)
+        ticker = HeadTicker(domain.sessions, domain.settings.audit_head_seconds).start()
+        try:
+            yield
+        finally:
+            ticker.stop()
+
     app = FastAPI(
-        title="Sluice", version="0.1.0", description="数据可用不可见 — usable, not visible."
+        title="Sluice",
+        version="0.1.0",
+        description="数据可用不可见 — usable, not visible.",
+        lifespan=lifespan,
     )
     app.state.domain = domain
     for module in (jobs, catalog, audit, licenses, products, review):

@@ -17,6 +17,7 @@ from sqlalchemy import delete, select, update
 
 from audit_log import (
     AuditEntry,
+    HeadTicker,
     TreeHead,
     append,
     checkpoint,
@@ -27,6 +28,7 @@ from audit_log import (
     parse_heads,
     push_heads,
     read_witness_dir,
+    sign_stale_tail,
     verify_export,
     verify_store,
 )
@@ -299,3 +301,34 @@ def test_cli_verify_with_witness_fails_on_truncation_and_passes_an_extension(
     assert pushed.returncode == 0 and len(list(folder.glob("sth-*.json"))) == 1
     checked = run_cli("audit", "witness", "--check", str(folder), home=copy.home.root)
     assert checked.returncode == 10
+
+
+def test_a_quiet_tail_is_signed_once_the_last_head_is_a_minute_old(logged_and_kept) -> None:
+    domain, _ = logged_and_kept
+    with domain.transaction() as session:
+        append(session, ACTOR, "token.used", "last before a quiet spell", {})
+    with domain.transaction() as session:
+        assert sign_stale_tail(session, 60) is None  # the last head is fresh
+        old = (utcnow() - timedelta(seconds=61)).isoformat(timespec="microseconds") + "Z"
+        session.execute(update(TreeHead).values(timestamp=old))
+    with domain.transaction() as session:
+        signed = sign_stale_tail(session, 60)
+        assert signed is not None and signed.size == SIZE + 1
+        assert sign_stale_tail(session, 0) is None  # nothing unsigned remains
+
+
+def test_the_ticker_signs_a_quiet_tail_in_the_background(logged_and_kept) -> None:
+    domain, _ = logged_and_kept
+    with domain.transaction() as session:
+        append(session, ACTOR, "token.used", "quiet", {})
+    ticker = HeadTicker(domain.sessions, 0.01).start()
+    try:
+        for _ in range(3000):  # waits for the event, whatever the machine's speed
+            with domain.transaction() as session:
+                if max(h.size for h in list_heads(session)) == SIZE + 1:
+                    break
+            ticker.stopped.wait(0.01)
+    finally:
+        ticker.stop()
+    with domain.transaction() as session:
+        assert max(h.size for h in list_heads(session)) == SIZE + 1
