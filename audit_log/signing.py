@@ -214,9 +214,14 @@ def sign_head(signer: Signer, fields: dict[str, Any]) -> dict[str, Any]:
 def head_signature_ok(head: dict[str, Any], verifier: Verifier) -> bool:
     if head.get("signature_algorithm") != verifier.algorithm:
         return False
+    text = str(head.get("signature", ""))
     try:
-        signature = base64.b64decode(str(head.get("signature", "")), validate=True)
+        signature = base64.b64decode(text, validate=True)
     except ValueError:
+        return False
+    # base64 can spell the same bytes more than one way (the last character's spare
+    # bits); only the canonical spelling is accepted, so no character of a head is loose
+    if base64.b64encode(signature).decode() != text:
         return False
     return verifier.verify(signature, head_message(head))
 

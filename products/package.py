@@ -162,6 +162,8 @@ def _check_signature(manifest_bytes: bytes, signature: bytes, key: PublicKey) ->
     problem = "manifest signature does not verify with this public key"
     try:
         raw = base64.b64decode(signature, validate=True)
+        if base64.b64encode(raw) != signature:
+            return problem  # a second spelling of the same bytes: refuse, not ignore
         if isinstance(key, Sm2PublicKey):
             return None if key.verify(raw, manifest_bytes) else problem
         key.verify(raw, manifest_bytes)

@@ -67,3 +67,16 @@ def test_sm2_heads_verify_and_any_changed_byte_fails() -> None:
     # an Ed25519 verifier never accepts a head that names SM2, and the reverse
     ed = make_signer("ed25519", Ed25519PrivateKey.generate)
     assert not head_signature_ok(sign_head(ed, {"size": 3}), verifier)
+
+
+def test_a_second_base64_spelling_of_the_signature_is_refused() -> None:
+    signer = make_signer("ed25519", Ed25519PrivateKey.generate)
+    head = sign_head(signer, {"size": 3, "root_hash": "ab" * 32, "hash_suite": "sha256"})
+    verifier = signer.verifier()  # type: ignore[attr-defined]
+    text = head["signature"]  # 64 bytes: 88 characters ending "==", 4 spare bits before
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    last = alphabet.index(text[-3])
+    twin = text[:-3] + alphabet[last ^ 1] + text[-2:]
+    assert base64.b64decode(twin) == base64.b64decode(text)  # the same bytes...
+    assert head_signature_ok(head, verifier)
+    assert not head_signature_ok({**head, "signature": twin}, verifier)  # ...refused
