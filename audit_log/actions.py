@@ -124,6 +124,12 @@ class AuditAction(StrEnum):
         return self.value.startswith(ALERT_PREFIX)
 
 
+#: machine-paced actions a reader skims past; the console hides them unless asked
+ROUTINE_ACTIONS: frozenset[str] = frozenset(
+    {AuditAction.TOKEN_USED, AuditAction.JOB_RUNNING, AuditAction.JOB_ENGINE_SELECTED}
+)
+
+
 def alert_action(rule: str) -> AuditAction:
     """The action an alert raised by `rule` is logged under; ValueError if none is registered."""
     return registered(ALERT_PREFIX + rule)

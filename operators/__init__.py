@@ -30,7 +30,8 @@ from operators.lifecycle import (
     reinstate_license,
     suspend_license,
 )
-from operators.records import ApiToken, License, LicenseStatus, Operator, User
+from operators.records import ApiToken, License, LicenseStatus, Operator, TokenUse, User
+from operators.token_use import close_token_use
 
 __all__ = [
     "ApiToken",
@@ -40,12 +41,14 @@ __all__ = [
     "Operator",
     "Principal",
     "ROLES",
+    "TokenUse",
     "User",
     "add_operator",
     "add_user",
     "apply_for_license",
     "approve_license",
     "authenticate",
+    "close_token_use",
     "create_token",
     "expire_licenses",
     "get_license",

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audit_log import Actor, AuditAction, append, head
+from audit_log import Actor, AuditAction, append, head, sign_if_able
 from catalog import get_dataset
 from core.errors import Conflict, LicenseInvalid, NotFound, Reason, Step
 from core.home import Home
@@ -144,7 +144,7 @@ def release_job(
         members, envelope = seal(files, load_recipient(key.public_key.encode()), key.cipher)
         manifest["encryption"] = envelope
     path = home.releases / f"job-{job.id}.zip"
-    digests = build_package(path, members, manifest, home.signing_key())
+    digests = build_package(path, members, manifest, home.package_key())
     with zipfile.ZipFile(path) as archive:  # the manifest as signed, with its file list
         signed = json.loads(archive.read(MANIFEST))
     release = Release(
@@ -181,6 +181,7 @@ def release_job(
                 "justifications": exception.justifications,
             },
         )
+    sign_if_able(session, "release")  # a release is a moment a regulator may pin
     return release
 
 

@@ -6,7 +6,8 @@ to do next is worded for an API client: a route or a field, never a CLI command.
 """
 
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -16,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from audit_log import Actor
+from audit_log import Actor, HeadTicker
 from core.errors import InvalidInput, SluiceError, Step
 from service.deps import Unauthorized
 from service.domain import open_domain
@@ -118,8 +119,21 @@ def cap_request_body(app: ASGIApp, limit: Callable[[], int]) -> ASGIApp:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     domain = open_domain(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # signs a quiet log's tail within the interval (runs only under a real server)
+        ticker = HeadTicker(domain.sessions, domain.settings.audit_head_seconds).start()
+        try:
+            yield
+        finally:
+            ticker.stop()
+
     app = FastAPI(
-        title="Sluice", version="0.1.0", description="数据可用不可见 — usable, not visible."
+        title="Sluice",
+        version="0.1.0",
+        description="数据可用不可见 — usable, not visible.",
+        lifespan=lifespan,
     )
     app.state.domain = domain
     for module in (jobs, catalog, audit, licenses, products, review, interfaces):

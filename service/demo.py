@@ -234,7 +234,7 @@ def run_demo(settings: Settings, rows: int, quiet: bool = False) -> dict[str, An
     out.heading("Regulator verifies the audit log")
     with d.transaction() as session:
         live = verify_store(session)
-        export = export_entries(session, d.home.root / "audit-export.jsonl", d.home.signing_key())
+        export = export_entries(session, d.home.root / "audit-export.jsonl")
     offline = verify_export(Path(export["path"]), d.home.public_key())
     out.line(
         f"live store: {'ok' if live.ok else 'FAILED'} ({live.entries} entries, head "

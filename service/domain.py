@@ -62,8 +62,9 @@ def open_domain(settings: Settings) -> Domain:
             step=Step.INIT_DOMAIN,
         )
     engine = make_engine(settings.url)
-    signer = make_signer(settings.audit_signature, home.signing_key, settings.audit_sm2_opt_in)
-    return Domain(settings, home, engine, with_signer(session_factory(engine), signer))
+    signer = make_signer(settings.signature_algorithm, home.signing_key, home.sm2_key)
+    sessions = with_signer(session_factory(engine), signer, settings.audit_head_seconds)
+    return Domain(settings, home, engine, sessions)
 
 
 def init_domain(settings: Settings) -> tuple[Domain, bool]:
@@ -78,7 +79,7 @@ def init_domain(settings: Settings) -> tuple[Domain, bool]:
             created = session.scalar(select(func.count()).select_from(AuditEntry)) == 0
     if created:
         with domain.transaction() as session:
-            configure_log(session, settings.audit_hash, settings.audit_checkpoint_every)
+            configure_log(session, settings.hash_suite, settings.audit_checkpoint_every)
             append(
                 session,
                 Actor.system(),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from core.db import utcnow
 from core.errors import InvalidInput
@@ -197,7 +198,13 @@ def disclosure_verify(
     as_json: Json = False,
 ) -> None:
     """Verify a signed annual disclosure with the domain's public key, offline."""
-    problems = verify_report(file.read_bytes(), load_public_key(public_key.read_bytes()))
+    key = load_public_key(public_key.read_bytes())
+    if not isinstance(key, Ed25519PublicKey):
+        raise InvalidInput(
+            "annual disclosures are signed with the domain's Ed25519 key",
+            suggestion="give the domain's Ed25519 public key (keys/domain.pub), not its SM2 key",
+        )
+    problems = verify_report(file.read_bytes(), key)
     emit({"ok": not problems, "problems": problems}, as_json, "\n".join(problems) or "verified")
     if problems:
         raise typer.Exit(1)
