@@ -76,12 +76,10 @@ def _companion_table(path: Path) -> tuple[CellSpec, ...] | None:
 
 
 def _may_be_table(job: GateSubject, path: Path) -> bool:
-    """A notebook's file is a table only if the runtime's table helper made it; a file the
-    notebook wrote by hand with an `__n` column is custom, however it looks."""
-    if job.kind != "notebook":
-        return True
-    made = job.policy.get("notebook_outputs", {}).get("tables", [])
-    return path.name in made
+    """A notebook's file is never a table: its companions (`__n`, table notes) would be
+    computed in the process the operator controls, so they prove nothing. What a
+    notebook needs gated it gets through the broker, as child SQL jobs."""
+    return job.kind != "notebook"
 
 
 def classify(job: GateSubject, paths: Sequence[Path]) -> tuple[list[Candidate], list[str]]:

@@ -21,6 +21,7 @@ from core.home import Home
 from gate.populations import keep
 from gate.step import RESULT_FILE, candidate_dir, gate_job_outputs, kept_dir
 from jobs import notebooks
+from jobs.broker_service import serving
 from jobs.license_data import RowFilterFailed, license_files
 from jobs.license_limits import limits_for
 from jobs.lifecycle import transition
@@ -135,9 +136,9 @@ def finish(
 def notebook_result(
     job: Job, sandbox_run: SandboxRun, outputs: list[Path]
 ) -> tuple[list[Path] | None, JobFailure | None]:
-    """All of a notebook's outputs go to the gate; the runtime's manifest (which are
-    tables made by `sluice_runtime.table`, which are custom) goes in the job's policy
-    for the gate and the reviewers."""
+    """All of a notebook's outputs go to the gate, where every one is custom (two
+    reviewers and a written exception); the runtime's list of them goes in the job's
+    policy for the reviewers."""
     found = notebooks.read_outputs(sandbox_run.review_dir, outputs)
     job.policy = {**job.policy, "notebook_outputs": found.to_dict()}
     if not outputs:
@@ -156,8 +157,11 @@ def run(
         with session_factory() as session:
             return get_job(session, job_id)
     runner = settings.runner()
-    try:
-        result: SandboxResult | None = execute(runner, sandbox_run)
+    with session_factory() as session:
+        kind = get_job(session, job_id).kind
+    try:  # a notebook's query() and fit() calls are served while it runs (jobs.broker)
+        with serving(session_factory, home, (job_id, kind), sandbox_run, settings, run):
+            result: SandboxResult | None = execute(runner, sandbox_run)
         broke = None
     except Exception as exc:  # the engine or the host failed, not the job: still end it
         result = None

@@ -27,6 +27,7 @@ class JobSettings:
     pool_dir: Path | None = None
     pool_home: Path | None = None  # the domain home whose warm pool docker uses
     sandbox_runner: Runner | None = field(default=None, compare=False)
+    broker_max_requests: int = 100  # query() and fit() calls one notebook may make
 
     def runner(self) -> Runner:
         if self.sandbox_runner is not None:

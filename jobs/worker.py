@@ -30,10 +30,11 @@ from audit_log import Actor
 from core.db import utcnow
 from core.failures import FailureKind, JobFailure
 from core.home import Home
+from jobs.broker_service import serving
 from jobs.leases import JobLease
 from jobs.lifecycle import transition
 from jobs.records import Job, JobStatus
-from jobs.runner import finish, notebook_result, start
+from jobs.runner import finish, notebook_result, run, start
 from jobs.settings import JobSettings
 from sandbox.runner import SandboxResult, SandboxRun, execute
 
@@ -213,8 +214,9 @@ def work_one(
         return held.job_id, "failed to start"
     beat = Heartbeat(sessions, held, options.lease_seconds)
     beat.start()
-    try:
-        result = run_claimed(held, settings, options.spark_master)
+    try:  # a notebook's query() and fit() calls are served while it runs (jobs.broker)
+        with serving(sessions, home, (held.job_id, held.kind), held.run, settings, run):
+            result = run_claimed(held, settings, options.spark_master)
     except Exception as exc:  # noqa: BLE001  the engine broke, not the job: record it
         log = held.run.log_path
         broke = JobFailure(FailureKind.ERROR, f"{type(exc).__name__}: {exc}")

@@ -2,7 +2,9 @@
 
 It imports only the standard library and the image's packages (duckdb, pyarrow,
 pandas, nbclient, nbformat), never Sluice's own: the sandbox mounts this folder
-alone, and nothing of the host's code. Notebooks import `table` and `dataset`.
+alone, and nothing of the host's code. Notebooks import `dataset` (the job's L1
+view), `query`, `schema` and `fit`; in the sandbox these three go to the broker
+(`sluice_runtime.broker`, chosen when SLUICE_BROKER names its socket).
 
 Exit codes tell the host what went wrong without parsing prose:
 0 done, 1 a probe raised, 2 bad spec, 3 query failed, 4 job kind not supported,
@@ -31,11 +33,42 @@ class JobFailed(Exception):
         self.message = message
 
 
-def table(frame: Any, by: Any, **options: Any) -> Any:
-    """Write a gate-ready aggregate table to /out (see `sluice_runtime.tables.table`)."""
-    from .tables import table as make_table  # pandas loads only for notebooks that use it
+def _backend() -> Any:
+    """Where query(), schema() and fit() go: the broker in the sandbox, else a local
+    synthetic twin (`sluice_runtime.local`)."""
+    import os
 
-    return make_table(frame, by, **options)
+    if os.environ.get("SLUICE_BROKER"):
+        from . import broker
+
+        return broker
+    from . import local  # type: ignore[attr-defined]
+
+    return local
+
+
+def query(sql: str) -> Any:
+    """The released table of `sql` as a pandas DataFrame (a gated SQL job of its own)."""
+    return _backend().query(sql)
+
+
+def schema() -> dict[str, Any]:
+    """dataset → {"title", "columns": {column: {level, role, type, bounds, categories,
+    description}}}: the data dictionary, no data."""
+    return dict(_backend().schema())
+
+
+def fit(
+    model: str,
+    sql: str,
+    features: list[str],
+    label: str | None = None,
+    epsilon: float = 1.0,
+    **params: Any,
+) -> Any:
+    """A differentially private model ("logistic_regression", "linear_regression",
+    "gaussian_nb", "kmeans") trained over the rows of `sql`, with `predict(frame)`."""
+    return _backend().fit(model, sql, features, label, epsilon, **params)
 
 
 def dataset(name: str) -> Any:
@@ -55,5 +88,7 @@ __all__ = [
     "EXIT_UNSUPPORTED",
     "JobFailed",
     "dataset",
-    "table",
+    "fit",
+    "query",
+    "schema",
 ]

@@ -17,6 +17,7 @@ from . import EXIT_BAD_SPEC, JobFailed
 KINDS = ("sql", "notebook", "probe")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _OUTPUT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}\.parquet")
+_BROKER = re.compile(r"/broker/[A-Za-z0-9_.-]{1,64}")
 _MEMORY = re.compile(r"\d{1,7}(\.\d+)?\s?(KB|MB|GB|KiB|MiB|GiB)")
 
 
@@ -31,6 +32,7 @@ class JobSpec:
     memory_limit: str | None = None
     notebook: str = ""
     timeout: int = 600
+    broker: str = ""  # the broker's socket, for notebooks that have one
 
     @property
     def meta_name(self) -> str:
@@ -91,7 +93,11 @@ def _notebook(raw: dict[str, Any]) -> JobSpec:
     timeout = raw.get("timeout", 600)
     if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
         raise _bad(f"timeout must be a positive integer of seconds, got {timeout!r}")
-    return JobSpec("notebook", datasets=_datasets(raw), notebook=notebook, timeout=timeout)
+    broker = raw.get("broker", "")
+    if not isinstance(broker, str) or (broker and not _BROKER.fullmatch(broker)):
+        raise _bad(f"broker must be a socket under /broker, got {broker!r}")
+    return JobSpec("notebook", datasets=_datasets(raw), notebook=notebook, timeout=timeout,
+                   broker=broker)  # fmt: skip
 
 
 def _bad(message: str) -> JobFailed:
