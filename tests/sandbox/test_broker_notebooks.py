@@ -3,14 +3,22 @@ jobs outside the notebook; nothing a notebook writes is a gate-ready table."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
+import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from sqlalchemy import select
 
+from core.errors import InvalidInput
 from jobs.records import Job
 from jobs.runner import run
 from jobs.submit import submit_notebook
+from operators.records import User
+from products.review import review
 from tests.conftest import World
 from tests.sandbox.conftest import BACKENDS
 from tests.sandbox.test_notebooks import notebook
@@ -25,8 +33,6 @@ def run_notebook_job(world: World, source: str, backend: str, runners, **changes
 
 
 def children(world: World, parent: int) -> list[Job]:
-    from sqlalchemy import select
-
     with world.domain.sessions() as session:
         found = session.scalars(select(Job).where(Job.parent_id == parent).order_by(Job.id))
         jobs = list(found)
@@ -60,3 +66,137 @@ def test_query_ranks_a_released_table(world: World, backend: str, runners) -> No
     assert (merged["fee"] == merged["fee_released"]).all()
     assert list(ranking["rank"]) == list(range(1, len(ranking) + 1))
     assert done.gate["custom"] == ["custom/ranking.csv"]  # re-written: custom, as all are
+
+
+# --- forging: nothing a notebook writes is a gated table ---------------------------
+
+PLANTED_FEE = 777_777.25  # the planted enterprise's water fee (L3)
+PLANTED_CAPITAL = 98_765_432.0  # and its registered capital (L2)
+
+FORGER = notebook(
+    r"""
+import glob, json, os, socket
+import pandas as pd
+import sluice_runtime as sr
+got = {}
+view = sr.dataset('enterprise_utilities')
+got['view_columns'] = sorted(view.columns)
+# 1. a released table (noisy, gated), then row-level data forged from it under made-up units
+t = sr.query("SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district")
+fake = pd.concat([t.assign(unit=f'u{i}') for i in range(10)])
+fake['__n'] = 10
+fake.to_parquet('/out/made_up_units.parquet')
+# 2. a hand-written table note and manifest, claiming the forged file is the helper's
+note = {'file': 'made_up_units.parquet', 'unit': 'unit', 'by': ['district'],
+        'cells': [{'column': 'district', 'kind': 'group_key'}, {'column': 'n', 'kind': 'count'}]}
+json.dump(note, open('/out/.sluice-table-made_up_units.json', 'w'))
+json.dump({'tables': {'made_up_units.parquet': note}, 'custom': []},
+          open('/out/.sluice-manifest.json', 'w'))
+# 3. a forged parquet with an __n claiming a crowd behind each row
+pd.DataFrame({'district': view['district'].head(20), 'n': 1, '__n': 1000}).to_parquet(
+    '/out/forged.parquet')
+""",
+    r"""
+# row-level and targeted reads of the planted enterprise: each must be refused or noised
+attempts = {
+  'rows': "SELECT water_fee, capital FROM enterprise_utilities",
+  'max': "SELECT district, MAX(water_fee) AS m FROM enterprise_utilities GROUP BY district",
+  'one': "SELECT SUM(water_fee) AS s, COUNT(*) AS n FROM enterprise_utilities "
+         "WHERE capital > 98765000",
+  'key': "SELECT capital, COUNT(*) AS n FROM enterprise_utilities GROUP BY capital",
+}
+for name, sql in attempts.items():
+    try:
+        got[name] = sr.query(sql).to_dict('list')
+    except sr.broker.BrokerRefused as exc:
+        got[name] = {'refused': exc.status, 'why': str(exc)}
+got['schema_keys'] = sorted(sr.schema())
+""",
+    r"""
+# 4. the broker's folder holds the socket alone; its other files and other jobs are not here
+got['broker_dir'] = sorted(os.listdir('/broker'))
+mounts = open('/proc/self/mountinfo').read().split('\n')
+source = [l.split()[3] for l in mounts if ' /broker ' in l][0]
+host_jobs = os.path.dirname(os.path.dirname(source))
+got['reach'] = {p: os.path.exists(p) for p in [source, host_jobs, os.path.join(host_jobs, '1')]}
+try:
+    open('/broker/other', 'w').write('x')
+    got['write'] = 'written'
+except OSError as exc:
+    got['write'] = type(exc).__name__
+# a request that is too large is refused, and the broker still answers afterwards
+s = socket.socket(socket.AF_UNIX); s.connect('/broker/sluice.sock')
+s.sendall((10**6).to_bytes(4, 'big') + b'x' * 100)
+got['oversized'] = s.recv(4096)[4:].decode(errors='replace'); s.close()
+got['after'] = len(sr.query("SELECT district FROM enterprise_utilities LIMIT 3"))
+json.dump(got, open('/out/got.json', 'w'), ensure_ascii=False, default=str)
+""",
+)
+
+
+def plant(world: World) -> str:
+    """Give one enterprise an unmistakable L3 fee and L2 capital in the store."""
+    store = world.domain.home.store / "enterprise_utilities" / "data.parquet"
+    frame = pd.read_parquet(store)
+    unit = str(frame["enterprise_id"].iloc[17])
+    frame.loc[frame["enterprise_id"] == unit, ["water_fee", "capital"]] = [
+        PLANTED_FEE,
+        PLANTED_CAPITAL,
+    ]
+    frame.to_parquet(store, index=False)
+    return unit
+
+
+def numbers_in(path: Path) -> list[float]:
+    text = path.read_bytes().decode("utf-8", "replace")
+    if path.suffix == ".parquet":
+        frame = pd.read_parquet(path)
+        text = frame.to_csv(index=False)
+    found = []
+    for token in re.split(r"[^0-9.eE+-]+", text):
+        with contextlib.suppress(ValueError):
+            found.append(float(token))
+    return found
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_forged_tables_stay_custom_and_the_planted_value_never_leaves(
+    world: World, backend: str, runners
+) -> None:
+    unit = plant(world)
+    done = run_notebook_job(world, FORGER, backend, runners)
+    assert done.status == "awaiting_review", done.failure
+    home = world.domain.home
+    got = json.loads((home.jobs / str(done.id) / "out" / "got.json").read_text())
+    assert got["view_columns"] == ["district", "industry"]  # /data holds L1 only
+    # every file the notebook wrote is custom: the forged unit table, the forged __n
+    # table and its note (removed) count for nothing
+    assert done.policy["notebook_outputs"] == {
+        "tables": {},
+        "custom": ["forged.parquet", "got.json", "made_up_units.parquet"],
+    }
+    assert done.gate["custom"] == [
+        "custom/forged.parquet",
+        "custom/got.json",
+        "custom/made_up_units.parquet",
+    ]
+    assert [f for f in done.gate["files"] if f["kind"] == "table"] == []
+    # row-level reads are denied; MAX over L3 is denied
+    assert got["rows"]["refused"] == "denied" and got["max"]["refused"] == "denied"
+    assert got["key"]["refused"] in ("denied", "blocked")
+    # the broker's folder: the socket only, read-only; the host's job folders are not here
+    assert got["broker_dir"] == ["sluice.sock"]
+    assert got["write"] in ("OSError", "PermissionError")
+    assert got["reach"] and not any(got["reach"].values())
+    assert "bad_request" in got["oversized"] and got["after"] == 3
+    # decode: the planted values are nowhere in what the notebook got or wrote
+    for path in (home.jobs / str(done.id) / "out").iterdir():
+        values = numbers_in(path)
+        assert not any(abs(v - PLANTED_FEE) < 1 for v in values), path.name
+        assert not any(abs(v - PLANTED_CAPITAL) < 1 for v in values), path.name
+    assert unit not in (home.jobs / str(done.id) / "out" / "got.json").read_text()
+    # and none of it leaves without two reviewers and a written exception
+    with world.domain.transaction() as session:
+        reviewer = session.scalars(select(User).where(User.name == world.reviewers[0])).one()
+        with pytest.raises(InvalidInput, match="only custom outputs"):
+            review(session, home, done.id, reviewer, "approve")
