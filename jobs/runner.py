@@ -18,6 +18,7 @@ from audit_log import Actor, alert_action, append
 from core.errors import LicenseInvalid
 from core.failures import FailureKind, JobFailure
 from core.home import Home
+from gate.candidates import MODEL_FILE
 from gate.populations import keep
 from gate.step import RESULT_FILE, candidate_dir, gate_job_outputs, kept_dir
 from jobs import notebooks
@@ -64,6 +65,9 @@ def start(
         data = notebooks.prepare_views(session, readable, license, work / "views")
         spec = {"kind": "notebook", "notebook": f"/job/{notebooks.NOTEBOOK_FILE}"}
         files[notebooks.NOTEBOOK_FILE] = job.source.encode("utf-8")
+    elif job.kind == "model":  # a notebook's fit(): trained in a sandbox of its own
+        data = {job.policy["datasets"][0]: readable[job.policy["datasets"][0]]}
+        spec = {"kind": "fit", "sql": job.rewritten_sql, "model": job.policy["model"]}
     else:
         data = readable
         spec = {"kind": "sql", "sql": job.rewritten_sql, "output": "result.parquet"}
@@ -178,7 +182,8 @@ def run(
     with session_factory() as session, session.begin():
         job = get_job(session, job_id)
         failure = result.failure if result is not None else broke
-        result_path: Path | list[Path] | None = {p.name: p for p in produced}.get("result.parquet")
+        wanted = MODEL_FILE if job.kind == "model" else "result.parquet"
+        result_path: Path | list[Path] | None = {p.name: p for p in produced}.get(wanted)
         if job.kind == "notebook" and failure is None:
             result_path, failure = notebook_result(job, sandbox_run, produced)
         finish(session, home, job, result_path, failure, settings, resources)

@@ -30,6 +30,7 @@ from audit_log import Actor
 from core.db import utcnow
 from core.failures import FailureKind, JobFailure
 from core.home import Home
+from gate.candidates import MODEL_FILE
 from jobs.broker_service import serving
 from jobs.leases import JobLease
 from jobs.lifecycle import transition
@@ -98,7 +99,9 @@ def claim(
     """Take the oldest queued job (or `job_id`) and start it, in one transaction."""
     with sessions() as session, session.begin():
         requeue_expired(session, options.name)
-        query = select(Job).where(Job.status == JobStatus.QUEUED).order_by(Job.id).limit(1)
+        # a notebook's child jobs are run by its broker, never by a worker
+        queued = (Job.status == JobStatus.QUEUED, Job.parent_id.is_(None))
+        query = select(Job).where(*queued).order_by(Job.id).limit(1)
         if job_id is not None:
             query = query.where(Job.id == job_id)
         job = session.scalars(query.with_for_update(skip_locked=True)).first()
@@ -151,6 +154,8 @@ def complete(
         outputs = {p.name: p for p in result.outputs}
         failure = result.failure
         result_path: Path | list[Path] | None = outputs.get("result.parquet")
+        if job.kind == "model":
+            result_path = outputs.get(MODEL_FILE)
         if job.kind == "notebook" and failure is None and held.run is not None:
             result_path, failure = notebook_result(job, held.run, result.outputs)
         resources = {**resources, "worker": lease.worker, "attempt": lease.attempt}

@@ -14,10 +14,11 @@ import pytest
 from sqlalchemy import select
 
 from core.errors import InvalidInput
+from gate.model_artifact import DpModel
 from jobs.records import Job
 from jobs.runner import run
 from jobs.submit import submit_notebook
-from operators.records import User
+from operators.records import License, User
 from products.review import review
 from tests.conftest import World
 from tests.sandbox.conftest import BACKENDS
@@ -200,3 +201,65 @@ def test_forged_tables_stay_custom_and_the_planted_value_never_leaves(
         reviewer = session.scalars(select(User).where(User.name == world.reviewers[0])).one()
         with pytest.raises(InvalidInput, match="only custom outputs"):
             review(session, home, done.id, reviewer, "approve")
+
+
+# --- DP models -------------------------------------------------------------------------
+
+FITTER = notebook(
+    r"""
+import json
+import sluice_runtime as sr
+view = sr.dataset('enterprise_utilities')
+m = sr.fit('logistic_regression',
+           "SELECT capital, employees, water_fee, district FROM enterprise_utilities",
+           features=['capital', 'employees', 'water_fee'], label='district', epsilon=1.0)
+proba = m.predict_proba(view.assign(capital=1e6, employees=20, water_fee=5000).head(5))
+out = {'classes': m.classes_, 'rows': m.record['training_rows'], 'shape': list(proba.shape),
+       'sums': [round(float(s), 6) for s in proba.sum(axis=1)],
+       'predicted': [str(p) for p in m.predict(view.assign(capital=1e6, employees=20,
+                                                            water_fee=5000).head(3))]}
+refusals = {}
+for name, call in {
+    'unbounded': lambda: sr.fit('linear_regression',
+                                "SELECT industry, capital FROM enterprise_utilities",
+                                features=['industry'], label='capital'),
+    'identifier': lambda: sr.fit('kmeans', "SELECT phone FROM enterprise_utilities",
+                                 features=['phone']),
+    'join': lambda: sr.fit('kmeans', "SELECT capital FROM enterprise_utilities e JOIN "
+                           "social_insurance s USING (enterprise_id)", features=['capital']),
+}.items():
+    try:
+        call()
+        refusals[name] = 'trained'
+    except sr.broker.BrokerRefused as exc:
+        refusals[name] = exc.status
+out['refusals'] = refusals
+json.dump(out, open('/out/fit.json', 'w'), ensure_ascii=False)
+""",
+)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fit_trains_a_dp_model_broker_side(world: World, backend: str, runners) -> None:
+    done = run_notebook_job(world, FITTER, backend, runners)
+    assert done.status == "awaiting_review", done.failure
+    home = world.domain.home
+    got = json.loads((home.jobs / str(done.id) / "out" / "fit.json").read_text())
+    assert got["refusals"] == {"unbounded": "denied", "identifier": "denied", "join": "denied"}
+    assert got["shape"] == [5, len(got["classes"])] and got["sums"] == [1.0] * 5
+    [model_job] = [j for j in children(world, done.id) if j.kind == "model"]
+    assert model_job.status == "awaiting_review" and model_job.epsilon == 1.0
+    assert model_job.required_reviews == 2  # water_fee is L3
+    [summary] = model_job.gate["files"]
+    assert summary["kind"] == "model" and summary["model"] == "logistic_regression"
+    assert summary["bounds"]["water_fee"] == [0.0, 1_000_000.0]
+    assert summary["training_rows"] == got["rows"] > 100
+    record = DpModel.from_json(
+        (home.jobs / str(model_job.id) / "candidate" / "model.json").read_text()
+    )
+    # the notebook's predictions are the released record's
+    rows = [{"capital": 1e6, "employees": 20, "water_fee": 5000}] * 3
+    assert [str(p) for p in record.predict(rows)] == got["predicted"]
+    with world.domain.sessions() as session:
+        spent = session.get(License, world.license_id).epsilon_spent
+    assert spent == pytest.approx(1.0)  # the fit's ε, and nothing for the refusals

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import EXIT_BAD_SPEC, JobFailed
 
-KINDS = ("sql", "notebook", "probe")
+KINDS = ("sql", "notebook", "probe", "fit")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _OUTPUT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}\.parquet")
 _BROKER = re.compile(r"/broker/[A-Za-z0-9_.-]{1,64}")
@@ -33,6 +33,7 @@ class JobSpec:
     notebook: str = ""
     timeout: int = 600
     broker: str = ""  # the broker's socket, for notebooks that have one
+    model: dict[str, Any] | None = None  # a fit job's model: kind, features, label, bounds, ε
 
     @property
     def meta_name(self) -> str:
@@ -65,7 +66,7 @@ def parse(raw: dict[str, Any]) -> JobSpec:
         raise _bad("sql must be a non-empty string")
     datasets = _datasets(raw)
     output = raw.get("output", "result.parquet")
-    if not isinstance(output, str) or not _OUTPUT.fullmatch(output):
+    if kind != "fit" and (not isinstance(output, str) or not _OUTPUT.fullmatch(output)):
         raise _bad(f"output must be a plain file name ending in .parquet, got {output!r}")
     threads = raw.get("threads", 2)
     if not isinstance(threads, int) or isinstance(threads, bool) or not 1 <= threads <= 64:
@@ -73,6 +74,11 @@ def parse(raw: dict[str, Any]) -> JobSpec:
     memory = raw.get("memory_limit")
     if memory is not None and not (isinstance(memory, str) and _MEMORY.fullmatch(memory)):
         raise _bad(f"memory_limit must look like '1GB' or '512MB', got {memory!r}")
+    if kind == "fit":
+        model = raw.get("model")
+        if not isinstance(model, dict):
+            raise _bad("a fit job needs its model: kind, features, label, bounds, epsilon")
+        return JobSpec("fit", sql, "", datasets, "model.json", threads, memory, model=model)
     return JobSpec("sql", sql, "", datasets, output, threads, memory)
 
 
