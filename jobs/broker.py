@@ -20,6 +20,7 @@ import os
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,10 +146,12 @@ class NotebookBroker:
             self._send(conn, Reply.refused("limit", why))
             return
         self.served += 1
+        started = time.perf_counter()
         try:
             reply = self.handler(request)
         except Exception as exc:  # noqa: BLE001  the notebook gets a reason, the job goes on
             reply = Reply.refused("error", f"the broker could not answer: {type(exc).__name__}")
+        reply.header["broker_seconds"] = round(time.perf_counter() - started, 4)
         if len(reply.payload) > MAX_RESULT_BYTES:
             reply = Reply.refused("limit", f"the result is over {MAX_RESULT_BYTES} bytes")
         self._send(conn, reply)
