@@ -76,7 +76,9 @@ def _checks(job: Job) -> dict[str, Any]:
 def model_manifest(job: Job) -> dict[str, Any]:
     """A DP model's facts as the gate read them from its model.json."""
     keys = ("model", "features", "label", "bounds", "epsilon", "training_rows")
-    found = next((f for f in job.gate.get("files", []) if f.get("kind") == "model"), {})
+    found: dict[str, Any] = next(
+        (f for f in job.gate.get("files", []) if f.get("kind") == "model"), {}
+    )
     return {k: found.get(k) for k in keys}
 
 

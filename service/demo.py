@@ -206,7 +206,9 @@ def _train_model(d: Domain, license_id: int, people: dict[str, Any], out: Printe
         job_id, plan = submit_model(session, license_id, people["operator"], MODEL_REQUEST)
     out.line(f"training SQL (one row per enterprise):\n{_indent(plan.sql)}")
     job = run(d.sessions, d.home, job_id, d.settings.job_settings())
-    summary = next((f for f in job.gate.get("files", []) if f.get("kind") == "model"), {})
+    summary: dict[str, Any] = next(
+        (f for f in job.gate.get("files", []) if f.get("kind") == "model"), {}
+    )
     out.line(
         f"job {job_id}: {job.status}; {summary.get('model')} ε={summary.get('epsilon')} "
         f"on ~{summary.get('training_rows')} rows"
