@@ -87,3 +87,40 @@ def test_an_edited_model_record_is_blocked(world: World) -> None:
     assert [f.rule for f in check_model(cheaper, expected, 10)[1]] == ["model_mismatch"]
     assert [f.rule for f in check_model(few, expected, 10)[1]] == ["model_rows"]
     assert [f.rule for f in check_model("{}", expected, 10)[1]] == ["model_mismatch"]
+
+
+@pytest.mark.sandbox
+@pytest.mark.parametrize(
+    ("model", "label", "params"),
+    [("gaussian_nb", "district", {}), ("kmeans", None, {"n_clusters": 4})],
+)
+def test_every_model_kind_trains_to_a_checked_record(world: World, model, label, params) -> None:
+    request = {
+        "model": model,
+        "sql": "SELECT employees, capital, district FROM enterprise_utilities",
+        "features": ["employees", "capital"],
+        "label": label,
+        "epsilon": 1.0,
+        "params": params,
+    }
+    job = job_of(world, trained(world, request))
+    assert job.status == "awaiting_review", job.failure
+    text = (world.domain.home.jobs / str(job.id) / "candidate" / "model.json").read_text()
+    record = DpModel.from_json(text)
+    assert record.kind == model and record.training_rows > 1000
+    predicted = record.predict([{"employees": 30, "capital": 5e6}] * 2)
+    if model == "kmeans":
+        assert len(record.parameters["cluster_centers"]) == 4 and predicted[0] in range(4)
+    else:  # classes are the declared districts the data held
+        assert set(record.parameters["classes"]) <= set(
+            world_schema_categories(world, "enterprise_utilities", "district")
+        )
+
+
+def world_schema_categories(world: World, dataset: str, column: str) -> list[str]:
+    from catalog import get_dataset
+
+    with world.domain.sessions() as session:
+        found = get_dataset(session, dataset).schema().column(column)
+        assert found is not None and found.categories is not None
+        return list(found.categories)
