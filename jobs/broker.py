@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import struct
 import threading
@@ -102,10 +101,7 @@ class NotebookBroker:
         self._stop = threading.Event()
         path = folder / SOCKET_NAME
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(str(path))
-        # the sandbox user (nobody in a container) must be able to connect; the folder
-        # is mounted into this job's sandbox alone
-        os.chmod(path, 0o666)
+        sock.bind(str(path))  # the backend gives it to the sandbox's user alone
         sock.listen(1)
         sock.settimeout(0.2)
         self._sock = sock

@@ -25,6 +25,7 @@ from core.failures import JobFailure
 from sandbox.cgroups import container_cgroups, cpu_seconds, oom_kills, pids_refused
 from sandbox.limits import Limits, breach, rlimits
 from sandbox.pool import (
+    SANDBOX_UID,
     START_TIMEOUT,
     Slot,
     claim_slot,
@@ -269,7 +270,7 @@ class DockerRunner:
             if slot is None:
                 slot = self._new_slot(run.limits, claimed=True)
             handle.slot = slot
-            attach_broker(run, slot.path / "broker")
+            attach_broker(run, slot.path / "broker", owner=SANDBOX_UID)
             load_job(slot, run.job_dir, run.data)
             handle.started = time.monotonic()
             say_go(self.client, slot, time.monotonic() + START_TIMEOUT)

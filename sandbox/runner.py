@@ -127,16 +127,24 @@ def execute(runner: Runner, run: SandboxRun) -> SandboxResult:
         runner.cleanup(handle)
 
 
-def attach_broker(run: SandboxRun, folder: Path) -> None:
+def attach_broker(run: SandboxRun, folder: Path, owner: int | None = None) -> None:
     """Make `folder` (mounted at /broker) hold the run's broker socket, and nothing else,
-    and name the socket in the job spec."""
+    and name the socket in the job spec.
+
+    Folder and socket are for the sandbox's user alone: `owner` is its uid on the host
+    where that differs from ours (a container's nobody); other host users cannot
+    reach the socket either.
+    """
     if run.broker is None:
         return
-    folder.mkdir(parents=True, mode=0o755, exist_ok=True)  # kept: a container may mount it
-    folder.chmod(0o755)
+    folder.mkdir(parents=True, mode=0o700, exist_ok=True)  # kept: a container may mount it
     for entry in folder.iterdir():
         shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
     name = run.broker.listen_in(folder)
+    for path, mode in ((folder / name, 0o600), (folder, 0o700)):
+        if owner is not None and os.geteuid() == 0:
+            os.chown(path, owner, owner, follow_symlinks=False)
+        path.chmod(mode)
     spec_path = run.job_dir / SPEC_NAME
     spec = json.loads(spec_path.read_text("utf-8"))
     spec["broker"] = f"{BROKER_MOUNT}/{name}"

@@ -107,3 +107,26 @@ def test_a_half_sent_request_does_not_stop_the_broker(served) -> None:
 def test_only_the_socket_is_in_its_folder(served) -> None:
     _, _, path = served
     assert [p.name for p in path.parent.iterdir()] == ["sluice.sock"]
+
+
+def test_attach_broker_gives_the_socket_to_the_sandbox_user_alone(tmp_path: Path) -> None:
+    import json
+    import stat
+
+    from sandbox.runner import SandboxRun, attach_broker, prepare_work_dir
+
+    broker = NotebookBroker(lambda request: Reply({"ok": True}))
+    run = SandboxRun("1", tmp_path / "work", {}, {"kind": "notebook"}, broker=broker)
+    prepare_work_dir(run)
+    folder = tmp_path / "mounted"
+    folder.mkdir()
+    (folder / "left-over").write_text("from an earlier job")
+    try:
+        attach_broker(run, folder)
+        assert [p.name for p in folder.iterdir()] == ["sluice.sock"]
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        assert stat.S_IMODE((folder / "sluice.sock").stat().st_mode) == 0o600
+        spec = json.loads((run.job_dir / "spec.json").read_text())
+        assert spec["broker"] == "/broker/sluice.sock"
+    finally:
+        broker.close()
