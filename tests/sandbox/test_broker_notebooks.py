@@ -263,3 +263,28 @@ def test_fit_trains_a_dp_model_broker_side(world: World, backend: str, runners) 
     with world.domain.sessions() as session:
         spent = session.get(License, world.license_id).epsilon_spent
     assert spent == pytest.approx(1.0)  # the fit's ε, and nothing for the refusals
+
+
+@pytest.mark.sandbox("bubblewrap")
+def test_a_worker_serves_the_broker_and_never_claims_a_child(world: World) -> None:
+    """Workers run notebooks with their broker too; a child job is run by its broker."""
+    from jobs.worker import WorkerOptions, work_one
+
+    settings = dataclasses.replace(world.domain.settings.job_settings(), backend="bubblewrap")
+    d = world.domain
+    with d.transaction() as session:
+        job_id = submit_notebook(session, world.license_id, world.operator, RANKING, settings).id
+    assert work_one(d.sessions, d.home, WorkerOptions("w"), settings) == (job_id, "recorded")
+    [child] = children(world, job_id)
+    assert child.status == "awaiting_review"
+    # a queued child (as if its broker had not run it yet) is not a worker's to take
+    with d.transaction() as session:
+        parent = session.get(Job, job_id)
+        assert parent is not None and parent.status == "awaiting_review"
+        from jobs.submit import submit_sql
+
+        queued = submit_sql(session, world.license_id, world.operator,
+                            "SELECT district FROM enterprise_utilities", settings,
+                            parent_id=job_id)  # fmt: skip
+        assert queued.status == "queued"
+    assert work_one(d.sessions, d.home, WorkerOptions("w"), settings) is None
