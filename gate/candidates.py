@@ -1,10 +1,11 @@
 """Candidate outputs of a job: which files are gate-ready tables and which are custom.
 
 A *table* is the SQL runtime's result (its cells are known from the policy decision)
-or a Parquet/CSV file carrying the `__n` companion, as the runtime's table helper
-writes it (its cells are read from the companions). Everything else a job leaves in
-/out (plots, free text, tables without companions) is *custom*: held back unless two
-reviewers approve an exception with a written justification. Custom files are still
+or, from a SQL job, a Parquet/CSV file carrying the `__n` companion (its cells are
+read from the companions); a *model* is the `model.json` of a DP training job (a
+notebook's `fit()`). Everything else a job leaves in /out, and every file a notebook
+writes, is *custom*: held back unless two reviewers approve an exception with a
+written justification. Custom files are still
 scanned for raw identifiers where their contents can be read, and a hit blocks.
 """
 
@@ -26,9 +27,10 @@ from gate.table_file import infer_cells
 from gate.tables import CellSpec
 from gate.value_scan import Combination, scan_combinations, scan_identifiers
 
-__all__ = ["Candidate", "classify", "custom_findings", "read_candidate"]
+__all__ = ["MODEL_FILE", "Candidate", "classify", "custom_findings", "read_candidate"]
 
 SQL_RESULT = "result.parquet"
+MODEL_FILE = "model.json"  # a DP model's record (gate.model_artifact), the one name it has
 SIDECAR = ".meta.json"
 TABLE_SUFFIXES = (".parquet", ".csv")
 CUSTOM_FOLDER = "custom"
@@ -44,7 +46,7 @@ class Candidate:
     """One file from /out, with what the gate makes of it."""
 
     path: Path
-    kind: Literal["table", "custom"]
+    kind: Literal["table", "custom", "model"]
     cells: tuple[CellSpec, ...] = ()
     from_policy: bool = False  # the SQL result: noise from the policy decision applies
 
@@ -53,6 +55,8 @@ class Candidate:
         """The name the file has among the job's outputs and inside a release package."""
         if self.kind == "table":
             return self.path.stem + ".csv"
+        if self.kind == "model":
+            return MODEL_FILE
         return f"{CUSTOM_FOLDER}/{self.path.name}"
 
 
@@ -76,12 +80,10 @@ def _companion_table(path: Path) -> tuple[CellSpec, ...] | None:
 
 
 def _may_be_table(job: GateSubject, path: Path) -> bool:
-    """A notebook's file is a table only if the runtime's table helper made it; a file the
-    notebook wrote by hand with an `__n` column is custom, however it looks."""
-    if job.kind != "notebook":
-        return True
-    made = job.policy.get("notebook_outputs", {}).get("tables", [])
-    return path.name in made
+    """A notebook's file is never a table: its companions (`__n`, table notes) would be
+    computed in the process the operator controls, so they prove nothing. What a
+    notebook needs gated it gets through the broker, as child SQL jobs."""
+    return job.kind != "notebook"
 
 
 def classify(job: GateSubject, paths: Sequence[Path]) -> tuple[list[Candidate], list[str]]:
@@ -92,6 +94,9 @@ def classify(job: GateSubject, paths: Sequence[Path]) -> tuple[list[Candidate], 
             specs = job.policy.get("cells", [])
             cells = tuple(CellSpec.from_dict(c) for c in specs)
             found.append(Candidate(path, "table", cells, from_policy=True))
+            continue
+        if job.kind == "model" and path.name == MODEL_FILE:
+            found.append(Candidate(path, "model"))
             continue
         inferred = _companion_table(path) if _may_be_table(job, path) else None
         found.append(Candidate(path, "table", inferred) if inferred else Candidate(path, "custom"))

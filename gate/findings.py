@@ -136,8 +136,9 @@ for _entry in (
     Rule(
         "custom_output",  # gate.candidates
         "is not a gate-checked table ({bytes} bytes, {media}); it is held back",
-        "Write tables through the runtime's table helper; other files leave only "
-        "as an exception approved by two reviewers with a written justification.",
+        "Ask for tables through SQL or a notebook's query(), which the gate checks; other "
+        "files leave only as an exception approved by two reviewers with a written "
+        "justification.",
     ),
 ):
     register(_entry)

@@ -38,6 +38,7 @@ from gate.differencing import TablePopulations, table_populations
 from gate.disclosure import DisclosureRules
 from gate.dp import release_dp
 from gate.findings import Finding, make_finding
+from gate.model_check import check_model
 from gate.overrides import rules_for
 from gate.populations import check_new
 from gate.registry import alerts_for
@@ -206,6 +207,27 @@ def _gate_custom(
     return summary, findings
 
 
+def _gate_model(
+    candidate: Candidate, job: GateSubject, rules: DisclosureRules, home: Home
+) -> tuple[dict[str, Any], list[Finding]]:
+    """A DP model: its record must be the one charged, over enough rows; reviewers see
+    its manifest (kind, ε, bounds, training rows) beside it."""
+    text = candidate.path.read_text("utf-8", errors="replace")
+    model, findings = check_model(text, job.policy.get("model", {}), rules.threshold)
+    (candidate_dir(home, job) / candidate.released_name).write_text(text, "utf-8")
+    summary: dict[str, Any] = {
+        "name": candidate.released_name,
+        "source": candidate.path.name,
+        "kind": "model",
+        "blocked": bool(findings),
+    }
+    if model is not None:
+        summary.update(model=model.kind, epsilon=model.epsilon, bounds=model.bounds,
+                       training_rows=model.training_rows, features=model.features,
+                       label=model.label)  # fmt: skip
+    return summary, findings
+
+
 def _prepare(home: Home, job: GateSubject) -> None:
     folder = candidate_dir(home, job)
     shutil.rmtree(folder, ignore_errors=True)
@@ -237,6 +259,8 @@ def gate_job_outputs(
         if candidate.kind == "table":
             summary, more, population = _gate_table(candidate, job, effective, scan, home)
             populations += [population] if population is not None else []
+        elif candidate.kind == "model":
+            summary, more = _gate_model(candidate, job, effective, home)
         else:
             summary, more = _gate_custom(candidate, job, scan, home)
         for finding in more:
@@ -265,7 +289,7 @@ def _outcome(
         for rule, count in summary.get("counts", {}).items():
             counts[rule] = counts.get(rule, 0) + count
     for finding in findings:
-        if finding.rule in ("custom_output", "differencing"):
+        if finding.rule in ("custom_output", "differencing", "model_mismatch", "model_rows"):
             counts[finding.rule] = counts.get(finding.rule, 0) + 1
     blocked = not files or any(f["blocked"] for f in files) or bool(differencing)
     gate = {

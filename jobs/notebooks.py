@@ -3,18 +3,14 @@
 The policy engine cannot rewrite Python, so a notebook never reads the store as
 SQL jobs do. It reads a per-job view of each licensed dataset, made on the host:
 only the rows the license's row filters allow (made from the same filtered copies
-SQL jobs read, `jobs.license_data`); only columns at L1 and L2 (and not above the
-license's level); measures clamped to their bounds; no identifiers except the
-privacy unit, replaced by a token keyed for this job alone (so units can be
-counted and joined within the job, never linked to another job or to the store).
-L3 values never enter a notebook's sandbox: aggregates over them go through SQL,
-where the policy engine adds differential-privacy noise and charges the budget.
+SQL jobs read, `jobs.license_data`) and only its L1 columns (公开, public), with no
+identifier and no privacy unit. Everything above L1 comes through the broker
+(`jobs.broker`): `query()` and `fit()` run as child jobs through the policy engine,
+the gate and the ε ledger, and hand back released results only.
 """
 
 from __future__ import annotations
 
-import json
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +27,7 @@ from jobs.records import Job
 
 NOTEBOOK_FILE = "notebook.ipynb"
 MAX_NOTEBOOK_BYTES = 5_000_000
-LEVEL_CAP = Level.L2  # the highest level a notebook may read, whatever the license says
+LEVEL_CAP = Level.L1  # the highest level a notebook may read, whatever the license says
 
 
 def clean_notebook(text: str) -> str:
@@ -59,15 +55,13 @@ def readable_level(license_level: Level) -> Level:
 
 
 def visible_columns(schema: DatasetSchema, license_level: Level) -> list[ColumnSpec]:
-    """The stored columns a notebook sees, privacy unit first (as a token)."""
+    """The stored columns a notebook sees: L1, no identifier, not the privacy unit."""
     cap = readable_level(license_level).rank
-    shown = [
+    return [
         c
         for c in schema.stored_columns
         if c.level.rank <= cap and c.role is not Role.IDENTIFIER and c.name != schema.privacy_unit
     ]
-    unit = schema.column(schema.privacy_unit)
-    return ([unit] if unit is not None and unit.stored else []) + shown
 
 
 @dataclass(frozen=True)
@@ -88,23 +82,21 @@ def scope_for(session: Session, datasets: list[str], license_level: Level) -> No
         schema = get_dataset(session, name).schema()
         visible = visible_columns(schema, license_level)
         columns[name] = [c.name for c in visible]
-        for column in visible[1:]:
+        for column in visible:
             level = column.level if column.level.rank > level.rank else level
     return NotebookScope(columns, level)
 
 
-def _select(schema: DatasetSchema, license_level: Level, salt: str) -> str:
+def _select(schema: DatasetSchema, license_level: Level) -> str:
     parts = []
     for column in visible_columns(schema, license_level):
         name = f'"{column.name}"'
-        if column.name == schema.privacy_unit:
-            parts.append(f"sha256('{salt}' || CAST({name} AS VARCHAR)) AS {name}")
-        elif column.role is Role.MEASURE and column.bounds is not None:
+        if column.role is Role.MEASURE and column.bounds is not None:
             lo, hi = column.bounds
             parts.append(f"LEAST(GREATEST({name}, {lo!r}), {hi!r}) AS {name}")
         else:
             parts.append(name)
-    return ", ".join(parts)
+    return ", ".join(parts) or "NULL AS no_public_column"
 
 
 def prepare_views(
@@ -116,14 +108,13 @@ def prepare_views(
     """
     folder.mkdir(parents=True, exist_ok=True)
     license_level = Level(license.max_level)
-    salt = secrets.token_hex(16)  # kept nowhere: tokens cannot be matched after the job
     views: dict[str, Path] = {}
     con = duckdb.connect(":memory:")
     try:
         for name, source in sources.items():
             schema = get_dataset(session, name).schema()
             target = folder / f"{name}.parquet"
-            columns = _select(schema, license_level, salt)
+            columns = _select(schema, license_level)
             query = f"SELECT {columns} FROM read_parquet({_quoted(source)})"
             con.execute(f"COPY ({query}) TO {_quoted(target)} (FORMAT parquet)")
             views[name] = target
@@ -138,26 +129,18 @@ def _quoted(path: Path) -> str:
 
 @dataclass(frozen=True)
 class NotebookOutputs:
-    """What a notebook left in /out: helper tables (with their cells) and custom files."""
+    """What a notebook left in /out: custom files, all of them (the runtime's manifest
+    is not read: nothing the notebook's process wrote can make a file a table)."""
 
-    tables: dict[str, dict[str, Any]]
     custom: list[str]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"tables": self.tables, "custom": self.custom}
+        return {"tables": {}, "custom": self.custom}
 
 
 def read_outputs(review_dir: Path, outputs: list[Path]) -> NotebookOutputs:
-    """The runtime's manifest, trusted only for files that did leave /out; any output it
-    does not list as a table is custom."""
-    try:
-        manifest = json.loads((review_dir / "manifest.json").read_text("utf-8"))
-        tables = manifest.get("tables", {}) if isinstance(manifest, dict) else {}
-    except (OSError, ValueError):
-        tables = {}
-    names = {p.name for p in outputs}
-    kept = {k: v for k, v in tables.items() if k in names and isinstance(v, dict)}
-    return NotebookOutputs(kept, sorted(names - set(kept)))
+    """Every file that left /out is a custom output."""
+    return NotebookOutputs(sorted(p.name for p in outputs))
 
 
 def executed_notebook(home: Home, job: Job) -> Path:

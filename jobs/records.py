@@ -53,6 +53,8 @@ class Job(Base):
     operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), nullable=False, index=True)
     submitted_by: Mapped[str] = mapped_column(String(200), nullable=False)
     kind: Mapped[str] = mapped_column(String(20), nullable=False)  # sql | notebook
+    # the notebook job whose broker submitted this one (a `query()` or `fit()` call)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True, index=True)
     source: Mapped[str] = mapped_column(Text, nullable=False)
     source_digest: Mapped[str] = mapped_column(String(64), nullable=False)
     engine: Mapped[str] = mapped_column(String(20), default="duckdb")
@@ -82,6 +84,7 @@ class Job(Base):
             "id": self.id,
             "license_id": self.license_id,
             "kind": self.kind,
+            "parent_id": self.parent_id,
             "engine": self.engine,
             "status": self.status,
             "decision": self.decision,

@@ -18,10 +18,12 @@ from audit_log import Actor, alert_action, append
 from core.errors import LicenseInvalid
 from core.failures import FailureKind, JobFailure
 from core.home import Home
+from gate.candidates import MODEL_FILE
 from gate.output_limits import OutputLimits, misnamed_column, oversized
 from gate.populations import keep
 from gate.step import RESULT_FILE, candidate_dir, gate_job_outputs, kept_dir
 from jobs import notebooks
+from jobs.broker_service import serving
 from jobs.license_data import RowFilterFailed, license_files
 from jobs.license_limits import limits_for
 from jobs.lifecycle import transition
@@ -65,6 +67,9 @@ def start(
         data = notebooks.prepare_views(session, readable, license, work / "views")
         spec = {"kind": "notebook", "notebook": f"/job/{notebooks.NOTEBOOK_FILE}"}
         files[notebooks.NOTEBOOK_FILE] = job.source.encode("utf-8")
+    elif job.kind == "model":  # a notebook's fit(): trained in a sandbox of its own
+        data = {job.policy["datasets"][0]: readable[job.policy["datasets"][0]]}
+        spec = {"kind": "fit", "sql": job.rewritten_sql, "model": job.policy["model"]}
     else:
         data = readable
         spec = {"kind": "sql", "sql": job.rewritten_sql, "output": "result.parquet"}
@@ -175,9 +180,9 @@ def fail_unexpectedly(
 def notebook_result(
     job: Job, sandbox_run: SandboxRun, outputs: list[Path]
 ) -> tuple[list[Path] | None, JobFailure | None]:
-    """All of a notebook's outputs go to the gate; the runtime's manifest (which are
-    tables made by `sluice_runtime.table`, which are custom) goes in the job's policy
-    for the gate and the reviewers."""
+    """All of a notebook's outputs go to the gate, where every one is custom (two
+    reviewers and a written exception); the runtime's list of them goes in the job's
+    policy for the reviewers."""
     found = notebooks.read_outputs(sandbox_run.review_dir, outputs)
     job.policy = {**job.policy, "notebook_outputs": found.to_dict()}
     if not outputs:
@@ -200,8 +205,11 @@ def run(
         with session_factory() as session:
             return get_job(session, job_id)
     runner = settings.runner()
-    try:
-        result: SandboxResult | None = execute(runner, sandbox_run)
+    with session_factory() as session:
+        kind = get_job(session, job_id).kind
+    try:  # a notebook's query() and fit() calls are served while it runs (jobs.broker)
+        with serving(session_factory, home, (job_id, kind), sandbox_run, settings, run):
+            result: SandboxResult | None = execute(runner, sandbox_run)
         broke = None
     except Exception as exc:  # the engine or the host failed, not the job: still end it
         result = None
@@ -219,8 +227,8 @@ def run(
         with session_factory() as session, session.begin():
             job = get_job(session, job_id)
             failure = result.failure if result is not None else broke
-            outputs = {p.name: p for p in produced}
-            result_path: Path | list[Path] | None = outputs.get("result.parquet")
+            wanted = MODEL_FILE if job.kind == "model" else "result.parquet"
+            result_path: Path | list[Path] | None = {p.name: p for p in produced}.get(wanted)
             if job.kind == "notebook" and failure is None:
                 result_path, failure = notebook_result(job, sandbox_run, produced)
             finish(session, home, job, result_path, failure, settings, resources)

@@ -31,6 +31,7 @@ class JobSettings:
     query_budget: QueryBudget = QueryBudget()  # the policy analysis's size and time
     output_limits: OutputLimits = OutputLimits()  # what the gate agrees to read
     sandbox_runner: Runner | None = field(default=None, compare=False)
+    broker_max_requests: int = 100  # query() and fit() calls one notebook may make
 
     def runner(self) -> Runner:
         if self.sandbox_runner is not None:

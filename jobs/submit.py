@@ -129,11 +129,13 @@ def submit_sql(
     settings: JobSettings,
     engine: str = "duckdb",
     planned: PlannedQuery | None = None,
+    parent_id: int | None = None,
 ) -> Job:
     """Record the job: denied with reasons, or queued with ε charged. Caller commits.
 
     A Spark job is an ordinary job (same decision, same ε, same gate) whose policy
-    also carries the Spark SQL that sqlglot emits from the same rewritten tree.
+    also carries the Spark SQL that sqlglot emits from the same rewritten tree. A
+    notebook's `query()` is such a job with the notebook job as `parent_id`.
     """
     check_engine(engine)
     if not sql.strip():
@@ -157,10 +159,12 @@ def submit_sql(
         epsilon=decision.epsilon,
         status=JobStatus.DENIED if decision.decision is Decision.DENY else JobStatus.QUEUED,
         required_reviews=2 if level is Level.L3 else 1,
+        parent_id=parent_id,
     )
     actor = user.actor
     details = {
         "license": license.id,
+        **({"parent": f"job:{parent_id}"} if parent_id is not None else {}),
         "sql_digest": job.source_digest,
         "decision": decision.decision,
         "rewritten_sql": decision.sql,

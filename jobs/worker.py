@@ -30,10 +30,12 @@ from audit_log import Actor
 from core.db import utcnow
 from core.failures import FailureKind, JobFailure
 from core.home import Home
+from gate.candidates import MODEL_FILE
+from jobs.broker_service import serving
 from jobs.leases import JobLease
 from jobs.lifecycle import transition
 from jobs.records import Job, JobStatus
-from jobs.runner import fail_unexpectedly, finish, notebook_result, start
+from jobs.runner import fail_unexpectedly, finish, notebook_result, run, start
 from jobs.settings import JobSettings
 from sandbox.runner import SandboxResult, SandboxRun, execute
 
@@ -97,7 +99,9 @@ def claim(
     """Take the oldest queued job (or `job_id`) and start it, in one transaction."""
     with sessions() as session, session.begin():
         requeue_expired(session, options.name)
-        query = select(Job).where(Job.status == JobStatus.QUEUED).order_by(Job.id).limit(1)
+        # a notebook's child jobs are run by its broker, never by a worker
+        queued = (Job.status == JobStatus.QUEUED, Job.parent_id.is_(None))
+        query = select(Job).where(*queued).order_by(Job.id).limit(1)
         if job_id is not None:
             query = query.where(Job.id == job_id)
         job = session.scalars(query.with_for_update(skip_locked=True)).first()
@@ -158,6 +162,8 @@ def complete(
         outputs = {p.name: p for p in result.outputs}
         failure = result.failure
         result_path: Path | list[Path] | None = outputs.get("result.parquet")
+        if job.kind == "model":
+            result_path = outputs.get(MODEL_FILE)
         if job.kind == "notebook" and failure is None and held.run is not None:
             result_path, failure = notebook_result(job, held.run, result.outputs)
         resources = {**resources, "worker": lease.worker, "attempt": lease.attempt}
@@ -221,8 +227,9 @@ def work_one(
         return held.job_id, "failed to start"
     beat = Heartbeat(sessions, held, options.lease_seconds)
     beat.start()
-    try:
-        result = run_claimed(held, settings, options.spark_master)
+    try:  # a notebook's query() and fit() calls are served while it runs (jobs.broker)
+        with serving(sessions, home, (held.job_id, held.kind), held.run, settings, run):
+            result = run_claimed(held, settings, options.spark_master)
     except Exception as exc:  # noqa: BLE001  the engine broke, not the job: record it
         log = held.run.log_path
         broke = JobFailure(FailureKind.ERROR, f"{type(exc).__name__}: {exc}")

@@ -35,7 +35,14 @@ from products.package import MANIFEST, build_package
 from products.recipients import active_key
 from products.records import Release
 
-__all__ = ["ExceptionGrant", "get_release", "release_job", "release_of", "released_files"]
+__all__ = [
+    "ExceptionGrant",
+    "get_release",
+    "model_manifest",
+    "release_job",
+    "release_of",
+    "released_files",
+]
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,15 @@ def _checks(job: Job) -> dict[str, Any]:
         for f in job.gate.get("files", [])
     ]
     return checks
+
+
+def model_manifest(job: Job) -> dict[str, Any]:
+    """A DP model's facts as the gate read them from its model.json."""
+    keys = ("model", "features", "label", "bounds", "epsilon", "training_rows")
+    found: dict[str, Any] = next(
+        (f for f in job.gate.get("files", []) if f.get("kind") == "model"), {}
+    )
+    return {k: found.get(k) for k in keys}
 
 
 def _noise_manifest(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -136,6 +152,8 @@ def release_job(
     candidate = candidate_dir(home, job)
     files = {name: (candidate / name).read_bytes() for name in names}
     manifest = _manifest(session, job, reviewers, withheld)
+    if job.kind == "model":  # what a reviewer approved: kind, ε, bounds, training rows
+        manifest["model"] = model_manifest(job)
     if exception is not None:
         manifest["exception"] = {"files": [n for n in names if n.startswith("custom/")]}
     members = files

@@ -26,11 +26,13 @@ from sandbox.interpreter import Interpreter
 from sandbox.limits import Limits, breach, rlimits
 from sandbox.outdir import OutMount
 from sandbox.runner import (
+    BROKER_MOUNT,
     SPEC_NAME,
     Handle,
     JobLog,
     SandboxResult,
     SandboxRun,
+    attach_broker,
     conclude,
     prepare_work_dir,
 )
@@ -131,6 +133,8 @@ class BubblewrapRunner:
         for name, path in sorted(run.data.items()):
             args += ["--ro-bind", str(Path(path).resolve()), f"/data/{name}.parquet"]
         args += ["--ro-bind", str(run.job_dir), "/job", "--bind", str(run.out_dir), "/out"]
+        if run.broker is not None:  # only the socket's own folder, read-only
+            args += ["--ro-bind", str(broker_dir(run)), BROKER_MOUNT]
         args += ["--size", str(self.tmpfs_mb * 1024 * 1024), "--tmpfs", "/tmp"]
         args += ["--proc", "/proc", "--dev", "/dev"]
         # bwrap's root and /dev are unbounded tmpfs: read-only, /tmp stays the only scratch.
@@ -166,6 +170,7 @@ class BubblewrapRunner:
 
     def start(self, run: SandboxRun) -> BubblewrapHandle:
         prepare_work_dir(run)
+        attach_broker(run, broker_dir(run))
         info_r, info_w = os.pipe()
         handle = BubblewrapHandle(run=run, started=time.monotonic(), info_fd=info_r)
         try:
@@ -289,6 +294,11 @@ class BubblewrapRunner:
         h.fds, h.pidfd, h.info_fd = [], -1, -1
         if h.out is not None:
             h.out.release()
+
+
+def broker_dir(run: SandboxRun) -> Path:
+    """The host folder bubblewrap mounts at /broker: the job's own, beside /job and /out."""
+    return run.work_dir / "broker"
 
 
 def _own(handle: Handle) -> BubblewrapHandle:

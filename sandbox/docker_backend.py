@@ -25,6 +25,7 @@ from core.failures import JobFailure
 from sandbox.cgroups import container_cgroups, cpu_seconds, oom_kills, pids_refused
 from sandbox.limits import Limits, breach, rlimits
 from sandbox.pool import (
+    SANDBOX_UID,
     START_TIMEOUT,
     Slot,
     claim_slot,
@@ -38,11 +39,13 @@ from sandbox.pool import (
     say_go,
 )
 from sandbox.runner import (
+    BROKER_MOUNT,
     SPEC_NAME,
     Handle,
     JobLog,
     SandboxResult,
     SandboxRun,
+    attach_broker,
     conclude,
     prepare_work_dir,
 )
@@ -184,6 +187,8 @@ class DockerRunner:
             Mount("/job", str(slot_path / "job"), type="bind", read_only=True),
             Mount("/data", str(slot_path / "data"), type="bind", read_only=True),
             Mount("/out", str(slot_path / "out"), type="bind", read_only=False),
+            # empty unless the job has a broker (a notebook): then its socket alone
+            Mount(BROKER_MOUNT, str(slot_path / "broker"), type="bind", read_only=True),
         ]
         memory = f"{limits.memory_mb}m"
         command = ["python3", "-s", "-P", "-m", "sluice_runtime"]
@@ -265,6 +270,7 @@ class DockerRunner:
             if slot is None:
                 slot = self._new_slot(run.limits, claimed=True)
             handle.slot = slot
+            attach_broker(run, slot.path / "broker", owner=SANDBOX_UID)
             load_job(slot, run.job_dir, run.data)
             handle.started = time.monotonic()
             say_go(self.client, slot, time.monotonic() + START_TIMEOUT)

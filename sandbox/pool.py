@@ -89,7 +89,7 @@ def make_slot(
     other process can take it in between.
     """
     path = folder / uuid.uuid4().hex[:12]
-    for sub in ("job", "data"):
+    for sub in ("job", "data", "broker"):
         (path / sub).mkdir(parents=True, mode=0o755)
     os.mkfifo(path / "job" / GO, 0o644)
     out = OutMount.create(path / "out", limits, owner=SANDBOX_UID)

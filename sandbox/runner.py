@@ -29,12 +29,25 @@ from sandbox.limits import (
 )
 
 SPEC_NAME = "spec.json"
+BROKER_MOUNT = "/broker"  # where a job's broker socket folder appears inside
 LOG_NAME = "sandbox.log"
 RESERVED_PREFIX = ".sluice-"  # the runtime's own files in /out, moved to review/ by the host
 LOG_CAP = 1_000_000  # bytes of stdout+stderr kept in sandbox.log
 _STDERR_TAIL = 8192
 _DATASET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _JOB_FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}")
+
+
+class BrokerEndpoint(Protocol):
+    """A service outside the sandbox that a job reaches through one Unix socket.
+
+    The backend picks the host folder that it mounts read-only at /broker and asks
+    the endpoint to listen there (`listen_in` returns the socket's file name); the
+    folder holds nothing else, so the job sees the socket and no other file of the
+    service. Defined here, implemented by the job layer (jobs.broker).
+    """
+
+    def listen_in(self, folder: Path) -> str: ...
 
 
 @dataclass
@@ -45,7 +58,9 @@ class SandboxRun:
     spec.json), `out` (writable, /out), `logs` and `review` (host only: the
     executed notebook and the runtime's manifest). Each `data` entry is mounted
     read-only at /data/<name>.parquet, and nothing else is. `files` are extra
-    files for /job (a notebook), written beside the spec.
+    files for /job (a notebook), written beside the spec. A `broker` (notebooks)
+    gets a folder of its own mounted read-only at /broker, and the spec names its
+    socket for the runtime.
     """
 
     job_id: str
@@ -54,6 +69,7 @@ class SandboxRun:
     spec: dict[str, Any]
     limits: Limits = field(default_factory=Limits)
     files: dict[str, bytes] = field(default_factory=dict)
+    broker: BrokerEndpoint | None = field(default=None, compare=False)
 
     @property
     def job_dir(self) -> Path:
@@ -109,6 +125,30 @@ def execute(runner: Runner, run: SandboxRun) -> SandboxResult:
         return runner.wait(handle)
     finally:
         runner.cleanup(handle)
+
+
+def attach_broker(run: SandboxRun, folder: Path, owner: int | None = None) -> None:
+    """Make `folder` (mounted at /broker) hold the run's broker socket, and nothing else,
+    and name the socket in the job spec.
+
+    Folder and socket are for the sandbox's user alone: `owner` is its uid on the host
+    where that differs from ours (a container's nobody); other host users cannot
+    reach the socket either.
+    """
+    if run.broker is None:
+        return
+    folder.mkdir(parents=True, mode=0o700, exist_ok=True)  # kept: a container may mount it
+    for entry in folder.iterdir():
+        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    name = run.broker.listen_in(folder)
+    for path, mode in ((folder / name, 0o600), (folder, 0o700)):
+        if owner is not None and os.geteuid() == 0:
+            os.chown(path, owner, owner, follow_symlinks=False)
+        path.chmod(mode)
+    spec_path = run.job_dir / SPEC_NAME
+    spec = json.loads(spec_path.read_text("utf-8"))
+    spec["broker"] = f"{BROKER_MOUNT}/{name}"
+    spec_path.write_text(json.dumps(spec, ensure_ascii=False, indent=2), "utf-8")
 
 
 def prepare_work_dir(run: SandboxRun) -> None:

@@ -24,6 +24,7 @@ from catalog.schema import load_schema
 from catalog.synthetic import write_demo_files, write_social_security_files
 from core.errors import Conflict
 from gate.step import candidate_table
+from jobs.dp_fit import submit_model
 from jobs.queries import get_job
 from jobs.runner import run
 from jobs.submit import submit
@@ -192,6 +193,47 @@ def _run_and_review(d: Domain, job_id: int, reviewers: list[str], out: Printer) 
     return data
 
 
+MODEL_REQUEST = {
+    "model": "linear_regression",
+    "sql": "SELECT employees, capital, electricity_fee FROM enterprise_utilities",
+    "features": ["employees", "capital"],
+    "label": "electricity_fee",
+    "epsilon": 1.0,
+}
+
+
+def _train_model(d: Domain, license_id: int, people: dict[str, Any], out: Printer) -> dict:
+    """The path a notebook's fit() takes, called directly: a DP model as a data product."""
+    from operators.accounts import get_user
+
+    with d.transaction() as session:
+        job_id, plan = submit_model(session, license_id, people["operator"], MODEL_REQUEST)
+    out.line(f"training SQL (one row per enterprise):\n{_indent(plan.sql)}")
+    job = run(d.sessions, d.home, job_id, d.settings.job_settings())
+    summary: dict[str, Any] = next(
+        (f for f in job.gate.get("files", []) if f.get("kind") == "model"), {}
+    )
+    out.line(
+        f"job {job_id}: {job.status}; {summary.get('model')} ε={summary.get('epsilon')} "
+        f"on ~{summary.get('training_rows')} rows"
+    )
+    if job.status != "awaiting_review":
+        return {"id": job_id, "status": job.status}
+    for name in people["reviewers"][: job.required_reviews]:
+        with d.transaction() as session:
+            review(session, d.home, job_id, get_user(session, name), "approve", "model checked")
+    with d.transaction() as session:
+        release = release_of(session, job_id)
+        assert release is not None
+        product = list_product(
+            session, release.id, people["operator"], "企业用电量估算模型（差分隐私）",
+            "由从业人数与注册资本估算企业年用电费用的线性模型，参数经差分隐私训练",
+            "信用惠农与园区能耗评估", 500.0,
+        ).to_dict()  # fmt: skip
+    out.line(f"model released as model.json; product {product['id']}: {product['name']}")
+    return {"id": job_id, "status": "released", "product": product["id"], **summary}
+
+
 def _preview(table: pd.DataFrame, rows: int = 6) -> str:
     with pd.option_context("display.width", 120, "display.max_columns", 10):
         return table.head(rows).to_string(index=False, float_format=lambda v: f"{v:,.1f}")
@@ -231,6 +273,8 @@ def run_demo(settings: Settings, rows: int, quiet: bool = False) -> dict[str, An
         f"product {product['id']}: {product['name']} ¥{product['price_yuan']:,.0f}; "
         f"package sha256 {product['provenance']['package_sha256'][:16]}…"
     )
+    out.heading("Operator trains a differentially private model (fit(), broker side)")
+    model = _train_model(d, license_id, people, out)
     out.heading("Regulator verifies the audit log")
     with d.transaction() as session:
         live = verify_store(session)
@@ -263,6 +307,7 @@ def run_demo(settings: Settings, rows: int, quiet: bool = False) -> dict[str, An
         },
         "product": product,
         "interface": interface,
+        "model": model,
         "audit": {"live": live.to_dict(), "export": offline.to_dict()},
         "seconds": round(time.perf_counter() - out.started, 2),
     }

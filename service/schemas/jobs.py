@@ -47,6 +47,7 @@ class JobOut(Out):
     id: int
     license_id: int
     kind: str
+    parent_id: int | None = None  # the notebook job whose query() made this one
     engine: str
     status: str
     decision: str

@@ -261,3 +261,35 @@ def test_spark_reads_the_same_filtered_files(filtered_world: World, raw: pd.Data
         table = candidate_table(d.home, job)
     assert table["district"].tolist() == [ZHENHAI]
     assert table["n"].tolist() == [int((raw["district"] == ZHENHAI).sum())]
+
+
+def test_a_notebooks_query_reads_only_the_filtered_rows(filtered_world: World) -> None:
+    """query() is a child SQL job under the notebook's licence: the same filtered files."""
+    import nbformat
+
+    from jobs.records import Job
+    from jobs.runner import run
+    from jobs.submit import submit_notebook
+
+    world = fresh_company(filtered_world, "broker", ONLY_ZHENHAI)
+    d = world.domain
+    source = (
+        "import sluice_runtime as sr\n"
+        f"t = sr.query({BY_DISTRICT!r})\n"
+        "t.to_csv('/out/districts.csv', index=False)\n"
+        "open('/out/view.txt', 'w').write(','.join(sorted(set(sr.dataset('"
+        f"{E}')['district']))))\n"
+    )
+    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    settings = d.settings.job_settings()
+    with d.transaction() as session:
+        job_id = submit_notebook(
+            session, world.license_id, world.operator, nbformat.writes(book), settings
+        ).id
+    done = run(d.sessions, d.home, job_id, settings)
+    assert done.status == "awaiting_review", done.failure
+    out = d.home.jobs / str(job_id) / "out"
+    assert set(pd.read_csv(out / "districts.csv")["district"]) == {ZHENHAI}
+    assert (out / "view.txt").read_text() == ZHENHAI  # the L1 view is filtered too
+    with d.sessions() as session:
+        assert session.query(Job).filter(Job.parent_id == job_id).count() == 1

@@ -80,7 +80,8 @@ def test_limits_reach_the_engine(inspected: dict[str, Any]) -> None:
 
 def test_only_out_is_writable(inspected: dict[str, Any]) -> None:
     mounts = {m["Destination"]: m for m in inspected["Mounts"]}
-    assert set(mounts) == {"/data", "/job", "/out", "/runtime"}
+    # /broker: a notebook's broker socket, alone in a read-only folder (jobs.broker)
+    assert set(mounts) == {"/broker", "/data", "/job", "/out", "/runtime"}
     assert [d for d, m in mounts.items() if m["RW"]] == ["/out"]
     assert all(m["Type"] == "bind" for m in mounts.values())
 

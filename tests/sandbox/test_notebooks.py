@@ -1,5 +1,5 @@
-"""Notebook jobs: the table helper, nbclient inside each backend, and the whole path
-through submit, sandbox, gate and the CLI."""
+"""Notebook jobs: nbclient inside each backend, L1-only views, and the whole path
+through submit, sandbox, gate and the CLI (every notebook file is a custom output)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,13 @@ import json
 from pathlib import Path
 
 import nbformat
-import numpy as np
-import pandas as pd
 import pytest
 
 from core.errors import InvalidInput
-from gate.disclosure import DisclosureRules
-from gate.step import candidate_table
-from gate.tables import CellSpec, check_table
 from jobs.queries import get_job
 from jobs.runner import run
 from jobs.submit import submit_notebook
 from sandbox import Runner
-from sandbox.runtime.sluice_runtime import tables
 from tests.conftest import World, run_cli
 from tests.sandbox.conftest import BACKENDS, log_of, run_job
 from tests.sandbox.test_escape import host_processes_with
@@ -33,86 +27,12 @@ def notebook(*cells: str) -> str:
     return str(nbformat.writes(book))
 
 
-# --- the table helper, in-process ------------------------------------------------
-
-
-@pytest.fixture
-def frame() -> pd.DataFrame:
-    rng = np.random.default_rng(3)
-    return pd.DataFrame(
-        {
-            "unit": [f"u{i % 60}" for i in range(600)],
-            "district": [["镇海区", "北仑区", "海曙区"][i % 3] for i in range(600)],
-            "fee": rng.uniform(0, 100, 600).round(2),
-        }
-    )
-
-
-def test_table_computes_values_and_companions(frame, tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("SLUICE_OUT", str(tmp_path))
-    shown = tables.table(frame, "district", unit="unit", sums="fee", means=["fee"], name="t")
-    assert list(shown.columns) == ["district", "n", "sum_fee", "mean_fee"]
-    written = pd.read_parquet(tmp_path / "t.parquet").set_index("district")
-    grouped = frame.groupby("district")
-    assert written["n"].to_dict() == grouped.size().to_dict()
-    assert written["__n"].to_dict() == grouped["unit"].nunique().to_dict()
-    assert written["sum_fee"].to_dict() == pytest.approx(grouped["fee"].sum().to_dict())
-    assert written["mean_fee"].to_dict() == pytest.approx(grouped["fee"].mean().to_dict())
-    per_unit = frame.groupby(["district", "unit"])["fee"].sum()
-    for district, contributions in per_unit.groupby(level=0):
-        top = sorted(contributions.abs(), reverse=True)
-        row = written.loc[district]
-        assert row["__top1__sum_fee"] == pytest.approx(top[0])
-        assert row["__top2__sum_fee"] == pytest.approx(top[1])
-        assert row["__abs__sum_fee"] == pytest.approx(sum(top))
-        assert row["__cnt__mean_fee"] == grouped["fee"].count()[district]
-    note = json.loads((tmp_path / ".sluice-table-t.json").read_text())
-    assert note["cells"] == [
-        {"column": "district", "kind": "group_key"},
-        {"column": "n", "kind": "count"},
-        {"column": "sum_fee", "kind": "sum"},
-        {"column": "mean_fee", "kind": "avg"},
-    ]
-
-
-def test_helper_tables_are_gate_ready(frame, tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("SLUICE_OUT", str(tmp_path))
-    small = pd.concat([frame, pd.DataFrame({"unit": ["lone"], "district": ["慈溪市"], "fee": [5]})])
-    tables.table(small, "district", unit="unit", sums=["fee"], name="t")
-    note = json.loads((tmp_path / ".sluice-table-t.json").read_text())
-    cells = [CellSpec(c["column"], c["kind"]) for c in note["cells"]]
-    result = check_table(pd.read_parquet(tmp_path / "t.parquet"), cells, DisclosureRules())
-    assert {f.rule for f in result.findings} >= {"threshold"}
-    assert "missing_companion" not in {f.rule for f in result.findings}
-    # its key is not a declared public category, so the one-unit group goes whole
-    assert "慈溪市" not in set(result.table["district"]) and result.removed_rows == 1
-
-
-@pytest.mark.parametrize(
-    ("options", "error"),
-    [
-        ({"by": "district", "unit": "district"}, ValueError),
-        ({"by": "nope", "unit": "unit"}, KeyError),
-        ({"by": "district", "unit": "unit", "sums": ["district"]}, TypeError),
-        ({"by": "district", "unit": "unit", "name": "../x"}, ValueError),
-        ({"by": "district", "unit": "unit", "count": None}, ValueError),
-    ],
-    ids=["unit-as-key", "missing-column", "text-measure", "bad-name", "nothing"],
-)
-def test_table_refuses_bad_requests(frame, tmp_path, monkeypatch, options, error) -> None:
-    monkeypatch.setenv("SLUICE_OUT", str(tmp_path))
-    by = options.pop("by")
-    with pytest.raises(error):
-        tables.table(frame, by, **options)
-    assert list(tmp_path.iterdir()) == []
-
-
 # --- notebooks in each sandbox -------------------------------------------------------
 
 GOOD = notebook(
-    "from sluice_runtime import dataset, table\ndf = dataset('enterprise_utilities')\n"
+    "from sluice_runtime import dataset\ndf = dataset('enterprise_utilities')\n"
     "print('ROWS', len(df))",
-    "table(df, ['district'], unit='enterprise_id', sums=['water_fee'], name='by_district')",
+    "df.groupby('district').size().to_frame('n').to_parquet('/out/by_district.parquet')",
     "open('/out/notes.csv', 'w').write('free text\\n')",
     "import subprocess\nsubprocess.Popen(['sleep', '977.2468'])",
 )
@@ -133,8 +53,7 @@ def test_notebook_outputs_are_files_in_out(runner, utilities_file, tmp_path) -> 
         "notes.csv",
     ]
     manifest = json.loads((tmp_path / "review" / "manifest.json").read_text())
-    assert list(manifest["tables"]) == ["by_district.parquet"]
-    assert manifest["custom"] == ["notes.csv"]
+    assert manifest == {"tables": {}, "custom": ["by_district.parquet", "notes.csv"]}
     executed = nbformat.read(tmp_path / "review" / "notebook.ipynb", as_version=4)
     printed = "".join(
         o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs
@@ -175,13 +94,10 @@ def test_notebook_memory_bomb(runner, tmp_path) -> None:
 # --- the whole path ------------------------------------------------------------------
 
 VIEW_CHECK = notebook(
-    "from sluice_runtime import dataset, table\ndf = dataset('enterprise_utilities')",
-    "assert 'water_fee' not in df.columns and 'phone' not in df.columns, df.columns\n"
-    "assert {'district', 'capital', 'enterprise_id'} <= set(df.columns)\n"
-    "assert df['capital'].between(0, 100000000).all()",
-    "table(df, 'district', unit='enterprise_id', count='n', means=['capital'], name='capital')",
-    "open('/out/columns.txt', 'w').write(','.join(df.columns) + '\\n' + "
-    "','.join(df['enterprise_id'].head(50)))",
+    "from sluice_runtime import dataset\ndf = dataset('enterprise_utilities')",
+    "assert set(df.columns) == {'district', 'industry'}, df.columns",  # L1 only
+    "df.groupby('district').size().to_frame('n').to_parquet('/out/counts.parquet')",
+    "open('/out/columns.txt', 'w').write(','.join(df.columns))",
 )
 
 
@@ -197,16 +113,11 @@ def test_notebook_job_reaches_review(world: World, backend: str, runners) -> Non
     assert done.status == "awaiting_review", done.failure
     assert done.resources["backend"] == backend
     outputs = done.policy["notebook_outputs"]
-    assert list(outputs["tables"]) == ["capital.parquet"] and outputs["custom"] == ["columns.txt"]
-    table = candidate_table(world.domain.home, done, "capital.csv")
-    assert list(table.columns) == ["district", "n", "mean_capital"]
-    assert done.gate["custom"] == ["custom/columns.txt"]  # held back, as custom outputs are
-    store = pd.read_parquet(world.domain.home.store / "enterprise_utilities" / "data.parquet")
-    columns, tokens = (
-        (world.domain.home.jobs / str(job_id) / "out" / "columns.txt").read_text().split("\n")
-    )
-    assert "water_fee" not in columns.split(",")
-    assert not set(tokens.split(",")) & set(store["enterprise_id"])  # per-job tokens
+    assert outputs == {"tables": {}, "custom": ["columns.txt", "counts.parquet"]}
+    # held back, as custom outputs are: two reviewers and a written exception
+    assert done.gate["custom"] == ["custom/columns.txt", "custom/counts.parquet"]
+    columns = (world.domain.home.jobs / str(job_id) / "out" / "columns.txt").read_text()
+    assert set(columns.split(",")) == {"district", "industry"}
     assert not (world.domain.home.jobs / str(job_id) / "views").exists()
 
 
@@ -230,27 +141,5 @@ def test_cli_submits_a_notebook(world: World, tmp_path: Path) -> None:
     shown = json.loads(result.stdout)
     assert shown["status"] == "awaiting_review" and shown["kind"] == "notebook"
     with world.domain.transaction() as session:
-        assert get_job(session, shown["id"]).policy["notebook_outputs"]["custom"] == ["columns.txt"]
-
-
-FORGED_TABLE = notebook(
-    "from sluice_runtime import dataset, table\nimport pandas as pd\n"
-    "df = dataset('enterprise_utilities')",
-    "table(df, 'district', unit='enterprise_id', count='n', name='honest')",
-    # a hand-made file that looks gate-ready: its __n claims a crowd behind every row
-    "pd.DataFrame({'district': df['district'].head(5), 'n': 1, '__n': 1000})"
-    ".to_parquet('/out/forged.parquet')",
-)
-
-
-@pytest.mark.sandbox("bubblewrap")
-def test_a_hand_written_table_is_custom_not_gated_as_a_table(world: World) -> None:
-    settings = dataclasses.replace(world.domain.settings.job_settings(), backend="bubblewrap")
-    with world.domain.transaction() as session:
-        job_id = submit_notebook(
-            session, world.license_id, world.operator, FORGED_TABLE, settings
-        ).id
-    done = run(world.domain.sessions, world.domain.home, job_id, settings)
-    assert done.status == "awaiting_review", done.failure
-    assert list(done.policy["notebook_outputs"]["tables"]) == ["honest.parquet"]
-    assert "custom/forged.parquet" in done.gate["custom"]  # withheld without two exceptions
+        custom = get_job(session, shown["id"]).policy["notebook_outputs"]["custom"]
+        assert custom == ["columns.txt", "counts.parquet"]

@@ -211,7 +211,9 @@ def test_with_clauses_are_selects() -> None:
 
 
 # What the runtime image holds (sandbox/runtime/requirements.txt) and their own imports.
-ALLOWED_IMPORTS = {"duckdb", "pyarrow", "pandas", "nbformat", "nbclient", "jupyter_client"}
+# numpy comes with pandas; diffprivlib (and scikit-learn) for DP model training
+ALLOWED_IMPORTS = {"duckdb", "pyarrow", "pandas", "numpy", "diffprivlib", "nbformat", "nbclient",
+                   "jupyter_client"}  # fmt: skip
 # Local mode never runs in the sandbox: fit() there needs the package's `local` extra.
 LOCAL_ONLY = {"local.py": {"diffprivlib"}}
 

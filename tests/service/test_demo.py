@@ -30,6 +30,9 @@ def test_demo_shows_denial_rewrite_and_release(tmp_path: Path) -> None:
     }
     assert {r["status"] for r in summary["results"].values()} == {"released"}
     assert summary["product"]["provenance"]["package_sha256"]
+    model = summary["model"]  # a DP model, reviewed twice (an L3 label), released, listed
+    assert model["status"] == "released" and model["kind"] == "model" and model["epsilon"] == 1.0
+    assert model["product"] == 2 and model["training_rows"] > 1000
     assert summary["audit"]["live"]["ok"] and summary["audit"]["export"]["ok"]
     interface = summary["interface"]
     assert "no consent" in interface["without_consent"]

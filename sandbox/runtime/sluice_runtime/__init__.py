@@ -2,7 +2,9 @@
 
 It imports only the standard library and the image's packages (duckdb, pyarrow,
 pandas, nbclient, nbformat), never Sluice's own: the sandbox mounts this folder
-alone, and nothing of the host's code. Notebooks import `table` and `dataset`.
+alone, and nothing of the host's code. Notebooks import `dataset` (the job's L1
+view), `query`, `schema` and `fit`; in the sandbox these three go to the broker
+(`sluice_runtime.broker`, chosen when SLUICE_BROKER names its socket).
 
 `query`, `schema` and `fit` work in one of two modes: through the broker in the
 sandbox (env SLUICE_BROKER, set by the host), or locally over a synthetic twin
@@ -64,7 +66,7 @@ def _mode() -> Any:
 
 def query(sql: str) -> Any:
     """Run one SELECT; a pandas DataFrame (in the sandbox: the released table only)."""
-    return _mode().query(sql)
+    return _mode().query(sql)  # in the sandbox: a gated SQL job of its own
 
 
 def schema() -> dict[str, Any]:
@@ -86,13 +88,6 @@ def fit(
     "gaussian_nb" or "kmeans") on the rows `sql` selects; the fitted model has
     `predict(frame)`, and classifiers `predict_proba(frame)`."""
     return _mode().fit(model, sql, features, label, epsilon, **params)
-
-
-def table(frame: Any, by: Any, **options: Any) -> Any:
-    """Write a gate-ready aggregate table to /out (see `sluice_runtime.tables.table`)."""
-    from .tables import table as make_table  # pandas loads only for notebooks that use it
-
-    return make_table(frame, by, **options)
 
 
 def dataset(name: str) -> Any:
@@ -121,6 +116,5 @@ __all__ = [
     "fit",
     "query",
     "schema",
-    "table",
     "use_twin",
 ]

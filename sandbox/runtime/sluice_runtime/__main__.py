@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
             from . import sql  # duckdb and pyarrow load only for jobs that need them
 
             sql.run(spec, args.out)
+        elif spec.kind == "fit":
+            from . import training  # diffprivlib loads only for the jobs that train a model
+
+            training.run(spec, args.out)
         elif spec.kind == "probe":
             from . import probe
 

@@ -14,9 +14,10 @@ from typing import Any
 
 from . import EXIT_BAD_SPEC, JobFailed
 
-KINDS = ("sql", "notebook", "probe")
+KINDS = ("sql", "notebook", "probe", "fit")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _OUTPUT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}\.parquet")
+_BROKER = re.compile(r"/broker/[A-Za-z0-9_.-]{1,64}")
 _MEMORY = re.compile(r"\d{1,7}(\.\d+)?\s?(KB|MB|GB|KiB|MiB|GiB)")
 
 
@@ -31,6 +32,8 @@ class JobSpec:
     memory_limit: str | None = None
     notebook: str = ""
     timeout: int = 600
+    broker: str = ""  # the broker's socket, for notebooks that have one
+    model: dict[str, Any] | None = None  # a fit job's model: kind, features, label, bounds, ε
 
     @property
     def meta_name(self) -> str:
@@ -63,7 +66,7 @@ def parse(raw: dict[str, Any]) -> JobSpec:
         raise _bad("sql must be a non-empty string")
     datasets = _datasets(raw)
     output = raw.get("output", "result.parquet")
-    if not isinstance(output, str) or not _OUTPUT.fullmatch(output):
+    if kind != "fit" and (not isinstance(output, str) or not _OUTPUT.fullmatch(output)):
         raise _bad(f"output must be a plain file name ending in .parquet, got {output!r}")
     threads = raw.get("threads", 2)
     if not isinstance(threads, int) or isinstance(threads, bool) or not 1 <= threads <= 64:
@@ -71,6 +74,11 @@ def parse(raw: dict[str, Any]) -> JobSpec:
     memory = raw.get("memory_limit")
     if memory is not None and not (isinstance(memory, str) and _MEMORY.fullmatch(memory)):
         raise _bad(f"memory_limit must look like '1GB' or '512MB', got {memory!r}")
+    if kind == "fit":
+        model = raw.get("model")
+        if not isinstance(model, dict):
+            raise _bad("a fit job needs its model: kind, features, label, bounds, epsilon")
+        return JobSpec("fit", sql, "", datasets, "model.json", threads, memory, model=model)
     return JobSpec("sql", sql, "", datasets, output, threads, memory)
 
 
@@ -91,7 +99,11 @@ def _notebook(raw: dict[str, Any]) -> JobSpec:
     timeout = raw.get("timeout", 600)
     if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
         raise _bad(f"timeout must be a positive integer of seconds, got {timeout!r}")
-    return JobSpec("notebook", datasets=_datasets(raw), notebook=notebook, timeout=timeout)
+    broker = raw.get("broker", "")
+    if not isinstance(broker, str) or (broker and not _BROKER.fullmatch(broker)):
+        raise _bad(f"broker must be a socket under /broker, got {broker!r}")
+    return JobSpec("notebook", datasets=_datasets(raw), notebook=notebook, timeout=timeout,
+                   broker=broker)  # fmt: skip
 
 
 def _bad(message: str) -> JobFailed:

@@ -19,7 +19,6 @@ from typing import Any
 
 from . import EXIT_BAD_SPEC, EXIT_NOTEBOOK_FAILED, JobFailed
 from .jobspec import JobSpec
-from .tables import TABLE_NOTE_PREFIX
 
 RESERVED_PREFIX = ".sluice-"
 EXECUTED_NAME = ".sluice-notebook.ipynb"
@@ -40,7 +39,9 @@ def run(spec: JobSpec, out_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise JobFailed(EXIT_BAD_SPEC, f"cannot read notebook {spec.notebook}: {exc}") from exc
     _become_subreaper()
-    os.environ["SLUICE_OUT"] = str(out_dir)  # the kernel inherits it; table() writes there
+    os.environ["SLUICE_OUT"] = str(out_dir)  # the kernel inherits it
+    if spec.broker:  # query(), schema() and fit() go to the host's broker through it
+        os.environ["SLUICE_BROKER"] = spec.broker
     # IPC (unix sockets in /tmp), not TCP: the kernel needs no network, not even loopback.
     scratch = os.environ.get("TMPDIR", "/tmp")
     ipc = os.path.join(scratch, "sluice-kernel")
@@ -74,50 +75,18 @@ def run(spec: JobSpec, out_dir: Path) -> dict[str, Any]:
 
 
 def write_manifest(out_dir: Path) -> dict[str, Any]:
-    """Which files in /out the table helper made (with their cells), which are custom.
+    """Which files the notebook left in /out: every one is custom (no file a notebook
+    writes is a gate-ready table, whatever its columns say).
 
-    Reads the helper's notes and deletes every reserved file first: what the notebook
-    wrote under a reserved name does not survive. A note whose table does not match
-    it is dropped, so that table counts as custom output.
+    Deletes every reserved file first: what the notebook wrote under a reserved name
+    (a forged manifest or table note) does not survive.
     """
-    notes: list[dict[str, Any]] = []
     for path in sorted(out_dir.iterdir()):
-        if not path.name.startswith(RESERVED_PREFIX):
-            continue
-        if path.name.startswith(TABLE_NOTE_PREFIX) and path.is_file() and not path.is_symlink():
-            try:
-                notes.append(json.loads(path.read_text("utf-8")))
-            except (OSError, ValueError):
-                pass
-        _remove(path)
-    tables = {}
-    for note in notes:
-        checked = _checked_note(out_dir, note)
-        if checked is not None:
-            tables[checked["file"]] = {k: checked[k] for k in ("cells", "unit", "by")}
-    custom = sorted(p.name for p in out_dir.iterdir() if p.name not in tables)
-    manifest = {"tables": tables, "custom": custom}
+        if path.name.startswith(RESERVED_PREFIX):
+            _remove(path)
+    manifest = {"tables": {}, "custom": sorted(p.name for p in out_dir.iterdir())}
     (out_dir / MANIFEST_NAME).write_text(json.dumps(manifest, ensure_ascii=False), "utf-8")
     return manifest
-
-
-def _checked_note(out_dir: Path, note: Any) -> dict[str, Any] | None:
-    """The note if its table exists and has exactly its columns plus companions."""
-    import pyarrow.parquet as pq
-
-    try:
-        path = out_dir / str(note["file"])
-        if path.parent != out_dir or path.is_symlink() or not path.is_file():
-            return None
-        columns = set(pq.read_schema(path).names)
-        cells = [{"column": str(c["column"]), "kind": str(c["kind"])} for c in note["cells"]]
-        unit, by = str(note["unit"]), [str(k) for k in note["by"]]
-    except (OSError, KeyError, TypeError, ValueError):
-        return None
-    plain = {c for c in columns if not c.startswith("__")}
-    if plain != {c["column"] for c in cells} or "__n" not in columns:
-        return None
-    return {"file": path.name, "cells": cells, "unit": unit, "by": by}
 
 
 def _write_executed(notebook: Any, path: Path) -> None:

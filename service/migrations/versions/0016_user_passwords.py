@@ -1,14 +1,14 @@
 """user passwords: an Argon2id hash per user, for console login beside tokens
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0014
 """
 
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0016"
-down_revision = "0012"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
