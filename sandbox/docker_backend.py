@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.failures import JobFailure
+from core.failures import FailureKind, JobFailure
 from sandbox.cgroups import container_cgroups, cpu_seconds, oom_kills, pids_refused
 from sandbox.limits import Limits, breach, rlimits
 from sandbox.pool import (
@@ -29,6 +29,7 @@ from sandbox.pool import (
     Slot,
     claim_slot,
     destroy_slot,
+    discard_slot,
     home_scope,
     load_job,
     make_slot,
@@ -59,9 +60,18 @@ DEFAULT_POOL_DIR = (
 )
 
 
+POOL_FOLDER = "sandbox-pool"  # a domain home's own pool, inside the home
+
+
 def pool_of(home: Path | None, pool_dir: Path | None = None) -> tuple[str, Path]:
-    """The scope (container label) and folder of a home's pool under `pool_dir`. Without
-    a home (a bare runner, as benchmarks make) the pool belongs to its directory."""
+    """The scope (container label) and folder of a home's pool.
+
+    A domain home's pool lives inside the home (`<home>/sandbox-pool`), unless a
+    `pool_dir` is named (a faster disk, say): then in `<pool_dir>/<scope>`. Without a
+    home (a bare runner, as benchmarks make) the pool belongs to its directory.
+    """
+    if home is not None and pool_dir is None:
+        return home_scope(home), Path(home).resolve() / POOL_FOLDER
     base = pool_dir or DEFAULT_POOL_DIR
     scope = home_scope(home if home is not None else base)
     return scope, base / scope
@@ -210,6 +220,8 @@ class DockerRunner:
             # No docker-init: the runtime is pid 1 and not dumpable, so nothing inside
             # can ptrace a process that is not its own.
             "init": False,
+            # Removed by its owner once logs and exit status are read (wait, then cleanup).
+            "auto_remove": False,
             "log_config": LogConfig(type="json-file", config={"max-size": "2m", "max-file": "1"}),
         }
 
@@ -261,14 +273,8 @@ class DockerRunner:
         prepare_work_dir(run)
         handle = DockerHandle(run=run, started=time.monotonic())
         try:
-            slot = claim_slot(self.client, self._folder(run.limits))
-            if slot is None:
-                slot = self._new_slot(run.limits, claimed=True)
-            handle.slot = slot
-            load_job(slot, run.job_dir, run.data)
-            handle.started = time.monotonic()
-            say_go(self.client, slot, time.monotonic() + START_TIMEOUT)
-            handle.cgroups = container_cgroups(self.client, slot.container_id)
+            self._begin(handle)
+            handle.cgroups = container_cgroups(self.client, _container_of(handle))
             if self.pool_size and run.limits == self.pool_limits:
                 self._later(self.fill_pool)
         except BaseException:
@@ -276,17 +282,80 @@ class DockerRunner:
             raise
         return handle
 
+    def _begin(self, handle: DockerHandle) -> None:
+        """Give the job a slot and let it go. A warm container that fails before the job
+        began (it died, or is being removed) is discarded and another slot tried, so a
+        broken container never fails a job; a fresh container's failure is the job's."""
+        run = handle.run
+        for _ in range(WARM_TRIES):
+            slot = claim_slot(self.client, self._folder(run.limits))
+            if slot is None:
+                break
+            try:
+                self._go(handle, slot)
+                return
+            except Exception:  # noqa: BLE001  this container's trouble: try another
+                handle.slot = None
+                discard_slot(self.client, slot)
+        self._go(handle, self._new_slot(run.limits, claimed=True))
+
+    def _go(self, handle: DockerHandle, slot: Slot) -> None:
+        handle.slot = slot
+        load_job(slot, handle.run.job_dir, handle.run.data)
+        handle.started = time.monotonic()
+        say_go(self.client, slot, time.monotonic() + START_TIMEOUT)
+
     def wait(self, handle: Handle) -> SandboxResult:
+        """Watch the job under its limits, then read everything the container can tell
+        (exit status, then logs, then its final state) while it still exists: the
+        container is removed only afterwards, by `cleanup`."""
         h = _own(handle)
-        assert h.slot is not None
-        container = self.client.containers.get(h.slot.container_id)
+        container_id = _container_of(h)
+        cpu = self._watch(h)
+        seconds = time.monotonic() - h.started
+        ended = self._ended(container_id)
+        with open(h.run.log_path, "wb") as log_file:
+            log = JobLog(log_file)
+            for is_stderr in (False, True):
+                try:
+                    log.write(self._logs(container_id, is_stderr), is_stderr=is_stderr)
+                except ContainerGone as gone:
+                    log.note(f"{'stderr' if is_stderr else 'stdout'} unavailable: {gone}")
+            state = self._final_state(container_id) or ended
+            killed_for = h.killed_for or (breach("memory_mb") if state.get("OOMKilled") else None)
+            exit_code = state.get("ExitCode")
+            if killed_for is None and exit_code is None:
+                # The engine lost the container before it could say how the job ended:
+                # this job fails (and says why); no other job is touched.
+                killed_for = JobFailure(FailureKind.ERROR, _GONE)
+            if killed_for:
+                log.note(f"killed: {killed_for}")
+            return conclude(
+                h.run,
+                log,
+                exit_code=None if killed_for else int(exit_code or 0),
+                killed_for=killed_for,
+                cpu_seconds=cpu,
+                seconds=seconds,
+                out_dir=h.slot.out_dir if h.slot else None,
+            )
+
+    def _watch(self, h: DockerHandle) -> float:
+        """Poll the running job's state, cgroups and clock; kill it on a breach. Returns
+        the CPU seconds it used. Ends when the container stopped (or is gone)."""
+        from docker.errors import APIError, NotFound
+
+        container_id = _container_of(h)
         limits = h.run.limits
         deadline = h.started + limits.wall_seconds
         cpu = 0.0
         while True:
-            container.reload()
-            if container.status not in ("running", "created", "restarting"):
-                break
+            try:
+                status = self.client.api.inspect_container(container_id)["State"]["Status"]
+            except NotFound:
+                return cpu
+            if status not in ("running", "created", "restarting"):
+                return cpu
             cpu = max(cpu, cpu_seconds(h.cgroups))
             if time.monotonic() >= deadline:
                 h.killed_for = breach("wall_seconds")
@@ -297,34 +366,48 @@ class DockerRunner:
             elif cpu > limits.cpu_seconds + 1:
                 h.killed_for = breach("cpu_seconds")
             if h.killed_for:
-                from docker.errors import APIError
-
                 try:
-                    container.kill()
-                except APIError as error:  # ended on its own (e.g. OOM) since the check
-                    if error.status_code != 409:
+                    self.client.api.kill(container_id)
+                except (NotFound, APIError) as error:  # ended on its own since the check
+                    if not isinstance(error, NotFound) and error.status_code != 409:
                         raise
-                container.wait()
-                break
+                return cpu
             time.sleep(POLL)
-        seconds = time.monotonic() - h.started
-        state = self.client.api.inspect_container(container.id)["State"]
-        killed_for = h.killed_for or (breach("memory_mb") if state.get("OOMKilled") else None)
-        with open(h.run.log_path, "wb") as log_file:
-            log = JobLog(log_file)
-            log.write(container.logs(stdout=True, stderr=False), is_stderr=False)
-            log.write(container.logs(stdout=False, stderr=True), is_stderr=True)
-            if killed_for:
-                log.note(f"killed: {killed_for}")
-            return conclude(
-                h.run,
-                log,
-                exit_code=None if killed_for else int(state.get("ExitCode", -1)),
-                killed_for=killed_for,
-                cpu_seconds=cpu,
-                seconds=seconds,
-                out_dir=h.slot.out_dir,
-            )
+
+    def _ended(self, container_id: str) -> dict[str, Any]:
+        """Block until the container has stopped; its exit status ({} if it is gone)."""
+        from docker.errors import APIError, NotFound
+
+        try:
+            answer = self.client.api.wait(container_id, timeout=START_TIMEOUT)
+        except (NotFound, APIError, OSError):  # gone, or the engine is busy: inspect says
+            return {}
+        code = answer.get("StatusCode") if isinstance(answer, dict) else None
+        return {} if code is None else {"ExitCode": int(code)}
+
+    def _logs(self, container_id: str, is_stderr: bool) -> bytes:
+        from docker.errors import APIError, NotFound
+
+        try:
+            data = self.client.api.logs(container_id, stdout=not is_stderr, stderr=is_stderr)
+        except NotFound as error:
+            raise ContainerGone("the container is gone") from error
+        except APIError as error:
+            if error.status_code != 409:  # 409: dead or being removed
+                raise
+            raise ContainerGone(str(error.explanation or error)[:200]) from error
+        return bytes(data)
+
+    def _final_state(self, container_id: str) -> dict[str, Any] | None:
+        from docker.errors import APIError, NotFound
+
+        try:
+            state = self.client.api.inspect_container(container_id)["State"]
+        except (NotFound, APIError):
+            return None
+        if state.get("Status") in ("dead", "removing"):
+            return None
+        return dict(state)
 
     def cleanup(self, handle: Handle) -> None:
         """Destroy the job's container and slot, in the background: its outputs and
@@ -359,6 +442,20 @@ def _ulimit_names() -> dict[int, str]:
 
 
 _ULIMIT_NAMES = _ulimit_names()
+
+
+class ContainerGone(Exception):
+    """The engine no longer has (or is removing) a job's container."""
+
+
+_GONE = "the sandbox container was removed before its exit status could be read"
+WARM_TRIES = 3  # warm slots a job tries before it starts a container of its own
+
+
+def _container_of(handle: DockerHandle) -> str:
+    if handle.slot is None:
+        raise RuntimeError("the job has no container (it was not started)")
+    return handle.slot.container_id
 
 
 def _own(handle: Handle) -> DockerHandle:
