@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +21,7 @@ from typing import Any
 
 from core.failures import FailureKind, JobFailure
 from sandbox.cgroups import container_cgroups, cpu_seconds, oom_kills, pids_refused
+from sandbox.container_state import ContainerGone, exit_status, final_state, read_logs
 from sandbox.limits import Limits, breach, rlimits
 from sandbox.pool import (
     START_TIMEOUT,
@@ -30,10 +29,10 @@ from sandbox.pool import (
     claim_slot,
     destroy_slot,
     discard_slot,
-    home_scope,
     load_job,
     make_slot,
     pool_key,
+    pool_of,
     prune,
     ready_slots,
     say_go,
@@ -53,28 +52,6 @@ SANDBOX_USER = "65534:65534"
 POLL = 0.05  # seconds between looks at a running job's cgroup and clock
 # Upkeep runs on one worker thread; concurrent.futures joins it when Python exits.
 _UPKEEP = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sluice-pool")
-DEFAULT_POOL_DIR = (
-    Path("/var/lib/sluice/pool")
-    if os.geteuid() == 0
-    else Path(tempfile.gettempdir()) / f"sluice-pool-{os.geteuid()}"
-)
-
-
-POOL_FOLDER = "sandbox-pool"  # a domain home's own pool, inside the home
-
-
-def pool_of(home: Path | None, pool_dir: Path | None = None) -> tuple[str, Path]:
-    """The scope (container label) and folder of a home's pool.
-
-    A domain home's pool lives inside the home (`<home>/sandbox-pool`), unless a
-    `pool_dir` is named (a faster disk, say): then in `<pool_dir>/<scope>`. Without a
-    home (a bare runner, as benchmarks make) the pool belongs to its directory.
-    """
-    if home is not None and pool_dir is None:
-        return home_scope(home), Path(home).resolve() / POOL_FOLDER
-    base = pool_dir or DEFAULT_POOL_DIR
-    scope = home_scope(home if home is not None else base)
-    return scope, base / scope
 
 
 @functools.lru_cache(maxsize=1)
@@ -313,23 +290,23 @@ class DockerRunner:
         container_id = _container_of(h)
         cpu = self._watch(h)
         seconds = time.monotonic() - h.started
-        ended = self._ended(container_id)
+        ended = exit_status(self.client, container_id, START_TIMEOUT)
         with open(h.run.log_path, "wb") as log_file:
             log = JobLog(log_file)
             for is_stderr in (False, True):
                 try:
-                    log.write(self._logs(container_id, is_stderr), is_stderr=is_stderr)
+                    log.write(read_logs(self.client, container_id, is_stderr), is_stderr=is_stderr)
                 except ContainerGone as gone:
                     log.note(f"{'stderr' if is_stderr else 'stdout'} unavailable: {gone}")
-            state = self._final_state(container_id) or ended
+            state = final_state(self.client, container_id) or ended
             killed_for = h.killed_for or (breach("memory_mb") if state.get("OOMKilled") else None)
             exit_code = state.get("ExitCode")
-            if killed_for is None and exit_code is None:
+            if killed_for:
+                log.note(f"killed: {killed_for}")
+            elif exit_code is None:
                 # The engine lost the container before it could say how the job ended:
                 # this job fails (and says why); no other job is touched.
                 killed_for = JobFailure(FailureKind.ERROR, _GONE)
-            if killed_for:
-                log.note(f"killed: {killed_for}")
             return conclude(
                 h.run,
                 log,
@@ -374,41 +351,6 @@ class DockerRunner:
                 return cpu
             time.sleep(POLL)
 
-    def _ended(self, container_id: str) -> dict[str, Any]:
-        """Block until the container has stopped; its exit status ({} if it is gone)."""
-        from docker.errors import APIError, NotFound
-
-        try:
-            answer = self.client.api.wait(container_id, timeout=START_TIMEOUT)
-        except (NotFound, APIError, OSError):  # gone, or the engine is busy: inspect says
-            return {}
-        code = answer.get("StatusCode") if isinstance(answer, dict) else None
-        return {} if code is None else {"ExitCode": int(code)}
-
-    def _logs(self, container_id: str, is_stderr: bool) -> bytes:
-        from docker.errors import APIError, NotFound
-
-        try:
-            data = self.client.api.logs(container_id, stdout=not is_stderr, stderr=is_stderr)
-        except NotFound as error:
-            raise ContainerGone("the container is gone") from error
-        except APIError as error:
-            if error.status_code != 409:  # 409: dead or being removed
-                raise
-            raise ContainerGone(str(error.explanation or error)[:200]) from error
-        return bytes(data)
-
-    def _final_state(self, container_id: str) -> dict[str, Any] | None:
-        from docker.errors import APIError, NotFound
-
-        try:
-            state = self.client.api.inspect_container(container_id)["State"]
-        except (NotFound, APIError):
-            return None
-        if state.get("Status") in ("dead", "removing"):
-            return None
-        return dict(state)
-
     def cleanup(self, handle: Handle) -> None:
         """Destroy the job's container and slot, in the background: its outputs and
         logs are saved by now (`settle` waits for it)."""
@@ -442,10 +384,6 @@ def _ulimit_names() -> dict[int, str]:
 
 
 _ULIMIT_NAMES = _ulimit_names()
-
-
-class ContainerGone(Exception):
-    """The engine no longer has (or is removing) a job's container."""
 
 
 _GONE = "the sandbox container was removed before its exit status could be read"

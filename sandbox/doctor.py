@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.outdir import can_mount
-from sandbox.pool import HOME_LABEL
+from sandbox.pool import HOME_LABEL, pool_of
 from sandbox.runner import available_backends, resolve_backend
 
 
@@ -30,7 +30,7 @@ def diagnose(
 
 
 def _docker_facts(image: str | None, pool_dir: Path | None, home: Path | None) -> dict[str, Any]:
-    from sandbox.docker_backend import engine_answers, pool_of
+    from sandbox.docker_backend import engine_answers
     from sandbox.image import apt_mirror, build_prerequisites, image_present, image_tag
 
     facts: dict[str, Any] = {"engine": None, "image": image, "image_built": False}

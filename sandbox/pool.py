@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -35,6 +36,30 @@ HOME_LABEL = "org.sluice.home"  # whose pool: home_scope() of the domain home
 SANDBOX_UID = 65534
 START_TIMEOUT = 60.0  # seconds a fresh container may take to reach its FIFO
 _CONTAINER_ID = re.compile(r"[0-9a-f]{64}")
+
+
+DEFAULT_POOL_DIR = (
+    Path("/var/lib/sluice/pool")
+    if os.geteuid() == 0
+    else Path(tempfile.gettempdir()) / f"sluice-pool-{os.geteuid()}"
+)
+
+
+POOL_FOLDER = "sandbox-pool"  # a domain home's own pool, inside the home
+
+
+def pool_of(home: Path | None, pool_dir: Path | None = None) -> tuple[str, Path]:
+    """The scope (container label) and folder of a home's pool.
+
+    A domain home's pool lives inside the home (`<home>/sandbox-pool`), unless a
+    `pool_dir` is named (a faster disk, say): then in `<pool_dir>/<scope>`. Without a
+    home (a bare runner, as benchmarks make) the pool belongs to its directory.
+    """
+    if home is not None and pool_dir is None:
+        return home_scope(home), Path(home).resolve() / POOL_FOLDER
+    base = pool_dir or DEFAULT_POOL_DIR
+    scope = home_scope(home if home is not None else base)
+    return scope, base / scope
 
 
 @dataclass

@@ -21,6 +21,7 @@ from jobs.queries import get_job
 from jobs.settings import JobSettings
 from jobs.submit import submit_notebook, submit_sql
 from jobs.worker import WorkerOptions, work_one
+from sandbox import Limits
 from sandbox.docker_backend import DockerRunner, remove_leftovers
 from sandbox.pool import scope_containers
 from tests.conftest import World
@@ -30,7 +31,10 @@ pytestmark = [pytest.mark.sandbox("docker"), pytest.mark.docker, pytest.mark.slo
 
 JOBS = 200
 WORKERS = 4  # `sluice worker` processes on one host, each one job at a time
-POOL_SIZE = 2  # the domain default (SLUICE_SANDBOX_POOL_SIZE)
+POOL_SIZE = WORKERS  # a warm container for each worker
+# The soak looks for races, not limits: on a loaded host a notebook's kernel alone can
+# take a minute to start, so the wall limit is generous; every other limit is the default.
+LIMITS = Limits(wall_seconds=900)
 
 QUERIES = [
     "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district",
@@ -54,13 +58,13 @@ BAD_NOTEBOOK = _notebook("print('about to fail')", "1 / 0")
 
 
 def plan(count: int) -> list[tuple[str, str, str]]:
-    """(kind, source, expected status) per job: 3 of every 4 SQL; of the notebooks, 1 in 5
+    """(kind, source, expected status) per job: 9 of every 10 SQL; of the notebooks, 1 in 4
     fails on purpose."""
     jobs = []
     for i in range(count):
-        if i % 4:
+        if i % 10:
             jobs.append(("sql", QUERIES[i % len(QUERIES)], "awaiting_review"))
-        elif i % 20 == 0:
+        elif i % 40 == 0:
             jobs.append(("notebook", BAD_NOTEBOOK, "failed"))
         else:
             jobs.append(("notebook", GOOD_NOTEBOOK, "awaiting_review"))
@@ -74,7 +78,12 @@ def docker_settings(world: World) -> JobSettings:
     assert isinstance(runner, DockerRunner)
     base = world.domain.settings.job_settings()
     return dataclasses.replace(
-        base, backend="docker", image=runner.image, pool_size=POOL_SIZE, epsilon_per_query=0.01
+        base,
+        backend="docker",
+        image=runner.image,
+        pool_size=POOL_SIZE,
+        limits=LIMITS,
+        epsilon_per_query=0.01,
     )
 
 
