@@ -25,10 +25,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sandbox import SandboxRun, execute  # noqa: E402
+from sandbox import Limits, SandboxRun, execute  # noqa: E402
 from sandbox.runner import SPEC_NAME, job_spec  # noqa: E402
 
 RUNTIME = Path(__file__).resolve().parents[1] / "sandbox" / "runtime"
+# Races, not limits: a loaded host may take a minute to start a notebook's kernel, and
+# the bare baseline has no wall limit at all.
+LIMITS = Limits(wall_seconds=900)
 SQL = "SELECT district, COUNT(*) AS n, AVG(water_fee) AS fee FROM enterprise_utilities GROUP BY 1"
 
 
@@ -58,20 +61,24 @@ def runs(scratch: Path, data: Path, jobs: int, share: float) -> list[SandboxRun]
         work = scratch / f"job-{i}"
         if i % every == 0:
             spec = {"kind": "notebook", "notebook": "/job/notebook.ipynb"}
-            made.append(SandboxRun(str(i), work, {}, spec, files={"notebook.ipynb": notebook()}))
+            files = {"notebook.ipynb": notebook()}
+            made.append(SandboxRun(str(i), work, {}, spec, LIMITS, files))
         else:
             spec = {"kind": "sql", "sql": SQL, "output": "result.parquet"}
-            made.append(SandboxRun(str(i), work, {"enterprise_utilities": data}, spec))
+            made.append(SandboxRun(str(i), work, {"enterprise_utilities": data}, spec, LIMITS))
     return made
 
 
 def sluice_job(runner: object) -> Callable[[SandboxRun], bool]:
     def one(run: SandboxRun) -> bool:
         try:
-            return execute(runner, run).ok  # type: ignore[arg-type]
+            result = execute(runner, run)  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001  counted as a failure, and said
             print(f"job {run.job_id}: {type(exc).__name__}: {exc}", file=sys.stderr)
             return False
+        if not result.ok:
+            print(f"job {run.job_id} ({run.spec['kind']}): {result.failure}", file=sys.stderr)
+        return result.ok
 
     return one
 
@@ -122,7 +129,7 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="sluice-soak-"))
     data = small_data(scratch)
     home = scratch / "home"
-    runner = DockerRunner(allow_probes=True, image=tag, pool_size=2, home=home)
+    runner = DockerRunner(allow_probes=True, image=tag, pool_size=2, home=home, pool_limits=LIMITS)
     rows = []
     try:
         runner.fill_pool()

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,12 @@ RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 SANDBOX_USER = "65534:65534"
 POLL = 0.05  # seconds between looks at a running job's cgroup and clock
 # Upkeep runs on one worker thread; concurrent.futures joins it when Python exits.
-_UPKEEP = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sluice-pool")
+# Two threads, so removing used containers keeps pace with starting their
+# replacements under a burst of jobs; refills take _FILLING, so two never overshoot.
+_UPKEEP = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sluice-pool")
+_FILLING = threading.Lock()
+_QUEUED: set[Future[object]] = set()  # every runner's upkeep not yet done, in this process
+_QUEUED_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1)
@@ -227,10 +233,11 @@ class DockerRunner:
     def fill_pool(self) -> int:
         """Start containers until `pool_size` wait for the default limits; returns how many."""
         started = 0
-        self._drain_stale()
-        while ready_slots(self._folder(self.pool_limits)) < self.pool_size:
-            self._new_slot(self.pool_limits)
-            started += 1
+        with _FILLING:
+            self._drain_stale()
+            while ready_slots(self._folder(self.pool_limits)) < self.pool_size:
+                self._new_slot(self.pool_limits)
+                started += 1
         return started
 
     def drain_pool(self) -> None:
@@ -238,6 +245,7 @@ class DockerRunner:
         for future in self._pending:  # upkeep first; its failures do not stop the drain
             future.exception()
         self._pending = []
+        _await_all_upkeep()
         if not self.pool_dir.is_dir():
             return
         for folder in self.pool_dir.iterdir():
@@ -360,15 +368,33 @@ class DockerRunner:
             self._later(lambda: destroy_slot(self.client, slot))
 
     def _later(self, task: Callable[[], object]) -> None:
-        """Pool upkeep off the job's path, one task at a time, all done before exit."""
+        """Pool upkeep off the job's path, all done before exit."""
         self._pending = [f for f in self._pending if not f.done()]
-        self._pending.append(_UPKEEP.submit(task))
+        future = _UPKEEP.submit(task)
+        with _QUEUED_LOCK:
+            _QUEUED.add(future)
+        future.add_done_callback(_forget)
+        self._pending.append(future)
 
     def settle(self) -> None:
-        """Wait for pending upkeep (removals, refills); raise what any of it raised."""
+        """Wait for pending upkeep (removals, refills), this runner's and every other
+        runner's in this process (a job path makes a runner per job); raise what any of
+        this runner's raised."""
         pending, self._pending = self._pending, []
         for future in pending:
             future.result()
+        _await_all_upkeep()
+
+
+def _forget(future: Future[object]) -> None:
+    with _QUEUED_LOCK:
+        _QUEUED.discard(future)
+
+
+def _await_all_upkeep() -> None:
+    with _QUEUED_LOCK:
+        queued = list(_QUEUED)
+    wait(queued)
 
 
 # RLIMIT number -> docker's ulimit name; the address-space limit is left to the memory cgroup.
