@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
-import tempfile
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.failures import JobFailure
+from core.failures import FailureKind, JobFailure
 from sandbox.cgroups import container_cgroups, cpu_seconds, oom_kills, pids_refused
+from sandbox.container_state import ContainerGone, exit_status, final_state, read_logs
 from sandbox.limits import Limits, breach, rlimits
 from sandbox.pool import (
     SANDBOX_UID,
@@ -30,10 +30,11 @@ from sandbox.pool import (
     Slot,
     claim_slot,
     destroy_slot,
-    home_scope,
+    discard_slot,
     load_job,
     make_slot,
     pool_key,
+    pool_of,
     prune,
     ready_slots,
     say_go,
@@ -54,20 +55,12 @@ RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 SANDBOX_USER = "65534:65534"
 POLL = 0.05  # seconds between looks at a running job's cgroup and clock
 # Upkeep runs on one worker thread; concurrent.futures joins it when Python exits.
-_UPKEEP = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sluice-pool")
-DEFAULT_POOL_DIR = (
-    Path("/var/lib/sluice/pool")
-    if os.geteuid() == 0
-    else Path(tempfile.gettempdir()) / f"sluice-pool-{os.geteuid()}"
-)
-
-
-def pool_of(home: Path | None, pool_dir: Path | None = None) -> tuple[str, Path]:
-    """The scope (container label) and folder of a home's pool under `pool_dir`. Without
-    a home (a bare runner, as benchmarks make) the pool belongs to its directory."""
-    base = pool_dir or DEFAULT_POOL_DIR
-    scope = home_scope(home if home is not None else base)
-    return scope, base / scope
+# Two threads, so removing used containers keeps pace with starting their
+# replacements under a burst of jobs; refills take _FILLING, so two never overshoot.
+_UPKEEP = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sluice-pool")
+_FILLING = threading.Lock()
+_QUEUED: set[Future[object]] = set()  # every runner's upkeep not yet done, in this process
+_QUEUED_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1)
@@ -215,6 +208,8 @@ class DockerRunner:
             # No docker-init: the runtime is pid 1 and not dumpable, so nothing inside
             # can ptrace a process that is not its own.
             "init": False,
+            # Removed by its owner once logs and exit status are read (wait, then cleanup).
+            "auto_remove": False,
             "log_config": LogConfig(type="json-file", config={"max-size": "2m", "max-file": "1"}),
         }
 
@@ -243,10 +238,11 @@ class DockerRunner:
     def fill_pool(self) -> int:
         """Start containers until `pool_size` wait for the default limits; returns how many."""
         started = 0
-        self._drain_stale()
-        while ready_slots(self._folder(self.pool_limits)) < self.pool_size:
-            self._new_slot(self.pool_limits)
-            started += 1
+        with _FILLING:
+            self._drain_stale()
+            while ready_slots(self._folder(self.pool_limits)) < self.pool_size:
+                self._new_slot(self.pool_limits)
+                started += 1
         return started
 
     def drain_pool(self) -> None:
@@ -254,6 +250,7 @@ class DockerRunner:
         for future in self._pending:  # upkeep first; its failures do not stop the drain
             future.exception()
         self._pending = []
+        _await_all_upkeep()
         if not self.pool_dir.is_dir():
             return
         for folder in self.pool_dir.iterdir():
@@ -266,15 +263,8 @@ class DockerRunner:
         prepare_work_dir(run)
         handle = DockerHandle(run=run, started=time.monotonic())
         try:
-            slot = claim_slot(self.client, self._folder(run.limits))
-            if slot is None:
-                slot = self._new_slot(run.limits, claimed=True)
-            handle.slot = slot
-            attach_broker(run, slot.path / "broker", owner=SANDBOX_UID)
-            load_job(slot, run.job_dir, run.data)
-            handle.started = time.monotonic()
-            say_go(self.client, slot, time.monotonic() + START_TIMEOUT)
-            handle.cgroups = container_cgroups(self.client, slot.container_id)
+            self._begin(handle)
+            handle.cgroups = container_cgroups(self.client, _container_of(handle))
             if self.pool_size and run.limits == self.pool_limits:
                 self._later(self.fill_pool)
         except BaseException:
@@ -282,17 +272,81 @@ class DockerRunner:
             raise
         return handle
 
+    def _begin(self, handle: DockerHandle) -> None:
+        """Give the job a slot and let it go. A warm container that fails before the job
+        began (it died, or is being removed) is discarded and another slot tried, so a
+        broken container never fails a job; a fresh container's failure is the job's."""
+        run = handle.run
+        for _ in range(WARM_TRIES):
+            slot = claim_slot(self.client, self._folder(run.limits))
+            if slot is None:
+                break
+            try:
+                self._go(handle, slot)
+                return
+            except Exception:  # noqa: BLE001  this container's trouble: try another
+                handle.slot = None
+                discard_slot(self.client, slot)
+        self._go(handle, self._new_slot(run.limits, claimed=True))
+
+    def _go(self, handle: DockerHandle, slot: Slot) -> None:
+        handle.slot = slot
+        attach_broker(handle.run, slot.path / "broker", owner=SANDBOX_UID)
+        load_job(slot, handle.run.job_dir, handle.run.data)
+        handle.started = time.monotonic()
+        say_go(self.client, slot, time.monotonic() + START_TIMEOUT)
+
     def wait(self, handle: Handle) -> SandboxResult:
+        """Watch the job under its limits, then read everything the container can tell
+        (exit status, then logs, then its final state) while it still exists: the
+        container is removed only afterwards, by `cleanup`."""
         h = _own(handle)
-        assert h.slot is not None
-        container = self.client.containers.get(h.slot.container_id)
+        container_id = _container_of(h)
+        cpu = self._watch(h)
+        seconds = time.monotonic() - h.started
+        ended = exit_status(self.client, container_id, START_TIMEOUT)
+        with open(h.run.log_path, "wb") as log_file:
+            log = JobLog(log_file)
+            for is_stderr in (False, True):
+                try:
+                    log.write(read_logs(self.client, container_id, is_stderr), is_stderr=is_stderr)
+                except ContainerGone as gone:
+                    log.note(f"{'stderr' if is_stderr else 'stdout'} unavailable: {gone}")
+            state = final_state(self.client, container_id) or ended
+            killed_for = h.killed_for or (breach("memory_mb") if state.get("OOMKilled") else None)
+            exit_code = state.get("ExitCode")
+            if killed_for:
+                log.note(f"killed: {killed_for}")
+            elif exit_code is None:
+                # The engine lost the container before it could say how the job ended:
+                # this job fails (and says why); no other job is touched.
+                killed_for = JobFailure(FailureKind.ERROR, _GONE)
+            return conclude(
+                h.run,
+                log,
+                exit_code=None if killed_for else int(exit_code or 0),
+                killed_for=killed_for,
+                cpu_seconds=cpu,
+                seconds=seconds,
+                out_dir=h.slot.out_dir if h.slot else None,
+            )
+
+    def _watch(self, h: DockerHandle) -> float:
+        """Poll the running job's state, cgroups and clock; kill it on a breach. Returns
+        the CPU seconds it used. Ends when the container stopped (or is gone)."""
+        from docker.errors import APIError, NotFound
+
+        container_id = _container_of(h)
         limits = h.run.limits
         deadline = h.started + limits.wall_seconds
         cpu = 0.0
         while True:
-            container.reload()
-            if container.status not in ("running", "created", "restarting"):
-                break
+            try:
+                status = self.client.api.inspect_container(container_id)["State"]["Status"]
+            except NotFound:
+                return cpu
+            if status not in ("running", "created", "restarting"):
+                return cpu
             cpu = max(cpu, cpu_seconds(h.cgroups))
             if time.monotonic() >= deadline:
                 h.killed_for = breach("wall_seconds")
@@ -303,34 +357,13 @@ class DockerRunner:
             elif cpu > limits.cpu_seconds + 1:
                 h.killed_for = breach("cpu_seconds")
             if h.killed_for:
-                from docker.errors import APIError
-
                 try:
-                    container.kill()
-                except APIError as error:  # ended on its own (e.g. OOM) since the check
-                    if error.status_code != 409:
+                    self.client.api.kill(container_id)
+                except (NotFound, APIError) as error:  # ended on its own since the check
+                    if not isinstance(error, NotFound) and error.status_code != 409:
                         raise
-                container.wait()
-                break
+                return cpu
             time.sleep(POLL)
-        seconds = time.monotonic() - h.started
-        state = self.client.api.inspect_container(container.id)["State"]
-        killed_for = h.killed_for or (breach("memory_mb") if state.get("OOMKilled") else None)
-        with open(h.run.log_path, "wb") as log_file:
-            log = JobLog(log_file)
-            log.write(container.logs(stdout=True, stderr=False), is_stderr=False)
-            log.write(container.logs(stdout=False, stderr=True), is_stderr=True)
-            if killed_for:
-                log.note(f"killed: {killed_for}")
-            return conclude(
-                h.run,
-                log,
-                exit_code=None if killed_for else int(state.get("ExitCode", -1)),
-                killed_for=killed_for,
-                cpu_seconds=cpu,
-                seconds=seconds,
-                out_dir=h.slot.out_dir,
-            )
 
     def cleanup(self, handle: Handle) -> None:
         """Destroy the job's container and slot, in the background: its outputs and
@@ -341,15 +374,33 @@ class DockerRunner:
             self._later(lambda: destroy_slot(self.client, slot))
 
     def _later(self, task: Callable[[], object]) -> None:
-        """Pool upkeep off the job's path, one task at a time, all done before exit."""
+        """Pool upkeep off the job's path, all done before exit."""
         self._pending = [f for f in self._pending if not f.done()]
-        self._pending.append(_UPKEEP.submit(task))
+        future = _UPKEEP.submit(task)
+        with _QUEUED_LOCK:
+            _QUEUED.add(future)
+        future.add_done_callback(_forget)
+        self._pending.append(future)
 
     def settle(self) -> None:
-        """Wait for pending upkeep (removals, refills); raise what any of it raised."""
+        """Wait for pending upkeep (removals, refills), this runner's and every other
+        runner's in this process (a job path makes a runner per job); raise what any of
+        this runner's raised."""
         pending, self._pending = self._pending, []
         for future in pending:
             future.result()
+        _await_all_upkeep()
+
+
+def _forget(future: Future[object]) -> None:
+    with _QUEUED_LOCK:
+        _QUEUED.discard(future)
+
+
+def _await_all_upkeep() -> None:
+    with _QUEUED_LOCK:
+        queued = list(_QUEUED)
+    wait(queued)
 
 
 # RLIMIT number -> docker's ulimit name; the address-space limit is left to the memory cgroup.
@@ -365,6 +416,16 @@ def _ulimit_names() -> dict[int, str]:
 
 
 _ULIMIT_NAMES = _ulimit_names()
+
+
+_GONE = "the sandbox container was removed before its exit status could be read"
+WARM_TRIES = 3  # warm slots a job tries before it starts a container of its own
+
+
+def _container_of(handle: DockerHandle) -> str:
+    if handle.slot is None:
+        raise RuntimeError("the job has no container (it was not started)")
+    return handle.slot.container_id
 
 
 def _own(handle: Handle) -> DockerHandle:

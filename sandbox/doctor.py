@@ -6,11 +6,15 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.outdir import can_mount
+from sandbox.pool import HOME_LABEL, pool_of
 from sandbox.runner import available_backends, resolve_backend
 
 
-def diagnose(image: str | None = None, pool_dir: Path | None = None) -> dict[str, Any]:
-    """A report a person can act on: each backend's state, and what `auto` would pick."""
+def diagnose(
+    image: str | None = None, pool_dir: Path | None = None, home: Path | None = None
+) -> dict[str, Any]:
+    """A report a person can act on: each backend's state, and what `auto` would pick;
+    for docker, the warm pool of the domain `home` (its folder and waiting containers)."""
     backends = available_backends()
     report: dict[str, Any] = {
         "backends": {n: {"ok": r is None, "reason": r} for n, r in backends.items()},
@@ -21,12 +25,12 @@ def diagnose(image: str | None = None, pool_dir: Path | None = None) -> dict[str
             else "judged after the job only: mounting a tmpfs needs root"
         ),
     }
-    report["docker"] = _docker_facts(image, pool_dir)
+    report["docker"] = _docker_facts(image, pool_dir, home)
     return report
 
 
-def _docker_facts(image: str | None, pool_dir: Path | None) -> dict[str, Any]:
-    from sandbox.docker_backend import DEFAULT_POOL_DIR, engine_answers
+def _docker_facts(image: str | None, pool_dir: Path | None, home: Path | None) -> dict[str, Any]:
+    from sandbox.docker_backend import engine_answers
     from sandbox.image import apt_mirror, build_prerequisites, image_present, image_tag
 
     facts: dict[str, Any] = {"engine": None, "image": image, "image_built": False}
@@ -43,9 +47,11 @@ def _docker_facts(image: str | None, pool_dir: Path | None) -> dict[str, Any]:
     client = docker.from_env()
     facts["engine"] = client.version().get("Version")
     facts["image_built"] = bool(facts["image"]) and image_present(client, facts["image"])
-    folder = pool_dir or DEFAULT_POOL_DIR
-    waiting = client.containers.list(filters={"label": "org.sluice.slot"})
-    facts["warm_containers"] = sum(1 for c in waiting if str(folder) in c.labels["org.sluice.slot"])
+    scope, folder = pool_of(home, pool_dir)
+    facts["pool"] = {"scope": scope, "folder": str(folder)}
+    facts["warm_containers"] = len(
+        client.containers.list(filters={"label": f"{HOME_LABEL}={scope}"})
+    )
     return facts
 
 

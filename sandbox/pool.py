@@ -17,7 +17,9 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -33,6 +35,31 @@ LABEL = "org.sluice.slot"  # the slot's folder
 HOME_LABEL = "org.sluice.home"  # whose pool: home_scope() of the domain home
 SANDBOX_UID = 65534
 START_TIMEOUT = 60.0  # seconds a fresh container may take to reach its FIFO
+_CONTAINER_ID = re.compile(r"[0-9a-f]{64}")
+
+
+DEFAULT_POOL_DIR = (
+    Path("/var/lib/sluice/pool")
+    if os.geteuid() == 0
+    else Path(tempfile.gettempdir()) / f"sluice-pool-{os.geteuid()}"
+)
+
+
+POOL_FOLDER = "sandbox-pool"  # a domain home's own pool, inside the home
+
+
+def pool_of(home: Path | None, pool_dir: Path | None = None) -> tuple[str, Path]:
+    """The scope (container label) and folder of a home's pool.
+
+    A domain home's pool lives inside the home (`<home>/sandbox-pool`), unless a
+    `pool_dir` is named (a faster disk, say): then in `<pool_dir>/<scope>`. Without a
+    home (a bare runner, as benchmarks make) the pool belongs to its directory.
+    """
+    if home is not None and pool_dir is None:
+        return home_scope(home), Path(home).resolve() / POOL_FOLDER
+    base = pool_dir or DEFAULT_POOL_DIR
+    scope = home_scope(home if home is not None else base)
+    return scope, base / scope
 
 
 @dataclass
@@ -111,12 +138,19 @@ def make_slot(
         raise
     if claimed:
         (path / CLAIMED).touch(mode=0o600)
-    (path / READY).write_text(container.id, "utf-8")
+    # Written whole, then renamed: a claimer never reads a half-written container id.
+    partial = path / f".{READY}.partial"
+    partial.write_text(container.id, "utf-8")
+    os.replace(partial, path / READY)
     return slot
 
 
 def claim_slot(client: Any, folder: Path) -> Slot | None:
-    """Take a ready slot whose container still runs; None if there is none."""
+    """Take a ready slot whose container still runs; None if there is none.
+
+    A slot whose container died, or is being removed, is destroyed and the next one
+    tried: a broken container is its own slot's problem, never the claiming job's.
+    """
     if not folder.is_dir():
         return None
     for path in sorted(_live(folder)):
@@ -126,14 +160,30 @@ def claim_slot(client: Any, folder: Path) -> Slot | None:
             os.close(os.open(path / CLAIMED, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         except (FileExistsError, FileNotFoundError):  # taken, or torn down meanwhile
             continue
-        container_id = (path / READY).read_text("utf-8")
-        slot = Slot(
-            path, container_id, OutMount(path / "out", mounted=os.path.ismount(path / "out"))
-        )
-        if _running(client, container_id):
+        try:
+            container_id = (path / READY).read_text("utf-8").strip()
+        except FileNotFoundError:  # torn down between the claim and the read
+            continue
+        if not _CONTAINER_ID.fullmatch(container_id):  # never act on a partial id (a prefix)
+            container_id = ""
+        slot = _existing(path, container_id)
+        try:
+            usable = bool(container_id) and _running(client, container_id)
+        except Exception:  # noqa: BLE001  the engine could not say: do not use it
+            usable = False
+        if usable:
             return slot
-        destroy_slot(client, slot)
+        discard_slot(client, slot)
     return None
+
+
+def discard_slot(client: Any, slot: Slot) -> None:
+    """Destroy a slot that failed before its job began, swallowing what the engine says:
+    the caller goes on with another slot, and `prune` sweeps whatever is left."""
+    try:
+        destroy_slot(client, slot)
+    except Exception:  # noqa: BLE001  the engine's trouble with one container, not the job's
+        pass
 
 
 def ready_slots(folder: Path) -> int:
@@ -205,10 +255,8 @@ def destroy_slot(client: Any, slot: Slot) -> None:
     The folder is first renamed out of sight (one atomic step), so no one can claim
     a slot that is being torn down.
     """
-    import docker.errors
-
     if not slot.path.name.startswith("."):
-        dead = slot.path.with_name(f".{slot.path.name}.dead")
+        dead = _dead_name(slot.path)
         try:
             os.rename(slot.path, dead)
         except FileNotFoundError:
@@ -216,11 +264,29 @@ def destroy_slot(client: Any, slot: Slot) -> None:
         else:
             slot.path, slot.out.path = dead, dead / "out"
     try:
-        client.containers.get(slot.container_id).remove(force=True)
+        if slot.container_id:
+            remove_container(client, slot.container_id)
+    finally:
+        slot.out.release()
+        shutil.rmtree(slot.path, ignore_errors=True)
+
+
+def remove_container(client: Any, container_id: str) -> bool:
+    """Force-remove a container; True once it is gone or another caller is removing it.
+
+    Removing a container already gone (404) or already being removed (409 "removal
+    in progress", or "dead") is success: cleanup may run twice, from two processes.
+    """
+    import docker.errors
+
+    try:
+        client.api.remove_container(container_id, force=True)
     except docker.errors.NotFound:
-        pass
-    slot.out.release()
-    shutil.rmtree(slot.path, ignore_errors=True)
+        return True
+    except docker.errors.APIError as error:
+        if error.status_code != 409:
+            raise
+    return True
 
 
 def prune(client: Any, root: Path, scope: str) -> int:
@@ -239,10 +305,14 @@ def prune(client: Any, root: Path, scope: str) -> int:
                     removed += 1
     for container in scope_containers(client, scope):
         slot = container.labels.get(LABEL)
-        if slot and not Path(slot).exists():
-            container.remove(force=True)
+        if slot and not Path(slot).exists() and not Path(_dead_name(Path(slot))).exists():
+            remove_container(client, container.id)
             removed += 1
     return removed
+
+
+def _dead_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.dead")
 
 
 def _live(folder: Path) -> list[Path]:

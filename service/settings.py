@@ -27,8 +27,8 @@ class Settings(BaseSettings):
     sandbox_limits: dict[str, int] = {}
     # The docker backend's runtime image (default: the content-hash tag of `sandbox build-image`).
     sandbox_image: str | None = None
-    # Docker containers kept started ahead of demand, and where their slots live (each
-    # domain home has its own pool in a folder of its own under this directory).
+    # Docker containers kept started ahead of demand, and where their slots live: by
+    # default in the domain home (<home>/sandbox-pool); if set, in <dir>/<home's scope>.
     sandbox_pool_size: int = 2
     sandbox_pool_dir: Path | None = None
     epsilon_per_query: float = 1.0

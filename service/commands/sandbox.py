@@ -42,7 +42,7 @@ def doctor(as_json: Json = False) -> None:
     from sandbox.doctor import diagnose, summary
 
     settings = Settings()
-    report = diagnose(settings.sandbox_image, settings.sandbox_pool_dir)
+    report = diagnose(settings.sandbox_image, settings.sandbox_pool_dir, settings.domain_home.root)
     emit(report, as_json, summary)
     if not any(state["ok"] for state in report["backends"].values()):
         raise typer.Exit(1)

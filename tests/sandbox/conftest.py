@@ -28,7 +28,9 @@ def bubblewrap_runner() -> Runner:
     return BubblewrapRunner(allow_probes=True)
 
 
-def docker_runner(pool_dir: Path, **options: Any) -> Runner:
+def docker_runner(pool_dir: Path | None, **options: Any) -> Runner:
+    """A docker runner with the runtime image built; `pool_dir` None puts its pool in
+    the `home` option's own folder (as a domain's runner does)."""
     from sandbox.docker_backend import DockerRunner, _engine_problem
 
     _engine_problem.cache_clear()

@@ -3,6 +3,7 @@ removal after each job, and logs kept with the job."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,14 @@ import pytest
 
 from sandbox import Limits, SandboxRun, docker_backend, execute
 from sandbox.docker_backend import DockerRunner, remove_leftovers
-from sandbox.pool import HOME_LABEL, LABEL, claim_slot, ready_slots, scope_containers
+from sandbox.pool import (
+    HOME_LABEL,
+    LABEL,
+    claim_slot,
+    home_scope,
+    ready_slots,
+    scope_containers,
+)
 from tests.sandbox.conftest import docker_runner, log_of
 
 pytestmark = [pytest.mark.sandbox("docker"), pytest.mark.docker]
@@ -183,3 +191,144 @@ def test_pools_of_different_homes_never_touch_each_other(
         mine.drain_pool()
         theirs.drain_pool()
     assert containers_of(theirs) == []
+
+
+# --- races: logs, exit status and removal; one container's trouble stays its own ---
+
+
+def test_containers_are_never_auto_removed(inspected: dict[str, Any]) -> None:
+    """Logs and exit status are read before removal, by the runner: the engine must not
+    remove a container on its own while they are still needed."""
+    assert inspected["HostConfig"]["AutoRemove"] is False
+
+
+def test_broken_warm_containers_never_fail_the_job_that_claims_them(tmp_path: Path) -> None:
+    """Every waiting container of the pool is broken (one killed, one removed behind the
+    pool's back, one slot whose container id was half written): the job still runs, on
+    a container of its own, and the broken slots are swept."""
+    runner = docker_runner(None, pool_size=3, home=tmp_path / "home")
+    assert isinstance(runner, DockerRunner)
+    try:
+        assert runner.fill_pool() == 3
+        folder = runner._folder(runner.pool_limits)
+        slots = sorted(p for p in folder.iterdir() if (p / "ready").exists())
+        ids = [(p / "ready").read_text() for p in slots]
+        runner.client.api.kill(ids[0])
+        runner.client.api.wait(ids[0])
+        runner.client.api.remove_container(ids[1], force=True)
+        (slots[2] / "ready").write_text(ids[2][:3])  # a prefix: not the id it should be
+        code = "print('healthy'); open('/out/ok.txt', 'w').write('ok')"
+        run = SandboxRun("healthy", tmp_path / "job", {}, {"kind": "probe", "code": code})
+        handle = runner.start(run)
+        try:
+            assert handle.slot is not None
+            assert not any(i.startswith(handle.slot.container_id) for i in ids)
+            result = runner.wait(handle)
+        finally:
+            runner.cleanup(handle)
+        assert result.ok, log_of(result)
+        assert "healthy" in log_of(result) and (tmp_path / "job" / "out" / "ok.txt").exists()
+        assert not any(p.exists() for p in slots[:2])
+    finally:
+        runner.drain_pool()
+        remove_leftovers(tmp_path / "home")
+    assert containers_of(runner) == []
+
+
+def test_a_container_removed_under_a_job_fails_that_job_only(
+    docker: DockerRunner, tmp_path: Path
+) -> None:
+    """Someone removes a finished job's container before its runner read it: that job
+    ends `failed` with the reason (no exception escapes, cleanup does not trip on the
+    missing container), and a job beside it is untouched."""
+    victim = SandboxRun("victim", tmp_path / "victim", {}, {"kind": "probe", "code": "pass"})
+    healthy = SandboxRun(
+        "healthy", tmp_path / "healthy", {}, {"kind": "probe", "code": "print('fine')"}
+    )
+    lost = docker.start(victim)
+    kept = docker.start(healthy)
+    try:
+        assert lost.slot is not None
+        docker.client.api.wait(lost.slot.container_id)
+        docker.client.api.remove_container(lost.slot.container_id, force=True)
+        failed = docker.wait(lost)
+        fine = docker.wait(kept)
+    finally:
+        docker.cleanup(lost)
+        docker.cleanup(kept)
+    docker.settle()  # removal of a container already gone is no error
+    assert not failed.ok and failed.failure is not None
+    assert "removed before its exit status could be read" in str(failed.failure)
+    assert "unavailable" in log_of(failed)
+    assert fine.ok and "fine" in log_of(fine)
+
+
+def test_exit_status_and_logs_are_read_before_removal(docker: DockerRunner, tmp_path: Path) -> None:
+    """A job that fails says why (its last stderr line, its exit code): both come from the
+    container, so they must be read before it goes; then it goes."""
+    code = "import sys; print('partial work'); sys.exit('the reason it stopped')"
+    run = SandboxRun("fails", tmp_path, {}, {"kind": "probe", "code": code})
+    result = execute(docker, run)
+    assert not result.ok and result.exit_code not in (None, 0)
+    assert "the reason it stopped" in str(result.failure)
+    assert "partial work" in log_of(result)
+    assert containers_of(docker) == []
+
+
+# --- one pool per domain home --------------------------------------------------------
+
+
+def test_a_domain_pool_lives_in_its_home(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    runner = docker_runner(None, pool_size=1, home=home)
+    assert isinstance(runner, DockerRunner)
+    try:
+        runner.fill_pool()
+        [waiting] = containers_of(runner)
+        assert runner.pool_dir == home.resolve() / "sandbox-pool"
+        assert Path(waiting.labels[LABEL]).is_relative_to(home.resolve())
+        assert waiting.labels[HOME_LABEL] == home_scope(home) == runner.scope
+        mounts = runner.client.api.inspect_container(waiting.id)["Mounts"]
+        host_paths = [m["Source"] for m in mounts if m["Destination"] != "/runtime"]
+        assert host_paths and all(Path(p).is_relative_to(home.resolve()) for p in host_paths)
+    finally:
+        runner.drain_pool()
+
+
+SLOW_JOB = "import time; time.sleep(3); open('/out/done.txt', 'w').write('done')"
+
+
+def test_cleaning_one_home_never_touches_another_homes_jobs(tmp_path: Path) -> None:
+    """Two domain homes with warm pools on one engine: while the second home's jobs run,
+    the first drains its pool, reaps its leftovers and drops its slots' folders; the
+    second's jobs finish, its waiting containers stay."""
+    first, second = (
+        docker_runner(None, pool_size=2, home=tmp_path / name / "home") for name in "ab"
+    )
+    assert isinstance(first, DockerRunner) and isinstance(second, DockerRunner)
+    try:
+        first.fill_pool(), second.fill_pool()
+        handles = []
+        for i in range(2):
+            run = SandboxRun(f"b{i}", tmp_path / f"b{i}", {}, {"kind": "probe", "code": SLOW_JOB})
+            handles.append(second.start(run))
+        second.settle()  # its refill is done: two more wait
+        waiting = {c.id for c in containers_of(second)} - {h.slot.container_id for h in handles}
+        assert len(waiting) == 2
+        first.drain_pool()
+        first.settle()
+        shutil.rmtree(first.pool_dir)  # every slot folder of the first home gone
+        assert remove_leftovers(tmp_path / "a" / "home") == 0
+        results = []
+        for handle in handles:
+            try:
+                results.append(second.wait(handle))
+            finally:
+                second.cleanup(handle)
+        assert all(r.ok for r in results), [log_of(r) for r in results]
+        assert waiting <= {c.id for c in containers_of(second)}
+        assert containers_of(first) == []
+    finally:
+        first.drain_pool()
+        second.drain_pool()
+    assert containers_of(second) == []
