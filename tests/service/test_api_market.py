@@ -71,7 +71,7 @@ def test_license_lifecycle_over_the_api(api: TestClient, as_, world: World) -> N
     widened = api.post(
         f"/api/v1/licenses/{license_id}/approve", json={"epsilon": 50}, headers=as_["gao"]
     )
-    assert widened.status_code == 422 and "raised" in widened.json()["message"]
+    assert widened.status_code == 422 and "raised" in widened.json()["detail"]
     approved = api.post(
         f"/api/v1/licenses/{license_id}/approve", json={"epsilon": 2}, headers=as_["gao"]
     )
@@ -230,7 +230,7 @@ def test_notebook_upload_is_validated(api, as_, world: World) -> None:
     files = {"notebook": ("x.ipynb", b"not json", "application/json")}
     data = {"license_id": str(world.license_id)}
     refused = api.post("/api/v1/jobs/notebook", data=data, files=files, headers=as_["li"])
-    assert refused.status_code == 422 and "notebook" in refused.json()["message"]
+    assert refused.status_code == 422 and "notebook" in refused.json()["detail"]
     other = api.post("/api/v1/jobs/notebook", data=data, files=files, headers=as_["chen"])
     assert other.status_code == 403
 
