@@ -12,6 +12,7 @@ from operators.accounts import (
     get_user,
     revoke_tokens,
 )
+from operators.catalog_view import LicenceView, licensed_catalog
 from operators.licenses import (
     get_license,
     grant_license,
@@ -33,6 +34,7 @@ from operators.records import ApiToken, License, LicenseStatus, Operator, User
 __all__ = [
     "ApiToken",
     "HOST_ADMIN",
+    "LicenceView",
     "License",
     "LicenseStatus",
     "Operator",
@@ -51,6 +53,7 @@ __all__ = [
     "get_user",
     "grant_license",
     "license_stop_reason",
+    "licensed_catalog",
     "list_licenses",
     "refuse_license",
     "reinstate_license",

@@ -218,5 +218,5 @@ def test_failed_verification_over_the_api_shows_as_an_alert(
     result = api.get("/api/v1/audit/verify", headers=headers["chen"]).json()
     assert not result["ok"] and result["first_bad_seq"] == 3
     alerts = api.get("/api/v1/audit/alerts?rule=verification_failed", headers=headers["chen"])
-    assert [a["details"]["first_bad_seq"] for a in alerts.json()] == [3]
-    assert alerts.json()[0]["actor"] == "sluice"
+    assert [a["details"]["first_bad_seq"] for a in alerts.json()["items"]] == [3]
+    assert alerts.json()["items"][0]["actor"] == "sluice"

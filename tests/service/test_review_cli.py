@@ -141,7 +141,7 @@ def test_the_review_api(api: TestClient, world: World) -> None:
         }
     job_id = ran(world, L3_QUERY)
     assert api.get("/api/v1/review/queue", headers=tokens["li"]).status_code == 403
-    queue = api.get("/api/v1/review/queue", headers=tokens["wang"]).json()
+    queue = api.get("/api/v1/review/queue", headers=tokens["wang"]).json()["items"]
     assert [item["job"] for item in queue] == [job_id]
     view = api.get(f"/api/v1/review/jobs/{job_id}", headers=tokens["wang"]).json()
     assert view["lineage"]["license"]["id"] == world.license_id
