@@ -223,7 +223,7 @@ def test_policy_check_shows_the_rewrite_without_running(api, as_, world: World) 
     decision = api.post("/api/v1/policy/check", json=body, headers=as_["li"]).json()
     assert decision["decision"] == "rewrite" and "LEAST" in decision["sql"].upper()
     assert api.post("/api/v1/policy/check", json=body, headers=as_["mallory"]).status_code == 404
-    assert api.get("/api/v1/jobs", headers=as_["li"]).json() == []
+    assert api.get("/api/v1/jobs", headers=as_["li"]).json()["items"] == []
 
 
 def test_notebook_upload_is_validated(api, as_, world: World) -> None:
