@@ -68,23 +68,26 @@ def test_read_routes_conform_to_the_document(world: World) -> None:
     ]
     for operation in operations:
         user = next((u for pattern, u in ROLE_OF if pattern.search(operation.path)), "li")
-
-        @given(case=operation.as_strategy(), real=st.booleans())
-        @settings(
-            max_examples=MAX_EXAMPLES,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            derandomize=True,
-            database=None,
-        )
-        def call(case: Any, real: bool) -> None:
-            if real:  # name records that exist, so generated requests reach the domain
-                for key in case.path_parameters or {}:
-                    case.path_parameters[key] = "enterprise_utilities" if key == "name" else 1
-            response = case.call(headers={"Authorization": f"Bearer {tokens[user]}"})
-            case.validate_response(response, checks=checks)
-
         try:
-            call()
+            exercise(operation, {"Authorization": f"Bearer {tokens[user]}"}, checks)
         except Exception as error:
             raise AssertionError(f"{operation.label}: {error}") from error
+
+
+def exercise(operation: Any, headers: dict[str, str], checks: list[Any]) -> None:
+    @given(case=operation.as_strategy(), real=st.booleans())
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
+    def call(case: Any, real: bool) -> None:
+        if real:  # name records that exist, so generated requests reach the domain
+            for key in case.path_parameters or {}:
+                case.path_parameters[key] = "enterprise_utilities" if key == "name" else 1
+        response = case.call(headers=headers)
+        case.validate_response(response, checks=checks)
+
+    call()
