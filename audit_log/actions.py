@@ -28,6 +28,10 @@ class AuditAction(StrEnum):
     DOMAIN_INITIALIZED = "domain.initialized", "the domain's folders, keys and log were created"
     REQUEST_REFUSED = "request.refused", "a request was refused; state is as it was"
     DATASET_INGESTED = "dataset.ingested", "a dataset was registered and desensitized"
+    DATASET_VERSIONED = (
+        "dataset.versioned",
+        "a registered dataset was ingested again as its next version",
+    )
     DISCLOSURE_RULES_SET = "disclosure.rules_set", "a dataset's output-gate rules were changed"
     DISCLOSURE_RULES_CLEARED = "disclosure.rules_cleared", "a dataset's gate rules were reset"
     ENGINE_DEFAULT_SET = "engine.default_set", "a license's or dataset's default engine was set"

@@ -13,6 +13,7 @@ from operators.accounts import (
     revoke_tokens,
 )
 from operators.catalog_view import LicenceView, licensed_catalog
+from operators.directory import list_operators, list_tokens, list_users
 from operators.licenses import (
     get_license,
     grant_license,
@@ -55,6 +56,9 @@ __all__ = [
     "license_stop_reason",
     "licensed_catalog",
     "list_licenses",
+    "list_operators",
+    "list_tokens",
+    "list_users",
     "refuse_license",
     "reinstate_license",
     "revoke_license",

@@ -188,6 +188,14 @@ def release_of(session: Session, job_id: int) -> Release | None:
     return session.scalar(select(Release).where(Release.job_id == job_id))
 
 
+def list_releases(session: Session, operator_id: int | None = None) -> list[Release]:
+    """Releases, oldest first; only those of one company's jobs with operator_id."""
+    query = select(Release).join(Job, Job.id == Release.job_id).order_by(Release.id)
+    if operator_id is not None:
+        query = query.where(Job.operator_id == operator_id)
+    return list(session.scalars(query))
+
+
 def get_release(session: Session, release_id: int) -> Release:
     release = session.get(Release, release_id)
     if release is None:
