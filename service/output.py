@@ -97,13 +97,15 @@ def _render(renderable: Any) -> str:
     width = max(shutil.get_terminal_size((120, 24)).columns, 80)
     out = io.StringIO()
     Console(file=out, width=width, color_system=None, highlight=False).print(renderable)
-    return out.getvalue().rstrip("\n")
+    return "\n".join(line.rstrip() for line in out.getvalue().splitlines()).strip("\n")
 
 
 def table(rows: Sequence[dict[str, Any]], columns: Columns = None, title: str | None = None) -> str:
     """Rows as the one table style of the CLI."""
     chosen = list(columns or [(key, key) for key in (rows[0] if rows else {})])
-    shown = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False)
+    shown = Table(
+        box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False, show_edge=False
+    )
     for _key, header in chosen:
         shown.add_column(header, overflow="fold")
     for row in rows:

@@ -38,10 +38,14 @@ def test_demo_shows_denial_rewrite_and_release(tmp_path: Path) -> None:
     assert verify_package(package, Home(home).public_key()).ok
 
 
-def test_demo_prints_a_readable_summary_and_reruns(tmp_path: Path) -> None:
+def test_demo_prints_a_readable_summary_and_reruns_only_when_fresh(tmp_path: Path) -> None:
     home = tmp_path / "demo"
     run_cli("demo", "--rows", "3000", home=home, check=True)
-    text = run_cli("demo", "--rows", "3000", home=home, check=True).stdout
+    database = (home / "sluice.db").read_bytes()
+    kept = run_cli("demo", "--rows", "3000", home=home)
+    assert kept.returncode == 4 and "--fresh" in kept.stderr
+    assert (home / "sluice.db").read_bytes() == database  # nothing was deleted
+    text = run_cli("demo", "--rows", "3000", "--fresh", home=home, check=True).stdout
     for phrase in ("decision: DENY", "decision: REWRITE", "rewritten SQL", "released", "product 1"):
         assert phrase in text
 
