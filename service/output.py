@@ -23,6 +23,7 @@ from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from audit_log import Actor
 from core.errors import SluiceError, Step
@@ -88,13 +89,14 @@ def cell(value: Any) -> str:
         return f"{value:,.6f}".rstrip("0").rstrip(".")
     if isinstance(value, list | tuple):
         return ", ".join(cell(v) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, dict):  # one "key: value" line each (row filters, tiers)
+        return "\n".join(f"{k}: {cell(v)}" for k, v in value.items())
     return str(value)
 
 
 def _render(renderable: Any) -> str:
-    width = max(shutil.get_terminal_size((120, 24)).columns, 80)
+    # at a terminal, its width; into a pipe or file, wide enough that rows do not fold
+    width = shutil.get_terminal_size((240, 24)).columns if sys.stdout.isatty() else 240
     out = io.StringIO()
     Console(file=out, width=width, color_system=None, highlight=False).print(renderable)
     return "\n".join(line.rstrip() for line in out.getvalue().splitlines()).strip("\n")
@@ -109,7 +111,7 @@ def table(rows: Sequence[dict[str, Any]], columns: Columns = None, title: str | 
     for _key, header in chosen:
         shown.add_column(header, overflow="fold")
     for row in rows:
-        shown.add_row(*(cell(row.get(key)) for key, _ in chosen))
+        shown.add_row(*(Text(cell(row.get(key))) for key, _ in chosen))
     return _render(shown)
 
 
