@@ -18,6 +18,7 @@ from service.apidocs import mount_api_docs
 from service.domain import open_domain
 from service.problems import error_body, install_problem_handlers, refusals, too_large
 from service.routes import audit, catalog, jobs, licenses, products, review
+from service.schemas.common import HealthOut
 from service.settings import Settings
 from service.web import mount_console
 
@@ -60,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     mount_console(app)
 
     @app.get("/healthz", operation_id="health")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> HealthOut:
+        return HealthOut(status="ok")
 
     return app

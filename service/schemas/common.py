@@ -3,9 +3,11 @@ and a page of a list (cursor pagination)."""
 
 from __future__ import annotations
 
-from service.schemas import Sparse
+from typing import Literal
 
-__all__ = ["FieldErrorOut", "ProblemOut", "ReasonOut"]
+from service.schemas import Out, Sparse
+
+__all__ = ["FieldErrorOut", "HealthOut", "ProblemOut", "ReasonOut"]
 
 
 class ReasonOut(Sparse):
@@ -16,6 +18,12 @@ class ReasonOut(Sparse):
     column: str | None = None
     level: str | None = None
     suggestion: str | None = None
+
+
+class HealthOut(Out):
+    """The service answers: the process is up and its routes are mounted."""
+
+    status: Literal["ok"]
 
 
 class FieldErrorOut(Sparse):
