@@ -13,7 +13,7 @@ from products.review import review
 from products.review_view import queue_items, review_view
 from service.commands.common import ADMIN, Json, domain
 from service.commands.jobs import show_job
-from service.output import emit, emit_rows, handles_errors
+from service.output import emit, emit_rows, handles_errors, table
 
 review_app = typer.Typer(no_args_is_help=True, help="Output review (出域审核).")
 outputs_app = typer.Typer(no_args_is_help=True, help="Output checks and disclosure rules.")
@@ -69,6 +69,11 @@ def _view_text(view: dict[str, Any]) -> str:
     for output in view["outputs"]:
         size = f"{output['rows']} rows" if "rows" in output else f"{output['bytes']} bytes"
         lines.append(f"output {output['name']} ({output['kind']}, {size})")
+        if output.get("preview"):  # the rows themselves, as a reviewer must see them
+            shown = len(output["preview"])
+            title = f"first {shown} of {output['rows']} rows" if shown < output["rows"] else None
+            columns = [(c, c) for c in output["columns"]]
+            lines.append(table(output["preview"], columns, title))
     lines.append(f"rules: {checks['rules']}")
     lines += [f"  - [{f['rule']}] {f['message']}" for f in checks["findings"]]
     state = view["review"]
