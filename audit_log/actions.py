@@ -31,6 +31,10 @@ class AuditAction(StrEnum):
     DATASET_INGESTED = "dataset.ingested", "a dataset was registered and desensitized"
     TWIN_SYNTHESIZED = "catalog.twin_synthesized", "a dataset's synthetic twin was written"
     TWIN_DOWNLOADED = "catalog.twin_downloaded", "a dataset's synthetic twin was downloaded"
+    DATASET_VERSIONED = (
+        "dataset.versioned",
+        "a registered dataset was ingested again as its next version",
+    )
     DISCLOSURE_RULES_SET = "disclosure.rules_set", "a dataset's output-gate rules were changed"
     DISCLOSURE_RULES_CLEARED = "disclosure.rules_cleared", "a dataset's gate rules were reset"
     ENGINE_DEFAULT_SET = "engine.default_set", "a license's or dataset's default engine was set"

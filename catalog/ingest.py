@@ -28,7 +28,8 @@ from catalog.identifiers import build_identifier_index, save_index
 from catalog.records import Dataset, schema_document
 from catalog.schema import ColumnSpec, DatasetSchema
 from catalog.storage import arrow_schema, pandas_dtype
-from core.errors import Conflict, InvalidInput, NotFound, SchemaInvalid
+from core.db import utcnow
+from core.errors import Conflict, InvalidInput, NotFound, SchemaInvalid, Step
 from core.home import Home
 
 Progress = Callable[[str], None]
@@ -45,11 +46,19 @@ def ingest(
     schema: DatasetSchema,
     actor: Actor,
     progress: Progress | None = None,
+    new_version: bool = False,
 ) -> Dataset:
-    """Register `source` as dataset `schema.dataset`; the caller commits the transaction."""
+    """Register `source` as dataset `schema.dataset`; the caller commits the transaction.
+
+    With `new_version`, a registered dataset is ingested again as its next version: the
+    row points at new files (the earlier version's stay, for jobs and releases that
+    used them) and `dataset.versioned` is logged."""
     say = progress or (lambda _message: None)
     name = schema.dataset
-    _refuse_existing(session, home, name)
+    previous = _previous_version(session, name) if new_version else None
+    if previous is None:
+        _refuse_existing(session, home, name, new_version)
+    version = previous.version + 1 if previous is not None else 1
     digest = file_digest(source)
     say(f"reading {source.name}")
     raw = read_source(source, schema)
@@ -58,35 +67,36 @@ def ingest(
     stored = desensitize(raw, schema, key)
     hashes = build_identifier_index(raw, schema, key)
     say(f"writing {DATA_FILE} and {INDEX_FILE} ({len(hashes):,} identifier digests)")
-    folder = _write_files(home, name, _as_stored(stored, schema), hashes)
+    folder = _write_files(home, _folder_name(name, version), _as_stored(stored, schema), hashes)
     try:
-        dataset = Dataset(
-            name=name,
-            title=schema.title,
-            owner=schema.owner,
-            privacy_unit=schema.privacy_unit,
-            schema_json=schema_document(schema),
-            version=1,
-            store_path=(folder / DATA_FILE).relative_to(home.root).as_posix(),
-            identifier_index_path=(folder / INDEX_FILE).relative_to(home.root).as_posix(),
-            row_count=len(stored),
-            source_digest=digest,
-        )
+        dataset = previous or Dataset(name=name)
+        dataset.title = schema.title
+        dataset.owner = schema.owner
+        dataset.privacy_unit = schema.privacy_unit
+        dataset.schema_json = schema_document(schema)
+        dataset.version = version
+        dataset.store_path = (folder / DATA_FILE).relative_to(home.root).as_posix()
+        dataset.identifier_index_path = (folder / INDEX_FILE).relative_to(home.root).as_posix()
+        dataset.row_count = len(stored)
+        dataset.source_digest = digest
+        dataset.ingested_at = utcnow()
         session.add(dataset)
         details = {
             "rows": len(stored),
             "source": source.name,
             "source_digest": digest,
+            "version": version,
             "columns": {c.name: str(c.level) for c in schema.columns},
             "dropped": [c.name for c in schema.columns if not c.stored],
         }
-        audit_log.append(session, actor, AuditAction.DATASET_INGESTED, f"dataset:{name}", details)
+        action = AuditAction.DATASET_VERSIONED if previous else AuditAction.DATASET_INGESTED
+        audit_log.append(session, actor, action, f"dataset:{name}", details)
         session.flush()
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     _remove_on_rollback(session, folder)
-    say(f"registered {name}: {len(stored):,} rows")
+    say(f"registered {name} version {version}: {len(stored):,} rows")
     return dataset
 
 
@@ -114,12 +124,22 @@ def file_digest(path: Path) -> str:
     return sha.hexdigest()
 
 
-def _refuse_existing(session: Session, home: Home, name: str) -> None:
+def _previous_version(session: Session, name: str) -> Dataset | None:
+    return session.scalars(select(Dataset).where(Dataset.name == name)).first()
+
+
+def _folder_name(name: str, version: int) -> str:
+    """Version 1 keeps the plain name (as every store before versions); later ones add it."""
+    return name if version == 1 else f"{name}.v{version}"
+
+
+def _refuse_existing(session: Session, home: Home, name: str, new_version: bool) -> None:
     existing = session.scalars(select(Dataset).where(Dataset.name == name)).first()
     if existing is not None:
         raise Conflict(
-            f"dataset {name} is already registered (version {existing.version}); "
-            "choose another name"
+            f"dataset {name} is already registered (version {existing.version})",
+            suggestion="choose another name, or ingest it as a new version",
+            step=Step.INGEST_NEW_VERSION,
         )
     if (home.store / name).exists():
         raise Conflict(

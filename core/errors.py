@@ -81,6 +81,8 @@ class Step(StrEnum):
     VERIFY_LOG = "verify_log"
     SIGN_HEAD = "sign_head"
     EXPORT_PUBLIC_KEY = "export_public_key"
+    INGEST_NEW_VERSION = "ingest_new_version"
+    DEMO_FRESH = "demo_fresh"
 
 
 @dataclass

@@ -12,6 +12,8 @@ from operators.accounts import (
     get_user,
     revoke_tokens,
 )
+from operators.catalog_view import LicenceView, licensed_catalog
+from operators.directory import list_operators, list_tokens, list_users
 from operators.licenses import (
     get_license,
     grant_license,
@@ -36,6 +38,7 @@ from operators.token_use import close_token_use
 __all__ = [
     "ApiToken",
     "HOST_ADMIN",
+    "LicenceView",
     "License",
     "LicenseStatus",
     "Operator",
@@ -58,7 +61,11 @@ __all__ = [
     "license_not_found",
     "license_stop_reason",
     "licensed_dataset",
+    "licensed_catalog",
     "list_licenses",
+    "list_operators",
+    "list_tokens",
+    "list_users",
     "refuse_license",
     "reinstate_license",
     "revoke_license",

@@ -105,22 +105,6 @@ def get_user(session: Session, name: str) -> User:
     return user
 
 
-def list_operators(session: Session) -> list[Operator]:
-    return list(session.scalars(select(Operator).order_by(Operator.id)))
-
-
-def list_users(session: Session) -> list[User]:
-    return list(session.scalars(select(User).order_by(User.id)))
-
-
-def live_tokens(session: Session, user: User) -> list[ApiToken]:
-    """A user's tokens that still work (not revoked, not expired), oldest first."""
-    query = select(ApiToken).where(
-        ApiToken.user_id == user.id, ApiToken.revoked.is_(False), ApiToken.expires_at > utcnow()
-    )
-    return list(session.scalars(query.order_by(ApiToken.id)))
-
-
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

@@ -15,7 +15,7 @@ from products.pricing import PricingBasis, price_for
 from products.provenance import verify_provenance
 from products.recipients import register_key
 from products.records import Product, Release, Review
-from products.release import get_release, release_job, release_of
+from products.release import get_release, list_releases, release_job, release_of
 from products.review import review, review_queue, reviews_of
 from products.review_view import queue_items, review_view
 from products.usage import (
@@ -44,6 +44,7 @@ __all__ = [
     "list_filings",
     "list_product",
     "list_products",
+    "list_releases",
     "open_package",
     "price_for",
     "queue_items",

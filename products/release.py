@@ -216,6 +216,14 @@ def release_not_found(release_id: int) -> NotFound:
     )
 
 
+def list_releases(session: Session, operator_id: int | None = None) -> list[Release]:
+    """Releases, oldest first; only those of one company's jobs with operator_id."""
+    query = select(Release).join(Job, Job.id == Release.job_id).order_by(Release.id)
+    if operator_id is not None:
+        query = query.where(Job.operator_id == operator_id)
+    return list(session.scalars(query))
+
+
 def get_release(session: Session, release_id: int) -> Release:
     release = session.get(Release, release_id)
     if release is None:

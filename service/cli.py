@@ -6,6 +6,10 @@ and prints the result (one JSON document with --json).
 
 from __future__ import annotations
 
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated
+
 import typer
 
 from service.commands import (
@@ -23,7 +27,7 @@ from service.commands import (
 )
 from service.commands.common import Json
 from service.domain import init_domain
-from service.output import emit, handles_errors
+from service.output import emit, handles_errors, progress
 from service.settings import Settings
 
 app = typer.Typer(
@@ -50,6 +54,34 @@ app.add_typer(sandbox.sandbox_app, name="sandbox")
 app.command("worker")(worker.worker)
 
 
+def sluice_version() -> str:
+    try:
+        return version("sluice")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def show_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"sluice {sluice_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=show_version,
+            is_eager=True,
+            help="Print Sluice's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Sluice: 数据可用不可见 (usable, not visible)."""
+
+
 @app.command()
 @handles_errors("init")
 def init(as_json: Json = False) -> None:
@@ -65,7 +97,10 @@ def init(as_json: Json = False) -> None:
 
 @app.command()
 @handles_errors("serve")
-def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
     """Serve the REST API and the console."""
     import uvicorn
 
@@ -76,11 +111,26 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
 
 @app.command()
 @handles_errors("demo")
-def demo(rows: int = 100_000, as_json: Json = False) -> None:
-    """Run the whole path on synthetic data: ingest, license, three queries, review, release."""
-    from service.demo import run_demo
+def demo(
+    rows: Annotated[int, typer.Option(help="Synthetic enterprises to generate.")] = 100_000,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Delete an earlier demo's home and start again.")
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """Run the whole path on synthetic data: ingest, license, three queries, review, release.
 
-    emit(run_demo(Settings(), rows, quiet=as_json), as_json, "")
+    An earlier demo's home is kept unless --fresh is given (or you say yes when asked)."""
+    from service.demo import STEPS, holds_earlier_demo, run_demo
+
+    settings = Settings()
+    if not fresh and not as_json and sys.stdin.isatty() and holds_earlier_demo(settings):
+        fresh = typer.confirm(
+            f"{settings.domain_home.root} holds an earlier demo; delete it and start again?"
+        )
+    with progress("demo", STEPS, as_json) as step:
+        result = run_demo(settings, rows, quiet=as_json, fresh=fresh, on_step=step)
+    emit(result, as_json, "")
 
 
 def main() -> None:

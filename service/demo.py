@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from audit_log import Actor, export_entries, verify_export, verify_store
 from catalog import ingest
 from catalog.schema import load_schema
 from catalog.synthetic import write_demo_files, write_social_security_files
-from core.errors import Conflict
+from core.errors import Conflict, Step
 from gate.step import candidate_table
 from jobs.dp_fit import submit_model
 from jobs.queries import get_job
@@ -50,12 +51,18 @@ QUERIES = {
 }
 
 
+STEPS = 9  # headings printed by run_demo, for a progress bar
+
+
 class Printer:
-    def __init__(self, quiet: bool):
+    def __init__(self, quiet: bool, on_step: Callable[[str, float | None], None] | None = None):
         self.quiet, self.started, self.step = quiet, time.perf_counter(), 0
+        self.on_step = on_step
 
     def heading(self, text: str) -> None:
         self.step += 1
+        if self.on_step is not None:
+            self.on_step(text, self.step)
         if not self.quiet:
             elapsed = time.perf_counter() - self.started
             typer.secho(f"\n[{self.step}] {text}  ({elapsed:.1f}s)", bold=True)
@@ -65,13 +72,29 @@ class Printer:
             typer.echo("    " + text.replace("\n", "\n    "))
 
 
-def _fresh_home(settings: Settings) -> None:
+def home_in_use(settings: Settings) -> bool:
     root = settings.domain_home.root
-    if root.exists() and any(root.iterdir()):
+    return root.exists() and any(root.iterdir())
+
+
+def holds_earlier_demo(settings: Settings) -> bool:
+    return home_in_use(settings) and (settings.domain_home.root / MARKER).exists()
+
+
+def _fresh_home(settings: Settings, fresh: bool) -> None:
+    """An empty home for the demo; an earlier demo's is deleted only when asked (fresh)."""
+    root = settings.domain_home.root
+    if home_in_use(settings):
         if not (root / MARKER).exists():
             raise Conflict(
                 f"{root} holds a domain the demo did not create; set SLUICE_HOME to an "
                 "empty folder for the demo"
+            )
+        if not fresh:
+            raise Conflict(
+                f"{root} holds an earlier demo's domain, kept as it is",
+                suggestion="ask for a fresh run to delete it and start again",
+                step=Step.DEMO_FRESH,
             )
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -239,9 +262,17 @@ def _preview(table: pd.DataFrame, rows: int = 6) -> str:
         return table.head(rows).to_string(index=False, float_format=lambda v: f"{v:,.1f}")
 
 
-def run_demo(settings: Settings, rows: int, quiet: bool = False) -> dict[str, Any]:
-    out = Printer(quiet)
-    _fresh_home(settings)
+def run_demo(
+    settings: Settings,
+    rows: int,
+    quiet: bool = False,
+    fresh: bool = False,
+    on_step: Callable[[str, float | None], None] | None = None,
+) -> dict[str, Any]:
+    """The whole path on synthetic data. An earlier demo's home is deleted only with
+    `fresh`; `on_step(heading, number)` follows the STEPS headings (a progress bar)."""
+    out = Printer(quiet, on_step)
+    _fresh_home(settings, fresh)
     out.heading(f"Domain initialised at {settings.domain_home.root}")
     d, _ = init_domain(settings)
     out.heading(f"Generating and ingesting {rows:,} synthetic enterprises (Faker zh_CN, 宁波市)")

@@ -1,5 +1,7 @@
-"""How the CLI speaks: one JSON document with --json, readable lines otherwise, and
-one place that turns domain errors into a one-line message and an exit code.
+"""How the CLI speaks: one JSON document with --json (a refusal too, as `{"error": {...}}`
+on stdout with a non-zero exit), one table style for people (rich), progress bars on
+stderr only for a person at a terminal, and one place that turns domain errors into a
+one-line message and an exit code.
 
 Domain errors say what to do in the domain's words; here each step becomes the
 command or flag a person types (`{suggestion}` stands for the domain's words).
@@ -8,17 +10,27 @@ command or flag a person types (`{suggestion}` stands for the domain's words).
 from __future__ import annotations
 
 import functools
+import io
 import json
+import shutil
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import IO, Any, TypeVar
 
 import typer
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
 
 from audit_log import Actor
 from core.errors import SluiceError, Step
 
 F = TypeVar("F", bound=Callable[..., Any])
+# the columns of a table: (key in each record, header); None takes the first record's keys
+Columns = Sequence[tuple[str, str]] | None
 
 COMMANDS: dict[Step, str] = {
     Step.INIT_DOMAIN: "run `sluice init` first (or set SLUICE_HOME)",
@@ -52,6 +64,8 @@ COMMANDS: dict[Step, str] = {
     Step.VERIFY_LOG: "run `sluice audit verify` to find out why",
     Step.SIGN_HEAD: "run `sluice audit checkpoint`, or wait for the next interval",
     Step.EXPORT_PUBLIC_KEY: "export it with `sluice audit pubkey`",
+    Step.INGEST_NEW_VERSION: "{suggestion}: `sluice catalog ingest FILE --schema S --new-version`",
+    Step.DEMO_FRESH: "give --fresh to delete it and run the demo again",
 }
 
 
@@ -63,15 +77,127 @@ def one_line(error: SluiceError) -> str:
     return f"{error.message}; {hint}" if hint else error.message
 
 
+def cell(value: Any) -> str:
+    """A value as a person reads it: no Python reprs, thousands separated."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.6f}".rstrip("0").rstrip(".")
+    if isinstance(value, list | tuple):
+        return ", ".join(cell(v) for v in value)
+    if isinstance(value, dict):  # one "key: value" line each (row filters, tiers)
+        return "\n".join(f"{k}: {cell(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _render(renderable: Any) -> str:
+    # at a terminal, its width; into a pipe or file, wide enough that rows do not fold
+    width = shutil.get_terminal_size((240, 24)).columns if sys.stdout.isatty() else 240
+    out = io.StringIO()
+    Console(file=out, width=width, color_system=None, highlight=False).print(renderable)
+    return "\n".join(line.rstrip() for line in out.getvalue().splitlines()).strip("\n")
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Columns = None, title: str | None = None) -> str:
+    """Rows as the one table style of the CLI."""
+    chosen = list(columns or [(key, key) for key in (rows[0] if rows else {})])
+    shown = Table(
+        box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False, show_edge=False
+    )
+    for _key, header in chosen:
+        shown.add_column(header, overflow="fold")
+    for row in rows:
+        shown.add_row(*(Text(cell(row.get(key))) for key, _ in chosen))
+    return _render(shown)
+
+
+def record(data: dict[str, Any], title: str | None = None) -> str:
+    """One record as a two-column table of field and value."""
+    return table([{"field": k, "value": v} for k, v in data.items()], None, title)
+
+
+def wants_progress(as_json: bool, stream: IO[str] | None = None) -> bool:
+    """Bars only for a person watching: never under --json, never into a pipe or file."""
+    target = stream if stream is not None else sys.stderr
+    return not as_json and target.isatty()
+
+
+def _no_step(_text: str, _completed: float | None = None) -> None:
+    return None
+
+
+@contextmanager
+def progress(
+    description: str, total: float | None, as_json: bool, stream: IO[str] | None = None
+) -> Iterator[Callable[[str, float | None], None]]:
+    """A bar on stderr while the block runs; yields `step(text, completed)` to move it
+    (completed=None keeps the count and changes the text). Off when wants_progress is."""
+    if not wants_progress(as_json, stream):
+        yield _no_step
+        return
+    console = Console(file=stream if stream is not None else sys.stderr)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+    task = bar.add_task(description, total=total)
+
+    def step(text: str, completed: float | None = None) -> None:
+        if completed is None:
+            bar.update(task, description=text)
+        else:
+            bar.update(task, description=text, completed=completed)
+
+    with bar:
+        yield step
+        bar.update(task, completed=total or 0)
+
+
 def emit(data: Any, as_json: bool, human: Callable[[Any], str] | str | None = None) -> None:
+    """One JSON document with --json; otherwise `human` (a formatter or text), or a table:
+    a list of records as rows, one record as field and value."""
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, default=str))
     elif callable(human):
         typer.echo(human(data))
     elif human is not None:
         typer.echo(human)
+    elif isinstance(data, list):
+        typer.echo(table(data) if data else "nothing to list")
+    elif isinstance(data, dict):
+        typer.echo(record(data))
     else:
-        typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        typer.echo(str(data))
+
+
+def emit_rows(
+    rows: list[dict[str, Any]], as_json: bool, columns: Columns, empty: str = "nothing to list"
+) -> None:
+    """A list: one JSON array with --json, else a table of the named columns."""
+    emit(rows, as_json, lambda found: table(found, columns) if found else empty)
+
+
+def error_document(error: SluiceError) -> dict[str, Any]:
+    """The --json shape of a refusal: `{"error": {...}}`, the hint worded for the CLI."""
+    body: dict[str, Any] = {
+        "code": error.code,
+        "message": error.message,
+        "exit_code": error.exit_code,
+    }
+    hint = one_line(error)[len(error.message) + 2 :] if one_line(error) != error.message else ""
+    if hint:
+        body["suggestion"] = hint
+    if error.reasons:
+        body["reasons"] = [r.to_dict() for r in error.reasons]
+    return {"error": body}
 
 
 def handles_errors(action: str) -> Callable[[F], F]:
@@ -84,6 +210,9 @@ def handles_errors(action: str) -> Callable[[F], F]:
                 return func(*args, **kwargs)
             except SluiceError as error:
                 _record(action, error)
+                if kwargs.get("as_json"):
+                    typer.echo(json.dumps(error_document(error), ensure_ascii=False))
+                    raise typer.Exit(error.exit_code) from None
                 print(f"sluice: {one_line(error)}", file=sys.stderr)
                 for reason in error.reasons:
                     print(f"  - {reason}", file=sys.stderr)

@@ -16,6 +16,7 @@ from audit_log import (
     export_entries,
     inclusion_document,
     list_alerts,
+    list_entries,
     list_heads,
     load_verifier,
     parse_heads,
@@ -29,9 +30,16 @@ from audit_log.signing import Verifier
 from core.errors import InvalidInput
 from operators import close_token_use
 from service.commands.common import Json, domain, read_text
-from service.output import emit, handles_errors
+from service.output import emit, emit_rows, handles_errors
 
 audit_app = typer.Typer(no_args_is_help=True, help="The audit log.")
+ENTRY_COLUMNS = [
+    ("seq", "seq"),
+    ("at", "at (UTC)"),
+    ("actor", "actor"),
+    ("action", "action"),
+    ("subject", "subject"),
+]
 VERIFY_FAILED = 10
 
 PubKey = Annotated[
@@ -167,7 +175,10 @@ def audit_witness(
 
 @audit_app.command("export")
 @handles_errors("audit.export")
-def audit_export(output: Annotated[Path, typer.Option()], as_json: Json = False) -> None:
+def audit_export(
+    output: Annotated[Path, typer.Option(help="The JSON lines file to write.")],
+    as_json: Json = False,
+) -> None:
     """Sign the log as it stands and write it, with every signed head, as JSON lines."""
     d = domain()
     with d.transaction() as session:
@@ -182,7 +193,10 @@ def audit_export(output: Annotated[Path, typer.Option()], as_json: Json = False)
 
 @audit_app.command("pubkey")
 @handles_errors("audit.pubkey")
-def audit_pubkey(output: Annotated[Path, typer.Option()], as_json: Json = False) -> None:
+def audit_pubkey(
+    output: Annotated[Path, typer.Option(help="Where to write the public key (PEM).")],
+    as_json: Json = False,
+) -> None:
     """Write the domain's public key: all a regulator needs to verify offline."""
     d = domain()
     output.write_bytes(d.home.public_key_path.read_bytes())
@@ -205,7 +219,30 @@ def audit_heads(as_json: Json = False) -> None:
     """List the signed tree heads."""
     with domain().transaction() as session:
         data = [h.to_dict() for h in list_heads(session)]
-    emit(data, as_json, lambda rows: "\n".join(f"{h['size']:>8}  {h['root_hash']}" for h in rows))
+    columns = [
+        ("size", "size"),
+        ("root_hash", "root"),
+        ("hash_suite", "hash"),
+        ("timestamp", "signed"),
+    ]
+    emit_rows(data, as_json, columns, "no signed heads yet")
+
+
+@audit_app.command("list")
+@handles_errors("audit.list")
+def audit_list(
+    action: Annotated[
+        str | None, typer.Option(help="Only this action, or a prefix ending in '.'.")
+    ] = None,
+    after: Annotated[int, typer.Option(help="Only entries after this sequence number.")] = 0,
+    limit: Annotated[int, typer.Option(help="Most entries to list.")] = 100,
+    as_json: Json = False,
+) -> None:
+    """List audit entries in order: sequence, time, actor, action, subject."""
+    with domain().transaction() as session:
+        where = EntryFilter(action=action, after_seq=after)
+        rows = [e.to_dict() for e in list_entries(session, where, limit)]
+    emit_rows(rows, as_json, ENTRY_COLUMNS, "no entries")
 
 
 def _write(document: dict[str, Any], output: Path | None) -> None:
@@ -216,7 +253,7 @@ def _write(document: dict[str, Any], output: Path | None) -> None:
 @audit_app.command("prove")
 @handles_errors("audit.prove")
 def audit_prove(
-    entry: int,
+    entry: Annotated[int, typer.Argument(help="The entry's sequence number.")],
     size: Annotated[int | None, typer.Option(help="A signed size (default: the latest).")] = None,
     output: Output = None,
     as_json: Json = False,
@@ -230,7 +267,12 @@ def audit_prove(
 
 @audit_app.command("consistency")
 @handles_errors("audit.consistency")
-def audit_consistency(old: int, new: int, output: Output = None, as_json: Json = False) -> None:
+def audit_consistency(
+    old: Annotated[int, typer.Argument(help="The older signed size (M).")],
+    new: Annotated[int, typer.Argument(help="The newer signed size (N).")],
+    output: Output = None,
+    as_json: Json = False,
+) -> None:
     """Print a consistency proof: the signed log of size M is a prefix of the one of size N."""
     with domain().transaction() as session:
         document = consistency_document(session, old, new)
@@ -242,17 +284,10 @@ def audit_consistency(old: int, new: int, output: Output = None, as_json: Json =
 @handles_errors("audit.alerts")
 def audit_alerts(
     rule: Annotated[str | None, typer.Option(help="Only this rule.")] = None,
-    limit: int = 100,
+    limit: Annotated[int, typer.Option(help="Most alerts to list.")] = 100,
     as_json: Json = False,
 ) -> None:
     """List alerts raised over the log."""
     with domain().transaction() as session:
         rows = [e.to_dict() for e in list_alerts(session, EntryFilter(action=rule), limit)]
-    emit(
-        rows,
-        as_json,
-        lambda rs: (
-            "\n".join(f"{r['seq']:>8}  {r['at']}  {r['action']}  {r['subject']}" for r in rs)
-            or "no alerts"
-        ),
-    )
+    emit_rows(rows, as_json, ENTRY_COLUMNS, "no alerts")

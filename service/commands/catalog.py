@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,49 +13,91 @@ from catalog.schema import load_schema
 from catalog.twin import DEFAULT_ROWS, MAX_ROWS
 from core.errors import InvalidInput
 from service.commands.common import ADMIN, Json, domain
-from service.output import emit, handles_errors
+from service.output import emit, emit_rows, handles_errors, progress, record, table
 
 catalog_app = typer.Typer(no_args_is_help=True, help="Datasets (资源目录).")
+# ingest's own steps: read, desensitize, write, register
+INGEST_STEPS = 4
+DATASET_COLUMNS = [
+    ("name", "dataset"),
+    ("title", "title"),
+    ("owner", "owner"),
+    ("version", "version"),
+    ("row_count", "rows"),
+    ("ingested_at", "updated (UTC)"),
+]
+COLUMN_COLUMNS = [
+    ("name", "column"),
+    ("type", "type"),
+    ("level", "level"),
+    ("role", "role"),
+    ("desensitize", "desensitization"),
+    ("bounds", "bounds"),
+    ("stored", "stored"),
+]
 
 
 @catalog_app.command("ingest")
 @handles_errors("catalog.ingest")
 def catalog_ingest(
-    file: Path, schema: Annotated[Path, typer.Option()], as_json: Json = False
+    file: Annotated[Path, typer.Argument(help="The raw data file (.csv in UTF-8, or .parquet).")],
+    schema: Annotated[Path, typer.Option(help="The dataset's schema (YAML).")],
+    new_version: Annotated[
+        bool,
+        typer.Option(
+            "--new-version",
+            help="Ingest a registered dataset again as its next version.",
+        ),
+    ] = False,
+    as_json: Json = False,
 ) -> None:
     """Register a dataset and desensitize it into the domain store."""
     d = domain()
     spec = load_schema(schema)
     if not file.exists():
         raise InvalidInput(f"data file {file} does not exist; check the path")
-    progress = None if as_json else (lambda step: typer.echo(f"  … {step}", err=True))
-    with d.transaction() as session:
-        dataset = ingest(session, d.home, file, spec, ADMIN, progress=progress)
-        data = dataset.to_dict()
-    emit(data, as_json, f"ingested {data['name']}: {data['row_count']} rows")
+    with progress(f"ingest {spec.dataset}", INGEST_STEPS, as_json) as step:
+        done = iter(range(1, INGEST_STEPS + 1))
+
+        def advance(text: str) -> None:
+            step(text, next(done, INGEST_STEPS))
+
+        with d.transaction() as session:
+            dataset = ingest(
+                session, d.home, file, spec, ADMIN, progress=advance, new_version=new_version
+            )
+            data = dataset.to_dict()
+    emit(
+        data,
+        as_json,
+        f"ingested {data['name']} version {data['version']}: {data['row_count']:,} rows",
+    )
 
 
 @catalog_app.command("list")
 @handles_errors("catalog.list")
 def catalog_list(as_json: Json = False) -> None:
+    """List the registered datasets: title, owner, version, rows, last update."""
     with domain().transaction() as session:
         data = [d.to_dict() for d in list_datasets(session)]
-    emit(
-        data,
-        as_json,
-        lambda rows: (
-            "\n".join(f"{r['name']}\t{r['title']}\t{r['row_count']} rows" for r in rows)
-            or "no datasets"
-        ),
-    )
+    emit_rows(data, as_json, DATASET_COLUMNS, "no datasets")
+
+
+def dataset_text(data: dict[str, Any]) -> str:
+    head = {k: v for k, v in data.items() if k != "columns"}
+    return record(head) + "\n\n" + table(data["columns"], COLUMN_COLUMNS, "columns")
 
 
 @catalog_app.command("show")
 @handles_errors("catalog.show")
-def catalog_show(dataset: str, as_json: Json = False) -> None:
+def catalog_show(
+    dataset: Annotated[str, typer.Argument(help="The dataset's name, as in SQL.")],
+    as_json: Json = False,
+) -> None:
+    """Show one dataset and each column's level, role, type, desensitization and bounds."""
     with domain().transaction() as session:
         data = get_dataset(session, dataset).to_dict()
-    emit(data, as_json)
+    emit(data, as_json, dataset_text)
 
 
 @catalog_app.command("synthesize")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated
 
@@ -18,19 +20,24 @@ from products.release import release_of
 from service.commands.common import Json, domain, read_text
 from service.commands.worker import run_spark_job
 from service.domain import Domain
-from service.output import emit, handles_errors
+from service.output import emit, emit_rows, handles_errors, progress, wants_progress
 
 jobs_app = typer.Typer(no_args_is_help=True, help="SQL and notebook jobs.")
+JobId = Annotated[int, typer.Argument(help="The job's id (see `sluice jobs list`).")]
+# how far along a job is, for the --wait bar (the API's job view uses the same stages)
+PROGRESS = {"queued": 10, "running": 40, "awaiting_review": 100, "released": 100}
 
 
 @jobs_app.command("submit")
 @handles_errors("jobs.submit")
 def jobs_submit(
-    license: Annotated[int, typer.Option()],
-    sql: Annotated[Path | None, typer.Option()] = None,
-    notebook: Annotated[Path | None, typer.Option()] = None,
+    license: Annotated[int, typer.Option(help="The licence to run under.")],
+    sql: Annotated[Path | None, typer.Option(help="A file holding one SQL query.")] = None,
+    notebook: Annotated[Path | None, typer.Option(help="A Jupyter notebook (.ipynb).")] = None,
     engine: Annotated[str | None, typer.Option(help="duckdb or spark (default: license's)")] = None,
-    wait: Annotated[bool, typer.Option("--wait")] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Run the job now and wait for it, with a progress bar.")
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Submit a SQL query or a notebook; without --wait it runs in the background."""
@@ -56,7 +63,7 @@ def jobs_submit(
         run_spark_job(d, job_id, wait)
     elif status == "queued":
         if wait:
-            status = run(d.sessions, d.home, job_id, d.settings.job_settings()).status
+            run_with_progress(d, job_id, as_json)
         else:
             subprocess.Popen(
                 [sys.executable, "-m", "service.cli", "jobs", "run", str(job_id)],
@@ -65,6 +72,22 @@ def jobs_submit(
                 stderr=subprocess.DEVNULL,
             )
     show_job(d, job_id, as_json)
+
+
+def run_with_progress(d: Domain, job_id: int, as_json: bool) -> None:
+    """Run the job here, moving a bar (stderr, people only) as its status changes."""
+    if not wants_progress(as_json):
+        run(d.sessions, d.home, job_id, d.settings.job_settings())
+        return
+    with progress(f"job {job_id}", 100, as_json) as step, ThreadPoolExecutor(1) as pool:
+        running = pool.submit(run, d.sessions, d.home, job_id, d.settings.job_settings())
+        while not running.done():
+            with d.transaction() as session:
+                status = get_job(session, job_id).status
+            step(f"job {job_id}: {status}", PROGRESS.get(status, 100))
+            time.sleep(0.2)
+        status = running.result().status
+        step(f"job {job_id}: {status}", 100)
 
 
 def show_job(d: Domain, job_id: int, as_json: bool) -> None:
@@ -85,28 +108,32 @@ def show_job(d: Domain, job_id: int, as_json: bool) -> None:
 
 @jobs_app.command("show")
 @handles_errors("jobs.show")
-def jobs_show(job_id: int, as_json: Json = False) -> None:
+def jobs_show(job_id: JobId, as_json: Json = False) -> None:
+    """Show a job: its status, the policy's reasons, a failure."""
     show_job(domain(), job_id, as_json)
 
 
 @jobs_app.command("list")
 @handles_errors("jobs.list")
 def jobs_list(as_json: Json = False) -> None:
+    """List every job: status, kind, licence, submitted and finished times."""
     with domain().transaction() as session:
         data = [j.to_dict() for j in list_jobs(session)]
-    emit(
-        data,
-        as_json,
-        lambda rows: (
-            "\n".join(f"{r['id']}\t{r['status']}\tlicense {r['license_id']}" for r in rows)
-            or "no jobs"
-        ),
-    )
+    columns = [
+        ("id", "job"),
+        ("status", "status"),
+        ("kind", "kind"),
+        ("license_id", "licence"),
+        ("submitted_by", "by"),
+        ("created_at", "submitted (UTC)"),
+        ("finished_at", "finished (UTC)"),
+    ]
+    emit_rows(data, as_json, columns, "no jobs")
 
 
 @jobs_app.command("run", hidden=True)
 @handles_errors("jobs.run")
-def jobs_run(job_id: int, as_json: Json = False) -> None:
+def jobs_run(job_id: JobId, as_json: Json = False) -> None:
     """Run a queued job now (what the background runner does)."""
     d = domain()
     job = run(d.sessions, d.home, job_id, d.settings.job_settings())

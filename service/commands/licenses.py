@@ -28,7 +28,7 @@ from operators.lifecycle import (
 )
 from operators.records import License, Operator
 from service.commands.common import ADMIN, Json, domain, read_text
-from service.output import emit, handles_errors
+from service.output import emit, emit_rows, handles_errors
 
 licenses_app = typer.Typer(no_args_is_help=True, help="Licenses (授权).")
 RowFilters = Annotated[
@@ -41,18 +41,26 @@ RowFilters = Annotated[
     ),
 ]
 policy_app = typer.Typer(no_args_is_help=True, help="The policy engine.")
+LicenseId = Annotated[int, typer.Argument(help="The licence's id (see `sluice licenses list`).")]
+Company = Annotated[str, typer.Option(help="The operating company's name.")]
+Datasets = Annotated[list[str], typer.Option(help="A dataset the licence covers; repeat.")]
+MaxLevel = Annotated[str, typer.Option(help="The highest level it may read: L1, L2 or L3.")]
+Purpose = Annotated[str, typer.Option(help="What the data is used for (用途).")]
+Epsilon = Annotated[float, typer.Option(help="The privacy budget ε for the whole term.")]
+Note = Annotated[str, typer.Option(help="A note kept with the decision.")]
+Why = Annotated[str, typer.Option(help="Why; kept in the audit log.")]
 
 
 @licenses_app.command("grant")
 @handles_errors("licenses.grant")
 def licenses_grant(
-    operator: Annotated[str, typer.Option()],
-    dataset: Annotated[list[str], typer.Option()],
-    max_level: Annotated[str, typer.Option()],
-    purpose: Annotated[str, typer.Option()],
+    operator: Company,
+    dataset: Datasets,
+    max_level: MaxLevel,
+    purpose: Purpose,
     until: Annotated[str, typer.Option(help="YYYY-MM-DD")],
     row_filter: RowFilters = None,
-    epsilon: Annotated[float, typer.Option()] = 10.0,
+    epsilon: Epsilon = 10.0,
     scenario: Annotated[str, typer.Option(help="应用场景")] = "",
     as_json: Json = False,
 ) -> None:
@@ -82,22 +90,22 @@ def licenses_list(
     status: Annotated[str | None, typer.Option(help="pending, active, suspended, ...")] = None,
     as_json: Json = False,
 ) -> None:
+    """List licences: company, datasets, level, status, term, ε spent and row filters."""
     with domain().transaction() as session:
         data = [lic.to_dict(name) for lic, name in list_licenses(session)]
     data = [r for r in data if status is None or r["status"] == status]
-    emit(
-        data,
-        as_json,
-        lambda rows: (
-            "\n".join(
-                f"{r['id']}\t{r['operator']}\t{','.join(r['datasets'])}\t{r['max_level']}\t{r['status']}\t"
-                f"until {r['valid_until']}\tε {r['epsilon_spent']}/{r['epsilon_total']}"
-                + "".join(f"\n\t{name}: {rule}" for name, rule in r["row_filters"].items())
-                for r in rows
-            )
-            or "no licenses"
-        ),
-    )
+    columns = [
+        ("id", "licence"),
+        ("operator", "company"),
+        ("datasets", "datasets"),
+        ("max_level", "level"),
+        ("status", "status"),
+        ("valid_until", "until"),
+        ("epsilon_spent", "ε spent"),
+        ("epsilon_total", "ε total"),
+        ("row_filters", "row filters"),
+    ]
+    emit_rows(data, as_json, columns, "no licenses")
 
 
 def _date(text: str | None, option: str) -> date | None:
@@ -117,13 +125,13 @@ def _shown(session: Session, record: License) -> dict:
 @licenses_app.command("apply")
 @handles_errors("licenses.apply")
 def licenses_apply(
-    operator: Annotated[str, typer.Option()],
-    dataset: Annotated[list[str], typer.Option()],
-    max_level: Annotated[str, typer.Option()],
-    purpose: Annotated[str, typer.Option()],
+    operator: Company,
+    dataset: Datasets,
+    max_level: MaxLevel,
+    purpose: Purpose,
     scenario: Annotated[str, typer.Option(help="应用场景")],
     until: Annotated[str, typer.Option(help="YYYY-MM-DD")],
-    epsilon: Annotated[float, typer.Option()] = 10.0,
+    epsilon: Epsilon = 10.0,
     valid_from: Annotated[str | None, typer.Option("--from", help="YYYY-MM-DD")] = None,
     row_filter: RowFilters = None,
     as_json: Json = False,
@@ -150,13 +158,13 @@ def licenses_apply(
 @licenses_app.command("approve")
 @handles_errors("licenses.approve")
 def licenses_approve(
-    license_id: int,
+    license_id: LicenseId,
     dataset: Annotated[list[str] | None, typer.Option(help="narrow to these")] = None,
-    max_level: Annotated[str | None, typer.Option()] = None,
+    max_level: Annotated[str | None, typer.Option(help="narrow to this level")] = None,
     until: Annotated[str | None, typer.Option(help="YYYY-MM-DD, no later than asked")] = None,
-    epsilon: Annotated[float | None, typer.Option()] = None,
+    epsilon: Annotated[float | None, typer.Option(help="a smaller ε than asked")] = None,
     row_filter: RowFilters = None,
-    note: str = "",
+    note: Note = "",
     as_json: Json = False,
 ) -> None:
     """Approve an application as filed, or narrowed (never widened): a row filter adds
@@ -191,30 +199,29 @@ def _step(license_id: int, action: str, reason: str, as_json: bool) -> None:
 
 @licenses_app.command("refuse")
 @handles_errors("licenses.refuse")
-def licenses_refuse(
-    license_id: int, reason: Annotated[str, typer.Option()], as_json: Json = False
-) -> None:
+def licenses_refuse(license_id: LicenseId, reason: Why, as_json: Json = False) -> None:
+    """Refuse a pending application."""
     _step(license_id, "refuse", reason, as_json)
 
 
 @licenses_app.command("suspend")
 @handles_errors("licenses.suspend")
-def licenses_suspend(
-    license_id: int, reason: Annotated[str, typer.Option()], as_json: Json = False
-) -> None:
+def licenses_suspend(license_id: LicenseId, reason: Why, as_json: Json = False) -> None:
     """Stop use at once: queued jobs do not start; can be reinstated."""
     _step(license_id, "suspend", reason, as_json)
 
 
 @licenses_app.command("reinstate")
 @handles_errors("licenses.reinstate")
-def licenses_reinstate(license_id: int, reason: str = "", as_json: Json = False) -> None:
+def licenses_reinstate(license_id: LicenseId, reason: Why = "", as_json: Json = False) -> None:
+    """Let a suspended licence be used again."""
     _step(license_id, "reinstate", reason, as_json)
 
 
 @licenses_app.command("revoke")
 @handles_errors("licenses.revoke")
-def licenses_revoke(license_id: int, reason: str = "", as_json: Json = False) -> None:
+def licenses_revoke(license_id: LicenseId, reason: Why = "", as_json: Json = False) -> None:
+    """Withdraw a licence for good; its queued jobs do not start."""
     _step(license_id, "revoke", reason, as_json)
 
 
@@ -229,7 +236,8 @@ def licenses_expire(as_json: Json = False) -> None:
 
 @licenses_app.command("show")
 @handles_errors("licenses.show")
-def licenses_show(license_id: int, as_json: Json = False) -> None:
+def licenses_show(license_id: LicenseId, as_json: Json = False) -> None:
+    """Show one licence in full."""
     with domain().transaction() as session:
         data = _shown(session, get_license(session, license_id))
     emit(data, as_json)
@@ -238,8 +246,8 @@ def licenses_show(license_id: int, as_json: Json = False) -> None:
 @policy_app.command("check")
 @handles_errors("policy.check")
 def policy_check(
-    license: Annotated[int, typer.Option()],
-    sql: Annotated[Path, typer.Option()],
+    license: Annotated[int, typer.Option(help="The licence to check under.")],
+    sql: Annotated[Path, typer.Option(help="A file holding one SQL query.")],
     as_json: Json = False,
 ) -> None:
     """Show what the policy engine would do with a query, without running it."""

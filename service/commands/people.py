@@ -6,32 +6,60 @@ from typing import Annotated
 
 import typer
 
-from operators.accounts import add_operator, add_user, create_token, get_user, revoke_tokens
+from operators import list_operators, list_tokens, list_users
+from operators.accounts import (
+    ROLES,
+    add_operator,
+    add_user,
+    create_token,
+    get_operator,
+    get_user,
+    revoke_tokens,
+)
 from operators.passwords import set_password
 from service.commands.common import ADMIN, Json, domain
-from service.output import emit, handles_errors
+from service.output import emit, emit_rows, handles_errors
 
 operators_app = typer.Typer(no_args_is_help=True, help="Operating companies (授权运营单位).")
 users_app = typer.Typer(no_args_is_help=True, help="Users and roles.")
 tokens_app = typer.Typer(no_args_is_help=True, help="API tokens.")
 
+UserName = Annotated[str, typer.Argument(help="The user's login name.")]
+
 
 @operators_app.command("add")
 @handles_errors("operators.add")
-def operators_add(name: str, as_json: Json = False) -> None:
+def operators_add(
+    name: Annotated[str, typer.Argument(help="The company's registered name.")],
+    as_json: Json = False,
+) -> None:
+    """Register an operating company."""
     with domain().transaction() as session:
         data = add_operator(session, name, ADMIN).to_dict()
     emit(data, as_json, f"operator {data['id']}: {data['name']}")
 
 
+@operators_app.command("list")
+@handles_errors("operators.list")
+def operators_list(as_json: Json = False) -> None:
+    """List the operating companies."""
+    with domain().transaction() as session:
+        data = [o.to_dict() for o in list_operators(session)]
+    columns = [("id", "id"), ("name", "company"), ("created_at", "registered (UTC)")]
+    emit_rows(data, as_json, columns, "no operators")
+
+
 @users_app.command("add")
 @handles_errors("users.add")
 def users_add(
-    name: str,
-    role: Annotated[str, typer.Option()],
-    operator: Annotated[str | None, typer.Option()] = None,
+    name: UserName,
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
+    operator: Annotated[
+        str | None, typer.Option(help="The user's company (operators only).")
+    ] = None,
     as_json: Json = False,
 ) -> None:
+    """Add a user with a role; operators belong to a company."""
     with domain().transaction() as session:
         data = add_user(session, name, role, operator, ADMIN).to_dict()
     emit(data, as_json, f"user {data['name']} ({data['role']})")
@@ -59,18 +87,61 @@ def users_password(
     emit({"user": name, "password_set": True}, as_json, f"password set for {name}")
 
 
+@users_app.command("list")
+@handles_errors("users.list")
+def users_list(
+    operator: Annotated[str | None, typer.Option(help="Only this company's users.")] = None,
+    as_json: Json = False,
+) -> None:
+    """List users, their roles and companies."""
+    with domain().transaction() as session:
+        company = get_operator(session, operator).id if operator else None
+        data = list_users(session, company)
+    columns = [("id", "id"), ("name", "user"), ("role", "role"), ("operator", "company")]
+    emit_rows(data, as_json, columns, "no users")
+
+
 @tokens_app.command("create")
 @handles_errors("tokens.create")
-def tokens_create(user: str, days: int = 90, as_json: Json = False) -> None:
+def tokens_create(
+    user: UserName,
+    days: Annotated[int, typer.Option(help="Days until the token expires.")] = 90,
+    as_json: Json = False,
+) -> None:
     """Print a new bearer token for USER; it is shown once and stored only hashed."""
     with domain().transaction() as session:
         token = create_token(session, get_user(session, user), ADMIN, days)
     emit({"token": token}, as_json, token)
 
 
+@tokens_app.command("list")
+@handles_errors("tokens.list")
+def tokens_list(
+    user: Annotated[str | None, typer.Option(help="Only this user's tokens.")] = None,
+    as_json: Json = False,
+) -> None:
+    """List tokens by id, holder and term (never the token itself)."""
+    with domain().transaction() as session:
+        data = list_tokens(session, get_user(session, user) if user else None)
+    columns = [
+        ("id", "id"),
+        ("user", "user"),
+        ("created_at", "created (UTC)"),
+        ("expires_at", "expires (UTC)"),
+        ("revoked", "revoked"),
+    ]
+    emit_rows(data, as_json, columns, "no tokens")
+
+
 @tokens_app.command("revoke")
 @handles_errors("tokens.revoke")
-def tokens_revoke(user: str, token_id: int | None = None, as_json: Json = False) -> None:
+def tokens_revoke(
+    user: UserName,
+    token_id: Annotated[
+        int | None, typer.Option(help="Revoke only this token (see `sluice tokens list`).")
+    ] = None,
+    as_json: Json = False,
+) -> None:
     """Revoke USER's tokens (all of them, or the one with --token-id); refused at once."""
     with domain().transaction() as session:
         revoked = revoke_tokens(session, get_user(session, user), ADMIN, token_id)

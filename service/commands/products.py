@@ -30,7 +30,7 @@ from products.usage import (
     report_csv,
 )
 from service.commands.common import Json, domain
-from service.output import emit, handles_errors
+from service.output import emit, emit_rows, handles_errors, table
 
 products_app = typer.Typer(no_args_is_help=True, help="Data products (数据产品).")
 Costs = Annotated[
@@ -40,6 +40,11 @@ Costs = Annotated[
 Margin = Annotated[float, typer.Option(help="0.05 is 5%; capped by the pricing rules")]
 SmeDiscount = Annotated[float, typer.Option(help="share off for SMEs (中小微企业)")]
 PublicDiscount = Annotated[float, typer.Option(help="share off for public interest; 1 is free")]
+
+
+ProductId = Annotated[int, typer.Argument(help="The product's id (see `sluice products list`).")]
+Price = Annotated[float, typer.Option(help="The whole cost per unit, in yuan, when no --cost.")]
+Note = Annotated[str, typer.Option(help="A note kept with the record.")]
 
 
 def basis(
@@ -61,15 +66,17 @@ def basis(
 @products_app.command("add")
 @handles_errors("products.add")
 def products_add(
-    release: Annotated[int, typer.Option()],
-    name: Annotated[str, typer.Option()],
-    description: str = "",
-    scenario: str = "",
+    release: Annotated[int, typer.Option(help="The release to list (see `sluice releases list`).")],
+    name: Annotated[str, typer.Option(help="The product's name.")],
+    description: Annotated[str, typer.Option(help="What the product holds.")] = "",
+    scenario: Annotated[str, typer.Option(help="应用场景: what it is for.")] = "",
     usage_scope: Annotated[str, typer.Option(help="使用范围")] = "",
     term_until: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
-    update_cycle: str = "once",
+    update_cycle: Annotated[
+        str, typer.Option(help="once, daily, weekly, monthly, quarterly or yearly")
+    ] = "once",
     cost: Costs = None,
-    price: float = 0.0,
+    price: Price = 0.0,
     margin: Margin = 0.0,
     sme_discount: SmeDiscount = DEFAULT_SME_DISCOUNT,
     public_interest_discount: PublicDiscount = 1.0,
@@ -102,15 +109,16 @@ def products_add(
 @products_app.command("reprice")
 @handles_errors("products.reprice")
 def products_reprice(
-    product_id: int,
+    product_id: ProductId,
     cost: Costs = None,
-    price: float = 0.0,
+    price: Price = 0.0,
     margin: Margin = 0.0,
     sme_discount: SmeDiscount = DEFAULT_SME_DISCOUNT,
     public_interest_discount: PublicDiscount = 1.0,
-    note: str = "",
+    note: Note = "",
     as_json: Json = False,
 ) -> None:
+    """Set a new price basis; the change is filed (告知) with the regulator."""
     pricing = basis(cost, price, margin, sme_discount, public_interest_discount)
     with domain().transaction() as session:
         data = reprice_product(session, product_id, HOST_ADMIN, pricing, note).to_dict()
@@ -120,8 +128,11 @@ def products_reprice(
 @products_app.command("withdraw")
 @handles_errors("products.withdraw")
 def products_withdraw(
-    product_id: int, reason: Annotated[str, typer.Option()], as_json: Json = False
+    product_id: ProductId,
+    reason: Annotated[str, typer.Option(help="Why; filed with the regulator.")],
+    as_json: Json = False,
 ) -> None:
+    """Take a product off the market; the withdrawal is filed (告知)."""
     with domain().transaction() as session:
         data = withdraw_product(session, product_id, HOST_ADMIN, reason).to_dict()
     emit(data, as_json, f"product {product_id} withdrawn")
@@ -130,11 +141,11 @@ def products_withdraw(
 @products_app.command("use")
 @handles_errors("products.use")
 def products_use(
-    product_id: int,
-    buyer: Annotated[str, typer.Option()],
+    product_id: ProductId,
+    buyer: Annotated[str, typer.Option(help="Who bought or used it.")],
     buyer_type: Annotated[str, typer.Option(help="public_interest, sme or commercial")],
-    quantity: int = 1,
-    note: str = "",
+    quantity: Annotated[int, typer.Option(help="Units sold or used.")] = 1,
+    note: Note = "",
     as_json: Json = False,
 ) -> None:
     """Record a sale or use, priced at the buyer type's tier."""
@@ -148,12 +159,15 @@ def products_use(
 @products_app.command("spend")
 @handles_errors("products.spend")
 def products_spend(
-    product_id: int,
-    category: Annotated[str, typer.Option()],
-    amount: Annotated[float, typer.Option()],
-    note: str = "",
+    product_id: ProductId,
+    category: Annotated[
+        str, typer.Option(help="data_processing, compute, storage, labour or other")
+    ],
+    amount: Annotated[float, typer.Option(help="Yuan spent.")],
+    note: Note = "",
     as_json: Json = False,
 ) -> None:
+    """Record spending on a product, for the disclosure report (收支明细)."""
     with domain().transaction() as session:
         data = record_spending(session, product_id, HOST_ADMIN, category, amount, note).to_dict()
     emit(data, as_json, f"recorded spending ¥{data['amount']} on {data['category']}")
@@ -162,21 +176,23 @@ def products_spend(
 @products_app.command("list")
 @handles_errors("products.list")
 def products_list(as_json: Json = False) -> None:
+    """List data products: status, name, price, release."""
     with domain().transaction() as session:
         data = [p.to_dict() for p in list_products(session)]
-    emit(
-        data,
-        as_json,
-        lambda rows: (
-            "\n".join(f"{r['id']}\t{r['status']}\t{r['name']}\t¥{r['price_yuan']}" for r in rows)
-            or "no products"
-        ),
-    )
+    columns = [
+        ("id", "product"),
+        ("status", "status"),
+        ("name", "name"),
+        ("price_yuan", "price (¥)"),
+        ("release_id", "release"),
+    ]
+    emit_rows(data, as_json, columns, "no products")
 
 
 @products_app.command("show")
 @handles_errors("products.show")
-def products_show(product_id: int, as_json: Json = False) -> None:
+def products_show(product_id: ProductId, as_json: Json = False) -> None:
+    """Show a product: terms, price tiers, provenance."""
     with domain().transaction() as session:
         data = get_product(session, product_id).to_dict()
     emit(data, as_json)
@@ -184,7 +200,7 @@ def products_show(product_id: int, as_json: Json = False) -> None:
 
 @products_app.command("verify")
 @handles_errors("products.verify")
-def products_verify(product_id: int, as_json: Json = False) -> None:
+def products_verify(product_id: ProductId, as_json: Json = False) -> None:
     """Recheck a product's provenance: signature, digest, reviews, audit position."""
     d = domain()
     with d.transaction() as session:
@@ -205,20 +221,18 @@ def products_verify(product_id: int, as_json: Json = False) -> None:
 @products_app.command("filings")
 @handles_errors("products.filings")
 def products_filings(as_json: Json = False) -> None:
+    """List filings (告知) to the regulator, newest first."""
     with domain().transaction() as session:
         data = [f.to_dict() for f in list_filings(session)]
-    emit(
-        data,
-        as_json,
-        lambda rows: (
-            "\n".join(
-                f"{r['id']}\t{r['at'][:19]}\t{r['kind']}\tproduct {r['product_id']}\t"
-                f"{r['pricing']['tiers']}"
-                for r in rows
-            )
-            or "no filings"
-        ),
-    )
+    rows = [{**r, "tiers": (r.get("pricing") or {}).get("tiers")} for r in data]
+    columns = [
+        ("id", "filing"),
+        ("at", "filed (UTC)"),
+        ("kind", "kind"),
+        ("product_id", "product"),
+        ("tiers", "price tiers"),
+    ]
+    emit(data, as_json, lambda _: table(rows, columns) if rows else "no filings")
 
 
 @products_app.command("report")

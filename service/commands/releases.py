@@ -15,14 +15,15 @@ from operators.records import Operator
 from products.crypto import generate_operator_key, load_private_key, open_package
 from products.package import verify_package
 from products.recipients import list_keys, register_key
-from products.release import get_release
+from products.release import get_release, list_releases
 from service.commands.common import ADMIN, Json, domain
-from service.output import emit, handles_errors
+from service.output import emit, emit_rows, handles_errors
 
 releases_app = typer.Typer(no_args_is_help=True, help="Release packages (出域数据包).")
 keys_app = typer.Typer(no_args_is_help=True, help="Operators' delivery keys.")
 releases_app.add_typer(keys_app, name="keys")
 
+Package = Annotated[Path, typer.Argument(help="A release package (.zip).")]
 PublicKey = Annotated[
     Path | None,
     typer.Option("--pubkey", help="The domain's public key (PEM); default: this domain's."),
@@ -61,7 +62,7 @@ def _summary(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
 
 @releases_app.command("verify")
 @handles_errors("releases.verify")
-def releases_verify(package: Path, pubkey: PublicKey = None, as_json: Json = False) -> None:
+def releases_verify(package: Package, pubkey: PublicKey = None, as_json: Json = False) -> None:
     """Check a package's signature and every byte, offline with the domain's public key."""
     result = verify_package(package, _domain_key(pubkey))
     data = {"ok": result.ok, "problems": result.problems, "manifest": _summary(result.manifest)}
@@ -82,7 +83,7 @@ def releases_verify(package: Path, pubkey: PublicKey = None, as_json: Json = Fal
 @releases_app.command("open")
 @handles_errors("releases.open")
 def releases_open(
-    package: Path,
+    package: Package,
     out: Annotated[Path, typer.Option(help="An empty or new folder for the files.")],
     key: Annotated[Path | None, typer.Option(help="Your X25519 private key (PEM).")] = None,
     pubkey: PublicKey = None,
@@ -106,11 +107,34 @@ def releases_open(
 
 @releases_app.command("show")
 @handles_errors("releases.show")
-def releases_show(release_id: int, as_json: Json = False) -> None:
+def releases_show(
+    release_id: Annotated[
+        int, typer.Argument(help="The release's id (see `sluice releases list`).")
+    ],
+    as_json: Json = False,
+) -> None:
+    """Show a release: its package, digest, files and manifest."""
     with domain().transaction() as session:
         release = get_release(session, release_id)
         data = {**release.to_dict(), "manifest": release.manifest}
     emit(data, as_json, lambda r: f"release {r['id']} of job {r['job_id']}: {r['package']}")
+
+
+@releases_app.command("list")
+@handles_errors("releases.list")
+def releases_list(as_json: Json = False) -> None:
+    """List releases: job, package, files, withheld files, encryption, time."""
+    with domain().transaction() as session:
+        data = [r.to_dict() for r in list_releases(session)]
+    columns = [
+        ("id", "release"),
+        ("job_id", "job"),
+        ("files", "files"),
+        ("withheld", "withheld"),
+        ("encryption", "encryption"),
+        ("at", "released (UTC)"),
+    ]
+    emit_rows(data, as_json, columns, "nothing released yet")
 
 
 @releases_app.command("keygen")
@@ -136,7 +160,7 @@ def releases_keygen(
 @keys_app.command("add")
 @handles_errors("releases.keys.add")
 def keys_add(
-    operator: Annotated[str, typer.Option()],
+    operator: Annotated[str, typer.Option(help="The operating company's name.")],
     key: Annotated[Path, typer.Option(help="The operator's X25519 public key (PEM).")],
     cipher: Annotated[str, typer.Option(help="AES-256-GCM or SM4-GCM.")] = "AES-256-GCM",
     as_json: Json = False,
@@ -154,18 +178,14 @@ def keys_add(
 @keys_app.command("list")
 @handles_errors("releases.keys.list")
 def keys_list(as_json: Json = False) -> None:
+    """List operators' delivery keys: fingerprint, cipher, active or retired."""
     with domain().transaction() as session:
         names = {o.id: o.name for o in session.query(Operator)}
         data = [{**k.to_dict(), "operator": names.get(k.operator_id)} for k in list_keys(session)]
-    emit(
-        data,
-        as_json,
-        lambda rows: (
-            "\n".join(
-                f"{r['operator']}\t{r['fingerprint'][:16]}…\t{r['cipher']}\t"
-                f"{'active' if r['active'] else 'retired'}"
-                for r in rows
-            )
-            or "no keys registered"
-        ),
-    )
+    columns = [
+        ("operator", "company"),
+        ("fingerprint", "fingerprint"),
+        ("cipher", "cipher"),
+        ("active", "active"),
+    ]
+    emit_rows(data, as_json, columns, "no keys registered")

@@ -13,7 +13,7 @@ from products.review import review
 from products.review_view import queue_items, review_view
 from service.commands.common import ADMIN, Json, domain
 from service.commands.jobs import show_job
-from service.output import emit, handles_errors
+from service.output import emit, emit_rows, handles_errors, table
 
 review_app = typer.Typer(no_args_is_help=True, help="Output review (出域审核).")
 outputs_app = typer.Typer(no_args_is_help=True, help="Output checks and disclosure rules.")
@@ -22,29 +22,36 @@ outputs_app.add_typer(rules_app, name="rules")
 
 Reviewer = Annotated[str, typer.Option(help="The reviewing user's name.")]
 Reason = Annotated[str, typer.Option(help="Why; required to deny or for an exception.")]
-
-
-def _queue_lines(items: list[dict[str, Any]]) -> str:
-    lines = [
-        f"job {i['job']}\t{i['level']}\t{i['operator']}\tlicense {i['license']}\t"
-        f"{len(i['approvals'])}/{i['required_reviews']} approvals"
-        + (f"\tcustom: {', '.join(i['custom'])}" if i["custom"] else "")
-        for i in items
-    ]
-    return "\n".join(lines) or "nothing awaits review"
+JobId = Annotated[int, typer.Argument(help="The job's id (see `sluice review queue`).")]
+QUEUE_COLUMNS = [
+    ("job", "job"),
+    ("kind", "kind"),
+    ("level", "level"),
+    ("operator", "company"),
+    ("license", "licence"),
+    ("approvals", "approved by"),
+    ("required_reviews", "reviews needed"),
+    ("custom", "custom outputs"),
+    ("waiting_since", "waiting since (UTC)"),
+]
+QueueReviewer = Annotated[str | None, typer.Option(help="Only jobs this user may review.")]
 
 
 @review_app.command("queue")
 @handles_errors("review.queue")
-def review_queue(
-    reviewer: Annotated[str | None, typer.Option(help="Only jobs this user may review.")] = None,
-    as_json: Json = False,
-) -> None:
+def review_queue(reviewer: QueueReviewer = None, as_json: Json = False) -> None:
     """Outputs awaiting review, oldest first."""
     with domain().transaction() as session:
         user = get_user(session, reviewer) if reviewer else None
         items = queue_items(session, user)
-    emit(items, as_json, _queue_lines)
+    emit_rows(items, as_json, QUEUE_COLUMNS, "nothing awaits review")
+
+
+@review_app.command("list")
+@handles_errors("review.list")
+def review_list(reviewer: QueueReviewer = None, as_json: Json = False) -> None:
+    """List the outputs awaiting review (the same as `sluice review queue`)."""
+    review_queue(reviewer=reviewer, as_json=as_json)
 
 
 def _view_text(view: dict[str, Any]) -> str:
@@ -62,6 +69,11 @@ def _view_text(view: dict[str, Any]) -> str:
     for output in view["outputs"]:
         size = f"{output['rows']} rows" if "rows" in output else f"{output['bytes']} bytes"
         lines.append(f"output {output['name']} ({output['kind']}, {size})")
+        if output.get("preview"):  # the rows themselves, as a reviewer must see them
+            shown = len(output["preview"])
+            title = f"first {shown} of {output['rows']} rows" if shown < output["rows"] else None
+            columns = [(c, c) for c in output["columns"]]
+            lines.append(table(output["preview"], columns, title))
     lines.append(f"rules: {checks['rules']}")
     lines += [f"  - [{f['rule']}] {f['message']}" for f in checks["findings"]]
     state = view["review"]
@@ -74,7 +86,7 @@ def _view_text(view: dict[str, Any]) -> str:
 
 @review_app.command("show")
 @handles_errors("review.show")
-def review_show(job: int, as_json: Json = False) -> None:
+def review_show(job: JobId, as_json: Json = False) -> None:
     """What a reviewer sees: the SQL, the outputs, every check with its figures, lineage."""
     d = domain()
     with d.transaction() as session:
@@ -95,7 +107,7 @@ def _decide(
 @review_app.command("approve")
 @handles_errors("review.approve")
 def review_approve(
-    job: int,
+    job: JobId,
     reviewer: Reviewer,
     reason: Reason = "",
     exception: Annotated[
@@ -107,18 +119,23 @@ def review_approve(
     ] = False,
     as_json: Json = False,
 ) -> None:
+    """Approve a job's outputs; enough approvals release them as a signed package."""
     _decide(job, reviewer, "approve", reason, exception, as_json)
 
 
 @review_app.command("deny")
 @handles_errors("review.deny")
-def review_deny(job: int, reviewer: Reviewer, reason: Reason = "", as_json: Json = False) -> None:
+def review_deny(job: JobId, reviewer: Reviewer, reason: Reason = "", as_json: Json = False) -> None:
+    """Deny a job's outputs: nothing leaves the domain."""
     _decide(job, reviewer, "deny", reason, False, as_json)
 
 
 @outputs_app.command("check")
 @handles_errors("outputs.check")
-def outputs_check(file: Path, as_json: Json = False) -> None:
+def outputs_check(
+    file: Annotated[Path, typer.Argument(help="A table: CSV or Parquet with companion columns.")],
+    as_json: Json = False,
+) -> None:
     """Run the disclosure checks on a table (CSV or Parquet with companion columns)."""
     from gate.table_file import check_file
 
@@ -154,13 +171,20 @@ def rules_show(as_json: Json = False) -> None:
 @handles_errors("outputs.rules.set")
 def rules_set(
     dataset: Annotated[str, typer.Option(help="The dataset whose outputs these rules cover.")],
-    threshold: Annotated[int | None, typer.Option()] = None,
-    p_ratio: Annotated[float | None, typer.Option()] = None,
-    nk_n: Annotated[int | None, typer.Option()] = None,
-    nk_k: Annotated[float | None, typer.Option()] = None,
-    zeros_disclosive: Annotated[bool | None, typer.Option("--zeros-disclosive/--zeros-ok")] = None,
-    rounding_base: Annotated[int | None, typer.Option()] = None,
-    max_suppressed_share: Annotated[float | None, typer.Option()] = None,
+    threshold: Annotated[
+        int | None, typer.Option(help="Fewest privacy units under a released cell.")
+    ] = None,
+    p_ratio: Annotated[float | None, typer.Option(help="The p-ratio rule's p (0.10).")] = None,
+    nk_n: Annotated[int | None, typer.Option(help="The nk-dominance rule's n (2).")] = None,
+    nk_k: Annotated[float | None, typer.Option(help="The nk-dominance rule's k (0.90).")] = None,
+    zeros_disclosive: Annotated[
+        bool | None,
+        typer.Option("--zeros-disclosive/--zeros-ok", help="Whether a zero cell is disclosive."),
+    ] = None,
+    rounding_base: Annotated[int | None, typer.Option(help="Round counts to this base.")] = None,
+    max_suppressed_share: Annotated[
+        float | None, typer.Option(help="Block an output suppressed beyond this share.")
+    ] = None,
     allow_weaker: Annotated[
         list[str] | None,
         typer.Option(help="A rule that may be weaker than the domain's; repeat per rule."),
@@ -189,7 +213,10 @@ def rules_set(
 
 @rules_app.command("clear")
 @handles_errors("outputs.rules.clear")
-def rules_clear(dataset: Annotated[str, typer.Option()], as_json: Json = False) -> None:
+def rules_clear(
+    dataset: Annotated[str, typer.Option(help="The dataset whose own rules to drop.")],
+    as_json: Json = False,
+) -> None:
     """Drop a dataset's own rules: its outputs follow the domain's again."""
     with domain().transaction() as session:
         clear_dataset_rules(session, dataset, ADMIN)

@@ -52,13 +52,13 @@ def doctor(as_json: Json = False) -> None:
 @handles_errors("sandbox.limits")
 def limits(
     license: Annotated[int, typer.Option(help="The license whose jobs these limits bind.")],
-    cpu_seconds: Annotated[int | None, typer.Option()] = None,
-    wall_seconds: Annotated[int | None, typer.Option()] = None,
-    memory_mb: Annotated[int | None, typer.Option()] = None,
-    processes: Annotated[int | None, typer.Option()] = None,
-    output_bytes: Annotated[int | None, typer.Option()] = None,
-    output_files: Annotated[int | None, typer.Option()] = None,
-    cpus: Annotated[int | None, typer.Option()] = None,
+    cpu_seconds: Annotated[int | None, typer.Option(help="CPU time per job.")] = None,
+    wall_seconds: Annotated[int | None, typer.Option(help="Wall-clock time per job.")] = None,
+    memory_mb: Annotated[int | None, typer.Option(help="Memory per job, in MB.")] = None,
+    processes: Annotated[int | None, typer.Option(help="Processes per job.")] = None,
+    output_bytes: Annotated[int | None, typer.Option(help="Bytes a job may write to /out.")] = None,
+    output_files: Annotated[int | None, typer.Option(help="Files a job may write to /out.")] = None,
+    cpus: Annotated[int | None, typer.Option(help="CPU cores per job.")] = None,
     clear: Annotated[bool, typer.Option("--clear", help="Back to the domain's limits.")] = False,
     as_json: Json = False,
 ) -> None:

@@ -25,6 +25,7 @@ from audit_log import (
 )
 from core.errors import NotFound
 from service.deps import DomainDep, RegulatorDep, SessionDep
+from service.pagination import Cursor, Page, decode_cursor, page_of
 from service.schemas.audit import (
     AuditEntryOut,
     ConsistencyProof,
@@ -43,6 +44,12 @@ def _utc(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is None:
         return moment
     return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _past(after: int, cursor: str | None) -> int:
+    """Where a page starts: past both the `after` filter and the cursor's last key."""
+    last = decode_cursor(cursor, kind=int)
+    return max(after, int(last or 0))
 
 
 def _filter(
@@ -69,9 +76,11 @@ def audit_entries(
     until: datetime | None = None,
     after: Seq = 0,
     limit: Limit = 100,
-) -> list[AuditEntryOut]:
-    where = _filter(operator_id, license_id, dataset, action, since, until, after)
-    return [AuditEntryOut.model_validate(e.to_dict()) for e in list_entries(s, where, limit)]
+    cursor: Cursor = None,
+) -> Page[AuditEntryOut]:
+    where = _filter(operator_id, license_id, dataset, action, since, until, _past(after, cursor))
+    found = [AuditEntryOut.model_validate(e.to_dict()) for e in list_entries(s, where, limit + 1)]
+    return page_of(found, lambda e: e.seq, limit)
 
 
 @router.get("/alerts")
@@ -85,16 +94,24 @@ def audit_alerts(
     until: datetime | None = None,
     after: Seq = 0,
     limit: Limit = 100,
-) -> list[AuditEntryOut]:
-    where = _filter(operator_id, license_id, None, rule, since, until, after)
-    return [AuditEntryOut.model_validate(e.to_dict()) for e in list_alerts(s, where, limit)]
+    cursor: Cursor = None,
+) -> Page[AuditEntryOut]:
+    where = _filter(operator_id, license_id, None, rule, since, until, _past(after, cursor))
+    found = [AuditEntryOut.model_validate(e.to_dict()) for e in list_alerts(s, where, limit + 1)]
+    return page_of(found, lambda e: e.seq, limit)
 
 
 @router.get("/heads")
 def audit_heads(
-    _who: RegulatorDep, s: SessionDep, after_size: Seq = 0, limit: Limit = 100
-) -> list[TreeHeadOut]:
-    return [TreeHeadOut.model_validate(h.to_dict()) for h in list_heads(s, after_size, limit)]
+    _who: RegulatorDep,
+    s: SessionDep,
+    after_size: Seq = 0,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Page[TreeHeadOut]:
+    after = _past(after_size, cursor)
+    found = [TreeHeadOut.model_validate(h.to_dict()) for h in list_heads(s, after, limit + 1)]
+    return page_of(found, lambda h: h.size, limit)
 
 
 @router.get("/heads/latest")

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, File, Form, Path, UploadFile
+from fastapi import APIRouter, BackgroundTasks, File, Form, Path, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
@@ -28,6 +28,7 @@ from service.deps import (
     company_scope,
 )
 from service.domain import Domain
+from service.pagination import Cursor, Page, PageLimit, paginate
 from service.routes.licenses import scoped_license
 from service.routes.media import EventStream, ZipFile
 from service.schemas.jobs import JobOut, JobView, PolicyDecisionOut
@@ -159,31 +160,56 @@ def policy_check(body: JobRequest, who: OperatorDep, domain: DomainDep) -> Polic
     return PolicyDecisionOut.model_validate(decision.to_dict())
 
 
-@router.post("/jobs", status_code=201)
+SUBMITTED = (
+    "Accepted: the job is recorded and its Location is set. Its `status` says what became "
+    "of it: `queued` (it will run; follow it at Location), or `denied` by the policy "
+    "engine, with `reasons`. A denied query is a recorded job, not an error (docs/api.md)."
+)
+
+
+def accepted(response: Response, created: dict[str, Any]) -> JobOut:
+    """202 Accepted with the job's Location, whatever the policy decided (docs/api.md)."""
+    response.headers["Location"] = f"/api/v1/jobs/{created['id']}"
+    return JobOut.model_validate(created)
+
+
+@router.post("/jobs", status_code=202, response_description=SUBMITTED)
 def post_job(
-    body: JobRequest, who: OperatorDep, domain: DomainDep, background: BackgroundTasks
+    body: JobRequest,
+    who: OperatorDep,
+    domain: DomainDep,
+    background: BackgroundTasks,
+    response: Response,
 ) -> JobOut:
-    return JobOut.model_validate(submit_sql_job(domain, who, body, background))
+    """Submit SQL under a licence; a denied query answers 202 with status `denied`."""
+    return accepted(response, submit_sql_job(domain, who, body, background))
 
 
-@router.post("/jobs/notebook", status_code=201)
+@router.post("/jobs/notebook", status_code=202, response_description=SUBMITTED)
 async def post_notebook(
     license_id: Annotated[int, Form(gt=0, le=2_147_483_647)],
     notebook: Annotated[UploadFile, File(description="a Jupyter notebook (.ipynb)")],
     who: OperatorDep,
     domain: DomainDep,
     background: BackgroundTasks,
+    response: Response,
 ) -> JobOut:
+    """Submit a notebook under a licence; answered as `POST /jobs` is."""
     data = await notebook.read(MAX_NOTEBOOK_BYTES + 1)
     created = await run_in_threadpool(submit_notebook, domain, who, license_id, data, background)
-    return JobOut.model_validate(created)
+    return accepted(response, created)
 
 
 @router.get("/jobs")
-def get_jobs(who: JobReaderDep, s: SessionDep) -> list[JobOut]:
+def get_jobs(
+    who: JobReaderDep, s: SessionDep, limit: PageLimit = 100, cursor: Cursor = None
+) -> Page[JobOut]:
     operator = who.role == "operator"
-    jobs = list_jobs(s, company_scope(who))
-    return [JobOut.model_validate(j.to_dict(for_operator=operator)) for j in jobs]
+    jobs = [
+        JobOut.model_validate(j.to_dict(for_operator=operator))
+        for j in list_jobs(s, company_scope(who))
+    ]
+    return paginate(jobs, lambda j: j.id, limit, cursor)
 
 
 @router.get("/jobs/{job_id}")

@@ -21,6 +21,7 @@ from operators.lifecycle import (
 )
 from operators.records import License, Operator
 from service.deps import OperatorDep, SessionDep, company_scope, require_role
+from service.pagination import Cursor, Page, PageLimit, paginate
 from service.schemas.licenses import BudgetOut, ChargeOut, LicenseOut
 
 router = APIRouter(prefix="/api/v1/licenses", tags=["licenses"])
@@ -86,10 +87,17 @@ def scoped_license(session: Session, license_id: int, who: Principal) -> License
 
 
 @router.get("")
-def licenses(who: Reader, s: SessionDep, status: STATUSES | None = None) -> list[LicenseOut]:
+def licenses(
+    who: Reader,
+    s: SessionDep,
+    status: STATUSES | None = None,
+    limit: PageLimit = 100,
+    cursor: Cursor = None,
+) -> Page[LicenseOut]:
     found = list_licenses(s, company_scope(who))
     rows = [LicenseOut.model_validate(lic.to_dict(name)) for lic, name in found]
-    return [r for r in rows if status is None or r.status == status]
+    chosen = [r for r in rows if status is None or r.status == status]
+    return paginate(chosen, lambda r: r.id, limit, cursor)
 
 
 @router.post("", status_code=201)

@@ -33,6 +33,7 @@ from products.usage import (
     report_csv,
 )
 from service.deps import DomainDep, OperatorDep, SessionDep, company_scope, require_role
+from service.pagination import Cursor, Page, PageLimit, paginate
 from service.routes.media import CsvText
 from service.schemas.products import (
     DisclosureOut,
@@ -113,9 +114,10 @@ class Spending(BaseModel):
 
 
 @router.get("/products")
-def products(s: SessionDep) -> list[ProductOut]:
+def products(s: SessionDep, limit: PageLimit = 100, cursor: Cursor = None) -> Page[ProductOut]:
     """The public market: every listed product, with its price tiers and provenance."""
-    return [ProductOut.model_validate(p.to_dict()) for p in list_products(s, listed_only=True)]
+    shown = [ProductOut.model_validate(p.to_dict()) for p in list_products(s, listed_only=True)]
+    return paginate(shown, lambda p: p.id, limit, cursor)
 
 
 @router.get("/products/{product_id}")
@@ -177,7 +179,9 @@ def add_usage(product_id: Id, body: Usage, who: OperatorDep, s: SessionDep) -> U
 
 
 @router.get("/products/{product_id}/usage")
-def usage(product_id: Id, who: Watcher, s: SessionDep) -> list[UsageOut]:
+def usage(
+    product_id: Id, who: Watcher, s: SessionDep, limit: PageLimit = 100, cursor: Cursor = None
+) -> Page[UsageOut]:
     found = get_product(s, product_id)
     scope = company_scope(who)
     if scope is not None and found.operator_id != scope:
@@ -185,7 +189,8 @@ def usage(product_id: Id, who: Watcher, s: SessionDep) -> list[UsageOut]:
     rows = s.scalars(
         select(UsageRecord).where(UsageRecord.product_id == product_id).order_by(UsageRecord.id)
     )
-    return [UsageOut.model_validate(r.to_dict()) for r in rows]
+    shown = [UsageOut.model_validate(r.to_dict()) for r in rows]
+    return paginate(shown, lambda r: r.id, limit, cursor)
 
 
 @router.post("/products/{product_id}/spending", status_code=201)
@@ -195,9 +200,12 @@ def add_spending(product_id: Id, body: Spending, who: OperatorDep, s: SessionDep
 
 
 @router.get("/filings")
-def filings(who: Watcher, s: SessionDep) -> list[FilingOut]:
+def filings(
+    who: Watcher, s: SessionDep, limit: PageLimit = 100, cursor: Cursor = None
+) -> Page[FilingOut]:
     """Filings (告知) to the regulator: listing, repricing and withdrawal, newest first."""
-    return [FilingOut.model_validate(f.to_dict()) for f in list_filings(s, company_scope(who))]
+    shown = [FilingOut.model_validate(f.to_dict()) for f in list_filings(s, company_scope(who))]
+    return paginate(shown, lambda f: f.id, limit, cursor, newest_first=True)
 
 
 @router.get("/disclosure")

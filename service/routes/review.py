@@ -15,6 +15,7 @@ from products.release import get_release, release_not_found, release_of
 from products.review import review
 from products.review_view import queue_items, review_view
 from service.deps import DomainDep, SessionDep, company_scope, require_role
+from service.pagination import Cursor, Page, PageLimit, paginate
 from service.routes.media import ZipFile
 from service.schemas.review import QueueItem, ReleaseRecord, ReviewedJob, ReviewView
 
@@ -37,10 +38,13 @@ class Denial(BaseModel):
 
 
 @router.get("/review/queue")
-def get_queue(who: Reviewer, s: SessionDep) -> list[QueueItem]:
-    """Outputs awaiting review that this reviewer may still decide on."""
+def get_queue(
+    who: Reviewer, s: SessionDep, limit: PageLimit = 100, cursor: Cursor = None
+) -> Page[QueueItem]:
+    """Outputs awaiting review that this reviewer may still decide on, oldest job first."""
     items = queue_items(s, get_user(s, who.name) if who.role != "admin" else None)
-    return [QueueItem.model_validate(item) for item in items]
+    shown = [QueueItem.model_validate(item) for item in items]
+    return paginate(shown, lambda i: i.job, limit, cursor)
 
 
 @router.get("/review/jobs/{job_id}")

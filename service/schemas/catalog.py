@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from service.schemas import Number, Out
+from service.schemas import Number, Out, Sparse
 
-__all__ = ["ColumnOut", "DatasetOut"]
+__all__ = ["ColumnOut", "DatasetOut", "LicenceViewOut"]
 
 
 class ColumnOut(Out):
@@ -20,7 +20,20 @@ class ColumnOut(Out):
     stored: bool
 
 
-class DatasetOut(Out):
+class LicenceViewOut(Out):
+    """What one of the caller's licences allows on the dataset (operators only)."""
+
+    license: int
+    max_level: str
+    valid_until: str
+    row_filter: str | None
+    columns: list[str]  # the columns a query under this licence may name
+
+
+class DatasetOut(Sparse):
+    """A dataset in the catalog (资源目录); `ingested_at` is when this version was made.
+    `licensed` is present for operators only: the licences through which they see it."""
+
     name: str
     title: str
     owner: str
@@ -29,3 +42,4 @@ class DatasetOut(Out):
     row_count: int
     ingested_at: str
     columns: list[ColumnOut]
+    licensed: list[LicenceViewOut] | None = None

@@ -1,10 +1,13 @@
-"""Shapes every area shares: a reason for a refusal, and the JSON body of an error."""
+"""Shapes every area shares: a reason for a refusal, an error as RFC 9457 problem details,
+and a page of a list (cursor pagination)."""
 
 from __future__ import annotations
 
-from service.schemas import Sparse
+from typing import Literal
 
-__all__ = ["ErrorOut", "ReasonOut"]
+from service.schemas import Out, Sparse
+
+__all__ = ["FieldErrorOut", "HealthOut", "ProblemOut", "ReasonOut"]
 
 
 class ReasonOut(Sparse):
@@ -17,11 +20,33 @@ class ReasonOut(Sparse):
     suggestion: str | None = None
 
 
-class ErrorOut(Sparse):
-    """A refused request: a code, what was wrong, and what to do next (worded for the API)."""
+class HealthOut(Out):
+    """The service answers: the process is up and its routes are mounted."""
 
+    status: Literal["ok"]
+
+
+class FieldErrorOut(Sparse):
+    """One part of a request that did not validate: where and what (never the value sent)."""
+
+    loc: list[str]
+    msg: str
+    type: str
+
+
+class ProblemOut(Sparse):
+    """A refused or failed request, as `application/problem+json` (RFC 9457).
+
+    `type` is `urn:sluice:problem:<error>`; `error` is the same code as a plain member;
+    `suggestion` says what to do next, worded for an API client."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
     error: str
-    message: str
     suggestion: str | None = None
     reasons: list[ReasonOut] | None = None
     incident: str | None = None  # an unexpected failure: the id the audit entry keeps
+    errors: list[FieldErrorOut] | None = None

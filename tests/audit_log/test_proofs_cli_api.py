@@ -181,9 +181,11 @@ def test_the_regulator_api_filters_proves_and_verifies(
     base = "/api/v1/audit"
     assert api.get(f"{base}/entries", headers=li).status_code == 403
     assert api.get(f"{base}/heads", headers=li).status_code == 403
-    by_license = api.get(f"{base}/entries?license_id={world.license_id}", headers=chen).json()
+    by_license = api.get(f"{base}/entries?license_id={world.license_id}", headers=chen).json()[
+        "items"
+    ]
     assert {e["action"] for e in by_license} >= {"license.granted"}
-    by_dataset = api.get(f"{base}/entries?dataset=social_insurance", headers=chen).json()
+    by_dataset = api.get(f"{base}/entries?dataset=social_insurance", headers=chen).json()["items"]
     assert {e["action"] for e in by_dataset} >= {"dataset.ingested", "license.granted"}
     by_operator = api.get(
         f"{base}/entries?operator_id={world.operator.operator_id}&action=user.", headers=chen
@@ -191,7 +193,7 @@ def test_the_regulator_api_filters_proves_and_verifies(
     assert by_operator.status_code == 200
     first = by_license[0]
     window = {"since": first["at"], "until": "2999-01-01T00:00:00+08:00", "limit": 2}
-    timed = api.get(f"{base}/entries", params=window, headers=chen).json()
+    timed = api.get(f"{base}/entries", params=window, headers=chen).json()["items"]
     assert len(timed) == 2 and all(e["at"] >= first["at"] for e in timed)
     # heads are signed at least once a minute while entries arrive, so one may exist already
     with world.domain.transaction() as session:
@@ -206,7 +208,7 @@ def test_the_regulator_api_filters_proves_and_verifies(
     bad = api.get(f"{base}/proofs/consistency?old={size}&new=1", headers=chen)
     assert bad.status_code == 422 and bad.json()["error"] == "invalid_input"
     assert api.get(f"{base}/verify", headers=chen).json()["ok"]
-    assert api.get(f"{base}/alerts", headers=chen).json() == []
+    assert api.get(f"{base}/alerts", headers=chen).json()["items"] == []
 
 
 def test_failed_verification_over_the_api_shows_as_an_alert(
@@ -218,5 +220,5 @@ def test_failed_verification_over_the_api_shows_as_an_alert(
     result = api.get("/api/v1/audit/verify", headers=headers["chen"]).json()
     assert not result["ok"] and result["first_bad_seq"] == 3
     alerts = api.get("/api/v1/audit/alerts?rule=verification_failed", headers=headers["chen"])
-    assert [a["details"]["first_bad_seq"] for a in alerts.json()] == [3]
-    assert alerts.json()[0]["actor"] == "sluice"
+    assert [a["details"]["first_bad_seq"] for a in alerts.json()["items"]] == [3]
+    assert alerts.json()["items"][0]["actor"] == "sluice"

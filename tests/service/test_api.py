@@ -54,14 +54,15 @@ def test_wrong_role_is_403(api: TestClient, tokens, world: World) -> None:
     body = {"license_id": world.license_id, "sql": GOOD_SQL}
     assert api.post("/api/v1/jobs", json=body, headers=auth(tokens["chen"])).status_code == 403
     entries = api.get("/api/v1/audit/entries", headers=auth(tokens["chen"]))
-    assert entries.status_code == 200 and entries.json()[0]["seq"] == 1
+    assert entries.status_code == 200 and entries.json()["items"][0]["seq"] == 1
 
 
 @pytest.mark.sandbox
 def test_operator_submits_and_runs_a_job(api: TestClient, tokens, world: World) -> None:
     body = {"license_id": world.license_id, "sql": GOOD_SQL}
     created = api.post("/api/v1/jobs", json=body, headers=auth(tokens["li"]))
-    assert created.status_code == 201
+    assert created.status_code == 202
+    assert created.headers["location"] == f"/api/v1/jobs/{created.json()['id']}"
     job = api.get(f"/api/v1/jobs/{created.json()['id']}", headers=auth(tokens["li"])).json()
     assert job["status"] == "awaiting_review"  # the background task ran after the response
 
@@ -71,7 +72,7 @@ def test_another_company_sees_404_and_cannot_use_the_license(api, tokens, world:
     body = {"license_id": world.license_id, "sql": GOOD_SQL}
     job_id = api.post("/api/v1/jobs", json=body, headers=auth(tokens["li"])).json()["id"]
     assert api.get(f"/api/v1/jobs/{job_id}", headers=auth(tokens["mallory"])).status_code == 404
-    assert api.get("/api/v1/jobs", headers=auth(tokens["mallory"])).json() == []
+    assert api.get("/api/v1/jobs", headers=auth(tokens["mallory"])).json()["items"] == []
     stolen = api.post("/api/v1/jobs", json=body, headers=auth(tokens["mallory"]))
     assert stolen.status_code == 404  # exactly like a licence that does not exist
     assert api.get(f"/api/v1/jobs/{job_id}", headers=auth(tokens["wang"])).status_code == 200
@@ -107,7 +108,7 @@ def test_domain_refusals_are_audited(api, tokens, world: World) -> None:
 
 
 def test_products_are_public(api: TestClient) -> None:
-    assert api.get("/api/v1/products").json() == []
+    assert api.get("/api/v1/products").json() == {"items": [], "next_cursor": None}
     assert api.get("/api/v1/products/5").status_code == 404
 
 

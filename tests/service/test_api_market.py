@@ -62,7 +62,7 @@ def test_license_lifecycle_over_the_api(api: TestClient, as_, world: World) -> N
     assert applied.status_code == 201 and applied.json()["status"] == "pending"
     license_id = applied.json()["id"]
     assert api.get(f"/api/v1/licenses/{license_id}", headers=as_["mallory"]).status_code == 404
-    mine = api.get("/api/v1/licenses", headers=as_["mallory"]).json()
+    mine = api.get("/api/v1/licenses", headers=as_["mallory"]).json()["items"]
     assert license_id not in [lic["id"] for lic in mine]
     assert api.post(f"/api/v1/licenses/{license_id}/approve", json={}).status_code == 401
     for user in ("li", "chen", "wang"):
@@ -71,13 +71,13 @@ def test_license_lifecycle_over_the_api(api: TestClient, as_, world: World) -> N
     widened = api.post(
         f"/api/v1/licenses/{license_id}/approve", json={"epsilon": 50}, headers=as_["gao"]
     )
-    assert widened.status_code == 422 and "raised" in widened.json()["message"]
+    assert widened.status_code == 422 and "raised" in widened.json()["detail"]
     approved = api.post(
         f"/api/v1/licenses/{license_id}/approve", json={"epsilon": 2}, headers=as_["gao"]
     )
     assert approved.json()["status"] == "active" and approved.json()["epsilon_total"] == 2
     pending = api.get("/api/v1/licenses?status=pending", headers=as_["chen"]).json()
-    assert pending == []
+    assert pending["items"] == []
     suspended = api.post(
         f"/api/v1/licenses/{license_id}/suspend", json={"reason": "audit"}, headers=as_["gao"]
     )
@@ -153,7 +153,7 @@ def test_release_to_market_to_disclosure(api: TestClient, as_, world: World) -> 
     assert created.status_code == 201, created.text
     product = created.json()
     assert product["pricing"]["tiers"] == {"public_interest": 0, "sme": 630, "commercial": 1050}
-    market = api.get("/api/v1/products").json()
+    market = api.get("/api/v1/products").json()["items"]
     assert [p["id"] for p in market] == [product["id"]]
     checks = api.get(f"/api/v1/products/{product['id']}/verification").json()
     assert checks["ok"], checks
@@ -162,16 +162,16 @@ def test_release_to_market_to_disclosure(api: TestClient, as_, world: World) -> 
     key.verify(  # type: ignore[union-attr]
         base64.b64decode(signed["signature_b64"]), base64.b64decode(signed["manifest_b64"])
     )
-    filings = api.get("/api/v1/filings", headers=as_["chen"]).json()
+    filings = api.get("/api/v1/filings", headers=as_["chen"]).json()["items"]
     assert [f["kind"] for f in filings] == ["listing"] and filings[0]["usage_scope"]
-    assert api.get("/api/v1/filings", headers=as_["mallory"]).json() == []
+    assert api.get("/api/v1/filings", headers=as_["mallory"]).json()["items"] == []
     assert api.get("/api/v1/filings").status_code == 401
     use = {"buyer": "宁波银行", "buyer_type": "sme", "quantity": 2}
     path = f"/api/v1/products/{product['id']}/usage"
     assert api.post(path, json=use, headers=as_["mallory"]).status_code == 404
     assert api.post(path, json=use, headers=as_["li"]).json()["amount"] == 1260
     assert api.get(path, headers=as_["mallory"]).status_code == 404
-    assert len(api.get(path, headers=as_["chen"]).json()) == 1
+    assert len(api.get(path, headers=as_["chen"]).json()["items"]) == 1
     report = api.get("/api/v1/disclosure").json()
     assert report["totals"]["income"] == 1260 and report["totals"]["uses"] == 2
     exported = api.get("/api/v1/disclosure.csv")
@@ -223,14 +223,14 @@ def test_policy_check_shows_the_rewrite_without_running(api, as_, world: World) 
     decision = api.post("/api/v1/policy/check", json=body, headers=as_["li"]).json()
     assert decision["decision"] == "rewrite" and "LEAST" in decision["sql"].upper()
     assert api.post("/api/v1/policy/check", json=body, headers=as_["mallory"]).status_code == 404
-    assert api.get("/api/v1/jobs", headers=as_["li"]).json() == []
+    assert api.get("/api/v1/jobs", headers=as_["li"]).json()["items"] == []
 
 
 def test_notebook_upload_is_validated(api, as_, world: World) -> None:
     files = {"notebook": ("x.ipynb", b"not json", "application/json")}
     data = {"license_id": str(world.license_id)}
     refused = api.post("/api/v1/jobs/notebook", data=data, files=files, headers=as_["li"])
-    assert refused.status_code == 422 and "notebook" in refused.json()["message"]
+    assert refused.status_code == 422 and "notebook" in refused.json()["detail"]
     other = api.post("/api/v1/jobs/notebook", data=data, files=files, headers=as_["chen"])
     assert other.status_code == 403
 

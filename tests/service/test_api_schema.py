@@ -1,5 +1,5 @@
 """Schemathesis against the app's own OpenAPI document, in process (no network): for
-every operation, generated requests never get a 5xx, every 4xx is a JSON error, and
+every operation, generated requests never get a 5xx, every 4xx is problem details, and
 every documented response matches its schema (the routes' response models).
 
 Each operation is called with the token of the role it is for, so generated data
@@ -78,10 +78,12 @@ def api_schema(schema_world):  # type: ignore[no-untyped-def]
 
 
 def json_errors(ctx: Any, response: Any, case: Any) -> bool | None:
-    """A refused request says why, as JSON (never an HTML page or an empty body)."""
+    """A refused request says why, as RFC 9457 problem details (never an HTML page or an
+    empty body)."""
     if 400 <= response.status_code < 500:
+        assert response.headers["content-type"][0] == "application/problem+json"
         body = response.json()
-        assert isinstance(body, dict) and ("error" in body or "detail" in body), body
+        assert isinstance(body, dict) and {"type", "title", "status", "detail"} <= set(body)
     return None
 
 

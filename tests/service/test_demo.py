@@ -44,10 +44,17 @@ def test_demo_shows_denial_rewrite_and_release(tmp_path: Path) -> None:
     assert verify_package(package, Home(home).public_key()).ok
 
 
-def test_demo_prints_a_readable_summary_and_reruns(tmp_path: Path) -> None:
+def test_demo_prints_a_readable_summary_and_reruns_only_when_fresh(tmp_path: Path) -> None:
     home = tmp_path / "demo"
     run_cli("demo", "--rows", "3000", home=home, check=True)
-    text = run_cli("demo", "--rows", "3000", home=home, check=True).stdout
+    packages = {p.name: p.read_bytes() for p in (home / "releases").glob("*.zip")}
+    kept = run_cli("demo", "--rows", "3000", home=home)
+    assert kept.returncode == 4 and "--fresh" in kept.stderr
+    # nothing was deleted: the released packages are there, byte for byte
+    assert (
+        packages and {p.name: p.read_bytes() for p in (home / "releases").glob("*.zip")} == packages
+    )
+    text = run_cli("demo", "--rows", "3000", "--fresh", home=home, check=True).stdout
     for phrase in ("decision: DENY", "decision: REWRITE", "rewritten SQL", "released", "product 1"):
         assert phrase in text
 

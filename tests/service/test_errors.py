@@ -27,8 +27,8 @@ from core.errors import (
     Step,
 )
 from operators.accounts import create_token, get_user
-from service.api import error_body
 from service.output import COMMANDS, one_line
+from service.problems import error_body
 from tests.conftest import AUTHORITY, World, run_cli
 
 STATUS_AND_EXIT = [
@@ -111,8 +111,11 @@ def test_an_error_without_a_step_keeps_the_domain_words() -> None:
     error = Conflict("job 3 is released", suggestion="submit a new job")
     assert one_line(error) == "job 3 is released; submit a new job" == str(error)
     assert error_body(error).model_dump() == {
+        "type": "urn:sluice:problem:conflict",
+        "title": "Conflict",
+        "status": 409,
+        "detail": "job 3 is released",
         "error": "conflict",
-        "message": "job 3 is released",
         "suggestion": "submit a new job",
     }
 

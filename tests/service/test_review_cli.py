@@ -67,6 +67,10 @@ def test_review_release_and_offline_verification_through_the_cli(
     assert "__n" in shown["source"]["rewritten_sql"]  # type: ignore[index]
     text = run_cli("review", "show", str(job["id"]), home=home, check=True).stdout
     assert "rules:" in text and "approvals 0/2" in text
+    table = shown["outputs"][0]  # type: ignore[index]
+    assert table["preview"] and all(column in text for column in table["columns"])
+    first = next(iter(table["preview"][0].values()))
+    assert str(first) in text  # the rows themselves, not only their count
     sluice(home, "review", "approve", str(job["id"]), "--reviewer", "rev1")
     assert sluice(home, "review", "queue", "--reviewer", "rev1") == []
     done = sluice(home, "review", "approve", str(job["id"]), "--reviewer", "rev2")
@@ -141,7 +145,7 @@ def test_the_review_api(api: TestClient, world: World) -> None:
         }
     job_id = ran(world, L3_QUERY)
     assert api.get("/api/v1/review/queue", headers=tokens["li"]).status_code == 403
-    queue = api.get("/api/v1/review/queue", headers=tokens["wang"]).json()
+    queue = api.get("/api/v1/review/queue", headers=tokens["wang"]).json()["items"]
     assert [item["job"] for item in queue] == [job_id]
     view = api.get(f"/api/v1/review/jobs/{job_id}", headers=tokens["wang"]).json()
     assert view["lineage"]["license"]["id"] == world.license_id

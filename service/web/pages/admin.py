@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.db import utcnow
 from core.errors import SluiceError
 from operators.accounts import (
     ROLES,
@@ -20,12 +22,11 @@ from operators.accounts import (
     add_user,
     create_token,
     get_user,
-    list_operators,
-    list_users,
-    live_tokens,
     revoke_tokens,
 )
+from operators.directory import list_operators, list_tokens, list_users
 from operators.passwords import set_password
+from operators.records import User
 from service.web.session import FormDep, domain_of, need, render
 
 router = APIRouter()
@@ -33,20 +34,20 @@ Admin = Annotated[Principal, Depends(need("admin"))]
 
 
 def _people(session: Session) -> dict[str, Any]:
-    companies = {o.id: o.name for o in list_operators(session)}
+    now = utcnow().isoformat(timespec="seconds")
+    live = [t for t in list_tokens(session) if not t["revoked"] and t["expires_at"] > now]
+    with_password = set(session.scalars(select(User.id).where(User.password_hash.is_not(None))))
     users = [
         {
-            **u.to_dict(),
-            "company": companies.get(u.operator_id) if u.operator_id else None,
-            "has_password": u.password_hash is not None,
-            "tokens": [
-                {"id": t.id, "expires_at": t.expires_at.isoformat()}
-                for t in live_tokens(session, u)
-            ],
+            **u,
+            "company": u["operator"],
+            "has_password": u["id"] in with_password,
+            "tokens": [t for t in live if t["user"] == u["name"]],
         }
         for u in list_users(session)
     ]
-    return {"operators": list(companies.items()), "users": users, "roles": ROLES}
+    operators = [(o.id, o.name) for o in list_operators(session)]
+    return {"operators": operators, "users": users, "roles": ROLES}
 
 
 def _page(request: Request, status: int = 200, **shown: Any) -> Any:
