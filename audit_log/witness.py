@@ -63,8 +63,8 @@ def parse_heads(text: str) -> list[dict[str, Any]]:
             records = [json.loads(line) for line in text.splitlines() if line.strip()]
         except json.JSONDecodeError:
             raise InvalidInput(
-                "the kept heads are neither JSON nor JSON lines; give the output of "
-                "`sluice audit heads --json`, an export, or a witness folder"
+                "the kept heads are neither JSON nor JSON lines",
+                suggestion="give the signed heads as JSON, an export, or a witness folder",
             ) from None
     heads = []
     for record in records:

@@ -196,6 +196,11 @@ def latest_disclosure(session: Session, year: int | None = None) -> AnnualDisclo
     return session.scalar(query.order_by(AnnualDisclosure.id.desc()).limit(1))
 
 
+def list_disclosures(session: Session) -> list[AnnualDisclosure]:
+    """Every published annual report, oldest first (a year may be published again)."""
+    return list(session.scalars(select(AnnualDisclosure).order_by(AnnualDisclosure.id)))
+
+
 def verify_report(data: bytes, public_key: Ed25519PublicKey) -> list[str]:
     """Every problem with a signed report file (empty when it verifies)."""
     try:

@@ -103,10 +103,10 @@ def catalog_show(
 @catalog_app.command("synthesize")
 @handles_errors("catalog.synthesize")
 def catalog_synthesize(
-    dataset: str,
+    dataset: Annotated[str, typer.Argument(help="the registered dataset to imitate")],
     out: Annotated[Path, typer.Option(help="folder for the Parquet, dictionary and README")],
-    rows: Annotated[int, typer.Option(min=1, max=MAX_ROWS)] = DEFAULT_ROWS,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
+    rows: Annotated[int, typer.Option(min=1, max=MAX_ROWS, help="rows in the twin")] = DEFAULT_ROWS,
+    seed: Annotated[int, typer.Option(min=0, help="same seed, same twin")] = 0,
     as_json: Json = False,
 ) -> None:
     """Write a synthetic twin of a dataset: its schema, categories and bounds, no real record."""

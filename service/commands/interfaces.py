@@ -17,13 +17,19 @@ from core.db import utcnow
 from core.errors import InvalidInput
 from core.home import load_public_key
 from operators.accounts import HOST_ADMIN
-from products.annual import publish_annual_report, signed_file, verify_report
+from products.annual import list_disclosures, publish_annual_report, signed_file, verify_report
 from products.consents import list_consents, record_consent, revoke_consent
 from products.fees import DEFAULT_TAX_RATE, set_ceiling, set_fee, settle_period
-from products.interfaces import create_interface, issue_key, key_for, write_key_file
+from products.interfaces import (
+    create_interface,
+    issue_key,
+    key_for,
+    list_interfaces,
+    write_key_file,
+)
 from products.pricing import FEE_MODELS
 from service.commands.common import ADMIN, Json, domain
-from service.output import emit, handles_errors
+from service.output import emit, emit_rows, handles_errors
 
 interfaces_app = typer.Typer(no_args_is_help=True, help="Interface products (数据分析接口).")
 disclosure_app = typer.Typer(no_args_is_help=True, help="Annual disclosure (年度公开).")
@@ -37,16 +43,33 @@ def _token(path: Path) -> str:
         raise InvalidInput(f"key file {path} does not exist") from None
 
 
+@interfaces_app.command("list")
+@handles_errors("interfaces.list")
+def interfaces_list(as_json: Json = False) -> None:
+    """List interface products: kind, purpose, ε per call and status."""
+    with domain().transaction() as session:
+        rows = [i.to_dict() for i in list_interfaces(session)]
+    columns = [
+        ("id", "interface"),
+        ("product_id", "product"),
+        ("kind", "kind"),
+        ("purpose", "purpose"),
+        ("epsilon_per_call", "ε per call"),
+        ("status", "status"),
+    ]
+    emit_rows(rows, as_json, columns, "no interfaces")
+
+
 @interfaces_app.command("create")
 @handles_errors("interfaces.create")
 def interfaces_create(
-    release: Annotated[int, typer.Option()],
-    name: Annotated[str, typer.Option()],
+    release: Annotated[int, typer.Option(help="the reviewed release the interface serves")],
+    name: Annotated[str, typer.Option(help="the product's name in the market")],
     kind: Annotated[str, typer.Option(help="template or scoring")],
     purpose: Annotated[str, typer.Option(help="what calls are for; consents name it")],
     definition: Annotated[Path, typer.Option(help="JSON: template and parameters, or features")],
-    epsilon_per_call: float = 0.0,
-    scenario: str = "",
+    epsilon_per_call: Annotated[float, typer.Option(help="ε each template call costs")] = 0.0,
+    scenario: Annotated[str, typer.Option(help="the use scenario shown in the market")] = "",
     as_json: Json = False,
 ) -> None:
     """Serve a release as an interface product (listed and filed like any product)."""
@@ -66,10 +89,10 @@ def interfaces_create(
 @interfaces_app.command("ceiling")
 @handles_errors("interfaces.ceiling")
 def interfaces_ceiling(
-    product_id: int,
+    product_id: Annotated[int, typer.Argument(help="the interface product")],
     fee_model: Annotated[str, typer.Option(help=", ".join(FEE_MODELS))],
     ceiling: Annotated[float, typer.Option(help="yuan")],
-    note: str = "",
+    note: Annotated[str, typer.Option(help="why, for the filing")] = "",
     as_json: Json = False,
 ) -> None:
     """The authority sets a product's ceiling price (最高限价) for a fee model."""
@@ -83,10 +106,10 @@ def interfaces_ceiling(
 @interfaces_app.command("fee")
 @handles_errors("interfaces.fee")
 def interfaces_fee(
-    product_id: int,
+    product_id: Annotated[int, typer.Argument(help="the interface product")],
     fee_model: Annotated[str, typer.Option(help=", ".join(FEE_MODELS))],
     price: Annotated[float, typer.Option(help="yuan, at or under the ceiling")],
-    note: str = "",
+    note: Annotated[str, typer.Option(help="why, for the filing")] = "",
     as_json: Json = False,
 ) -> None:
     """Price a product under its ceiling; public-interest use stays free."""
@@ -99,9 +122,9 @@ def interfaces_fee(
 @interfaces_app.command("settle")
 @handles_errors("interfaces.settle")
 def interfaces_settle(
-    product_id: int,
+    product_id: Annotated[int, typer.Argument(help="the interface product")],
     period: Annotated[str, typer.Option(help="YYYY, YYYY-Qn or YYYY-MM")],
-    tax_rate: float = DEFAULT_TAX_RATE,
+    tax_rate: Annotated[float, typer.Option(help="tax as a share of revenue")] = DEFAULT_TAX_RATE,
     as_json: Json = False,
 ) -> None:
     """Settle a period's revenue against cost + allowed profit + tax; carry any excess."""
@@ -115,12 +138,12 @@ def interfaces_settle(
 @interfaces_app.command("key")
 @handles_errors("interfaces.key")
 def interfaces_key(
-    interface_id: int,
-    buyer: Annotated[str, typer.Option()],
+    interface_id: Annotated[int, typer.Argument(help="the interface the key opens")],
+    buyer: Annotated[str, typer.Option(help="the buyer's name")],
     buyer_type: Annotated[str, typer.Option(help="public_interest, sme or commercial")],
     out: Annotated[Path, typer.Option(help="write the key here (mode 0600)")],
-    calls_per_minute: int = 60,
-    epsilon_total: float = 0.0,
+    calls_per_minute: Annotated[int, typer.Option(help="rate limit for this key")] = 60,
+    epsilon_total: Annotated[float, typer.Option(help="ε this key may spend (templates)")] = 0.0,
     as_json: Json = False,
 ) -> None:
     """Issue a buyer a key to one interface; it is written once, kept only hashed."""
@@ -137,12 +160,12 @@ def interfaces_key(
 @interfaces_app.command("consent")
 @handles_errors("interfaces.consent")
 def interfaces_consent(
-    interface_id: int,
+    interface_id: Annotated[int, typer.Argument(help="the interface the consent covers")],
     identifier: Annotated[str, typer.Option(help="the data subject's identifier")],
-    purpose: Annotated[str, typer.Option()],
+    purpose: Annotated[str, typer.Option(help="the purpose the subject agreed to")],
     key_file: KeyFile,
     days: Annotated[int, typer.Option(help="valid for this many days")] = 365,
-    evidence: str = "",
+    evidence: Annotated[str, typer.Option(help="where the signed consent is kept")] = "",
     as_json: Json = False,
 ) -> None:
     """Record a data subject's consent (授权) to be scored by this key's holder."""
@@ -156,7 +179,11 @@ def interfaces_consent(
 
 @interfaces_app.command("consents")
 @handles_errors("interfaces.consents")
-def interfaces_consents(interface_id: int, key_file: KeyFile, as_json: Json = False) -> None:
+def interfaces_consents(
+    interface_id: Annotated[int, typer.Argument(help="the interface")],
+    key_file: KeyFile,
+    as_json: Json = False,
+) -> None:
     """List the consents this key's holder recorded."""
     d = domain()
     with d.transaction() as session:
@@ -168,7 +195,9 @@ def interfaces_consents(interface_id: int, key_file: KeyFile, as_json: Json = Fa
 
 @interfaces_app.command("revoke-consent")
 @handles_errors("interfaces.revoke_consent")
-def interfaces_revoke(consent_id: int, as_json: Json = False) -> None:
+def interfaces_revoke(
+    consent_id: Annotated[int, typer.Argument(help="the consent to revoke")], as_json: Json = False
+) -> None:
     """Revoke a consent at the data subject's request."""
     d = domain()
     with d.transaction() as session:
@@ -176,10 +205,26 @@ def interfaces_revoke(consent_id: int, as_json: Json = False) -> None:
     emit(data, as_json, f"consent {consent_id} revoked")
 
 
+@disclosure_app.command("list")
+@handles_errors("disclosure.list")
+def disclosure_list(as_json: Json = False) -> None:
+    """List published annual reports: year, when, by whom, and their SHA-256."""
+    with domain().transaction() as session:
+        rows = [
+            {"id": r.id, "year": r.year, "at": r.at.isoformat(timespec="seconds"),
+             "filed_by": r.filed_by, "sha256": r.sha256}
+            for r in list_disclosures(session)
+        ]  # fmt: skip
+    columns = [("id", "report"), ("year", "year"), ("at", "published (UTC)"),
+               ("filed_by", "by"), ("sha256", "SHA-256")]  # fmt: skip
+    emit_rows(rows, as_json, columns, "no annual report published yet")
+
+
 @disclosure_app.command("publish")
 @handles_errors("disclosure.publish")
 def disclosure_publish(
-    year: int, out: Annotated[Path, typer.Option(help="write the signed file here")]
+    year: Annotated[int, typer.Argument(help="the year the report covers")],
+    out: Annotated[Path, typer.Option(help="write the signed file here")],
 ) -> None:
     """Generate, sign, publish and file the annual disclosure for YEAR."""
     d = domain()
@@ -193,7 +238,7 @@ def disclosure_publish(
 @disclosure_app.command("verify")
 @handles_errors("disclosure.verify")
 def disclosure_verify(
-    file: Path,
+    file: Annotated[Path, typer.Argument(help="the signed report file")],
     public_key: Annotated[Path, typer.Option(help="the domain's public key (PEM)")],
     as_json: Json = False,
 ) -> None:

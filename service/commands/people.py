@@ -68,7 +68,7 @@ def users_add(
 @users_app.command("password")
 @handles_errors("users.password")
 def users_password(
-    name: str,
+    name: Annotated[str, typer.Argument(help="the user whose password to set")],
     password: Annotated[
         str,
         typer.Option(

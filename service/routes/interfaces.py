@@ -12,6 +12,7 @@ from products.consents import list_consents, record_consent, revoke_consent
 from products.interface_calls import CallRequest, call_interface
 from products.interfaces import key_for
 from service.deps import DomainDep, SessionDep
+from service.pagination import Cursor, Page, PageLimit, paginate
 from service.schemas.interfaces import CallOut, ConsentOut
 
 router = APIRouter(prefix="/api/v1", tags=["interfaces"])
@@ -51,13 +52,16 @@ def add_consent(interface_id: Id, body: ConsentIn, key: Key, s: SessionDep, d: D
     return consent.to_dict()
 
 
-@router.get("/interfaces/{interface_id}/consents", response_model=list[ConsentOut])
-def consents(interface_id: Id, key: Key, s: SessionDep) -> list[dict]:
+@router.get("/interfaces/{interface_id}/consents")
+def consents(
+    interface_id: Id, key: Key, s: SessionDep, limit: PageLimit = 100, cursor: Cursor = None
+) -> Page[ConsentOut]:
     holder = key_for(s, key, interface_id)
-    return [c.to_dict() for c in list_consents(s, interface_id, holder)]
+    found = [ConsentOut.model_validate(c.to_dict()) for c in list_consents(s, interface_id, holder)]
+    return paginate(found, lambda c: c.id, limit, cursor)
 
 
 @router.post("/consents/{consent_id}/revoke", response_model=ConsentOut)
-def revoke(consent_id: Id, key: Key, s: SessionDep) -> dict:
+def revoke_consent_route(consent_id: Id, key: Key, s: SessionDep) -> dict:
     holder = key_for(s, key)
     return revoke_consent(s, consent_id, Actor(holder.buyer, "buyer"), holder).to_dict()

@@ -21,7 +21,7 @@ def test_the_catalog_lists_every_stored_column_with_its_rules(client, tokens, wo
     assert "<code>legal_person</code>" not in page  # dropped at ingest: not in the store
     api = client.get("/api/v1/datasets", headers={"Authorization": f"Bearer {tokens['li']}"})
     water = next(
-        c for d in api.json() if d["name"] == "enterprise_utilities" for c in d["columns"]
+        c for d in api.json()["items"] if d["name"] == "enterprise_utilities" for c in d["columns"]
         if c["name"] == "water_fee"
     )  # fmt: skip
     assert (water["level"], water["role"], water["bounds"]) == ("L3", "measure", [0, 1000000])

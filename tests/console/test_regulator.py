@@ -18,7 +18,7 @@ def test_regulators_read_every_job_but_not_its_released_data(client, tokens, wor
     decide(world, job_id, "wang")
     api = {"Authorization": f"Bearer {tokens['chen']}"}
     assert client.get(f"/api/v1/jobs/{job_id}", headers=api).json()["id"] == job_id
-    assert job_id in [j["id"] for j in client.get("/api/v1/jobs", headers=api).json()]
+    assert job_id in [j["id"] for j in client.get("/api/v1/jobs", headers=api).json()["items"]]
     assert client.get(f"/api/v1/jobs/{job_id}/package", headers=api).status_code == 403
     login(client, tokens["chen"])
     page = client.get(f"/console/jobs/{job_id}")

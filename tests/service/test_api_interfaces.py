@@ -31,7 +31,7 @@ def test_bank_calls_with_and_without_consent(
     url = f"/api/v1/interfaces/{interface_id}/call"
 
     refused = api.post(url, json=ask, headers=headers)
-    assert refused.status_code == 403 and "consent" in refused.json()["message"]
+    assert refused.status_code == 403 and "consent" in refused.json()["detail"]
     assert api.post(url, json=ask, headers={"X-Interface-Key": "sik_wrong"}).status_code == 403
 
     until = (datetime.now(UTC) + timedelta(days=90)).isoformat()
@@ -46,7 +46,7 @@ def test_bank_calls_with_and_without_consent(
     assert set(answered.json()["output"]) == {"grade"}
     assert answered.json()["consent"] == consent.json()["id"]
     listed = api.get(f"/api/v1/interfaces/{interface_id}/consents", headers=headers).json()
-    assert [c["id"] for c in listed] == [consent.json()["id"]]
+    assert [c["id"] for c in listed["items"]] == [consent.json()["id"]]
 
     revoked = api.post(f"/api/v1/consents/{consent.json()['id']}/revoke", headers=headers)
     assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
