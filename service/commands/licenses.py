@@ -26,7 +26,7 @@ from operators.lifecycle import (
     reinstate_license,
     suspend_license,
 )
-from operators.records import License, Operator
+from operators.records import DEFAULT_DELTA, License, Operator
 from service.commands.common import ADMIN, Json, domain, read_text
 from service.output import emit, handles_errors
 
@@ -40,6 +40,7 @@ RowFilters = Annotated[
         "\"enterprise_utilities:district = '镇海区'\"; repeat for other datasets",
     ),
 ]
+DELTA_HELP = "δ budget, spent by releases whose keys are chosen by differential privacy"
 policy_app = typer.Typer(no_args_is_help=True, help="The policy engine.")
 
 
@@ -54,6 +55,7 @@ def licenses_grant(
     row_filter: RowFilters = None,
     epsilon: Annotated[float, typer.Option()] = 10.0,
     scenario: Annotated[str, typer.Option(help="应用场景")] = "",
+    delta: Annotated[float, typer.Option(help=DELTA_HELP)] = DEFAULT_DELTA,
     as_json: Json = False,
 ) -> None:
     """Grant a license directly, without an application."""
@@ -71,6 +73,7 @@ def licenses_grant(
             row_filters=row_filters_from(row_filter or []),
             epsilon=epsilon,
             scenario=scenario,
+            delta=delta,
         )
         data = record.to_dict(operator)
     emit(data, as_json, f"license {data['id']} granted to {operator}")
@@ -92,6 +95,7 @@ def licenses_list(
             "\n".join(
                 f"{r['id']}\t{r['operator']}\t{','.join(r['datasets'])}\t{r['max_level']}\t{r['status']}\t"
                 f"until {r['valid_until']}\tε {r['epsilon_spent']}/{r['epsilon_total']}"
+                f"\tδ {r['delta_spent']:g}/{r['delta_total']:g}"
                 + "".join(f"\n\t{name}: {rule}" for name, rule in r["row_filters"].items())
                 for r in rows
             )
@@ -124,6 +128,7 @@ def licenses_apply(
     scenario: Annotated[str, typer.Option(help="应用场景")],
     until: Annotated[str, typer.Option(help="YYYY-MM-DD")],
     epsilon: Annotated[float, typer.Option()] = 10.0,
+    delta: Annotated[float, typer.Option(help=DELTA_HELP)] = DEFAULT_DELTA,
     valid_from: Annotated[str | None, typer.Option("--from", help="YYYY-MM-DD")] = None,
     row_filter: RowFilters = None,
     as_json: Json = False,
@@ -142,6 +147,7 @@ def licenses_apply(
             epsilon=epsilon,
             actor=ADMIN,
             row_filters=row_filters_from(row_filter or []),
+            delta=delta,
         )
         data = _shown(session, record)
     emit(data, as_json, f"license {data['id']} applied for: pending")
@@ -155,6 +161,7 @@ def licenses_approve(
     max_level: Annotated[str | None, typer.Option()] = None,
     until: Annotated[str | None, typer.Option(help="YYYY-MM-DD, no later than asked")] = None,
     epsilon: Annotated[float | None, typer.Option()] = None,
+    delta: Annotated[float | None, typer.Option(help="lower the δ budget")] = None,
     row_filter: RowFilters = None,
     note: str = "",
     as_json: Json = False,
@@ -172,6 +179,7 @@ def licenses_approve(
             epsilon=epsilon,
             row_filters=row_filters_from(row_filter or []),
             note=note,
+            delta=delta,
         )
         data = _shown(session, record)
     emit(data, as_json, f"license {license_id} approved")
