@@ -11,7 +11,9 @@ Sluice's side is what the gate does to a core table (policies.privacy.apply_nois
 the exact core from DuckDB); each noisy column's stated 95 % half-width is checked
 against its measured errors too (a mean's per group: ci95 over the group's rows).
 "self max" runs Sluice twice and gives the largest per-cell ratio between the two: how
-far from 1.0 a ratio wanders by sampling alone, at this number of runs.
+far from 1.0 a ratio wanders by sampling alone, at this number of runs. "vs Laplace"
+is computed, not sampled: Sluice's expected |error| over Δ/ε, a continuous Laplace's
+at the same ε and sensitivity (what SmartNoise adds to a float SUM).
 
 SmartNoise SQL pins its own dependencies, so it runs in a separate interpreter:
 
@@ -36,8 +38,9 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from catalog.schema import parse_schema  # noqa: E402
 from core.levels import Level  # noqa: E402
+from policies import discrete  # noqa: E402
 from policies.engine import LicenseScope, check_query  # noqa: E402
-from policies.privacy import apply_noise  # noqa: E402
+from policies.privacy import NoiseSpec, apply_noise  # noqa: E402
 
 DISTRICTS = ["海曙区", "江北区", "北仑区", "镇海区", "鄞州区", "奉化区", "余姚市", "慈溪市"]
 INDUSTRIES = ["制造业", "批发和零售业", "建筑业", "住宿和餐饮业", "房地产业", "教育"]
@@ -129,9 +132,20 @@ def sluice_draws(firms: pd.DataFrame, runs: int, epsilon: float) -> dict[str, li
             for _ in range(runs)
         ]
         spec = decision.noise[0]
+        out[name + " expected"] = [{"ratio": expected_ratio(spec)}]
         rows = core["__cnt__v"] if spec.ci95_divisor == "rows" else pd.Series(1, index=core.index)
         out[name + " ci95"] = [dict(zip(keys, spec.ci95 / rows.astype(float), strict=True))]
     return out
+
+
+def expected_ratio(spec: NoiseSpec) -> float:
+    """Sluice's expected |error| over a continuous Laplace's (Δ/ε) at the same ε and
+    sensitivity, which is what SmartNoise adds to a float sum: exact for counts and
+    sums (discrete Laplace in units of g, E|Z| = 2a/(1 − a²)); NaN for means."""
+    if spec.ci95_divisor:
+        return float("nan")
+    a = discrete.alpha(spec.value_epsilon, spec.value_units)
+    return 2 * a / (1 - a * a) * spec.granularity / (spec.sensitivity / spec.value_epsilon)
 
 
 def truth(firms: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -172,7 +186,7 @@ def main() -> None:
     print(f"{args.rows:,} enterprises, ε = {args.epsilon:g} per query, {args.runs} runs each")
     print(
         f"{'query':24} {'cells':>5} {'pooled':>7} {'p50':>6} {'max':>6} "
-        f"{'self max':>8} {'ci95 hit':>9}"
+        f"{'self max':>8} {'ci95 hit':>9} {'vs Laplace':>10}"
     )
     worst = floor = 0.0
     for name in QUERIES:
@@ -188,7 +202,8 @@ def main() -> None:
         worst, floor = max(worst, max(ratios)), max(floor, max(self_ratios))
         print(
             f"{name:24} {len(ratios):5d} {pooled:7.2f} {np.median(ratios):6.2f} "
-            f"{max(ratios):6.2f} {max(self_ratios):8.2f} {within:9.3f}"
+            f"{max(ratios):6.2f} {max(self_ratios):8.2f} {within:9.3f} "
+            f"{ours[name + ' expected'][0]['ratio']:10.3f}"
         )
     print(
         f"worst cell ratio {worst:.2f} (target ≤ 1.0 per noised cell); a second run of "
