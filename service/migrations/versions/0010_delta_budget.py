@@ -13,15 +13,20 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ADD/DROP COLUMN, not batch mode: on SQLite a batch copy drops `licenses`,
+# which its budget charges reference, and with foreign keys on that fails.
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("licenses", schema=None) as batch_op:
-        # licences granted before δ had a budget get the default (operators.records)
-        batch_op.add_column(
-            sa.Column("delta_total", sa.Float(), nullable=False, server_default=sa.text("1e-05"))
-        )
-        batch_op.add_column(
-            sa.Column("delta_spent", sa.Float(), nullable=False, server_default=sa.text("0"))
-        )
+    # licences granted before δ had a budget get the default (operators.records)
+    op.add_column(
+        "licenses",
+        sa.Column("delta_total", sa.Float(), nullable=False, server_default=sa.text("1e-05")),
+    )
+    op.add_column(
+        "licenses",
+        sa.Column("delta_spent", sa.Float(), nullable=False, server_default=sa.text("0")),
+    )
     # what their releases already spent, from the ledger's δ column (migration 0009)
     op.execute(
         "UPDATE licenses SET delta_spent = COALESCE((SELECT SUM(delta) FROM budget_charges "
@@ -30,6 +35,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("licenses", schema=None) as batch_op:
-        batch_op.drop_column("delta_spent")
-        batch_op.drop_column("delta_total")
+    # SQLite has DROP COLUMN since 3.35
+    op.execute("ALTER TABLE licenses DROP COLUMN delta_spent")
+    op.execute("ALTER TABLE licenses DROP COLUMN delta_total")
