@@ -131,3 +131,20 @@ def test_a_group_without_values_is_noised_like_a_zero_total() -> None:
     assert core.loc[core.zone == "a", "__fx__v"].item() == "0"
     released = apply_noise(core, _decide(SUM).noise)
     assert released["v"].notna().all()
+
+
+def test_the_even_split_of_a_means_epsilon_is_best_for_the_worst_mean() -> None:
+    """A mean's error is (g·Zs − μ′·Zc)/n; at the widest centred mean |μ′| = R (where its
+    stated interval is set), no other split of ε between sum and count does better."""
+    spec = _decide(AVG).noise[0]
+    radius, epsilon = spec.sensitivity, spec.epsilon  # R·m, and the mean's whole ε
+    g = spec.granularity
+
+    def worst_half_width(share: float) -> float:
+        units = math.ceil(discrete.exact(radius) / discrete.exact(g))
+        a_sum = discrete.alpha(epsilon * share, units)
+        a_count = discrete.alpha(epsilon * (1 - share), 1)
+        return discrete.ratio_half_width(g, a_sum, radius, a_count)
+
+    even = worst_half_width(0.5)
+    assert all(worst_half_width(s) > even for s in (0.3, 0.4, 0.45, 0.55, 0.6, 0.7))
