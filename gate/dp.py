@@ -67,8 +67,10 @@ def complete_key_set(frame: pd.DataFrame, cells: Sequence[CellSpec]) -> pd.DataF
     texts = frame[[c.column for c in keys]].astype("string")
     present = frame.assign(**{c.column: texts[c.column] for c in keys})
     merged = grid.merge(present, on=[c.column for c in keys], how="left")
-    numeric = [c for c in merged.columns if c not in grid.columns]
-    merged[numeric] = merged[numeric].fillna(0)
+    for column in (c for c in merged.columns if c not in grid.columns):
+        # fixed-point totals travel as text (policies/rewrite.py); the rest are numbers
+        text = pd.api.types.is_string_dtype(merged[column]) or merged[column].dtype == object
+        merged[column] = merged[column].fillna("0" if text else 0)
     return merged
 
 

@@ -1,6 +1,7 @@
-"""The privacy-budget ledger: every ε charged to a license, kept in the database.
+"""The privacy-budget ledger: every ε and δ charged to a license, kept in the database.
 
-A licence's `epsilon_spent` and the sum of its `BudgetCharge` rows must always agree;
+A licence's `epsilon_spent` and `delta_spent` and the sums of its `BudgetCharge` rows
+must always agree;
 `ledger_balance` and `unbalanced_ledgers` let a verifier check that they do.
 """
 
@@ -18,9 +19,7 @@ from core.db import Base, utcnow
 from core.errors import BudgetExhausted
 from operators.licenses import get_license
 from operators.records import License
-from policies.budget import TOLERANCE
-
-# Slack for float sums, the same as policies.budget.within_budget's pre-check allows
+from policies.budget import DELTA_SLACK, TOLERANCE
 
 
 class BudgetCharge(Base):
@@ -43,17 +42,19 @@ def charge(
     actor: Actor,
     delta: float = 0.0,
 ) -> None:
-    """Charge ε before a query runs; refuse (and change nothing) if it would overspend.
+    """Charge ε and δ before a query runs; refuse (and change nothing) if either would
+    overspend its budget.
 
-    The check and the spend are one conditional UPDATE, so no two transactions can
-    both spend the last of a budget; the charge row and its audit entry follow in the
-    caller's transaction and commit with it or not at all. `license` is refreshed.
+    The check and the spend of both are one conditional UPDATE, so no two transactions
+    can both spend the last of a budget, and ε is never charged without its δ; the
+    charge row and its audit entry follow in the caller's transaction and commit with
+    it or not at all. `license` is refreshed.
 
     Call it after the transaction's first audit entry, as `submit_sql` does: on
     PostgreSQL every writer then takes the audit lock before the licence row, and
     two charges cannot deadlock.
     """
-    if epsilon <= 0:
+    if epsilon <= 0 and delta <= 0:
         return
     # On PostgreSQL (READ COMMITTED) the UPDATE takes the row lock, waits for any
     # transaction holding it, then re-evaluates the WHERE on the committed row: a
@@ -65,18 +66,19 @@ def charge(
         .where(
             License.id == license.id,
             License.epsilon_spent + epsilon <= License.epsilon_total + TOLERANCE,
+            # δ is tiny (1e-6): its slack is relative, not TOLERANCE's absolute 1e-12
+            License.delta_spent + delta <= License.delta_total * (1 + DELTA_SLACK),
         )
-        .values(epsilon_spent=License.epsilon_spent + epsilon)
+        .values(
+            epsilon_spent=License.epsilon_spent + epsilon,
+            delta_spent=License.delta_spent + delta,
+        )
         .execution_options(synchronize_session=False)
     )
     updated = session.execute(spend).rowcount  # type: ignore[attr-defined]
-    session.refresh(license, ["epsilon_spent", "epsilon_total"])
+    session.refresh(license, ["epsilon_spent", "epsilon_total", "delta_spent", "delta_total"])
     if updated != 1:
-        remaining = license.epsilon_total - license.epsilon_spent
-        raise BudgetExhausted(
-            f"license {license.id} has ε={remaining:.3f} left, this query needs ε={epsilon:.3f}",
-            suggestion="ask the data authority for more budget or reuse an earlier release",
-        )
+        raise _refusal(license, epsilon, delta)
     session.add(BudgetCharge(license_id=license.id, job_id=job_id, epsilon=epsilon, delta=delta))
     append(
         session,
@@ -89,17 +91,39 @@ def charge(
             "delta": delta,
             "spent": license.epsilon_spent,
             "total": license.epsilon_total,
+            "delta_spent": license.delta_spent,
+            "delta_total": license.delta_total,
         },
+    )
+
+
+def _refusal(license: License, epsilon: float, delta: float) -> BudgetExhausted:
+    """Why the charge was refused, read from the refreshed row: ε first, else δ."""
+    remaining = license.epsilon_total - license.epsilon_spent
+    if epsilon > remaining + TOLERANCE:
+        return BudgetExhausted(
+            f"license {license.id} has ε={remaining:.3f} left, this query needs ε={epsilon:.3f}",
+            suggestion="ask the data authority for more budget or reuse an earlier release",
+        )
+    left = max(0.0, license.delta_total - license.delta_spent)
+    return BudgetExhausted(
+        f"license {license.id} has δ={left:.3g} left, this query needs δ={delta:.3g} "
+        "(its keys are chosen by differential privacy)",
+        suggestion="group by columns with declared public categories (no δ is spent), "
+        "or ask the data authority for more δ",
     )
 
 
 @dataclass(frozen=True)
 class LedgerBalance:
-    """A licence's ε as its row says (`spent`) and as its charges add up (`charged`)."""
+    """A licence's ε as its row says (`spent`) and as its charges add up (`charged`);
+    likewise its δ (`delta_spent`, `delta_charged`)."""
 
     license_id: int
     spent: float
     charged: float
+    delta_spent: float = 0.0
+    delta_charged: float = 0.0
 
     @property
     def discrepancy(self) -> float:
@@ -109,23 +133,35 @@ class LedgerBalance:
     @property
     def consistent(self) -> bool:
         # the two sums add the same floats in different orders, so allow rounding
-        return math.isclose(self.spent, self.charged, rel_tol=1e-9, abs_tol=1e-9)
+        return math.isclose(self.spent, self.charged, rel_tol=1e-9, abs_tol=1e-9) and (
+            math.isclose(self.delta_spent, self.delta_charged, rel_tol=1e-9, abs_tol=1e-18)
+        )
 
 
 def _balances(session: Session, license_id: int | None = None) -> list[LedgerBalance]:
     charged = (
-        select(BudgetCharge.license_id, func.sum(BudgetCharge.epsilon).label("total"))
+        select(
+            BudgetCharge.license_id,
+            func.sum(BudgetCharge.epsilon).label("total"),
+            func.sum(BudgetCharge.delta).label("delta"),
+        )
         .group_by(BudgetCharge.license_id)
         .subquery()
     )
     query = (
-        select(License.id, License.epsilon_spent, func.coalesce(charged.c.total, 0.0))
+        select(
+            License.id,
+            License.epsilon_spent,
+            func.coalesce(charged.c.total, 0.0),
+            License.delta_spent,
+            func.coalesce(charged.c.delta, 0.0),
+        )
         .outerjoin(charged, charged.c.license_id == License.id)
         .order_by(License.id)
     )
     if license_id is not None:
         query = query.where(License.id == license_id)
-    return [LedgerBalance(i, spent, total) for i, spent, total in session.execute(query)]
+    return [LedgerBalance(*row) for row in session.execute(query)]
 
 
 def ledger_balance(session: Session, license_id: int) -> LedgerBalance:
@@ -135,10 +171,10 @@ def ledger_balance(session: Session, license_id: int) -> LedgerBalance:
 
 
 def ledger_consistent(session: Session, license_id: int) -> bool:
-    """Whether the licence's `epsilon_spent` equals the sum of its charges."""
+    """Whether the licence's `epsilon_spent` and `delta_spent` equal its charges' sums."""
     return ledger_balance(session, license_id).consistent
 
 
 def unbalanced_ledgers(session: Session) -> list[LedgerBalance]:
-    """Every licence whose `epsilon_spent` and charges disagree (empty when all is well)."""
+    """Every licence whose spent ε or δ and charges disagree (empty when all is well)."""
     return [b for b in _balances(session) if not b.consistent]

@@ -22,7 +22,7 @@ from core.errors import Conflict, InvalidInput, LicenseInvalid, NotFound, Step
 from core.failures import FailureKind, JobFailure
 from core.levels import Level
 from operators.accounts import get_operator
-from operators.records import License, LicenseStatus, Operator
+from operators.records import DEFAULT_DELTA, License, LicenseStatus, Operator
 
 DEFAULT_EPSILON = 10.0
 
@@ -33,6 +33,7 @@ def check_terms(
     purpose: str,
     valid_until: date,
     epsilon: float,
+    delta: float = DEFAULT_DELTA,
 ) -> Level:
     """Validate a license's terms (granted or applied for); the level they name."""
     try:
@@ -53,6 +54,13 @@ def check_terms(
         raise InvalidInput(
             f"the privacy budget ε must be positive, got {epsilon}",
             suggestion="give a positive budget",
+            step=Step.LICENSE_BUDGET,
+        )
+    if not 0 <= delta < 1:
+        raise InvalidInput(
+            f"the privacy budget δ must be at least 0 and below 1, got {delta}",
+            suggestion="give a small δ, well below one over the number of people "
+            f"(default {DEFAULT_DELTA:g}); 0 allows no release whose keys are chosen by DP",
             step=Step.LICENSE_BUDGET,
         )
     if not schemas:
@@ -84,13 +92,14 @@ def grant_license(
     row_filters: Mapping[str, str] | None = None,
     epsilon: float = DEFAULT_EPSILON,
     scenario: str = "",
+    delta: float = DEFAULT_DELTA,
 ) -> License:
     """Grant a license directly (the authority's own initiative, no application).
 
     `row_filters` maps a licensed dataset to the predicate its rows must meet.
     """
     company = get_operator(session, operator)
-    level = check_terms(schemas, max_level, purpose, valid_until, epsilon)
+    level = check_terms(schemas, max_level, purpose, valid_until, epsilon, delta)
     filters = checked_row_filters(row_filters, schemas)
     record = License(
         operator_id=company.id,
@@ -101,6 +110,7 @@ def grant_license(
         valid_until=valid_until,
         row_filters=filters,
         epsilon_total=float(epsilon),
+        delta_total=float(delta),
         granted_by=actor.name,
         decided_at=utcnow(),
     )

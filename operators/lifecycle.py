@@ -28,7 +28,7 @@ from core.db import utcnow
 from core.errors import Conflict, InvalidInput, PermissionDenied
 from core.levels import Level
 from operators.licenses import check_terms, checked_row_filters, get_license
-from operators.records import License, LicenseStatus, Operator
+from operators.records import DEFAULT_DELTA, License, LicenseStatus, Operator
 
 DECIDERS = ("authority", "admin")
 
@@ -73,6 +73,7 @@ def apply_for_license(
     actor: Actor,
     valid_from: date | None = None,
     row_filters: dict[str, str] | None = None,
+    delta: float = DEFAULT_DELTA,
 ) -> License:
     """File an application (status `pending`); nothing may run under it until approved.
 
@@ -87,7 +88,7 @@ def apply_for_license(
     if valid_from is not None and valid_from > valid_until:
         raise InvalidInput("the term starts after it ends; check valid_from and valid_until")
     schemas = _schemas(session, datasets)
-    level = check_terms(schemas, max_level, purpose, valid_until, epsilon)
+    level = check_terms(schemas, max_level, purpose, valid_until, epsilon, delta)
     filters = checked_row_filters(row_filters, schemas)
     requested: dict[str, Any] = {
         "datasets": sorted(schemas),
@@ -97,6 +98,7 @@ def apply_for_license(
         "valid_from": valid_from.isoformat() if valid_from else None,
         "valid_until": valid_until.isoformat(),
         "epsilon": float(epsilon),
+        "delta": float(delta),
         "row_filters": filters,
     }
     record = License(
@@ -108,6 +110,7 @@ def apply_for_license(
         valid_from=valid_from,
         valid_until=valid_until,
         epsilon_total=float(epsilon),
+        delta_total=float(delta),
         row_filters=filters,
         status=LicenseStatus.PENDING,
         granted_by="",
@@ -137,6 +140,7 @@ def approve_license(
     epsilon: float | None = None,
     row_filters: dict[str, str] | None = None,
     note: str = "",
+    delta: float | None = None,
 ) -> License:
     """Approve an application as filed, or narrowed; widening anything is refused.
 
@@ -157,20 +161,25 @@ def approve_license(
     budget = record.epsilon_total if epsilon is None else float(epsilon)
     if budget > record.epsilon_total:
         raise InvalidInput(f"ε may be lowered, not raised above {record.epsilon_total}")
+    delta_budget = record.delta_total if delta is None else float(delta)
+    if delta_budget > record.delta_total:
+        raise InvalidInput(f"δ may be lowered, not raised above {record.delta_total:g}")
     schemas = _schemas(session, names)
-    check_terms(schemas, level.value, record.purpose, until, budget)
+    check_terms(schemas, level.value, record.purpose, until, budget, delta_budget)
     filters = _tightened(record.row_filters or {}, row_filters or {}, schemas)
     granted = {
         "datasets": names,
         "max_level": level.value,
         "valid_until": until.isoformat(),
         "epsilon": budget,
+        "delta": delta_budget,
         "row_filters": filters,
     }
     asked = {"row_filters": {}, **(record.requested or {})}
     narrowed = sorted(k for k, v in granted.items() if k in asked and asked[k] != v)
     record.datasets, record.max_level, record.valid_until = names, level.value, until
     record.epsilon_total, record.row_filters = budget, filters
+    record.delta_total = delta_budget
     record.status, record.granted_by = LicenseStatus.ACTIVE, actor.name
     record.decided_at, record.decision_note = utcnow(), note
     append(

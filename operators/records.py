@@ -22,6 +22,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, EnumText, utcnow
 
+# A licence's δ budget unless granted otherwise: ten releases whose keys go through
+# partition selection at its default δ = 1e-6 (policies/partitions.py)
+DEFAULT_DELTA = 1e-5
+
 
 class Operator(Base):
     __tablename__ = "operators"
@@ -117,6 +121,9 @@ class License(Base):
     row_filters: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, nullable=False)
     epsilon_total: Mapped[float] = mapped_column(Float, nullable=False)
     epsilon_spent: Mapped[float] = mapped_column(Float, default=0.0, nullable=False)
+    # δ composes by addition too: each DP release with key selection spends its δ
+    delta_total: Mapped[float] = mapped_column(Float, default=DEFAULT_DELTA, nullable=False)
+    delta_spent: Mapped[float] = mapped_column(Float, default=0.0, nullable=False)
     status: Mapped[LicenseStatus] = mapped_column(
         EnumText(LicenseStatus), default=LicenseStatus.ACTIVE, nullable=False
     )
@@ -151,6 +158,9 @@ class License(Base):
             "epsilon_total": self.epsilon_total,
             "epsilon_spent": round(self.epsilon_spent, 6),
             "epsilon_remaining": round(self.epsilon_total - self.epsilon_spent, 6),
+            "delta_total": self.delta_total,
+            "delta_spent": self.delta_spent,
+            "delta_remaining": max(0.0, self.delta_total - self.delta_spent),
             "status": self.effective_status(),
             "requested": self.requested,
             "applied_by": self.applied_by,

@@ -17,6 +17,7 @@ from fractions import Fraction
 import numpy as np
 
 RATIO = 100  # g is at most a hundredth of the noise scale and of the sensitivity
+FINE_DIGITS = 9  # the core sums measures in units of a bound's 10**-9 (about)
 LEVEL = 0.95  # the intervals' coverage
 _TAIL = 1e-12  # mass of the count noise left out when a mean's interval is computed
 _MAX_SPAN = 200_000  # at most this many count-noise values on each side enter it
@@ -47,6 +48,20 @@ def granularity(sensitivity: float, epsilon: float) -> float:
     if sensitivity <= 0:
         return 1.0
     return power_of_ten_at_most(min(sensitivity, sensitivity / epsilon) / RATIO)
+
+
+def fine_granularity(bound: float) -> float:
+    """The unit the private core sums a measure in: a power of ten about 10**-FINE_DIGITS
+    of its largest absolute bound, so a row's value is at most ~10**10 units (exact in
+    BIGINT and in a float) and rounding a row to it moves it by under 10**-9 of the bound."""
+    if bound <= 0:
+        return 1.0
+    return power_of_ten_at_most(bound / 10**FINE_DIGITS)
+
+
+def to_units_exact(value: Fraction, g: float) -> int:
+    """⌊value/g + 1/2⌋ for an exact rational value."""
+    return math.floor(value / exact(g) + Fraction(1, 2))
 
 
 def units(sensitivity: float, g: float, slack: bool = False) -> int:

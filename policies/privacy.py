@@ -8,7 +8,9 @@ column across all its cells (parallel composition); columns split the query's ε
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -45,6 +47,12 @@ class NoiseSpec:
     ci95: float = 0.0  # 95 % half-width of the error; averages: divide by the group's rows
     ci95_divisor: str = ""  # "rows" for averages, else ""
     count_ci95: float = 0.0  # averages: the noisy count's own half-width (rows)
+    # Fixed point (`fine` > 0): the core's `__fx__<column>` is the exact sum in whole units
+    # of `fine`, each row clamped to [lower, upper]; noise is then added to exact integers,
+    # with an exact sensitivity. An average is centred on (lower + upper)/2 first.
+    lower: float = 0.0
+    upper: float = 0.0
+    fine: float = 0.0
 
     def __post_init__(self) -> None:
         # read back from a job's stored policy, the kind is plain text again
@@ -68,9 +76,38 @@ class NoiseSpec:
         return self.epsilon / 2 if self.kind is CellKind.AVG else self.epsilon
 
     @property
+    def fixed_point(self) -> bool:
+        return self.fine > 0 and self.kind is not CellKind.COUNT
+
+    @property
+    def fine_bounds(self) -> tuple[int, int]:
+        """[lower, upper] in whole units of `fine`."""
+        return discrete.to_units(self.lower, self.fine), discrete.to_units(self.upper, self.fine)
+
+    @property
+    def fine_centre(self) -> Fraction:
+        """What an average's rows are centred on, in units of `fine` (0 for a sum)."""
+        if self.kind is not CellKind.AVG:
+            return Fraction(0)
+        k_lo, k_hi = self.fine_bounds
+        return Fraction(k_lo + k_hi, 2)
+
+    @property
     def value_units(self) -> int:
-        """The count's or sum's sensitivity in units of g (sums with a unit of slack)."""
-        return discrete.units(self.sensitivity, self.granularity, self.kind is not CellKind.COUNT)
+        """The count's or sum's sensitivity in units of g. Fixed point: exactly ⌈Δ/g⌉ with
+        Δ = m·(the largest |row − centre| in units of `fine`), since the core's integer
+        sum moves by at most that. Otherwise (a sum read from a float) a unit of slack."""
+        if not self.fixed_point:
+            return discrete.units(
+                self.sensitivity, self.granularity, self.kind is not CellKind.COUNT
+            )
+        k_lo, k_hi = self.fine_bounds
+        centre = self.fine_centre
+        widest = max(abs(k_lo - centre), abs(k_hi - centre))
+        rows = Fraction(discrete.units(self.count_sensitivity, 1.0))
+        return math.ceil(
+            rows * widest * discrete.exact(self.fine) / discrete.exact(self.granularity)
+        )
 
     @property
     def count_units(self) -> int:
@@ -115,9 +152,50 @@ def plan_noise(
     if not noisy:
         return []
     share = epsilon / len(noisy)
+    return [_spec(c, share) for c in noisy]
+
+
+def _spec(cell: OutputCell, epsilon: float) -> NoiseSpec:
+    """One column's noise. A fixed-point sum's sensitivity is m·max(|lower|, |upper|); an
+    average's sum is centred, so its sum moves by at most m·(upper − lower)/2, and the
+    mean's error (Zs − centred mean·Zc)/n is smallest in the worst case (a mean at a
+    bound) with ε split evenly between sum and count."""
+    if cell.fine <= 0 or cell.kind is CellKind.COUNT:
+        return NoiseSpec(
+            cell.column, cell.kind, MECHANISMS[cell.kind], cell.sensitivity, epsilon,
+            cell.count_sensitivity,
+        )  # fmt: skip
+    lo, hi = discrete.exact(cell.lower), discrete.exact(cell.upper)
+    widest = (hi - lo) / 2 if cell.kind is CellKind.AVG else max(abs(lo), abs(hi))
+    sensitivity = float(widest * Fraction(cell.count_sensitivity))
+    return NoiseSpec(
+        cell.column, cell.kind, MECHANISMS[cell.kind], sensitivity, epsilon,
+        cell.count_sensitivity, lower=cell.lower, upper=cell.upper, fine=cell.fine,
+    )  # fmt: skip
+
+
+def _whole(value: Any) -> int:
+    """A fixed-point total as the core carries it (text), or a filled-in 0."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return 0
+    return int(value)
+
+
+def _fixed_units(frame: pd.DataFrame, spec: NoiseSpec) -> list[int]:
+    """Each row's exact fixed-point total (centred, for an average) rounded to units of g,
+    plus discrete Laplace noise. A group with no values counts as a sum of 0, so whether
+    it had any is not released beside the noise."""
+    fine = discrete.exact(spec.fine)
+    centre = spec.fine_centre
+    name = f"__fx__{spec.column}"
+    if name not in frame:
+        raise KeyError(f"result has no fixed-point companion {name!r} for {spec.column!r}")
+    totals = frame[name].tolist()
+    rows = frame[f"__cnt__{spec.column}"].tolist() if centre else [0] * len(totals)
+    noise = discrete.sample(len(totals), spec.value_epsilon, spec.value_units)
     return [
-        NoiseSpec(c.column, c.kind, MECHANISMS[c.kind], c.sensitivity, share, c.count_sensitivity)
-        for c in noisy
+        discrete.to_units_exact((_whole(t) - _whole(n) * centre) * fine, spec.granularity) + int(z)
+        for t, n, z in zip(totals, rows, noise.tolist(), strict=True)
     ]
 
 
@@ -141,6 +219,28 @@ def _column(found: list[Any], index: pd.Index) -> pd.Series:
     return pd.Series(found, index=index)
 
 
+def _fixed_mean(total: int, count: int | None, spec: NoiseSpec) -> float:
+    """The centre plus the noisy centred sum over the noisy count, kept within the
+    bounds (where the exact mean is, so this only ever moves it closer) and rounded to a
+    power of ten ≤ 1/RATIO of this row's half-width."""
+    rows = max(count or 0, 1)
+    g, fine = discrete.exact(spec.granularity), discrete.exact(spec.fine)
+    value = spec.fine_centre * fine + total * g / rows
+    step = discrete.power_of_ten_at_most(spec.ci95 / rows / discrete.RATIO)
+    rounded = discrete.to_units_exact(value, step) * discrete.exact(step)
+    kept = min(max(rounded, discrete.exact(spec.lower)), discrete.exact(spec.upper))
+    return float(kept)  # a decimal: the float nearest it prints as it
+
+
+def _fixed_sum(k: int, spec: NoiseSpec) -> float:
+    """k units of g, kept on the side of zero the bounds allow (free post-processing)."""
+    if spec.lower >= 0:
+        k = max(k, 0)
+    if spec.upper <= 0:
+        k = min(k, 0)
+    return discrete.from_units(k, spec.granularity)
+
+
 def _mean(total: int | None, count: int | None, spec: NoiseSpec) -> float | None:
     """Noisy sum over noisy count, rounded to a power of ten ≤ 1/RATIO of this row's
     half-width (ci95 / rows): digits below the noise say nothing."""
@@ -155,6 +255,15 @@ def _mean(total: int | None, count: int | None, spec: NoiseSpec) -> float | None
     return discrete.round_ratio(total * p, q * rows, step)
 
 
+def _fixed_release(frame: pd.DataFrame, spec: NoiseSpec) -> list[float]:
+    """A fixed-point sum's or mean's released values, from the core's exact totals."""
+    totals = _fixed_units(frame, spec)
+    if spec.kind is CellKind.SUM:
+        return [_fixed_sum(k, spec) for k in totals]
+    counts = _count(frame[f"__cnt__{spec.column}"], spec.epsilon / 2, spec.count_units)
+    return [_fixed_mean(t, c, spec) for t, c in zip(totals, counts, strict=True)]
+
+
 def apply_noise(frame: pd.DataFrame, specs: list[NoiseSpec]) -> pd.DataFrame:
     """Noisy copy of a result table: counts whole, sums whole multiples of their g,
     averages a noisy sum over a noisy count; companions stay exact."""
@@ -164,7 +273,9 @@ def apply_noise(frame: pd.DataFrame, specs: list[NoiseSpec]) -> pd.DataFrame:
             raise KeyError(f"result has no column {spec.column!r} to add noise to")
         index = noisy[spec.column].index
         eps, step, g = spec.value_epsilon, spec.value_units, spec.granularity
-        if spec.kind is CellKind.COUNT:
+        if spec.fixed_point:
+            noisy[spec.column] = _column(_fixed_release(frame, spec), index)
+        elif spec.kind is CellKind.COUNT:
             noisy[spec.column] = _column(_count(frame[spec.column], eps, step), index)
         elif spec.kind is CellKind.SUM:
             found = _noisy_units(frame[spec.column], eps, step, g)

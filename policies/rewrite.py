@@ -25,6 +25,7 @@ from catalog.schema import DatasetSchema
 from core.cells import CellKind
 from core.errors import Reason
 from core.levels import Level
+from policies import discrete
 from policies.shape import clause
 
 
@@ -40,6 +41,11 @@ class OutputCell:
     count_distinct_unit: bool = False
     count_sensitivity: float = 1.0  # for averages: how far one unit can move the count
     categories: tuple[str, ...] | None = None  # a group key's public code list, if declared
+    # SUM/AVG: the fixed-point sum `__fx__<column>` counts whole units of `fine`, each row
+    # clamped to [lower, upper] (whole multiples of `fine`); 0.0 when there is none
+    lower: float = 0.0
+    upper: float = 0.0
+    fine: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", CellKind(self.kind))  # text from a caller or a record
@@ -55,10 +61,15 @@ class Rewrite:
 
 
 def _clamp(value: exp.Expr, lo: float, hi: float) -> exp.Expr:
-    """LEAST(GREATEST(x, lo), hi) in DOUBLE, so sums of integers never become HUGEINT."""
-    as_double = exp.Cast(this=value, to=exp.DataType.build("DOUBLE"))
+    """LEAST(GREATEST(x, lo), hi) in DOUBLE, so sums of integers never become HUGEINT.
+
+    NULL stays NULL: GREATEST and LEAST skip NULL arguments in DuckDB and Spark, so
+    without the CASE a missing value would be summed as `lo`."""
+    as_double = exp.Cast(this=value.copy(), to=exp.DataType.build("DOUBLE"))
     lower = exp.func("GREATEST", as_double, exp.Literal.number(lo))
-    return exp.func("LEAST", lower, exp.Literal.number(hi))
+    clamped = exp.func("LEAST", lower, exp.Literal.number(hi))
+    missing = exp.Is(this=value, expression=exp.Null())
+    return exp.Case(ifs=[exp.If(this=missing, true=exp.Null())], default=clamped)
 
 
 def _bigint(value: exp.Expr) -> exp.Expr:
@@ -178,7 +189,14 @@ class _Builder:
             kind = CellKind.SUM if isinstance(node, exp.Sum) else CellKind.AVG
             sensitivity = max(abs(lo), abs(hi)) * m
             source = f"{dataset}.{spec.name}"
-            cells.append(OutputCell(name, kind, spec.level, source, sensitivity, False, float(m)))
+            fine, k_lo, k_hi = self._fixed_point(index, name, column, lo, hi)
+            lower, upper = discrete.from_units(k_lo, fine), discrete.from_units(k_hi, fine)
+            cells.append(
+                OutputCell(
+                    name, kind, spec.level, source, sensitivity, False, float(m),
+                    lower=lower, upper=upper, fine=fine,
+                )
+            )  # fmt: skip
             total = exp.Sum(this=_col(f"__s{index}"))
             if kind is CellKind.SUM:
                 return total
@@ -237,6 +255,41 @@ class _Builder:
         self.cells.append(OutputCell(name, CellKind.COUNT, Level.L3, source, float(m)))
         merged = exp.ArrayDistinct(this=exp.Flatten(this=exp.ArrayAgg(this=_col(f"__d{index}"))))
         return _bigint(exp.func("COALESCE", exp.ArraySize(this=merged), exp.Literal.number(0)))
+
+    def _fixed_point(
+        self, index: int, name: str, column: exp.Expr, lo: float, hi: float
+    ) -> tuple[float, int, int]:
+        """`__fx__<name>`: the group's sum in whole units of a fine granularity, exact.
+
+        Each row is clamped, scaled and rounded to an integer, then clamped again to the
+        integer bounds [k_lo, k_hi], so a unit's rows (at most m of them, over all groups)
+        move the integer total by at most m·max(|k_lo|, |k_hi|) whatever the float steps
+        did: the noise's sensitivity is that integer, with no slack (policies/privacy.py).
+        Summed in DECIMAL(38, 0) and carried as text, so no engine overflows or rounds it.
+        """
+        fine = discrete.fine_granularity(max(abs(lo), abs(hi)))
+        k_lo, k_hi = discrete.to_units(float(lo), fine), discrete.to_units(float(hi), fine)
+        p, q = discrete.ratio(fine)
+        scaled = _clamp(column.copy(), lo, hi)
+        if q > 1:
+            scaled = exp.Mul(this=scaled, expression=exp.Literal.number(q))
+        if p > 1:
+            scaled = exp.Div(this=scaled, expression=exp.Literal.number(p))
+        whole = exp.Cast(this=exp.Round(this=scaled), to=exp.DataType.build("BIGINT"))
+        bounded = exp.func(
+            "LEAST",
+            exp.func("GREATEST", whole, exp.Literal.number(k_lo)),
+            exp.Literal.number(k_hi),
+        )
+        # GREATEST/LEAST skip NULLs in both engines: keep a NULL row out, as COUNT does
+        present = exp.Where(this=exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())))
+        per_unit = exp.Filter(this=exp.Sum(this=bounded), expression=present)
+        self.inner.append(per_unit.as_(f"__f{index}"))
+        wide = exp.Cast(this=_col(f"__f{index}"), to=exp.DataType.build("DECIMAL(38, 0)"))
+        total = exp.func("COALESCE", exp.Sum(this=wide), exp.Literal.number(0))
+        text = exp.Cast(this=total, to=exp.DataType.build("VARCHAR"))
+        self.companions.append(text.as_(f"__fx__{name}"))
+        return fine, k_lo, k_hi
 
     def _is_unit(self, node: exp.Expr) -> bool:
         """Whether `node` is the privacy unit column of the dataset whose units are bounded."""

@@ -37,6 +37,7 @@ FIXTURE_MARKS: dict[str, tuple[str, ...]] = {
 PARAM_MARKS: dict[tuple[str, str], tuple[str, ...]] = {
     ("backend", "docker"): ("docker",),
     ("escape_results", "docker"): ("docker",),
+    ("engine", "spark"): ("spark", "slow"),  # tests/jobs/test_dp_neighbours.py
 }
 SANDBOX_RUNNERS: tuple[type[Any], ...] = (BubblewrapRunner, DockerRunner)
 

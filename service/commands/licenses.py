@@ -26,7 +26,7 @@ from operators.lifecycle import (
     reinstate_license,
     suspend_license,
 )
-from operators.records import License, Operator
+from operators.records import DEFAULT_DELTA, License, Operator
 from service.commands.common import ADMIN, Json, domain, read_text
 from service.output import emit, emit_rows, handles_errors
 
@@ -40,6 +40,7 @@ RowFilters = Annotated[
         "\"enterprise_utilities:district = '镇海区'\"; repeat for other datasets",
     ),
 ]
+DELTA_HELP = "δ budget, spent by releases whose keys are chosen by differential privacy"
 policy_app = typer.Typer(no_args_is_help=True, help="The policy engine.")
 LicenseId = Annotated[int, typer.Argument(help="The licence's id (see `sluice licenses list`).")]
 Company = Annotated[str, typer.Option(help="The operating company's name.")]
@@ -62,6 +63,7 @@ def licenses_grant(
     row_filter: RowFilters = None,
     epsilon: Epsilon = 10.0,
     scenario: Annotated[str, typer.Option(help="应用场景")] = "",
+    delta: Annotated[float, typer.Option(help=DELTA_HELP)] = DEFAULT_DELTA,
     as_json: Json = False,
 ) -> None:
     """Grant a license directly, without an application."""
@@ -79,6 +81,7 @@ def licenses_grant(
             row_filters=row_filters_from(row_filter or []),
             epsilon=epsilon,
             scenario=scenario,
+            delta=delta,
         )
         data = record.to_dict(operator)
     emit(data, as_json, f"license {data['id']} granted to {operator}")
@@ -103,6 +106,8 @@ def licenses_list(
         ("valid_until", "until"),
         ("epsilon_spent", "ε spent"),
         ("epsilon_total", "ε total"),
+        ("delta_spent", "δ spent"),
+        ("delta_total", "δ total"),
         ("row_filters", "row filters"),
     ]
     emit_rows(data, as_json, columns, "no licenses")
@@ -132,6 +137,7 @@ def licenses_apply(
     scenario: Annotated[str, typer.Option(help="应用场景")],
     until: Annotated[str, typer.Option(help="YYYY-MM-DD")],
     epsilon: Epsilon = 10.0,
+    delta: Annotated[float, typer.Option(help=DELTA_HELP)] = DEFAULT_DELTA,
     valid_from: Annotated[str | None, typer.Option("--from", help="YYYY-MM-DD")] = None,
     row_filter: RowFilters = None,
     as_json: Json = False,
@@ -150,6 +156,7 @@ def licenses_apply(
             epsilon=epsilon,
             actor=ADMIN,
             row_filters=row_filters_from(row_filter or []),
+            delta=delta,
         )
         data = _shown(session, record)
     emit(data, as_json, f"license {data['id']} applied for: pending")
@@ -163,6 +170,7 @@ def licenses_approve(
     max_level: Annotated[str | None, typer.Option(help="narrow to this level")] = None,
     until: Annotated[str | None, typer.Option(help="YYYY-MM-DD, no later than asked")] = None,
     epsilon: Annotated[float | None, typer.Option(help="a smaller ε than asked")] = None,
+    delta: Annotated[float | None, typer.Option(help="lower the δ budget")] = None,
     row_filter: RowFilters = None,
     note: Note = "",
     as_json: Json = False,
@@ -180,6 +188,7 @@ def licenses_approve(
             epsilon=epsilon,
             row_filters=row_filters_from(row_filter or []),
             note=note,
+            delta=delta,
         )
         data = _shown(session, record)
     emit(data, as_json, f"license {license_id} approved")

@@ -19,7 +19,7 @@ from operators.lifecycle import (
     reinstate_license,
     suspend_license,
 )
-from operators.records import License, Operator
+from operators.records import DEFAULT_DELTA, License, Operator
 from service.deps import OperatorDep, SessionDep, company_scope, require_role
 from service.pagination import Cursor, Page, PageLimit, paginate
 from service.schemas.licenses import BudgetOut, ChargeOut, LicenseOut
@@ -33,6 +33,7 @@ Authority = Annotated[Principal, Depends(require_role("authority"))]
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 LevelName = Literal["L1", "L2", "L3"]
 Epsilon = Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)]
+Delta = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
 STATUSES = Literal["pending", "refused", "active", "suspended", "revoked", "expired"]
 DatasetName = Annotated[str, Field(min_length=1, max_length=63)]
 # dataset -> the predicate its rows must meet (行范围),
@@ -51,6 +52,7 @@ class Application(BaseModel):
     valid_until: date
     valid_from: date | None = None
     epsilon: Epsilon
+    delta: Delta = DEFAULT_DELTA  # for releases whose keys are chosen by DP
     row_filters: RowFilters | None = None
 
 
@@ -59,6 +61,7 @@ class Approval(BaseModel):
     max_level: LevelName | None = None
     valid_until: date | None = None
     epsilon: Epsilon | None = None
+    delta: Delta | None = None  # may be lowered, not raised
     # added to the application's filters: for a dataset it already filters, both apply
     row_filters: RowFilters | None = None
     note: Annotated[str, Field(max_length=2000)] = ""
@@ -112,6 +115,7 @@ def apply(body: Application, who: OperatorDep, s: SessionDep) -> LicenseOut:
         valid_until=body.valid_until,
         valid_from=body.valid_from,
         epsilon=body.epsilon,
+        delta=body.delta,
         actor=who.actor,
         row_filters=body.row_filters,
     )
@@ -134,7 +138,12 @@ def budget(license_id: Id, who: Reader, s: SessionDep) -> BudgetOut:
         license=record.id,
         epsilon_total=record.epsilon_total,
         epsilon_spent=round(record.epsilon_spent, 6),
-        charges=[ChargeOut(job=c.job_id, epsilon=c.epsilon, at=c.at.isoformat()) for c in charges],
+        delta_total=record.delta_total,
+        delta_spent=record.delta_spent,
+        charges=[
+            ChargeOut(job=c.job_id, epsilon=c.epsilon, delta=c.delta, at=c.at.isoformat())
+            for c in charges
+        ],
     )
 
 

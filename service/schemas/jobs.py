@@ -86,6 +86,9 @@ class NoiseOut(Out):
     ci95: Number  # 95 % of released values lie within ± this of the exact one
     ci95_divisor: str  # "rows" for averages: the half-width is ci95 / the group's rows
     count_ci95: Number  # averages: the noisy count's own half-width, else 0
+    lower: Number  # fixed point: each row is clamped to [lower, upper] (0, 0 for counts)
+    upper: Number
+    fine: Number  # the unit the private core sums in, exactly; 0 for counts
 
 
 class CellOut(Sparse):

@@ -25,6 +25,9 @@ class LicenseOut(Out):
     epsilon_total: Number
     epsilon_spent: Number
     epsilon_remaining: Number
+    delta_total: Number
+    delta_spent: Number
+    delta_remaining: Number
     status: str
     requested: dict[str, Any] | None
     applied_by: str | None
@@ -37,13 +40,16 @@ class ChargeOut(Out):
 
     job: str
     epsilon: Number
+    delta: Number
     at: str
 
 
 class BudgetOut(Out):
-    """Every ε charged to one license, oldest first."""
+    """Every ε (and δ) charged to one license, oldest first."""
 
     license: int
     epsilon_total: Number
     epsilon_spent: Number
+    delta_total: Number
+    delta_spent: Number
     charges: list[ChargeOut]

@@ -195,3 +195,95 @@ def test_a_release_with_key_selection_charges_its_delta_too(domain: Domain, demo
         assert job.status == "queued"
         [row] = session.scalars(select(BudgetCharge).where(BudgetCharge.job_id == str(job.id)))
         assert row.epsilon == pytest.approx(1.0) and row.delta == pytest.approx(1e-6)
+
+
+# ---------------------------------------------------------------------------- the δ budget
+
+FREE_KEYS = "SELECT street, SUM(water_fee) AS w FROM enterprise_utilities GROUP BY street"
+KEY_DELTA = 1e-6  # policies.partitions.DEFAULT_DELTA: one release whose keys are chosen by DP
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def two_deltas(request: pytest.FixtureRequest, demo_files: list[tuple[Path, Path]]) -> World:
+    """A licence with ε to spare but δ for exactly two releases with key selection."""
+    domain = request.getfixturevalue("domain" if request.param == "sqlite" else "pg_domain")
+    return build_world(domain, demo_files, epsilon=100.0, delta=2 * KEY_DELTA)
+
+
+def _submit_sql(world: World, sql: str) -> str:
+    try:
+        with world.domain.transaction() as session:
+            settings = world.domain.settings.job_settings()
+            return str(submit(session, world.license_id, world.operator, settings, sql=sql).status)
+    except BudgetExhausted:
+        return "refused"
+
+
+def test_concurrent_submissions_never_overspend_delta(two_deltas: World) -> None:
+    start = threading.Barrier(SUBMISSIONS)
+
+    def racer(_: int) -> str:
+        start.wait()
+        return _submit_sql(two_deltas, FREE_KEYS)
+
+    with ThreadPoolExecutor(SUBMISSIONS) as pool:
+        outcomes = list(pool.map(racer, range(SUBMISSIONS)))
+    assert outcomes.count("queued") == 2, outcomes
+    assert sorted(set(outcomes) - {"queued"}) <= ["denied", "refused"]
+    with two_deltas.domain.transaction() as session:
+        license = session.get(License, two_deltas.license_id, populate_existing=True)
+        assert license is not None
+        assert license.delta_spent == pytest.approx(2 * KEY_DELTA, rel=1e-9)
+        assert license.epsilon_spent == pytest.approx(2.0)  # ε charged with δ, never alone
+        balance = ledger_balance(session, two_deltas.license_id)
+        assert balance.delta_charged == pytest.approx(2 * KEY_DELTA, rel=1e-9)
+        assert ledger_consistent(session, two_deltas.license_id)
+        assert verify_store(session).ok
+    # public keys spend no δ: a query over declared categories still runs
+    assert _submit_sql(two_deltas, AVG_BY_DISTRICT) == "queued"
+
+
+def test_a_release_beyond_the_delta_budget_is_refused_with_its_reason(two_deltas: World) -> None:
+    assert [_submit_sql(two_deltas, FREE_KEYS) for _ in range(2)] == ["queued", "queued"]
+    settings = two_deltas.domain.settings.job_settings()
+    with two_deltas.domain.transaction() as session:
+        job = submit(session, two_deltas.license_id, two_deltas.operator, settings, sql=FREE_KEYS)
+        assert job.status == "denied"
+        [reason] = job.reasons
+        assert reason["rule"] == "delta_exhausted" and "δ=" in reason["message"]
+    with two_deltas.domain.sessions() as session, session.begin():
+        license = session.get(License, two_deltas.license_id)
+        assert license is not None
+        # the ledger's own check, as a racer that passed the pre-check meets it
+        with pytest.raises(BudgetExhausted, match="δ=0 left, this query needs δ=1e-06"):
+            charge(session, license, "late", 1.0, AUTHORITY, delta=KEY_DELTA)
+        assert license.epsilon_spent == pytest.approx(2.0)  # nothing of the ε was taken
+
+
+def test_a_crash_mid_charge_leaves_delta_and_epsilon_untouched(
+    two_deltas: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(session: Session, *_: object, **__: object) -> None:
+        session.flush()  # the UPDATE of ε and δ and the charge row are in the database
+        raise RuntimeError("the machine lost power")
+
+    monkeypatch.setattr("jobs.ledger.append", crash)
+    with pytest.raises(RuntimeError, match="lost power"):
+        _submit_sql(two_deltas, FREE_KEYS)
+    monkeypatch.undo()
+    with two_deltas.domain.transaction() as session:
+        license = session.get(License, two_deltas.license_id, populate_existing=True)
+        assert license is not None and (license.epsilon_spent, license.delta_spent) == (0.0, 0.0)
+        assert session.scalar(select(func.count()).select_from(BudgetCharge)) == 0
+        assert ledger_consistent(session, two_deltas.license_id)
+    assert [_submit_sql(two_deltas, FREE_KEYS) for _ in range(3)] == ["queued", "queued", "denied"]
+
+
+def test_the_balance_check_covers_delta(world: World) -> None:
+    assert _submit_sql(world, FREE_KEYS) == "queued"
+    with world.domain.transaction() as session:
+        assert ledger_consistent(session, world.license_id)
+        session.get(License, world.license_id).delta_spent = 0.0  # type: ignore[union-attr]
+    with world.domain.transaction() as session:
+        [off] = unbalanced_ledgers(session)
+        assert (off.delta_spent, off.delta_charged) == (0.0, pytest.approx(KEY_DELTA))

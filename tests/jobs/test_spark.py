@@ -55,7 +55,7 @@ def spark_world(
         require_component(False, "pyspark (pip install pyspark)")
     home = tmp_path_factory.mktemp("spark") / "home"
     settings = Settings(home=home, database_url=None, sandbox_backend="bubblewrap")
-    yield build_world(init_domain(settings)[0], demo_files, epsilon=1e9)
+    yield build_world(init_domain(settings)[0], demo_files, epsilon=1e9, delta=0.5)
     stop_sessions()  # one SparkSession for the whole module
 
 

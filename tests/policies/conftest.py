@@ -32,8 +32,10 @@ from service.domain import init_domain
 from service.settings import Settings
 from tests.conftest import AUTHORITY, World, build_world, require_component
 
-# ε is charged per noisy query; the corpora must not run out of it halfway.
+# ε (and δ, for keys chosen by DP) is charged per noisy query; the corpora must not run
+# out of either halfway.
 CORPUS_EPSILON = 1e9
+CORPUS_DELTA = 0.5
 
 
 @dataclass
@@ -101,7 +103,9 @@ def sandbox_world(
 def corpus_world(
     tmp_path_factory: pytest.TempPathFactory, demo_files: list[tuple[Path, Path]]
 ) -> World:
-    return sandbox_world(tmp_path_factory, demo_files, "corpus", epsilon=CORPUS_EPSILON)
+    return sandbox_world(
+        tmp_path_factory, demo_files, "corpus", epsilon=CORPUS_EPSILON, delta=CORPUS_DELTA
+    )
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +165,7 @@ def fresh_company(world: World, name: str, row_filters: dict[str, str] | None = 
             valid_until=date.today() + timedelta(days=30),
             actor=AUTHORITY,
             epsilon=CORPUS_EPSILON,
+            delta=CORPUS_DELTA,
             row_filters=row_filters,
         )
         return replace(world, license_id=license.id, operator=Principal.of(user))

@@ -178,7 +178,11 @@ def test_an_output_reading_l3_noises_every_aggregate_and_splits_epsilon(schemas,
     }  # fmt: skip
     assert decision.partition is None, "district is a declared public code list"
     assert decision.epsilon == pytest.approx(1.0)
-    assert {n.sensitivity for n in decision.noise} == {1_000_000.0, 5_000_000.0, 1e8, 1.0}
+    # a sum moves by max(|lo|, |hi|); an average's sum is centred on the bounds' middle,
+    # so it moves by half their range ([0, 1e6] and [0, 1e8] here)
+    assert {n.column: n.sensitivity for n in decision.noise} == {
+        "a": 500_000.0, "g": 5_000_000.0, "c": 5e7, "n": 1.0
+    }  # fmt: skip
 
 
 def test_free_keys_in_the_dp_regime_go_through_partition_selection(schemas, scope) -> None:

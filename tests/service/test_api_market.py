@@ -93,6 +93,25 @@ def test_license_lifecycle_over_the_api(api: TestClient, as_, world: World) -> N
     assert budget.status_code == 200 and budget.json()["charges"] == []
 
 
+def test_a_delta_budget_is_asked_for_and_may_only_be_lowered(
+    api: TestClient, as_, world: World
+) -> None:
+    applied = api.post(
+        "/api/v1/licenses", json={**_application(), "delta": 4e-6}, headers=as_["li"]
+    ).json()
+    assert applied["delta_total"] == 4e-6 and applied["delta_spent"] == 0
+    assert applied["requested"]["delta"] == 4e-6
+    url = f"/api/v1/licenses/{applied['id']}/approve"
+    widened = api.post(url, json={"delta": 1e-3}, headers=as_["gao"])
+    assert widened.status_code == 422 and "δ may be lowered" in widened.json()["message"]
+    approved = api.post(url, json={"delta": 2e-6}, headers=as_["gao"]).json()
+    assert approved["delta_total"] == 2e-6 and approved["delta_remaining"] == 2e-6
+    bad = api.post("/api/v1/licenses", json={**_application(), "delta": 1.5}, headers=as_["li"])
+    assert bad.status_code == 422
+    budget = api.get(f"/api/v1/licenses/{world.license_id}/budget", headers=as_["chen"]).json()
+    assert budget["delta_total"] == 1e-5 and budget["delta_spent"] == 0
+
+
 def test_row_filters_over_the_api(api: TestClient, as_, world: World) -> None:
     """An application may ask for some rows; the approval adds filters, never removes one."""
     body = {

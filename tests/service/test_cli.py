@@ -83,6 +83,17 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
+def test_a_licence_is_granted_with_a_delta_budget(cli_home: Path) -> None:
+    grant = sluice_json(
+        cli_home, "licenses", "grant", "--operator", "acme", "--dataset", "enterprise_utilities",
+        "--max-level", "L3", "--purpose", "testing", "--until", UNTIL, "--delta", "3e-6",
+    )  # fmt: skip
+    assert isinstance(grant, dict)
+    assert (grant["delta_total"], grant["delta_spent"]) == (3e-6, 0)
+    listed = run_cli("licenses", "list", home=cli_home, check=True)
+    assert "δ 0/3e-06" in listed.stdout
+
+
 def test_init_is_idempotent(tmp_path: Path) -> None:
     home = tmp_path / "h"
     assert sluice_json(home, "init")["created"] is True

@@ -92,3 +92,26 @@ def test_one_row_filter_becomes_one_per_dataset_and_back(tmp_path: Path) -> None
         3: "FALSE",  # two different filters cannot be one: no rows rather than more
         4: None,
     }
+
+
+def test_licences_get_a_delta_budget_and_what_their_charges_spent(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(_config(url), "0006")
+    _seed(url)
+    command.upgrade(_config(url), "0009")
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        for license_id, delta in ((1, 1e-6), (1, 1e-6), (2, 0.0)):
+            connection.execute(
+                text(
+                    "INSERT INTO budget_charges (license_id, job_id, epsilon, delta, at)"
+                    " VALUES (:license, 'j', 1, :delta, '2026-01-01')"
+                ),
+                {"license": license_id, "delta": delta},
+            )
+    engine.dispose()
+    command.upgrade(_config(url), "0010")
+    assert _column(url, "delta_total") == dict.fromkeys((1, 2, 3, 4), 1e-5)
+    assert _column(url, "delta_spent") == {1: 2e-6, 2: 0.0, 3: 0.0, 4: 0.0}
+    command.downgrade(_config(url), "0009")
+    command.upgrade(_config(url), "head")

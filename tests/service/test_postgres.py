@@ -21,7 +21,7 @@ def test_every_migration_runs_on_postgresql(pg_domain: Domain, pg_settings: Sett
     with pg_domain.engine.connect() as connection:
         version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
         tables = set(inspect(connection).get_table_names())
-    assert version == "0009"
+    assert version == "0010"
     assert {"jobs", "audit_entries", "job_leases", "engine_defaults", "sandbox_limits"} <= tables
     again, created = init_domain(pg_settings)
     assert created is False  # the log already has its domain.initialized entry

@@ -136,6 +136,7 @@ def decide(request: Request, license_id: Id, action: str, who: Authority, form: 
                 epsilon=amount(form.get("epsilon"), "the ε budget", required=False),
                 row_filters=row_filters(form),
                 note=text,
+                delta=amount(form.get("delta"), "the δ budget", required=False),
             )
         elif action == "refuse":
             record = refuse_license(s, license_id, who.actor, text)
