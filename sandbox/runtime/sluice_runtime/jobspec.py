@@ -29,6 +29,7 @@ class JobSpec:
     output: str = "result.parquet"
     threads: int = 2
     memory_limit: str | None = None
+    spill_limit: str | None = None  # DuckDB's max_temp_directory_size
     notebook: str = ""
     timeout: int = 600
 
@@ -71,7 +72,10 @@ def parse(raw: dict[str, Any]) -> JobSpec:
     memory = raw.get("memory_limit")
     if memory is not None and not (isinstance(memory, str) and _MEMORY.fullmatch(memory)):
         raise _bad(f"memory_limit must look like '1GB' or '512MB', got {memory!r}")
-    return JobSpec("sql", sql, "", datasets, output, threads, memory)
+    spill = raw.get("spill_limit")
+    if spill is not None and not (isinstance(spill, str) and _MEMORY.fullmatch(spill)):
+        raise _bad(f"spill_limit must look like '4GB' or '512MB', got {spill!r}")
+    return JobSpec("sql", sql, "", datasets, output, threads, memory, spill)
 
 
 def _datasets(raw: dict[str, Any]) -> dict[str, str]:
