@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gate.disclosure import DisclosureRules
 from sandbox.limits import Limits
+from sandbox.queue import LocalQueue
 from sandbox.runner import Runner, get_runner, resolve_backend
 
 
@@ -27,6 +28,13 @@ class JobSettings:
     pool_dir: Path | None = None
     pool_home: Path | None = None  # the domain home whose warm pool docker uses
     sandbox_runner: Runner | None = field(default=None, compare=False)
+    # The bounded local queue: sandboxes run at once by jobs that run where they were
+    # submitted (0: as many as the host can take), and the folder of its slots.
+    slots: int = 0
+    slots_dir: Path | None = None
+
+    def queue(self) -> LocalQueue:
+        return LocalQueue(self.slots_dir, self.slots)
 
     def runner(self) -> Runner:
         if self.sandbox_runner is not None:

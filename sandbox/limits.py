@@ -32,14 +32,18 @@ SPILL_DIR = "/spill"  # the spill folder inside a sandbox that has one (bubblewr
 _SPILL_WRITE_MARKERS = ("File too large", "No space left on device")
 
 
+def host_ram_mb() -> int:
+    """The host's RAM in MB (8 GB if the system will not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    except (ValueError, OSError):
+        return 8192
+
+
 def host_memory_mb() -> int:
     """A job's default memory: a quarter of the host's RAM, from 2 GB to 16 GB (the
     bounded local queue runs a few jobs at once, and the service needs its share)."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
-    except (ValueError, OSError):
-        return 2048
-    return max(2048, min(total // 4, 16384))
+    return max(2048, min(host_ram_mb() // 4, 16384))
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # domain home has its own pool in a folder of its own under this directory).
     sandbox_pool_size: int = 2
     sandbox_pool_dir: Path | None = None
+    # Sandboxes run at once by jobs without workers (0: one per core, within RAM); a
+    # burst of submissions waits for a slot instead of competing for the cores.
+    sandbox_slots: int = 0
     epsilon_per_query: float = 1.0
     # Where `--engine spark` jobs run: local[N], spark://host:7077, or sc://host (Spark Connect).
     spark_master: str = "local[2]"
@@ -67,4 +70,6 @@ class Settings(BaseSettings):
             pool_size=self.sandbox_pool_size,
             pool_dir=self.sandbox_pool_dir,
             pool_home=self.domain_home.root,
+            slots=self.sandbox_slots,
+            slots_dir=self.domain_home.root / "sandbox-slots",
         )
