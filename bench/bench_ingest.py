@@ -48,6 +48,7 @@ with domain.transaction() as session:
 
 COPY = """
 import sys, duckdb
+duckdb.execute("SET enable_progress_bar = false")
 duckdb.sql(f"COPY (SELECT * FROM read_csv('{sys.argv[1]}')) TO '{sys.argv[2]}' (FORMAT parquet)")
 """
 
