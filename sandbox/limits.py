@@ -30,6 +30,8 @@ _FILE_SIZE_MARKERS = ("File too large", "EFBIG")
 _SPILL_MARKERS = ("max_temp_directory_size", "spill quota")
 SPILL_DIR = "/spill"  # the spill folder inside a sandbox that has one (bubblewrap)
 _SPILL_WRITE_MARKERS = ("File too large", "No space left on device")
+# Docker's sandboxes have no /spill: DuckDB spills into their small /tmp instead.
+_SPILL_PATHS = (SPILL_DIR + "/", "/tmp/duckdb/")
 
 
 def host_ram_mb() -> int:
@@ -137,7 +139,8 @@ def spilled_over(stderr_tail: str) -> bool:
     names the folder. Checked before memory: DuckDB calls both "Out of Memory"."""
     if any(m in stderr_tail for m in _SPILL_MARKERS):
         return True
-    return SPILL_DIR + "/" in stderr_tail and any(m in stderr_tail for m in _SPILL_WRITE_MARKERS)
+    in_spill = any(path in stderr_tail for path in _SPILL_PATHS)
+    return in_spill and any(m in stderr_tail for m in _SPILL_WRITE_MARKERS)
 
 
 def spill_bytes(folder: Path) -> int:

@@ -58,6 +58,8 @@ def test_a_failed_spill_write_is_the_spill_quota_and_an_out_write_is_output() ->
     spill = 'IO Error: Could not write file "/spill/duckdb_temp_storage-0.tmp": File too large'
     out = 'IO Error: Could not write file "/out/result.parquet": File too large'
     assert breach_from_exit(3, spill, 1.0, Limits()) == "limit:spill_mb"
+    docker = 'Could not write file "/tmp/duckdb/duckdb_temp_storage-0.tmp": No space left on device'
+    assert breach_from_exit(3, docker, 1.0, Limits()) == "limit:spill_mb"
     assert breach_from_exit(3, out, 1.0, Limits()) == "limit:output_bytes"
     assert breach_from_exit(128 + signal.SIGXFSZ, "", 1.0, Limits()) == "limit:output_bytes"
 
