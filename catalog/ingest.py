@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 import audit_log
 from audit_log import Actor, AuditAction
 from catalog.desensitize import desensitize
-from catalog.identifiers import build_identifier_index, save_index
+from catalog.identifiers import build_identifier_index, digest_array, save_index_array
 from catalog.records import Dataset, schema_document
 from catalog.schema import ColumnSpec, DatasetSchema
 from catalog.storage import arrow_schema, pandas_dtype
@@ -334,7 +334,7 @@ def _stream_to_store(
     first_line = 2 if source.suffix.lower() == ".csv" else None
     staging = _staging(home, schema.dataset)
     try:
-        rows, bad, hashes = 0, dict[str, _Bad](), set[str]()
+        rows, bad, digests = 0, dict[str, _Bad](), [digest_array(set())]
         writer: pq.ParquetWriter | None = None
         try:
             for raw in batches:
@@ -355,7 +355,7 @@ def _stream_to_store(
                     if writer is None:
                         writer = pq.ParquetWriter(staging / DATA_FILE, stored.schema)
                     writer.write_table(stored.replace_schema_metadata(writer.schema.metadata))
-                    hashes |= build_identifier_index(frame, schema, key)
+                    digests.append(digest_array(build_identifier_index(frame, schema, key)))
                 rows += len(raw)
         finally:
             if writer is not None:
@@ -366,9 +366,9 @@ def _stream_to_store(
                 raise _bad_message(spec, b.position, b.value, b.count, first_line)
         if rows == 0:
             raise InvalidInput(f"{source.name} has no data rows; nothing to ingest")
-        say(f"writing {INDEX_FILE} ({len(hashes):,} identifier digests)")
-        save_index(staging / INDEX_FILE, hashes)
-        return _publish(home, schema.dataset, staging), rows, len(hashes)
+        say(f"writing {INDEX_FILE}")
+        indexed = save_index_array(staging / INDEX_FILE, np.concatenate(digests))
+        return _publish(home, schema.dataset, staging), rows, indexed
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

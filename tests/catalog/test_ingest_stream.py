@@ -11,8 +11,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from catalog.identifiers import contains_identifier, load_index
-from catalog.ingest import ingest
+from catalog.identifiers import build_identifier_index, contains_identifier, load_index
+from catalog.ingest import ingest, read_source
 from catalog.schema import DatasetSchema, load_schema
 from catalog.synthetic import write_demo_files
 from core.errors import SchemaInvalid
@@ -65,6 +65,8 @@ def test_batches_store_the_same_rows_and_index_as_one_read(
     assert list(batched.dtypes) == list(whole.dtypes)
     index = load_index(small_home.store / schema.dataset / "identifiers.bin")
     assert index == whole_index
+    everything = read_source(csv, schema)  # the whole file at once, as ingest once read it
+    assert index == build_identifier_index(everything, schema, small_home.pseudonym_key())
     raw = pd.read_csv(csv, dtype=str)
     last = raw["enterprise_id"].iloc[-1]  # from the last batch
     assert contains_identifier(last, index, small_home.pseudonym_key())
