@@ -6,12 +6,20 @@ Signed tree heads, inclusion and consistency proofs, and exports let a regulator
 verify the log offline with only the domain's public key.
 """
 
-from audit_log.actions import AuditAction, alert_action
+from audit_log.actions import ROUTINE_ACTIONS, AuditAction, alert_action
 from audit_log.alerts import RULES, Alert, Event, History
 from audit_log.canonical import canonical
 from audit_log.chain import Actor, append, head, record_failed_verification
 from audit_log.export import export_entries, verify_export
-from audit_log.heads import checkpoint, head_at, latest_head, list_heads
+from audit_log.heads import (
+    HeadTicker,
+    checkpoint,
+    head_at,
+    latest_head,
+    list_heads,
+    sign_if_able,
+    sign_stale_tail,
+)
 from audit_log.merkle import HashSuite, get_suite
 from audit_log.proofs import ProofCheck, check_proof, consistency_document, inclusion_document
 from audit_log.query import EntryFilter, list_alerts, list_entries
@@ -20,12 +28,15 @@ from audit_log.signing import (
     Ed25519Signer,
     Signer,
     Sm2Signer,
+    Sm2Verifier,
+    Verifier,
     load_verifier,
     make_signer,
     with_signer,
 )
 from audit_log.state import configure_log, entry_digests
 from audit_log.verify import Verification, verify_entries, verify_store
+from audit_log.witness import PushResult, parse_heads, push_heads, read_witness_dir
 
 
 def entry_hash(fields: dict[str, object], hash_suite: str = "sha256") -> str:
@@ -42,13 +53,18 @@ __all__ = [
     "EntryFilter",
     "Event",
     "HashSuite",
+    "HeadTicker",
     "History",
     "ProofCheck",
+    "PushResult",
+    "ROUTINE_ACTIONS",
     "RULES",
     "Signer",
     "Sm2Signer",
+    "Sm2Verifier",
     "TreeHead",
     "Verification",
+    "Verifier",
     "alert_action",
     "append",
     "canonical",
@@ -68,7 +84,12 @@ __all__ = [
     "list_heads",
     "load_verifier",
     "make_signer",
+    "parse_heads",
+    "push_heads",
+    "read_witness_dir",
     "record_failed_verification",
+    "sign_if_able",
+    "sign_stale_tail",
     "verify_entries",
     "verify_export",
     "verify_store",

@@ -27,6 +27,7 @@ class AuditAction(StrEnum):
     # the domain and its front ends
     DOMAIN_INITIALIZED = "domain.initialized", "the domain's folders, keys and log were created"
     REQUEST_REFUSED = "request.refused", "a request was refused; state is as it was"
+    REQUEST_FAILED = "request.failed", "a request failed unexpectedly; its incident id is kept"
     DATASET_INGESTED = "dataset.ingested", "a dataset was registered and desensitized"
     TWIN_SYNTHESIZED = "catalog.twin_synthesized", "a dataset's synthetic twin was written"
     TWIN_DOWNLOADED = "catalog.twin_downloaded", "a dataset's synthetic twin was downloaded"
@@ -40,6 +41,7 @@ class AuditAction(StrEnum):
     TOKEN_CREATED = "token.created", "an API token was issued to a user"
     TOKEN_USED = "token.used", "an API token authenticated a request"
     TOKEN_REVOKED = "token.revoked", "a user's API tokens were revoked"
+    PASSWORD_SET = "user.password_set", "a user's console password was set (its hash only)"
 
     # licenses (授权)
     LICENSE_GRANTED = "license.granted", "the authority granted a license on its own initiative"
@@ -80,6 +82,22 @@ class AuditAction(StrEnum):
     PRODUCT_FILED = "product.filed", "a data product was filed with the regulator"
     PRODUCT_USED = "product.used", "a sale of a data product to a buyer was recorded"
     PRODUCT_SPENDING = "product.spending", "a cost of making a data product was recorded"
+    PRODUCT_CEILING_SET = "product.ceiling_set", "the authority set a product's ceiling price"
+    PRODUCT_FEE_SET = "product.fee_set", "an operator set a product's fee model and price"
+    REVENUE_SETTLED = "revenue.settled", "a product's revenue for a period was settled"
+    DISCLOSURE_ANNUAL_FILED = (
+        "disclosure.annual_filed",
+        "an annual disclosure report was signed, published and filed",
+    )
+
+    # interface products (数据分析接口) and consents (授权)
+    MODEL_ATTACHED = "model.attached", "a reviewed DP model was added to an output as model.json"
+    INTERFACE_CREATED = "interface.created", "an approved artefact was served as an interface"
+    INTERFACE_KEY_ISSUED = "interface.key_issued", "a buyer was given a key to one interface"
+    INTERFACE_CALLED = "interface.called", "an interface call was answered"
+    INTERFACE_REFUSED = "interface.refused", "an interface call was refused or blocked"
+    CONSENT_RECORDED = "consent.recorded", "a data subject's consent to scoring was recorded"
+    CONSENT_REVOKED = "consent.revoked", "a data subject's consent was revoked"
 
     # alerts for regulators, raised by rules over the log or by other checks
     ALERT_REPEATED_DENIALS = "alert.repeated_denials", "an operator had many denials in an hour"
@@ -104,6 +122,12 @@ class AuditAction(StrEnum):
     @property
     def is_alert(self) -> bool:
         return self.value.startswith(ALERT_PREFIX)
+
+
+#: machine-paced actions a reader skims past; the console hides them unless asked
+ROUTINE_ACTIONS: frozenset[str] = frozenset(
+    {AuditAction.TOKEN_USED, AuditAction.JOB_RUNNING, AuditAction.JOB_ENGINE_SELECTED}
+)
 
 
 def alert_action(rule: str) -> AuditAction:

@@ -1,9 +1,10 @@
 """Appending to the log: each entry links to the previous one and becomes a Merkle leaf.
 
 `append` runs inside the caller's transaction, so the state change and its entry
-commit together. It also signs a tree head every N entries when the session can
-sign, and raises alerts (entries of their own) when a rule over the log fires.
-Only registered actions (`audit_log.actions`) may be appended.
+commit together. It also signs a tree head every N entries, and at least once a
+minute while entries arrive, when the session can sign; and it raises alerts
+(entries of their own) when a rule over the log fires. Only registered actions
+(`audit_log.actions`) may be appended.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from sqlalchemy.orm import Session
 from audit_log.actions import AuditAction, alert_action, registered
 from audit_log.alerts import SqlHistory, evaluate, verification_alert
 from audit_log.canonical import json_safe
-from audit_log.heads import write_head
+from audit_log.heads import head_due, write_head
 from audit_log.index import INHERITING, Owner, OwnerLookup, index_terms
 from audit_log.records import AuditEntry, AuditEntryDataset
-from audit_log.signing import session_signer
+from audit_log.signing import session_head_seconds, session_signer
 from audit_log.state import entry_digests, load_state
 from core.db import utcnow
 
@@ -98,7 +99,7 @@ def append(
     session.add_all(AuditEntryDataset(seq=entry.seq, dataset=name) for name in terms.datasets)
     state.size, state.last_hash = entry.seq, entry.entry_hash
     signer = session_signer(session)
-    if signer is not None and state.size - state.head_size >= state.checkpoint_every:
+    if signer is not None and head_due(state, session_head_seconds(session)):
         write_head(session, state, signer, "interval")
     if not known.is_alert:
         for alert in evaluate(entry, terms, SqlHistory(session)):

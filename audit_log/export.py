@@ -7,6 +7,7 @@ nothing but the domain's public key (`sluice audit pubkey`) to verify it offline
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,18 @@ from audit_log.heads import checkpoint
 from audit_log.merkle import get_suite
 from audit_log.offline import check_lines
 from audit_log.records import TreeHead
-from audit_log.signing import Ed25519Signer, Ed25519Verifier, Signer, Verifier, session_signer
+from audit_log.signing import (
+    Ed25519Signer,
+    Ed25519Verifier,
+    Signer,
+    Sm2Verifier,
+    Verifier,
+    session_signer,
+)
 from audit_log.verify import LogChecker, Tampered, Verification, stored_entries
 from core.db import utcnow
 from core.errors import InvalidInput
+from core.sm2 import Sm2PublicKey
 
 EXPORT_FORMAT = "sluice.audit_export/v1"
 
@@ -68,21 +77,25 @@ def export_entries(
     }
 
 
-def _as_verifier(public_key: Ed25519PublicKey | Verifier) -> Verifier:
+def _as_verifier(public_key: Ed25519PublicKey | Sm2PublicKey | Verifier) -> Verifier:
     if isinstance(public_key, Ed25519PublicKey):
         return Ed25519Verifier(public_key)
+    if isinstance(public_key, Sm2PublicKey):
+        return Sm2Verifier(public_key)
     return public_key
 
 
 def verify_export(
     path: Path,
-    public_key: Ed25519PublicKey | Verifier,
+    public_key: Ed25519PublicKey | Sm2PublicKey | Verifier,
     workers: int | None = None,
     chunk_lines: int = 20_000,
+    kept: Iterable[dict[str, Any]] = (),
 ) -> Verification:
     """Verify an export with only the public key: every entry, every head, full coverage.
 
     `workers` processes share the hashing (default: several for a large file, else one).
+    `kept` heads (a witness's) must each be a prefix of the export.
     """
     verifier = _as_verifier(public_key)
     with path.open(encoding="utf-8") as lines:
@@ -98,6 +111,8 @@ def verify_export(
             return Verification(False, 0, "", None, str(error))
         checker = LogChecker(suite, verifier)
         try:
+            for head in kept:
+                checker.keep(head)
             check_lines(checker, lines, 2, workers, chunk_lines)
             return checker.finish(require_signed_tail=True)
         except Tampered as error:

@@ -1,24 +1,31 @@
-"""Signed tree heads (STH): written every N entries as the log grows, and on demand."""
+"""Signed tree heads (STH): every N entries, at least once a minute while entries arrive,
+at every release and checkpoint, and on demand."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from audit_log.records import TreeHead
 from audit_log.signing import Signer, session_signer, sign_head
-from audit_log.state import LogState, load_state
+from audit_log.state import LogState, head_time, load_state
 from core.db import utcnow
 from core.errors import InvalidInput, NotFound, Step
 
 
 def write_head(session: Session, state: LogState, signer: Signer, reason: str) -> TreeHead:
     """Sign the log as it stands in this transaction: its size, root and hash suite."""
+    now = utcnow()
     fields = {
         "size": state.size,
         "root_hash": state.frontier.root().hex(),
         "hash_suite": state.suite.name,
-        "timestamp": utcnow().isoformat(timespec="microseconds") + "Z",
+        "timestamp": now.isoformat(timespec="microseconds") + "Z",
         "reason": reason,
     }
     signed = sign_head(signer, fields)
@@ -34,8 +41,15 @@ def write_head(session: Session, state: LogState, signer: Signer, reason: str) -
     )
     session.add(head)
     session.flush()
-    state.head_size = state.size
+    state.head_size, state.head_at = state.size, head_time(signed["timestamp"])
     return head
+
+
+def head_due(state: LogState, every_seconds: float) -> bool:
+    """Whether the entry just appended must be signed: N entries, or the interval, passed."""
+    if state.size - state.head_size >= state.checkpoint_every:
+        return True
+    return utcnow() - state.head_at >= timedelta(seconds=every_seconds)
 
 
 def checkpoint(
@@ -50,6 +64,52 @@ def checkpoint(
         raise InvalidInput("the audit log is empty; there is nothing to sign yet")
     existing = session.scalars(select(TreeHead).where(TreeHead.size == state.size)).first()
     return existing or write_head(session, state, signer, reason)
+
+
+def sign_if_able(session: Session, reason: str) -> TreeHead | None:
+    """A signed head over the log as it stands, when this session can sign (else None)."""
+    if session_signer(session) is None:
+        return None
+    return checkpoint(session, reason=reason)
+
+
+def sign_stale_tail(session: Session, every_seconds: float) -> TreeHead | None:
+    """Sign the tail if entries wait past the last head and that head is `every_seconds` old.
+
+    Appends sign when an entry arrives late; this covers the quiet after the last one.
+    """
+    signer = session_signer(session)
+    state = load_state(session)
+    if signer is None or state.size == state.head_size or state.size == 0:
+        return None
+    if utcnow() - state.head_at < timedelta(seconds=every_seconds):
+        return None
+    return write_head(session, state, signer, "interval")
+
+
+class HeadTicker:
+    """A background thread that signs a quiet log's tail once its last head is a minute old."""
+
+    def __init__(self, sessions: Callable[[], Session], every_seconds: float) -> None:
+        self.sessions, self.every_seconds = sessions, every_seconds
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="sluice-head-ticker", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stopped.wait(max(self.every_seconds / 4, 0.05)):
+            try:
+                with self.sessions() as session, session.begin():
+                    sign_stale_tail(session, self.every_seconds)
+            except SQLAlchemyError:  # a busy database: try again next tick
+                continue
+
+    def start(self) -> HeadTicker:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join()
 
 
 def list_heads(session: Session, after_size: int = 0, limit: int | None = None) -> list[TreeHead]:

@@ -41,7 +41,7 @@ class ProofCheck:
         return {"ok": self.ok, "problem": self.problem, "checks": self.checks}
 
 
-def _prove(session: Session, prover: Callable[[NodeSource], list[bytes]]) -> list[bytes]:
+def prove_stored(session: Session, prover: Callable[[NodeSource], list[bytes]]) -> list[bytes]:
     """Run a prover over the subtree hashes stored beside the entries, fetched in one query."""
     seqs = {node_seq(level, index) for level, index in needed_nodes(prover)}
     blobs = dict(
@@ -64,7 +64,7 @@ def _prove(session: Session, prover: Callable[[NodeSource], list[bytes]]) -> lis
     return prover(node)
 
 
-def _suite(session: Session) -> HashSuite:
+def stored_suite(session: Session) -> HashSuite:
     config = session.get(LogConfig, 1)
     return get_suite(config.hash_suite if config else DEFAULT_SUITE)
 
@@ -82,10 +82,10 @@ def inclusion_document(session: Session, seq: int, tree_size: int | None = None)
             suggestion="sign a tree head now, or wait for the next interval",
             step=Step.SIGN_HEAD,
         )
-    suite = _suite(session)
+    suite = stored_suite(session)
     fields = entry.to_dict()
     _digest, leaf = entry_digests(suite, fields)
-    proof = _prove(session, lambda node: inclusion_proof(suite, node, seq - 1, head.size))
+    proof = prove_stored(session, lambda node: inclusion_proof(suite, node, seq - 1, head.size))
     if not verify_inclusion(suite, seq - 1, head.size, leaf, proof, bytes.fromhex(head.root_hash)):
         raise Conflict(
             f"the stored log does not prove entry {seq} against its signed head at size "
@@ -110,8 +110,8 @@ def consistency_document(session: Session, old: int, new: int) -> dict[str, Any]
     if not 0 < old <= new:
         raise InvalidInput(f"need 0 < M <= N for a consistency proof, got M={old}, N={new}")
     old_head, new_head = head_at(session, old), head_at(session, new)
-    suite = _suite(session)
-    proof = _prove(session, lambda node: consistency_proof(suite, node, old, new))
+    suite = stored_suite(session)
+    proof = prove_stored(session, lambda node: consistency_proof(suite, node, old, new))
     roots = bytes.fromhex(old_head.root_hash), bytes.fromhex(new_head.root_hash)
     if not verify_consistency(suite, old, new, *roots, proof):
         raise Conflict(

@@ -1,7 +1,7 @@
-"""Signing tree heads: Ed25519 with the domain key; SM2 only through an explicit opt-in.
+"""Signing tree heads with the domain key: Ed25519 by default, SM2 in the 国密 suite.
 
-`cryptography` has no SM2, so `Sm2Signer` is an adapter: it refuses unless the
-domain opts in by name and supplies an SM2 backend, and says how to do both.
+The suite is chosen per domain (SLUICE_CRYPTO_SUITE=default|gm); SM2 signs with SM3
+and the default signer id, through GmSSL (`core.sm2`), and OpenSSL 3 can check it.
 """
 
 from __future__ import annotations
@@ -18,9 +18,12 @@ from sqlalchemy.orm import Session
 
 from audit_log.canonical import canonical
 from core.errors import InvalidInput, Step
+from core.sm2 import Sm2KeyError, Sm2PrivateKey, Sm2PublicKey
 
 HEAD_TYPE = "sluice.tree_head/v1"
 _SESSION_KEY = "sluice.audit.signer"
+_INTERVAL_KEY = "sluice.audit.head_seconds"
+DEFAULT_HEAD_SECONDS = 60
 
 
 class Signer(Protocol):
@@ -85,64 +88,92 @@ class Ed25519Signer:
         return Ed25519Verifier(self._private().public_key())
 
 
-class Sm2Backend(Protocol):
-    """What an SM2 implementation must offer to be plugged in (GB/T 32918 with SM3)."""
-
-    def key_id(self) -> str: ...
-
-    def sign(self, message: bytes) -> bytes: ...
-
-    def verify(self, signature: bytes, message: bytes) -> bool: ...
-
-
-class Sm2Signer:
-    """SM2 signatures (国密 SM2), refused unless explicitly opted in with a backend."""
+class Sm2Verifier:
+    """SM2 with SM3 and the default signer id (GB/T 32918, GM/T 0009)."""
 
     algorithm = "sm2"
 
-    def __init__(self, opt_in: bool, backend: Sm2Backend | None = None) -> None:
-        if not opt_in:
-            raise InvalidInput(
-                "SM2 signatures are opt-in: set SLUICE_AUDIT_SM2_OPT_IN=true to accept them, "
-                "or keep SLUICE_AUDIT_SIGNATURE=ed25519 (the default)"
-            )
-        if backend is None:
-            raise InvalidInput(
-                "SM2 is opted in but no SM2 implementation is plugged in (cryptography has "
-                "none); pass an Sm2Backend to Sm2Signer, or use SLUICE_AUDIT_SIGNATURE=ed25519"
-            )
-        self.backend = backend
+    def __init__(self, public: Sm2PublicKey) -> None:
+        self.public = public
 
     def key_id(self) -> str:
-        return self.backend.key_id()
-
-    def sign(self, message: bytes) -> bytes:
-        return self.backend.sign(message)
+        return self.public.key_id()
 
     def verify(self, signature: bytes, message: bytes) -> bool:
-        return self.backend.verify(signature, message)
+        return self.public.verify(signature, message)
+
+
+class Sm2Signer:
+    """Signs with the domain's SM2 key (国密 suite), loaded on first use."""
+
+    algorithm = "sm2"
+
+    def __init__(self, load: Callable[[], Sm2PrivateKey]) -> None:
+        self._load = load
+        self._key: Sm2PrivateKey | None = None
+
+    def _private(self) -> Sm2PrivateKey:
+        if self._key is None:
+            self._key = self._load()
+        return self._key
+
+    def key_id(self) -> str:
+        return self._private().public.key_id()
+
+    def sign(self, message: bytes) -> bytes:
+        return self._private().sign(message)
+
+    def verifier(self) -> Sm2Verifier:
+        return Sm2Verifier(self._private().public)
+
+
+#: crypto suite: (signature algorithm, Merkle hash suite, release cipher)
+CRYPTO_SUITES: dict[str, tuple[str, str, str]] = {
+    "default": ("ed25519", "sha256", "AES-256-GCM"),
+    "gm": ("sm2", "sm3", "SM4-GCM"),
+}
+
+
+def suite_parts(suite: str) -> tuple[str, str, str]:
+    """(signature, hash, cipher) of a crypto suite; refuses unknown names."""
+    parts = CRYPTO_SUITES.get(suite)
+    if parts is None:
+        raise InvalidInput(
+            f"unknown crypto suite {suite!r}; use one of {', '.join(CRYPTO_SUITES)} "
+            "(SLUICE_CRYPTO_SUITE)"
+        )
+    return parts
 
 
 def make_signer(
     algorithm: str,
     load_ed25519: Callable[[], Ed25519PrivateKey],
-    sm2_opt_in: bool = False,
-    sm2_backend: Sm2Backend | None = None,
+    load_sm2: Callable[[], Sm2PrivateKey] | None = None,
 ) -> Signer:
     """The domain's signer for its configured algorithm; refuses unknown names."""
     if algorithm == "ed25519":
         return Ed25519Signer(load_ed25519)
+    if algorithm == "sm2" and load_sm2 is not None:
+        return Sm2Signer(load_sm2)
     if algorithm == "sm2":
-        return Sm2Signer(sm2_opt_in, sm2_backend)
-    raise InvalidInput(f"unknown signature algorithm {algorithm!r}; use ed25519 (or opt in to sm2)")
+        raise InvalidInput("the sm2 signer needs the domain's SM2 key; none was given")
+    raise InvalidInput(f"unknown signature algorithm {algorithm!r}; use ed25519 or sm2")
 
 
-def with_signer(sessions: Callable[[], Session], signer: Signer) -> Callable[[], Session]:
-    """A session factory whose sessions can sign tree heads as the log grows."""
+def with_signer(
+    sessions: Callable[[], Session], signer: Signer, head_seconds: float = DEFAULT_HEAD_SECONDS
+) -> Callable[[], Session]:
+    """A session factory whose sessions sign tree heads as the log grows.
+
+    A head is signed every N entries and whenever an entry arrives `head_seconds`
+    or more after the last head, so a signed head is never older than that while
+    entries arrive.
+    """
 
     def make() -> Session:
         session = sessions()
         session.info[_SESSION_KEY] = signer
+        session.info[_INTERVAL_KEY] = head_seconds
         return session
 
     return make
@@ -153,13 +184,18 @@ def session_signer(session: Session) -> Signer | None:
     return signer
 
 
+def session_head_seconds(session: Session) -> float:
+    seconds: float = session.info.get(_INTERVAL_KEY, DEFAULT_HEAD_SECONDS)
+    return seconds
+
+
 def session_verifier(session: Session) -> Verifier | None:
     """The verifier for the key this session signs with, if it signs at all."""
     signer = session_signer(session)
     if isinstance(signer, Ed25519Signer):
         return signer.verifier()
     if isinstance(signer, Sm2Signer):
-        return signer
+        return signer.verifier()
     return None
 
 
@@ -178,22 +214,31 @@ def sign_head(signer: Signer, fields: dict[str, Any]) -> dict[str, Any]:
 def head_signature_ok(head: dict[str, Any], verifier: Verifier) -> bool:
     if head.get("signature_algorithm") != verifier.algorithm:
         return False
+    text = str(head.get("signature", ""))
     try:
-        signature = base64.b64decode(str(head.get("signature", "")), validate=True)
+        signature = base64.b64decode(text, validate=True)
     except ValueError:
+        return False
+    # base64 can spell the same bytes more than one way (the last character's spare
+    # bits); only the canonical spelling is accepted, so no character of a head is loose
+    if base64.b64encode(signature).decode() != text:
         return False
     return verifier.verify(signature, head_message(head))
 
 
-def load_verifier(pem: bytes) -> Ed25519Verifier:
-    """A verifier from a PEM public key, as `sluice audit pubkey` writes it."""
+def load_verifier(pem: bytes) -> Ed25519Verifier | Sm2Verifier:
+    """A verifier from a PEM public key (Ed25519 or SM2), as `sluice audit pubkey` writes it."""
+    try:
+        return Sm2Verifier(Sm2PublicKey.from_pem(pem))
+    except Sm2KeyError:
+        pass
     try:
         key = serialization.load_pem_public_key(pem)
     except ValueError:
         raise InvalidInput("the public key file is not a PEM public key") from None
     if not isinstance(key, Ed25519PublicKey):
         raise InvalidInput(
-            "the public key is not an Ed25519 key",
+            "the public key is neither an Ed25519 nor an SM2 key",
             suggestion="export the domain's public key again",
             step=Step.EXPORT_PUBLIC_KEY,
         )

@@ -8,6 +8,7 @@ UPDATE on the settings row elsewhere) keeps two writers from sharing a tail.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event, func, select, update
@@ -35,6 +36,7 @@ class LogState:
     last_hash: str
     frontier: Frontier
     head_size: int
+    head_at: datetime  # when the last head was signed (the log's creation before any)
 
 
 def entry_digests(suite: HashSuite, fields: dict[str, Any]) -> tuple[str, bytes]:
@@ -85,6 +87,11 @@ def configure_log(session: Session, hash_suite: str, checkpoint_every: int) -> L
     return config
 
 
+def head_time(timestamp: str) -> datetime:
+    """A head's `timestamp` (ISO 8601 UTC with a Z) as the naive UTC time `utcnow` gives."""
+    return datetime.fromisoformat(timestamp.removesuffix("Z")).replace(tzinfo=None)
+
+
 def forget_state(session: Session, *_args: object) -> None:
     session.info.pop(_STATE, None)
 
@@ -120,7 +127,11 @@ def load_state(session: Session) -> LogState:
     nodes = _frontier_nodes(session, size)
     if nodes is None:
         nodes = rebuild_tree(session, suite)
-    head_size = session.scalar(select(func.max(TreeHead.size))) or 0
+    last_head = session.execute(
+        select(TreeHead.size, TreeHead.timestamp).order_by(TreeHead.size.desc()).limit(1)
+    ).first()
+    head_size = last_head[0] if last_head else 0
+    head_at = head_time(last_head[1]) if last_head else config.created_at
     state = LogState(
         session.get_transaction(),
         suite,
@@ -129,6 +140,7 @@ def load_state(session: Session) -> LogState:
         last_hash,
         Frontier(suite, size, nodes),
         head_size,
+        head_at,
     )
     if not session.info.get(_STATE + ".listening"):
         event.listen(session, "after_transaction_end", forget_state)

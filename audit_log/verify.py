@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 from audit_log.canonical import canonical_entry
 from audit_log.index import OwnerMemory, index_terms
 from audit_log.merkle import Frontier, HashSuite, get_suite
-from audit_log.records import AuditEntryDataset, LogConfig, TreeHead
+from audit_log.records import AuditEntry, AuditEntryDataset, LogConfig, TreeHead
 from audit_log.signing import Verifier, head_signature_ok, session_verifier
 from audit_log.state import DEFAULT_SUITE, GENESIS
+from core.db import utcnow
 
 
 @dataclass
@@ -36,6 +37,12 @@ class Verification:
     root_hash: str | None = None
     signed_size: int = 0
     heads: int = 0
+    witnessed: int = 0  # heads kept outside the domain that the log was checked against
+
+    @property
+    def unsigned_tail(self) -> int:
+        """Entries past the last signed head: an insider could drop them unseen."""
+        return self.entries - self.signed_size if self.ok else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +56,8 @@ class Verification:
             "root_hash": self.root_hash,
             "signed_size": self.signed_size,
             "heads": self.heads,
+            "unsigned_tail": self.unsigned_tail,
+            "witnessed": self.witnessed,
         }
 
 
@@ -79,6 +88,8 @@ class LogChecker:
         self.good_size = 0  # entries proven by a signed head so far
         self.heads = 0
         self.owners = OwnerMemory()
+        self.kept: dict[int, list[dict[str, Any]]] = {}  # heads a witness kept, by size
+        self.witnessed = 0
 
     @property
     def size(self) -> int:
@@ -131,14 +142,40 @@ class LogChecker:
         self.previous = claimed
         if stored is not None:
             self._stored(entry, b"".join(nodes), stored)
-        if expected in self.pending:
-            self._settle()
+        self._grown()
 
     def leaf(self, leaf: bytes) -> None:
         """Grow the tree by an entry already checked elsewhere (see `audit_log.offline`)."""
         self.frontier.push(leaf)
+        self._grown()
+
+    def _grown(self) -> None:
+        if self.size in self.kept:
+            self._check_kept(self.kept.pop(self.size))
         if self.size in self.pending:
             self._settle()
+
+    def keep(self, head: dict[str, Any]) -> None:
+        """A head a regulator kept earlier: the log must extend it (checked as it grows)."""
+        size = head.get("size")
+        if type(size) is not int or size < 1:
+            raise Tampered(None, f"a kept head has no valid size: {size!r}")
+        if head.get("hash_suite") != self.suite.name:
+            raise Tampered(None, f"the kept head at size {size} is for another hash suite")
+        if self.verifier is None or not head_signature_ok(head, self.verifier):
+            raise Tampered(None, f"the kept head at size {size} is not signed by this domain's key")
+        self.kept.setdefault(size, []).append(head)
+
+    def _check_kept(self, heads: list[dict[str, Any]]) -> None:
+        root = self.frontier.root().hex()
+        for head in heads:
+            if head.get("root_hash") != root:
+                raise Tampered(
+                    None,
+                    f"the log is not an extension of the kept head at size {self.size}: "
+                    "entries up to it were rewritten, or the log forked",
+                )
+            self.witnessed += 1
 
     def _stored(self, entry: dict[str, Any], nodes: bytes, stored: StoredIndex) -> None:
         seq = entry["seq"]
@@ -156,6 +193,13 @@ class LogChecker:
 
     def finish(self, require_signed_tail: bool) -> Verification:
         checks = ["sequence", "links", "hashes", "merkle"]
+        if self.kept:
+            missing = max(self.kept)
+            raise Tampered(
+                self.size + 1,
+                f"the log was shortened: it ends at entry {self.size}, but a kept head "
+                f"signed {missing} entries",
+            )
         if self.pending:
             missing = min(self.pending)
             raise Tampered(
@@ -169,6 +213,8 @@ class LogChecker:
             )
         if self.heads:
             checks.append("signed heads" if self.verifier else "tree heads (signatures unchecked)")
+        if self.witnessed:
+            checks.append("kept heads (witness)")
         return self.result(True, checks)
 
     def result(self, ok: bool, checks: list[str], error: Tampered | None = None) -> Verification:
@@ -183,6 +229,7 @@ class LogChecker:
             self.frontier.root().hex(),
             self.good_size,
             self.heads,
+            self.witnessed,
         )
 
 
@@ -268,11 +315,36 @@ def _store_feed(session: Session) -> Iterable[tuple[str, Any, Any]]:
         yield "head", heads[size], None
 
 
-def verify_store(session: Session, verifier: Verifier | None = None) -> Verification:
-    """Verify the live store against its own signed heads (signatures too, given a key)."""
+def verify_store(
+    session: Session,
+    verifier: Verifier | None = None,
+    kept: Iterable[dict[str, Any]] = (),
+    unsigned_seconds: float | None = None,
+) -> Verification:
+    """Verify the live store against its own signed heads (signatures too, given a key).
+
+    `kept` are heads a regulator or witness kept earlier: the log must be a consistent
+    extension of each (a shortened, rewritten or forked log fails). With
+    `unsigned_seconds`, entries past the last signed head older than that fail too.
+    """
     config = session.get(LogConfig, 1)
     suite = get_suite(config.hash_suite if config else DEFAULT_SUITE)
     if verifier is None:
         verifier = session_verifier(session)
     checker = LogChecker(suite, verifier)
-    return run_checker(checker, _store_feed(session), require_signed_tail=False)
+    try:
+        for head in kept:
+            checker.keep(head)
+    except Tampered as error:
+        return checker.result(False, [], error)
+    result = run_checker(checker, _store_feed(session), require_signed_tail=False)
+    if result.ok and unsigned_seconds is not None and result.unsigned_tail:
+        first = result.signed_size + 1
+        at = session.scalar(select(AuditEntry.at).where(AuditEntry.seq == first))
+        if at is not None and utcnow() - at > timedelta(seconds=unsigned_seconds):
+            problem = (
+                f"entries {first}..{result.entries} are not covered by a signed head, the "
+                f"oldest since {at.isoformat(timespec='seconds')}Z; they could be dropped unseen"
+            )
+            return checker.result(False, [], Tampered(first, problem))
+    return result

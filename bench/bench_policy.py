@@ -3,7 +3,9 @@
 Prints p50/p99 of `policies.engine.check_query` per query, beside two baselines
 measured in the same run over the same queries: sqlglot parse + generate alone
 (the floor for any AST-based checker) and DuckDB's EXPLAIN (what planning the
-query costs anyway). Figures, not a test; targets: p50 <= 5 ms, p99 <= 20 ms.
+query costs anyway); and `policies.complexity.bounded_check`, the same decision in a
+forked process under the domain's budget, as submissions run it. Figures, not a
+test; targets: p50 <= 5 ms, p99 <= 20 ms.
 
     .venv/bin/python bench/bench_policy.py [--repeat 30]
 """
@@ -25,6 +27,7 @@ from catalog.schema import DatasetSchema, load_schema
 from catalog.storage import duckdb_types
 from core.errors import InvalidInput
 from core.levels import Level
+from policies.complexity import bounded_check
 from policies.engine import LicenseScope, check_query
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,8 +87,15 @@ def main() -> None:
             decision = "invalid"
         decisions[decision] = decisions.get(decision, 0) + 1
 
+    def bounded(sql: str) -> None:
+        try:
+            bounded_check(sql, found, scope, 1.0)
+        except InvalidInput:
+            pass
+
     steps: dict[str, Callable[[str], object]] = {
         "check_query (check + rewrite)": check,
+        "bounded_check (forked, 2 s budget)": bounded,
         "baseline: sqlglot parse + generate": lambda sql: sqlglot.parse_one(
             sql, dialect="duckdb"
         ).sql("duckdb"),

@@ -58,6 +58,7 @@ class Dataset(Base):
         columns = [
             {
                 "name": c.name,
+                "title": c.title or "",
                 "type": c.type,
                 "stored_type": c.stored_type,
                 "level": str(c.level),

@@ -3,7 +3,9 @@
                                                                           HTTP  exit
     SluiceError                                                           400     1
      ├── InvalidInput        malformed request, file or argument         422     2
-     │    └── SchemaInvalid  a dataset schema or a file not matching it  422     2
+     │    ├── SchemaInvalid  a dataset schema or a file not matching it  422     2
+     │    └── QueryTooComplex  over the size, depth or time budget of    422     2
+     │                         the policy analysis
      ├── NotFound            unknown dataset, license, job, user, ...    404     3
      ├── Conflict            exists already, or in the wrong state       409     4
      ├── PermissionDenied    the actor's role or company does not allow  403     5
@@ -11,6 +13,7 @@
      ├── PolicyDenied        the policy engine refused a query           403     7
      ├── BudgetExhausted     the privacy budget would go negative        402     8
      └── LimitExceeded       a sandbox limit was hit                     400     9
+          └── RateLimited    too many calls on an interface key          429     9
 
 Each class carries its own HTTP status and CLI exit code, so a new error cannot be
 forgotten by one front end; the API and the CLI each read them in one place.
@@ -122,6 +125,13 @@ class SchemaInvalid(InvalidInput):
     code = "schema_invalid"
 
 
+class QueryTooComplex(InvalidInput):
+    """A query over the policy engine's size, nesting or time budget: refused before
+    any analysis result exists, so it is a request error, not a policy denial."""
+
+    code = "query_too_complex"
+
+
 class NotFound(SluiceError):
     code = "not_found"
     http_status = 404
@@ -162,3 +172,8 @@ class LimitExceeded(SluiceError):
     code = "limit_exceeded"
     http_status = 400
     exit_code = 9
+
+
+class RateLimited(LimitExceeded):
+    code = "rate_limited"
+    http_status = 429

@@ -12,14 +12,23 @@ from typing import Any
 import pandas as pd
 
 from core.cells import CellKind
-from core.errors import InvalidInput
+from core.errors import InvalidInput, LimitExceeded
 from gate.disclosure import DisclosureRules
+from gate.output_limits import OutputLimits, oversized
 from gate.tables import CellSpec, check_table
 
 
-def read_table(path: Path) -> pd.DataFrame:
+def read_table(path: Path, limits: OutputLimits | None = None) -> pd.DataFrame:
+    """The table, once its size (from the Parquet footer or the CSV's bytes and lines)
+    is within `limits`: a small file that decompresses to gigabytes is never read."""
     if not path.exists():
         raise InvalidInput(f"{path} does not exist; check the path")
+    if (too_large := oversized([path], limits or OutputLimits())) is not None:
+        raise LimitExceeded(
+            f"{path.name} is over the {too_large.limit} limit "
+            f"({too_large.found} > {too_large.allowed})",
+            suggestion="check a smaller table",
+        )
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     if path.suffix == ".csv":

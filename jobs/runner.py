@@ -18,6 +18,7 @@ from audit_log import Actor, alert_action, append
 from core.errors import LicenseInvalid
 from core.failures import FailureKind, JobFailure
 from core.home import Home
+from gate.output_limits import OutputLimits, misnamed_column, oversized
 from gate.populations import keep
 from gate.step import RESULT_FILE, candidate_dir, gate_job_outputs, kept_dir
 from jobs import notebooks
@@ -29,6 +30,7 @@ from jobs.queries import get_job, job_dir
 from jobs.records import Job, JobStatus
 from jobs.settings import JobSettings
 from operators.licenses import license_stop_reason, usable_license
+from policies.engine import Decision
 from sandbox.runner import SandboxResult, SandboxRun, execute
 
 CORE_FILE = "core.csv"  # the released core table, kept for reviewers beside the output
@@ -96,6 +98,12 @@ def finish(
         details = {"failure": job.failure, **resources}
         transition(session, job, JobStatus.FAILED, Actor.system(), details)
         return
+    if (refused := unreadable_output(job, result_path, settings.output_limits)) is not None:
+        failure, figures = refused
+        job.failure = failure
+        details = {"failure": failure, **figures, **resources}
+        transition(session, job, JobStatus.FAILED, Actor.system(), details)
+        return
     outcome = gate_job_outputs(session, home, job, result_path, settings.rules)
     job.gate, job.outputs = outcome.gate, outcome.outputs
     post_sql = job.policy.get("post_sql")
@@ -132,6 +140,38 @@ def finish(
         )
 
 
+def unreadable_output(
+    job: Job, result: Path | list[Path], limits: OutputLimits
+) -> tuple[JobFailure, dict[str, object]] | None:
+    """What stops the gate from reading a job's outputs at all, judged from file sizes
+    and Parquet footers before anything is converted: a size limit (`limit:output_rows`,
+    …) or, for a SQL result, column names that are not its own (`rule:reserved_name`)."""
+    paths = [result] if isinstance(result, Path) else list(result)
+    if (too_large := oversized(paths, limits)) is not None:
+        return JobFailure(FailureKind.LIMIT, too_large.limit), {"output": too_large.to_dict()}
+    if job.kind == "sql" and isinstance(result, Path):
+        cells = [str(c["column"]) for c in job.policy.get("cells", [])]
+        rewritten = job.decision == Decision.REWRITE
+        if (wrong := misnamed_column(result, cells, rewritten)) is not None:
+            return JobFailure(FailureKind.RULE, wrong), {}
+    return None
+
+
+def fail_unexpectedly(
+    session_factory: Callable[[], Session], job_id: int, step: str, error: BaseException
+) -> None:
+    """A job whose step raised ends `failed` with a typed failure instead of staying
+    `running`; the caller (the API's background task, a worker) goes on with the next.
+    Only the exception's type is kept: its text may quote data values."""
+    failure = JobFailure(FailureKind.ERROR, f"{step} failed unexpectedly ({type(error).__name__})")
+    with session_factory() as session, session.begin():
+        job = get_job(session, job_id, lock=True)
+        if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+            return
+        job.failure = failure
+        transition(session, job, JobStatus.FAILED, Actor.system(), {"failure": failure})
+
+
 def notebook_result(
     job: Job, sandbox_run: SandboxRun, outputs: list[Path]
 ) -> tuple[list[Path] | None, JobFailure | None]:
@@ -160,9 +200,13 @@ def run(
 def _run_in_slot(
     session_factory: Callable[[], Session], home: Home, job_id: int, settings: JobSettings
 ) -> Job:
-    with session_factory() as session, session.begin():
-        job = get_job(session, job_id, lock=True)  # a worker may be claiming the same job
-        sandbox_run = start(session, home, job, settings)
+    try:
+        with session_factory() as session, session.begin():
+            job = get_job(session, job_id, lock=True)  # a worker may be claiming the same job
+            sandbox_run = start(session, home, job, settings)
+    except Exception as exc:  # noqa: BLE001  a poison job fails; it never stays queued
+        fail_unexpectedly(session_factory, job_id, "start", exc)
+        sandbox_run = None
     if sandbox_run is None:
         with session_factory() as session:
             return get_job(session, job_id)
@@ -182,13 +226,17 @@ def _run_in_slot(
         "backend": runner.name,
         "exit_code": result.exit_code if result else None,
     }
-    with session_factory() as session, session.begin():
-        job = get_job(session, job_id)
-        failure = result.failure if result is not None else broke
-        result_path: Path | list[Path] | None = {p.name: p for p in produced}.get("result.parquet")
-        if job.kind == "notebook" and failure is None:
-            result_path, failure = notebook_result(job, sandbox_run, produced)
-        finish(session, home, job, result_path, failure, settings, resources)
+    try:
+        with session_factory() as session, session.begin():
+            job = get_job(session, job_id)
+            failure = result.failure if result is not None else broke
+            outputs = {p.name: p for p in produced}
+            result_path: Path | list[Path] | None = outputs.get("result.parquet")
+            if job.kind == "notebook" and failure is None:
+                result_path, failure = notebook_result(job, sandbox_run, produced)
+            finish(session, home, job, result_path, failure, settings, resources)
+    except Exception as exc:  # noqa: BLE001  a poison job fails; it never stays running
+        fail_unexpectedly(session_factory, job_id, "gate", exc)
     with session_factory() as session:
         job = get_job(session, job_id)
         session.expunge(job)

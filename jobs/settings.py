@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gate.disclosure import DisclosureRules
+from gate.output_limits import OutputLimits
+from policies.complexity import QueryBudget
 from sandbox.limits import Limits
 from sandbox.queue import LocalQueue
 from sandbox.runner import Runner, get_runner, resolve_backend
@@ -27,6 +29,8 @@ class JobSettings:
     pool_size: int = 0
     pool_dir: Path | None = None
     pool_home: Path | None = None  # the domain home whose warm pool docker uses
+    query_budget: QueryBudget = QueryBudget()  # the policy analysis's size and time
+    output_limits: OutputLimits = OutputLimits()  # what the gate agrees to read
     sandbox_runner: Runner | None = field(default=None, compare=False)
     # The bounded local queue: sandboxes run at once by jobs that run where they were
     # submitted (0: as many as the host can take), and the folder of its slots.

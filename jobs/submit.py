@@ -7,13 +7,15 @@ charged to the license's ledger. Nothing here runs anything.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from audit_log import Actor, AuditAction, append
 from catalog import list_datasets
-from core.errors import InvalidInput, PermissionDenied
+from catalog.schema import DatasetSchema
+from core.errors import InvalidInput
 from core.levels import Level
 from jobs import notebooks
 from jobs.engines import check_engine, engine_for
@@ -21,10 +23,11 @@ from jobs.ledger import charge
 from jobs.records import Job, JobStatus
 from jobs.settings import JobSettings
 from operators.accounts import Principal
-from operators.licenses import usable_license
+from operators.licenses import get_license, license_not_found, usable_license
 from operators.records import License
 from policies.budget import within_budget
-from policies.engine import Decision, LicenseScope, PolicyDecision, check_query
+from policies.complexity import QueryBudget, bounded_check
+from policies.engine import Decision, LicenseScope, PolicyDecision
 
 
 def submit(
@@ -36,11 +39,13 @@ def submit(
     sql: str | None = None,
     notebook: str | None = None,
     engine: str | None = None,
+    planned: PlannedQuery | None = None,
 ) -> Job:
     """The one way a job enters the domain: the CLI, API, console, demo and workers call it.
 
     A SQL job runs on `engine`, else on the license's or its datasets' default
-    engine (see `jobs.engines`). Caller commits.
+    engine (see `jobs.engines`). Caller commits. Pass the query's decision `planned`
+    before the transaction opened (`plan_query`), or the analysis runs inside it.
     """
     if (sql is None) == (notebook is None):
         raise InvalidInput("give either a SQL query or a notebook, not both")
@@ -48,16 +53,72 @@ def submit(
         return submit_notebook(session, license_id, user, notebook, settings)
     assert sql is not None
     chosen = engine_for(session, license_id, engine)
-    return submit_sql(session, license_id, user, sql, settings, engine=chosen)
+    return submit_sql(session, license_id, user, sql, settings, engine=chosen, planned=planned)
 
 
-def decide(session: Session, license_id: int, sql: str, epsilon: float) -> PolicyDecision:
-    """The policy decision for a query under a usable license (no state changes)."""
+@dataclass(frozen=True)
+class PolicyInputs:
+    """What a policy decision depends on in the database: read in a short transaction,
+    so the analysis itself can run with none open."""
+
+    license_id: int
+    schemas: dict[str, DatasetSchema]
+    scope: LicenseScope
+
+
+@dataclass(frozen=True)
+class PlannedQuery:
+    """A decision made outside any transaction, with what it was made from."""
+
+    inputs: PolicyInputs
+    sql: str
+    epsilon: float
+    decision: PolicyDecision
+
+
+def policy_inputs(session: Session, license_id: int) -> PolicyInputs:
+    """The schemas and the scope of a usable license (no state changes)."""
     license = usable_license(session, license_id)
     schemas = {d.name: d.schema() for d in list_datasets(session)}
     filters = dict(license.row_filters or {})
     scope = LicenseScope(tuple(license.datasets), Level(license.max_level), filters)
-    return within_budget(check_query(sql, schemas, scope, epsilon), license)
+    return PolicyInputs(license.id, schemas, scope)
+
+
+def plan_query(
+    inputs: PolicyInputs, sql: str, epsilon: float, budget: QueryBudget | None = None
+) -> PlannedQuery:
+    """The bounded policy analysis of a query. Call it with no transaction open: it may
+    take the whole time budget, and a write lock held that long stops every other writer."""
+    return PlannedQuery(inputs, sql, epsilon, bounded_check(sql, inputs.schemas, inputs.scope,
+                                                            epsilon, budget))  # fmt: skip
+
+
+def decide(
+    session: Session,
+    license_id: int,
+    sql: str,
+    epsilon: float,
+    budget: QueryBudget | None = None,
+    planned: PlannedQuery | None = None,
+) -> PolicyDecision:
+    """The policy decision for a query under a usable license (no state changes).
+
+    A decision `planned` outside the transaction is used when the license, schemas,
+    query and ε it was made from are still the same; otherwise the analysis runs again
+    (within the same budget).
+    """
+    license = usable_license(session, license_id)
+    inputs = policy_inputs(session, license_id)
+    if planned is not None and (planned.inputs, planned.sql, planned.epsilon) == (
+        inputs,
+        sql,
+        epsilon,
+    ):
+        decision = planned.decision
+    else:
+        decision = plan_query(inputs, sql, epsilon, budget).decision
+    return within_budget(decision, license)
 
 
 def submit_sql(
@@ -67,6 +128,7 @@ def submit_sql(
     sql: str,
     settings: JobSettings,
     engine: str = "duckdb",
+    planned: PlannedQuery | None = None,
 ) -> Job:
     """Record the job: denied with reasons, or queued with ε charged. Caller commits.
 
@@ -77,7 +139,8 @@ def submit_sql(
     if not sql.strip():
         raise InvalidInput("the SQL file is empty; write one SELECT query")
     license = _license_for(session, license_id, user)
-    decision = decide(session, license_id, sql, settings.epsilon_per_query)
+    epsilon, budget = settings.epsilon_per_query, settings.query_budget
+    decision = decide(session, license_id, sql, epsilon, budget, planned)
     level = decision.level
     job = _new_job(
         session,
@@ -142,14 +205,12 @@ def _new_job(
 
 
 def _license_for(session: Session, license_id: int, user: Principal) -> License:
-    license = usable_license(session, license_id)
-    if user.role != "admin" and (
-        user.role != "operator" or user.operator_id != license.operator_id
-    ):
-        raise PermissionDenied(
-            f"user {user.name!r} may not use license {license_id}: it belongs to another company"
-        )
-    return license
+    """A usable licence of the user's company. Another company's licence is not found,
+    whatever its state, exactly like one that does not exist."""
+    found = get_license(session, license_id)
+    if user.role != "admin" and (user.role != "operator" or user.operator_id != found.operator_id):
+        raise license_not_found(license_id)
+    return usable_license(session, license_id)
 
 
 def submit_notebook(

@@ -23,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from audit_log import Actor
@@ -33,7 +33,7 @@ from core.home import Home
 from jobs.leases import JobLease
 from jobs.lifecycle import transition
 from jobs.records import Job, JobStatus
-from jobs.runner import finish, notebook_result, start
+from jobs.runner import fail_unexpectedly, finish, notebook_result, start
 from jobs.settings import JobSettings
 from sandbox.runner import SandboxResult, SandboxRun, execute
 
@@ -111,7 +111,15 @@ def claim(
         lease.worker, lease.token, lease.attempt = options.name, secrets.token_hex(16), attempt
         lease.claimed_at = utcnow()
         lease.expires_at = lease.claimed_at + timedelta(seconds=options.lease_seconds)
-        run = start(session, home, job, settings)
+        try:
+            with session.begin_nested():  # a start that raises is undone, then recorded
+                run = start(session, home, job, settings)
+        except Exception as exc:  # noqa: BLE001  a poison job fails; the worker goes on
+            job.failure = JobFailure(
+                FailureKind.ERROR, f"start failed unexpectedly ({type(exc).__name__})"
+            )
+            transition(session, job, JobStatus.FAILED, Actor.system(), {"failure": job.failure})
+            run = None
         if run is None:
             session.delete(lease)
         spark_sql = job.policy.get("spark_sql") if job.engine == "spark" else None
@@ -203,8 +211,8 @@ def work_one(
 ) -> tuple[int, str] | None:
     """Claim, run and report one job: (job id, outcome), or None if nothing was queued.
 
-    The outcome is `recorded`, `discarded` (the lease was lost meanwhile) or
-    `failed to start`.
+    The outcome is `recorded`, `discarded` (the lease was lost meanwhile), `failed to
+    start` or `failed` (recording its result raised: the job is failed with the reason).
     """
     held = claim(sessions, home, options, settings, job_id)
     if held is None:
@@ -226,9 +234,14 @@ def work_one(
         "backend": "spark" if held.engine == "spark" else settings.runner().name,
         "exit_code": result.exit_code,
     }
-    if beat.lost or not complete(sessions, home, held, result, settings, resources):
-        return held.job_id, "discarded"
-    return held.job_id, "recorded"
+    try:
+        recorded = not beat.lost and complete(sessions, home, held, result, settings, resources)
+    except Exception as exc:  # noqa: BLE001  a poison job fails; the worker goes on
+        fail_unexpectedly(sessions, held.job_id, "gate", exc)
+        with sessions() as session, session.begin():
+            session.execute(delete(JobLease).where(JobLease.job_id == held.job_id))
+        return held.job_id, "failed"
+    return held.job_id, "recorded" if recorded else "discarded"
 
 
 def work(
@@ -245,7 +258,12 @@ def work(
     number of jobs handled."""
     handled = 0
     while not should_stop():
-        done = work_one(sessions, home, options, settings)
+        try:
+            done = work_one(sessions, home, options, settings)
+        except Exception:  # noqa: BLE001  the database or host blinked: poll again
+            done = None
+            if once:
+                raise
         if done is not None:
             handled += 1
             report(*done)

@@ -15,6 +15,7 @@ from operators.accounts import (
 from operators.licenses import (
     get_license,
     grant_license,
+    license_not_found,
     license_stop_reason,
     licensed_dataset,
     list_licenses,
@@ -29,7 +30,8 @@ from operators.lifecycle import (
     reinstate_license,
     suspend_license,
 )
-from operators.records import ApiToken, License, LicenseStatus, Operator, User
+from operators.records import ApiToken, License, LicenseStatus, Operator, TokenUse, User
+from operators.token_use import close_token_use
 
 __all__ = [
     "ApiToken",
@@ -39,18 +41,21 @@ __all__ = [
     "Operator",
     "Principal",
     "ROLES",
+    "TokenUse",
     "User",
     "add_operator",
     "add_user",
     "apply_for_license",
     "approve_license",
     "authenticate",
+    "close_token_use",
     "create_token",
     "expire_licenses",
     "get_license",
     "get_operator",
     "get_user",
     "grant_license",
+    "license_not_found",
     "license_stop_reason",
     "licensed_dataset",
     "list_licenses",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +14,7 @@ from audit_log import Actor, AuditAction, append
 from core.db import utcnow
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Step
 from operators.records import ApiToken, Operator, User
+from operators.token_use import close_token_use, count_use
 
 ROLES = ("admin", "authority", "reviewer", "operator", "regulator")
 TOKEN_PREFIX = "slc_"
@@ -104,6 +105,22 @@ def get_user(session: Session, name: str) -> User:
     return user
 
 
+def list_operators(session: Session) -> list[Operator]:
+    return list(session.scalars(select(Operator).order_by(Operator.id)))
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.id)))
+
+
+def live_tokens(session: Session, user: User) -> list[ApiToken]:
+    """A user's tokens that still work (not revoked, not expired), oldest first."""
+    query = select(ApiToken).where(
+        ApiToken.user_id == user.id, ApiToken.revoked.is_(False), ApiToken.expires_at > utcnow()
+    )
+    return list(session.scalars(query.order_by(ApiToken.id)))
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -126,9 +143,11 @@ def create_token(session: Session, user: User, actor: Actor, days: int = 90) -> 
     return token
 
 
-def authenticate(session: Session, token: str) -> User:
+def authenticate(session: Session, token: str, now: datetime | None = None) -> User:
+    """The token's user; the use is counted, and logged once per token per hour with its count."""
+    now = now or utcnow()
     record = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
-    if record is None or record.revoked or record.expires_at < utcnow():
+    if record is None or record.revoked or record.expires_at < now:
         raise PermissionDenied(
             "the token is unknown, revoked or expired",
             suggestion="create a new token",
@@ -136,14 +155,9 @@ def authenticate(session: Session, token: str) -> User:
         )
     user = session.get(User, record.user_id)
     assert user is not None
-    # every use of a token is on the record (the token itself never is)
-    append(
-        session,
-        Actor(user.name, user.role),
-        AuditAction.TOKEN_USED,
-        f"user:{user.id}",
-        {"token_id": record.id},
-    )
+    # every use of a token is on the record, counted per hour (the token itself never is)
+    close_token_use(session, now)
+    count_use(session, record.id, now)
     return user
 
 
@@ -160,5 +174,6 @@ def revoke_tokens(
         revoked.append(record.id)
     if token_id is not None and not revoked:
         raise NotFound(f"user {user.name!r} has no live token with id {token_id}")
+    close_token_use(session, token_ids=revoked)
     append(session, actor, AuditAction.TOKEN_REVOKED, f"user:{user.id}", {"token_ids": revoked})
     return revoked

@@ -116,14 +116,18 @@ def grant_license(
     return record
 
 
+def license_not_found(license_id: int) -> NotFound:
+    """The one answer for a license that does not exist or is another company's, so
+    the two cannot be told apart."""
+    return NotFound(
+        f"no license with id {license_id}", suggestion="list your licenses", step=Step.LIST_LICENSES
+    )
+
+
 def get_license(session: Session, license_id: int) -> License:
     record = session.get(License, license_id)
     if record is None:
-        raise NotFound(
-            f"no license with id {license_id}",
-            suggestion="list your licenses",
-            step=Step.LIST_LICENSES,
-        )
+        raise license_not_found(license_id)
     return record
 
 

@@ -6,7 +6,18 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, EnumText, utcnow
@@ -31,6 +42,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), nullable=False)
     operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Argon2id, for console login; None: this user logs in with a token only
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +65,20 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TokenUse(Base):
+    """How often a token was used in one hour; becomes one `token.used` entry when it ends."""
+
+    __tablename__ = "token_use"
+    __table_args__ = (UniqueConstraint("token_id", "period_start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id"), nullable=False)
+    period_start: Mapped[datetime] = mapped_column(DateTime, nullable=False, index=True)
+    uses: Mapped[int] = mapped_column(Integer, nullable=False)
+    first_used: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    last_used: Mapped[datetime] = mapped_column(DateTime, nullable=False)
 
 
 class LicenseStatus(StrEnum):

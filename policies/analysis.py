@@ -19,7 +19,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from catalog.schema import ColumnSpec, DatasetSchema
 from catalog.storage import duckdb_types
-from core.errors import InvalidInput, Reason
+from core.errors import InvalidInput, QueryTooComplex, Reason
 from policies.allowlist import function_name, is_allowed
 from policies.shape import Layers, aggregate_layers, enclosing_select
 
@@ -74,6 +74,9 @@ def parse(sql: str) -> tuple[exp.Query | None, list[Reason]]:
         where = f" at line {first.get('line')}, column {first.get('col')}" if first else ""
         problem = first.get("description", exc)
         raise InvalidInput(f"malformed SQL{where}: {problem}; fix the syntax") from None
+    except RecursionError:  # the parser recurses per nesting level: deep input is refused
+        message = "query too complex: it is nested too deeply for the parser"
+        raise QueryTooComplex(message, suggestion="simplify the query") from None
     if not statements:
         raise InvalidInput("the SQL is empty; write one SELECT query")
     if len(statements) != 1:

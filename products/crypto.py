@@ -2,11 +2,12 @@
 
 Each package gets a fresh content key. Files are sealed with it (AES-256-GCM, or
 SM4-GCM where the deployment asks for 国密 ciphers), each under its own nonce with
-its name as associated data. The content key is wrapped for the operator: an
-ephemeral X25519 agreement with the operator's registered public key, HKDF (SHA-256,
-or SM3 beside SM4) over the shared secret, then the same AEAD. Only the ciphertexts
-are listed and signed in the manifest, so anyone can verify a package with the
-domain's public key, and only the operator can read it.
+its name as associated data. The content key is wrapped for the operator's
+registered public key: for an X25519 key, an ephemeral agreement, HKDF (SHA-256, or
+SM3 beside SM4) over the shared secret, then the same AEAD; for an SM2 key (the full
+国密 suite), SM2 public-key encryption of the content key. Only the ciphertexts are
+listed and signed in the manifest, so anyone can verify a package with the domain's
+public key, and only the operator can read it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from core.errors import InvalidInput, Reason, Step
+from core.sm2 import Sm2KeyError, Sm2PrivateKey, Sm2PublicKey
 from products.package import verify_package
 
 __all__ = [
@@ -51,6 +53,8 @@ TAG_BYTES = 16
 WRAP_INFO = b"sluice-release/1 content key "
 WRAP_AAD = b"sluice-release/1 wrapped key"
 _RAW = (serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+Recipient = X25519PublicKey | Sm2PublicKey
+RecipientPrivate = X25519PrivateKey | Sm2PrivateKey
 
 
 def _b64(data: bytes) -> str:
@@ -92,8 +96,13 @@ def check_cipher(cipher: str) -> None:
         )
 
 
-def generate_operator_key() -> tuple[bytes, bytes]:
-    """A new X25519 key pair for an operator, as (private PEM, public PEM)."""
+def generate_operator_key(kind: str = "x25519") -> tuple[bytes, bytes]:
+    """A new key pair for an operator (X25519, or SM2 for 国密), as (private PEM, public PEM)."""
+    if kind == "sm2":
+        sm2 = Sm2PrivateKey.generate()
+        return sm2.to_pem(), sm2.public.to_pem()
+    if kind != "x25519":
+        raise InvalidInput(f"unknown key type {kind!r}; use x25519 or sm2")
     private = X25519PrivateKey.generate()
     private_pem = private.private_bytes(
         serialization.Encoding.PEM,
@@ -106,32 +115,44 @@ def generate_operator_key() -> tuple[bytes, bytes]:
     return private_pem, public_pem
 
 
-def load_recipient(pem: bytes) -> X25519PublicKey:
+def load_recipient(pem: bytes) -> Recipient:
+    try:
+        return Sm2PublicKey.from_pem(pem)
+    except Sm2KeyError:
+        pass
     try:
         key = serialization.load_pem_public_key(pem)
     except (ValueError, UnsupportedAlgorithm):
         key = None
     if not isinstance(key, X25519PublicKey):
         raise InvalidInput(
-            "not an X25519 public key in PEM form",
+            "not an X25519 or SM2 public key in PEM form",
             suggestion="make a key pair for releases",
             step=Step.MAKE_KEY_PAIR,
         )
     return key
 
 
-def load_private_key(pem: bytes) -> X25519PrivateKey:
+def load_private_key(pem: bytes) -> RecipientPrivate:
+    try:
+        return Sm2PrivateKey.from_pem(pem)
+    except Sm2KeyError:
+        pass
     try:
         key = serialization.load_pem_private_key(pem, None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
         key = None
     if not isinstance(key, X25519PrivateKey):
-        raise InvalidInput("not an unencrypted X25519 private key in PEM form")
+        raise InvalidInput("not an unencrypted X25519 or SM2 private key in PEM form")
     return key
 
 
-def fingerprint(key: X25519PublicKey) -> str:
-    return hashlib.sha256(key.public_bytes(*_RAW)).hexdigest()
+def _raw(key: Recipient) -> bytes:
+    return key.point if isinstance(key, Sm2PublicKey) else key.public_bytes(*_RAW)
+
+
+def fingerprint(key: Recipient) -> str:
+    return hashlib.sha256(_raw(key)).hexdigest()
 
 
 def _kek(cipher: str, shared: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
@@ -140,11 +161,31 @@ def _kek(cipher: str, shared: bytes, ephemeral: bytes, recipient: bytes) -> byte
     return hkdf.derive(shared)
 
 
+def _seal_sm2(
+    files: dict[str, bytes], recipient: Sm2PublicKey, cipher: str
+) -> tuple[dict[str, bytes], dict[str, Any]]:
+    content_key = os.urandom(CIPHERS[cipher][0])
+    members = {
+        name + SUFFIX: _encrypt(cipher, content_key, data, name.encode())
+        for name, data in files.items()
+    }
+    envelope = {
+        "cipher": cipher,
+        "key_wrap": "SM2",
+        "recipient": fingerprint(recipient),
+        "wrapped_key": _b64(recipient.wrap(content_key)),
+        "suffix": SUFFIX,
+    }
+    return members, envelope
+
+
 def seal(
-    files: dict[str, bytes], recipient: X25519PublicKey, cipher: str = "AES-256-GCM"
+    files: dict[str, bytes], recipient: Recipient, cipher: str = "AES-256-GCM"
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
     """Encrypted members (`name.enc`) and the envelope the manifest carries."""
     check_cipher(cipher)
+    if isinstance(recipient, Sm2PublicKey):
+        return _seal_sm2(files, recipient, cipher)
     size, _, kdf = CIPHERS[cipher]
     content_key = os.urandom(size)
     ephemeral = X25519PrivateKey.generate()
@@ -167,23 +208,27 @@ def seal(
     return members, envelope
 
 
+def _content_key_sm2(envelope: dict[str, Any], private: Sm2PrivateKey) -> bytes:
+    try:
+        wrapped = base64.b64decode(str(envelope["wrapped_key"]), validate=True)
+        return private.unwrap(wrapped)
+    except (KeyError, ValueError) as error:
+        raise InvalidInput(f"the package's wrapped key does not open: {error}") from None
+
+
 def open_sealed(
-    members: dict[str, bytes], envelope: dict[str, Any], private: X25519PrivateKey
+    members: dict[str, bytes], envelope: dict[str, Any], private: RecipientPrivate
 ) -> dict[str, bytes]:
     """The plaintext files of sealed members, for the recipient's private key."""
     cipher = str(envelope.get("cipher"))
     check_cipher(cipher)
-    recipient_raw = private.public_key().public_bytes(*_RAW)
-    if hashlib.sha256(recipient_raw).hexdigest() != envelope.get("recipient"):
+    public = private.public if isinstance(private, Sm2PrivateKey) else private.public_key()
+    if fingerprint(public) != envelope.get("recipient"):
         raise InvalidInput("this package is encrypted to another key (fingerprint differs)")
-    try:
-        ephemeral_raw = base64.b64decode(str(envelope["ephemeral_public"]), validate=True)
-        wrapped = base64.b64decode(str(envelope["wrapped_key"]), validate=True)
-        ephemeral = X25519PublicKey.from_public_bytes(ephemeral_raw)
-    except (KeyError, ValueError) as error:
-        raise InvalidInput(f"the package's encryption envelope is damaged: {error}") from None
-    kek = _kek(cipher, private.exchange(ephemeral), ephemeral_raw, recipient_raw)
-    content_key = _decrypt(cipher, kek, wrapped, WRAP_AAD)
+    if isinstance(private, Sm2PrivateKey):
+        content_key = _content_key_sm2(envelope, private)
+    else:
+        content_key = _content_key_x25519(envelope, private, cipher)
     opened = {}
     for member, sealed in members.items():
         name = member.removesuffix(SUFFIX)
@@ -191,8 +236,20 @@ def open_sealed(
     return opened
 
 
+def _content_key_x25519(envelope: dict[str, Any], private: X25519PrivateKey, cipher: str) -> bytes:
+    recipient_raw = private.public_key().public_bytes(*_RAW)
+    try:
+        ephemeral_raw = base64.b64decode(str(envelope["ephemeral_public"]), validate=True)
+        wrapped = base64.b64decode(str(envelope["wrapped_key"]), validate=True)
+        ephemeral = X25519PublicKey.from_public_bytes(ephemeral_raw)
+    except (KeyError, ValueError) as error:
+        raise InvalidInput(f"the package's encryption envelope is damaged: {error}") from None
+    kek = _kek(cipher, private.exchange(ephemeral), ephemeral_raw, recipient_raw)
+    return _decrypt(cipher, kek, wrapped, WRAP_AAD)
+
+
 def open_package(
-    path: Path, domain_key: Any, private: X25519PrivateKey | None = None
+    path: Path, domain_key: Any, private: RecipientPrivate | None = None
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """Verify a package with the domain's public key, then return its manifest and files.
 

@@ -16,7 +16,7 @@ from audit_log import Actor, AuditAction, append
 from core.db import Base, utcnow
 from products.records import Product
 
-FILING_KINDS = ("listing", "repricing", "withdrawal")
+FILING_KINDS = ("listing", "repricing", "withdrawal", "ceiling")
 
 
 class Filing(Base):
@@ -48,6 +48,22 @@ class Filing(Base):
             "audit_seq": self.audit_seq,
             "at": self.at.isoformat(),
         }
+
+
+class AnnualDisclosure(Base):
+    """An annual disclosure report (年度公开), signed with the domain key and filed with
+    the regulator; `document` is what was signed (see `products.annual`)."""
+
+    __tablename__ = "annual_disclosures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    signature: Mapped[str] = mapped_column(Text, nullable=False)
+    filed_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    audit_seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 def file_notice(

@@ -20,16 +20,20 @@ from products.filings import file_notice
 from products.pricing import PricingBasis
 from products.provenance import provenance_of
 from products.records import Product
-from products.release import get_release
+from products.release import get_release, release_not_found
 
 UPDATE_CYCLES = ("once", "daily", "weekly", "monthly", "quarterly", "yearly")
 
 
-def _check_owner(user: Principal, operator_id: int, what: str) -> None:
+def _check_owner(user: Principal, operator_id: int, what: str, missing: NotFound) -> None:
+    """Another company's object is `missing` (its existence is not revealed); a user
+    who is no operator at all lacks the role."""
     if user.role == "admin":
         return
-    if user.role != "operator" or user.operator_id != operator_id:
+    if user.role != "operator":
         raise PermissionDenied(f"only the company that received a release may {what}")
+    if user.operator_id != operator_id:
+        raise missing
 
 
 def list_product(
@@ -52,7 +56,7 @@ def list_product(
     release = get_release(session, release_id)
     job = session.get(Job, release.job_id)
     assert job is not None
-    _check_owner(user, job.operator_id, "list it as a product")
+    _check_owner(user, job.operator_id, "list it as a product", release_not_found(release_id))
     license = usable_license(session, job.license_id)
     if not name.strip():
         raise InvalidInput("a product needs a name")
@@ -104,7 +108,7 @@ def reprice_product(
 ) -> Product:
     """Change a listed product's pricing basis; the new tiers are filed before they apply."""
     product = get_product(session, product_id)
-    _check_owner(user, product.operator_id, "reprice it")
+    _check_owner(user, product.operator_id, "reprice it", product_not_found(product_id))
     if product.status != "listed":
         raise Conflict(f"product {product_id} is {product.status}; list it again to sell it")
     before = product.pricing.get("tiers")
@@ -125,7 +129,7 @@ def reprice_product(
 def withdraw_product(session: Session, product_id: int, user: Principal, reason: str) -> Product:
     product = get_product(session, product_id)
     if user.role not in ("authority", "admin"):
-        _check_owner(user, product.operator_id, "withdraw it")
+        _check_owner(user, product.operator_id, "withdraw it", product_not_found(product_id))
     if product.status != "listed":
         raise Conflict(f"product {product_id} is already {product.status}")
     if not reason.strip():
@@ -154,12 +158,15 @@ def list_products(
     return list(session.scalars(query))
 
 
+def product_not_found(product_id: int) -> NotFound:
+    """The one answer for a product that does not exist or is another company's."""
+    return NotFound(
+        f"no product with id {product_id}", suggestion="list the products", step=Step.LIST_PRODUCTS
+    )
+
+
 def get_product(session: Session, product_id: int) -> Product:
     product = session.get(Product, product_id)
     if product is None:
-        raise NotFound(
-            f"no product with id {product_id}",
-            suggestion="list the products",
-            step=Step.LIST_PRODUCTS,
-        )
+        raise product_not_found(product_id)
     return product

@@ -1,9 +1,10 @@
 """Signed release packages (出域数据包): a zip of released files, a manifest, and its signature.
 
 The manifest lists every file's SHA-256 and size in canonical JSON (RFC 8785) and is
-signed with the domain's Ed25519 key, so anyone holding the public key can check a
-package offline. The zip itself is written canonically, so verification can demand
-that every byte is the one the signer wrote, not only the bytes of each file.
+signed with the domain's key (Ed25519, or SM2 with SM3 in the 国密 suite), so anyone
+holding the public key can check a package offline. The zip itself is written
+canonically, so verification can demand that every byte is the one the signer
+wrote, not only the bytes of each file.
 """
 
 from __future__ import annotations
@@ -25,11 +26,15 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from core.errors import Conflict, InvalidInput, Reason
+from core.sm2 import Sm2PrivateKey, Sm2PublicKey
 
 __all__ = ["FORMAT", "PackageVerification", "build_package", "verify_package"]
 
 FORMAT = "sluice-release/1"
 SIGNATURE_ALG = "Ed25519"
+SM2_SIGNATURE_ALG = "SM2-SM3"  # GB/T 32918 with SM3 and the default signer id
+SigningKey = Ed25519PrivateKey | Sm2PrivateKey
+PublicKey = Ed25519PublicKey | Sm2PublicKey
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 RESERVED_KEYS = ("files", "format", "signature_alg")
@@ -79,8 +84,12 @@ def _members(files: dict[str, bytes], manifest_bytes: bytes, signature: bytes) -
     return [*sorted(files.items()), (MANIFEST, manifest_bytes), (SIGNATURE, signature)]
 
 
+def _algorithm(key: SigningKey | PublicKey) -> str:
+    return SM2_SIGNATURE_ALG if isinstance(key, Sm2PrivateKey | Sm2PublicKey) else SIGNATURE_ALG
+
+
 def build_package(
-    path: Path, files: dict[str, bytes], manifest: dict[str, Any], key: Ed25519PrivateKey
+    path: Path, files: dict[str, bytes], manifest: dict[str, Any], key: SigningKey
 ) -> dict[str, str]:
     """Write a signed package at `path` (never over an existing one); return its digests."""
     problems = [p for p in map(_name_problem, files) if p]
@@ -114,7 +123,7 @@ def build_package(
         "files": {
             name: {"sha256": _sha256(data), "bytes": len(data)} for name, data in files.items()
         },
-        "signature_alg": SIGNATURE_ALG,
+        "signature_alg": _algorithm(key),
         "format": FORMAT,
     }
     try:
@@ -149,15 +158,23 @@ def build_package(
     return {"sha256": _sha256(archive), "manifest_sha256": _sha256(manifest_bytes)}
 
 
-def _check_signature(manifest_bytes: bytes, signature: bytes, key: Ed25519PublicKey) -> str | None:
+def _check_signature(manifest_bytes: bytes, signature: bytes, key: PublicKey) -> str | None:
+    problem = "manifest signature does not verify with this public key"
     try:
-        key.verify(base64.b64decode(signature, validate=True), manifest_bytes)
+        raw = base64.b64decode(signature, validate=True)
+        if base64.b64encode(raw) != signature:
+            return problem  # a second spelling of the same bytes: refuse, not ignore
+        if isinstance(key, Sm2PublicKey):
+            return None if key.verify(raw, manifest_bytes) else problem
+        key.verify(raw, manifest_bytes)
     except (binascii.Error, ValueError, InvalidSignature):
-        return "manifest signature does not verify with this public key"
+        return problem
     return None
 
 
-def _check_manifest(manifest_bytes: bytes) -> tuple[dict[str, Any] | None, list[str]]:
+def _check_manifest(
+    manifest_bytes: bytes, algorithm: str
+) -> tuple[dict[str, Any] | None, list[str]]:
     try:
         manifest = json.loads(manifest_bytes)
     except (UnicodeDecodeError, ValueError):
@@ -169,8 +186,8 @@ def _check_manifest(manifest_bytes: bytes) -> tuple[dict[str, Any] | None, list[
         problems.append("manifest.json is not in canonical (RFC 8785) form")
     if manifest.get("format") != FORMAT:
         problems.append(f"manifest format is {manifest.get('format')!r}, expected {FORMAT!r}")
-    if manifest.get("signature_alg") != SIGNATURE_ALG:
-        problems.append(f"manifest signature_alg is not {SIGNATURE_ALG!r}")
+    if manifest.get("signature_alg") != algorithm:
+        problems.append(f"manifest signature_alg is not {algorithm!r}")
     listed = manifest.get("files")
     if not isinstance(listed, dict) or not all(
         isinstance(v, dict) and isinstance(v.get("sha256"), str) and isinstance(v.get("bytes"), int)
@@ -210,7 +227,7 @@ def _check_files(archive: zipfile.ZipFile, listed: dict[str, Any]) -> tuple[dict
     return contents, problems
 
 
-def _inspect(raw: bytes, key: Ed25519PublicKey) -> tuple[dict[str, Any] | None, list[str]]:
+def _inspect(raw: bytes, key: PublicKey) -> tuple[dict[str, Any] | None, list[str]]:
     archive = zipfile.ZipFile(io.BytesIO(raw))
     infos = archive.infolist()
     # Stored members cannot expand beyond the package's own size: no zip bombs.
@@ -229,7 +246,7 @@ def _inspect(raw: bytes, key: Ed25519PublicKey) -> tuple[dict[str, Any] | None, 
     manifest_bytes, signature = archive.read(MANIFEST), archive.read(SIGNATURE)
     signature_problem = _check_signature(manifest_bytes, signature, key)
     problems += [signature_problem] if signature_problem else []
-    manifest, manifest_problems = _check_manifest(manifest_bytes)
+    manifest, manifest_problems = _check_manifest(manifest_bytes, _algorithm(key))
     problems += manifest_problems
     if manifest is None:
         return None, problems
@@ -242,7 +259,7 @@ def _inspect(raw: bytes, key: Ed25519PublicKey) -> tuple[dict[str, Any] | None, 
     return manifest, problems
 
 
-def verify_package(path: Path, public_key: Ed25519PublicKey) -> PackageVerification:
+def verify_package(path: Path, public_key: PublicKey) -> PackageVerification:
     """Check signature, file digests and sizes, names, and every byte; report, never raise."""
     try:
         raw = Path(path).read_bytes()

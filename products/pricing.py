@@ -21,6 +21,9 @@ COST_ITEMS = ("data_processing", "compute", "storage", "labour", "other")
 MAX_MARGIN = 0.08
 DEFAULT_SME_DISCOUNT = 0.3
 UNIT = "yuan per licence of use (每次授权使用)"
+FEE_MODELS = ("per_product", "per_call", "per_period", "per_volume")
+FREE_USE = "public_interest"  # public governance and public-interest use (公共治理、公益事业)
+METERED = ("per_call", "per_volume")  # charged on each call; the others are billed
 
 
 @dataclass(frozen=True)
@@ -121,3 +124,22 @@ def price_for(pricing: Mapping[str, Any], buyer_type: str) -> float:
 
 def _items_hint() -> str:
     return f"use the cost items {', '.join(COST_ITEMS)}"
+
+
+def fee_for(
+    pricing: Mapping[str, Any], buyer_type: str, quantity: int = 1, metered: bool = False
+) -> tuple[float, float]:
+    """(unit price, amount) under a product's fee (2025 rules, see `products.fees`).
+
+    Public use is free. A metered use (an interface call) is charged only under a
+    per-call or per-volume fee; a use the operator records is charged under any fee.
+    """
+    if buyer_type not in BUYER_TYPES:
+        raise InvalidInput(f"unknown buyer type {buyer_type!r}")
+    fee = pricing.get("fee")
+    if buyer_type == FREE_USE or not fee or (metered and fee["model"] not in METERED):
+        return 0.0, 0.0
+    unit = float(fee["price_yuan"])
+    if buyer_type == "sme":
+        unit = round(unit * (1 - float(pricing.get("sme_discount", 0.0))), 2)
+    return unit, round(unit * quantity, 2)

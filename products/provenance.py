@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import zipfile
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -42,7 +43,7 @@ def signed_manifest(home: Home, release: Release) -> dict[str, str]:
         "manifest_b64": base64.b64encode(manifest).decode(),
         "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
         "signature_b64": signature,
-        "signature_alg": "Ed25519",
+        "signature_alg": json.loads(manifest).get("signature_alg", "Ed25519"),
         "public_key_pem": home.public_key_path.read_text(),
     }
 

@@ -25,7 +25,7 @@ KEY_REGISTRARS = ("authority", "admin")
 def register_key(
     session: Session, operator: str, public_pem: bytes, actor: Actor, cipher: str = "AES-256-GCM"
 ) -> OperatorKey:
-    """Register an operator's X25519 public key; later releases are encrypted to it."""
+    """Register an operator's X25519 or SM2 public key; later releases are encrypted to it."""
     if actor.role not in KEY_REGISTRARS:
         raise PermissionDenied(f"only the data authority registers delivery keys, not {actor.role}")
     check_cipher(cipher)

@@ -94,10 +94,13 @@ class Product(Base):
     pricing: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
     status: Mapped[str] = mapped_column(String(20), default="listed", nullable=False)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # file: a release package; interface: served as an API (products.interfaces)
+    kind: Mapped[str] = mapped_column(String(20), default="file", nullable=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "kind": self.kind,
             "name": self.name,
             "description": self.description,
             "scenario": self.scenario,

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audit_log import Actor, AuditAction, append, head
+from audit_log import Actor, AuditAction, append, head, sign_if_able
 from catalog import get_dataset
 from core.errors import Conflict, LicenseInvalid, NotFound, Reason, Step
 from core.home import Home
@@ -144,7 +144,7 @@ def release_job(
         members, envelope = seal(files, load_recipient(key.public_key.encode()), key.cipher)
         manifest["encryption"] = envelope
     path = home.releases / f"job-{job.id}.zip"
-    digests = build_package(path, members, manifest, home.signing_key())
+    digests = build_package(path, members, manifest, home.package_key())
     with zipfile.ZipFile(path) as archive:  # the manifest as signed, with its file list
         signed = json.loads(archive.read(MANIFEST))
     release = Release(
@@ -181,6 +181,7 @@ def release_job(
                 "justifications": exception.justifications,
             },
         )
+    sign_if_able(session, "release")  # a release is a moment a regulator may pin
     return release
 
 
@@ -188,12 +189,17 @@ def release_of(session: Session, job_id: int) -> Release | None:
     return session.scalar(select(Release).where(Release.job_id == job_id))
 
 
+def release_not_found(release_id: int) -> NotFound:
+    """The one answer for a release that does not exist or went to another company."""
+    return NotFound(
+        f"no release with id {release_id}",
+        suggestion="look up the release of its job",
+        step=Step.SHOW_JOB,
+    )
+
+
 def get_release(session: Session, release_id: int) -> Release:
     release = session.get(Release, release_id)
     if release is None:
-        raise NotFound(
-            f"no release with id {release_id}",
-            suggestion="look up the release of its job",
-            step=Step.SHOW_JOB,
-        )
+        raise release_not_found(release_id)
     return release

@@ -22,8 +22,8 @@ from core.db import Base, utcnow
 from core.errors import Conflict, InvalidInput, PermissionDenied
 from operators.accounts import Principal
 from operators.records import Operator
-from products.listing import get_product
-from products.pricing import BUYER_TYPES, COST_ITEMS, price_for
+from products.listing import get_product, product_not_found
+from products.pricing import BUYER_TYPES, COST_ITEMS, fee_for, price_for
 from products.records import Product
 
 
@@ -79,10 +79,10 @@ class SpendingRecord(Base):
 
 def _owned(session: Session, product_id: int, user: Principal) -> Product:
     product = get_product(session, product_id)
-    if user.role != "admin" and (
-        user.role != "operator" or user.operator_id != product.operator_id
-    ):
+    if user.role not in ("admin", "operator"):
         raise PermissionDenied("only the company that lists a product records its usage")
+    if user.role == "operator" and user.operator_id != product.operator_id:
+        raise product_not_found(product_id)  # exactly like a product that does not exist
     return product
 
 
@@ -103,14 +103,22 @@ def record_usage(
         raise InvalidInput("name the buyer (kept for the regulator, not published)")
     if not 1 <= quantity <= 1_000_000:
         raise InvalidInput(f"quantity must be between 1 and 1000000, not {quantity}")
-    unit = price_for(product.pricing, buyer_type)
+    if "fee" in product.pricing:  # the 2025 rules: a fee at or under the ceiling
+        unit, amount = fee_for(product.pricing, buyer_type, quantity)
+    elif "ceiling" in product.pricing:
+        raise Conflict(
+            f"product {product_id} has a ceiling price but no fee; set a fee at or under it"
+        )
+    else:  # cost-plus tiers
+        unit = price_for(product.pricing, buyer_type)
+        amount = round(unit * quantity, 2)
     record = UsageRecord(
         product_id=product.id,
         buyer=buyer.strip(),
         buyer_type=buyer_type,
         quantity=quantity,
         unit_price=unit,
-        amount=round(unit * quantity, 2),
+        amount=amount,
         note=note,
         recorded_by=user.name,
     )

@@ -5,17 +5,23 @@ the audit log; request bodies are capped in size before anything parses them. Wh
 to do next is worded for an API client: a route or a field, never a CLI command.
 """
 
-from collections.abc import Callable
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from audit_log import Actor
-from core.errors import SluiceError, Step
+from audit_log import Actor, HeadTicker
+from core.errors import InvalidInput, SluiceError, Step
 from service.deps import Unauthorized
 from service.domain import open_domain
-from service.routes import audit, catalog, jobs, licenses, products, review
+from service.routes import audit, catalog, interfaces, jobs, licenses, products, review
 from service.schemas.common import ErrorOut
 from service.settings import Settings
 from service.web import mount_console
@@ -37,6 +43,18 @@ ROUTES: dict[Step, str] = {
     Step.VERIFY_LOG: "see GET /api/v1/audit/verify",
     Step.EXPORT_PUBLIC_KEY: "fetch it from GET /api/v1/audit/pubkey",
 }
+
+
+SMALLER = "send a smaller body: large inputs belong in the domain's own data, not a request"
+
+
+def _actor(request: Request) -> Actor:
+    who = getattr(request.state, "principal", None)
+    return who.actor if who else Actor("anonymous", "public")
+
+
+def _what(request: Request) -> str:
+    return f"{request.method} {request.url.path}"[:200]
 
 
 def error_body(error: SluiceError) -> ErrorOut:
@@ -63,28 +81,101 @@ def refusals() -> dict[int | str, dict[str, Any]]:
     }
 
 
+class RequestTooLarge(HTTPException):
+    """Raised while a request body is read, as soon as its bytes pass the cap; an
+    HTTPException, so FastAPI's body parsing passes it on instead of answering 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes")
+
+
+def cap_request_body(app: ASGIApp, limit: Callable[[], int]) -> ASGIApp:
+    """Count a request's body bytes as they arrive (chunked bodies included) and stop
+    reading past the cap; a declared Content-Length over it stops the first read."""
+
+    async def capped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        cap = limit()
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        over = not declared.isdigit() or int(declared) > cap
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            if over:  # refused before a byte of the body is read
+                raise RequestTooLarge(cap)
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > cap:
+                raise RequestTooLarge(cap)
+            return message
+
+        await app(scope, counted, send)
+
+    return capped
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     domain = open_domain(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # signs a quiet log's tail within the interval (runs only under a real server)
+        ticker = HeadTicker(domain.sessions, domain.settings.audit_head_seconds).start()
+        try:
+            yield
+        finally:
+            ticker.stop()
+
     app = FastAPI(
-        title="Sluice", version="0.1.0", description="数据可用不可见 — usable, not visible."
+        title="Sluice",
+        version="0.1.0",
+        description="数据可用不可见 — usable, not visible.",
+        lifespan=lifespan,
     )
     app.state.domain = domain
-    for module in (jobs, catalog, audit, licenses, products, review):
+    for module in (jobs, catalog, audit, licenses, products, review, interfaces):
         app.include_router(module.router, responses=refusals())
 
-    @app.middleware("http")
-    async def cap_body(request: Request, call_next: Callable[..., Any]) -> Any:
-        length = request.headers.get("content-length")
-        if length and (not length.isdigit() or int(length) > domain.settings.max_request_bytes):
-            return JSONResponse({"error": "too_large", "message": "request body too large"}, 413)
-        return await call_next(request)
+    app.add_middleware(cap_request_body, limit=lambda: domain.settings.max_request_bytes)
 
     @app.exception_handler(SluiceError)
     async def domain_error(request: Request, error: SluiceError) -> JSONResponse:
-        who = getattr(request.state, "principal", None)
-        actor = who.actor if who else Actor("anonymous", "public")
-        domain.record_refusal(actor, f"{request.method} {request.url.path}", error)
+        await run_in_threadpool(domain.record_refusal, _actor(request), _what(request), error)
         return JSONResponse(error_body(error).model_dump(), status_code=error.http_status)
+
+    @app.exception_handler(RequestTooLarge)
+    async def too_large(request: Request, error: RequestTooLarge) -> JSONResponse:
+        refused = InvalidInput(str(error.detail))
+        await run_in_threadpool(domain.record_refusal, _actor(request), _what(request), refused)
+        body = ErrorOut(error="too_large", message=str(error.detail), suggestion=SMALLER)
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=413)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI's own shape, without the submitted values: never echo a body back
+        shown = [{k: v for k, v in e.items() if k not in ("input", "url")} for e in error.errors()]
+        refused = InvalidInput(f"the request does not match its schema ({len(shown)} errors)")
+        await run_in_threadpool(domain.record_refusal, _actor(request), _what(request), refused)
+        return JSONResponse({"detail": jsonable_encoder(shown)}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        """Anything not raised on purpose: a 500 with an incident id the log keeps, never
+        a traceback or the exception's text (either may quote data or secrets)."""
+        incident = uuid.uuid4().hex[:16]
+        try:
+            kind = type(error).__name__
+            await run_in_threadpool(
+                domain.record_failure, _actor(request), _what(request), incident, kind
+            )
+        except Exception:  # noqa: BLE001  the database itself may be what failed
+            pass
+        message = "an unexpected error stopped this request; it was recorded"
+        body = ErrorOut(error="internal", message=message, incident=incident)
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=500)
 
     @app.exception_handler(Unauthorized)
     async def unauthorized(_request: Request, _error: Unauthorized) -> JSONResponse:

@@ -11,6 +11,7 @@ import typer
 from service.commands import (
     audit,
     catalog,
+    interfaces,
     jobs,
     licenses,
     people,
@@ -42,6 +43,8 @@ app.add_typer(review.review_app, name="review")
 app.add_typer(review.outputs_app, name="outputs")
 app.add_typer(releases.releases_app, name="releases")
 app.add_typer(products.products_app, name="products")
+app.add_typer(interfaces.interfaces_app, name="interfaces")
+app.add_typer(interfaces.disclosure_app, name="disclosure")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(sandbox.sandbox_app, name="sandbox")
 app.command("worker")(worker.worker)

@@ -2,7 +2,8 @@
 
 It plays every role in turn: the data authority registers data and grants a
 license, an operator submits three queries, reviewers approve, the operator
-lists a product, and a regulator verifies the audit log.
+lists a product, and a regulator verifies the audit log. It ends with a 信用惠农-style
+interface product and a bank calling it without and with an applicant's consent.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from operators.licenses import grant_license
 from products.listing import list_product
 from products.release import release_of
 from products.review import review
+from service.demo_interface import interface_demo
 from service.domain import Domain, init_domain
 from service.settings import Settings
 
@@ -75,11 +77,13 @@ def _fresh_home(settings: Settings) -> None:
     (root / MARKER).write_text("created by `sluice demo`; safe to delete\n")
 
 
-def _ingest_demo_data(d: Domain, rows: int, out: Printer) -> dict[str, int]:
+def _ingest_demo_data(d: Domain, rows: int, out: Printer) -> tuple[dict[str, int], str]:
+    """Counts per dataset, and one enterprise's credit code (a bank's loan applicant)."""
     counts: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="sluice-raw-") as raw:
         enterprises = write_demo_files(Path(raw), rows, seed=20261123)
         frame = pd.read_csv(enterprises[0], dtype={"enterprise_id": str})
+        applicant = str(frame["enterprise_id"].iloc[0])
         files = [enterprises, write_social_security_files(Path(raw), frame, seed=20261124)]
         for data_file, schema_file in files:
             schema = load_schema(schema_file)
@@ -89,7 +93,7 @@ def _ingest_demo_data(d: Domain, rows: int, out: Printer) -> dict[str, int]:
             levels = ", ".join(f"{c.name}:{c.level.value}" for c in schema.columns)
             out.line(f"{dataset.name} ({schema.title}): {dataset.row_count:,} rows  [{levels}]")
     out.line("raw files deleted; only desensitized Parquet remains in the domain store")
-    return counts
+    return counts, applicant
 
 
 def _people(d: Domain, out: Printer) -> dict[str, Any]:
@@ -199,7 +203,7 @@ def run_demo(settings: Settings, rows: int, quiet: bool = False) -> dict[str, An
     out.heading(f"Domain initialised at {settings.domain_home.root}")
     d, _ = init_domain(settings)
     out.heading(f"Generating and ingesting {rows:,} synthetic enterprises (Faker zh_CN, 宁波市)")
-    counts = _ingest_demo_data(d, rows, out)
+    counts, applicant = _ingest_demo_data(d, rows, out)
     out.heading("Operator company, reviewers and regulator")
     people = _people(d, out)
     out.heading("Data authority grants a license")
@@ -230,12 +234,15 @@ def run_demo(settings: Settings, rows: int, quiet: bool = False) -> dict[str, An
     out.heading("Regulator verifies the audit log")
     with d.transaction() as session:
         live = verify_store(session)
-        export = export_entries(session, d.home.root / "audit-export.jsonl", d.home.signing_key())
+        export = export_entries(session, d.home.root / "audit-export.jsonl")
     offline = verify_export(Path(export["path"]), d.home.public_key())
     out.line(
         f"live store: {'ok' if live.ok else 'FAILED'} ({live.entries} entries, head "
         f"{live.head_hash[:16]}…); export verified offline with the public key: "
         f"{'ok' if offline.ok else 'FAILED'}"
+    )
+    interface = interface_demo(
+        d, license_id, people["operator"], people["reviewers"], applicant, out
     )
     out.heading("Done")
     return {
@@ -255,6 +262,7 @@ def run_demo(settings: Settings, rows: int, quiet: bool = False) -> dict[str, An
             k: {"status": v["status"], "released": v["released"]} for k, v in results.items()
         },
         "product": product,
+        "interface": interface,
         "audit": {"live": live.to_dict(), "export": offline.to_dict()},
         "seconds": round(time.perf_counter() - out.started, 2),
     }

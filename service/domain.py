@@ -39,14 +39,18 @@ class Domain:
 
     def record_refusal(self, actor: Actor, action: str, error: SluiceError) -> None:
         """A refused request leaves state as it was, but the log says it was refused."""
+        details = {"error": error.code, "message": error.message[:500]}
+        self._record(actor, AuditAction.REQUEST_REFUSED, action, details)
+
+    def record_failure(self, actor: Actor, action: str, incident: str, kind: str) -> None:
+        """A request that failed unexpectedly: its incident id and the exception's type,
+        never its message (it may quote data or secrets)."""
+        details = {"error": "internal", "incident": incident, "exception": kind}
+        self._record(actor, AuditAction.REQUEST_FAILED, action, details)
+
+    def _record(self, actor: Actor, action: AuditAction, subject: str, details: dict) -> None:
         with self.transaction() as session:
-            append(
-                session,
-                actor,
-                AuditAction.REQUEST_REFUSED,
-                action,
-                {"error": error.code, "message": error.message[:500]},
-            )
+            append(session, actor, action, subject, details)
 
 
 def open_domain(settings: Settings) -> Domain:
@@ -58,8 +62,9 @@ def open_domain(settings: Settings) -> Domain:
             step=Step.INIT_DOMAIN,
         )
     engine = make_engine(settings.url)
-    signer = make_signer(settings.audit_signature, home.signing_key, settings.audit_sm2_opt_in)
-    return Domain(settings, home, engine, with_signer(session_factory(engine), signer))
+    signer = make_signer(settings.signature_algorithm, home.signing_key, home.sm2_key)
+    sessions = with_signer(session_factory(engine), signer, settings.audit_head_seconds)
+    return Domain(settings, home, engine, sessions)
 
 
 def init_domain(settings: Settings) -> tuple[Domain, bool]:
@@ -74,7 +79,7 @@ def init_domain(settings: Settings) -> tuple[Domain, bool]:
             created = session.scalar(select(func.count()).select_from(AuditEntry)) == 0
     if created:
         with domain.transaction() as session:
-            configure_log(session, settings.audit_hash, settings.audit_checkpoint_every)
+            configure_log(session, settings.hash_suite, settings.audit_checkpoint_every)
             append(
                 session,
                 Actor.system(),

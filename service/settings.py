@@ -7,9 +7,12 @@ from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from audit_log.signing import suite_parts
 from core.home import Home
 from gate.disclosure import DisclosureRules
+from gate.output_limits import OutputLimits
 from jobs.settings import JobSettings
+from policies.complexity import QueryBudget
 from sandbox.limits import Limits
 
 
@@ -37,13 +40,24 @@ class Settings(BaseSettings):
     # How long a worker's claim on a job lasts without a heartbeat (see jobs.worker).
     worker_lease_seconds: int = 60
     max_request_bytes: int = 2_000_000
-    # The audit log's hash suite (sha256 or sm3), fixed when the domain is initialised.
-    audit_hash: str = "sha256"
+    # The policy analysis's budget (policies.complexity) and what the gate agrees to read
+    # of one output (gate.output_limits); docs/hardening.md lists them all.
+    policy_max_query_chars: int = 100_000
+    policy_max_nesting: int = 64
+    policy_max_nodes: int = 50_000
+    policy_seconds: float = 2.0
+    output_max_rows: int = 2_000_000
+    output_max_cells: int = 20_000_000
+    output_max_bytes: int = 256_000_000
+    # The domain's crypto suite: default (Ed25519, SHA-256, AES-256-GCM) or gm (国密: SM2
+    # signatures on heads and packages, SM3 Merkle tree, SM4-GCM releases with SM2 key wrap).
+    crypto_suite: str = "default"
+    # The audit log's hash suite (sha256 or sm3; default: the crypto suite's), fixed at init.
+    audit_hash: str | None = None
     # A signed tree head every this many audit entries (and on `sluice audit checkpoint`).
     audit_checkpoint_every: int = 1000
-    # Tree-head signatures: ed25519, or sm2 with audit_sm2_opt_in=true and an SM2 backend.
-    audit_signature: str = "ed25519"
-    audit_sm2_opt_in: bool = False
+    # Sign a tree head at least this often while entries arrive (and at every release).
+    audit_head_seconds: int = 60
     # The domain's disclosure rules as JSON (e.g. '{"threshold": 20}'); ACRO's defaults unset.
     disclosure: dict[str, Any] = {}
     # Rules that may be weaker than the defaults, named one by one (JSON list): the opt-in.
@@ -51,7 +65,15 @@ class Settings(BaseSettings):
 
     @property
     def domain_home(self) -> Home:
-        return Home(self.home.resolve())
+        return Home(self.home.resolve(), self.crypto_suite)
+
+    @property
+    def hash_suite(self) -> str:
+        return self.audit_hash or suite_parts(self.crypto_suite)[1]
+
+    @property
+    def signature_algorithm(self) -> str:
+        return suite_parts(self.crypto_suite)[0]
 
     @property
     def url(self) -> str:
@@ -72,4 +94,16 @@ class Settings(BaseSettings):
             pool_home=self.domain_home.root,
             slots=self.sandbox_slots,
             slots_dir=self.domain_home.root / "sandbox-slots",
+            query_budget=self.query_budget(),
+            output_limits=OutputLimits(
+                self.output_max_rows, self.output_max_cells, self.output_max_bytes
+            ),
+        )
+
+    def query_budget(self) -> QueryBudget:
+        return QueryBudget(
+            self.policy_max_query_chars,
+            self.policy_max_nesting,
+            self.policy_max_nodes,
+            self.policy_seconds,
         )

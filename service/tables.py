@@ -7,6 +7,8 @@ import jobs.leases  # noqa: F401
 import jobs.ledger  # noqa: F401
 import jobs.records  # noqa: F401
 import operators.records  # noqa: F401
+import products.fees  # noqa: F401
 import products.filings  # noqa: F401
+import products.interface_records  # noqa: F401
 import products.records  # noqa: F401
 import products.usage  # noqa: F401

@@ -18,12 +18,16 @@ from audit_log import (
     list_alerts,
     list_heads,
     load_verifier,
+    parse_heads,
+    push_heads,
+    read_witness_dir,
     record_failed_verification,
     verify_export,
     verify_store,
 )
 from audit_log.signing import Verifier
 from core.errors import InvalidInput
+from operators import close_token_use
 from service.commands.common import Json, domain, read_text
 from service.output import emit, handles_errors
 
@@ -35,6 +39,14 @@ PubKey = Annotated[
     typer.Option("--pubkey", help="The domain's public key (PEM, from `sluice audit pubkey`)."),
 ]
 Output = Annotated[Path | None, typer.Option("--output", help="Also write the document here.")]
+Witness = Annotated[
+    Path | None,
+    typer.Option(
+        "--witness",
+        help="Heads kept earlier (`audit heads --json`, an export, or a witness folder): "
+        "the log must extend every one of them.",
+    ),
+]
 
 
 def _verifier(pubkey: Path | None) -> Verifier:
@@ -48,6 +60,10 @@ def _verifier(pubkey: Path | None) -> Verifier:
 def _verdict(r: dict[str, Any]) -> str:
     if r["ok"]:
         signed = f", {r.get('signed_size', 0)} under signed heads" if "signed_size" in r else ""
+        if r.get("witnessed"):
+            signed += f", extends {r['witnessed']} kept heads"
+        if r.get("unsigned_tail"):
+            signed += f", {r['unsigned_tail']} recent entries not yet signed"
         return f"ok: {r.get('entries', 'proof')} entries{signed}" if "entries" in r else "ok"
     where = f"first bad entry {r['first_bad_seq']}: " if r.get("first_bad_seq") else ""
     return f"FAILED: {where}{r['problem']}"
@@ -65,15 +81,20 @@ def audit_verify(
     file: Annotated[Path | None, typer.Option("--file", help="Verify this export offline.")] = None,
     proof: Annotated[Path | None, typer.Option("--proof", help="Check a proof document.")] = None,
     pubkey: PubKey = None,
+    witness: Witness = None,
     as_json: Json = False,
 ) -> None:
-    """Verify the live log; or, with --file or --proof, an export or proof with only --pubkey."""
+    """Verify the live log; or, with --file or --proof, an export or proof with only --pubkey.
+
+    With --witness, the log (live or exported) must also extend every kept head.
+    """
     if file is not None and proof is not None:
         raise InvalidInput("give --file or --proof, not both")
+    kept = _kept(witness) if witness is not None else []
     if file is not None:
         if not file.is_file():
             raise InvalidInput(f"export file {file} does not exist; check the path")
-        _finish(verify_export(file, _verifier(pubkey)).to_dict(), as_json)
+        _finish(verify_export(file, _verifier(pubkey), kept=kept).to_dict(), as_json)
         return
     if proof is not None:
         try:
@@ -86,13 +107,62 @@ def audit_verify(
             raise InvalidInput(f"{proof} is not a proof document")
         _finish(check_proof(document, _verifier(pubkey)).to_dict(), as_json)
         return
+    _verify_live(_verifier(pubkey) if pubkey or kept else None, kept, as_json)
+
+
+def _kept(witness: Path) -> list[dict[str, Any]]:
+    if witness.is_dir():
+        return read_witness_dir(witness)
+    return parse_heads(read_text(witness, "kept heads"))
+
+
+def _verify_live(verifier: Verifier | None, kept: list[dict[str, Any]], as_json: bool) -> None:
     d = domain()
+    # the tail may wait one signing interval (and one more for a slow signer), never longer
+    tail_seconds = 2 * d.settings.audit_head_seconds
     with d.transaction() as session:
-        result = verify_store(session, _verifier(pubkey) if pubkey else None)
+        result = verify_store(session, verifier, kept, tail_seconds)
     if not result.ok:
+        source = "witness" if kept else "live"
         with d.transaction() as session:
-            record_failed_verification(session, result.first_bad_seq, result.problem, "live")
+            record_failed_verification(session, result.first_bad_seq, result.problem, source)
     _finish(result.to_dict(), as_json)
+
+
+@audit_app.command("witness")
+@handles_errors("audit.witness")
+def audit_witness(
+    push: Annotated[
+        str | None, typer.Option("--push", help="Sign now and push the head to DIR or URL.")
+    ] = None,
+    check: Annotated[
+        Path | None, typer.Option("--check", help="Verify the log against a witness folder.")
+    ] = None,
+    witness: Witness = None,
+    as_json: Json = False,
+) -> None:
+    """Keep heads outside the domain (a folder or URL), or check the log against them."""
+    if (push is None) == (check is None):
+        raise InvalidInput("give one of --push DIR|URL or --check DIR")
+    if check is not None:
+        if not check.is_dir():
+            raise InvalidInput(f"witness folder {check} does not exist; check the path")
+        _verify_live(_verifier(None), read_witness_dir(check), as_json)
+        return
+    assert push is not None
+    kept = _kept(witness) if witness is not None else []
+    with domain().transaction() as session:
+        result = push_heads(session, push, _verifier(None), kept)
+    data = result.to_dict()
+    if not result.verification.ok:
+        emit(data, as_json, lambda r: "not pushed: " + _verdict(r["verification"]))
+        raise typer.Exit(VERIFY_FAILED)
+    size = data["pushed_size"]
+    emit(
+        data,
+        as_json,
+        f"pushed the head at size {size} to {push}" if size else f"{push} is up to date",
+    )
 
 
 @audit_app.command("export")
@@ -101,6 +171,7 @@ def audit_export(output: Annotated[Path, typer.Option()], as_json: Json = False)
     """Sign the log as it stands and write it, with every signed head, as JSON lines."""
     d = domain()
     with d.transaction() as session:
+        close_token_use(session)  # an export carries every finished hour of token use
         data = export_entries(session, output)
     emit(
         data,
@@ -123,6 +194,7 @@ def audit_pubkey(output: Annotated[Path, typer.Option()], as_json: Json = False)
 def audit_checkpoint(as_json: Json = False) -> None:
     """Sign a tree head over the log as it stands now."""
     with domain().transaction() as session:
+        close_token_use(session)
         data = checkpoint(session).to_dict()
     emit(data, as_json, f"signed tree head: size {data['size']}, root {data['root_hash']}")
 

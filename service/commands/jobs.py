@@ -12,7 +12,7 @@ import typer
 from core.errors import InvalidInput
 from jobs.queries import get_job, list_jobs
 from jobs.runner import run
-from jobs.submit import submit
+from jobs.submit import plan_query, policy_inputs, submit
 from operators.accounts import HOST_ADMIN
 from products.release import release_of
 from service.commands.common import Json, domain, read_text
@@ -37,15 +37,20 @@ def jobs_submit(
     if (sql is None) == (notebook is None):
         raise InvalidInput("give exactly one of --sql FILE or --notebook FILE")
     d = domain()
+    settings = d.settings.job_settings()
+    planned = None
+    if sql is not None:  # analysed before the transaction opens: it may take its whole budget
+        query = read_text(sql, "SQL")
+        with d.transaction() as session:
+            inputs = policy_inputs(session, license)
+        planned = plan_query(inputs, query, settings.epsilon_per_query, settings.query_budget)
     with d.transaction() as session:
-        settings = d.settings.job_settings()
         if notebook is not None:
             text = read_text(notebook, "notebook")
             job = submit(session, license, HOST_ADMIN, settings, notebook=text)
         else:
-            assert sql is not None
-            text = read_text(sql, "SQL")
-            job = submit(session, license, HOST_ADMIN, settings, sql=text, engine=engine)
+            job = submit(session, license, HOST_ADMIN, settings, sql=query, engine=engine,
+                         planned=planned)  # fmt: skip
         job_id, status, on_spark = job.id, job.status, job.engine == "spark"
     if status == "queued" and on_spark:  # Spark jobs run on `sluice worker`s
         run_spark_job(d, job_id, wait)

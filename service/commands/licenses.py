@@ -15,7 +15,7 @@ from audit_log import Actor
 from catalog import get_dataset
 from catalog.row_filter import row_filters_from
 from core.errors import InvalidInput
-from jobs.submit import decide
+from jobs.submit import decide, plan_query, policy_inputs
 from operators.accounts import get_operator
 from operators.licenses import get_license, grant_license, list_licenses, revoke_license
 from operators.lifecycle import (
@@ -244,8 +244,13 @@ def policy_check(
 ) -> None:
     """Show what the policy engine would do with a query, without running it."""
     d = domain()
+    query, settings = read_text(sql, "SQL"), d.settings.job_settings()
+    epsilon, budget = settings.epsilon_per_query, settings.query_budget
     with d.transaction() as session:
-        decision = decide(session, license, read_text(sql, "SQL"), d.settings.epsilon_per_query)
+        inputs = policy_inputs(session, license)
+    planned = plan_query(inputs, query, epsilon, budget)  # no transaction open meanwhile
+    with d.transaction() as session:
+        decision = decide(session, license, query, epsilon, budget, planned)
     emit(decision.to_dict(), as_json, format_decision)
 
 

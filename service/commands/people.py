@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from operators.accounts import add_operator, add_user, create_token, get_user, revoke_tokens
+from operators.passwords import set_password
 from service.commands.common import ADMIN, Json, domain
 from service.output import emit, handles_errors
 
@@ -34,6 +35,28 @@ def users_add(
     with domain().transaction() as session:
         data = add_user(session, name, role, operator, ADMIN).to_dict()
     emit(data, as_json, f"user {data['name']} ({data['role']})")
+
+
+@users_app.command("password")
+@handles_errors("users.password")
+def users_password(
+    name: str,
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="SLUICE_NEW_PASSWORD",
+            help="The new password (asked for when not given; at least 12 characters).",
+        ),
+    ],
+    as_json: Json = False,
+) -> None:
+    """Set USER's console password (stored as an Argon2id hash only)."""
+    with domain().transaction() as session:
+        set_password(session, get_user(session, name), password, ADMIN)
+    emit({"user": name, "password_set": True}, as_json, f"password set for {name}")
 
 
 @tokens_app.command("create")

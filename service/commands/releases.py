@@ -45,7 +45,7 @@ def _domain_key(pubkey: Path | None) -> Any:
     except OSError:
         raise InvalidInput(f"cannot read public key {pubkey}; check the path") from None
     except ValueError:
-        raise InvalidInput(f"{pubkey} is not an Ed25519 public key in PEM form") from None
+        raise InvalidInput(f"{pubkey} is not an Ed25519 or SM2 public key in PEM form") from None
 
 
 def _summary(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -117,10 +117,13 @@ def releases_show(release_id: int, as_json: Json = False) -> None:
 @handles_errors("releases.keygen")
 def releases_keygen(
     out: Annotated[Path, typer.Option(help="Writes OUT.key (private, 0600) and OUT.pub.")],
+    kind: Annotated[
+        str, typer.Option("--type", help="x25519, or sm2 for the 国密 suite (with SM4-GCM).")
+    ] = "x25519",
     as_json: Json = False,
 ) -> None:
-    """Make an operator's X25519 key pair, outside the domain; register only the .pub."""
-    private_pem, public_pem = generate_operator_key()
+    """Make an operator's key pair (X25519 or SM2), outside the domain; register only the .pub."""
+    private_pem, public_pem = generate_operator_key(kind)
     private_path, public_path = out.with_suffix(".key"), out.with_suffix(".pub")
     fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:

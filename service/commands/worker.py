@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from audit_log import HeadTicker
 from jobs.worker import WorkerOptions, work, work_one, worker_name
 from service.commands.common import domain
 from service.domain import Domain
@@ -42,15 +43,20 @@ def worker(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     typer.echo(f"worker {options.name}: lease {options.lease_seconds}s", err=True)
-    work(
-        d.sessions,
-        d.home,
-        options,
-        d.settings.job_settings(),
-        once=once,
-        should_stop=lambda: bool(stopping),
-        report=lambda job, outcome: typer.echo(f"job {job}: {outcome}", err=True),
-    )
+    # a quiet log's tail gets a signed head within the interval, not at the next entry
+    ticker = HeadTicker(d.sessions, d.settings.audit_head_seconds).start()
+    try:
+        work(
+            d.sessions,
+            d.home,
+            options,
+            d.settings.job_settings(),
+            once=once,
+            should_stop=lambda: bool(stopping),
+            report=lambda job, outcome: typer.echo(f"job {job}: {outcome}", err=True),
+        )
+    finally:
+        ticker.stop()
 
 
 def run_spark_job(d: Domain, job_id: int, wait: bool) -> None:

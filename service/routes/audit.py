@@ -123,8 +123,8 @@ def audit_consistency(
 
 
 @router.get("/verify")
-def audit_verify(_who: RegulatorDep, s: SessionDep) -> VerificationOut:
-    result = verify_store(s)
+def audit_verify(_who: RegulatorDep, s: SessionDep, d: DomainDep) -> VerificationOut:
+    result = verify_store(s, unsigned_seconds=2 * d.settings.audit_head_seconds)
     if not result.ok:
         record_failed_verification(s, result.first_bad_seq, result.problem, "api")
     return VerificationOut.model_validate(result.to_dict())

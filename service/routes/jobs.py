@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from core.errors import InvalidInput, NotFound
 from jobs.queries import get_job, list_jobs
 from jobs.runner import run
-from jobs.submit import decide, submit
+from jobs.submit import PlannedQuery, decide, plan_query, policy_inputs, submit
 from operators.accounts import Principal
+from policies.engine import PolicyDecision
 from products.release import release_of
 from service.deps import (
     DomainDep,
@@ -59,14 +60,36 @@ def owned_license(session: Session, license_id: int, who: Principal) -> None:
     scoped_license(session, license_id, who)
 
 
+def planned_query(domain: Domain, who: Principal, license_id: int, sql: str) -> PlannedQuery:
+    """The policy analysis of a query under the caller's licence, run with no transaction
+    open (it may take the whole budget, and a held write lock would stop every writer)."""
+    settings = domain.settings.job_settings()
+    with domain.transaction() as s:
+        owned_license(s, license_id, who)
+        inputs = policy_inputs(s, license_id)
+    return plan_query(inputs, sql, settings.epsilon_per_query, settings.query_budget)
+
+
+def dry_run(domain: Domain, who: Principal, license_id: int, sql: str) -> PolicyDecision:
+    """What the policy engine would do with a query (API and console)."""
+    planned = planned_query(domain, who, license_id, sql)
+    settings = domain.settings.job_settings()
+    with domain.transaction() as s:
+        epsilon, budget = settings.epsilon_per_query, settings.query_budget
+        return decide(s, license_id, sql, epsilon, budget, planned)
+
+
 def start_submitted(
     domain: Domain, who: Principal, license_id: int, background: BackgroundTasks, **source: str
 ) -> dict[str, Any]:
     """Record the job through `jobs.submit` (committed before its run is scheduled), then
-    run it in the background; Spark jobs wait for a `sluice worker`, as from the CLI."""
+    run it in the background; Spark jobs wait for a `sluice worker`, as from the CLI.
+    A query is analysed before the transaction opens."""
     settings = domain.settings.job_settings()
+    sql = source.get("sql")
+    planned = planned_query(domain, who, license_id, sql) if sql is not None else None
     with domain.transaction() as s:
-        job = submit(s, license_id, who, settings, **source)
+        job = submit(s, license_id, who, settings, planned=planned, **source)
         created, engine = job.to_dict(for_operator=True), job.engine
     if created["status"] == "queued" and engine != "spark":
         background.add_task(run, domain.sessions, domain.home, created["id"], settings)
@@ -132,10 +155,8 @@ def package_response(session: Session, domain: Domain, job_id: int, who: Princip
 @router.post("/policy/check")
 def policy_check(body: JobRequest, who: OperatorDep, domain: DomainDep) -> PolicyDecisionOut:
     """What the policy engine would do with a query (allow, rewrite, deny), without running it."""
-    with domain.transaction() as s:
-        owned_license(s, body.license_id, who)
-        decision = decide(s, body.license_id, body.sql, domain.settings.epsilon_per_query)
-        return PolicyDecisionOut.model_validate(decision.to_dict())
+    decision = dry_run(domain, who, body.license_id, body.sql)
+    return PolicyDecisionOut.model_validate(decision.to_dict())
 
 
 @router.post("/jobs", status_code=201)

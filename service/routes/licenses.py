@@ -9,10 +9,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.errors import NotFound, Step
 from jobs.ledger import BudgetCharge
 from operators.accounts import Principal
-from operators.licenses import get_license, list_licenses, revoke_license
+from operators.licenses import get_license, license_not_found, list_licenses, revoke_license
 from operators.lifecycle import (
     apply_for_license,
     approve_license,
@@ -82,11 +81,7 @@ def scoped_license(session: Session, license_id: int, who: Principal) -> License
     record = get_license(session, license_id)
     scope = company_scope(who)
     if scope is not None and record.operator_id != scope:
-        raise NotFound(
-            f"no license with id {license_id}",
-            suggestion="list your licenses",
-            step=Step.LIST_LICENSES,
-        )
+        raise license_not_found(license_id)
     return record
 
 

@@ -17,6 +17,7 @@ from products.listing import (
     get_product,
     list_product,
     list_products,
+    product_not_found,
     reprice_product,
     withdraw_product,
 )
@@ -180,7 +181,7 @@ def usage(product_id: Id, who: Watcher, s: SessionDep) -> list[UsageOut]:
     found = get_product(s, product_id)
     scope = company_scope(who)
     if scope is not None and found.operator_id != scope:
-        raise NotFound(f"no usage records for product {product_id} in your company")
+        raise product_not_found(product_id)
     rows = s.scalars(
         select(UsageRecord).where(UsageRecord.product_id == product_id).order_by(UsageRecord.id)
     )

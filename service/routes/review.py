@@ -11,7 +11,7 @@ from core.errors import NotFound
 from jobs.queries import get_job
 from operators.accounts import Principal, get_user
 from products.records import Release
-from products.release import get_release, release_of
+from products.release import get_release, release_not_found, release_of
 from products.review import review
 from products.review_view import queue_items, review_view
 from service.deps import DomainDep, SessionDep, company_scope, require_role
@@ -83,7 +83,7 @@ def _visible_release(s: SessionDep, release_id: int, who: Principal) -> Release:
     release = get_release(s, release_id)
     scope = company_scope(who)
     if scope is not None and get_job(s, release.job_id).operator_id != scope:
-        raise NotFound(f"no release with id {release_id}")
+        raise release_not_found(release_id)
     return release
 
 

@@ -68,3 +68,5 @@ class VerificationOut(Out):
     root_hash: str | None
     signed_size: int
     heads: int
+    unsigned_tail: int
+    witnessed: int

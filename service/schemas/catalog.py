@@ -9,6 +9,7 @@ __all__ = ["ColumnOut", "DatasetOut"]
 
 class ColumnOut(Out):
     name: str
+    title: str  # the column's name in the bureau's words (中文名)
     type: str
     stored_type: str
     level: str

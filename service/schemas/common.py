@@ -24,3 +24,4 @@ class ErrorOut(Sparse):
     message: str
     suggestion: str | None = None
     reasons: list[ReasonOut] | None = None
+    incident: str | None = None  # an unexpected failure: the id the audit entry keeps

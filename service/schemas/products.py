@@ -23,6 +23,7 @@ class ProductOut(Out):
     `provenance` the job, datasets, reviews and audit position behind it."""
 
     id: int
+    kind: str
     name: str
     description: str
     scenario: str

@@ -13,7 +13,9 @@ from fastapi.staticfiles import StaticFiles
 from core.errors import SluiceError
 from service.web.pages import (
     account,
+    admin,
     authority,
+    catalog,
     market,
     operator,
     products,
@@ -28,7 +30,18 @@ CONSOLE_PREFIXES = ("/console", "/market", "/login", "/logout", "/lang")
 
 def mount_console(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (account, operator, results, products, review, authority, regulator, market):
+    for module in (
+        account,
+        admin,
+        catalog,
+        operator,
+        results,
+        products,
+        review,
+        authority,
+        regulator,
+        market,
+    ):
         app.include_router(module.router, include_in_schema=False)
     api_handler = app.exception_handlers.get(SluiceError)
 

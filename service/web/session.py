@@ -25,6 +25,7 @@ from operators.accounts import Principal, authenticate
 from service.domain import Domain
 from service.web.formatting import official_notice, show_cell, show_number, show_time
 from service.web.i18n import LANGUAGES, chosen, translator
+from service.web.notifications import notices_for
 
 TOKEN_COOKIE = "sluice_token"
 LANG_COOKIE = "sluice_lang"
@@ -34,7 +35,7 @@ HOME_OF = {
     "reviewer": "/console/review",
     "authority": "/console/licenses",
     "regulator": "/console/audit",
-    "admin": "/console/licenses",
+    "admin": "/console/admin",
 }
 
 
@@ -129,6 +130,9 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         "num": show_number,
         "cell": lambda value: show_cell(value, lang),
     }
+    if who is not None:
+        with domain_of(request).transaction() as session:
+            base["notices"] = notices_for(session, who)
     if "notice" in context:
         context["notice"] = official_notice(context["notice"], base["t"])
     return TEMPLATES.TemplateResponse(request, template, {**base, **context}, status_code=status)

@@ -193,7 +193,7 @@ def test_the_regulator_api_filters_proves_and_verifies(
     window = {"since": first["at"], "until": "2999-01-01T00:00:00+08:00", "limit": 2}
     timed = api.get(f"{base}/entries", params=window, headers=chen).json()
     assert len(timed) == 2 and all(e["at"] >= first["at"] for e in timed)
-    assert api.get(f"{base}/heads/latest", headers=chen).status_code == 404  # none signed yet
+    # heads are signed at least once a minute while entries arrive, so one may exist already
     with world.domain.transaction() as session:
         from audit_log import checkpoint
 

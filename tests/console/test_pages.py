@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from audit_log import AuditAction, append
+from operators import close_token_use
 from operators.accounts import get_user
 from products.review import review
-from tests.conftest import World
+from tests.conftest import AUTHORITY, World
 from tests.console.conftest import login
 
 WEB = Path(__file__).parents[2] / "service" / "web"
@@ -143,3 +145,19 @@ def test_row_filters_in_the_license_forms(client, tokens, world: World) -> None:
     page = client.get("/console/licenses").text
     assert "enterprise_utilities: district = &#39;镇海区&#39;" in page
     assert "social_insurance: insured_staff &gt;= 20" in page
+
+
+def test_the_timeline_hides_routine_entries_until_asked(client, tokens, world: World) -> None:
+    with world.domain.transaction() as session:
+        for n in range(3):
+            append(session, AUTHORITY, AuditAction.TOKEN_USED, "user:1", {"count": 7, "n": n})
+        close_token_use(session)
+    login(client, tokens["chen"])
+    default = client.get("/console/audit")
+    timeline = default.text.split('id="timeline"')[1]
+    assert default.status_code == 200 and "token.used" not in timeline
+    assert 'id="hidden-routine"' in default.text and "license.granted" in timeline
+    shown = client.get("/console/audit?all=true").text.split('id="timeline"')[1]
+    assert shown.count("<code>token.used</code>") >= 3
+    named = client.get("/console/audit?action=token.").text.split('id="timeline"')[1]
+    assert named.count("<code>token.used</code>") >= 3 and "license.granted" not in named

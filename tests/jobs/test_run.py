@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from audit_log import AuditEntry, verify_store
-from core.errors import BudgetExhausted, Conflict, InvalidInput, PermissionDenied
+from core.errors import BudgetExhausted, Conflict, InvalidInput, NotFound
 from gate.step import candidate_table
 from jobs.ledger import BudgetCharge, charge
 from jobs.lifecycle import transition
@@ -115,7 +115,7 @@ def test_denied_job_is_recorded_with_reasons(world: World) -> None:
 
 
 def test_another_company_cannot_use_the_license(world: World) -> None:
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound, match="no license with id"):  # exactly like a missing one
         _submit(world, AVG_BY_DISTRICT, who=world.outsider)
 
 

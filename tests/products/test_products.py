@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from audit_log import AuditEntry
-from core.errors import Conflict, InvalidInput, LicenseInvalid, PermissionDenied
+from core.errors import Conflict, InvalidInput, LicenseInvalid, NotFound
 from jobs.runner import run
 from jobs.submit import submit_sql
 from operators.accounts import get_user
@@ -182,7 +182,7 @@ def test_tampering_is_caught_by_the_provenance_checks(world: World) -> None:
 @pytest.mark.sandbox
 def test_listing_is_refused_for_others_and_bad_terms(world: World) -> None:
     release_id = _released(world)
-    with pytest.raises(PermissionDenied), world.domain.transaction() as session:
+    with pytest.raises(NotFound), world.domain.transaction() as session:
         list_product(session, release_id, world.outsider, "stolen")
     far = date.today() + timedelta(days=365 * 5)
     with pytest.raises(InvalidInput, match="outlive"):
@@ -208,7 +208,7 @@ def test_repricing_and_withdrawal_are_filed(world: World) -> None:
     product = _listed(world, _released(world))
     cheaper = PricingBasis(costs={"compute": 500.0}, margin=0.02)
     with world.domain.transaction() as session:
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(NotFound):
             reprice_product(session, product.id, world.outsider, cheaper)
         assert reprice_product(session, product.id, world.operator, cheaper).price_yuan == 510.0
     with world.domain.transaction() as session:
@@ -234,7 +234,7 @@ def test_disclosure_report_adds_up_to_the_recorded_usage(world: World) -> None:
         for buyer, kind, quantity in sales:
             record_usage(session, product.id, world.operator, buyer, kind, quantity)
         record_spending(session, product.id, world.operator, "compute", 300.0, "cloud bill")
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(NotFound):
             record_usage(session, product.id, world.outsider, "x", "commercial")
         with pytest.raises(InvalidInput):
             record_usage(session, product.id, world.operator, "x", "commercial", 0)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+from dataclasses import replace
 
-from core.errors import Conflict, InvalidInput, PermissionDenied
+import pytest
+from sqlalchemy import select
+
+from audit_log import AuditEntry, TreeHead, with_signer
+from audit_log.signing import session_signer
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from jobs.queries import get_job
 from jobs.runner import run
 from jobs.submit import submit_sql
@@ -13,6 +18,7 @@ from products.listing import list_product
 from products.package import verify_package
 from products.release import release_of
 from products.review import review
+from service.db import session_factory
 from tests.conftest import AUTHORITY, World
 
 # every test reviews the output of a job run in a real sandbox
@@ -78,15 +84,35 @@ def test_blocked_output_cannot_be_approved(world: World) -> None:
         _review(world, job_id, "wang")
 
 
+def _no_timed_heads(world: World) -> World:
+    """The same domain, but its sessions sign heads only when told (no minute timer)."""
+    with world.domain.sessions() as session:
+        signer = session_signer(session)
+    assert signer is not None
+    sessions = with_signer(session_factory(world.domain.engine), signer, 10**9)
+    return replace(world, domain=replace(world.domain, sessions=sessions))
+
+
 def test_release_package_verifies_and_names_its_provenance(world: World) -> None:
     job_id = _ran(world, L3_QUERY)
+    world = _no_timed_heads(world)  # so the head below can only come from the release
     _review(world, job_id, "wang")
     _review(world, job_id, "zhao")
     with world.domain.transaction() as session:
         release = release_of(session, job_id)
         product = list_product(session, release.id, world.operator, "index", price_yuan=10)
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(NotFound):  # another company's release: as if it did not exist
             list_product(session, release.id, world.outsider, "stolen")
+    with world.domain.transaction() as session:  # the release is under a signed head at once
+        created = session.scalar(
+            select(AuditEntry.seq).where(
+                AuditEntry.action == "release.created",
+                AuditEntry.subject == f"release:{release.id}",
+            )
+        )
+        last = session.scalars(select(TreeHead).order_by(TreeHead.size.desc()).limit(1)).first()
+    assert created is not None and last is not None
+    assert last.reason == "release" and last.size >= created
     package = world.domain.home.root / release.package_path
     checked = verify_package(package, world.domain.home.public_key())
     assert checked.ok, checked.problems

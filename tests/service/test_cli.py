@@ -252,6 +252,17 @@ BAD_INPUT = {
         "SQL",
     ),
     "unknown job": (lambda home, tmp, data, schema: ["jobs", "show", "999"], "no job"),
+    "deep nesting": (
+        lambda home, tmp, data, schema: [
+            "policy",
+            "check",
+            "--license",
+            "1",
+            "--sql",
+            str(write(tmp, "deep.sql", "SELECT " + "(" * 3000 + "1" + ")" * 3000 + " AS x")),
+        ],
+        "query too complex",
+    ),
 }
 
 

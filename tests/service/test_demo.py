@@ -31,6 +31,9 @@ def test_demo_shows_denial_rewrite_and_release(tmp_path: Path) -> None:
     assert {r["status"] for r in summary["results"].values()} == {"released"}
     assert summary["product"]["provenance"]["package_sha256"]
     assert summary["audit"]["live"]["ok"] and summary["audit"]["export"]["ok"]
+    interface = summary["interface"]
+    assert "no consent" in interface["without_consent"]
+    assert set(interface["with_consent"]) == {"grade"}
     assert not list(home.rglob("*.csv.raw")) and not (home / "incoming").exists()
     from core.home import Home
 

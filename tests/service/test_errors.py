@@ -20,6 +20,8 @@ from core.errors import (
     NotFound,
     PermissionDenied,
     PolicyDenied,
+    QueryTooComplex,
+    RateLimited,
     SchemaInvalid,
     SluiceError,
     Step,
@@ -33,6 +35,7 @@ STATUS_AND_EXIT = [
     (SluiceError, 400, 1),
     (InvalidInput, 422, 2),
     (SchemaInvalid, 422, 2),
+    (QueryTooComplex, 422, 2),
     (NotFound, 404, 3),
     (Conflict, 409, 4),
     (PermissionDenied, 403, 5),
@@ -40,6 +43,7 @@ STATUS_AND_EXIT = [
     (PolicyDenied, 403, 7),
     (BudgetExhausted, 402, 8),
     (LimitExceeded, 400, 9),
+    (RateLimited, 429, 9),
 ]
 
 

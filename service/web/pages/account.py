@@ -9,7 +9,8 @@ from fastapi.responses import RedirectResponse
 
 from audit_log import Actor
 from core.errors import PermissionDenied
-from operators.accounts import Principal, authenticate
+from operators.accounts import Principal, authenticate, create_token
+from operators.passwords import check_password
 from service.web.i18n import LANGUAGES
 from service.web.session import (
     HOME_OF,
@@ -24,6 +25,7 @@ from service.web.session import (
 
 router = APIRouter()
 COOKIE_DAYS = 30
+SESSION_DAYS = 1  # a password login's token lasts a working day
 
 
 def safe_next(target: str | None, fallback: str) -> str:
@@ -45,23 +47,34 @@ def login_page(request: Request, next: str = "") -> Any:
 
 @router.post("/login")
 def login(
-    request: Request, token: Annotated[str, Form(max_length=200)], next: Annotated[str, Form()] = ""
+    request: Request,
+    token: Annotated[str, Form(max_length=200)] = "",
+    name: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    next: Annotated[str, Form()] = "",
 ) -> Any:
+    """Log in with a token, or with a name and password (which issues a one-day token)."""
     origin = request.headers.get("origin")
     if origin and origin.split("://", 1)[-1] != request.headers.get("host"):
         raise PermissionDenied("log in from this server's own login page")
+    domain = domain_of(request)
+    by_password = bool(name.strip())
     try:
-        with domain_of(request).transaction() as s:
+        with domain.transaction() as s:
+            if by_password:
+                user = check_password(s, name.strip(), password)
+                token = create_token(s, user, Actor(user.name, user.role), days=SESSION_DAYS)
             who = Principal.of(authenticate(s, token.strip()))
     except PermissionDenied as refused:
-        # on the record like any refused request (the token itself never is)
-        domain_of(request).record_refusal(Actor("anonymous", "public"), "POST /login", refused)
-        return render(request, "login.html", status=401, next=next, error="bad_token")
+        # on the record like any refused request (the token or password never is)
+        domain.record_refusal(Actor("anonymous", "public"), "POST /login", refused)
+        error = "bad_password" if by_password else "bad_token"
+        return render(request, "login.html", status=401, next=next, error=error, name=name)
     response = RedirectResponse(safe_next(next, HOME_OF.get(who.role, "/market")), 303)
     response.set_cookie(
         TOKEN_COOKIE,
         token.strip(),
-        max_age=COOKIE_DAYS * 86400,
+        max_age=(SESSION_DAYS if by_password else COOKIE_DAYS) * 86400,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",

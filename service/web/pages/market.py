@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import select
 
+from core.errors import NotFound
 from operators.records import Operator
+from products.annual import latest_disclosure, signed_file
 from products.listing import get_product, list_products
 from products.provenance import verify_provenance
 from products.usage import current_period, disclosure_report
@@ -44,7 +46,28 @@ def disclosure(
     chosen = period or current_period()
     with domain_of(request).transaction() as s:
         report = disclosure_report(s, chosen).to_dict()
-    return render(request, "disclosure.html", report=report, period=chosen)
+        annual = latest_disclosure(s)
+        shown = annual.document if annual else None
+        digest = annual.sha256 if annual else ""
+    return render(
+        request,
+        "disclosure.html",
+        report=report,
+        period=chosen,
+        annual=shown,
+        annual_sha256=digest,
+    )
+
+
+@router.get("/market/disclosure/annual/{year}.json")
+def annual_file(request: Request, year: Annotated[int, Path(ge=2000, le=2999)]) -> Response:
+    """The signed annual disclosure as published (verify with `disclosure verify`)."""
+    with domain_of(request).transaction() as s:
+        found = latest_disclosure(s, year)
+        if found is None:
+            raise NotFound(f"no annual disclosure for {year} has been published")
+        data = signed_file(found)
+    return Response(data, media_type="application/json")
 
 
 @router.get("/market/{product_id}")

@@ -12,7 +12,6 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from catalog.twin import DEFAULT_ROWS
 from core.errors import InvalidInput, SluiceError
 from jobs.queries import list_jobs
-from jobs.submit import decide
 from operators.accounts import Principal
 from operators.licenses import list_licenses
 from products.release import release_of
@@ -22,14 +21,15 @@ from service.routes.jobs import (
     PROGRESS,
     SETTLED,
     JobRequest,
+    dry_run,
     follow,
     job_view,
-    owned_license,
     package_response,
     submit_notebook,
     submit_sql_job,
 )
 from service.web.i18n import translator
+from service.web.pages.catalog import catalog_view
 from service.web.pages.results import results_view
 from service.web.session import FormDep, checked_form, domain_of, language, need, render
 
@@ -76,9 +76,12 @@ def _new_job_page(
     decision: dict | None = None,
     problem: SluiceError | None = None,
 ) -> Any:
+    with domain_of(request).transaction() as s:
+        opened = [d for d in catalog_view(s, who) if d["licensed_level"]]
     return render(
         request,
         "operator_new_job.html",
+        catalog=opened,
         licenses=_usable(request, who),
         license_id=license_id,
         sql=sql,
@@ -114,10 +117,7 @@ def check_job(request: Request, who: Operator, form: FormDep) -> Any:
     domain = domain_of(request)
     try:
         body = job_request(license_id, sql)
-        with domain.transaction() as s:
-            owned_license(s, license_id, who)
-            decision = decide(s, body.license_id, sql, domain.settings.epsilon_per_query)
-            shown = decision.to_dict()
+        shown = dry_run(domain, who, body.license_id, sql).to_dict()
         return _new_job_page(request, who, license_id, sql, shown)
     except SluiceError as error:
         return _new_job_page(request, who, license_id, sql, problem=error)

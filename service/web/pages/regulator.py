@@ -7,10 +7,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from audit_log import AuditEntry, verify_store
+from audit_log import ROUTINE_ACTIONS, AuditEntry, verify_store
 from audit_log.heads import latest_head
 from operators.accounts import Principal
 from operators.licenses import list_licenses
@@ -52,8 +52,11 @@ def timeline(
     since: Text = "",
     until: Text = "",
     before: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
+    show_all: Annotated[bool, Query(alias="all")] = False,
 ) -> Any:
     query = select(AuditEntry)
+    # routine entries (token use, job starts) hide unless asked for, by the switch or by name
+    hide = not show_all and not any(a.startswith(action) for a in ROUTINE_ACTIONS if action)
     if action:
         query = query.where(AuditEntry.action.startswith(action, autoescape=True))
     if actor:
@@ -66,10 +69,14 @@ def timeline(
         query = query.where(AuditEntry.at < stop)
     if before:
         query = query.where(AuditEntry.seq < before)
+    hidden_query = query.where(AuditEntry.action.in_(ROUTINE_ACTIONS))
+    if hide:
+        query = query.where(AuditEntry.action.not_in(ROUTINE_ACTIONS))
     with domain_of(request).transaction() as s:
         entries = [
             e.to_dict() for e in s.scalars(query.order_by(AuditEntry.seq.desc()).limit(PAGE))
         ]
+        hidden = s.scalar(select(func.count()).select_from(hidden_query.subquery())) if hide else 0
         verification = badge(s)
     filters = {"action": action, "actor": actor, "subject": subject, "since": since}
     return render(
@@ -79,6 +86,9 @@ def timeline(
         verification=verification,
         filters={**filters, "until": until},
         older=entries[-1]["seq"] if len(entries) == PAGE else None,
+        show_all=show_all,
+        hidden=hidden,
+        routine=sorted(ROUTINE_ACTIONS),
     )
 
 

@@ -1,0 +1,53 @@
+"""Console passwords: Argon2id hashes, one answer for every failure.
+
+Tokens stay the way machines log in; people may set a password and log in with
+their name. A wrong name and a wrong password are refused alike, and verifying
+always costs one Argon2 computation, so a login cannot tell which names exist.
+"""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from audit_log import Actor, AuditAction, append
+from core.errors import InvalidInput, PermissionDenied
+from operators.records import User
+
+__all__ = ["MIN_PASSWORD_LENGTH", "check_password", "set_password"]
+
+MIN_PASSWORD_LENGTH = 12
+HASHER = PasswordHasher()  # Argon2id with the library's current RFC 9106 parameters
+# compared against when the name is unknown, so both refusals cost the same
+_DECOY = HASHER.hash("sluice-decoy-password")
+
+
+def set_password(session: Session, user: User, password: str, actor: Actor) -> None:
+    """Store a new password's hash; refused if too short or just the user's name."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"a password needs at least {MIN_PASSWORD_LENGTH} characters",
+            suggestion="use a passphrase of several words",
+        )
+    if user.name.lower() in password.lower():
+        raise InvalidInput("a password may not contain the user's name")
+    user.password_hash = HASHER.hash(password)
+    append(session, actor, AuditAction.PASSWORD_SET, f"user:{user.id}", {"user": user.name})
+
+
+def check_password(session: Session, name: str, password: str) -> User:
+    """The user with this name and password; PermissionDenied alike for any mismatch."""
+    user = session.scalar(select(User).where(User.name == name))
+    stored = user.password_hash if user is not None else None
+    try:
+        HASHER.verify(stored or _DECOY, password)
+        matched = stored is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        matched = False
+    if not matched or user is None:
+        raise PermissionDenied("the name or password is wrong", suggestion="try again")
+    if HASHER.check_needs_rehash(stored or ""):
+        user.password_hash = HASHER.hash(password)
+    return user

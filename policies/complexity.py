@@ -1,0 +1,148 @@
+"""The policy engine's budget: how big, how deeply nested and how slow a query may be.
+
+Text size and nesting are measured on the token stream (linear, no recursion) before
+anything parses the query; parsing, the node count and the analysis then run in a
+forked child process that is killed when its time is up, so no query can hold a
+server thread, a lock or the interpreter's stack for longer than the budget says.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+import sqlglot
+from sqlglot.errors import TokenError
+from sqlglot.tokens import TokenType
+
+from catalog.schema import DatasetSchema
+from core.errors import QueryTooComplex, Reason, SluiceError
+from policies.analysis import DIALECT
+from policies.engine import LicenseScope, PolicyDecision, check_query
+
+SIMPLIFY = "simplify the query: fewer nested subqueries and expressions, or split it in two"
+
+
+@dataclass(frozen=True)
+class QueryBudget:
+    """Limits on one policy analysis; each has a domain setting (docs/hardening.md)."""
+
+    max_chars: int = 100_000  # SLUICE_POLICY_MAX_QUERY_CHARS
+    max_nesting: int = 64  # SLUICE_POLICY_MAX_NESTING: parentheses inside parentheses
+    max_nodes: int = 50_000  # SLUICE_POLICY_MAX_NODES: syntax-tree nodes
+    seconds: float = 2.0  # SLUICE_POLICY_SECONDS: wall time of the whole analysis
+
+
+def too_complex(what: str, figure: str) -> QueryTooComplex:
+    message = f"query too complex: {what} ({figure})"
+    reason = Reason("query_too_complex", message, suggestion=SIMPLIFY)
+    return QueryTooComplex(message, [reason], suggestion=SIMPLIFY)
+
+
+def measure(sql: str, budget: QueryBudget) -> None:
+    """Refuse text that is too long or too deeply nested, reading only its tokens."""
+    if len(sql) > budget.max_chars:
+        raise too_complex("the text is too long", f"{len(sql)} > {budget.max_chars} characters")
+    try:
+        tokens = sqlglot.tokenize(sql, read=DIALECT)
+    except TokenError:
+        return  # the parser reports malformed text with its position
+    depth = deepest = 0
+    for token in tokens:
+        if token.token_type is TokenType.L_PAREN:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token.token_type is TokenType.R_PAREN:
+            depth -= 1
+    if deepest > budget.max_nesting:
+        figure = f"{deepest} levels of parentheses > {budget.max_nesting}"
+        raise too_complex("it is nested too deeply", figure)
+
+
+def count_nodes(sql: str, budget: QueryBudget) -> None:
+    """Refuse a parsed query with more syntax-tree nodes than the budget allows."""
+    nodes = 0
+    for statement in sqlglot.parse(sql, dialect=DIALECT):
+        for _ in statement.walk() if statement is not None else ():
+            nodes += 1
+            if nodes > budget.max_nodes:
+                raise too_complex("it has too many parts", f"over {budget.max_nodes} nodes")
+
+
+def _analyse(
+    sql: str,
+    schemas: Mapping[str, DatasetSchema],
+    scope: LicenseScope,
+    epsilon: float,
+    budget: QueryBudget,
+) -> PolicyDecision:
+    try:
+        count_nodes(sql, budget)
+        return check_query(sql, schemas, scope, epsilon)
+    except RecursionError:
+        raise too_complex("it is nested too deeply", "the parser's stack ran out") from None
+    except sqlglot.errors.ParseError:
+        return check_query(sql, schemas, scope, epsilon)  # worded by the engine's parse
+
+
+def _child(conn: Connection, args: tuple[Any, ...]) -> None:
+    try:
+        answer: tuple[str, Any] = ("ok", _analyse(*args))
+    except SluiceError as exc:
+        answer = ("refused", (type(exc), dict(vars(exc))))
+    except Exception as exc:  # an engine bug: the parent reports it, never hangs on it
+        answer = ("crashed", f"{type(exc).__name__}: {exc}"[:300])
+    try:
+        conn.send(answer)
+    finally:
+        conn.close()
+
+
+def _rebuild(kind: type[SluiceError], state: dict[str, Any]) -> SluiceError:
+    error = kind.__new__(kind)
+    error.__dict__.update(state)
+    Exception.__init__(error, error.message)
+    return error
+
+
+def bounded_check(
+    sql: str,
+    schemas: Mapping[str, DatasetSchema],
+    scope: LicenseScope,
+    epsilon: float,
+    budget: QueryBudget | None = None,
+) -> PolicyDecision:
+    """`check_query` within the budget; over it, QueryTooComplex (a 4xx, never a 500).
+
+    Call it with no database transaction open: it may take the whole time budget.
+    """
+    budget = budget or QueryBudget()
+    measure(sql, budget)
+    args = (sql, dict(schemas), scope, epsilon, budget)
+    if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover - not Linux
+        return _analyse(*args)
+    receiver, sender = multiprocessing.get_context("fork").Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(target=_child, args=(sender, args))
+    child.start()
+    sender.close()
+    try:
+        if not receiver.poll(budget.seconds):
+            raise too_complex("the analysis ran out of time", f"over {budget.seconds:g} s")
+        kind, value = receiver.recv()
+    except EOFError:  # the child died (out of memory, a signal)
+        raise too_complex("the analysis ran out of memory", "its process ended") from None
+    finally:
+        receiver.close()
+        if child.is_alive():
+            child.kill()
+        child.join()
+    if kind == "ok":
+        decision: PolicyDecision = value
+        return decision
+    if kind == "refused":
+        raise _rebuild(*value)
+    raise RuntimeError(f"the policy engine failed in process {os.getpid()}: {value}")

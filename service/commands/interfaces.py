@@ -1,0 +1,210 @@
+"""`sluice interfaces`: serve a release as an interface, price it under the 2025 rules
+(ceiling, fee, settlement), issue buyer keys and record, list or revoke data
+subjects' consents (授权); `sluice disclosure`: publish and verify the annual
+disclosure."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from core.db import utcnow
+from core.errors import InvalidInput
+from core.home import load_public_key
+from operators.accounts import HOST_ADMIN
+from products.annual import publish_annual_report, signed_file, verify_report
+from products.consents import list_consents, record_consent, revoke_consent
+from products.fees import DEFAULT_TAX_RATE, set_ceiling, set_fee, settle_period
+from products.interfaces import create_interface, issue_key, key_for, write_key_file
+from products.pricing import FEE_MODELS
+from service.commands.common import ADMIN, Json, domain
+from service.output import emit, handles_errors
+
+interfaces_app = typer.Typer(no_args_is_help=True, help="Interface products (数据分析接口).")
+disclosure_app = typer.Typer(no_args_is_help=True, help="Annual disclosure (年度公开).")
+KeyFile = Annotated[Path, typer.Option("--key-file", help="file holding the buyer's key")]
+
+
+def _token(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise InvalidInput(f"key file {path} does not exist") from None
+
+
+@interfaces_app.command("create")
+@handles_errors("interfaces.create")
+def interfaces_create(
+    release: Annotated[int, typer.Option()],
+    name: Annotated[str, typer.Option()],
+    kind: Annotated[str, typer.Option(help="template or scoring")],
+    purpose: Annotated[str, typer.Option(help="what calls are for; consents name it")],
+    definition: Annotated[Path, typer.Option(help="JSON: template and parameters, or features")],
+    epsilon_per_call: float = 0.0,
+    scenario: str = "",
+    as_json: Json = False,
+) -> None:
+    """Serve a release as an interface product (listed and filed like any product)."""
+    try:
+        spec = json.loads(definition.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise InvalidInput(f"cannot read the definition {definition}: {error}") from None
+    d = domain()
+    with d.transaction() as session:
+        data = create_interface(
+            session, d.home, release, HOST_ADMIN, name, kind, purpose, spec,
+            epsilon_per_call=epsilon_per_call, scenario=scenario,
+        ).to_dict()  # fmt: skip
+    emit(data, as_json, f"interface {data['id']} ({kind}) for product {data['product_id']}")
+
+
+@interfaces_app.command("ceiling")
+@handles_errors("interfaces.ceiling")
+def interfaces_ceiling(
+    product_id: int,
+    fee_model: Annotated[str, typer.Option(help=", ".join(FEE_MODELS))],
+    ceiling: Annotated[float, typer.Option(help="yuan")],
+    note: str = "",
+    as_json: Json = False,
+) -> None:
+    """The authority sets a product's ceiling price (最高限价) for a fee model."""
+    d = domain()
+    with d.transaction() as session:
+        set_ceiling(session, product_id, HOST_ADMIN, fee_model, ceiling, note)
+    data = {"product": product_id, "fee_model": fee_model, "ceiling_yuan": ceiling}
+    emit(data, as_json, f"product {product_id}: ceiling {ceiling:.2f} yuan {fee_model}")
+
+
+@interfaces_app.command("fee")
+@handles_errors("interfaces.fee")
+def interfaces_fee(
+    product_id: int,
+    fee_model: Annotated[str, typer.Option(help=", ".join(FEE_MODELS))],
+    price: Annotated[float, typer.Option(help="yuan, at or under the ceiling")],
+    note: str = "",
+    as_json: Json = False,
+) -> None:
+    """Price a product under its ceiling; public-interest use stays free."""
+    d = domain()
+    with d.transaction() as session:
+        data = set_fee(session, product_id, HOST_ADMIN, fee_model, price, note).to_dict()
+    emit(data, as_json, f"product {product_id}: {fee_model} {price:.2f} yuan")
+
+
+@interfaces_app.command("settle")
+@handles_errors("interfaces.settle")
+def interfaces_settle(
+    product_id: int,
+    period: Annotated[str, typer.Option(help="YYYY, YYYY-Qn or YYYY-MM")],
+    tax_rate: float = DEFAULT_TAX_RATE,
+    as_json: Json = False,
+) -> None:
+    """Settle a period's revenue against cost + allowed profit + tax; carry any excess."""
+    d = domain()
+    with d.transaction() as session:
+        data = settle_period(session, product_id, period, HOST_ADMIN, tax_rate).to_dict()
+    emit(data, as_json, f"{period}: revenue {data['revenue']:.2f} of {data['allowed_max']:.2f} "
+                        f"allowed; excess {data['excess']:.2f} carried forward")  # fmt: skip
+
+
+@interfaces_app.command("key")
+@handles_errors("interfaces.key")
+def interfaces_key(
+    interface_id: int,
+    buyer: Annotated[str, typer.Option()],
+    buyer_type: Annotated[str, typer.Option(help="public_interest, sme or commercial")],
+    out: Annotated[Path, typer.Option(help="write the key here (mode 0600)")],
+    calls_per_minute: int = 60,
+    epsilon_total: float = 0.0,
+    as_json: Json = False,
+) -> None:
+    """Issue a buyer a key to one interface; it is written once, kept only hashed."""
+    d = domain()
+    with d.transaction() as session:
+        key, token = issue_key(
+            session, interface_id, HOST_ADMIN, buyer, buyer_type, calls_per_minute, epsilon_total
+        )
+        data = key.to_dict()
+    write_key_file(out, token)
+    emit(data, as_json, f"key {data['id']} for {buyer} written to {out}")
+
+
+@interfaces_app.command("consent")
+@handles_errors("interfaces.consent")
+def interfaces_consent(
+    interface_id: int,
+    identifier: Annotated[str, typer.Option(help="the data subject's identifier")],
+    purpose: Annotated[str, typer.Option()],
+    key_file: KeyFile,
+    days: Annotated[int, typer.Option(help="valid for this many days")] = 365,
+    evidence: str = "",
+    as_json: Json = False,
+) -> None:
+    """Record a data subject's consent (授权) to be scored by this key's holder."""
+    d = domain()
+    until: datetime = utcnow() + timedelta(days=days)
+    with d.transaction() as session:
+        key = key_for(session, _token(key_file), interface_id)
+        data = record_consent(session, d.home, key, identifier, purpose, until, evidence).to_dict()
+    emit(data, as_json, f"consent {data['id']} until {data['valid_until']}")
+
+
+@interfaces_app.command("consents")
+@handles_errors("interfaces.consents")
+def interfaces_consents(interface_id: int, key_file: KeyFile, as_json: Json = False) -> None:
+    """List the consents this key's holder recorded."""
+    d = domain()
+    with d.transaction() as session:
+        key = key_for(session, _token(key_file), interface_id)
+        data = [c.to_dict() for c in list_consents(session, interface_id, key)]
+    text = "\n".join(f"{c['id']} {c['status']} until {c['valid_until']}" for c in data)
+    emit(data, as_json, text or "no consents")
+
+
+@interfaces_app.command("revoke-consent")
+@handles_errors("interfaces.revoke_consent")
+def interfaces_revoke(consent_id: int, as_json: Json = False) -> None:
+    """Revoke a consent at the data subject's request."""
+    d = domain()
+    with d.transaction() as session:
+        data = revoke_consent(session, consent_id, ADMIN).to_dict()
+    emit(data, as_json, f"consent {consent_id} revoked")
+
+
+@disclosure_app.command("publish")
+@handles_errors("disclosure.publish")
+def disclosure_publish(
+    year: int, out: Annotated[Path, typer.Option(help="write the signed file here")]
+) -> None:
+    """Generate, sign, publish and file the annual disclosure for YEAR."""
+    d = domain()
+    with d.transaction() as session:
+        record = publish_annual_report(session, d.home, year, HOST_ADMIN)
+        data = signed_file(record)
+    out.write_bytes(data)
+    emit({"year": year, "file": str(out)}, False, f"annual disclosure {year} written to {out}")
+
+
+@disclosure_app.command("verify")
+@handles_errors("disclosure.verify")
+def disclosure_verify(
+    file: Path,
+    public_key: Annotated[Path, typer.Option(help="the domain's public key (PEM)")],
+    as_json: Json = False,
+) -> None:
+    """Verify a signed annual disclosure with the domain's public key, offline."""
+    key = load_public_key(public_key.read_bytes())
+    if not isinstance(key, Ed25519PublicKey):
+        raise InvalidInput(
+            "annual disclosures are signed with the domain's Ed25519 key",
+            suggestion="give the domain's Ed25519 public key (keys/domain.pub), not its SM2 key",
+        )
+    problems = verify_report(file.read_bytes(), key)
+    emit({"ok": not problems, "problems": problems}, as_json, "\n".join(problems) or "verified")
+    if problems:
+        raise typer.Exit(1)

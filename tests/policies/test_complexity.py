@@ -1,0 +1,110 @@
+"""The policy engine's budget (issue 15): size and nesting are refused from the tokens,
+and an analysis that would take too long is stopped; neither becomes a crash."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from catalog.schema import DatasetSchema, load_schema
+from core.errors import InvalidInput, QueryTooComplex
+from core.levels import Level
+from policies.analysis import parse
+from policies.complexity import QueryBudget, bounded_check, measure
+from policies.engine import LicenseScope, check_query
+
+DEMO = Path(__file__).parents[2] / "catalog" / "demo"
+PLAIN = "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district"
+
+
+def doubling_query(levels: int) -> str:
+    """Nested `CONCAT(x, x)` subqueries: each level doubles what the analysis follows."""
+    sql = "SELECT district AS x FROM enterprise_utilities"
+    for level in range(levels):
+        sql = f"SELECT CONCAT(x, x) AS x FROM ({sql}) AS t{level}"
+    return sql
+
+
+def parentheses(depth: int) -> str:
+    return "SELECT " + "(" * depth + "1" + ")" * depth + " AS x FROM enterprise_utilities"
+
+
+@pytest.fixture(scope="module")
+def schemas() -> dict[str, DatasetSchema]:
+    found = load_schema(DEMO / "enterprise_utilities.yaml")
+    return {found.dataset: found}
+
+
+@pytest.fixture(scope="module")
+def scope(schemas: dict[str, DatasetSchema]) -> LicenseScope:
+    return LicenseScope(tuple(schemas), Level.L3)
+
+
+def test_the_issues_doubling_query_is_refused_within_its_time(schemas, scope) -> None:
+    """The 738-character query took 43 s in the issue; the budget stops it at 2 s."""
+    sql = doubling_query(18)
+    assert len(sql) == 738
+    with pytest.raises(QueryTooComplex) as refused:
+        bounded_check(sql, schemas, scope, 1.0, QueryBudget(seconds=2.0))
+    assert refused.value.code == "query_too_complex" and refused.value.http_status == 422
+    assert "ran out of time" in refused.value.message
+    assert refused.value.reasons[0].rule == "query_too_complex"
+    assert "simplify" in (refused.value.suggestion or "")
+    assert multiprocessing.active_children() == []  # the analysis was stopped, not left
+
+
+def test_three_thousand_parentheses_are_refused_before_parsing(schemas, scope) -> None:
+    with pytest.raises(QueryTooComplex, match="3000 levels of parentheses"):
+        bounded_check(parentheses(3000), schemas, scope, 1.0)
+
+
+def test_the_parser_running_out_of_stack_is_a_refusal_not_a_crash() -> None:
+    """Even without the budget's token count in front, RecursionError never escapes."""
+    with pytest.raises(QueryTooComplex, match="nested too deeply"):
+        parse(parentheses(3000))
+
+
+@pytest.mark.parametrize(
+    ("sql", "budget", "figure"),
+    [
+        (
+            "SELECT 1 AS x FROM enterprise_utilities " + " " * 200,
+            QueryBudget(max_chars=100),
+            "> 100",
+        ),
+        (parentheses(11), QueryBudget(max_nesting=10), "11 levels"),
+    ],
+    ids=["too long", "too deep"],
+)
+def test_size_and_nesting_are_measured_on_the_text(sql: str, budget, figure: str) -> None:
+    with pytest.raises(QueryTooComplex, match=figure):
+        measure(sql, budget)
+
+
+def test_too_many_nodes_are_refused(schemas, scope) -> None:
+    wide = "SELECT " + " + ".join(["1"] * 400) + " AS x FROM enterprise_utilities"
+    with pytest.raises(QueryTooComplex, match="over 500 nodes"):
+        bounded_check(wide, schemas, scope, 1.0, QueryBudget(max_nodes=500))
+
+
+def test_within_the_budget_the_decision_is_the_engines(schemas, scope) -> None:
+    """The child process returns the same decision the engine makes in process."""
+    bounded = bounded_check(PLAIN, schemas, scope, 1.0)
+    direct = check_query(PLAIN, schemas, scope, 1.0)
+    assert bounded.to_dict() == direct.to_dict()
+    assert bounded.tree is not None and bounded.tree == direct.tree
+
+
+def test_errors_from_the_analysis_keep_their_type_and_words(schemas, scope) -> None:
+    with pytest.raises(InvalidInput, match="malformed SQL") as refused:
+        bounded_check("SELEC x FRM", schemas, scope, 1.0)
+    assert type(refused.value) is InvalidInput
+    denied = bounded_check(
+        "SELECT district, SUM(employees) AS __n FROM enterprise_utilities GROUP BY district",
+        schemas,
+        scope,
+        1.0,
+    )
+    assert "reserved_name" in {r.rule for r in denied.reasons}
