@@ -1,7 +1,8 @@
 """Ingest (数据归集): a raw file and its schema become a registered, desensitized dataset.
 
-Everything is checked and transformed in memory before a byte is written; the
-files land by one atomic rename and leave again if the registration fails or
+The file is read, checked, desensitized and written in batches, so memory stays
+flat whatever its size; the files are written to a hidden folder and land by one
+atomic rename and leave again if the registration fails or
 the caller's transaction rolls back, so nothing half-ingested stays behind.
 """
 
@@ -11,7 +12,9 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +27,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 import audit_log
 from audit_log import Actor, AuditAction
 from catalog.desensitize import desensitize
-from catalog.identifiers import build_identifier_index, save_index
+from catalog.identifiers import build_identifier_index, digest_array, save_index_array
 from catalog.records import Dataset, schema_document
 from catalog.schema import ColumnSpec, DatasetSchema
 from catalog.storage import arrow_schema, pandas_dtype
@@ -37,6 +40,7 @@ DATA_FILE = "data.parquet"
 INDEX_FILE = "identifiers.bin"
 TRUE_WORDS = {"true", "t", "yes", "y", "1"}
 FALSE_WORDS = {"false", "f", "no", "n", "0"}
+BATCH_ROWS = 500_000  # rows read, checked, desensitized and written at a time
 
 
 def ingest(
@@ -60,14 +64,11 @@ def ingest(
         _refuse_existing(session, home, name, new_version)
     version = previous.version + 1 if previous is not None else 1
     digest = file_digest(source)
-    say(f"reading {source.name}")
-    raw = read_source(source, schema)
-    say(f"desensitizing {len(raw):,} rows")
     key = home.pseudonym_key()
-    stored = desensitize(raw, schema, key)
-    hashes = build_identifier_index(raw, schema, key)
-    say(f"writing {DATA_FILE} and {INDEX_FILE} ({len(hashes):,} identifier digests)")
-    folder = _write_files(home, _folder_name(name, version), _as_stored(stored, schema), hashes)
+    say(f"reading {source.name} in batches of {BATCH_ROWS:,} rows")
+    stored_as = _folder_name(name, version)
+    folder, rows, indexed = _stream_to_store(home, source, schema, key, say, stored_as)
+    say(f"registering {name} version {version}: {rows:,} rows, {indexed:,} identifier digests")
     try:
         dataset = previous or Dataset(name=name)
         dataset.title = schema.title
@@ -77,12 +78,12 @@ def ingest(
         dataset.version = version
         dataset.store_path = (folder / DATA_FILE).relative_to(home.root).as_posix()
         dataset.identifier_index_path = (folder / INDEX_FILE).relative_to(home.root).as_posix()
-        dataset.row_count = len(stored)
+        dataset.row_count = rows
         dataset.source_digest = digest
         dataset.ingested_at = utcnow()
         session.add(dataset)
         details = {
-            "rows": len(stored),
+            "rows": rows,
             "source": source.name,
             "source_digest": digest,
             "version": version,
@@ -96,7 +97,7 @@ def ingest(
         shutil.rmtree(folder, ignore_errors=True)
         raise
     _remove_on_rollback(session, folder)
-    say(f"registered {name} version {version}: {len(stored):,} rows")
+    say(f"registered {name} version {version}: {rows:,} rows")
     return dataset
 
 
@@ -204,9 +205,18 @@ def _read_file(source: Path) -> pd.DataFrame:
 
 def typed_column(series: pd.Series, spec: ColumnSpec, first_line: int | None) -> pd.Series:
     """Convert one column to its schema type; a value that does not parse is refused by row."""
+    values, bad = _typed(series, spec)
+    if bad is not None and bad.any():
+        raise _bad_value(series, spec, bad, first_line)
+    return values
+
+
+def _typed(series: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, pd.Series | None]:
+    """The column in its schema type, and which values did not parse (None: all did).
+    The values are only in their final dtype when nothing is bad."""
     present = series.notna()
     if spec.type == "string":
-        return series.astype("string")
+        return series.astype("string"), None
     if spec.type in ("integer", "double"):
         values = pd.to_numeric(series, errors="coerce").astype("float64")
         bad = present & ~np.isfinite(values.fillna(0.0).to_numpy())
@@ -226,23 +236,163 @@ def typed_column(series: pd.Series, spec: ColumnSpec, first_line: int | None) ->
         )
         bad = present & values.isna()
     if bad.any():
-        raise _bad_value(series, spec, bad, first_line)
-    return values.astype(pandas_dtype(spec.type))
+        return values, bad
+    return values.astype(pandas_dtype(spec.type)), None
 
 
 def _bad_value(
     series: pd.Series, spec: ColumnSpec, bad: pd.Series, first_line: int | None
 ) -> SchemaInvalid:
     position = int(np.flatnonzero(bad.to_numpy())[0])
+    return _bad_message(spec, position, series.iloc[position], int(bad.sum()), first_line)
+
+
+def _bad_message(
+    spec: ColumnSpec, position: int, value: object, count: int, first_line: int | None
+) -> SchemaInvalid:
     where = f"row {position + 1}"
     if first_line is not None:
         where += f" (line {position + first_line} of the file)"
-    more = int(bad.sum()) - 1
+    more = count - 1
     others = f", and {more} more" if more else ""
     return SchemaInvalid(
-        f"column {spec.name!r}, {where}: {series.iloc[position]!r} is not a valid "
+        f"column {spec.name!r}, {where}: {value!r} is not a valid "
         f"{spec.type}{others}; fix the value or the column's type in the schema"
     )
+
+
+@dataclass
+class _Bad:
+    """A column's first value that did not parse (row from 0), and how many did not."""
+
+    position: int
+    value: object
+    count: int = 0
+
+
+def _raw_batches(source: Path) -> tuple[list[str], Iterator[pd.DataFrame]]:
+    """The file's column names, and its rows in batches of BATCH_ROWS, as text (CSV)
+    or as stored (Parquet); read errors become the same InvalidInput as whole-file reads."""
+    suffix = source.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise InvalidInput(
+            f"{source.name}: unsupported file type {suffix or '(none)'!r}; "
+            "ingest a .csv (UTF-8) or .parquet file"
+        )
+    with _read_errors(source):
+        if suffix == ".csv":
+            header = pd.read_csv(source, nrows=0, dtype=str, encoding="utf-8-sig")
+            names = [str(c).strip() for c in header.columns]
+        else:
+            names = [str(c).strip() for c in pq.ParquetFile(source).schema_arrow.names]
+    return names, _batches(source, suffix == ".csv")
+
+
+def _batches(source: Path, is_csv: bool) -> Iterator[pd.DataFrame]:
+    with _read_errors(source):
+        if is_csv:
+            # Everything as text first, so typing can name the first bad value;
+            # only an empty cell is null ("NA" may be a real value).
+            chunks: Iterator[pd.DataFrame] = pd.read_csv(
+                source,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                encoding="utf-8-sig",
+                chunksize=BATCH_ROWS,
+            )
+        else:
+            parquet = pq.ParquetFile(source)
+            chunks = (b.to_pandas() for b in parquet.iter_batches(batch_size=BATCH_ROWS))
+        for chunk in chunks:
+            chunk.columns = [str(c).strip() for c in chunk.columns]
+            yield chunk.reset_index(drop=True)
+
+
+@contextmanager
+def _read_errors(source: Path) -> Iterator[None]:
+    try:
+        yield
+    except pd.errors.EmptyDataError:
+        raise InvalidInput(f"{source.name} is empty; nothing to ingest") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            f"{source.name} is not UTF-8 text; convert it first "
+            f"(for GBK: iconv -f GBK -t UTF-8 {source.name})"
+        ) from None
+    except (pd.errors.ParserError, OSError, ValueError) as exc:
+        raise InvalidInput(f"{source.name} could not be read ({exc}); check the file") from None
+
+
+def _check_columns(source: Path, schema: DatasetSchema, names: list[str]) -> None:
+    expected = [c.name for c in schema.columns]
+    missing = [c for c in expected if c not in names]
+    extra = [c for c in names if c not in expected]
+    if missing or extra:
+        found = "; ".join(
+            f"{label} columns: {', '.join(cols)}"
+            for label, cols in (("missing", missing), ("extra", extra))
+            if cols
+        )
+        raise SchemaInvalid(
+            f"{source.name} does not match schema {schema.dataset}: {found}; make the header "
+            "match the schema, or list extra columns with level L4 or desensitize: drop"
+        )
+
+
+def _stream_to_store(
+    home: Home, source: Path, schema: DatasetSchema, key: bytes, say: Progress, stored_as: str
+) -> tuple[Path, int, int]:
+    """Read, type, desensitize and write `source` one batch at a time, so memory stays
+    flat whatever the file's size (the identifier index, a set of digests, is what grows).
+
+    A value that does not parse stops the writing but not the reading: the error names
+    the first bad value of the first such column, and counts them all, as a whole-file
+    read would. Returns the published folder, the row count and the index's size.
+    """
+    names, batches = _raw_batches(source)
+    _check_columns(source, schema, names)
+    first_line = 2 if source.suffix.lower() == ".csv" else None
+    staging = _staging(home, stored_as)
+    try:
+        rows, bad, digests = 0, dict[str, _Bad](), [digest_array(set())]
+        writer: pq.ParquetWriter | None = None
+        try:
+            for raw in batches:
+                typed: dict[str, pd.Series] = {}
+                for spec in schema.columns:
+                    values, wrong = _typed(raw[spec.name], spec)
+                    if wrong is not None and wrong.any():
+                        first = int(np.flatnonzero(wrong.to_numpy())[0])
+                        seen = bad.setdefault(
+                            spec.name, _Bad(rows + first, raw[spec.name].iloc[first])
+                        )
+                        seen.count += int(wrong.sum())
+                    typed[spec.name] = values
+                if not bad:
+                    say(f"desensitizing and writing rows {rows + 1:,}-{rows + len(raw):,}")
+                    frame = pd.DataFrame(typed, index=raw.index)
+                    stored = _as_stored(desensitize(frame, schema, key), schema)
+                    if writer is None:
+                        writer = pq.ParquetWriter(staging / DATA_FILE, stored.schema)
+                    writer.write_table(stored.replace_schema_metadata(writer.schema.metadata))
+                    digests.append(digest_array(build_identifier_index(frame, schema, key)))
+                rows += len(raw)
+        finally:
+            if writer is not None:
+                writer.close()
+        for spec in schema.columns:
+            if spec.name in bad:
+                b = bad[spec.name]
+                raise _bad_message(spec, b.position, b.value, b.count, first_line)
+        if rows == 0:
+            raise InvalidInput(f"{source.name} has no data rows; nothing to ingest")
+        say(f"writing {INDEX_FILE}")
+        indexed = save_index_array(staging / INDEX_FILE, np.concatenate(digests))
+        return _publish(home, stored_as, staging), rows, indexed
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def _as_stored(frame: pd.DataFrame, schema: DatasetSchema) -> pa.Table:
@@ -250,20 +400,18 @@ def _as_stored(frame: pd.DataFrame, schema: DatasetSchema) -> pa.Table:
     return pa.Table.from_pandas(frame, schema=arrow_schema(schema), preserve_index=False)
 
 
-def _write_files(home: Home, name: str, stored: pa.Table, hashes: set[str]) -> Path:
-    """Write into a hidden temporary folder, then rename it into place in one step."""
+def _staging(home: Home, name: str) -> Path:
+    """A hidden temporary folder in the store, renamed into place once complete."""
     home.store.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".ingest-{name}-", dir=home.store))
+    return Path(tempfile.mkdtemp(prefix=f".ingest-{name}-", dir=home.store))
+
+
+def _publish(home: Home, name: str, staging: Path) -> Path:
+    """Move a complete staging folder into place in one step."""
     final = home.store / name
-    try:
-        pq.write_table(stored, staging / DATA_FILE)
-        save_index(staging / INDEX_FILE, hashes)
-        # mkdtemp makes 0700; sandboxes read the store as an unprivileged user.
-        os.chmod(staging, 0o755)
-        os.rename(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    # mkdtemp makes 0700; sandboxes read the store as an unprivileged user.
+    os.chmod(staging, 0o755)
+    os.rename(staging, final)
     return final
 
 

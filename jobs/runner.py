@@ -193,7 +193,18 @@ def notebook_result(
 def run(
     session_factory: Callable[[], Session], home: Home, job_id: int, settings: JobSettings
 ) -> Job:
-    """Run one queued job to its next resting state; each step commits on its own."""
+    """Run one queued job to its next resting state; each step commits on its own.
+
+    The job waits, still queued, for a slot of the bounded local queue: a burst of
+    submissions runs a few sandboxes at a time instead of all at once.
+    """
+    with settings.queue().slot():
+        return _run_in_slot(session_factory, home, job_id, settings)
+
+
+def _run_in_slot(
+    session_factory: Callable[[], Session], home: Home, job_id: int, settings: JobSettings
+) -> Job:
     try:
         with session_factory() as session, session.begin():
             job = get_job(session, job_id, lock=True)  # a worker may be claiming the same job

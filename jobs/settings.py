@@ -9,6 +9,7 @@ from gate.disclosure import DisclosureRules
 from gate.output_limits import OutputLimits
 from policies.complexity import QueryBudget
 from sandbox.limits import Limits
+from sandbox.queue import LocalQueue
 from sandbox.runner import Runner, get_runner, resolve_backend
 
 
@@ -32,6 +33,13 @@ class JobSettings:
     output_limits: OutputLimits = OutputLimits()  # what the gate agrees to read
     sandbox_runner: Runner | None = field(default=None, compare=False)
     broker_max_requests: int = 100  # query() and fit() calls one notebook may make
+    # The bounded local queue: sandboxes run at once by jobs that run where they were
+    # submitted (0: as many as the host can take), and the folder of its slots.
+    slots: int = 0
+    slots_dir: Path | None = None
+
+    def queue(self) -> LocalQueue:
+        return LocalQueue(self.slots_dir, self.slots)
 
     def runner(self) -> Runner:
         if self.sandbox_runner is not None:

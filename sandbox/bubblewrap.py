@@ -23,7 +23,7 @@ from typing import IO
 
 from core.failures import JobFailure
 from sandbox.interpreter import Interpreter
-from sandbox.limits import Limits, breach, rlimits
+from sandbox.limits import SPILL_DIR, Limits, breach, rlimits, spill_bytes
 from sandbox.outdir import OutMount
 from sandbox.runner import (
     BROKER_MOUNT,
@@ -136,6 +136,7 @@ class BubblewrapRunner:
         if run.broker is not None:  # only the socket's own folder, read-only
             args += ["--ro-bind", str(broker_dir(run)), BROKER_MOUNT]
         args += ["--size", str(self.tmpfs_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+        args += ["--bind", str(spill_folder(run)), SPILL_DIR]
         args += ["--proc", "/proc", "--dev", "/dev"]
         # bwrap's root and /dev are unbounded tmpfs: read-only, /tmp stays the only scratch.
         args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp"]
@@ -171,6 +172,7 @@ class BubblewrapRunner:
     def start(self, run: SandboxRun) -> BubblewrapHandle:
         prepare_work_dir(run)
         attach_broker(run, broker_dir(run))
+        spill_folder(run).mkdir(mode=0o700, exist_ok=True)
         info_r, info_w = os.pipe()
         handle = BubblewrapHandle(run=run, started=time.monotonic(), info_fd=info_r)
         try:
@@ -262,6 +264,8 @@ class BubblewrapRunner:
                     killed_for = breach("wall_seconds")
                 elif h.pid_ns and _processes_in(h.pid_ns) > limits.processes:
                     killed_for = breach("processes")
+                elif spill_bytes(spill_folder(h.run)) > limits.spill_mb * 1024 * 1024:
+                    killed_for = breach("spill_mb")  # DuckDB stops at it; this stops other writers
                 if killed_for:
                     log.note(f"killed: {killed_for}")
                     self._kill(h)
@@ -294,6 +298,13 @@ class BubblewrapRunner:
         h.fds, h.pidfd, h.info_fd = [], -1, -1
         if h.out is not None:
             h.out.release()
+        shutil.rmtree(spill_folder(h.run), ignore_errors=True)
+
+
+def spill_folder(run: SandboxRun) -> Path:
+    """The job's spill folder on the host (/spill inside): on disk beside its work
+    folder, bounded by the spill quota, removed when the job is cleaned up."""
+    return run.work_dir / "spill"
 
 
 def broker_dir(run: SandboxRun) -> Path:

@@ -24,6 +24,7 @@ from sandbox.limits import (
     breach_from_exit,
     check_outputs,
     clear_outputs,
+    job_threads,
     over_limit,
     release_modes,
 )
@@ -180,6 +181,7 @@ def job_spec(run: SandboxRun) -> dict[str, Any]:
 
     DuckDB's memory_limit defaults to half the memory limit: the other half is
     address space for Python, Arrow and thread stacks, which RLIMIT_AS counts too.
+    What outgrows it spills, up to the spill quota; threads follow the host's cores.
     """
     spec = dict(run.spec)
     mounted = {name: f"/data/{name}.parquet" for name in run.data}
@@ -188,7 +190,9 @@ def job_spec(run: SandboxRun) -> dict[str, Any]:
     if stray:
         raise InvalidInput(f"spec names datasets that are not mounted: {sorted(stray)}")
     spec.setdefault("memory_limit", f"{max(run.limits.memory_mb // 2, 64)}MB")
-    spec.setdefault("threads", 2)
+    spec.setdefault("threads", job_threads())
+    if spec.get("kind") == "sql":
+        spec.setdefault("spill_limit", f"{run.limits.spill_mb}MB")
     if spec.get("kind") == "notebook":
         spec.setdefault("timeout", run.limits.wall_seconds)
     return spec

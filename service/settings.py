@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # default in the domain home (<home>/sandbox-pool); if set, in <dir>/<home's scope>.
     sandbox_pool_size: int = 2
     sandbox_pool_dir: Path | None = None
+    # Sandboxes run at once by jobs without workers (0: one per core, within RAM); a
+    # burst of submissions waits for a slot instead of competing for the cores.
+    sandbox_slots: int = 0
     epsilon_per_query: float = 1.0
     # Where `--engine spark` jobs run: local[N], spark://host:7077, or sc://host (Spark Connect).
     spark_master: str = "local[2]"
@@ -89,6 +92,8 @@ class Settings(BaseSettings):
             pool_size=self.sandbox_pool_size,
             pool_dir=self.sandbox_pool_dir,
             pool_home=self.domain_home.root,
+            slots=self.sandbox_slots,
+            slots_dir=self.domain_home.root / "sandbox-slots",
             query_budget=self.query_budget(),
             output_limits=OutputLimits(
                 self.output_max_rows, self.output_max_cells, self.output_max_bytes

@@ -59,6 +59,7 @@ def limits(
     output_bytes: Annotated[int | None, typer.Option(help="Bytes a job may write to /out.")] = None,
     output_files: Annotated[int | None, typer.Option(help="Files a job may write to /out.")] = None,
     cpus: Annotated[int | None, typer.Option(help="CPU cores per job.")] = None,
+    spill_mb: Annotated[int | None, typer.Option(help="DuckDB's spill quota (MB).")] = None,
     clear: Annotated[bool, typer.Option("--clear", help="Back to the domain's limits.")] = False,
     as_json: Json = False,
 ) -> None:
@@ -73,6 +74,7 @@ def limits(
         "output_bytes": output_bytes,
         "output_files": output_files,
         "cpus": cpus,
+        "spill_mb": spill_mb,
     }
     values = {k: v for k, v in given.items() if v is not None}
     d = domain()

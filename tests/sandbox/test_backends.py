@@ -104,11 +104,13 @@ def test_cli_sets_and_shows_license_limits(world: World) -> None:
     home = world.domain.home.root
     license = str(world.license_id)
     result = run_cli(
-        "sandbox", "limits", "--license", license, "--memory-mb", "768", "--json", home=home
-    )
+        "sandbox", "limits", "--license", license, "--memory-mb", "768", "--spill-mb", "4096",
+        "--json", home=home,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     shown = json.loads(result.stdout)
-    assert shown["own"] == {"memory_mb": 768} and shown["effective"]["memory_mb"] == 768
+    assert shown["own"] == {"memory_mb": 768, "spill_mb": 4096}
+    assert shown["effective"]["memory_mb"] == 768 and shown["effective"]["spill_mb"] == 4096
     refused = run_cli("sandbox", "limits", "--license", license, "--processes", "0", home=home)
     assert refused.returncode == 2 and "processes must be a positive integer" in refused.stderr
 

@@ -225,7 +225,7 @@ SANDBOX_ENV = [
     "TMPDIR",
 ]
 ALLOWED_ROOT = {"bin", "data", "dev", "etc", "job", "lib", "lib64", "out", "proc", "python"}
-ALLOWED_ROOT |= {"runtime", "sbin", "tmp", "usr", "venv"}
+ALLOWED_ROOT |= {"runtime", "sbin", "spill", "tmp", "usr", "venv"}
 
 FACTS: dict[str, Any] = {
     "uid": [65534, 65534, 65534],
@@ -285,7 +285,9 @@ def test_bwrap_options_name_each_wall(runner, utilities, tmp_path: Path) -> None
     assert ("--cap-drop", "ALL") in pairs and ("--remount-ro", "/") in pairs
     assert ("--remount-ro", "/proc") in pairs
     writable = [options[i + 2] for i, flag in enumerate(options) if flag == "--bind"]
-    assert writable == ["/out"]
+    assert writable == ["/out", "/spill"]  # /spill: DuckDB's, bounded by the spill quota
+    spill = options[options.index("/spill") - 1]
+    assert spill == str(tmp_path / "spill")  # the job's own folder, never shared
     sources = {options[i + 1] for i, f in enumerate(options) if f in {"--bind", "--ro-bind"}}
     assert not sources & {"/", "/etc", "/root", "/home", "/work", str(Path.home())}
 

@@ -30,6 +30,7 @@ class JobSpec:
     output: str = "result.parquet"
     threads: int = 2
     memory_limit: str | None = None
+    spill_limit: str | None = None  # DuckDB's max_temp_directory_size
     notebook: str = ""
     timeout: int = 600
     broker: str = ""  # the broker's socket, for notebooks that have one
@@ -74,12 +75,15 @@ def parse(raw: dict[str, Any]) -> JobSpec:
     memory = raw.get("memory_limit")
     if memory is not None and not (isinstance(memory, str) and _MEMORY.fullmatch(memory)):
         raise _bad(f"memory_limit must look like '1GB' or '512MB', got {memory!r}")
+    spill = raw.get("spill_limit")
+    if spill is not None and not (isinstance(spill, str) and _MEMORY.fullmatch(spill)):
+        raise _bad(f"spill_limit must look like '4GB' or '512MB', got {spill!r}")
     if kind == "fit":
         model = raw.get("model")
         if not isinstance(model, dict):
             raise _bad("a fit job needs its model: kind, features, label, bounds, epsilon")
-        return JobSpec("fit", sql, "", datasets, "model.json", threads, memory, model=model)
-    return JobSpec("sql", sql, "", datasets, output, threads, memory)
+        return JobSpec("fit", sql, "", datasets, "model.json", threads, memory, spill, model=model)
+    return JobSpec("sql", sql, "", datasets, output, threads, memory, spill)
 
 
 def _datasets(raw: dict[str, Any]) -> dict[str, str]:

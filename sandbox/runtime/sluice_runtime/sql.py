@@ -18,20 +18,41 @@ import pyarrow.parquet as pq
 from . import EXIT_OUTPUT_FAILED, EXIT_QUERY_FAILED, JobFailed
 from .jobspec import JobSpec
 
+# The sandbox's own spill folder (bubblewrap mounts one, with the spill quota); a
+# sandbox without one spills into its small /tmp.
+SPILL_DIR = Path("/spill")
+FALLBACK_SPILL_DIR = "/tmp/duckdb"
+
+
+def spill_directory() -> str:
+    return str(SPILL_DIR) if SPILL_DIR.is_dir() else FALLBACK_SPILL_DIR
+
 
 def connect(
-    datasets: dict[str, str], *, threads: int = 2, memory_limit: str | None = None
+    datasets: dict[str, str],
+    *,
+    threads: int = 2,
+    memory_limit: str | None = None,
+    spill_limit: str | None = None,
+    temp_directory: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with one view per dataset and nothing else reachable.
+
+    What outgrows `memory_limit` spills to `temp_directory`, up to `spill_limit`
+    (DuckDB's max_temp_directory_size): past it the query fails naming that setting,
+    which the host reads as the spill quota.
 
     Order matters: views are created while files are reachable; allowed_paths
     must list the dataset files before external access goes off, or the views
     stop working; the lock comes last so no statement can undo the rest.
     """
     con = duckdb.connect(":memory:")
-    settings: list[tuple[str, Any]] = [("threads", threads), ("temp_directory", "/tmp/duckdb")]
+    temp = temp_directory or spill_directory()
+    settings: list[tuple[str, Any]] = [("threads", threads), ("temp_directory", temp)]
     if memory_limit:
         settings.append(("memory_limit", memory_limit))
+    if spill_limit:
+        settings.append(("max_temp_directory_size", spill_limit))
     settings += [
         ("autoinstall_known_extensions", False),
         ("autoload_known_extensions", False),
@@ -63,7 +84,12 @@ def run(spec: JobSpec, out_dir: Path) -> dict[str, Any]:
     """Execute the spec's query; write <output> and its .meta.json; return the meta."""
     only_select(spec.sql)
     try:
-        con = connect(spec.datasets or {}, threads=spec.threads, memory_limit=spec.memory_limit)
+        con = connect(
+            spec.datasets or {},
+            threads=spec.threads,
+            memory_limit=spec.memory_limit,
+            spill_limit=spec.spill_limit,
+        )
         relation = con.sql(spec.sql)
         names, types = relation.columns, relation.types
         columns = [{"name": n, "type": str(t)} for n, t in zip(names, types, strict=True)]
@@ -99,6 +125,10 @@ def _query_failed(exc: BaseException) -> JobFailed:
     first = text[0] if text else type(exc).__name__
     if isinstance(exc, MemoryError):
         first = f"MemoryError {first}".strip()
+    if "max_temp_directory_size" in str(exc):
+        # DuckDB says "Out of Memory" on the first line and names the setting on a later
+        # one; the host reads only the last line, so the cause goes on it.
+        first = f"spill quota (max_temp_directory_size) exhausted: {first}"
     return JobFailed(EXIT_QUERY_FAILED, f"query failed: {first[:500]}")
 
 
