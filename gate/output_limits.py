@@ -92,7 +92,7 @@ def oversized(paths: Sequence[Path], limits: OutputLimits) -> OutputTooLarge | N
     return None
 
 
-COMPANION_KINDS = ("top1", "top2", "abs", "sum", "cnt")  # __<kind>__<cell>, policies/rewrite.py
+COMPANION_KINDS = ("top1", "top2", "abs", "sum", "cnt", "fx")  # __<kind>__<cell>, policies/rewrite.py
 ROW_COMPANIONS = ("__n", "__units")
 
 

@@ -103,7 +103,7 @@ def test_a_delta_budget_is_asked_for_and_may_only_be_lowered(
     assert applied["requested"]["delta"] == 4e-6
     url = f"/api/v1/licenses/{applied['id']}/approve"
     widened = api.post(url, json={"delta": 1e-3}, headers=as_["gao"])
-    assert widened.status_code == 422 and "δ may be lowered" in widened.json()["message"]
+    assert widened.status_code == 422 and "δ may be lowered" in widened.json()["detail"]
     approved = api.post(url, json={"delta": 2e-6}, headers=as_["gao"]).json()
     assert approved["delta_total"] == 2e-6 and approved["delta_remaining"] == 2e-6
     bad = api.post("/api/v1/licenses", json={**_application(), "delta": 1.5}, headers=as_["li"])
