@@ -92,7 +92,8 @@ def oversized(paths: Sequence[Path], limits: OutputLimits) -> OutputTooLarge | N
     return None
 
 
-COMPANION_KINDS = ("top1", "top2", "abs", "sum", "cnt", "fx")  # __<kind>__<cell>, policies/rewrite.py
+# __<kind>__<cell>, as policies/rewrite.py names them
+COMPANION_KINDS = ("top1", "top2", "abs", "sum", "cnt", "fx")
 ROW_COMPANIONS = ("__n", "__units")
 
 

@@ -10,6 +10,7 @@ runner keeps them in the store once the job awaits review.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -220,6 +221,8 @@ def _gate_model(
         "source": candidate.path.name,
         "kind": "model",
         "blocked": bool(findings),
+        # what reviewers saw, so an interface serving the release can check it is that file
+        "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
     }
     if model is not None:
         summary.update(model=model.kind, epsilon=model.epsilon, bounds=model.bounds,

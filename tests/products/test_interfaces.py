@@ -176,3 +176,57 @@ def test_template_parameters_take_only_declared_values(world: World) -> None:
     with world.domain.transaction() as session:
         outcomes = [c.outcome for c in session.scalars(select(InterfaceCall))]
     assert outcomes == ["refused"] * 3
+
+
+def test_a_broker_trained_model_serves_scores_to_consented_subjects(
+    world: World, demo_files: list[tuple[Path, Path]]
+) -> None:
+    """The whole path: fit() broker-side, review, release, a scoring interface over the
+    released model.json, and a bank's call answered with the model's own prediction."""
+    from gate.model_artifact import DpModel
+    from jobs.dp_fit import submit_model
+    from jobs.runner import run
+    from products.interfaces import create_interface
+    from products.models import released_model
+    from products.release import release_of
+    from tests.products.conftest import decide
+
+    request = {
+        "model": "linear_regression",
+        "sql": "SELECT employees, capital FROM enterprise_utilities",
+        "features": ["employees"],
+        "label": "capital",
+        "epsilon": 2.0,
+    }
+    settings = world.domain.settings.job_settings()
+    with world.domain.transaction() as session:
+        job_id, _plan = submit_model(session, world.license_id, world.operator, request)
+    run(world.domain.sessions, world.domain.home, job_id, settings)
+    assert decide(world, job_id, world.reviewers[0]) == "released"
+    with world.domain.transaction() as session:
+        release = release_of(session, job_id)
+        assert release is not None
+        model, _digest = released_model(session, world.domain.home, release)
+        interface = create_interface(
+            session,
+            world.domain.home,
+            release.id,
+            world.operator,
+            "规模估算接口",
+            "scoring",
+            PURPOSE,
+            {"features": {"employees": "enterprise_utilities.employees"}, "output": "score"},
+        )
+        key, token = issue_key(session, interface.id, world.operator, "农商银行", "commercial")
+        record_consent(
+            session, world.domain.home, key, _applicant(demo_files), PURPOSE,
+            utcnow() + timedelta(days=30), "form 9",
+        )  # fmt: skip
+    assert isinstance(model, DpModel) and model.kind == "linear_regression"
+    ask = CallRequest(identifier=_applicant(demo_files), purpose=PURPOSE)
+    answer = _call(world, token, interface.id, ask)
+    assert set(answer["output"]) == {"score"}  # the approved output, never the features
+    frame = pd.read_csv(demo_files[0][0], dtype={"enterprise_id": str})
+    employees = float(frame["employees"].iloc[0])
+    expected = model.predict([{"employees": employees}])[0]
+    assert answer["output"]["score"] == pytest.approx(expected, rel=1e-6)
