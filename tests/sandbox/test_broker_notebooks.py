@@ -288,3 +288,58 @@ def test_a_worker_serves_the_broker_and_never_claims_a_child(world: World) -> No
                             parent_id=job_id)  # fmt: skip
         assert queued.status == "queued"
     assert work_one(d.sessions, d.home, WorkerOptions("w"), settings) is None
+
+
+# --- one notebook, two places: a synthetic twin at home, the broker in the domain -------
+
+PORTABLE = notebook(
+    "import pandas as pd\nimport sluice_runtime as sr",
+    "d = sr.schema()\n"
+    "t = sr.query('SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district')\n"
+    "m = sr.fit('linear_regression', sql='SELECT employees, capital FROM enterprise_utilities',\n"
+    "           features=['employees'], label='capital', epsilon=1.0)\n"
+    "p = m.predict(pd.DataFrame({'employees': [10, 100]}))\n"
+    "print('PORTABLE', 'enterprise_utilities' in d, sorted(t.columns), len(p))",
+)
+EXPECTED = "PORTABLE True ['district', 'n'] 2"
+
+
+def _printed(executed: str) -> str:
+    book = json.loads(executed)
+    texts = [
+        "".join(out.get("text", ""))
+        for cell in book["cells"]
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "stream"
+    ]
+    return "".join(texts)
+
+
+def test_a_notebook_written_on_a_twin_runs_unchanged_in_the_sandbox(
+    world: World, runners, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    from catalog import get_dataset
+    from catalog.twin import twin
+    from jobs.queries import job_dir
+
+    with world.domain.transaction() as session:
+        schema = get_dataset(session, "enterprise_utilities").schema()
+    twin(schema, 500, seed=3).write(tmp_path / "twin")
+    runtime = Path(__file__).resolve().parents[2] / "sandbox" / "runtime"
+    monkeypatch.setenv("PYTHONPATH", str(runtime))
+    monkeypatch.setenv("SLUICE_TWIN", str(tmp_path / "twin"))
+    monkeypatch.delenv("SLUICE_BROKER", raising=False)
+    at_home = nbformat.reads(PORTABLE, as_version=4)
+    NotebookClient(at_home, kernel_name="python3", timeout=300, startup_timeout=120).execute()
+    assert EXPECTED in _printed(nbformat.writes(at_home))
+
+    monkeypatch.delenv("SLUICE_TWIN")
+    done = run_notebook_job(world, PORTABLE, "bubblewrap", runners)
+    executed = sorted((job_dir(world.domain.home, done) / "review").glob("*.ipynb"))
+    assert executed, done.failure
+    assert EXPECTED in _printed(executed[0].read_text("utf-8")), done.failure
+    kinds = sorted(child.kind for child in children(world, done.id))
+    assert kinds == ["model", "sql"]  # query() and fit() went through the broker
