@@ -20,11 +20,26 @@ from tests.console.conftest import Server
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 HAN = re.compile(r"[\u4e00-\u9fff]")
+# two or more English words in a row, outside code, data and inputs: an untranslated string
+ENGLISH = re.compile(r"(?<![\w/.-])[A-Za-z][a-z]+(?:[ ,'][A-Za-z][a-z]+)+(?![\w/.-])")
+# values the test world itself holds (a licence's purpose), not interface text
+WORLD_DATA = {"test scenario"}
+UNTRANSLATED = """() => {
+  const skip = new Set(["CODE", "PRE", "SCRIPT", "STYLE", "TEXTAREA", "OPTION", "TITLE"]);
+  const texts = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    let el = node.parentElement, hidden = false;
+    for (; el; el = el.parentElement) { if (skip.has(el.tagName)) { hidden = true; break; } }
+    if (!hidden && node.textContent.trim()) { texts.push(node.textContent); }
+  }
+  return texts;
+}"""
 PAGES = {
     None: ["/login", "/market", "/market/disclosure"],
-    "li": ["/console/jobs", "/console/jobs/new", "/console/products"],
-    "wang": ["/console/review"],
-    "chen": ["/console/audit", "/console/alerts"],
+    "li": ["/console/jobs", "/console/jobs/new", "/console/products", "/console/catalog"],
+    "wang": ["/console/review", "/console/review/history"],
+    "chen": ["/console/audit", "/console/alerts", "/console/filings"],
     "gao": ["/console/licenses"],
 }
 
@@ -47,7 +62,10 @@ def _uncovered_chinese(page, covering: set[str]) -> tuple[int, list[str]]:  # ty
 
     def walk(node: dict) -> None:  # type: ignore[type-arg]
         children = node.get("children", [])
-        own_text = "".join(c.get("nodeValue", "") for c in children if c.get("nodeType") == 3)
+        # a closed <details> draws its <summary> only, not its own text
+        closed = node.get("nodeName") == "DETAILS" and "open" not in node.get("attributes", [])
+        own = [c for c in children if c.get("nodeType") == 3 and not closed]
+        own_text = "".join(c.get("nodeValue", "") for c in own)
         han = len(HAN.findall(own_text))
         if node.get("nodeType") == 1 and han:
             fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node["nodeId"]})["fonts"]
@@ -59,7 +77,8 @@ def _uncovered_chinese(page, covering: set[str]) -> tuple[int, list[str]]:  # ty
             if drawn < han:
                 uncovered.append(f"{own_text.strip()[:30]!r} drawn in {fonts}")
         for child in children:
-            walk(child)
+            if not (closed and child.get("nodeName") != "SUMMARY"):
+                walk(child)
 
     walk(root)
     return seen, uncovered
@@ -81,6 +100,13 @@ def test_chinese_pages_have_every_glyph(server: Server, tokens, browser_factory)
         for path in paths:
             response = page.goto(f"{server.url}{path}")
             assert response is not None and response.ok, path
+            english = {
+                phrase
+                for text in page.evaluate(UNTRANSLATED)
+                for phrase in ENGLISH.findall(text)
+                if phrase not in WORLD_DATA
+            }
+            assert not english, f"{path}: untranslated on the zh-CN page: {sorted(english)}"
             seen, uncovered = _uncovered_chinese(page, covering)
             assert seen, f"{path}: no Chinese text found on the zh-CN page"
             assert not uncovered, f"{path}: Chinese drawn without its glyphs: {uncovered[:3]}"
@@ -88,3 +114,23 @@ def test_chinese_pages_have_every_glyph(server: Server, tokens, browser_factory)
             page.screenshot(path=str(ARTIFACTS / f"zh-CN-{name}.png"), full_page=True)
             checked += 1
     assert checked == sum(len(p) for p in PAGES.values())
+
+
+@pytest.mark.sandbox
+def test_english_pages_are_kept_as_screenshots(server: Server, tokens, browser_factory) -> None:
+    """The same pages in English, for people to compare; each must load and say English."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for user, paths in PAGES.items():
+        page = browser_factory(f"en-{user or 'public'}")
+        page.goto(f"{server.url}/lang/en?next=/login")
+        if user:
+            page.goto(f"{server.url}/login")
+            page.fill("#token", tokens[user])
+            page.click("#login")
+            page.wait_for_load_state()
+        for path in paths:
+            response = page.goto(f"{server.url}{path}")
+            assert response is not None and response.ok, path
+            assert page.locator("html").get_attribute("lang") == "en", path
+            name = path.strip("/").replace("/", "-") or "home"
+            page.screenshot(path=str(ARTIFACTS / f"en-{name}.png"), full_page=True)
