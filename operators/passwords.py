@@ -7,6 +7,8 @@ always costs one Argon2 computation, so a login cannot tell which names exist.
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select
@@ -20,8 +22,13 @@ __all__ = ["MIN_PASSWORD_LENGTH", "check_password", "set_password"]
 
 MIN_PASSWORD_LENGTH = 12
 HASHER = PasswordHasher()  # Argon2id with the library's current RFC 9106 parameters
-# compared against when the name is unknown, so both refusals cost the same
-_DECOY = HASHER.hash("sluice-decoy-password")
+
+
+@cache
+def _decoy() -> str:
+    """Compared against when the name is unknown, so both refusals cost the same (made
+    on first use: hashing costs ~0.2 s, which every CLI start would otherwise pay)."""
+    return HASHER.hash("sluice-decoy-password")
 
 
 def set_password(session: Session, user: User, password: str, actor: Actor) -> None:
@@ -42,7 +49,7 @@ def check_password(session: Session, name: str, password: str) -> User:
     user = session.scalar(select(User).where(User.name == name))
     stored = user.password_hash if user is not None else None
     try:
-        HASHER.verify(stored or _DECOY, password)
+        HASHER.verify(stored or _decoy(), password)
         matched = stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         matched = False
