@@ -8,7 +8,7 @@ heads still catch it and the first entry past the last good head is named.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -315,13 +315,24 @@ def _store_feed(session: Session) -> Iterable[tuple[str, Any, Any]]:
         yield "head", heads[size], None
 
 
+def _reported(
+    feed: Iterable[tuple[str, Any, Any]], progress: Callable[[int], None]
+) -> Iterator[tuple[str, Any, Any]]:
+    for item in feed:
+        if item[0] == "entry":
+            progress(int(item[1]["seq"]))
+        yield item
+
+
 def verify_store(
     session: Session,
     verifier: Verifier | None = None,
     kept: Iterable[dict[str, Any]] = (),
     unsigned_seconds: float | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Verification:
     """Verify the live store against its own signed heads (signatures too, given a key).
+    `progress`, if given, hears the sequence number of each entry as it is checked.
 
     `kept` are heads a regulator or witness kept earlier: the log must be a consistent
     extension of each (a shortened, rewritten or forked log fails). With
@@ -337,7 +348,10 @@ def verify_store(
             checker.keep(head)
     except Tampered as error:
         return checker.result(False, [], error)
-    result = run_checker(checker, _store_feed(session), require_signed_tail=False)
+    feed = _store_feed(session)
+    if progress is not None:
+        feed = _reported(feed, progress)
+    result = run_checker(checker, feed, require_signed_tail=False)
     if result.ok and unsigned_seconds is not None and result.unsigned_tail:
         first = result.signed_size + 1
         at = session.scalar(select(AuditEntry.at).where(AuditEntry.seq == first))

@@ -3,6 +3,8 @@ timeline to what each entry is about, and failed logins on the record."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 
@@ -42,3 +44,35 @@ def test_a_failed_login_is_on_the_record_without_the_token(client, world: World)
             "anonymous",
         )
         assert guess not in str(last.details)
+
+
+def _full_check_done(client) -> dict:  # type: ignore[no-untyped-def]
+    for _ in range(600):  # a bound on waiting, not an assertion on speed
+        status = client.get("/console/audit/verify").json()
+        if status["state"] == "done":
+            return dict(status)
+        time.sleep(0.1)
+    raise AssertionError("the full verification never finished")
+
+
+@pytest.mark.sandbox
+def test_the_badge_is_cheap_and_the_full_check_runs_on_demand(client, tokens, world) -> None:
+    job_id = ran(world, L1_QUERY)
+    decide(world, job_id, "wang")  # a release signs a head
+    csrf = login(client, tokens["chen"])
+    page = client.get("/console/audit").text
+    assert 'class="badge ok" id="verify-badge"' in page and 'id="verify-now"' in page
+    assert client.post("/console/audit/verify", data={"csrf": csrf}).status_code == 303
+    done = _full_check_done(client)
+    assert done["ok"] is True and done["checked"] == done["total"] > 0
+    assert 'id="full-result"' in client.get("/console/audit").text
+
+    with world.domain.transaction() as session:  # an insider edits one entry in place
+        first = session.get(AuditEntry, 2)
+        first.details = {**first.details, "edited": True}
+    page = client.get("/console/audit").text  # the page load reads nothing of the log
+    assert 'class="badge ok" id="verify-badge"' in page
+    client.post("/console/audit/verify", data={"csrf": csrf})
+    done = _full_check_done(client)
+    assert done["ok"] is False and done["problem"]
+    assert "✘" in client.get("/console/audit").text

@@ -7,31 +7,23 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from audit_log import ROUTINE_ACTIONS, AuditEntry, verify_store
-from audit_log.heads import latest_head
+from audit_log import ROUTINE_ACTIONS, AuditEntry
 from operators.accounts import Principal
 from operators.licenses import list_licenses
 from operators.records import Operator
 from products.filings import list_filings
 from products.records import Product
-from service.web.session import domain_of, need, render
+from service.web.session import FormDep, domain_of, need, render
+from service.web.verification import badge, full_check, start_full_check
 
 router = APIRouter()
 Regulator = Annotated[Principal, Depends(need("regulator"))]
 PAGE = 100
 BUDGET_WARNING = 0.8
 Text = Annotated[str, Query(max_length=200)]
-
-
-def badge(session: Session) -> dict[str, Any]:
-    """The live verification of the whole log, and the latest signed head if there is one."""
-    result = verify_store(session).to_dict()
-    signed = latest_head(session)
-    result["signed_head"] = signed.to_dict() if signed is not None else None
-    return result
 
 
 def day_bound(text: str, end: bool) -> datetime | None:
@@ -77,7 +69,7 @@ def timeline(
             e.to_dict() for e in s.scalars(query.order_by(AuditEntry.seq.desc()).limit(PAGE))
         ]
         hidden = s.scalar(select(func.count()).select_from(hidden_query.subquery())) if hide else 0
-        verification = badge(s)
+        verification = badge(s, domain_of(request))
     filters = {"action": action, "actor": actor, "subject": subject, "since": since}
     return render(
         request,
@@ -116,7 +108,7 @@ def alerts(request: Request, _who: Regulator) -> Any:
             .limit(20)
         )
         refusals = [e.to_dict() for e in refused]
-        verification = badge(s)
+        verification = badge(s, domain_of(request))
     return render(
         request,
         "alerts.html",
@@ -142,3 +134,15 @@ def filings(request: Request, _who: Regulator) -> Any:
             for f in list_filings(s)
         ]
     return render(request, "filings.html", filings=rows)
+
+
+@router.post("/console/audit/verify")
+def verify_now(request: Request, who: Regulator, _form: FormDep) -> Any:
+    """Start a full verification of the log in the background; the badge shows its progress."""
+    start_full_check(domain_of(request), who.name)
+    return RedirectResponse("/console/audit", status_code=303)
+
+
+@router.get("/console/audit/verify")
+def verify_status(request: Request, _who: Regulator) -> JSONResponse:
+    return JSONResponse(full_check(domain_of(request)).to_dict())
