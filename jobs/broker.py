@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import struct
 import threading
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 SOCKET_NAME = "sluice.sock"
+UNIX_PATH_MAX = 104  # sockaddr_un's sun_path, less a margin (108 on Linux)
 MAX_REQUEST_BYTES = 64 * 1024  # a request is SQL and a few names, never data
 MAX_RESULT_BYTES = 64 * 1024 * 1024  # a released table larger than this is refused
 READ_TIMEOUT = 30.0  # seconds a client may take to send its request
@@ -56,6 +58,21 @@ class Reply:
 
 class FrameError(Exception):
     """A frame that is too large, cut short or not the JSON object it should be."""
+
+
+def _bind_in(sock: socket.socket, folder: Path) -> None:
+    """Bind the socket as `folder`/SOCKET_NAME, however long the folder's path: a Unix
+    socket's path may hold only ~107 bytes, and a domain home (or a test's temporary
+    folder) can be deeper than that. Through the folder's descriptor the path is short."""
+    path = folder / SOCKET_NAME
+    if len(os.fsencode(path)) < UNIX_PATH_MAX:
+        sock.bind(str(path))
+        return
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        sock.bind(f"/proc/self/fd/{descriptor}/{SOCKET_NAME}")
+    finally:
+        os.close(descriptor)
 
 
 def read_frame(sock: socket.socket, limit: int) -> bytes:
@@ -99,9 +116,8 @@ class NotebookBroker:
     def listen_in(self, folder: Path) -> str:
         self.close()
         self._stop = threading.Event()
-        path = folder / SOCKET_NAME
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(str(path))  # the backend gives it to the sandbox's user alone
+        _bind_in(sock, folder)  # the backend gives it to the sandbox's user alone
         sock.listen(1)
         sock.settimeout(0.2)
         self._sock = sock

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-__all__ = ["LOCAL_ZONE", "official_notice", "show_cell", "show_number", "show_time"]
+__all__ = ["LOCAL_ZONE", "official_notice", "rule_label", "show_cell", "show_number", "show_time"]
 
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 ZONE_LABEL = {"zh-CN": "北京时间", "en": "CST, UTC+8"}
@@ -108,3 +108,10 @@ def official_notice(text: str | None, t: Callable[[str], str]) -> str | None:
         return None
     noun, number, state = match.groups()
     return f"{t(NOUNS[noun])} #{number}: {t(state)}"
+
+
+def rule_label(code: str, t: Callable[[str], str]) -> str:
+    """A policy or disclosure rule in the reader's language: its translation when the
+    catalog has one (`rule:<code>`), else the code itself, which the docs explain."""
+    label = t(f"rule:{code}")
+    return code if label == f"rule:{code}" else label

@@ -23,7 +23,13 @@ from fastapi.templating import Jinja2Templates
 from core.errors import PermissionDenied
 from operators.accounts import Principal, authenticate
 from service.domain import Domain
-from service.web.formatting import official_notice, show_cell, show_number, show_time
+from service.web.formatting import (
+    official_notice,
+    rule_label,
+    show_cell,
+    show_number,
+    show_time,
+)
 from service.web.i18n import LANGUAGES, chosen, translator
 from service.web.notifications import notices_for
 
@@ -129,6 +135,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         "when": lambda value, seconds=False: show_time(value, lang, seconds=seconds),
         "num": show_number,
         "cell": lambda value: show_cell(value, lang),
+        "rule": lambda code: rule_label(code, translator(lang)),
     }
     if who is not None:
         with domain_of(request).transaction() as session:

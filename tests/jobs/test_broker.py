@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import os
 import socket
 import threading
 from pathlib import Path
@@ -128,5 +130,26 @@ def test_attach_broker_gives_the_socket_to_the_sandbox_user_alone(tmp_path: Path
         assert stat.S_IMODE((folder / "sluice.sock").stat().st_mode) == 0o600
         spec = json.loads((run.job_dir / "spec.json").read_text())
         assert spec["broker"] == "/broker/sluice.sock"
+    finally:
+        broker.close()
+
+
+def test_a_socket_binds_in_a_folder_deeper_than_a_unix_path_allows(tmp_path: Path) -> None:
+    """Domain homes can be deep; the socket still lands in the folder and answers."""
+    deep = tmp_path.joinpath(*["a-rather-long-folder-name"] * 6)
+    deep.mkdir(parents=True)
+    assert len(str(deep / "sluice.sock")) > 108  # more than sockaddr_un can hold
+    broker = NotebookBroker(lambda request: Reply({"ok": True, "echo": request["op"]}))
+    try:
+        name = broker.listen_in(deep)
+        assert (deep / name).is_socket()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            descriptor = os.open(deep, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                client.connect(f"/proc/self/fd/{descriptor}/{name}")
+            finally:
+                os.close(descriptor)
+            write_frame(client, json.dumps({"op": "schema"}).encode())
+            assert json.loads(read_frame(client, 1 << 20))["echo"] == "schema"
     finally:
         broker.close()
