@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse
 
 from audit_log import (
@@ -34,6 +34,8 @@ from service.schemas.audit import (
     VerificationOut,
 )
 
+# ids are database integers: anything past them is refused as input, not a 500
+OptionalId = Annotated[int | None, Query(ge=1, le=2_147_483_647)]
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Seq = Annotated[int, Query(ge=0)]
@@ -68,8 +70,8 @@ def _filter(
 def audit_entries(
     _who: RegulatorDep,
     s: SessionDep,
-    operator_id: int | None = None,
-    license_id: int | None = None,
+    operator_id: OptionalId = None,
+    license_id: OptionalId = None,
     dataset: str | None = None,
     action: Annotated[str | None, Query(description="exact, or a prefix ending in '.'")] = None,
     since: datetime | None = None,
@@ -88,8 +90,8 @@ def audit_alerts(
     _who: RegulatorDep,
     s: SessionDep,
     rule: str | None = None,
-    operator_id: int | None = None,
-    license_id: int | None = None,
+    operator_id: OptionalId = None,
+    license_id: OptionalId = None,
     since: datetime | None = None,
     until: datetime | None = None,
     after: Seq = 0,
@@ -124,7 +126,10 @@ def audit_latest_head(_who: RegulatorDep, s: SessionDep) -> TreeHeadOut:
 
 @router.get("/proofs/inclusion/{seq}")
 def audit_inclusion(
-    seq: int, _who: RegulatorDep, s: SessionDep, tree_size: int | None = None
+    seq: Annotated[int, Path(ge=1, le=2_147_483_647)],
+    _who: RegulatorDep,
+    s: SessionDep,
+    tree_size: OptionalId = None,
 ) -> InclusionProof:
     return InclusionProof.model_validate(inclusion_document(s, seq, tree_size))
 
@@ -133,8 +138,8 @@ def audit_inclusion(
 def audit_consistency(
     _who: RegulatorDep,
     s: SessionDep,
-    old: Annotated[int, Query(ge=1)],
-    new: Annotated[int, Query(ge=1)],
+    old: Annotated[int, Query(ge=1, le=2_147_483_647)],
+    new: Annotated[int, Query(ge=1, le=2_147_483_647)],
 ) -> ConsistencyProof:
     return ConsistencyProof.model_validate(consistency_document(s, old, new))
 

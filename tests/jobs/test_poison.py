@@ -89,8 +89,9 @@ def test_a_billion_row_output_fails_on_its_row_limit_in_bounded_memory(world: Wo
     assert job.status == JobStatus.FAILED, job.failure
     assert job.failure == "limit:output_rows"
     assert (world.domain.home.jobs / str(job_id) / "candidate").exists() is False
-    # reading the billion booleans into pandas alone would take more than 1 GB
-    assert peak < 500 * 2**20 and peak - before < 200 * 2**20, (before, peak)
+    # reading the billion booleans into pandas alone would take more than 1 GB; what this
+    # process held before depends on the tests that ran in it, so the rise is measured
+    assert peak - before < 200 * 2**20, (before, peak)
 
 
 @pytest.mark.sandbox("bubblewrap")

@@ -82,7 +82,8 @@ def test_limits_reach_the_engine(inspected: dict[str, Any]) -> None:
     assert host["Memory"] == 512 * 1024 * 1024 and host["MemorySwap"] == host["Memory"]
     assert host["PidsLimit"] == 48 and host["NanoCpus"] == 1_000_000_000
     ulimits = {u["Name"]: (u["Soft"], u["Hard"]) for u in host["Ulimits"]}
-    assert ulimits["cpu"] == (60, 61) and ulimits["core"] == (0, 0)
+    cpu = Limits().cpu_seconds  # the default CPU budget, with one second's grace to the kill
+    assert ulimits["cpu"] == (cpu, cpu + 1) and ulimits["core"] == (0, 0)
     assert "size=256m" in host["Tmpfs"]["/tmp"] and "noexec" in host["Tmpfs"]["/tmp"]
 
 
