@@ -152,19 +152,7 @@ def _refuse_existing(session: Session, home: Home, name: str, new_version: bool)
 def read_source(source: Path, schema: DatasetSchema) -> pd.DataFrame:
     """Read a CSV or Parquet file and type every column as the schema says."""
     frame = _read_file(source)
-    expected = [c.name for c in schema.columns]
-    missing = [c for c in expected if c not in frame.columns]
-    extra = [c for c in frame.columns if c not in expected]
-    if missing or extra:
-        found = "; ".join(
-            f"{label} columns: {', '.join(names)}"
-            for label, names in (("missing", missing), ("extra", extra))
-            if names
-        )
-        raise SchemaInvalid(
-            f"{source.name} does not match schema {schema.dataset}: {found}; make the header "
-            "match the schema, or list extra columns with level L4 or desensitize: drop"
-        )
+    _check_columns(source, schema, list(frame.columns))
     if frame.empty:
         raise InvalidInput(f"{source.name} has no data rows; nothing to ingest")
     first_line = 2 if source.suffix.lower() == ".csv" else None
@@ -174,31 +162,28 @@ def read_source(source: Path, schema: DatasetSchema) -> pd.DataFrame:
     )
 
 
-def _read_file(source: Path) -> pd.DataFrame:
+def _readable_suffix(source: Path) -> str:
+    """The file's suffix, if ingest can read that kind of file."""
     suffix = source.suffix.lower()
-    try:
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise InvalidInput(
+            f"{source.name}: unsupported file type {suffix or '(none)'!r}; "
+            "ingest a .csv (UTF-8) or .parquet file"
+        )
+    return suffix
+
+
+def _read_file(source: Path) -> pd.DataFrame:
+    suffix = _readable_suffix(source)
+    with _read_errors(source):
         if suffix == ".csv":
             # Everything as text first, so typing can name the first bad value;
             # only an empty cell is null ("NA" may be a real value).
             frame = pd.read_csv(
                 source, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig"
             )
-        elif suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(source)
         else:
-            raise InvalidInput(
-                f"{source.name}: unsupported file type {suffix or '(none)'!r}; "
-                "ingest a .csv (UTF-8) or .parquet file"
-            )
-    except pd.errors.EmptyDataError:
-        raise InvalidInput(f"{source.name} is empty; nothing to ingest") from None
-    except UnicodeDecodeError:
-        raise InvalidInput(
-            f"{source.name} is not UTF-8 text; convert it first "
-            f"(for GBK: iconv -f GBK -t UTF-8 {source.name})"
-        ) from None
-    except (pd.errors.ParserError, OSError, ValueError) as exc:
-        raise InvalidInput(f"{source.name} could not be read ({exc}); check the file") from None
+            frame = pd.read_parquet(source)
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame.reset_index(drop=True)
 
@@ -273,12 +258,7 @@ class _Bad:
 def _raw_batches(source: Path) -> tuple[list[str], Iterator[pd.DataFrame]]:
     """The file's column names, and its rows in batches of BATCH_ROWS, as text (CSV)
     or as stored (Parquet); read errors become the same InvalidInput as whole-file reads."""
-    suffix = source.suffix.lower()
-    if suffix not in (".csv", ".parquet", ".pq"):
-        raise InvalidInput(
-            f"{source.name}: unsupported file type {suffix or '(none)'!r}; "
-            "ingest a .csv (UTF-8) or .parquet file"
-        )
+    suffix = _readable_suffix(source)
     with _read_errors(source):
         if suffix == ".csv":
             header = pd.read_csv(source, nrows=0, dtype=str, encoding="utf-8-sig")
