@@ -4,7 +4,6 @@ go on with the next job."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from jobs.settings import JobSettings
 from jobs.submit import submit_notebook, submit_sql
 from jobs.worker import WorkerOptions, work, work_one
 from tests.conftest import World
+from tests.sandbox.test_notebooks import notebook
 
 PLAIN = "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district"
 TOTALS = "SELECT district, SUM(employees) AS total FROM enterprise_utilities GROUP BY district"
@@ -173,22 +173,7 @@ def test_checking_a_table_file_reads_its_footer_first(tmp_path: Path) -> None:
         read_table(bomb, OutputLimits(max_rows=10**9, max_cells=1000))
 
 
-NOTEBOOK = json.dumps(
-    {
-        "cells": [
-            {
-                "cell_type": "code",
-                "source": "1 + 1",
-                "metadata": {},
-                "outputs": [],
-                "execution_count": None,
-            }
-        ],  # fmt: skip
-        "metadata": {},
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-)
+NOTEBOOK = notebook("1 + 1")
 
 
 @pytest.mark.sandbox("bubblewrap")

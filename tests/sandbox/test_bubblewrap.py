@@ -25,15 +25,13 @@ from core.errors import InvalidInput
 from sandbox import BubblewrapRunner, Limits, SandboxResult, SandboxRun, execute, get_runner
 from sandbox.bubblewrap import unavailable_reason
 from sandbox.runner import LOG_CAP, available_backends
+from tests.conftest import require_component
 
 
 @pytest.fixture(scope="module")
 def runner() -> BubblewrapRunner:
     reason = unavailable_reason()
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"bubblewrap is required under CI: {reason}")
-        pytest.skip(f"bubblewrap unavailable: {reason}")
+    require_component(reason is None, f"bubblewrap ({reason})")
     return BubblewrapRunner(allow_probes=True)
 
 

@@ -5,7 +5,6 @@ id that was never issued — same status, same body once the id itself is set as
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from dataclasses import dataclass, replace
 from typing import Any
@@ -21,26 +20,12 @@ from products.pricing import PricingBasis
 from products.release import release_of
 from products.review import review
 from tests.conftest import AUTHORITY, World
+from tests.sandbox.test_notebooks import notebook
 
 PLAIN = "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district"
 UNKNOWN = 2_000_000_000  # never issued, and within every route's id range
 PRICING = {"costs": {"compute": 600, "labour": 400}, "margin": 0.05, "sme_discount": 0.4}
-NOTEBOOK = json.dumps(
-    {
-        "cells": [
-            {
-                "cell_type": "code",
-                "source": "1 + 1",
-                "metadata": {},
-                "outputs": [],
-                "execution_count": None,
-            }
-        ],  # fmt: skip
-        "metadata": {},
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-).encode()
+NOTEBOOK = notebook("1 + 1").encode()
 
 
 @dataclass(frozen=True)
