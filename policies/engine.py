@@ -23,6 +23,7 @@ from policies.analysis import DIALECT, Analysis, analyse
 from policies.lineage import lineage
 from policies.partitions import PartitionSpec, needs_selection, plan_partitions
 from policies.privacy import NoiseSpec, plan_noise
+from policies.reasons import reason
 from policies.rewrite import OutputCell, public_cells, rewrite_aggregate
 from policies.rules import column_reasons, level_reasons
 from policies.split import RELEASED, split_query
@@ -131,12 +132,7 @@ def plan_dp(
 
 
 def _exact_beside_noise(column: str) -> Reason:
-    return Reason(
-        "exact_beside_noise",
-        f"{column} is an exact value in an output that reads L3 data",
-        column=column,
-        suggestion="drop MIN/MAX-style values, or query them separately without L3 columns",
-    )
+    return reason("exact_beside_noise", column=column, name=column)
 
 
 def _cell_dict(cell: OutputCell) -> dict[str, Any]:
