@@ -32,6 +32,14 @@ from service.web.formatting import (
 )
 from service.web.i18n import LANGUAGES, chosen, translator
 from service.web.notifications import notices_for
+from service.web.wording import (
+    check_words,
+    error_words,
+    failure_words,
+    figure_label,
+    finding_words,
+    reason_words,
+)
 
 TOKEN_COOKIE = "sluice_token"
 LANG_COOKIE = "sluice_lang"
@@ -136,6 +144,12 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         "num": show_number,
         "cell": lambda value: show_cell(value, lang),
         "rule": lambda code: rule_label(code, translator(lang)),
+        "reason": lambda found: reason_words(found, translator(lang)),
+        "finding": lambda found: finding_words(found, translator(lang)),
+        "failure": lambda text: failure_words(text, translator(lang)),
+        "check": lambda found: check_words(found, translator(lang)),
+        "refusal": lambda error: error_words(error, translator(lang)),
+        "figure": lambda name: figure_label(name, translator(lang)),
     }
     if who is not None:
         with domain_of(request).transaction() as session:
