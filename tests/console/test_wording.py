@@ -133,7 +133,13 @@ def test_failures_are_worded_by_kind_with_the_limit_or_rule_named() -> None:
     worded = failure_words(seen, t)
     assert worded == "运行出错（ConversionException）；审核人员可查看完整信息"
     assert "13800138000" not in worded
-    assert failure_words(no_outputs, translator("en")) == str(no_outputs)
+    en = translator("en")
+    assert (
+        failure_words(no_outputs, en) == f"Stopped by a sandbox or queue rule: {no_outputs.detail}"
+    )
+    assert failure_words(JobFailure(FailureKind.LIMIT, "memory_mb"), en) == (
+        "Stopped at a sandbox limit: memory"
+    )
 
 
 def test_provenance_checks_are_worded_from_their_figures() -> None:
