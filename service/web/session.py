@@ -34,6 +34,7 @@ from service.web.i18n import LANGUAGES, chosen, translator
 from service.web.notifications import notices_for
 from service.web.wording import (
     check_words,
+    error_label,
     error_words,
     failure_words,
     figure_label,
@@ -149,6 +150,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         "failure": lambda text: failure_words(text, translator(lang)),
         "check": lambda found: check_words(found, translator(lang)),
         "refusal": lambda error: error_words(error, translator(lang)),
+        "error_kind": lambda code: error_label(str(code), translator(lang)),
         "figure": lambda name: figure_label(name, translator(lang)),
     }
     if who is not None:

@@ -21,6 +21,7 @@ from jobs.records import ERROR_WITHHELD
 __all__ = [
     "Worded",
     "check_words",
+    "error_label",
     "error_words",
     "failure_words",
     "figure_label",
@@ -56,8 +57,9 @@ def _label(key: str, fallback: str, t: Translate) -> str:
 
 
 def figure_label(name: str, t: Translate) -> str:
-    """A figure's or check's name (threshold, suppressed_share) in the reader's language."""
-    return _label(f"figure:{name}", name, t)
+    """A figure's or check's name (threshold, suppressed_share) in the reader's language;
+    a rule's name where the figure is a count per rule (the gate's `counts`)."""
+    return _label(f"figure:{name}", _label(f"rule:{name}", name, t), t)
 
 
 def reason_words(reason: Reason | Mapping[str, Any], t: Translate) -> Worded:
@@ -105,12 +107,17 @@ def check_words(check: Mapping[str, Any], t: Translate) -> str:
     return _from_catalog(key, check.get("figures") or {}, str(check.get("detail", "")), t)
 
 
+def error_label(code: str, t: Translate) -> str:
+    """An error's kind (`policy_denied`) in the reader's language, as refusals record it."""
+    return _label(f"error:{code}", code, t)
+
+
 def error_words(error: SluiceError, t: Translate) -> Worded:
     """A refusal for a console page: the error's kind in words when the page's language
     is not English; the next step the domain names, worded by the console."""
     message = _from_catalog(f"error:{error.code}", {}, error.message, t)
     if message != error.message and not error.reasons:
-        message = f"{message}: {error.message}"  # no reasons say it: keep the facts
+        message = t("{kind}: {message}", kind=message, message=error.message)  # keep the facts
     suggestion = error.suggestion
     if error.step is not None:
         suggestion = _from_catalog(f"step:{error.step}", {}, suggestion or "", t) or None

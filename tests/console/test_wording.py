@@ -14,18 +14,24 @@ import pytest
 
 from audit_log import Actor
 from core import errors
-from core.errors import SluiceError, Step
+from core.errors import NotFound, PolicyDenied, SluiceError, Step
 from core.failures import FailureKind, JobFailure
 from gate.findings import PROBLEMS, SUGGESTIONS, WITHHELD, make_finding
 from jobs.lifecycle import transition
 from jobs.queries import get_job
 from jobs.records import JobStatus, public_failure
 from jobs.submit import submit_sql
-from policies.reasons import REASONS
+from policies.reasons import REASONS, reason
 from products.provenance import CHECKS, ProvenanceCheck
 from sandbox.limits import Limits
 from service.web.i18n import translator
-from service.web.wording import check_words, failure_words, finding_words, reason_words
+from service.web.wording import (
+    check_words,
+    error_words,
+    failure_words,
+    finding_words,
+    reason_words,
+)
 from tests.conftest import World
 from tests.console.conftest import login
 
@@ -86,8 +92,6 @@ def test_policies_make_reasons_only_through_the_registry() -> None:
 
 
 def test_a_reason_is_worded_from_its_figures_in_either_language() -> None:
-    from policies.reasons import reason
-
     refusal = reason("budget_exhausted", needed=0.5, license=7, left=0.25)
     assert refusal.message == "this query needs ε=0.500 but license 7 has ε=0.250 left"
     assert refusal.to_dict()["figures"] == {"needed": 0.5, "license": 7, "left": 0.25}
@@ -183,3 +187,29 @@ def test_denied_and_failed_jobs_read_in_chinese(client, tokens, world: World) ->
     assert "将以行级数据出域" in page and L3_ENGLISH not in page
     page = client.get(f"/console/jobs/{failed}").text
     assert "达到沙箱限制：运行时长" in page and "limit:wall_seconds" not in page
+
+
+def test_an_error_page_words_its_kind_and_next_step(client, tokens) -> None:
+    t = translator("zh-CN")
+    refused = PolicyDenied("query denied", [reason("no_sampling")], step=Step.LIST_LICENSES)
+    said = error_words(refused, t)
+    assert said.message == "查询被策略引擎拒绝"  # the reasons below it say the rest
+    assert said.suggestion == ZH["step:list_licenses"]
+    lone = NotFound("job 99 does not exist")
+    assert error_words(lone, t).message == "未找到：job 99 does not exist"  # facts kept
+    assert error_words(lone, translator("en")).message == lone.message
+
+
+def test_the_api_stays_english_with_codes_and_figures_added(client, tokens, world: World) -> None:
+    """The API's reasons keep every key they had; `figures` is the one key added."""
+    headers = {"Authorization": f"Bearer {tokens['li']}"}
+    body = {"license_id": world.license_id, "sql": L3_PROJECTED}
+    checked = client.post("/api/v1/policy/check", json=body, headers=headers)
+    assert checked.status_code == 200, checked.text
+    [found] = [r for r in checked.json()["reasons"] if r["rule"] == "row_level_output"]
+    assert found["message"].startswith(L3_ENGLISH)
+    assert set(found) == {"rule", "message", "column", "level", "suggestion", "figures"}
+    assert found["figures"] == {
+        "field": "enterprise_utilities.water_fee",
+        "column_level": "L3",
+    }
