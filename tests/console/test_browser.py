@@ -117,9 +117,10 @@ def test_each_role_does_its_main_task(server: Server, tokens, browser_factory, l
     expect(timeline).to_contain_text("job.released")
     expect(timeline).to_contain_text("review.approve")
     _main_page(regulator, lang, "regulator-trail")
-    release = timeline.locator("tr", has_text="release.").locator("a.subject").first
-    release.click()  # 3: the release, on the job it came from
-    expect(regulator).to_have_url(re.compile(rf"/console/jobs/{job_id}$"))
+    regulator.go_back()
+    regulator.click("#release-trail")  # 3: its release, signed and on the record
+    expect(regulator.locator("#timeline")).to_contain_text("release.created")
+    _main_page(regulator, lang, "regulator-release")
 
     operator.goto(f"{server.url}/console/products")
     operator.fill("#product-name", "镇海区企业分布指数")
