@@ -38,6 +38,7 @@ from service.web.wording import (
     error_words,
     failure_words,
     figure_label,
+    figures_text,
     finding_words,
     reason_words,
 )
@@ -152,6 +153,9 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         "refusal": lambda error: error_words(error, translator(lang)),
         "error_kind": lambda code: error_label(str(code), translator(lang)),
         "figure": lambda name: figure_label(name, translator(lang)),
+        "figures": lambda value: figures_text(
+            value, translator(lang), lambda v: show_cell(v, lang)
+        ),
     }
     if who is not None:
         with domain_of(request).transaction() as session:

@@ -25,6 +25,7 @@ __all__ = [
     "error_words",
     "failure_words",
     "figure_label",
+    "figures_text",
     "finding_words",
     "reason_words",
 ]
@@ -60,6 +61,17 @@ def figure_label(name: str, t: Translate) -> str:
     """A figure's or check's name (threshold, suppressed_share) in the reader's language;
     a rule's name where the figure is a count per rule (the gate's `counts`)."""
     return _label(f"figure:{name}", _label(f"rule:{name}", name, t), t)
+
+
+def figures_text(value: Any, t: Translate, show: Callable[[Any], str]) -> str:
+    """A gate record's figures (nested mappings and lists of them) with their names in
+    the reader's language and their values as `show` writes cells."""
+    if isinstance(value, Mapping):
+        parts = (f"{figure_label(str(k), t)}: {figures_text(v, t, show)}" for k, v in value.items())
+        return "; ".join(parts)
+    if isinstance(value, list) and any(isinstance(v, Mapping) for v in value):
+        return " | ".join(figures_text(v, t, show) for v in value)
+    return show(value)
 
 
 def reason_words(reason: Reason | Mapping[str, Any], t: Translate) -> Worded:

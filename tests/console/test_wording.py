@@ -24,11 +24,13 @@ from jobs.submit import submit_sql
 from policies.reasons import REASONS, reason
 from products.provenance import CHECKS, ProvenanceCheck
 from sandbox.limits import Limits
+from service.web.formatting import show_cell
 from service.web.i18n import translator
 from service.web.wording import (
     check_words,
     error_words,
     failure_words,
+    figures_text,
     finding_words,
     reason_words,
 )
@@ -213,3 +215,11 @@ def test_the_api_stays_english_with_codes_and_figures_added(client, tokens, worl
         "field": "enterprise_utilities.water_fee",
         "column_level": "L3",
     }
+
+
+def test_a_gate_record_names_its_figures_in_chinese() -> None:
+    record = {"threshold": 10, "files": [{"name": "result.csv", "blocked": False}]}
+    shown = figures_text(record, translator("zh-CN"), lambda v: show_cell(v, "zh-CN"))
+    assert shown == "最小单元数: 10; 文件: 名称: result.csv; 已拦截: 否"
+    english = figures_text(record, translator("en"), lambda v: show_cell(v, "en"))
+    assert english == "threshold: 10; files: name: result.csv; blocked: no"
