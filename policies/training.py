@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -42,7 +43,7 @@ class TrainingPlan:
 
 
 def _deny(
-    rule: str, column: str | None = None, message: str | None = None, **figures: object
+    rule: str, column: str | None = None, message: str | None = None, **figures: Any
 ) -> PolicyDenied:
     refusal = reason(rule, column=column, message=message, **figures)
     return PolicyDenied(f"the model cannot be trained: {refusal.message}", reasons=[refusal])
