@@ -1,4 +1,4 @@
-"""Every reason the policy engine gives, by rule code: its English wording and its figures.
+"""Every reason and note the policy engine gives, by code: its English wording and figures.
 
 A reason carries its code and the figures its sentence is made from, so a front end can
 word it in its own language (the console's zh-CN catalog); the English here is what the
@@ -13,7 +13,7 @@ from typing import Any
 
 from core.errors import Reason
 
-__all__ = ["REASONS", "Wording", "reason"]
+__all__ = ["NOTES", "REASONS", "Note", "Wording", "note", "noted", "reason"]
 
 
 @dataclass(frozen=True)
@@ -231,3 +231,44 @@ def reason(
         suggestion=suggestion,
         figures=figures or None,
     )
+
+
+# What the engine did to an accepted query, said beside the rewritten SQL.
+NOTES: dict[str, str] = {
+    "bounded": "contributions bounded to {limit} row(s) per {unit}",
+    "clamped": "measures clamped to their schema bounds",
+    "companions": "companion columns added for the output gate",
+    "row_filter": "license row filter applied to the data",
+    "post_processing": "post-processing runs over the released table ({table}) only",
+    "noise": "differential privacy (ε={epsilon:g}): noise on {columns}",
+    "noise_and_keys": "differential privacy (ε={epsilon:g}): noise on {columns}; "
+    "keys by partition selection (δ={delta:g})",
+}
+
+
+class Note(str):
+    """A note, which is also its English text (decisions list notes as text), with the
+    code and figures another language words it from."""
+
+    code: str
+    figures: dict[str, Any]
+
+    def __new__(cls, code: str, **figures: Any) -> Note:
+        made = super().__new__(cls, NOTES[code].format(**figures))
+        made.code, made.figures = code, figures
+        return made
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (note, (self.code, self.figures))
+
+
+def note(code: str, figures: dict[str, Any] | None = None) -> Note:
+    return Note(code, **(figures or {}))
+
+
+def noted(notes: list[str]) -> list[dict[str, Any]]:
+    """The notes' codes and figures, for records beside their text (an old text: no code)."""
+    return [
+        {"code": n.code, "figures": n.figures} if isinstance(n, Note) else {"code": None}
+        for n in notes
+    ]

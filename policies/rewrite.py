@@ -26,7 +26,7 @@ from core.cells import CellKind
 from core.errors import Reason
 from core.levels import Level
 from policies import discrete
-from policies.reasons import reason
+from policies.reasons import note, reason
 from policies.shape import clause
 
 
@@ -385,11 +385,8 @@ class _Builder:
             outer.group_by(*key_cols, copy=False)
         outer.with_("__per_unit", as_=inner, copy=False)
         outer.with_("__ranked", as_=ranked, copy=False)
-        notes = [
-            f"contributions bounded to {self.limit} row(s) per {self.unit_schema.privacy_unit}",
-            "measures clamped to their schema bounds",
-            "companion columns added for the output gate",
-        ]
+        bound = {"limit": self.limit, "unit": self.unit_schema.privacy_unit}
+        notes: list[str] = [note("bounded", bound), note("clamped"), note("companions")]
         return Rewrite(outer, self.cells, notes, self.reasons, self.limit)
 
 

@@ -40,6 +40,7 @@ from service.web.wording import (
     figure_label,
     figures_text,
     finding_words,
+    note_words,
     reason_words,
 )
 
@@ -150,6 +151,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         "finding": lambda found: finding_words(found, translator(lang)),
         "failure": lambda text: failure_words(text, translator(lang)),
         "check": lambda found: check_words(found, translator(lang)),
+        "note": lambda text, coded=None: note_words(text, coded, translator(lang)),
         "refusal": lambda error: error_words(error, translator(lang)),
         "error_kind": lambda code: error_label(str(code), translator(lang)),
         "figure": lambda name: figure_label(name, translator(lang)),

@@ -27,6 +27,7 @@ __all__ = [
     "figure_label",
     "figures_text",
     "finding_words",
+    "note_words",
     "reason_words",
 ]
 
@@ -111,6 +112,13 @@ def failure_words(text: str, t: Translate) -> str:
     elif failure.kind is FailureKind.ERROR and detail.endswith(f"; {ERROR_WITHHELD}"):
         detail, key = detail.removesuffix(f"; {ERROR_WITHHELD}"), "failure:error:withheld"
     return _from_catalog(key, {"detail": detail}, str(text), t)
+
+
+def note_words(text: str, coded: Mapping[str, Any] | None, t: Translate) -> str:
+    """What the engine did to a query (a decision's note), from its code and figures."""
+    code = getattr(text, "code", None) or (coded or {}).get("code")
+    figures = getattr(text, "figures", None) or (coded or {}).get("figures") or {}
+    return _from_catalog(f"note:{code}", figures, str(text), t) if code else str(text)
 
 
 def check_words(check: Mapping[str, Any], t: Translate) -> str:

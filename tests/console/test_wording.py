@@ -21,7 +21,7 @@ from jobs.lifecycle import transition
 from jobs.queries import get_job
 from jobs.records import JobStatus, public_failure
 from jobs.submit import submit_sql
-from policies.reasons import REASONS, reason
+from policies.reasons import NOTES, REASONS, reason
 from products.provenance import CHECKS, ProvenanceCheck
 from sandbox.limits import Limits
 from service.web.formatting import show_cell
@@ -60,6 +60,7 @@ def _sluice_errors() -> list[type[SluiceError]]:
 WORDINGS = [
     *((f"reason:{rule}", _figures(w.message)) for rule, w in REASONS.items()),
     *((f"fix:{rule}", _figures(w.suggestion)) for rule, w in REASONS.items() if w.suggestion),
+    *((f"note:{code}", _figures(text)) for code, text in NOTES.items()),
     *((f"problem:{rule}", _figures(PROBLEMS[rule])) for rule in PROBLEMS),
     *((f"suggestion:{rule}", _figures(SUGGESTIONS[rule])) for rule in SUGGESTIONS),
     (f"suggestion:{WITHHELD['rule']}", set()),
@@ -223,3 +224,15 @@ def test_a_gate_record_names_its_figures_in_chinese() -> None:
     assert shown == "最小单元数: 10; 文件: 名称: result.csv; 已拦截: 否"
     english = figures_text(record, translator("en"), lambda v: show_cell(v, "en"))
     assert english == "threshold: 10; files: name: result.csv; blocked: no"
+
+
+def test_what_the_engine_did_is_noted_in_chinese(client, tokens, world: World) -> None:
+    csrf = login(client, tokens["li"])
+    sql = "SELECT district, AVG(water_fee) AS f FROM enterprise_utilities GROUP BY district"
+    form = {"csrf": csrf, "license_id": str(world.license_id), "sql": sql}
+    zh = client.post("/console/jobs/check", data=form).text
+    assert "差分隐私（ε=" in zh and "最多计入" in zh
+    assert "differential privacy" not in zh and "contributions bounded" not in zh
+    client.get("/lang/en?next=/console/jobs/new")
+    en = client.post("/console/jobs/check", data=form).text
+    assert "differential privacy (ε=" in en and "差分隐私" not in en
