@@ -36,6 +36,8 @@ from core.errors import Conflict, InvalidInput, NotFound, SchemaInvalid, Step
 from core.home import Home
 
 Progress = Callable[[str], None]
+# rows read so far and rows expected (exact for Parquet, the file's line count for CSV)
+RowsRead = Callable[[int, int], None]
 DATA_FILE = "data.parquet"
 INDEX_FILE = "identifiers.bin"
 TRUE_WORDS = {"true", "t", "yes", "y", "1"}
@@ -51,12 +53,14 @@ def ingest(
     actor: Actor,
     progress: Progress | None = None,
     new_version: bool = False,
+    rows_read: RowsRead | None = None,
 ) -> Dataset:
     """Register `source` as dataset `schema.dataset`; the caller commits the transaction.
 
     With `new_version`, a registered dataset is ingested again as its next version: the
     row points at new files (the earlier version's stay, for jobs and releases that
-    used them) and `dataset.versioned` is logged."""
+    used them) and `dataset.versioned` is logged. `rows_read` hears after each batch how
+    far the file has been read, for a progress bar."""
     say = progress or (lambda _message: None)
     name = schema.dataset
     previous = _previous_version(session, name) if new_version else None
@@ -67,7 +71,7 @@ def ingest(
     key = home.pseudonym_key()
     say(f"reading {source.name} in batches of {BATCH_ROWS:,} rows")
     stored_as = _folder_name(name, version)
-    folder, rows, indexed = _stream_to_store(home, source, schema, key, say, stored_as)
+    folder, rows, indexed = _stream_to_store(home, source, schema, key, say, stored_as, rows_read)
     say(f"registering {name} version {version}: {rows:,} rows, {indexed:,} identifier digests")
     try:
         dataset = previous or Dataset(name=name)
@@ -321,7 +325,13 @@ def _check_columns(source: Path, schema: DatasetSchema, names: list[str]) -> Non
 
 
 def _stream_to_store(
-    home: Home, source: Path, schema: DatasetSchema, key: bytes, say: Progress, stored_as: str
+    home: Home,
+    source: Path,
+    schema: DatasetSchema,
+    key: bytes,
+    say: Progress,
+    stored_as: str,
+    rows_read: RowsRead | None = None,
 ) -> tuple[Path, int, int]:
     """Read, type, desensitize and write `source` one batch at a time, so memory stays
     flat whatever the file's size (the identifier index, a set of digests, is what grows).
@@ -333,6 +343,7 @@ def _stream_to_store(
     names, batches = _raw_batches(source)
     _check_columns(source, schema, names)
     first_line = 2 if source.suffix.lower() == ".csv" else None
+    expected = _expected_rows(source) if rows_read is not None else 0
     staging = _staging(home, stored_as)
     try:
         rows, bad, digests = 0, dict[str, _Bad](), [digest_array(set())]
@@ -358,6 +369,8 @@ def _stream_to_store(
                     writer.write_table(stored.replace_schema_metadata(writer.schema.metadata))
                     digests.append(digest_array(build_identifier_index(frame, schema, key)))
                 rows += len(raw)
+                if rows_read is not None:
+                    rows_read(rows, max(expected, rows))
         finally:
             if writer is not None:
                 writer.close()
@@ -373,6 +386,19 @@ def _stream_to_store(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _expected_rows(source: Path) -> int:
+    """How many rows the file holds: Parquet says; for CSV, its lines after the header
+    (more than the rows only if quoted values span lines), counted without parsing."""
+    if source.suffix.lower() != ".csv":
+        return int(pq.ParquetFile(source).metadata.num_rows)
+    lines, last = 0, b"\n"
+    with source.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return max(lines - (last == b"\n"), 0)
 
 
 def _as_stored(frame: pd.DataFrame, schema: DatasetSchema) -> pa.Table:
