@@ -1,5 +1,5 @@
 """Dataset ingest (数据归集) started from the console: the uploaded file goes through
-`catalog.ingest` in the background while a page shows how many rows are done.
+`catalog.ingest`'s steps in the background while a page shows how many rows are done.
 
 The upload waits in a private folder of the domain home only while it is ingested and
 is removed whatever happens. A refused ingest leaves the catalog as it was (ingest
@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
-from catalog.ingest import ingest
+from catalog.ingest import check_ingest_target, register_staged, stage_source
 from catalog.schema import DatasetSchema
 from core.errors import Conflict, InvalidInput, NotFound, SluiceError
 from operators.accounts import Principal
@@ -120,16 +120,16 @@ def start_ingest(
         _RUNS.update(key, done=done, total=total)
 
     def work() -> IngestRun:
+        """Three steps, so the file is read with no write transaction open: on SQLite one
+        would stop every other page that writes (logins included) until it ended."""
+        home, name = domain.home, schema.dataset
         try:
             with domain.transaction() as session:
-                dataset = ingest(
-                    session,
-                    domain.home,
-                    source,
-                    schema,
-                    who.actor,
-                    new_version=new_version,
-                    rows_read=rows_read,
+                check_ingest_target(session, home, name, new_version)  # refused before reading
+            staged = stage_source(home, source, schema, rows_read=rows_read)
+            with domain.transaction() as session:
+                dataset = register_staged(
+                    session, home, staged, schema, who.actor, new_version=new_version
                 )
                 version, rows = dataset.version, dataset.row_count
         finally:
