@@ -5,6 +5,7 @@ authority and the administrator reach the page."""
 
 from __future__ import annotations
 
+import importlib
 import re
 import threading
 from pathlib import Path
@@ -16,8 +17,9 @@ from sqlalchemy import select
 
 from audit_log.records import AuditEntry
 from catalog import get_dataset, list_datasets
+from operators.accounts import add_operator
 from service.web.ingest_runs import INGEST_ACTION
-from tests.conftest import World
+from tests.conftest import AUTHORITY, World
 from tests.console.conftest import login
 
 PAGE = "/console/admin/ingest"
@@ -202,3 +204,43 @@ def test_only_the_authority_and_admin_reach_ingest(
         assert 'id="nav-ingest"' not in other.get("/console/catalog").text
     anonymous = TestClient(client.app, follow_redirects=False)
     assert anonymous.get(PAGE).status_code == 303  # to the login page
+
+
+def test_the_console_stays_usable_while_a_file_is_read(
+    client: TestClient,
+    tokens: dict[str, str],
+    world: World,
+    enterprises: tuple[bytes, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The run is held after its first batch: meanwhile its progress answers, other people
+    log in and a change commits at once (on SQLite an open write transaction would make
+    them wait for the whole file, then fail with `database is locked`)."""
+    from service.web import ingest_runs
+
+    monkeypatch.setattr(importlib.import_module("catalog.ingest"), "BATCH_ROWS", 1000)
+    first_batch, resume = threading.Event(), threading.Event()
+    real_stage = ingest_runs.stage_source
+
+    def held(*args: Any, rows_read: Any) -> Any:
+        def heard(done: int, total: int) -> None:
+            rows_read(done, total)
+            first_batch.set()
+            assert resume.wait(120), "the test never let the run go on"
+
+        return real_stage(*args, rows_read=heard)
+
+    monkeypatch.setattr(ingest_runs, "stage_source", held)
+    csrf = login(client, tokens["gao"])
+    location = _upload(client, csrf, *enterprises).headers["location"]
+    try:
+        assert first_batch.wait(120), "the run did not read its first batch"
+        running = client.get(f"{location}/progress").json()
+        assert (running["state"], running["done"], running["total"]) == ("running", 1000, ROWS)
+        assert running["percent"] == 33
+        login(TestClient(client.app, follow_redirects=False), tokens["wang"])
+        with world.domain.transaction() as session:
+            add_operator(session, "四明数科", AUTHORITY)
+    finally:
+        resume.set()
+    assert _follow(client, location)["state"] == "done"
