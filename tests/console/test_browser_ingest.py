@@ -40,8 +40,13 @@ def test_the_authority_uploads_a_file_and_watches_the_bar_reach_done(
     page.click("#login")
     page.click("#nav-ingest")
     expect(page.locator("h1")).to_have_text("数据归集")
-    page.set_input_files("#data-file", str(data))
+    big = {"name": "big.csv", "mimeType": "text/csv", "buffer": b"x" * 2_000_001}
+    page.set_input_files("#data-file", big)  # over the request cap: refused before sending
     page.set_input_files("#schema-file", str(renamed))
+    page.click("#ingest-submit")
+    expect(page.locator("#too-large")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/console/admin/ingest$"))
+    page.set_input_files("#data-file", str(data))
     polled: list[int] = []  # what the page's script read while it followed the run
 
     def spy(route) -> None:  # type: ignore[no-untyped-def]

@@ -184,6 +184,12 @@ def test_an_upload_over_the_request_cap_is_refused(
     assert len(enterprises[0]) > 100_000
     assert _upload(client, csrf, *enterprises).status_code == 413
     assert _store_and_catalog(world) == before and _no_upload_left(world)
+    with world.domain.transaction() as session:
+        refused = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "request.refused")
+        ).all()
+    assert [(e.actor, e.subject) for e in refused] == [("gao", INGEST_ACTION)]
+    assert "larger than 100000 bytes" in refused[0].details["message"]
 
 
 def test_only_the_authority_and_admin_reach_ingest(
