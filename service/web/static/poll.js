@@ -11,7 +11,10 @@
     var count = box.querySelector("[data-count]");
     if (count) { count.textContent = done.toLocaleString() + " / " + total.toLocaleString(); }
     var percent = box.querySelector("[data-percent]");
-    if (percent) { percent.textContent = (total ? Math.floor(100 * done / total) : 0) + " %"; }
+    if (percent) {
+      var share = "percent" in run ? run.percent : (total ? Math.floor(100 * done / total) : 0);
+      percent.textContent = share + " %";
+    }
   }
   document.querySelectorAll("[data-poll]").forEach(function (box) {
     if (box.dataset.state !== "running") { return; }
