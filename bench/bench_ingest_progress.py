@@ -24,17 +24,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from audit_log import Actor  # noqa: E402
+from bench.bench_ingest import SCHEMA  # noqa: E402  (the same meters)
 from catalog.ingest import stage_source  # noqa: E402
 from catalog.schema import schema_from_text  # noqa: E402
 from core.home import Home  # noqa: E402
 
-SCHEMA = """dataset: meter_readings
-privacy_unit: meter_id
-columns:
-  - {name: meter_id, type: string, level: L3, role: identifier, desensitize: pseudonymize}
-  - {name: district, type: string, level: L1, role: dimension}
-  - {name: kwh, type: double, level: L2, role: measure, bounds: [0, 20000]}
-"""
 ACTOR = Actor("bench", "authority")
 
 

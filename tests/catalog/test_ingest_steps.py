@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from test_ingest, used as arguments)
 """Ingest's steps for a caller that follows them (the console): rows read per batch for a
 progress bar, staging with no database, and registration that leaves nothing behind
 when it is refused."""
@@ -5,43 +6,22 @@ when it is refused."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-import audit_log.records  # noqa: F401  (registers the audit table on Base)
-import catalog.records  # noqa: F401  (registers the datasets table on Base)
-from audit_log import Actor
 from catalog.ingest import check_ingest_target, ingest, register_staged, stage_source
 from catalog.records import Dataset
 from catalog.schema import DatasetSchema, load_schema
 from catalog.synthetic import write_demo_files
-from core.db import Base
 from core.errors import Conflict
 from core.home import Home
+from tests.catalog.test_ingest import ACTOR, home, session  # noqa: F401  (fixtures)
 
-ACTOR = Actor("liu.authority", "authority")
 ROWS = 2500
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Home:
-    home = Home(tmp_path / "home")
-    home.create()
-    return home
-
-
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    engine = create_engine(f"sqlite:///{tmp_path}/t.db")
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        yield session
-    engine.dispose()
 
 
 @pytest.fixture
