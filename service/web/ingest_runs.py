@@ -98,16 +98,9 @@ def start_ingest(
     """Keep the upload in the domain and ingest it in the background; refused at once
     while another ingest of the same dataset runs on this server."""
     name = upload_name(filename)
-    uploads = domain.home.root / "uploads"
-    uploads.mkdir(mode=0o700, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=".ingest-", dir=uploads))  # 0700: raw data
-    source = folder / name
-    with source.open("wb") as kept:
-        shutil.copyfileobj(upload, kept)
-    run_id = secrets.token_hex(8)
-    key = _key(domain, run_id)
-    first = IngestRun(
-        run_id,
+    source = _keep(domain.home.root / "uploads", upload, name)
+    run = IngestRun(
+        secrets.token_hex(8),
         str(domain.home.root),
         schema.dataset,
         name,
@@ -115,42 +108,60 @@ def start_ingest(
         who.name,
         schema_text=schema_text,
     )
-
-    def rows_read(done: int, total: int) -> None:
-        _RUNS.update(key, done=done, total=total)
-
-    def work() -> IngestRun:
-        """Three steps, so the file is read with no write transaction open: on SQLite one
-        would stop every other page that writes (logins included) until it ended."""
-        home, name = domain.home, schema.dataset
-        try:
-            with domain.transaction() as session:
-                check_ingest_target(session, home, name, new_version)  # refused before reading
-            staged = stage_source(home, source, schema, rows_read=rows_read)
-            with domain.transaction() as session:
-                dataset = register_staged(
-                    session, home, staged, schema, who.actor, new_version=new_version
-                )
-                version, rows = dataset.version, dataset.row_count
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        return replace(_now(key), state="done", done=rows, total=rows, version=version)
-
-    def failed(error: Exception) -> IngestRun:
-        shutil.rmtree(folder, ignore_errors=True)
-        return _refused(domain, who, _now(key), error)
-
-    def same_dataset(other: IngestRun) -> bool:
-        return other.home == first.home and other.dataset == first.dataset
-
-    started = _RUNS.start(key, first, work, failed, clashes=same_dataset)
-    if started is not first:
-        shutil.rmtree(folder, ignore_errors=True)
+    key = _key(domain, run.id)
+    started = _RUNS.start(
+        key,
+        run,
+        work=lambda: _ingest(domain, who, key, source, schema, new_version),
+        failed=lambda error: _refused(domain, who, _now(key), error),
+        clashes=lambda other: other.home == run.home and other.dataset == run.dataset,
+    )
+    if started is not run:
+        shutil.rmtree(source.parent, ignore_errors=True)
         raise Conflict(
             f"an ingest of {schema.dataset} is already running (started by {started.started_by})",
             suggestion="wait until it has finished, then ingest again",
         )
-    return first
+    return run
+
+
+def _keep(uploads: Path, upload: IO[bytes], name: str) -> Path:
+    """The upload as a file of its own name, in a fresh 0700 folder (it holds raw data)."""
+    uploads.mkdir(mode=0o700, exist_ok=True)
+    source = Path(tempfile.mkdtemp(prefix=".ingest-", dir=uploads)) / name
+    with source.open("wb") as kept:
+        shutil.copyfileobj(upload, kept)
+    return source
+
+
+def _ingest(
+    domain: Domain,
+    who: Principal,
+    key: str,
+    source: Path,
+    schema: DatasetSchema,
+    new_version: bool,
+) -> IngestRun:
+    """Ingest's three steps, so the file is read with no write transaction open (on SQLite
+    one would stop every page that writes, logins included, until it ended); the upload
+    is removed however it ends."""
+    home, dataset_name = domain.home, schema.dataset
+
+    def rows_read(done: int, total: int) -> None:
+        _RUNS.update(key, done=done, total=total)
+
+    try:
+        with domain.transaction() as session:
+            check_ingest_target(session, home, dataset_name, new_version)  # before reading
+        staged = stage_source(home, source, schema, rows_read=rows_read)
+        with domain.transaction() as session:
+            dataset = register_staged(
+                session, home, staged, schema, who.actor, new_version=new_version
+            )
+            version, rows = dataset.version, dataset.row_count
+    finally:
+        shutil.rmtree(source.parent, ignore_errors=True)
+    return replace(_now(key), state="done", done=rows, total=rows, version=version)
 
 
 def _now(key: str) -> IngestRun:
