@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,12 +62,31 @@ def ingest(
     With `new_version`, a registered dataset is ingested again as its next version: the
     row points at new files (the earlier version's stay, for jobs and releases that
     used them) and `dataset.versioned` is logged. `rows_read` hears after each batch how
-    far the file has been read, for a progress bar. A caller that must not hold a write
-    transaction while a long file is read runs the three steps itself, each in its own:
-    `check_ingest_target`, `stage_source` (no database), `register_staged`."""
+    far the file has been read, for a progress bar. A caller sharing the database with
+    others uses `ingest_in_steps`, which holds no transaction while the file is read."""
     check_ingest_target(session, home, schema.dataset, new_version)  # refused before reading
     staged = stage_source(home, source, schema, progress, rows_read)
     return register_staged(session, home, staged, schema, actor, progress, new_version)
+
+
+def ingest_in_steps(
+    transaction: Callable[[], AbstractContextManager[Session]],
+    home: Home,
+    source: Path,
+    schema: DatasetSchema,
+    actor: Actor,
+    progress: Progress | None = None,
+    new_version: bool = False,
+    rows_read: RowsRead | None = None,
+) -> Dataset:
+    """`ingest`, committed, in transactions of its own (each from `transaction()`), none
+    open while the file is read: on SQLite an open write transaction would stop every
+    other writer (a console's logins, a worker's jobs) for as long as the file takes."""
+    with transaction() as session:
+        check_ingest_target(session, home, schema.dataset, new_version)  # before reading
+    staged = stage_source(home, source, schema, progress, rows_read)
+    with transaction() as session:
+        return register_staged(session, home, staged, schema, actor, progress, new_version)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
-from catalog.ingest import check_ingest_target, register_staged, stage_source
+from catalog.ingest import ingest_in_steps
 from catalog.schema import DatasetSchema
 from core.errors import Conflict, InvalidInput, NotFound, SluiceError
 from operators.accounts import Principal
@@ -142,26 +142,27 @@ def _ingest(
     schema: DatasetSchema,
     new_version: bool,
 ) -> IngestRun:
-    """Ingest's three steps, so the file is read with no write transaction open (on SQLite
-    one would stop every page that writes, logins included, until it ended); the upload
-    is removed however it ends."""
-    home, dataset_name = domain.home, schema.dataset
+    """Ingest with no write transaction open while the file is read (on SQLite one would
+    stop every page that writes, logins included, until it ended); the upload is removed
+    however it ends."""
 
     def rows_read(done: int, total: int) -> None:
         _RUNS.update(key, done=done, total=total)
 
     try:
-        with domain.transaction() as session:
-            check_ingest_target(session, home, dataset_name, new_version)  # before reading
-        staged = stage_source(home, source, schema, rows_read=rows_read)
-        with domain.transaction() as session:
-            dataset = register_staged(
-                session, home, staged, schema, who.actor, new_version=new_version
-            )
-            version, rows = dataset.version, dataset.row_count
+        dataset = ingest_in_steps(
+            domain.transaction,
+            domain.home,
+            source,
+            schema,
+            who.actor,
+            new_version=new_version,
+            rows_read=rows_read,
+        )
     finally:
         shutil.rmtree(source.parent, ignore_errors=True)
-    return replace(_now(key), state="done", done=rows, total=rows, version=version)
+    rows = dataset.row_count
+    return replace(_now(key), state="done", done=rows, total=rows, version=dataset.version)
 
 
 def _now(key: str) -> IngestRun:

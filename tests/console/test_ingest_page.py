@@ -222,21 +222,22 @@ def test_the_console_stays_usable_while_a_file_is_read(
     """The run is held after its first batch: meanwhile its progress answers, other people
     log in and a change commits at once (on SQLite an open write transaction would make
     them wait for the whole file, then fail with `database is locked`)."""
-    from service.web import ingest_runs
-
-    monkeypatch.setattr(importlib.import_module("catalog.ingest"), "BATCH_ROWS", 1000)
+    ingest_module = importlib.import_module("catalog.ingest")  # the package shadows it
+    monkeypatch.setattr(ingest_module, "BATCH_ROWS", 1000)
     first_batch, resume = threading.Event(), threading.Event()
-    real_stage = ingest_runs.stage_source
+    real_stage = ingest_module.stage_source
 
-    def held(*args: Any, rows_read: Any) -> Any:
+    def held(*args: Any) -> Any:
+        *before, rows_read = args
+
         def heard(done: int, total: int) -> None:
             rows_read(done, total)
             first_batch.set()
             assert resume.wait(120), "the test never let the run go on"
 
-        return real_stage(*args, rows_read=heard)
+        return real_stage(*before, heard)
 
-    monkeypatch.setattr(ingest_runs, "stage_source", held)
+    monkeypatch.setattr(ingest_module, "stage_source", held)
     csrf = login(client, tokens["gao"])
     location = _upload(client, csrf, *enterprises).headers["location"]
     try:
