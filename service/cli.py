@@ -27,10 +27,11 @@ from service.commands import (
 )
 from service.commands.common import Json
 from service.domain import init_domain
-from service.output import emit, handles_errors, progress
+from service.output import JsonUsageGroup, emit, handles_errors, progress
 from service.settings import Settings
 
 app = typer.Typer(
+    cls=JsonUsageGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
