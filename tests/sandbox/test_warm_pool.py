@@ -239,3 +239,25 @@ def _sleepers() -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_the_service_keeps_a_warm_pool_and_its_shutdown_kills_it(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.api import create_app
+    from service.domain import init_domain
+    from service.settings import Settings
+
+    require_component(unavailable_reason() is None, "bubblewrap")
+    settings = Settings(
+        home=tmp_path / "home", sandbox_backend="bubblewrap", sandbox_slots=2, sandbox_pool_size=2
+    )
+    init_domain(settings)
+    app = create_app(settings)
+    with TestClient(app):
+        pool = app.state.warm_pool
+        assert isinstance(pool, WarmPool) and pool.wait_ready(2)
+        sandboxes = _bwrap_children()
+        assert len(sandboxes) >= 2
+    assert not [pid for pid in sandboxes if _alive(pid)]
+    assert _bwrap_children() == []
