@@ -43,9 +43,9 @@ class JobSettings:
     def queue(self) -> LocalQueue:
         return LocalQueue(self.slots_dir, self.slots)
 
-    def warm_pool(self) -> WarmPool | None:
-        """Start this process's warm bubblewrap sandboxes, one per slot of the local queue
-        (as many as may run at once), or None where they do not apply: docker keeps its
+    def warm_pool(self, size: int = 0) -> WarmPool | None:
+        """Start this process's warm bubblewrap sandboxes: `size`, or one per slot of the
+        local queue (as many as may run at once); or None where they do not apply: docker keeps its
         own pool, `pool_size` 0 turns warm sandboxes off. Long-lived processes (the
         service, a worker) call it; a one-job CLI process would only start and kill them."""
         if self.sandbox_runner is not None or self.pool_size <= 0:
@@ -56,7 +56,8 @@ class JobSettings:
         assert isinstance(runner, BubblewrapRunner)
         base = self.pool_dir or (self.pool_home / "sandbox-pool" if self.pool_home else None)
         folder = base / "bubblewrap" if base is not None else None
-        return WarmPool(runner, self.limits, self.slots or host_slots(self.limits), folder).start()
+        size = size or self.slots or host_slots(self.limits)
+        return WarmPool(runner, self.limits, size, folder).start()
 
     def runner(self) -> Runner:
         if self.sandbox_runner is not None:

@@ -99,6 +99,15 @@ class LazyGroup(TyperGroup):
             self.load(args[0])
         return super().resolve_command(ctx, args)
 
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Plain text, not rich's panels: rendering them costs more than the rest of
+        `sluice --help` together (each group's own help keeps them)."""
+        mode, self.rich_markup_mode = self.rich_markup_mode, None
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.rich_markup_mode = mode
+
     def load(self, name: str) -> click.Command:
         if name not in self.commands:
             self.commands[name] = load_command(name)

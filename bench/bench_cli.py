@@ -1,0 +1,62 @@
+"""Benchmark: how long `sluice --help` (and a group's help) takes to start, beside a bare
+`python -c pass` measured in the same run.
+
+    .venv/bin/python bench/bench_cli.py [--runs 10]
+
+Each command is started `--runs` times as a fresh process; the median wall time and
+the median CPU time (user + system: what the start costs on an idle host, when a
+loaded one makes wall time wait for a core) are printed with their ratios to the
+bare interpreter, and the load average. Prints figures;
+never part of the test pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = {
+    "python -c pass": [sys.executable, "-c", "pass"],
+    "sluice --help": [sys.executable, "-m", "service.cli", "--help"],
+    "sluice --version": [sys.executable, "-m", "service.cli", "--version"],
+    "sluice jobs --help": [sys.executable, "-m", "service.cli", "jobs", "--help"],
+}
+
+
+def median_seconds(command: list[str], runs: int) -> tuple[float, float]:
+    """Median (wall, CPU) seconds of `runs` fresh starts."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"}
+    walls, cpus = [], []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=True)
+        walls.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    print(f"load average before: {Path('/proc/loadavg').read_text().strip()}")
+    base_wall, base_cpu = median_seconds(COMMANDS["python -c pass"], args.runs)
+    print(f"  {'':<22} {'wall':>7}     {'CPU':>7}     (ratios to bare Python)")
+    for label, command in COMMANDS.items():
+        wall, cpu = median_seconds(command, args.runs)
+        ratios = f"{wall / base_wall:4.1f}x, {cpu / max(base_cpu, 0.001):4.1f}x"
+        print(f"  {label:<22} {wall * 1000:5.0f} ms  {cpu * 1000:5.0f} ms  ({ratios})")
+    print(f"load average after:  {Path('/proc/loadavg').read_text().strip()}")
+
+
+if __name__ == "__main__":
+    main()
