@@ -52,7 +52,8 @@ def main() -> None:
     base_wall, base_cpu = median_seconds(COMMANDS["python -c pass"], args.runs)
     print(f"  {'':<22} {'wall':>7}     {'CPU':>7}     (ratios to bare Python)")
     for label, command in COMMANDS.items():
-        wall, cpu = median_seconds(command, args.runs)
+        is_base = label == "python -c pass"
+        wall, cpu = (base_wall, base_cpu) if is_base else median_seconds(command, args.runs)
         ratios = f"{wall / base_wall:4.1f}x, {cpu / max(base_cpu, 0.001):4.1f}x"
         print(f"  {label:<22} {wall * 1000:5.0f} ms  {cpu * 1000:5.0f} ms  ({ratios})")
     print(f"load average after:  {Path('/proc/loadavg').read_text().strip()}")
