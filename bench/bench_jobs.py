@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -49,6 +50,15 @@ DP = "SELECT district, AVG(water_fee) AS f FROM enterprise_utilities GROUP BY di
 
 def load() -> str:
     return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__()
+
+
+def cpu_seconds() -> float:
+    """CPU used so far by this process and its reaped children (the sandboxes)."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def percentiles(seconds: list[float]) -> str:
@@ -111,12 +121,17 @@ def embedded(files: list[tuple[Path, Path]], warm: bool, jobs: int, runs: int) -
                 pool.wait_ready(pool.size)  # one at a time: each finds the pool refilled
             seconds.append(job())
         print(f"  {label}, one at a time, submit to rest:  {percentiles(seconds)}")
-    started = time.perf_counter()
+    cpu_before, started = cpu_seconds(), time.perf_counter()
     with ThreadPoolExecutor(8) as submitters:
         seconds = list(submitters.map(lambda _: small(), range(jobs)))
     rate = jobs / (time.perf_counter() - started)
+    cpu = (cpu_seconds() - cpu_before) / jobs
     print(
         f"  small SQL, burst of {jobs}: {rate:6.2f} jobs/s, submit to rest {percentiles(seconds)}"
+    )
+    print(
+        f"    CPU per job (this process + sandboxes, refills included): {cpu * 1000:.0f} ms;"
+        f" {os.cpu_count()} idle cores would take {(os.cpu_count() or 1) / cpu:.1f} jobs/s"
     )
     if pool is not None:
         print(f"  (warm sandboxes handed to jobs: {pool.handed} of {pool.started} started)")
