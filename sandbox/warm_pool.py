@@ -135,6 +135,7 @@ class WarmPool:
             self._changed.notify_all()
         if self in WARM_SOURCES:
             WARM_SOURCES.remove(self)
+        atexit.unregister(self.close)
         for sandbox in waiting:
             self._discard(sandbox)
         if self._keeper.is_alive() and self._keeper is not threading.current_thread():
