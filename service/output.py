@@ -24,11 +24,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
-from typer._click.exceptions import NoArgsIsHelpError, UsageError  # typer vendors click
-from typer.core import TyperGroup
 
 from audit_log import Actor
-from core.errors import InvalidInput, SluiceError, Step
+from core.errors import SluiceError, Step
 
 F = TypeVar("F", bound=Callable[..., Any])
 # the columns of a table: (key in each record, header); None takes the first record's keys
@@ -223,40 +221,6 @@ def handles_errors(action: str) -> Callable[[F], F]:
         return run  # type: ignore[return-value]
 
     return wrap
-
-
-@contextmanager
-def _usage_errors_as_json(wanted: bool) -> Iterator[None]:
-    """Under --json, a usage error (unknown option, missing argument, bad choice) becomes
-    the same error document as a refusal, with Click's exit code; otherwise Click's text."""
-    try:
-        yield
-    except UsageError as error:
-        if not wanted or isinstance(error, NoArgsIsHelpError):
-            raise
-        command = error.ctx.command_path if error.ctx is not None else "sluice"
-        refused = InvalidInput(error.format_message(), suggestion=f"see `{command} --help`")
-        typer.echo(json.dumps(error_document(refused), ensure_ascii=False))
-        raise typer.Exit(error.exit_code) from None
-
-
-class JsonUsageGroup(TyperGroup):
-    """The root command: parses every subcommand's arguments, so it words their usage
-    errors, as JSON when the command line asks for --json."""
-
-    def make_context(self, info_name: Any, args: Any, parent: Any = None, **extra: Any) -> Any:
-        wanted = "--json" in args
-        with _usage_errors_as_json(wanted):
-            ctx = super().make_context(info_name, args, parent, **extra)
-        ctx.meta[_WANTS_JSON] = wanted
-        return ctx
-
-    def invoke(self, ctx: Any) -> Any:
-        with _usage_errors_as_json(bool(ctx.meta.get(_WANTS_JSON))):
-            return super().invoke(ctx)
-
-
-_WANTS_JSON = "sluice.wants_json"
 
 
 def _record(action: str, error: SluiceError) -> None:
