@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 import audit_log
 from audit_log import Actor, AuditAction
 from catalog.desensitize import desensitize
-from catalog.identifiers import build_identifier_index, digest_array, save_index_array
+from catalog.identifiers import DIGEST_BYTES, identifier_digests, save_index_array
 from catalog.records import Dataset, schema_document
 from catalog.schema import ColumnSpec, DatasetSchema
 from catalog.storage import arrow_schema, pandas_dtype
@@ -335,7 +335,7 @@ def _stream_to_store(
     first_line = 2 if source.suffix.lower() == ".csv" else None
     staging = _staging(home, stored_as)
     try:
-        rows, bad, digests = 0, dict[str, _Bad](), [digest_array(set())]
+        rows, bad, digests = 0, dict[str, _Bad](), [np.array([], dtype=f"S{DIGEST_BYTES}")]
         writer: pq.ParquetWriter | None = None
         try:
             for raw in batches:
@@ -356,7 +356,7 @@ def _stream_to_store(
                     if writer is None:
                         writer = pq.ParquetWriter(staging / DATA_FILE, stored.schema)
                     writer.write_table(stored.replace_schema_metadata(writer.schema.metadata))
-                    digests.append(digest_array(build_identifier_index(frame, schema, key)))
+                    digests.append(identifier_digests(frame, schema, key))
                 rows += len(raw)
         finally:
             if writer is not None:
