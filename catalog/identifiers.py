@@ -110,8 +110,8 @@ def _distinct_texts(series: pd.Series) -> set[str]:
     """The distinct non-empty normalised texts of a column; text columns (the usual
     identifier) skip `normalise`'s type checks, which would give the same result."""
     distinct = series.dropna().unique()
-    if isinstance(series.dtype, pd.StringDtype):
-        texts = {str(v).strip() for v in distinct}
+    if isinstance(series.dtype, pd.StringDtype):  # tolist(): see desensitize.pseudonymize
+        texts = {str(v).strip() for v in distinct.tolist()}
         texts.discard("")
         return texts
     return {t for t in (normalise(v) for v in distinct.tolist()) if t}
