@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import math
 import numbers
+import shutil
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from functools import lru_cache
@@ -151,12 +152,49 @@ def save_index(path: Path, hashes: set[str]) -> None:
     path.write_bytes(MAGIC + body)
 
 
-def save_index_array(path: Path, digests: np.ndarray) -> int:
-    """Write digests given as arrays (from identifier_digests); the same file as
-    save_index. Returns how many distinct digests were written."""
-    unique = sorted_distinct(digests)
-    path.write_bytes(MAGIC + unique.tobytes())  # tobytes keeps trailing zero bytes
-    return len(unique)
+class IndexSpill:
+    """An identifier index built batch by batch in flat memory: each batch's digests go
+    to one of 256 files by their first byte; `write` then sorts one file at a time, so
+    a file of any size (100M distinct identifiers: 1.6 GB of digests) never has its
+    whole index in memory. The index file is the same as `save_index`'s."""
+
+    BUCKETS = 256
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self._files = [(folder / f"{b:02x}.bin").open("wb") for b in range(self.BUCKETS)]
+        self._folder = folder
+
+    def add(self, digests: np.ndarray) -> None:
+        body = np.frombuffer(digests.tobytes(), dtype=np.uint8).reshape(-1, DIGEST_BYTES)
+        first = body[:, 0]
+        order = np.argsort(first, kind="stable")
+        ends = np.cumsum(np.bincount(first, minlength=self.BUCKETS))
+        grouped = body[order]
+        start = 0
+        for bucket, end in enumerate(ends.tolist()):
+            if end > start:
+                self._files[bucket].write(grouped[start:end].tobytes())
+            start = end
+
+    def write(self, path: Path) -> int:
+        """Write the index file; how many distinct digests it holds. Removes the spill."""
+        count = 0
+        with path.open("wb") as out:
+            out.write(MAGIC)
+            for handle in self._files:
+                handle.close()
+                bucket = np.fromfile(handle.name, dtype=f"S{DIGEST_BYTES}")
+                unique = sorted_distinct(bucket)
+                out.write(unique.tobytes())
+                count += len(unique)
+        shutil.rmtree(self._folder, ignore_errors=True)
+        return count
+
+    def discard(self) -> None:
+        for handle in self._files:
+            handle.close()
+        shutil.rmtree(self._folder, ignore_errors=True)
 
 
 def load_index(path: Path) -> set[str]:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 import audit_log
 from audit_log import Actor, AuditAction
 from catalog.desensitize import desensitize
-from catalog.identifiers import DIGEST_BYTES, identifier_digests, save_index_array
+from catalog.identifiers import IndexSpill, identifier_digests
 from catalog.records import Dataset, schema_document
 from catalog.schema import ColumnSpec, DatasetSchema
 from catalog.storage import arrow_schema, pandas_dtype
@@ -324,7 +324,8 @@ def _stream_to_store(
     home: Home, source: Path, schema: DatasetSchema, key: bytes, say: Progress, stored_as: str
 ) -> tuple[Path, int, int]:
     """Read, type, desensitize and write `source` one batch at a time, so memory stays
-    flat whatever the file's size (the identifier index, a set of digests, is what grows).
+    flat whatever the file's size (the identifier index is spilled to disk by first byte
+    and sorted one bucket at a time: catalog.identifiers.IndexSpill).
 
     A value that does not parse stops the writing but not the reading: the error names
     the first bad value of the first such column, and counts them all, as a whole-file
@@ -334,8 +335,9 @@ def _stream_to_store(
     _check_columns(source, schema, names)
     first_line = 2 if source.suffix.lower() == ".csv" else None
     staging = _staging(home, stored_as)
+    index = IndexSpill(staging / "index-spill")
     try:
-        rows, bad, digests = 0, dict[str, _Bad](), [np.array([], dtype=f"S{DIGEST_BYTES}")]
+        rows, bad = 0, dict[str, _Bad]()
         writer: pq.ParquetWriter | None = None
         try:
             for raw in batches:
@@ -356,7 +358,7 @@ def _stream_to_store(
                     if writer is None:
                         writer = pq.ParquetWriter(staging / DATA_FILE, stored.schema)
                     writer.write_table(stored.replace_schema_metadata(writer.schema.metadata))
-                    digests.append(identifier_digests(frame, schema, key))
+                    index.add(identifier_digests(frame, schema, key))
                 rows += len(raw)
         finally:
             if writer is not None:
@@ -368,9 +370,10 @@ def _stream_to_store(
         if rows == 0:
             raise InvalidInput(f"{source.name} has no data rows; nothing to ingest")
         say(f"writing {INDEX_FILE}")
-        indexed = save_index_array(staging / INDEX_FILE, np.concatenate(digests))
+        indexed = index.write(staging / INDEX_FILE)
         return _publish(home, stored_as, staging), rows, indexed
     except BaseException:
+        index.discard()
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
