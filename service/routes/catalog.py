@@ -49,7 +49,9 @@ def datasets(
 
 
 @router.put("/datasets/{name}/engine")
-def set_engine(name: Name, body: EngineChoice, who: Authority, s: SessionDep) -> EngineDefaultOut:
+def set_dataset_engine(
+    name: Name, body: EngineChoice, who: Authority, s: SessionDep
+) -> EngineDefaultOut:
     """The engine SQL over this dataset runs on when neither operator nor licence names one."""
     row = set_engine_default(s, body.engine, who.actor, dataset=name)
     s.flush()

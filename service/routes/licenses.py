@@ -150,7 +150,7 @@ def budget(license_id: Id, who: Reader, s: SessionDep) -> BudgetOut:
 
 
 @router.put("/{license_id}/engine")
-def set_engine(
+def set_license_engine(
     license_id: Id, body: EngineChoice, who: Authority, s: SessionDep
 ) -> EngineDefaultOut:
     """The engine this licence's SQL jobs run on when the operator names none."""
