@@ -71,6 +71,11 @@ def test_a_job_records_which_default_chose_its_engine(api: TestClient, as_, worl
             ("dataset:enterprise_utilities", "gao"),
             (f"license:{world.license_id}", "gao"),
         ]
+        submitted = session.scalars(
+            select(AuditEntry).where(AuditEntry.subject == f"job:{second['id']}")
+        ).first()
+        assert submitted is not None and submitted.action == "job.submitted"
+        assert submitted.details["engine_reason"] == "dataset_default"
 
 
 def test_only_the_authority_sets_an_engine_and_a_bad_name_lists_the_choices(
