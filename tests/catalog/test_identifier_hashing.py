@@ -82,3 +82,24 @@ def test_sorted_distinct_keeps_trailing_zero_bytes() -> None:
     values = np.array([b"\x02" + b"\x00" * 15, b"\x01" * 16, b"\x02" + b"\x00" * 15], dtype="S16")
     result = sorted_distinct(values)
     assert [len(v) for v in result.tobytes().split(b"\x01" * 16)] == [0, 16]
+
+
+def test_a_spilled_index_is_the_index_of_all_batches_and_leaves_nothing(tmp_path) -> None:
+    from catalog.identifiers import IndexSpill, load_index
+
+    rng = np.random.default_rng(7)
+    batches = [rng.integers(0, 256, size=(n, 16), dtype=np.uint8) for n in (500, 1, 0, 300)]
+    batches.append(batches[0][:50])  # repeats across batches count once
+    as_digests = [np.frombuffer(b.tobytes(), dtype="S16") for b in batches]
+    spill = IndexSpill(tmp_path / "spill")
+    for digests in as_digests:
+        spill.add(digests)
+    assert spill.write(tmp_path / "identifiers.bin") == 801
+    whole = np.concatenate(as_digests).tobytes()
+    expected = {whole[i : i + 16].hex() for i in range(0, len(whole), 16)}
+    assert load_index(tmp_path / "identifiers.bin") == expected
+    raw = (tmp_path / "identifiers.bin").read_bytes()[8:]
+    assert [raw[i : i + 16] for i in range(0, len(raw), 16)] == sorted(
+        bytes.fromhex(h) for h in expected
+    )
+    assert not (tmp_path / "spill").exists()
