@@ -1,6 +1,7 @@
 """The fast keyed hash gives exactly the digests of `hmac`, so pseudonyms and identifier
 index entries made by a faster ingest are the same values as before: datasets ingested
-earlier still join with new ones, and the gate still finds raw identifiers."""
+earlier still join with new ones, and the gate still finds raw identifiers; an index
+spilled batch by batch is the whole file's index."""
 
 from __future__ import annotations
 
