@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 import audit_log
 from audit_log import Actor, AuditAction
 from catalog.desensitize import desensitize
-from catalog.identifiers import build_identifier_index, digest_array, save_index_array
+from catalog.identifiers import IndexSpill, identifier_digests
 from catalog.records import Dataset, schema_document
 from catalog.schema import ColumnSpec, DatasetSchema
 from catalog.storage import arrow_schema, pandas_dtype
@@ -413,7 +413,8 @@ def _stream_to_store(
     rows_read: RowsRead | None = None,
 ) -> tuple[Path, int, int]:
     """Read, type, desensitize and write `source` one batch at a time, so memory stays
-    flat whatever the file's size (the identifier index, a set of digests, is what grows).
+    flat whatever the file's size (the identifier index is spilled to disk by first byte
+    and sorted one bucket at a time: catalog.identifiers.IndexSpill).
 
     A value that does not parse stops the writing but not the reading: the error names
     the first bad value of the first such column, and counts them all, as a whole-file
@@ -424,8 +425,9 @@ def _stream_to_store(
     first_line = 2 if source.suffix.lower() == ".csv" else None
     expected = _expected_rows(source) if rows_read is not None else 0
     staging = _staging(home, name)
+    index = IndexSpill(staging / "index-spill")
     try:
-        rows, bad, digests = 0, dict[str, _Bad](), [digest_array(set())]
+        rows, bad = 0, dict[str, _Bad]()
         writer: pq.ParquetWriter | None = None
         try:
             for raw in batches:
@@ -446,7 +448,7 @@ def _stream_to_store(
                     if writer is None:
                         writer = pq.ParquetWriter(staging / DATA_FILE, stored.schema)
                     writer.write_table(stored.replace_schema_metadata(writer.schema.metadata))
-                    digests.append(digest_array(build_identifier_index(frame, schema, key)))
+                    index.add(identifier_digests(frame, schema, key))
                 rows += len(raw)
                 if rows_read is not None:
                     rows_read(rows, max(expected, rows))
@@ -460,9 +462,10 @@ def _stream_to_store(
         if rows == 0:
             raise InvalidInput(f"{source.name} has no data rows; nothing to ingest")
         say(f"writing {INDEX_FILE}")
-        indexed = save_index_array(staging / INDEX_FILE, np.concatenate(digests))
+        indexed = index.write(staging / INDEX_FILE)
         return staging, rows, indexed
     except BaseException:
+        index.discard()
         shutil.rmtree(staging, ignore_errors=True)
         raise
 

@@ -1,7 +1,7 @@
 """Jobs: the job model and its state machine, the one submission path, the runner that
 drives a job through policy → sandbox → gate, engines, workers and the ε ledger."""
 
-from jobs.engines import engine_for, set_engine_default
+from jobs.engines import EngineReason, choose_engine, engine_for, set_engine_default
 from jobs.ledger import (
     BudgetCharge,
     LedgerBalance,
@@ -19,11 +19,13 @@ from jobs.submit import decide, submit
 
 __all__ = [
     "BudgetCharge",
+    "EngineReason",
     "Job",
     "JobSettings",
     "JobStatus",
     "LedgerBalance",
     "charge",
+    "choose_engine",
     "decide",
     "engine_for",
     "get_job",

@@ -7,6 +7,7 @@ so a worker that lost its lease can tell, and its result is discarded.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -44,3 +45,12 @@ class EngineDefault(Base):
     engine: Mapped[str] = mapped_column(String(20), nullable=False)
     set_by: Mapped[str] = mapped_column(String(200), nullable=False)
     set_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "license_id": self.license_id,
+            "dataset": self.dataset,
+            "engine": self.engine,
+            "set_by": self.set_by,
+            "set_at": self.set_at.isoformat() if self.set_at else None,
+        }

@@ -62,6 +62,8 @@ class Job(Base):
     source: Mapped[str] = mapped_column(Text, nullable=False)
     source_digest: Mapped[str] = mapped_column(String(64), nullable=False)
     engine: Mapped[str] = mapped_column(String(20), default="duckdb")
+    # why that engine (jobs.engines.EngineReason); None for notebooks and older jobs
+    engine_reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
     decision: Mapped[Decision] = mapped_column(EnumText(Decision), nullable=False)
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     rewritten_sql: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -90,6 +92,7 @@ class Job(Base):
             "kind": self.kind,
             "parent_id": self.parent_id,
             "engine": self.engine,
+            "engine_reason": self.engine_reason,
             "status": self.status,
             "decision": self.decision,
             "reasons": self.reasons,

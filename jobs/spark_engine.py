@@ -85,29 +85,44 @@ def check_spark_sql(sql: str, datasets: set[str]) -> exp.Query:
 
 
 def _base_session(master: str) -> Any:
-    """One SparkSession (one JVM, one SparkContext) per worker process and master."""
-    from pyspark.sql import SparkSession
-
+    """One SparkSession (one JVM, one SparkContext) per worker process and master; for
+    sc:// one Spark Connect session per server."""
     with _LOCK:
         if master not in _BASE:
-            builder = SparkSession.builder.appName("sluice-worker")
-            builder = (
-                builder.remote(master) if master.startswith("sc://") else builder.master(master)
-            )
-            options = {
-                "spark.sql.runSQLOnFiles": "false",
-                "spark.ui.enabled": "false",
-                "spark.sql.session.timeZone": "UTC",
-                "spark.sql.shuffle.partitions": "8",
-                "spark.sql.execution.arrow.pyspark.enabled": "true",
-                # overflow, division by zero and bad casts give NULL, as TRY() does in
-                # DuckDB: a core that fails on some values would be an oracle
-                "spark.sql.ansi.enabled": "false",
-            }
-            for key, value in options.items():
-                builder = builder.config(key, value)
-            _BASE[master] = builder.getOrCreate()
+            _BASE[master] = _connect(master) if master.startswith("sc://") else _classic(master)
         return _BASE[master]
+
+
+# SQL settings every job's session holds; spark.sql.* ones can be set over Spark Connect too
+SQL_OPTIONS = {
+    "spark.sql.runSQLOnFiles": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # overflow, division by zero and bad casts give NULL, as TRY() does in
+    # DuckDB: a core that fails on some values would be an oracle
+    "spark.sql.ansi.enabled": "false",
+}
+
+
+def _classic(master: str) -> Any:
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("sluice-worker").master(master)
+    for key, value in {**SQL_OPTIONS, "spark.ui.enabled": "false"}.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def _connect(url: str) -> Any:
+    """A Spark Connect session. Its own builder: pyspark's generic one refuses a remote
+    session in a process that already holds a classic one (another master)."""
+    from pyspark.sql.connect.session import SparkSession as RemoteSession
+
+    builder = RemoteSession.builder.remote(url)
+    for key, value in SQL_OPTIONS.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
 
 
 def job_session(master: str) -> Any:

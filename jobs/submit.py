@@ -18,7 +18,7 @@ from catalog.schema import DatasetSchema
 from core.errors import InvalidInput
 from core.levels import Level
 from jobs import notebooks
-from jobs.engines import check_engine, engine_for
+from jobs.engines import EngineReason, check_engine, choose_engine
 from jobs.ledger import charge
 from jobs.records import Job, JobStatus
 from jobs.settings import JobSettings
@@ -52,8 +52,17 @@ def submit(
     if notebook is not None:
         return submit_notebook(session, license_id, user, notebook, settings)
     assert sql is not None
-    chosen = engine_for(session, license_id, engine)
-    return submit_sql(session, license_id, user, sql, settings, engine=chosen, planned=planned)
+    chosen = choose_engine(session, license_id, engine)
+    return submit_sql(
+        session,
+        license_id,
+        user,
+        sql,
+        settings,
+        engine=chosen.engine,
+        planned=planned,
+        engine_reason=chosen.reason,
+    )
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,7 @@ def submit_sql(
     engine: str = "duckdb",
     planned: PlannedQuery | None = None,
     parent_id: int | None = None,
+    engine_reason: EngineReason = EngineReason.SYSTEM_DEFAULT,
 ) -> Job:
     """Record the job: denied with reasons, or queued with ε charged. Caller commits.
 
@@ -151,6 +161,7 @@ def submit_sql(
         "sql",
         sql,
         engine=engine,
+        engine_reason=engine_reason.value,
         decision=decision.decision,
         reasons=[r.to_dict() for r in decision.reasons],
         rewritten_sql=decision.sql,
@@ -166,6 +177,8 @@ def submit_sql(
         "license": license.id,
         **({"parent": f"job:{parent_id}"} if parent_id is not None else {}),
         "sql_digest": job.source_digest,
+        "engine": engine,
+        "engine_reason": engine_reason.value,
         "decision": decision.decision,
         "rewritten_sql": decision.sql,
         "operator_id": license.operator_id,

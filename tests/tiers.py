@@ -30,6 +30,8 @@ FIXTURE_MARKS: dict[str, tuple[str, ...]] = {
     "runners": ("sandbox",),
     "corpus_world": ("sandbox", "slow"),  # hundreds of queries through bubblewrap
     "spark_world": ("spark", "sandbox", "slow"),
+    "spark_cluster": ("spark", "slow"),  # JVMs: a master, two workers, their executors
+    "spark_connect": ("spark", "slow"),
     "pg_server": ("postgres",),
     "browser_factory": ("browser",),
 }

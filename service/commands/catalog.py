@@ -13,6 +13,7 @@ from catalog.ingest import ingest_in_steps
 from catalog.schema import load_schema
 from catalog.twin import DEFAULT_ROWS, MAX_ROWS
 from core.errors import InvalidInput
+from jobs.engines import set_engine_default
 from service.commands.common import ADMIN, Json, domain
 from service.output import emit, emit_rows, handles_errors, progress, record, table
 
@@ -105,6 +106,20 @@ def catalog_show(
     with domain().transaction() as session:
         data = get_dataset(session, dataset).to_dict()
     emit(data, as_json, dataset_text)
+
+
+@catalog_app.command("set-engine")
+@handles_errors("catalog.set-engine")
+def catalog_set_engine(
+    dataset: Annotated[str, typer.Argument(help="The dataset's name, as in SQL.")],
+    engine: Annotated[str, typer.Argument(help="duckdb (in the sandbox) or spark.")],
+    as_json: Json = False,
+) -> None:
+    """Set the engine SQL over this dataset runs on when neither the operator nor the
+    licence names one (a licence with any dataset on Spark goes to Spark)."""
+    with domain().transaction() as session:
+        data = set_engine_default(session, engine, ADMIN, dataset=dataset).to_dict()
+    emit(data, as_json, f"dataset {dataset}: SQL jobs run on {engine} by default")
 
 
 @catalog_app.command("synthesize")

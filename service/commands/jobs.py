@@ -90,6 +90,21 @@ def run_with_progress(d: Domain, job_id: int, as_json: bool) -> None:
         step(f"job {job_id}: {status}", 100)
 
 
+# why a job runs on its engine (jobs.engines.EngineReason), as people read it
+ENGINE_REASONS = {
+    "requested": "named with --engine",
+    "license_default": "the licence's default",
+    "dataset_default": "a dataset's default",
+    "system_default": "the system default",
+}
+
+
+def engine_line(job: dict) -> str:
+    """`engine: spark (the licence's default)`; notebooks and older jobs give no reason."""
+    why = ENGINE_REASONS.get(job.get("engine_reason") or "")
+    return f"\n  engine: {job['engine']}" + (f" ({why})" if why else "")
+
+
 def show_job(d: Domain, job_id: int, as_json: bool) -> None:
     with d.transaction() as session:
         job = get_job(session, job_id)
@@ -100,6 +115,7 @@ def show_job(d: Domain, job_id: int, as_json: bool) -> None:
         as_json,
         lambda j: (
             f"job {j['id']}: {j['status']}"
+            + engine_line(j)
             + "".join(f"\n  - {r['message']}" for r in j["reasons"])
             + (f"\n  failure: {j['failure']}" if j["failure"] else "")
         ),

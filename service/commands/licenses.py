@@ -15,6 +15,7 @@ from audit_log import Actor
 from catalog import get_dataset
 from catalog.row_filter import row_filters_from
 from core.errors import InvalidInput
+from jobs.engines import set_engine_default
 from jobs.submit import decide, plan_query, policy_inputs
 from operators.accounts import get_operator
 from operators.licenses import get_license, grant_license, list_licenses, revoke_license
@@ -111,6 +112,21 @@ def licenses_list(
         ("row_filters", "row filters"),
     ]
     emit_rows(data, as_json, columns, "no licenses")
+
+
+EngineName = Annotated[
+    str, typer.Argument(help="duckdb (in the sandbox) or spark (data too large for one DuckDB).")
+]
+
+
+@licenses_app.command("set-engine")
+@handles_errors("licenses.set-engine")
+def licenses_set_engine(license_id: LicenseId, engine: EngineName, as_json: Json = False) -> None:
+    """Set the engine this licence's SQL jobs run on when the operator names none
+    (it wins over its datasets' defaults)."""
+    with domain().transaction() as session:
+        data = set_engine_default(session, engine, ADMIN, license_id=license_id).to_dict()
+    emit(data, as_json, f"license {license_id}: SQL jobs run on {engine} by default")
 
 
 def _date(text: str | None, option: str) -> date | None:

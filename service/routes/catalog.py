@@ -13,17 +13,20 @@ from audit_log import AuditAction
 from catalog import get_dataset, list_datasets
 from catalog.twin import DEFAULT_ROWS, MAX_ROWS, TwinFiles, issue_twin
 from core.errors import NotFound
+from jobs.engines import set_engine_default
 from operators import licensed_catalog, licensed_dataset
 from operators.accounts import Principal
 from service.deps import SessionDep, company_scope, require_role
 from service.pagination import Cursor, Page, PageLimit, paginate
 from service.schemas.catalog import DatasetOut
+from service.schemas.jobs import EngineChoice, EngineDefaultOut
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
 Anyone = Annotated[
     Principal, Depends(require_role("operator", "authority", "reviewer", "regulator"))
 ]
 Name = Annotated[str, Path(min_length=1, max_length=63)]
+Authority = Annotated[Principal, Depends(require_role("authority"))]
 
 
 def catalog_for(session: Session, who: Principal) -> list[dict[str, Any]]:
@@ -43,6 +46,16 @@ def datasets(
 ) -> Page[DatasetOut]:
     shown = [DatasetOut.model_validate(d) for d in catalog_for(s, who)]
     return paginate(shown, lambda d: d.name, limit, cursor, kind=str)
+
+
+@router.put("/datasets/{name}/engine")
+def set_dataset_engine(
+    name: Name, body: EngineChoice, who: Authority, s: SessionDep
+) -> EngineDefaultOut:
+    """The engine SQL over this dataset runs on when neither operator nor licence names one."""
+    row = set_engine_default(s, body.engine, who.actor, dataset=name)
+    s.flush()
+    return EngineDefaultOut.model_validate(row.to_dict())
 
 
 @router.get("/datasets/{name}")

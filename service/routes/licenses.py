@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jobs.engines import set_engine_default
 from jobs.ledger import BudgetCharge
 from operators.accounts import Principal
 from operators.licenses import get_license, license_not_found, list_licenses, revoke_license
@@ -22,6 +23,7 @@ from operators.lifecycle import (
 from operators.records import DEFAULT_DELTA, License, Operator
 from service.deps import OperatorDep, SessionDep, company_scope, require_role
 from service.pagination import Cursor, Page, PageLimit, paginate
+from service.schemas.jobs import EngineChoice, EngineDefaultOut
 from service.schemas.licenses import BudgetOut, ChargeOut, LicenseOut
 
 router = APIRouter(prefix="/api/v1/licenses", tags=["licenses"])
@@ -145,6 +147,16 @@ def budget(license_id: Id, who: Reader, s: SessionDep) -> BudgetOut:
             for c in charges
         ],
     )
+
+
+@router.put("/{license_id}/engine")
+def set_license_engine(
+    license_id: Id, body: EngineChoice, who: Authority, s: SessionDep
+) -> EngineDefaultOut:
+    """The engine this licence's SQL jobs run on when the operator names none."""
+    row = set_engine_default(s, body.engine, who.actor, license_id=license_id)
+    s.flush()
+    return EngineDefaultOut.model_validate(row.to_dict())
 
 
 @router.post("/{license_id}/approve")

@@ -7,12 +7,39 @@ and absent from an operator's view, not null.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
 
 from service.schemas import Number, Out, Sparse
 from service.schemas.common import ReasonOut
 
-__all__ = ["GateFinding", "GateVerdict", "JobOut", "JobView", "PolicyDecisionOut"]
+__all__ = [
+    "EngineChoice",
+    "EngineDefaultOut",
+    "GateFinding",
+    "GateVerdict",
+    "JobOut",
+    "JobView",
+    "PolicyDecisionOut",
+]
+
+
+class EngineChoice(BaseModel):
+    """A request body: duckdb (in the sandbox) or spark; another name is refused with
+    the choices (jobs.engines.check_engine), as the CLI refuses it."""
+
+    engine: Annotated[str, Field(min_length=1, max_length=20)]
+
+
+class EngineDefaultOut(Out):
+    """The engine a licence's or a dataset's SQL jobs run on when the operator names none."""
+
+    license_id: int | None
+    dataset: str | None
+    engine: str
+    set_by: str
+    set_at: str | None
 
 
 class GateFinding(Sparse):
@@ -49,6 +76,8 @@ class JobOut(Out):
     kind: str
     parent_id: int | None = None  # the notebook job whose query() made this one
     engine: str
+    # why that engine: requested | license_default | dataset_default | system_default
+    engine_reason: str | None = None
     status: str
     decision: str
     reasons: list[ReasonOut]

@@ -1,8 +1,10 @@
-"""A real PostgreSQL for the worker and metadata tests, and domains that live in it.
+"""A real PostgreSQL for the worker and metadata tests, and domains that live in it;
+a real Spark cluster (standalone master, two workers) and a Spark Connect server.
 
-One throwaway cluster per test session (tests.postgres); each test gets its own
-empty database in it. Without PostgreSQL the tests skip with the reason, except
-under CI=true, where they fail (tests.conftest.require_component).
+One throwaway cluster of each per test session (tests.postgres, tests.spark_cluster);
+each PostgreSQL test gets its own empty database in it. Without a component the tests
+skip with the reason, except under CI=true, where they fail
+(tests.conftest.require_component).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from service.domain import Domain, init_domain
 from service.settings import Settings
 from tests.conftest import World, build_world, require_component
 from tests.postgres import binaries, postgres_server
+from tests.spark_cluster import connect_server, spark_home, standalone_cluster
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +37,24 @@ def pg_server() -> Iterator[str]:
     except ImportError:
         require_component(False, "psycopg (pip install 'psycopg[binary]')")
     with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def spark_cluster() -> Iterator[str]:
+    """spark://127.0.0.1:PORT of a standalone master with two registered workers."""
+    require_component(spark_home() is not None, "Java 17+ and pyspark (for Spark)")
+    with standalone_cluster() as (master, _):
+        yield master
+
+
+@pytest.fixture(scope="session")
+def spark_connect() -> Iterator[str]:
+    """sc://127.0.0.1:PORT of a Spark Connect server. It runs its queries in-process
+    (local[1]): the standalone cluster's cores belong to the session that compares
+    the corpus, and a second application there would wait for them."""
+    require_component(spark_home() is not None, "Java 17+ and pyspark (for Spark)")
+    with connect_server("local[1]") as url:
         yield url
 
 

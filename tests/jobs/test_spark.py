@@ -1,5 +1,7 @@
-"""Spark jobs: the same released table as DuckDB's for the exact legitimate corpus, and the
-Spark SQL is refused unless it is one query over the job's datasets."""
+"""Spark jobs: the same released table as DuckDB's for the exact legitimate corpus, on a
+standalone cluster (a master and two workers, separate JVMs on loopback: tests.spark_cluster)
+and through Spark Connect; and the Spark SQL is refused unless it is one query over the
+job's datasets."""
 
 from __future__ import annotations
 
@@ -28,10 +30,10 @@ from tests.policies.conftest import fresh_company
 
 CORPUS = Path(__file__).parents[1] / "policies" / "corpus" / "legit.yaml"
 EXACT = [c for c in yaml.safe_load(CORPUS.read_text("utf-8"))["legit"] if c["result"] == "exact"]
-# Every exact case of the legitimate corpus (~4 s each on 2 cores). The gate's verdicts
-# do not depend on row order, so queries without ORDER BY compare too.
+# Every exact case of the legitimate corpus (~4 s each on 2 cores), on one SparkSession of
+# the standalone cluster. The gate's verdicts do not depend on row order, so queries
+# without ORDER BY compare too.
 CASES = EXACT
-MASTER = "local[2]"
 ATTACK_FILE = Path(__file__).parents[1] / "policies" / "corpus" / "attacks.yaml"
 # The issue-12 classes whose defence is in what the engine computes (two phases, the
 # value guard, keys, cell kinds from the core): Spark must hold them as DuckDB does.
@@ -45,7 +47,9 @@ ATTACKS = [
 
 @pytest.fixture(scope="module")
 def spark_world(
-    tmp_path_factory: pytest.TempPathFactory, demo_files: list[tuple[Path, Path]]
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_files: list[tuple[Path, Path]],
+    spark_cluster: str,
 ) -> Iterator[World]:
     require_component(shutil.which("bwrap") is not None, "bubblewrap (bwrap)")
     require_component(shutil.which("java") is not None, "Java (for Spark)")
@@ -60,7 +64,7 @@ def spark_world(
 
 
 def _released(
-    world: World, sql: str, engine: str, may_deny: bool = False
+    world: World, sql: str, engine: str, master: str = "", may_deny: bool = False
 ) -> tuple[str, pd.DataFrame | None, Any]:
     d = world.domain
     settings = d.settings.job_settings()
@@ -71,7 +75,7 @@ def _released(
         return status, None, None
     assert status == "queued", status
     if engine == "spark":
-        options = WorkerOptions("spark-test", spark_master=MASTER)
+        options = WorkerOptions("spark-test", spark_master=master)
         assert work_one(d.sessions, d.home, options, settings, job_id) == (job_id, "recorded")
     else:
         run(d.sessions, d.home, job_id, settings)
@@ -84,12 +88,21 @@ def _released(
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
-def test_spark_and_duckdb_release_the_same_table(spark_world: World, case: dict[str, Any]) -> None:
+def test_spark_and_duckdb_release_the_same_table(
+    spark_world: World, spark_cluster: str, case: dict[str, Any]
+) -> None:
+    assert spark_cluster.startswith("spark://127.0.0.1:")
     world = fresh_company(spark_world, f"duck-{case['id']}")  # an empty differencing store
     duck_status, duck, _ = _released(world, case["sql"], "duckdb")
     world = fresh_company(spark_world, f"spark-{case['id']}")
-    spark_status, spark, why = _released(world, case["sql"], "spark")
+    spark_status, spark, why = _released(world, case["sql"], "spark", spark_cluster)
     assert spark_status == duck_status, why
+    _assert_same_table(case, duck, spark)
+
+
+def _assert_same_table(
+    case: dict[str, Any], duck: pd.DataFrame | None, spark: pd.DataFrame | None
+) -> None:
     if duck is None or spark is None:
         return
     assert list(spark.columns) == list(duck.columns) == case["columns"]
@@ -115,14 +128,14 @@ def secret_amounts(demo_files: list[tuple[Path, Path]]) -> set[float]:
 
 @pytest.mark.parametrize("case", ATTACKS, ids=[c["id"] for c in ATTACKS])
 def test_spark_holds_the_attacks_duckdb_holds(
-    spark_world: World, secret_amounts: set[float], case: dict[str, Any]
+    spark_world: World, spark_cluster: str, secret_amounts: set[float], case: dict[str, Any]
 ) -> None:
     """Run on both engines, an attack ends the same way, and what Spark would release
     carries no companion and no enterprise's amount to the cent."""
     world = fresh_company(spark_world, f"duck-attack-{case['id']}")
     duck_status, _, _ = _released(world, case["sql"], "duckdb", may_deny=True)
     world = fresh_company(spark_world, f"spark-attack-{case['id']}")
-    spark_status, spark, why = _released(world, case["sql"], "spark", may_deny=True)
+    spark_status, spark, why = _released(world, case["sql"], "spark", spark_cluster, True)
     assert spark_status == duck_status, why
     if spark is None:
         return
@@ -132,7 +145,9 @@ def test_spark_holds_the_attacks_duckdb_holds(
         assert not {float(v) for v in numbers} & secret_amounts, column
 
 
-def test_a_spark_half_of_an_attack_meets_the_duckdb_half(spark_world: World) -> None:
+def test_a_spark_half_of_an_attack_meets_the_duckdb_half(
+    spark_world: World, spark_cluster: str
+) -> None:
     """Populations from either engine name units alike (`__units`, policies/rewrite.py):
     a total on DuckDB, then on Spark the same total without the few enterprises of the
     largest capital, is blocked as differencing. Were the digests to differ, the two
@@ -144,9 +159,27 @@ def test_a_spark_half_of_an_attack_meets_the_duckdb_half(spark_world: World) -> 
     total = "SELECT district, SUM(employees) AS e FROM enterprise_utilities GROUP BY district"
     assert _released(world, total, "duckdb")[0] == "awaiting_review"
     narrowed = total.replace("GROUP BY", f"WHERE capital < {top:.0f} GROUP BY")
-    status, _, (failure, findings) = _released(world, narrowed, "spark")
+    status, _, (failure, findings) = _released(world, narrowed, "spark", spark_cluster)
     assert status == "blocked", failure
     assert any(f["rule"] == "differencing" for f in findings)
+
+
+# an L2 core (rewritten: per-unit bounding, companions) is the Connect path's real test
+CONNECT_CASES = [c for c in EXACT if c["id"] == "l2_avg_capital_by_district"]
+
+
+@pytest.mark.parametrize("case", CONNECT_CASES, ids=[c["id"] for c in CONNECT_CASES])
+def test_a_job_through_spark_connect_releases_what_duckdb_does(
+    spark_world: World, spark_connect: str, case: dict[str, Any]
+) -> None:
+    """An sc:// master: the job's views live in the Connect server's one session and are
+    dropped after the job; the released table is DuckDB's."""
+    world = fresh_company(spark_world, f"duck-connect-{case['id']}")
+    duck_status, duck, _ = _released(world, case["sql"], "duckdb")
+    world = fresh_company(spark_world, f"connect-{case['id']}")
+    status, spark, why = _released(world, case["sql"], "spark", spark_connect)
+    assert status == duck_status == "awaiting_review", why
+    _assert_same_table(case, duck, spark)
 
 
 def test_the_whole_exact_corpus_is_compared() -> None:

@@ -36,7 +36,8 @@ QUERY = "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY distr
 # The routers this suite covers; audit and review routes are tested by their own suites.
 TAGS = "^(jobs|licenses|products|catalog)$"
 ROLE_OF = [
-    (re.compile(r"/licenses/\{[^}]+\}/(approve|refuse|suspend|reinstate|revoke)$"), "gao"),
+    (re.compile(r"/licenses/\{[^}]+\}/(approve|refuse|suspend|reinstate|revoke|engine)$"), "gao"),
+    (re.compile(r"/datasets/\{[^}]+\}/engine$"), "gao"),
     (re.compile(r"^/api/v1/(audit|filings)"), "chen"),
     (re.compile(r"/review"), "wang"),
 ]
