@@ -11,6 +11,7 @@ from audit_log.alerts import RULES, Alert, Event, History
 from audit_log.canonical import canonical
 from audit_log.chain import Actor, append, head, record_failed_verification
 from audit_log.export import export_entries, verify_export
+from audit_log.group import GroupAppender
 from audit_log.heads import (
     HeadTicker,
     checkpoint,
@@ -51,6 +52,7 @@ __all__ = [
     "AuditEntry",
     "Ed25519Signer",
     "EntryFilter",
+    "GroupAppender",
     "Event",
     "HashSuite",
     "HeadTicker",
