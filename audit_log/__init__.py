@@ -24,6 +24,7 @@ from audit_log.heads import (
 from audit_log.merkle import HashSuite, get_suite
 from audit_log.proofs import ProofCheck, check_proof, consistency_document, inclusion_document
 from audit_log.query import EntryFilter, list_alerts, list_entries
+from audit_log.ranges import verify_store
 from audit_log.records import AuditEntry, TreeHead
 from audit_log.signing import (
     Ed25519Signer,
@@ -36,7 +37,7 @@ from audit_log.signing import (
     with_signer,
 )
 from audit_log.state import configure_log, entry_digests
-from audit_log.verify import Verification, verify_entries, verify_store
+from audit_log.verify import Verification, verify_entries
 from audit_log.witness import PushResult, parse_heads, push_heads, read_witness_dir
 
 
