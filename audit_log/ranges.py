@@ -24,6 +24,7 @@ import pickle
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, func, select
@@ -96,23 +97,26 @@ def check_span(
 ) -> SpanResult:
     """Check one span's entries and heads; the link into its first entry is the caller's."""
     base = span.first - 1
+    rows = stored_rows(db, span.first, span.last)
+    head_row = next(rows, None)
+    first = None if head_row is None else (head_row[0]["seq"], head_row[0].get("prev_hash"))
     nodes = stored_frontier(db, base) if base else []
     if nodes is None:  # only when an earlier span fails (or the log predates stored hashes)
         problem = f"the stored Merkle hashes before entry {span.first} are missing"
-        return SpanResult(base, [], "", 0, span.good_size, 0, None, (span.first, problem))
+        return SpanResult(base, [], "", 0, span.good_size, 0, first, (span.first, problem))
     checker = LogChecker(suite, verifier, _StoredOwners(db, base))
     checker.frontier, checker.good_size = Frontier(suite, base, nodes), span.good_size
+    checker.previous = first[1] if first else checker.previous  # checked against the span before
     for kept in span.kept:
         checker.kept.setdefault(kept["size"], []).append(kept)
     heads = {head["size"]: head for head in span.heads}
     datasets = stored_datasets(db, span.first, span.last)
-    first, error = None, None
+    error = None
     try:
-        for entry, tree_nodes, operator_id, license_id in stored_rows(db, span.first, span.last):
+        for entry, tree_nodes, operator_id, license_id in chain(
+            [head_row] if head_row else [], rows
+        ):
             seq = entry["seq"]
-            if first is None:
-                first = (seq, entry.get("prev_hash"))
-                checker.previous = entry.get("prev_hash")
             stored = StoredIndex(tree_nodes, operator_id, license_id, datasets.get(seq, ()))
             checker.entry(entry, stored)
             if seq in heads:
