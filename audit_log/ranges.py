@@ -106,7 +106,8 @@ def check_span(
         return SpanResult(base, [], "", 0, span.good_size, 0, first, (span.first, problem))
     checker = LogChecker(suite, verifier, _StoredOwners(db, base))
     checker.frontier, checker.good_size = Frontier(suite, base, nodes), span.good_size
-    checker.previous = first[1] if first else checker.previous  # checked against the span before
+    if first is not None:  # its link is checked against the span before
+        checker.previous = str(first[1])
     for kept in span.kept:
         checker.kept.setdefault(kept["size"], []).append(kept)
     heads = {head["size"]: head for head in span.heads}
@@ -203,7 +204,8 @@ def plan_spans(
 
 def _shared_url(session: Session) -> str | None:
     """A URL other processes can open the same database with (None: only this one can)."""
-    url = session.get_bind().url
+    bind = session.get_bind()
+    url = bind.engine.url
     if url.drivername.startswith("sqlite") and url.database in (None, "", ":memory:"):
         return None
     return url.render_as_string(hide_password=False)

@@ -71,9 +71,8 @@ def start_full_check(domain: Domain, who: str) -> FullCheck:
         started = FullCheck("running", 0, total, started_by=who)
         _RUNS.by_home[str(domain.home.root)] = started
 
-    def progress(seq: int) -> None:
-        if seq % 1000 == 0:
-            _set(domain, replace(full_check(domain), checked=seq))
+    def progress(checked: int) -> None:  # heard once per span of the log
+        _set(domain, replace(full_check(domain), checked=checked))
 
     def work() -> None:
         try:
