@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.jobs.conftest)
 """Group commit: many writers, threads or processes, one intact log; a bad entry is its
 writer's problem alone."""
 
@@ -10,12 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from audit_log import Actor, AuditAction, AuditEntry, verify_store
 from service.domain import Domain, open_domain
 from service.settings import Settings
 from tests.audit_log.conftest import open_log_domain
+from tests.jobs.conftest import pg_domain, pg_server, pg_settings, pg_url  # noqa: F401
 
 THREADS = 8
 EACH = 20
@@ -156,3 +158,22 @@ def test_a_database_error_mid_batch_reaches_only_its_writer(
     returned = [(subject, seq) for subject, seq in outcomes.items()]
     assert all(isinstance(seq, int) for _, seq in returned), outcomes
     _assert_log_holds(domain, returned)  # type: ignore[arg-type]
+
+
+def test_group_commit_and_spans_on_postgresql(pg_domain: Domain) -> None:
+    """The same appender and the same span verification serve PostgreSQL: grouped appends
+    from many threads keep one chain, and spans on worker processes agree with one pass."""
+    results = _in_threads(lambda n: _write(pg_domain, f"t{n}", EACH), THREADS)
+    returned = [pair for result in results for pair in result]
+    assert len(returned) == THREADS * EACH
+    _assert_log_holds(pg_domain, returned)
+    with pg_domain.sessions() as session:
+        one_pass = verify_store(session, workers=1)
+        spans = verify_store(session, workers=2, span_entries=30)
+    assert one_pass.ok and spans.to_dict() == one_pass.to_dict()
+    with pg_domain.engine.begin() as connection:  # an insider edits an entry in place
+        connection.execute(text("UPDATE audit_entries SET actor = 'x' WHERE seq = 77"))
+    with pg_domain.sessions() as session:
+        one_pass = verify_store(session, workers=1)
+        spans = verify_store(session, workers=2, span_entries=30)
+    assert one_pass.first_bad_seq == 77 and spans.to_dict() == one_pass.to_dict()
