@@ -158,6 +158,16 @@ def _check_in_worker(job: tuple[str, str, Verifier | None, Span]) -> SpanResult:
         return check_span(db, get_suite(suite), verifier, span)
 
 
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Workers forked from a small single-threaded server that imported only this module:
+    they start in milliseconds and never import the caller's program (a CLI, a server)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
 def _absorb(checker: LogChecker, result: SpanResult) -> None:
     """Carry the sequential checker past a span, or raise the first problem it shows."""
     if result.first is not None:
@@ -236,7 +246,7 @@ def _check_spans(
                 progress(checker.size)
         return
     jobs = [(url, suite.name, verifier, span) for span in ahead]
-    with multiprocessing.get_context("spawn").Pool(min(workers, len(ahead))) as pool:
+    with _worker_context().Pool(min(workers, len(ahead))) as pool:
         results = pool.imap(_check_in_worker, jobs)
         last = check_span(db, suite, verifier, tail)  # meanwhile, here
         for result in [*results, last]:

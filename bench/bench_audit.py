@@ -297,6 +297,28 @@ def bench_verify(root: Path, count: int, export: bool) -> dict[str, float]:
     return figures
 
 
+def print_appends(root: Path, args: argparse.Namespace) -> None:
+    appends = bench_appends(root, args.appends, args.batch)
+    raw, raw_cpu = bench_raw_sqlite(root, args.appends, args.batch)
+    print(f"durable appends, SQLite WAL synchronous={int(appends['synchronous'])} (FULL=2)")
+    print(
+        f"  audit_log.append, {args.batch}/transaction: {appends['batched']:>9,.0f} /s"
+        f"  ({appends['batched_per_cpu_second']:,.0f} per CPU-second)"
+    )
+    print(f"  audit_log.append, 1/transaction:   {appends['one_per_transaction']:>9,.0f} /s")
+    print(
+        f"  raw sqlite3 insert, {args.batch}/transaction: {raw:>7,.0f} /s"
+        f"  ({raw_cpu:,.0f} per CPU-second; the baseline)"
+    )
+    print(f"single-entry appends, group commit vs one transaction each (load {_load()})")
+    for key, (group, single) in bench_writers(root, args.writers).items():
+        processes, writers = key.split("x")
+        print(
+            f"  {processes} process(es) x {writers:>2} writers: {group:>7,.0f} /s grouped,"
+            f" {single:>6,.0f} /s one per transaction ({group / single:.1f}x)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--appends", type=int, default=20_000)
@@ -305,29 +327,13 @@ def main() -> None:
     parser.add_argument("--verify", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--keep", type=Path, help="keep the large logs here and reuse them")
     parser.add_argument("--export", action="store_true", help="also export and check offline")
+    parser.add_argument("--only-verify", action="store_true", help="skip the append figures")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sluice-bench-") as tmp:
         root = Path(tmp)
         print(f"load average at the start: {_load()} on {os.cpu_count()} CPUs")
-        appends = bench_appends(root, args.appends, args.batch)
-        raw, raw_cpu = bench_raw_sqlite(root, args.appends, args.batch)
-        print(f"durable appends, SQLite WAL synchronous={int(appends['synchronous'])} (FULL=2)")
-        print(
-            f"  audit_log.append, {args.batch}/transaction: {appends['batched']:>9,.0f} /s"
-            f"  ({appends['batched_per_cpu_second']:,.0f} per CPU-second)"
-        )
-        print(f"  audit_log.append, 1/transaction:   {appends['one_per_transaction']:>9,.0f} /s")
-        print(
-            f"  raw sqlite3 insert, {args.batch}/transaction: {raw:>7,.0f} /s"
-            f"  ({raw_cpu:,.0f} per CPU-second; the baseline)"
-        )
-        print(f"single-entry appends, group commit vs one transaction each (load {_load()})")
-        for key, (group, single) in bench_writers(root, args.writers).items():
-            processes, writers = key.split("x")
-            print(
-                f"  {processes} process(es) x {writers:>2} writers: {group:>7,.0f} /s grouped,"
-                f" {single:>6,.0f} /s one per transaction ({group / single:.1f}x)"
-            )
+        if not args.only_verify:
+            print_appends(root, args)
         for count in args.verify:
             keep = args.keep or root
             keep.mkdir(parents=True, exist_ok=True)
