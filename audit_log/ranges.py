@@ -18,10 +18,11 @@ its still-open transaction are checked too.
 from __future__ import annotations
 
 import bisect
-import multiprocessing
 import os
 import pickle
-from collections.abc import Callable, Iterable, Sequence
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import chain
@@ -152,20 +153,44 @@ def _read_only(url: str) -> Engine:
     return engine
 
 
-def _check_in_worker(job: tuple[str, str, Verifier | None, Span]) -> SpanResult:
+Job = tuple[str, str, "Verifier | None", Span]  # database URL, hash suite, verifier, span
+
+
+def _check_in_worker(job: Job) -> SpanResult:
     url, suite, verifier, span = job
     with _read_only(url).connect() as db:
         return check_span(db, get_suite(suite), verifier, span)
 
 
-def _worker_context() -> multiprocessing.context.BaseContext:
-    """Workers forked from a small single-threaded server that imported only this module:
-    they start in milliseconds and never import the caller's program (a CLI, a server)."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    return context
+def _start_workers(jobs: list[Job], workers: int) -> list[subprocess.Popen[bytes]]:
+    """`workers` fresh interpreters that import only this module (a pool would import the
+    caller's whole program into each), each handed every n-th job."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    command = [sys.executable, "-c", f"from {__name__} import _serve; _serve()"]
+    processes = [
+        subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        for _ in range(min(workers, len(jobs)))
+    ]
+    for number, process in enumerate(processes):
+        assert process.stdin is not None
+        pickle.dump(jobs[number :: len(processes)], process.stdin)
+        process.stdin.close()
+    return processes
+
+
+def _results(processes: list[subprocess.Popen[bytes]], count: int) -> Iterator[SpanResult]:
+    """The workers' results in the order of their jobs."""
+    for number in range(count):
+        out = processes[number % len(processes)].stdout
+        assert out is not None
+        yield pickle.load(out)
+
+
+def _serve() -> None:
+    """A worker: read its jobs, write each span's result as soon as it is checked."""
+    for job in pickle.load(sys.stdin.buffer):
+        pickle.dump(_check_in_worker(job), sys.stdout.buffer)
+        sys.stdout.buffer.flush()
 
 
 def _absorb(checker: LogChecker, result: SpanResult) -> None:
@@ -245,14 +270,17 @@ def _check_spans(
             if progress is not None:
                 progress(checker.size)
         return
-    jobs = [(url, suite.name, verifier, span) for span in ahead]
-    with _worker_context().Pool(min(workers, len(ahead))) as pool:
-        results = pool.imap(_check_in_worker, jobs)
+    processes = _start_workers([(url, suite.name, verifier, span) for span in ahead], workers)
+    try:
         last = check_span(db, suite, verifier, tail)  # meanwhile, here
-        for result in [*results, last]:
+        for result in [*_results(processes, len(ahead)), last]:
             _absorb(checker, result)
             if progress is not None:
                 progress(checker.size)
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
 
 
 def _span_count(size: int, workers: int | None, span_entries: int | None, legacy: bool) -> int:
