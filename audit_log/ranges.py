@@ -178,12 +178,21 @@ def _start_workers(jobs: list[Job], workers: int) -> list[subprocess.Popen[bytes
     return processes
 
 
-def _results(processes: list[subprocess.Popen[bytes]], count: int) -> Iterator[SpanResult]:
-    """The workers' results in the order of their jobs."""
+def _results(processes: list[subprocess.Popen[bytes]], count: int) -> Iterator[SpanResult | None]:
+    """The workers' results in the order of their jobs; None where a worker died."""
+    dead: set[int] = set()
     for number in range(count):
-        out = processes[number % len(processes)].stdout
+        worker = number % len(processes)
+        out = processes[worker].stdout
         assert out is not None
-        yield pickle.load(out)
+        if worker in dead:
+            yield None
+            continue
+        try:
+            yield pickle.load(out)
+        except (EOFError, pickle.UnpicklingError):
+            dead.add(worker)
+            yield None
 
 
 def _serve() -> None:
@@ -273,7 +282,9 @@ def _check_spans(
     processes = _start_workers([(url, suite.name, verifier, span) for span in ahead], workers)
     try:
         last = check_span(db, suite, verifier, tail)  # meanwhile, here
-        for result in [*_results(processes, len(ahead)), last]:
+        for span, result in zip(spans, [*_results(processes, len(ahead)), last], strict=True):
+            if result is None:  # its worker died (killed, out of memory): check it here
+                result = check_span(db, suite, verifier, span)
             _absorb(checker, result)
             if progress is not None:
                 progress(checker.size)

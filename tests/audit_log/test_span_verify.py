@@ -3,6 +3,7 @@ whichever span holds the tampered entry."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from audit_log import (
     verify_store,
 )
 from audit_log.merkle import Frontier
+from audit_log.signing import Ed25519Verifier
 from audit_log.state import GENESIS
 from service.domain import Domain
 from tests.audit_log.conftest import open_log_domain
@@ -184,3 +186,24 @@ def test_a_kept_head_past_a_shortened_log_fails_in_spans(spanned: Domain) -> Non
     one_pass, spans = _both(spanned, workers=2, kept=kept)
     assert not one_pass["ok"] and "shortened" in one_pass["problem"]
     assert spans == one_pass
+
+
+def _die_unless_in(pid: int) -> Ed25519Verifier:
+    """Unpickled in a worker, this ends the worker at once, as a kill or an OOM would."""
+    if os.getpid() != pid:
+        os._exit(1)
+    raise AssertionError("never unpickled in the process that made it")
+
+
+class DyingVerifier(Ed25519Verifier):
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return _die_unless_in, (os.getpid(),)
+
+
+def test_a_dead_worker_s_spans_are_checked_here(spanned: Domain) -> None:
+    _edit(45)(spanned)
+    with spanned.sessions() as session:
+        verifier = DyingVerifier(spanned.home.public_key())
+        one_pass = verify_store(session, verifier, workers=1)
+        spans = verify_store(session, verifier, workers=2, span_entries=SPAN)
+    assert one_pass.first_bad_seq == 45 and spans.to_dict() == one_pass.to_dict()
