@@ -17,10 +17,13 @@ transaction, so order, the hash chain and the Merkle tree are exactly as
 
 from __future__ import annotations
 
+import fcntl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from sqlalchemy.orm import Session
 
@@ -52,8 +55,12 @@ class _Waiting:
 class GroupAppender:
     """Appends stand-alone entries from many threads, committing whatever waits as one batch."""
 
-    def __init__(self, sessions: Callable[[], Session]) -> None:
-        self.sessions = sessions
+    def __init__(self, sessions: Callable[[], Session], lock_path: Path | None = None) -> None:
+        """`lock_path`: a file whose lock the processes sharing a SQLite database take
+        in turn around each batch; a process waiting on it wakes as soon as the other
+        commits, where SQLite's own busy handler would sleep and poll."""
+        self.sessions, self.lock_path = sessions, lock_path
+        self._lock_file: IO[bytes] | None = None
         self._lock = threading.Lock()
         self._queue: list[_Waiting] = []
         self._leading = False
@@ -113,9 +120,22 @@ class GroupAppender:
                 waiting.finished = True
                 waiting.woken.set()
 
+    @contextmanager
+    def _between_processes(self) -> Iterator[None]:
+        if self.lock_path is None:
+            yield
+            return
+        if self._lock_file is None:
+            self._lock_file = self.lock_path.open("ab")
+        fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+
     def _commit(self, batch: list[_Waiting]) -> None:
         try:
-            with self.sessions() as session, session.begin():
+            with self._between_processes(), self.sessions() as session, session.begin():
                 entries = [append(session, w.actor, w.action, w.subject, w.details) for w in batch]
         except Exception as error:  # noqa: BLE001  handed to the writers, never swallowed
             if len(batch) == 1:

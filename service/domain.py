@@ -34,7 +34,9 @@ class Domain:
     appender: GroupAppender = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.appender = GroupAppender(self.sessions)
+        shared_sqlite = self.settings.database_url is None
+        lock = self.home.root / "audit-append.lock" if shared_sqlite else None
+        self.appender = GroupAppender(self.sessions, lock)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
