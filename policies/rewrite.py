@@ -26,6 +26,7 @@ from core.cells import CellKind
 from core.errors import Reason
 from core.levels import Level
 from policies import discrete
+from policies.reasons import note, reason
 from policies.shape import clause
 
 
@@ -162,13 +163,7 @@ class _Builder:
             column = node.this
             dataset, spec = self.spec(column) if isinstance(column, exp.Column) else ("", None)
             if spec is None or spec.bounds is None:
-                self.reasons.append(
-                    Reason(
-                        "needs_bounds",
-                        f"{name}: SUM/AVG needs a measure column with bounds",
-                        suggestion="aggregate a measure column directly",
-                    )
-                )
+                self.reasons.append(reason("needs_bounds", name=name))
                 return None
             lo, hi = spec.bounds
             per_unit = exp.Sum(this=_clamp(column.copy(), lo, hi))
@@ -208,13 +203,8 @@ class _Builder:
             self.inner.append(type(node)(this=node.this.copy()).as_(f"__v{index}"))
             self.cells.append(OutputCell(name, CellKind.VALUE, self._level(node.this)))
             return type(node)(this=_col(f"__v{index}"))
-        self.reasons.append(
-            Reason(
-                "aggregate_not_supported",
-                f"{name}: {type(node).__name__.upper()} cannot be checked by the output gate",
-                suggestion="use COUNT, SUM or AVG",
-            )
-        )
+        function = type(node).__name__.upper()
+        self.reasons.append(reason("aggregate_not_supported", name=name, function=function))
         return None
 
     def count_distinct(self, index: int, arg: exp.Distinct, name: str) -> exp.Expr | None:
@@ -234,13 +224,11 @@ class _Builder:
         if len(arg.expressions) != 1:
             columns = [c.name for e in arg.expressions for c in e.find_all(exp.Column)]
             self.reasons.append(
-                Reason(
+                reason(
                     "count_distinct_columns",
-                    f"{name}: COUNT(DISTINCT {', '.join(columns)}) counts combinations of "
-                    "several expressions; the rewrite counts one",
                     column=columns[0] if columns else None,
-                    suggestion="count one expression, e.g. COUNT(DISTINCT a || '/' || b), "
-                    "or GROUP BY the columns and count the released rows",
+                    name=name,
+                    columns=", ".join(columns),
                 )
             )
             return None
@@ -347,13 +335,7 @@ class _Builder:
                 )
                 continue
             if not isinstance(body, exp.AggFunc) or body.find(exp.AggFunc) is not body:
-                self.reasons.append(
-                    Reason(
-                        "projection_shape",
-                        f"output column {name!r} must be a GROUP BY key or one aggregate",
-                        suggestion="project group keys as written in GROUP BY, one aggregate each",
-                    )
-                )
+                self.reasons.append(reason("projection_shape", name=name))
                 continue
             rebuilt = self.add_aggregate(index, body, name)
             if rebuilt is not None:
@@ -403,11 +385,8 @@ class _Builder:
             outer.group_by(*key_cols, copy=False)
         outer.with_("__per_unit", as_=inner, copy=False)
         outer.with_("__ranked", as_=ranked, copy=False)
-        notes = [
-            f"contributions bounded to {self.limit} row(s) per {self.unit_schema.privacy_unit}",
-            "measures clamped to their schema bounds",
-            "companion columns added for the output gate",
-        ]
+        bound = {"limit": self.limit, "unit": self.unit_schema.privacy_unit}
+        notes: list[str] = [note("bounded", bound), note("clamped"), note("companions")]
         return Rewrite(outer, self.cells, notes, self.reasons, self.limit)
 
 
