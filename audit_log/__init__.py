@@ -11,6 +11,7 @@ from audit_log.alerts import RULES, Alert, Event, History
 from audit_log.canonical import canonical
 from audit_log.chain import Actor, append, head, record_failed_verification
 from audit_log.export import export_entries, verify_export
+from audit_log.group import GroupAppender
 from audit_log.heads import (
     HeadTicker,
     checkpoint,
@@ -23,6 +24,7 @@ from audit_log.heads import (
 from audit_log.merkle import HashSuite, get_suite
 from audit_log.proofs import ProofCheck, check_proof, consistency_document, inclusion_document
 from audit_log.query import EntryFilter, list_alerts, list_entries
+from audit_log.ranges import verify_store
 from audit_log.records import AuditEntry, TreeHead
 from audit_log.signing import (
     Ed25519Signer,
@@ -35,7 +37,7 @@ from audit_log.signing import (
     with_signer,
 )
 from audit_log.state import configure_log, entry_digests
-from audit_log.verify import Verification, verify_entries, verify_store
+from audit_log.verify import Verification, verify_entries
 from audit_log.witness import PushResult, parse_heads, push_heads, read_witness_dir
 
 
@@ -52,6 +54,7 @@ __all__ = [
     "Ed25519Signer",
     "EntryFilter",
     "Event",
+    "GroupAppender",
     "HashSuite",
     "HeadTicker",
     "History",

@@ -12,17 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from audit_log.actions import AuditAction, alert_action, registered
 from audit_log.alerts import SqlHistory, evaluate, verification_alert
 from audit_log.canonical import json_safe
 from audit_log.heads import head_due, write_head
-from audit_log.index import INHERITING, Owner, OwnerLookup, index_terms
+from audit_log.index import index_terms
 from audit_log.records import AuditEntry, AuditEntryDataset
 from audit_log.signing import session_head_seconds, session_signer
-from audit_log.state import entry_digests, load_state
+from audit_log.state import entry_digests, load_state, stored_owner
 from core.db import utcnow
 
 # PostgreSQL advisory-lock key serializing audit appends (any constant, fixed forever)
@@ -43,24 +43,6 @@ class Actor:
 
 def head(session: Session) -> AuditEntry | None:
     return session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).first()
-
-
-def _owner_lookup(session: Session) -> OwnerLookup:
-    def lookup(subject: str) -> Owner | None:
-        if not subject.startswith(INHERITING):
-            return None
-        row = session.execute(
-            select(AuditEntry.operator_id, AuditEntry.license_id)
-            .where(
-                AuditEntry.subject == subject,
-                or_(AuditEntry.operator_id.is_not(None), AuditEntry.license_id.is_not(None)),
-            )
-            .order_by(AuditEntry.seq.desc())
-            .limit(1)
-        ).first()
-        return (row[0], row[1]) if row else None
-
-    return lookup
 
 
 def append(
@@ -93,7 +75,7 @@ def append(
     )
     entry.entry_hash, leaf = entry_digests(state.suite, entry.to_dict())
     entry.tree_nodes = b"".join(state.frontier.push(leaf))
-    terms = index_terms(subject, safe_details, _owner_lookup(session))
+    terms = index_terms(subject, safe_details, lambda related: stored_owner(session, related))
     entry.operator_id, entry.license_id = terms.operator_id, terms.license_id
     session.add(entry)
     session.add_all(AuditEntryDataset(seq=entry.seq, dataset=name) for name in terms.datasets)

@@ -63,6 +63,15 @@ class Ed25519Verifier:
             return False
         return True
 
+    def __reduce__(self) -> tuple[Callable[[bytes], Ed25519Verifier], tuple[bytes]]:
+        """Pickled as the raw public key, so verification can run in worker processes."""
+        raw = self.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return _ed25519_verifier, (raw,)
+
+
+def _ed25519_verifier(raw: bytes) -> Ed25519Verifier:
+    return Ed25519Verifier(Ed25519PublicKey.from_public_bytes(raw))
+
 
 class Ed25519Signer:
     """Signs with the domain key, loaded on first use (most sessions never sign)."""

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import Connection, event, func, or_, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from audit_log.canonical import canonical_entry
-from audit_log.index import OwnerMemory, index_terms
+from audit_log.index import INHERITING, Owner, OwnerMemory, index_terms
 from audit_log.merkle import HASH_SIZE, Frontier, HashSuite, frontier_positions, get_suite
 from audit_log.records import AuditEntry, AuditEntryDataset, LogConfig, TreeHead
 from core.db import utcnow
@@ -96,11 +96,13 @@ def forget_state(session: Session, *_args: object) -> None:
     session.info.pop(_STATE, None)
 
 
-def _frontier_nodes(session: Session, size: int) -> list[bytes] | None:
+def stored_frontier(db: Session | Connection, size: int) -> list[bytes] | None:
+    """The Merkle frontier after `size` entries, from the hashes stored beside them
+    (None when one is missing or short)."""
     positions = frontier_positions(size)
     seqs = [node_seq(level, index) for level, index in positions]
     rows = dict(
-        session.execute(
+        db.execute(
             select(AuditEntry.seq, AuditEntry.tree_nodes).where(AuditEntry.seq.in_(seqs))
         ).all()
     )
@@ -111,6 +113,21 @@ def _frontier_nodes(session: Session, size: int) -> list[bytes] | None:
             return None
         nodes.append(blob[level * HASH_SIZE : (level + 1) * HASH_SIZE])
     return nodes
+
+
+def stored_owner(db: Session | Connection, subject: str, upto: int | None = None) -> Owner | None:
+    """The operator and licence of the latest entry about `subject` (up to entry `upto`)
+    that named one: what a later entry about it inherits (`audit_log.index`)."""
+    if not subject.startswith(INHERITING):
+        return None
+    query = select(AuditEntry.operator_id, AuditEntry.license_id).where(
+        AuditEntry.subject == subject,
+        or_(AuditEntry.operator_id.is_not(None), AuditEntry.license_id.is_not(None)),
+    )
+    if upto is not None:
+        query = query.where(AuditEntry.seq <= upto)
+    row = db.execute(query.order_by(AuditEntry.seq.desc()).limit(1)).first()
+    return (row[0], row[1]) if row else None
 
 
 def load_state(session: Session) -> LogState:
@@ -124,7 +141,7 @@ def load_state(session: Session) -> LogState:
         select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
     ).first()
     size, last_hash = (last[0], last[1]) if last else (0, GENESIS)
-    nodes = _frontier_nodes(session, size)
+    nodes = stored_frontier(session, size)
     if nodes is None:
         nodes = rebuild_tree(session, suite)
     last_head = session.execute(

@@ -1,6 +1,7 @@
-"""Verifying the log: links, hashes, the Merkle tree and every signed head, in one pass.
+"""Verifying the log: links, hashes, the Merkle tree and every signed head.
 
-The same `LogChecker` reads the live store and an export. It names the first entry
+The same `LogChecker` reads the live store (range by range, `audit_log.ranges`) and
+an export (`audit_log.offline`). It names the first entry
 that does not fit; when entries were rewritten with consistent hashes, the signed
 heads still catch it and the first entry past the last good head is named.
 """
@@ -8,21 +9,20 @@ heads still catch it and the first entry past the last good head is named.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from audit_log.canonical import canonical_entry
 from audit_log.index import OwnerMemory, index_terms
 from audit_log.merkle import Frontier, HashSuite, get_suite
-from audit_log.records import AuditEntry, AuditEntryDataset, LogConfig, TreeHead
-from audit_log.signing import Verifier, head_signature_ok, session_verifier
+from audit_log.records import AuditEntryDataset
+from audit_log.signing import Verifier, head_signature_ok
 from audit_log.state import DEFAULT_SUITE, GENESIS
-from core.db import utcnow
 
 
 @dataclass
@@ -80,14 +80,16 @@ class StoredIndex:
 class LogChecker:
     """Feed entries in log order (and heads anywhere at or after their size); then finish."""
 
-    def __init__(self, suite: HashSuite, verifier: Verifier | None) -> None:
+    def __init__(
+        self, suite: HashSuite, verifier: Verifier | None, owners: OwnerMemory | None = None
+    ) -> None:
         self.suite, self.verifier = suite, verifier
         self.frontier = Frontier(suite)
         self.previous = GENESIS
         self.pending: dict[int, dict[str, Any]] = {}
         self.good_size = 0  # entries proven by a signed head so far
         self.heads = 0
-        self.owners = OwnerMemory()
+        self.owners = owners or OwnerMemory()
         self.kept: dict[int, list[dict[str, Any]]] = {}  # heads a witness kept, by size
         self.witnessed = 0
 
@@ -165,6 +167,9 @@ class LogChecker:
         if self.verifier is None or not head_signature_ok(head, self.verifier):
             raise Tampered(None, f"the kept head at size {size} is not signed by this domain's key")
         self.kept.setdefault(size, []).append(head)
+
+    def kept_heads(self) -> list[dict[str, Any]]:
+        return [head for heads in self.kept.values() for head in heads]
 
     def _check_kept(self, heads: list[dict[str, Any]]) -> None:
         root = self.frontier.root().hex()
@@ -264,18 +269,21 @@ def _timestamp(value: str | datetime) -> str:
     return moment.isoformat(timespec="microseconds")
 
 
-def stored_entries(
-    session: Session, upto: int | None = None
-) -> Iterator[tuple[dict[str, Any], bytes | None, int | None, int | None]]:
-    """(entry, stored tree hashes, operator id, license id) in log order, from raw rows.
+StoredRow = tuple[dict[str, Any], bytes | None, int | None, int | None]
+
+
+def stored_rows(db: Connection, first: int = 1, last: int | None = None) -> Iterator[StoredRow]:
+    """(entry, stored tree hashes, operator id, license id) for entries first..last in log
+    order, from raw rows.
 
     SQLAlchemy's per-column processing would double the time it takes for a large log.
     """
-    where = "" if upto is None else f" WHERE seq <= {int(upto)}"
-    rows = session.connection().exec_driver_sql(
+    where = f" WHERE seq >= {int(first)}" + ("" if last is None else f" AND seq <= {int(last)}")
+    rows = db.exec_driver_sql(
         "SELECT seq, at, actor, role, action, subject, details, prev_hash, entry_hash,"
         f" tree_nodes, operator_id, license_id FROM audit_entries{where} ORDER BY seq"
     )
+    loads = json.loads
     while batch := rows.fetchmany(5000):
         for seq, at, actor, role, action, subject, details, prev, digest, nodes, op, lic in batch:
             entry = {
@@ -285,80 +293,26 @@ def stored_entries(
                 "role": role,
                 "action": action,
                 "subject": subject,
-                "details": json.loads(details) if isinstance(details, str | bytes) else details,
+                "details": loads(details) if isinstance(details, str | bytes) else details,
                 "prev_hash": prev,
                 "entry_hash": digest,
             }
-            yield entry, nodes, op, lic
+            yield entry, None if nodes is None else bytes(nodes), op, lic
 
 
-def _store_feed(session: Session) -> Iterable[tuple[str, Any, Any]]:
+def stored_entries(session: Session, upto: int | None = None) -> Iterator[StoredRow]:
+    """Every entry up to `upto` (all by default), as `stored_rows` reads them."""
+    return stored_rows(session.connection(), 1, upto)
+
+
+def stored_datasets(db: Connection, first: int, last: int) -> dict[int, tuple[str, ...]]:
+    """The datasets each entry first..last names in the index, sorted."""
     datasets: dict[int, list[str]] = {}
-    for seq, name in session.execute(
-        select(AuditEntryDataset.seq, AuditEntryDataset.dataset).order_by(
-            AuditEntryDataset.seq, AuditEntryDataset.dataset
-        )
-    ):
+    rows = db.execute(
+        select(AuditEntryDataset.seq, AuditEntryDataset.dataset)
+        .where(AuditEntryDataset.seq >= first, AuditEntryDataset.seq <= last)
+        .order_by(AuditEntryDataset.seq, AuditEntryDataset.dataset)
+    )
+    for seq, name in rows:
         datasets.setdefault(seq, []).append(name)
-    heads = {
-        h.size: {"type": "tree_head", **h.to_dict()} for h in session.scalars(select(TreeHead))
-    }
-    # heads are fed as soon as the log reaches their size (a head past the end stays pending)
-    for size in sorted(s for s in heads if s < 1):
-        yield "head", heads.pop(size), None
-    for entry, nodes, op, lic in stored_entries(session):
-        seq = entry["seq"]
-        yield "entry", entry, StoredIndex(nodes, op, lic, tuple(datasets.get(seq, ())))
-        if seq in heads:
-            yield "head", heads.pop(seq), None
-    for size in sorted(heads):
-        yield "head", heads[size], None
-
-
-def _reported(
-    feed: Iterable[tuple[str, Any, Any]], progress: Callable[[int], None]
-) -> Iterator[tuple[str, Any, Any]]:
-    for item in feed:
-        if item[0] == "entry":
-            progress(int(item[1]["seq"]))
-        yield item
-
-
-def verify_store(
-    session: Session,
-    verifier: Verifier | None = None,
-    kept: Iterable[dict[str, Any]] = (),
-    unsigned_seconds: float | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> Verification:
-    """Verify the live store against its own signed heads (signatures too, given a key).
-    `progress`, if given, hears the sequence number of each entry as it is checked.
-
-    `kept` are heads a regulator or witness kept earlier: the log must be a consistent
-    extension of each (a shortened, rewritten or forked log fails). With
-    `unsigned_seconds`, entries past the last signed head older than that fail too.
-    """
-    config = session.get(LogConfig, 1)
-    suite = get_suite(config.hash_suite if config else DEFAULT_SUITE)
-    if verifier is None:
-        verifier = session_verifier(session)
-    checker = LogChecker(suite, verifier)
-    try:
-        for head in kept:
-            checker.keep(head)
-    except Tampered as error:
-        return checker.result(False, [], error)
-    feed = _store_feed(session)
-    if progress is not None:
-        feed = _reported(feed, progress)
-    result = run_checker(checker, feed, require_signed_tail=False)
-    if result.ok and unsigned_seconds is not None and result.unsigned_tail:
-        first = result.signed_size + 1
-        at = session.scalar(select(AuditEntry.at).where(AuditEntry.seq == first))
-        if at is not None and utcnow() - at > timedelta(seconds=unsigned_seconds):
-            problem = (
-                f"entries {first}..{result.entries} are not covered by a signed head, the "
-                f"oldest since {at.isoformat(timespec='seconds')}Z; they could be dropped unseen"
-            )
-            return checker.result(False, [], Tampered(first, problem))
-    return result
+    return {seq: tuple(names) for seq, names in datasets.items()}

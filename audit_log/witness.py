@@ -22,9 +22,10 @@ from sqlalchemy.orm import Session
 from audit_log.heads import checkpoint
 from audit_log.merkle import consistency_proof, verify_consistency
 from audit_log.proofs import prove_stored, stored_suite
+from audit_log.ranges import verify_store
 from audit_log.records import TreeHead
 from audit_log.signing import Verifier
-from audit_log.verify import Verification, verify_store
+from audit_log.verify import Verification
 from core.errors import Conflict, InvalidInput
 
 HEAD_FILE = "sth-{size:012d}.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -13,6 +13,7 @@ from audit_log import (
     Actor,
     AuditAction,
     AuditEntry,
+    GroupAppender,
     append,
     configure_log,
     make_signer,
@@ -30,6 +31,12 @@ class Domain:
     home: Home
     engine: Engine
     sessions: Callable[[], Session]
+    appender: GroupAppender = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        shared_sqlite = self.settings.database_url is None
+        lock = self.home.root / "audit-append.lock" if shared_sqlite else None
+        self.appender = GroupAppender(self.sessions, lock)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -48,9 +55,15 @@ class Domain:
         details = {"error": "internal", "incident": incident, "exception": kind}
         self._record(actor, AuditAction.REQUEST_FAILED, action, details)
 
+    def record(
+        self, actor: Actor, action: AuditAction, subject: str, details: dict | None = None
+    ) -> int:
+        """Append an entry that records no state change of its own, by group commit:
+        it returns the entry's sequence number once its batch is durable."""
+        return self.appender.append(actor, action, subject, details)
+
     def _record(self, actor: Actor, action: AuditAction, subject: str, details: dict) -> None:
-        with self.transaction() as session:
-            append(session, actor, action, subject, details)
+        self.record(actor, action, subject, details)
 
 
 def open_domain(settings: Settings) -> Domain:

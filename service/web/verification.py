@@ -62,9 +62,8 @@ def start_full_check(domain: Domain, who: str) -> FullCheck:
         total = int(session.scalar(select(func.max(AuditEntry.seq))) or 0)
     key = _key(domain)
 
-    def progress(seq: int) -> None:
-        if seq % 1000 == 0:
-            _RUNS.update(key, checked=seq)
+    def progress(checked: int) -> None:  # heard once per span of the log
+        _RUNS.update(key, checked=checked)
 
     def finished(check: FullCheck) -> FullCheck:
         stamp = utcnow().isoformat(timespec="seconds") + "Z"
