@@ -20,6 +20,7 @@ from core.cells import AGGREGATES, CellKind
 from core.errors import Reason
 from core.levels import Level
 from policies.analysis import DIALECT, Analysis, analyse
+from policies.core_sql import for_engine
 from policies.lineage import lineage
 from policies.partitions import PartitionSpec, needs_selection, plan_partitions
 from policies.privacy import NoiseSpec, plan_noise
@@ -96,7 +97,9 @@ class PolicyDecision:
 
     def sql_for(self, dialect: str) -> str | None:
         """The rewritten query in another engine's dialect (e.g. "spark")."""
-        return self.tree.sql(dialect=dialect) if self.tree is not None else None
+        if self.tree is None:
+            return None
+        return for_engine(self.tree, dialect).sql(dialect=dialect)
 
     def to_dict(self) -> dict[str, Any]:
         return {
