@@ -31,6 +31,7 @@ from catalog.identifiers import build_identifier_index, digest_array, save_index
 from catalog.records import Dataset, schema_document
 from catalog.schema import ColumnSpec, DatasetSchema
 from catalog.storage import arrow_schema, pandas_dtype
+from catalog.unit_rows import one_row_per_unit
 from core.db import utcnow
 from core.errors import Conflict, InvalidInput, NotFound, SchemaInvalid, Step
 from core.home import Home
@@ -70,6 +71,7 @@ def ingest(
     folder, rows, indexed = _stream_to_store(home, source, schema, key, say, stored_as)
     say(f"registering {name} version {version}: {rows:,} rows, {indexed:,} identifier digests")
     try:
+        single = one_row_per_unit(folder / DATA_FILE, schema.privacy_unit)
         dataset = previous or Dataset(name=name)
         dataset.title = schema.title
         dataset.owner = schema.owner
@@ -79,6 +81,7 @@ def ingest(
         dataset.store_path = (folder / DATA_FILE).relative_to(home.root).as_posix()
         dataset.identifier_index_path = (folder / INDEX_FILE).relative_to(home.root).as_posix()
         dataset.row_count = rows
+        dataset.one_row_per_unit = single
         dataset.source_digest = digest
         dataset.ingested_at = utcnow()
         session.add(dataset)
@@ -87,6 +90,7 @@ def ingest(
             "source": source.name,
             "source_digest": digest,
             "version": version,
+            "one_row_per_unit": single,
             "columns": {c.name: str(c.level) for c in schema.columns},
             "dropped": [c.name for c in schema.columns if not c.stored],
         }

@@ -81,6 +81,9 @@ class PolicyDecision:
     post_tree: exp.Query | None = field(default=None, repr=False)
     regime: Regime = Regime.PUBLIC
     partition: PartitionSpec | None = None  # DP key selection, when keys are not public
+    # datasets read without per-unit bounding, because ingest proved one row per unit;
+    # the job must not run on a version of them where that no longer holds
+    rows_are_units: list[str] = field(default_factory=list)
 
     @property
     def post_sql(self) -> str | None:
@@ -117,6 +120,7 @@ class PolicyDecision:
             "regime": self.regime,
             "partition": self.partition.to_dict() if self.partition is not None else None,
             "delta": self.delta,
+            "rows_are_units": self.rows_are_units,
             "policy_version": POLICY_VERSION,
         }
 
@@ -237,4 +241,5 @@ def _decide(
         post_tree=split.post,
         regime=regime,
         partition=partition,
+        rows_are_units=list(analysis.datasets) if rewrite.rows_are_units else [],
     )
