@@ -374,9 +374,9 @@ class _Builder:
     def _per_unit_stage(self) -> exp.Select:
         keys = [key.copy().as_(f"__k{i}") for i, key in enumerate(self.keys)]
         stage = exp.select(*keys, *self.stage.values(), self.unit.copy().as_("__unit"))
-        if self.per_row:
-            stage.set("from_", clause(self.tree, "from").copy())
-            stage.set("where", self.tree.args.get("where"))
+        if self.per_row:  # the core's own scans, as written (rows_are_units: no joins)
+            for name in ("from_", "joins", "where"):
+                stage.set(name, self.tree.args.get(name))
             return stage
         for name, part in bounded_scans(self.tree, self.schemas).items():
             stage.set(name, part)
