@@ -88,7 +88,9 @@ def rows_are_units(core: exp.Select, schemas: Mapping[str, DatasetSchema]) -> bo
     return schema is not None and schema.one_row_per_unit
 
 
-def bounded_scans(core: exp.Select, schemas: Mapping[str, DatasetSchema]) -> dict[str, exp.Expr]:
+def bounded_scans(
+    core: exp.Select, schemas: Mapping[str, DatasetSchema]
+) -> dict[str, exp.Expr | list[exp.Expr] | None]:
     """FROM, JOINs and WHERE of the core, each dataset scan keeping at most
     `contribution_limit` rows per privacy unit (so no unit weighs more than the
     noise assumes, however many groups its rows fall into). The bound sits inside
@@ -132,4 +134,6 @@ def for_engine(tree: exp.Query, dialect: str) -> exp.Query:
             this=ordered, start=exp.Literal.number(1), end=node.args["count"].copy()
         )
 
-    return tree.transform(top_n)
+    adapted = tree.transform(top_n)
+    assert isinstance(adapted, exp.Query)
+    return adapted

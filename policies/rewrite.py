@@ -41,7 +41,6 @@ from policies.core_sql import (
     top_contributions,
     unit_digests,
 )
-from policies.shape import clause
 
 
 @dataclass(frozen=True)
@@ -118,8 +117,8 @@ class _Builder:
             self.limit *= schema.contribution_limit
         self.per_row = rows_are_units(tree, schemas)
         self.keys = list(tree.args["group"].expressions) if tree.args.get("group") else []
-        self.stage: dict[str, exp.Alias] = {}
-        self.figures: dict[str, exp.Alias] = {}
+        self.stage: dict[str, exp.Expr] = {}  # per-unit columns by their SQL, aliased
+        self.figures: dict[str, exp.Expr] = {}  # group aggregates by their SQL, aliased
         self.outer: list[exp.Expr] = []
         self.companions: list[exp.Expr] = []
         self.cells: list[OutputCell] = []
@@ -263,6 +262,7 @@ class _Builder:
             this=exp.ArrayAgg(this=counted.copy()), expression=exp.Where(this=present(counted))
         )
         values = self.per_unit(listed, counted.copy(), "d")
+        distinct: exp.Expr
         if self.per_row:
             distinct = exp.Count(this=exp.Distinct(expressions=[values]))
         else:
