@@ -46,6 +46,11 @@ class AuditAction(StrEnum):
     TOKEN_USED = "token.used", "an API token authenticated a request"
     TOKEN_REVOKED = "token.revoked", "a user's API tokens were revoked"
     PASSWORD_SET = "user.password_set", "a user's console password was set (its hash only)"
+    LOGIN_CODE_ISSUED = (
+        "user.login_code_issued",
+        "a short-lived, single-use login code was issued to a user (its hash only)",
+    )
+    LOGIN_CODE_USED = "user.login_code_used", "a user logged in with a one-time code"
 
     # licenses (授权)
     LICENSE_GRANTED = "license.granted", "the authority granted a license on its own initiative"

@@ -4,6 +4,8 @@ The file is read, checked, desensitized and written in batches, so memory stays
 flat whatever its size; the files are written to a hidden folder and land by one
 atomic rename and leave again if the registration fails or
 the caller's transaction rolls back, so nothing half-ingested stays behind.
+Staging needs no database, so a long file need not hold a write transaction open
+(SQLite's lock would stop every other writer): only registration does.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +39,8 @@ from core.errors import Conflict, InvalidInput, NotFound, SchemaInvalid, Step
 from core.home import Home
 
 Progress = Callable[[str], None]
+# rows read so far and rows expected (exact for Parquet, the file's line count for CSV)
+RowsRead = Callable[[int, int], None]
 DATA_FILE = "data.parquet"
 INDEX_FILE = "identifiers.bin"
 TRUE_WORDS = {"true", "t", "yes", "y", "1"}
@@ -52,26 +56,110 @@ def ingest(
     actor: Actor,
     progress: Progress | None = None,
     new_version: bool = False,
+    rows_read: RowsRead | None = None,
 ) -> Dataset:
     """Register `source` as dataset `schema.dataset`; the caller commits the transaction.
 
     With `new_version`, a registered dataset is ingested again as its next version: the
     row points at new files (the earlier version's stay, for jobs and releases that
-    used them) and `dataset.versioned` is logged."""
-    say = progress or (lambda _message: None)
-    name = schema.dataset
+    used them) and `dataset.versioned` is logged. `rows_read` hears after each batch how
+    far the file has been read, for a progress bar. A caller sharing the database with
+    others uses `ingest_in_steps`, which holds no transaction while the file is read."""
+    check_ingest_target(session, home, schema.dataset, new_version)  # refused before reading
+    staged = stage_source(home, source, schema, progress, rows_read)
+    return register_staged(session, home, staged, schema, actor, progress, new_version)
+
+
+def ingest_in_steps(
+    transaction: Callable[[], AbstractContextManager[Session]],
+    home: Home,
+    source: Path,
+    schema: DatasetSchema,
+    actor: Actor,
+    progress: Progress | None = None,
+    new_version: bool = False,
+    rows_read: RowsRead | None = None,
+) -> Dataset:
+    """`ingest`, committed, in transactions of its own (each from `transaction()`), none
+    open while the file is read: on SQLite an open write transaction would stop every
+    other writer (a console's logins, a worker's jobs) for as long as the file takes."""
+    with transaction() as session:
+        check_ingest_target(session, home, schema.dataset, new_version)  # before reading
+    staged = stage_source(home, source, schema, progress, rows_read)
+    with transaction() as session:
+        return register_staged(session, home, staged, schema, actor, progress, new_version)
+
+
+@dataclass(frozen=True)
+class StagedSource:
+    """A source read, checked, desensitized and written to a hidden folder of the store,
+    not yet registered (nor visible under the dataset's name)."""
+
+    folder: Path
+    source: str
+    digest: str
+    rows: int
+    indexed: int
+    one_row_per_unit: bool  # no unit has two rows (catalog.unit_rows), counted here
+
+
+def check_ingest_target(
+    session: Session, home: Home, name: str, new_version: bool
+) -> Dataset | None:
+    """The registered dataset a new version follows (None for a new dataset); Conflict if
+    `name` is taken and no new version was asked for."""
     previous = _previous_version(session, name) if new_version else None
     if previous is None:
         _refuse_existing(session, home, name, new_version)
-    version = previous.version + 1 if previous is not None else 1
+    return previous
+
+
+def stage_source(
+    home: Home,
+    source: Path,
+    schema: DatasetSchema,
+    progress: Progress | None = None,
+    rows_read: RowsRead | None = None,
+) -> StagedSource:
+    """Read, check, desensitize and write `source` to a hidden folder; no database."""
+    say = progress or (lambda _message: None)
     digest = file_digest(source)
-    key = home.pseudonym_key()
     say(f"reading {source.name} in batches of {BATCH_ROWS:,} rows")
-    stored_as = _folder_name(name, version)
-    folder, rows, indexed = _stream_to_store(home, source, schema, key, say, stored_as)
-    say(f"registering {name} version {version}: {rows:,} rows, {indexed:,} identifier digests")
+    folder, rows, indexed = _stream_to_store(
+        home, source, schema, home.pseudonym_key(), say, schema.dataset, rows_read
+    )
     try:
         single = one_row_per_unit(folder / DATA_FILE, schema.privacy_unit)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return StagedSource(folder, source.name, digest, rows, indexed, single)
+
+
+def register_staged(
+    session: Session,
+    home: Home,
+    staged: StagedSource,
+    schema: DatasetSchema,
+    actor: Actor,
+    progress: Progress | None = None,
+    new_version: bool = False,
+) -> Dataset:
+    """Move a staged source into place as the dataset's next version and register it; the
+    caller commits. The staged folder is removed if this fails or the transaction rolls
+    back, so nothing half-ingested stays behind."""
+    say = progress or (lambda _message: None)
+    name = schema.dataset
+    try:
+        previous = check_ingest_target(session, home, name, new_version)
+        version = previous.version + 1 if previous is not None else 1
+        folder = _publish(home, _folder_name(name, version), staged.folder)
+    except BaseException:
+        shutil.rmtree(staged.folder, ignore_errors=True)
+        raise
+    rows, indexed = staged.rows, staged.indexed
+    say(f"registering {name} version {version}: {rows:,} rows, {indexed:,} identifier digests")
+    try:
         dataset = previous or Dataset(name=name)
         dataset.title = schema.title
         dataset.owner = schema.owner
@@ -81,16 +169,16 @@ def ingest(
         dataset.store_path = (folder / DATA_FILE).relative_to(home.root).as_posix()
         dataset.identifier_index_path = (folder / INDEX_FILE).relative_to(home.root).as_posix()
         dataset.row_count = rows
-        dataset.one_row_per_unit = single
-        dataset.source_digest = digest
+        dataset.one_row_per_unit = staged.one_row_per_unit
+        dataset.source_digest = staged.digest
         dataset.ingested_at = utcnow()
         session.add(dataset)
         details = {
             "rows": rows,
-            "source": source.name,
-            "source_digest": digest,
+            "source": staged.source,
+            "source_digest": staged.digest,
             "version": version,
-            "one_row_per_unit": single,
+            "one_row_per_unit": staged.one_row_per_unit,
             "columns": {c.name: str(c.level) for c in schema.columns},
             "dropped": [c.name for c in schema.columns if not c.stored],
         }
@@ -325,19 +413,26 @@ def _check_columns(source: Path, schema: DatasetSchema, names: list[str]) -> Non
 
 
 def _stream_to_store(
-    home: Home, source: Path, schema: DatasetSchema, key: bytes, say: Progress, stored_as: str
+    home: Home,
+    source: Path,
+    schema: DatasetSchema,
+    key: bytes,
+    say: Progress,
+    name: str,
+    rows_read: RowsRead | None = None,
 ) -> tuple[Path, int, int]:
     """Read, type, desensitize and write `source` one batch at a time, so memory stays
     flat whatever the file's size (the identifier index, a set of digests, is what grows).
 
     A value that does not parse stops the writing but not the reading: the error names
     the first bad value of the first such column, and counts them all, as a whole-file
-    read would. Returns the published folder, the row count and the index's size.
+    read would. Returns the staging folder, the row count and the index's size.
     """
     names, batches = _raw_batches(source)
     _check_columns(source, schema, names)
     first_line = 2 if source.suffix.lower() == ".csv" else None
-    staging = _staging(home, stored_as)
+    expected = _expected_rows(source) if rows_read is not None else 0
+    staging = _staging(home, name)
     try:
         rows, bad, digests = 0, dict[str, _Bad](), [digest_array(set())]
         writer: pq.ParquetWriter | None = None
@@ -362,6 +457,8 @@ def _stream_to_store(
                     writer.write_table(stored.replace_schema_metadata(writer.schema.metadata))
                     digests.append(digest_array(build_identifier_index(frame, schema, key)))
                 rows += len(raw)
+                if rows_read is not None:
+                    rows_read(rows, max(expected, rows))
         finally:
             if writer is not None:
                 writer.close()
@@ -373,10 +470,23 @@ def _stream_to_store(
             raise InvalidInput(f"{source.name} has no data rows; nothing to ingest")
         say(f"writing {INDEX_FILE}")
         indexed = save_index_array(staging / INDEX_FILE, np.concatenate(digests))
-        return _publish(home, stored_as, staging), rows, indexed
+        return staging, rows, indexed
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _expected_rows(source: Path) -> int:
+    """How many rows the file holds: Parquet says; for CSV, its lines after the header
+    (more than the rows only if quoted values span lines), counted without parsing."""
+    if source.suffix.lower() != ".csv":
+        return int(pq.ParquetFile(source).metadata.num_rows)
+    lines, last = 0, b"\n"
+    with source.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return max(lines - (last == b"\n"), 0)
 
 
 def _as_stored(frame: pd.DataFrame, schema: DatasetSchema) -> pa.Table:

@@ -252,11 +252,16 @@ def parse_schema(raw: Any) -> DatasetSchema:
 
 def load_schema(path: Path) -> DatasetSchema:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SchemaInvalid(f"schema file {path} does not exist; check the path") from None
+    return schema_from_text(text, f"schema file {path}")
+
+
+def schema_from_text(text: str, called: str = "the schema") -> DatasetSchema:
+    """A schema from YAML text (a file's, or one uploaded); `called` names it in errors."""
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SchemaInvalid(
-            f"schema file {path} is not valid YAML ({exc}); fix the syntax"
-        ) from None
+        raise SchemaInvalid(f"{called} is not valid YAML ({exc}); fix the syntax") from None
     return parse_schema(raw)

@@ -33,13 +33,18 @@ from typing import Any, ClassVar
 
 @dataclass(frozen=True)
 class Reason:
-    """Why a query or output was refused, with what to do about it."""
+    """Why a query or output was refused, with what to do about it.
+
+    `figures` are the facts the message is made from (a column, an ε), so a front end
+    can word the reason in its own language from `rule` and them.
+    """
 
     rule: str
     message: str
     column: str | None = None
     level: str | None = None
     suggestion: str | None = None
+    figures: dict[str, Any] | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}

@@ -33,6 +33,10 @@ def public_findings(gate: dict[str, Any]) -> list[dict[str, Any]]:
     return list(operator_gate(gate).get("findings", []))
 
 
+# What an operator reads in place of an engine error's message, after its first words.
+ERROR_WITHHELD = "a reviewer can see the full message"
+
+
 def public_failure(failure: str | None) -> str | None:
     """A failure as its operator sees it: engine errors can quote data values (e.g. a bad
     cast), so an error keeps only its first words; the other kinds are shown whole."""
@@ -42,7 +46,7 @@ def public_failure(failure: str | None) -> str | None:
     if typed.kind is not FailureKind.ERROR:
         return str(typed)
     source = typed.detail.split(":")[0][:80]
-    return f"error: {source}; a reviewer can see the full message"
+    return f"error: {source}; {ERROR_WITHHELD}"
 
 
 class Job(Base):

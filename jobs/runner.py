@@ -208,19 +208,20 @@ def run(
 def _run_in_slot(
     session_factory: Callable[[], Session], home: Home, job_id: int, settings: JobSettings
 ) -> Job:
+    """Two transactions per job, around the sandbox: queued → running, and running →
+    its resting state (each with its audit entries); the job is read in each, not between."""
+    job: Job | None = None
     try:
         with session_factory() as session, session.begin():
             job = get_job(session, job_id, lock=True)  # a worker may be claiming the same job
             sandbox_run = start(session, home, job, settings)
+            kind = job.kind
     except Exception as exc:  # noqa: BLE001  a poison job fails; it never stays queued
         fail_unexpectedly(session_factory, job_id, "start", exc)
-        sandbox_run = None
+        sandbox_run, job = None, None
     if sandbox_run is None:
-        with session_factory() as session:
-            return get_job(session, job_id)
+        return job if job is not None else _read(session_factory, job_id)
     runner = settings.runner()
-    with session_factory() as session:
-        kind = get_job(session, job_id).kind
     try:  # a notebook's query() and fit() calls are served while it runs (jobs.broker)
         with serving(session_factory, home, (job_id, kind), sandbox_run, settings, run):
             result: SandboxResult | None = execute(runner, sandbox_run)
@@ -246,8 +247,13 @@ def _run_in_slot(
             if job.kind == "notebook" and failure is None:
                 result_path, failure = notebook_result(job, sandbox_run, produced)
             finish(session, home, job, result_path, failure, settings, resources)
+        return job  # committed, and detached with what it holds (expire_on_commit=False)
     except Exception as exc:  # noqa: BLE001  a poison job fails; it never stays running
         fail_unexpectedly(session_factory, job_id, "gate", exc)
+    return _read(session_factory, job_id)
+
+
+def _read(session_factory: Callable[[], Session], job_id: int) -> Job:
     with session_factory() as session:
         job = get_job(session, job_id)
         session.expunge(job)

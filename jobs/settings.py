@@ -8,9 +8,11 @@ from pathlib import Path
 from gate.disclosure import DisclosureRules
 from gate.output_limits import OutputLimits
 from policies.complexity import QueryBudget
+from sandbox.bubblewrap import BubblewrapRunner
 from sandbox.limits import Limits
-from sandbox.queue import LocalQueue
+from sandbox.queue import LocalQueue, host_slots
 from sandbox.runner import Runner, get_runner, resolve_backend
+from sandbox.warm_pool import WarmPool
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,22 @@ class JobSettings:
 
     def queue(self) -> LocalQueue:
         return LocalQueue(self.slots_dir, self.slots)
+
+    def warm_pool(self, size: int = 0) -> WarmPool | None:
+        """Start this process's warm bubblewrap sandboxes: `size`, or one per slot of the
+        local queue (as many as may run at once); or None where they do not apply: docker keeps its
+        own pool, `pool_size` 0 turns warm sandboxes off. Long-lived processes (the
+        service, a worker) call it; a one-job CLI process would only start and kill them."""
+        if self.sandbox_runner is not None or self.pool_size <= 0:
+            return None
+        if resolve_backend(self.backend) != "bubblewrap":
+            return None
+        runner = get_runner("bubblewrap")
+        assert isinstance(runner, BubblewrapRunner)
+        base = self.pool_dir or (self.pool_home / "sandbox-pool" if self.pool_home else None)
+        folder = base / "bubblewrap" if base is not None else None
+        size = size or self.slots or host_slots(self.limits)
+        return WarmPool(runner, self.limits, size, folder).start()
 
     def runner(self) -> Runner:
         if self.sandbox_runner is not None:

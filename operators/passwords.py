@@ -18,7 +18,7 @@ from audit_log import Actor, AuditAction, append
 from core.errors import InvalidInput, PermissionDenied
 from operators.records import User
 
-__all__ = ["MIN_PASSWORD_LENGTH", "check_password", "set_password"]
+__all__ = ["HASHER", "MIN_PASSWORD_LENGTH", "check_password", "matches_hash", "set_password"]
 
 MIN_PASSWORD_LENGTH = 12
 HASHER = PasswordHasher()  # Argon2id with the library's current RFC 9106 parameters
@@ -44,16 +44,21 @@ def set_password(session: Session, user: User, password: str, actor: Actor) -> N
     append(session, actor, AuditAction.PASSWORD_SET, f"user:{user.id}", {"user": user.name})
 
 
+def matches_hash(stored: str | None, secret: str) -> bool:
+    """Whether `secret` matches the Argon2 hash `stored`; with no hash, a decoy is checked
+    instead, so a missing hash costs as much as a wrong secret."""
+    try:
+        HASHER.verify(stored or _decoy(), secret)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+    return stored is not None
+
+
 def check_password(session: Session, name: str, password: str) -> User:
     """The user with this name and password; PermissionDenied alike for any mismatch."""
     user = session.scalar(select(User).where(User.name == name))
     stored = user.password_hash if user is not None else None
-    try:
-        HASHER.verify(stored or _decoy(), password)
-        matched = stored is not None
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        matched = False
-    if not matched or user is None:
+    if not matches_hash(stored, password) or user is None:
         raise PermissionDenied("the name or password is wrong", suggestion="try again")
     if HASHER.check_needs_rehash(stored or ""):
         user.password_hash = HASHER.hash(password)

@@ -48,6 +48,9 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     # Argon2id, for console login; None: this user logs in with a token only
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # a one-time login code's Argon2id hash and expiry (operators.login_codes); cleared on use
+    login_code_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    login_code_expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {

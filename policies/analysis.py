@@ -21,6 +21,7 @@ from catalog.schema import ColumnSpec, DatasetSchema
 from catalog.storage import duckdb_types
 from core.errors import InvalidInput, QueryTooComplex, Reason
 from policies.allowlist import function_name, is_allowed
+from policies.reasons import reason
 from policies.shape import Layers, aggregate_layers, enclosing_select
 
 DIALECT = "duckdb"
@@ -80,13 +81,10 @@ def parse(sql: str) -> tuple[exp.Query | None, list[Reason]]:
     if not statements:
         raise InvalidInput("the SQL is empty; write one SELECT query")
     if len(statements) != 1:
-        message = f"one SELECT statement per job, found {len(statements)}"
-        return None, [Reason("one_statement", message, suggestion="submit a single SELECT")]
+        return None, [reason("one_statement", count=len(statements))]
     tree = statements[0]
     if not isinstance(tree, exp.Query):
-        kind = type(tree).__name__.upper()
-        message = f"only SELECT queries run here, not {kind}"
-        return None, [Reason("select_only", message, suggestion="rewrite it as one SELECT")]
+        return None, [reason("select_only", kind=type(tree).__name__.upper())]
     return tree, []
 
 
@@ -103,61 +101,24 @@ def structural_reasons(tree: exp.Query, licensed: set[str], known: set[str]) -> 
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     for node in tree.walk():
         if isinstance(node, exp.With) and node.args.get("recursive"):
-            reasons.append(
-                Reason(
-                    "no_recursion",
-                    "recursive CTEs are not allowed",
-                    suggestion="express the query without WITH RECURSIVE",
-                )
-            )
+            reasons.append(reason("no_recursion"))
         elif _declared_name(node).startswith("__"):
             # the engine's own names (companions, __released, __per_unit) start with __
-            reasons.append(
-                Reason(
-                    "reserved_name",
-                    f"the name {_declared_name(node)!r} is reserved: names starting with __ "
-                    "are Sluice's own",
-                    suggestion="choose a name that does not start with two underscores",
-                )
-            )
+            reasons.append(reason("reserved_name", name=_declared_name(node)))
         elif isinstance(node, exp.CTE) and node.alias_or_name.lower() in known:
             # a CTE named after a dataset makes a name mean two tables: lineage, levels and
             # the reader would have to guess which one a column comes from
-            reasons.append(
-                Reason(
-                    "cte_shadows_dataset",
-                    f"the CTE {node.alias_or_name!r} has the name of a dataset",
-                    suggestion="give the CTE a name of its own",
-                )
-            )
+            reasons.append(reason("cte_shadows_dataset", name=node.alias_or_name))
         elif isinstance(node, exp.TableAlias) and node.columns:
-            reasons.append(
-                Reason(
-                    "no_column_aliases",
-                    f"{node.sql(DIALECT)} renames columns in FROM",
-                    suggestion="rename columns with AS in the SELECT list",
-                )
-            )
+            reasons.append(reason("no_column_aliases", table=node.sql(DIALECT)))
         elif isinstance(node, exp.TableSample):
-            reasons.append(
-                Reason(
-                    "no_sampling",
-                    "TABLESAMPLE/USING SAMPLE is not allowed",
-                    suggestion="aggregate over the full licensed data",
-                )
-            )
+            reasons.append(reason("no_sampling"))
         elif isinstance(node, exp.Table):
             reasons.extend(_table_reasons(node, licensed, known, ctes))
         elif not is_allowed(node):
             name = function_name(node)
             kind = "function" if isinstance(node, exp.Func) else "syntax"
-            reasons.append(
-                Reason(
-                    "function_not_allowed",
-                    f"{kind} {name!r} is not on the allow-list",
-                    suggestion="use plain SELECT with COUNT, SUM, AVG and scalar functions",
-                )
-            )
+            reasons.append(reason("function_not_allowed", kind=kind, name=name))
     return _unique(reasons)
 
 
@@ -165,47 +126,23 @@ def _table_reasons(
     node: exp.Table, licensed: set[str], known: set[str], ctes: set[str]
 ) -> list[Reason]:
     if not isinstance(node.this, exp.Identifier):
-        return [
-            Reason(
-                "no_table_functions",
-                f"table function {function_name(node.this)!r} is not allowed",
-                suggestion="query licensed datasets by name",
-            )
-        ]
+        return [reason("no_table_functions", name=function_name(node.this))]
     if node.args.get("db") or node.args.get("catalog"):
-        return [
-            Reason(
-                "no_qualified_tables",
-                f"table {node.sql(DIALECT)} names a schema or database",
-                suggestion="name the dataset alone, e.g. FROM enterprise_utilities",
-            )
-        ]
+        return [reason("no_qualified_tables", table=node.sql(DIALECT))]
     name = node.name.lower()
     if name in ctes:
         return []
     if name not in known:
-        return [
-            Reason(
-                "unknown_dataset",
-                f"dataset {node.name!r} is not in the catalog",
-                suggestion="list the catalog's datasets to see which exist",
-            )
-        ]
+        return [reason("unknown_dataset", dataset=node.name)]
     if name not in licensed:
-        return [
-            Reason(
-                "dataset_not_licensed",
-                f"dataset {name!r} is not covered by this license",
-                suggestion="apply for a license that includes it",
-            )
-        ]
+        return [reason("dataset_not_licensed", dataset=name)]
     return []
 
 
 def _unique(reasons: list[Reason]) -> list[Reason]:
     seen: dict[tuple[str, str], Reason] = {}
-    for reason in reasons:
-        seen.setdefault((reason.rule, reason.message), reason)
+    for found in reasons:
+        seen.setdefault((found.rule, found.message), found)
     return list(seen.values())
 
 
@@ -238,23 +175,22 @@ def unstored_reasons(tree: exp.Query, schemas: Mapping[str, DatasetSchema]) -> l
                 continue
             if column.level.rank == 4:
                 reasons.append(
-                    Reason(
+                    reason(
                         "l4_denied",
-                        f"{schema.dataset}.{column.name} is L4 core data "
-                        "and never enters the domain store",
                         column=column.name,
                         level="L4",
-                        suggestion="remove it from the query",
+                        dataset=schema.dataset,
+                        name=column.name,
                     )
                 )
             else:
                 reasons.append(
-                    Reason(
+                    reason(
                         "column_dropped",
-                        f"{schema.dataset}.{column.name} was dropped at ingest (desensitize: drop)",
                         column=column.name,
                         level=column.level.value,
-                        suggestion="remove it from the query",
+                        dataset=schema.dataset,
+                        name=column.name,
                     )
                 )
     return reasons
@@ -331,18 +267,16 @@ def unresolved_reasons(tree: exp.Query, schemas: Mapping[str, DatasetSchema]) ->
                 spec = schema.column(column.name) if schema else None
                 if spec is None or not spec.stored:
                     reasons.append(
-                        Reason(
-                            "unknown_column",
-                            f"{column.sql(DIALECT)} is not a column of {source.name}",
-                            suggestion="name stored columns only",
-                        )
+                        reason("unknown_column", field=column.sql(DIALECT), table=source.name)
                     )
             elif source is None and not (column.name in outputs and not column.table):
                 reasons.append(
-                    Reason(
+                    reason(
                         "unknown_column",
-                        f"{column.sql(DIALECT)} cannot be resolved",
+                        message=f"{column.sql(DIALECT)} cannot be resolved",
                         suggestion="qualify it with a table that has it",
+                        field=column.sql(DIALECT),
+                        table=", ".join(sorted(scope.sources)),
                     )
                 )
     return _unique(reasons)

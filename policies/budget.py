@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core.errors import Reason
 from operators.records import License
 from policies.engine import Decision, PolicyDecision
+from policies.reasons import reason
 
 # floating-point slack when comparing ε sums with a budget (the ledger uses it too)
 TOLERANCE = 1e-12
@@ -19,21 +19,12 @@ def within_budget(decision: PolicyDecision, license: License) -> PolicyDecision:
     if decision.decision is Decision.DENY:
         return decision
     if decision.epsilon > remaining + TOLERANCE:
-        reason = Reason(
-            "budget_exhausted",
-            f"this query needs ε={decision.epsilon:.3f} but license {license.id} has "
-            f"ε={remaining:.3f} left",
-            suggestion="reuse an earlier release or ask the data authority for more budget",
+        refusal = reason(
+            "budget_exhausted", needed=decision.epsilon, license=license.id, left=remaining
         )
     elif not delta_fits:
         left = max(0.0, license.delta_total - license.delta_spent)
-        reason = Reason(
-            "delta_exhausted",
-            f"this query needs δ={decision.delta:.3g} (its keys are chosen by differential "
-            f"privacy) but license {license.id} has δ={left:.3g} left",
-            suggestion="group by columns with declared public categories (they spend no δ), "
-            "or ask the data authority for more δ",
-        )
+        refusal = reason("delta_exhausted", needed=decision.delta, license=license.id, left=left)
     else:
         return decision
-    return PolicyDecision(Decision.DENY, [reason], datasets=decision.datasets)
+    return PolicyDecision(Decision.DENY, [refusal], datasets=decision.datasets)

@@ -20,9 +20,10 @@ from sqlglot.errors import TokenError
 from sqlglot.tokens import TokenType
 
 from catalog.schema import DatasetSchema
-from core.errors import QueryTooComplex, Reason, SluiceError
+from core.errors import QueryTooComplex, SluiceError
 from policies.analysis import DIALECT
 from policies.engine import LicenseScope, PolicyDecision, check_query
+from policies.reasons import reason
 
 SIMPLIFY = "simplify the query: fewer nested subqueries and expressions, or split it in two"
 
@@ -38,9 +39,8 @@ class QueryBudget:
 
 
 def too_complex(what: str, figure: str) -> QueryTooComplex:
-    message = f"query too complex: {what} ({figure})"
-    reason = Reason("query_too_complex", message, suggestion=SIMPLIFY)
-    return QueryTooComplex(message, [reason], suggestion=SIMPLIFY)
+    refusal = reason("query_too_complex", what=what, figure=figure)
+    return QueryTooComplex(refusal.message, [refusal], suggestion=SIMPLIFY)
 
 
 def measure(sql: str, budget: QueryBudget) -> None:

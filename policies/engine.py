@@ -24,6 +24,7 @@ from policies.core_sql import for_engine
 from policies.lineage import lineage
 from policies.partitions import PartitionSpec, needs_selection, plan_partitions
 from policies.privacy import NoiseSpec, plan_noise
+from policies.reasons import note, noted, reason
 from policies.rewrite import OutputCell, public_cells, rewrite_aggregate
 from policies.rules import column_reasons, level_reasons
 from policies.split import RELEASED, split_query
@@ -48,7 +49,7 @@ class Decision(StrEnum):
     DENY = "deny"  # never runs; the reasons say why
 
 
-ROW_FILTER_NOTE = "license row filter applied to the data"
+ROW_FILTER_NOTE = note("row_filter")
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class PolicyDecision:
             "noise": [n.to_dict() for n in self.noise],
             "cells": [_cell_dict(c) for c in self.cells],
             "notes": self.notes,
+            "noted": noted(self.notes),
             "lineage": self.lineage,
             "post_sql": self.post_sql,
             "regime": self.regime,
@@ -138,12 +140,7 @@ def plan_dp(
 
 
 def _exact_beside_noise(column: str) -> Reason:
-    return Reason(
-        "exact_beside_noise",
-        f"{column} is an exact value in an output that reads L3 data",
-        column=column,
-        suggestion="drop MIN/MAX-style values, or query them separately without L3 columns",
-    )
+    return reason("exact_beside_noise", column=column, name=column)
 
 
 def _cell_dict(cell: OutputCell) -> dict[str, Any]:
@@ -188,7 +185,7 @@ def _decide(
     if reasons := row_filter_reasons(filters, used):
         return _deny(reasons, analysis.datasets)
     # the job reads only the rows its license allows, so nothing in the query can widen them
-    filtered = [ROW_FILTER_NOTE] if filters else []
+    filtered: list[str] = [ROW_FILTER_NOTE] if filters else []
     if analysis.public_only:
         # what runs is always the rendering of the checked tree, never the submitted text,
         # so a parser difference between sqlglot and DuckDB cannot smuggle anything in
@@ -211,7 +208,7 @@ def _decide(
     tree = rewrite.tree
     notes = rewrite.notes + filtered
     if split.post is not None:
-        notes.append(f"post-processing runs over the released table ({RELEASED}) only")
+        notes.append(note("post_processing", {"table": RELEASED}))
     # DP when an L3 value is read, or a cell must be noised whatever it reads (a distinct
     # count of anything but the unit is one, policies/rewrite.py)
     noisy_cell = any(c.kind in AGGREGATES and c.level is Level.L3 for c in rewrite.cells)
@@ -223,11 +220,11 @@ def _decide(
         if exact:
             return _deny([_exact_beside_noise(exact[0])], analysis.datasets)
         noise, partition = plan_dp(rewrite.cells, epsilon, rewrite.max_groups)
-        notes.append(
-            f"differential privacy (ε={epsilon:g}): noise on "
-            f"{', '.join(n.column for n in noise)}"
-            + (f"; keys by partition selection (δ={partition.delta:g})" if partition else "")
-        )
+        figures = {"epsilon": epsilon, "columns": ", ".join(n.column for n in noise)}
+        if partition is None:
+            notes.append(note("noise", figures))
+        else:
+            notes.append(note("noise_and_keys", {**figures, "delta": partition.delta}))
     return PolicyDecision(
         Decision.REWRITE,
         [],

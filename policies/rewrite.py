@@ -41,6 +41,7 @@ from policies.core_sql import (
     top_contributions,
     unit_digests,
 )
+from policies.reasons import note, reason
 
 
 @dataclass(frozen=True)
@@ -178,13 +179,8 @@ class _Builder:
             value = self.per_unit(grouped, node.this.copy(), "v")
             self.cells.append(OutputCell(name, CellKind.VALUE, self._level(node.this)))
             return self.figure(type(node)(this=value))
-        self.reasons.append(
-            Reason(
-                "aggregate_not_supported",
-                f"{name}: {type(node).__name__.upper()} cannot be checked by the output gate",
-                suggestion="use COUNT, SUM or AVG",
-            )
-        )
+        function = type(node).__name__.upper()
+        self.reasons.append(reason("aggregate_not_supported", name=name, function=function))
         return None
 
     def add_sum(self, node: exp.Sum | exp.Avg, name: str) -> exp.Expr | None:
@@ -192,13 +188,7 @@ class _Builder:
         column = node.this
         dataset, spec = self.spec(column) if isinstance(column, exp.Column) else ("", None)
         if spec is None or spec.bounds is None:
-            self.reasons.append(
-                Reason(
-                    "needs_bounds",
-                    f"{name}: SUM/AVG needs a measure column with bounds",
-                    suggestion="aggregate a measure column directly",
-                )
-            )
+            self.reasons.append(reason("needs_bounds", name=name))
             return None
         m = self.limit
         lo, hi = spec.bounds
@@ -242,13 +232,11 @@ class _Builder:
         if len(arg.expressions) != 1:
             columns = [c.name for e in arg.expressions for c in e.find_all(exp.Column)]
             self.reasons.append(
-                Reason(
+                reason(
                     "count_distinct_columns",
-                    f"{name}: COUNT(DISTINCT {', '.join(columns)}) counts combinations of "
-                    "several expressions; the rewrite counts one",
                     column=columns[0] if columns else None,
-                    suggestion="count one expression, e.g. COUNT(DISTINCT a || '/' || b), "
-                    "or GROUP BY the columns and count the released rows",
+                    name=name,
+                    columns=", ".join(columns),
                 )
             )
             return None
@@ -358,13 +346,7 @@ class _Builder:
                 )
                 continue
             if not isinstance(body, exp.AggFunc) or body.find(exp.AggFunc) is not body:
-                self.reasons.append(
-                    Reason(
-                        "projection_shape",
-                        f"output column {name!r} must be a GROUP BY key or one aggregate",
-                        suggestion="project group keys as written in GROUP BY, one aggregate each",
-                    )
-                )
+                self.reasons.append(reason("projection_shape", name=name))
                 continue
             rebuilt = self.add_aggregate(body, name)
             if rebuilt is not None:
@@ -397,17 +379,9 @@ class _Builder:
         ).from_("__groups", copy=False)
         outer.with_("__per_unit", as_=self._per_unit_stage(), copy=False)
         outer.with_("__groups", as_=groups, copy=False)
-        unit = self.unit_schema.privacy_unit
-        bounded = (
-            f"one row per {unit} proven at ingest: each row is one unit's whole contribution"
-            if self.per_row
-            else f"contributions bounded to {self.limit} row(s) per {unit}"
-        )
-        notes = [
-            bounded,
-            "measures clamped to their schema bounds",
-            "companion columns added for the output gate",
-        ]
+        bound = {"limit": self.limit, "unit": self.unit_schema.privacy_unit}
+        bounded = note("rows_are_units", bound) if self.per_row else note("bounded", bound)
+        notes: list[str] = [bounded, note("clamped"), note("companions")]
         return Rewrite(outer, self.cells, notes, self.reasons, self.limit, self.per_row)
 
 

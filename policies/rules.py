@@ -14,6 +14,7 @@ from catalog.schema import DatasetSchema
 from core.errors import Reason
 from core.levels import Level, Role
 from policies.analysis import DIALECT, Analysis, ColumnUse
+from policies.reasons import reason
 
 GATED = {"count", "sum", "avg"}
 DECOMPOSABLE_PUBLIC = {"min", "max"}
@@ -28,13 +29,13 @@ def level_reasons(analysis: Analysis, max_level: Level) -> list[Reason]:
     for use in analysis.uses:
         if use.column.level.rank > max_level.rank:
             reasons.append(
-                Reason(
+                reason(
                     "above_license_level",
-                    f"{_name(use)} is {use.column.level.value}; "
-                    f"this license allows up to {max_level.value}",
                     column=use.column.name,
                     level=use.column.level.value,
-                    suggestion=f"apply for a {use.column.level.value} license or drop the column",
+                    field=_name(use),
+                    column_level=use.column.level.value,
+                    max_level=max_level.value,
                 )
             )
     return reasons
@@ -46,12 +47,13 @@ def _identifier_reason(use: ColumnUse, schema: DatasetSchema) -> Reason | None:
         return None
     if use.context == "count_distinct" and use.bare and use.column.name == unit:
         return None
-    return Reason(
+    return reason(
         "identifier_use",
-        f"{_name(use)} is a direct identifier and appears as {use.context.replace('_', ' ')}",
         column=use.column.name,
         level=use.column.level.value,
-        suggestion=f"use it only as a join key or in COUNT(DISTINCT {unit})",
+        field=_name(use),
+        context=use.context.replace("_", " "),
+        unit=unit,
     )
 
 
@@ -73,46 +75,30 @@ def _sensitive_reason(use: ColumnUse) -> Reason | None:
     name, level = use.column.name, use.column.level.value
     if use.context == "aggregate" and use.function in GATED and use.bare:
         if use.function != "count" and use.column.role is not Role.MEASURE:
-            return Reason(
-                "sum_of_non_measure",
-                f"{_name(use)} is not a measure with bounds",
-                column=name,
-                level=level,
-                suggestion=f"use COUNT({name}) instead",
+            return reason(
+                "sum_of_non_measure", column=name, level=level, field=_name(use), name=name
             )
         return None
     if use.context == "aggregate" and not use.bare:
-        return Reason(
-            "l3_inside_expression",
-            f"{_name(use)} (L3) is inside an expression, CASE or FILTER within an aggregate",
-            column=name,
-            level=level,
-            suggestion=f"aggregate the bare column, e.g. AVG({name})",
-        )
+        return reason("l3_inside_expression", column=name, level=level, field=_name(use), name=name)
     if use.context in ("aggregate", "count_distinct"):
-        return Reason(
+        return reason(
             "l3_aggregate_not_allowed",
-            f"{_name(use)} (L3) may not be aggregated with {(use.function or '').upper()}",
             column=name,
             level=level,
-            suggestion=f"use COUNT, SUM or AVG({name})",
+            field=_name(use),
+            function=(use.function or "").upper(),
+            name=name,
         )
     if use.context == "filter":
-        return Reason(
-            "l3_in_filter",
-            f"{_name(use)} (L3) may not filter rows",
-            column=name,
-            level=level,
-            suggestion="filter on L1 or L2 columns only",
-        )
-    return Reason(
+        return reason("l3_in_filter", column=name, level=level, field=_name(use))
+    measure = use.column.role is Role.MEASURE
+    return reason(
         f"l3_{use.context}",
-        f"{_name(use)} (L3) may not appear as {use.context.replace('_', ' ')}",
         column=name,
         level=level,
-        suggestion=f"aggregate it with AVG({name}) or SUM({name})"
-        if use.column.role is Role.MEASURE
-        else f"aggregate it with COUNT({name})",
+        field=_name(use),
+        aggregate=f"AVG({name}) / SUM({name})" if measure else f"COUNT({name})",
     )
 
 
@@ -121,21 +107,11 @@ def _internal_reason(use: ColumnUse) -> Reason | None:
         return None
     name = use.column.name
     if use.context == "count_distinct" or use.function not in GATED or not use.bare:
-        return Reason(
-            "l2_aggregate_not_allowed",
-            f"{_name(use)} (L2) may be aggregated only as COUNT, SUM or AVG of the bare column",
-            column=name,
-            level="L2",
-            suggestion=f"use AVG({name}) or COUNT(*)",
+        return reason(
+            "l2_aggregate_not_allowed", column=name, level="L2", field=_name(use), name=name
         )
     if use.function != "count" and use.column.role is not Role.MEASURE:
-        return Reason(
-            "sum_of_non_measure",
-            f"{_name(use)} is not a measure with bounds",
-            column=name,
-            level="L2",
-            suggestion=f"use COUNT({name}) instead",
-        )
+        return reason("sum_of_non_measure", column=name, level="L2", field=_name(use), name=name)
     return None
 
 
@@ -169,14 +145,7 @@ def join_reasons(core: exp.Select, schemas: dict[str, DatasetSchema]) -> list[Re
             for eq in (join.args.get("on") or exp.true()).find_all(exp.EQ)
         )
         if side in ("RIGHT", "FULL") or not linked:
-            reasons.append(
-                Reason(
-                    "join_on_units",
-                    f"the join with {table.sql(DIALECT)} must be INNER or LEFT and ON its privacy "
-                    "unit equal to another dataset's (e.g. a.enterprise_id = b.enterprise_id)",
-                    suggestion="join datasets on their privacy units only",
-                )
-            )
+            reasons.append(reason("join_on_units", table=table.sql(DIALECT)))
     return reasons
 
 
@@ -193,13 +162,13 @@ def _row_level_reasons(analysis: Analysis) -> list[Reason]:
         else:
             suggestion = "use it as a GROUP BY key with COUNT(*), or drop it"
         reasons.append(
-            Reason(
+            reason(
                 "row_level_output",
-                f"{_name(use)} ({use.column.level.value}) would leave as row-level data; "
-                "only L1 columns may be queried without aggregation",
                 column=use.column.name,
                 level=use.column.level.value,
                 suggestion=suggestion,
+                field=_name(use),
+                column_level=use.column.level.value,
             )
         )
     return reasons
@@ -213,26 +182,12 @@ def column_reasons(analysis: Analysis, schemas: dict[str, DatasetSchema]) -> lis
     assert tree is not None
     if analysis.layers is None:
         if any(isinstance(n, exp.AggFunc) for n in tree.walk()):
-            return [
-                Reason(
-                    "shape_not_supported",
-                    "queries over L2/L3 columns must be one SELECT ... GROUP BY "
-                    "with COUNT, SUM or AVG; "
-                    "CTEs, subqueries, windows and set operations over them are not supported",
-                    suggestion="aggregate directly FROM the datasets, joined on identifiers",
-                )
-            ]
+            return [reason("shape_not_supported")]
         return _dedupe(_row_level_reasons(analysis))
     reasons: list[Reason | None] = []
     core_uses = analysis.core_uses()
     if len(core_uses) != len(analysis.direct_uses()):
-        reasons.append(
-            Reason(
-                "read_outside_aggregate",
-                "dataset columns may be read only in the SELECT that aggregates them",
-                suggestion="move the condition or subquery into the aggregating SELECT",
-            )
-        )
+        reasons.append(reason("read_outside_aggregate"))
     for use in core_uses:
         if use.column.role is Role.IDENTIFIER:
             reasons.append(_identifier_reason(use, schemas[use.dataset]))
@@ -242,18 +197,12 @@ def column_reasons(analysis: Analysis, schemas: dict[str, DatasetSchema]) -> lis
             reasons.append(_internal_reason(use))
     reasons.extend(join_reasons(analysis.layers.core, schemas))
     if analysis.layers.core.find(exp.Filter):
-        reasons.append(
-            Reason(
-                "aggregate_filter",
-                "FILTER (WHERE ...) inside an aggregate is not allowed",
-                suggestion="move the condition to WHERE",
-            )
-        )
+        reasons.append(reason("aggregate_filter"))
     return _dedupe([r for r in reasons if r is not None])
 
 
 def _dedupe(reasons: list[Reason]) -> list[Reason]:
     unique: dict[tuple[str, str], Reason] = {}
-    for reason in reasons:
-        unique.setdefault((reason.rule, reason.message), reason)
+    for found in reasons:
+        unique.setdefault((found.rule, found.message), found)
     return list(unique.values())

@@ -17,6 +17,7 @@ from sqlglot import exp
 
 from core.errors import Reason
 from policies.guard import guard_values
+from policies.reasons import reason
 from policies.shape import Layers, clause
 
 RELEASED = "__released"
@@ -78,13 +79,7 @@ def _core_post(
             post.set(name, part.copy())
             continue
         if name == "qualify":
-            reasons.append(
-                Reason(
-                    "qualify_in_core",
-                    "QUALIFY in the aggregating SELECT has no window to act on",
-                    suggestion="rank in an outer query over the aggregated table",
-                )
-            )
+            reasons.append(reason("qualify_in_core"))
             continue
         mapped = _over_outputs(part.copy(), core, outputs, names)
         if isinstance(mapped, exp.Having):  # over released rows, a group filter is a row filter
@@ -126,10 +121,4 @@ def _reads_only_release(post: exp.Query) -> list[Reason]:
     )
     if not stray:
         return []
-    return [
-        Reason(
-            "post_reads_data",
-            f"the query above the aggregate reads {stray[0]!r} directly",
-            suggestion="read datasets only in the one aggregating SELECT",
-        )
-    ]
+    return [reason("post_reads_data", table=stray[0])]

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
 
 from catalog.schema import ColumnSpec, DatasetSchema
-from core.errors import PolicyDenied, Reason
+from core.errors import PolicyDenied
 from core.levels import Level, Role
+from policies.reasons import reason
 
 __all__ = ["CLASSIFIERS", "TrainingPlan", "plan_training"]
 
@@ -40,45 +42,43 @@ class TrainingPlan:
     columns: list[str]
 
 
-def _deny(rule: str, message: str, column: str | None = None) -> PolicyDenied:
-    reason = Reason(rule, message, column=column)
-    return PolicyDenied(f"the model cannot be trained: {message}", reasons=[reason])
+def _deny(
+    rule: str, column: str | None = None, message: str | None = None, **figures: Any
+) -> PolicyDenied:
+    refusal = reason(rule, column=column, message=message, **figures)
+    return PolicyDenied(f"the model cannot be trained: {refusal.message}", reasons=[refusal])
 
 
 def _single_table(tree: exp.Expr, datasets: tuple[str, ...]) -> str:
     if not isinstance(tree, exp.Select):
-        raise _deny("training_shape", "fit() takes one SELECT ... FROM <dataset> [WHERE ...]")
+        raise _deny("training_shape")
     for kind in _FORBIDDEN:
         if tree.find(kind) is not None:
             what = kind.__name__.upper()
-            raise _deny("training_shape", f"{what} is not allowed in a training query")
+            raise _deny("training_shape", message=f"{what} is not allowed in a training query")
     tables = list(tree.find_all(exp.Table))
     if len(tables) != 1 or len(list(tree.find_all(exp.Select))) != 1:
-        raise _deny("training_shape", "a training query reads exactly one dataset")
+        raise _deny("training_shape", message="a training query reads exactly one dataset")
     name = tables[0].name.lower()
     if name not in datasets:
-        raise _deny("dataset_not_licensed", f"dataset {name!r} is not in the licence")
+        raise _deny("dataset_not_licensed", dataset=name)
     return name
 
 
 def _column(schema: DatasetSchema, name: str, scope_level: Level) -> ColumnSpec:
     column = schema.column(name)
     if column is None or not column.stored:
-        raise _deny("unknown_column", f"{schema.dataset} has no column {name!r}", name)
+        raise _deny("unknown_column", name, field=name, table=schema.dataset)
     if column.role is Role.IDENTIFIER or column.name == schema.privacy_unit:
-        raise _deny("identifier", f"{name} is an identifier; it cannot train a model", name)
+        raise _deny("identifier", name, name=name)
     if column.level.rank > scope_level.rank:
-        raise _deny("level", f"{name} ({column.level.value}) is above the licence's level", name)
+        raise _deny("level", name, name=name, column_level=column.level.value)
     return column
 
 
 def _bounded(column: ColumnSpec) -> list[float]:
     if column.bounds is None or column.stored_type.lower() not in _NUMERIC:
-        raise _deny(
-            "unbounded",
-            f"{column.name} has no bounds in the schema; a DP model needs bounded numbers",
-            column.name,
-        )
+        raise _deny("unbounded", column.name, name=column.name)
     return [float(column.bounds[0]), float(column.bounds[1])]
 
 
@@ -86,11 +86,7 @@ def _label_ok(model: str, column: ColumnSpec) -> list[float] | None:
     if model in CLASSIFIERS:
         binary = column.bounds is not None and tuple(column.bounds) == (0, 1)
         if column.categories is None and not binary:
-            raise _deny(
-                "label_classes",
-                f"{column.name} is not a declared category list or a 0/1 column",
-                column.name,
-            )
+            raise _deny("label_classes", column.name, name=column.name)
         return None
     return _bounded(column)
 
@@ -108,15 +104,15 @@ def plan_training(
     try:
         tree = sqlglot.parse_one(sql, read="duckdb")
     except sqlglot.errors.ParseError as exc:
-        raise _deny("syntax", f"the SQL does not parse: {str(exc).splitlines()[0]}") from None
+        raise _deny("syntax", problem=str(exc).splitlines()[0]) from None
     name = _single_table(tree, datasets)
     schema = schemas[name]
     if model == "kmeans" and label is not None:
-        raise _deny("label", "kmeans takes no label")
+        raise _deny("label", message="kmeans takes no label", model=model)
     if model != "kmeans" and label is None:
-        raise _deny("label", f"{model} needs a label")
+        raise _deny("label", message=f"{model} needs a label", model=model)
     if not features or len(set(features)) != len(features) or label in features:
-        raise _deny("features", "give distinct feature columns, not including the label")
+        raise _deny("features")
     bounds = {f: _bounded(_column(schema, f, scope_level)) for f in features}
     used = [schema.column(f) for f in features]
     if label is not None:

@@ -29,6 +29,7 @@ from policies.coercion import (
     check_set_operation,
 )
 from policies.kinds import TEMPORAL, Check, DType, Kind, Mismatch, kind_of, show, type_name
+from policies.reasons import reason
 from policies.signatures import (
     ARGUMENTS,
     SYMBOLS,
@@ -151,12 +152,14 @@ def row_filter_reasons(
         probe = exp.select("*").from_(name).where(predicate.copy())
         for found in type_reasons(qualify_tree(probe, schema), schema):
             reasons.append(
-                Reason(
+                reason(
                     "row_filter_type",
-                    f"the license's row filter for {name} does not fit the store: {found.message}",
                     column=found.column,
+                    message=f"the license's row filter for {name} does not fit the store: "
+                    f"{found.message}",
                     suggestion="ask the data authority to correct the license's row filter "
                     f"({found.suggestion})",
+                    dataset=name,
                 )
             )
     return reasons
@@ -165,10 +168,10 @@ def row_filter_reasons(
 def _reason(mismatch: Mismatch, uses: Mapping[int, ColumnUse]) -> Reason:
     argument = mismatch.argument
     column = _named_column(argument)
+    operand = {"expression": show(argument), "type": type_name(argument)}
     if column is None:
-        detail = f"{show(argument)} is {type_name(argument)}"
-        message = f"{mismatch.problem}: {detail}"
-        return Reason(mismatch.rule, message, suggestion=mismatch.suggestion)
+        message = f"{mismatch.problem}: {show(argument)} is {type_name(argument)}"
+        return reason(mismatch.rule, message=message, suggestion=mismatch.suggestion, **operand)
     use = uses.get(id(column))
     if use is not None and use.direct:
         spec = use.column
@@ -179,12 +182,13 @@ def _reason(mismatch: Mismatch, uses: Mapping[int, ColumnUse]) -> Reason:
         described = f"{column.name} is {type_name(column)}"
     if argument is not column:
         described = f"{show(argument)} is {type_name(argument)}; {described}"
-    return Reason(
+    return reason(
         mismatch.rule,
-        f"{mismatch.problem}: {described}",
         column=column.name,
         level=use.column.level.value if use is not None else None,
+        message=f"{mismatch.problem}: {described}",
         suggestion=mismatch.suggestion,
+        **operand,
     )
 
 

@@ -23,15 +23,51 @@ from jobs.records import Job
 from products.package import MANIFEST, SIGNATURE, verify_package
 from products.records import Product, Release, Review
 
+# What each check says when it holds and when it fails, over the figures it carries; a
+# front end words a check in its own language from its name, outcome and figures.
+CHECKS: dict[str, tuple[str, str]] = {
+    "release": (
+        "the release and the job behind it are on record",
+        "the release or job behind it is missing",
+    ),
+    "package_signature": (
+        "{alg} signature over the manifest verifies with the domain's public key",
+        "the signature over the manifest does not verify: {problems}",
+    ),
+    "package_digest": (
+        "sha256 {digest}… matches the listing",
+        "sha256 {digest}… differs from the listing",
+    ),
+    "manifest_matches_listing": (
+        "job, license, datasets, policy version, reviewers and audit position agree",
+        "the listing's provenance differs from the signed manifest",
+    ),
+    "reviews": (
+        "{approvals} of {required} required approvals recorded: {reviewers}",
+        "{approvals} of {required} required approvals recorded: {reviewers}",
+    ),
+    "audit_position": (
+        "audit entry {seq} has hash {hash}… and the chain to it verifies",
+        "audit entry {seq} has hash {hash}… and the chain to it does not verify ({problem})",
+    ),
+}
+
 
 @dataclass(frozen=True)
 class ProvenanceCheck:
     check: str
     ok: bool
     detail: str
+    figures: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _check(name: str, ok: bool, **figures: Any) -> ProvenanceCheck:
+    """A check and its English detail, worded from CHECKS with its figures."""
+    detail = CHECKS[name][0 if ok else 1].format(**figures)
+    return ProvenanceCheck(name, ok, detail, figures or None)
 
 
 def signed_manifest(home: Home, release: Release) -> dict[str, str]:
@@ -74,7 +110,7 @@ def provenance_of(session: Session, release: Release, job: Job, home: Home | Non
 def _package_checks(home: Home, release: Release, product: Product) -> list[ProvenanceCheck]:
     path = home.root / release.package_path
     if not path.exists():
-        return [ProvenanceCheck("package_signature", False, "the release package is missing")]
+        return [_check("package_signature", False, problems="the release package is missing")]
     verified = verify_package(path, home.public_key())
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     expected = product.provenance.get("package_sha256")
@@ -90,27 +126,15 @@ def _package_checks(home: Home, release: Release, product: Product) -> list[Prov
             ("audit_position", "audit_position"),
         )
     )
+    signature = (
+        {"alg": manifest.get("signature_alg", "Ed25519")}
+        if verified.ok
+        else {"problems": "; ".join(verified.problems)}
+    )
     return [
-        ProvenanceCheck(
-            "package_signature",
-            verified.ok,
-            "Ed25519 signature over the manifest verifies with the domain's public key"
-            if verified.ok
-            else "; ".join(verified.problems),
-        ),
-        ProvenanceCheck(
-            "package_digest",
-            digest == expected == release.sha256,
-            f"sha256 {digest[:16]}… {'matches' if digest == expected else 'differs from'} "
-            "the listing",
-        ),
-        ProvenanceCheck(
-            "manifest_matches_listing",
-            same,
-            "job, license, datasets, policy version, reviewers and audit position agree"
-            if same
-            else "the listing's provenance differs from the signed manifest",
-        ),
+        _check("package_signature", verified.ok, **signature),
+        _check("package_digest", digest == expected == release.sha256, digest=digest[:16]),
+        _check("manifest_matches_listing", same),
     ]
 
 
@@ -122,11 +146,12 @@ def _review_check(session: Session, job: Job, product: Product) -> ProvenanceChe
     )
     named = sorted(product.provenance.get("reviewers", []))
     ok = len(approvals) >= job.required_reviews and sorted(approvals) == named
-    return ProvenanceCheck(
+    return _check(
         "reviews",
         ok,
-        f"{len(approvals)} of {job.required_reviews} required approvals recorded: "
-        + ", ".join(approvals),
+        approvals=len(approvals),
+        required=job.required_reviews,
+        reviewers=", ".join(approvals),
     )
 
 
@@ -134,16 +159,14 @@ def _audit_check(session: Session, product: Product) -> ProvenanceCheck:
     position = product.provenance.get("audit_position") or {}
     seq = position.get("seq")
     if not seq:
-        return ProvenanceCheck("audit_position", False, "the release names no audit position")
+        return _check("audit_position", False, seq="—", hash="—", problem="no position named")
     rows = session.scalars(select(AuditEntry).where(AuditEntry.seq <= seq).order_by(AuditEntry.seq))
     chain = verify_entries(r.to_dict() for r in rows)
     ok = chain.ok and chain.entries == seq and chain.head_hash == position.get("hash")
-    return ProvenanceCheck(
-        "audit_position",
-        ok,
-        f"audit entry {seq} has hash {str(position.get('hash'))[:16]}… and the chain to it "
-        + ("verifies" if ok else f"does not verify ({chain.problem or 'hash differs'})"),
-    )
+    figures = {"seq": seq, "hash": str(position.get("hash"))[:16]}
+    if not ok:
+        figures["problem"] = chain.problem or "hash differs"
+    return _check("audit_position", ok, **figures)
 
 
 def verify_provenance(session: Session, home: Home, product: Product) -> list[ProvenanceCheck]:
@@ -151,7 +174,7 @@ def verify_provenance(session: Session, home: Home, product: Product) -> list[Pr
     release = session.get(Release, product.release_id)
     job = session.get(Job, product.provenance.get("job"))
     if release is None or job is None:
-        return [ProvenanceCheck("release", False, "the release or job behind it is missing")]
+        return [_check("release", False)]
     return [
         *_package_checks(home, release, product),
         _review_check(session, job, product),

@@ -106,6 +106,7 @@ def _lineage(session: Session, job: Job) -> dict[str, Any]:
         "epsilon": job.epsilon,
         "noise": job.policy.get("noise", []),
         "notes": job.policy.get("notes", []),
+        "noted": job.policy.get("noted", []),
         "submitted_by": job.submitted_by,
     }
 

@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from core.failures import JobFailure
 from sandbox.interpreter import Interpreter
-from sandbox.limits import SPILL_DIR, Limits, breach, rlimits, spill_bytes
+from sandbox.limits import SPILL_DIR, breach, rlimits, spill_bytes
 from sandbox.outdir import OutMount
 from sandbox.runner import (
     BROKER_MOUNT,
@@ -78,15 +78,43 @@ def _system_mounts() -> list[str]:
     return args
 
 
-def _set_rlimits(limits: Limits) -> Callable[[], None]:
+def _set_rlimits(wanted: dict[int, tuple[int, int]]) -> Callable[[], None]:
     """Runs in the child before it execs bwrap; everything inside inherits the limits."""
-    wanted = rlimits(limits)
 
     def apply() -> None:
         for which, pair in wanted.items():
             resource.setrlimit(which, pair)
 
     return apply
+
+
+class WarmSandbox(Protocol):
+    """A sandbox started before its job (sandbox.warm_pool): where its /out and /spill are."""
+
+    @property
+    def out_dir(self) -> Path: ...
+
+    @property
+    def spill_dir(self) -> Path: ...
+
+    def destroy(self) -> None: ...
+
+
+class WarmSource(Protocol):
+    """Something that can hand a job a sandbox already started (a warm pool)."""
+
+    def claim(self, runner: BubblewrapRunner, run: SandboxRun) -> BubblewrapHandle | None: ...
+
+
+# The warm pools of this process (their sandboxes are its children): tried in turn.
+WARM_SOURCES: list[WarmSource] = []
+
+
+def claim_warm(runner: BubblewrapRunner, run: SandboxRun) -> BubblewrapHandle | None:
+    for source in list(WARM_SOURCES):
+        if (handle := source.claim(runner, run)) is not None:
+            return handle
+    return None
 
 
 @dataclass
@@ -98,6 +126,12 @@ class BubblewrapHandle(Handle):
     pid_ns: str = ""  # the job's pid namespace, once bwrap has reported it
     exited: bool = False
     out: OutMount | None = None
+    warm: WarmSandbox | None = None  # the pre-started sandbox this job was handed
+    cpu_before: float = 0.0  # CPU seconds a warm sandbox spent before its job arrived
+
+    @property
+    def spill_dir(self) -> Path:
+        return self.warm.spill_dir if self.warm is not None else spill_folder(self.run)
 
 
 class BubblewrapRunner:
@@ -118,8 +152,24 @@ class BubblewrapRunner:
         self.tmpfs_mb = tmpfs_mb
         self.interpreter = interpreter or Interpreter.current()
 
+    def config(self) -> tuple[object, ...]:
+        """What makes two runners' sandboxes interchangeable (a warm pool serves only its own)."""
+        return (self.bwrap, self.tmpfs_mb, self.allow_probes, self.interpreter)
+
     def options(self, run: SandboxRun, *, pyvenv_fd: int, info_fd: int) -> list[str]:
         """bwrap's options for `run`: namespaces, identity, environment, mounts."""
+        mounts: list[str] = []
+        for name, path in sorted(run.data.items()):
+            mounts += ["--ro-bind", str(Path(path).resolve()), f"/data/{name}.parquet"]
+        mounts += ["--ro-bind", str(run.job_dir), "/job", "--bind", str(run.out_dir), "/out"]
+        if run.broker is not None:  # only the socket's own folder, read-only
+            mounts += ["--ro-bind", str(broker_dir(run)), BROKER_MOUNT]
+        return self.isolation(mounts, spill_folder(run), pyvenv_fd=pyvenv_fd, info_fd=info_fd)
+
+    def isolation(
+        self, mounts: list[str], spill: Path, *, pyvenv_fd: int, info_fd: int
+    ) -> list[str]:
+        """Everything but the job's own mounts: the same for a cold and a warm sandbox."""
         py = self.interpreter
         # --as-pid-1: the runtime is the namespace's init, so no bwrap process sits
         # inside for the job to ptrace (same uid, no Yama here); see sluice_runtime.
@@ -130,13 +180,9 @@ class BubblewrapRunner:
             args += ["--setenv", key, value]
         args += _system_mounts() + py.mounts(pyvenv_fd)
         args += ["--ro-bind", str(RUNTIME_DIR), "/runtime"]
-        for name, path in sorted(run.data.items()):
-            args += ["--ro-bind", str(Path(path).resolve()), f"/data/{name}.parquet"]
-        args += ["--ro-bind", str(run.job_dir), "/job", "--bind", str(run.out_dir), "/out"]
-        if run.broker is not None:  # only the socket's own folder, read-only
-            args += ["--ro-bind", str(broker_dir(run)), BROKER_MOUNT]
+        args += mounts
         args += ["--size", str(self.tmpfs_mb * 1024 * 1024), "--tmpfs", "/tmp"]
-        args += ["--bind", str(spill_folder(run)), SPILL_DIR]
+        args += ["--bind", str(spill), SPILL_DIR]
         args += ["--proc", "/proc", "--dev", "/dev"]
         # bwrap's root and /dev are unbounded tmpfs: read-only, /tmp stays the only scratch.
         args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp"]
@@ -170,25 +216,50 @@ class BubblewrapRunner:
         return [python, "-s", "-P", "-m", "sluice_runtime", f"/job/{SPEC_NAME}"]
 
     def start(self, run: SandboxRun) -> BubblewrapHandle:
+        warm = claim_warm(self, run)
+        if warm is not None:
+            return warm
         prepare_work_dir(run)
         attach_broker(run, broker_dir(run))
         spill_folder(run).mkdir(mode=0o700, exist_ok=True)
-        info_r, info_w = os.pipe()
-        handle = BubblewrapHandle(run=run, started=time.monotonic(), info_fd=info_r)
+        handle = BubblewrapHandle(run=run, started=time.monotonic())
         try:
             # The sandbox user maps to ours, so the tmpfs belongs to us.
             handle.out = OutMount.create(run.out_dir, run.limits, owner=os.geteuid())
+            self.spawn(
+                handle,
+                lambda pyvenv_fd, info_fd: self.options(run, pyvenv_fd=pyvenv_fd, info_fd=info_fd),
+                self.command(),
+                rlimits(run.limits),
+            )
+        except BaseException:
+            self.cleanup(handle)
+            raise
+        return handle
+
+    def spawn(
+        self,
+        handle: BubblewrapHandle,
+        options: Callable[[int, int], list[str]],
+        command: list[str],
+        limits: dict[int, tuple[int, int]],
+    ) -> None:
+        """Start bwrap for `handle` with `options(pyvenv_fd, info_fd)` and these rlimits.
+        The handle keeps the descriptors, for cleanup to close."""
+        info_r, info_w = os.pipe()
+        handle.info_fd = info_r
+        try:
             pyvenv_fd = _memfd("pyvenv.cfg", self.interpreter.pyvenv_cfg())
             handle.fds.append(pyvenv_fd)
-            options = self.options(run, pyvenv_fd=pyvenv_fd, info_fd=info_w)
+            args = options(pyvenv_fd, info_w)
             # Options go through a memfd, not argv, which the job can read as
             # /proc/1/cmdline. (/proc/self/mountinfo still names bind sources:
             # that is how the kernel shows bind mounts.)
-            args_fd = _memfd("bwrap-args", b"\0".join(a.encode() for a in options) + b"\0")
+            args_fd = _memfd("bwrap-args", b"\0".join(a.encode() for a in args) + b"\0")
             handle.fds.append(args_fd)
             handle.started = time.monotonic()
             handle.proc = subprocess.Popen(
-                [self.bwrap, "--args", str(args_fd), *self.command()],
+                [self.bwrap, "--args", str(args_fd), *command],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -197,15 +268,11 @@ class BubblewrapRunner:
                 # whatever --clearenv does for the job: give it nothing.
                 env={},
                 start_new_session=True,
-                preexec_fn=_set_rlimits(run.limits),
+                preexec_fn=_set_rlimits(limits),
             )
             handle.pidfd = os.pidfd_open(handle.proc.pid)
-        except BaseException:
-            self.cleanup(handle)
-            raise
         finally:
             os.close(info_w)
-        return handle
 
     def wait(self, handle: Handle) -> SandboxResult:
         h = _own(handle)
@@ -223,8 +290,9 @@ class BubblewrapRunner:
                 log,
                 exit_code=None if killed_for else _bwrap_exit_code(status),
                 killed_for=killed_for,
-                cpu_seconds=usage.ru_utime + usage.ru_stime,
+                cpu_seconds=usage.ru_utime + usage.ru_stime - h.cpu_before,
                 seconds=seconds,
+                out_dir=h.warm.out_dir if h.warm is not None else None,
             )
         if h.out is not None:
             h.out.persist(result.outputs)
@@ -264,7 +332,7 @@ class BubblewrapRunner:
                     killed_for = breach("wall_seconds")
                 elif h.pid_ns and _processes_in(h.pid_ns) > limits.processes:
                     killed_for = breach("processes")
-                elif spill_bytes(spill_folder(h.run)) > limits.spill_mb * 1024 * 1024:
+                elif spill_bytes(h.spill_dir) > limits.spill_mb * 1024 * 1024:
                     killed_for = breach("spill_mb")  # DuckDB stops at it; this stops other writers
                 if killed_for:
                     log.note(f"killed: {killed_for}")
@@ -298,6 +366,8 @@ class BubblewrapRunner:
         h.fds, h.pidfd, h.info_fd = [], -1, -1
         if h.out is not None:
             h.out.release()
+        if h.warm is not None:  # used once: its folders go with it
+            h.warm.destroy()
         shutil.rmtree(spill_folder(h.run), ignore_errors=True)
 
 

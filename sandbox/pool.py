@@ -193,14 +193,19 @@ def ready_slots(folder: Path) -> int:
 
 
 def load_job(slot: Slot, job_dir: Path, data: dict[str, Path]) -> None:
-    """Put the job's files in the slot: spec and notebook copied, datasets hard-linked
-    (copied when the store is on another filesystem)."""
+    """Put the job's files in the slot (see `place_job`)."""
+    place_job(job_dir, data, slot.job_dir, slot.data_dir)
+
+
+def place_job(job_dir: Path, data: dict[str, Path], job_target: Path, data_target: Path) -> None:
+    """Put a job's files in a pre-started sandbox's folders: spec and notebook copied,
+    datasets hard-linked (copied when the store is on another filesystem)."""
     for source in job_dir.iterdir():
-        target = slot.job_dir / source.name
+        target = job_target / source.name
         shutil.copyfile(source, target)
         os.chmod(target, 0o644)
     for name, source in data.items():
-        target = slot.data_dir / f"{name}.parquet"
+        target = data_target / f"{name}.parquet"
         try:
             os.link(Path(source).resolve(), target)
         except OSError as exc:

@@ -84,10 +84,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # signs a quiet log's tail within the interval (runs only under a real server)
         ticker = HeadTicker(domain.sessions, domain.settings.audit_head_seconds).start()
+        # warm sandboxes for the jobs this process runs; they die with it
+        _app.state.warm_pool = await run_in_threadpool(domain.settings.job_settings().warm_pool)
         try:
             yield
         finally:
             ticker.stop()
+            if _app.state.warm_pool is not None:
+                await run_in_threadpool(_app.state.warm_pool.close)
 
     app = FastAPI(
         title="Sluice",

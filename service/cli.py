@@ -1,57 +1,163 @@
 """The `sluice` command line: thin commands over the domain packages.
 
 Each command opens the domain, calls one domain function inside a transaction,
-and prints the result (one JSON document with --json).
+and prints the result (one JSON document with --json). Command groups load on
+first use (`COMMANDS`): `sluice --help` imports none of the domain packages, and
+`sluice jobs submit` imports only what jobs need.
 """
 
 from __future__ import annotations
 
-import sys
+import importlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer import _click as click  # typer vendors click: its groups are built on this one
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
+from typer.core import TyperCommand, TyperGroup
 
-from service.commands import (
-    audit,
-    catalog,
-    interfaces,
-    jobs,
-    licenses,
-    people,
-    products,
-    releases,
-    review,
-    sandbox,
-    worker,
-)
-from service.commands.common import Json
-from service.domain import init_domain
-from service.output import emit, handles_errors, progress
-from service.settings import Settings
+# name -> (module, attribute: a Typer app or a command function, the help shown in
+# `sluice --help` before the module is imported; tests check it matches the module's).
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "audit": ("service.commands.audit", "audit_app", "The audit log."),
+    "catalog": ("service.commands.catalog", "catalog_app", "Datasets (资源目录)."),
+    "demo": (
+        "service.commands.setup",
+        "demo",
+        "Run the whole path on synthetic data: ingest, license, three queries, review, release.",
+    ),
+    "disclosure": (
+        "service.commands.interfaces",
+        "disclosure_app",
+        "Annual disclosure (年度公开).",
+    ),
+    "init": (
+        "service.commands.setup",
+        "init",
+        "Create the domain home: database, keys, folders. Safe to run again.",
+    ),
+    "interfaces": (
+        "service.commands.interfaces",
+        "interfaces_app",
+        "Interface products (数据分析接口).",
+    ),
+    "jobs": ("service.commands.jobs", "jobs_app", "SQL and notebook jobs."),
+    "licenses": ("service.commands.licenses", "licenses_app", "Licenses (授权)."),
+    "operators": (
+        "service.commands.people",
+        "operators_app",
+        "Operating companies (授权运营单位).",
+    ),
+    "outputs": ("service.commands.review", "outputs_app", "Output checks and disclosure rules."),
+    "policy": ("service.commands.licenses", "policy_app", "The policy engine."),
+    "products": ("service.commands.products", "products_app", "Data products (数据产品)."),
+    "releases": ("service.commands.releases", "releases_app", "Release packages (出域数据包)."),
+    "review": ("service.commands.review", "review_app", "Output review (出域审核)."),
+    "sandbox": ("service.commands.sandbox", "sandbox_app", "Sandbox backends, image and limits."),
+    "serve": ("service.commands.setup", "serve", "Serve the REST API and the console."),
+    "tokens": ("service.commands.people", "tokens_app", "API tokens."),
+    "users": ("service.commands.people", "users_app", "Users and roles."),
+    "worker": (
+        "service.commands.worker",
+        "worker",
+        "Run queued jobs: DuckDB ones in this host's sandbox, Spark ones on SLUICE_SPARK_MASTER.",
+    ),
+}
+
+
+def load_command(name: str) -> click.Command:
+    """Import one command (group) and build its click command."""
+    module, attribute, _ = COMMANDS[name]
+    target: Any = getattr(importlib.import_module(module), attribute)
+    if isinstance(target, typer.Typer):  # a group, even of one command (`policy check`)
+        command: click.Command = typer.main.get_group(target)
+    else:  # a lone command function
+        single = typer.Typer()
+        single.command(name)(target)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
+
+WANTS_JSON = "sluice.wants_json"
+
+
+@contextmanager
+def usage_errors_as_json(wanted: bool) -> Iterator[None]:
+    """Under --json, a usage error (unknown option, missing argument, bad choice) becomes
+    the same error document as a refusal, with Click's exit code; otherwise Click's text.
+    The error document's module is imported only on that path, to keep `--help` fast."""
+    try:
+        yield
+    except UsageError as error:
+        if not wanted or isinstance(error, NoArgsIsHelpError):
+            raise
+        from core.errors import InvalidInput
+        from service.output import error_document
+
+        command = error.ctx.command_path if error.ctx is not None else "sluice"
+        refused = InvalidInput(error.format_message(), suggestion=f"see `{command} --help`")
+        typer.echo(json.dumps(error_document(refused), ensure_ascii=False))
+        raise typer.Exit(error.exit_code) from None
+
+
+class LazyGroup(TyperGroup):
+    """The root group: lists every command from `COMMANDS` and imports one only when
+    it runs (or its own help is asked for)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """A loaded command, or a placeholder that carries only its help (for listings)."""
+        if cmd_name in self.commands or cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        return TyperCommand(cmd_name, help=COMMANDS[cmd_name][2])
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] in COMMANDS:
+            self.load(args[0])
+        return super().resolve_command(ctx, args)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Plain text, not rich's panels: rendering them costs more than the rest of
+        `sluice --help` together (each group's own help keeps them)."""
+        mode, self.rich_markup_mode = self.rich_markup_mode, None
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.rich_markup_mode = mode
+
+    def make_context(self, info_name: Any, args: Any, parent: Any = None, **extra: Any) -> Any:
+        wanted = "--json" in args
+        with usage_errors_as_json(wanted):
+            ctx = super().make_context(info_name, args, parent, **extra)
+        ctx.meta[WANTS_JSON] = wanted
+        return ctx
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with usage_errors_as_json(bool(ctx.meta.get(WANTS_JSON))):
+            return super().invoke(ctx)
+
+    def load(self, name: str) -> click.Command:
+        if name not in self.commands:
+            self.commands[name] = load_command(name)
+        return self.commands[name]
+
 
 app = typer.Typer(
+    cls=LazyGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     help="Sluice: 数据可用不可见.",
 )
-app.add_typer(catalog.catalog_app, name="catalog")
-app.add_typer(people.operators_app, name="operators")
-app.add_typer(people.users_app, name="users")
-app.add_typer(people.tokens_app, name="tokens")
-app.add_typer(licenses.licenses_app, name="licenses")
-app.add_typer(licenses.policy_app, name="policy")
-app.add_typer(jobs.jobs_app, name="jobs")
-app.add_typer(review.review_app, name="review")
-app.add_typer(review.outputs_app, name="outputs")
-app.add_typer(releases.releases_app, name="releases")
-app.add_typer(products.products_app, name="products")
-app.add_typer(interfaces.interfaces_app, name="interfaces")
-app.add_typer(interfaces.disclosure_app, name="disclosure")
-app.add_typer(audit.audit_app, name="audit")
-app.add_typer(sandbox.sandbox_app, name="sandbox")
-app.command("worker")(worker.worker)
 
 
 def sluice_version() -> str:
@@ -82,55 +188,13 @@ def main_options(
     """Sluice: 数据可用不可见 (usable, not visible)."""
 
 
-@app.command()
-@handles_errors("init")
-def init(as_json: Json = False) -> None:
-    """Create the domain home: database, keys, folders. Safe to run again."""
-    d, created = init_domain(Settings())
-    data = {
-        "home": str(d.home.root),
-        "created": created,
-        "database": d.settings.url.split("://")[0],
-    }
-    emit(data, as_json, f"{'created' if created else 'already set up'}: {d.home.root}")
-
-
-@app.command()
-@handles_errors("serve")
-def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-) -> None:
-    """Serve the REST API and the console."""
-    import uvicorn
-
-    from service.api import create_app
-
-    uvicorn.run(create_app(Settings()), host=host, port=port)
-
-
-@app.command()
-@handles_errors("demo")
-def demo(
-    rows: Annotated[int, typer.Option(help="Synthetic enterprises to generate.")] = 100_000,
-    fresh: Annotated[
-        bool, typer.Option("--fresh", help="Delete an earlier demo's home and start again.")
-    ] = False,
-    as_json: Json = False,
-) -> None:
-    """Run the whole path on synthetic data: ingest, license, three queries, review, release.
-
-    An earlier demo's home is kept unless --fresh is given (or you say yes when asked)."""
-    from service.demo import STEPS, holds_earlier_demo, run_demo
-
-    settings = Settings()
-    if not fresh and not as_json and sys.stdin.isatty() and holds_earlier_demo(settings):
-        fresh = typer.confirm(
-            f"{settings.domain_home.root} holds an earlier demo; delete it and start again?"
-        )
-    with progress("demo", STEPS, as_json) as step:
-        result = run_demo(settings, rows, quiet=as_json, fresh=fresh, on_step=step)
-    emit(result, as_json, "")
+def full_command() -> LazyGroup:
+    """The root group with every command loaded (for tests that walk the whole tree)."""
+    root = typer.main.get_command(app)
+    assert isinstance(root, LazyGroup)
+    for name in COMMANDS:
+        root.load(name)
+    return root
 
 
 def main() -> None:

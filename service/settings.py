@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     sandbox_image: str | None = None
     # Docker containers kept started ahead of demand, and where their slots live: by
     # default in the domain home (<home>/sandbox-pool); if set, in <dir>/<home's scope>.
+    # Under bubblewrap the service and workers keep one warm sandbox per slot of the
+    # local queue (sandbox_slots); 0 here turns warm sandboxes off for both backends.
     sandbox_pool_size: int = 2
     sandbox_pool_dir: Path | None = None
     # Sandboxes run at once by jobs without workers (0: one per core, within RAM); a

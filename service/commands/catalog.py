@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from audit_log import AuditAction
-from catalog import get_dataset, ingest, issue_twin, list_datasets
+from catalog import get_dataset, issue_twin, list_datasets
+from catalog.ingest import ingest_in_steps
 from catalog.schema import load_schema
 from catalog.twin import DEFAULT_ROWS, MAX_ROWS
 from core.errors import InvalidInput
@@ -16,8 +17,6 @@ from service.commands.common import ADMIN, Json, domain
 from service.output import emit, emit_rows, handles_errors, progress, record, table
 
 catalog_app = typer.Typer(no_args_is_help=True, help="Datasets (资源目录).")
-# ingest's own steps: read, desensitize, write, register
-INGEST_STEPS = 4
 DATASET_COLUMNS = [
     ("name", "dataset"),
     ("title", "title"),
@@ -56,17 +55,25 @@ def catalog_ingest(
     spec = load_schema(schema)
     if not file.exists():
         raise InvalidInput(f"data file {file} does not exist; check the path")
-    with progress(f"ingest {spec.dataset}", INGEST_STEPS, as_json) as step:
-        done = iter(range(1, INGEST_STEPS + 1))
+    with progress(f"ingest {spec.dataset}", 1, as_json) as step:
 
-        def advance(text: str) -> None:
-            step(text, next(done, INGEST_STEPS))
+        def say(text: str) -> None:
+            step(text, None)
 
-        with d.transaction() as session:
-            dataset = ingest(
-                session, d.home, file, spec, ADMIN, progress=advance, new_version=new_version
-            )
-            data = dataset.to_dict()
+        def read(done: int, total: int) -> None:
+            step(f"{done:,} / {total:,} rows", done / total)
+
+        dataset = ingest_in_steps(
+            d.transaction,
+            d.home,
+            file,
+            spec,
+            ADMIN,
+            progress=say,
+            new_version=new_version,
+            rows_read=read,
+        )
+        data = dataset.to_dict()
     emit(
         data,
         as_json,

@@ -16,6 +16,7 @@ from operators.accounts import (
     get_user,
     revoke_tokens,
 )
+from operators.login_codes import CODE_MINUTES, MAX_MINUTES, issue_login_code
 from operators.passwords import set_password
 from service.commands.common import ADMIN, Json, domain
 from service.output import emit, emit_rows, handles_errors
@@ -85,6 +86,23 @@ def users_password(
     with domain().transaction() as session:
         set_password(session, get_user(session, name), password, ADMIN)
     emit({"user": name, "password_set": True}, as_json, f"password set for {name}")
+
+
+@users_app.command("one-time-code")
+@handles_errors("users.one_time_code")
+def users_one_time_code(
+    name: Annotated[str, typer.Argument(help="the user who will log in with the code")],
+    minutes: Annotated[
+        int, typer.Option(min=1, max=MAX_MINUTES, help="Minutes until the code expires.")
+    ] = CODE_MINUTES,
+    as_json: Json = False,
+) -> None:
+    """Print a one-time console login code for USER: it works once, for a few minutes,
+    and is stored only as an Argon2id hash."""
+    with domain().transaction() as session:
+        code = issue_login_code(session, get_user(session, name), ADMIN, minutes)
+    data = {"user": name, "code": code, "minutes": minutes}
+    emit(data, as_json, f"{code}  (for {name}; one login, within {minutes} minutes)")
 
 
 @users_app.command("list")

@@ -45,6 +45,7 @@ def worker(
     typer.echo(f"worker {options.name}: lease {options.lease_seconds}s", err=True)
     # a quiet log's tail gets a signed head within the interval, not at the next entry
     ticker = HeadTicker(d.sessions, d.settings.audit_head_seconds).start()
+    warm = d.settings.job_settings().warm_pool(size=1)  # a worker runs one job at a time
     try:
         work(
             d.sessions,
@@ -57,6 +58,8 @@ def worker(
         )
     finally:
         ticker.stop()
+        if warm is not None:
+            warm.close()
 
 
 def run_spark_job(d: Domain, job_id: int, wait: bool) -> None:

@@ -3,7 +3,7 @@ and a page of a list (cursor pagination)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from service.schemas import Out, Sparse
 
@@ -18,6 +18,7 @@ class ReasonOut(Sparse):
     column: str | None = None
     level: str | None = None
     suggestion: str | None = None
+    figures: dict[str, Any] | None = None  # what the message is made from, for other languages
 
 
 class HealthOut(Out):

@@ -110,6 +110,7 @@ class PolicyDecisionOut(Out):
     noise: list[NoiseOut]
     cells: list[CellOut]
     notes: list[str]
+    noted: list[dict[str, Any]]  # each note's code and figures, for other languages
     lineage: dict[str, Any]
     post_sql: str | None  # post-processing over the released core table (two phases)
     regime: str  # public | sdc | dp (docs/privacy-model.md)

@@ -44,6 +44,7 @@ class ProvenanceCheckOut(Out):
     check: str
     ok: bool
     detail: str
+    figures: dict[str, Any] | None = None  # what `detail` is made from, for other languages
 
 
 class ProvenanceOut(Out):

@@ -90,6 +90,7 @@ class ReviewLineage(Out):
     epsilon: Number
     noise: list[dict[str, Any]]
     notes: list[str]
+    noted: list[dict[str, Any]] = []  # each note's code and figures, for other languages
     submitted_by: str
 
 

@@ -16,6 +16,7 @@ from service.web.pages import (
     admin,
     authority,
     catalog,
+    ingest,
     market,
     operator,
     products,
@@ -33,6 +34,7 @@ def mount_console(app: FastAPI) -> None:
     for module in (
         account,
         admin,
+        ingest,
         catalog,
         operator,
         results,

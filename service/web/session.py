@@ -32,6 +32,17 @@ from service.web.formatting import (
 )
 from service.web.i18n import LANGUAGES, chosen, translator
 from service.web.notifications import notices_for
+from service.web.wording import (
+    check_words,
+    error_label,
+    error_words,
+    failure_words,
+    figure_label,
+    figures_text,
+    finding_words,
+    note_words,
+    reason_words,
+)
 
 TOKEN_COOKIE = "sluice_token"
 LANG_COOKIE = "sluice_lang"
@@ -136,6 +147,17 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         "num": show_number,
         "cell": lambda value: show_cell(value, lang),
         "rule": lambda code: rule_label(code, translator(lang)),
+        "reason": lambda found: reason_words(found, translator(lang)),
+        "finding": lambda found: finding_words(found, translator(lang)),
+        "failure": lambda text: failure_words(text, translator(lang)),
+        "check": lambda found: check_words(found, translator(lang)),
+        "note": lambda text, coded=None: note_words(text, coded, translator(lang)),
+        "refusal": lambda error: error_words(error, translator(lang)),
+        "error_kind": lambda code: error_label(str(code), translator(lang)),
+        "figure": lambda name: figure_label(name, translator(lang)),
+        "figures": lambda value: figures_text(
+            value, translator(lang), lambda v: show_cell(v, lang)
+        ),
     }
     if who is not None:
         with domain_of(request).transaction() as session:

@@ -3,14 +3,14 @@
 A page shows what is cheap and still meaningful: whether the latest signed head's
 signature verifies with the domain key, how many entries came after it, and the
 result of the last full verification. A full verification (every entry's hash, the
-Merkle tree, every head) runs on demand in a background thread, one per domain, and
-reports how far it got, so a regulator can watch a million entries being checked.
+Merkle tree, every head) runs on demand in the background (service.web.background),
+one per domain, and reports how far it got, so a regulator can watch a million
+entries being checked.
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from sqlalchemy import func, select
@@ -21,6 +21,7 @@ from audit_log.heads import latest_head
 from audit_log.signing import head_signature_ok, session_verifier
 from core.db import utcnow
 from service.domain import Domain
+from service.web.background import Runs
 
 __all__ = ["FullCheck", "badge", "full_check", "start_full_check"]
 
@@ -41,53 +42,45 @@ class FullCheck:
         return asdict(self)
 
 
-@dataclass
-class _Runs:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    by_home: dict[str, FullCheck] = field(default_factory=dict)
+_RUNS: Runs[FullCheck] = Runs()
 
 
-_RUNS = _Runs()
+def _key(domain: Domain) -> str:
+    return f"verify:{domain.home.root}"
 
 
 def full_check(domain: Domain) -> FullCheck:
-    with _RUNS.lock:
-        return _RUNS.by_home.get(str(domain.home.root), FullCheck())
-
-
-def _set(domain: Domain, check: FullCheck) -> None:
-    with _RUNS.lock:
-        _RUNS.by_home[str(domain.home.root)] = check
+    return _RUNS.get(_key(domain)) or FullCheck()
 
 
 def start_full_check(domain: Domain, who: str) -> FullCheck:
     """Start a full verification in the background, unless one is already running."""
-    with _RUNS.lock:
-        current = _RUNS.by_home.get(str(domain.home.root), FullCheck())
-        if current.state == "running":
-            return current
-        with domain.sessions() as session:
-            total = int(session.scalar(select(func.max(AuditEntry.seq))) or 0)
-        started = FullCheck("running", 0, total, started_by=who)
-        _RUNS.by_home[str(domain.home.root)] = started
+    current = full_check(domain)
+    if current.state == "running":
+        return current
+    with domain.sessions() as session:
+        total = int(session.scalar(select(func.max(AuditEntry.seq))) or 0)
+    key = _key(domain)
 
     def progress(seq: int) -> None:
         if seq % 1000 == 0:
-            _set(domain, replace(full_check(domain), checked=seq))
+            _RUNS.update(key, checked=seq)
 
-    def work() -> None:
-        try:
-            with domain.sessions() as session:
-                result = verify_store(session, progress=progress)
-            done = FullCheck("done", result.entries, result.entries, result.ok, result.problem)
-        except Exception as error:  # noqa: BLE001  a failure to check is shown, never hidden
-            stopped = f"verification stopped: {type(error).__name__}"
-            done = FullCheck("done", 0, total, False, stopped)
+    def finished(check: FullCheck) -> FullCheck:
         stamp = utcnow().isoformat(timespec="seconds") + "Z"
-        _set(domain, replace(done, finished_at=stamp, started_by=who))
+        return replace(check, finished_at=stamp, started_by=who)
 
-    threading.Thread(target=work, name="sluice-verify", daemon=True).start()
-    return started
+    def work() -> FullCheck:
+        with domain.sessions() as session:
+            result = verify_store(session, progress=progress)
+        entries = result.entries
+        return finished(FullCheck("done", entries, entries, result.ok, result.problem))
+
+    def failed(error: Exception) -> FullCheck:  # a failure to check is shown, never hidden
+        stopped = f"verification stopped: {type(error).__name__}"
+        return finished(FullCheck("done", 0, total, False, stopped))
+
+    return _RUNS.start(key, FullCheck("running", 0, total, started_by=who), work, failed)
 
 
 def badge(session: Session, domain: Domain) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -111,6 +112,40 @@ def browser_factory(tmp_path) -> Iterator[object]:
         yield open_profile
         for context in contexts:
             context.close()
+
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+# two or more English words in a row, outside code, data and inputs: an untranslated string
+ENGLISH = re.compile(r"(?<![\w/.-])[A-Za-z][a-z]+(?:[ ,'][A-Za-z][a-z]+)+(?![\w/.-])")
+# values the test world itself holds (a licence's purpose, reviewers' written reasons in
+# tests.products.conftest), not interface text
+WORLD_DATA = {"test scenario", "checks passed", "duplicate run"}
+# a catalog key shown as it is: the console looked a code up and did not word it
+RAW_KEY = re.compile(
+    r"\b(?:rule|reason|fix|problem|suggestion|failure|provenance|step|figure|limit|error):[a-z_]+"
+)
+VISIBLE_TEXT = """() => {
+  const skip = new Set(["CODE", "PRE", "SCRIPT", "STYLE", "TEXTAREA", "OPTION", "TITLE"]);
+  const texts = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    let el = node.parentElement, hidden = false;
+    for (; el; el = el.parentElement) { if (skip.has(el.tagName)) { hidden = true; break; } }
+    if (!hidden && node.textContent.trim()) { texts.push(node.textContent); }
+  }
+  return texts;
+}"""
+
+
+def untranslated(page) -> set[str]:  # type: ignore[no-untyped-def]
+    """English phrases on a page's interface text (code, data and inputs left out)."""
+    texts = page.evaluate(VISIBLE_TEXT)
+    return {p for text in texts for p in ENGLISH.findall(text) if p not in WORLD_DATA}
+
+
+def raw_keys(page) -> set[str]:  # type: ignore[no-untyped-def]
+    """Catalog keys (`rule:...`) anywhere in the page's interface text."""
+    return {key for text in page.evaluate(VISIBLE_TEXT) for key in RAW_KEY.findall(text)}
 
 
 @pytest.fixture

@@ -77,7 +77,9 @@ def test_every_policy_rule_has_a_chinese_label() -> None:
                     continue
                 name = getattr(node.func, "id", getattr(node.func, "attr", ""))
                 first = node.args[0]
-                if name in ("Reason", "deny") and isinstance(first, ast.Constant):
+                if name in ("Reason", "reason", "deny", "_deny") and isinstance(
+                    first, ast.Constant
+                ):
                     codes.add(str(first.value))
     catalog = json.loads((root / "service/web/i18n/zh-CN.json").read_text("utf-8"))
     assert len(codes) > 30

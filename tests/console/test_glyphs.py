@@ -16,25 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.console.conftest import Server
+from audit_log import Actor
+from core.failures import FailureKind, JobFailure
+from jobs.lifecycle import transition
+from jobs.queries import get_job
+from jobs.records import JobStatus
+from jobs.submit import submit_sql
+from products.listing import list_product
+from products.release import release_of
+from tests.conftest import World
+from tests.console.conftest import ARTIFACTS, Server, raw_keys, untranslated
+from tests.products.conftest import L1_QUERY, decide, ran, with_files
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 HAN = re.compile(r"[\u4e00-\u9fff]")
-# two or more English words in a row, outside code, data and inputs: an untranslated string
-ENGLISH = re.compile(r"(?<![\w/.-])[A-Za-z][a-z]+(?:[ ,'][A-Za-z][a-z]+)+(?![\w/.-])")
-# values the test world itself holds (a licence's purpose), not interface text
-WORLD_DATA = {"test scenario"}
-UNTRANSLATED = """() => {
-  const skip = new Set(["CODE", "PRE", "SCRIPT", "STYLE", "TEXTAREA", "OPTION", "TITLE"]);
-  const texts = [];
-  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-    let el = node.parentElement, hidden = false;
-    for (; el; el = el.parentElement) { if (skip.has(el.tagName)) { hidden = true; break; } }
-    if (!hidden && node.textContent.trim()) { texts.push(node.textContent); }
-  }
-  return texts;
-}"""
 PAGES = {
     None: ["/login", "/market", "/market/disclosure"],
     "li": ["/console/jobs", "/console/jobs/new", "/console/products", "/console/catalog"],
@@ -42,6 +36,36 @@ PAGES = {
     "chen": ["/console/audit", "/console/alerts", "/console/filings"],
     "gao": ["/console/licenses"],
 }
+
+L3_PROJECTED = "SELECT water_fee FROM enterprise_utilities"
+
+
+@pytest.fixture
+def pages_with_domain_words(world: World, tmp_path: Path) -> dict[str | None, list[str]]:
+    """Pages that show what the domain says: a denied job's reasons, a failed job's
+    failure, a review page's findings and checks, and a product's provenance checks."""
+    settings = world.domain.settings.job_settings()
+    with world.domain.transaction() as session:
+        denied = submit_sql(session, world.license_id, world.operator, L3_PROJECTED, settings).id
+        failed = get_job(
+            session, submit_sql(session, world.license_id, world.operator, L1_QUERY, settings).id
+        )
+        failed.failure = JobFailure(FailureKind.LIMIT, "memory_mb")
+        transition(session, failed, JobStatus.FAILED, Actor.system(), {"failure": failed.failure})
+    held = with_files(world, L1_QUERY, {"memo.txt": b"free text\n"}, tmp_path / "held")
+    released = ran(world, L1_QUERY)
+    decide(world, released, "wang")
+    with world.domain.transaction() as session:
+        release = release_of(session, released)
+        assert release is not None
+        product = list_product(
+            session, release.id, world.operator, "镇海区企业分布", home=world.domain.home
+        ).id
+    return {
+        None: [f"/market/{product}"],
+        "li": [f"/console/jobs/{denied}", f"/console/jobs/{failed.id}"],
+        "wang": [f"/console/review/{held}"],
+    }
 
 
 def _families_covering_chinese() -> set[str]:
@@ -85,12 +109,15 @@ def _uncovered_chinese(page, covering: set[str]) -> tuple[int, list[str]]:  # ty
 
 
 @pytest.mark.sandbox
-def test_chinese_pages_have_every_glyph(server: Server, tokens, browser_factory) -> None:
+def test_chinese_pages_have_every_glyph(
+    server: Server, tokens, browser_factory, pages_with_domain_words
+) -> None:
     covering = _families_covering_chinese()
     assert covering, "no font on this machine covers Chinese; make test installs fonts-noto-cjk"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     checked = 0
-    for user, paths in PAGES.items():
+    pages = {u: PAGES.get(u, []) + pages_with_domain_words.get(u, []) for u in PAGES}
+    for user, paths in pages.items():
         page = browser_factory(user or "public")
         if user:
             page.goto(f"{server.url}/login")
@@ -100,20 +127,16 @@ def test_chinese_pages_have_every_glyph(server: Server, tokens, browser_factory)
         for path in paths:
             response = page.goto(f"{server.url}{path}")
             assert response is not None and response.ok, path
-            english = {
-                phrase
-                for text in page.evaluate(UNTRANSLATED)
-                for phrase in ENGLISH.findall(text)
-                if phrase not in WORLD_DATA
-            }
+            english = untranslated(page)
             assert not english, f"{path}: untranslated on the zh-CN page: {sorted(english)}"
+            assert not raw_keys(page), f"{path}: catalog keys shown raw: {raw_keys(page)}"
             seen, uncovered = _uncovered_chinese(page, covering)
             assert seen, f"{path}: no Chinese text found on the zh-CN page"
             assert not uncovered, f"{path}: Chinese drawn without its glyphs: {uncovered[:3]}"
             name = path.strip("/").replace("/", "-") or "home"
             page.screenshot(path=str(ARTIFACTS / f"zh-CN-{name}.png"), full_page=True)
             checked += 1
-    assert checked == sum(len(p) for p in PAGES.values())
+    assert checked == sum(len(p) for p in pages.values())
 
 
 @pytest.mark.sandbox

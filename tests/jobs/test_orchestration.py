@@ -117,3 +117,33 @@ def test_a_worker_that_lost_its_lease_discards_its_result(world: World) -> None:
     with world.domain.transaction() as session:
         assert session.get(Job, job_id).status == "awaiting_review"  # type: ignore[union-attr]
         assert session.get(JobLease, job_id) is None
+
+
+def test_a_job_runs_in_two_transactions_on_one_connection(world: World) -> None:
+    """queued → running and running → awaiting review, each with its audit entries; no
+    transaction between them, and the database is not reopened per step."""
+    from sqlalchemy import event
+
+    settings = _settings(world, FakeRunner())
+    job_id = _submit(world, AVG_BY_DISTRICT, settings)
+    engine = world.domain.engine
+    begins: list[object] = []
+    connects: list[object] = []
+
+    def began(connection: object) -> None:
+        begins.append(connection)
+
+    def connected(*args: object) -> None:
+        connects.append(args)
+
+    event.listen(engine, "begin", began)
+    event.listen(engine, "connect", connected)
+    try:
+        job = run(world.domain.sessions, world.domain.home, job_id, settings)
+    finally:
+        event.remove(engine, "begin", began)
+        event.remove(engine, "connect", connected)
+    assert job.status == "awaiting_review" and job.finished_at is not None
+    assert len(begins) == 2
+    assert connects == []  # the pooled connection is reused
+    assert job_history(world, job_id) == ["job.submitted", "job.running", "job.awaiting_review"]

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from audit_log import AuditEntry
 from catalog import get_dataset
-from service.cli import app
+from service.cli import COMMANDS, app, full_command
 from service.output import progress, wants_progress
 from tests.conftest import World
 
@@ -43,7 +42,7 @@ def commands() -> list[tuple[str, Any]]:
         for name, sub in getattr(command, "commands", {}).items():
             walk(sub, f"{path} {name}".strip())
 
-    walk(typer.main.get_command(app), "")
+    walk(full_command(), "")
     return found
 
 
@@ -54,6 +53,14 @@ def test_every_command_and_option_has_help() -> None:
     assert bare == []
     params = [(path, p.name) for path, c in found for p in c.params if not getattr(p, "help", None)]
     assert params == []
+
+
+def test_the_root_listing_shows_each_commands_own_help() -> None:
+    """`sluice --help` lists commands before importing them; its text must be theirs."""
+    loaded = dict(commands())
+    assert {name: help for name, (_, _, help) in COMMANDS.items()} == {
+        name: loaded[name].help.split("\n\n")[0] for name in COMMANDS
+    }
 
 
 def test_every_noun_has_a_list_command() -> None:

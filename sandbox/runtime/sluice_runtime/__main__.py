@@ -2,7 +2,7 @@
 
 Failures the runtime understands end as one line on stderr,
 "sluice-runtime: <what>: <why>", and an exit code from the package docstring.
-With --await (a warm container) the heavy imports happen first, then the runtime
+With --await (a warm sandbox) the heavy imports happen first, then the runtime
 blocks on the FIFO until the host has put the job in /job and says go.
 """
 
@@ -61,13 +61,27 @@ def _not_dumpable() -> None:
 def _await_go(fifo: Path, out: Path) -> None:
     """Load what SQL jobs need, say so in /out (the host removes the mark), then block
     until the host writes to the FIFO."""
-    import duckdb  # noqa: F401
+    import duckdb
     import pyarrow.parquet  # noqa: F401
 
+    from . import sql  # noqa: F401  the SQL job's own module, loaded before the job
+
+    # A first connection and query page in DuckDB's code; nothing of the job exists yet.
+    duckdb.connect(":memory:").sql("SELECT 1").fetchall()
     (out / ".sluice-ready").touch()
     with open(fifo, "rb") as go:
         go.read()
 
 
+def exit_now(code: int) -> None:
+    """End without the interpreter's teardown: with DuckDB and Arrow loaded it takes
+    longer than a small job itself, and everything the job wrote is closed by now."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -1,4 +1,4 @@
-"""Logging in with a token, logging out, and switching the language."""
+"""Logging in (token, password or one-time code), logging out, switching the language."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 from audit_log import Actor
 from core.errors import PermissionDenied
 from operators.accounts import Principal, authenticate, create_token
+from operators.login_codes import check_login_code
 from operators.passwords import check_password
 from service.web.i18n import LANGUAGES
 from service.web.session import (
@@ -51,30 +52,36 @@ def login(
     token: Annotated[str, Form(max_length=200)] = "",
     name: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=1000)] = "",
+    code: Annotated[str, Form(max_length=100)] = "",
     next: Annotated[str, Form()] = "",
 ) -> Any:
-    """Log in with a token, or with a name and password (which issues a one-day token)."""
+    """Log in with a token, or with a name and a password or one-time code (either of
+    which issues a one-day token)."""
     origin = request.headers.get("origin")
     if origin and origin.split("://", 1)[-1] != request.headers.get("host"):
         raise PermissionDenied("log in from this server's own login page")
     domain = domain_of(request)
-    by_password = bool(name.strip())
+    by_code = bool(code.strip())
+    by_name = bool(name.strip())
     try:
         with domain.transaction() as s:
-            if by_password:
-                user = check_password(s, name.strip(), password)
+            if by_name:
+                if by_code:
+                    user = check_login_code(s, name.strip(), code)
+                else:
+                    user = check_password(s, name.strip(), password)
                 token = create_token(s, user, Actor(user.name, user.role), days=SESSION_DAYS)
             who = Principal.of(authenticate(s, token.strip()))
     except PermissionDenied as refused:
-        # on the record like any refused request (the token or password never is)
+        # on the record like any refused request (the token, password or code never is)
         domain.record_refusal(Actor("anonymous", "public"), "POST /login", refused)
-        error = "bad_password" if by_password else "bad_token"
+        error = ("bad_code" if by_code else "bad_password") if by_name else "bad_token"
         return render(request, "login.html", status=401, next=next, error=error, name=name)
     response = RedirectResponse(safe_next(next, HOME_OF.get(who.role, "/market")), 303)
     response.set_cookie(
         TOKEN_COOKIE,
         token.strip(),
-        max_age=(SESSION_DAYS if by_password else COOKIE_DAYS) * 86400,
+        max_age=(SESSION_DAYS if by_name else COOKIE_DAYS) * 86400,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",

@@ -1,8 +1,9 @@
-"""The administrator's pages: companies, users, passwords and API tokens, without the CLI.
+"""The administrator's pages: companies, users, passwords, one-time login codes and API
+tokens, without the CLI.
 
 Every change goes through the same domain functions as `sluice operators|users|tokens`,
-so it is checked and audited the same way; a new token is shown once, on the page
-that created it, and never again.
+so it is checked and audited the same way; a new token or login code is shown once, on
+the page that created it, and never again.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from operators.accounts import (
     revoke_tokens,
 )
 from operators.directory import list_operators, list_tokens, list_users
+from operators.login_codes import CODE_MINUTES, issue_login_code
 from operators.passwords import set_password
 from operators.records import User
 from service.web.session import FormDep, domain_of, need, render
@@ -66,7 +68,7 @@ def admin_action(request: Request, who: Admin, form: FormDep) -> Any:
     """One form per action; a refusal is shown beside the forms, with the input kept."""
     action = str(form.get("action", ""))
     actor = who.actor
-    token = None
+    token = code = None
     try:
         with domain_of(request).transaction() as s:
             if action == "add_operator":
@@ -86,6 +88,9 @@ def admin_action(request: Request, who: Admin, form: FormDep) -> Any:
                 user = get_user(s, str(form.get("name", "")))
                 token = create_token(s, user, actor, int(str(form.get("days", "90")) or 90))
                 done = "token created"
+            elif action == "login_code":
+                code = issue_login_code(s, get_user(s, str(form.get("name", ""))), actor)
+                done = "one-time code issued"
             elif action == "revoke_tokens":
                 revoke_tokens(s, get_user(s, str(form.get("name", ""))), actor)
                 done = "tokens revoked"
@@ -99,4 +104,7 @@ def admin_action(request: Request, who: Admin, form: FormDep) -> Any:
         return _page(request, status=422, problem_text="unknown action")
     if token is not None:  # shown on this page only; never stored or shown again
         return _page(request, created_token=token, created_for=str(form.get("name")))
+    if code is not None:  # likewise: only its hash is kept
+        shown = {"code": code, "user": str(form.get("name")), "minutes": CODE_MINUTES}
+        return _page(request, created_code=shown)
     return _page(request, done=done)
