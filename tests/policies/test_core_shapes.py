@@ -238,14 +238,18 @@ def test_a_join_that_repeats_a_units_row_stays_bounded(case, proven) -> None:
     enterprises = _enterprises()
     insured = _insured(enterprises)
     with_unit = _planted(enterprises, insured, repeats=20)
-    released, raw = [], []
+    released, exact, raw = [], [], []
     for eu, si in ((enterprises, insured), with_unit):
         store = _store(**{EU: eu, SI: si})
         core = _core(store, decision, ["s"]).set_index("district")
         released.append(core.loc["海曙区", "s"])
+        exact.append(int(core.loc["海曙区", "__fx__s"]))  # what the noise is added to
         raw.append(store.execute(sql).df().set_index("district").loc["海曙区", "s"])
     assert raw[1] - raw[0] > cell.sensitivity * 10, "the join does repeat the planted row"
-    assert 0 < released[1] - released[0] <= cell.sensitivity
+    # the fixed-point sum moves by whole units of `fine`, at most the bound's worth
+    assert 0 < exact[1] - exact[0] <= round(cell.sensitivity / cell.fine)
+    moved = released[1] - released[0]  # in floating point: up to rounding in the sum
+    assert moved > 0 and (moved <= cell.sensitivity or moved == pytest.approx(cell.sensitivity))
     assert decision.rows_are_units == []
 
 
