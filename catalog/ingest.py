@@ -33,6 +33,7 @@ from catalog.identifiers import IndexSpill, identifier_digests
 from catalog.records import Dataset, schema_document
 from catalog.schema import ColumnSpec, DatasetSchema
 from catalog.storage import arrow_schema, pandas_dtype
+from catalog.unit_rows import one_row_per_unit
 from core.db import utcnow
 from core.errors import Conflict, InvalidInput, NotFound, SchemaInvalid, Step
 from core.home import Home
@@ -99,6 +100,7 @@ class StagedSource:
     digest: str
     rows: int
     indexed: int
+    one_row_per_unit: bool  # no unit has two rows (catalog.unit_rows), counted here
 
 
 def check_ingest_target(
@@ -126,7 +128,12 @@ def stage_source(
     folder, rows, indexed = _stream_to_store(
         home, source, schema, home.pseudonym_key(), say, schema.dataset, rows_read
     )
-    return StagedSource(folder, source.name, digest, rows, indexed)
+    try:
+        single = one_row_per_unit(folder / DATA_FILE, schema.privacy_unit)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return StagedSource(folder, source.name, digest, rows, indexed, single)
 
 
 def register_staged(
@@ -162,6 +169,7 @@ def register_staged(
         dataset.store_path = (folder / DATA_FILE).relative_to(home.root).as_posix()
         dataset.identifier_index_path = (folder / INDEX_FILE).relative_to(home.root).as_posix()
         dataset.row_count = rows
+        dataset.one_row_per_unit = staged.one_row_per_unit
         dataset.source_digest = staged.digest
         dataset.ingested_at = utcnow()
         session.add(dataset)
@@ -170,6 +178,7 @@ def register_staged(
             "source": staged.source,
             "source_digest": staged.digest,
             "version": version,
+            "one_row_per_unit": staged.one_row_per_unit,
             "columns": {c.name: str(c.level) for c in schema.columns},
             "dropped": [c.name for c in schema.columns if not c.stored],
         }

@@ -6,11 +6,12 @@ from the database rather than from a YAML file that may have changed since.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, String
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalog.schema import DatasetSchema, parse_schema
@@ -43,9 +44,14 @@ class Dataset(Base):
     row_count: Mapped[int] = mapped_column(Integer, nullable=False)
     source_digest: Mapped[str] = mapped_column(String(64), nullable=False)
     ingested_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    # counted over this version's stored file at ingest (catalog.unit_rows), never declared
+    one_row_per_unit: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
 
     def schema(self) -> DatasetSchema:
-        return parse_schema(self.schema_json)
+        """The schema as registered, with this version's proven one-row-per-unit fact."""
+        return replace(parse_schema(self.schema_json), one_row_per_unit=self.one_row_per_unit)
 
     def data_path(self, home: Home) -> Path:
         """The desensitized Parquet file; paths are stored relative to the home root."""
@@ -77,6 +83,7 @@ class Dataset(Base):
             "privacy_unit": self.privacy_unit,
             "version": self.version,
             "row_count": self.row_count,
+            "one_row_per_unit": self.one_row_per_unit,
             "ingested_at": self.ingested_at.isoformat(timespec="seconds"),
             "columns": columns,
         }

@@ -92,6 +92,9 @@ class DatasetSchema:
     contribution_limit: int = 1
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # a fact about the stored data, never declared: each privacy unit has at most one
+    # row (counted at ingest, catalog.ingest); lets the rewrite skip per-unit bounding
+    one_row_per_unit: bool = False
 
     def column(self, name: str) -> ColumnSpec | None:
         lowered = name.lower()
@@ -108,6 +111,7 @@ class DatasetSchema:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("extra")
+        data.pop("one_row_per_unit")  # proven from the data, not part of the contract
         data["columns"] = [
             {
                 k: (list(v) if isinstance(v, tuple) else v)

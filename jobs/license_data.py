@@ -28,6 +28,20 @@ class RowFilterFailed(Exception):
         self.failure = failure
 
 
+def unit_rows_changed(session: Session, relied_on: list[str]) -> JobFailure | None:
+    """A failure if a dataset the rewrite read without per-unit bounding (its units
+    proven one row each at submission) has since been ingested again without that fact:
+    the job would then run unbounded on data where a unit has several rows."""
+    for name in relied_on:
+        if not get_dataset(session, name).one_row_per_unit:
+            why = (
+                f"dataset_changed: {name} was ingested again and now has units with several "
+                "rows; submit the query again"
+            )
+            return JobFailure(FailureKind.RULE, why)
+    return None
+
+
 def license_files(session: Session, home: Home, license: License) -> dict[str, Path]:
     """dataset name -> the file a job under `license` reads for it."""
     filters = license.row_filters or {}

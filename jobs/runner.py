@@ -24,7 +24,7 @@ from gate.populations import keep
 from gate.step import RESULT_FILE, candidate_dir, gate_job_outputs, kept_dir
 from jobs import notebooks
 from jobs.broker_service import serving
-from jobs.license_data import RowFilterFailed, license_files
+from jobs.license_data import RowFilterFailed, license_files, unit_rows_changed
 from jobs.license_limits import limits_for
 from jobs.lifecycle import transition
 from jobs.postprocess import PostProcessingFailed, post_process_file
@@ -56,6 +56,9 @@ def start(
         return None
     except RowFilterFailed as exc:
         _fail_to_start(session, job, exc.failure)
+        return None
+    if (changed := unit_rows_changed(session, job.policy.get("rows_are_units", []))) is not None:
+        _fail_to_start(session, job, changed)
         return None
     limits = limits_for(session, license.id, settings.limits)
     work = job_dir(home, job)

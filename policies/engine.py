@@ -20,6 +20,7 @@ from core.cells import AGGREGATES, CellKind
 from core.errors import Reason
 from core.levels import Level
 from policies.analysis import DIALECT, Analysis, analyse
+from policies.core_sql import for_engine
 from policies.lineage import lineage
 from policies.partitions import PartitionSpec, needs_selection, plan_partitions
 from policies.privacy import NoiseSpec, plan_noise
@@ -81,6 +82,9 @@ class PolicyDecision:
     post_tree: exp.Query | None = field(default=None, repr=False)
     regime: Regime = Regime.PUBLIC
     partition: PartitionSpec | None = None  # DP key selection, when keys are not public
+    # datasets read without per-unit bounding, because ingest proved one row per unit;
+    # the job must not run on a version of them where that no longer holds
+    rows_are_units: list[str] = field(default_factory=list)
 
     @property
     def post_sql(self) -> str | None:
@@ -97,7 +101,9 @@ class PolicyDecision:
 
     def sql_for(self, dialect: str) -> str | None:
         """The rewritten query in another engine's dialect (e.g. "spark")."""
-        return self.tree.sql(dialect=dialect) if self.tree is not None else None
+        if self.tree is None:
+            return None
+        return for_engine(self.tree, dialect).sql(dialect=dialect)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +122,7 @@ class PolicyDecision:
             "regime": self.regime,
             "partition": self.partition.to_dict() if self.partition is not None else None,
             "delta": self.delta,
+            "rows_are_units": self.rows_are_units,
             "policy_version": POLICY_VERSION,
         }
 
@@ -231,4 +238,5 @@ def _decide(
         post_tree=split.post,
         regime=regime,
         partition=partition,
+        rows_are_units=list(analysis.datasets) if rewrite.rows_are_units else [],
     )

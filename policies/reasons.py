@@ -236,6 +236,8 @@ def reason(
 # What the engine did to an accepted query, said beside the rewritten SQL.
 NOTES: dict[str, str] = {
     "bounded": "contributions bounded to {limit} row(s) per {unit}",
+    "rows_are_units": "one row per {unit} proven at ingest: each row is one unit's whole "
+    "contribution, so no per-unit bounding",
     "clamped": "measures clamped to their schema bounds",
     "companions": "companion columns added for the output gate",
     "row_filter": "license row filter applied to the data",

@@ -1,16 +1,21 @@
 """Rewriting a checked query into what runs: row filters, clamps and companions.
 
-Aggregate queries over non-public data become three steps: per privacy unit
-and group (clamped, contribution-bounded), ranked per group, then summed per
-group with the companion columns the output gate needs (`__n`, `__units`,
-`__top1__c`, `__top2__c`, `__abs__c`; `__sum__c` and `__cnt__c` for noisy averages).
+Aggregate queries over non-public data become two stages (policies/core_sql.py has
+the pieces): per privacy unit and group (clamped, contribution-bounded), then one
+aggregate per group computing every figure once, with the companion columns the
+output gate needs (`__n`, `__units`, `__top1__c`, `__top2__c`, `__abs__c`;
+`__sum__c` and `__cnt__c` for noisy averages; `__fx__c` for exact fixed-point sums).
+The two largest contributions come from a top-n aggregate, not from ranking every
+unit. When each row the core reads is already one unit's whole share (one dataset,
+one row per unit proven at ingest, nothing that repeats rows), the first stage is
+the rows themselves: no per-unit GROUP BY, no bounding window.
 COUNT(DISTINCT x) of anything but the privacy unit carries per-unit lists of x
-(`__dN`) from the first step to the last, where their union is counted.
+(`__dN`) from the first stage to the second, where their union is counted.
 
 `__units` is the group's population for the differencing check (gate/differencing.py):
-the distinct units as 8-byte digests, the first half of MD5 over the unit's text. MD5,
-SUBSTRING and UNHEX render the same in DuckDB and Spark (`ARRAY_AGG(DISTINCT …)` becomes
-`COLLECT_LIST(DISTINCT …)`), so a population computed by either engine, today or after
+the units as 8-byte digests, the first half of MD5 over the unit's text. MD5,
+SUBSTRING and UNHEX render the same in DuckDB and Spark (`ARRAY_AGG(…)` becomes
+`COLLECT_LIST(…)`), so a population computed by either engine, today or after
 an upgrade, names the same units; an engine's own `hash()` would not.
 """
 
@@ -26,8 +31,17 @@ from core.cells import CellKind
 from core.errors import Reason
 from core.levels import Level
 from policies import discrete
+from policies.core_sql import (
+    bigint,
+    bounded_scans,
+    clamp,
+    nth,
+    present,
+    rows_are_units,
+    top_contributions,
+    unit_digests,
+)
 from policies.reasons import note, reason
-from policies.shape import clause
 
 
 @dataclass(frozen=True)
@@ -59,36 +73,11 @@ class Rewrite:
     notes: list[str] = field(default_factory=list)
     reasons: list[Reason] = field(default_factory=list)
     max_groups: int = 1  # how many groups one privacy unit's rows can fall in
-
-
-def _clamp(value: exp.Expr, lo: float, hi: float) -> exp.Expr:
-    """LEAST(GREATEST(x, lo), hi) in DOUBLE, so sums of integers never become HUGEINT.
-
-    NULL stays NULL: GREATEST and LEAST skip NULL arguments in DuckDB and Spark, so
-    without the CASE a missing value would be summed as `lo`."""
-    as_double = exp.Cast(this=value.copy(), to=exp.DataType.build("DOUBLE"))
-    lower = exp.func("GREATEST", as_double, exp.Literal.number(lo))
-    clamped = exp.func("LEAST", lower, exp.Literal.number(hi))
-    missing = exp.Is(this=value, expression=exp.Null())
-    return exp.Case(ifs=[exp.If(this=missing, true=exp.Null())], default=clamped)
-
-
-def _bigint(value: exp.Expr) -> exp.Expr:
-    """Sums of counts are HUGEINT in DuckDB; keep them plain 64-bit integers."""
-    return exp.Cast(this=value, to=exp.DataType.build("BIGINT"))
+    rows_are_units: bool = False  # per-unit bounding skipped: each row is one whole unit
 
 
 def _col(name: str) -> exp.Column:
     return exp.column(name)
-
-
-def unit_digests(unit: exp.Expr) -> exp.Expr:
-    """`__units`: the distinct units of a group, each as the 8-byte digest the gate reads."""
-    text = exp.Cast(this=unit, to=exp.DataType.build("VARCHAR"))
-    half = exp.Substring(
-        this=exp.MD5(this=text), start=exp.Literal.number(1), length=exp.Literal.number(16)
-    )
-    return exp.ArrayAgg(this=exp.Distinct(expressions=[exp.Unhex(this=half)]))
 
 
 def _output_name(projection: exp.Expr, taken: set[str]) -> str:
@@ -106,7 +95,13 @@ def _output_name(projection: exp.Expr, taken: set[str]) -> str:
 
 
 class _Builder:
-    """Builds the three-step aggregate for one simple SELECT ... GROUP BY."""
+    """Builds the private core of one simple SELECT ... GROUP BY.
+
+    `__per_unit` has one row per (group, unit), clamped and bounded, or is the rows
+    themselves when `rows_are_units` holds; `__groups` is one aggregate over it in
+    which each figure is computed once, however many outputs and companions read it
+    (SUM(x) and AVG(x) share their sums, counts and top contributions); the last
+    SELECT only names those figures."""
 
     def __init__(self, tree: exp.Select, schemas: Mapping[str, DatasetSchema]):
         self.tree = tree
@@ -121,13 +116,30 @@ class _Builder:
         self.limit = 1
         for schema in scanned:
             self.limit *= schema.contribution_limit
+        self.per_row = rows_are_units(tree, schemas)
         self.keys = list(tree.args["group"].expressions) if tree.args.get("group") else []
-        self.inner: list[exp.Expr] = []
+        self.stage: dict[str, exp.Expr] = {}  # per-unit columns by their SQL, aliased
+        self.figures: dict[str, exp.Expr] = {}  # group aggregates by their SQL, aliased
         self.outer: list[exp.Expr] = []
         self.companions: list[exp.Expr] = []
-        self.ranks: list[exp.Expr] = []
         self.cells: list[OutputCell] = []
         self.reasons: list[Reason] = []
+
+    def per_unit(self, grouped: exp.Expr, row: exp.Expr, prefix: str) -> exp.Column:
+        """A column of `__per_unit`: `grouped` over one unit's rows in a group, or `row`
+        when each row is a unit; asked twice, it is one column."""
+        chosen = row if self.per_row else grouped
+        key = chosen.sql("duckdb")
+        if key not in self.stage:
+            self.stage[key] = chosen.as_(f"__{prefix}{len(self.stage)}")
+        return _col(self.stage[key].alias)
+
+    def figure(self, aggregate: exp.Expr) -> exp.Column:
+        """A column of `__groups`, an aggregate over `__per_unit`; asked twice, it is one."""
+        key = aggregate.sql("duckdb")
+        if key not in self.figures:
+            self.figures[key] = aggregate.as_(f"__g{len(self.figures)}")
+        return _col(self.figures[key].alias)
 
     def key_ref(self, node: exp.Expr) -> exp.Expr | None:
         for index, key in enumerate(self.keys):
@@ -140,85 +152,81 @@ class _Builder:
         schema = self.schemas.get(dataset)
         return dataset, schema.column(column.name) if schema else None
 
-    def add_aggregate(self, index: int, node: exp.Expr, name: str) -> exp.Expr | None:
-        """Inner per-unit parts and the outer reconstruction of one aggregate."""
-        m = self.limit
-        cells = self.cells
+    def counted(self, arg: exp.Expr) -> exp.Column:
+        """One unit's rows counted (COUNT(*) or COUNT(x)), at most m of them."""
+        m = exp.Literal.number(self.limit)
+        if isinstance(arg, exp.Star):
+            grouped = exp.func("LEAST", exp.Count(this=exp.Star()), m)
+            return self.per_unit(grouped, exp.Literal.number(1), "c")
+        one = exp.If(this=present(arg), true=exp.Literal.number(1))
+        row = exp.Case(ifs=[one], default=exp.Literal.number(0))
+        return self.per_unit(exp.func("LEAST", exp.Count(this=arg.copy()), m), row, "c")
+
+    def add_aggregate(self, node: exp.Expr, name: str) -> exp.Expr | None:
+        """Register the figures one aggregate needs; return the expression naming it."""
         if isinstance(node, exp.Count):
             arg = node.this
             if isinstance(arg, exp.Distinct):
-                return self.count_distinct(index, arg, name)
-            counted = (
-                exp.Count(this=arg.copy())
-                if not isinstance(arg, exp.Star)
-                else exp.Count(this=exp.Star())
-            )
-            self.inner.append(exp.func("LEAST", counted, exp.Literal.number(m)).as_(f"__c{index}"))
-            level = self._level(arg)
-            cells.append(OutputCell(name, CellKind.COUNT, level, self._src(arg), float(m)))
-            return _bigint(
-                exp.func("COALESCE", exp.Sum(this=_col(f"__c{index}")), exp.Literal.number(0))
-            )
+                return self.count_distinct(arg, name)
+            count = self.figure(exp.Sum(this=self.counted(arg)))
+            level, source = self._level(arg), self._src(arg)
+            self.cells.append(OutputCell(name, CellKind.COUNT, level, source, float(self.limit)))
+            return bigint(exp.func("COALESCE", count, exp.Literal.number(0)))
         if isinstance(node, exp.Sum | exp.Avg):
-            column = node.this
-            dataset, spec = self.spec(column) if isinstance(column, exp.Column) else ("", None)
-            if spec is None or spec.bounds is None:
-                self.reasons.append(reason("needs_bounds", name=name))
-                return None
-            lo, hi = spec.bounds
-            per_unit = exp.Sum(this=_clamp(column.copy(), lo, hi))
-            self.inner.append(_clamp(per_unit, lo * m, hi * m).as_(f"__s{index}"))
-            self.inner.append(
-                exp.func("LEAST", exp.Count(this=column.copy()), exp.Literal.number(m)).as_(
-                    f"__c{index}"
-                )
-            )
-            order = exp.Ordered(this=exp.Abs(this=_col(f"__s{index}")), desc=True)
-            window = exp.Window(
-                this=exp.RowNumber(),
-                partition_by=[_col(f"__k{i}") for i in range(len(self.keys))],
-                order=exp.Order(expressions=[order]),
-            )
-            self.ranks.append(window.as_(f"__r{index}"))
-            self._contribution_companions(index, name)
-            kind = CellKind.SUM if isinstance(node, exp.Sum) else CellKind.AVG
-            sensitivity = max(abs(lo), abs(hi)) * m
-            source = f"{dataset}.{spec.name}"
-            fine, k_lo, k_hi = self._fixed_point(index, name, column, lo, hi)
-            lower, upper = discrete.from_units(k_lo, fine), discrete.from_units(k_hi, fine)
-            cells.append(
-                OutputCell(
-                    name, kind, spec.level, source, sensitivity, False, float(m),
-                    lower=lower, upper=upper, fine=fine,
-                )
-            )  # fmt: skip
-            total = exp.Sum(this=_col(f"__s{index}"))
-            if kind is CellKind.SUM:
-                return total
-            count = exp.Nullif(
-                this=exp.Sum(this=_col(f"__c{index}")), expression=exp.Literal.number(0)
-            )
-            return exp.Div(this=total, expression=count)
+            return self.add_sum(node, name)
         if isinstance(node, exp.Min | exp.Max):
-            self.inner.append(type(node)(this=node.this.copy()).as_(f"__v{index}"))
+            grouped = type(node)(this=node.this.copy())
+            value = self.per_unit(grouped, node.this.copy(), "v")
             self.cells.append(OutputCell(name, CellKind.VALUE, self._level(node.this)))
-            return type(node)(this=_col(f"__v{index}"))
+            return self.figure(type(node)(this=value))
         function = type(node).__name__.upper()
         self.reasons.append(reason("aggregate_not_supported", name=name, function=function))
         return None
 
-    def count_distinct(self, index: int, arg: exp.Distinct, name: str) -> exp.Expr | None:
+    def add_sum(self, node: exp.Sum | exp.Avg, name: str) -> exp.Expr | None:
+        """SUM/AVG of a bounded measure: each unit's clamped share, and its companions."""
+        column = node.this
+        dataset, spec = self.spec(column) if isinstance(column, exp.Column) else ("", None)
+        if spec is None or spec.bounds is None:
+            self.reasons.append(reason("needs_bounds", name=name))
+            return None
+        m = self.limit
+        lo, hi = spec.bounds
+        grouped = clamp(exp.Sum(this=clamp(column, lo, hi)), lo * m, hi * m)
+        # one row is the unit's whole share; the second clamp matters only when m > 1
+        row = clamp(column, lo, hi) if m == 1 else clamp(clamp(column, lo, hi), lo * m, hi * m)
+        share = self.per_unit(grouped, row, "s")
+        count = self.figure(exp.Sum(this=self.counted(column)))
+        total = self.figure(exp.Sum(this=share.copy()))
+        self._contribution_companions(name, share, total, count)
+        kind = CellKind.SUM if isinstance(node, exp.Sum) else CellKind.AVG
+        fine, k_lo, k_hi = self._fixed_point(name, column, lo, hi)
+        lower, upper = discrete.from_units(k_lo, fine), discrete.from_units(k_hi, fine)
+        self.cells.append(
+            OutputCell(
+                name, kind, spec.level, f"{dataset}.{spec.name}", max(abs(lo), abs(hi)) * m,
+                False, float(m), lower=lower, upper=upper, fine=fine,
+            )
+        )  # fmt: skip
+        if kind is CellKind.SUM:
+            return total
+        nonzero = exp.Nullif(this=count, expression=exp.Literal.number(0))
+        return exp.Div(this=total, expression=nonzero)
+
+    def count_distinct(self, arg: exp.Distinct, name: str) -> exp.Expr | None:
         """COUNT(DISTINCT x) as SQL means it, always noised (an L3 cell).
 
-        Of the privacy unit, it counts units (`__unit`). Of anything else, it is the real
+        Of the privacy unit, it counts units (`__unit`; `__per_unit` holds each unit of
+        a group once, so no DISTINCT is needed). Of anything else, it is the real
         distinct count, rebuilt from per-unit lists of non-null values (a distinct count
-        cannot be summed from per-unit counts). Its sensitivity is the same m: a unit
-        keeps at most m rows after the scan bound, and each row adds at most one value to
-        one group, so adding or removing the unit moves the distinct counts of all groups
-        together by at most m. Noise is needed even for an L1 x: the exact count would
-        say how many of the group's x-cells are non-empty, small ones included, which
-        the threshold suppresses everywhere else. Several expressions are refused: that
-        counts combinations, which the lists cannot hold portably.
+        cannot be summed from per-unit counts), or counted directly when each row is a
+        unit. Its sensitivity is the same m: a unit keeps at most m rows after the scan
+        bound, and each row adds at most one value to one group, so adding or removing
+        the unit moves the distinct counts of all groups together by at most m. Noise is
+        needed even for an L1 x: the exact count would say how many of the group's
+        x-cells are non-empty, small ones included, which the threshold suppresses
+        everywhere else. Several expressions are refused: that counts combinations,
+        which the lists cannot hold portably.
         """
         m = self.limit
         if len(arg.expressions) != 1:
@@ -236,16 +244,22 @@ class _Builder:
         source = self._src(counted)
         if self._is_unit(counted):
             self.cells.append(OutputCell(name, CellKind.COUNT, Level.L3, source, float(m), True))
-            return exp.Count(this=exp.Distinct(expressions=[_col("__unit")]))
-        present = exp.Where(this=exp.Not(this=exp.Is(this=counted.copy(), expression=exp.Null())))
-        listed_values = exp.Filter(this=exp.ArrayAgg(this=counted.copy()), expression=present)
-        self.inner.append(listed_values.as_(f"__d{index}"))
+            return self.figure(exp.Count(this=_col("__unit")))
         self.cells.append(OutputCell(name, CellKind.COUNT, Level.L3, source, float(m)))
-        merged = exp.ArrayDistinct(this=exp.Flatten(this=exp.ArrayAgg(this=_col(f"__d{index}"))))
-        return _bigint(exp.func("COALESCE", exp.ArraySize(this=merged), exp.Literal.number(0)))
+        listed = exp.Filter(
+            this=exp.ArrayAgg(this=counted.copy()), expression=exp.Where(this=present(counted))
+        )
+        values = self.per_unit(listed, counted.copy(), "d")
+        distinct: exp.Expr
+        if self.per_row:
+            distinct = exp.Count(this=exp.Distinct(expressions=[values]))
+        else:
+            merged = exp.ArrayDistinct(this=exp.Flatten(this=exp.ArrayAgg(this=values)))
+            distinct = exp.ArraySize(this=merged)
+        return bigint(exp.func("COALESCE", self.figure(distinct), exp.Literal.number(0)))
 
     def _fixed_point(
-        self, index: int, name: str, column: exp.Expr, lo: float, hi: float
+        self, name: str, column: exp.Expr, lo: float, hi: float
     ) -> tuple[float, int, int]:
         """`__fx__<name>`: the group's sum in whole units of a fine granularity, exact.
 
@@ -258,7 +272,7 @@ class _Builder:
         fine = discrete.fine_granularity(max(abs(lo), abs(hi)))
         k_lo, k_hi = discrete.to_units(float(lo), fine), discrete.to_units(float(hi), fine)
         p, q = discrete.ratio(fine)
-        scaled = _clamp(column.copy(), lo, hi)
+        scaled = clamp(column, lo, hi)
         if q > 1:
             scaled = exp.Mul(this=scaled, expression=exp.Literal.number(q))
         if p > 1:
@@ -270,11 +284,13 @@ class _Builder:
             exp.Literal.number(k_hi),
         )
         # GREATEST/LEAST skip NULLs in both engines: keep a NULL row out, as COUNT does
-        present = exp.Where(this=exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())))
-        per_unit = exp.Filter(this=exp.Sum(this=bounded), expression=present)
-        self.inner.append(per_unit.as_(f"__f{index}"))
-        wide = exp.Cast(this=_col(f"__f{index}"), to=exp.DataType.build("DECIMAL(38, 0)"))
-        total = exp.func("COALESCE", exp.Sum(this=wide), exp.Literal.number(0))
+        grouped = exp.Filter(
+            this=exp.Sum(this=bounded.copy()), expression=exp.Where(this=present(column))
+        )
+        row = exp.Case(ifs=[exp.If(this=present(column), true=bounded)])
+        units = self.per_unit(grouped, row, "f")
+        wide = exp.Cast(this=units, to=exp.DataType.build("DECIMAL(38, 0)"))
+        total = exp.func("COALESCE", self.figure(exp.Sum(this=wide)), exp.Literal.number(0))
         text = exp.Cast(this=total, to=exp.DataType.build("VARCHAR"))
         self.companions.append(text.as_(f"__fx__{name}"))
         return fine, k_lo, k_hi
@@ -287,22 +303,19 @@ class _Builder:
             and node.name == self.unit_schema.privacy_unit
         )
 
-    def _contribution_companions(self, index: int, name: str) -> None:
-        s, r = _col(f"__s{index}"), _col(f"__r{index}")
+    def _contribution_companions(
+        self, name: str, share: exp.Column, total: exp.Column, count: exp.Column
+    ) -> None:
+        """The two largest |shares| (p-ratio, dominance), the sum of |shares|, and the
+        exact sum and count for a noisy average."""
+        top = self.figure(top_contributions(exp.Abs(this=share.copy())))
         for rank in (1, 2):
-            case = exp.Case(
-                ifs=[
-                    exp.If(
-                        this=exp.EQ(this=r.copy(), expression=exp.Literal.number(rank)),
-                        true=exp.Abs(this=s.copy()),
-                    )
-                ]
-            )
-            top = exp.func("COALESCE", exp.Max(this=case), exp.Literal.number(0))
-            self.companions.append(top.as_(f"__top{rank}__{name}"))
-        self.companions.append(exp.Sum(this=exp.Abs(this=s.copy())).as_(f"__abs__{name}"))
-        self.companions.append(exp.Sum(this=s.copy()).as_(f"__sum__{name}"))
-        self.companions.append(_bigint(exp.Sum(this=_col(f"__c{index}"))).as_(f"__cnt__{name}"))
+            largest = exp.func("COALESCE", nth(top.copy(), rank), exp.Literal.number(0))
+            self.companions.append(largest.as_(f"__top{rank}__{name}"))
+        absolute = self.figure(exp.Sum(this=exp.Abs(this=share.copy())))
+        self.companions.append(absolute.as_(f"__abs__{name}"))
+        self.companions.append(total.copy().as_(f"__sum__{name}"))
+        self.companions.append(bigint(count.copy()).as_(f"__cnt__{name}"))
 
     def _src(self, node: exp.Expr) -> str | None:
         column = node.find(exp.Column) if not isinstance(node, exp.Column) else node
@@ -320,9 +333,7 @@ class _Builder:
 
     def build(self) -> Rewrite:
         taken: set[str] = set()
-        for index, key in enumerate(self.keys):
-            self.inner.append(key.copy().as_(f"__k{index}"))
-        for index, projection in enumerate(self.tree.selects):
+        for projection in self.tree.selects:
             name = _output_name(projection, taken)
             body = projection.unalias()
             key = self.key_ref(body)
@@ -337,57 +348,41 @@ class _Builder:
             if not isinstance(body, exp.AggFunc) or body.find(exp.AggFunc) is not body:
                 self.reasons.append(reason("projection_shape", name=name))
                 continue
-            rebuilt = self.add_aggregate(index, body, name)
+            rebuilt = self.add_aggregate(body, name)
             if rebuilt is not None:
                 self.outer.append(rebuilt.as_(name))
         return self._assemble()
 
-    def _bounded_scans(self, inner: exp.Select) -> None:
-        """FROM, JOINs and WHERE of the core, each dataset scan keeping at most
-        `contribution_limit` rows per privacy unit (so no unit weighs more than the
-        noise assumes, however many groups its rows fall into). The bound sits inside
-        each scan, so a LEFT JOIN keeps its unmatched rows."""
-
-        def bound(node: exp.Expr) -> exp.Expr:
-            if not (isinstance(node, exp.Table) and node.name.lower() in self.schemas):
-                return node
-            schema = self.schemas[node.name.lower()]
-            unit = exp.column(schema.privacy_unit)
-            order = exp.Order(expressions=[exp.Ordered(this=unit.copy())])
-            number = exp.Window(this=exp.RowNumber(), partition_by=[unit], order=order)
-            numbered = exp.select("*", number.as_("__row")).from_(exp.table_(node.name), copy=False)
-            limit = exp.Literal.number(schema.contribution_limit)
-            kept = exp.select("*").from_(numbered.subquery("__numbered", copy=False), copy=False)
-            kept.where(exp.LTE(this=exp.column("__row"), expression=limit), copy=False)
-            return kept.subquery(node.alias_or_name, copy=False)
-
-        from_ = clause(self.tree, "from")
-        assert from_ is not None
-        inner.set("from_", from_.transform(bound))
-        inner.set("joins", [join.transform(bound) for join in self.tree.args.get("joins") or []])
-        inner.set("where", self.tree.args.get("where"))
+    def _per_unit_stage(self) -> exp.Select:
+        keys = [key.copy().as_(f"__k{i}") for i, key in enumerate(self.keys)]
+        stage = exp.select(*keys, *self.stage.values(), self.unit.copy().as_("__unit"))
+        if self.per_row:  # the core's own scans, as written (rows_are_units: no joins)
+            for name in ("from_", "joins", "where"):
+                stage.set(name, self.tree.args.get(name))
+            return stage
+        for name, part in bounded_scans(self.tree, self.schemas).items():
+            stage.set(name, part)
+        stage.group_by(*[k.copy() for k in self.keys], self.unit.copy(), copy=False)
+        return stage
 
     def _assemble(self) -> Rewrite:
         # every tree here is built fresh, so the builders may change it in place
         # (copy=False): copying the growing query at each step dominated the rewrite
-        inner = exp.select(*self.inner, self.unit.copy().as_("__unit"))
-        self._bounded_scans(inner)
-        inner.group_by(*[k.copy() for k in self.keys], self.unit.copy(), copy=False)
-        ranked = exp.select("*", *self.ranks).from_("__per_unit", copy=False)
+        population = self.figure(exp.Count(this=_col("__unit")))
+        digests = self.figure(unit_digests(_col("__unit")))
         key_cols = [_col(f"__k{i}") for i in range(len(self.keys))]
-        outer = exp.select(
-            *self.outer,
-            exp.Count(this=exp.Distinct(expressions=[_col("__unit")])).as_("__n"),
-            unit_digests(_col("__unit")).as_("__units"),
-            *self.companions,
-        ).from_("__ranked", copy=False)
+        groups = exp.select(*key_cols, *self.figures.values()).from_("__per_unit", copy=False)
         if key_cols:
-            outer.group_by(*key_cols, copy=False)
-        outer.with_("__per_unit", as_=inner, copy=False)
-        outer.with_("__ranked", as_=ranked, copy=False)
+            groups.group_by(*[k.copy() for k in key_cols], copy=False)
+        outer = exp.select(
+            *self.outer, population.as_("__n"), digests.as_("__units"), *self.companions
+        ).from_("__groups", copy=False)
+        outer.with_("__per_unit", as_=self._per_unit_stage(), copy=False)
+        outer.with_("__groups", as_=groups, copy=False)
         bound = {"limit": self.limit, "unit": self.unit_schema.privacy_unit}
-        notes: list[str] = [note("bounded", bound), note("clamped"), note("companions")]
-        return Rewrite(outer, self.cells, notes, self.reasons, self.limit)
+        bounded = note("rows_are_units", bound) if self.per_row else note("bounded", bound)
+        notes: list[str] = [bounded, note("clamped"), note("companions")]
+        return Rewrite(outer, self.cells, notes, self.reasons, self.limit, self.per_row)
 
 
 def rewrite_aggregate(tree: exp.Select, schemas: Mapping[str, DatasetSchema]) -> Rewrite:

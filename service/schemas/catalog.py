@@ -40,6 +40,7 @@ class DatasetOut(Sparse):
     privacy_unit: str
     version: int
     row_count: int
+    one_row_per_unit: bool  # proven at ingest: no privacy unit has two rows
     ingested_at: str
     columns: list[ColumnOut]
     licensed: list[LicenceViewOut] | None = None

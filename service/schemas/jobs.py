@@ -145,4 +145,5 @@ class PolicyDecisionOut(Out):
     regime: str  # public | sdc | dp (docs/privacy-model.md)
     partition: dict[str, Number] | None  # DP key selection: epsilon, delta, max_groups, threshold
     delta: Number
+    rows_are_units: list[str]  # read without per-unit bounding: one row per unit, proven
     policy_version: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -89,7 +90,9 @@ def test_happy_path_writes_parquet_index_row_and_audit_entry(
 
     assert get_dataset(session, "enterprise_utilities").id == dataset.id
     assert [d.name for d in list_datasets(session)] == ["enterprise_utilities"]
-    assert dataset.schema() == schema
+    assert dataset.one_row_per_unit is True  # one row per enterprise, counted at ingest
+    assert entry.details["one_row_per_unit"] is True
+    assert dataset.schema() == replace(schema, one_row_per_unit=True)
     described = dataset.to_dict()
     columns = {c["name"]: c for c in described["columns"]}
     assert columns["founded"]["stored_type"] == "date"

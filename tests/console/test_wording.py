@@ -231,8 +231,9 @@ def test_what_the_engine_did_is_noted_in_chinese(client, tokens, world: World) -
     sql = "SELECT district, AVG(water_fee) AS f FROM enterprise_utilities GROUP BY district"
     form = {"csrf": csrf, "license_id": str(world.license_id), "sql": sql}
     zh = client.post("/console/jobs/check", data=form).text
-    assert "差分隐私（ε=" in zh and "最多计入" in zh
-    assert "differential privacy" not in zh and "contributions bounded" not in zh
+    # the demo data has one row per enterprise (counted at ingest): no per-unit bound
+    assert "差分隐私（ε=" in zh and "入库时已证明每个 enterprise_id 只有一行" in zh
+    assert "differential privacy" not in zh and "proven at ingest" not in zh
     client.get("/lang/en?next=/console/jobs/new")
     en = client.post("/console/jobs/check", data=form).text
     assert "differential privacy (ε=" in en and "差分隐私" not in en

@@ -39,6 +39,7 @@ def test_staff_see_every_dataset_and_each_columns_rules(api: TestClient, as_) ->
     entry = api.get("/api/v1/datasets/enterprise_utilities", headers=as_["wang"]).json()
     assert {"title", "owner", "version", "row_count", "ingested_at"} <= set(entry)
     assert entry["row_count"] > 0 and entry["version"] >= 1 and "licensed" not in entry
+    assert entry["one_row_per_unit"] is True  # counted at ingest: one row per enterprise
     columns = {c["name"]: c for c in entry["columns"]}
     fee = columns["water_fee"]
     assert (fee["level"], fee["role"], fee["type"]) == ("L3", "measure", "double")

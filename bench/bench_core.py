@@ -1,0 +1,129 @@
+"""Benchmark: the private core's shapes against the operator's own SQL (issue 18).
+
+    .venv/bin/python bench/bench_core.py [--rows 1000000,10000000] [--repeat 1]
+                                         [--no-sandbox] [--skip-before-above 10000000]
+                                         [--shapes raw,before,top-n,rows=units,no-digests]
+
+The meter register of bench/bench_meter.py (one row per meter) and its query
+`SELECT district, COUNT(*), SUM(kwh), AVG(kwh) ... GROUP BY district` at L2, run as:
+
+  raw          the operator's SQL as written (no bounding, no companions);
+  before       the core as main rewrote it before this change: per-unit bounding,
+               then a ROW_NUMBER() ranking per measure (bench/meter_core_before.sql);
+  top-n        today's core for a dataset without the one-row fact: per-unit
+               bounding, figures computed once, top contributions by MAX(x, 2);
+  rows=units   today's core when ingest proved one row per meter: no per-unit stage.
+  no-digests   diagnostic, in process only: rows=units without `__units` (the unit
+               digests the differencing check needs), to show what they cost; never
+               a core a job runs.
+
+Each shape runs in this process (DuckDB, all threads) and through the sandboxed path
+(bubblewrap, default `Limits()`, as a job's core runs), and every time is divided by
+the raw query's in-process time taken in the same run, so the ratio holds under load.
+Prints figures and the load average; never part of the test pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import duckdb  # noqa: E402
+from bench_meter import QUERY, meter_parquet, meter_schema, sandboxed  # noqa: E402
+
+from core.levels import Level  # noqa: E402
+from policies import LicenseScope, check_query  # noqa: E402
+from sandbox.limits import Limits  # noqa: E402
+
+BEFORE = ROOT / "bench" / "meter_core_before.sql"
+
+
+def shapes() -> dict[str, str]:
+    """Each shape's SQL over a table named meter_readings."""
+    scope = LicenseScope(datasets=("meter_readings",), max_level=Level.L2)
+    schema = meter_schema()
+    found = {"raw": QUERY, "before": BEFORE.read_text("utf-8")}
+    for name, proven in (("top-n", False), ("rows=units", True)):
+        schemas = {"meter_readings": dataclasses.replace(schema, one_row_per_unit=proven)}
+        decision = check_query(QUERY, schemas, scope, 1.0)
+        assert decision.sql and decision.rows_are_units == (["meter_readings"] if proven else [])
+        found[name] = decision.sql
+    digests = "ARRAY_AGG(UNHEX(SUBSTRING(MD5(CAST(__unit AS TEXT)), 1, 16)))"
+    assert digests in found["rows=units"]
+    found["no-digests"] = found["rows=units"].replace(digests, "NULL")
+    return found
+
+
+def best(action: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def in_process(data: Path, sql: str, repeat: int) -> float:
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    con.execute(f"CREATE VIEW meter_readings AS SELECT * FROM read_parquet('{data}')")
+    return best(lambda: con.execute(sql).fetchall(), repeat)
+
+
+def boxed(data: Path, sql: str, folder: Path, repeat: int) -> tuple[float, str]:
+    outcome = ["ok"]
+
+    def once() -> None:
+        work = Path(tempfile.mkdtemp(prefix="run-", dir=folder))
+        result = sandboxed(data, sql, work, Limits())
+        if not result.ok:
+            outcome[0] = f"FAILED {result.failure}"
+
+    return best(once, repeat), outcome[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", default="1000000,10000000")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--raw-repeat", type=int, default=5, help="the baseline: best of N")
+    parser.add_argument("--no-sandbox", action="store_true")
+    parser.add_argument("--skip-before-above", type=int, default=10_000_000)
+    parser.add_argument("--shapes", default="raw,before,top-n,rows=units,no-digests")
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} cores; load average at start: {Path('/proc/loadavg').read_text()}")
+    folder = Path(tempfile.mkdtemp(prefix="sluice-bench-core-"))
+    sqls = shapes()
+    for rows in [int(r) for r in args.rows.split(",")]:
+        data = meter_parquet(folder / f"meters-{rows}.parquet", rows)
+        print(f"\n{rows:,} meters ({data.stat().st_size / 1e6:.0f} MB Parquet)")
+        raw = in_process(data, sqls["raw"], args.raw_repeat)
+        print(f"  {'shape':<11} {'in process':>11} {'ratio':>7} {'sandboxed':>10} {'ratio':>7}")
+        for name, sql in sqls.items():
+            if name != "raw" and name not in args.shapes.split(","):
+                continue
+            if name == "before" and rows > args.skip_before_above:
+                print(f"  {name:<11} skipped (above --skip-before-above)")
+                continue
+            local = raw if name == "raw" else in_process(data, sql, args.repeat)
+            line = f"  {name:<11} {local:10.2f}s {local / raw:6.1f}x"
+            if not args.no_sandbox and name != "no-digests":
+                seconds, state = boxed(data, sql, folder, args.repeat)
+                line += f" {seconds:9.2f}s {seconds / raw:6.1f}x  {state}"
+            print(line, flush=True)
+        print(f"  load average after: {Path('/proc/loadavg').read_text().strip()}")
+        data.unlink()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""SQL pieces of the private core: clamps, bounded scans, top contributions, digests.
+
+Small builders of sqlglot trees that policies/rewrite.py assembles into the core,
+and `for_engine`, which adapts the one rewritten tree to an engine that lacks a
+function the core uses (Spark has no top-n `MAX(x, n)`).
+
+Per-unit bounding (a `ROW_NUMBER()` per unit over each scan, then a GROUP BY of
+(key, unit)) is what makes every other figure safe, and what costs the most. It is
+skipped only when `rows_are_units` proves it changes nothing: the core reads one
+dataset whose every unit has at most one row (counted at ingest over the stored
+file, `catalog.ingest`), once, with no join, lateral or table function that could
+repeat a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlglot import exp
+
+from catalog.schema import DatasetSchema
+from policies.shape import clause
+
+TOP = 2  # the rules read the two largest contributions of a group (p-ratio, nk-dominance)
+# nodes that can make one stored row appear as several rows of the core
+_REPEATS_ROWS = (exp.UDTF, exp.Query, exp.Subquery, exp.Join)
+
+
+def clamp(value: exp.Expr, lo: float, hi: float) -> exp.Expr:
+    """LEAST(GREATEST(x, lo), hi) in DOUBLE, so sums of integers never become HUGEINT.
+
+    NULL stays NULL: GREATEST and LEAST skip NULL arguments in DuckDB and Spark, so
+    without the CASE a missing value would be summed as `lo`."""
+    as_double = exp.Cast(this=value.copy(), to=exp.DataType.build("DOUBLE"))
+    lower = exp.func("GREATEST", as_double, exp.Literal.number(lo))
+    clamped = exp.func("LEAST", lower, exp.Literal.number(hi))
+    missing = exp.Is(this=value.copy(), expression=exp.Null())
+    return exp.Case(ifs=[exp.If(this=missing, true=exp.Null())], default=clamped)
+
+
+def bigint(value: exp.Expr) -> exp.Expr:
+    """Sums of counts are HUGEINT in DuckDB; keep them plain 64-bit integers."""
+    return exp.Cast(this=value, to=exp.DataType.build("BIGINT"))
+
+
+def present(value: exp.Expr) -> exp.Expr:
+    """`value IS NOT NULL`."""
+    return exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))
+
+
+def unit_digests(unit: exp.Expr) -> exp.Expr:
+    """`__units`: a group's units, each as the 8-byte digest the gate reads.
+
+    Not DISTINCT: the stage below has one row per (group, unit) already, and the gate
+    takes the sorted unique digests (gate/differencing.py); a DISTINCT would sort and
+    hash every digest again for nothing."""
+    text = exp.Cast(this=unit, to=exp.DataType.build("VARCHAR"))
+    half = exp.Substring(
+        this=exp.MD5(this=text), start=exp.Literal.number(1), length=exp.Literal.number(16)
+    )
+    return exp.ArrayAgg(this=exp.Unhex(this=half))
+
+
+def top_contributions(value: exp.Expr) -> exp.Expr:
+    """The group's `TOP` largest values as a list, largest first, by a top-n aggregate
+    (DuckDB `MAX(x, n)`), instead of ranking every unit with a window."""
+    return exp.Max(this=value, count=exp.Literal.number(TOP))
+
+
+def nth(values: exp.Expr, n: int) -> exp.Expr:
+    """The n-th item (from 1) of a list, NULL past its end, in every engine's indexing."""
+    return exp.Bracket(this=values, expressions=[exp.Literal.number(n)], offset=1, safe=True)
+
+
+def rows_are_units(core: exp.Select, schemas: Mapping[str, DatasetSchema]) -> bool:
+    """Whether each row the core reads is one whole privacy unit, so per-unit bounding
+    would change nothing: one scan of one dataset proven one-row-per-unit at ingest,
+    and nothing (join, lateral, UNNEST, table function, subquery) that could repeat it."""
+    from_ = clause(core, "from")
+    tables = list(core.find_all(exp.Table))
+    if from_ is None or len(tables) != 1 or from_.this is not tables[0]:
+        return False
+    if core.args.get("joins") or core.args.get("laterals"):
+        return False
+    if any(isinstance(n, _REPEATS_ROWS) for n in core.walk() if n is not core):
+        return False
+    schema = schemas.get(tables[0].name.lower())
+    return schema is not None and schema.one_row_per_unit
+
+
+def bounded_scans(
+    core: exp.Select, schemas: Mapping[str, DatasetSchema]
+) -> dict[str, exp.Expr | list[exp.Expr] | None]:
+    """FROM, JOINs and WHERE of the core, each dataset scan keeping at most
+    `contribution_limit` rows per privacy unit (so no unit weighs more than the
+    noise assumes, however many groups its rows fall into). The bound sits inside
+    each scan, so a LEFT JOIN keeps its unmatched rows."""
+
+    def bound(node: exp.Expr) -> exp.Expr:
+        if not (isinstance(node, exp.Table) and node.name.lower() in schemas):
+            return node
+        schema = schemas[node.name.lower()]
+        unit = exp.column(schema.privacy_unit)
+        order = exp.Order(expressions=[exp.Ordered(this=unit.copy())])
+        number = exp.Window(this=exp.RowNumber(), partition_by=[unit], order=order)
+        numbered = exp.select("*", number.as_("__row")).from_(exp.table_(node.name), copy=False)
+        limit = exp.Literal.number(schema.contribution_limit)
+        kept = exp.select("*").from_(numbered.subquery("__numbered", copy=False), copy=False)
+        kept.where(exp.LTE(this=exp.column("__row"), expression=limit), copy=False)
+        return kept.subquery(node.alias_or_name, copy=False)
+
+    from_ = clause(core, "from")
+    assert from_ is not None
+    return {
+        "from_": from_.transform(bound),
+        "joins": [join.transform(bound) for join in core.args.get("joins") or []],
+        "where": core.args.get("where"),
+    }
+
+
+def for_engine(tree: exp.Query, dialect: str) -> exp.Query:
+    """The rewritten core as `dialect` can run it. Spark lacks `MAX(x, n)`: there the
+    top contributions are the head of the group's values sorted descending (nulls
+    left out, as MAX(x, n) leaves them), the same list DuckDB returns."""
+    if dialect != "spark":
+        return tree
+
+    def top_n(node: exp.Expr) -> exp.Expr:
+        if not (isinstance(node, exp.Max) and node.args.get("count") is not None):
+            return node
+        values = exp.ArrayAgg(this=node.this.copy(), nulls_excluded=True)
+        ordered = exp.ArraySort(this=values, asc=exp.false())
+        return exp.ArraySlice(
+            this=ordered, start=exp.Literal.number(1), end=node.args["count"].copy()
+        )
+
+    adapted = tree.transform(top_n)
+    assert isinstance(adapted, exp.Query)
+    return adapted

@@ -1,0 +1,61 @@
+"""One row per unit is counted from the stored file at ingest, never declared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from audit_log import Actor
+from catalog import get_dataset, ingest
+from catalog.records import schema_document
+from catalog.schema import load_schema, parse_schema
+from catalog.unit_rows import one_row_per_unit
+from service.domain import Domain
+
+DEMO = Path(__file__).parents[2] / "catalog" / "demo"
+AUTHORITY = Actor("test-authority", "authority")
+
+
+def _parquet(path: Path, units: list[str | None]) -> Path:
+    frame = pd.DataFrame({"unit": units, "value": range(len(units))})
+    duckdb.from_df(frame).write_parquet(str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("units", "single"),
+    [
+        (["a", "b", "c"], True),
+        (["a", "b", "a"], False),  # a unit with two rows
+        (["a", "b", None], False),  # rows with no unit: bounding treats them as one unit
+        (["a", None, None], False),
+    ],
+)
+def test_the_fact_is_counted_from_the_file(tmp_path: Path, units, single: bool) -> None:
+    assert one_row_per_unit(_parquet(tmp_path / "d.parquet", units), "unit") is single
+
+
+def test_ingest_records_it_per_version(domain: Domain, demo_files, tmp_path: Path) -> None:
+    """Version 1 (one row per enterprise) has it; a version 2 where one enterprise has two
+    rows does not, whatever its schema file says."""
+    data_file, schema_file = demo_files[0]
+    schema = load_schema(schema_file)
+    with domain.transaction() as session:
+        first = ingest(session, domain.home, data_file, schema, AUTHORITY)
+        assert first.one_row_per_unit is True and first.schema().one_row_per_unit is True
+    frame = pd.read_csv(data_file, dtype=str)
+    twice = pd.concat([frame, frame.iloc[[0]]])
+    repeated = tmp_path / "again.csv"
+    twice.to_csv(repeated, index=False)
+    declared = parse_schema({**schema_document(schema), "one_row_per_unit": True})
+    assert declared.one_row_per_unit is False, "a schema cannot declare the fact"
+    with domain.transaction() as session:
+        ingest(session, domain.home, repeated, declared, AUTHORITY, new_version=True)
+    with domain.transaction() as session:
+        second = get_dataset(session, schema.dataset)
+        assert second.version == 2 and second.one_row_per_unit is False
+        assert second.to_dict()["one_row_per_unit"] is False
+        assert second.schema().one_row_per_unit is False
