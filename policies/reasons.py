@@ -13,7 +13,7 @@ from typing import Any
 
 from core.errors import Reason
 
-__all__ = ["NOTES", "REASONS", "Note", "Wording", "note", "noted", "reason"]
+__all__ = ["NOTES", "REASONS", "Note", "Wording", "note", "noted", "reason", "worded"]
 
 
 @dataclass(frozen=True)
@@ -211,13 +211,30 @@ def reason(
     suggestion: str | None = None,
     **figures: Any,
 ) -> Reason:
-    """The reason for `rule`, worded from its figures.
+    """The policy engine's reason for `rule`, worded from its figures."""
+    return worded(
+        REASONS, rule, column=column, level=level, message=message, suggestion=suggestion, **figures
+    )
+
+
+def worded(
+    registry: dict[str, Wording],
+    rule: str,
+    *,
+    column: str | None = None,
+    level: str | None = None,
+    message: str | None = None,
+    suggestion: str | None = None,
+    **figures: Any,
+) -> Reason:
+    """The reason for `rule` in `registry`, worded from its figures (other packages keep
+    registries of their own, e.g. products.reasons).
 
     `message` or `suggestion` replace the English template where the engine can say
     more than the template does (a type mismatch names its exact operator); the figures
     stay the template's, so every language words the reason from the same facts.
     """
-    wording = REASONS[rule]
+    wording = registry[rule]
     missing = wording.figures - figures.keys()
     if missing or figures.keys() - wording.figures:
         raise ValueError(f"reason {rule!r} takes figures {sorted(wording.figures)}")

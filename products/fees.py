@@ -30,11 +30,12 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from audit_log import AuditAction, append
 from core.db import Base, utcnow
-from core.errors import Conflict, InvalidInput, PermissionDenied, Reason
+from core.errors import Conflict, InvalidInput, PermissionDenied
 from operators.accounts import Principal
 from products.filings import file_notice
 from products.listing import get_product
 from products.pricing import FEE_MODELS, MAX_MARGIN
+from products.reasons import reason
 from products.records import Product
 from products.usage import SpendingRecord, UsageRecord, parse_period
 
@@ -182,13 +183,13 @@ def set_fee(
     if price_yuan > 0 and ceiling is None:
         raise InvalidInput(
             f"product {product.id} has no ceiling price for {fee_model}",
-            [Reason("ceiling", "the authority sets a ceiling before a product is charged for")],
+            [reason("ceiling_missing", fee_model=fee_model)],
             suggestion="ask the data authority to set a ceiling price, or offer it free",
         )
     if ceiling is not None and price_yuan > ceiling.ceiling_yuan:
         raise InvalidInput(
             f"price {price_yuan:.2f} is above the ceiling {ceiling.ceiling_yuan:.2f} yuan",
-            [Reason("ceiling", "an operator prices at or under the authority's ceiling")],
+            [reason("ceiling_exceeded", price=price_yuan, ceiling=ceiling.ceiling_yuan)],
             suggestion=f"price at or under {ceiling.ceiling_yuan:.2f} yuan",
         )
     price = round(price_yuan, 2)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import InvalidInput, Reason
+from products.reasons import reason
 
 BUYER_TYPES = ("public_interest", "sme", "commercial")
 COST_ITEMS = ("data_processing", "compute", "storage", "labour", "other")
@@ -45,35 +46,21 @@ class PricingBasis:
         found: list[Reason] = []
         for item, amount in self.costs.items():
             if item not in COST_ITEMS:
-                found.append(
-                    Reason("pricing", f"unknown cost item {item!r}", suggestion=_items_hint())
-                )
+                found.append(reason("cost_item", item=item, items=", ".join(COST_ITEMS)))
             elif not amount >= 0:
-                found.append(Reason("pricing", f"cost {item} must be zero or more, not {amount}"))
+                found.append(reason("cost_negative", item=item, amount=amount))
         if not 0 <= self.margin <= self.margin_cap:
-            found.append(
-                Reason(
-                    "margin_cap",
-                    f"margin {self.margin:.2%} is outside 0 to {self.margin_cap:.2%}",
-                    suggestion="a reasonable margin is capped; lower it or document the costs",
-                )
-            )
+            found.append(reason("margin_cap", margin=self.margin, cap=self.margin_cap))
         for name, value in (
             ("sme_discount", self.sme_discount),
             ("public_interest_discount", self.public_interest_discount),
         ):
             if not 0 <= value <= 1:
-                found.append(Reason("pricing", f"{name} must be between 0 and 1, not {value}"))
+                found.append(reason("discount_range", name=name, value=value))
         if self.public_interest_discount < max(self.sme_discount, 0.0) or not (
             self.public_interest_discount > 0
         ):
-            found.append(
-                Reason(
-                    "public_interest",
-                    "public-interest use must be free or discounted at least as much as SMEs",
-                    suggestion="set public_interest_discount to 1 (free) or ≥ sme_discount",
-                )
-            )
+            found.append(reason("public_interest"))
         return found
 
     def validate(self) -> PricingBasis:
@@ -120,10 +107,6 @@ def price_for(pricing: Mapping[str, Any], buyer_type: str) -> float:
             f"unknown buyer type {buyer_type!r}; use one of {', '.join(BUYER_TYPES)}"
         )
     return float(pricing["tiers"][buyer_type])
-
-
-def _items_hint() -> str:
-    return f"use the cost items {', '.join(COST_ITEMS)}"
 
 
 def fee_for(

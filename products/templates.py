@@ -18,8 +18,9 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from catalog import DatasetSchema
-from core.errors import InvalidInput, Reason
+from core.errors import InvalidInput
 from core.levels import Level
+from products.reasons import reason
 
 PARAMETER_KINDS = ("category", "int")
 DIALECT = "duckdb"
@@ -66,7 +67,11 @@ class Parameter:
             raise InvalidInput(
                 f"parameter {self.name!r} must name an L1 column with declared categories, "
                 f"not {self.dataset}.{self.column}",
-                [Reason("template", "only declared public values may be parameters")],
+                [
+                    reason(
+                        "template_parameter", name=self.name, source=f"{self.dataset}.{self.column}"
+                    )
+                ],
             )
         return column.categories
 

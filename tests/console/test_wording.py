@@ -23,6 +23,7 @@ from jobs.records import JobStatus, public_failure
 from jobs.submit import submit_sql
 from policies.reasons import NOTES, REASONS, reason
 from products.provenance import CHECKS, ProvenanceCheck
+from products.reasons import REASONS as PRODUCT_REASONS
 from sandbox.limits import Limits
 from service.web.formatting import show_cell
 from service.web.i18n import translator
@@ -57,9 +58,10 @@ def _sluice_errors() -> list[type[SluiceError]]:
 
 
 # (catalog key, the figures the domain supplies for it)
+EVERY_REASON = {**REASONS, **PRODUCT_REASONS}
 WORDINGS = [
-    *((f"reason:{rule}", _figures(w.message)) for rule, w in REASONS.items()),
-    *((f"fix:{rule}", _figures(w.suggestion)) for rule, w in REASONS.items() if w.suggestion),
+    *((f"reason:{rule}", _figures(w.message)) for rule, w in EVERY_REASON.items()),
+    *((f"fix:{rule}", _figures(w.suggestion)) for rule, w in EVERY_REASON.items() if w.suggestion),
     *((f"note:{code}", _figures(text)) for code, text in NOTES.items()),
     *((f"problem:{rule}", _figures(PROBLEMS[rule])) for rule in PROBLEMS),
     *((f"suggestion:{rule}", _figures(SUGGESTIONS[rule])) for rule in SUGGESTIONS),
@@ -71,7 +73,7 @@ WORDINGS = [
     *((f"error:{cls.code}", set()) for cls in _sluice_errors()),
     *((f"step:{step}", set()) for step in Step),
     *((f"limit:{field.name}", set()) for field in fields(Limits)),
-    *((f"rule:{rule}", set()) for rule in [*REASONS, *PROBLEMS, WITHHELD["rule"]]),
+    *((f"rule:{rule}", set()) for rule in [*EVERY_REASON, *PROBLEMS, WITHHELD["rule"]]),
 ]
 
 
@@ -82,10 +84,17 @@ def test_every_code_the_domain_emits_has_a_chinese_wording(key: str, supplied: s
     assert _figures(ZH[key]) == supplied, f"{key}: zh-CN must use exactly {sorted(supplied)}"
 
 
-def test_policies_make_reasons_only_through_the_registry() -> None:
+def test_the_registries_name_their_rules_apart() -> None:
+    """Both registries word `reason:<rule>` from one catalog: a shared code would be
+    worded with the other package's sentence."""
+    assert not REASONS.keys() & PRODUCT_REASONS.keys()
+
+
+def test_policies_and_prices_make_reasons_only_through_the_registry() -> None:
     """A reason built by hand would carry no figures and no registered wording."""
     by_hand = []
-    for path in sorted((ROOT / "policies").glob("*.py")):
+    pricing = [ROOT / "products" / f"{name}.py" for name in ("pricing", "fees", "templates")]
+    for path in [*sorted((ROOT / "policies").glob("*.py")), *pricing]:
         if path.name == "reasons.py":
             continue
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):

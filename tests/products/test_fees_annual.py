@@ -66,7 +66,7 @@ def test_price_above_the_ceiling_is_refused(world: World) -> None:
     with world.domain.transaction() as session:
         with pytest.raises(InvalidInput, match="above the ceiling") as refused:
             set_fee(session, product_id, world.operator, "per_call", 5.01)
-        assert refused.value.reasons[0].rule == "ceiling"
+        assert refused.value.reasons[0].rule == "ceiling_exceeded"
     with world.domain.transaction() as session:
         with pytest.raises(Conflict, match="no fee"):  # the cost-plus tiers no longer apply
             record_usage(session, product_id, world.operator, "bank", "commercial")

@@ -59,15 +59,15 @@ def test_cost_plus_tiers(basis: PricingBasis, tiers: dict[str, float]) -> None:
     ("basis", "rule"),
     [
         (PricingBasis(costs={"compute": 10.0}, margin=MAX_MARGIN + 0.01), "margin_cap"),
-        (PricingBasis(costs={"compute": -1.0}), "pricing"),
-        (PricingBasis(costs={"marketing": 5.0}), "pricing"),
+        (PricingBasis(costs={"compute": -1.0}), "cost_negative"),
+        (PricingBasis(costs={"marketing": 5.0}), "cost_item"),
         (PricingBasis(costs={"compute": 1.0}, public_interest_discount=0.0), "public_interest"),
         (
             PricingBasis(costs={"compute": 1.0}, sme_discount=0.5, public_interest_discount=0.2),
             "public_interest",
         ),
-        (PricingBasis(costs={"compute": 1.0}, sme_discount=1.5), "pricing"),
-        (PricingBasis(costs={"compute": float("nan")}), "pricing"),
+        (PricingBasis(costs={"compute": 1.0}, sme_discount=1.5), "discount_range"),
+        (PricingBasis(costs={"compute": float("nan")}), "cost_negative"),
     ],
     ids=[
         "margin over cap",
