@@ -10,8 +10,9 @@ the ε asked for), so its ε is scaled to make the query cost ε.
 Each side computes its exact aggregates once and draws its noise on them many times:
 Sluice with the gate's `apply_noise` on the exact core from DuckDB (cheap: 20,000 runs
 per query), SmartNoise with its own `execute(sql, pre_aggregated=…)` (its parser,
-rewriter, mechanisms and post-processing; about 0.06 s a run, so as many runs as
-`--smartnoise-seconds` allows, the queries taking turns).
+rewriter, mechanisms and post-processing; about 0.05 s of CPU a run, so as many runs
+as `--smartnoise-seconds` of wall time and `--smartnoise-cpu-seconds` of CPU allow,
+the queries taking turns, in its own process while Sluice's side is computed).
 
 Per noised cell:
 - ratio: Sluice's mean absolute error ÷ SmartNoise's, with a 95 % interval (delta
@@ -95,7 +96,8 @@ import pandas as pd
 import snsql
 from snsql import Privacy
 data, queries = sys.argv[1], json.loads(sys.argv[2])
-runs, epsilon, seconds = int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+runs, epsilon = int(sys.argv[3]), float(sys.argv[4])
+seconds, cpu_seconds = float(sys.argv[5]), float(sys.argv[6])
 frame = pd.read_csv(data)
 meta = {"": {"bench": {"firms": {
     "max_ids": 1, "row_privacy": False, "censor_dims": False, "clamp_counts": False,
@@ -119,13 +121,14 @@ for name, sql in queries.items():
     scales = {k: m.scale for k, m in reader._get_mechanism_map(subquery).items()}
     plans[name] = (reader, sql, exact, scales)
 out = {name: {"scales": plan[3], "draws": []} for name, plan in plans.items()}
-start = time.monotonic()
-for _ in range(runs):
-    if time.monotonic() - start > seconds:
+start, cpu = time.monotonic(), time.process_time()
+for _ in range(runs):  # the queries take turns, so each gets as many runs
+    if time.monotonic() - start > seconds or time.process_time() - cpu > cpu_seconds:
         break
     for name, (reader, sql, exact, _) in plans.items():
         rows = reader.execute(sql, pre_aggregated=exact)[1:]
         out[name]["draws"].append({str(k): float(v) for k, v in rows})
+out["cpu seconds"] = time.process_time() - cpu
 print(json.dumps(out, ensure_ascii=False))
 """
 
@@ -243,26 +246,25 @@ def truth(firms: pd.DataFrame) -> dict[str, dict[str, float]]:
     }
 
 
-def run_smartnoise(args: argparse.Namespace, firms: pd.DataFrame) -> dict:
+def collect(args: argparse.Namespace) -> tuple[list[Cell], float]:
+    """Both sides' cells, and SmartNoise's CPU seconds. SmartNoise runs in its own
+    process while Sluice's side is computed."""
+    firms = make_firms(args.rows, seed=7)
+    exact = truth(firms)
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / "firms.csv"
         firms.to_csv(data, index=False)
-        done = subprocess.run(
+        smartnoise = subprocess.Popen(
             [args.smartnoise_python, "-c", SMARTNOISE_SIDE, str(data),
              json.dumps(QUERIES, ensure_ascii=False), str(args.smartnoise_runs),
-             str(args.epsilon), str(args.smartnoise_seconds)],
-            capture_output=True, text=True,
+             str(args.epsilon), str(args.smartnoise_seconds), str(args.smartnoise_cpu_seconds)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-    if done.returncode != 0:
-        raise SystemExit(f"SmartNoise side failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def collect(args: argparse.Namespace) -> list[Cell]:
-    firms = make_firms(args.rows, seed=7)
-    exact = truth(firms)
-    ours = sluice_cells(firms, args.runs, args.epsilon, exact)
-    theirs = run_smartnoise(args, firms)
+        ours = sluice_cells(firms, args.runs, args.epsilon, exact)
+        stdout, stderr = smartnoise.communicate()
+    if smartnoise.returncode != 0:
+        raise SystemExit(f"SmartNoise side failed:\n{stderr[-3000:]}")
+    theirs = json.loads(stdout.strip().splitlines()[-1])
     store = duckdb.connect()
     store.register("firms", firms)
     cells = []
@@ -275,7 +277,7 @@ def collect(args: argparse.Namespace) -> list[Cell]:
             their_errors = np.abs(np.array([d[key] for d in draws]) - truth_)
             their_expected = smartnoise_expected(name, theirs[name]["scales"], truth_, rows[key])
             cells.append(Cell(name, key, errors, their_errors, expected, their_expected, hit))
-    return cells
+    return cells, theirs["cpu seconds"]
 
 
 def ratio_interval(cell: Cell, z: float) -> tuple[float, float, float]:
@@ -289,12 +291,12 @@ def ratio_interval(cell: Cell, z: float) -> tuple[float, float, float]:
     return ratio, ratio * math.exp(-z * se), ratio * math.exp(z * se)
 
 
-def report(cells: list[Cell], args: argparse.Namespace, load: tuple[str, str]) -> None:
+def report(cells: list[Cell], args: argparse.Namespace, load: tuple[str, str], cpu: float) -> None:
     z95 = NormalDist().inv_cdf(0.975)
     z_one_sided = NormalDist().inv_cdf(1 - 0.05 / len(cells))  # Bonferroni over the cells
     runs_theirs = min(c.theirs.size for c in cells)
     print(f"{args.rows:,} enterprises, ε = {args.epsilon:g} per query; Sluice {args.runs:,} "
-          f"runs, SmartNoise {runs_theirs:,} runs per query")  # fmt: skip
+          f"runs, SmartNoise {runs_theirs:,} runs per query ({cpu:,.0f} s of CPU)")  # fmt: skip
     print(f"load average before: {load[0]}; after: {load[1]}")
     print("| query | key | Sluice MAE | SmartNoise MAE | ratio | 95 % CI | analytic | ci95 hit |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
@@ -340,11 +342,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20_000, help="Sluice runs per query")
     parser.add_argument("--smartnoise-runs", type=int, default=5_000, help="at most this many")
     parser.add_argument("--smartnoise-seconds", type=float, default=60.0, help="wall budget")
+    parser.add_argument("--smartnoise-cpu-seconds", type=float, default=1500.0, help="CPU budget")
     parser.add_argument("--epsilon", type=float, default=1.0)
     args = parser.parse_args()
     before = _load()
-    cells = collect(args)
-    report(cells, args, (before, _load()))
+    cells, cpu = collect(args)
+    report(cells, args, (before, _load()), cpu)
 
 
 if __name__ == "__main__":
