@@ -19,8 +19,6 @@ import numpy as np
 RATIO = 100  # g is at most a hundredth of the noise scale and of the sensitivity
 FINE_DIGITS = 9  # the core sums measures in units of a bound's 10**-9 (about)
 LEVEL = 0.95  # the intervals' coverage
-_TAIL = 1e-12  # mass of the count noise left out when a mean's interval is computed
-_MAX_SPAN = 200_000  # at most this many count-noise values on each side enter it
 
 
 def exact(x: float) -> Fraction:
@@ -138,6 +136,12 @@ def cdf(k: np.ndarray, a: float) -> np.ndarray:
     return np.where(k >= 0, above, below)
 
 
+def expected_abs(epsilon: float, sensitivity_units: int) -> float:
+    """E|Z| in units: 2a/(1 − a²)."""
+    a = alpha(epsilon, sensitivity_units)
+    return 2 * a / (1 - a * a)
+
+
 def half_width(epsilon: float, sensitivity_units: int, level: float = LEVEL) -> int:
     """The smallest t with P(|Z| ≤ t) ≥ level, in units: 1 − 2a^(t+1)/(1+a) ≥ level."""
     a = alpha(epsilon, sensitivity_units)
@@ -149,40 +153,6 @@ def half_width(epsilon: float, sensitivity_units: int, level: float = LEVEL) -> 
     while 1 - 2 * a ** (t + 1) / (1 + a) < level:
         t += 1
     return t
-
-
-def ratio_half_width(g: float, a_sum: float, mean: float, a_count: float) -> float:
-    """The smallest w with P(|g·Zs − mean·Zc| ≤ w) ≥ LEVEL, for independent discrete
-    Laplace Zs (ratio a_sum) and Zc (ratio a_count).
-
-    A noisy mean (S + g·Zs)/(n + Zc) misses S/n by (g·Zs − mean·Zc)/(n + Zc): this w over
-    the group's row count n is its 95 % half-width while n is well above the count
-    noise. Computed exactly over the count noise's values (its far tail, below 1e-12, is
-    counted as a miss, so w errs on the wide side).
-    """
-    if mean == 0 or a_count == 0.0:
-        return g * half_width_for_ratio(a_sum)
-    span = min(_MAX_SPAN, math.ceil(math.log(_TAIL) / math.log(a_count)))
-    j = np.arange(-span, span + 1, dtype=np.float64)
-    weight = (1 - a_count) / (1 + a_count) * np.power(a_count, np.abs(j))
-    shift = abs(mean) * j
-
-    def coverage(w: float) -> float:
-        hi, lo = np.floor((shift + w) / g), np.ceil((shift - w) / g)
-        return float(np.sum(weight * (cdf(hi, a_sum) - cdf(lo - 1, a_sum))))
-
-    low, high = 0.0, g * (half_width_for_ratio(a_sum) + 1) + abs(mean) * span
-    for _ in range(60):
-        middle = (low + high) / 2
-        low, high = (low, middle) if coverage(middle) >= LEVEL else (middle, high)
-    return high
-
-
-def half_width_for_ratio(a: float) -> int:
-    """`half_width` for a discrete Laplace given by its ratio."""
-    if a == 0.0:
-        return 0
-    return half_width(-math.log(a), 1)
 
 
 def round_up(x: float, digits: int = 3) -> float:

@@ -1,5 +1,6 @@
 """Differential-privacy noise for aggregates over L3 data: integer noise on fixed-point
-values (policies/discrete.py), planned per column with its granularity and 95 % interval.
+values (policies/noise.py picks the discrete staircase or Laplace), planned per column
+with its granularity and 95 % interval.
 
 Sensitivities come from schema bounds and each dataset's contribution limit
 (both enforced in the rewritten SQL). Groups are disjoint, so one ε covers a
@@ -19,12 +20,13 @@ import pandas as pd
 from core.cells import AGGREGATES, CellKind
 from core.levels import Level
 from policies import discrete
+from policies.noise import NOISES, IntegerNoise, mean_half_width
 from policies.rewrite import OutputCell
 
-MECHANISMS = {
-    CellKind.COUNT: "discrete_laplace",
-    CellKind.SUM: "discrete_laplace_fixed_point",
-    CellKind.AVG: "discrete_laplace_fixed_point_ratio",  # noisy sum over noisy count
+SUFFIXES = {
+    CellKind.COUNT: "",
+    CellKind.SUM: "_fixed_point",
+    CellKind.AVG: "_fixed_point_ratio",  # noisy sum over noisy count
 }
 
 
@@ -39,7 +41,7 @@ class NoiseSpec:
 
     column: str
     kind: CellKind  # an aggregate: count, sum or avg
-    mechanism: str  # set from the kind: see MECHANISMS
+    mechanism: str  # the value noise (noise.NOISES) + the kind's suffix; "" picks the best
     sensitivity: float
     epsilon: float
     count_sensitivity: float = 1.0  # averages: the count's sensitivity (rows per unit)
@@ -59,16 +61,19 @@ class NoiseSpec:
         kind = CellKind(self.kind)
         set_ = object.__setattr__
         set_(self, "kind", kind)
-        set_(self, "mechanism", MECHANISMS[kind])
         if self.granularity <= 0:
             set_(self, "granularity", _granularity(kind, self.sensitivity, self.epsilon))
         elif discrete.power_of_ten_at_most(self.granularity) != self.granularity:
             raise ValueError(f"{self.column}: granularity {self.granularity} is not a power of ten")
+        stored = self.mechanism.removesuffix(SUFFIXES[kind])
+        known = stored in NOISES and self.mechanism == stored + SUFFIXES[kind]
+        noise = IntegerNoise(self.value_epsilon, self.value_units, stored if known else "")
+        set_(self, "mechanism", noise.mechanism + SUFFIXES[kind])
         set_(self, "ci95_divisor", "rows" if kind is CellKind.AVG else "")
         if self.ci95 <= 0:
             set_(self, "ci95", self._interval())
         if kind is CellKind.AVG and self.count_ci95 <= 0:
-            set_(self, "count_ci95", float(discrete.half_width(self.epsilon / 2, self.count_units)))
+            set_(self, "count_ci95", float(self.count_noise.half_width()))
 
     @property
     def value_epsilon(self) -> float:
@@ -114,20 +119,30 @@ class NoiseSpec:
         """An average's count sensitivity, in rows."""
         return discrete.units(self.count_sensitivity, 1.0)
 
+    @property
+    def value_noise(self) -> IntegerNoise:
+        """The noise on the count or sum (an average's sum), in units of g: the mechanism
+        the spec names (a stored decision keeps the one it stated)."""
+        base = self.mechanism.removesuffix(SUFFIXES[self.kind])
+        return IntegerNoise(self.value_epsilon, self.value_units, base)
+
+    @property
+    def count_noise(self) -> IntegerNoise:
+        """An average's noise on its row count."""
+        return IntegerNoise(self.epsilon / 2, self.count_units)
+
     def _interval(self) -> float:
         """Counts: t. Sums: t·g + g/2 (the exact value was rounded to g). Averages: the
         half-width of the sum's error minus the mean times the count's error, at the
         largest mean the bounds allow (where it is widest), plus g/2; per row."""
         g = self.granularity
-        t = discrete.half_width(self.value_epsilon, self.value_units)
+        t = self.value_noise.half_width()
         if self.kind is CellKind.COUNT:
             return float(t)
         if self.kind is CellKind.SUM:
             return discrete.round_up(t * g + g / 2)
-        a_sum = discrete.alpha(self.value_epsilon, self.value_units)
-        a_count = discrete.alpha(self.epsilon / 2, self.count_units)
         widest_mean = self.sensitivity / self.count_sensitivity  # max(|lo|, |hi|)
-        w = discrete.ratio_half_width(g, a_sum, widest_mean, a_count)
+        w = mean_half_width(g, self.value_noise, widest_mean, self.count_noise)
         return discrete.round_up(w + g / 2)
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,14 +177,14 @@ def _spec(cell: OutputCell, epsilon: float) -> NoiseSpec:
     bound) with ε split evenly between sum and count."""
     if cell.fine <= 0 or cell.kind is CellKind.COUNT:
         return NoiseSpec(
-            cell.column, cell.kind, MECHANISMS[cell.kind], cell.sensitivity, epsilon,
+            cell.column, cell.kind, "", cell.sensitivity, epsilon,
             cell.count_sensitivity,
         )  # fmt: skip
     lo, hi = discrete.exact(cell.lower), discrete.exact(cell.upper)
     widest = (hi - lo) / 2 if cell.kind is CellKind.AVG else max(abs(lo), abs(hi))
     sensitivity = float(widest * Fraction(cell.count_sensitivity))
     return NoiseSpec(
-        cell.column, cell.kind, MECHANISMS[cell.kind], sensitivity, epsilon,
+        cell.column, cell.kind, "", sensitivity, epsilon,
         cell.count_sensitivity, lower=cell.lower, upper=cell.upper, fine=cell.fine,
     )  # fmt: skip
 
@@ -183,7 +198,7 @@ def _whole(value: Any) -> int:
 
 def _fixed_units(frame: pd.DataFrame, spec: NoiseSpec) -> list[int]:
     """Each row's exact fixed-point total (centred, for an average) rounded to units of g,
-    plus discrete Laplace noise. A group with no values counts as a sum of 0, so whether
+    plus integer noise. A group with no values counts as a sum of 0, so whether
     it had any is not released beside the noise."""
     fine = discrete.exact(spec.fine)
     centre = spec.fine_centre
@@ -192,25 +207,25 @@ def _fixed_units(frame: pd.DataFrame, spec: NoiseSpec) -> list[int]:
         raise KeyError(f"result has no fixed-point companion {name!r} for {spec.column!r}")
     totals = frame[name].tolist()
     rows = frame[f"__cnt__{spec.column}"].tolist() if centre else [0] * len(totals)
-    noise = discrete.sample(len(totals), spec.value_epsilon, spec.value_units)
+    noise = spec.value_noise.sample(len(totals))
     return [
         discrete.to_units_exact((_whole(t) - _whole(n) * centre) * fine, spec.granularity) + int(z)
         for t, n, z in zip(totals, rows, noise.tolist(), strict=True)
     ]
 
 
-def _noisy_units(values: pd.Series, epsilon: float, step: int, g: float) -> list[int | None]:
-    """Each value rounded to whole units of g, plus discrete Laplace noise; None stays None."""
-    noise = discrete.sample(len(values), epsilon, step)
+def _noisy_units(values: pd.Series, noise: IntegerNoise, g: float) -> list[int | None]:
+    """Each value rounded to whole units of g, plus integer noise; None stays None."""
+    draws = noise.sample(len(values))
     return [
         None if pd.isna(v) else discrete.to_units(float(v), g) + int(z)
-        for v, z in zip(values.tolist(), noise.tolist(), strict=True)
+        for v, z in zip(values.tolist(), draws.tolist(), strict=True)
     ]
 
 
-def _count(values: pd.Series, epsilon: float, step: int) -> list[int | None]:
+def _count(values: pd.Series, noise: IntegerNoise) -> list[int | None]:
     """A noisy count, never below zero (post-processing, so free)."""
-    return [None if k is None else max(0, k) for k in _noisy_units(values, epsilon, step, 1.0)]
+    return [None if k is None else max(0, k) for k in _noisy_units(values, noise, 1.0)]
 
 
 def _column(found: list[Any], index: pd.Index) -> pd.Series:
@@ -260,7 +275,7 @@ def _fixed_release(frame: pd.DataFrame, spec: NoiseSpec) -> list[float]:
     totals = _fixed_units(frame, spec)
     if spec.kind is CellKind.SUM:
         return [_fixed_sum(k, spec) for k in totals]
-    counts = _count(frame[f"__cnt__{spec.column}"], spec.epsilon / 2, spec.count_units)
+    counts = _count(frame[f"__cnt__{spec.column}"], spec.count_noise)
     return [_fixed_mean(t, c, spec) for t, c in zip(totals, counts, strict=True)]
 
 
@@ -272,18 +287,18 @@ def apply_noise(frame: pd.DataFrame, specs: list[NoiseSpec]) -> pd.DataFrame:
         if spec.column not in noisy:
             raise KeyError(f"result has no column {spec.column!r} to add noise to")
         index = noisy[spec.column].index
-        eps, step, g = spec.value_epsilon, spec.value_units, spec.granularity
+        noise, g = spec.value_noise, spec.granularity
         if spec.fixed_point:
             noisy[spec.column] = _column(_fixed_release(frame, spec), index)
         elif spec.kind is CellKind.COUNT:
-            noisy[spec.column] = _column(_count(frame[spec.column], eps, step), index)
+            noisy[spec.column] = _column(_count(frame[spec.column], noise), index)
         elif spec.kind is CellKind.SUM:
-            found = _noisy_units(frame[spec.column], eps, step, g)
+            found = _noisy_units(frame[spec.column], noise, g)
             released = [None if k is None else discrete.from_units(k, g) for k in found]
             noisy[spec.column] = _column(released, index)
         else:
-            totals = _noisy_units(frame[f"__sum__{spec.column}"], eps, step, g)
-            counts = _count(frame[f"__cnt__{spec.column}"], spec.epsilon / 2, spec.count_units)
+            totals = _noisy_units(frame[f"__sum__{spec.column}"], noise, g)
+            counts = _count(frame[f"__cnt__{spec.column}"], spec.count_noise)
             means = [_mean(t, c, spec) for t, c in zip(totals, counts, strict=True)]
             noisy[spec.column] = _column(means, index)
     return noisy

@@ -19,6 +19,7 @@ from catalog.schema import parse_schema
 from core.levels import Level
 from policies import discrete
 from policies.engine import LicenseScope, check_query
+from policies.noise import IntegerNoise, mean_half_width
 from policies.privacy import NoiseSpec, apply_noise
 
 SCHEMA = {
@@ -142,9 +143,8 @@ def test_the_even_split_of_a_means_epsilon_is_best_for_the_worst_mean() -> None:
 
     def worst_half_width(share: float) -> float:
         units = math.ceil(discrete.exact(radius) / discrete.exact(g))
-        a_sum = discrete.alpha(epsilon * share, units)
-        a_count = discrete.alpha(epsilon * (1 - share), 1)
-        return discrete.ratio_half_width(g, a_sum, radius, a_count)
+        total = IntegerNoise(epsilon * share, units)
+        return mean_half_width(g, total, radius, IntegerNoise(epsilon * (1 - share), 1))
 
     even = worst_half_width(0.5)
     assert all(worst_half_width(s) > even for s in (0.3, 0.4, 0.45, 0.55, 0.6, 0.7))

@@ -11,6 +11,7 @@ import pytest
 
 from core.levels import Level
 from policies import discrete
+from policies.noise import IntegerNoise
 from policies.privacy import NoiseSpec, apply_noise, plan_noise
 from policies.rewrite import OutputCell
 
@@ -123,17 +124,20 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_noise_in_units_of_g_is_discrete_laplace_with_the_planned_epsilon(case: str) -> None:
+def test_noise_in_units_of_g_follows_the_planned_mechanism(case: str) -> None:
+    """Counts (Δ = 2 here) and sums get the mechanism their spec names, at its ε."""
     spec, column, true = CASES[case]
+    assert spec.value_noise.mechanism == "discrete_staircase"  # Δ ≥ 2: it beats the Laplace
     draws = 20_000
     released = apply_noise(pd.DataFrame({column: [true] * draws}), [spec])[column]
     units = (released.to_numpy() - true) / spec.granularity
     assert np.all(units == np.round(units))  # whole units of g, nothing in between
-    variance = _dlap_variance(spec.epsilon, spec.value_units)
+    k = np.arange(-60 * spec.value_units, 60 * spec.value_units)  # far beyond 60·Δ/ε: < 1e-7
+    pmf = spec.value_noise.pmf(k)
+    variance = float(np.sum(pmf * k.astype(float) ** 2))
     assert abs(units.mean()) < 4 * math.sqrt(variance / draws)
     assert units.var() == pytest.approx(variance, rel=0.06)
-    a = math.exp(-spec.epsilon / spec.value_units)
-    assert np.mean(units == 0) == pytest.approx((1 - a) / (1 + a), abs=0.01)
+    assert np.mean(units == 0) == pytest.approx(pmf[k == 0].item(), abs=0.01)
 
 
 def test_accuracy_is_that_of_float_laplace_at_the_same_epsilon() -> None:
@@ -191,8 +195,25 @@ def test_a_stored_spec_without_granularity_gets_it_and_integer_noise() -> None:
         "count_sensitivity": 1.0,
     }
     spec = NoiseSpec(**old)  # type: ignore[arg-type]
-    assert spec.mechanism == "discrete_laplace_fixed_point"
+    assert spec.mechanism == "discrete_staircase_fixed_point"  # the best for Δ = 100 units
     assert spec.granularity == 1e4 and spec.ci95 > 0
     assert NoiseSpec(**spec.to_dict()) == spec
     with pytest.raises(ValueError, match="power of ten"):
         NoiseSpec(**{**old, "granularity": 3.0})  # type: ignore[arg-type]
+
+
+def test_a_stored_spec_keeps_the_mechanism_it_stated() -> None:
+    """A job checked before the staircase existed is noised as its decision said."""
+    stated = NoiseSpec("s", "sum", "discrete_laplace_fixed_point", 1e6, 0.5)
+    assert stated.mechanism == "discrete_laplace_fixed_point"
+    released = apply_noise(pd.DataFrame({"s": [5e8] * 20_000}), [stated])["s"]
+    units = (released.to_numpy() - 5e8) / stated.granularity
+    laplace = IntegerNoise(0.5, stated.value_units, "discrete_laplace")
+    stairs = IntegerNoise(0.5, stated.value_units, "discrete_staircase")
+    inner = stairs.step - 1  # the staircase's flat centre: where the two differ most
+
+    def central(noise: IntegerNoise) -> float:
+        return float(noise.cdf(np.array([inner]))[0] - noise.cdf(np.array([-inner - 1]))[0])
+
+    assert abs(central(stairs) - central(laplace)) > 0.02  # the two can be told apart
+    assert np.mean(np.abs(units) <= inner) == pytest.approx(central(laplace), abs=0.012)
