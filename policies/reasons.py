@@ -202,19 +202,9 @@ REASONS: dict[str, Wording] = {
 }
 
 
-def reason(
-    rule: str,
-    *,
-    column: str | None = None,
-    level: str | None = None,
-    message: str | None = None,
-    suggestion: str | None = None,
-    **figures: Any,
-) -> Reason:
-    """The policy engine's reason for `rule`, worded from its figures."""
-    return worded(
-        REASONS, rule, column=column, level=level, message=message, suggestion=suggestion, **figures
-    )
+def reason(rule: str, **given: Any) -> Reason:
+    """The policy engine's reason for `rule`, worded from its figures (see `worded`)."""
+    return worded(REASONS, rule, **given)
 
 
 def worded(

@@ -29,6 +29,7 @@ from typing import Any
 
 from sandbox.limits import Limits
 from sandbox.outdir import OutMount
+from sandbox.slot_folders import SlotFolders
 
 READY, CLAIMED, GO = "ready", "claimed", ".go"
 LABEL = "org.sluice.slot"  # the slot's folder
@@ -63,22 +64,10 @@ def pool_of(home: Path | None, pool_dir: Path | None = None) -> tuple[str, Path]
 
 
 @dataclass
-class Slot:
+class Slot(SlotFolders):
     path: Path
     container_id: str
     out: OutMount
-
-    @property
-    def job_dir(self) -> Path:
-        return self.path / "job"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.path / "data"
-
-    @property
-    def out_dir(self) -> Path:
-        return self.path / "out"
 
     @property
     def fifo(self) -> Path:

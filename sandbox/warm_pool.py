@@ -32,6 +32,7 @@ from sandbox.limits import Limits, rlimits
 from sandbox.outdir import OutMount
 from sandbox.pool import place_job
 from sandbox.runner import SandboxRun, prepare_work_dir
+from sandbox.slot_folders import SlotFolders
 
 GO = ".go"  # the FIFO in /job the runtime blocks on
 READY_MARK = ".sluice-ready"  # the runtime's word, in /out, that it has loaded
@@ -42,25 +43,13 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
-class WarmBubblewrap:
+class WarmBubblewrap(SlotFolders):
     """One pre-started sandbox: its folder on the host and its bwrap process."""
 
     path: Path
     handle: BubblewrapHandle
     out: OutMount
     child_pid: int = 0  # the runtime (pid 1 inside), as the host numbers it
-
-    @property
-    def job_dir(self) -> Path:
-        return self.path / "job"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.path / "data"
-
-    @property
-    def out_dir(self) -> Path:
-        return self.path / "out"
 
     @property
     def spill_dir(self) -> Path:
