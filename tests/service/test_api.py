@@ -19,13 +19,6 @@ GOOD_SQL = "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY di
 
 
 @pytest.fixture
-def api(world: World) -> TestClient:
-    from service.api import create_app
-
-    return TestClient(create_app(world.domain.settings))
-
-
-@pytest.fixture
 def tokens(world: World) -> dict[str, str]:
     with world.domain.transaction() as session:
         return {

@@ -16,13 +16,6 @@ from tests.conftest import AUTHORITY, World
 
 
 @pytest.fixture
-def api(world: World) -> TestClient:
-    from service.api import create_app
-
-    return TestClient(create_app(world.domain.settings))
-
-
-@pytest.fixture
 def as_(world: World) -> dict[str, dict[str, str]]:
     with world.domain.transaction() as session:
         return {

@@ -24,13 +24,6 @@ NAMES = ("li", "mallory", "wang", "chen", "gao")
 
 
 @pytest.fixture
-def api(world: World) -> TestClient:
-    from service.api import create_app
-
-    return TestClient(create_app(world.domain.settings))
-
-
-@pytest.fixture
 def as_(world: World) -> dict[str, dict[str, str]]:
     """Authorization headers per user; gao works for the data authority."""
     with world.domain.transaction() as session:

@@ -18,13 +18,6 @@ from tests.conftest import AUTHORITY, World, run_cli
 
 
 @pytest.fixture
-def api(world: World) -> TestClient:
-    from service.api import create_app
-
-    return TestClient(create_app(world.domain.settings))
-
-
-@pytest.fixture
 def as_(world: World) -> dict[str, dict[str, str]]:
     with world.domain.transaction() as session:
         add_user(session, "gao", "authority", None, AUTHORITY)

@@ -129,13 +129,6 @@ def test_dataset_rules_through_the_cli(home: Path) -> None:
     assert sluice(home, "outputs", "rules", "show")["datasets"] == []  # type: ignore[index]
 
 
-@pytest.fixture
-def api(world: World) -> TestClient:
-    from service.api import create_app
-
-    return TestClient(create_app(world.domain.settings))
-
-
 @pytest.mark.sandbox
 def test_the_review_api(api: TestClient, world: World) -> None:
     with world.domain.transaction() as session:
