@@ -197,8 +197,9 @@ def get_dataset(session: Session, name: str) -> Dataset:
     dataset = session.scalars(select(Dataset).where(Dataset.name == name)).first()
     if dataset is None:
         known = [d.name for d in list_datasets(session)]
-        hint = f"known datasets: {', '.join(known)}" if known else "no dataset is registered yet"
-        raise NotFound(f"no dataset named {name!r}; {hint}")
+        if not known:
+            raise NotFound.coded("dataset_missing_none", name=name)
+        raise NotFound.coded("dataset_missing", name=name, known=", ".join(known))
     return dataset
 
 

@@ -57,10 +57,11 @@ def add_operator(session: Session, name: str, actor: Actor) -> Operator:
 def get_operator(session: Session, name: str) -> Operator:
     operator = session.scalar(select(Operator).where(Operator.name == name))
     if operator is None:
-        raise NotFound(
-            f"no operator named {name!r}",
+        raise NotFound.coded(
+            "operator_missing",
             suggestion="add the company first",
             step=Step.ADD_OPERATOR,
+            name=name,
         )
     return operator
 
@@ -81,7 +82,7 @@ def add_user(session: Session, name: str, role: str, operator: str | None, actor
             step=Step.DROP_COMPANY,
         )
     if session.scalar(select(User).where(User.name == name)):
-        raise Conflict(f"user {name!r} already exists; choose another name")
+        raise Conflict.coded("user_exists", name=name)
     company = get_operator(session, operator) if operator else None
     user = User(name=name, role=role, operator_id=company.id if company else None)
     session.add(user)
@@ -99,8 +100,8 @@ def add_user(session: Session, name: str, role: str, operator: str | None, actor
 def get_user(session: Session, name: str) -> User:
     user = session.scalar(select(User).where(User.name == name))
     if user is None:
-        raise NotFound(
-            f"no user named {name!r}", suggestion="add the user first", step=Step.ADD_USER
+        raise NotFound.coded(
+            "user_missing", suggestion="add the user first", step=Step.ADD_USER, name=name
         )
     return user
 

@@ -188,10 +188,11 @@ def licensed_dataset(session: Session, name: str, operator_id: int | None) -> Da
     }
     found = session.scalars(select(Dataset).where(Dataset.name == name)).first()
     if found is None or name not in covered:
-        raise NotFound(
-            f"no dataset named {name!r} under your licences",
+        raise NotFound.coded(
+            "dataset_not_under_licences",
             suggestion="list your licenses",
             step=Step.LIST_LICENSES,
+            name=name,
         )
     return found
 

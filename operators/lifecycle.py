@@ -39,7 +39,7 @@ def _schemas(session: Session, names: list[str]) -> dict[str, DatasetSchema]:
 
 def _decider(actor: Actor) -> None:
     if actor.role not in DECIDERS:
-        raise PermissionDenied(f"only the data authority decides on licenses; you are {actor.role}")
+        raise PermissionDenied.coded("license_decision_role", role=str(actor.role))
 
 
 def _in_state(record: License, *states: LicenseStatus) -> None:

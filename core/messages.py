@@ -1,0 +1,36 @@
+"""Every coded error sentence the domain raises, by code: its English template.
+
+An error raised through `SluiceError.coded(code, **figures)` carries the code and the
+figures its sentence is made from, so the console can word it in the reader's language
+(`message:<code>` in its catalog); the English here is what the API and the CLI show.
+A code missing from `MESSAGES` cannot be raised: `coded` refuses it.
+"""
+
+from __future__ import annotations
+
+from string import Formatter
+
+__all__ = ["MESSAGES", "message_figures"]
+
+MESSAGES: dict[str, str] = {
+    # not found
+    "dataset_missing": "no dataset named {name!r}; known datasets: {known}",
+    "dataset_missing_none": "no dataset named {name!r}; no dataset is registered yet",
+    "dataset_not_under_licences": "no dataset named {name!r} under your licences",
+    "interface_missing": "no interface with id {interface_id}",
+    "job_missing": "no job with id {job_id}",
+    "job_not_released": "job {job_id} has no release yet; it is {status}",
+    "operator_missing": "no operator named {name!r}",
+    "user_missing": "no user named {name!r}",
+    # permission refusals
+    "license_decision_role": "only the data authority decides on licenses; you are {role}",
+    "role_needed": "this needs the role {roles}; you are {role}",
+    # conflicts
+    "user_exists": "user {name!r} already exists; choose another name",
+}
+
+
+def message_figures(code: str) -> frozenset[str]:
+    """The names a code's template uses: exactly the figures every such error carries."""
+    parsed = Formatter().parse(MESSAGES[code])
+    return frozenset(name for _, name, _, _ in parsed if name)
