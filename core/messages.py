@@ -25,6 +25,12 @@ MESSAGES: dict[str, str] = {
     # permission refusals
     "license_decision_role": "only the data authority decides on licenses; you are {role}",
     "role_needed": "this needs the role {roles}; you are {role}",
+    "page_role": "this page is for {roles}; you are {role}",
+    "form_stale": "the form is stale or came from elsewhere; reload the page",
+    "login_elsewhere": "log in from this server's own login page",
+    "password_wrong": "the name or password is wrong",
+    "login_code_wrong": "the name or one-time code is wrong",
+    "token_unusable": "the token is unknown, revoked or expired",
     # conflicts
     "user_exists": "user {name!r} already exists; choose another name",
 }

@@ -133,8 +133,8 @@ def authenticate(session: Session, token: str, now: datetime | None = None) -> U
     now = now or utcnow()
     record = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
     if record is None or record.revoked or record.expires_at < now:
-        raise PermissionDenied(
-            "the token is unknown, revoked or expired",
+        raise PermissionDenied.coded(
+            "token_unusable",
             suggestion="create a new token",
             step=Step.CREATE_TOKEN,
         )

@@ -133,6 +133,19 @@ def error_label(code: str, t: Translate) -> str:
     return _label(f"error:{code}", code, t)
 
 
+# figures naming roles: worded one role at a time ("authority or regulator")
+ROLE_FIGURES = frozenset({"role", "roles"})
+
+
+def _error_figures(error: SluiceError, t: Translate) -> dict[str, Any]:
+    """A coded error's figures, with the roles it names in the reader's language."""
+    figures = dict(error.figures or {})
+    for name in ROLE_FIGURES & figures.keys():
+        roles = str(figures[name]).split(" or ")
+        figures[name] = t(" or ").join(_label(role, role, t) for role in roles)
+    return figures
+
+
 def error_words(error: SluiceError, t: Translate) -> Worded:
     """A refusal for a console page: the error's kind and, when it is coded, its sentence
     in words when the page's language is not English; the next step the domain names,
@@ -140,7 +153,7 @@ def error_words(error: SluiceError, t: Translate) -> Worded:
     sentence = error.message
     if error.message_code is not None:
         key = f"message:{error.message_code}"
-        sentence = _from_catalog(key, error.figures or {}, error.message, t)
+        sentence = _from_catalog(key, _error_figures(error, t), error.message, t)
     message = _from_catalog(f"error:{error.code}", {}, error.message, t)
     if message != error.message and not error.reasons:
         message = t("{kind}: {message}", kind=message, message=sentence)  # keep the facts
