@@ -71,16 +71,16 @@ HTTP_PROBLEMS: dict[str, tuple[int, str]] = {
 
 
 def problem(
-    code: str, status: int, detail: str, instance: str | None = None, **extensions: Any
+    error: str, status: int, detail: str, instance: str | None = None, **extensions: Any
 ) -> ProblemOut:
-    """One problem document; `None` extensions are left out."""
-    title = HTTP_PROBLEMS.get(code, (status, code.replace("_", " ").capitalize()))[1]
+    """One problem document, `error` its kind's code; `None` extensions are left out."""
+    title = HTTP_PROBLEMS.get(error, (status, error.replace("_", " ").capitalize()))[1]
     body: dict[str, Any] = {
-        "type": TYPE_PREFIX + code,
+        "type": TYPE_PREFIX + error,
         "title": title,
         "status": status,
         "detail": detail,
-        "error": code,
+        "error": error,
     }
     if instance is not None:
         body["instance"] = instance
