@@ -18,6 +18,9 @@ MESSAGES: dict[str, str] = {
     "dataset_missing_none": "no dataset named {name!r}; no dataset is registered yet",
     "dataset_not_under_licences": "no dataset named {name!r} under your licences",
     "interface_missing": "no interface with id {interface_id}",
+    "license_missing": "no license with id {license_id}",
+    "product_missing": "no product with id {product_id}",
+    "release_missing": "no release with id {release_id}",
     "job_missing": "no job with id {job_id}",
     "job_not_released": "job {job_id} has no release yet; it is {status}",
     "operator_missing": "no operator named {name!r}",
@@ -33,6 +36,19 @@ MESSAGES: dict[str, str] = {
     "token_unusable": "the token is unknown, revoked or expired",
     # conflicts
     "user_exists": "user {name!r} already exists; choose another name",
+    "operator_exists": "operator {name!r} already exists; choose another name",
+    "dataset_registered": "dataset {name} is already registered (version {version})",
+    "ingest_running": "an ingest of {name} is already running (started by {user})",
+    "job_transition": "job {job_id} is {status} and cannot become {to}",
+    "job_gate_blocked": "job {job_id} was blocked by the output gate and cannot be approved",
+    "job_not_awaiting_review": "job {job_id} is {status}, not awaiting review",
+    "already_reviewed": "{reviewer} has already reviewed job {job_id}; another reviewer must",
+    "nothing_releasable": "job {job_id} has nothing releasable without an exception",
+    "license_wrong_state": "license {license_id} is {status}; this step needs {states}",
+    "license_not_revocable": "license {license_id} is {status}, it cannot be revoked",
+    "product_not_listed": "product {product_id} is {status}; list it again to sell it",
+    "product_already": "product {product_id} is already {status}",
+    "product_not_sellable": "product {product_id} is {status}; it cannot be sold",
 }
 
 

@@ -46,7 +46,7 @@ def add_operator(session: Session, name: str, actor: Actor) -> Operator:
     if not name:
         raise InvalidInput("operator name is empty; give the company's name")
     if session.scalar(select(Operator).where(Operator.name == name)):
-        raise Conflict(f"operator {name!r} already exists; choose another name")
+        raise Conflict.coded("operator_exists", name=name)
     operator = Operator(name=name)
     session.add(operator)
     session.flush()

@@ -129,8 +129,11 @@ def grant_license(
 def license_not_found(license_id: int) -> NotFound:
     """The one answer for a license that does not exist or is another company's, so
     the two cannot be told apart."""
-    return NotFound(
-        f"no license with id {license_id}", suggestion="list your licenses", step=Step.LIST_LICENSES
+    return NotFound.coded(
+        "license_missing",
+        suggestion="list your licenses",
+        step=Step.LIST_LICENSES,
+        license_id=license_id,
     )
 
 
@@ -213,7 +216,9 @@ def revoke_license(session: Session, license_id: int, actor: Actor, reason: str 
     record = get_license(session, license_id)
     revocable = (LicenseStatus.ACTIVE, LicenseStatus.SUSPENDED, LicenseStatus.EXPIRED)
     if record.status not in revocable:
-        raise Conflict(f"license {license_id} is {record.status}, it cannot be revoked")
+        raise Conflict.coded(
+            "license_not_revocable", license_id=license_id, status=str(record.status)
+        )
     previous, record.status = record.effective_status(), LicenseStatus.REVOKED
     record.decided_at = utcnow()
     append(

@@ -45,7 +45,10 @@ def _decider(actor: Actor) -> None:
 def _in_state(record: License, *states: LicenseStatus) -> None:
     status = record.effective_status()
     if status not in states:
-        raise Conflict(f"license {record.id} is {status}; this step needs {' or '.join(states)}")
+        needed = " or ".join(states)
+        raise Conflict.coded(
+            "license_wrong_state", license_id=record.id, status=str(status), states=needed
+        )
 
 
 def _narrower_level(asked: str | None, applied: Level) -> Level:

@@ -110,7 +110,7 @@ def reprice_product(
     product = get_product(session, product_id)
     _check_owner(user, product.operator_id, "reprice it", product_not_found(product_id))
     if product.status != "listed":
-        raise Conflict(f"product {product_id} is {product.status}; list it again to sell it")
+        raise Conflict.coded("product_not_listed", product_id=product_id, status=product.status)
     before = product.pricing.get("tiers")
     product.pricing = pricing.validate().to_dict()
     product.price_yuan = pricing.tiers()["commercial"]
@@ -131,7 +131,7 @@ def withdraw_product(session: Session, product_id: int, user: Principal, reason:
     if user.role not in ("authority", "admin"):
         _check_owner(user, product.operator_id, "withdraw it", product_not_found(product_id))
     if product.status != "listed":
-        raise Conflict(f"product {product_id} is already {product.status}")
+        raise Conflict.coded("product_already", product_id=product_id, status=product.status)
     if not reason.strip():
         raise InvalidInput("say why the product is withdrawn; buyers and the regulator see it")
     product.status = "withdrawn"
@@ -160,8 +160,11 @@ def list_products(
 
 def product_not_found(product_id: int) -> NotFound:
     """The one answer for a product that does not exist or is another company's."""
-    return NotFound(
-        f"no product with id {product_id}", suggestion="list the products", step=Step.LIST_PRODUCTS
+    return NotFound.coded(
+        "product_missing",
+        suggestion="list the products",
+        step=Step.LIST_PRODUCTS,
+        product_id=product_id,
     )
 
 

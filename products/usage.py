@@ -98,7 +98,7 @@ def record_usage(
     """One sale or use, priced at the buyer type's current tier."""
     product = _owned(session, product_id, user)
     if product.status != "listed":
-        raise Conflict(f"product {product_id} is {product.status}; it cannot be sold")
+        raise Conflict.coded("product_not_sellable", product_id=product_id, status=product.status)
     if not buyer.strip():
         raise InvalidInput("name the buyer (kept for the regulator, not published)")
     if not 1 <= quantity <= 1_000_000:

@@ -118,8 +118,10 @@ def start_ingest(
     )
     if started is not run:
         shutil.rmtree(source.parent, ignore_errors=True)
-        raise Conflict(
-            f"an ingest of {schema.dataset} is already running (started by {started.started_by})",
+        raise Conflict.coded(
+            "ingest_running",
+            name=schema.dataset,
+            user=started.started_by,
             suggestion="wait until it has finished, then ingest again",
         )
     return run

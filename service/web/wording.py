@@ -133,14 +133,14 @@ def error_label(code: str, t: Translate) -> str:
     return _label(f"error:{code}", code, t)
 
 
-# figures naming roles: worded one role at a time ("authority or regulator")
-ROLE_FIGURES = frozenset({"role", "roles"})
+# figures naming roles or states: worded one at a time ("authority or regulator")
+LABELLED_FIGURES = frozenset({"role", "roles", "status", "states", "to"})
 
 
 def _error_figures(error: SluiceError, t: Translate) -> dict[str, Any]:
-    """A coded error's figures, with the roles it names in the reader's language."""
+    """A coded error's figures, with the roles and states it names in the reader's language."""
     figures = dict(error.figures or {})
-    for name in ROLE_FIGURES & figures.keys():
+    for name in LABELLED_FIGURES & figures.keys():
         roles = str(figures[name]).split(" or ")
         figures[name] = t(" or ").join(_label(role, role, t) for role in roles)
     return figures
