@@ -39,33 +39,36 @@ def check_terms(
     try:
         level = Level(max_level.upper())
     except ValueError:
-        raise InvalidInput(f"unknown level {max_level!r}; use L1, L2 or L3") from None
+        raise InvalidInput.coded("level_unknown", level=max_level) from None
     if level is Level.L4:
-        raise InvalidInput("L4 core data never enters the domain; licenses go up to L3")
+        raise InvalidInput.coded("level_l4")
     if not purpose.strip():
-        raise InvalidInput("a license needs a purpose; describe the scenario (应用场景)")
+        raise InvalidInput.coded("license_purpose")
     if valid_until <= date.today():
-        raise InvalidInput(
-            f"the license's end date {valid_until} is not in the future",
+        raise InvalidInput.coded(
+            "license_end_past",
+            valid_until=str(valid_until),
             suggestion="give a later end date",
             step=Step.LICENSE_END_DATE,
         )
     if not epsilon > 0:
-        raise InvalidInput(
-            f"the privacy budget ε must be positive, got {epsilon}",
+        raise InvalidInput.coded(
+            "epsilon_not_positive",
+            epsilon=epsilon,
             suggestion="give a positive budget",
             step=Step.LICENSE_BUDGET,
         )
     if not 0 <= delta < 1:
-        raise InvalidInput(
-            f"the privacy budget δ must be at least 0 and below 1, got {delta}",
+        raise InvalidInput.coded(
+            "delta_out_of_range",
+            delta=delta,
             suggestion="give a small δ, well below one over the number of people "
             f"(default {DEFAULT_DELTA:g}); 0 allows no release whose keys are chosen by DP",
             step=Step.LICENSE_BUDGET,
         )
     if not schemas:
-        raise InvalidInput(
-            "a license needs at least one dataset",
+        raise InvalidInput.coded(
+            "license_no_dataset",
             suggestion="name the datasets it covers",
             step=Step.LICENSE_DATASETS,
         )

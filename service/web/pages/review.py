@@ -59,7 +59,7 @@ def notebook(request: Request, job_id: Id, _who: Reviewer) -> HTMLResponse:
 def decide(request: Request, job_id: Id, who: Reviewer, form: FormDep) -> Any:
     decision = str(form.get("decision", ""))
     if decision not in ("approve", "deny"):
-        raise InvalidInput("choose approve or deny")
+        raise InvalidInput.coded("review_decision")
     exception = decision == "approve" and form.get("exception") == "yes"
     domain = domain_of(request)
     with domain.transaction() as s:
