@@ -25,6 +25,11 @@ MESSAGES: dict[str, str] = {
     "job_not_released": "job {job_id} has no release yet; it is {status}",
     "operator_missing": "no operator named {name!r}",
     "user_missing": "no user named {name!r}",
+    "token_missing": "user {name!r} has no live token with id {token_id}",
+    "job_no_outputs": "job {job_id} is {status}: it has no outputs to review yet",
+    "job_no_notebook": "job {job_id} has no executed notebook",
+    "job_no_table": "job {job_id} released {count} table(s); there is no table {index}",
+    "product_no_release": "product {product_id} has no release behind it",
     # permission refusals
     "license_decision_role": "only the data authority decides on licenses; you are {role}",
     "role_needed": "this needs the role {roles}; you are {role}",

@@ -158,7 +158,7 @@ def revoke_tokens(
         record.revoked = True
         revoked.append(record.id)
     if token_id is not None and not revoked:
-        raise NotFound(f"user {user.name!r} has no live token with id {token_id}")
+        raise NotFound.coded("token_missing", name=user.name, token_id=token_id)
     close_token_use(session, token_ids=revoked)
     append(session, actor, AuditAction.TOKEN_REVOKED, f"user:{user.id}", {"token_ids": revoked})
     return revoked
