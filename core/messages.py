@@ -39,6 +39,10 @@ MESSAGES: dict[str, str] = {
     "password_wrong": "the name or password is wrong",
     "login_code_wrong": "the name or one-time code is wrong",
     "token_unusable": "the token is unknown, revoked or expired",
+    # licences that cannot be used
+    "license_not_yet": "license {license_id} is in force from {valid_from}; wait until then",
+    "license_not_active": "license {license_id} is {status}; ask the data authority for a new one",
+    "license_expired": "license {license_id} expired on {valid_until}; apply for a renewal",
     # invalid input on the console's forms
     "level_unknown": "unknown level {level!r}; use L1, L2 or L3",
     "level_l4": "L4 core data never enters the domain; licenses go up to L3",

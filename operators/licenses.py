@@ -151,16 +151,16 @@ def usable_license(session: Session, license_id: int) -> License:
     """The license, if it may be used today; LicenseInvalid says why not."""
     record = get_license(session, license_id)
     if record.valid_from is not None and record.valid_from > date.today():
-        raise LicenseInvalid(
-            f"license {license_id} is in force from {record.valid_from}; wait until then"
+        raise LicenseInvalid.coded(
+            "license_not_yet", license_id=license_id, valid_from=str(record.valid_from)
         )
     if record.status != LicenseStatus.ACTIVE:
-        raise LicenseInvalid(
-            f"license {license_id} is {record.status}; ask the data authority for a new one"
+        raise LicenseInvalid.coded(
+            "license_not_active", license_id=license_id, status=str(record.status)
         )
     if record.valid_until < date.today():
-        raise LicenseInvalid(
-            f"license {license_id} expired on {record.valid_until}; apply for a renewal"
+        raise LicenseInvalid.coded(
+            "license_expired", license_id=license_id, valid_until=str(record.valid_until)
         )
     return record
 
