@@ -73,6 +73,13 @@ MESSAGES: dict[str, str] = {
     "ingest_file_missing": "choose the data file to ingest (.csv or .parquet)",
     "ingest_schema_missing": "a new dataset needs its schema",
     "review_decision": "choose approve or deny",
+    # permission refusals in review and sales
+    "not_a_reviewer": "user {name!r} is a {role}, not a reviewer",
+    "own_company_review": "a reviewer may not review their own company's output",
+    "usage_owner": "only the company that lists a product records its usage",
+    "ceiling_role": "only the data authority sets ceiling prices",
+    "fee_owner": "only the company that lists a product sets its fee",
+    "annual_role": "the data authority publishes the annual disclosure",
     # conflicts
     "user_exists": "user {name!r} already exists; choose another name",
     "operator_exists": "operator {name!r} already exists; choose another name",

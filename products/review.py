@@ -45,9 +45,9 @@ def review_queue(session: Session) -> list[Job]:
 def may_review(reviewer: User, job: Job) -> None:
     """Refuse a reviewer who is not domain staff or who works for the submitting company."""
     if reviewer.role not in REVIEWER_ROLES:
-        raise PermissionDenied(f"user {reviewer.name!r} is a {reviewer.role}, not a reviewer")
+        raise PermissionDenied.coded("not_a_reviewer", name=reviewer.name, role=str(reviewer.role))
     if reviewer.operator_id is not None and reviewer.operator_id == job.operator_id:
-        raise PermissionDenied("a reviewer may not review their own company's output")
+        raise PermissionDenied.coded("own_company_review")
 
 
 def custom_outputs(job: Job) -> list[str]:

@@ -80,7 +80,7 @@ class SpendingRecord(Base):
 def _owned(session: Session, product_id: int, user: Principal) -> Product:
     product = get_product(session, product_id)
     if user.role not in ("admin", "operator"):
-        raise PermissionDenied("only the company that lists a product records its usage")
+        raise PermissionDenied.coded("usage_owner")
     if user.role == "operator" and user.operator_id != product.operator_id:
         raise product_not_found(product_id)  # exactly like a product that does not exist
     return product
