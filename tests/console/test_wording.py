@@ -302,3 +302,20 @@ def test_the_api_keeps_the_english_detail_and_adds_the_code(client, tokens) -> N
         "job_missing",
         {"job_id": 99999},
     )
+
+
+def test_every_coded_raise_names_a_registered_code_with_its_figures() -> None:
+    """A typo in a code or a figure would only fail when that raise is reached; read
+    every `.coded(...)` call in the domain and the service instead."""
+    wrong = []
+    for path in sorted(ROOT.glob("*/**/*.py")):
+        if path.parts[len(ROOT.parts)] in ("tests", "bench", ".venv"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "coded"):
+                continue
+            code = node.args[0].value if node.args else None  # type: ignore[attr-defined]
+            given = {k.arg for k in node.keywords} - {"suggestion", "step"}
+            if code not in MESSAGES or given != message_figures(code):
+                wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} {code}")
+    assert not wrong, wrong
