@@ -68,8 +68,9 @@ def _key(domain: Domain, run_id: str) -> str:
 def ingest_run(domain: Domain, run_id: str) -> IngestRun:
     run = _RUNS.get(_key(domain, run_id))
     if run is None:
-        raise NotFound(
-            f"no ingest {run_id!r} was started on this server",
+        raise NotFound.coded(
+            "ingest_run_missing",
+            run_id=run_id,
             suggestion="see the data catalog for what is registered",
         )
     return run
