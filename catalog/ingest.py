@@ -197,8 +197,9 @@ def get_dataset(session: Session, name: str) -> Dataset:
     dataset = session.scalars(select(Dataset).where(Dataset.name == name)).first()
     if dataset is None:
         known = [d.name for d in list_datasets(session)]
-        hint = f"known datasets: {', '.join(known)}" if known else "no dataset is registered yet"
-        raise NotFound(f"no dataset named {name!r}; {hint}")
+        if not known:
+            raise NotFound.coded("dataset_missing_none", name=name)
+        raise NotFound.coded("dataset_missing", name=name, known=", ".join(known))
     return dataset
 
 
@@ -229,10 +230,12 @@ def _folder_name(name: str, version: int) -> str:
 def _refuse_existing(session: Session, home: Home, name: str, new_version: bool) -> None:
     existing = session.scalars(select(Dataset).where(Dataset.name == name)).first()
     if existing is not None:
-        raise Conflict(
-            f"dataset {name} is already registered (version {existing.version})",
+        raise Conflict.coded(
+            "dataset_registered",
             suggestion="choose another name, or ingest it as a new version",
             step=Step.INGEST_NEW_VERSION,
+            name=name,
+            version=existing.version,
         )
     if (home.store / name).exists():
         raise Conflict(

@@ -71,7 +71,7 @@ def clear_dataset_rules(session: Session, dataset: str, actor: Actor) -> None:
     _may_set(actor)
     record = session.scalar(select(DatasetDisclosure).where(DatasetDisclosure.dataset == dataset))
     if record is None:
-        raise NotFound(f"dataset {dataset!r} has no rules of its own; it follows the domain's")
+        raise NotFound.coded("dataset_no_rules", name=dataset)
     session.delete(record)
     append(session, actor, AuditAction.DISCLOSURE_RULES_CLEARED, f"dataset:{dataset}", {})
 

@@ -156,7 +156,7 @@ def publish_annual_report(
 ) -> AnnualDisclosure:
     """Generate, sign, publish and file the year's report, and log it."""
     if user.role not in ("authority", "admin"):
-        raise PermissionDenied("the data authority publishes the annual disclosure")
+        raise PermissionDenied.coded("annual_role")
     signed = sign_report(annual_report(session, year), home)
     entry = append(
         session,

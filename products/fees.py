@@ -138,7 +138,7 @@ def set_ceiling(
 ) -> PriceCeiling:
     """The authority sets (or lowers, or raises) a product's ceiling price; filed."""
     if user.role not in ("authority", "admin"):
-        raise PermissionDenied("only the data authority sets ceiling prices")
+        raise PermissionDenied.coded("ceiling_role")
     _check_model(fee_model)
     if not 0 <= ceiling_yuan <= 1e9:
         raise InvalidInput(f"a ceiling must be between 0 and 1e9 yuan, not {ceiling_yuan}")
@@ -175,7 +175,7 @@ def set_fee(
     if user.role != "admin" and (
         user.role != "operator" or user.operator_id != product.operator_id
     ):
-        raise PermissionDenied("only the company that lists a product sets its fee")
+        raise PermissionDenied.coded("fee_owner")
     _check_model(fee_model)
     if not 0 <= price_yuan <= 1e9:
         raise InvalidInput(f"a price must be between 0 and 1e9 yuan, not {price_yuan}")

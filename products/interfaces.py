@@ -170,7 +170,9 @@ def _scoring_definition(
 def get_interface(session: Session, interface_id: int) -> Interface:
     interface = session.get(Interface, interface_id)
     if interface is None:
-        raise NotFound(f"no interface with id {interface_id}", suggestion="list the products")
+        raise NotFound.coded(
+            "interface_missing", suggestion="list the products", interface_id=interface_id
+        )
     return interface
 
 

@@ -59,17 +59,14 @@ def list_product(
     _check_owner(user, job.operator_id, "list it as a product", release_not_found(release_id))
     license = usable_license(session, job.license_id)
     if not name.strip():
-        raise InvalidInput("a product needs a name")
+        raise InvalidInput.coded("product_name")
     if price_yuan < 0:
-        raise InvalidInput("a price cannot be negative")
+        raise InvalidInput.coded("price_negative")
     if update_cycle not in UPDATE_CYCLES:
-        raise InvalidInput(f"update cycle must be one of {', '.join(UPDATE_CYCLES)}")
+        raise InvalidInput.coded("update_cycle", cycles=", ".join(UPDATE_CYCLES))
     term = term_until or license.valid_until
     if not date.today() <= term <= license.valid_until:
-        raise InvalidInput(
-            f"the product's term must end between today and the license's end "
-            f"({license.valid_until}); a product cannot outlive its license"
-        )
+        raise InvalidInput.coded("product_term", valid_until=str(license.valid_until))
     basis = (pricing or PricingBasis(costs={"other": price_yuan})).validate()
     product = Product(
         release_id=release.id,
@@ -110,7 +107,7 @@ def reprice_product(
     product = get_product(session, product_id)
     _check_owner(user, product.operator_id, "reprice it", product_not_found(product_id))
     if product.status != "listed":
-        raise Conflict(f"product {product_id} is {product.status}; list it again to sell it")
+        raise Conflict.coded("product_not_listed", product_id=product_id, status=product.status)
     before = product.pricing.get("tiers")
     product.pricing = pricing.validate().to_dict()
     product.price_yuan = pricing.tiers()["commercial"]
@@ -131,9 +128,9 @@ def withdraw_product(session: Session, product_id: int, user: Principal, reason:
     if user.role not in ("authority", "admin"):
         _check_owner(user, product.operator_id, "withdraw it", product_not_found(product_id))
     if product.status != "listed":
-        raise Conflict(f"product {product_id} is already {product.status}")
+        raise Conflict.coded("product_already", product_id=product_id, status=product.status)
     if not reason.strip():
-        raise InvalidInput("say why the product is withdrawn; buyers and the regulator see it")
+        raise InvalidInput.coded("withdrawal_reason")
     product.status = "withdrawn"
     product.updated_at = utcnow()
     append(
@@ -160,8 +157,11 @@ def list_products(
 
 def product_not_found(product_id: int) -> NotFound:
     """The one answer for a product that does not exist or is another company's."""
-    return NotFound(
-        f"no product with id {product_id}", suggestion="list the products", step=Step.LIST_PRODUCTS
+    return NotFound.coded(
+        "product_missing",
+        suggestion="list the products",
+        step=Step.LIST_PRODUCTS,
+        product_id=product_id,
     )
 
 

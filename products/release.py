@@ -148,7 +148,7 @@ def release_job(
     _refuse_differencing(session, job)
     names, withheld = released_files(job, exception is not None)
     if not names:
-        raise Conflict(f"job {job.id} has nothing releasable without an exception")
+        raise Conflict.coded("nothing_releasable", job_id=job.id)
     candidate = candidate_dir(home, job)
     files = {name: (candidate / name).read_bytes() for name in names}
     manifest = _manifest(session, job, reviewers, withheld)
@@ -209,10 +209,11 @@ def release_of(session: Session, job_id: int) -> Release | None:
 
 def release_not_found(release_id: int) -> NotFound:
     """The one answer for a release that does not exist or went to another company."""
-    return NotFound(
-        f"no release with id {release_id}",
+    return NotFound.coded(
+        "release_missing",
         suggestion="look up the release of its job",
         step=Step.SHOW_JOB,
+        release_id=release_id,
     )
 
 

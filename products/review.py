@@ -45,9 +45,9 @@ def review_queue(session: Session) -> list[Job]:
 def may_review(reviewer: User, job: Job) -> None:
     """Refuse a reviewer who is not domain staff or who works for the submitting company."""
     if reviewer.role not in REVIEWER_ROLES:
-        raise PermissionDenied(f"user {reviewer.name!r} is a {reviewer.role}, not a reviewer")
+        raise PermissionDenied.coded("not_a_reviewer", name=reviewer.name, role=str(reviewer.role))
     if reviewer.operator_id is not None and reviewer.operator_id == job.operator_id:
-        raise PermissionDenied("a reviewer may not review their own company's output")
+        raise PermissionDenied.coded("own_company_review")
 
 
 def custom_outputs(job: Job) -> list[str]:
@@ -100,15 +100,16 @@ def review(
     job = get_job(session, job_id)
     may_review(reviewer, job)
     if job.status == JobStatus.BLOCKED:
-        raise Conflict(
-            f"job {job_id} was blocked by the output gate and cannot be approved",
+        raise Conflict.coded(
+            "job_gate_blocked",
+            job_id=job_id,
             suggestion="read the gate's findings",
             step=Step.SHOW_FINDINGS,
         )
     if job.status != JobStatus.AWAITING_REVIEW:
-        raise Conflict(f"job {job_id} is {job.status}, not awaiting review")
+        raise Conflict.coded("job_not_awaiting_review", job_id=job_id, status=str(job.status))
     if any(r.reviewer_id == reviewer.id for r in reviews_of(session, job_id)):
-        raise Conflict(f"{reviewer.name} has already reviewed job {job_id}; another reviewer must")
+        raise Conflict.coded("already_reviewed", reviewer=reviewer.name, job_id=job_id)
     _check_decision(job, decision, reason, exception)
     actor = Actor(reviewer.name, reviewer.role)
     session.add(

@@ -80,7 +80,7 @@ class SpendingRecord(Base):
 def _owned(session: Session, product_id: int, user: Principal) -> Product:
     product = get_product(session, product_id)
     if user.role not in ("admin", "operator"):
-        raise PermissionDenied("only the company that lists a product records its usage")
+        raise PermissionDenied.coded("usage_owner")
     if user.role == "operator" and user.operator_id != product.operator_id:
         raise product_not_found(product_id)  # exactly like a product that does not exist
     return product
@@ -98,7 +98,7 @@ def record_usage(
     """One sale or use, priced at the buyer type's current tier."""
     product = _owned(session, product_id, user)
     if product.status != "listed":
-        raise Conflict(f"product {product_id} is {product.status}; it cannot be sold")
+        raise Conflict.coded("product_not_sellable", product_id=product_id, status=product.status)
     if not buyer.strip():
         raise InvalidInput("name the buyer (kept for the regulator, not published)")
     if not 1 <= quantity <= 1_000_000:

@@ -145,7 +145,7 @@ def package_response(session: Session, domain: Domain, job_id: int, who: Princip
     job = get_job(session, job_id, company_scope(who))
     release = release_of(session, job.id)
     if release is None:
-        raise NotFound(f"job {job_id} has no release yet; it is {job.status}")
+        raise NotFound.coded("job_not_released", job_id=job_id, status=str(job.status))
     return FileResponse(
         domain.home.root / release.package_path,
         media_type="application/zip",

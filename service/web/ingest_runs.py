@@ -68,8 +68,9 @@ def _key(domain: Domain, run_id: str) -> str:
 def ingest_run(domain: Domain, run_id: str) -> IngestRun:
     run = _RUNS.get(_key(domain, run_id))
     if run is None:
-        raise NotFound(
-            f"no ingest {run_id!r} was started on this server",
+        raise NotFound.coded(
+            "ingest_run_missing",
+            run_id=run_id,
             suggestion="see the data catalog for what is registered",
         )
     return run
@@ -118,8 +119,10 @@ def start_ingest(
     )
     if started is not run:
         shutil.rmtree(source.parent, ignore_errors=True)
-        raise Conflict(
-            f"an ingest of {schema.dataset} is already running (started by {started.started_by})",
+        raise Conflict.coded(
+            "ingest_running",
+            name=schema.dataset,
+            user=started.started_by,
             suggestion="wait until it has finished, then ingest again",
         )
     return run

@@ -108,7 +108,8 @@ def need(*roles: str) -> Callable[..., Principal]:
         if who is None:
             raise LoginRequired(request.url.path)
         if who.role not in roles and who.role != "admin":
-            raise PermissionDenied(f"this page is for {' or '.join(roles)}; you are {who.role}")
+            needed = " or ".join(roles)
+            raise PermissionDenied.coded("page_role", roles=needed, role=str(who.role))
         return who
 
     return check
@@ -120,7 +121,7 @@ async def checked_form(request: Request) -> dict[str, Any]:
     token = request.cookies.get(TOKEN_COOKIE, "")
     sent = str(form.get("csrf", ""))
     if not token or not hmac.compare_digest(sent, csrf_for(request, token)):
-        raise PermissionDenied("the form is stale or came from elsewhere; reload the page")
+        raise PermissionDenied.coded("form_stale")
     return {k: v for k, v in form.multi_items()}
 
 

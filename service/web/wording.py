@@ -4,8 +4,9 @@ failures, provenance checks and error hints, in the reader's language.
 Domain objects carry a stable code and the figures their English sentence is made from;
 here each is worded from the language's catalog (`reason:<rule>`, `fix:<rule>`,
 `problem:<rule>`, `suggestion:<rule>`, `failure:<kind>`, `provenance:<check>[:failed]`,
-`step:<step>`), formatted with those figures. A code the catalog lacks, or a record
-written before it carried figures, keeps the domain's English.
+`step:<step>`, `message:<code>` for a coded error's sentence), formatted with those
+figures. A code the catalog lacks, or a record written before it carried figures, keeps
+the domain's English.
 """
 
 from __future__ import annotations
@@ -132,12 +133,30 @@ def error_label(code: str, t: Translate) -> str:
     return _label(f"error:{code}", code, t)
 
 
+# figures naming roles or states: worded one at a time ("authority or regulator")
+LABELLED_FIGURES = frozenset({"role", "roles", "status", "states", "to"})
+
+
+def _error_figures(error: SluiceError, t: Translate) -> dict[str, Any]:
+    """A coded error's figures, with the roles and states it names in the reader's language."""
+    figures = dict(error.figures or {})
+    for name in LABELLED_FIGURES & figures.keys():
+        roles = str(figures[name]).split(" or ")
+        figures[name] = t(" or ").join(_label(role, role, t) for role in roles)
+    return figures
+
+
 def error_words(error: SluiceError, t: Translate) -> Worded:
-    """A refusal for a console page: the error's kind in words when the page's language
-    is not English; the next step the domain names, worded by the console."""
+    """A refusal for a console page: the error's kind and, when it is coded, its sentence
+    in words when the page's language is not English; the next step the domain names,
+    worded by the console. An uncoded sentence keeps its English after the kind."""
+    sentence = error.message
+    if error.message_code is not None:
+        key = f"message:{error.message_code}"
+        sentence = _from_catalog(key, _error_figures(error, t), error.message, t)
     message = _from_catalog(f"error:{error.code}", {}, error.message, t)
     if message != error.message and not error.reasons:
-        message = t("{kind}: {message}", kind=message, message=error.message)  # keep the facts
+        message = t("{kind}: {message}", kind=message, message=sentence)  # keep the facts
     suggestion = error.suggestion
     if error.step is not None:
         suggestion = _from_catalog(f"step:{error.step}", {}, suggestion or "", t) or None

@@ -9,6 +9,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -141,6 +142,36 @@ def untranslated(page) -> set[str]:  # type: ignore[no-untyped-def]
     """English phrases on a page's interface text (code, data and inputs left out)."""
     texts = page.evaluate(VISIBLE_TEXT)
     return {p for text in texts for p in ENGLISH.findall(text) if p not in WORLD_DATA}
+
+
+class _VisibleText(HTMLParser):
+    """The text of an HTML page's body as VISIBLE_TEXT reads it in a browser."""
+
+    SKIP = frozenset({"code", "pre", "script", "style", "textarea", "option", "title"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+        self._open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        if tag in self.SKIP:
+            self._open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._open and self._open[-1] == tag:
+            self._open.pop()
+
+    def handle_data(self, data: str) -> None:
+        if not self._open and data.strip():
+            self.texts.append(data)
+
+
+def untranslated_html(html: str) -> set[str]:
+    """English phrases in a served page's interface text, without a browser."""
+    parser = _VisibleText()
+    parser.feed(html)
+    return {p for text in parser.texts for p in ENGLISH.findall(text) if p not in WORLD_DATA}
 
 
 def raw_keys(page) -> set[str]:  # type: ignore[no-untyped-def]

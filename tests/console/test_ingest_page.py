@@ -246,7 +246,7 @@ def test_the_console_stays_usable_while_a_file_is_read(
         assert (running["state"], running["done"], running["total"]) == ("running", 1000, ROWS)
         assert running["percent"] == 33
         again = _upload(client, csrf, *enterprises)  # the same dataset, while it runs
-        assert again.status_code == 409 and "already running" in again.text
+        assert again.status_code == 409 and "正在入库" in again.text  # the console's zh-CN
         login(TestClient(client.app, follow_redirects=False), tokens["wang"])
         with world.domain.transaction() as session:
             add_operator(session, "四明数科", AUTHORITY)

@@ -46,7 +46,7 @@ def test_forms_without_the_csrf_token_change_nothing(client, tokens, world: Worl
     login(client, tokens["li"])
     body = {"license_id": str(world.license_id), "sql": QUERY}
     refused = client.post("/console/jobs", data=body)
-    assert refused.status_code == 403 and "stale" in refused.text
+    assert refused.status_code == 403 and "表单已过期" in refused.text  # zh-CN: stale form
     bearer = {"Authorization": f"Bearer {tokens['li']}"}
     assert client.get("/api/v1/jobs", headers=bearer).json()["items"] == []
 

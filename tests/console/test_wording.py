@@ -14,8 +14,9 @@ import pytest
 
 from audit_log import Actor
 from core import errors
-from core.errors import NotFound, PolicyDenied, SluiceError, Step
+from core.errors import NotFound, PermissionDenied, PolicyDenied, SluiceError, Step
 from core.failures import FailureKind, JobFailure
+from core.messages import MESSAGES, message_figures
 from gate.findings import PROBLEMS, SUGGESTIONS, WITHHELD, make_finding
 from jobs.lifecycle import transition
 from jobs.queries import get_job
@@ -36,7 +37,7 @@ from service.web.wording import (
     reason_words,
 )
 from tests.conftest import World
-from tests.console.conftest import login
+from tests.console.conftest import login, untranslated_html
 
 ROOT = Path(__file__).parents[2]
 ZH = json.loads((ROOT / "service" / "web" / "i18n" / "zh-CN.json").read_text("utf-8"))
@@ -71,6 +72,7 @@ WORDINGS = [
     *((f"provenance:{check}", _figures(ok)) for check, (ok, _) in CHECKS.items()),
     *((f"provenance:{check}:failed", _figures(bad)) for check, (_, bad) in CHECKS.items()),
     *((f"error:{cls.code}", set()) for cls in _sluice_errors()),
+    *((f"message:{code}", _figures(template)) for code, template in MESSAGES.items()),
     *((f"step:{step}", set()) for step in Step),
     *((f"limit:{field.name}", set()) for field in fields(Limits)),
     *((f"rule:{rule}", set()) for rule in [*EVERY_REASON, *PROBLEMS, WITHHELD["rule"]]),
@@ -246,3 +248,74 @@ def test_what_the_engine_did_is_noted_in_chinese(client, tokens, world: World) -
     client.get("/lang/en?next=/console/jobs/new")
     en = client.post("/console/jobs/check", data=form).text
     assert "differential privacy (ε=" in en and "差分隐私" not in en
+
+
+def test_a_coded_error_says_todays_english_and_carries_its_figures() -> None:
+    """The template makes the very sentence the raise made before it was coded."""
+    missing = NotFound.coded("job_missing", job_id=99)
+    assert missing.message == "no job with id 99"
+    assert (missing.message_code, missing.figures) == ("job_missing", {"job_id": 99})
+    assert message_figures("role_needed") == {"roles", "role"}
+    with pytest.raises(ValueError, match="figures"):
+        NotFound.coded("job_missing")  # a figure short: refused, not worded wrong
+    with pytest.raises(KeyError):
+        NotFound.coded("no_such_code")
+
+
+def test_a_coded_error_is_worded_in_chinese_with_its_roles() -> None:
+    zh = translator("zh-CN")
+    missing = NotFound.coded("job_missing", job_id=99)
+    assert error_words(missing, zh).message == "未找到：没有编号为 99 的任务"
+    refused = PermissionDenied.coded("role_needed", roles="reviewer or authority", role="operator")
+    assert error_words(refused, zh).message == (
+        "无权执行此操作：此操作需要审核员或数据主管部门角色；您的角色是运营单位"
+    )
+    en = translator("en")
+    assert (
+        error_words(refused, en).message
+        == "this needs the role reviewer or authority; you are operator"
+    )
+
+
+def test_not_found_and_refused_pages_have_no_english_sentence(client, tokens) -> None:
+    login(client, tokens["li"])
+    missing = client.get("/console/jobs/99999")
+    assert missing.status_code == 404
+    assert "没有编号为 99999 的任务" in missing.text
+    assert not untranslated_html(missing.text), untranslated_html(missing.text)
+    refused = client.get("/console/review")
+    assert refused.status_code == 403
+    assert "您的角色是运营单位" in refused.text
+    assert not untranslated_html(refused.text), untranslated_html(refused.text)
+    client.get("/lang/en?next=/console/jobs")
+    assert "no job with id 99999" in client.get("/console/jobs/99999").text
+
+
+def test_the_api_keeps_the_english_detail_and_adds_the_code(client, tokens) -> None:
+    headers = {"Authorization": f"Bearer {tokens['li']}"}
+    answer = client.get("/api/v1/jobs/99999", headers=headers)
+    assert answer.status_code == 404
+    body = answer.json()
+    assert body["detail"] == "no job with id 99999"
+    assert (body["error"], body["code"], body["figures"]) == (
+        "not_found",
+        "job_missing",
+        {"job_id": 99999},
+    )
+
+
+def test_every_coded_raise_names_a_registered_code_with_its_figures() -> None:
+    """A typo in a code or a figure would only fail when that raise is reached; read
+    every `.coded(...)` call in the domain and the service instead."""
+    wrong = []
+    for path in sorted(ROOT.glob("*/**/*.py")):
+        if path.parts[len(ROOT.parts)] in ("tests", "bench", ".venv"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "coded"):
+                continue
+            code = node.args[0].value if node.args else None  # type: ignore[attr-defined]
+            given = {k.arg for k in node.keywords} - {"suggestion", "step"}
+            if code not in MESSAGES or given != message_figures(code):
+                wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} {code}")
+    assert not wrong, wrong

@@ -59,7 +59,7 @@ def login(
     which issues a one-day token)."""
     origin = request.headers.get("origin")
     if origin and origin.split("://", 1)[-1] != request.headers.get("host"):
-        raise PermissionDenied("log in from this server's own login page")
+        raise PermissionDenied.coded("login_elsewhere")
     domain = domain_of(request)
     by_code = bool(code.strip())
     by_name = bool(name.strip())

@@ -122,7 +122,7 @@ def decide(request: Request, license_id: Id, action: str, who: Authority, form: 
         raise InvalidInput(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
     text = str(form.get("reason", "")).strip()
     if action == "revoke" and not text:
-        raise InvalidInput("a revocation needs a reason")
+        raise InvalidInput.coded("revocation_reason")
     with domain_of(request).transaction() as s:
         if action == "approve":
             narrowed = [str(v) for k, v in form.items() if k.startswith("dataset:")]

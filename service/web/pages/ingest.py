@@ -54,7 +54,7 @@ def ingest_upload(request: Request, who: Authority, form: FormDep) -> Any:
     try:
         data = _uploaded(form.get("data"))
         if data is None:
-            raise InvalidInput("choose the data file to ingest (.csv or .parquet)")
+            raise InvalidInput.coded("ingest_file_missing")
         schema, kept["schema_text"] = _schema(request, form.get("schema"), schema_text, target)
         run = start_ingest(
             domain, who, data.file, data.filename, schema, kept["schema_text"], bool(target)
@@ -104,8 +104,8 @@ def _schema(
         with domain_of(request).transaction() as s:
             return get_dataset(s, target).schema(), ""
     else:
-        raise InvalidInput(
-            "a new dataset needs its schema",
+        raise InvalidInput.coded(
+            "ingest_schema_missing",
             suggestion="upload the schema's YAML file or paste it",
         )
     schema = schema_from_text(text, called)

@@ -58,7 +58,7 @@ def whole_number(value: Any, what: str) -> int:
 
 def job_request(license_id: int, sql: str) -> JobRequest:
     if not sql.strip() or len(sql) > 100_000:
-        raise InvalidInput("write one SELECT query of at most 100,000 characters")
+        raise InvalidInput.coded("sql_form")
     return JobRequest(license_id=license_id, sql=sql)
 
 
