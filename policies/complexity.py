@@ -22,6 +22,7 @@ from sqlglot.tokens import TokenType
 
 from catalog.schema import DatasetSchema
 from core.errors import QueryTooComplex, SluiceError
+from core.processes import cpu_seconds_of
 from policies.analysis import DIALECT
 from policies.engine import LicenseScope, PolicyDecision, check_query
 from policies.reasons import reason
@@ -109,12 +110,11 @@ def _child(conn: Connection, args: tuple[Any, ...]) -> None:
 
 
 def _cpu_of(pid: int | None) -> float:
-    """CPU time (user + system) a running process has used, from /proc; 0 if it is gone."""
+    """CPU time a running process has used; 0 if it is gone."""
     try:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return cpu_seconds_of(pid or 0)
     except (OSError, IndexError):
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rebuild(kind: type[SluiceError], state: dict[str, Any]) -> SluiceError:
