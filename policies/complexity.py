@@ -8,6 +8,7 @@ server thread, a lock or the interpreter's stack for longer than the budget says
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import time
@@ -97,6 +98,10 @@ def _analyse(
 
 
 def _child(conn: Connection, args: tuple[Any, ...]) -> None:
+    # Everything inherited from the caller is frozen: the child's collections never walk
+    # the caller's heap (copying every page of a large server on write, seconds of CPU)
+    # and never run the caller's finalizers (its database connections, its temp files).
+    gc.freeze()
     try:
         answer: tuple[str, Any] = ("ok", _analyse(*args))
     except SluiceError as exc:
