@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Self
 
-from core.messages import MESSAGES, message_figures
+from core.messages import HINTS, MESSAGES, message_figures
 
 
 @dataclass(frozen=True)
@@ -126,11 +126,16 @@ class SluiceError(Exception):
         **figures: Any,
     ) -> Self:
         """An error whose sentence is the registered template of `message_code` over
-        `figures`, so a front end can word it in its own language from the two."""
+        `figures`, so a front end can word it in its own language from the two; its
+        next step is the code's registered hint when it has one."""
         wanted = message_figures(message_code)
         if set(figures) != wanted:
             raise ValueError(f"{message_code} takes the figures {sorted(wanted)}")
         text = MESSAGES[message_code].format(**figures)
+        if message_code in HINTS:
+            if suggestion is not None:
+                raise ValueError(f"{message_code} has a registered hint; pass no suggestion")
+            suggestion = HINTS[message_code].format(**figures)
         return cls(
             text, suggestion=suggestion, step=step, message_code=message_code, figures=figures
         )

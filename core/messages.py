@@ -4,13 +4,17 @@ An error raised through `SluiceError.coded(code, **figures)` carries the code an
 figures its sentence is made from, so the console can word it in the reader's language
 (`message:<code>` in its catalog); the English here is what the API and the CLI show.
 A code missing from `MESSAGES` cannot be raised: `coded` refuses it.
+
+`HINTS` holds the next step for codes whose step is a sentence of its own rather
+than one of `core.errors.Step`; it is made from the same figures (or fewer), and the
+console words it as `hint:<code>`.
 """
 
 from __future__ import annotations
 
 from string import Formatter
 
-__all__ = ["MESSAGES", "message_figures"]
+__all__ = ["HINTS", "MESSAGES", "message_figures"]
 
 MESSAGES: dict[str, str] = {
     # not found
@@ -98,6 +102,13 @@ MESSAGES: dict[str, str] = {
     "product_not_listed": "product {product_id} is {status}; list it again to sell it",
     "product_already": "product {product_id} is already {status}",
     "product_not_sellable": "product {product_id} is {status}; it cannot be sold",
+}
+
+
+# The next step, by code, for errors whose step is a sentence of its own.
+HINTS: dict[str, str] = {
+    "password_wrong": "try again",
+    "login_code_wrong": "try again",
 }
 
 

@@ -62,7 +62,7 @@ def check_login_code(session: Session, name: str, code: str, now: datetime | Non
     expires = user.login_code_expires_at if user is not None else None
     live = expires is not None and (now or utcnow()) < expires
     if user is None or not matched or not live or not _spend(session, user, stored):
-        raise PermissionDenied.coded("login_code_wrong", suggestion="try again")
+        raise PermissionDenied.coded("login_code_wrong")
     append(session, Actor(user.name, user.role), AuditAction.LOGIN_CODE_USED, f"user:{user.id}", {})
     return user
 

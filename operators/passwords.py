@@ -59,7 +59,7 @@ def check_password(session: Session, name: str, password: str) -> User:
     user = session.scalar(select(User).where(User.name == name))
     stored = user.password_hash if user is not None else None
     if not matches_hash(stored, password) or user is None:
-        raise PermissionDenied.coded("password_wrong", suggestion="try again")
+        raise PermissionDenied.coded("password_wrong")
     if HASHER.check_needs_rehash(stored or ""):
         user.password_hash = HASHER.hash(password)
     return user

@@ -17,6 +17,7 @@ from typing import Any
 
 from core.errors import Reason, SluiceError
 from core.failures import FailureKind, JobFailure
+from core.messages import HINTS
 from jobs.records import ERROR_WITHHELD
 
 __all__ = [
@@ -150,14 +151,15 @@ def error_words(error: SluiceError, t: Translate) -> Worded:
     """A refusal for a console page: the error's kind and, when it is coded, its sentence
     in words when the page's language is not English; the next step the domain names,
     worded by the console. An uncoded sentence keeps its English after the kind."""
-    sentence = error.message
+    sentence, suggestion = error.message, error.suggestion
     if error.message_code is not None:
-        key = f"message:{error.message_code}"
-        sentence = _from_catalog(key, _error_figures(error, t), error.message, t)
+        figures = _error_figures(error, t)
+        sentence = _from_catalog(f"message:{error.message_code}", figures, sentence, t)
+        if error.message_code in HINTS and suggestion:
+            suggestion = _from_catalog(f"hint:{error.message_code}", figures, suggestion, t)
     message = _from_catalog(f"error:{error.code}", {}, error.message, t)
     if message != error.message and not error.reasons:
         message = t("{kind}: {message}", kind=message, message=sentence)  # keep the facts
-    suggestion = error.suggestion
     if error.step is not None:
         suggestion = _from_catalog(f"step:{error.step}", {}, suggestion or "", t) or None
     return Worded(message, suggestion)

@@ -16,7 +16,7 @@ from audit_log import Actor
 from core import errors
 from core.errors import NotFound, PermissionDenied, PolicyDenied, SluiceError, Step
 from core.failures import FailureKind, JobFailure
-from core.messages import MESSAGES, message_figures
+from core.messages import HINTS, MESSAGES, message_figures
 from gate.findings import PROBLEMS, SUGGESTIONS, WITHHELD, make_finding
 from jobs.lifecycle import transition
 from jobs.queries import get_job
@@ -73,6 +73,7 @@ WORDINGS = [
     *((f"provenance:{check}:failed", _figures(bad)) for check, (_, bad) in CHECKS.items()),
     *((f"error:{cls.code}", set()) for cls in _sluice_errors()),
     *((f"message:{code}", _figures(template)) for code, template in MESSAGES.items()),
+    *((f"hint:{code}", _figures(template)) for code, template in HINTS.items()),
     *((f"step:{step}", set()) for step in Step),
     *((f"limit:{field.name}", set()) for field in fields(Limits)),
     *((f"rule:{rule}", set()) for rule in [*EVERY_REASON, *PROBLEMS, WITHHELD["rule"]]),
@@ -302,6 +303,20 @@ def test_the_api_keeps_the_english_detail_and_adds_the_code(client, tokens) -> N
         "job_missing",
         {"job_id": 99999},
     )
+
+
+def test_a_hint_is_the_codes_own_next_step_in_either_language() -> None:
+    """A code with a registered hint brings its next step; the console words it."""
+    wrong = PermissionDenied.coded("password_wrong")
+    assert str(wrong) == "the name or password is wrong; try again"
+    worded = error_words(wrong, translator("zh-CN"))
+    assert (worded.suggestion, ZH["message:password_wrong"] in worded.message) == ("请重试", True)
+    with pytest.raises(ValueError, match="registered hint"):
+        PermissionDenied.coded("password_wrong", suggestion="something else")
+
+
+def test_every_hint_uses_only_its_messages_figures() -> None:
+    assert [code for code in HINTS if not _figures(HINTS[code]) <= message_figures(code)] == []
 
 
 def test_every_coded_raise_names_a_registered_code_with_its_figures() -> None:
