@@ -20,7 +20,7 @@ from service.routes.catalog import DatasetName, downloaded_twin, twin_response
 from service.routes.jobs import (
     PROGRESS,
     SETTLED,
-    JobRequest,
+    JobSubmission,
     dry_run,
     follow,
     job_view,
@@ -56,10 +56,10 @@ def whole_number(value: Any, what: str) -> int:
     return number
 
 
-def job_request(license_id: int, sql: str) -> JobRequest:
+def job_request(license_id: int, sql: str) -> JobSubmission:
     if not sql.strip() or len(sql) > 100_000:
         raise InvalidInput.coded("sql_form")
-    return JobRequest(license_id=license_id, sql=sql)
+    return JobSubmission(license_id=license_id, sql=sql)
 
 
 def _usable(request: Request, who: Principal) -> list[dict[str, Any]]:
