@@ -122,8 +122,12 @@ def _render(renderable: Any) -> str:
 
 
 def table(rows: Sequence[dict[str, Any]], columns: Columns = None, title: str | None = None) -> str:
-    """Rows as the one table style of the CLI."""
+    """Rows as the one table style of the CLI, headers and states in the person's language."""
     chosen = list(columns or [(key, key) for key in (rows[0] if rows else {})])
+    if cli_language() == CHINESE:
+        from service.cli_words import chinese_table  # the catalog loads on this path only
+
+        rows, chosen, title = chinese_table(rows, chosen, title)
     shown = Table(
         box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False, show_edge=False
     )

@@ -5,6 +5,7 @@ code and figures."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -135,3 +136,42 @@ def test_every_next_step_has_chinese_naming_the_same_command(step: str) -> None:
     english = COMMANDS[step]  # type: ignore[index]
     typed = re.findall(r"`[^`]+`|--[a-z-]+|SLUICE_[A-Z_]+", english)
     assert typed and all(part in ZH[key] for part in typed), (typed, ZH[key])
+
+
+def test_tables_word_their_headers_and_states_in_chinese(world: World) -> None:
+    users = sluice("users", "list", SLUICE_LANG="zh-CN").stdout.splitlines()
+    assert users[0].split() == ["编号", "用户", "角色", "单位"]
+    assert {"li", "mallory", "wang"} <= {line.split()[1] for line in users[2:] if line.strip()}
+    licences = sluice("licenses", "list", SLUICE_LANG="zh-CN").stdout
+    assert "状态" in licences and ZH["active"] in licences and "active" not in licences
+    english = sluice("licenses", "list", SLUICE_LANG="en").stdout
+    assert "status" in english and "active" in english and ZH["active"] not in english
+    one = sluice("licenses", "show", "1", SLUICE_LANG="zh-CN").stdout.splitlines()
+    assert one[0].split() == [ZH["cli_header:field"], ZH["cli_header:value"]]
+    assert ["status", ZH["active"]] in [line.split() for line in one]  # the key is data
+    dataset = sluice("catalog", "show", "enterprise_utilities", SLUICE_LANG="zh-CN").stdout
+    assert ["one_row_per_unit", "是"] in [line.split() for line in dataset.splitlines()]
+
+
+def _command_headers() -> set[str]:
+    """Every header a command names in its columns: `[("key", "header"), ...]`."""
+    found: set[str] = set()
+    for path in (Path(__file__).parents[2] / "service" / "commands").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.List) and node.elts and all(map(_is_column, node.elts)):
+                found |= {column.elts[1].value for column in node.elts}  # type: ignore[attr-defined]
+    return found
+
+
+def _is_column(node: ast.expr) -> bool:
+    return (
+        isinstance(node, ast.Tuple)
+        and len(node.elts) == 2
+        and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts)
+    )
+
+
+def test_every_table_header_has_chinese() -> None:
+    headers = _command_headers()
+    assert len(headers) > 50 and {"status", "ε total", "row filters"} <= headers
+    assert sorted(h for h in headers if f"cli_header:{h}" not in ZH) == []
