@@ -147,10 +147,13 @@ def _error_figures(error: SluiceError, t: Translate) -> dict[str, Any]:
     return figures
 
 
-def error_words(error: SluiceError, t: Translate) -> Worded:
+def error_words(error: SluiceError, t: Translate, steps: str = "step") -> Worded:
     """A refusal for a console page: the error's kind and, when it is coded, its sentence
     in words when the page's language is not English; the next step the domain names,
-    worded by the console. An uncoded sentence keeps its English after the kind."""
+    worded by the console. An uncoded sentence keeps its English after the kind.
+
+    `steps` is the catalog's namespace for next steps: the console's (`step:`) name a
+    page, the CLI's (`cli_step:`) the command to type."""
     sentence, suggestion = error.message, error.suggestion
     if error.message_code is not None:
         figures = _error_figures(error, t)
@@ -161,5 +164,5 @@ def error_words(error: SluiceError, t: Translate) -> Worded:
     if message != error.message and not error.reasons:
         message = t("{kind}: {message}", kind=message, message=sentence)  # keep the facts
     if error.step is not None:
-        suggestion = _from_catalog(f"step:{error.step}", {}, suggestion or "", t) or None
+        suggestion = _from_catalog(f"{steps}:{error.step}", {}, suggestion or "", t) or None
     return Worded(message, suggestion)
