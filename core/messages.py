@@ -102,6 +102,131 @@ MESSAGES: dict[str, str] = {
     "product_not_listed": "product {product_id} is {status}; list it again to sell it",
     "product_already": "product {product_id} is already {status}",
     "product_not_sellable": "product {product_id} is {status}; it cannot be sold",
+    # products: annual disclosure
+    "annual_year_range": "year {year} is out of range",
+    # products: fees, ceilings and settlements
+    "fee_margin_range": "allowed profit margin must be 0 to {max_margin:.0%}, not {margin}",
+    "fee_tax_rate_range": "a tax rate must be between 0 and 1, not {tax_rate}",
+    "fee_model_unknown": "fee model must be one of {models}",
+    "ceiling_range": "a ceiling must be between 0 and 1e9 yuan, not {ceiling_yuan}",
+    "price_range": "a price must be between 0 and 1e9 yuan, not {price_yuan}",
+    "price_no_ceiling": "product {product_id} has no ceiling price for {fee_model}",
+    "price_above_ceiling": "price {price_yuan:.2f} is above the ceiling {ceiling_yuan:.2f} yuan",
+    "fee_settle_role": "only the authority, the regulator or the operator settles",
+    "fee_settle_owner": "only the company that lists a product settles it",
+    "fee_settled_already": "product {product_id} is already settled for {period}",
+    # products: usage and spending records
+    "usage_buyer_missing": "name the buyer (kept for the regulator, not published)",
+    "usage_quantity_range": "quantity must be between 1 and 1000000, not {quantity}",
+    "usage_no_fee": "product {product_id} has a ceiling price but no fee; set a fee at or under it",
+    "usage_spending_category": "unknown spending category {category!r}; use {categories}",
+    "usage_amount_positive": "an amount must be positive, not {amount}",
+    "usage_period_form": "period {period!r} is not YYYY, YYYY-Qn or YYYY-MM",
+    # products: interfaces, their keys and their calls
+    "interface_kind": "an interface is one of {kinds}",
+    "interface_purpose_missing": "say what the interface is for; consents name this purpose",
+    "interface_epsilon_range": "epsilon_per_call must be between 0 and 10",
+    "interface_template_denied": "the policy engine refuses this template",
+    "interface_feature_map": "map each model feature to dataset.column: {features}",
+    "interface_feature_unlicensed": "feature {feature}: dataset {dataset!r} is not licensed",
+    "interface_feature_not_stored": "feature {feature}: {target} is not a stored feature column",
+    "interface_feature_level": "feature {feature}: {target} is above the licence's level",
+    "interface_output": "output must be one of {outputs}",
+    "interface_key_owner": "only the company serving an interface issues its keys",
+    "buyer_type_choice": "buyer type must be one of {types}",
+    "buyer_name_missing": "name the buyer the key is for",
+    "interface_rate_range": "calls per minute must be 1 to {max_calls}",
+    "interface_key_budget_missing": "a template interface's key needs an ε budget (epsilon_total)",
+    "interface_key_unknown": "unknown or revoked interface key",
+    "interface_key_elsewhere": "this key does not open interface {interface_id}",
+    "interface_rate_limited": "this key may make {calls_per_minute} calls a minute",
+    "interface_not_served": "interface {interface_id} is not being served ({status})",
+    "interface_scoring_call": "a scoring call sends one identifier and a purpose",
+    "interface_model_changed": "interface {interface_id}'s model is not the one approved",
+    "interface_subject_missing": "no record of this data subject in the licensed data",
+    "interface_template_call": "a template call sends parameters, not an identifier",
+    "interface_key_budget": "this key has {left:.3g} ε left; a call costs {epsilon:.3g}",
+    "interface_call_denied": "the policy engine refused this call",
+    "interface_answer_withheld": "the answer was withheld by the output gate",
+    # products: query templates behind interfaces
+    "interface_parameter_field": "a parameter needs {field!r}",
+    "interface_parameter_column": (
+        "parameter {name!r} must name an L1 column with declared categories, not {source}"
+    ),
+    "interface_template_sql": "the template is not valid SQL: {detail}",
+    "interface_template_select": "a template is one SELECT query",
+    "interface_template_placeholders": (
+        "the template uses {used} but declares {declared}; declare each placeholder once"
+    ),
+    "interface_parameter_kind": "parameter kind must be one of {kinds}",
+    "interface_parameter_bounds": "int parameter {name!r} needs bounds min ≤ max",
+    "interface_parameters_mismatch": "parameters unknown: {unknown}; missing: {missing}",
+    "interface_parameter_value": "{name} must be one of the declared values of {dataset}.{column}",
+    "interface_parameter_integer": "{name} must be a whole number",
+    "interface_parameter_range": "{name} must be between {min} and {max}",
+    # products: data subjects' consents to scoring
+    "consent_identifier_missing": "give the data subject's identifier",
+    "consent_scoring_only": "consents are for per-subject scoring interfaces",
+    "consent_purpose": "the consent's purpose must be the interface's: {purpose!r}",
+    "consent_end_past": "a consent must run until a time in the future",
+    "consent_missing": "no consent {consent_id} for this key",
+    "consent_revoked_already": "consent {consent_id} is already revoked",
+    "consent_none": "scoring refused: no consent from this data subject is recorded",
+    "consent_other_purpose": "scoring refused: the subject's consent is for another purpose",
+    "consent_revoked": "scoring refused: the subject's consent was revoked",
+    "consent_expired": "scoring refused: the subject's consent has expired",
+    # products: review and release
+    "product_review_decision": "decision must be approve or deny, not {decision!r}",
+    "product_denial_reason": "a denial needs a reason, so the operator knows what to change",
+    "product_exception_approval": "an exception is a kind of approval",
+    "product_no_custom_outputs": "job {job_id} has no custom outputs to release by exception",
+    "product_exception_justification": (
+        "releasing custom outputs is an exception and needs a written justification"
+    ),
+    "product_only_custom_outputs": "job {job_id} has only custom outputs ({outputs})",
+    "product_release_differencing": (
+        "job {job_id} now differences an output released since it was gated; deny it"
+    ),
+    "product_release_license_not_yet": (
+        "job {job_id} cannot be released: license {license_id} is in force from {valid_from}; "
+        "wait until then"
+    ),
+    "product_release_license_not_active": (
+        "job {job_id} cannot be released: license {license_id} is {status}; "
+        "ask the data authority for a new one"
+    ),
+    "product_release_license_expired": (
+        "job {job_id} cannot be released: license {license_id} expired on {valid_until}; "
+        "apply for a renewal"
+    ),
+    "product_model_late": "job {job_id} is {status}; a model joins an output awaiting review",
+    "product_model_twice": "job {job_id} already carries a model",
+    "product_release_no_model": "release {release_id} carries no {file}",
+    "product_model_changed": "{file} of release {release_id} is not the file reviewed",
+    # products: listings and delivery keys
+    "listing_owner_list": "only the company that received a release may list it as a product",
+    "listing_owner_reprice": "only the company that received a release may reprice it",
+    "listing_owner_withdraw": "only the company that received a release may withdraw it",
+    "buyer_type_unknown": "unknown buyer type {buyer_type!r}; use one of {types}",
+    "buyer_type_invalid": "unknown buyer type {buyer_type!r}",
+    "product_key_registrar": "only the data authority registers delivery keys, not {role}",
+    "product_key_registered": "key {fingerprint}… is registered already; keys are not reused",
+    # products: release packages and their encryption
+    "product_package_exists": "release package {path} exists already",
+    "product_package_short": "an encrypted file is too short to be one; the package is damaged",
+    "product_decrypt_failed": (
+        "decryption failed: this key is not the package's recipient, or the file changed"
+    ),
+    "product_cipher_unknown": "unknown cipher {cipher!r}",
+    "product_key_type": "unknown key type {kind!r}; use x25519 or sm2",
+    "product_public_key_form": "not an X25519 or SM2 public key in PEM form",
+    "product_private_key_form": "not an unencrypted X25519 or SM2 private key in PEM form",
+    "product_wrapped_key": "the package's wrapped key does not open: {detail}",
+    "product_package_other_key": "this package is encrypted to another key (fingerprint differs)",
+    "product_envelope_damaged": "the package's encryption envelope is damaged: {detail}",
+    "product_package_unverified": "the package does not verify; refusing to open it",
+    "product_package_changed": "{name} changed while the package was opened; try again",
+    "product_package_encrypted": "this package is encrypted ({cipher})",
 }
 
 
@@ -109,6 +234,16 @@ MESSAGES: dict[str, str] = {
 HINTS: dict[str, str] = {
     "password_wrong": "try again",
     "login_code_wrong": "try again",
+    # products: next steps
+    "price_no_ceiling": "ask the data authority to set a ceiling price, or offer it free",
+    "price_above_ceiling": "price at or under {ceiling_yuan:.2f} yuan",
+    "interface_rate_limited": "wait a minute, or ask the operator for a higher rate",
+    "interface_key_budget": "ask the operator for a key with a larger budget",
+    "interface_answer_withheld": "ask about a wider group, or another period",
+    "consent_none": "record the data subject's consent for this interface and purpose",
+    "consent_other_purpose": "record the data subject's consent for this interface and purpose",
+    "consent_revoked": "record the data subject's consent for this interface and purpose",
+    "consent_expired": "record the data subject's consent for this interface and purpose",
 }
 
 

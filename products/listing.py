@@ -25,13 +25,15 @@ from products.release import get_release, release_not_found
 UPDATE_CYCLES = ("once", "daily", "weekly", "monthly", "quarterly", "yearly")
 
 
-def _check_owner(user: Principal, operator_id: int, what: str, missing: NotFound) -> None:
+def _check_owner(
+    user: Principal, operator_id: int, refused: PermissionDenied, missing: NotFound
+) -> None:
     """Another company's object is `missing` (its existence is not revealed); a user
-    who is no operator at all lacks the role."""
+    who is no operator at all lacks the role, and is `refused`."""
     if user.role == "admin":
         return
     if user.role != "operator":
-        raise PermissionDenied(f"only the company that received a release may {what}")
+        raise refused
     if user.operator_id != operator_id:
         raise missing
 
@@ -56,7 +58,8 @@ def list_product(
     release = get_release(session, release_id)
     job = session.get(Job, release.job_id)
     assert job is not None
-    _check_owner(user, job.operator_id, "list it as a product", release_not_found(release_id))
+    refused = PermissionDenied.coded("listing_owner_list")
+    _check_owner(user, job.operator_id, refused, release_not_found(release_id))
     license = usable_license(session, job.license_id)
     if not name.strip():
         raise InvalidInput.coded("product_name")
@@ -105,7 +108,8 @@ def reprice_product(
 ) -> Product:
     """Change a listed product's pricing basis; the new tiers are filed before they apply."""
     product = get_product(session, product_id)
-    _check_owner(user, product.operator_id, "reprice it", product_not_found(product_id))
+    refused = PermissionDenied.coded("listing_owner_reprice")
+    _check_owner(user, product.operator_id, refused, product_not_found(product_id))
     if product.status != "listed":
         raise Conflict.coded("product_not_listed", product_id=product_id, status=product.status)
     before = product.pricing.get("tiers")
@@ -126,7 +130,8 @@ def reprice_product(
 def withdraw_product(session: Session, product_id: int, user: Principal, reason: str) -> Product:
     product = get_product(session, product_id)
     if user.role not in ("authority", "admin"):
-        _check_owner(user, product.operator_id, "withdraw it", product_not_found(product_id))
+        refused = PermissionDenied.coded("listing_owner_withdraw")
+        _check_owner(user, product.operator_id, refused, product_not_found(product_id))
     if product.status != "listed":
         raise Conflict.coded("product_already", product_id=product_id, status=product.status)
     if not reason.strip():

@@ -17,7 +17,7 @@ import json
 import os
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -108,16 +108,12 @@ def build_package(
         )
     path = Path(path)
     if path.exists():
-        raise Conflict(
-            f"release package {path} exists already",
-            [
-                Reason(
-                    rule="release_package",
-                    message="packages are immutable",
-                    suggestion="write the new release to a new path",
-                )
-            ],
+        immutable = Reason(
+            rule="release_package",
+            message="packages are immutable",
+            suggestion="write the new release to a new path",
         )
+        raise replace(Conflict.coded("product_package_exists", path=str(path)), reasons=[immutable])
     body = {
         **manifest,
         "files": {
@@ -152,7 +148,7 @@ def build_package(
             os.fsync(handle.fileno())
         os.link(temporary, path)  # fails rather than replace a package written meanwhile
     except FileExistsError as error:
-        raise Conflict(f"release package {path} exists already") from error
+        raise Conflict.coded("product_package_exists", path=str(path)) from error
     finally:
         os.unlink(temporary)
     return {"sha256": _sha256(archive), "manifest_sha256": _sha256(manifest_bytes)}

@@ -56,32 +56,34 @@ def custom_outputs(job: Job) -> list[str]:
 
 def _check_decision(job: Job, decision: str, reason: str, exception: bool) -> None:
     if decision not in DECISION_ACTIONS:
-        raise InvalidInput(f"decision must be approve or deny, not {decision!r}")
+        raise InvalidInput.coded("product_review_decision", decision=decision)
     if decision == "deny" and not reason.strip():
-        raise InvalidInput(
-            "a denial needs a reason, so the operator knows what to change",
+        raise InvalidInput.coded(
+            "product_denial_reason",
             suggestion="give a reason",
             step=Step.GIVE_REASON,
         )
     custom = custom_outputs(job)
     if exception:
         if decision != "approve":
-            raise InvalidInput(
-                "an exception is a kind of approval",
+            raise InvalidInput.coded(
+                "product_exception_approval",
                 suggestion="deny without marking an exception",
                 step=Step.DENY_PLAINLY,
             )
         if not custom:
-            raise InvalidInput(f"job {job.id} has no custom outputs to release by exception")
+            raise InvalidInput.coded("product_no_custom_outputs", job_id=job.id)
         if len(reason.strip()) < MIN_JUSTIFICATION:
-            raise InvalidInput(
-                "releasing custom outputs is an exception and needs a written justification",
+            raise InvalidInput.coded(
+                "product_exception_justification",
                 suggestion=f"give a reason of at least {MIN_JUSTIFICATION} characters",
                 step=Step.GIVE_REASON,
             )
     elif decision == "approve" and custom and len(custom) == len(job.outputs):
-        raise InvalidInput(
-            f"job {job.id} has only custom outputs ({', '.join(custom)})",
+        raise InvalidInput.coded(
+            "product_only_custom_outputs",
+            job_id=job.id,
+            outputs=", ".join(custom),
             suggestion="approve them as an exception with a written justification, or deny",
             step=Step.APPROVE_AS_EXCEPTION,
         )
