@@ -24,6 +24,7 @@ from core.errors import PermissionDenied
 from operators.accounts import Principal, authenticate
 from service.domain import Domain
 from service.web.formatting import (
+    mark_data,
     official_notice,
     rule_label,
     show_cell,
@@ -155,6 +156,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         "note": lambda text, coded=None: note_words(text, coded, translator(lang)),
         "refusal": lambda error: error_words(error, translator(lang)),
         "error_kind": lambda code: error_label(str(code), translator(lang)),
+        "data_in": mark_data,
         "figure": lambda name: figure_label(name, translator(lang)),
         "figures": lambda value: figures_text(
             value, translator(lang), lambda v: show_cell(v, lang)

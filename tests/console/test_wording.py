@@ -145,7 +145,7 @@ def test_failures_are_worded_by_kind_with_the_limit_or_rule_named() -> None:
     t = translator("zh-CN")
     assert failure_words(JobFailure(FailureKind.LIMIT, "memory_mb"), t) == "达到沙箱限制：内存"
     no_outputs = JobFailure(FailureKind.RULE, "no_outputs: the notebook wrote nothing to /out")
-    assert failure_words(no_outputs, t) == "违反沙箱或队列规则：notebook 没有向 /out 写入任何文件"
+    assert failure_words(no_outputs, t) == "违反沙箱或队列规则：笔记本没有向 /out 写入任何文件"
     # an engine error, as its operator sees it: first words only, then a Chinese note
     seen = public_failure(JobFailure(FailureKind.ERROR, "ConversionException: '13800138000'"))
     assert seen is not None
