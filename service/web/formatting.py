@@ -134,9 +134,11 @@ def mark_data(text: str, figures: Mapping[str, Any] | None) -> Markup:
     Chinese reader should find translated."""
     marked = str(escape(text))
     names = {str(v) for v in (figures or {}).values() if isinstance(v, str)}
-    names = {str(escape(n)) for n in names if re.search(r"[A-Za-z]", n)}
+    # a name a reader could take for a word: three letters, or a dotted or underscored code
+    names = {str(escape(n)) for n in names if re.search(r"[A-Za-z]{3}|[A-Za-z][._]\w", n)}
     if names:
         found = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+        found = rf"(?<![A-Za-z0-9_.])(?:{found})(?![A-Za-z0-9_])"  # whole names, not inside one
         marked = re.sub(found, r'<span translate="no">\g<0></span>', marked)
     marked = re.sub(r"`([^`]+)`", r"<code>\1</code>", marked)
     return Markup(marked)  # escaped text, escaped names, our own tags

@@ -133,6 +133,19 @@ def language(request: Request) -> str:
     return chosen(request.cookies.get(LANG_COOKIE))
 
 
+def _names_in(value: Any) -> dict[str, str]:
+    """The strings a gate record holds (file names, sources), which its figures show as
+    data; an output's kind is worded instead."""
+    if isinstance(value, str):
+        return {value: value}
+    if isinstance(value, dict):
+        inner = (v for k, v in value.items() if k != "kind")
+        return {n: n for v in inner for n in _names_in(v)}
+    if isinstance(value, list):
+        return {n: n for v in value for n in _names_in(v)}
+    return {}
+
+
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     lang = language(request)
     who = viewer(request)
@@ -158,8 +171,9 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         "error_kind": lambda code: error_label(str(code), translator(lang)),
         "data_in": mark_data,
         "figure": lambda name: figure_label(name, translator(lang)),
-        "figures": lambda value: figures_text(
-            value, translator(lang), lambda v: show_cell(v, lang)
+        "figures": lambda value: mark_data(
+            figures_text(value, translator(lang), lambda v: show_cell(v, lang)),
+            _names_in(value),
         ),
     }
     if who is not None:
