@@ -127,6 +127,13 @@ def rule_label(code: str, t: Callable[[str], str]) -> str:
     return code if label == f"rule:{code}" else label
 
 
+def _reads_as_latin(name: str) -> bool:
+    """Whether a reader could take a name for an English word or code: three Latin
+    letters (a column, a digest) or a dotted or underscored code; `L3` or `n` not."""
+    letters = sum(c.isascii() and c.isalpha() for c in name)
+    return letters >= 3 or re.search(r"[A-Za-z][._]\w", name) is not None
+
+
 def mark_data(text: str, figures: Mapping[str, Any] | None) -> Markup:
     """A worded sentence with the names and digests the domain supplied (a dataset's
     column, a package's sha256) marked translate="no", and the code a catalog wording
@@ -134,8 +141,7 @@ def mark_data(text: str, figures: Mapping[str, Any] | None) -> Markup:
     Chinese reader should find translated."""
     marked = str(escape(text))
     names = {str(v) for v in (figures or {}).values() if isinstance(v, str)}
-    # a name a reader could take for a word: three letters, or a dotted or underscored code
-    names = {str(escape(n)) for n in names if re.search(r"[A-Za-z]{3}|[A-Za-z][._]\w", n)}
+    names = {str(escape(n)) for n in names if _reads_as_latin(n)}
     if names:
         found = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
         found = rf"(?<![A-Za-z0-9_.])(?:{found})(?![A-Za-z0-9_])"  # whole names, not inside one

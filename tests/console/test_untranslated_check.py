@@ -69,6 +69,8 @@ def test_figures_in_a_worded_sentence_are_marked_as_data() -> None:
     assert 'translate="no">enterprise_utilities.water_fee</span>' in marked
     assert untranslated_html(_page(f"<p>{marked}</p>")) == set()
     assert untranslated_html(_page("<p>enterprise_utilities.water_fee 将出域</p>"))
+    digest = mark_data("SHA-256 摘要 bf1b9ab53e7c3635… 一致", {"digest": "bf1b9ab53e7c3635"})
+    assert untranslated_html(_page(f"<p>{digest}</p>")) == set()
     quoted = mark_data("请用 `query()` 获取 <表格>", {})
     assert str(quoted) == "请用 <code>query()</code> 获取 &lt;表格&gt;"
 
