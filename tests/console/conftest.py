@@ -138,6 +138,7 @@ ALLOWED_LATIN = frozenset(
         "DuckDB",  # engines: product names
         "Spark",
         "UTC",  # the time standard, as printed on every timestamp
+        "CPU",  # 中央处理器: limits and budgets name it so
     }
 )
 # values the test world itself holds (a licence's purpose, reviewers' written reasons in
