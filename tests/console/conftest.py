@@ -129,12 +129,14 @@ ALLOWED_LATIN = frozenset(
         "CSV",  # file formats are named by their abbreviation
         "XLSX",
         "JSON",
+        "YAML",
         "Parquet",
         "HTTP",
         "HTTPS",
         "URL",
         "SQL",  # the query language the operator writes
         "SHA-256",  # digest algorithms go by their standard's name, as SM3 does
+        "UTF-8",  # the character encoding, by its standard's name
         "DuckDB",  # engines: product names
         "Spark",
         "UTC",  # the time standard, as printed on every timestamp
