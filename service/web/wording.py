@@ -70,11 +70,20 @@ def figures_text(value: Any, t: Translate, show: Callable[[Any], str]) -> str:
     """A gate record's figures (nested mappings and lists of them) with their names in
     the reader's language and their values as `show` writes cells."""
     if isinstance(value, Mapping):
-        parts = (f"{figure_label(str(k), t)}: {figures_text(v, t, show)}" for k, v in value.items())
+        parts = (
+            f"{figure_label(str(k), t)}: {_figure_value(k, v, t, show)}" for k, v in value.items()
+        )
         return "; ".join(parts)
     if isinstance(value, list) and any(isinstance(v, Mapping) for v in value):
         return " | ".join(figures_text(v, t, show) for v in value)
     return show(value)
+
+
+def _figure_value(name: Any, value: Any, t: Translate, show: Callable[[Any], str]) -> str:
+    """One figure's value; an output's kind (table, custom, model) is a word, not data."""
+    if name == "kind" and isinstance(value, str):
+        return _label(value, value, t)
+    return figures_text(value, t, show)
 
 
 def reason_words(reason: Reason | Mapping[str, Any], t: Translate) -> Worded:

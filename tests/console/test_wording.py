@@ -43,6 +43,7 @@ ROOT = Path(__file__).parents[2]
 ZH = json.loads((ROOT / "service" / "web" / "i18n" / "zh-CN.json").read_text("utf-8"))
 L3_PROJECTED = "SELECT water_fee FROM enterprise_utilities"
 L3_ENGLISH = "enterprise_utilities.water_fee (L3) would leave as row-level data"
+L3_FIELD = "enterprise_utilities.water_fee"
 
 
 def _figures(template: str | None) -> set[str]:
@@ -145,7 +146,7 @@ def test_failures_are_worded_by_kind_with_the_limit_or_rule_named() -> None:
     t = translator("zh-CN")
     assert failure_words(JobFailure(FailureKind.LIMIT, "memory_mb"), t) == "达到沙箱限制：内存"
     no_outputs = JobFailure(FailureKind.RULE, "no_outputs: the notebook wrote nothing to /out")
-    assert failure_words(no_outputs, t) == "违反沙箱或队列规则：notebook 没有向 /out 写入任何文件"
+    assert failure_words(no_outputs, t) == "违反沙箱或队列规则：笔记本没有向 /out 写入任何文件"
     # an engine error, as its operator sees it: first words only, then a Chinese note
     seen = public_failure(JobFailure(FailureKind.ERROR, "ConversionException: '13800138000'"))
     assert seen is not None
@@ -176,11 +177,13 @@ def test_a_denied_query_reads_in_chinese_on_the_check_page(client, tokens, world
     csrf = login(client, tokens["li"])
     form = {"csrf": csrf, "license_id": str(world.license_id), "sql": L3_PROJECTED}
     zh = client.post("/console/jobs/check", data=form).text
-    assert "enterprise_utilities.water_fee（L3）将以行级数据出域" in zh
+    # the field is data, marked so (translate="no"); the sentence around it is Chinese
+    assert f'<span translate="no">{L3_FIELD}</span>（L3）将以行级数据出域' in zh
     assert L3_ENGLISH not in zh and "rule:" not in zh
     client.get("/lang/en?next=/console/jobs/new")
     en = client.post("/console/jobs/check", data=form).text
-    assert L3_ENGLISH in en and "将以行级数据出域" not in en
+    marked = L3_ENGLISH.replace(L3_FIELD, f'<span translate="no">{L3_FIELD}</span>')
+    assert marked in en and "将以行级数据出域" not in en
 
 
 def test_denied_and_failed_jobs_read_in_chinese(client, tokens, world: World) -> None:
