@@ -45,6 +45,7 @@ MESSAGES: dict[str, str] = {
     "login_elsewhere": "log in from this server's own login page",
     "password_wrong": "the name or password is wrong",
     "login_code_wrong": "the name or one-time code is wrong",
+    "login_locked": "too many wrong logins for this name; it is locked for {minutes} more minutes",
     "token_unusable": "the token is unknown, revoked or expired",
     # licences that cannot be used
     "license_not_yet": "license {license_id} is in force from {valid_from}; wait until then",
@@ -109,6 +110,7 @@ MESSAGES: dict[str, str] = {
 HINTS: dict[str, str] = {
     "password_wrong": "try again",
     "login_code_wrong": "try again",
+    "login_locked": "wait {minutes} minutes, then try again",
 }
 
 
