@@ -10,9 +10,12 @@ commits nothing half-done) and its refusal in the audit log, like any refused re
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 import shutil
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -28,7 +31,7 @@ from catalog.ingest_runs import (
 )
 from catalog.schema import DatasetSchema
 from core.errors import InvalidInput, SluiceError
-from core.runs import touch_run
+from core.runs import STALE_SECONDS, touch_run
 from operators.accounts import Principal
 from service.background import at_most_every, run_in_background
 from service.domain import Domain
@@ -148,8 +151,10 @@ def start_ingest(
     run_id = secrets.token_hex(8)
     with domain.transaction() as session:
         begin_ingest_run(session, run_id, who.name, schema.dataset, name, new_version, schema_text)
+    uploads = domain.home.root / "uploads"
+    _sweep(uploads)
     try:
-        source = _keep(domain.home.root / "uploads", upload, name)
+        source = _keep(uploads, upload, name)
     except Exception as error:  # the run must not wait for a thread that never starts
         _refused(domain, who, run_id, error)
         raise
@@ -157,14 +162,29 @@ def start_ingest(
         f"ingest-{run_id}",
         work=lambda: _ingest(domain, who, run_id, source, schema, new_version),
         failed=lambda error: _refused(domain, who, run_id, error),
-        beat=lambda: _beat(domain, run_id),
+        beat=lambda: _beat(domain, run_id, source.parent),
     )
     return ingest_run(domain, run_id)
 
 
-def _beat(domain: Domain, run_id: str) -> None:
+def _beat(domain: Domain, run_id: str, folder: Path) -> None:
+    """Touch the run's record, and its upload's folder: one untouched as long as a run
+    is read as interrupted belongs to a process that died, and `_sweep` removes it."""
+    with contextlib.suppress(FileNotFoundError):  # gone once the run has ended
+        os.utime(folder)
     with domain.transaction() as session:
         touch_run(session, IngestRunRecord, run_id)
+
+
+def _sweep(uploads: Path) -> None:
+    """Remove uploads left by runs whose process died: they hold raw data."""
+    if not uploads.is_dir():
+        return
+    stale = time.time() - STALE_SECONDS
+    for folder in uploads.glob(".ingest-*"):
+        with contextlib.suppress(OSError):  # another server may be removing it too
+            if folder.stat().st_mtime < stale:
+                shutil.rmtree(folder)
 
 
 def _keep(uploads: Path, upload: IO[bytes], name: str) -> Path:

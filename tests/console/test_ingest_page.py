@@ -8,8 +8,10 @@ shown as interrupted, not as running forever."""
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -318,8 +320,15 @@ def test_a_dead_run_does_not_block_the_dataset_but_a_live_one_does(
     data, schema = enterprises
     csrf = login(client, tokens["gao"])
     _dead_run(world, "enterprise_copy", silent=STALE_SECONDS + 5)
+    uploads = world.domain.home.root / "uploads"
+    left = uploads / ".ingest-dead" / "raw.csv"  # the dead run's upload, raw data
+    left.parent.mkdir(parents=True)
+    left.write_text("enterprise_id\n91330200MA2XXXXX00\n", "utf-8")
+    gone = time.time() - STALE_SECONDS - 5
+    os.utime(left.parent, (gone, gone))
     started = _upload(client, csrf, data, schema)
     assert started.status_code == 303
+    assert not left.parent.exists()  # swept by the next ingest
     assert _follow(client, started.headers["location"])["state"] == "done"
 
     with world.domain.transaction() as session:  # another process is ingesting it now
