@@ -23,7 +23,8 @@ MESSAGES: dict[str, str] = {
     "dataset_not_under_licences": "no dataset named {name!r} under your licences",
     "dataset_not_licensed": "no dataset {name} under your licences",
     "dataset_no_rules": "dataset {name!r} has no rules of its own; it follows the domain's",
-    "ingest_run_missing": "no ingest {run_id!r} was started on this server",
+    "ingest_run_missing": "no ingest {run_id!r} was started in this domain",
+    "verification_missing": "no verification of the audit log with id {run_id!r}",
     "interface_missing": "no interface with id {interface_id}",
     "license_missing": "no license with id {license_id}",
     "product_missing": "no product with id {product_id}",
@@ -45,6 +46,7 @@ MESSAGES: dict[str, str] = {
     "login_elsewhere": "log in from this server's own login page",
     "password_wrong": "the name or password is wrong",
     "login_code_wrong": "the name or one-time code is wrong",
+    "login_locked": "too many wrong logins for this name; it is locked for {minutes} more minutes",
     "token_unusable": "the token is unknown, revoked or expired",
     # licences that cannot be used
     "license_not_yet": "license {license_id} is in force from {valid_from}; wait until then",
@@ -92,6 +94,7 @@ MESSAGES: dict[str, str] = {
     "operator_exists": "operator {name!r} already exists; choose another name",
     "dataset_registered": "dataset {name} is already registered (version {version})",
     "ingest_running": "an ingest of {name} is already running (started by {user})",
+    "ingest_interrupted": "the ingest of {name} was interrupted: the server running it stopped",
     "job_transition": "job {job_id} is {status} and cannot become {to}",
     "job_gate_blocked": "job {job_id} was blocked by the output gate and cannot be approved",
     "job_not_awaiting_review": "job {job_id} is {status}, not awaiting review",
@@ -244,6 +247,8 @@ HINTS: dict[str, str] = {
     "consent_other_purpose": "record the data subject's consent for this interface and purpose",
     "consent_revoked": "record the data subject's consent for this interface and purpose",
     "consent_expired": "record the data subject's consent for this interface and purpose",
+    "login_locked": "wait {minutes} minutes, then try again",
+    "ingest_interrupted": "see whether the data catalog lists it; if not, ingest the file again",
 }
 
 

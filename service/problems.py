@@ -55,7 +55,7 @@ ROUTES: dict[Step, str] = {
     Step.APPROVE_AS_EXCEPTION: "approve them with exception: true and a written reason, or deny",
     Step.SHOW_FINDINGS: "see GET /api/v1/review/jobs/{{job_id}} for the findings",
     Step.LIST_PRODUCTS: "see GET /api/v1/products",
-    Step.VERIFY_LOG: "see GET /api/v1/audit/verify",
+    Step.VERIFY_LOG: "verify it in full with POST /api/v1/audit/verifications",
     Step.EXPORT_PUBLIC_KEY: "fetch it from GET /api/v1/audit/pubkey",
 }
 

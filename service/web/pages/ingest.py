@@ -71,8 +71,7 @@ def ingest_follow(request: Request, run_id: str, _who: Authority) -> Any:
     run = ingest_run(domain_of(request), run_id)
     if run.state == "failed":
         kept = {"target": run.dataset if run.new_version else "", "schema_text": run.schema_text}
-        problem = SluiceError(run.problem or "", suggestion=run.suggestion)
-        return _page(request, problem=problem, kept=kept, failed=run)
+        return _page(request, problem=run.error(), kept=kept, failed=run)
     return _page(request, run=run)
 
 
