@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from core.errors import InvalidInput, Reason, Step
 from core.sm2 import Sm2KeyError, Sm2PrivateKey, Sm2PublicKey
 from products.package import verify_package
+from products.reasons import reason
 
 __all__ = [
     "CIPHERS",
@@ -92,7 +93,7 @@ def check_cipher(cipher: str) -> None:
     if cipher not in CIPHERS:
         raise InvalidInput(
             f"unknown cipher {cipher!r}",
-            [Reason(rule="release_cipher", message=f"use one of {', '.join(CIPHERS)}")],
+            [reason("release_cipher", ciphers=", ".join(CIPHERS))],
         )
 
 

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from core.errors import Conflict, InvalidInput, Reason
 from core.sm2 import Sm2PrivateKey, Sm2PublicKey
+from products.reasons import reason
 
 __all__ = ["FORMAT", "PackageVerification", "build_package", "verify_package"]
 
@@ -59,11 +60,17 @@ def _sha256(data: bytes) -> str:
 
 def _name_problem(name: str) -> str | None:
     """Why a member name is unsafe to extract, or None if it is safe."""
+    found = _name_reason(name)
+    return found.message if found else None
+
+
+def _name_reason(name: str) -> Reason | None:
+    """`_name_problem` as a reason, with the name as its figure."""
     parts = name.split("/")
     if not name or name.startswith("/") or "\\" in name or "\x00" in name:
-        return f"unsafe file name {name!r}: empty, absolute or with a backslash"
+        return reason("release_name_absolute", name=name)
     if (len(name) > 1 and name[1] == ":") or any(p in ("", ".", "..") for p in parts):
-        return f"unsafe file name {name!r}: drive letter, '..', '.' or empty segment"
+        return reason("release_name_segment", name=name)
     return None
 
 
@@ -92,32 +99,20 @@ def build_package(
     path: Path, files: dict[str, bytes], manifest: dict[str, Any], key: SigningKey
 ) -> dict[str, str]:
     """Write a signed package at `path` (never over an existing one); return its digests."""
-    problems = [p for p in map(_name_problem, files) if p]
+    problems = [p for p in map(_name_reason, files) if p]
     problems += [
-        f"{name!r} is reserved for the package itself"
+        reason("release_name_reserved", name=name)
         for name in files
         if name in (MANIFEST, SIGNATURE)
     ]
-    problems += [
-        f"manifest key {k!r} is set by the package" for k in RESERVED_KEYS if k in manifest
-    ]
+    problems += [reason("release_key_reserved", key=k) for k in RESERVED_KEYS if k in manifest]
     if problems:
         raise InvalidInput(
-            "cannot build release package: " + "; ".join(problems),
-            [Reason(rule="release_package", message=p) for p in problems],
+            "cannot build release package: " + "; ".join(p.message for p in problems), problems
         )
     path = Path(path)
     if path.exists():
-        raise Conflict(
-            f"release package {path} exists already",
-            [
-                Reason(
-                    rule="release_package",
-                    message="packages are immutable",
-                    suggestion="write the new release to a new path",
-                )
-            ],
-        )
+        raise Conflict(f"release package {path} exists already", [reason("release_package_exists")])
     body = {
         **manifest,
         "files": {
@@ -131,14 +126,7 @@ def build_package(
     except rfc8785.CanonicalizationError as error:
         raise InvalidInput(
             f"the release manifest cannot be written as canonical JSON: {error}",
-            [
-                Reason(
-                    rule="release_package",
-                    message=str(error),
-                    suggestion="use only strings, integers in the I-JSON range, finite floats, "
-                    "lists and string-keyed objects",
-                )
-            ],
+            [reason("release_manifest_json", detail=str(error))],
         ) from error
     signature = base64.b64encode(key.sign(manifest_bytes))
     archive = _zip_bytes(_members(files, manifest_bytes, signature))

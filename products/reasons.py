@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.errors import Reason
+from gate.findings import PROBLEMS, SUGGESTIONS
 from policies.reasons import Wording, worded
 
 __all__ = ["REASONS", "reason"]
@@ -41,6 +42,29 @@ REASONS: dict[str, Wording] = {
     "template_parameter": Wording(
         "parameter {name!r} must name an L1 column with declared categories, not {source}",
         "only declared public values may be parameters",
+    ),
+    # release packages and their encryption (products.package, products.crypto)
+    "release_cipher": Wording("use one of {ciphers}"),
+    "release_name_absolute": Wording(
+        "unsafe file name {name!r}: empty, absolute or with a backslash"
+    ),
+    "release_name_segment": Wording(
+        "unsafe file name {name!r}: drive letter, '..', '.' or empty segment"
+    ),
+    "release_name_reserved": Wording("{name!r} is reserved for the package itself"),
+    "release_key_reserved": Wording("manifest key {key!r} is set by the package"),
+    "release_package_exists": Wording(
+        "packages are immutable", "write the new release to a new path"
+    ),
+    "release_manifest_json": Wording(
+        "{detail}",
+        "use only strings, integers in the I-JSON range, finite floats, lists and "
+        "string-keyed objects",
+    ),
+    # an output that differences one released since it was gated (products.release):
+    # the gate's finding, said of the row it names
+    "differencing": Wording(
+        "row {row}, table " + PROBLEMS["differencing"], SUGGESTIONS["differencing"]
     ),
 }
 
