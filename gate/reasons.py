@@ -16,11 +16,11 @@ __all__ = ["REASONS", "REQUIREMENTS", "invalid_parameter", "reason"]
 
 REASONS: dict[str, Wording] = {
     # a cell specification that does not fit its table (gate.tables)
-    "gate_spec_kind": Wording("column {column!r} has unknown kind {kind!r}"),
-    "gate_spec_twice": Wording("column {column!r} is described twice"),
-    "gate_spec_absent": Wording("column {column!r} is described but not in the table"),
-    "gate_spec_undescribed": Wording("column {column!r} is in the table but not described"),
-    "gate_spec_not_numeric": Wording("aggregate column {column!r} is not numeric"),
+    "gate_spec_kind": Wording("column {name!r} has unknown kind {kind!r}"),
+    "gate_spec_twice": Wording("column {name!r} is described twice"),
+    "gate_spec_absent": Wording("column {name!r} is described but not in the table"),
+    "gate_spec_undescribed": Wording("column {name!r} is in the table but not described"),
+    "gate_spec_not_numeric": Wording("aggregate column {name!r} is not numeric"),
     # disclosure parameters out of range, one rule per requirement (gate.registry)
     "disclosure_integer": Wording("{name} must be an integer >= 1"),
     "disclosure_true_false": Wording("{name} must be true or false"),

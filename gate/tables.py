@@ -121,23 +121,23 @@ class _Report:
 def _validate(frame: pd.DataFrame, cells: list[CellSpec]) -> None:
     named = [c.column for c in cells]
     problems = [
-        reason("gate_spec_kind", column=c.column, kind=c.kind)
+        reason("gate_spec_kind", name=c.column, kind=c.kind)
         for c in cells
         if not isinstance(c.kind, CellKind)
     ]
     problems += [
-        reason("gate_spec_twice", column=name) for name in set(named) if named.count(name) > 1
+        reason("gate_spec_twice", name=name) for name in set(named) if named.count(name) > 1
     ]
     problems += [
-        reason("gate_spec_absent", column=name) for name in named if name not in frame.columns
+        reason("gate_spec_absent", name=name) for name in named if name not in frame.columns
     ]
     problems += [
-        reason("gate_spec_undescribed", column=name)
+        reason("gate_spec_undescribed", name=name)
         for name in frame.columns
         if not str(name).startswith(COMPANION_PREFIX) and name not in named
     ]
     problems += [
-        reason("gate_spec_not_numeric", column=c.column)
+        reason("gate_spec_not_numeric", name=c.column)
         for c in cells
         if c.kind in AGGREGATES
         and c.column in frame.columns

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from core.errors import InvalidInput, Reason, Step
+from core.errors import InvalidInput, Step
 from core.sm2 import Sm2KeyError, Sm2PrivateKey, Sm2PublicKey
 from products.package import verify_package
 from products.reasons import reason
@@ -261,7 +261,7 @@ def open_package(
     if not verified.ok or verified.manifest is None:
         raise InvalidInput(
             "the package does not verify; refusing to open it",
-            [Reason(rule="release_package", message=p) for p in verified.problems],
+            verified.reasons,
         )
     manifest = verified.manifest
     with zipfile.ZipFile(io.BytesIO(Path(path).read_bytes())) as archive:
