@@ -230,6 +230,240 @@ MESSAGES: dict[str, str] = {
     "product_package_unverified": "the package does not verify; refusing to open it",
     "product_package_changed": "{name} changed while the package was opened; try again",
     "product_package_encrypted": "this package is encrypted ({cipher})",
+    # audit_log
+    "audit_export_no_key": "exporting signs the log: give the domain's signing key",
+    "audit_hash_unknown": "unknown hash suite {name!r}; use one of {known} (SLUICE_AUDIT_HASH)",
+    "audit_checkpoint_interval": (
+        "the checkpoint interval must be at least 1 entry, got {interval}"
+    ),
+    "audit_hash_fixed": (
+        "this audit log hashes with {suite}, fixed when the domain was initialised; set "
+        "SLUICE_AUDIT_HASH={suite} or start a new domain"
+    ),
+    "audit_tree_hashes_missing": "the stored tree hashes for entry {seq} are missing",
+    "audit_entry_missing": "no audit entry {seq}; entries are numbered from 1",
+    "audit_entry_unsigned": (
+        "entry {seq} is not yet covered by a signed tree head (the last signed head covers "
+        "{size} entries)"
+    ),
+    "audit_entry_unsigned_none": (
+        "entry {seq} is not yet covered by a signed tree head (none is signed)"
+    ),
+    "audit_inclusion_unproven": (
+        "the stored log does not prove entry {seq} against its signed head at size {size}"
+    ),
+    "audit_consistency_range": "need 0 < M <= N for a consistency proof, got M={old}, N={new}",
+    "audit_consistency_unproven": (
+        "the signed heads at sizes {old} and {new} are not consistent with the stored log"
+    ),
+    "audit_crypto_suite_unknown": (
+        "unknown crypto suite {name!r}; use one of {known} (SLUICE_CRYPTO_SUITE)"
+    ),
+    "audit_sm2_key_missing": "the sm2 signer needs the domain's SM2 key; none was given",
+    "audit_signature_unknown": "unknown signature algorithm {name!r}; use ed25519 or sm2",
+    "audit_pubkey_not_pem": "the public key file is not a PEM public key",
+    "audit_pubkey_kind": "the public key is neither an Ed25519 nor an SM2 key",
+    "audit_heads_unreadable": "the kept heads are neither JSON nor JSON lines",
+    "audit_head_not_object": "a kept head is not a JSON object",
+    "audit_record_not_head": "a kept record is not a signed tree head (size, root, signature)",
+    "audit_witness_inconsistent": (
+        "the log is not consistent with the witness's head at size {size}; not pushed"
+    ),
+    "audit_witness_different": "the witness already holds a different head at {file}",
+    "audit_witness_status": "the witness at {url} answered HTTP {http_status}",
+    "audit_witness_refused": "the witness at {url} refused the head: HTTP {http_status}",
+    "audit_witness_unreachable": "the witness at {url} cannot be reached: {detail}",
+    "audit_no_signing_key": "no signing key is available to this session; run this as the domain",
+    "audit_log_empty": "the audit log is empty; there is nothing to sign yet",
+    "audit_head_missing": "no signed tree head at size {size}; signed sizes include {known}",
+    "audit_head_missing_none": "no signed tree head at size {size}; signed sizes include none yet",
+    # catalog
+    "schema_column_unnamed": "column #{number} has no name; give every column a `name`",
+    "schema_column_name": "column name {name!r} is not a lowercase identifier; use [a-z0-9_]",
+    "schema_column_no_level": (
+        "column {name!r} has no level; add `level: L1|L2|L3|L4` to every column"
+    ),
+    "schema_column_level": "column {name!r} has unknown level {level!r}; use L1, L2, L3 or L4",
+    "schema_column_role": "column {name!r} has unknown role {role!r}; use one of {roles}",
+    "schema_column_type": "column {name!r} has unknown type {type!r}; use one of {types}",
+    "schema_column_method": (
+        "column {name!r} has unknown desensitize method {method!r}; use keep, drop, "
+        "pseudonymize, mask, generalize:year|month|prefix:N|bucket:W or noise:S"
+    ),
+    "schema_identifier_method": (
+        "identifier column {name!r} would be stored as {method!r}; identifiers must be "
+        "pseudonymize, mask or drop"
+    ),
+    "schema_measure_type": "measure {name!r} has type {type}; measures must be integer or double",
+    "schema_measure_no_bounds": "measure {name!r} has no bounds; add `bounds: [lo, hi]`",
+    "schema_measure_bounds": "measure {name!r} has bounds {bounds}; lo must be below hi",
+    "schema_bounds_not_measure": "column {name!r} has bounds but is not a measure; remove them",
+    "schema_null_rate": "column {name!r} has null_rate {value!r}; use a number from 0 to below 1",
+    "schema_identifier_null_rate": "identifier column {name!r} declares a null_rate; remove it",
+    "schema_categories_not_l1": (
+        "column {name!r} declares categories but is not an L1 dimension; declare "
+        "categories only for public (L1) dimension columns"
+    ),
+    "schema_categories_not_list": (
+        "column {name!r} has categories that are not a list; list every value"
+    ),
+    "schema_not_mapping": (
+        "the schema is not a mapping; see the dataset schema format in docs/dataset-schema.md"
+    ),
+    "schema_key_missing": "the schema has no `{key}`; add `{key}:` at the top level",
+    "schema_dataset_name": "dataset name {name!r} is not a lowercase identifier; use [a-z0-9_]",
+    "schema_no_columns": "the schema lists no columns; list every column of the file",
+    "schema_columns_twice": "columns listed twice: {columns}; list each column once",
+    "schema_privacy_unit": (
+        "privacy_unit {unit!r} is not a stored, pseudonymized column; name the identifier "
+        "column whose contributions are bounded"
+    ),
+    "schema_contribution_limit": (
+        "contribution_limit must be at least 1; set it to the rows one unit may add"
+    ),
+    "schema_file_missing": "schema file {path} does not exist; check the path",
+    "schema_file_yaml": "schema file {path} is not valid YAML ({detail}); fix the syntax",
+    "schema_upload_yaml": "schema {name} is not valid YAML ({detail}); fix the syntax",
+    "schema_yaml": "the schema is not valid YAML ({detail}); fix the syntax",
+    "schema_frame_lacks_columns": (
+        "the frame lacks stored columns {columns} of dataset {dataset!r}; pass a frame "
+        "with every column the schema lists"
+    ),
+    "schema_method_unknown": "column {name!r} has unknown method {method!r}",
+    "schema_method_type": (
+        "column {name!r} is {type} but {method!r} needs one of {types}; change the "
+        "column's type or its desensitize method"
+    ),
+    "schema_method_width": (
+        "column {name!r} has {method!r}; the width or scale must be a positive number, "
+        "e.g. generalize:bucket:100 or noise:5"
+    ),
+    "catalog_index_invalid": "{path} is not an identifier index; re-ingest the dataset",
+    "ingest_source_missing": "source file {path} does not exist; check the path",
+    "ingest_folder_left": (
+        "{folder} exists but no dataset {name} is registered (left by an interrupted "
+        "ingest); remove that folder and ingest again"
+    ),
+    "ingest_no_rows": "{file} has no data rows; nothing to ingest",
+    "ingest_no_file_type": (
+        "{file}: unsupported file type '(none)'; ingest a .csv (UTF-8) or .parquet file"
+    ),
+    "ingest_file_type": (
+        "{file}: unsupported file type {suffix!r}; ingest a .csv (UTF-8) or .parquet file"
+    ),
+    "ingest_bad_value": (
+        "column {column!r}, row {row}: {value!r} is not a valid {type}; fix the value or "
+        "the column's type in the schema"
+    ),
+    "ingest_bad_values": (
+        "column {column!r}, row {row}: {value!r} is not a valid {type}, and {more} more; "
+        "fix the value or the column's type in the schema"
+    ),
+    "ingest_bad_value_line": (
+        "column {column!r}, row {row} (line {line} of the file): {value!r} is not a valid "
+        "{type}; fix the value or the column's type in the schema"
+    ),
+    "ingest_bad_values_line": (
+        "column {column!r}, row {row} (line {line} of the file): {value!r} is not a valid "
+        "{type}, and {more} more; fix the value or the column's type in the schema"
+    ),
+    "ingest_file_empty": "{file} is empty; nothing to ingest",
+    "ingest_not_utf8": (
+        "{file} is not UTF-8 text; convert it first (for GBK: iconv -f GBK -t UTF-8 {file})"
+    ),
+    "ingest_unreadable": "{file} could not be read ({detail}); check the file",
+    "ingest_header_mismatch": (
+        "{file} does not match schema {dataset}: missing columns: {missing}; extra "
+        "columns: {extra}; make the header match the schema, or list extra columns with "
+        "level L4 or desensitize: drop"
+    ),
+    "ingest_header_missing": (
+        "{file} does not match schema {dataset}: missing columns: {missing}; make the "
+        "header match the schema, or list extra columns with level L4 or desensitize: drop"
+    ),
+    "ingest_header_extra": (
+        "{file} does not match schema {dataset}: extra columns: {extra}; make the header "
+        "match the schema, or list extra columns with level L4 or desensitize: drop"
+    ),
+    "catalog_filter_not_predicate": (
+        "the row filter {text!r} for {dataset} is not a SQL predicate ({detail})"
+    ),
+    "catalog_filter_syntax": (
+        "the row filter {text!r} for {dataset} uses syntax not allowed in a filter ({nodes})"
+    ),
+    "catalog_filter_subquery": (
+        "the row filter {text!r} for {dataset} uses syntax not allowed in a filter (a subquery)"
+    ),
+    "catalog_filter_column": (
+        "the row filter for {dataset} names {column}, which is not a stored column of {dataset}"
+    ),
+    "catalog_filter_uncovered": (
+        "a row filter is given for {dataset}, which the license does not cover"
+    ),
+    "catalog_filter_empty": "the row filter for {dataset} is empty",
+    "catalog_filter_no_dataset": "the row filter {text!r} does not say which dataset it filters",
+    "catalog_filter_twice": "two row filters are given for {dataset}",
+    "catalog_twin_rows": "a twin has 1 to {max_rows:,} rows, not {rows:,}",
+    "catalog_filter_types": "the row filter for {dataset} does not fit the dataset's stored types",
+    # gate
+    "gate_table_missing": "{path} does not exist; check the path",
+    "gate_table_too_large": "{file} is over the {limit} limit ({found} > {allowed})",
+    "gate_table_kind": "{file} is neither .csv nor .parquet",
+    "gate_table_no_companions": (
+        "{file} has no __n column (privacy units per row); only tables with companion "
+        "columns, as the sandbox writes them, can be checked"
+    ),
+    "gate_candidate_missing": "job {job_id} has no candidate output {name}",
+    "gate_model_kind": "unknown model kind {kind!r}; use one of {kinds}",
+    "gate_model_parameters": "a {kind} model needs parameters {missing}",
+    "gate_model_no_features": "a model needs at least one feature",
+    "gate_model_unbounded": "features without bounds: {features}",
+    "gate_model_no_epsilon": "a DP model must have cost some ε > 0",
+    "gate_model_record": "not a Sluice model record: {detail}",
+    "gate_model_feature_missing": "missing feature {name!r}",
+    "gate_model_no_scores": "a {kind} model gives no class scores",
+    "gate_rules_role": "only the data authority sets disclosure rules; {name} is a {role}",
+    "gate_no_rule_to_set": "no disclosure rule to set",
+    # sandbox
+    "sandbox_no_debian_source": (
+        "no Debian source with 'main' in {folder}/sources.list*; configure apt first, or "
+        "build from the Dockerfile on a host that can pull debian:bookworm-slim"
+    ),
+    "sandbox_build_debootstrap_failed": (
+        "image build failed while debootstrapping Debian (exit {exit_status}):\n{tail}"
+    ),
+    "sandbox_build_python_failed": (
+        "image build failed while asking the image's Python (exit {exit_status}):\n{tail}"
+    ),
+    "sandbox_build_packages_failed": (
+        "image build failed while installing the runtime's Python packages (exit "
+        "{exit_status}):\n{tail}"
+    ),
+    "sandbox_build_bytecode_failed": (
+        "image build failed while compiling the packages' bytecode (exit {exit_status}):\n{tail}"
+    ),
+    "sandbox_build_needs_root_and_debootstrap": (
+        "cannot build the runtime image: building the image needs root (debootstrap and "
+        "chroot); debootstrap is not installed (Debian package debootstrap)"
+    ),
+    "sandbox_build_needs_root": (
+        "cannot build the runtime image: building the image needs root (debootstrap and chroot)"
+    ),
+    "sandbox_build_needs_debootstrap": (
+        "cannot build the runtime image: debootstrap is not installed (Debian package debootstrap)"
+    ),
+    "sandbox_build_tar_failed": "image build failed: tar of {root} exited {exit_status}",
+    "sandbox_build_not_imported": "image build failed: docker did not import {tag}",
+    "sandbox_limit_not_positive": "limit {name} must be a positive integer, got {value!r}",
+    "sandbox_dataset_name": (
+        "dataset name {name!r} cannot be mounted; use letters, digits and underscores"
+    ),
+    "sandbox_dataset_not_file": "dataset {name!r}: {path} is not a file",
+    "sandbox_out_not_empty": "{folder} is not empty; give each job a fresh work_dir",
+    "sandbox_job_file_name": "job file name {name!r} is not a plain file name",
+    "sandbox_spec_unmounted": "spec names datasets that are not mounted: {names}",
+    "sandbox_backend_unknown": "unknown sandbox backend {name!r}; choose one of: {choices}",
+    "sandbox_backend_unusable": "sandbox backend {name!r} cannot run on this host: {detail}",
 }
 
 
@@ -249,6 +483,17 @@ HINTS: dict[str, str] = {
     "consent_expired": "record the data subject's consent for this interface and purpose",
     "login_locked": "wait {minutes} minutes, then try again",
     "ingest_interrupted": "see whether the data catalog lists it; if not, ingest the file again",
+    # audit_log
+    "audit_heads_unreadable": "give the signed heads as JSON, an export, or a witness folder",
+    # catalog
+    "catalog_filter_not_predicate": "write a comparison such as district = '镇海区'",
+    "catalog_filter_syntax": "use plain comparisons of the dataset's columns with values",
+    "catalog_filter_subquery": "use plain comparisons of the dataset's columns with values",
+    "catalog_filter_empty": "give a predicate, or no filter for that dataset",
+    "catalog_filter_twice": "join them into one predicate with AND",
+    "catalog_filter_types": "ask the data authority to correct the license's row filter",
+    # gate
+    "gate_table_too_large": "check a smaller table",
 }
 
 

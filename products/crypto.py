@@ -27,9 +27,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from core.errors import InvalidInput, Reason, Step
+from core.errors import InvalidInput, Step
 from core.sm2 import Sm2KeyError, Sm2PrivateKey, Sm2PublicKey
 from products.package import verify_package
+from products.reasons import reason
 
 __all__ = [
     "CIPHERS",
@@ -90,8 +91,7 @@ def _decrypt(cipher: str, key: bytes, sealed: bytes, aad: bytes) -> bytes:
 def check_cipher(cipher: str) -> None:
     if cipher not in CIPHERS:
         unknown = InvalidInput.coded("product_cipher_unknown", cipher=cipher)
-        choices = Reason(rule="release_cipher", message=f"use one of {', '.join(CIPHERS)}")
-        raise replace(unknown, reasons=[choices])
+        raise replace(unknown, reasons=[reason("release_cipher", ciphers=", ".join(CIPHERS))])
 
 
 def generate_operator_key(kind: str = "x25519") -> tuple[bytes, bytes]:
@@ -257,8 +257,7 @@ def open_package(
     verified = verify_package(path, domain_key)
     if not verified.ok or verified.manifest is None:
         unverified = InvalidInput.coded("product_package_unverified")
-        problems = [Reason(rule="release_package", message=p) for p in verified.problems]
-        raise replace(unverified, reasons=problems)
+        raise replace(unverified, reasons=verified.reasons)
     manifest = verified.manifest
     with zipfile.ZipFile(io.BytesIO(Path(path).read_bytes())) as archive:
         members = {name: archive.read(name) for name in manifest["files"]}

@@ -23,6 +23,7 @@ from audit_log import Actor, AuditAction, append, head, sign_if_able
 from catalog import get_dataset
 from core.errors import Conflict, LicenseInvalid, NotFound, Reason, Step
 from core.home import Home
+from gate.findings import Finding
 from gate.populations import check_at_release, mark_released
 from gate.step import candidate_dir
 from jobs.lifecycle import transition
@@ -32,6 +33,7 @@ from operators.records import License, Operator
 from policies import NoiseSpec
 from products.crypto import load_recipient, seal
 from products.package import MANIFEST, build_package
+from products.reasons import reason
 from products.recipients import active_key
 from products.records import Release
 
@@ -124,8 +126,7 @@ def _refuse_differencing(session: Session, job: Job) -> None:
     found = check_at_release(session, job.id).findings
     if found:
         refused = Conflict.coded("product_release_differencing", job_id=job.id)
-        reasons = [Reason("differencing", f.message, suggestion=f.suggestion) for f in found]
-        raise replace(refused, reasons=reasons)
+        raise replace(refused, reasons=[_differencing(f) for f in found])
 
 
 def _refuse_stopped_license(session: Session, job: Job) -> None:
@@ -155,6 +156,18 @@ def _refuse_stopped_license(session: Session, job: Job) -> None:
             license_id=license_id,
             valid_until=figures["valid_until"],
         ) from None
+
+
+def _differencing(finding: Finding) -> Reason:
+    """A differencing finding as a reason, with the figures its wording is made from."""
+    figures = {k: finding.figures[k] for k in ("earlier", "difference", "threshold", "groups")}
+    return reason(
+        "differencing",
+        message=finding.message,
+        suggestion=finding.suggestion,
+        row=finding.row,
+        **figures,
+    )
 
 
 def release_job(

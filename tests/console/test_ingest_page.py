@@ -163,7 +163,7 @@ def test_a_bad_schema_is_refused_at_once_with_the_form_kept(
     unlevelled = schema.replace("    level: L1\n", "", 1)  # district's level left out
     assert unlevelled != schema
     before = _store_and_catalog(world)
-    for text, said in ((unlevelled, "level"), ("columns: [unclosed", "not valid YAML")):
+    for text, said in ((unlevelled, "没有分级"), ("columns: [unclosed", "不是有效的 YAML")):
         refused = _upload(client, csrf, data, None, schema_text=text)
         assert refused.status_code == 422 and 'id="problem"' in refused.text
         assert said in refused.text and 'id="ingest-form"' in refused.text

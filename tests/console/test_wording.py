@@ -18,6 +18,7 @@ from core.errors import NotFound, PermissionDenied, PolicyDenied, SluiceError, S
 from core.failures import FailureKind, JobFailure
 from core.messages import HINTS, MESSAGES, message_figures
 from gate.findings import PROBLEMS, SUGGESTIONS, WITHHELD, make_finding
+from gate.reasons import REASONS as GATE_REASONS
 from jobs.lifecycle import transition
 from jobs.queries import get_job
 from jobs.records import JobStatus, public_failure
@@ -60,7 +61,7 @@ def _sluice_errors() -> list[type[SluiceError]]:
 
 
 # (catalog key, the figures the domain supplies for it)
-EVERY_REASON = {**REASONS, **PRODUCT_REASONS}
+EVERY_REASON = {**REASONS, **PRODUCT_REASONS, **GATE_REASONS}
 WORDINGS = [
     *((f"reason:{rule}", _figures(w.message)) for rule, w in EVERY_REASON.items()),
     *((f"fix:{rule}", _figures(w.suggestion)) for rule, w in EVERY_REASON.items() if w.suggestion),
@@ -91,7 +92,10 @@ def test_every_code_the_domain_emits_has_a_chinese_wording(key: str, supplied: s
 def test_the_registries_name_their_rules_apart() -> None:
     """Both registries word `reason:<rule>` from one catalog: a shared code would be
     worded with the other package's sentence."""
-    assert not REASONS.keys() & PRODUCT_REASONS.keys()
+    registries = [REASONS, PRODUCT_REASONS, GATE_REASONS]
+    for i, first in enumerate(registries):
+        for second in registries[i + 1 :]:
+            assert not first.keys() & second.keys()
 
 
 def test_policies_and_prices_make_reasons_only_through_the_registry() -> None:

@@ -96,9 +96,9 @@ def _schema(
             text = file.file.read().decode("utf-8-sig")
         except UnicodeDecodeError:
             raise SchemaInvalid(f"{file.filename} is not UTF-8 text; save it as UTF-8") from None
-        called = f"schema {file.filename}"
+        called: str | None = file.filename or ""
     elif pasted.strip():
-        text, called = pasted, "the schema"
+        text, called = pasted, None
     elif target:
         with domain_of(request).transaction() as s:
             return get_dataset(s, target).schema(), ""
