@@ -44,6 +44,8 @@ class IngestRun:
     version: int | None = None
     problem: str | None = None
     suggestion: str | None = None
+    problem_code: str | None = None  # the failure's message code and figures, if coded,
+    figures: dict[str, Any] | None = None  # so the console words it in the reader's language
     schema_text: str = ""  # shown again in the form if the run fails
 
     @property
@@ -53,7 +55,8 @@ class IngestRun:
         return min(99, 100 * self.done // self.total) if self.total else 0
 
     def to_dict(self) -> dict[str, Any]:
-        shown = {k: v for k, v in asdict(self).items() if k not in ("home", "schema_text")}
+        hidden = ("home", "schema_text", "problem_code", "figures")
+        shown = {k: v for k, v in asdict(self).items() if k not in hidden}
         catalog = f"/console/catalog#dataset-{self.dataset}" if self.state == "done" else None
         return {**shown, "percent": self.percent, "catalog": catalog}
 
@@ -71,7 +74,6 @@ def ingest_run(domain: Domain, run_id: str) -> IngestRun:
         raise NotFound.coded(
             "ingest_run_missing",
             run_id=run_id,
-            suggestion="see the data catalog for what is registered",
         )
     return run
 
@@ -80,10 +82,9 @@ def upload_name(filename: str | None) -> str:
     """The uploaded file's own name (no folders), if ingest can read that kind of file."""
     name = Path(filename or "").name.strip()[-120:]
     if not name.lower().endswith(READABLE):
-        raise InvalidInput(
-            f"{name or 'the data file'}: ingest reads .csv (UTF-8) and .parquet files",
-            suggestion="choose a .csv or .parquet file",
-        )
+        if not name:
+            raise InvalidInput.coded("svc_upload_kind_unnamed")
+        raise InvalidInput.coded("svc_upload_kind", name=name)
     return name
 
 
@@ -123,7 +124,6 @@ def start_ingest(
             "ingest_running",
             name=schema.dataset,
             user=started.started_by,
-            suggestion="wait until it has finished, then ingest again",
         )
     return run
 
@@ -177,12 +177,10 @@ def _now(key: str) -> IngestRun:
 def _refused(domain: Domain, who: Principal, run: IngestRun, error: Exception) -> IngestRun:
     """Put the failure on the record, as the API does for a refused or failed request:
     a refusal with its message, anything else by incident number and exception type."""
-    if isinstance(error, SluiceError):
-        problem, suggestion = error.message, error.suggestion
-    else:
-        incident = secrets.token_hex(6)
-        problem = f"the ingest failed unexpectedly (incident {incident})"
-        suggestion = "tell the platform's operators this incident number"
+    incident = secrets.token_hex(6)
+    said = error if isinstance(error, SluiceError) else _failed(incident)
+    problem, suggestion = said.message, said.suggestion
+    code, figures = said.message_code, said.figures
     try:
         if isinstance(error, SluiceError):
             domain.record_refusal(who.actor, INGEST_ACTION, error)
@@ -190,4 +188,17 @@ def _refused(domain: Domain, who: Principal, run: IngestRun, error: Exception) -
             domain.record_failure(who.actor, INGEST_ACTION, incident, type(error).__name__)
     except Exception:  # noqa: BLE001  the run must still end, and say what is missing
         problem += " (and it could not be recorded in the audit log)"
-    return replace(run, state="failed", problem=problem, suggestion=suggestion)
+        code = figures = None  # the sentence says more than its code: keep it whole
+    return replace(
+        run,
+        state="failed",
+        problem=problem,
+        suggestion=suggestion,
+        problem_code=code,
+        figures=figures,
+    )
+
+
+def _failed(incident: str) -> SluiceError:
+    """An ingest that failed by accident, told by incident number alone."""
+    return SluiceError.coded("svc_ingest_failed", incident=incident)
