@@ -65,7 +65,6 @@ def begin_ingest_run(
                 "ingest_running",
                 name=dataset,
                 user=other.started_by,
-                suggestion="wait until it has finished, then ingest again",
             )
     run = IngestRunRecord(
         id=run_id,
@@ -113,6 +112,5 @@ def get_ingest_run(session: Session, run_id: str) -> IngestRunRecord:
         raise NotFound.coded(
             "ingest_run_missing",
             run_id=run_id,
-            suggestion="see the data catalog for what is registered",
         )
     return run

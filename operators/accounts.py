@@ -44,7 +44,7 @@ HOST_ADMIN = Principal("host-admin", "admin")
 def add_operator(session: Session, name: str, actor: Actor) -> Operator:
     name = name.strip()
     if not name:
-        raise InvalidInput("operator name is empty; give the company's name")
+        raise InvalidInput.coded("op_operator_name_empty")
     if session.scalar(select(Operator).where(Operator.name == name)):
         raise Conflict.coded("operator_exists", name=name)
     operator = Operator(name=name)
@@ -68,18 +68,19 @@ def get_operator(session: Session, name: str) -> Operator:
 
 def add_user(session: Session, name: str, role: str, operator: str | None, actor: Actor) -> User:
     if role not in ROLES:
-        raise InvalidInput(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+        raise InvalidInput.coded("op_role_unknown", name=role, known=", ".join(ROLES))
     if role == "operator" and not operator:
-        raise InvalidInput(
-            "an operator user works for a company",
+        raise InvalidInput.coded(
+            "op_operator_user_company",
             suggestion="name the company",
             step=Step.NAME_COMPANY,
         )
     if role != "operator" and operator:
-        raise InvalidInput(
-            f"a {role} works for the domain, not a company",
+        raise InvalidInput.coded(
+            "op_domain_user_company",
             suggestion="leave the company out",
             step=Step.DROP_COMPANY,
+            role=role,
         )
     if session.scalar(select(User).where(User.name == name)):
         raise Conflict.coded("user_exists", name=name)

@@ -85,7 +85,7 @@ def apply_for_license(
     """
     company = session.get(Operator, operator_id)
     if company is None:
-        raise InvalidInput(f"no operator with id {operator_id}")
+        raise InvalidInput.coded("op_operator_id_missing", operator_id=operator_id)
     if not scenario.strip():
         raise InvalidInput.coded("scenario_missing")
     if valid_from is not None and valid_from > valid_until:

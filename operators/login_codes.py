@@ -39,10 +39,7 @@ def issue_login_code(
 ) -> str:
     """A new code for `user`, returned once; any earlier unused code stops working."""
     if not 1 <= minutes <= MAX_MINUTES:
-        raise InvalidInput(
-            f"a login code lasts 1 to {MAX_MINUTES} minutes, not {minutes}",
-            suggestion=f"keep it short; {CODE_MINUTES} minutes is the default",
-        )
+        raise InvalidInput.coded("op_login_code_minutes", most=MAX_MINUTES, minutes=minutes)
     groups = ("".join(secrets.choice(ALPHABET) for _ in range(GROUP_LENGTH)) for _ in range(GROUPS))
     code = "-".join(groups)
     expires = utcnow() + timedelta(minutes=minutes)

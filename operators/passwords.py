@@ -34,12 +34,9 @@ def _decoy() -> str:
 def set_password(session: Session, user: User, password: str, actor: Actor) -> None:
     """Store a new password's hash; refused if too short or just the user's name."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(
-            f"a password needs at least {MIN_PASSWORD_LENGTH} characters",
-            suggestion="use a passphrase of several words",
-        )
+        raise InvalidInput.coded("op_password_short", length=MIN_PASSWORD_LENGTH)
     if user.name.lower() in password.lower():
-        raise InvalidInput("a password may not contain the user's name")
+        raise InvalidInput.coded("op_password_has_name")
     user.password_hash = HASHER.hash(password)
     append(session, actor, AuditAction.PASSWORD_SET, f"user:{user.id}", {"user": user.name})
 

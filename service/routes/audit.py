@@ -123,7 +123,7 @@ def audit_heads(
 def audit_latest_head(_who: RegulatorDep, s: SessionDep) -> TreeHeadOut:
     head = latest_head(s)
     if head is None:
-        raise NotFound("no tree head is signed yet; one is written every few entries")
+        raise NotFound.coded("svc_no_tree_head")
     return TreeHeadOut.model_validate(head.to_dict())
 
 

@@ -120,7 +120,7 @@ def submit_notebook(
     domain: Domain, who: Principal, license_id: int, notebook: bytes, background: BackgroundTasks
 ) -> dict[str, Any]:
     if len(notebook) > MAX_NOTEBOOK_BYTES:
-        raise InvalidInput(f"the notebook is over {MAX_NOTEBOOK_BYTES} bytes; make it smaller")
+        raise InvalidInput.coded("job_notebook_too_large", limit=MAX_NOTEBOOK_BYTES)
     text = notebook.decode("utf-8", "replace")
     return start_submitted(domain, who, license_id, background, notebook=text)
 

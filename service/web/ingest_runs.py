@@ -129,10 +129,9 @@ def upload_name(filename: str | None) -> str:
     """The uploaded file's own name (no folders), if ingest can read that kind of file."""
     name = Path(filename or "").name.strip()[-120:]
     if not name.lower().endswith(READABLE):
-        raise InvalidInput(
-            f"{name or 'the data file'}: ingest reads .csv (UTF-8) and .parquet files",
-            suggestion="choose a .csv or .parquet file",
-        )
+        if not name:
+            raise InvalidInput.coded("svc_upload_kind_unnamed")
+        raise InvalidInput.coded("svc_upload_kind", name=name)
     return name
 
 
@@ -235,10 +234,7 @@ def _refused(domain: Domain, who: Principal, run_id: str, error: Exception) -> N
         ended = error
     else:
         incident = secrets.token_hex(6)
-        ended = SluiceError(
-            f"the ingest failed unexpectedly (incident {incident})",
-            suggestion="tell the platform's operators this incident number",
-        )
+        ended = SluiceError.coded("svc_ingest_failed", incident=incident)
     try:
         if isinstance(error, SluiceError):
             domain.record_refusal(who.actor, INGEST_ACTION, error)

@@ -174,6 +174,10 @@ def test_a_bad_schema_is_refused_at_once_with_the_form_kept(
         files={"data": ("notes.txt", b"a,b\n1,2\n"), "schema": ("s.yaml", schema.encode())},
     )
     assert wrong_type.status_code == 422 and ".parquet" in wrong_type.text
+    assert "notes.txt：入库仅支持 .csv（UTF-8）和 .parquet 文件" in wrong_type.text
+    assert (
+        "请选择 .csv 或 .parquet 文件" in wrong_type.text and "ingest reads" not in wrong_type.text
+    )
     other = _upload(client, csrf, data, schema, target="social_insurance")
     assert other.status_code == 422 and "enterprise_copy" in other.text
     assert _store_and_catalog(world) == before and _no_upload_left(world)

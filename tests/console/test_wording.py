@@ -337,7 +337,9 @@ def test_every_coded_raise_names_a_registered_code_with_its_figures() -> None:
             if not (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "coded"):
                 continue
             code = node.args[0].value if node.args else None  # type: ignore[attr-defined]
-            given = {k.arg for k in node.keywords} - {"suggestion", "step"}
-            if code not in MESSAGES or given != message_figures(code):
+            named = {k.arg for k in node.keywords}
+            given = named - {"suggestion", "step"}
+            hinted_twice = code in HINTS and "suggestion" in named  # coded() refuses it
+            if code not in MESSAGES or given != message_figures(code) or hinted_twice:
                 wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} {code}")
     assert not wrong, wrong

@@ -95,7 +95,7 @@ def _schema(
         try:
             text = file.file.read().decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise SchemaInvalid(f"{file.filename} is not UTF-8 text; save it as UTF-8") from None
+            raise SchemaInvalid.coded("page_schema_not_utf8", filename=file.filename) from None
         called: str | None = file.filename or ""
     elif pasted.strip():
         text, called = pasted, None
@@ -103,14 +103,10 @@ def _schema(
         with domain_of(request).transaction() as s:
             return get_dataset(s, target).schema(), ""
     else:
-        raise InvalidInput.coded(
-            "ingest_schema_missing",
-            suggestion="upload the schema's YAML file or paste it",
-        )
+        raise InvalidInput.coded("ingest_schema_missing")
     schema = schema_from_text(text, called)
     if target and schema.dataset != target:
-        raise SchemaInvalid(
-            f"the schema describes dataset {schema.dataset}, not {target}",
-            suggestion=f"give {target}'s schema, or ingest the file as a new dataset",
+        raise SchemaInvalid.coded(
+            "page_schema_other_dataset", dataset=schema.dataset, target=target
         )
     return schema, text
