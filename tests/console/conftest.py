@@ -141,6 +141,11 @@ ALLOWED_LATIN = frozenset(
         "Spark",
         "UTC",  # the time standard, as printed on every timestamp
         "CPU",  # 中央处理器: limits and budgets name it so
+        "PEM",  # key file formats and standards go by their names
+        "RFC",
+        "Python",  # software named in a build's or a notebook's refusal: product names
+        "Jupyter",
+        "Debian",
     }
 )
 # values the test world itself holds (a licence's purpose, reviewers' written reasons in
