@@ -26,9 +26,8 @@ from core.errors import QueryTooComplex, SluiceError
 from core.processes import cpu_seconds_of
 from policies.analysis import DIALECT
 from policies.engine import LicenseScope, PolicyDecision, check_query
-from policies.reasons import reason
+from policies.reasons import SIMPLIFY, reason
 
-SIMPLIFY = "simplify the query: fewer nested subqueries and expressions, or split it in two"
 # The budget is CPU time, which is what a hostile query burns; on a loaded host the same
 # analysis takes longer by the clock, so the clock only stops a child that is not
 # running at all (stopped, or starved) at this many times the budget.
@@ -46,15 +45,15 @@ class QueryBudget:
     seconds: float = 2.0  # SLUICE_POLICY_SECONDS: CPU time of the whole analysis
 
 
-def too_complex(what: str, figure: str) -> QueryTooComplex:
-    refusal = reason("query_too_complex", what=what, figure=figure)
+def too_complex(rule: str, **figures: Any) -> QueryTooComplex:
+    refusal = reason(rule, **figures)
     return QueryTooComplex(refusal.message, [refusal], suggestion=SIMPLIFY)
 
 
 def measure(sql: str, budget: QueryBudget) -> None:
     """Refuse text that is too long or too deeply nested, reading only its tokens."""
     if len(sql) > budget.max_chars:
-        raise too_complex("the text is too long", f"{len(sql)} > {budget.max_chars} characters")
+        raise too_complex("query_too_long", chars=len(sql), limit=budget.max_chars)
     try:
         tokens = sqlglot.tokenize(sql, read=DIALECT)
     except TokenError:
@@ -67,8 +66,7 @@ def measure(sql: str, budget: QueryBudget) -> None:
         elif token.token_type is TokenType.R_PAREN:
             depth -= 1
     if deepest > budget.max_nesting:
-        figure = f"{deepest} levels of parentheses > {budget.max_nesting}"
-        raise too_complex("it is nested too deeply", figure)
+        raise too_complex("query_too_deep", depth=deepest, limit=budget.max_nesting)
 
 
 def count_nodes(sql: str, budget: QueryBudget) -> None:
@@ -78,7 +76,7 @@ def count_nodes(sql: str, budget: QueryBudget) -> None:
         for _ in statement.walk() if statement is not None else ():
             nodes += 1
             if nodes > budget.max_nodes:
-                raise too_complex("it has too many parts", f"over {budget.max_nodes} nodes")
+                raise too_complex("query_too_many_nodes", limit=budget.max_nodes)
 
 
 def _analyse(
@@ -92,7 +90,7 @@ def _analyse(
         count_nodes(sql, budget)
         return check_query(sql, schemas, scope, epsilon)
     except RecursionError:
-        raise too_complex("it is nested too deeply", "the parser's stack ran out") from None
+        raise too_complex("query_parser_stack") from None
     except sqlglot.errors.ParseError:
         return check_query(sql, schemas, scope, epsilon)  # worded by the engine's parse
 
@@ -153,10 +151,10 @@ def bounded_check(
         deadline = time.monotonic() + budget.seconds * WALL_FACTOR
         while not receiver.poll(POLL_SECONDS):
             if _cpu_of(child.pid) > budget.seconds or time.monotonic() > deadline:
-                raise too_complex("the analysis ran out of time", f"over {budget.seconds:g} s")
+                raise too_complex("query_too_slow", seconds=budget.seconds)
         kind, value = receiver.recv()
     except EOFError:  # the child died (out of memory, a signal)
-        raise too_complex("the analysis ran out of memory", "its process ended") from None
+        raise too_complex("query_out_of_memory") from None
     finally:
         receiver.close()
         if child.is_alive():

@@ -343,3 +343,31 @@ def test_every_coded_raise_names_a_registered_code_with_its_figures() -> None:
             if code not in MESSAGES or given != message_figures(code) or hinted_twice:
                 wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} {code}")
     assert not wrong, wrong
+
+
+# Errors built from a sentence rather than a code, each for a reason the console can live
+# with: library text (Click's usage line), a stored error rebuilt with its own code, and
+# refusals recorded in the audit log that no one reads as a sentence.
+UNCODED = {
+    "service/cli.py": "Click's own usage message",
+    "service/web/ingest_runs.py": "a stored failure rebuilt with its code and figures",
+    "service/problems.py": "a request refusal recorded, never shown",
+}
+ERROR_NAMES = {cls.__name__ for cls in _sluice_errors()}
+
+
+def test_every_error_the_domain_raises_is_coded_or_carries_worded_reasons() -> None:
+    """A sentence typed at the raise would reach a Chinese reader in English: errors are
+    made with `.coded(...)`, or carry reasons (each worded from its registry)."""
+    wrong = []
+    for path in sorted(ROOT.glob("*/**/*.py")):
+        relative = str(path.relative_to(ROOT))
+        if path.parts[len(ROOT.parts)] in ("tests", "bench", ".venv") or relative in UNCODED:
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) in ERROR_NAMES):
+                continue
+            has_reasons = len(node.args) > 1 or any(k.arg == "reasons" for k in node.keywords)
+            if not has_reasons:
+                wrong.append(f"{relative}:{node.lineno}")
+    assert not wrong, wrong
