@@ -174,7 +174,7 @@ def test_a_bad_schema_is_refused_at_once_with_the_form_kept(
         files={"data": ("notes.txt", b"a,b\n1,2\n"), "schema": ("s.yaml", schema.encode())},
     )
     assert wrong_type.status_code == 422 and ".parquet" in wrong_type.text
-    assert "notes.txt：入库仅支持 .csv（UTF-8）和 .parquet 文件" in wrong_type.text
+    assert "notes.txt</span>：入库仅支持 .csv（UTF-8）和 .parquet 文件" in wrong_type.text
     assert (
         "请选择 .csv 或 .parquet 文件" in wrong_type.text and "ingest reads" not in wrong_type.text
     )

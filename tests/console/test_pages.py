@@ -44,7 +44,7 @@ def test_a_mistyped_form_field_is_named_in_either_language() -> None:
         lambda: amount("1,000", "compute", False): "成本项 compute 须为数字，而非 '1,000'",
         lambda: day(
             "2026-13-01", "term_start"
-        ): "期限起始日期须为日期（YYYY-MM-DD），而非 '2026-13-01'",
+        ): "期限起始日期须为日期（`YYYY-MM-DD`），而非 '2026-13-01'",
         lambda: whole_number("0", "quantity"): "数量超出范围",
     }
     english = []

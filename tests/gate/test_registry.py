@@ -143,7 +143,7 @@ def test_refused_rules_are_worded_in_chinese_from_their_figures() -> None:
     [said] = [reason_words(r, zh) for r in weaker.value.reasons]
     assert (said.message, said.suggestion) == (
         "threshold 将弱于默认规则",
-        "如确需放宽，请明确列出：allow_weaker=['threshold']",
+        "如确需放宽，请明确列出：`allow_weaker=['threshold']`",
     )
 
 
