@@ -55,15 +55,14 @@ def append(
 ) -> AuditEntry:
     """Add an entry to the caller's open transaction; the caller commits both together.
 
-    An unregistered action raises ValueError before anything is written. The entry
-    is inserted at once (a Core insert, no ORM unit of work), so later reads in the
-    transaction see it; the returned `AuditEntry` is a detached copy of the row.
+    An unregistered action raises ValueError before anything is written.
     """
     known = registered(action)  # also guards callers that pass a plain string
     state = _locked_state(session)
     row, terms = _next_row(session, state, actor, known, subject, json_safe(details or {}))
-    _insert(session, [row], [(row["seq"], name) for name in terms.datasets])
     entry = AuditEntry(**row)
+    session.add(entry)  # the unit of work inserts a transaction's entries together
+    session.add_all(AuditEntryDataset(seq=entry.seq, dataset=name) for name in terms.datasets)
     _after_entry(session, state, known, entry, terms)
     return entry
 
@@ -149,13 +148,14 @@ def _next_row(
 
 
 def _insert(session: Session, rows: list[dict[str, Any]], datasets: list[tuple[int, str]]) -> None:
-    """Write entries (and the datasets they name) with one statement per table."""
+    """Write entries (and the datasets they name) with one executemany per table,
+    on the session's connection: Core, without the ORM's bulk-insert bookkeeping."""
+    connection = session.connection()
     if rows:
-        session.execute(insert(AuditEntry), rows)
+        connection.execute(insert(AuditEntry), rows)
     if datasets:
-        session.execute(
-            insert(AuditEntryDataset), [{"seq": seq, "dataset": name} for seq, name in datasets]
-        )
+        rows = [{"seq": seq, "dataset": name} for seq, name in datasets]
+        connection.execute(insert(AuditEntryDataset), rows)
 
 
 def _sign_if_due(session: Session, state: LogState) -> None:
