@@ -92,6 +92,7 @@ def append_many(session: Session, pending: Sequence[Pending]) -> list[int]:
             _insert(session, rows, datasets)
             rows, datasets, owners = [], [], OwnerMemory()
             seqs.append(append(session, actor, known, subject, details).seq)
+            state = load_state(session)  # a flush inside it may have dropped the cached tail
             continue
         row, terms = _next_row(session, state, actor, known, subject, json_safe(details), lookup)
         owners.remember(subject, terms)
