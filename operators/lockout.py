@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
@@ -61,35 +61,45 @@ def guarded_login(
     now: datetime | None = None,
 ) -> T:
     """Run `attempt` (a password or code check and what follows it) in one transaction,
-    unless `name` is locked out; a wrong login is counted in a transaction of its own,
-    since the attempt's own is rolled back with its refusal."""
+    unless `name` is locked out.
+
+    The attempt is counted as a failure before it runs, in the transaction that checks
+    the lockout (one per name at a time), and forgotten only if it lets the user in:
+    guesses made at once each see the others as failures, so no more than the allowed
+    number are ever checked."""
     now = now or utcnow()
+    with transaction() as session:
+        mine = _claim_attempt(session, name, lockout, now)
     try:
         with transaction() as session:
-            _refuse_while_locked(session, name, lockout, now)
-            return attempt(session)
-    except PermissionDenied as refused:
-        if refused.message_code != "login_locked":
-            with transaction() as session:
-                _count_failure(session, name, lockout, now)
+            result = attempt(session)
+            session.execute(delete(LoginFailure).where(LoginFailure.id == mine))
+            return result
+    except PermissionDenied:
+        raise  # a wrong login: it stays counted
+    except Exception:
+        with transaction() as session:  # not a guess that failed: the login itself broke
+            session.execute(delete(LoginFailure).where(LoginFailure.id == mine))
         raise
 
 
-def _refuse_while_locked(session: Session, name: str, lockout: Lockout, now: datetime) -> None:
+def _claim_attempt(session: Session, name: str, lockout: Lockout, now: datetime) -> int:
+    """Refuse a locked-out name (recording nothing), else record this attempt as a
+    failure until it proves right; the record's id. Old failures are forgotten."""
+    if session.get_bind().dialect.name == "postgresql":  # SQLite's writers already queue
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": name})
     since = now - timedelta(minutes=lockout.window_minutes + lockout.lock_minutes)
+    session.execute(delete(LoginFailure).where(LoginFailure.name == name, LoginFailure.at <= since))
+    # every failure on record counts, even one stamped after `now`: an attempt that
+    # read the clock before this one and took the lock after it
     found = session.scalars(
-        select(LoginFailure.at)
-        .where(LoginFailure.name == name, LoginFailure.at > since, LoginFailure.at <= now)
-        .order_by(LoginFailure.at)
+        select(LoginFailure.at).where(LoginFailure.name == name).order_by(LoginFailure.at)
     )
     until = locked_until(list(found), lockout)
     if until is not None and now < until:
         minutes = max(1, math.ceil((until - now).total_seconds() / 60))
         raise PermissionDenied.coded("login_locked", minutes=minutes)
-
-
-def _count_failure(session: Session, name: str, lockout: Lockout, now: datetime) -> None:
-    """Record one wrong login, and forget the name's failures too old to matter."""
-    forget = now - timedelta(minutes=lockout.window_minutes + lockout.lock_minutes)
-    session.execute(delete(LoginFailure).where(LoginFailure.name == name, LoginFailure.at < forget))
-    session.add(LoginFailure(name=name, at=now))
+    failure = LoginFailure(name=name, at=now)
+    session.add(failure)
+    session.flush()
+    return failure.id

@@ -4,7 +4,10 @@ not; every refusal is on the record."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import pytest
@@ -134,3 +137,31 @@ def test_console_login_is_locked_and_every_refusal_audited(world: World) -> None
         ).all()
     assert len(refusals) == 12
     assert sum("locked" in str(r.details["message"]) for r in refusals) == 2
+
+
+def test_concurrent_guesses_get_no_more_than_the_allowed_tries(world: World) -> None:
+    """Twelve wrong guesses at once: at most five are ever checked. Counting a failure
+    only after its attempt failed would let every guess that started in between through."""
+    checked: list[int] = []
+    start = threading.Barrier(12)
+
+    def attempt(session: Session) -> str:
+        checked.append(1)
+        time.sleep(0.05)  # an Argon2 check takes a while: guesses overlap
+        raise PermissionDenied.coded("password_wrong")
+
+    def guess(_: int) -> str:
+        start.wait()
+        try:
+            guarded_login(world.domain.transaction, "wang", attempt, LOCKOUT)
+        except PermissionDenied as refused:
+            return str(refused.message_code)
+        return "ok"
+
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(guess, range(12)))
+    assert len(checked) <= LOCKOUT.failures, answers
+    assert answers.count("password_wrong") == len(checked)
+    assert set(answers) <= {"password_wrong", "login_locked"}
+    later = utcnow() + timedelta(minutes=1)  # and the name is locked out after them
+    assert _try(world, "wang", WRONG, later) == "login_locked"
