@@ -85,11 +85,14 @@ def guarded_login(
 
 def _claim_attempt(session: Session, name: str, lockout: Lockout, now: datetime) -> int:
     """Refuse a locked-out name (recording nothing), else record this attempt as a
-    failure until it proves right; the record's id. Old failures are forgotten."""
+    failure until it proves right; the record's id. Failures too old to matter, any
+    name's, are forgotten."""
     if session.get_bind().dialect.name == "postgresql":  # SQLite's writers already queue
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": name})
     since = now - timedelta(minutes=lockout.window_minutes + lockout.lock_minutes)
-    session.execute(delete(LoginFailure).where(LoginFailure.name == name, LoginFailure.at <= since))
+    # every name's failures too old to matter: names tried once and never again (a spray
+    # of made-up names) would otherwise stay on record
+    session.execute(delete(LoginFailure).where(LoginFailure.at <= since))
     # every failure on record counts, even one stamped after `now`: an attempt that
     # read the clock before this one and took the lock after it
     found = session.scalars(

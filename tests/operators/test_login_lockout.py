@@ -21,6 +21,7 @@ from operators.accounts import HOST_ADMIN, get_user
 from operators.lockout import LOCKOUT, Lockout, guarded_login, locked_until
 from operators.login_codes import check_login_code, issue_login_code
 from operators.passwords import check_password, set_password
+from operators.records import LoginFailure
 from tests.conftest import World
 
 WRONG = "AAAA-AAAA-AAAA"
@@ -165,3 +166,17 @@ def test_concurrent_guesses_get_no_more_than_the_allowed_tries(world: World) -> 
     assert set(answers) <= {"password_wrong", "login_locked"}
     later = utcnow() + timedelta(minutes=1)  # and the name is locked out after them
     assert _try(world, "wang", WRONG, later) == "login_locked"
+
+
+def test_a_spray_of_names_leaves_no_rows_once_too_old_to_matter(world: World) -> None:
+    """Failures are kept by the name typed; made-up names tried once are forgotten by the
+    next attempt of anyone, once no lockout could depend on them."""
+    start = utcnow()
+    for i in range(30):
+        _try(world, f"made-up-{i}", WRONG, start)
+    with world.domain.transaction() as session:
+        assert len(session.scalars(select(LoginFailure)).all()) == 30
+    later = start + timedelta(minutes=LOCKOUT.window_minutes + LOCKOUT.lock_minutes, seconds=1)
+    _try(world, "wang", WRONG, later)
+    with world.domain.transaction() as session:
+        assert [f.name for f in session.scalars(select(LoginFailure))] == ["wang"]
