@@ -163,11 +163,10 @@ class LogChecker:
 
     def _hashed(self, expected: int, body: bytes, claimed: Any) -> bytes:
         """Check the entry's hash and add its leaf; the tree hashes the leaf completes."""
-        digest = self.suite.digest
-        if digest(body).hex() != claimed:
+        if self.suite.digest(body).hex() != claimed:
             raise Tampered(expected, "entry content does not match its hash")
         self.previous = claimed
-        return b"".join(self.frontier.push(digest(b"\x00" + body)))
+        return b"".join(self.frontier.push(self.suite.leaf(body)))
 
     def leaf(self, leaf: bytes) -> None:
         """Grow the tree by an entry already checked elsewhere (see `audit_log.offline`)."""
