@@ -19,7 +19,7 @@ from audit_log.records import AuditEntry
 from audit_log.verify import Verification
 from core.db import Base, utcnow
 from core.errors import NotFound
-from core.runs import BackgroundRun, RunState, touch_run
+from core.runs import BackgroundRun, RunState, live_runs, touch_run
 
 __all__ = [
     "VerificationRun",
@@ -51,10 +51,7 @@ def begin_verification(
     session: Session, run_id: str, started_by: str, source: str
 ) -> tuple[VerificationRun, bool]:
     """The new run's record, and True; or the one already running, and False."""
-    running = session.scalars(
-        select(VerificationRun).where(VerificationRun.state == RunState.RUNNING)
-    ).all()
-    live = [run for run in running if not run.interrupted()]
+    live = live_runs(session, VerificationRun)
     if live:
         return live[0], False
     total = int(session.scalar(select(func.max(AuditEntry.seq))) or 0)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Integer, String, Text, select
+from sqlalchemy import JSON, Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db import Base, utcnow
 from core.errors import Conflict, NotFound, SluiceError
-from core.runs import BackgroundRun, RunState, touch_run
+from core.runs import BackgroundRun, RunState, live_runs, touch_run
 
 __all__ = [
     "IngestRunRecord",
@@ -54,18 +54,9 @@ def begin_ingest_run(
     schema_text: str = "",
 ) -> IngestRunRecord:
     """A new run's record; Conflict while another run of the dataset is live."""
-    running = session.scalars(
-        select(IngestRunRecord).where(
-            IngestRunRecord.dataset == dataset, IngestRunRecord.state == RunState.RUNNING
-        )
-    ).all()
-    for other in running:
-        if not other.interrupted():
-            raise Conflict.coded(
-                "ingest_running",
-                name=dataset,
-                user=other.started_by,
-            )
+    live = live_runs(session, IngestRunRecord, IngestRunRecord.dataset == dataset)
+    if live:
+        raise Conflict.coded("ingest_running", name=dataset, user=live[0].started_by)
     run = IngestRunRecord(
         id=run_id,
         started_by=started_by,

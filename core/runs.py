@@ -10,14 +10,21 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, String, update
+from sqlalchemy import ColumnElement, DateTime, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.db import EnumText, utcnow
 
-__all__ = ["BEAT_SECONDS", "STALE_SECONDS", "BackgroundRun", "RunState", "touch_run"]
+__all__ = [
+    "BEAT_SECONDS",
+    "STALE_SECONDS",
+    "BackgroundRun",
+    "RunState",
+    "live_runs",
+    "touch_run",
+]
 
 BEAT_SECONDS = 5.0  # a live run touches its record at least this often
 STALE_SECONDS = 60.0  # a "running" record untouched this long is interrupted
@@ -43,6 +50,15 @@ class BackgroundRun:
         """Whether the run says it is running but its process stopped reporting."""
         silent = (now or utcnow()) - self.beat_at
         return self.state == RunState.RUNNING and silent > timedelta(seconds=STALE_SECONDS)
+
+
+Run = TypeVar("Run", bound=BackgroundRun)
+
+
+def live_runs(session: Session, table: type[Run], *where: ColumnElement[bool]) -> list[Run]:
+    """The table's runs (those `where` picks) still running in a process that reports."""
+    running = session.scalars(select(table).where(table.state == RunState.RUNNING, *where))
+    return [run for run in running if not run.interrupted()]
 
 
 def touch_run(session: Session, table: type[BackgroundRun], run_id: str, **changes: Any) -> None:
