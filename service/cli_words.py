@@ -14,7 +14,7 @@ from typing import Any
 from core.errors import Reason, SluiceError
 from service.output import CHINESE
 from service.web.i18n import translator
-from service.web.wording import error_words, reason_words
+from service.web.wording import catalog_label, error_words, reason_words
 
 __all__ = ["HEADERS", "STATUS_COLUMNS", "STEPS", "chinese_refusal", "chinese_table"]
 
@@ -42,14 +42,9 @@ def chinese_refusal(error: SluiceError) -> list[str]:
     return [f"sluice: {first}", *(_reason_line(reason, t) for reason in error.reasons)]
 
 
-def _worded(key: str, fallback: str, t: Callable[..., str]) -> str:
-    worded = t(key)
-    return fallback if worded == key else worded
-
-
 def _yes_no(value: Any, t: Callable[..., str]) -> Any:
     if isinstance(value, bool):
-        return _worded(f"cli_value:{'yes' if value else 'no'}", str(value), t)
+        return catalog_label(f"cli_value:{'yes' if value else 'no'}", str(value), t)
     return value
 
 
@@ -70,6 +65,6 @@ def chinese_table(
     """A table's headers, title, states and yes/no in Chinese; every other cell is data
     (names, ids, SQL) and is shown as stored."""
     t = translator(CHINESE)
-    headers = [(key, _worded(f"{HEADERS}:{header}", header, t)) for key, header in columns]
+    headers = [(key, catalog_label(f"{HEADERS}:{header}", header, t)) for key, header in columns]
     shown = [_chinese_row(row, t) for row in rows]
-    return shown, headers, title and _worded(f"{HEADERS}:{title}", title, t)
+    return shown, headers, title and catalog_label(f"{HEADERS}:{title}", title, t)

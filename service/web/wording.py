@@ -22,6 +22,7 @@ from jobs.records import ERROR_WITHHELD
 
 __all__ = [
     "Worded",
+    "catalog_label",
     "check_words",
     "error_label",
     "error_words",
@@ -55,7 +56,8 @@ def _from_catalog(key: str, figures: Mapping[str, Any], fallback: str, t: Transl
         return fallback
 
 
-def _label(key: str, fallback: str, t: Translate) -> str:
+def catalog_label(key: str, fallback: str, t: Translate) -> str:
+    """The catalog's words for `key`, else `fallback` (a code it does not word yet)."""
     label = t(key)
     return fallback if label == key else label
 
@@ -63,7 +65,7 @@ def _label(key: str, fallback: str, t: Translate) -> str:
 def figure_label(name: str, t: Translate) -> str:
     """A figure's or check's name (threshold, suppressed_share) in the reader's language;
     a rule's name where the figure is a count per rule (the gate's `counts`)."""
-    return _label(f"figure:{name}", _label(f"rule:{name}", name, t), t)
+    return catalog_label(f"figure:{name}", catalog_label(f"rule:{name}", name, t), t)
 
 
 def figures_text(value: Any, t: Translate, show: Callable[[Any], str]) -> str:
@@ -82,7 +84,7 @@ def figures_text(value: Any, t: Translate, show: Callable[[Any], str]) -> str:
 def _figure_value(name: Any, value: Any, t: Translate, show: Callable[[Any], str]) -> str:
     """One figure's value; an output's kind (table, custom, model) is a word, not data."""
     if name == "kind" and isinstance(value, str):
-        return _label(value, value, t)
+        return catalog_label(value, value, t)
     return figures_text(value, t, show)
 
 
@@ -116,10 +118,10 @@ def failure_words(text: str, t: Translate) -> str:
     failure = JobFailure.parse(text)
     detail, key = failure.detail, f"failure:{failure.kind}"
     if failure.kind is FailureKind.LIMIT:
-        detail = _label(f"limit:{detail}", detail, t)
+        detail = catalog_label(f"limit:{detail}", detail, t)
     elif failure.kind is FailureKind.RULE:
         code = detail.split(":", 1)[0]
-        detail = _label(f"failure_rule:{code}", detail, t)
+        detail = catalog_label(f"failure_rule:{code}", detail, t)
     elif failure.kind is FailureKind.ERROR and detail.endswith(f"; {ERROR_WITHHELD}"):
         detail, key = detail.removesuffix(f"; {ERROR_WITHHELD}"), "failure:error:withheld"
     return _from_catalog(key, {"detail": detail}, str(text), t)
@@ -140,7 +142,7 @@ def check_words(check: Mapping[str, Any], t: Translate) -> str:
 
 def error_label(code: str, t: Translate) -> str:
     """An error's kind (`policy_denied`) in the reader's language, as refusals record it."""
-    return _label(f"error:{code}", code, t)
+    return catalog_label(f"error:{code}", code, t)
 
 
 # figures naming roles or states: worded one at a time ("authority or regulator")
@@ -152,7 +154,7 @@ def _error_figures(error: SluiceError, t: Translate) -> dict[str, Any]:
     figures = dict(error.figures or {})
     for name in LABELLED_FIGURES & figures.keys():
         roles = str(figures[name]).split(" or ")
-        figures[name] = t(" or ").join(_label(role, role, t) for role in roles)
+        figures[name] = t(" or ").join(catalog_label(role, role, t) for role in roles)
     return figures
 
 
