@@ -64,8 +64,8 @@ def shapes() -> dict[str, str]:
         ("rows=units", True, False),
         ("stored", True, True),
     ):
-        facts = {"one_row_per_unit": proven, "unit_digests": stored}
-        schemas = {"meter_readings": dataclasses.replace(schema, **facts)}
+        facts = dataclasses.replace(schema, one_row_per_unit=proven, unit_digests=stored)
+        schemas = {"meter_readings": facts}
         decision = check_query(QUERY, schemas, scope, 1.0)
         assert decision.sql and decision.rows_are_units == (["meter_readings"] if proven else [])
         found[name] = decision.sql

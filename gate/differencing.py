@@ -9,11 +9,12 @@ putting the filtered total under another key, or by a second company asking the
 second half; comparing the populations is not.
 
 How it is detected. The private core emits, per output group, `__units`: its distinct
-privacy units as 8-byte digests (policies/rewrite.py), as BLOBs hashed from the unit
-or as the BIGINTs ingest stored (catalog/unit_digests.py), the same values. The gate turns each released
-row's digests into a bitmap of the domain's unit numbers (gate/populations.py keeps
-the numbering and the store) and blocks the output if any released row A has, among
-the cells released or awaiting review by any operator of the domain, one B with
+privacy units as 8-byte digests (policies/rewrite.py), BLOBs hashed from the unit or
+the same values as BIGINTs ingest stored (catalog/unit_digests.py). The gate turns
+each released row's digests into a bitmap of the domain's unit numbers
+(gate/populations.py keeps the numbering and the store) and blocks the output if any
+released row A has, among the cells released or awaiting review by any operator of
+the domain, one B with
 
     0 < |A Δ B| < t,    t = max(threshold of A, threshold of B)
 

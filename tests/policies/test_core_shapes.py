@@ -287,11 +287,11 @@ def _with_stored_digests(frame: pd.DataFrame) -> pa.Table:
     return with_unit_digests(pa.Table.from_pandas(frame, preserve_index=False), "enterprise_id")
 
 
-def _hashed(units: object) -> np.ndarray:
+def _hashed(units: np.ndarray) -> np.ndarray:
     """A hashed `__units` list (8-byte BLOBs, NULL for a NULL unit) as int64 digests."""
     if isinstance(units, np.ma.MaskedArray):  # how DuckDB hands over a list with NULLs
         units = units.compressed()
-    items = [bytes(u) for u in units if u is not None]  # type: ignore[union-attr]
+    items = [bytes(u) for u in units if u is not None]
     return np.unique(np.frombuffer(b"".join(items), dtype=">i8").astype(np.int64))
 
 
