@@ -12,7 +12,10 @@ The meter register of bench/bench_meter.py (one row per meter) and its query
                then a ROW_NUMBER() ranking per measure (bench/meter_core_before.sql);
   top-n        today's core for a dataset without the one-row fact: per-unit
                bounding, figures computed once, top contributions by MAX(x, 2);
-  rows=units   today's core when ingest proved one row per meter: no per-unit stage.
+  rows=units   the core when ingest proved one row per meter: no per-unit stage, each
+               unit hashed for `__units` (a dataset ingested before unit digests);
+  stored       today's core on a dataset ingested now: rows=units listing the unit
+               digests ingest stored (catalog/unit_digests.py) instead of hashing;
   no-digests   diagnostic, in process only: rows=units without `__units` (the unit
                digests the differencing check needs), to show what they cost; never
                a core a job runs.
@@ -39,8 +42,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import duckdb  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
 from bench_meter import QUERY, meter_parquet, meter_schema, sandboxed  # noqa: E402
 
+from catalog.unit_digests import with_unit_digests  # noqa: E402
 from core.levels import Level  # noqa: E402
 from policies import LicenseScope, check_query  # noqa: E402
 from sandbox.limits import Limits  # noqa: E402
@@ -53,8 +59,13 @@ def shapes() -> dict[str, str]:
     scope = LicenseScope(datasets=("meter_readings",), max_level=Level.L2)
     schema = meter_schema()
     found = {"raw": QUERY, "before": BEFORE.read_text("utf-8")}
-    for name, proven in (("top-n", False), ("rows=units", True)):
-        schemas = {"meter_readings": dataclasses.replace(schema, one_row_per_unit=proven)}
+    for name, proven, stored in (
+        ("top-n", False, False),
+        ("rows=units", True, False),
+        ("stored", True, True),
+    ):
+        facts = dataclasses.replace(schema, one_row_per_unit=proven, unit_digests=stored)
+        schemas = {"meter_readings": facts}
         decision = check_query(QUERY, schemas, scope, 1.0)
         assert decision.sql and decision.rows_are_units == (["meter_readings"] if proven else [])
         found[name] = decision.sql
@@ -62,6 +73,21 @@ def shapes() -> dict[str, str]:
     assert digests in found["rows=units"]
     found["no-digests"] = found["rows=units"].replace(digests, "NULL")
     return found
+
+
+def with_digests(data: Path) -> Path:
+    """The meter file as ingest writes it now: each row's unit digest beside it."""
+    target = data.with_suffix(".digests.parquet")
+    source = pq.ParquetFile(data)
+    writer = None
+    for batch in source.iter_batches(batch_size=500_000):
+        table = with_unit_digests(pa.Table.from_batches([batch]), "meter_id")
+        writer = writer or pq.ParquetWriter(target, table.schema)
+        writer.write_table(table)
+    assert writer is not None
+    writer.close()
+    data.unlink()
+    return target
 
 
 def best(action: Callable[[], object], repeat: int) -> float:
@@ -99,13 +125,13 @@ def main() -> None:
     parser.add_argument("--raw-repeat", type=int, default=5, help="the baseline: best of N")
     parser.add_argument("--no-sandbox", action="store_true")
     parser.add_argument("--skip-before-above", type=int, default=10_000_000)
-    parser.add_argument("--shapes", default="raw,before,top-n,rows=units,no-digests")
+    parser.add_argument("--shapes", default="raw,before,top-n,rows=units,stored,no-digests")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; load average at start: {Path('/proc/loadavg').read_text()}")
     folder = Path(tempfile.mkdtemp(prefix="sluice-bench-core-"))
     sqls = shapes()
     for rows in [int(r) for r in args.rows.split(",")]:
-        data = meter_parquet(folder / f"meters-{rows}.parquet", rows)
+        data = with_digests(meter_parquet(folder / f"meters-{rows}.parquet", rows))
         print(f"\n{rows:,} meters ({data.stat().st_size / 1e6:.0f} MB Parquet)")
         raw = in_process(data, sqls["raw"], args.raw_repeat)
         print(f"  {'shape':<11} {'in process':>11} {'ratio':>7} {'sandboxed':>10} {'ratio':>7}")

@@ -33,6 +33,7 @@ from catalog.identifiers import IndexSpill, identifier_digests
 from catalog.records import Dataset, schema_document
 from catalog.schema import ColumnSpec, DatasetSchema
 from catalog.storage import arrow_schema, pandas_dtype
+from catalog.unit_digests import with_unit_digests
 from catalog.unit_rows import one_row_per_unit
 from core.db import utcnow
 from core.errors import Conflict, InvalidInput, NotFound, SchemaInvalid, Step
@@ -170,6 +171,7 @@ def register_staged(
         dataset.identifier_index_path = (folder / INDEX_FILE).relative_to(home.root).as_posix()
         dataset.row_count = rows
         dataset.one_row_per_unit = staged.one_row_per_unit
+        dataset.unit_digests = True  # every batch is written with them (_as_stored)
         dataset.source_digest = staged.digest
         dataset.ingested_at = utcnow()
         session.add(dataset)
@@ -515,8 +517,10 @@ def _expected_rows(source: Path) -> int:
 
 
 def _as_stored(frame: pd.DataFrame, schema: DatasetSchema) -> pa.Table:
-    """The store's table with every column in exactly its stored type, whatever pandas inferred."""
-    return pa.Table.from_pandas(frame, schema=arrow_schema(schema), preserve_index=False)
+    """The store's table with every column in exactly its stored type, whatever pandas
+    inferred, and each row's unit digest beside them (catalog.unit_digests)."""
+    table = pa.Table.from_pandas(frame, schema=arrow_schema(schema), preserve_index=False)
+    return with_unit_digests(table, schema.privacy_unit)
 
 
 def _staging(home: Home, name: str) -> Path:

@@ -48,10 +48,19 @@ class Dataset(Base):
     one_row_per_unit: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False, server_default=false()
     )
+    # whether this version's file holds `__unit_digest` (catalog.unit_digests); versions
+    # ingested before it was written do not, and their jobs hash each unit as before
+    unit_digests: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
 
     def schema(self) -> DatasetSchema:
-        """The schema as registered, with this version's proven one-row-per-unit fact."""
-        return replace(parse_schema(self.schema_json), one_row_per_unit=self.one_row_per_unit)
+        """The schema as registered, with this version's facts about its stored file."""
+        return replace(
+            parse_schema(self.schema_json),
+            one_row_per_unit=self.one_row_per_unit,
+            unit_digests=self.unit_digests,
+        )
 
     def data_path(self, home: Home) -> Path:
         """The desensitized Parquet file; paths are stored relative to the home root."""

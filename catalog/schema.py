@@ -95,6 +95,9 @@ class DatasetSchema:
     # a fact about the stored data, never declared: each privacy unit has at most one
     # row (counted at ingest, catalog.ingest); lets the rewrite skip per-unit bounding
     one_row_per_unit: bool = False
+    # a fact about the stored file: ingest wrote each row's unit digest beside it
+    # (catalog.unit_digests), so the core lists those instead of hashing every unit
+    unit_digests: bool = False
 
     def column(self, name: str) -> ColumnSpec | None:
         lowered = name.lower()
@@ -112,6 +115,7 @@ class DatasetSchema:
         data = asdict(self)
         data.pop("extra")
         data.pop("one_row_per_unit")  # proven from the data, not part of the contract
+        data.pop("unit_digests")  # how the file is stored, not part of the contract
         data["columns"] = [
             {
                 k: (list(v) if isinstance(v, tuple) else v)

@@ -9,10 +9,12 @@ putting the filtered total under another key, or by a second company asking the
 second half; comparing the populations is not.
 
 How it is detected. The private core emits, per output group, `__units`: its distinct
-privacy units as 8-byte digests (policies/rewrite.py). The gate turns each released
-row's digests into a bitmap of the domain's unit numbers (gate/populations.py keeps
-the numbering and the store) and blocks the output if any released row A has, among
-the cells released or awaiting review by any operator of the domain, one B with
+privacy units as 8-byte digests (policies/rewrite.py), BLOBs hashed from the unit or
+the same values as BIGINTs ingest stored (catalog/unit_digests.py). The gate turns
+each released row's digests into a bitmap of the domain's unit numbers
+(gate/populations.py keeps the numbering and the store) and blocks the output if any
+released row A has, among the cells released or awaiting review by any operator of
+the domain, one B with
 
     0 < |A Δ B| < t,    t = max(threshold of A, threshold of B)
 
@@ -134,8 +136,15 @@ class Close:
 
 
 def _digests(value: object) -> np.ndarray | None:
-    """One row's `__units` as sorted unique int64 digests; None if it is not a list of
-    8-byte values. Null entries (a null unit, which `__n` does not count) are skipped."""
+    """One row's `__units` as sorted unique int64 digests; None if it is neither a list
+    of 8-byte values nor of 64-bit integers (the digests ingest stored, listed as they
+    are). Null entries (a null unit, which `__n` does not count) are skipped; a list of
+    integers never has one (the core leaves them out), and floats, which is what
+    pandas makes of integers beside a null, are refused: they lose the low bits."""
+    if isinstance(value, np.ndarray) and value.dtype.kind != "O":
+        if value.dtype.kind not in "iu" or value.dtype.itemsize != DIGEST_BYTES:
+            return None
+        return np.unique(value.astype(np.int64, copy=False))
     if value is None or isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
         return None
     items = [bytes(v) for v in value if v is not None]  # type: ignore[union-attr]

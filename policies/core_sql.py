@@ -48,12 +48,18 @@ def present(value: exp.Expr) -> exp.Expr:
     return exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))
 
 
-def unit_digests(unit: exp.Expr) -> exp.Expr:
+def unit_digests(unit: exp.Expr, stored: exp.Expr | None = None) -> exp.Expr:
     """`__units`: a group's units, each as the 8-byte digest the gate reads.
 
-    Not DISTINCT: the stage below has one row per (group, unit) already, and the gate
-    takes the sorted unique digests (gate/differencing.py); a DISTINCT would sort and
-    hash every digest again for nothing."""
+    `stored` is the digest ingest wrote beside the unit (catalog.unit_digests): the
+    same value as a BIGINT, listed without hashing anything; NULL units are left out,
+    as the gate leaves out the NULL digests of the hashed form, and a group of NULL
+    units only has an empty list. Not DISTINCT: the stage below has one row per (group,
+    unit) already, and the gate takes the sorted unique digests (gate/differencing.py);
+    a DISTINCT would sort and hash every digest again for nothing."""
+    if stored is not None:
+        listed = exp.ArrayAgg(this=stored, nulls_excluded=True)
+        return exp.Coalesce(this=listed, expressions=[exp.Array(expressions=[])])
     text = exp.Cast(this=unit, to=exp.DataType.build("VARCHAR"))
     half = exp.Substring(
         this=exp.MD5(this=text), start=exp.Literal.number(1), length=exp.Literal.number(16)

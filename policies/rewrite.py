@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from catalog.schema import DatasetSchema
+from catalog.unit_digests import UNIT_DIGEST_COLUMN
 from core.cells import CellKind
 from core.errors import Reason
 from core.levels import Level
@@ -111,6 +112,11 @@ class _Builder:
         self.unit_dataset = self.aliases[first.alias_or_name]
         self.unit_schema = schemas[self.unit_dataset]
         self.unit = exp.column(self.unit_schema.privacy_unit, table=first.alias_or_name)
+        self.stored_digest = (  # the unit's digest as ingest wrote it, where it did
+            exp.column(UNIT_DIGEST_COLUMN, table=first.alias_or_name)
+            if self.unit_schema.unit_digests
+            else None
+        )
         scanned = [schemas[name] for name in self.aliases.values() if name in schemas]
         # rows per unit after every scan is bounded; a join multiplies the bounds
         self.limit = 1
@@ -356,20 +362,25 @@ class _Builder:
     def _per_unit_stage(self) -> exp.Select:
         keys = [key.copy().as_(f"__k{i}") for i, key in enumerate(self.keys)]
         stage = exp.select(*keys, *self.stage.values(), self.unit.copy().as_("__unit"))
+        units = [self.unit.copy()]
+        if self.stored_digest is not None:  # one digest per unit: grouping by it changes nothing
+            stage.select(self.stored_digest.copy().as_(UNIT_DIGEST_COLUMN), copy=False)
+            units.append(self.stored_digest.copy())
         if self.per_row:  # the core's own scans, as written (rows_are_units: no joins)
             for name in ("from_", "joins", "where"):
                 stage.set(name, self.tree.args.get(name))
             return stage
         for name, part in bounded_scans(self.tree, self.schemas).items():
             stage.set(name, part)
-        stage.group_by(*[k.copy() for k in self.keys], self.unit.copy(), copy=False)
+        stage.group_by(*[k.copy() for k in self.keys], *units, copy=False)
         return stage
 
     def _assemble(self) -> Rewrite:
         # every tree here is built fresh, so the builders may change it in place
         # (copy=False): copying the growing query at each step dominated the rewrite
         population = self.figure(exp.Count(this=_col("__unit")))
-        digests = self.figure(unit_digests(_col("__unit")))
+        stored = _col(UNIT_DIGEST_COLUMN) if self.stored_digest is not None else None
+        digests = self.figure(unit_digests(_col("__unit"), stored))
         key_cols = [_col(f"__k{i}") for i in range(len(self.keys))]
         groups = exp.select(*key_cols, *self.figures.values()).from_("__per_unit", copy=False)
         if key_cols:

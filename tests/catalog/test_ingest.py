@@ -78,7 +78,8 @@ def test_happy_path_writes_parquet_index_row_and_audit_entry(
     assert dataset.store_path == "store/enterprise_utilities/data.parquet"
     table = pq.read_table(dataset.data_path(home))
     assert table.num_rows == ROWS
-    assert table.column_names == [c.name for c in schema.stored_columns]
+    # the stored columns, then each row's unit digest (catalog.unit_digests), hidden
+    assert table.column_names == [c.name for c in schema.stored_columns] + ["__unit_digest"]
     assert {"name", "legal_person"}.isdisjoint(table.column_names)
     assert str(table.schema.field("founded").type) == "date32[day]"
     assert any("desensitizing" in s for s in steps) and any("writing" in s for s in steps)
@@ -95,7 +96,8 @@ def test_happy_path_writes_parquet_index_row_and_audit_entry(
     assert [d.name for d in list_datasets(session)] == ["enterprise_utilities"]
     assert dataset.one_row_per_unit is True  # one row per enterprise, counted at ingest
     assert entry.details["one_row_per_unit"] is True
-    assert dataset.schema() == replace(schema, one_row_per_unit=True)
+    assert dataset.unit_digests is True
+    assert dataset.schema() == replace(schema, one_row_per_unit=True, unit_digests=True)
     described = dataset.to_dict()
     columns = {c["name"]: c for c in described["columns"]}
     assert columns["founded"]["stored_type"] == "date"

@@ -46,6 +46,8 @@ def test_columns_and_types_match_the_stored_dataset(world: World, name: str) -> 
     with world.domain.transaction() as session:
         store = pq.read_schema(get_dataset(session, name).data_path(world.domain.home))
     made = synthesize(schema_of(world, name), rows=500, seed=3).schema
+    # a twin has no unit digests: no query may name them, so no twin needs them
+    store = store.remove(store.get_field_index("__unit_digest"))
     assert made.names == store.names
     assert [str(f.type) for f in made] == [str(f.type) for f in store]
 

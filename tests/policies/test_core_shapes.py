@@ -15,11 +15,14 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import sqlglot
 from sqlglot import exp
 
 from catalog.schema import DatasetSchema, load_schema
+from catalog.unit_digests import with_unit_digests
+from core.errors import InvalidInput
 from core.levels import Level
 from policies.engine import LicenseScope, PolicyDecision, check_query
 
@@ -277,3 +280,60 @@ def test_what_else_repeats_rows_never_runs_unbounded(case, proven) -> None:
     decision = check_query(REPEATING[case], proven, LicenseScope(tuple(proven), Level.L3), 1.0)
     assert decision.decision == "deny" or decision.rows_are_units == []
     assert decision.decision == "deny", "no such query is expected to run at all"
+
+
+def _with_stored_digests(frame: pd.DataFrame) -> pa.Table:
+    """The frame as ingest stores it: each row's unit digest beside it."""
+    return with_unit_digests(pa.Table.from_pandas(frame, preserve_index=False), "enterprise_id")
+
+
+def _hashed(units: np.ndarray) -> np.ndarray:
+    """A hashed `__units` list (8-byte BLOBs, NULL for a NULL unit) as int64 digests."""
+    if isinstance(units, np.ma.MaskedArray):  # how DuckDB hands over a list with NULLs
+        units = units.compressed()
+    items = [bytes(u) for u in units if u is not None]
+    return np.unique(np.frombuffer(b"".join(items), dtype=">i8").astype(np.int64))
+
+
+@pytest.mark.parametrize("shape", ["rows are units", "bounded per unit"])
+def test_stored_unit_digests_list_the_populations_hashing_lists(shape, bounded, proven) -> None:
+    """Where ingest stored each unit's digest, the core lists it instead of hashing the
+    unit: the same digests per group (so cells from either form compare in the
+    differencing store), no MD5 in the SQL, no NULL in a list, and every figure as before."""
+    sql, keys = SAME_RELEASE["two keys, a filter, a clamped integer measure"]
+    frame = _enterprises()
+    frame.loc[::41, "enterprise_id"] = None  # a few rows without a unit
+    frame.loc[frame["district"] == "北仑区", "enterprise_id"] = None  # a group with none
+    store = _store(**{EU: _with_stored_digests(frame)})
+    schema = (proven if shape == "rows are units" else bounded)[EU]
+    stored = _decide(sql, {EU: replace(schema, unit_digests=True)})
+    hashed = _decide(sql, {EU: schema})
+    assert stored.sql is not None and hashed.sql is not None
+    assert "MD5" not in stored.sql.upper() and "MD5" in hashed.sql.upper()
+    assert stored.cells == hashed.cells and stored.noise == hashed.noise
+    ours, theirs = _core(store, stored, keys), _core(store, hashed, keys)
+    assert list(ours.columns) == list(theirs.columns)
+    for column in ours.columns:
+        if column == "__units":
+            for mine, other in zip(ours[column], theirs[column], strict=True):
+                listed = np.asarray(mine, dtype=np.int64)
+                assert len(listed) == len(np.unique(listed)), "each unit once"
+                assert np.array_equal(np.unique(listed), _hashed(other))
+        elif ours[column].dtype.kind == "f":
+            assert ours[column].to_numpy() == pytest.approx(theirs[column].to_numpy()), column
+        else:
+            assert ours[column].tolist() == theirs[column].tolist(), column
+    empty = ours[ours["district"] == "北仑区"]["__units"]
+    assert len(empty) and all(len(units) == 0 for units in empty), "an empty list, not NULL"
+
+
+def test_no_query_may_name_the_stored_unit_digest(proven) -> None:
+    schemas = {EU: replace(proven[EU], unit_digests=True)}
+    for sql in (
+        f"SELECT district, SUM(__unit_digest) AS s FROM {EU} GROUP BY district",
+        f"SELECT __unit_digest, COUNT(*) AS n FROM {EU} GROUP BY __unit_digest",
+        f"SELECT district, COUNT(*) AS n FROM {EU} WHERE __unit_digest > 0 GROUP BY district",
+    ):
+        with pytest.raises(InvalidInput, match="__unit_digest") as refused:
+            check_query(sql, schemas, LicenseScope((EU,), Level.L3), 1.0)
+        assert refused.value.message_code == "policy_columns_unresolved", sql
