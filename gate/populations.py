@@ -47,6 +47,7 @@ from gate.differencing import (
     close_pairs,
     differencing_findings,
     lowest,
+    sorted_unique,
     within_job,
 )
 from gate.findings import Finding
@@ -113,8 +114,8 @@ def _numbering(session: Session, digests: np.ndarray) -> np.ndarray:
     if not len(digests):
         return numbers
     query = select(PopulationUnit.digest, PopulationUnit.id)
-    if len(digests) > FULL_SCAN:
-        rows = [tuple(r) for r in session.execute(query)]
+    if len(digests) > FULL_SCAN:  # driver tuples: ORM rows cost more than SQLite's read
+        rows = _driver_rows(session.connection(), query)
     else:
         rows = []
         for chunk in _chunks(digests.tolist()):
@@ -167,7 +168,7 @@ def _bitmaps(
 
 def _all_digests(tables: Sequence[TablePopulations]) -> np.ndarray:
     cells = [d for table in tables for d in table.digests]
-    return np.unique(np.concatenate(cells)) if cells else np.zeros(0, dtype=np.int64)
+    return sorted_unique(np.concatenate(cells)) if cells else np.zeros(0, dtype=np.int64)
 
 
 def _probes(session: Session, tables: Sequence[TablePopulations], threshold: int) -> list[Probe]:
