@@ -14,7 +14,7 @@ from catalog.schema import load_schema
 from catalog.twin import DEFAULT_ROWS, MAX_ROWS
 from core.errors import InvalidInput
 from jobs.engines import set_engine_default
-from service.commands.common import ADMIN, Json, domain
+from service.commands.common import admin, Json, domain
 from service.output import emit, emit_rows, handles_errors, progress, record, table
 
 catalog_app = typer.Typer(no_args_is_help=True, help="Datasets (资源目录).")
@@ -69,7 +69,7 @@ def catalog_ingest(
             d.home,
             file,
             spec,
-            ADMIN,
+            admin(),
             progress=say,
             new_version=new_version,
             rows_read=read,
@@ -118,7 +118,7 @@ def catalog_set_engine(
     """Set the engine SQL over this dataset runs on when neither the operator nor the
     licence names one (a licence with any dataset on Spark goes to Spark)."""
     with domain().transaction() as session:
-        data = set_engine_default(session, engine, ADMIN, dataset=dataset).to_dict()
+        data = set_engine_default(session, engine, admin(), dataset=dataset).to_dict()
     emit(data, as_json, f"dataset {dataset}: SQL jobs run on {engine} by default")
 
 
@@ -137,7 +137,7 @@ def catalog_synthesize(
         files = issue_twin(
             session,
             get_dataset(session, dataset),
-            ADMIN,
+            admin(),
             AuditAction.TWIN_SYNTHESIZED,
             rows=rows,
             seed=seed,

@@ -28,7 +28,7 @@ from products.interfaces import (
     write_key_file,
 )
 from products.pricing import FEE_MODELS
-from service.commands.common import ADMIN, Json, domain
+from service.commands.common import admin, Json, domain
 from service.output import emit, emit_rows, handles_errors
 
 interfaces_app = typer.Typer(no_args_is_help=True, help="Interface products (数据分析接口).")
@@ -201,7 +201,7 @@ def interfaces_revoke(
     """Revoke a consent at the data subject's request."""
     d = domain()
     with d.transaction() as session:
-        data = revoke_consent(session, consent_id, ADMIN).to_dict()
+        data = revoke_consent(session, consent_id, admin()).to_dict()
     emit(data, as_json, f"consent {consent_id} revoked")
 
 

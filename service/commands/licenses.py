@@ -28,7 +28,7 @@ from operators.lifecycle import (
     suspend_license,
 )
 from operators.records import DEFAULT_DELTA, License, Operator
-from service.commands.common import ADMIN, Json, domain, read_text
+from service.commands.common import admin, Json, domain, read_text
 from service.output import emit, emit_rows, handles_errors
 
 licenses_app = typer.Typer(no_args_is_help=True, help="Licenses (授权).")
@@ -78,7 +78,7 @@ def licenses_grant(
             max_level=max_level,
             purpose=purpose,
             valid_until=valid_until,
-            actor=ADMIN,
+            actor=admin(),
             row_filters=row_filters_from(row_filter or []),
             epsilon=epsilon,
             scenario=scenario,
@@ -125,7 +125,7 @@ def licenses_set_engine(license_id: LicenseId, engine: EngineName, as_json: Json
     """Set the engine this licence's SQL jobs run on when the operator names none
     (it wins over its datasets' defaults)."""
     with domain().transaction() as session:
-        data = set_engine_default(session, engine, ADMIN, license_id=license_id).to_dict()
+        data = set_engine_default(session, engine, admin(), license_id=license_id).to_dict()
     emit(data, as_json, f"license {license_id}: SQL jobs run on {engine} by default")
 
 
@@ -170,7 +170,7 @@ def licenses_apply(
             valid_until=_date(until, "--until") or date.today(),
             valid_from=_date(valid_from, "--from"),
             epsilon=epsilon,
-            actor=ADMIN,
+            actor=admin(),
             row_filters=row_filters_from(row_filter or []),
             delta=delta,
         )
@@ -197,7 +197,7 @@ def licenses_approve(
         record = approve_license(
             session,
             license_id,
-            ADMIN,
+            admin(),
             datasets=dataset or None,
             max_level=max_level,
             valid_until=_date(until, "--until"),
@@ -218,7 +218,7 @@ def _step(license_id: int, action: str, reason: str, as_json: bool) -> None:
         "revoke": revoke_license,
     }
     with domain().transaction() as session:
-        data = _shown(session, steps[action](session, license_id, ADMIN, reason))
+        data = _shown(session, steps[action](session, license_id, admin(), reason))
     emit(data, as_json, f"license {license_id}: {data['status']}")
 
 
@@ -255,7 +255,7 @@ def licenses_revoke(license_id: LicenseId, reason: Why = "", as_json: Json = Fal
 def licenses_expire(as_json: Json = False) -> None:
     """Record the expiry of every license whose term has passed (run daily)."""
     with domain().transaction() as session:
-        expired = expire_licenses(session, ADMIN)
+        expired = expire_licenses(session, admin())
     emit({"expired": expired}, as_json, f"{len(expired)} license(s) expired")
 
 

@@ -18,7 +18,7 @@ from operators.accounts import (
 )
 from operators.login_codes import CODE_MINUTES, MAX_MINUTES, issue_login_code
 from operators.passwords import set_password
-from service.commands.common import ADMIN, Json, domain
+from service.commands.common import admin, Json, domain
 from service.output import emit, emit_rows, handles_errors
 
 operators_app = typer.Typer(no_args_is_help=True, help="Operating companies (授权运营单位).")
@@ -36,7 +36,7 @@ def operators_add(
 ) -> None:
     """Register an operating company."""
     with domain().transaction() as session:
-        data = add_operator(session, name, ADMIN).to_dict()
+        data = add_operator(session, name, admin()).to_dict()
     emit(data, as_json, f"operator {data['id']}: {data['name']}")
 
 
@@ -62,7 +62,7 @@ def users_add(
 ) -> None:
     """Add a user with a role; operators belong to a company."""
     with domain().transaction() as session:
-        data = add_user(session, name, role, operator, ADMIN).to_dict()
+        data = add_user(session, name, role, operator, admin()).to_dict()
     emit(data, as_json, f"user {data['name']} ({data['role']})")
 
 
@@ -84,7 +84,7 @@ def users_password(
 ) -> None:
     """Set USER's console password (stored as an Argon2id hash only)."""
     with domain().transaction() as session:
-        set_password(session, get_user(session, name), password, ADMIN)
+        set_password(session, get_user(session, name), password, admin())
     emit({"user": name, "password_set": True}, as_json, f"password set for {name}")
 
 
@@ -100,7 +100,7 @@ def users_one_time_code(
     """Print a one-time console login code for USER: it works once, for a few minutes,
     and is stored only as an Argon2id hash."""
     with domain().transaction() as session:
-        code = issue_login_code(session, get_user(session, name), ADMIN, minutes)
+        code = issue_login_code(session, get_user(session, name), admin(), minutes)
     data = {"user": name, "code": code, "minutes": minutes}
     emit(data, as_json, f"{code}  (for {name}; one login, within {minutes} minutes)")
 
@@ -128,7 +128,7 @@ def tokens_create(
 ) -> None:
     """Print a new bearer token for USER; it is shown once and stored only hashed."""
     with domain().transaction() as session:
-        token = create_token(session, get_user(session, user), ADMIN, days)
+        token = create_token(session, get_user(session, user), admin(), days)
     emit({"token": token}, as_json, token)
 
 
@@ -162,5 +162,5 @@ def tokens_revoke(
 ) -> None:
     """Revoke USER's tokens (all of them, or the one with --token-id); refused at once."""
     with domain().transaction() as session:
-        revoked = revoke_tokens(session, get_user(session, user), ADMIN, token_id)
+        revoked = revoke_tokens(session, get_user(session, user), admin(), token_id)
     emit({"revoked": revoked}, as_json, f"revoked {len(revoked)} token(s) of {user}")

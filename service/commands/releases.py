@@ -16,7 +16,7 @@ from products.crypto import generate_operator_key, load_private_key, open_packag
 from products.package import verify_package
 from products.recipients import list_keys, register_key
 from products.release import get_release, list_releases
-from service.commands.common import ADMIN, Json, domain
+from service.commands.common import admin, Json, domain
 from service.output import emit, emit_rows, handles_errors
 
 releases_app = typer.Typer(no_args_is_help=True, help="Release packages (出域数据包).")
@@ -171,7 +171,7 @@ def keys_add(
     except OSError:
         raise InvalidInput(f"cannot read {key}; check the path") from None
     with domain().transaction() as session:
-        data = register_key(session, operator, pem, ADMIN, cipher).to_dict()
+        data = register_key(session, operator, pem, admin(), cipher).to_dict()
     emit(data, as_json, f"{operator}: key {data['fingerprint'][:16]}… ({data['cipher']})")
 
 

@@ -11,7 +11,7 @@ from gate.overrides import clear_dataset_rules, dataset_rules, rules_for, set_da
 from operators.accounts import get_user
 from products.review import review
 from products.review_view import queue_items, review_view
-from service.commands.common import ADMIN, Json, domain
+from service.commands.common import admin, Json, domain
 from service.commands.jobs import show_job
 from service.output import emit, emit_rows, handles_errors, table
 
@@ -205,7 +205,7 @@ def rules_set(
     d = domain()
     with d.transaction() as session:
         record = set_dataset_rules(
-            session, dataset, given, d.settings.disclosure_rules(), ADMIN, allow_weaker or []
+            session, dataset, given, d.settings.disclosure_rules(), admin(), allow_weaker or []
         )
         data = record.to_dict()
     emit(data, as_json, f"{dataset}: {data['rules']}")
@@ -219,5 +219,5 @@ def rules_clear(
 ) -> None:
     """Drop a dataset's own rules: its outputs follow the domain's again."""
     with domain().transaction() as session:
-        clear_dataset_rules(session, dataset, ADMIN)
+        clear_dataset_rules(session, dataset, admin())
     emit({"dataset": dataset, "cleared": True}, as_json, f"{dataset}: follows the domain's rules")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from service.commands.common import ADMIN, Json, domain
+from service.commands.common import admin, Json, domain
 from service.output import emit, handles_errors
 from service.settings import Settings
 
@@ -82,7 +82,7 @@ def limits(
     with d.transaction() as session:
         if values or clear:
             merged = {} if clear else {**license_limits(session, license), **values}
-            set_license_limits(session, license, merged, ADMIN)
+            set_license_limits(session, license, merged, admin())
         data = {
             "license": license,
             "own": license_limits(session, license),
