@@ -43,7 +43,7 @@ if TYPE_CHECKING:
         make_signer,
         with_signer,
     )
-    from audit_log.state import configure_log, entry_digests
+    from audit_log.state import configure_log
     from audit_log.verify import Verification, verify_entries
     from audit_log.witness import PushResult, parse_heads, push_heads, read_witness_dir
 

@@ -26,6 +26,10 @@ def exported_from(init_file: str) -> dict[str, str]:
                 if isinstance(statement, ast.ImportFrom) and statement.module:
                     for alias in statement.names:
                         names[alias.asname or alias.name] = statement.module
+    # importing a submodule binds its name on the package, hiding a lazy name it shares
+    shared = names.keys() & {path.stem for path in Path(init_file).parent.iterdir()}
+    if shared:
+        raise ImportError(f"import {sorted(shared)} eagerly: submodules share their names")
     return names
 
 
