@@ -27,7 +27,11 @@ COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
     "sluice --help": [sys.executable, "-m", "service.cli", "--help"],
     "sluice --version": [sys.executable, "-m", "service.cli", "--version"],
-    "sluice jobs --help": [sys.executable, "-m", "service.cli", "jobs", "--help"],
+}
+GROUPS = ["audit", "catalog", "jobs", "licenses", "operators", "products", "review", "users"]
+COMMANDS |= {
+    f"sluice {group} --help": [sys.executable, "-m", "service.cli", group, "--help"]
+    for group in GROUPS
 }
 
 

@@ -40,8 +40,10 @@ def test_help_imports_no_heavy_library() -> None:
 
 
 # groups whose help still loads a heavy library through a constant in an option's
-# default or help (catalog.twin, operators.accounts, products.pricing and .fees)
-STILL_HEAVY = {"catalog", "disclosure", "interfaces", "operators", "products", "tokens", "users"}
+# default or help (catalog.twin, products.pricing and .fees): their packages load every
+# submodule, and two names in each (`twin`, `review`) share a submodule's, so they cannot
+# be made lazy the way core, audit_log and operators are
+STILL_HEAVY = {"catalog", "disclosure", "interfaces", "products"}
 
 
 @pytest.mark.slow
