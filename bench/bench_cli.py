@@ -28,7 +28,7 @@ COMMANDS = {
     "sluice --help": [sys.executable, "-m", "service.cli", "--help"],
     "sluice --version": [sys.executable, "-m", "service.cli", "--version"],
 }
-GROUPS = ["audit", "catalog", "jobs", "licenses", "operators", "products", "review", "users"]
+GROUPS = ["audit", "catalog", "jobs", "licenses", "products", "review", "users"]
 COMMANDS |= {
     f"sluice {group} --help": [sys.executable, "-m", "service.cli", group, "--help"]
     for group in GROUPS
