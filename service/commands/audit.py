@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-if TYPE_CHECKING:
-    from audit_log.signing import Verifier
 from core.errors import InvalidInput
 from service.commands.common import Json, domain, read_text
 from service.output import emit, emit_rows, handles_errors
+
+if TYPE_CHECKING:
+    from audit_log.signing import Verifier
 
 audit_app = typer.Typer(no_args_is_help=True, help="The audit log.")
 ENTRY_COLUMNS = [

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from core.errors import InvalidInput
+from service.commands.common import Json, domain, read_text
+from service.output import emit, emit_rows, handles_errors, progress, wants_progress
 
 if TYPE_CHECKING:
     from service.domain import Domain
-from service.commands.common import Json, domain, read_text
-from service.output import emit, emit_rows, handles_errors, progress, wants_progress
 
 jobs_app = typer.Typer(no_args_is_help=True, help="SQL and notebook jobs.")
 JobId = Annotated[int, typer.Argument(help="The job's id (see `sluice jobs list`).")]

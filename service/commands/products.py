@@ -12,11 +12,11 @@ import typer
 
 from core.errors import InvalidInput
 from products.pricing import DEFAULT_SME_DISCOUNT
+from service.commands.common import Json, domain
+from service.output import emit, emit_rows, handles_errors, table
 
 if TYPE_CHECKING:
     from products.pricing import PricingBasis
-from service.commands.common import Json, domain
-from service.output import emit, emit_rows, handles_errors, table
 
 products_app = typer.Typer(no_args_is_help=True, help="Data products (数据产品).")
 Costs = Annotated[

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    from service.domain import Domain
 from service.commands.common import domain
 from service.output import handles_errors
+
+if TYPE_CHECKING:
+    from service.domain import Domain
 
 
 @handles_errors("worker")
