@@ -10,16 +10,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from core.errors import InvalidInput
 from operators.records import DEFAULT_DELTA
+from service.commands.common import Json, admin, domain, read_text
+from service.output import emit, emit_rows, handles_errors
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from operators.records import License
-
-from core.errors import InvalidInput
-from service.commands.common import Json, admin, domain, read_text
-from service.output import emit, emit_rows, handles_errors
 
 licenses_app = typer.Typer(no_args_is_help=True, help="Licenses (授权).")
 RowFilters = Annotated[
