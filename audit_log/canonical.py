@@ -36,6 +36,8 @@ def json_safe(value: Any) -> Any:
 
 def _plain(value: Any) -> bool:
     """True when Python's encoder already writes this value exactly as JCS does."""
+    if type(value) is dict and _flat_plain(value):
+        return True
     stack = [value]
     while stack:
         item = stack.pop()
@@ -56,6 +58,20 @@ def _plain(value: Any) -> bool:
             if not (_FLOAT_LOW <= abs(item) < _FLOAT_HIGH and not item.is_integer()):
                 return False
         else:
+            return False
+    return True
+
+
+def _flat_plain(value: dict[Any, Any]) -> bool:
+    """True for a dict of ASCII keys and strings, booleans, nulls and safe integers: the
+    usual details, settled without the general walk (False means: walk it)."""
+    for key, item in value.items():
+        if type(key) is not str or not key.isascii():
+            return False
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is not int or not -_SAFE_INT < item < _SAFE_INT:
             return False
     return True
 
@@ -98,10 +114,49 @@ def canonical_entry(entry: dict[str, Any]) -> bytes:
             return canonical(entry)
     if not _plain(entry["details"]):
         return canonical(entry)
+    return _entry_bytes(
+        seq,
+        entry["at"],
+        entry["actor"],
+        entry["role"],
+        entry["action"],
+        entry["subject"],
+        entry["details"],
+        entry["prev_hash"],
+    )
+
+
+def canonical_fields(
+    seq: Any,
+    at: Any,
+    actor: Any,
+    role: Any,
+    action: Any,
+    subject: Any,
+    details: Any,
+    prev_hash: Any,
+) -> bytes:
+    """`canonical_entry` of the entry with these fields, without building its dict first
+    (verifying the live store reads them from a row)."""
+    plain = type(seq) is int and -_SAFE_INT < seq < _SAFE_INT
+    for value in (at, actor, role, action, subject, prev_hash):
+        plain = plain and type(value) is str
+    if plain and _plain(details):
+        return _entry_bytes(seq, at, actor, role, action, subject, details, prev_hash)
+    fields = (seq, at, actor, role, action, subject, details, prev_hash)
+    return canonical(dict(zip(_FIELD_ORDER, fields, strict=True)))
+
+
+_FIELD_ORDER = ("seq", "at", "actor", "role", "action", "subject", "details", "prev_hash")
+
+
+def _entry_bytes(
+    seq: int, at: str, actor: str, role: str, action: str, subject: str, details: Any, prev: str
+) -> bytes:
+    """The JCS bytes of an entry whose fields are known to be plain (keys in JCS order)."""
     text = _string
     return (
-        f'{{"action":{text(entry["action"])},"actor":{text(entry["actor"])},'
-        f'"at":{text(entry["at"])},"details":{_encode(entry["details"])},'
-        f'"prev_hash":{text(entry["prev_hash"])},"role":{text(entry["role"])},'
-        f'"seq":{seq},"subject":{text(entry["subject"])}}}'
+        f'{{"action":{text(action)},"actor":{text(actor)},"at":{text(at)},'
+        f'"details":{_encode(details)},"prev_hash":{text(prev)},"role":{text(role)},'
+        f'"seq":{seq},"subject":{text(subject)}}}'
     ).encode()

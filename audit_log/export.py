@@ -45,7 +45,7 @@ def export_entries(
     if signer is None:
         signer = Ed25519Signer(lambda: key) if key is not None else session_signer(session)
     if signer is None:
-        raise InvalidInput("exporting signs the log: give the domain's signing key")
+        raise InvalidInput.coded("audit_export_no_key")
     final = checkpoint(session, signer, reason="export")
     heads = {
         h.size: h for h in session.scalars(select(TreeHead).where(TreeHead.size <= final.size))

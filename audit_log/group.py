@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from audit_log.actions import AuditAction, registered
 from audit_log.canonical import canonical, json_safe
-from audit_log.chain import Actor, append
+from audit_log.chain import Actor, append_many
 
 
 @dataclass
@@ -103,11 +103,17 @@ class GroupAppender:
         return waiting.outcome()
 
     def _lead(self) -> None:
-        """Commit everything waiting, then pass the lead to the next writer, if any."""
-        with self._lock:
-            batch, self._queue = self._queue, []
+        """Commit everything waiting, then pass the lead to the next writer, if any.
+
+        The batch is taken only once this process holds the database between
+        processes: entries that arrive while the other process commits join it.
+        """
+        batch: list[_Waiting] = []
         try:
-            self._commit(batch)
+            with self._between_processes():
+                with self._lock:
+                    batch, self._queue = self._queue, []
+                self._commit(batch)
         finally:
             with self._lock:
                 if self._queue:
@@ -134,9 +140,11 @@ class GroupAppender:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
     def _commit(self, batch: list[_Waiting]) -> None:
+        """One transaction for the batch; if it fails, each writer's entry alone."""
+        pending = [(w.actor, w.action, w.subject, w.details) for w in batch]
         try:
-            with self._between_processes(), self.sessions() as session, session.begin():
-                entries = [append(session, w.actor, w.action, w.subject, w.details) for w in batch]
+            with self.sessions() as session, session.begin():
+                seqs = append_many(session, pending)
         except Exception as error:  # noqa: BLE001  handed to the writers, never swallowed
             if len(batch) == 1:
                 batch[0].error = error
@@ -146,5 +154,5 @@ class GroupAppender:
             for waiting in batch:
                 self._commit([waiting])
             return
-        for waiting, entry in zip(batch, entries, strict=True):
-            waiting.seq = entry.seq
+        for waiting, seq in zip(batch, seqs, strict=True):
+            waiting.seq = seq

@@ -58,10 +58,10 @@ def checkpoint(
     """A signed head at the current size: the existing one if the log has not grown since."""
     signer = signer or session_signer(session)
     if signer is None:
-        raise InvalidInput("no signing key is available to this session; run this as the domain")
+        raise InvalidInput.coded("audit_no_signing_key")
     state = load_state(session)
     if state.size == 0:
-        raise InvalidInput("the audit log is empty; there is nothing to sign yet")
+        raise InvalidInput.coded("audit_log_empty")
     existing = session.scalars(select(TreeHead).where(TreeHead.size == state.size)).first()
     return existing or write_head(session, state, signer, reason)
 
@@ -127,9 +127,17 @@ def head_at(session: Session, size: int) -> TreeHead:
     head = session.scalars(select(TreeHead).where(TreeHead.size == size)).first()
     if head is None:
         sizes = [h.size for h in list_heads(session)][-10:]
-        known = ", ".join(map(str, sizes)) if sizes else "none yet"
-        raise NotFound(
-            f"no signed tree head at size {size}; signed sizes include {known}",
+        if not sizes:
+            raise NotFound.coded(
+                "audit_head_missing_none",
+                size=size,
+                suggestion="sign a tree head at the current size",
+                step=Step.SIGN_HEAD,
+            )
+        raise NotFound.coded(
+            "audit_head_missing",
+            size=size,
+            known=", ".join(map(str, sizes)),
             suggestion="sign a tree head at the current size",
             step=Step.SIGN_HEAD,
         )

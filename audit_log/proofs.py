@@ -54,8 +54,9 @@ def prove_stored(session: Session, prover: Callable[[NodeSource], list[bytes]]) 
         blob = blobs.get(node_seq(level, index)) or b""
         found = blob[level * HASH_SIZE : (level + 1) * HASH_SIZE]
         if len(found) != HASH_SIZE:
-            raise Conflict(
-                f"the stored tree hashes for entry {node_seq(level, index)} are missing",
+            raise Conflict.coded(
+                "audit_tree_hashes_missing",
+                seq=node_seq(level, index),
                 suggestion="verify the log to find out why",
                 step=Step.VERIFY_LOG,
             )
@@ -73,12 +74,20 @@ def inclusion_document(session: Session, seq: int, tree_size: int | None = None)
     """Proof that entry `seq` is in the log of a signed size (the latest head by default)."""
     entry = session.get(AuditEntry, seq)
     if entry is None:
-        raise NotFound(f"no audit entry {seq}; entries are numbered from 1")
+        raise NotFound.coded("audit_entry_missing", seq=seq)
     head = head_at(session, tree_size) if tree_size is not None else latest_head(session)
-    if head is None or head.size < seq:
-        signed = f"the last signed head covers {head.size} entries" if head else "none is signed"
-        raise Conflict(
-            f"entry {seq} is not yet covered by a signed tree head ({signed})",
+    if head is None:
+        raise Conflict.coded(
+            "audit_entry_unsigned_none",
+            seq=seq,
+            suggestion="sign a tree head now, or wait for the next interval",
+            step=Step.SIGN_HEAD,
+        )
+    if head.size < seq:
+        raise Conflict.coded(
+            "audit_entry_unsigned",
+            seq=seq,
+            size=head.size,
             suggestion="sign a tree head now, or wait for the next interval",
             step=Step.SIGN_HEAD,
         )
@@ -87,9 +96,10 @@ def inclusion_document(session: Session, seq: int, tree_size: int | None = None)
     _digest, leaf = entry_digests(suite, fields)
     proof = prove_stored(session, lambda node: inclusion_proof(suite, node, seq - 1, head.size))
     if not verify_inclusion(suite, seq - 1, head.size, leaf, proof, bytes.fromhex(head.root_hash)):
-        raise Conflict(
-            f"the stored log does not prove entry {seq} against its signed head at size "
-            f"{head.size}",
+        raise Conflict.coded(
+            "audit_inclusion_unproven",
+            seq=seq,
+            size=head.size,
             suggestion="verify the log",
             step=Step.VERIFY_LOG,
         )
@@ -108,14 +118,16 @@ def inclusion_document(session: Session, seq: int, tree_size: int | None = None)
 def consistency_document(session: Session, old: int, new: int) -> dict[str, Any]:
     """Proof that the signed log of size `old` is a prefix of the signed log of size `new`."""
     if not 0 < old <= new:
-        raise InvalidInput(f"need 0 < M <= N for a consistency proof, got M={old}, N={new}")
+        raise InvalidInput.coded("audit_consistency_range", old=old, new=new)
     old_head, new_head = head_at(session, old), head_at(session, new)
     suite = stored_suite(session)
     proof = prove_stored(session, lambda node: consistency_proof(suite, node, old, new))
     roots = bytes.fromhex(old_head.root_hash), bytes.fromhex(new_head.root_hash)
     if not verify_consistency(suite, old, new, *roots, proof):
-        raise Conflict(
-            f"the signed heads at sizes {old} and {new} are not consistent with the stored log",
+        raise Conflict.coded(
+            "audit_consistency_unproven",
+            old=old,
+            new=new,
             suggestion="verify the log",
             step=Step.VERIFY_LOG,
         )

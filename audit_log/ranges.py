@@ -39,11 +39,10 @@ from audit_log.signing import Verifier, session_verifier
 from audit_log.state import DEFAULT_SUITE, stored_frontier, stored_owner
 from audit_log.verify import (
     LogChecker,
-    StoredIndex,
     Tampered,
     Verification,
     stored_datasets,
-    stored_rows,
+    stored_fields,
 )
 from core.db import utcnow
 
@@ -98,9 +97,9 @@ def check_span(
 ) -> SpanResult:
     """Check one span's entries and heads; the link into its first entry is the caller's."""
     base = span.first - 1
-    rows = stored_rows(db, span.first, span.last)
+    rows = stored_fields(db, span.first, span.last)
     head_row = next(rows, None)
-    first = None if head_row is None else (head_row[0]["seq"], head_row[0].get("prev_hash"))
+    first = None if head_row is None else (head_row[0], head_row[7])  # seq, prev_hash
     nodes = stored_frontier(db, base) if base else []
     if nodes is None:  # only when an earlier span fails (or the log predates stored hashes)
         problem = f"the stored Merkle hashes before entry {span.first} are missing"
@@ -115,12 +114,9 @@ def check_span(
     datasets = stored_datasets(db, span.first, span.last)
     error = None
     try:
-        for entry, tree_nodes, operator_id, license_id in chain(
-            [head_row] if head_row else [], rows
-        ):
-            seq = entry["seq"]
-            stored = StoredIndex(tree_nodes, operator_id, license_id, datasets.get(seq, ()))
-            checker.entry(entry, stored)
+        for row in chain([head_row] if head_row else [], rows):
+            seq = row[0]
+            checker.row(row, datasets.get(seq, ()))
             if seq in heads:
                 checker.head(heads[seq])
     except Tampered as problem:

@@ -147,9 +147,8 @@ def suite_parts(suite: str) -> tuple[str, str, str]:
     """(signature, hash, cipher) of a crypto suite; refuses unknown names."""
     parts = CRYPTO_SUITES.get(suite)
     if parts is None:
-        raise InvalidInput(
-            f"unknown crypto suite {suite!r}; use one of {', '.join(CRYPTO_SUITES)} "
-            "(SLUICE_CRYPTO_SUITE)"
+        raise InvalidInput.coded(
+            "audit_crypto_suite_unknown", name=suite, known=", ".join(CRYPTO_SUITES)
         )
     return parts
 
@@ -165,8 +164,8 @@ def make_signer(
     if algorithm == "sm2" and load_sm2 is not None:
         return Sm2Signer(load_sm2)
     if algorithm == "sm2":
-        raise InvalidInput("the sm2 signer needs the domain's SM2 key; none was given")
-    raise InvalidInput(f"unknown signature algorithm {algorithm!r}; use ed25519 or sm2")
+        raise InvalidInput.coded("audit_sm2_key_missing")
+    raise InvalidInput.coded("audit_signature_unknown", name=algorithm)
 
 
 def with_signer(
@@ -244,10 +243,10 @@ def load_verifier(pem: bytes) -> Ed25519Verifier | Sm2Verifier:
     try:
         key = serialization.load_pem_public_key(pem)
     except ValueError:
-        raise InvalidInput("the public key file is not a PEM public key") from None
+        raise InvalidInput.coded("audit_pubkey_not_pem") from None
     if not isinstance(key, Ed25519PublicKey):
-        raise InvalidInput(
-            "the public key is neither an Ed25519 nor an SM2 key",
+        raise InvalidInput.coded(
+            "audit_pubkey_kind",
             suggestion="export the domain's public key again",
             step=Step.EXPORT_PUBLIC_KEY,
         )

@@ -16,7 +16,14 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from audit_log.canonical import canonical_entry
 from audit_log.index import INHERITING, Owner, OwnerMemory, index_terms
-from audit_log.merkle import HASH_SIZE, Frontier, HashSuite, frontier_positions, get_suite
+from audit_log.merkle import (
+    HASH_SIZE,
+    SUITES,
+    Frontier,
+    HashSuite,
+    frontier_positions,
+    get_suite,
+)
 from audit_log.records import AuditEntry, AuditEntryDataset, LogConfig, TreeHead
 from core.db import utcnow
 from core.errors import Conflict, InvalidInput
@@ -67,21 +74,15 @@ def log_config(session: Session) -> LogConfig:
 
 def configure_log(session: Session, hash_suite: str, checkpoint_every: int) -> LogConfig:
     """Fix the hash suite and checkpoint interval; the suite cannot change once entries exist."""
-    try:
-        suite = get_suite(hash_suite)
-    except ValueError as error:
-        raise InvalidInput(f"{error} (SLUICE_AUDIT_HASH)") from None
+    if hash_suite.lower() not in SUITES:
+        raise InvalidInput.coded("audit_hash_unknown", name=hash_suite, known=", ".join(SUITES))
+    suite = get_suite(hash_suite)
     if checkpoint_every < 1:
-        raise InvalidInput(
-            f"the checkpoint interval must be at least 1 entry, got {checkpoint_every}"
-        )
+        raise InvalidInput.coded("audit_checkpoint_interval", interval=checkpoint_every)
     config = log_config(session)
     has_entries = session.scalar(select(func.count()).select_from(AuditEntry)) or 0
     if has_entries and config.hash_suite != suite.name:
-        raise Conflict(
-            f"this audit log hashes with {config.hash_suite}, fixed when the domain was "
-            f"initialised; set SLUICE_AUDIT_HASH={config.hash_suite} or start a new domain"
-        )
+        raise Conflict.coded("audit_hash_fixed", suite=config.hash_suite)
     config.hash_suite, config.checkpoint_every = suite.name, checkpoint_every
     forget_state(session)
     return config

@@ -9,7 +9,7 @@ heads still catch it and the first entry past the last good head is named.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from audit_log.canonical import canonical_entry
+from audit_log.canonical import canonical_entry, canonical_fields
 from audit_log.index import OwnerMemory, index_terms
 from audit_log.merkle import Frontier, HashSuite, get_suite
 from audit_log.records import AuditEntryDataset
@@ -128,23 +128,45 @@ class LogChecker:
 
     def entry(self, entry: dict[str, Any], stored: StoredIndex | None = None) -> None:
         """Check one entry; `entry` is consumed (its `entry_hash` is popped)."""
-        expected = self.size + 1
-        if entry.get("seq") != expected:
-            raise Tampered(expected, f"expected entry {expected}, found {entry.get('seq')}")
-        if entry.get("prev_hash") != self.previous:
-            raise Tampered(expected, "link to the previous entry is broken")
+        expected = self._expect(entry.get("seq"), entry.get("prev_hash"))
         claimed = entry.pop("entry_hash", None)
         try:
             body = canonical_entry(entry)
         except (TypeError, ValueError):
             raise Tampered(expected, "the entry is not canonical JSON") from None
+        nodes = self._hashed(expected, body, claimed)
+        if stored is not None:
+            self._stored(expected, entry["subject"], entry["details"], nodes, stored)
+        self._grown()
+
+    def row(self, row: StoredFields, datasets: tuple[str, ...]) -> None:
+        """Check one entry as the live store keeps it: the same checks and words as
+        `entry`, read straight from the row's fields (the hot path of a large log)."""
+        seq, at, actor, role, action, subject, details, prev, claimed, tree, op, lic = row
+        expected = self._expect(seq, prev)
+        try:
+            body = canonical_fields(seq, at, actor, role, action, subject, details, prev)
+        except (TypeError, ValueError):
+            raise Tampered(expected, "the entry is not canonical JSON") from None
+        nodes = self._hashed(expected, body, claimed)
+        self._stored(expected, subject, details, nodes, StoredIndex(tree, op, lic, datasets))
+        self._grown()
+
+    def _expect(self, seq: Any, prev_hash: Any) -> int:
+        """The next entry's number, once `seq` and `prev_hash` say it follows the last."""
+        expected = self.size + 1
+        if seq != expected:
+            raise Tampered(expected, f"expected entry {expected}, found {seq}")
+        if prev_hash != self.previous:
+            raise Tampered(expected, "link to the previous entry is broken")
+        return expected
+
+    def _hashed(self, expected: int, body: bytes, claimed: Any) -> bytes:
+        """Check the entry's hash and add its leaf; the tree hashes the leaf completes."""
         if self.suite.digest(body).hex() != claimed:
             raise Tampered(expected, "entry content does not match its hash")
-        nodes = self.frontier.push(self.suite.leaf(body))
         self.previous = claimed
-        if stored is not None:
-            self._stored(entry, b"".join(nodes), stored)
-        self._grown()
+        return b"".join(self.frontier.push(self.suite.leaf(body)))
 
     def leaf(self, leaf: bytes) -> None:
         """Grow the tree by an entry already checked elsewhere (see `audit_log.offline`)."""
@@ -182,12 +204,13 @@ class LogChecker:
                 )
             self.witnessed += 1
 
-    def _stored(self, entry: dict[str, Any], nodes: bytes, stored: StoredIndex) -> None:
-        seq = entry["seq"]
+    def _stored(
+        self, seq: int, subject: str, details: dict[str, Any], nodes: bytes, stored: StoredIndex
+    ) -> None:
         if stored.tree_nodes is not None and stored.tree_nodes != nodes:
             raise Tampered(seq, "the stored Merkle hashes beside the entry do not match it")
-        terms = index_terms(entry["subject"], entry["details"], self.owners.lookup)
-        self.owners.remember(entry["subject"], terms)
+        terms = index_terms(subject, details, self.owners.lookup)
+        self.owners.remember(subject, terms)
         if stored.tree_nodes is None:
             return  # written before the index existed; filled in by the next append
         found = (stored.operator_id, stored.license_id, stored.datasets)
@@ -270,34 +293,90 @@ def _timestamp(value: str | datetime) -> str:
 
 
 StoredRow = tuple[dict[str, Any], bytes | None, int | None, int | None]
+#: seq, at, actor, role, action, subject, details, prev_hash, entry_hash, tree_nodes,
+#: operator_id, license_id: a stored entry's columns, as `to_dict` writes its fields
+StoredFields = tuple[Any, ...]
 
 
-def stored_rows(db: Connection, first: int = 1, last: int | None = None) -> Iterator[StoredRow]:
-    """(entry, stored tree hashes, operator id, license id) for entries first..last in log
-    order, from raw rows.
+def stored_fields(
+    db: Connection, first: int = 1, last: int | None = None
+) -> Iterator[StoredFields]:
+    """The columns of entries first..last in log order, from raw rows, with the time as
+    `AuditEntry.to_dict` writes it and the details parsed.
 
     SQLAlchemy's per-column processing would double the time it takes for a large log.
     """
     where = f" WHERE seq >= {int(first)}" + ("" if last is None else f" AND seq <= {int(last)}")
-    rows = db.exec_driver_sql(
-        "SELECT seq, at, actor, role, action, subject, details, prev_hash, entry_hash,"
-        f" tree_nodes, operator_id, license_id FROM audit_entries{where} ORDER BY seq"
-    )
-    loads = json.loads
-    while batch := rows.fetchmany(5000):
-        for seq, at, actor, role, action, subject, details, prev, digest, nodes, op, lic in batch:
-            entry = {
-                "seq": seq,
-                "at": _timestamp(at),
-                "actor": actor,
-                "role": role,
-                "action": action,
-                "subject": subject,
-                "details": loads(details) if isinstance(details, str | bytes) else details,
-                "prev_hash": prev,
-                "entry_hash": digest,
-            }
-            yield entry, None if nodes is None else bytes(nodes), op, lic
+    cursor = db.connection.cursor()  # the driver's own: plain tuples, no Row objects
+    try:
+        cursor.execute(
+            "SELECT seq, at, actor, role, action, subject, details, prev_hash, entry_hash,"
+            f" tree_nodes, operator_id, license_id FROM audit_entries{where} ORDER BY seq"
+        )
+        while batch := cursor.fetchmany(5000):
+            yield from _fields(batch)
+    finally:
+        cursor.close()
+
+
+def _fields(batch: Iterable[Sequence[Any]]) -> Iterator[StoredFields]:
+    loads = _json_object
+    for seq, at, actor, role, action, subject, details, prev, digest, nodes, op, lic in batch:
+        if type(at) is str and len(at) == 26 and at[10] == " ":
+            at = f"{at[:10]}T{at[11:]}"  # SQLite's DATETIME text, as SQLAlchemy stores it
+        else:
+            at = _timestamp(at)
+        if isinstance(details, str | bytes):
+            details = loads(details)
+        tree = nodes if nodes is None or type(nodes) is bytes else bytes(nodes)
+        yield seq, at, actor, role, action, subject, details, prev, digest, tree, op, lic
+
+
+_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[attr-defined]
+
+
+def _json_object(text: str | bytes) -> Any:
+    """`json.loads(text)`, scanning directly when the text is one value and nothing more
+    (as the log writes it); anything else goes to `json.loads`, which says what is wrong."""
+    if type(text) is str:
+        try:
+            value, end = _scan(text, 0)
+        except (StopIteration, ValueError):
+            return json.loads(text)
+        if end == len(text):
+            return value
+    return json.loads(text)
+
+
+def stored_rows(db: Connection, first: int = 1, last: int | None = None) -> Iterator[StoredRow]:
+    """(entry, stored tree hashes, operator id, license id) for entries first..last in log
+    order (`stored_fields` with the entry as a dict)."""
+    for (
+        seq,
+        at,
+        actor,
+        role,
+        action,
+        subject,
+        details,
+        prev,
+        digest,
+        nodes,
+        op,
+        lic,
+    ) in stored_fields(db, first, last):
+        entry = {
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "role": role,
+            "action": action,
+            "subject": subject,
+            "details": details,
+            "prev_hash": prev,
+            "entry_hash": digest,
+        }
+        yield entry, nodes, op, lic
 
 
 def stored_entries(session: Session, upto: int | None = None) -> Iterator[StoredRow]:

@@ -63,19 +63,16 @@ def parse_heads(text: str) -> list[dict[str, Any]]:
         try:
             records = [json.loads(line) for line in text.splitlines() if line.strip()]
         except json.JSONDecodeError:
-            raise InvalidInput(
-                "the kept heads are neither JSON nor JSON lines",
-                suggestion="give the signed heads as JSON, an export, or a witness folder",
-            ) from None
+            raise InvalidInput.coded("audit_heads_unreadable") from None
     heads = []
     for record in records:
         if not isinstance(record, dict):
-            raise InvalidInput("a kept head is not a JSON object")
+            raise InvalidInput.coded("audit_head_not_object")
         if record.get("type") in ("log", "entry"):
             continue
         head = record.get("head", record)  # a pushed head wraps the head with its proof
         if not isinstance(head, dict) or "root_hash" not in head or "signature" not in head:
-            raise InvalidInput("a kept record is not a signed tree head (size, root, signature)")
+            raise InvalidInput.coded("audit_record_not_head")
         heads.append({k: v for k, v in head.items() if k != "type"})
     return heads
 
@@ -100,9 +97,7 @@ def _pushed_record(
         proof = prove_stored(session, lambda node: consistency_proof(suite, node, old, head.size))
         roots = bytes.fromhex(previous["root_hash"]), bytes.fromhex(head.root_hash)
         if not verify_consistency(suite, old, head.size, *roots, proof):
-            raise Conflict(
-                f"the log is not consistent with the witness's head at size {old}; not pushed"
-            )
+            raise Conflict.coded("audit_witness_inconsistent", size=old)
         record["consistency"] = {"from_size": old, "proof": [p.hex() for p in proof]}
     return record
 
@@ -115,7 +110,7 @@ def _write_once(folder: Path, record: dict[str, Any]) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
     except FileExistsError:
         if parse_heads(path.read_text(encoding="utf-8")) != [record["head"]]:
-            raise Conflict(f"the witness already holds a different head at {path.name}") from None
+            raise Conflict.coded("audit_witness_different", file=path.name) from None
         return
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(data)
@@ -131,11 +126,11 @@ def _post(url: str, record: dict[str, Any]) -> None:
     try:
         with urllib.request.urlopen(request, timeout=PUSH_TIMEOUT_SECONDS) as response:
             if not 200 <= response.status < 300:
-                raise Conflict(f"the witness at {url} answered HTTP {response.status}")
+                raise Conflict.coded("audit_witness_status", url=url, http_status=response.status)
     except urllib.error.HTTPError as error:
-        raise Conflict(f"the witness at {url} refused the head: HTTP {error.code}") from None
+        raise Conflict.coded("audit_witness_refused", url=url, http_status=error.code) from None
     except (urllib.error.URLError, OSError) as error:
-        raise Conflict(f"the witness at {url} cannot be reached: {error}") from None
+        raise Conflict.coded("audit_witness_unreachable", url=url, detail=str(error)) from None
 
 
 def push_heads(

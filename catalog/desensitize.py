@@ -29,9 +29,8 @@ def desensitize(frame: pd.DataFrame, schema: DatasetSchema, key: bytes) -> pd.Da
     """Return the stored columns of `frame`, in schema order, each desensitized by its method."""
     missing = [c.name for c in schema.stored_columns if c.name not in frame.columns]
     if missing:
-        raise SchemaInvalid(
-            f"the frame lacks stored columns {missing} of dataset {schema.dataset!r}; "
-            "pass a frame with every column the schema lists"
+        raise SchemaInvalid.coded(
+            "schema_frame_lacks_columns", columns=missing, dataset=schema.dataset
         )
     out = {c.name: _apply(frame[c.name], c, key) for c in schema.stored_columns}
     return pd.DataFrame(out, index=frame.index)
@@ -51,15 +50,18 @@ def _apply(series: pd.Series, spec: ColumnSpec, key: bytes) -> pd.Series:
         _require(spec, NUMERIC)
         result = add_laplace_noise(series, _positive(spec, argument))
     else:  # parse_schema admits no other method; this guards hand-built specs
-        raise SchemaInvalid(f"column {spec.name!r} has unknown method {spec.desensitize!r}")
+        raise SchemaInvalid.coded("schema_method_unknown", name=spec.name, method=spec.desensitize)
     return result.astype(pandas_dtype(spec.stored_type))
 
 
 def _require(spec: ColumnSpec, types: set[str]) -> None:
     if spec.type not in types:
-        raise SchemaInvalid(
-            f"column {spec.name!r} is {spec.type} but {spec.desensitize!r} needs one of "
-            f"{sorted(types)}; change the column's type or its desensitize method"
+        raise SchemaInvalid.coded(
+            "schema_method_type",
+            name=spec.name,
+            type=spec.type,
+            method=spec.desensitize,
+            types=sorted(types),
         )
 
 
@@ -81,10 +83,7 @@ def _positive(spec: ColumnSpec, text: str) -> float:
     except ValueError:
         number = 0.0
     if not number > 0:
-        raise SchemaInvalid(
-            f"column {spec.name!r} has {spec.desensitize!r}; the width or scale must be a "
-            "positive number, e.g. generalize:bucket:100 or noise:5"
-        )
+        raise SchemaInvalid.coded("schema_method_width", name=spec.name, method=spec.desensitize)
     return number
 
 

@@ -67,10 +67,7 @@ def _copy_rows(source: Path, predicate: exp.Expr, target: Path, dataset: str) ->
         con.execute(f"COPY ({query}) TO {_literal(target)} (FORMAT parquet)")
     except duckdb.Error:
         # the engine's message may quote stored values; say only which filter failed
-        raise InvalidInput(
-            f"the row filter for {dataset} does not fit the dataset's stored types",
-            suggestion="ask the data authority to correct the license's row filter",
-        ) from None
+        raise InvalidInput.coded("catalog_filter_types", dataset=dataset) from None
     finally:
         con.close()
 

@@ -200,6 +200,6 @@ class IndexSpill:
 def load_index(path: Path) -> set[str]:
     data = path.read_bytes()
     if not data.startswith(MAGIC) or (len(data) - len(MAGIC)) % DIGEST_BYTES:
-        raise InvalidInput(f"{path} is not an identifier index; re-ingest the dataset")
+        raise InvalidInput.coded("catalog_index_invalid", path=str(path))
     body = memoryview(data)[len(MAGIC) :]
     return {body[i : i + DIGEST_BYTES].hex() for i in range(0, len(body), DIGEST_BYTES)}

@@ -197,8 +197,9 @@ def get_dataset(session: Session, name: str) -> Dataset:
     dataset = session.scalars(select(Dataset).where(Dataset.name == name)).first()
     if dataset is None:
         known = [d.name for d in list_datasets(session)]
-        hint = f"known datasets: {', '.join(known)}" if known else "no dataset is registered yet"
-        raise NotFound(f"no dataset named {name!r}; {hint}")
+        if not known:
+            raise NotFound.coded("dataset_missing_none", name=name)
+        raise NotFound.coded("dataset_missing", name=name, known=", ".join(known))
     return dataset
 
 
@@ -209,7 +210,7 @@ def list_datasets(session: Session) -> list[Dataset]:
 def file_digest(path: Path) -> str:
     """SHA-256 of the source file, so a regulator can tie the dataset to what was handed over."""
     if not path.is_file():
-        raise InvalidInput(f"source file {path} does not exist; check the path")
+        raise InvalidInput.coded("ingest_source_missing", path=str(path))
     sha = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -229,16 +230,15 @@ def _folder_name(name: str, version: int) -> str:
 def _refuse_existing(session: Session, home: Home, name: str, new_version: bool) -> None:
     existing = session.scalars(select(Dataset).where(Dataset.name == name)).first()
     if existing is not None:
-        raise Conflict(
-            f"dataset {name} is already registered (version {existing.version})",
+        raise Conflict.coded(
+            "dataset_registered",
             suggestion="choose another name, or ingest it as a new version",
             step=Step.INGEST_NEW_VERSION,
+            name=name,
+            version=existing.version,
         )
     if (home.store / name).exists():
-        raise Conflict(
-            f"{home.store / name} exists but no dataset {name} is registered "
-            "(left by an interrupted ingest); remove that folder and ingest again"
-        )
+        raise Conflict.coded("ingest_folder_left", folder=str(home.store / name), name=name)
 
 
 def read_source(source: Path, schema: DatasetSchema) -> pd.DataFrame:
@@ -246,7 +246,7 @@ def read_source(source: Path, schema: DatasetSchema) -> pd.DataFrame:
     frame = _read_file(source)
     _check_columns(source, schema, list(frame.columns))
     if frame.empty:
-        raise InvalidInput(f"{source.name} has no data rows; nothing to ingest")
+        raise InvalidInput.coded("ingest_no_rows", file=source.name)
     first_line = 2 if source.suffix.lower() == ".csv" else None
     return pd.DataFrame(
         {c.name: typed_column(frame[c.name], c, first_line) for c in schema.columns},
@@ -258,10 +258,9 @@ def _readable_suffix(source: Path) -> str:
     """The file's suffix, if ingest can read that kind of file."""
     suffix = source.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
-        raise InvalidInput(
-            f"{source.name}: unsupported file type {suffix or '(none)'!r}; "
-            "ingest a .csv (UTF-8) or .parquet file"
-        )
+        if not suffix:
+            raise InvalidInput.coded("ingest_no_file_type", file=source.name)
+        raise InvalidInput.coded("ingest_file_type", file=source.name, suffix=suffix)
     return suffix
 
 
@@ -327,14 +326,33 @@ def _bad_value(
 def _bad_message(
     spec: ColumnSpec, position: int, value: object, count: int, first_line: int | None
 ) -> SchemaInvalid:
-    where = f"row {position + 1}"
-    if first_line is not None:
-        where += f" (line {position + first_line} of the file)"
-    more = count - 1
-    others = f", and {more} more" if more else ""
-    return SchemaInvalid(
-        f"column {spec.name!r}, {where}: {value!r} is not a valid "
-        f"{spec.type}{others}; fix the value or the column's type in the schema"
+    row, more = position + 1, count - 1
+    if first_line is None and not more:
+        return SchemaInvalid.coded(
+            "ingest_bad_value", column=spec.name, row=row, value=value, type=spec.type
+        )
+    if first_line is None:
+        return SchemaInvalid.coded(
+            "ingest_bad_values", column=spec.name, row=row, value=value, type=spec.type, more=more
+        )
+    line = position + first_line
+    if not more:
+        return SchemaInvalid.coded(
+            "ingest_bad_value_line",
+            column=spec.name,
+            row=row,
+            line=line,
+            value=value,
+            type=spec.type,
+        )
+    return SchemaInvalid.coded(
+        "ingest_bad_values_line",
+        column=spec.name,
+        row=row,
+        line=line,
+        value=value,
+        type=spec.type,
+        more=more,
     )
 
 
@@ -386,29 +404,33 @@ def _read_errors(source: Path) -> Iterator[None]:
     try:
         yield
     except pd.errors.EmptyDataError:
-        raise InvalidInput(f"{source.name} is empty; nothing to ingest") from None
+        raise InvalidInput.coded("ingest_file_empty", file=source.name) from None
     except UnicodeDecodeError:
-        raise InvalidInput(
-            f"{source.name} is not UTF-8 text; convert it first "
-            f"(for GBK: iconv -f GBK -t UTF-8 {source.name})"
-        ) from None
+        raise InvalidInput.coded("ingest_not_utf8", file=source.name) from None
     except (pd.errors.ParserError, OSError, ValueError) as exc:
-        raise InvalidInput(f"{source.name} could not be read ({exc}); check the file") from None
+        raise InvalidInput.coded("ingest_unreadable", file=source.name, detail=str(exc)) from None
 
 
 def _check_columns(source: Path, schema: DatasetSchema, names: list[str]) -> None:
     expected = [c.name for c in schema.columns]
     missing = [c for c in expected if c not in names]
     extra = [c for c in names if c not in expected]
-    if missing or extra:
-        found = "; ".join(
-            f"{label} columns: {', '.join(cols)}"
-            for label, cols in (("missing", missing), ("extra", extra))
-            if cols
+    file, dataset = source.name, schema.dataset
+    if missing and extra:
+        raise SchemaInvalid.coded(
+            "ingest_header_mismatch",
+            file=file,
+            dataset=dataset,
+            missing=", ".join(missing),
+            extra=", ".join(extra),
         )
-        raise SchemaInvalid(
-            f"{source.name} does not match schema {schema.dataset}: {found}; make the header "
-            "match the schema, or list extra columns with level L4 or desensitize: drop"
+    if missing:
+        raise SchemaInvalid.coded(
+            "ingest_header_missing", file=file, dataset=dataset, missing=", ".join(missing)
+        )
+    if extra:
+        raise SchemaInvalid.coded(
+            "ingest_header_extra", file=file, dataset=dataset, extra=", ".join(extra)
         )
 
 
@@ -469,7 +491,7 @@ def _stream_to_store(
                 b = bad[spec.name]
                 raise _bad_message(spec, b.position, b.value, b.count, first_line)
         if rows == 0:
-            raise InvalidInput(f"{source.name} has no data rows; nothing to ingest")
+            raise InvalidInput.coded("ingest_no_rows", file=source.name)
         say(f"writing {INDEX_FILE}")
         indexed = index.write(staging / INDEX_FILE)
         return staging, rows, indexed

@@ -39,18 +39,19 @@ def parse_row_filter(text: str, schema: DatasetSchema) -> exp.Expr:
     try:
         predicate = sqlglot.parse_one(text, dialect=DIALECT, into=exp.Condition)
     except (SqlglotError, ValueError, RecursionError) as exc:  # tokenizer errors too
-        raise InvalidInput(
-            f"the row filter {text[:200]!r} for {schema.dataset} is not a SQL predicate "
-            f"({str(exc)[:200]})",
-            suggestion="write a comparison such as district = '镇海区'",
+        raise InvalidInput.coded(
+            "catalog_filter_not_predicate",
+            text=text[:200],
+            dataset=schema.dataset,
+            detail=str(exc)[:200],
         ) from None
     bad = sorted({type(n).__name__ for n in predicate.walk() if type(n) not in FILTER_NODES})
-    if bad or predicate.find(exp.Subquery, exp.Select, exp.Table):
-        raise InvalidInput(
-            f"the row filter {text[:200]!r} for {schema.dataset} uses syntax not allowed in a "
-            f"filter ({', '.join(bad) or 'a subquery'})",
-            suggestion="use plain comparisons of the dataset's columns with values",
+    if bad:
+        raise InvalidInput.coded(
+            "catalog_filter_syntax", text=text[:200], dataset=schema.dataset, nodes=", ".join(bad)
         )
+    if predicate.find(exp.Subquery, exp.Select, exp.Table):
+        raise InvalidInput.coded("catalog_filter_subquery", text=text[:200], dataset=schema.dataset)
 
     def canonical(node: exp.Expr) -> exp.Expr:
         if not isinstance(node, exp.Column):
@@ -59,9 +60,10 @@ def parse_row_filter(text: str, schema: DatasetSchema) -> exp.Expr:
         qualifier = node.table
         if (qualifier and qualifier.lower() != schema.dataset) or spec is None or not spec.stored:
             stored = ", ".join(c.name for c in schema.stored_columns)
-            raise InvalidInput(
-                f"the row filter for {schema.dataset} names {node.sql(DIALECT)[:100]}, "
-                f"which is not a stored column of {schema.dataset}",
+            raise InvalidInput.coded(
+                "catalog_filter_column",
+                dataset=schema.dataset,
+                column=node.sql(DIALECT)[:100],
                 suggestion=f"filter on one of its stored columns: {stored}",
             )
         return exp.column(spec.name)
@@ -78,16 +80,14 @@ def parse_row_filters(
     for dataset, text in sorted(filters.items()):
         schema = schemas.get(dataset)
         if schema is None:
-            raise InvalidInput(
-                f"a row filter is given for {dataset}, which the license does not cover",
+            raise InvalidInput.coded(
+                "catalog_filter_uncovered",
+                dataset=dataset,
                 suggestion=f"filter only the license's datasets ({', '.join(sorted(schemas))})",
                 step=Step.ROW_FILTER_DATASETS,
             )
         if not text.strip():
-            raise InvalidInput(
-                f"the row filter for {dataset} is empty",
-                suggestion="give a predicate, or no filter for that dataset",
-            )
+            raise InvalidInput.coded("catalog_filter_empty", dataset=dataset)
         parsed[dataset] = parse_row_filter(text, schema)
     return parsed
 
@@ -114,8 +114,9 @@ def split_row_filter(text: str) -> tuple[str, str]:
     dataset, colon, predicate = text.partition(":")
     dataset = dataset.strip().lower()
     if not colon or not dataset or not predicate.strip() or not dataset.isidentifier():
-        raise InvalidInput(
-            f"the row filter {text[:200]!r} does not say which dataset it filters",
+        raise InvalidInput.coded(
+            "catalog_filter_no_dataset",
+            text=text[:200],
             suggestion=f"write the dataset, a colon and the predicate, e.g. {EXAMPLE}",
             step=Step.ROW_FILTER_FORM,
         )
@@ -128,9 +129,6 @@ def row_filters_from(texts: Iterable[str]) -> dict[str, str]:
     for text in texts:
         dataset, predicate = split_row_filter(text)
         if dataset in found:
-            raise InvalidInput(
-                f"two row filters are given for {dataset}",
-                suggestion="join them into one predicate with AND",
-            )
+            raise InvalidInput.coded("catalog_filter_twice", dataset=dataset)
         found[dataset] = predicate
     return found

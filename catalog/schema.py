@@ -123,59 +123,46 @@ class DatasetSchema:
         return data
 
 
-def _fail(message: str, suggestion: str) -> SchemaInvalid:
-    return SchemaInvalid(f"{message}; {suggestion}")
-
-
 def _column(raw: Any, index: int) -> ColumnSpec:
     if not isinstance(raw, dict) or "name" not in raw:
-        raise _fail(f"column #{index + 1} has no name", "give every column a `name`")
+        raise SchemaInvalid.coded("schema_column_unnamed", number=index + 1)
     name = str(raw["name"])
     if not NAME.match(name):
-        raise _fail(f"column name {name!r} is not a lowercase identifier", "use [a-z0-9_]")
+        raise SchemaInvalid.coded("schema_column_name", name=name)
     if "level" not in raw:
-        raise _fail(f"column {name!r} has no level", "add `level: L1|L2|L3|L4` to every column")
+        raise SchemaInvalid.coded("schema_column_no_level", name=name)
     try:
         level = Level(str(raw["level"]).upper())
     except ValueError:
-        raise _fail(
-            f"column {name!r} has unknown level {raw['level']!r}", "use L1, L2, L3 or L4"
-        ) from None
+        raise SchemaInvalid.coded("schema_column_level", name=name, level=raw["level"]) from None
     try:
         role = Role(str(raw.get("role", "attribute")))
     except ValueError:
         roles = ", ".join(r.value for r in Role)
-        raise _fail(
-            f"column {name!r} has unknown role {raw['role']!r}", f"use one of {roles}"
+        raise SchemaInvalid.coded(
+            "schema_column_role", name=name, role=raw["role"], roles=roles
         ) from None
     ctype = str(raw.get("type", "string"))
     if ctype not in TYPES:
-        raise _fail(f"column {name!r} has unknown type {ctype!r}", f"use one of {sorted(TYPES)}")
+        raise SchemaInvalid.coded("schema_column_type", name=name, type=ctype, types=sorted(TYPES))
     default = "pseudonymize" if role is Role.IDENTIFIER else "keep"
     method = str(raw.get("desensitize", default))
     if not METHOD.match(method):
-        raise _fail(
-            f"column {name!r} has unknown desensitize method {method!r}",
-            "use keep, drop, pseudonymize, mask, generalize:year|month|prefix:N|bucket:W "
-            "or noise:S",
-        )
+        raise SchemaInvalid.coded("schema_column_method", name=name, method=method)
     if role is Role.IDENTIFIER and method not in PROTECTED_IDENTIFIER_METHODS:
-        raise _fail(
-            f"identifier column {name!r} would be stored as {method!r}",
-            "identifiers must be pseudonymize, mask or drop",
-        )
+        raise SchemaInvalid.coded("schema_identifier_method", name=name, method=method)
     bounds = raw.get("bounds")
     if role is Role.MEASURE:
         if ctype not in NUMERIC:
-            raise _fail(f"measure {name!r} has type {ctype}", "measures must be integer or double")
+            raise SchemaInvalid.coded("schema_measure_type", name=name, type=ctype)
         if not (isinstance(bounds, list | tuple) and len(bounds) == 2):
-            raise _fail(f"measure {name!r} has no bounds", "add `bounds: [lo, hi]`")
+            raise SchemaInvalid.coded("schema_measure_no_bounds", name=name)
         lo, hi = float(bounds[0]), float(bounds[1])
         if not lo < hi:
-            raise _fail(f"measure {name!r} has bounds {bounds}", "lo must be below hi")
+            raise SchemaInvalid.coded("schema_measure_bounds", name=name, bounds=bounds)
         bounds = (lo, hi)
     elif bounds is not None:
-        raise _fail(f"column {name!r} has bounds but is not a measure", "remove them")
+        raise SchemaInvalid.coded("schema_bounds_not_measure", name=name)
     categories = _categories(raw, name, level, role)
     null_rate = _null_rate(raw, name, role)
     return ColumnSpec(
@@ -189,9 +176,9 @@ def _null_rate(raw: dict[str, Any], name: str, role: Role) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
-        raise _fail(f"column {name!r} has null_rate {value!r}", "use a number from 0 to below 1")
+        raise SchemaInvalid.coded("schema_null_rate", name=name, value=value)
     if role is Role.IDENTIFIER:
-        raise _fail(f"identifier column {name!r} declares a null_rate", "remove it")
+        raise SchemaInvalid.coded("schema_identifier_null_rate", name=name)
     return float(value)
 
 
@@ -201,44 +188,36 @@ def _categories(raw: dict[str, Any], name: str, level: Level, role: Role) -> tup
     if values is None:
         return None
     if level is not Level.L1 or role is not Role.DIMENSION:
-        raise _fail(
-            f"column {name!r} declares categories but is not an L1 dimension",
-            "declare categories only for public (L1) dimension columns",
-        )
+        raise SchemaInvalid.coded("schema_categories_not_l1", name=name)
     if not isinstance(values, list) or not values:
-        raise _fail(f"column {name!r} has categories that are not a list", "list every value")
+        raise SchemaInvalid.coded("schema_categories_not_list", name=name)
     return tuple(str(v) for v in values)
 
 
 def parse_schema(raw: Any) -> DatasetSchema:
     """Validate a schema document (already parsed from YAML) into a DatasetSchema."""
     if not isinstance(raw, dict):
-        raise _fail(
-            "the schema is not a mapping", "see the dataset schema format in docs/dataset-schema.md"
-        )
+        raise SchemaInvalid.coded("schema_not_mapping")
     for key in ("dataset", "columns", "privacy_unit"):
         if key not in raw:
-            raise _fail(f"the schema has no `{key}`", f"add `{key}:` at the top level")
+            raise SchemaInvalid.coded("schema_key_missing", key=key)
     dataset = str(raw["dataset"])
     if not NAME.match(dataset):
-        raise _fail(f"dataset name {dataset!r} is not a lowercase identifier", "use [a-z0-9_]")
+        raise SchemaInvalid.coded("schema_dataset_name", name=dataset)
     if not isinstance(raw["columns"], list) or not raw["columns"]:
-        raise _fail("the schema lists no columns", "list every column of the file")
+        raise SchemaInvalid.coded("schema_no_columns")
     columns = tuple(_column(c, i) for i, c in enumerate(raw["columns"]))
     names = [c.name for c in columns]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise _fail(f"columns listed twice: {duplicates}", "list each column once")
+        raise SchemaInvalid.coded("schema_columns_twice", columns=duplicates)
     unit = str(raw["privacy_unit"])
     unit_column = next((c for c in columns if c.name == unit), None)
     if unit_column is None or not unit_column.stored or unit_column.desensitize == "mask":
-        raise _fail(
-            f"privacy_unit {unit!r} is not a stored, pseudonymized column",
-            "name the identifier column whose contributions are bounded",
-        )
+        raise SchemaInvalid.coded("schema_privacy_unit", unit=unit)
     limit = int(raw.get("contribution_limit", 1))
     if limit < 1:
-        raise _fail("contribution_limit must be at least 1", "set it to the rows one unit may add")
+        raise SchemaInvalid.coded("schema_contribution_limit")
     return DatasetSchema(
         dataset=dataset,
         title=str(raw.get("title", dataset)),
@@ -254,14 +233,21 @@ def load_schema(path: Path) -> DatasetSchema:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SchemaInvalid(f"schema file {path} does not exist; check the path") from None
-    return schema_from_text(text, f"schema file {path}")
+        raise SchemaInvalid.coded("schema_file_missing", path=str(path)) from None
+    return schema_from_text(text, path)
 
 
-def schema_from_text(text: str, called: str = "the schema") -> DatasetSchema:
-    """A schema from YAML text (a file's, or one uploaded); `called` names it in errors."""
+def schema_from_text(text: str, source: Path | str | None = None) -> DatasetSchema:
+    """A schema from YAML text: a file's (`source` its path), one uploaded (`source` the
+    uploaded file's name) or one pasted (no source); the source is named in errors."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SchemaInvalid(f"{called} is not valid YAML ({exc}); fix the syntax") from None
+        if isinstance(source, Path):
+            raise SchemaInvalid.coded(
+                "schema_file_yaml", path=str(source), detail=str(exc)
+            ) from None
+        if source is not None:
+            raise SchemaInvalid.coded("schema_upload_yaml", name=source, detail=str(exc)) from None
+        raise SchemaInvalid.coded("schema_yaml", detail=str(exc)) from None
     return parse_schema(raw)

@@ -112,7 +112,7 @@ def synthesize(schema: DatasetSchema, rows: int = DEFAULT_ROWS, seed: int = 0) -
     columns of the same name agree across datasets: twins join as the store does.
     """
     if not 1 <= rows <= MAX_ROWS:
-        raise InvalidInput(f"a twin has 1 to {MAX_ROWS:,} rows, not {rows:,}")
+        raise InvalidInput.coded("catalog_twin_rows", max_rows=MAX_ROWS, rows=rows)
     units = _unit_numbers(schema, rows, seed)
     frame = pd.DataFrame(
         {c.name: _stored_column(c, schema, units, seed) for c in schema.stored_columns}

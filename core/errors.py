@@ -28,7 +28,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
+
+from core.messages import HINTS, MESSAGES, message_figures
 
 
 @dataclass(frozen=True)
@@ -96,12 +98,16 @@ class SluiceError(Exception):
 
     `message` says what was wrong; `suggestion` what to do, in words every front end
     may show; `step` names that same step so a front end can say it its own way.
+    `message_code` and `figures`, set by `coded`, name the sentence's template in
+    `core.messages` and the facts it was made from.
     """
 
     message: str
     reasons: list[Reason] = field(default_factory=list)
     suggestion: str | None = None
     step: Step | None = None
+    message_code: str | None = None
+    figures: dict[str, Any] | None = field(default=None, compare=False)
 
     code: ClassVar[str] = "error"
     http_status: ClassVar[int] = 400
@@ -109,6 +115,30 @@ class SluiceError(Exception):
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
+
+    @classmethod
+    def coded(
+        cls,
+        message_code: str,
+        *,
+        suggestion: str | None = None,
+        step: Step | None = None,
+        **figures: Any,
+    ) -> Self:
+        """An error whose sentence is the registered template of `message_code` over
+        `figures`, so a front end can word it in its own language from the two; its
+        next step is the code's registered hint when it has one."""
+        wanted = message_figures(message_code)
+        if set(figures) != wanted:
+            raise ValueError(f"{message_code} takes the figures {sorted(wanted)}")
+        text = MESSAGES[message_code].format(**figures)
+        if message_code in HINTS:
+            if suggestion is not None:
+                raise ValueError(f"{message_code} has a registered hint; pass no suggestion")
+            suggestion = HINTS[message_code].format(**figures)
+        return cls(
+            text, suggestion=suggestion, step=step, message_code=message_code, figures=figures
+        )
 
     def __str__(self) -> str:
         return f"{self.message}; {self.suggestion}" if self.suggestion else self.message
@@ -119,6 +149,8 @@ class SluiceError(Exception):
             body["suggestion"] = self.suggestion
         if self.reasons:
             body["reasons"] = [r.to_dict() for r in self.reasons]
+        if self.message_code:
+            body["code"], body["figures"] = self.message_code, self.figures
         return body
 
 

@@ -135,8 +135,9 @@ class Home:
 
     def sm2_key(self) -> Sm2PrivateKey:
         if not self.sm2_key_path.exists():
-            raise NotFound(
-                f"the domain has no SM2 key at {self.sm2_key_path}",
+            raise NotFound.coded(
+                "core_sm2_key_missing",
+                path=str(self.sm2_key_path),
                 suggestion="initialize the domain again (it only adds missing keys)",
                 step=Step.INIT_DOMAIN,
             )

@@ -44,19 +44,17 @@ class DpModel:
 
     def __post_init__(self) -> None:
         if self.kind not in MODEL_KINDS:
-            raise InvalidInput(
-                f"unknown model kind {self.kind!r}; use one of {sorted(MODEL_KINDS)}"
-            )
+            raise InvalidInput.coded("gate_model_kind", kind=self.kind, kinds=sorted(MODEL_KINDS))
         missing = [name for name in MODEL_KINDS[self.kind] if name not in self.parameters]
         if missing:
-            raise InvalidInput(f"a {self.kind} model needs parameters {missing}")
+            raise InvalidInput.coded("gate_model_parameters", kind=self.kind, missing=missing)
         if not self.features:
-            raise InvalidInput("a model needs at least one feature")
+            raise InvalidInput.coded("gate_model_no_features")
         unbounded = [name for name in self.features if name not in self.bounds]
         if unbounded:
-            raise InvalidInput(f"features without bounds: {unbounded}")
+            raise InvalidInput.coded("gate_model_unbounded", features=unbounded)
         if not (self.epsilon > 0):
-            raise InvalidInput("a DP model must have cost some ε > 0")
+            raise InvalidInput.coded("gate_model_no_epsilon")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
@@ -67,14 +65,14 @@ class DpModel:
             fields = json.loads(text)
             return cls(**fields)
         except (TypeError, ValueError) as error:
-            raise InvalidInput(f"not a Sluice model record: {error}") from error
+            raise InvalidInput.coded("gate_model_record", detail=str(error)) from error
 
     def _matrix(self, rows: list[dict[str, float]]) -> np.ndarray:
         """Feature rows clipped to the training bounds, in the training order."""
         try:
             matrix = np.array([[float(row[name]) for name in self.features] for row in rows])
         except KeyError as error:
-            raise InvalidInput(f"missing feature {error.args[0]!r}") from error
+            raise InvalidInput.coded("gate_model_feature_missing", name=error.args[0]) from error
         lower = np.array([self.bounds[name][0] for name in self.features])
         upper = np.array([self.bounds[name][1] for name in self.features])
         return np.clip(matrix.reshape(len(rows), len(self.features)), lower, upper)
@@ -115,4 +113,4 @@ class DpModel:
             joint = log_likelihood + log_prior[None, :]
             shifted = np.exp(joint - joint.max(axis=1, keepdims=True))
             return (shifted / shifted.sum(axis=1, keepdims=True)).tolist()
-        raise InvalidInput(f"a {self.kind} model gives no class scores")
+        raise InvalidInput.coded("gate_model_no_scores", kind=self.kind)

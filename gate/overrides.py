@@ -27,9 +27,7 @@ RULE_SETTERS = ("authority", "admin")
 
 def _may_set(actor: Actor) -> None:
     if actor.role not in RULE_SETTERS:
-        raise PermissionDenied(
-            f"only the data authority sets disclosure rules; {actor.name} is a {actor.role}"
-        )
+        raise PermissionDenied.coded("gate_rules_role", name=actor.name, role=actor.role)
 
 
 def set_dataset_rules(
@@ -44,8 +42,8 @@ def set_dataset_rules(
     _may_set(actor)
     get_dataset(session, dataset)
     if not values:
-        raise InvalidInput(
-            "no disclosure rule to set",
+        raise InvalidInput.coded(
+            "gate_no_rule_to_set",
             suggestion="name at least one rule and its value, e.g. threshold 20",
             step=Step.NAME_A_RULE,
         )
@@ -71,7 +69,7 @@ def clear_dataset_rules(session: Session, dataset: str, actor: Actor) -> None:
     _may_set(actor)
     record = session.scalar(select(DatasetDisclosure).where(DatasetDisclosure.dataset == dataset))
     if record is None:
-        raise NotFound(f"dataset {dataset!r} has no rules of its own; it follows the domain's")
+        raise NotFound.coded("dataset_no_rules", name=dataset)
     session.delete(record)
     append(session, actor, AuditAction.DISCLOSURE_RULES_CLEARED, f"dataset:{dataset}", {})
 

@@ -21,7 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from core.cells import AGGREGATES, CellKind
-from core.errors import InvalidInput, Reason, Step
+from core.errors import InvalidInput, Step
+from gate.reasons import invalid_parameter, reason
 
 __all__ = [
     "RULES",
@@ -216,13 +217,14 @@ class DisclosureRules:
         if unknown:
             raise TypeError(f"unknown disclosure parameter(s) {unknown}; known: {sorted(known)}")
         full = {name: values.get(name, p.default) for name, p in known.items()}
-        problems = [
-            f"{name} {p.requirement}" for name, p in known.items() if not p.valid(full[name])
+        refused = [
+            invalid_parameter(name, p.requirement)
+            for name, p in known.items()
+            if not p.valid(full[name])
         ]
-        if problems:
+        if refused:
             raise InvalidInput(
-                "invalid disclosure rules: " + "; ".join(problems),
-                [Reason(rule="disclosure_rules", message=p) for p in problems],
+                "invalid disclosure rules: " + "; ".join(r.message for r in refused), refused
             )
         object.__setattr__(self, "_values", full)
 
@@ -279,7 +281,7 @@ class DisclosureRules:
             if name not in known:
                 raise InvalidInput(
                     f"unknown disclosure rule {key!r}",
-                    [Reason(rule="disclosure_rules", message=f"known: {sorted(known)}")],
+                    [reason("disclosure_known", known=sorted(known))],
                 )
             values[name] = value
         rules = start.replace(**values)
@@ -287,13 +289,11 @@ class DisclosureRules:
         if allowed - known:
             raise InvalidInput(
                 f"allow_weaker names unknown rules {sorted(allowed - known)}",
-                [Reason(rule="disclosure_rules", message=f"known: {sorted(known)}")],
+                [reason("disclosure_known", known=sorted(known))],
             )
         refused = [name for name in rules.weaker_than(start) if name not in allowed]
         if refused:
-            raise _weaker_refused(
-                refused, "the defaults" if base is None else "the rules they refine"
-            )
+            raise _weaker_refused(refused, refining=base is not None)
         return rules
 
     @classmethod
@@ -322,16 +322,13 @@ def _rebuilt(values: dict[str, Any]) -> DisclosureRules:
     return rules
 
 
-def _weaker_refused(refused: list[str], what: str) -> InvalidInput:
+def _weaker_refused(refused: list[str], refining: bool) -> InvalidInput:
+    """Refuse weaker values, each by its own reason; `refining` says they refine a
+    dataset's base rules rather than the defaults."""
     hint = f"allow_weaker={refused!r}"
-    reasons = [
-        Reason(
-            rule="disclosure_rules",
-            message=f"{name} would be weaker than {what}",
-            suggestion=f"opt in by naming it: {hint}",
-        )
-        for name in refused
-    ]
+    rule = "disclosure_weaker_than_base" if refining else "disclosure_weaker_than_defaults"
+    what = "the rules they refine" if refining else "the defaults"
+    reasons = [reason(rule, name=name, refused=refused) for name in refused]
     return InvalidInput(
         f"refusing disclosure rules weaker than {what} ({', '.join(refused)})",
         reasons,

@@ -322,5 +322,5 @@ def candidate_files(home: Home, job: GateSubject) -> dict[str, Path]:
 def candidate_table(home: Home, job: GateSubject, name: str = RESULT_FILE) -> pd.DataFrame:
     path = candidate_dir(home, job) / name
     if not path.exists():
-        raise NotFound(f"job {job.id} has no candidate output {name}")
+        raise NotFound.coded("gate_candidate_missing", job_id=job.id, name=name)
     return pd.read_csv(path)

@@ -22,18 +22,20 @@ def read_table(path: Path, limits: OutputLimits | None = None) -> pd.DataFrame:
     """The table, once its size (from the Parquet footer or the CSV's bytes and lines)
     is within `limits`: a small file that decompresses to gigabytes is never read."""
     if not path.exists():
-        raise InvalidInput(f"{path} does not exist; check the path")
+        raise InvalidInput.coded("gate_table_missing", path=str(path))
     if (too_large := oversized([path], limits or OutputLimits())) is not None:
-        raise LimitExceeded(
-            f"{path.name} is over the {too_large.limit} limit "
-            f"({too_large.found} > {too_large.allowed})",
-            suggestion="check a smaller table",
+        raise LimitExceeded.coded(
+            "gate_table_too_large",
+            file=path.name,
+            limit=too_large.limit,
+            found=too_large.found,
+            allowed=too_large.allowed,
         )
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     if path.suffix == ".csv":
         return pd.read_csv(path)
-    raise InvalidInput(f"{path.name} is neither .csv nor .parquet")
+    raise InvalidInput.coded("gate_table_kind", file=path.name)
 
 
 def infer_cells(frame: pd.DataFrame) -> list[CellSpec]:
@@ -53,9 +55,6 @@ def infer_cells(frame: pd.DataFrame) -> list[CellSpec]:
 def check_file(path: Path, rules: DisclosureRules | None = None) -> dict[str, Any]:
     frame = read_table(path)
     if "__n" not in frame:
-        raise InvalidInput(
-            f"{path.name} has no __n column (privacy units per row); only tables "
-            "with companion columns, as the sandbox writes them, can be checked"
-        )
+        raise InvalidInput.coded("gate_table_no_companions", file=path.name)
     result = check_table(frame, infer_cells(frame), rules or DisclosureRules())
     return result.to_dict()

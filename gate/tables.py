@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from core.cells import AGGREGATES, CellKind
-from core.errors import InvalidInput, Reason
+from core.errors import InvalidInput
 from gate import disclosure as sdc
 from gate.companions import COMPANION_PREFIX, N_COLUMN, companion_columns, read_cells
 from gate.disclosure import DisclosureRules
 from gate.findings import Finding, make_finding
+from gate.reasons import reason
 from gate.registry import cell_checks, number
 from gate.suppression import line_ids, secondary
 from gate.value_scan import Combination, scan_combinations, scan_identifiers
@@ -120,25 +121,23 @@ class _Report:
 def _validate(frame: pd.DataFrame, cells: list[CellSpec]) -> None:
     named = [c.column for c in cells]
     problems = [
-        f"column {c.column!r} has unknown kind {c.kind!r}"
+        reason("gate_spec_kind", name=c.column, kind=c.kind)
         for c in cells
         if not isinstance(c.kind, CellKind)
     ]
     problems += [
-        f"column {name!r} is described twice" for name in set(named) if named.count(name) > 1
+        reason("gate_spec_twice", name=name) for name in set(named) if named.count(name) > 1
     ]
     problems += [
-        f"column {name!r} is described but not in the table"
-        for name in named
-        if name not in frame.columns
+        reason("gate_spec_absent", name=name) for name in named if name not in frame.columns
     ]
     problems += [
-        f"column {name!r} is in the table but not described"
+        reason("gate_spec_undescribed", name=name)
         for name in frame.columns
         if not str(name).startswith(COMPANION_PREFIX) and name not in named
     ]
     problems += [
-        f"aggregate column {c.column!r} is not numeric"
+        reason("gate_spec_not_numeric", name=c.column)
         for c in cells
         if c.kind in AGGREGATES
         and c.column in frame.columns
@@ -146,8 +145,9 @@ def _validate(frame: pd.DataFrame, cells: list[CellSpec]) -> None:
     ]
     if problems:
         raise InvalidInput(
-            "the cell specification does not match the table: " + "; ".join(problems),
-            [Reason(rule="gate_spec", message=p) for p in problems],
+            "the cell specification does not match the table: "
+            + "; ".join(p.message for p in problems),
+            problems,
         )
 
 

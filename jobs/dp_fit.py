@@ -43,15 +43,15 @@ def _checked(request: dict[str, Any]) -> tuple[str, str, list[str], str | None, 
     features, label = request.get("features"), request.get("label")
     epsilon = request.get("epsilon", 1.0)
     if model not in MODEL_KINDS:
-        raise InvalidInput(f"unknown model {model!r}; use one of {sorted(MODEL_KINDS)}")
+        raise InvalidInput.coded("job_model_unknown", model=model, models=sorted(MODEL_KINDS))
     if not isinstance(sql, str) or not sql.strip():
-        raise InvalidInput("fit() needs the SQL that selects its rows")
+        raise InvalidInput.coded("job_fit_sql_missing")
     if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
-        raise InvalidInput("features must be a list of column names")
+        raise InvalidInput.coded("job_features_form")
     if label is not None and not isinstance(label, str):
-        raise InvalidInput("label must be a column name")
+        raise InvalidInput.coded("job_label_form")
     if not isinstance(epsilon, int | float) or not 0 < float(epsilon) <= MAX_EPSILON:
-        raise InvalidInput(f"epsilon must be a number in (0, {MAX_EPSILON}]")
+        raise InvalidInput.coded("job_fit_epsilon", most=MAX_EPSILON)
     return str(model), sql, [f.lower() for f in features], label and label.lower(), float(epsilon)
 
 

@@ -39,10 +39,7 @@ class EngineChoice:
 
 def check_engine(engine: str) -> None:
     if engine not in ENGINES:
-        raise InvalidInput(
-            f"engine {engine!r} is not known; choose one of: {', '.join(ENGINES)}",
-            suggestion=f"name one of: {', '.join(ENGINES)}",
-        )
+        raise InvalidInput.coded("job_engine_unknown", engine=engine, engines=", ".join(ENGINES))
 
 
 def set_engine_default(
@@ -56,7 +53,7 @@ def set_engine_default(
     """Make `engine` the default for one license or one dataset. Caller commits."""
     check_engine(engine)
     if (license_id is None) == (dataset is None):
-        raise InvalidInput("give exactly one of a license or a dataset")
+        raise InvalidInput.coded("job_license_or_dataset")
     if license_id is not None:
         get_license(session, license_id)  # NotFound names what is known
     else:

@@ -101,17 +101,11 @@ def _refusal(license: License, epsilon: float, delta: float) -> BudgetExhausted:
     """Why the charge was refused, read from the refreshed row: ε first, else δ."""
     remaining = license.epsilon_total - license.epsilon_spent
     if epsilon > remaining + TOLERANCE:
-        return BudgetExhausted(
-            f"license {license.id} has ε={remaining:.3f} left, this query needs ε={epsilon:.3f}",
-            suggestion="ask the data authority for more budget or reuse an earlier release",
+        return BudgetExhausted.coded(
+            "job_epsilon_short", license_id=license.id, remaining=remaining, epsilon=epsilon
         )
     left = max(0.0, license.delta_total - license.delta_spent)
-    return BudgetExhausted(
-        f"license {license.id} has δ={left:.3g} left, this query needs δ={delta:.3g} "
-        "(its keys are chosen by differential privacy)",
-        suggestion="group by columns with declared public categories (no δ is spent), "
-        "or ask the data authority for more δ",
-    )
+    return BudgetExhausted.coded("job_delta_short", license_id=license.id, left=left, delta=delta)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def set_license_limits(
     known = set(Limits().to_dict())
     unknown = sorted(set(values) - known)
     if unknown:
-        raise InvalidInput(f"unknown limit(s) {unknown}; choose from {sorted(known)}")
+        raise InvalidInput.coded("job_limits_unknown", unknown=unknown, known=sorted(known))
     Limits(**values)  # the same checks as any limits: positive integers
     row = session.get(LicenseLimits, license_id)
     if not values:

@@ -57,7 +57,7 @@ def transition(
     """Move a job to `to` and record it, in the caller's transaction."""
     to = JobStatus(to)  # a plain string from an untyped caller must still name a status
     if to not in TRANSITIONS.get(job.status, frozenset()):
-        raise Conflict(f"job {job.id} is {job.status} and cannot become {to}")
+        raise Conflict.coded("job_transition", job_id=job.id, status=str(job.status), to=str(to))
     previous, job.status = job.status, to
     if to == JobStatus.RUNNING:
         job.started_at = utcnow()

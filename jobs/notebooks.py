@@ -35,15 +35,15 @@ def clean_notebook(text: str) -> str:
     import nbformat
 
     if len(text.encode("utf-8")) > MAX_NOTEBOOK_BYTES:
-        raise InvalidInput(f"the notebook is over {MAX_NOTEBOOK_BYTES} bytes; make it smaller")
+        raise InvalidInput.coded("job_notebook_too_large", limit=MAX_NOTEBOOK_BYTES)
     try:
         notebook = nbformat.reads(text, as_version=4)
         nbformat.validate(notebook)
     except Exception as exc:  # nbformat raises JSON, validation and version errors
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise InvalidInput(f"not a valid Jupyter notebook (.ipynb, nbformat 4): {first}") from None
+        raise InvalidInput.coded("job_notebook_invalid", detail=first) from None
     if not any(cell.cell_type == "code" for cell in notebook.cells):
-        raise InvalidInput("the notebook has no code cells; nothing would run")
+        raise InvalidInput.coded("job_notebook_no_code")
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None

@@ -22,7 +22,9 @@ def get_job(
     """
     job = session.get(Job, job_id, with_for_update=lock)
     if job is None or (operator_id is not None and job.operator_id != operator_id):
-        raise NotFound(f"no job with id {job_id}", suggestion="list your jobs", step=Step.LIST_JOBS)
+        raise NotFound.coded(
+            "job_missing", suggestion="list your jobs", step=Step.LIST_JOBS, job_id=job_id
+        )
     return job
 
 

@@ -67,20 +67,20 @@ def check_spark_sql(sql: str, datasets: set[str]) -> exp.Query:
     try:
         statements = sqlglot.parse(sql, read=DIALECT)
     except sqlglot.errors.ParseError as exc:
-        raise InvalidInput(f"the Spark SQL does not parse: {str(exc)[:200]}") from exc
+        raise InvalidInput.coded("job_spark_unparsed", detail=str(exc)[:200]) from exc
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
-        raise InvalidInput("the Spark SQL must be exactly one query")
+        raise InvalidInput.coded("job_spark_one_query")
     tree = statements[0]
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     for table in tree.find_all(exp.Table):
         if table.args.get("db") or table.args.get("catalog"):
-            raise InvalidInput(f"table {table.sql(DIALECT)} is qualified; use the dataset name")
+            raise InvalidInput.coded("job_spark_qualified", table=table.sql(DIALECT))
         if table.name.lower() not in ctes and table.name not in datasets:
-            raise InvalidInput(f"table {table.name!r} is not one of this job's datasets")
+            raise InvalidInput.coded("job_spark_foreign_table", table=table.name)
     for call in tree.find_all(exp.Func):
         name = (call.name if isinstance(call, exp.Anonymous) else call.sql_name()).lower()
         if name in REFUSED_FUNCTIONS:
-            raise InvalidInput(f"function {name} is not allowed in a Spark job")
+            raise InvalidInput.coded("job_spark_function", function=name)
     return tree
 
 
@@ -145,8 +145,8 @@ def run_spark(run: SandboxRun, sql: str | None, master: str) -> SandboxResult:
     outputs: list[Path] = []
     try:
         if not sql:
-            raise InvalidInput(
-                "the job has no Spark SQL",
+            raise InvalidInput.coded(
+                "job_spark_sql_missing",
                 suggestion="submit it again for the Spark engine",
                 step=Step.SUBMIT_FOR_SPARK,
             )

@@ -48,7 +48,7 @@ def submit(
     before the transaction opened (`plan_query`), or the analysis runs inside it.
     """
     if (sql is None) == (notebook is None):
-        raise InvalidInput("give either a SQL query or a notebook, not both")
+        raise InvalidInput.coded("sql_and_notebook")
     if notebook is not None:
         return submit_notebook(session, license_id, user, notebook, settings)
     assert sql is not None
@@ -149,7 +149,7 @@ def submit_sql(
     """
     check_engine(engine)
     if not sql.strip():
-        raise InvalidInput("the SQL file is empty; write one SELECT query")
+        raise InvalidInput.coded("sql_empty")
     license = _license_for(session, license_id, user)
     epsilon, budget = settings.epsilon_per_query, settings.query_budget
     decision = decide(session, license_id, sql, epsilon, budget, planned)

@@ -44,9 +44,9 @@ HOST_ADMIN = Principal("host-admin", "admin")
 def add_operator(session: Session, name: str, actor: Actor) -> Operator:
     name = name.strip()
     if not name:
-        raise InvalidInput("operator name is empty; give the company's name")
+        raise InvalidInput.coded("op_operator_name_empty")
     if session.scalar(select(Operator).where(Operator.name == name)):
-        raise Conflict(f"operator {name!r} already exists; choose another name")
+        raise Conflict.coded("operator_exists", name=name)
     operator = Operator(name=name)
     session.add(operator)
     session.flush()
@@ -57,31 +57,33 @@ def add_operator(session: Session, name: str, actor: Actor) -> Operator:
 def get_operator(session: Session, name: str) -> Operator:
     operator = session.scalar(select(Operator).where(Operator.name == name))
     if operator is None:
-        raise NotFound(
-            f"no operator named {name!r}",
+        raise NotFound.coded(
+            "operator_missing",
             suggestion="add the company first",
             step=Step.ADD_OPERATOR,
+            name=name,
         )
     return operator
 
 
 def add_user(session: Session, name: str, role: str, operator: str | None, actor: Actor) -> User:
     if role not in ROLES:
-        raise InvalidInput(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+        raise InvalidInput.coded("op_role_unknown", name=role, known=", ".join(ROLES))
     if role == "operator" and not operator:
-        raise InvalidInput(
-            "an operator user works for a company",
+        raise InvalidInput.coded(
+            "op_operator_user_company",
             suggestion="name the company",
             step=Step.NAME_COMPANY,
         )
     if role != "operator" and operator:
-        raise InvalidInput(
-            f"a {role} works for the domain, not a company",
+        raise InvalidInput.coded(
+            "op_domain_user_company",
             suggestion="leave the company out",
             step=Step.DROP_COMPANY,
+            role=role,
         )
     if session.scalar(select(User).where(User.name == name)):
-        raise Conflict(f"user {name!r} already exists; choose another name")
+        raise Conflict.coded("user_exists", name=name)
     company = get_operator(session, operator) if operator else None
     user = User(name=name, role=role, operator_id=company.id if company else None)
     session.add(user)
@@ -99,8 +101,8 @@ def add_user(session: Session, name: str, role: str, operator: str | None, actor
 def get_user(session: Session, name: str) -> User:
     user = session.scalar(select(User).where(User.name == name))
     if user is None:
-        raise NotFound(
-            f"no user named {name!r}", suggestion="add the user first", step=Step.ADD_USER
+        raise NotFound.coded(
+            "user_missing", suggestion="add the user first", step=Step.ADD_USER, name=name
         )
     return user
 
@@ -132,8 +134,8 @@ def authenticate(session: Session, token: str, now: datetime | None = None) -> U
     now = now or utcnow()
     record = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
     if record is None or record.revoked or record.expires_at < now:
-        raise PermissionDenied(
-            "the token is unknown, revoked or expired",
+        raise PermissionDenied.coded(
+            "token_unusable",
             suggestion="create a new token",
             step=Step.CREATE_TOKEN,
         )
@@ -157,7 +159,7 @@ def revoke_tokens(
         record.revoked = True
         revoked.append(record.id)
     if token_id is not None and not revoked:
-        raise NotFound(f"user {user.name!r} has no live token with id {token_id}")
+        raise NotFound.coded("token_missing", name=user.name, token_id=token_id)
     close_token_use(session, token_ids=revoked)
     append(session, actor, AuditAction.TOKEN_REVOKED, f"user:{user.id}", {"token_ids": revoked})
     return revoked

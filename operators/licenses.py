@@ -39,33 +39,36 @@ def check_terms(
     try:
         level = Level(max_level.upper())
     except ValueError:
-        raise InvalidInput(f"unknown level {max_level!r}; use L1, L2 or L3") from None
+        raise InvalidInput.coded("level_unknown", level=max_level) from None
     if level is Level.L4:
-        raise InvalidInput("L4 core data never enters the domain; licenses go up to L3")
+        raise InvalidInput.coded("level_l4")
     if not purpose.strip():
-        raise InvalidInput("a license needs a purpose; describe the scenario (应用场景)")
+        raise InvalidInput.coded("license_purpose")
     if valid_until <= date.today():
-        raise InvalidInput(
-            f"the license's end date {valid_until} is not in the future",
+        raise InvalidInput.coded(
+            "license_end_past",
+            valid_until=str(valid_until),
             suggestion="give a later end date",
             step=Step.LICENSE_END_DATE,
         )
     if not epsilon > 0:
-        raise InvalidInput(
-            f"the privacy budget ε must be positive, got {epsilon}",
+        raise InvalidInput.coded(
+            "epsilon_not_positive",
+            epsilon=epsilon,
             suggestion="give a positive budget",
             step=Step.LICENSE_BUDGET,
         )
     if not 0 <= delta < 1:
-        raise InvalidInput(
-            f"the privacy budget δ must be at least 0 and below 1, got {delta}",
+        raise InvalidInput.coded(
+            "delta_out_of_range",
+            delta=delta,
             suggestion="give a small δ, well below one over the number of people "
             f"(default {DEFAULT_DELTA:g}); 0 allows no release whose keys are chosen by DP",
             step=Step.LICENSE_BUDGET,
         )
     if not schemas:
-        raise InvalidInput(
-            "a license needs at least one dataset",
+        raise InvalidInput.coded(
+            "license_no_dataset",
             suggestion="name the datasets it covers",
             step=Step.LICENSE_DATASETS,
         )
@@ -129,8 +132,11 @@ def grant_license(
 def license_not_found(license_id: int) -> NotFound:
     """The one answer for a license that does not exist or is another company's, so
     the two cannot be told apart."""
-    return NotFound(
-        f"no license with id {license_id}", suggestion="list your licenses", step=Step.LIST_LICENSES
+    return NotFound.coded(
+        "license_missing",
+        suggestion="list your licenses",
+        step=Step.LIST_LICENSES,
+        license_id=license_id,
     )
 
 
@@ -145,16 +151,16 @@ def usable_license(session: Session, license_id: int) -> License:
     """The license, if it may be used today; LicenseInvalid says why not."""
     record = get_license(session, license_id)
     if record.valid_from is not None and record.valid_from > date.today():
-        raise LicenseInvalid(
-            f"license {license_id} is in force from {record.valid_from}; wait until then"
+        raise LicenseInvalid.coded(
+            "license_not_yet", license_id=license_id, valid_from=str(record.valid_from)
         )
     if record.status != LicenseStatus.ACTIVE:
-        raise LicenseInvalid(
-            f"license {license_id} is {record.status}; ask the data authority for a new one"
+        raise LicenseInvalid.coded(
+            "license_not_active", license_id=license_id, status=str(record.status)
         )
     if record.valid_until < date.today():
-        raise LicenseInvalid(
-            f"license {license_id} expired on {record.valid_until}; apply for a renewal"
+        raise LicenseInvalid.coded(
+            "license_expired", license_id=license_id, valid_until=str(record.valid_until)
         )
     return record
 
@@ -188,10 +194,11 @@ def licensed_dataset(session: Session, name: str, operator_id: int | None) -> Da
     }
     found = session.scalars(select(Dataset).where(Dataset.name == name)).first()
     if found is None or name not in covered:
-        raise NotFound(
-            f"no dataset named {name!r} under your licences",
+        raise NotFound.coded(
+            "dataset_not_under_licences",
             suggestion="list your licenses",
             step=Step.LIST_LICENSES,
+            name=name,
         )
     return found
 
@@ -212,7 +219,9 @@ def revoke_license(session: Session, license_id: int, actor: Actor, reason: str 
     record = get_license(session, license_id)
     revocable = (LicenseStatus.ACTIVE, LicenseStatus.SUSPENDED, LicenseStatus.EXPIRED)
     if record.status not in revocable:
-        raise Conflict(f"license {license_id} is {record.status}, it cannot be revoked")
+        raise Conflict.coded(
+            "license_not_revocable", license_id=license_id, status=str(record.status)
+        )
     previous, record.status = record.effective_status(), LicenseStatus.REVOKED
     record.decided_at = utcnow()
     append(

@@ -39,13 +39,16 @@ def _schemas(session: Session, names: list[str]) -> dict[str, DatasetSchema]:
 
 def _decider(actor: Actor) -> None:
     if actor.role not in DECIDERS:
-        raise PermissionDenied(f"only the data authority decides on licenses; you are {actor.role}")
+        raise PermissionDenied.coded("license_decision_role", role=str(actor.role))
 
 
 def _in_state(record: License, *states: LicenseStatus) -> None:
     status = record.effective_status()
     if status not in states:
-        raise Conflict(f"license {record.id} is {status}; this step needs {' or '.join(states)}")
+        needed = " or ".join(states)
+        raise Conflict.coded(
+            "license_wrong_state", license_id=record.id, status=str(status), states=needed
+        )
 
 
 def _narrower_level(asked: str | None, applied: Level) -> Level:
@@ -54,9 +57,9 @@ def _narrower_level(asked: str | None, applied: Level) -> Level:
     try:
         level = Level(asked.upper())
     except ValueError:
-        raise InvalidInput(f"unknown level {asked!r}; use L1, L2 or L3") from None
+        raise InvalidInput.coded("level_unknown", level=asked) from None
     if level.rank > applied.rank:
-        raise InvalidInput(f"level {level} is above the {applied} applied for; narrow, not widen")
+        raise InvalidInput.coded("level_widened", level=str(level), applied=str(applied))
     return level
 
 
@@ -82,11 +85,11 @@ def apply_for_license(
     """
     company = session.get(Operator, operator_id)
     if company is None:
-        raise InvalidInput(f"no operator with id {operator_id}")
+        raise InvalidInput.coded("op_operator_id_missing", operator_id=operator_id)
     if not scenario.strip():
-        raise InvalidInput("describe the application scenario (应用场景) the data will serve")
+        raise InvalidInput.coded("scenario_missing")
     if valid_from is not None and valid_from > valid_until:
-        raise InvalidInput("the term starts after it ends; check valid_from and valid_until")
+        raise InvalidInput.coded("term_inverted")
     schemas = _schemas(session, datasets)
     level = check_terms(schemas, max_level, purpose, valid_until, epsilon, delta)
     filters = checked_row_filters(row_filters, schemas)
@@ -153,17 +156,17 @@ def approve_license(
     names = sorted(set(datasets)) if datasets else list(record.datasets)
     if not set(names) <= set(record.datasets):
         extra = ", ".join(sorted(set(names) - set(record.datasets)))
-        raise InvalidInput(f"approval may narrow but not widen: {extra} was not applied for")
+        raise InvalidInput.coded("datasets_widened", datasets=extra)
     level = _narrower_level(max_level, Level(record.max_level))
     until = valid_until or record.valid_until
     if until > record.valid_until:
-        raise InvalidInput(f"the term may end earlier, not later than {record.valid_until}")
+        raise InvalidInput.coded("term_later", valid_until=str(record.valid_until))
     budget = record.epsilon_total if epsilon is None else float(epsilon)
     if budget > record.epsilon_total:
-        raise InvalidInput(f"ε may be lowered, not raised above {record.epsilon_total}")
+        raise InvalidInput.coded("epsilon_raised", epsilon=record.epsilon_total)
     delta_budget = record.delta_total if delta is None else float(delta)
     if delta_budget > record.delta_total:
-        raise InvalidInput(f"δ may be lowered, not raised above {record.delta_total:g}")
+        raise InvalidInput.coded("delta_raised", delta=record.delta_total)
     schemas = _schemas(session, names)
     check_terms(schemas, level.value, record.purpose, until, budget, delta_budget)
     filters = _tightened(record.row_filters or {}, row_filters or {}, schemas)
@@ -216,7 +219,7 @@ def refuse_license(session: Session, license_id: int, actor: Actor, reason: str)
     record = get_license(session, license_id)
     _in_state(record, LicenseStatus.PENDING)
     if not reason.strip():
-        raise InvalidInput("a refusal needs a reason the operator can act on")
+        raise InvalidInput.coded("refusal_reason")
     record.status, record.decided_at = LicenseStatus.REFUSED, utcnow()
     record.decision_note = reason
     append(session, actor, AuditAction.LICENSE_REFUSED, f"license:{record.id}", {"reason": reason})
@@ -229,7 +232,7 @@ def suspend_license(session: Session, license_id: int, actor: Actor, reason: str
     record = get_license(session, license_id)
     _in_state(record, LicenseStatus.ACTIVE)
     if not reason.strip():
-        raise InvalidInput("a suspension needs a reason")
+        raise InvalidInput.coded("suspension_reason")
     record.status, record.decided_at = LicenseStatus.SUSPENDED, utcnow()
     record.decision_note = reason
     append(

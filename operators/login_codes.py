@@ -39,10 +39,7 @@ def issue_login_code(
 ) -> str:
     """A new code for `user`, returned once; any earlier unused code stops working."""
     if not 1 <= minutes <= MAX_MINUTES:
-        raise InvalidInput(
-            f"a login code lasts 1 to {MAX_MINUTES} minutes, not {minutes}",
-            suggestion=f"keep it short; {CODE_MINUTES} minutes is the default",
-        )
+        raise InvalidInput.coded("op_login_code_minutes", most=MAX_MINUTES, minutes=minutes)
     groups = ("".join(secrets.choice(ALPHABET) for _ in range(GROUP_LENGTH)) for _ in range(GROUPS))
     code = "-".join(groups)
     expires = utcnow() + timedelta(minutes=minutes)
@@ -62,7 +59,7 @@ def check_login_code(session: Session, name: str, code: str, now: datetime | Non
     expires = user.login_code_expires_at if user is not None else None
     live = expires is not None and (now or utcnow()) < expires
     if user is None or not matched or not live or not _spend(session, user, stored):
-        raise PermissionDenied("the name or one-time code is wrong", suggestion="try again")
+        raise PermissionDenied.coded("login_code_wrong")
     append(session, Actor(user.name, user.role), AuditAction.LOGIN_CODE_USED, f"user:{user.id}", {})
     return user
 

@@ -34,12 +34,9 @@ def _decoy() -> str:
 def set_password(session: Session, user: User, password: str, actor: Actor) -> None:
     """Store a new password's hash; refused if too short or just the user's name."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(
-            f"a password needs at least {MIN_PASSWORD_LENGTH} characters",
-            suggestion="use a passphrase of several words",
-        )
+        raise InvalidInput.coded("op_password_short", length=MIN_PASSWORD_LENGTH)
     if user.name.lower() in password.lower():
-        raise InvalidInput("a password may not contain the user's name")
+        raise InvalidInput.coded("op_password_has_name")
     user.password_hash = HASHER.hash(password)
     append(session, actor, AuditAction.PASSWORD_SET, f"user:{user.id}", {"user": user.name})
 
@@ -59,7 +56,7 @@ def check_password(session: Session, name: str, password: str) -> User:
     user = session.scalar(select(User).where(User.name == name))
     stored = user.password_hash if user is not None else None
     if not matches_hash(stored, password) or user is None:
-        raise PermissionDenied("the name or password is wrong", suggestion="try again")
+        raise PermissionDenied.coded("password_wrong")
     if HASHER.check_needs_rehash(stored or ""):
         user.password_hash = HASHER.hash(password)
     return user

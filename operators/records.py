@@ -170,3 +170,14 @@ class License(Base):
             "granted_by": self.granted_by or None,
             "decision_note": self.decision_note,
         }
+
+
+class LoginFailure(Base):
+    """One wrong password or one-time code typed for a name (operators.lockout); kept by
+    name, not by user, so names that do not exist are locked out alike."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False, index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, nullable=False, index=True)

@@ -63,6 +63,16 @@ class Analysis:
         return [u for u in self.uses if u.direct]
 
 
+def _malformed(exc: ParseError) -> InvalidInput:
+    """SQL the parser refused, at the place it names when it names one."""
+    first = exc.errors[0] if exc.errors else {}
+    detail = str(first.get("description", exc))
+    if not first:
+        return InvalidInput.coded("policy_sql_malformed", detail=detail)
+    line, column = first.get("line"), first.get("col")
+    return InvalidInput.coded("policy_sql_malformed_at", line=line, column=column, detail=detail)
+
+
 def parse(sql: str) -> tuple[exp.Query | None, list[Reason]]:
     """The one SELECT statement (CTEs allowed), or reasons to deny anything else.
 
@@ -71,15 +81,11 @@ def parse(sql: str) -> tuple[exp.Query | None, list[Reason]]:
     try:
         statements = [s for s in sqlglot.parse(sql, dialect=DIALECT) if s is not None]
     except ParseError as exc:
-        first = exc.errors[0] if exc.errors else {}
-        where = f" at line {first.get('line')}, column {first.get('col')}" if first else ""
-        problem = first.get("description", exc)
-        raise InvalidInput(f"malformed SQL{where}: {problem}; fix the syntax") from None
+        raise _malformed(exc) from None
     except RecursionError:  # the parser recurses per nesting level: deep input is refused
-        message = "query too complex: it is nested too deeply for the parser"
-        raise QueryTooComplex(message, suggestion="simplify the query") from None
+        raise QueryTooComplex.coded("policy_nested_too_deeply") from None
     if not statements:
-        raise InvalidInput("the SQL is empty; write one SELECT query")
+        raise InvalidInput.coded("policy_sql_empty")
     if len(statements) != 1:
         return None, [reason("one_statement", count=len(statements))]
     tree = statements[0]
@@ -159,8 +165,7 @@ def qualify_tree(tree: exp.Query, schemas: Mapping[str, DatasetSchema]) -> exp.Q
             identify=False,
         )
     except OptimizeError as exc:
-        message = f"cannot resolve the query's columns: {exc}; check column names"
-        raise InvalidInput(message) from None
+        raise InvalidInput.coded("policy_columns_unresolved", detail=str(exc)) from None
     assert isinstance(qualified, exp.Query)
     return qualified
 

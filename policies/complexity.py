@@ -8,8 +8,10 @@ server thread, a lock or the interpreter's stack for longer than the budget says
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -21,11 +23,16 @@ from sqlglot.tokens import TokenType
 
 from catalog.schema import DatasetSchema
 from core.errors import QueryTooComplex, SluiceError
+from core.processes import cpu_seconds_of
 from policies.analysis import DIALECT
 from policies.engine import LicenseScope, PolicyDecision, check_query
-from policies.reasons import reason
+from policies.reasons import SIMPLIFY, reason
 
-SIMPLIFY = "simplify the query: fewer nested subqueries and expressions, or split it in two"
+# The budget is CPU time, which is what a hostile query burns; on a loaded host the same
+# analysis takes longer by the clock, so the clock only stops a child that is not
+# running at all (stopped, or starved) at this many times the budget.
+WALL_FACTOR = 10
+POLL_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
@@ -35,18 +42,18 @@ class QueryBudget:
     max_chars: int = 100_000  # SLUICE_POLICY_MAX_QUERY_CHARS
     max_nesting: int = 64  # SLUICE_POLICY_MAX_NESTING: parentheses inside parentheses
     max_nodes: int = 50_000  # SLUICE_POLICY_MAX_NODES: syntax-tree nodes
-    seconds: float = 2.0  # SLUICE_POLICY_SECONDS: wall time of the whole analysis
+    seconds: float = 2.0  # SLUICE_POLICY_SECONDS: CPU time of the whole analysis
 
 
-def too_complex(what: str, figure: str) -> QueryTooComplex:
-    refusal = reason("query_too_complex", what=what, figure=figure)
+def too_complex(rule: str, **figures: Any) -> QueryTooComplex:
+    refusal = reason(rule, **figures)
     return QueryTooComplex(refusal.message, [refusal], suggestion=SIMPLIFY)
 
 
 def measure(sql: str, budget: QueryBudget) -> None:
     """Refuse text that is too long or too deeply nested, reading only its tokens."""
     if len(sql) > budget.max_chars:
-        raise too_complex("the text is too long", f"{len(sql)} > {budget.max_chars} characters")
+        raise too_complex("query_too_long", chars=len(sql), limit=budget.max_chars)
     try:
         tokens = sqlglot.tokenize(sql, read=DIALECT)
     except TokenError:
@@ -59,8 +66,7 @@ def measure(sql: str, budget: QueryBudget) -> None:
         elif token.token_type is TokenType.R_PAREN:
             depth -= 1
     if deepest > budget.max_nesting:
-        figure = f"{deepest} levels of parentheses > {budget.max_nesting}"
-        raise too_complex("it is nested too deeply", figure)
+        raise too_complex("query_too_deep", depth=deepest, limit=budget.max_nesting)
 
 
 def count_nodes(sql: str, budget: QueryBudget) -> None:
@@ -70,7 +76,7 @@ def count_nodes(sql: str, budget: QueryBudget) -> None:
         for _ in statement.walk() if statement is not None else ():
             nodes += 1
             if nodes > budget.max_nodes:
-                raise too_complex("it has too many parts", f"over {budget.max_nodes} nodes")
+                raise too_complex("query_too_many_nodes", limit=budget.max_nodes)
 
 
 def _analyse(
@@ -84,12 +90,16 @@ def _analyse(
         count_nodes(sql, budget)
         return check_query(sql, schemas, scope, epsilon)
     except RecursionError:
-        raise too_complex("it is nested too deeply", "the parser's stack ran out") from None
+        raise too_complex("query_parser_stack") from None
     except sqlglot.errors.ParseError:
         return check_query(sql, schemas, scope, epsilon)  # worded by the engine's parse
 
 
 def _child(conn: Connection, args: tuple[Any, ...]) -> None:
+    # Everything inherited from the caller is frozen: the child's collections never walk
+    # the caller's heap (copying every page of a large server on write, seconds of CPU)
+    # and never run the caller's finalizers (its database connections, its temp files).
+    gc.freeze()
     try:
         answer: tuple[str, Any] = ("ok", _analyse(*args))
     except SluiceError as exc:
@@ -100,6 +110,14 @@ def _child(conn: Connection, args: tuple[Any, ...]) -> None:
         conn.send(answer)
     finally:
         conn.close()
+
+
+def _cpu_of(pid: int | None) -> float:
+    """CPU time a running process has used; 0 if it is gone."""
+    try:
+        return cpu_seconds_of(pid or 0)
+    except (OSError, IndexError):
+        return 0.0
 
 
 def _rebuild(kind: type[SluiceError], state: dict[str, Any]) -> SluiceError:
@@ -130,11 +148,13 @@ def bounded_check(
     child.start()
     sender.close()
     try:
-        if not receiver.poll(budget.seconds):
-            raise too_complex("the analysis ran out of time", f"over {budget.seconds:g} s")
+        deadline = time.monotonic() + budget.seconds * WALL_FACTOR
+        while not receiver.poll(POLL_SECONDS):
+            if _cpu_of(child.pid) > budget.seconds or time.monotonic() > deadline:
+                raise too_complex("query_too_slow", seconds=budget.seconds)
         kind, value = receiver.recv()
     except EOFError:  # the child died (out of memory, a signal)
-        raise too_complex("the analysis ran out of memory", "its process ended") from None
+        raise too_complex("query_out_of_memory") from None
     finally:
         receiver.close()
         if child.is_alive():

@@ -13,7 +13,7 @@ from typing import Any
 
 from core.errors import Reason
 
-__all__ = ["NOTES", "REASONS", "Note", "Wording", "note", "noted", "reason", "worded"]
+__all__ = ["NOTES", "REASONS", "SIMPLIFY", "Note", "Wording", "note", "noted", "reason", "worded"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,9 @@ _L3_FIX = "aggregate it with {aggregate}"
 _TYPE = Wording(
     "{expression} is {type}, which does not fit here", "use a value of a type that fits"
 )
+
+# the next step for a query the analysis could not afford
+SIMPLIFY = "simplify the query: fewer nested subqueries and expressions, or split it in two"
 
 REASONS: dict[str, Wording] = {
     # parsing and the statement (policies.analysis)
@@ -186,10 +189,18 @@ REASONS: dict[str, Wording] = {
         "group by columns with declared public categories (they spend no δ), "
         "or ask the data authority for more δ",
     ),
-    "query_too_complex": Wording(
-        "query too complex: {what} ({figure})",
-        "simplify the query: fewer nested subqueries and expressions, or split it in two",
-    ),
+    # the policy analysis's own budget (policies.complexity), one rule per limit
+    **{
+        rule: Wording(f"query too complex: {what}", SIMPLIFY)
+        for rule, what in {
+            "query_too_long": "the text is too long ({chars} > {limit} characters)",
+            "query_too_deep": "it is nested too deeply ({depth} levels of parentheses > {limit})",
+            "query_parser_stack": "it is nested too deeply (the parser's stack ran out)",
+            "query_too_many_nodes": "it has too many parts (over {limit} nodes)",
+            "query_too_slow": "the analysis ran out of time (over {seconds:g} s)",
+            "query_out_of_memory": "the analysis ran out of memory (its process ended)",
+        }.items()
+    },
     # model training (policies.training)
     "training_shape": Wording("fit() takes one SELECT ... FROM <dataset> [WHERE ...]"),
     "identifier": Wording("{name} is an identifier; it cannot train a model"),

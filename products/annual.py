@@ -65,7 +65,7 @@ def _in_year(year: int) -> tuple[datetime, datetime]:
 def annual_report(session: Session, year: int) -> dict[str, Any]:
     """The report's content for a calendar year (no buyers named, no raw values)."""
     if not 2000 <= year <= 2999:
-        raise InvalidInput(f"year {year} is out of range")
+        raise InvalidInput.coded("annual_year_range", year=year)
     since, until = _in_year(year)
     names = {k: v for k, v in session.execute(select(Operator.id, Operator.name))}
     licences = [
@@ -156,7 +156,7 @@ def publish_annual_report(
 ) -> AnnualDisclosure:
     """Generate, sign, publish and file the year's report, and log it."""
     if user.role not in ("authority", "admin"):
-        raise PermissionDenied("the data authority publishes the annual disclosure")
+        raise PermissionDenied.coded("annual_role")
     signed = sign_report(annual_report(session, year), home)
     entry = append(
         session,

@@ -25,7 +25,7 @@ def subject_pseudonym(home: Home, identifier: str) -> str:
     """The identifier as the store keys it (trimmed, then the domain's keyed hash)."""
     text = normalise(identifier)
     if text is None:
-        raise InvalidInput("give the data subject's identifier")
+        raise InvalidInput.coded("consent_identifier_missing")
     return pseudonym(text, home.pseudonym_key())
 
 
@@ -42,11 +42,11 @@ def record_consent(
     interface = session.get(Interface, key.interface_id)
     assert interface is not None
     if interface.kind != "scoring":
-        raise InvalidInput("consents are for per-subject scoring interfaces")
+        raise InvalidInput.coded("consent_scoring_only")
     if purpose.strip() != interface.purpose:
-        raise InvalidInput(f"the consent's purpose must be the interface's: {interface.purpose!r}")
+        raise InvalidInput.coded("consent_purpose", purpose=interface.purpose)
     if valid_until <= utcnow():
-        raise InvalidInput("a consent must run until a time in the future")
+        raise InvalidInput.coded("consent_end_past")
     consent = Consent(
         interface_id=interface.id,
         key_id=key.id,
@@ -80,9 +80,9 @@ def revoke_consent(
     """Withdraw a consent (the subject's request, relayed by the buyer or the domain)."""
     consent = session.get(Consent, consent_id)
     if consent is None or (key is not None and consent.key_id != key.id):
-        raise NotFound(f"no consent {consent_id} for this key")
+        raise NotFound.coded("consent_missing", consent_id=consent_id)
     if consent.status == "revoked":
-        raise Conflict(f"consent {consent_id} is already revoked")
+        raise Conflict.coded("consent_revoked_already", consent_id=consent_id)
     interface = session.get(Interface, consent.interface_id)
     consent.status = "revoked"
     consent.revoked_at = utcnow()
@@ -128,14 +128,9 @@ def valid_consent(
             return consent
     latest = next((c for c in found if c.purpose == purpose), None)  # newest first
     if not found:
-        why = "no consent from this data subject is recorded"
-    elif latest is None:
-        why = "the subject's consent is for another purpose"
-    elif latest.status == "revoked":
-        why = "the subject's consent was revoked"
-    else:
-        why = "the subject's consent has expired"
-    raise PermissionDenied(
-        f"scoring refused: {why}",
-        suggestion="record the data subject's consent for this interface and purpose",
-    )
+        raise PermissionDenied.coded("consent_none")
+    if latest is None:
+        raise PermissionDenied.coded("consent_other_purpose")
+    if latest.status == "revoked":
+        raise PermissionDenied.coded("consent_revoked")
+    raise PermissionDenied.coded("consent_expired")

@@ -17,6 +17,7 @@ import hashlib
 import io
 import os
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from core.errors import InvalidInput, Reason, Step
+from core.errors import InvalidInput, Step
 from core.sm2 import Sm2KeyError, Sm2PrivateKey, Sm2PublicKey
 from products.package import verify_package
+from products.reasons import reason
 
 __all__ = [
     "CIPHERS",
@@ -76,24 +78,20 @@ def _encrypt(cipher: str, key: bytes, plaintext: bytes, aad: bytes) -> bytes:
 
 def _decrypt(cipher: str, key: bytes, sealed: bytes, aad: bytes) -> bytes:
     if len(sealed) < NONCE_BYTES + TAG_BYTES:
-        raise InvalidInput("an encrypted file is too short to be one; the package is damaged")
+        raise InvalidInput.coded("product_package_short")
     nonce, body, tag = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:-TAG_BYTES], sealed[-TAG_BYTES:]
     decryptor = Cipher(_algorithm(cipher, key), modes.GCM(nonce, tag)).decryptor()
     decryptor.authenticate_additional_data(aad)
     try:
         return decryptor.update(body) + decryptor.finalize()
     except InvalidTag:
-        raise InvalidInput(
-            "decryption failed: this key is not the package's recipient, or the file changed"
-        ) from None
+        raise InvalidInput.coded("product_decrypt_failed") from None
 
 
 def check_cipher(cipher: str) -> None:
     if cipher not in CIPHERS:
-        raise InvalidInput(
-            f"unknown cipher {cipher!r}",
-            [Reason(rule="release_cipher", message=f"use one of {', '.join(CIPHERS)}")],
-        )
+        unknown = InvalidInput.coded("product_cipher_unknown", cipher=cipher)
+        raise replace(unknown, reasons=[reason("release_cipher", ciphers=", ".join(CIPHERS))])
 
 
 def generate_operator_key(kind: str = "x25519") -> tuple[bytes, bytes]:
@@ -102,7 +100,7 @@ def generate_operator_key(kind: str = "x25519") -> tuple[bytes, bytes]:
         sm2 = Sm2PrivateKey.generate()
         return sm2.to_pem(), sm2.public.to_pem()
     if kind != "x25519":
-        raise InvalidInput(f"unknown key type {kind!r}; use x25519 or sm2")
+        raise InvalidInput.coded("product_key_type", kind=kind)
     private = X25519PrivateKey.generate()
     private_pem = private.private_bytes(
         serialization.Encoding.PEM,
@@ -125,8 +123,8 @@ def load_recipient(pem: bytes) -> Recipient:
     except (ValueError, UnsupportedAlgorithm):
         key = None
     if not isinstance(key, X25519PublicKey):
-        raise InvalidInput(
-            "not an X25519 or SM2 public key in PEM form",
+        raise InvalidInput.coded(
+            "product_public_key_form",
             suggestion="make a key pair for releases",
             step=Step.MAKE_KEY_PAIR,
         )
@@ -143,7 +141,7 @@ def load_private_key(pem: bytes) -> RecipientPrivate:
     except (ValueError, TypeError, UnsupportedAlgorithm):
         key = None
     if not isinstance(key, X25519PrivateKey):
-        raise InvalidInput("not an unencrypted X25519 or SM2 private key in PEM form")
+        raise InvalidInput.coded("product_private_key_form")
     return key
 
 
@@ -213,7 +211,7 @@ def _content_key_sm2(envelope: dict[str, Any], private: Sm2PrivateKey) -> bytes:
         wrapped = base64.b64decode(str(envelope["wrapped_key"]), validate=True)
         return private.unwrap(wrapped)
     except (KeyError, ValueError) as error:
-        raise InvalidInput(f"the package's wrapped key does not open: {error}") from None
+        raise InvalidInput.coded("product_wrapped_key", detail=str(error)) from None
 
 
 def open_sealed(
@@ -224,7 +222,7 @@ def open_sealed(
     check_cipher(cipher)
     public = private.public if isinstance(private, Sm2PrivateKey) else private.public_key()
     if fingerprint(public) != envelope.get("recipient"):
-        raise InvalidInput("this package is encrypted to another key (fingerprint differs)")
+        raise InvalidInput.coded("product_package_other_key")
     if isinstance(private, Sm2PrivateKey):
         content_key = _content_key_sm2(envelope, private)
     else:
@@ -243,7 +241,7 @@ def _content_key_x25519(envelope: dict[str, Any], private: X25519PrivateKey, cip
         wrapped = base64.b64decode(str(envelope["wrapped_key"]), validate=True)
         ephemeral = X25519PublicKey.from_public_bytes(ephemeral_raw)
     except (KeyError, ValueError) as error:
-        raise InvalidInput(f"the package's encryption envelope is damaged: {error}") from None
+        raise InvalidInput.coded("product_envelope_damaged", detail=str(error)) from None
     kek = _kek(cipher, private.exchange(ephemeral), ephemeral_raw, recipient_raw)
     return _decrypt(cipher, kek, wrapped, WRAP_AAD)
 
@@ -258,23 +256,22 @@ def open_package(
     """
     verified = verify_package(path, domain_key)
     if not verified.ok or verified.manifest is None:
-        raise InvalidInput(
-            "the package does not verify; refusing to open it",
-            [Reason(rule="release_package", message=p) for p in verified.problems],
-        )
+        unverified = InvalidInput.coded("product_package_unverified")
+        raise replace(unverified, reasons=verified.reasons)
     manifest = verified.manifest
     with zipfile.ZipFile(io.BytesIO(Path(path).read_bytes())) as archive:
         members = {name: archive.read(name) for name in manifest["files"]}
     # the file was read again: its members must still be the ones just verified
     for name, data in members.items():
         if hashlib.sha256(data).hexdigest() != manifest["files"][name]["sha256"]:
-            raise InvalidInput(f"{name} changed while the package was opened; try again")
+            raise InvalidInput.coded("product_package_changed", name=name)
     envelope = manifest.get("encryption")
     if not envelope:
         return manifest, members
     if private is None:
-        raise InvalidInput(
-            f"this package is encrypted ({envelope.get('cipher')})",
+        raise InvalidInput.coded(
+            "product_package_encrypted",
+            cipher=envelope.get("cipher"),
             suggestion="give the operator's private key",
             step=Step.GIVE_PRIVATE_KEY,
         )

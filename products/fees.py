@@ -10,7 +10,7 @@ cap. A fee is charged per product, per call, per period or per volume.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from typing import Any
 
@@ -109,16 +109,16 @@ class Allowance:
 
 def allowance(cost: float, margin: float, tax_rate: float, carried_in: float = 0.0) -> Allowance:
     if not 0 <= margin <= MAX_MARGIN:
-        raise InvalidInput(f"allowed profit margin must be 0 to {MAX_MARGIN:.0%}, not {margin}")
+        raise InvalidInput.coded("fee_margin_range", max_margin=MAX_MARGIN, margin=margin)
     if not 0 <= tax_rate < 1:
-        raise InvalidInput(f"a tax rate must be between 0 and 1, not {tax_rate}")
+        raise InvalidInput.coded("fee_tax_rate_range", tax_rate=tax_rate)
     profit = round(cost * margin, 2)
     return Allowance(cost, profit, round((cost + profit) * tax_rate, 2), carried_in)
 
 
 def _check_model(fee_model: str) -> None:
     if fee_model not in FEE_MODELS:
-        raise InvalidInput(f"fee model must be one of {', '.join(FEE_MODELS)}")
+        raise InvalidInput.coded("fee_model_unknown", models=", ".join(FEE_MODELS))
 
 
 def ceiling_of(session: Session, product_id: int, fee_model: str) -> PriceCeiling | None:
@@ -138,10 +138,10 @@ def set_ceiling(
 ) -> PriceCeiling:
     """The authority sets (or lowers, or raises) a product's ceiling price; filed."""
     if user.role not in ("authority", "admin"):
-        raise PermissionDenied("only the data authority sets ceiling prices")
+        raise PermissionDenied.coded("ceiling_role")
     _check_model(fee_model)
     if not 0 <= ceiling_yuan <= 1e9:
-        raise InvalidInput(f"a ceiling must be between 0 and 1e9 yuan, not {ceiling_yuan}")
+        raise InvalidInput.coded("ceiling_range", ceiling_yuan=ceiling_yuan)
     product = get_product(session, product_id)
     ceiling = PriceCeiling(
         product_id=product.id,
@@ -175,23 +175,20 @@ def set_fee(
     if user.role != "admin" and (
         user.role != "operator" or user.operator_id != product.operator_id
     ):
-        raise PermissionDenied("only the company that lists a product sets its fee")
+        raise PermissionDenied.coded("fee_owner")
     _check_model(fee_model)
     if not 0 <= price_yuan <= 1e9:
-        raise InvalidInput(f"a price must be between 0 and 1e9 yuan, not {price_yuan}")
+        raise InvalidInput.coded("price_range", price_yuan=price_yuan)
     ceiling = ceiling_of(session, product.id, fee_model)
     if price_yuan > 0 and ceiling is None:
-        raise InvalidInput(
-            f"product {product.id} has no ceiling price for {fee_model}",
-            [reason("ceiling_missing", fee_model=fee_model)],
-            suggestion="ask the data authority to set a ceiling price, or offer it free",
-        )
+        missing = InvalidInput.coded("price_no_ceiling", product_id=product.id, fee_model=fee_model)
+        raise replace(missing, reasons=[reason("ceiling_missing", fee_model=fee_model)])
     if ceiling is not None and price_yuan > ceiling.ceiling_yuan:
-        raise InvalidInput(
-            f"price {price_yuan:.2f} is above the ceiling {ceiling.ceiling_yuan:.2f} yuan",
-            [reason("ceiling_exceeded", price=price_yuan, ceiling=ceiling.ceiling_yuan)],
-            suggestion=f"price at or under {ceiling.ceiling_yuan:.2f} yuan",
+        above = InvalidInput.coded(
+            "price_above_ceiling", price_yuan=price_yuan, ceiling_yuan=ceiling.ceiling_yuan
         )
+        rule = reason("ceiling_exceeded", price=price_yuan, ceiling=ceiling.ceiling_yuan)
+        raise replace(above, reasons=[rule])
     price = round(price_yuan, 2)
     fee: dict[str, Any] = {"model": fee_model, "price_yuan": price}
     product.pricing = {**product.pricing, "fee": fee}
@@ -217,17 +214,17 @@ def settle_period(
     """Compare a period's revenue with its allowed maximum, carrying last period's excess
     in as a deduction and this period's excess on to the next."""
     if user.role not in ("authority", "admin", "regulator", "operator"):
-        raise PermissionDenied("only the authority, the regulator or the operator settles")
+        raise PermissionDenied.coded("fee_settle_role")
     product = get_product(session, product_id)
     if user.role == "operator" and user.operator_id != product.operator_id:
-        raise PermissionDenied("only the company that lists a product settles it")
+        raise PermissionDenied.coded("fee_settle_owner")
     start, since, until = _bounds(period)
     if session.scalar(
         select(RevenueSettlement).where(
             RevenueSettlement.product_id == product.id, RevenueSettlement.period == period
         )
     ):
-        raise Conflict(f"product {product.id} is already settled for {period}")
+        raise Conflict.coded("fee_settled_already", product_id=product.id, period=period)
     previous = session.scalar(
         select(RevenueSettlement)
         .where(RevenueSettlement.product_id == product.id, RevenueSettlement.period_start < start)

@@ -177,17 +177,16 @@ def _rate_problem(session: Session, key: InterfaceKey) -> SluiceError | None:
         )
     )
     if (recent or 0) >= key.calls_per_minute:
-        return RateLimited(
-            f"this key may make {key.calls_per_minute} calls a minute",
-            suggestion="wait a minute, or ask the operator for a higher rate",
-        )
+        return RateLimited.coded("interface_rate_limited", calls_per_minute=key.calls_per_minute)
     return None
 
 
 def _stopped(session: Session, interface: Interface) -> SluiceError | None:
     product = product_of(session, interface)
     if interface.status != "active" or product.status != "listed":
-        return Conflict(f"interface {interface.id} is not being served ({product.status})")
+        return Conflict.coded(
+            "interface_not_served", interface_id=interface.id, status=product.status
+        )
     return None
 
 
@@ -224,7 +223,7 @@ def call_interface(
 
 def _subject(home: Home, request: CallRequest) -> str:
     if not request.identifier or request.parameters:
-        raise InvalidInput("a scoring call sends one identifier and a purpose")
+        raise InvalidInput.coded("interface_scoring_call")
     return subject_pseudonym(home, request.identifier)
 
 
@@ -237,7 +236,7 @@ def _model_output(
     assert release is not None
     model, digest = released_model(session, home, release)
     if digest != definition["model_sha256"]:
-        raise Conflict(f"interface {interface.id}'s model is not the one approved")
+        raise Conflict.coded("interface_model_changed", interface_id=interface.id)
     features = subject_features(session, home, interface, subject)
     return shape_output(model, features, definition)
 
@@ -277,7 +276,7 @@ def subject_features(
         table = _by_subject(str(path), path.stat().st_mtime_ns, unit, names)
         values = table.get(subject)
         if values is None or any(math.isnan(v) for v in values):
-            raise NotFound("no record of this data subject in the licensed data")
+            raise NotFound.coded("interface_subject_missing")
         for (feature, _), value in zip(columns, values, strict=True):
             found[feature] = value
     return found
@@ -323,14 +322,11 @@ def _run_template(
         parameters = [Parameter.from_dict(p) for p in interface.definition["parameters"]]
         try:
             if request.identifier is not None:
-                raise InvalidInput("a template call sends parameters, not an identifier")
+                raise InvalidInput.coded("interface_template_call")
             sql = bind(interface.definition["sql"], parameters, request.parameters, schemas)
             if key.epsilon_spent + epsilon > key.epsilon_total + 1e-9:
-                raise BudgetExhausted(
-                    f"this key has {key.epsilon_total - key.epsilon_spent:.3g} ε left; "
-                    f"a call costs {epsilon:.3g}",
-                    suggestion="ask the operator for a key with a larger budget",
-                )
+                left = key.epsilon_total - key.epsilon_spent
+                raise BudgetExhausted.coded("interface_key_budget", left=left, epsilon=epsilon)
             caller = Principal(f"interface:{interface.id}/key:{key.id}", "operator",
                                interface.operator_id)  # fmt: skip
             job_settings = replace(settings, epsilon_per_query=epsilon)
@@ -339,7 +335,7 @@ def _run_template(
             problem = error
         else:
             if job.status == JobStatus.DENIED:
-                problem = PolicyDenied("the policy engine refused this call")
+                problem = PolicyDenied.coded("interface_call_denied")
             key.epsilon_spent = round(key.epsilon_spent + (job.epsilon or 0.0), 9)
             job_id = job.id
     if problem is not None:
@@ -351,10 +347,7 @@ def _run_template(
         assert key is not None
         job = get_job(session, job_id)
         if job.status != JobStatus.AWAITING_REVIEW:
-            withheld = PolicyDenied(
-                "the answer was withheld by the output gate",
-                suggestion="ask about a wider group, or another period",
-            )
+            withheld = PolicyDenied.coded("interface_answer_withheld")
             _record(session, interface, key, "blocked", job_id=job_id,
                     reason=withheld.message, epsilon=job.epsilon)  # fmt: skip
             problem = withheld

@@ -14,6 +14,7 @@ import hashlib
 import os
 import secrets
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +65,9 @@ def create_interface(
 ) -> Interface:
     """List a release as an interface product (kind `interface`) and serve it."""
     if kind not in KINDS:
-        raise InvalidInput(f"an interface is one of {', '.join(KINDS)}")
+        raise InvalidInput.coded("interface_kind", kinds=", ".join(KINDS))
     if not purpose.strip():
-        raise InvalidInput("say what the interface is for; consents name this purpose")
+        raise InvalidInput.coded("interface_purpose_missing")
     release = get_release(session, release_id)
     job = session.get(Job, release.job_id)
     assert job is not None
@@ -122,11 +123,12 @@ def _template_definition(
     schemas = _schemas(session)
     check_template(sql, parameters, schemas)
     if not 0 <= epsilon <= 10:
-        raise InvalidInput("epsilon_per_call must be between 0 and 10")
+        raise InvalidInput.coded("interface_epsilon_range")
     example = {p.name: (p.allowed(schemas) or [p.min])[0] for p in parameters}
     decision = decide(session, license_id, bind(sql, parameters, example, schemas), epsilon)
     if decision.decision == "deny":
-        raise PolicyDenied("the policy engine refuses this template", decision.reasons)
+        refused = PolicyDenied.coded("interface_template_denied")
+        raise replace(refused, reasons=list(decision.reasons))
     return {"sql": sql, "parameters": [p.to_dict() for p in parameters]}
 
 
@@ -142,19 +144,21 @@ def _scoring_definition(
     license = usable_license(session, license_id)
     features = dict(definition.get("features", {}))
     if sorted(features) != sorted(model.features):
-        raise InvalidInput(f"map each model feature to dataset.column: {model.features}")
+        raise InvalidInput.coded("interface_feature_map", features=model.features)
     for feature, target in features.items():
         dataset, _, column = str(target).partition(".")
         if dataset not in license.datasets:
-            raise InvalidInput(f"feature {feature}: dataset {dataset!r} is not licensed")
+            raise InvalidInput.coded(
+                "interface_feature_unlicensed", feature=feature, dataset=dataset
+            )
         spec = get_dataset(session, dataset).schema().column(column)
         if spec is None or not spec.stored or spec.role is Role.IDENTIFIER:
-            raise InvalidInput(f"feature {feature}: {target} is not a stored feature column")
+            raise InvalidInput.coded("interface_feature_not_stored", feature=feature, target=target)
         if spec.level.rank > Level(license.max_level).rank:
-            raise InvalidInput(f"feature {feature}: {target} is above the licence's level")
+            raise InvalidInput.coded("interface_feature_level", feature=feature, target=target)
     output = str(definition.get("output", "grade"))
     if output not in OUTPUTS:
-        raise InvalidInput(f"output must be one of {', '.join(OUTPUTS)}")
+        raise InvalidInput.coded("interface_output", outputs=", ".join(OUTPUTS))
     grades = [[float(cut), str(label)] for cut, label in definition.get("grades", [])]
     if output == "grade" and not grades:
         grades = [[0.7, "A"], [0.4, "B"], [0.0, "C"]]
@@ -170,7 +174,9 @@ def _scoring_definition(
 def get_interface(session: Session, interface_id: int) -> Interface:
     interface = session.get(Interface, interface_id)
     if interface is None:
-        raise NotFound(f"no interface with id {interface_id}", suggestion="list the products")
+        raise NotFound.coded(
+            "interface_missing", suggestion="list the products", interface_id=interface_id
+        )
     return interface
 
 
@@ -199,15 +205,15 @@ def issue_key(
     if user.role not in ("admin", "authority") and (
         user.role != "operator" or user.operator_id != interface.operator_id
     ):
-        raise PermissionDenied("only the company serving an interface issues its keys")
+        raise PermissionDenied.coded("interface_key_owner")
     if buyer_type not in BUYER_TYPES:
-        raise InvalidInput(f"buyer type must be one of {', '.join(BUYER_TYPES)}")
+        raise InvalidInput.coded("buyer_type_choice", types=", ".join(BUYER_TYPES))
     if not buyer.strip():
-        raise InvalidInput("name the buyer the key is for")
+        raise InvalidInput.coded("buyer_name_missing")
     if not 1 <= calls_per_minute <= MAX_CALLS_PER_MINUTE:
-        raise InvalidInput(f"calls per minute must be 1 to {MAX_CALLS_PER_MINUTE}")
+        raise InvalidInput.coded("interface_rate_range", max_calls=MAX_CALLS_PER_MINUTE)
     if interface.epsilon_per_call > 0 and not epsilon_total > 0:
-        raise InvalidInput("a template interface's key needs an ε budget (epsilon_total)")
+        raise InvalidInput.coded("interface_key_budget_missing")
     token = KEY_PREFIX + secrets.token_urlsafe(32)
     key = InterfaceKey(
         interface_id=interface.id,
@@ -248,9 +254,9 @@ def key_for(session: Session, token: str, interface_id: int | None = None) -> In
     """The active key this token is, for this interface; PermissionDenied otherwise."""
     key = session.scalar(select(InterfaceKey).where(InterfaceKey.key_hash == _digest(token)))
     if key is None or not key.active:
-        raise PermissionDenied("unknown or revoked interface key")
+        raise PermissionDenied.coded("interface_key_unknown")
     if interface_id is not None and key.interface_id != interface_id:
-        raise PermissionDenied(f"this key does not open interface {interface_id}")
+        raise PermissionDenied.coded("interface_key_elsewhere", interface_id=interface_id)
     return key
 
 

@@ -25,13 +25,15 @@ from products.release import get_release, release_not_found
 UPDATE_CYCLES = ("once", "daily", "weekly", "monthly", "quarterly", "yearly")
 
 
-def _check_owner(user: Principal, operator_id: int, what: str, missing: NotFound) -> None:
+def _check_owner(
+    user: Principal, operator_id: int, refused: PermissionDenied, missing: NotFound
+) -> None:
     """Another company's object is `missing` (its existence is not revealed); a user
-    who is no operator at all lacks the role."""
+    who is no operator at all lacks the role, and is `refused`."""
     if user.role == "admin":
         return
     if user.role != "operator":
-        raise PermissionDenied(f"only the company that received a release may {what}")
+        raise refused
     if user.operator_id != operator_id:
         raise missing
 
@@ -56,20 +58,18 @@ def list_product(
     release = get_release(session, release_id)
     job = session.get(Job, release.job_id)
     assert job is not None
-    _check_owner(user, job.operator_id, "list it as a product", release_not_found(release_id))
+    refused = PermissionDenied.coded("listing_owner_list")
+    _check_owner(user, job.operator_id, refused, release_not_found(release_id))
     license = usable_license(session, job.license_id)
     if not name.strip():
-        raise InvalidInput("a product needs a name")
+        raise InvalidInput.coded("product_name")
     if price_yuan < 0:
-        raise InvalidInput("a price cannot be negative")
+        raise InvalidInput.coded("price_negative")
     if update_cycle not in UPDATE_CYCLES:
-        raise InvalidInput(f"update cycle must be one of {', '.join(UPDATE_CYCLES)}")
+        raise InvalidInput.coded("update_cycle", cycles=", ".join(UPDATE_CYCLES))
     term = term_until or license.valid_until
     if not date.today() <= term <= license.valid_until:
-        raise InvalidInput(
-            f"the product's term must end between today and the license's end "
-            f"({license.valid_until}); a product cannot outlive its license"
-        )
+        raise InvalidInput.coded("product_term", valid_until=str(license.valid_until))
     basis = (pricing or PricingBasis(costs={"other": price_yuan})).validate()
     product = Product(
         release_id=release.id,
@@ -108,9 +108,10 @@ def reprice_product(
 ) -> Product:
     """Change a listed product's pricing basis; the new tiers are filed before they apply."""
     product = get_product(session, product_id)
-    _check_owner(user, product.operator_id, "reprice it", product_not_found(product_id))
+    refused = PermissionDenied.coded("listing_owner_reprice")
+    _check_owner(user, product.operator_id, refused, product_not_found(product_id))
     if product.status != "listed":
-        raise Conflict(f"product {product_id} is {product.status}; list it again to sell it")
+        raise Conflict.coded("product_not_listed", product_id=product_id, status=product.status)
     before = product.pricing.get("tiers")
     product.pricing = pricing.validate().to_dict()
     product.price_yuan = pricing.tiers()["commercial"]
@@ -129,11 +130,12 @@ def reprice_product(
 def withdraw_product(session: Session, product_id: int, user: Principal, reason: str) -> Product:
     product = get_product(session, product_id)
     if user.role not in ("authority", "admin"):
-        _check_owner(user, product.operator_id, "withdraw it", product_not_found(product_id))
+        refused = PermissionDenied.coded("listing_owner_withdraw")
+        _check_owner(user, product.operator_id, refused, product_not_found(product_id))
     if product.status != "listed":
-        raise Conflict(f"product {product_id} is already {product.status}")
+        raise Conflict.coded("product_already", product_id=product_id, status=product.status)
     if not reason.strip():
-        raise InvalidInput("say why the product is withdrawn; buyers and the regulator see it")
+        raise InvalidInput.coded("withdrawal_reason")
     product.status = "withdrawn"
     product.updated_at = utcnow()
     append(
@@ -160,8 +162,11 @@ def list_products(
 
 def product_not_found(product_id: int) -> NotFound:
     """The one answer for a product that does not exist or is another company's."""
-    return NotFound(
-        f"no product with id {product_id}", suggestion="list the products", step=Step.LIST_PRODUCTS
+    return NotFound.coded(
+        "product_missing",
+        suggestion="list the products",
+        step=Step.LIST_PRODUCTS,
+        product_id=product_id,
     )
 
 

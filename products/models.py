@@ -25,9 +25,9 @@ MODEL_FILE = "model.json"
 def attach_model(session: Session, home: Home, job: Job, model: DpModel, actor: Actor) -> None:
     """Add a model record to a job's candidates before review, as `model.json`."""
     if job.status != JobStatus.AWAITING_REVIEW:
-        raise Conflict(f"job {job.id} is {job.status}; a model joins an output awaiting review")
+        raise Conflict.coded("product_model_late", job_id=job.id, status=str(job.status))
     if MODEL_FILE in job.outputs:
-        raise Conflict(f"job {job.id} already carries a model")
+        raise Conflict.coded("product_model_twice", job_id=job.id)
     data = model.to_json().encode("utf-8")
     folder = candidate_dir(home, job)
     folder.mkdir(parents=True, exist_ok=True)
@@ -53,9 +53,9 @@ def released_model(session: Session, home: Home, release: Release) -> tuple[DpMo
     assert job is not None
     reviewed = {f["name"]: f for f in job.gate.get("files", [])}.get(MODEL_FILE)
     if MODEL_FILE not in release.files or reviewed is None:
-        raise InvalidInput(f"release {release.id} carries no {MODEL_FILE}")
+        raise InvalidInput.coded("product_release_no_model", release_id=release.id, file=MODEL_FILE)
     data = (candidate_dir(home, job) / MODEL_FILE).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     if digest != reviewed["sha256"]:
-        raise Conflict(f"{MODEL_FILE} of release {release.id} is not the file reviewed")
+        raise Conflict.coded("product_model_changed", file=MODEL_FILE, release_id=release.id)
     return DpModel.from_json(data), digest

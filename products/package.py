@@ -17,7 +17,7 @@ import json
 import os
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from core.errors import Conflict, InvalidInput, Reason
 from core.sm2 import Sm2PrivateKey, Sm2PublicKey
+from products.reasons import reason
 
 __all__ = ["FORMAT", "PackageVerification", "build_package", "verify_package"]
 
@@ -46,24 +47,29 @@ _MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
 @dataclass
 class PackageVerification:
-    """The outcome of checking a package: ok only when `problems` is empty."""
+    """The outcome of checking a package: ok only when it has no `reasons` against it."""
 
     ok: bool
-    problems: list[str] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
     manifest: dict[str, Any] | None = None
+
+    @property
+    def problems(self) -> list[str]:
+        """The reasons in English, one sentence each."""
+        return [r.message for r in self.reasons]
 
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _name_problem(name: str) -> str | None:
+def _name_reason(name: str) -> Reason | None:
     """Why a member name is unsafe to extract, or None if it is safe."""
     parts = name.split("/")
     if not name or name.startswith("/") or "\\" in name or "\x00" in name:
-        return f"unsafe file name {name!r}: empty, absolute or with a backslash"
+        return reason("release_name_absolute", name=name)
     if (len(name) > 1 and name[1] == ":") or any(p in ("", ".", "..") for p in parts):
-        return f"unsafe file name {name!r}: drive letter, '..', '.' or empty segment"
+        return reason("release_name_segment", name=name)
     return None
 
 
@@ -92,32 +98,21 @@ def build_package(
     path: Path, files: dict[str, bytes], manifest: dict[str, Any], key: SigningKey
 ) -> dict[str, str]:
     """Write a signed package at `path` (never over an existing one); return its digests."""
-    problems = [p for p in map(_name_problem, files) if p]
+    problems = [p for p in map(_name_reason, files) if p]
     problems += [
-        f"{name!r} is reserved for the package itself"
+        reason("release_name_reserved", name=name)
         for name in files
         if name in (MANIFEST, SIGNATURE)
     ]
-    problems += [
-        f"manifest key {k!r} is set by the package" for k in RESERVED_KEYS if k in manifest
-    ]
+    problems += [reason("release_key_reserved", key=k) for k in RESERVED_KEYS if k in manifest]
     if problems:
         raise InvalidInput(
-            "cannot build release package: " + "; ".join(problems),
-            [Reason(rule="release_package", message=p) for p in problems],
+            "cannot build release package: " + "; ".join(p.message for p in problems), problems
         )
     path = Path(path)
     if path.exists():
-        raise Conflict(
-            f"release package {path} exists already",
-            [
-                Reason(
-                    rule="release_package",
-                    message="packages are immutable",
-                    suggestion="write the new release to a new path",
-                )
-            ],
-        )
+        exists = Conflict.coded("product_package_exists", path=str(path))
+        raise replace(exists, reasons=[reason("release_package_exists")])
     body = {
         **manifest,
         "files": {
@@ -131,14 +126,7 @@ def build_package(
     except rfc8785.CanonicalizationError as error:
         raise InvalidInput(
             f"the release manifest cannot be written as canonical JSON: {error}",
-            [
-                Reason(
-                    rule="release_package",
-                    message=str(error),
-                    suggestion="use only strings, integers in the I-JSON range, finite floats, "
-                    "lists and string-keyed objects",
-                )
-            ],
+            [reason("release_manifest_json", detail=str(error))],
         ) from error
     signature = base64.b64encode(key.sign(manifest_bytes))
     archive = _zip_bytes(_members(files, manifest_bytes, signature))
@@ -152,14 +140,14 @@ def build_package(
             os.fsync(handle.fileno())
         os.link(temporary, path)  # fails rather than replace a package written meanwhile
     except FileExistsError as error:
-        raise Conflict(f"release package {path} exists already") from error
+        raise Conflict.coded("product_package_exists", path=str(path)) from error
     finally:
         os.unlink(temporary)
     return {"sha256": _sha256(archive), "manifest_sha256": _sha256(manifest_bytes)}
 
 
-def _check_signature(manifest_bytes: bytes, signature: bytes, key: PublicKey) -> str | None:
-    problem = "manifest signature does not verify with this public key"
+def _check_signature(manifest_bytes: bytes, signature: bytes, key: PublicKey) -> Reason | None:
+    problem = reason("release_signature")
     try:
         raw = base64.b64decode(signature, validate=True)
         if base64.b64encode(raw) != signature:
@@ -174,75 +162,74 @@ def _check_signature(manifest_bytes: bytes, signature: bytes, key: PublicKey) ->
 
 def _check_manifest(
     manifest_bytes: bytes, algorithm: str
-) -> tuple[dict[str, Any] | None, list[str]]:
+) -> tuple[dict[str, Any] | None, list[Reason]]:
     try:
         manifest = json.loads(manifest_bytes)
     except (UnicodeDecodeError, ValueError):
-        return None, ["manifest.json is not valid JSON"]
+        return None, [reason("release_manifest_not_json")]
     if not isinstance(manifest, dict):
-        return None, ["manifest.json is not a JSON object"]
+        return None, [reason("release_manifest_not_object")]
     problems = []
     if rfc8785.dumps(manifest) != manifest_bytes:
-        problems.append("manifest.json is not in canonical (RFC 8785) form")
+        problems.append(reason("release_manifest_not_canonical"))
     if manifest.get("format") != FORMAT:
-        problems.append(f"manifest format is {manifest.get('format')!r}, expected {FORMAT!r}")
+        found = manifest.get("format")
+        problems.append(reason("release_manifest_format", found=found, expected=FORMAT))
     if manifest.get("signature_alg") != algorithm:
-        problems.append(f"manifest signature_alg is not {algorithm!r}")
+        problems.append(reason("release_manifest_algorithm", algorithm=algorithm))
     listed = manifest.get("files")
     if not isinstance(listed, dict) or not all(
         isinstance(v, dict) and isinstance(v.get("sha256"), str) and isinstance(v.get("bytes"), int)
         for v in listed.values()
     ):
-        return None, [*problems, "manifest 'files' is not a map of {sha256, bytes}"]
+        return None, [*problems, reason("release_manifest_files")]
     return manifest, problems
 
 
-def _check_files(archive: zipfile.ZipFile, listed: dict[str, Any]) -> tuple[dict, list[str]]:
+def _check_files(archive: zipfile.ZipFile, listed: dict[str, Any]) -> tuple[dict, list[Reason]]:
     """Compare every member with its manifest entry; return the contents read."""
-    problems: list[str] = []
+    problems: list[Reason] = []
     contents: dict[str, bytes] = {}
     present = {i.filename: i for i in archive.infolist()}
     present.pop(MANIFEST, None)
     present.pop(SIGNATURE, None)
+    problems += [reason("release_file_missing", name=n) for n in sorted(set(listed) - set(present))]
     problems += [
-        f"file {n!r} is listed in the manifest but missing"
-        for n in sorted(set(listed) - set(present))
-    ]
-    problems += [
-        f"file {n!r} is in the package but not in the manifest"
-        for n in sorted(set(present) - set(listed))
+        reason("release_file_unlisted", name=n) for n in sorted(set(present) - set(listed))
     ]
     for name in sorted(set(listed) & set(present)):
         expected, info = listed[name], present[name]
         if info.file_size != expected["bytes"]:
             problems.append(
-                f"file {name!r} has {info.file_size} bytes, manifest says {expected['bytes']}"
+                reason(
+                    "release_file_size", name=name, size=info.file_size, listed=expected["bytes"]
+                )
             )
             continue
         data = archive.read(info)
         if len(data) != expected["bytes"] or _sha256(data) != expected["sha256"]:
-            problems.append(f"file {name!r} does not match its SHA-256 in the manifest")
+            problems.append(reason("release_file_digest", name=name))
             continue
         contents[name] = data
     return contents, problems
 
 
-def _inspect(raw: bytes, key: PublicKey) -> tuple[dict[str, Any] | None, list[str]]:
+def _inspect(raw: bytes, key: PublicKey) -> tuple[dict[str, Any] | None, list[Reason]]:
     archive = zipfile.ZipFile(io.BytesIO(raw))
     infos = archive.infolist()
     # Stored members cannot expand beyond the package's own size: no zip bombs.
     packed = [i.filename for i in infos if i.compress_type != zipfile.ZIP_STORED]
     if packed:
-        return None, [f"file {n!r} is compressed; release packages store files" for n in packed]
+        return None, [reason("release_file_compressed", name=n) for n in packed]
     names = [info.filename for info in infos]
-    problems = [p for p in map(_name_problem, names) if p]
+    problems = [p for p in map(_name_reason, names) if p]
     problems += [
-        f"file {n!r} appears more than once" for n in sorted(set(names)) if names.count(n) > 1
+        reason("release_file_twice", name=n) for n in sorted(set(names)) if names.count(n) > 1
     ]
     if MANIFEST not in names or SIGNATURE not in names:
-        return None, [*problems, "manifest.json or manifest.sig is missing"]
+        return None, [*problems, reason("release_manifest_missing")]
     if archive.getinfo(MANIFEST).file_size > _MAX_MANIFEST_BYTES:
-        return None, [*problems, "manifest.json is implausibly large"]
+        return None, [*problems, reason("release_manifest_large")]
     manifest_bytes, signature = archive.read(MANIFEST), archive.read(SIGNATURE)
     signature_problem = _check_signature(manifest_bytes, signature, key)
     problems += [signature_problem] if signature_problem else []
@@ -255,7 +242,7 @@ def _inspect(raw: bytes, key: PublicKey) -> tuple[dict[str, Any] | None, list[st
     if not problems:
         canonical = _zip_bytes(_members(contents, manifest_bytes, signature))
         if canonical != raw:
-            problems.append("package bytes differ from the canonical form of its signed contents")
+            problems.append(reason("release_not_canonical"))
     return manifest, problems
 
 
@@ -264,7 +251,8 @@ def verify_package(path: Path, public_key: PublicKey) -> PackageVerification:
     try:
         raw = Path(path).read_bytes()
     except OSError as error:
-        return PackageVerification(False, [f"cannot read package: {error.strerror or error}"])
+        detail = str(error.strerror or error)
+        return PackageVerification(False, [reason("release_unreadable", detail=detail)])
     try:
         manifest, problems = _inspect(raw, public_key)
     # A tampered zip can fail inside zipfile in many ways; each is a finding, not a crash.
@@ -280,7 +268,7 @@ def verify_package(path: Path, public_key: PublicKey) -> PackageVerification:
         OverflowError,
         UnicodeError,
     ) as error:
-        return PackageVerification(False, [f"not a readable release package: {error}"])
+        return PackageVerification(False, [reason("release_not_package", detail=str(error))])
     if problems:
         return PackageVerification(False, problems, None)
     return PackageVerification(True, [], manifest)

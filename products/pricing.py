@@ -103,8 +103,8 @@ class PricingBasis:
 def price_for(pricing: Mapping[str, Any], buyer_type: str) -> float:
     """The unit price a buyer of this type pays under a stored pricing record."""
     if buyer_type not in BUYER_TYPES:
-        raise InvalidInput(
-            f"unknown buyer type {buyer_type!r}; use one of {', '.join(BUYER_TYPES)}"
+        raise InvalidInput.coded(
+            "buyer_type_unknown", buyer_type=buyer_type, types=", ".join(BUYER_TYPES)
         )
     return float(pricing["tiers"][buyer_type])
 
@@ -118,7 +118,7 @@ def fee_for(
     per-call or per-volume fee; a use the operator records is charged under any fee.
     """
     if buyer_type not in BUYER_TYPES:
-        raise InvalidInput(f"unknown buyer type {buyer_type!r}")
+        raise InvalidInput.coded("buyer_type_invalid", buyer_type=buyer_type)
     fee = pricing.get("fee")
     if buyer_type == FREE_USE or not fee or (metered and fee["model"] not in METERED):
         return 0.0, 0.0

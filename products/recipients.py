@@ -27,13 +27,13 @@ def register_key(
 ) -> OperatorKey:
     """Register an operator's X25519 or SM2 public key; later releases are encrypted to it."""
     if actor.role not in KEY_REGISTRARS:
-        raise PermissionDenied(f"only the data authority registers delivery keys, not {actor.role}")
+        raise PermissionDenied.coded("product_key_registrar", role=actor.role)
     check_cipher(cipher)
     company = get_operator(session, operator)
     key = load_recipient(public_pem)
     key_print = fingerprint(key)
     if session.scalar(select(OperatorKey).where(OperatorKey.fingerprint == key_print)) is not None:
-        raise Conflict(f"key {key_print[:16]}… is registered already; keys are not reused")
+        raise Conflict.coded("product_key_registered", fingerprint=key_print[:16])
     for old in session.scalars(
         select(OperatorKey).where(OperatorKey.operator_id == company.id, OperatorKey.active)
     ):

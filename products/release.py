@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -23,15 +23,17 @@ from audit_log import Actor, AuditAction, append, head, sign_if_able
 from catalog import get_dataset
 from core.errors import Conflict, LicenseInvalid, NotFound, Reason, Step
 from core.home import Home
+from gate.findings import Finding
 from gate.populations import check_at_release, mark_released
 from gate.step import candidate_dir
 from jobs.lifecycle import transition
 from jobs.records import Job, JobStatus, public_findings
-from operators.licenses import license_stop_reason
+from operators.licenses import usable_license
 from operators.records import License, Operator
 from policies import NoiseSpec
 from products.crypto import load_recipient, seal
 from products.package import MANIFEST, build_package
+from products.reasons import reason
 from products.recipients import active_key
 from products.records import Release
 
@@ -123,10 +125,49 @@ def _refuse_differencing(session: Session, job: Job) -> None:
     released since may difference it: check again against released cells."""
     found = check_at_release(session, job.id).findings
     if found:
-        raise Conflict(
-            f"job {job.id} now differences an output released since it was gated; deny it",
-            [Reason("differencing", f.message, suggestion=f.suggestion) for f in found],
-        )
+        refused = Conflict.coded("product_release_differencing", job_id=job.id)
+        raise replace(refused, reasons=[_differencing(f) for f in found])
+
+
+def _refuse_stopped_license(session: Session, job: Job) -> None:
+    """Nothing leaves under a license that stopped; the refusal says why in the
+    license's own words, with the job named."""
+    try:
+        usable_license(session, job.license_id)
+    except LicenseInvalid as stopped:
+        figures, license_id = stopped.figures or {}, job.license_id
+        if stopped.message_code == "license_not_yet":
+            raise LicenseInvalid.coded(
+                "product_release_license_not_yet",
+                job_id=job.id,
+                license_id=license_id,
+                valid_from=figures["valid_from"],
+            ) from None
+        if stopped.message_code == "license_not_active":
+            raise LicenseInvalid.coded(
+                "product_release_license_not_active",
+                job_id=job.id,
+                license_id=license_id,
+                status=figures["status"],
+            ) from None
+        raise LicenseInvalid.coded(
+            "product_release_license_expired",
+            job_id=job.id,
+            license_id=license_id,
+            valid_until=figures["valid_until"],
+        ) from None
+
+
+def _differencing(finding: Finding) -> Reason:
+    """A differencing finding as a reason, with the figures its wording is made from."""
+    figures = {k: finding.figures[k] for k in ("earlier", "difference", "threshold", "groups")}
+    return reason(
+        "differencing",
+        message=finding.message,
+        suggestion=finding.suggestion,
+        row=finding.row,
+        **figures,
+    )
 
 
 def release_job(
@@ -142,13 +183,11 @@ def release_job(
     Nothing leaves under a license that stopped (suspended, revoked, expired) while
     the output waited for review.
     """
-    stopped = license_stop_reason(session, job.license_id)
-    if stopped is not None:
-        raise LicenseInvalid(f"job {job.id} cannot be released: {stopped}")
+    _refuse_stopped_license(session, job)
     _refuse_differencing(session, job)
     names, withheld = released_files(job, exception is not None)
     if not names:
-        raise Conflict(f"job {job.id} has nothing releasable without an exception")
+        raise Conflict.coded("nothing_releasable", job_id=job.id)
     candidate = candidate_dir(home, job)
     files = {name: (candidate / name).read_bytes() for name in names}
     manifest = _manifest(session, job, reviewers, withheld)
@@ -209,10 +248,11 @@ def release_of(session: Session, job_id: int) -> Release | None:
 
 def release_not_found(release_id: int) -> NotFound:
     """The one answer for a release that does not exist or went to another company."""
-    return NotFound(
-        f"no release with id {release_id}",
+    return NotFound.coded(
+        "release_missing",
         suggestion="look up the release of its job",
         step=Step.SHOW_JOB,
+        release_id=release_id,
     )
 
 

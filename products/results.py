@@ -39,8 +39,10 @@ def released_tables(session: Session, home: Home, job: Job) -> list[ReleasedTabl
     """The tables of a job's release, in the order the release lists them."""
     release = release_of(session, job.id)
     if release is None:
-        raise NotFound(
-            f"job {job.id} has no release yet; it is {job.status}",
+        raise NotFound.coded(
+            "job_not_released",
+            job_id=job.id,
+            status=str(job.status),
             suggestion="wait until a reviewer approves it",
             step=Step.SHOW_JOB,
         )

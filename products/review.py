@@ -45,9 +45,9 @@ def review_queue(session: Session) -> list[Job]:
 def may_review(reviewer: User, job: Job) -> None:
     """Refuse a reviewer who is not domain staff or who works for the submitting company."""
     if reviewer.role not in REVIEWER_ROLES:
-        raise PermissionDenied(f"user {reviewer.name!r} is a {reviewer.role}, not a reviewer")
+        raise PermissionDenied.coded("not_a_reviewer", name=reviewer.name, role=str(reviewer.role))
     if reviewer.operator_id is not None and reviewer.operator_id == job.operator_id:
-        raise PermissionDenied("a reviewer may not review their own company's output")
+        raise PermissionDenied.coded("own_company_review")
 
 
 def custom_outputs(job: Job) -> list[str]:
@@ -56,32 +56,34 @@ def custom_outputs(job: Job) -> list[str]:
 
 def _check_decision(job: Job, decision: str, reason: str, exception: bool) -> None:
     if decision not in DECISION_ACTIONS:
-        raise InvalidInput(f"decision must be approve or deny, not {decision!r}")
+        raise InvalidInput.coded("product_review_decision", decision=decision)
     if decision == "deny" and not reason.strip():
-        raise InvalidInput(
-            "a denial needs a reason, so the operator knows what to change",
+        raise InvalidInput.coded(
+            "product_denial_reason",
             suggestion="give a reason",
             step=Step.GIVE_REASON,
         )
     custom = custom_outputs(job)
     if exception:
         if decision != "approve":
-            raise InvalidInput(
-                "an exception is a kind of approval",
+            raise InvalidInput.coded(
+                "product_exception_approval",
                 suggestion="deny without marking an exception",
                 step=Step.DENY_PLAINLY,
             )
         if not custom:
-            raise InvalidInput(f"job {job.id} has no custom outputs to release by exception")
+            raise InvalidInput.coded("product_no_custom_outputs", job_id=job.id)
         if len(reason.strip()) < MIN_JUSTIFICATION:
-            raise InvalidInput(
-                "releasing custom outputs is an exception and needs a written justification",
+            raise InvalidInput.coded(
+                "product_exception_justification",
                 suggestion=f"give a reason of at least {MIN_JUSTIFICATION} characters",
                 step=Step.GIVE_REASON,
             )
     elif decision == "approve" and custom and len(custom) == len(job.outputs):
-        raise InvalidInput(
-            f"job {job.id} has only custom outputs ({', '.join(custom)})",
+        raise InvalidInput.coded(
+            "product_only_custom_outputs",
+            job_id=job.id,
+            outputs=", ".join(custom),
             suggestion="approve them as an exception with a written justification, or deny",
             step=Step.APPROVE_AS_EXCEPTION,
         )
@@ -100,15 +102,16 @@ def review(
     job = get_job(session, job_id)
     may_review(reviewer, job)
     if job.status == JobStatus.BLOCKED:
-        raise Conflict(
-            f"job {job_id} was blocked by the output gate and cannot be approved",
+        raise Conflict.coded(
+            "job_gate_blocked",
+            job_id=job_id,
             suggestion="read the gate's findings",
             step=Step.SHOW_FINDINGS,
         )
     if job.status != JobStatus.AWAITING_REVIEW:
-        raise Conflict(f"job {job_id} is {job.status}, not awaiting review")
+        raise Conflict.coded("job_not_awaiting_review", job_id=job_id, status=str(job.status))
     if any(r.reviewer_id == reviewer.id for r in reviews_of(session, job_id)):
-        raise Conflict(f"{reviewer.name} has already reviewed job {job_id}; another reviewer must")
+        raise Conflict.coded("already_reviewed", reviewer=reviewer.name, job_id=job_id)
     _check_decision(job, decision, reason, exception)
     actor = Actor(reviewer.name, reviewer.role)
     session.add(

@@ -155,7 +155,7 @@ def review_view(session: Session, home: Home, job_id: int, page: int = 0) -> dic
     `page` picks which PAGE_ROWS rows of each table are shown."""
     job = get_job(session, job_id)
     if job.status in (JobStatus.DENIED, JobStatus.QUEUED, JobStatus.RUNNING):
-        raise NotFound(f"job {job_id} is {job.status}: it has no outputs to review yet")
+        raise NotFound.coded("job_no_outputs", job_id=job_id, status=str(job.status))
     release = release_of(session, job_id)
     tables, custom = released_files(job, exception=False)
     return {

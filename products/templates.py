@@ -10,7 +10,7 @@ as a literal node, so no value can change the query's shape.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlglot
@@ -49,7 +49,7 @@ class Parameter:
                 max=raw.get("max"),
             )
         except KeyError as error:
-            raise InvalidInput(f"a parameter needs {error.args[0]!r}") from None
+            raise InvalidInput.coded("interface_parameter_field", field=error.args[0]) from None
 
     def to_dict(self) -> dict[str, Any]:
         if self.kind == "category":
@@ -64,15 +64,12 @@ class Parameter:
         schema = schemas.get(self.dataset or "")
         column = schema.column(self.column or "") if schema else None
         if column is None or column.level is not Level.L1 or not column.categories:
-            raise InvalidInput(
-                f"parameter {self.name!r} must name an L1 column with declared categories, "
-                f"not {self.dataset}.{self.column}",
-                [
-                    reason(
-                        "template_parameter", name=self.name, source=f"{self.dataset}.{self.column}"
-                    )
-                ],
+            source = f"{self.dataset}.{self.column}"
+            refused = InvalidInput.coded(
+                "interface_parameter_column", name=self.name, source=source
             )
+            rule = reason("template_parameter", name=self.name, source=source)
+            raise replace(refused, reasons=[rule])
         return column.categories
 
 
@@ -80,9 +77,9 @@ def _parse(sql: str) -> exp.Expression:
     try:
         tree = sqlglot.parse_one(sql, read=DIALECT)
     except ParseError as error:
-        raise InvalidInput(f"the template is not valid SQL: {error}") from None
+        raise InvalidInput.coded("interface_template_sql", detail=str(error)) from None
     if not isinstance(tree, exp.Select | exp.Union):
-        raise InvalidInput("a template is one SELECT query")
+        raise InvalidInput.coded("interface_template_select")
     return tree
 
 
@@ -94,19 +91,18 @@ def check_template(
     used = {p.this for p in _parse(sql).find_all(exp.Placeholder)}
     declared = {p.name for p in parameters}
     if used != declared or len(declared) != len(parameters):
-        raise InvalidInput(
-            f"the template uses {sorted(used)} but declares {sorted(declared)}; "
-            "declare each placeholder once"
+        raise InvalidInput.coded(
+            "interface_template_placeholders", used=sorted(used), declared=sorted(declared)
         )
     for parameter in parameters:
         if parameter.kind not in PARAMETER_KINDS:
-            raise InvalidInput(f"parameter kind must be one of {', '.join(PARAMETER_KINDS)}")
+            raise InvalidInput.coded("interface_parameter_kind", kinds=", ".join(PARAMETER_KINDS))
         if parameter.kind == "int" and not (
             isinstance(parameter.min, int)
             and isinstance(parameter.max, int)
             and parameter.min <= parameter.max
         ):
-            raise InvalidInput(f"int parameter {parameter.name!r} needs bounds min ≤ max")
+            raise InvalidInput.coded("interface_parameter_bounds", name=parameter.name)
         parameter.allowed(schemas)
 
 
@@ -121,7 +117,7 @@ def bind(
     unknown = sorted(set(values) - set(declared))
     missing = sorted(set(declared) - set(values))
     if unknown or missing:
-        raise InvalidInput(f"parameters unknown: {unknown}; missing: {missing}")
+        raise InvalidInput.coded("interface_parameters_mismatch", unknown=unknown, missing=missing)
     tree = _parse(sql)
     for node in list(tree.find_all(exp.Placeholder)):
         node.replace(_literal(declared[node.this], values[node.this], schemas))
@@ -134,14 +130,18 @@ def _literal(
     allowed = parameter.allowed(schemas)
     if allowed is not None:
         if not isinstance(value, str) or value not in allowed:
-            raise InvalidInput(
-                f"{parameter.name} must be one of the declared values of "
-                f"{parameter.dataset}.{parameter.column}"
+            raise InvalidInput.coded(
+                "interface_parameter_value",
+                name=parameter.name,
+                dataset=parameter.dataset,
+                column=parameter.column,
             )
         return exp.Literal.string(value)
     assert parameter.min is not None and parameter.max is not None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(f"{parameter.name} must be a whole number")
+        raise InvalidInput.coded("interface_parameter_integer", name=parameter.name)
     if not parameter.min <= value <= parameter.max:
-        raise InvalidInput(f"{parameter.name} must be between {parameter.min} and {parameter.max}")
+        raise InvalidInput.coded(
+            "interface_parameter_range", name=parameter.name, min=parameter.min, max=parameter.max
+        )
     return exp.Literal.number(value)

@@ -80,7 +80,7 @@ class SpendingRecord(Base):
 def _owned(session: Session, product_id: int, user: Principal) -> Product:
     product = get_product(session, product_id)
     if user.role not in ("admin", "operator"):
-        raise PermissionDenied("only the company that lists a product records its usage")
+        raise PermissionDenied.coded("usage_owner")
     if user.role == "operator" and user.operator_id != product.operator_id:
         raise product_not_found(product_id)  # exactly like a product that does not exist
     return product
@@ -98,17 +98,15 @@ def record_usage(
     """One sale or use, priced at the buyer type's current tier."""
     product = _owned(session, product_id, user)
     if product.status != "listed":
-        raise Conflict(f"product {product_id} is {product.status}; it cannot be sold")
+        raise Conflict.coded("product_not_sellable", product_id=product_id, status=product.status)
     if not buyer.strip():
-        raise InvalidInput("name the buyer (kept for the regulator, not published)")
+        raise InvalidInput.coded("usage_buyer_missing")
     if not 1 <= quantity <= 1_000_000:
-        raise InvalidInput(f"quantity must be between 1 and 1000000, not {quantity}")
+        raise InvalidInput.coded("usage_quantity_range", quantity=quantity)
     if "fee" in product.pricing:  # the 2025 rules: a fee at or under the ceiling
         unit, amount = fee_for(product.pricing, buyer_type, quantity)
     elif "ceiling" in product.pricing:
-        raise Conflict(
-            f"product {product_id} has a ceiling price but no fee; set a fee at or under it"
-        )
+        raise Conflict.coded("usage_no_fee", product_id=product_id)
     else:  # cost-plus tiers
         unit = price_for(product.pricing, buyer_type)
         amount = round(unit * quantity, 2)
@@ -144,9 +142,11 @@ def record_spending(
 ) -> SpendingRecord:
     product = _owned(session, product_id, user)
     if category not in COST_ITEMS:
-        raise InvalidInput(f"unknown spending category {category!r}; use {', '.join(COST_ITEMS)}")
+        raise InvalidInput.coded(
+            "usage_spending_category", category=category, categories=", ".join(COST_ITEMS)
+        )
     if not 0 < amount <= 1e12:
-        raise InvalidInput(f"an amount must be positive, not {amount}")
+        raise InvalidInput.coded("usage_amount_positive", amount=amount)
     record = SpendingRecord(
         product_id=product.id,
         category=category,
@@ -174,7 +174,7 @@ def parse_period(text: str) -> tuple[date, date]:
         or not 2000 <= int(match[1]) <= 2999
         or (match[3] and not 1 <= int(match[3]) <= 12)
     ):
-        raise InvalidInput(f"period {text!r} is not YYYY, YYYY-Qn or YYYY-MM")
+        raise InvalidInput.coded("usage_period_form", period=text)
     year = int(match[1])
     if match[2]:
         first = date(year, 3 * int(match[2]) - 2, 1)

@@ -19,6 +19,8 @@ def container_cgroups(client: Any, container_id: str) -> dict[str, Path]:
         return found
     for line in lines:
         _, controllers, path = line.split(":", 2)
+        if path == "/":  # never a container's own: an exiting task's, or the host's
+            continue
         for controller in controllers.split(",") if controllers else [""]:
             base = Path("/sys/fs/cgroup") / controller if controller else Path("/sys/fs/cgroup")
             found[controller] = base / path.lstrip("/")

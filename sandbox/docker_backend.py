@@ -115,6 +115,7 @@ class DockerHandle(Handle):
     slot: Slot | None = None
     killed_for: JobFailure | None = None
     cgroups: dict[str, Path] = field(default_factory=dict)
+    cpu_before: float = 0.0  # the container's CPU when its job was handed over (warm-up)
 
 
 class DockerRunner:
@@ -264,7 +265,6 @@ class DockerRunner:
         handle = DockerHandle(run=run, started=time.monotonic())
         try:
             self._begin(handle)
-            handle.cgroups = container_cgroups(self.client, _container_of(handle))
             if self.pool_size and run.limits == self.pool_limits:
                 self._later(self.fill_pool)
         except BaseException:
@@ -293,6 +293,11 @@ class DockerRunner:
         handle.slot = slot
         attach_broker(handle.run, slot.path / "broker", owner=SANDBOX_UID)
         load_job(slot, handle.run.job_dir, handle.run.data)
+        # Read while the container waits for its job: a job that ends at once leaves a
+        # zombie whose /proc entry names the host's root cgroups (cgroup v1 moves an
+        # exiting task there), and the host's CPU would be counted as the job's.
+        handle.cgroups = container_cgroups(self.client, slot.container_id)
+        handle.cpu_before = cpu_seconds(handle.cgroups)
         handle.started = time.monotonic()
         say_go(self.client, slot, time.monotonic() + START_TIMEOUT)
 
@@ -347,7 +352,7 @@ class DockerRunner:
                 return cpu
             if status not in ("running", "created", "restarting"):
                 return cpu
-            cpu = max(cpu, cpu_seconds(h.cgroups))
+            cpu = max(cpu, cpu_seconds(h.cgroups) - h.cpu_before)
             if time.monotonic() >= deadline:
                 h.killed_for = breach("wall_seconds")
             elif pids_refused(h.cgroups):

@@ -84,10 +84,7 @@ def apt_mirror(etc_apt: Path = Path("/etc/apt")) -> Mirror:
         for uri, suite, components in _entries(text, deb822):
             if "main" in components and "-" not in suite and "/" not in suite:
                 return Mirror(uri.rstrip("/"), suite)
-    raise InvalidInput(
-        f"no Debian source with 'main' in {etc_apt}/sources.list*; configure apt first, "
-        "or build from the Dockerfile on a host that can pull debian:bookworm-slim"
-    )
+    raise InvalidInput.coded("sandbox_no_debian_source", folder=str(etc_apt))
 
 
 def recipe(mirror: Mirror) -> dict[str, Any]:
@@ -140,13 +137,33 @@ def ensure_image(
     return tag, True
 
 
-def _run(args: list[str], log: Callable[[str], None], what: str) -> str:
-    log(f"  {what}")
+# The steps of an image build, by name: what the log says while each runs.
+BUILD_STEPS = {
+    "debootstrap": "debootstrapping Debian",
+    "python": "asking the image's Python",
+    "packages": "installing the runtime's Python packages",
+    "bytecode": "compiling the packages' bytecode",
+}
+
+
+def _run(args: list[str], log: Callable[[str], None], step: str) -> str:
+    log(f"  {BUILD_STEPS[step]}")
     proc = subprocess.run(args, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-        raise InvalidInput(f"image build failed while {what} (exit {proc.returncode}):\n{tail}")
+        raise _build_failed(step, proc.returncode, tail)
     return proc.stdout
+
+
+def _build_failed(step: str, status: int, tail: str) -> InvalidInput:
+    """One code per build step, so no step's English is spliced into another language."""
+    if step == "debootstrap":
+        return InvalidInput.coded("sandbox_build_debootstrap_failed", exit_status=status, tail=tail)
+    if step == "python":
+        return InvalidInput.coded("sandbox_build_python_failed", exit_status=status, tail=tail)
+    if step == "packages":
+        return InvalidInput.coded("sandbox_build_packages_failed", exit_status=status, tail=tail)
+    return InvalidInput.coded("sandbox_build_bytecode_failed", exit_status=status, tail=tail)
 
 
 def build_prerequisites() -> list[str]:
@@ -159,25 +176,34 @@ def build_prerequisites() -> list[str]:
     return problems
 
 
+def _refuse_unbuildable() -> None:
+    """What `build_prerequisites` says, as a refusal: one code per missing prerequisite."""
+    not_root, no_tool = os.geteuid() != 0, shutil.which("debootstrap") is None
+    if not_root and no_tool:
+        raise InvalidInput.coded("sandbox_build_needs_root_and_debootstrap")
+    if not_root:
+        raise InvalidInput.coded("sandbox_build_needs_root")
+    if no_tool:
+        raise InvalidInput.coded("sandbox_build_needs_debootstrap")
+
+
 def build_image(client: Any, tag: str, mirror: Mirror, log: Callable[[str], None] = print) -> None:
     """debootstrap → wheels into the root → trim → docker import as `tag`."""
-    problems = build_prerequisites()
-    if problems:
-        raise InvalidInput("cannot build the runtime image: " + "; ".join(problems))
+    _refuse_unbuildable()
     log(f"building {tag} from {mirror.uri} {mirror.suite}")
     with tempfile.TemporaryDirectory(prefix="sluice-image-", dir="/var/tmp") as scratch:
         root = Path(scratch) / "root"
         include = ",".join(INCLUDE)
         debootstrap = ["debootstrap", "--variant=minbase", f"--include={include}"]
-        _run([*debootstrap, mirror.suite, str(root), mirror.uri], log, "debootstrapping Debian")
+        _run([*debootstrap, mirror.suite, str(root), mirror.uri], log, "debootstrap")
         version, glibc = _run(
-            ["chroot", str(root), "python3", "-c", _PYTHON_FACTS], log, "asking the image's Python"
+            ["chroot", str(root), "python3", "-c", _PYTHON_FACTS], log, "python"
         ).split()
         target = root / "usr" / "local" / "lib" / f"python{version}" / "dist-packages"
         pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile"]
         pip += ["--target", str(target), "--only-binary=:all:", "--implementation", "cp"]
         pip += ["--python-version", version, *_platforms(glibc), "-r", str(REQUIREMENTS)]
-        _run(pip, log, "installing the runtime's Python packages")
+        _run(pip, log, "packages")
         # Bytecode made now, by the image's own Python: the container's root is
         # read-only, so without it every job compiles numpy, pandas and scikit-learn
         # from source (over a minute for fit() on a busy host). unchecked-hash pycs
@@ -185,7 +211,7 @@ def build_image(client: Any, tag: str, mirror: Mirror, log: Callable[[str], None
         site = f"/usr/local/lib/python{version}/dist-packages"
         compile_all = ["python3", "-m", "compileall", "-q", "--invalidation-mode"]
         compile_all += ["unchecked-hash", site]
-        _run(["chroot", str(root), *compile_all], log, "compiling the packages' bytecode")
+        _run(["chroot", str(root), *compile_all], log, "bytecode")
         _trim(root)
         (root / "etc" / "sluice-image.json").write_text(
             json.dumps(recipe(mirror), indent=2), "utf-8"
@@ -248,6 +274,8 @@ def _import(client: Any, root: Path, tag: str, log: Callable[[str], None]) -> No
     finally:
         tar.stdout.close()
         if tar.wait() != 0:
-            raise InvalidInput(f"image build failed: tar of {root} exited {tar.returncode}")
+            raise InvalidInput.coded(
+                "sandbox_build_tar_failed", root=str(root), exit_status=tar.returncode
+            )
     if not image_present(client, tag):
-        raise InvalidInput(f"image build failed: docker did not import {tag}")
+        raise InvalidInput.coded("sandbox_build_not_imported", tag=tag)

@@ -72,7 +72,7 @@ class Limits:
     def __post_init__(self) -> None:
         for name, value in self.to_dict().items():
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise InvalidInput(f"limit {name} must be a positive integer, got {value!r}")
+                raise InvalidInput.coded("sandbox_limit_not_positive", name=name, value=value)
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)

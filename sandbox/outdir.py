@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import shutil
 from dataclasses import dataclass
@@ -24,7 +25,10 @@ SLACK_INODES = 4  # the root folder, plus room to exceed the count visibly
 RUNTIME_ALLOWANCE = 16 * 1024 * 1024  # the executed notebook and manifest, moved out after
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL:
+    """Looked up once: find_library runs `ldconfig -p` in a child process on every
+    call, and every job mounts and unmounts its /out."""
     return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 

@@ -156,19 +156,17 @@ def prepare_work_dir(run: SandboxRun) -> None:
     """Check the job's inputs and lay out its folders; refuse a used or odd work_dir."""
     for name, path in run.data.items():
         if not _DATASET_NAME.fullmatch(name):
-            raise InvalidInput(
-                f"dataset name {name!r} cannot be mounted; use letters, digits and underscores"
-            )
+            raise InvalidInput.coded("sandbox_dataset_name", name=name)
         if not Path(path).is_file():
-            raise InvalidInput(f"dataset {name!r}: {path} is not a file")
+            raise InvalidInput.coded("sandbox_dataset_not_file", name=name, path=str(path))
     if run.out_dir.exists() and any(run.out_dir.iterdir()):
-        raise InvalidInput(f"{run.out_dir} is not empty; give each job a fresh work_dir")
+        raise InvalidInput.coded("sandbox_out_not_empty", folder=str(run.out_dir))
     for folder in (run.job_dir, run.out_dir, run.log_path.parent, run.review_dir):
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o755)
     for name, content in run.files.items():
         if not _JOB_FILE.fullmatch(name) or name == SPEC_NAME:
-            raise InvalidInput(f"job file name {name!r} is not a plain file name")
+            raise InvalidInput.coded("sandbox_job_file_name", name=name)
         (run.job_dir / name).write_bytes(content)
         (run.job_dir / name).chmod(0o644)
     spec_path = run.job_dir / SPEC_NAME
@@ -188,7 +186,7 @@ def job_spec(run: SandboxRun) -> dict[str, Any]:
     spec.setdefault("datasets", mounted)
     stray = {n: p for n, p in spec["datasets"].items() if mounted.get(n) != p}
     if stray:
-        raise InvalidInput(f"spec names datasets that are not mounted: {sorted(stray)}")
+        raise InvalidInput.coded("sandbox_spec_unmounted", names=sorted(stray))
     spec.setdefault("memory_limit", f"{max(run.limits.memory_mb // 2, 64)}MB")
     spec.setdefault("threads", job_threads())
     if spec.get("kind") == "sql":
@@ -348,9 +346,9 @@ def get_runner(name: str, **options: Any) -> Runner:
     """The runner called `name`, built with `options`; refuses unknown or unusable ones."""
     if name not in _BACKENDS:
         choices = ", ".join(sorted(_BACKENDS))
-        raise InvalidInput(f"unknown sandbox backend {name!r}; choose one of: {choices}")
+        raise InvalidInput.coded("sandbox_backend_unknown", name=name, choices=choices)
     runner_class, unusable = _BACKENDS[name]
     reason = unusable()
     if reason is not None:
-        raise InvalidInput(f"sandbox backend {name!r} cannot run on this host: {reason}")
+        raise InvalidInput.coded("sandbox_backend_unusable", name=name, detail=reason)
     return runner_class()(**options)

@@ -27,6 +27,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.processes import cpu_seconds_of
 from sandbox.bubblewrap import WARM_SOURCES, BubblewrapHandle, BubblewrapRunner
 from sandbox.limits import Limits, rlimits
 from sandbox.outdir import OutMount
@@ -39,7 +40,6 @@ READY_MARK = ".sluice-ready"  # the runtime's word, in /out, that it has loaded
 WARMUP_CPU = 30  # CPU seconds a sandbox may spend loading; cut back to its job's at hand-over
 START_TIMEOUT = 60.0  # seconds a sandbox may take to load its runtime
 WARM_KINDS = ("sql", "fit", "probe")  # notebooks need a broker and a kernel: started cold
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -204,8 +204,8 @@ class WarmPool:
         try:
             prepare_work_dir(run)
             place_job(run.job_dir, run.data, sandbox.job_dir, sandbox.data_dir)
-            handle.cpu_before = _cpu_seconds(handle.proc.pid if handle.proc else 0)
-            handle.cpu_before += _cpu_seconds(sandbox.child_pid)
+            handle.cpu_before = cpu_seconds_of(handle.proc.pid if handle.proc else 0)
+            handle.cpu_before += cpu_seconds_of(sandbox.child_pid)
             allowed = math.ceil(handle.cpu_before) + run.limits.cpu_seconds
             resource.prlimit(sandbox.child_pid, resource.RLIMIT_CPU, (allowed, allowed + 1))
         except BaseException:
@@ -250,13 +250,6 @@ def _child_of(info: bytes) -> tuple[int, str]:
         return int(report["child-pid"]), f"pid:[{report['pid-namespace']}]"
     except (ValueError, KeyError, TypeError):
         return 0, ""
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of one process so far (from /proc, in clock ticks)."""
-    with open(f"/proc/{pid}/stat", "rb") as stat:
-        fields = stat.read().rsplit(b")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
 
 
 def _say_go(fifo: Path) -> None:

@@ -22,7 +22,7 @@ from service.problems import error_body, install_problem_handlers, refusals
 from service.routes import audit, catalog, interfaces, jobs, licenses, products, review
 from service.schemas.common import HealthOut
 from service.settings import Settings
-from service.web import mount_console
+from service.web.console import mount_console
 
 __all__ = ["create_app", "error_body", "operation_id"]
 

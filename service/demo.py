@@ -86,13 +86,11 @@ def _fresh_home(settings: Settings, fresh: bool) -> None:
     root = settings.domain_home.root
     if home_in_use(settings):
         if not (root / MARKER).exists():
-            raise Conflict(
-                f"{root} holds a domain the demo did not create; set SLUICE_HOME to an "
-                "empty folder for the demo"
-            )
+            raise Conflict.coded("svc_demo_foreign_home", root=str(root))
         if not fresh:
-            raise Conflict(
-                f"{root} holds an earlier demo's domain, kept as it is",
+            raise Conflict.coded(
+                "svc_demo_earlier_home",
+                root=str(root),
                 suggestion="ask for a fresh run to delete it and start again",
                 step=Step.DEMO_FRESH,
             )

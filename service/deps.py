@@ -53,7 +53,8 @@ def require_role(*roles: str) -> Callable[..., Principal]:
 
     def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
         if who.role not in roles and who.role != "admin":
-            raise PermissionDenied(f"this needs the role {' or '.join(roles)}; you are {who.role}")
+            needed = " or ".join(roles)
+            raise PermissionDenied.coded("role_needed", roles=needed, role=str(who.role))
         return who
 
     return check

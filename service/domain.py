@@ -69,10 +69,11 @@ class Domain:
 def open_domain(settings: Settings) -> Domain:
     home = settings.domain_home
     if settings.database_url is None and not home.database.exists():
-        raise NotFound(
-            f"no Sluice domain at {home.root}",
+        raise NotFound.coded(
+            "svc_domain_missing",
             suggestion="initialize the domain first, or point SLUICE_HOME at one",
             step=Step.INIT_DOMAIN,
+            root=str(home.root),
         )
     engine = make_engine(settings.url)
     signer = make_signer(settings.signature_algorithm, home.signing_key, home.sm2_key)

@@ -1,7 +1,8 @@
 """How the CLI speaks: one JSON document with --json (a refusal too, as `{"error": {...}}`
 on stdout with a non-zero exit), one table style for people (rich), progress bars on
 stderr only for a person at a terminal, and one place that turns domain errors into a
-one-line message and an exit code.
+one-line message and an exit code. People read a refusal in zh-CN or English
+(`cli_language`); JSON is for machines and stays English, as the API's does.
 
 Domain errors say what to do in the domain's words; here each step becomes the
 command or flag a person types (`{suggestion}` stands for the domain's words).
@@ -12,9 +13,10 @@ from __future__ import annotations
 import functools
 import io
 import json
+import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import IO, Any, TypeVar
 
@@ -68,6 +70,23 @@ COMMANDS: dict[Step, str] = {
 }
 
 
+ENGLISH, CHINESE = "en", "zh-CN"
+# the POSIX locale's variables for messages, the first one set deciding
+LOCALE_VARIABLES = ("LC_ALL", "LC_MESSAGES", "LANG")
+
+
+def cli_language(environ: Mapping[str, str] | None = None) -> str:
+    """The language people read: SLUICE_LANG (zh-CN or en) wins; else a Chinese locale
+    (the first set of LC_ALL, LC_MESSAGES, LANG, e.g. zh_CN.UTF-8) chooses zh-CN; else
+    English. A SLUICE_LANG in neither language is ignored."""
+    found = os.environ if environ is None else environ
+    asked = found.get("SLUICE_LANG", "").lower()
+    if asked.startswith(("zh", "en")):
+        return CHINESE if asked.startswith("zh") else ENGLISH
+    locale = next((found[name] for name in LOCALE_VARIABLES if found.get(name)), "")
+    return CHINESE if locale.lower().startswith("zh") else ENGLISH
+
+
 def one_line(error: SluiceError) -> str:
     """The message, then what to type next (or the domain's words where no command fits)."""
     hint = error.suggestion
@@ -102,8 +121,12 @@ def _render(renderable: Any) -> str:
 
 
 def table(rows: Sequence[dict[str, Any]], columns: Columns = None, title: str | None = None) -> str:
-    """Rows as the one table style of the CLI."""
+    """Rows as the one table style of the CLI, headers and states in the person's language."""
     chosen = list(columns or [(key, key) for key in (rows[0] if rows else {})])
+    if cli_language() == CHINESE:
+        from service.cli_words import chinese_table  # the catalog loads on this path only
+
+        rows, chosen, title = chinese_table(rows, chosen, title)
     shown = Table(
         box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False, show_edge=False
     )
@@ -185,7 +208,8 @@ def emit_rows(
 
 
 def error_document(error: SluiceError) -> dict[str, Any]:
-    """The --json shape of a refusal: `{"error": {...}}`, the hint worded for the CLI."""
+    """The --json shape of a refusal: `{"error": {...}}`, the hint worded for the CLI,
+    English like the API's (`code` is the error's kind; `message_code` the sentence's)."""
     body: dict[str, Any] = {
         "code": error.code,
         "message": error.message,
@@ -196,11 +220,24 @@ def error_document(error: SluiceError) -> dict[str, Any]:
         body["suggestion"] = hint
     if error.reasons:
         body["reasons"] = [r.to_dict() for r in error.reasons]
+    if error.message_code is not None:  # as the API's `code` and `figures`
+        body["message_code"], body["figures"] = error.message_code, error.figures
     return {"error": body}
 
 
+def refusal_lines(error: SluiceError, language: str | None = None) -> list[str]:
+    """What a person reads on stderr: the refusal and what to type next, then one line
+    per reason, in `language` (by default the one `cli_language` chooses)."""
+    if (language or cli_language()) == CHINESE:
+        from service.cli_words import chinese_refusal  # the catalog loads on this path only
+
+        return chinese_refusal(error)
+    return [f"sluice: {one_line(error)}", *(f"  - {reason}" for reason in error.reasons)]
+
+
 def handles_errors(action: str) -> Callable[[F], F]:
-    """Catch domain errors: one line on stderr, the refusal in the audit log, non-zero exit."""
+    """Catch domain errors: one line on stderr in the person's language (or the error
+    document under --json), the refusal in the audit log, non-zero exit."""
 
     def wrap(func: F) -> F:
         @functools.wraps(func)
@@ -210,11 +247,11 @@ def handles_errors(action: str) -> Callable[[F], F]:
             except SluiceError as error:
                 _record(action, error)
                 if kwargs.get("as_json"):
-                    typer.echo(json.dumps(error_document(error), ensure_ascii=False))
+                    document = error_document(error)
+                    typer.echo(json.dumps(document, ensure_ascii=False, default=str))
                     raise typer.Exit(error.exit_code) from None
-                print(f"sluice: {one_line(error)}", file=sys.stderr)
-                for reason in error.reasons:
-                    print(f"  - {reason}", file=sys.stderr)
+                for line in refusal_lines(error):
+                    print(line, file=sys.stderr)
                 raise typer.Exit(error.exit_code) from None
 
         return run  # type: ignore[return-value]

@@ -64,10 +64,7 @@ def decode_cursor(
         key, same_direction = None, False
     wanted = kind or (int, str)
     if not isinstance(key, wanted) or isinstance(key, bool) or not same_direction:
-        raise InvalidInput(
-            "the cursor is not one this list gave",
-            suggestion="send the next_cursor of the previous page unchanged, or none",
-        )
+        raise InvalidInput.coded("svc_cursor_foreign")
     return key
 
 

@@ -2,9 +2,11 @@
 and nowhere else: domain errors, request validation, 401, 404/405, 413 and the unexpected.
 
 A problem carries the RFC's members (type, title, status, detail, instance) and Sluice's
-extensions: `error` (the code), `suggestion` (worded for an API client: a route or a
-field, never a CLI command), `reasons` (rule, column, level) and, for validation, `errors`
-(where and what, never the submitted value). The OpenAPI document says the same.
+extensions: `error` (the code), `code` and `figures` (the sentence's code and the facts
+`detail` was made from, when it has them), `suggestion` (worded for an API client: a
+route or a field, never a CLI command), `reasons` (rule, column, level) and, for
+validation, `errors` (where and what, never the submitted value). The OpenAPI document
+says the same.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ ROUTES: dict[Step, str] = {
     Step.APPROVE_AS_EXCEPTION: "approve them with exception: true and a written reason, or deny",
     Step.SHOW_FINDINGS: "see GET /api/v1/review/jobs/{{job_id}} for the findings",
     Step.LIST_PRODUCTS: "see GET /api/v1/products",
-    Step.VERIFY_LOG: "see GET /api/v1/audit/verify",
+    Step.VERIFY_LOG: "verify it in full with POST /api/v1/audit/verifications",
     Step.EXPORT_PUBLIC_KEY: "fetch it from GET /api/v1/audit/pubkey",
 }
 
@@ -69,16 +71,16 @@ HTTP_PROBLEMS: dict[str, tuple[int, str]] = {
 
 
 def problem(
-    code: str, status: int, detail: str, instance: str | None = None, **extensions: Any
+    error: str, status: int, detail: str, instance: str | None = None, **extensions: Any
 ) -> ProblemOut:
-    """One problem document; `None` extensions are left out."""
-    title = HTTP_PROBLEMS.get(code, (status, code.replace("_", " ").capitalize()))[1]
+    """One problem document, `error` its kind's code; `None` extensions are left out."""
+    title = HTTP_PROBLEMS.get(error, (status, error.replace("_", " ").capitalize()))[1]
     body: dict[str, Any] = {
-        "type": TYPE_PREFIX + code,
+        "type": TYPE_PREFIX + error,
         "title": title,
         "status": status,
         "detail": detail,
-        "error": code,
+        "error": error,
     }
     if instance is not None:
         body["instance"] = instance
@@ -105,6 +107,8 @@ def error_body(error: SluiceError, instance: str | None = None) -> ProblemOut:
         instance,
         suggestion=suggestion or None,
         reasons=reasons,
+        code=error.message_code,
+        figures=error.figures,
     )
 
 

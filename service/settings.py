@@ -12,6 +12,7 @@ from core.home import Home
 from gate.disclosure import DisclosureRules
 from gate.output_limits import OutputLimits
 from jobs.settings import JobSettings
+from operators.lockout import Lockout
 from policies.complexity import QueryBudget
 from sandbox.limits import Limits
 
@@ -42,6 +43,11 @@ class Settings(BaseSettings):
     # How long a worker's claim on a job lasts without a heartbeat (see jobs.worker).
     worker_lease_seconds: int = 60
     max_request_bytes: int = 2_000_000
+    # Wrong passwords or one-time codes for one name within the window that lock it
+    # (operators.lockout), and for how long.
+    login_max_failures: int = 5
+    login_failure_minutes: int = 15
+    login_lockout_minutes: int = 15
     # The policy analysis's budget (policies.complexity) and what the gate agrees to read
     # of one output (gate.output_limits); docs/hardening.md lists them all.
     policy_max_query_chars: int = 100_000
@@ -100,6 +106,11 @@ class Settings(BaseSettings):
             output_limits=OutputLimits(
                 self.output_max_rows, self.output_max_cells, self.output_max_bytes
             ),
+        )
+
+    def login_lockout(self) -> Lockout:
+        return Lockout(
+            self.login_max_failures, self.login_failure_minutes, self.login_lockout_minutes
         )
 
     def query_budget(self) -> QueryBudget:

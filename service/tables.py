@@ -1,6 +1,8 @@
 """Imports every package's table module so `Base.metadata` knows the whole schema."""
 
 import audit_log.records  # noqa: F401
+import audit_log.verification_runs  # noqa: F401
+import catalog.ingest_runs  # noqa: F401
 import catalog.records  # noqa: F401
 import gate.records  # noqa: F401
 import jobs.leases  # noqa: F401

@@ -73,6 +73,12 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[object]:
     return result
 
 
+@pytest.fixture(autouse=True)
+def english_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI speaks the tester's locale: tests read its English unless one chooses."""
+    monkeypatch.setenv("SLUICE_LANG", "en")
+
+
 @pytest.fixture(scope="session")
 def demo_files(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, Path]]:
     """Synthetic raw files, made once per test session (a few thousand rows)."""

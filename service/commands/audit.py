@@ -45,7 +45,7 @@ def _verifier(pubkey: Path | None) -> Verifier:
 
     if pubkey is not None:
         if not pubkey.is_file():
-            raise InvalidInput(f"public key file {pubkey} does not exist; check the path")
+            raise InvalidInput.coded("cli_pubkey_file_missing", path=str(pubkey))
         return load_verifier(pubkey.read_bytes())
     return load_verifier(domain().home.public_key_path.read_bytes())
 
@@ -84,22 +84,20 @@ def audit_verify(
     from audit_log import check_proof, verify_export
 
     if file is not None and proof is not None:
-        raise InvalidInput("give --file or --proof, not both")
+        raise InvalidInput.coded("cli_file_or_proof")
     kept = _kept(witness) if witness is not None else []
     if file is not None:
         if not file.is_file():
-            raise InvalidInput(f"export file {file} does not exist; check the path")
+            raise InvalidInput.coded("cli_export_file_missing", path=str(file))
         _finish(verify_export(file, _verifier(pubkey), kept=kept).to_dict(), as_json)
         return
     if proof is not None:
         try:
             document = json.loads(read_text(proof, "proof"))
         except json.JSONDecodeError:
-            raise InvalidInput(
-                f"{proof} is not JSON; give a file from `sluice audit prove`"
-            ) from None
+            raise InvalidInput.coded("cli_proof_not_json", path=str(proof)) from None
         if not isinstance(document, dict):
-            raise InvalidInput(f"{proof} is not a proof document")
+            raise InvalidInput.coded("cli_not_a_proof", path=str(proof))
         _finish(check_proof(document, _verifier(pubkey)).to_dict(), as_json)
         return
     _verify_live(_verifier(pubkey) if pubkey or kept else None, kept, as_json)
@@ -144,10 +142,10 @@ def audit_witness(
     from audit_log import push_heads, read_witness_dir
 
     if (push is None) == (check is None):
-        raise InvalidInput("give one of --push DIR|URL or --check DIR")
+        raise InvalidInput.coded("cli_push_or_check")
     if check is not None:
         if not check.is_dir():
-            raise InvalidInput(f"witness folder {check} does not exist; check the path")
+            raise InvalidInput.coded("cli_witness_missing", path=str(check))
         _verify_live(_verifier(None), read_witness_dir(check), as_json)
         return
     assert push is not None

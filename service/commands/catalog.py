@@ -53,7 +53,7 @@ def catalog_ingest(
     d = domain()
     spec = load_schema(schema)
     if not file.exists():
-        raise InvalidInput(f"data file {file} does not exist; check the path")
+        raise InvalidInput.coded("cli_data_file_missing", path=str(file))
     with progress(f"ingest {spec.dataset}", 1, as_json) as step:
 
         def say(text: str) -> None:

@@ -6,6 +6,7 @@ that a group's `--help` loads only typer (the signatures use builtins only).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -34,8 +35,18 @@ def domain() -> Domain:
     return open_domain(Settings())
 
 
+# A missing input file, by what the file holds: one code each, so none is worded in English.
+_FILE_MISSING: dict[str, Callable[[str], InvalidInput]] = {
+    "SQL": lambda path: InvalidInput.coded("cli_sql_file_missing", path=path),
+    "notebook": lambda path: InvalidInput.coded("cli_notebook_file_missing", path=path),
+    "proof": lambda path: InvalidInput.coded("cli_proof_file_missing", path=path),
+    "kept heads": lambda path: InvalidInput.coded("cli_heads_file_missing", path=path),
+}
+
+
 def read_text(path: Path, what: str) -> str:
+    """The text of an input file; `what` is one of `_FILE_MISSING`'s kinds."""
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InvalidInput(f"{what} file {path} does not exist; check the path") from None
+        raise _FILE_MISSING[what](str(path)) from None

@@ -27,7 +27,7 @@ def _token(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
-        raise InvalidInput(f"key file {path} does not exist") from None
+        raise InvalidInput.coded("cli_key_file_missing", path=str(path)) from None
 
 
 @interfaces_app.command("list")
@@ -68,7 +68,9 @@ def interfaces_create(
     try:
         spec = json.loads(definition.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise InvalidInput(f"cannot read the definition {definition}: {error}") from None
+        raise InvalidInput.coded(
+            "cli_definition_unreadable", path=str(definition), detail=str(error)
+        ) from None
     d = domain()
     with d.transaction() as session:
         data = create_interface(
@@ -268,10 +270,7 @@ def disclosure_verify(
 
     key = load_public_key(public_key.read_bytes())
     if not isinstance(key, Ed25519PublicKey):
-        raise InvalidInput(
-            "annual disclosures are signed with the domain's Ed25519 key",
-            suggestion="give the domain's Ed25519 public key (keys/domain.pub), not its SM2 key",
-        )
+        raise InvalidInput.coded("cli_disclosure_key")
     problems = verify_report(file.read_bytes(), key)
     emit({"ok": not problems, "problems": problems}, as_json, "\n".join(problems) or "verified")
     if problems:

@@ -42,7 +42,7 @@ def jobs_submit(
     from service.commands.worker import run_spark_job
 
     if (sql is None) == (notebook is None):
-        raise InvalidInput("give exactly one of --sql FILE or --notebook FILE")
+        raise InvalidInput.coded("cli_sql_or_notebook")
     d = domain()
     settings = d.settings.job_settings()
     planned = None

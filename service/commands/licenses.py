@@ -132,7 +132,7 @@ def _date(text: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise InvalidInput(f"{option} {text!r} is not a date; use YYYY-MM-DD") from None
+        raise InvalidInput.coded("cli_option_not_date", option=option, text=text) from None
 
 
 def _shown(session: Session, record: License) -> dict:

@@ -45,7 +45,7 @@ def basis(
         try:
             items[item.strip()] = float(value)
         except ValueError:
-            raise InvalidInput(f"--cost {text!r} is not ITEM=YUAN, e.g. compute=600") from None
+            raise InvalidInput.coded("cli_cost_form", text=text) from None
     if not items:
         items = {"other": price}
     return PricingBasis(items, margin, sme, public)
@@ -77,7 +77,7 @@ def products_add(
     try:
         term = date.fromisoformat(term_until) if term_until else None
     except ValueError:
-        raise InvalidInput(f"--term-until {term_until!r} is not YYYY-MM-DD") from None
+        raise InvalidInput.coded("cli_term_until_form", text=term_until) from None
     d = domain()
     pricing = basis(cost, price, margin, sme_discount, public_interest_discount)
     with d.transaction() as session:

@@ -33,16 +33,13 @@ def _domain_key(pubkey: Path | None) -> Any:
         try:
             return domain().home.public_key()
         except NotFound:
-            raise InvalidInput(
-                "no Sluice domain here to take the public key from; give the domain's public "
-                "key with --pubkey FILE (the authority publishes it with `sluice audit pubkey`)"
-            ) from None
+            raise InvalidInput.coded("cli_no_domain_for_key") from None
     try:
         return load_public_key(pubkey.read_bytes())
     except OSError:
-        raise InvalidInput(f"cannot read public key {pubkey}; check the path") from None
+        raise InvalidInput.coded("cli_pubkey_unreadable", path=str(pubkey)) from None
     except ValueError:
-        raise InvalidInput(f"{pubkey} is not an Ed25519 or SM2 public key in PEM form") from None
+        raise InvalidInput.coded("cli_pubkey_form", path=str(pubkey)) from None
 
 
 def _summary(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -93,12 +90,12 @@ def releases_open(
     private = load_private_key(key.read_bytes()) if key is not None else None
     manifest, files = open_package(package, _domain_key(pubkey), private)
     if out.exists() and any(out.iterdir()):
-        raise InvalidInput(f"{out} is not empty; give a new folder")
+        raise InvalidInput.coded("cli_out_not_empty", path=str(out))
     root = out.resolve()
     for name, data in files.items():
         target = (root / name).resolve()
         if root not in target.parents:
-            raise InvalidInput(f"refusing to write {name!r} outside {out}")
+            raise InvalidInput.coded("cli_write_outside", name=name, path=str(out))
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     written = {"job": manifest.get("job"), "files": sorted(files), "out": str(out)}
@@ -177,7 +174,7 @@ def keys_add(
     try:
         pem = key.read_bytes()
     except OSError:
-        raise InvalidInput(f"cannot read {key}; check the path") from None
+        raise InvalidInput.coded("cli_key_unreadable", path=str(key)) from None
     with domain().transaction() as session:
         data = register_key(session, operator, pem, admin(), cipher).to_dict()
     emit(data, as_json, f"{operator}: key {data['fingerprint'][:16]}… ({data['cipher']})")

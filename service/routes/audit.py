@@ -1,7 +1,10 @@
 """The regulator's read-only view of the audit log: entries, alerts, heads, proofs, checks.
 
 Regulators only (and admins). Nothing here changes the domain; a failed
-verification is recorded by the system as an alert, as any failure is.
+verification is recorded by the system as an alert, as any failure is. A full
+verification reads the whole log, so it never runs inside a request: POST
+/verifications starts one in the background, and GET /verify answers at once from
+the signed head and the latest full result.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from audit_log import (
@@ -20,8 +23,6 @@ from audit_log import (
     list_alerts,
     list_entries,
     list_heads,
-    record_failed_verification,
-    verify_store,
 )
 from core.errors import NotFound
 from service.deps import DomainDep, RegulatorDep, SessionDep
@@ -30,9 +31,11 @@ from service.schemas.audit import (
     AuditEntryOut,
     ConsistencyProof,
     InclusionProof,
+    LogStatusOut,
     TreeHeadOut,
-    VerificationOut,
+    VerificationRunOut,
 )
+from service.verifications import badge, start_verification, verification
 
 # ids are database integers: anything past them is refused as input, not a 500
 OptionalId = Annotated[int | None, Query(ge=1, le=2_147_483_647)]
@@ -120,7 +123,7 @@ def audit_heads(
 def audit_latest_head(_who: RegulatorDep, s: SessionDep) -> TreeHeadOut:
     head = latest_head(s)
     if head is None:
-        raise NotFound("no tree head is signed yet; one is written every few entries")
+        raise NotFound.coded("svc_no_tree_head")
     return TreeHeadOut.model_validate(head.to_dict())
 
 
@@ -145,11 +148,42 @@ def audit_consistency(
 
 
 @router.get("/verify")
-def audit_verify(_who: RegulatorDep, s: SessionDep, d: DomainDep) -> VerificationOut:
-    result = verify_store(s, unsigned_seconds=2 * d.settings.audit_head_seconds)
-    if not result.ok:
-        record_failed_verification(s, result.first_bad_seq, result.problem, "api")
-    return VerificationOut.model_validate(result.to_dict())
+def audit_verify(_who: RegulatorDep, s: SessionDep) -> LogStatusOut:
+    """At once, without reading the log: the latest signed head's signature, the entries
+    after it, and the latest full verification (start one with POST /verifications)."""
+    status = badge(s)
+    latest, last = status.pop("full"), status.pop("last_result")
+    return LogStatusOut.model_validate(
+        {**status, "latest": _run(latest) if latest["id"] else None, "last_result": _run(last)}
+    )
+
+
+STARTED = (
+    "Accepted: a full verification runs in the background; follow it at Location. If one "
+    "is already running, that one is answered instead of starting another (docs/api.md)."
+)
+RunId = Annotated[str, Path(min_length=1, max_length=32)]
+
+
+@router.post("/verifications", status_code=202, response_description=STARTED)
+def audit_verification_start(
+    who: RegulatorDep, d: DomainDep, response: Response
+) -> VerificationRunOut:
+    """Start a full verification of the live log: every entry's hash, the Merkle tree and
+    every signed head; a fault it finds is also raised as an alert."""
+    check, _new = start_verification(d, who.name, "api")
+    response.headers["Location"] = f"/api/v1/audit/verifications/{check.id}"
+    return VerificationRunOut.model_validate(check.to_dict())
+
+
+@router.get("/verifications/{run_id}")
+def audit_verification(run_id: RunId, _who: RegulatorDep, d: DomainDep) -> VerificationRunOut:
+    """A full verification's progress and, once `done`, its result."""
+    return VerificationRunOut.model_validate(verification(d, run_id).to_dict())
+
+
+def _run(check: dict | None) -> VerificationRunOut | None:
+    return None if check is None else VerificationRunOut.model_validate(check)
 
 
 @router.get("/pubkey", response_class=PlainTextResponse)

@@ -65,8 +65,8 @@ def dataset(name: Name, who: Anyone, s: SessionDep) -> DatasetOut:
         return DatasetOut.model_validate(get_dataset(s, name).to_dict())
     found = [d for d in catalog_for(s, who) if d["name"] == name]
     if not found:
-        raise NotFound(
-            f"no dataset {name} under your licences", suggestion="see GET /api/v1/datasets"
+        raise NotFound.coded(
+            "dataset_not_licensed", suggestion="see GET /api/v1/datasets", name=name
         )
     return DatasetOut.model_validate(found[0])
 

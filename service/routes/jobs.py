@@ -56,6 +56,14 @@ class JobRequest(BaseModel):
     sql: str = Field(min_length=1, max_length=100_000)
 
 
+class JobSubmission(JobRequest):
+    engine: str | None = Field(
+        default=None,
+        max_length=20,
+        description="duckdb or spark; without it the licence's, then the dataset's default",
+    )
+
+
 def owned_license(session: Session, license_id: int, who: Principal) -> None:
     """Another company's license is not found (its existence is not revealed)."""
     scoped_license(session, license_id, who)
@@ -81,7 +89,12 @@ def dry_run(domain: Domain, who: Principal, license_id: int, sql: str) -> Policy
 
 
 def start_submitted(
-    domain: Domain, who: Principal, license_id: int, background: BackgroundTasks, **source: str
+    domain: Domain,
+    who: Principal,
+    license_id: int,
+    background: BackgroundTasks,
+    engine: str | None = None,
+    **source: str,
 ) -> dict[str, Any]:
     """Record the job through `jobs.submit` (committed before its run is scheduled), then
     run it in the background; Spark jobs wait for a `sluice worker`, as from the CLI.
@@ -90,7 +103,7 @@ def start_submitted(
     sql = source.get("sql")
     planned = planned_query(domain, who, license_id, sql) if sql is not None else None
     with domain.transaction() as s:
-        job = submit(s, license_id, who, settings, planned=planned, **source)
+        job = submit(s, license_id, who, settings, planned=planned, engine=engine, **source)
         created, engine = job.to_dict(for_operator=True), job.engine
     if created["status"] == "queued" and engine != "spark":
         background.add_task(run, domain.sessions, domain.home, created["id"], settings)
@@ -98,16 +111,16 @@ def start_submitted(
 
 
 def submit_sql_job(
-    domain: Domain, who: Principal, body: JobRequest, background: BackgroundTasks
+    domain: Domain, who: Principal, body: JobSubmission, background: BackgroundTasks
 ) -> dict[str, Any]:
-    return start_submitted(domain, who, body.license_id, background, sql=body.sql)
+    return start_submitted(domain, who, body.license_id, background, body.engine, sql=body.sql)
 
 
 def submit_notebook(
     domain: Domain, who: Principal, license_id: int, notebook: bytes, background: BackgroundTasks
 ) -> dict[str, Any]:
     if len(notebook) > MAX_NOTEBOOK_BYTES:
-        raise InvalidInput(f"the notebook is over {MAX_NOTEBOOK_BYTES} bytes; make it smaller")
+        raise InvalidInput.coded("job_notebook_too_large", limit=MAX_NOTEBOOK_BYTES)
     text = notebook.decode("utf-8", "replace")
     return start_submitted(domain, who, license_id, background, notebook=text)
 
@@ -145,7 +158,7 @@ def package_response(session: Session, domain: Domain, job_id: int, who: Princip
     job = get_job(session, job_id, company_scope(who))
     release = release_of(session, job.id)
     if release is None:
-        raise NotFound(f"job {job_id} has no release yet; it is {job.status}")
+        raise NotFound.coded("job_not_released", job_id=job_id, status=str(job.status))
     return FileResponse(
         domain.home.root / release.package_path,
         media_type="application/zip",
@@ -175,7 +188,7 @@ def accepted(response: Response, created: dict[str, Any]) -> JobOut:
 
 @router.post("/jobs", status_code=202, response_description=SUBMITTED)
 def post_job(
-    body: JobRequest,
+    body: JobSubmission,
     who: OperatorDep,
     domain: DomainDep,
     background: BackgroundTasks,

@@ -139,7 +139,7 @@ def manifest(product_id: Id, s: SessionDep, domain: DomainDep) -> SignedManifest
     """The release's signed manifest and the domain's public key, to verify offline."""
     release = s.get(Release, get_product(s, product_id).release_id)
     if release is None:
-        raise NotFound(f"product {product_id} has no release behind it")
+        raise NotFound.coded("product_no_release", product_id=product_id)
     return SignedManifestOut.model_validate(signed_manifest(domain.home, release))
 
 

@@ -103,5 +103,5 @@ def get_package(release_id: Id, who: Receiver, s: SessionDep, domain: DomainDep)
     release = _visible_release(s, release_id, who)
     path = domain.home.root / release.package_path
     if not path.is_file():
-        raise NotFound(f"the package of release {release_id} is missing from the domain")
+        raise NotFound.coded("svc_package_missing", release_id=release_id)
     return FileResponse(path, media_type="application/zip", filename=path.name)

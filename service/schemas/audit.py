@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from service.schemas import Out
 
-__all__ = ["AuditEntryOut", "ConsistencyProof", "InclusionProof", "TreeHeadOut", "VerificationOut"]
+__all__ = [
+    "AuditEntryOut",
+    "ConsistencyProof",
+    "InclusionProof",
+    "LogStatusOut",
+    "TreeHeadOut",
+    "VerificationOut",
+    "VerificationRunOut",
+]
 
 
 class AuditEntryOut(Out):
@@ -70,3 +79,39 @@ class VerificationOut(Out):
     heads: int
     unsigned_tail: int
     witnessed: int
+
+
+class VerificationRunOut(Out):
+    """One full verification of the live log, run in the background: its progress while
+    it runs (`checked` of `total` entries) and, once `done`, its `result`. `failed` means
+    it stopped without a result (the check itself failed, or the server running it
+    stopped: `interrupted`), never that the log is at fault; a fault is `done` with
+    `result.ok` false."""
+
+    id: str
+    state: Literal["running", "done", "failed"]
+    checked: int
+    total: int
+    ok: bool | None
+    problem: str | None
+    started_by: str
+    source: str
+    started_at: datetime
+    finished_at: datetime | None
+    interrupted: bool
+    result: VerificationOut | None
+
+
+class LogStatusOut(Out):
+    """What can be said of the log at once, without verifying it in full: whether the
+    latest signed head's signature verifies with the domain key, how many entries came
+    after it, and the latest full verification (cached; none runs for this answer).
+    `ok` is true when the head verifies and the latest full result, if any, passed."""
+
+    ok: bool
+    entries: int
+    signed_head: TreeHeadOut | None
+    signed_head_ok: bool
+    after_head: int
+    latest: VerificationRunOut | None  # the latest started, perhaps still running
+    last_result: VerificationRunOut | None  # the latest with a result

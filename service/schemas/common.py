@@ -51,3 +51,5 @@ class ProblemOut(Sparse):
     reasons: list[ReasonOut] | None = None
     incident: str | None = None  # an unexpected failure: the id the audit entry keeps
     errors: list[FieldErrorOut] | None = None
+    code: str | None = None  # the sentence's code in core.messages, when it has one
+    figures: dict[str, Any] | None = None  # the facts `detail` was made from

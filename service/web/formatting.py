@@ -16,7 +16,17 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-__all__ = ["LOCAL_ZONE", "official_notice", "rule_label", "show_cell", "show_number", "show_time"]
+from markupsafe import Markup, escape
+
+__all__ = [
+    "LOCAL_ZONE",
+    "mark_data",
+    "official_notice",
+    "rule_label",
+    "show_cell",
+    "show_number",
+    "show_time",
+]
 
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 ZONE_LABEL = {"zh-CN": "北京时间", "en": "CST, UTC+8"}
@@ -115,3 +125,26 @@ def rule_label(code: str, t: Callable[[str], str]) -> str:
     catalog has one (`rule:<code>`), else the code itself, which the docs explain."""
     label = t(f"rule:{code}")
     return code if label == f"rule:{code}" else label
+
+
+def _reads_as_latin(name: str) -> bool:
+    """Whether a reader could take a name for an English word or code: three Latin
+    letters (a column, a digest) or a dotted or underscored code; `L3` or `n` not."""
+    letters = sum(c.isascii() and c.isalpha() for c in name)
+    return letters >= 3 or re.search(r"[A-Za-z][._]\w", name) is not None
+
+
+def mark_data(text: str, figures: Mapping[str, Any] | None) -> Markup:
+    """A worded sentence with the names and digests the domain supplied (a dataset's
+    column, a package's sha256) marked translate="no", and the code a catalog wording
+    quotes in backticks (`query()`) set as code: both are kept as given, not words a
+    Chinese reader should find translated."""
+    marked = str(escape(text))
+    names = {str(v) for v in (figures or {}).values() if isinstance(v, str)}
+    names = {str(escape(n)) for n in names if _reads_as_latin(n)}
+    if names:
+        found = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+        found = rf"(?<![A-Za-z0-9_.])(?:{found})(?![A-Za-z0-9_])"  # whole names, not inside one
+        marked = re.sub(found, r'<span translate="no">\g<0></span>', marked)
+    marked = re.sub(r"`([^`]+)`", r"<code>\1</code>", marked)
+    return Markup(marked)  # escaped text, escaped names, our own tags

@@ -24,6 +24,7 @@ from core.errors import PermissionDenied
 from operators.accounts import Principal, authenticate
 from service.domain import Domain
 from service.web.formatting import (
+    mark_data,
     official_notice,
     rule_label,
     show_cell,
@@ -33,6 +34,7 @@ from service.web.formatting import (
 from service.web.i18n import LANGUAGES, chosen, translator
 from service.web.notifications import notices_for
 from service.web.wording import (
+    Worded,
     check_words,
     error_label,
     error_words,
@@ -108,7 +110,8 @@ def need(*roles: str) -> Callable[..., Principal]:
         if who is None:
             raise LoginRequired(request.url.path)
         if who.role not in roles and who.role != "admin":
-            raise PermissionDenied(f"this page is for {' or '.join(roles)}; you are {who.role}")
+            needed = " or ".join(roles)
+            raise PermissionDenied.coded("page_role", roles=needed, role=str(who.role))
         return who
 
     return check
@@ -120,7 +123,7 @@ async def checked_form(request: Request) -> dict[str, Any]:
     token = request.cookies.get(TOKEN_COOKIE, "")
     sent = str(form.get("csrf", ""))
     if not token or not hmac.compare_digest(sent, csrf_for(request, token)):
-        raise PermissionDenied("the form is stale or came from elsewhere; reload the page")
+        raise PermissionDenied.coded("form_stale")
     return {k: v for k, v in form.multi_items()}
 
 
@@ -129,6 +132,28 @@ FormDep = Annotated[dict[str, Any], Depends(checked_form)]
 
 def language(request: Request) -> str:
     return chosen(request.cookies.get(LANG_COOKIE))
+
+
+def _marked(worded: Worded, said: Any) -> Worded:
+    """What the domain said, worded, with its figures marked as data and its quoted code
+    set as code (formatting.mark_data); `said` is the reason, finding or error."""
+    found = said.to_dict() if hasattr(said, "to_dict") else said
+    figures = getattr(said, "figures", None) or (found or {}).get("figures")
+    suggestion = worded.suggestion and mark_data(worded.suggestion, figures)
+    return Worded(mark_data(worded.message, figures), suggestion)
+
+
+def _names_in(value: Any) -> dict[str, str]:
+    """The strings a gate record holds (file names, sources), which its figures show as
+    data; an output's kind is worded instead."""
+    if isinstance(value, str):
+        return {value: value}
+    if isinstance(value, dict):
+        inner = (v for k, v in value.items() if k != "kind")
+        return {n: n for v in inner for n in _names_in(v)}
+    if isinstance(value, list):
+        return {n: n for v in value for n in _names_in(v)}
+    return {}
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -146,17 +171,20 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         "when": lambda value, seconds=False: show_time(value, lang, seconds=seconds),
         "num": show_number,
         "cell": lambda value: show_cell(value, lang),
-        "rule": lambda code: rule_label(code, translator(lang)),
-        "reason": lambda found: reason_words(found, translator(lang)),
-        "finding": lambda found: finding_words(found, translator(lang)),
-        "failure": lambda text: failure_words(text, translator(lang)),
-        "check": lambda found: check_words(found, translator(lang)),
-        "note": lambda text, coded=None: note_words(text, coded, translator(lang)),
-        "refusal": lambda error: error_words(error, translator(lang)),
+        "rule": lambda code: mark_data(rule_label(code, translator(lang)), None),
+        "reason": lambda found: _marked(reason_words(found, translator(lang)), found),
+        "finding": lambda found: _marked(finding_words(found, translator(lang)), found),
+        "failure": lambda text: mark_data(failure_words(text, translator(lang)), None),
+        "check": lambda found: mark_data(
+            check_words(found, translator(lang)), found.get("figures")
+        ),
+        "note": lambda text, coded=None: mark_data(note_words(text, coded, translator(lang)), None),
+        "refusal": lambda error: _marked(error_words(error, translator(lang)), error),
         "error_kind": lambda code: error_label(str(code), translator(lang)),
         "figure": lambda name: figure_label(name, translator(lang)),
-        "figures": lambda value: figures_text(
-            value, translator(lang), lambda v: show_cell(v, lang)
+        "figures": lambda value: mark_data(
+            figures_text(value, translator(lang), lambda v: show_cell(v, lang)),
+            _names_in(value),
         ),
     }
     if who is not None:

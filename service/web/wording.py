@@ -4,8 +4,9 @@ failures, provenance checks and error hints, in the reader's language.
 Domain objects carry a stable code and the figures their English sentence is made from;
 here each is worded from the language's catalog (`reason:<rule>`, `fix:<rule>`,
 `problem:<rule>`, `suggestion:<rule>`, `failure:<kind>`, `provenance:<check>[:failed]`,
-`step:<step>`), formatted with those figures. A code the catalog lacks, or a record
-written before it carried figures, keeps the domain's English.
+`step:<step>`, `message:<code>` for a coded error's sentence), formatted with those
+figures. A code the catalog lacks, or a record written before it carried figures, keeps
+the domain's English.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from typing import Any
 
 from core.errors import Reason, SluiceError
 from core.failures import FailureKind, JobFailure
+from core.messages import HINTS
 from jobs.records import ERROR_WITHHELD
 
 __all__ = [
     "Worded",
+    "catalog_label",
     "check_words",
     "error_label",
     "error_words",
@@ -53,7 +56,8 @@ def _from_catalog(key: str, figures: Mapping[str, Any], fallback: str, t: Transl
         return fallback
 
 
-def _label(key: str, fallback: str, t: Translate) -> str:
+def catalog_label(key: str, fallback: str, t: Translate) -> str:
+    """The catalog's words for `key`, else `fallback` (a code it does not word yet)."""
     label = t(key)
     return fallback if label == key else label
 
@@ -61,18 +65,27 @@ def _label(key: str, fallback: str, t: Translate) -> str:
 def figure_label(name: str, t: Translate) -> str:
     """A figure's or check's name (threshold, suppressed_share) in the reader's language;
     a rule's name where the figure is a count per rule (the gate's `counts`)."""
-    return _label(f"figure:{name}", _label(f"rule:{name}", name, t), t)
+    return catalog_label(f"figure:{name}", catalog_label(f"rule:{name}", name, t), t)
 
 
 def figures_text(value: Any, t: Translate, show: Callable[[Any], str]) -> str:
     """A gate record's figures (nested mappings and lists of them) with their names in
     the reader's language and their values as `show` writes cells."""
     if isinstance(value, Mapping):
-        parts = (f"{figure_label(str(k), t)}: {figures_text(v, t, show)}" for k, v in value.items())
+        parts = (
+            f"{figure_label(str(k), t)}: {_figure_value(k, v, t, show)}" for k, v in value.items()
+        )
         return "; ".join(parts)
     if isinstance(value, list) and any(isinstance(v, Mapping) for v in value):
         return " | ".join(figures_text(v, t, show) for v in value)
     return show(value)
+
+
+def _figure_value(name: Any, value: Any, t: Translate, show: Callable[[Any], str]) -> str:
+    """One figure's value; an output's kind (table, custom, model) is a word, not data."""
+    if name == "kind" and isinstance(value, str):
+        return catalog_label(value, value, t)
+    return figures_text(value, t, show)
 
 
 def reason_words(reason: Reason | Mapping[str, Any], t: Translate) -> Worded:
@@ -105,10 +118,10 @@ def failure_words(text: str, t: Translate) -> str:
     failure = JobFailure.parse(text)
     detail, key = failure.detail, f"failure:{failure.kind}"
     if failure.kind is FailureKind.LIMIT:
-        detail = _label(f"limit:{detail}", detail, t)
+        detail = catalog_label(f"limit:{detail}", detail, t)
     elif failure.kind is FailureKind.RULE:
         code = detail.split(":", 1)[0]
-        detail = _label(f"failure_rule:{code}", detail, t)
+        detail = catalog_label(f"failure_rule:{code}", detail, t)
     elif failure.kind is FailureKind.ERROR and detail.endswith(f"; {ERROR_WITHHELD}"):
         detail, key = detail.removesuffix(f"; {ERROR_WITHHELD}"), "failure:error:withheld"
     return _from_catalog(key, {"detail": detail}, str(text), t)
@@ -129,16 +142,38 @@ def check_words(check: Mapping[str, Any], t: Translate) -> str:
 
 def error_label(code: str, t: Translate) -> str:
     """An error's kind (`policy_denied`) in the reader's language, as refusals record it."""
-    return _label(f"error:{code}", code, t)
+    return catalog_label(f"error:{code}", code, t)
 
 
-def error_words(error: SluiceError, t: Translate) -> Worded:
-    """A refusal for a console page: the error's kind in words when the page's language
-    is not English; the next step the domain names, worded by the console."""
+# figures naming roles or states: worded one at a time ("authority or regulator")
+LABELLED_FIGURES = frozenset({"role", "roles", "status", "states", "to"})
+
+
+def _error_figures(error: SluiceError, t: Translate) -> dict[str, Any]:
+    """A coded error's figures, with the roles and states it names in the reader's language."""
+    figures = dict(error.figures or {})
+    for name in LABELLED_FIGURES & figures.keys():
+        roles = str(figures[name]).split(" or ")
+        figures[name] = t(" or ").join(catalog_label(role, role, t) for role in roles)
+    return figures
+
+
+def error_words(error: SluiceError, t: Translate, steps: str = "step") -> Worded:
+    """A refusal for a console page: the error's kind and, when it is coded, its sentence
+    in words when the page's language is not English; the next step the domain names,
+    worded by the console. An uncoded sentence keeps its English after the kind.
+
+    `steps` is the catalog's namespace for next steps: the console's (`step:`) name a
+    page, the CLI's (`cli_step:`) the command to type."""
+    sentence, suggestion = error.message, error.suggestion
+    if error.message_code is not None:
+        figures = _error_figures(error, t)
+        sentence = _from_catalog(f"message:{error.message_code}", figures, sentence, t)
+        if error.message_code in HINTS and suggestion:
+            suggestion = _from_catalog(f"hint:{error.message_code}", figures, suggestion, t)
     message = _from_catalog(f"error:{error.code}", {}, error.message, t)
     if message != error.message and not error.reasons:
-        message = t("{kind}: {message}", kind=message, message=error.message)  # keep the facts
-    suggestion = error.suggestion
+        message = t("{kind}: {message}", kind=message, message=sentence)  # keep the facts
     if error.step is not None:
-        suggestion = _from_catalog(f"step:{error.step}", {}, suggestion or "", t) or None
+        suggestion = _from_catalog(f"{steps}:{error.step}", {}, suggestion or "", t) or None
     return Worded(message, suggestion)

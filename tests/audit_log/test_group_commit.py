@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from audit_log import Actor, AuditAction, AuditEntry, verify_store
+from audit_log import Actor, AuditAction, AuditEntry, append, verify_store
+from audit_log.chain import append_many
+from audit_log.records import AuditEntryDataset, TreeHead
 from service.domain import Domain, open_domain
 from service.settings import Settings
 from tests.audit_log.conftest import open_log_domain
@@ -177,3 +179,66 @@ def test_group_commit_and_spans_on_postgresql(pg_domain: Domain) -> None:
         one_pass = verify_store(session, workers=1)
         spans = verify_store(session, workers=2, span_entries=30)
     assert one_pass.first_bad_seq == 77 and spans.to_dict() == one_pass.to_dict()
+
+
+def _batch() -> list:
+    """Entries that lean on each other: owners named then inherited (by subject and by
+    the job they name), datasets, denials that fire an alert, more than a head's worth."""
+    operator = Actor("li", "operator")
+    owner = {"operator_id": 3, "license": 5}
+    return [
+        (operator, AuditAction.JOB_SUBMITTED, "job:1", {**owner, "datasets": ["b", "a"]}),
+        (operator, AuditAction.TOKEN_USED, "job:1", {"n": 1}),
+        (Actor.system(), AuditAction.TOKEN_USED, "charge:1", {"job": 1}),
+        (operator, AuditAction.TOKEN_USED, "dataset:meters", {"dataset": "grid"}),
+        (operator, AuditAction.TOKEN_USED, "license:9", {"operator_id": 4}),
+        (operator, AuditAction.TOKEN_USED, "license:9", {"n": 2}),
+        *[(operator, AuditAction.JOB_DENIED, f"job:{n}", owner) for n in range(2, 7)],
+        (operator, AuditAction.TOKEN_USED, "job:6", {"n": 6}),
+    ]
+
+
+def _written(domain: Domain) -> tuple[list, list, list]:
+    """Everything but times and hashes: entries after the first (which names the domain's
+    home) with their index, datasets, head sizes."""
+    with domain.sessions() as session:
+        entries = session.execute(
+            select(
+                AuditEntry.seq,
+                AuditEntry.actor,
+                AuditEntry.action,
+                AuditEntry.subject,
+                AuditEntry.details,
+                AuditEntry.operator_id,
+                AuditEntry.license_id,
+            )
+            .where(AuditEntry.seq > 1)
+            .order_by(AuditEntry.seq)
+        ).all()
+        datasets = session.execute(
+            select(AuditEntryDataset.seq, AuditEntryDataset.dataset).order_by(
+                AuditEntryDataset.seq, AuditEntryDataset.dataset
+            )
+        ).all()
+        heads = session.scalars(select(TreeHead.size).order_by(TreeHead.size)).all()
+        assert verify_store(session).ok
+    return [tuple(e) for e in entries], [tuple(d) for d in datasets], list(heads)
+
+
+def test_a_batch_writes_what_one_append_at_a_time_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one_by_one = open_log_domain(tmp_path / "one", monkeypatch)
+    with one_by_one.transaction() as session:
+        seqs = [append(session, *pending).seq for pending in _batch()]
+    batched = open_log_domain(tmp_path / "batch", monkeypatch)
+    with batched.transaction() as session:
+        assert append_many(session, _batch()) == seqs
+    written = _written(batched)
+    assert written == _written(one_by_one)
+    entries, datasets, heads = written
+    assert (entries[2][5], entries[2][6]) == (3, 5)  # seq 4 inherits job:1's owner
+    assert (entries[5][5], entries[5][6]) == (4, 9)  # seq 7, from seq 6 still in memory
+    assert ("alert.repeated_denials", "job:6") in [(e[2], e[3]) for e in entries]
+    assert datasets == [(2, "a"), (2, "b"), (5, "grid"), (5, "meters")]
+    assert heads == [4, 8, 12]

@@ -209,16 +209,3 @@ def test_the_regulator_api_filters_proves_and_verifies(
     assert bad.status_code == 422 and bad.json()["error"] == "invalid_input"
     assert api.get(f"{base}/verify", headers=chen).json()["ok"]
     assert api.get(f"{base}/alerts", headers=chen).json()["items"] == []
-
-
-def test_failed_verification_over_the_api_shows_as_an_alert(
-    world: World, regulator_api: tuple[TestClient, dict[str, str]]
-) -> None:
-    api, headers = regulator_api
-    with world.domain.engine.begin() as connection:
-        connection.exec_driver_sql("DELETE FROM audit_entries WHERE seq = 3")
-    result = api.get("/api/v1/audit/verify", headers=headers["chen"]).json()
-    assert not result["ok"] and result["first_bad_seq"] == 3
-    alerts = api.get("/api/v1/audit/alerts?rule=verification_failed", headers=headers["chen"])
-    assert [a["details"]["first_bad_seq"] for a in alerts.json()["items"]] == [3]
-    assert alerts.json()["items"][0]["actor"] == "sluice"

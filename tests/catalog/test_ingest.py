@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime
@@ -27,6 +28,8 @@ from core.db import Base
 from core.errors import Conflict, InvalidInput, NotFound, SchemaInvalid
 from core.home import Home
 from core.levels import Level, Role
+from service.web.i18n import translator
+from service.web.wording import error_words
 
 ACTOR = Actor("liu.authority", "authority")
 ROWS = 2000
@@ -142,6 +145,24 @@ def test_schema_missing_a_level_is_refused() -> None:
     )
     with pytest.raises(SchemaInvalid, match="column 'fee' has no level"):
         parse_schema(raw)
+
+
+def test_a_refused_file_is_worded_in_chinese_in_full(
+    session: Session, home: Home, demo: tuple[Path, DatasetSchema], tmp_path: Path
+) -> None:
+    """The console words an ingest refusal from its code and figures: no English left."""
+    csv, schema = demo
+    frame = pd.read_csv(csv, dtype=str).drop(columns=["gas_fee"]).assign(bank_account="x")
+    changed = tmp_path / "changed.csv"
+    frame.to_csv(changed, index=False)
+    with pytest.raises(SchemaInvalid) as refused:
+        ingest(session, home, changed, schema, ACTOR)
+    worded = error_words(refused.value, translator("zh-CN")).message
+    assert "缺少字段 gas_fee；多出字段 bank_account" in worded
+    assert worded.startswith(f"数据字典或文件有误：changed.csv 与数据字典 {schema.dataset} 不符")
+    facts = rf"changed\.csv|{schema.dataset}|gas_fee|bank_account|desensitize: drop"
+    english = re.sub(facts, "", worded)
+    assert not re.search(r"[A-Za-z]{3,}", english), worded
 
 
 def test_file_columns_differing_from_schema_are_refused(

@@ -9,6 +9,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -115,8 +116,38 @@ def browser_factory(tmp_path) -> Iterator[object]:
 
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-# two or more English words in a row, outside code, data and inputs: an untranslated string
-ENGLISH = re.compile(r"(?<![\w/.-])[A-Za-z][a-z]+(?:[ ,'][A-Za-z][a-z]+)+(?![\w/.-])")
+# A Latin word on a Chinese page: three letters or more, or any dotted or underscored code
+# (`alert.near_identical_query`, `water_fee`). Digits may follow (`Ed25519`); a word glued
+# to other Latin text by `.`, `_`, `-` or `/` is read whole, so a path or file name is one.
+LATIN_WORD = re.compile(r"(?<![A-Za-z0-9_./-])[A-Za-z][A-Za-z0-9]*(?:[._/-][A-Za-z0-9]+)*")
+CODE_MARK = re.compile(r"[._]")
+# Terms that stay Latin in Chinese government and engineering writing, each a name or an
+# abbreviation with no settled Chinese wording (ε, δ and L1-L4 are not Latin words here).
+ALLOWED_LATIN = frozenset(
+    {
+        "API",  # 应用程序接口: the abbreviation is what documents print
+        "CSV",  # file formats are named by their abbreviation
+        "XLSX",
+        "JSON",
+        "YAML",
+        "Parquet",
+        "HTTP",
+        "HTTPS",
+        "URL",
+        "SQL",  # the query language the operator writes
+        "SHA-256",  # digest algorithms go by their standard's name, as SM3 does
+        "UTF-8",  # the character encoding, by its standard's name
+        "DuckDB",  # engines: product names
+        "Spark",
+        "UTC",  # the time standard, as printed on every timestamp
+        "CPU",  # 中央处理器: limits and budgets name it so
+        "PEM",  # key file formats and standards go by their names
+        "RFC",
+        "Python",  # software named in a build's or a notebook's refusal: product names
+        "Jupyter",
+        "Debian",
+    }
+)
 # values the test world itself holds (a licence's purpose, reviewers' written reasons in
 # tests.products.conftest), not interface text
 WORLD_DATA = {"test scenario", "checks passed", "duplicate run"}
@@ -124,28 +155,92 @@ WORLD_DATA = {"test scenario", "checks passed", "duplicate run"}
 RAW_KEY = re.compile(
     r"\b(?:rule|reason|fix|problem|suggestion|failure|provenance|step|figure|limit|error):[a-z_]+"
 )
-VISIBLE_TEXT = """() => {
-  const skip = new Set(["CODE", "PRE", "SCRIPT", "STYLE", "TEXTAREA", "OPTION", "TITLE"]);
+# Elements whose text is not interface text: code, data and the machinery of the page.
+# An element may also say so itself: translate="no" or data-raw, for genuine data
+# (dataset and column names, SQL, ids, hashes, file names).
+SKIPPED_TAGS = frozenset({"code", "pre", "kbd", "samp", "script", "style", "textarea", "title"})
+VISIBLE_TEXT = """(skipped) => {
+  const skip = new Set(skipped);
+  const raw = (el) => skip.has(el.tagName.toLowerCase()) || el.getAttribute("translate") === "no"
+    || el.hasAttribute("data-raw");
   const texts = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     let el = node.parentElement, hidden = false;
-    for (; el; el = el.parentElement) { if (skip.has(el.tagName)) { hidden = true; break; } }
+    for (; el; el = el.parentElement) { if (raw(el)) { hidden = true; break; } }
     if (!hidden && node.textContent.trim()) { texts.push(node.textContent); }
   }
   return texts;
 }"""
 
 
+def visible_texts(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """The text nodes of a page in a browser, without code, data and marked data."""
+    texts: list[str] = page.evaluate(VISIBLE_TEXT, sorted(SKIPPED_TAGS))
+    return texts
+
+
+def english_words(text: str) -> set[str]:
+    """The Latin words in one piece of interface text that a Chinese reader would meet
+    untranslated: any code, and any word of three letters or more not in ALLOWED_LATIN."""
+    for phrase in WORLD_DATA:
+        text = text.replace(phrase, " ")
+    found = set()
+    for word in LATIN_WORD.findall(text):
+        letters = sum(c.isalpha() for c in word)
+        if CODE_MARK.search(word) or (letters >= 3 and word not in ALLOWED_LATIN):
+            found.add(word)
+    return found
+
+
 def untranslated(page) -> set[str]:  # type: ignore[no-untyped-def]
-    """English phrases on a page's interface text (code, data and inputs left out)."""
-    texts = page.evaluate(VISIBLE_TEXT)
-    return {p for text in texts for p in ENGLISH.findall(text) if p not in WORLD_DATA}
+    """English words in a page's interface text (code, data and marked data left out)."""
+    return {w for text in visible_texts(page) for w in english_words(text)}
+
+
+# elements without an end tag: they hold no text and never close
+VOID_TAGS = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
+)
+
+
+class _VisibleText(HTMLParser):
+    """The text of an HTML page as VISIBLE_TEXT reads it in a browser."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+        self._open: list[tuple[str, bool]] = []  # (tag, its text is left out)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in VOID_TAGS:
+            return
+        named = dict(attrs)
+        raw = tag in SKIPPED_TAGS or named.get("translate") == "no" or "data-raw" in named
+        inherited = bool(self._open) and self._open[-1][1]
+        self._open.append((tag, raw or inherited))
+
+    def handle_endtag(self, tag: str) -> None:
+        # an end tag closes its element and any left open inside it (an omitted </li>)
+        if any(open_tag == tag for open_tag, _ in self._open):
+            while self._open.pop()[0] != tag:
+                pass
+
+    def handle_data(self, data: str) -> None:
+        if not (self._open and self._open[-1][1]) and data.strip():
+            self.texts.append(data)
+
+
+def untranslated_html(html: str) -> set[str]:
+    """English words in a served page's interface text, without a browser."""
+    parser = _VisibleText()
+    parser.feed(html)
+    return {w for text in parser.texts for w in english_words(text)}
 
 
 def raw_keys(page) -> set[str]:  # type: ignore[no-untyped-def]
     """Catalog keys (`rule:...`) anywhere in the page's interface text."""
-    return {key for text in page.evaluate(VISIBLE_TEXT) for key in RAW_KEY.findall(text)}
+    return {key for text in visible_texts(page) for key in RAW_KEY.findall(text)}
 
 
 @pytest.fixture

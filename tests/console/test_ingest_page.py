@@ -1,13 +1,18 @@
 """Ingest in the console: a real upload goes through catalog.ingest in the background,
 the page's progress reaches 100 % and the catalog shows the dataset with its rows; a
 bad schema or a bad file keeps the form, registers nothing and is audited; only the
-authority and the administrator reach the page."""
+authority and the administrator reach the page. Runs live in the database: a second
+server process shows the same progress and result, and a run whose process died is
+shown as interrupted, not as running forever."""
 
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import threading
+import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +22,9 @@ from sqlalchemy import select
 
 from audit_log.records import AuditEntry
 from catalog import get_dataset, list_datasets
+from catalog.ingest_runs import IngestRunRecord, begin_ingest_run
+from core.db import utcnow
+from core.runs import STALE_SECONDS, RunState
 from operators.accounts import add_operator
 from service.web.ingest_runs import INGEST_ACTION
 from tests.conftest import AUTHORITY, World
@@ -155,7 +163,7 @@ def test_a_bad_schema_is_refused_at_once_with_the_form_kept(
     unlevelled = schema.replace("    level: L1\n", "", 1)  # district's level left out
     assert unlevelled != schema
     before = _store_and_catalog(world)
-    for text, said in ((unlevelled, "level"), ("columns: [unclosed", "not valid YAML")):
+    for text, said in ((unlevelled, "没有分级"), ("columns: [unclosed", "不是有效的 YAML")):
         refused = _upload(client, csrf, data, None, schema_text=text)
         assert refused.status_code == 422 and 'id="problem"' in refused.text
         assert said in refused.text and 'id="ingest-form"' in refused.text
@@ -166,6 +174,10 @@ def test_a_bad_schema_is_refused_at_once_with_the_form_kept(
         files={"data": ("notes.txt", b"a,b\n1,2\n"), "schema": ("s.yaml", schema.encode())},
     )
     assert wrong_type.status_code == 422 and ".parquet" in wrong_type.text
+    assert "notes.txt</span>：入库仅支持 .csv（UTF-8）和 .parquet 文件" in wrong_type.text
+    assert (
+        "请选择 .csv 或 .parquet 文件" in wrong_type.text and "ingest reads" not in wrong_type.text
+    )
     other = _upload(client, csrf, data, schema, target="social_insurance")
     assert other.status_code == 422 and "enterprise_copy" in other.text
     assert _store_and_catalog(world) == before and _no_upload_left(world)
@@ -246,10 +258,85 @@ def test_the_console_stays_usable_while_a_file_is_read(
         assert (running["state"], running["done"], running["total"]) == ("running", 1000, ROWS)
         assert running["percent"] == 33
         again = _upload(client, csrf, *enterprises)  # the same dataset, while it runs
-        assert again.status_code == 409 and "already running" in again.text
+        assert again.status_code == 409 and "正在入库" in again.text  # the console's zh-CN
         login(TestClient(client.app, follow_redirects=False), tokens["wang"])
         with world.domain.transaction() as session:
             add_operator(session, "四明数科", AUTHORITY)
     finally:
         resume.set()
     assert _follow(client, location)["state"] == "done"
+
+
+def _second_server(world: World) -> TestClient:
+    """Another app over the same home: its own Domain, engine and memory."""
+    from service.api import create_app
+
+    return TestClient(create_app(world.domain.settings), follow_redirects=False)
+
+
+def _dead_run(world: World, dataset: str, silent: float) -> str:
+    """A run some process started and then stopped reporting on `silent` seconds ago."""
+    with world.domain.transaction() as session:
+        run = begin_ingest_run(session, "deadbeef00000001", "gao", dataset, "old.csv", False)
+        run.rows_done, run.rows_total = 100, ROWS
+        run.beat_at = utcnow() - timedelta(seconds=silent)
+        return run.id
+
+
+def test_a_second_server_follows_the_same_run_to_its_result(
+    client: TestClient, tokens: dict[str, str], world: World, enterprises: tuple[bytes, str]
+) -> None:
+    data, schema = enterprises
+    csrf = login(client, tokens["gao"])
+    started = _upload(client, csrf, data, schema)
+    assert started.status_code == 303
+    location = started.headers["location"]
+    other = _second_server(world)
+    login(other, tokens["gao"])
+    ended = _follow(other, location)  # followed only on the other server
+    assert ended["state"] == "done" and ended["version"] == 1
+    assert ended["done"] == ended["total"] == ROWS and ended["started_by"] == "gao"
+    assert client.get(f"{location}/progress").json() == ended
+    page = other.get(location).text
+    assert 'id="ingest-done"' in page and "enterprise_copy" in page
+    restarted = _second_server(world)  # a server started after the run ended
+    login(restarted, tokens["gao"])
+    assert restarted.get(f"{location}/progress").json() == ended
+
+
+def test_a_run_whose_process_died_is_shown_interrupted(
+    client: TestClient, tokens: dict[str, str], world: World, enterprises: tuple[bytes, str]
+) -> None:
+    run_id = _dead_run(world, "enterprise_copy", silent=STALE_SECONDS + 5)
+    login(client, tokens["gao"])
+    shown = client.get(f"{PAGE}/{run_id}/progress").json()
+    assert shown["state"] == "failed" and shown["interrupted"] is True
+    assert shown["code"] == "ingest_interrupted" and shown["done"] == 100
+    page = client.get(f"{PAGE}/{run_id}").text
+    assert 'id="problem"' in page and "中断" in page  # the form is back, with why
+    with world.domain.transaction() as session:  # the record itself is left as it was
+        assert session.get(IngestRunRecord, run_id).state == RunState.RUNNING
+
+
+def test_a_dead_run_does_not_block_the_dataset_but_a_live_one_does(
+    client: TestClient, tokens: dict[str, str], world: World, enterprises: tuple[bytes, str]
+) -> None:
+    data, schema = enterprises
+    csrf = login(client, tokens["gao"])
+    _dead_run(world, "enterprise_copy", silent=STALE_SECONDS + 5)
+    uploads = world.domain.home.root / "uploads"
+    left = uploads / ".ingest-dead" / "raw.csv"  # the dead run's upload, raw data
+    left.parent.mkdir(parents=True)
+    left.write_text("enterprise_id\n91330200MA2XXXXX00\n", "utf-8")
+    gone = time.time() - STALE_SECONDS - 5
+    os.utime(left.parent, (gone, gone))
+    started = _upload(client, csrf, data, schema)
+    assert started.status_code == 303
+    assert not left.parent.exists()  # swept by the next ingest
+    assert _follow(client, started.headers["location"])["state"] == "done"
+
+    with world.domain.transaction() as session:  # another process is ingesting it now
+        live = begin_ingest_run(session, "feedface00000002", "li", "social_live", "a.csv", False)
+        assert live.state == RunState.RUNNING
+    refused = _upload(client, csrf, data, schema.replace("enterprise_copy", "social_live"))
+    assert refused.status_code == 409 and 'id="problem"' in refused.text

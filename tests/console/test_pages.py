@@ -11,9 +11,14 @@ from pathlib import Path
 import pytest
 
 from audit_log import AuditAction, append
+from core.errors import InvalidInput
 from operators import close_token_use
 from operators.accounts import get_user
 from products.review import review
+from service.web.i18n import translator
+from service.web.pages.authority import amount, day
+from service.web.pages.operator import whole_number
+from service.web.wording import error_words
 from tests.conftest import AUTHORITY, World
 from tests.console.conftest import login
 
@@ -28,6 +33,33 @@ def test_every_template_string_has_a_chinese_translation() -> None:
         text = template.read_text("utf-8")
         used |= set(re.findall(r't\("([^"]+)"', text)) | set(re.findall(r"t\('([^']+)'", text))
     assert used and not used - set(catalog), sorted(used - set(catalog))
+
+
+def test_a_mistyped_form_field_is_named_in_either_language() -> None:
+    """Each field has its own sentence, so the Chinese names the field too, not in English."""
+    zh, en = translator("zh-CN"), translator("en")
+    mistyped = {
+        lambda: amount("abc", "epsilon"): "ε 预算须为数字，而非 'abc'",
+        lambda: amount("nan", "sme_discount", False): "中小微企业折扣须为有限数值",
+        lambda: amount("1,000", "compute", False): "成本项 compute 须为数字，而非 '1,000'",
+        lambda: day(
+            "2026-13-01", "term_start"
+        ): "期限起始日期须为日期（`YYYY-MM-DD`），而非 '2026-13-01'",
+        lambda: whole_number("0", "quantity"): "数量超出范围",
+    }
+    english = []
+    for call, chinese in mistyped.items():
+        with pytest.raises(InvalidInput) as refused:
+            call()
+        assert error_words(refused.value, zh).message == f"输入有误：{chinese}"
+        english.append(error_words(refused.value, en).message)
+    assert english == [
+        "the ε budget must be a number, not 'abc'",
+        "the SME discount must be a finite number",
+        "compute must be a number, not '1,000'",
+        "the start of the term must be a date (YYYY-MM-DD), not '2026-13-01'",
+        "the quantity is out of range",
+    ]
 
 
 def test_login_redirects_by_role_and_bad_tokens_are_refused(client, tokens) -> None:
@@ -46,7 +78,7 @@ def test_forms_without_the_csrf_token_change_nothing(client, tokens, world: Worl
     login(client, tokens["li"])
     body = {"license_id": str(world.license_id), "sql": QUERY}
     refused = client.post("/console/jobs", data=body)
-    assert refused.status_code == 403 and "stale" in refused.text
+    assert refused.status_code == 403 and "表单已过期" in refused.text  # zh-CN: stale form
     bearer = {"Authorization": f"Bearer {tokens['li']}"}
     assert client.get("/api/v1/jobs", headers=bearer).json()["items"] == []
 

@@ -14,9 +14,11 @@ import pytest
 
 from audit_log import Actor
 from core import errors
-from core.errors import NotFound, PolicyDenied, SluiceError, Step
+from core.errors import NotFound, PermissionDenied, PolicyDenied, SluiceError, Step
 from core.failures import FailureKind, JobFailure
+from core.messages import HINTS, MESSAGES, message_figures
 from gate.findings import PROBLEMS, SUGGESTIONS, WITHHELD, make_finding
+from gate.reasons import REASONS as GATE_REASONS
 from jobs.lifecycle import transition
 from jobs.queries import get_job
 from jobs.records import JobStatus, public_failure
@@ -36,12 +38,13 @@ from service.web.wording import (
     reason_words,
 )
 from tests.conftest import World
-from tests.console.conftest import login
+from tests.console.conftest import login, untranslated_html
 
 ROOT = Path(__file__).parents[2]
 ZH = json.loads((ROOT / "service" / "web" / "i18n" / "zh-CN.json").read_text("utf-8"))
 L3_PROJECTED = "SELECT water_fee FROM enterprise_utilities"
 L3_ENGLISH = "enterprise_utilities.water_fee (L3) would leave as row-level data"
+L3_FIELD = "enterprise_utilities.water_fee"
 
 
 def _figures(template: str | None) -> set[str]:
@@ -58,7 +61,7 @@ def _sluice_errors() -> list[type[SluiceError]]:
 
 
 # (catalog key, the figures the domain supplies for it)
-EVERY_REASON = {**REASONS, **PRODUCT_REASONS}
+EVERY_REASON = {**REASONS, **PRODUCT_REASONS, **GATE_REASONS}
 WORDINGS = [
     *((f"reason:{rule}", _figures(w.message)) for rule, w in EVERY_REASON.items()),
     *((f"fix:{rule}", _figures(w.suggestion)) for rule, w in EVERY_REASON.items() if w.suggestion),
@@ -71,6 +74,8 @@ WORDINGS = [
     *((f"provenance:{check}", _figures(ok)) for check, (ok, _) in CHECKS.items()),
     *((f"provenance:{check}:failed", _figures(bad)) for check, (_, bad) in CHECKS.items()),
     *((f"error:{cls.code}", set()) for cls in _sluice_errors()),
+    *((f"message:{code}", _figures(template)) for code, template in MESSAGES.items()),
+    *((f"hint:{code}", _figures(template)) for code, template in HINTS.items()),
     *((f"step:{step}", set()) for step in Step),
     *((f"limit:{field.name}", set()) for field in fields(Limits)),
     *((f"rule:{rule}", set()) for rule in [*EVERY_REASON, *PROBLEMS, WITHHELD["rule"]]),
@@ -87,7 +92,10 @@ def test_every_code_the_domain_emits_has_a_chinese_wording(key: str, supplied: s
 def test_the_registries_name_their_rules_apart() -> None:
     """Both registries word `reason:<rule>` from one catalog: a shared code would be
     worded with the other package's sentence."""
-    assert not REASONS.keys() & PRODUCT_REASONS.keys()
+    registries = [REASONS, PRODUCT_REASONS, GATE_REASONS]
+    for i, first in enumerate(registries):
+        for second in registries[i + 1 :]:
+            assert not first.keys() & second.keys()
 
 
 def test_policies_and_prices_make_reasons_only_through_the_registry() -> None:
@@ -142,7 +150,7 @@ def test_failures_are_worded_by_kind_with_the_limit_or_rule_named() -> None:
     t = translator("zh-CN")
     assert failure_words(JobFailure(FailureKind.LIMIT, "memory_mb"), t) == "达到沙箱限制：内存"
     no_outputs = JobFailure(FailureKind.RULE, "no_outputs: the notebook wrote nothing to /out")
-    assert failure_words(no_outputs, t) == "违反沙箱或队列规则：notebook 没有向 /out 写入任何文件"
+    assert failure_words(no_outputs, t) == "违反沙箱或队列规则：笔记本没有向 /out 写入任何文件"
     # an engine error, as its operator sees it: first words only, then a Chinese note
     seen = public_failure(JobFailure(FailureKind.ERROR, "ConversionException: '13800138000'"))
     assert seen is not None
@@ -173,11 +181,13 @@ def test_a_denied_query_reads_in_chinese_on_the_check_page(client, tokens, world
     csrf = login(client, tokens["li"])
     form = {"csrf": csrf, "license_id": str(world.license_id), "sql": L3_PROJECTED}
     zh = client.post("/console/jobs/check", data=form).text
-    assert "enterprise_utilities.water_fee（L3）将以行级数据出域" in zh
+    # the field is data, marked so (translate="no"); the sentence around it is Chinese
+    assert f'<span translate="no">{L3_FIELD}</span>（L3）将以行级数据出域' in zh
     assert L3_ENGLISH not in zh and "rule:" not in zh
     client.get("/lang/en?next=/console/jobs/new")
     en = client.post("/console/jobs/check", data=form).text
-    assert L3_ENGLISH in en and "将以行级数据出域" not in en
+    marked = L3_ENGLISH.replace(L3_FIELD, f'<span translate="no">{L3_FIELD}</span>')
+    assert marked in en and "将以行级数据出域" not in en
 
 
 def test_denied_and_failed_jobs_read_in_chinese(client, tokens, world: World) -> None:
@@ -246,3 +256,118 @@ def test_what_the_engine_did_is_noted_in_chinese(client, tokens, world: World) -
     client.get("/lang/en?next=/console/jobs/new")
     en = client.post("/console/jobs/check", data=form).text
     assert "differential privacy (ε=" in en and "差分隐私" not in en
+
+
+def test_a_coded_error_says_todays_english_and_carries_its_figures() -> None:
+    """The template makes the very sentence the raise made before it was coded."""
+    missing = NotFound.coded("job_missing", job_id=99)
+    assert missing.message == "no job with id 99"
+    assert (missing.message_code, missing.figures) == ("job_missing", {"job_id": 99})
+    assert message_figures("role_needed") == {"roles", "role"}
+    with pytest.raises(ValueError, match="figures"):
+        NotFound.coded("job_missing")  # a figure short: refused, not worded wrong
+    with pytest.raises(KeyError):
+        NotFound.coded("no_such_code")
+
+
+def test_a_coded_error_is_worded_in_chinese_with_its_roles() -> None:
+    zh = translator("zh-CN")
+    missing = NotFound.coded("job_missing", job_id=99)
+    assert error_words(missing, zh).message == "未找到：没有编号为 99 的任务"
+    refused = PermissionDenied.coded("role_needed", roles="reviewer or authority", role="operator")
+    assert error_words(refused, zh).message == (
+        "无权执行此操作：此操作需要审核员或数据主管部门角色；您的角色是运营单位"
+    )
+    en = translator("en")
+    assert (
+        error_words(refused, en).message
+        == "this needs the role reviewer or authority; you are operator"
+    )
+
+
+def test_not_found_and_refused_pages_have_no_english_sentence(client, tokens) -> None:
+    login(client, tokens["li"])
+    missing = client.get("/console/jobs/99999")
+    assert missing.status_code == 404
+    assert "没有编号为 99999 的任务" in missing.text
+    assert not untranslated_html(missing.text), untranslated_html(missing.text)
+    refused = client.get("/console/review")
+    assert refused.status_code == 403
+    assert "您的角色是运营单位" in refused.text
+    assert not untranslated_html(refused.text), untranslated_html(refused.text)
+    client.get("/lang/en?next=/console/jobs")
+    assert "no job with id 99999" in client.get("/console/jobs/99999").text
+
+
+def test_the_api_keeps_the_english_detail_and_adds_the_code(client, tokens) -> None:
+    headers = {"Authorization": f"Bearer {tokens['li']}"}
+    answer = client.get("/api/v1/jobs/99999", headers=headers)
+    assert answer.status_code == 404
+    body = answer.json()
+    assert body["detail"] == "no job with id 99999"
+    assert (body["error"], body["code"], body["figures"]) == (
+        "not_found",
+        "job_missing",
+        {"job_id": 99999},
+    )
+
+
+def test_a_hint_is_the_codes_own_next_step_in_either_language() -> None:
+    """A code with a registered hint brings its next step; the console words it."""
+    wrong = PermissionDenied.coded("password_wrong")
+    assert str(wrong) == "the name or password is wrong; try again"
+    worded = error_words(wrong, translator("zh-CN"))
+    assert (worded.suggestion, ZH["message:password_wrong"] in worded.message) == ("请重试", True)
+    with pytest.raises(ValueError, match="registered hint"):
+        PermissionDenied.coded("password_wrong", suggestion="something else")
+
+
+def test_every_hint_uses_only_its_messages_figures() -> None:
+    assert [code for code in HINTS if not _figures(HINTS[code]) <= message_figures(code)] == []
+
+
+def test_every_coded_raise_names_a_registered_code_with_its_figures() -> None:
+    """A typo in a code or a figure would only fail when that raise is reached; read
+    every `.coded(...)` call in the domain and the service instead."""
+    wrong = []
+    for path in sorted(ROOT.glob("*/**/*.py")):
+        if path.parts[len(ROOT.parts)] in ("tests", "bench", ".venv"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "coded"):
+                continue
+            code = node.args[0].value if node.args else None  # type: ignore[attr-defined]
+            named = {k.arg for k in node.keywords}
+            given = named - {"suggestion", "step"}
+            hinted_twice = code in HINTS and "suggestion" in named  # coded() refuses it
+            if code not in MESSAGES or given != message_figures(code) or hinted_twice:
+                wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} {code}")
+    assert not wrong, wrong
+
+
+# Errors built from a sentence rather than a code, each for a reason the console can live
+# with: library text (Click's usage line), a stored error rebuilt with its own code, and
+# refusals recorded in the audit log that no one reads as a sentence.
+UNCODED = {
+    "service/cli.py": "Click's own usage message",
+    "service/web/ingest_runs.py": "a stored failure rebuilt with its code and figures",
+    "service/problems.py": "a request refusal recorded, never shown",
+}
+ERROR_NAMES = {cls.__name__ for cls in _sluice_errors()}
+
+
+def test_every_error_the_domain_raises_is_coded_or_carries_worded_reasons() -> None:
+    """A sentence typed at the raise would reach a Chinese reader in English: errors are
+    made with `.coded(...)`, or carry reasons (each worded from its registry)."""
+    wrong = []
+    for path in sorted(ROOT.glob("*/**/*.py")):
+        relative = str(path.relative_to(ROOT))
+        if path.parts[len(ROOT.parts)] in ("tests", "bench", ".venv") or relative in UNCODED:
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) in ERROR_NAMES):
+                continue
+            has_reasons = len(node.args) > 1 or any(k.arg == "reasons" for k in node.keywords)
+            if not has_reasons:
+                wrong.append(f"{relative}:{node.lineno}")
+    assert not wrong, wrong

@@ -89,7 +89,11 @@ def test_a_dominant_value_no_longer_decides_whether_a_cell_appears() -> None:
     for fee in (50.0, 50_000.0):
         core = dominated_core(fee)
         shown[fee] = sum(len(release_dp(core, cells, noise, spec).table) for _ in range(300))
-    assert shown[50.0] == shown[50_000.0] == 0  # 10 units are below τ ≈ 27 either way
+    # 10 units are below τ ≈ 27.2 either way: the noisy count clears it with probability
+    # P(Laplace(2) ≥ 17.2) ≈ 9e-5 per run whatever the fee, so a run or two of 300 may
+    # show it by chance (at most 3: chance 1e-8); 300 of 300 suppressed-or-shown by the
+    # fee, as before issue 13, cannot pass
+    assert shown[50.0] <= 3 and shown[50_000.0] <= 3
     core = dominated_core(50_000.0).assign(__n=[200], __cnt__fee=[200])
     assert len(release_dp(core, cells, noise, spec).table) == 1  # and a big group shows
 

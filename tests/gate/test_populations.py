@@ -20,7 +20,10 @@ from gate.differencing import TablePopulations, table_populations
 from gate.findings import operator_gate
 from gate.populations import check_at_release, check_new, forget, keep, mark_released
 from gate.records import CellPopulation, PopulationPrefix, PopulationUnit
+from products.reasons import reason
 from service.domain import Domain
+from service.web.i18n import translator
+from service.web.wording import reason_words
 from tests.jobs.conftest import pg_domain, pg_server, pg_settings, pg_url  # noqa: F401
 
 THRESHOLD = 10
@@ -112,6 +115,12 @@ def test_at_release_only_released_cells_of_other_jobs_count(session: Session) ->
     mark_released(session, 1)
     [finding] = check_at_release(session, 2).findings
     assert finding.figures["earlier"] == "job 1 (released)" and finding.figures["difference"] == 1
+    # refused at release, the finding is a reason the console words from its figures
+    figures = {k: finding.figures[k] for k in ("earlier", "difference", "threshold", "groups")}
+    refused = reason("differencing", row=finding.row, **figures)
+    assert (refused.message, refused.suggestion) == (finding.message, finding.suggestion)
+    zh = reason_words(refused, translator("zh-CN")).message
+    assert zh.startswith("第 0 行，整表：所依据的群体与 job 1 (released) 之一只相差 1 个隐私单元")
 
 
 def test_the_stricter_of_two_thresholds_applies(session: Session) -> None:

@@ -14,6 +14,7 @@ from core.cells import AGGREGATES, CellKind
 from core.errors import InvalidInput
 from gate.disclosure import DisclosureRules
 from gate.findings import PROBLEMS, SUGGESTIONS
+from gate.reasons import REQUIREMENTS
 from gate.registry import (
     RULES,
     Cells,
@@ -28,6 +29,8 @@ from gate.registry import (
     unregister,
 )
 from gate.tables import CellSpec, check_table, companion_columns
+from service.web.i18n import translator
+from service.web.wording import reason_words
 
 
 # The newcomer's rule: no released count or sum above a configured ceiling.
@@ -122,6 +125,40 @@ def test_a_registered_rule_brings_its_parameter_weaker_check_strictest_and_alert
     with pytest.raises(InvalidInput, match="unknown disclosure rule"):
         DisclosureRules.from_dict({"max_cell_value": 10})
     assert alerts_for({"max_cell_value"}) == []
+
+
+def test_refused_rules_are_worded_in_chinese_from_their_figures() -> None:
+    """Each refused parameter is a reason of its own requirement's rule, so the console
+    says what it must be in Chinese; weaker values say how to opt in."""
+    zh = translator("zh-CN")
+    with pytest.raises(InvalidInput, match="threshold must be an integer >= 1") as bad:
+        DisclosureRules(threshold=0, p_ratio=2)
+    worded = [reason_words(r, zh) for r in bad.value.reasons]
+    assert [w.message for w in worded] == [
+        "threshold 必须是不小于 1 的整数",
+        "p_ratio 必须在 [0, 1) 范围内",
+    ]
+    with pytest.raises(InvalidInput, match="weaker than the defaults") as weaker:
+        DisclosureRules.from_dict({"threshold": 3})
+    [said] = [reason_words(r, zh) for r in weaker.value.reasons]
+    assert (said.message, said.suggestion) == (
+        "threshold 将弱于默认规则",
+        "如确需放宽，请明确列出：`allow_weaker=['threshold']`",
+    )
+
+
+def test_every_parameters_requirement_has_a_rule_of_its_own() -> None:
+    """A parameter whose requirement has no registered wording would be refused in
+    English only: register its requirement in gate.reasons beside the others."""
+    assert [p.name for p in parameters().values() if p.requirement not in REQUIREMENTS] == []
+    with registered(MAX_CELL_VALUE):  # unregistered requirement: still its own English
+        with pytest.raises(InvalidInput) as bad:
+            DisclosureRules(max_cell_value=-1)
+    [refused] = bad.value.reasons
+    assert (refused.rule, refused.message) == (
+        "disclosure_value",
+        "max_cell_value must be a number > 0",
+    )
 
 
 def test_registering_refuses_clashes_and_half_entries() -> None:

@@ -23,6 +23,8 @@ from jobs.records import Job
 from jobs.submit import submit
 from operators.records import License
 from service.domain import Domain
+from service.web.i18n import translator
+from service.web.wording import Worded, error_words
 from tests.conftest import AUTHORITY, World, build_world
 
 AVG_BY_DISTRICT = "SELECT district, AVG(water_fee) AS a FROM enterprise_utilities GROUP BY district"
@@ -255,9 +257,14 @@ def test_a_release_beyond_the_delta_budget_is_refused_with_its_reason(two_deltas
         license = session.get(License, two_deltas.license_id)
         assert license is not None
         # the ledger's own check, as a racer that passed the pre-check meets it
-        with pytest.raises(BudgetExhausted, match="δ=0 left, this query needs δ=1e-06"):
+        with pytest.raises(BudgetExhausted, match="δ=0 left, this query needs δ=1e-06") as late:
             charge(session, license, "late", 1.0, AUTHORITY, delta=KEY_DELTA)
         assert license.epsilon_spent == pytest.approx(2.0)  # nothing of the ε was taken
+    number = two_deltas.license_id
+    assert error_words(late.value, translator("zh-CN")) == Worded(
+        f"隐私预算不足：授权 {number} 剩余 δ=0，此查询需要 δ=1e-06（其分组键由差分隐私选取）",
+        "请按已声明公开类别的列分组（不消耗 δ），或向数据主管部门申请追加 δ",
+    )
 
 
 def test_a_crash_mid_charge_leaves_delta_and_epsilon_untouched(

@@ -9,6 +9,8 @@ from audit_log.records import AuditEntry
 from core.errors import InvalidInput, PermissionDenied
 from operators.accounts import HOST_ADMIN, get_user
 from operators.passwords import check_password, set_password
+from service.web.i18n import translator
+from service.web.wording import Worded, error_words
 from tests.conftest import World, run_cli
 
 PASSWORD = "河姆渡 tidal sluice 1973"
@@ -44,6 +46,18 @@ def test_weak_passwords_are_refused_and_nothing_changes(world: World) -> None:
             set_password(session, get_user(session, "wang"), weak, HOST_ADMIN.actor)
     with world.domain.transaction() as session:
         assert get_user(session, "wang").password_hash is None
+
+
+def test_a_short_password_is_refused_in_chinese_with_its_next_step(world: World) -> None:
+    """The sentence and the advice are the code's own, so the console leaves no English."""
+    with pytest.raises(InvalidInput) as short, world.domain.transaction() as session:
+        set_password(session, get_user(session, "wang"), "short", HOST_ADMIN.actor)
+    assert str(short.value) == (
+        "a password needs at least 12 characters; use a passphrase of several words"
+    )
+    assert error_words(short.value, translator("zh-CN")) == Worded(
+        "输入有误：密码至少需要 12 个字符", "请使用由几个词组成的口令"
+    )
 
 
 def test_console_login_by_name_and_password(world: World) -> None:

@@ -18,6 +18,8 @@ from products.listing import list_product
 from products.pricing import PricingBasis, fee_for
 from products.release import release_of
 from products.usage import SpendingRecord, UsageRecord, record_spending, record_usage
+from service.web.i18n import translator
+from service.web.wording import error_words
 from tests.conftest import World
 from tests.products.conftest import L1_QUERY, decide, ran
 
@@ -42,6 +44,19 @@ def test_allowance_is_cost_profit_and_tax_less_what_was_carried() -> None:
     assert second.allowed_max == 789.6
     with pytest.raises(InvalidInput):
         allowance(1000.0, 0.2, 0.06)  # profit above the cap
+
+
+def test_a_refused_margin_or_buyer_type_reads_in_chinese_in_full() -> None:
+    zh = translator("zh-CN")
+    with pytest.raises(InvalidInput) as margin:
+        allowance(1000.0, 0.2, 0.06)
+    assert margin.value.message == "allowed profit margin must be 0 to 8%, not 0.2"
+    assert error_words(margin.value, zh).message == (
+        "输入有误：允许的利润率必须在 0 至 8% 之间，收到 0.2"
+    )
+    with pytest.raises(InvalidInput) as buyer:
+        fee_for({}, "charity")
+    assert error_words(buyer.value, zh).message == "输入有误：未知的购买方类型 'charity'"
 
 
 def test_public_use_is_free_and_fees_follow_the_model() -> None:

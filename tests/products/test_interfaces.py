@@ -25,6 +25,8 @@ from products.interface_calls import CallRequest, call_interface
 from products.interface_records import Consent, InterfaceCall, InterfaceKey
 from products.interfaces import issue_key, key_for
 from products.usage import UsageRecord
+from service.web.i18n import translator
+from service.web.wording import Worded, error_words
 from tests.conftest import AUTHORITY, World
 from tests.products.interface_world import (
     EXACT_TEMPLATE,
@@ -61,8 +63,11 @@ def test_scoring_needs_a_valid_consent_and_returns_only_the_grade(
     applicant = _applicant(demo_files)
     ask = CallRequest(identifier=applicant, purpose=PURPOSE)
 
-    with pytest.raises(PermissionDenied, match="no consent"):
+    with pytest.raises(PermissionDenied, match="no consent") as unconsented:
         _call(world, token, interface_id, ask)
+    assert error_words(unconsented.value, translator("zh-CN")) == Worded(
+        "无权执行此操作：拒绝评分：未记录该数据主体的同意", "请为该接口及用途记录数据主体的同意"
+    )
     refused = _entries(world, "interface.refused")
     assert len(refused) == 1 and refused[0].details["consent"] is None
     assert "no consent" in refused[0].details["reason"]

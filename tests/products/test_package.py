@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from core.errors import Conflict, InvalidInput
 from products import package
 from products.package import build_package, verify_package
+from service.web.i18n import translator
+from service.web.wording import reason_words
 
 FILES = {
     "result.csv": "district,avg_water_fee\n镇海区,1234.5\n北仑区,987.0\n".encode(),
@@ -118,6 +120,22 @@ def test_extra_file_fails(built, key) -> None:
     result = verify_package(path, key.public_key())
     assert not result.ok
     assert any("'extra.csv'" in p and "not in the manifest" in p for p in result.problems)
+
+
+def test_what_fails_verification_is_worded_in_chinese(built, key, tmp_path: Path) -> None:
+    """Each problem is a registered reason with its figures, so the console can say it."""
+    path, _ = built
+    target = tmp_path / "changed.zip"
+    rewrite(path, target, lambda name, data: None if name == "result.csv" else data)
+    with zipfile.ZipFile(target, "a") as archive:
+        archive.writestr("extra.csv", b"a,b\n1,2\n")
+    result = verify_package(target, key.public_key())
+    zh = translator("zh-CN")
+    assert [reason_words(r, zh).message for r in result.reasons] == [
+        "文件 'result.csv' 列在清单中，但数据包中没有",
+        "文件 'extra.csv' 在数据包中，但未列入清单",
+    ]
+    assert result.problems == [r.message for r in result.reasons]
 
 
 def test_missing_file_fails(built, key, tmp_path: Path) -> None:

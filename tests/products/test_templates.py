@@ -11,6 +11,8 @@ from sqlglot import exp
 from catalog import load_schema
 from core.errors import InvalidInput
 from products.templates import Parameter, bind, check_template
+from service.web.i18n import translator
+from service.web.wording import error_words
 
 DEMO = Path(__file__).parents[2] / "catalog" / "demo"
 SCHEMAS = {"enterprise_utilities": load_schema(DEMO / "enterprise_utilities.yaml")}
@@ -66,3 +68,19 @@ def test_undeclared_values_are_refused(values: dict) -> None:
 def test_templates_that_break_the_rules_are_refused(sql: str, parameters: list) -> None:
     with pytest.raises(InvalidInput):
         check_template(sql, parameters, SCHEMAS)
+
+
+def test_a_refused_binding_reads_in_chinese_with_its_parameters_named() -> None:
+    """The console words the refusal from its code: no English sentence is left."""
+    zh = translator("zh-CN")
+    with pytest.raises(InvalidInput) as out_of_range:
+        bind(SQL, PARAMETERS, {"district": "镇海区", "min_staff": 9000}, SCHEMAS)
+    assert out_of_range.value.message == "min_staff must be between 0 and 5000"
+    assert (
+        error_words(out_of_range.value, zh).message == "输入有误：min_staff 必须在 0 至 5000 之间"
+    )
+    with pytest.raises(InvalidInput) as mismatched:
+        bind(SQL, PARAMETERS, {"district": "镇海区", "staff": 1}, SCHEMAS)
+    assert error_words(mismatched.value, zh).message == (
+        "输入有误：未知参数：['staff']；缺少参数：['min_staff']"
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import traceback
 from collections import Counter
 from pathlib import Path
 
@@ -142,7 +143,7 @@ def test_soak_200_jobs_on_docker(world: World, docker_settings: JobSettings) -> 
         runner.settle()
         runner.drain_pool()
         remove_leftovers(d.home.root)
-    assert not errors, errors
+    assert not errors, ["".join(traceback.format_exception(e)) for e in errors]  # where, too
     assert len(submitted) == JOBS
     assert sorted(job for job, _ in outcomes) == sorted(submitted)
     assert Counter(outcome for _, outcome in outcomes) == {"recorded": JOBS}

@@ -120,3 +120,18 @@ def test_the_cli_sets_engine_defaults_and_jobs_show_why(
     with sqlite3.connect(home / "sluice.db") as db:
         actions = [r[0] for r in db.execute("SELECT action FROM audit_entries")]
     assert actions.count("engine.default_set") == 2
+
+
+def test_a_job_submitted_through_the_api_may_name_its_engine(api: TestClient, as_, world) -> None:
+    """As `jobs submit --engine` does; an unknown engine is refused and nothing recorded."""
+    sql = "SELECT water_fee FROM enterprise_utilities"
+    body = {"license_id": world.license_id, "sql": sql, "engine": "spark"}
+    named = api.post("/api/v1/jobs", headers=as_["li"], json=body)
+    assert named.status_code == 202, named.text
+    assert (named.json()["engine"], named.json()["engine_reason"]) == ("spark", "requested")
+    bad = api.post("/api/v1/jobs", headers=as_["li"], json={**body, "engine": "hive"})
+    assert bad.status_code == 422 and "duckdb, spark" in bad.json()["detail"]
+    assert bad.headers["content-type"] == "application/problem+json"
+    with world.domain.transaction() as session:
+        submitted = session.scalars(select(AuditEntry).where(AuditEntry.action == "job.submitted"))
+        assert len(submitted.all()) == 1  # the refused one never became a job

@@ -26,6 +26,7 @@ from core.errors import (
     SluiceError,
     Step,
 )
+from core.messages import HINTS, MESSAGES
 from operators.accounts import create_token, get_user
 from service.output import COMMANDS, one_line
 from service.problems import error_body
@@ -70,7 +71,7 @@ def test_every_error_class_is_in_the_table() -> None:
 ROOT = Path(__file__).parents[2]
 DOMAIN = ["core", "audit_log", "catalog", "operators", "policies", "gate", "sandbox", "jobs"]
 DOMAIN += ["products"]
-ERRORS = {k.__name__ for k, _, _ in STATUS_AND_EXIT} | {"Reason"}
+ERRORS = {k.__name__ for k, _, _ in STATUS_AND_EXIT} | {"Reason", "Wording"}
 CLI_WORDS = ("sluice ", "--")
 
 
@@ -85,7 +86,11 @@ def _raised_texts() -> list[tuple[str, str]]:
                 if not isinstance(node, ast.Call):
                     continue
                 name = getattr(node.func, "id", getattr(node.func, "attr", ""))
-                if name in ERRORS:
+                if name == "coded" and node.args:  # its sentence and hint live in core.messages
+                    code = node.args[0].value  # type: ignore[attr-defined]
+                    for text in (MESSAGES[code], HINTS.get(code, "")):
+                        found.append((f"{path.relative_to(ROOT)}:{node.lineno}", text))
+                elif name in ERRORS:
                     for part in ast.walk(node):
                         if isinstance(part, ast.Constant) and isinstance(part.value, str):
                             found.append((f"{path.relative_to(ROOT)}:{node.lineno}", part.value))

@@ -152,7 +152,8 @@ def ask(client: TestClient, case: Case, object_id: int, csrf: str) -> tuple[int,
     else:
         response = client.request(case.method, path, json=body if case.body else None)
     # the id itself is the one thing allowed to differ; so is the page's CSRF token
-    named = rf"((?:id|job|license|licence|release|product)\s|/){object_id}\b"
+    words = r"(?:id|job|license|licence|release|product)\s|编号为 "  # in sentences, zh and en
+    named = rf"({words}|/|\"[a-z_]*id\": ?){object_id}\b"  # ... and in a problem's figures
     text = re.sub(named, r"\1{id}", response.text).replace(csrf, "{csrf}")
     return response.status_code, text
 

@@ -6,10 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
+from sqlalchemy.orm import Session
 
 from audit_log import Actor
 from core.errors import PermissionDenied
 from operators.accounts import Principal, authenticate, create_token
+from operators.lockout import guarded_login
 from operators.login_codes import check_login_code
 from operators.passwords import check_password
 from service.web.i18n import LANGUAGES
@@ -59,24 +61,36 @@ def login(
     which issues a one-day token)."""
     origin = request.headers.get("origin")
     if origin and origin.split("://", 1)[-1] != request.headers.get("host"):
-        raise PermissionDenied("log in from this server's own login page")
+        raise PermissionDenied.coded("login_elsewhere")
     domain = domain_of(request)
     by_code = bool(code.strip())
     by_name = bool(name.strip())
+
+    def by_secret(s: Session) -> tuple[str, Principal]:
+        """A one-day token for the name and its password or code, and who it is."""
+        if by_code:
+            user = check_login_code(s, name.strip(), code)
+        else:
+            user = check_password(s, name.strip(), password)
+        issued = create_token(s, user, Actor(user.name, user.role), days=SESSION_DAYS)
+        return issued, Principal.of(authenticate(s, issued))
+
     try:
-        with domain.transaction() as s:
-            if by_name:
-                if by_code:
-                    user = check_login_code(s, name.strip(), code)
-                else:
-                    user = check_password(s, name.strip(), password)
-                token = create_token(s, user, Actor(user.name, user.role), days=SESSION_DAYS)
-            who = Principal.of(authenticate(s, token.strip()))
+        if by_name:
+            lockout = domain.settings.login_lockout()
+            token, who = guarded_login(domain.transaction, name.strip(), by_secret, lockout)
+        else:
+            with domain.transaction() as s:
+                who = Principal.of(authenticate(s, token.strip()))
     except PermissionDenied as refused:
         # on the record like any refused request (the token, password or code never is)
         domain.record_refusal(Actor("anonymous", "public"), "POST /login", refused)
         error = ("bad_code" if by_code else "bad_password") if by_name else "bad_token"
-        return render(request, "login.html", status=401, next=next, error=error, name=name)
+        if refused.message_code == "login_locked":
+            error = "locked"
+        return render(
+            request, "login.html", status=401, next=next, error=error, name=name, problem=refused
+        )
     response = RedirectResponse(safe_next(next, HOME_OF.get(who.role, "/market")), 303)
     response.set_cookie(
         TOKEN_COOKIE,

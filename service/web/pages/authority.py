@@ -5,6 +5,7 @@ with each license's privacy-budget use drawn as a chart."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from operators.lifecycle import (
     reinstate_license,
     suspend_license,
 )
+from products.pricing import COST_ITEMS
 from service.deps import company_scope
 from service.web.session import FormDep, domain_of, need, render
 
@@ -35,27 +37,60 @@ Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
 ACTIONS = ("approve", "refuse", "suspend", "reinstate", "revoke")
 ROW_FILTER_FIELD = "row_filter:"
 
+# A mistyped form field's refusal, by field: one code each, so the console names the
+# field in the reader's language rather than splicing in an English phrase.
+_Refusal = Callable[[str], InvalidInput]
+_NOT_A_DATE: dict[str, _Refusal] = {
+    "term_end": lambda text: InvalidInput.coded("page_term_end_not_date", text=text),
+    "term_start": lambda text: InvalidInput.coded("page_term_start_not_date", text=text),
+    "product_term": lambda text: InvalidInput.coded("page_product_term_not_date", text=text),
+}
+_NOT_A_NUMBER: dict[str, _Refusal] = {
+    "epsilon": lambda text: InvalidInput.coded("page_epsilon_not_number", text=text),
+    "delta": lambda text: InvalidInput.coded("page_delta_not_number", text=text),
+    "margin": lambda text: InvalidInput.coded("page_margin_not_number", text=text),
+    "sme_discount": lambda text: InvalidInput.coded("page_sme_discount_not_number", text=text),
+    "public_discount": lambda text: InvalidInput.coded(
+        "page_public_discount_not_number", text=text
+    ),
+    "amount": lambda text: InvalidInput.coded("page_amount_not_number", text=text),
+}
+_NOT_FINITE: dict[str, Callable[[], InvalidInput]] = {
+    "epsilon": lambda: InvalidInput.coded("page_epsilon_not_finite"),
+    "delta": lambda: InvalidInput.coded("page_delta_not_finite"),
+    "margin": lambda: InvalidInput.coded("page_margin_not_finite"),
+    "sme_discount": lambda: InvalidInput.coded("page_sme_discount_not_finite"),
+    "public_discount": lambda: InvalidInput.coded("page_public_discount_not_finite"),
+    "amount": lambda: InvalidInput.coded("page_amount_not_finite"),
+}
 
-def day(value: Any, what: str, required: bool = True) -> date | None:
+
+def day(value: Any, field: str, required: bool = True) -> date | None:
+    """The date typed into `field` (a key of `_NOT_A_DATE`), or None if left empty."""
     text = str(value or "").strip()
     if not text and not required:
         return None
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise InvalidInput(f"{what} must be a date (YYYY-MM-DD), not {text!r}") from None
+        raise _NOT_A_DATE[field](text) from None
 
 
-def amount(value: Any, what: str, required: bool = True) -> float | None:
+def amount(value: Any, field: str, required: bool = True) -> float | None:
+    """The number typed into `field` (a key of `_NOT_A_NUMBER`, or a cost item)."""
     text = str(value or "").strip()
     if not text and not required:
         return None
     try:
         number = float(text)
     except ValueError:
-        raise InvalidInput(f"{what} must be a number, not {text!r}") from None
+        if field in COST_ITEMS:
+            raise InvalidInput.coded("page_cost_not_number", item=field, text=text) from None
+        raise _NOT_A_NUMBER[field](text) from None
     if number != number or number in (float("inf"), float("-inf")):
-        raise InvalidInput(f"{what} must be a finite number")
+        if field in COST_ITEMS:
+            raise InvalidInput.coded("page_cost_not_finite", item=field)
+        raise _NOT_FINITE[field]()
     return number
 
 
@@ -106,9 +141,9 @@ def apply(request: Request, who: Operator, form: FormDep) -> Any:
             max_level=str(form.get("max_level", "")),
             purpose=str(form.get("purpose", "")),
             scenario=str(form.get("scenario", "")),
-            valid_until=day(form.get("valid_until"), "the end of the term") or date.today(),
-            valid_from=day(form.get("valid_from"), "the start of the term", required=False),
-            epsilon=amount(form.get("epsilon"), "the ε budget") or 0.0,
+            valid_until=day(form.get("valid_until"), "term_end") or date.today(),
+            valid_from=day(form.get("valid_from"), "term_start", required=False),
+            epsilon=amount(form.get("epsilon"), "epsilon") or 0.0,
             actor=who.actor,
             row_filters=row_filters(form),
         )
@@ -119,10 +154,10 @@ def apply(request: Request, who: Operator, form: FormDep) -> Any:
 @router.post("/console/licenses/{license_id}/{action}")
 def decide(request: Request, license_id: Id, action: str, who: Authority, form: FormDep) -> Any:
     if action not in ACTIONS:
-        raise InvalidInput(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
+        raise InvalidInput.coded("page_action_unknown", action=action, actions=", ".join(ACTIONS))
     text = str(form.get("reason", "")).strip()
     if action == "revoke" and not text:
-        raise InvalidInput("a revocation needs a reason")
+        raise InvalidInput.coded("revocation_reason")
     with domain_of(request).transaction() as s:
         if action == "approve":
             narrowed = [str(v) for k, v in form.items() if k.startswith("dataset:")]
@@ -132,11 +167,11 @@ def decide(request: Request, license_id: Id, action: str, who: Authority, form: 
                 who.actor,
                 datasets=narrowed or None,
                 max_level=str(form.get("max_level", "")) or None,
-                valid_until=day(form.get("valid_until"), "the end of the term", required=False),
-                epsilon=amount(form.get("epsilon"), "the ε budget", required=False),
+                valid_until=day(form.get("valid_until"), "term_end", required=False),
+                epsilon=amount(form.get("epsilon"), "epsilon", required=False),
                 row_filters=row_filters(form),
                 note=text,
-                delta=amount(form.get("delta"), "the δ budget", required=False),
+                delta=amount(form.get("delta"), "delta", required=False),
             )
         elif action == "refuse":
             record = refuse_license(s, license_id, who.actor, text)

@@ -54,7 +54,7 @@ def ingest_upload(request: Request, who: Authority, form: FormDep) -> Any:
     try:
         data = _uploaded(form.get("data"))
         if data is None:
-            raise InvalidInput("choose the data file to ingest (.csv or .parquet)")
+            raise InvalidInput.coded("ingest_file_missing")
         schema, kept["schema_text"] = _schema(request, form.get("schema"), schema_text, target)
         run = start_ingest(
             domain, who, data.file, data.filename, schema, kept["schema_text"], bool(target)
@@ -71,8 +71,7 @@ def ingest_follow(request: Request, run_id: str, _who: Authority) -> Any:
     run = ingest_run(domain_of(request), run_id)
     if run.state == "failed":
         kept = {"target": run.dataset if run.new_version else "", "schema_text": run.schema_text}
-        problem = SluiceError(run.problem or "", suggestion=run.suggestion)
-        return _page(request, problem=problem, kept=kept, failed=run)
+        return _page(request, problem=run.error(), kept=kept, failed=run)
     return _page(request, run=run)
 
 
@@ -96,22 +95,18 @@ def _schema(
         try:
             text = file.file.read().decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise SchemaInvalid(f"{file.filename} is not UTF-8 text; save it as UTF-8") from None
-        called = f"schema {file.filename}"
+            raise SchemaInvalid.coded("page_schema_not_utf8", filename=file.filename) from None
+        called: str | None = file.filename or ""
     elif pasted.strip():
-        text, called = pasted, "the schema"
+        text, called = pasted, None
     elif target:
         with domain_of(request).transaction() as s:
             return get_dataset(s, target).schema(), ""
     else:
-        raise InvalidInput(
-            "a new dataset needs its schema",
-            suggestion="upload the schema's YAML file or paste it",
-        )
+        raise InvalidInput.coded("ingest_schema_missing")
     schema = schema_from_text(text, called)
     if target and schema.dataset != target:
-        raise SchemaInvalid(
-            f"the schema describes dataset {schema.dataset}, not {target}",
-            suggestion=f"give {target}'s schema, or ingest the file as a new dataset",
+        raise SchemaInvalid.coded(
+            "page_schema_other_dataset", dataset=schema.dataset, target=target
         )
     return schema, text

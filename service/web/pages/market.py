@@ -65,7 +65,7 @@ def annual_file(request: Request, year: Annotated[int, Path(ge=2000, le=2999)]) 
     with domain_of(request).transaction() as s:
         found = latest_disclosure(s, year)
         if found is None:
-            raise NotFound(f"no annual disclosure for {year} has been published")
+            raise NotFound.coded("page_disclosure_missing", year=year)
         data = signed_file(found)
     return Response(data, media_type="application/json")
 

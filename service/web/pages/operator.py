@@ -3,6 +3,7 @@ upload a notebook, follow a job live, download releases and synthetic twins."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Path, Request, UploadFile
@@ -20,7 +21,7 @@ from service.routes.catalog import DatasetName, downloaded_twin, twin_response
 from service.routes.jobs import (
     PROGRESS,
     SETTLED,
-    JobRequest,
+    JobSubmission,
     dry_run,
     follow,
     job_view,
@@ -46,20 +47,34 @@ EXAMPLE_SQL = (
 )
 
 
-def whole_number(value: Any, what: str) -> int:
+# A mistyped number field's refusals, by field: one code each, worded by the console.
+_NOT_WHOLE: dict[str, Callable[[Any], InvalidInput]] = {
+    "release": lambda value: InvalidInput.coded("page_release_not_whole", value=value),
+    "quantity": lambda value: InvalidInput.coded("page_quantity_not_whole", value=value),
+    "license": lambda value: InvalidInput.coded("page_license_not_whole", value=value),
+}
+_OUT_OF_RANGE: dict[str, Callable[[], InvalidInput]] = {
+    "release": lambda: InvalidInput.coded("page_release_out_of_range"),
+    "quantity": lambda: InvalidInput.coded("page_quantity_out_of_range"),
+    "license": lambda: InvalidInput.coded("page_license_out_of_range"),
+}
+
+
+def whole_number(value: Any, field: str) -> int:
+    """The id or count typed into `field` (a key of `_NOT_WHOLE`)."""
     try:
         number = int(str(value).strip())
     except ValueError:
-        raise InvalidInput(f"{what} must be a whole number, not {value!r}") from None
+        raise _NOT_WHOLE[field](value) from None
     if not 1 <= number <= 2_147_483_647:
-        raise InvalidInput(f"{what} is out of range")
+        raise _OUT_OF_RANGE[field]()
     return number
 
 
-def job_request(license_id: int, sql: str) -> JobRequest:
+def job_request(license_id: int, sql: str) -> JobSubmission:
     if not sql.strip() or len(sql) > 100_000:
-        raise InvalidInput("write one SELECT query of at most 100,000 characters")
-    return JobRequest(license_id=license_id, sql=sql)
+        raise InvalidInput.coded("sql_form")
+    return JobSubmission(license_id=license_id, sql=sql)
 
 
 def _usable(request: Request, who: Principal) -> list[dict[str, Any]]:
@@ -113,7 +128,7 @@ def new_job(request: Request, who: Operator, license_id: int | None = None) -> A
 def check_job(request: Request, who: Operator, form: FormDep) -> Any:
     """Ask the policy engine first: the rewritten SQL and every reason appear beside it."""
     sql = str(form.get("sql", ""))
-    license_id = whole_number(form.get("license_id"), "the license")
+    license_id = whole_number(form.get("license_id"), "license")
     domain = domain_of(request)
     try:
         body = job_request(license_id, sql)
@@ -127,7 +142,7 @@ def check_job(request: Request, who: Operator, form: FormDep) -> Any:
 def submit_job(request: Request, who: Operator, form: FormDep, background: BackgroundTasks) -> Any:
     """Submit; a refusal shows the form again with the query kept and the reason beside it."""
     sql = str(form.get("sql", ""))
-    license_id = whole_number(form.get("license_id"), "the license")
+    license_id = whole_number(form.get("license_id"), "license")
     try:
         created = submit_sql_job(domain_of(request), who, job_request(license_id, sql), background)
     except SluiceError as error:

@@ -30,11 +30,10 @@ def pricing_from(form: dict[str, Any]) -> PricingBasis:
     costs = {item: amount(form.get(f"cost_{item}"), item, False) or 0.0 for item in COST_ITEMS}
     return PricingBasis(
         costs=costs,
-        margin=(amount(form.get("margin"), "the margin", False) or 0.0) / 100,
-        sme_discount=(amount(form.get("sme_discount"), "the SME discount", False) or 0.0) / 100,
+        margin=(amount(form.get("margin"), "margin", False) or 0.0) / 100,
+        sme_discount=(amount(form.get("sme_discount"), "sme_discount", False) or 0.0) / 100,
         public_interest_discount=(
-            amount(form.get("public_interest_discount"), "the public-interest discount", False)
-            or 0.0
+            amount(form.get("public_interest_discount"), "public_discount", False) or 0.0
         )
         / 100,
     )
@@ -69,14 +68,14 @@ def add(request: Request, who: Operator, form: FormDep) -> Any:
     with domain.transaction() as s:
         created = list_product(
             s,
-            whole_number(form.get("release_id"), "the release"),
+            whole_number(form.get("release_id"), "release"),
             who,
             str(form.get("name", "")),
             str(form.get("description", "")),
             str(form.get("scenario", "")),
             pricing=pricing_from(form),
             usage_scope=str(form.get("usage_scope", "")),
-            term_until=day(form.get("term_until"), "the term", required=False),
+            term_until=day(form.get("term_until"), "product_term", required=False),
             update_cycle=str(form.get("update_cycle", "once")),
             home=domain.home,
         )
@@ -99,11 +98,11 @@ def change(request: Request, product_id: Id, action: str, who: Operator, form: F
                 who,
                 str(form.get("buyer", "")),
                 str(form.get("buyer_type", "")),
-                whole_number(form.get("quantity", "1"), "the quantity"),
+                whole_number(form.get("quantity", "1"), "quantity"),
                 note,
             )
         elif action == "spending":
-            spent = amount(form.get("amount"), "the amount") or 0.0
+            spent = amount(form.get("amount"), "amount") or 0.0
             record_spending(s, product_id, who, str(form.get("category", "")), spent, note)
         else:
             return RedirectResponse("/console/products", 303)

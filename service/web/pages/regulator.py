@@ -16,8 +16,8 @@ from operators.licenses import list_licenses
 from operators.records import Operator
 from products.filings import list_filings
 from products.records import Product
+from service.verifications import badge, full_check, start_verification
 from service.web.session import FormDep, domain_of, need, render
-from service.web.verification import badge, full_check, start_full_check
 
 router = APIRouter()
 Regulator = Annotated[Principal, Depends(need("regulator"))]
@@ -69,7 +69,7 @@ def timeline(
             e.to_dict() for e in s.scalars(query.order_by(AuditEntry.seq.desc()).limit(PAGE))
         ]
         hidden = s.scalar(select(func.count()).select_from(hidden_query.subquery())) if hide else 0
-        verification = badge(s, domain_of(request))
+        verification = badge(s)
     filters = {"action": action, "actor": actor, "subject": subject, "since": since}
     return render(
         request,
@@ -108,7 +108,7 @@ def alerts(request: Request, _who: Regulator) -> Any:
             .limit(20)
         )
         refusals = [e.to_dict() for e in refused]
-        verification = badge(s, domain_of(request))
+        verification = badge(s)
     return render(
         request,
         "alerts.html",
@@ -139,7 +139,7 @@ def filings(request: Request, _who: Regulator) -> Any:
 @router.post("/console/audit/verify")
 def verify_now(request: Request, who: Regulator, _form: FormDep) -> Any:
     """Start a full verification of the log in the background; the badge shows its progress."""
-    start_full_check(domain_of(request), who.name)
+    start_verification(domain_of(request), who.name, "console")
     return RedirectResponse("/console/audit", status_code=303)
 
 

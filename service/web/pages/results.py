@@ -50,7 +50,7 @@ def _table(request: Request, job_id: int, index: int, who: Principal) -> Release
         job = get_job(s, job_id, company_scope(who))
         tables = released_tables(s, domain_of(request).home, job)
     if index >= len(tables):
-        raise NotFound(f"job {job_id} released {len(tables)} table(s); there is no table {index}")
+        raise NotFound.coded("job_no_table", job_id=job_id, count=len(tables), index=index)
     return tables[index]
 
 

@@ -50,7 +50,7 @@ def notebook(request: Request, job_id: Id, _who: Reviewer) -> HTMLResponse:
     with domain.transaction() as s:
         executed = review_view(s, domain.home, job_id)["source"]["executed_notebook"]
     if not executed:
-        raise NotFound(f"job {job_id} has no executed notebook")
+        raise NotFound.coded("job_no_notebook", job_id=job_id)
     headers = {"Content-Security-Policy": NOTEBOOK_CSP, "X-Content-Type-Options": "nosniff"}
     return HTMLResponse(notebook_html(executed), headers=headers)
 
@@ -59,7 +59,7 @@ def notebook(request: Request, job_id: Id, _who: Reviewer) -> HTMLResponse:
 def decide(request: Request, job_id: Id, who: Reviewer, form: FormDep) -> Any:
     decision = str(form.get("decision", ""))
     if decision not in ("approve", "deny"):
-        raise InvalidInput("choose approve or deny")
+        raise InvalidInput.coded("review_decision")
     exception = decision == "approve" and form.get("exception") == "yes"
     domain = domain_of(request)
     with domain.transaction() as s:
