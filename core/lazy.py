@@ -11,13 +11,18 @@ from __future__ import annotations
 import ast
 import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 
-def exported_from(init_file: str) -> dict[str, str]:
-    """name -> submodule, from the `from X import Y` lines under `if TYPE_CHECKING:`."""
+def exported_from(init_file: str, shared: Collection[str] = ()) -> dict[str, str]:
+    """name -> submodule, from the `from X import Y` lines under `if TYPE_CHECKING:`.
+
+    A name that is also a submodule's name must be declared in `shared`: importing that
+    submodule binds the module object on the package, which `lazy_exports` then undoes.
+    """
     tree = ast.parse(Path(init_file).read_text(encoding="utf-8"))
     names: dict[str, str] = {}
     for node in tree.body:
@@ -26,16 +31,39 @@ def exported_from(init_file: str) -> dict[str, str]:
                 if isinstance(statement, ast.ImportFrom) and statement.module:
                     for alias in statement.names:
                         names[alias.asname or alias.name] = statement.module
-    # importing a submodule binds its name on the package, hiding a lazy name it shares
-    shared = names.keys() & {path.stem for path in Path(init_file).parent.iterdir()}
-    if shared:
-        raise ImportError(f"import {sorted(shared)} eagerly: submodules share their names")
+    clashes = names.keys() & {path.stem for path in Path(init_file).parent.iterdir()}
+    undeclared = clashes - set(shared)
+    if undeclared:
+        raise ImportError(f"declare {sorted(undeclared)} shared: submodules share their names")
     return names
 
 
-def lazy_exports(package: str, init_file: str) -> Callable[[str], Any]:
-    """The package's module `__getattr__`: import a name's submodule when it is first read."""
-    where = exported_from(init_file)
+class _SharedNames(ModuleType):
+    """A package exporting a name its submodule also has (`catalog.twin`, the function,
+    from `catalog/twin.py`). The import system binds a loaded submodule on its package;
+    here the package keeps the exported name instead, as an eager `from catalog.twin
+    import twin` in the package would have left it."""
+
+    _shared: frozenset[str] = frozenset()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self._shared and isinstance(value, ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+def lazy_exports(
+    package: str, init_file: str, shared: Collection[str] = ()
+) -> Callable[[str], Any]:
+    """The package's module `__getattr__`: import a name's submodule when it is first read.
+
+    `shared` lists the exported names that are also submodule names (see `_SharedNames`).
+    """
+    where = exported_from(init_file, shared)
+    if shared:
+        module = sys.modules[package]
+        module.__class__ = _SharedNames
+        object.__setattr__(module, "_shared", frozenset(shared))
 
     def __getattr__(name: str) -> Any:
         if name not in where:

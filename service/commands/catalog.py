@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from catalog.twin import DEFAULT_ROWS, MAX_ROWS
+from catalog.twin_rows import DEFAULT_ROWS, MAX_ROWS
 from core.errors import InvalidInput
 from service.commands.common import Json, admin, domain
 from service.output import emit, emit_rows, handles_errors, progress, record, table

@@ -13,8 +13,7 @@ from typing import Annotated
 import typer
 
 from core.errors import InvalidInput
-from products.fees import DEFAULT_TAX_RATE
-from products.pricing import FEE_MODELS
+from products.pricing import DEFAULT_TAX_RATE, FEE_MODELS
 from service.commands.common import Json, admin, domain
 from service.output import emit, emit_rows, handles_errors
 

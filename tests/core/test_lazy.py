@@ -1,5 +1,6 @@
-"""Lazy package exports: a name loads with its submodule, and a name that a submodule
-shares is refused (the submodule's import would put the module object in its place)."""
+"""Lazy package exports: a name loads with its submodule; a name that a submodule shares
+is refused unless declared shared, and then stays the exported name after the submodule
+loads (the import system would otherwise put the module object in its place)."""
 
 from __future__ import annotations
 
@@ -18,16 +19,26 @@ from core.lazy import lazy_exports
 if TYPE_CHECKING:
     from {package}.heavy import {name}
 
-__getattr__ = lazy_exports(__name__, __file__)
+__getattr__ = lazy_exports(__name__, __file__, shared={shared!r})
 """
+ROOT = Path(__file__).parents[2]
 
 
-def make_package(root: Path, package: str, name: str) -> Path:
+def make_package(root: Path, package: str, name: str, shared: tuple[str, ...] = ()) -> Path:
     (root / package).mkdir()
-    (root / package / "heavy.py").write_text(f"import json\n\ndef {name}():\n    return 1\n")
+    (root / package / "heavy.py").write_text(
+        f"import json\n\nCONSTANT = 7\n\ndef {name}():\n    return 1\n"
+    )
     init = root / package / "__init__.py"
-    init.write_text(INIT.format(package=package, name=name))
+    init.write_text(INIT.format(package=package, name=name, shared=shared))
     return init
+
+
+def run_python(root: Path, code: str) -> list[str]:
+    env = {"PYTHONPATH": f"{root}:{ROOT}"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
 
 
 def test_a_name_loads_its_submodule_only_when_read(tmp_path: Path) -> None:
@@ -36,13 +47,24 @@ def test_a_name_loads_its_submodule_only_when_read(tmp_path: Path) -> None:
         "import sys, lazypkg; before = 'lazypkg.heavy' in sys.modules; "
         "value = lazypkg.answer(); print(before, 'lazypkg.heavy' in sys.modules, value)"
     )
-    root = Path(__file__).parents[2]
-    env = {"PYTHONPATH": f"{tmp_path}:{root}"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert done.stdout.split() == ["False", "True", "1"], done.stderr
+    assert run_python(tmp_path, code) == ["False", "True", "1"]
 
 
 def test_a_name_shared_with_a_submodule_is_refused(tmp_path: Path) -> None:
     init = make_package(tmp_path, "clashpkg", "heavy")
     with pytest.raises(ImportError, match="heavy"):
         exported_from(str(init))
+
+
+def test_a_declared_shared_name_stays_the_exported_name(tmp_path: Path) -> None:
+    """Loading the submodule first (for another of its names) must not leave the module
+    object where the package's function belongs, nor lose the submodule's other names."""
+    make_package(tmp_path, "sharedpkg", "heavy", shared=("heavy",))
+    code = (
+        "import sys; from sharedpkg.heavy import CONSTANT; import sharedpkg; "
+        "from sharedpkg import heavy; "
+        "print(CONSTANT, callable(heavy), heavy(), sys.modules['sharedpkg.heavy'].CONSTANT)"
+    )
+    assert run_python(tmp_path, code) == ["7", "True", "1", "7"]
+    read_first = "import sharedpkg; print(sharedpkg.heavy(), sharedpkg.heavy())"
+    assert run_python(tmp_path, read_first) == ["1", "1"]

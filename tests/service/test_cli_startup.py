@@ -39,26 +39,8 @@ def test_help_imports_no_heavy_library() -> None:
     assert loaded_after("--version") == []
 
 
-# groups whose help still loads a heavy library through a constant in an option's
-# default or help (catalog.twin, products.pricing and .fees): their packages load every
-# submodule, and two names in each (`twin`, `review`) share a submodule's, so they cannot
-# be made lazy the way core, audit_log and operators are
-STILL_HEAVY = {"catalog", "disclosure", "interfaces", "products"}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "group",
-    [
-        pytest.param(
-            name,
-            marks=[pytest.mark.xfail(strict=True, reason="imports a constant's heavy module")]
-            if name in STILL_HEAVY
-            else [],
-        )
-        for name in sorted(COMMANDS)
-    ],
-)
+@pytest.mark.parametrize("group", sorted(COMMANDS))
 def test_a_group_help_imports_no_heavy_library(group: str) -> None:
     """Every group's own help: typer reads the signatures, which name builtins only."""
     assert loaded_after(group, "--help") == []
