@@ -28,7 +28,12 @@ COMMANDS = {
     "sluice --help": [sys.executable, "-m", "service.cli", "--help"],
     "sluice --version": [sys.executable, "-m", "service.cli", "--version"],
 }
-GROUPS = ["audit", "catalog", "jobs", "licenses", "products", "review", "users"]
+# every entry of service.cli.COMMANDS: the groups and the top-level commands
+GROUPS = [
+    "audit", "catalog", "demo", "disclosure", "init", "interfaces", "jobs", "licenses",
+    "operators", "outputs", "policy", "products", "releases", "review", "sandbox", "serve",
+    "tokens", "users", "worker",
+]  # fmt: skip
 COMMANDS |= {
     f"sluice {group} --help": [sys.executable, "-m", "service.cli", group, "--help"]
     for group in GROUPS

@@ -5,6 +5,10 @@ step and per-dataset rule overrides."""
 
 from typing import TYPE_CHECKING
 
+# The modules that register rules load with the package, as before it was lazy: a
+# rule's wording and parameters are read from the registry, whoever reads them first.
+import gate.disclosure  # noqa: F401
+import gate.model_check  # noqa: F401
 from core.lazy import lazy_exports
 
 if TYPE_CHECKING:
