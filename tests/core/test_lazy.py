@@ -4,9 +4,11 @@ loads (the import system would otherwise put the module object in its place)."""
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -68,3 +70,19 @@ def test_a_declared_shared_name_stays_the_exported_name(tmp_path: Path) -> None:
     assert run_python(tmp_path, code) == ["7", "True", "1", "7"]
     read_first = "import sharedpkg; print(sharedpkg.heavy(), sharedpkg.heavy())"
     assert run_python(tmp_path, read_first) == ["1", "1"]
+
+
+DOMAIN_PACKAGES = ("core", "audit_log", "catalog", "operators", "policies", "gate", "sandbox",
+                   "jobs", "products")  # fmt: skip
+
+
+@pytest.mark.parametrize("package", DOMAIN_PACKAGES)
+def test_no_exported_name_is_left_a_module(package: str) -> None:
+    """The domain's own shared names (`catalog.twin`, `jobs.submit`): with their submodule
+    loaded, the package still hands out the function."""
+    module = importlib.import_module(package)
+    assert module.__file__ is not None
+    for name in module.__all__:
+        if (Path(module.__file__).parent / f"{name}.py").exists():
+            importlib.import_module(f"{package}.{name}")
+            assert not isinstance(getattr(module, name), ModuleType), f"{package}.{name}"
