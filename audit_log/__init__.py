@@ -6,43 +6,55 @@ Signed tree heads, inclusion and consistency proofs, and exports let a regulator
 verify the log offline with only the domain's public key.
 """
 
-from audit_log.actions import ROUTINE_ACTIONS, AuditAction, alert_action
-from audit_log.alerts import RULES, Alert, Event, History
+from typing import TYPE_CHECKING
+
+# eager: the function shares its submodule's name, which importing the submodule
+# would otherwise bind on the package in its place
 from audit_log.canonical import canonical
-from audit_log.chain import Actor, append, head, record_failed_verification
-from audit_log.export import export_entries, verify_export
-from audit_log.group import GroupAppender
-from audit_log.heads import (
-    HeadTicker,
-    checkpoint,
-    head_at,
-    latest_head,
-    list_heads,
-    sign_if_able,
-    sign_stale_tail,
-)
-from audit_log.merkle import HashSuite, get_suite
-from audit_log.proofs import ProofCheck, check_proof, consistency_document, inclusion_document
-from audit_log.query import EntryFilter, list_alerts, list_entries
-from audit_log.ranges import verify_store
-from audit_log.records import AuditEntry, TreeHead
-from audit_log.signing import (
-    Ed25519Signer,
-    Signer,
-    Sm2Signer,
-    Sm2Verifier,
-    Verifier,
-    load_verifier,
-    make_signer,
-    with_signer,
-)
-from audit_log.state import configure_log, entry_digests
-from audit_log.verify import Verification, verify_entries
-from audit_log.witness import PushResult, parse_heads, push_heads, read_witness_dir
+from core.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from audit_log.actions import ROUTINE_ACTIONS, AuditAction, alert_action
+    from audit_log.alerts import RULES, Alert, Event, History
+    from audit_log.chain import Actor, append, head, record_failed_verification
+    from audit_log.export import export_entries, verify_export
+    from audit_log.group import GroupAppender
+    from audit_log.heads import (
+        HeadTicker,
+        checkpoint,
+        head_at,
+        latest_head,
+        list_heads,
+        sign_if_able,
+        sign_stale_tail,
+    )
+    from audit_log.merkle import HashSuite, get_suite
+    from audit_log.proofs import ProofCheck, check_proof, consistency_document, inclusion_document
+    from audit_log.query import EntryFilter, list_alerts, list_entries
+    from audit_log.ranges import verify_store
+    from audit_log.records import AuditEntry, TreeHead
+    from audit_log.signing import (
+        Ed25519Signer,
+        Signer,
+        Sm2Signer,
+        Sm2Verifier,
+        Verifier,
+        load_verifier,
+        make_signer,
+        with_signer,
+    )
+    from audit_log.state import configure_log
+    from audit_log.verify import Verification, verify_entries
+    from audit_log.witness import PushResult, parse_heads, push_heads, read_witness_dir
+
+__getattr__ = lazy_exports(__name__, __file__)
 
 
 def entry_hash(fields: dict[str, object], hash_suite: str = "sha256") -> str:
     """The hash of an entry's fields (all but `entry_hash`) under a hash suite."""
+    from audit_log.merkle import get_suite
+    from audit_log.state import entry_digests
+
     return entry_digests(get_suite(hash_suite), dict(fields))[0]
 
 

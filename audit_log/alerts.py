@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from audit_log.actions import AuditAction, alert_action, registered
 from audit_log.index import IndexTerms
 from audit_log.records import AuditEntry
-from audit_log.similar import one_filter_literal_changed
 from core.failures import FailureKind, JobFailure
 
 DENIALS_PER_HOUR = 5
@@ -84,6 +83,9 @@ def near_identical_query(event: Event, history: History) -> Alert | None:
     earlier_sql = earlier.details.get("rewritten_sql") if earlier else None
     if earlier is None or not isinstance(earlier_sql, str):
         return None
+    # here, not at the top: sqlglot then loads with a job, not with every user of the log
+    from audit_log.similar import one_filter_literal_changed
+
     change = one_filter_literal_changed(earlier_sql, sql)
     if change is None:
         return None

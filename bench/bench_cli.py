@@ -27,7 +27,16 @@ COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
     "sluice --help": [sys.executable, "-m", "service.cli", "--help"],
     "sluice --version": [sys.executable, "-m", "service.cli", "--version"],
-    "sluice jobs --help": [sys.executable, "-m", "service.cli", "jobs", "--help"],
+}
+# every entry of service.cli.COMMANDS: the groups and the top-level commands
+GROUPS = [
+    "audit", "catalog", "demo", "disclosure", "init", "interfaces", "jobs", "licenses",
+    "operators", "outputs", "policy", "products", "releases", "review", "sandbox", "serve",
+    "tokens", "users", "worker",
+]  # fmt: skip
+COMMANDS |= {
+    f"sluice {group} --help": [sys.executable, "-m", "service.cli", group, "--help"]
+    for group in GROUPS
 }
 
 

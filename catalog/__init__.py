@@ -6,27 +6,34 @@ filter (行范围) is checked here and applied to a filtered copy of the store f
 A synthetic twin (合成孪生数据) is made from a schema alone, for local development.
 """
 
-from catalog.desensitize import desensitize, mask, pseudonym, pseudonymize
-from catalog.filtered import filtered_file
-from catalog.identifiers import (
-    build_identifier_index,
-    contains_combination,
-    contains_identifier,
-    load_index,
-    save_index,
-)
-from catalog.ingest import get_dataset, ingest, list_datasets, read_source
-from catalog.records import Dataset, schema_document
-from catalog.schema import ColumnSpec, DatasetSchema, load_schema, parse_schema
-from catalog.storage import arrow_schema, duckdb_types, pandas_dtype
-from catalog.synthetic import (
-    generate_enterprises,
-    generate_social_security,
-    is_valid_credit_code,
-    write_demo_files,
-    write_social_security_files,
-)
-from catalog.twin import TwinFiles, data_dictionary, issue_twin, synthesize, twin
+from typing import TYPE_CHECKING
+
+from core.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from catalog.desensitize import desensitize, mask, pseudonym, pseudonymize
+    from catalog.filtered import filtered_file
+    from catalog.identifiers import (
+        build_identifier_index,
+        contains_combination,
+        contains_identifier,
+        load_index,
+        save_index,
+    )
+    from catalog.ingest import get_dataset, ingest, list_datasets, read_source
+    from catalog.records import Dataset, schema_document
+    from catalog.schema import ColumnSpec, DatasetSchema, load_schema, parse_schema
+    from catalog.storage import arrow_schema, duckdb_types, pandas_dtype
+    from catalog.synthetic import (
+        generate_enterprises,
+        generate_social_security,
+        is_valid_credit_code,
+        write_demo_files,
+        write_social_security_files,
+    )
+    from catalog.twin import TwinFiles, data_dictionary, issue_twin, synthesize, twin
+
+__getattr__ = lazy_exports(__name__, __file__, shared=("desensitize", "ingest", "twin"))
 
 __all__ = [
     "ColumnSpec",

@@ -28,11 +28,10 @@ from catalog.records import Dataset
 from catalog.schema import ColumnSpec, DatasetSchema
 from catalog.storage import arrow_schema, pandas_dtype
 from catalog.synthetic import MOBILE_PREFIXES, _credit_codes
+from catalog.twin_rows import DEFAULT_ROWS, MAX_ROWS
 from core.errors import InvalidInput
 from core.levels import Role
 
-DEFAULT_ROWS = 1000
-MAX_ROWS = 200_000  # about six seconds of one core; a download holds a worker that long
 # Undeclared code lists are unknown here, so a dimension without categories gets
 # this many placeholder labels ("street_07"): enough groups to exercise GROUP BY.
 PLACEHOLDER_LABELS = 20

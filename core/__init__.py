@@ -5,25 +5,32 @@ from, and the domain home (its folders and keys). Nothing here knows about the w
 or the CLI.
 """
 
-from core.db import Base, utcnow
-from core.errors import (
-    BudgetExhausted,
-    Conflict,
-    InvalidInput,
-    LicenseInvalid,
-    LimitExceeded,
-    NotFound,
-    PermissionDenied,
-    PolicyDenied,
-    QueryTooComplex,
-    RateLimited,
-    Reason,
-    SchemaInvalid,
-    SluiceError,
-    Step,
-)
-from core.failures import FailureKind, JobFailure
-from core.home import Home
+from typing import TYPE_CHECKING
+
+from core.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from core.db import Base, utcnow
+    from core.errors import (
+        BudgetExhausted,
+        Conflict,
+        InvalidInput,
+        LicenseInvalid,
+        LimitExceeded,
+        NotFound,
+        PermissionDenied,
+        PolicyDenied,
+        QueryTooComplex,
+        RateLimited,
+        Reason,
+        SchemaInvalid,
+        SluiceError,
+        Step,
+    )
+    from core.failures import FailureKind, JobFailure
+    from core.home import Home
+
+__getattr__ = lazy_exports(__name__, __file__)
 
 __all__ = [
     "Base",

@@ -34,12 +34,10 @@ from core.errors import Conflict, InvalidInput, PermissionDenied
 from operators.accounts import Principal
 from products.filings import file_notice
 from products.listing import get_product
-from products.pricing import FEE_MODELS, MAX_MARGIN
+from products.pricing import DEFAULT_TAX_RATE, FEE_MODELS, MAX_MARGIN
 from products.reasons import reason
 from products.records import Product
 from products.usage import SpendingRecord, UsageRecord, parse_period
-
-DEFAULT_TAX_RATE = 0.06  # VAT on modern services
 
 
 class PriceCeiling(Base):

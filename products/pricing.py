@@ -25,6 +25,7 @@ UNIT = "yuan per licence of use (每次授权使用)"
 FEE_MODELS = ("per_product", "per_call", "per_period", "per_volume")
 FREE_USE = "public_interest"  # public governance and public-interest use (公共治理、公益事业)
 METERED = ("per_call", "per_volume")  # charged on each call; the others are billed
+DEFAULT_TAX_RATE = 0.06  # VAT on modern services, part of a period's revenue cap
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+# every table on Base.metadata before the first flush, which resolves each foreign key's
+# table: the domain packages load their modules lazily, so none can be relied on for that
+import service.tables  # noqa: F401
 from audit_log import (
     Actor,
     AuditAction,

@@ -27,7 +27,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from audit_log import Actor
 from core.errors import SluiceError, Step
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -261,6 +260,7 @@ def handles_errors(action: str) -> Callable[[F], F]:
 
 
 def _record(action: str, error: SluiceError) -> None:
+    from audit_log import Actor
     from service.domain import open_domain
     from service.settings import Settings
 

@@ -4,33 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from audit_log import (
-    EntryFilter,
-    check_proof,
-    checkpoint,
-    consistency_document,
-    export_entries,
-    inclusion_document,
-    list_alerts,
-    list_entries,
-    list_heads,
-    load_verifier,
-    parse_heads,
-    push_heads,
-    read_witness_dir,
-    record_failed_verification,
-    verify_export,
-    verify_store,
-)
-from audit_log.signing import Verifier
 from core.errors import InvalidInput
-from operators import close_token_use
 from service.commands.common import Json, domain, read_text
 from service.output import emit, emit_rows, handles_errors
+
+if TYPE_CHECKING:
+    from audit_log.signing import Verifier
 
 audit_app = typer.Typer(no_args_is_help=True, help="The audit log.")
 ENTRY_COLUMNS = [
@@ -58,6 +41,8 @@ Witness = Annotated[
 
 
 def _verifier(pubkey: Path | None) -> Verifier:
+    from audit_log import load_verifier
+
     if pubkey is not None:
         if not pubkey.is_file():
             raise InvalidInput.coded("cli_pubkey_file_missing", path=str(pubkey))
@@ -96,6 +81,8 @@ def audit_verify(
 
     With --witness, the log (live or exported) must also extend every kept head.
     """
+    from audit_log import check_proof, verify_export
+
     if file is not None and proof is not None:
         raise InvalidInput.coded("cli_file_or_proof")
     kept = _kept(witness) if witness is not None else []
@@ -117,12 +104,16 @@ def audit_verify(
 
 
 def _kept(witness: Path) -> list[dict[str, Any]]:
+    from audit_log import parse_heads, read_witness_dir
+
     if witness.is_dir():
         return read_witness_dir(witness)
     return parse_heads(read_text(witness, "kept heads"))
 
 
 def _verify_live(verifier: Verifier | None, kept: list[dict[str, Any]], as_json: bool) -> None:
+    from audit_log import record_failed_verification, verify_store
+
     d = domain()
     # the tail may wait one signing interval (and one more for a slow signer), never longer
     tail_seconds = 2 * d.settings.audit_head_seconds
@@ -148,6 +139,8 @@ def audit_witness(
     as_json: Json = False,
 ) -> None:
     """Keep heads outside the domain (a folder or URL), or check the log against them."""
+    from audit_log import push_heads, read_witness_dir
+
     if (push is None) == (check is None):
         raise InvalidInput.coded("cli_push_or_check")
     if check is not None:
@@ -178,6 +171,9 @@ def audit_export(
     as_json: Json = False,
 ) -> None:
     """Sign the log as it stands and write it, with every signed head, as JSON lines."""
+    from audit_log import export_entries
+    from operators import close_token_use
+
     d = domain()
     with d.transaction() as session:
         close_token_use(session)  # an export carries every finished hour of token use
@@ -205,6 +201,9 @@ def audit_pubkey(
 @handles_errors("audit.checkpoint")
 def audit_checkpoint(as_json: Json = False) -> None:
     """Sign a tree head over the log as it stands now."""
+    from audit_log import checkpoint
+    from operators import close_token_use
+
     with domain().transaction() as session:
         close_token_use(session)
         data = checkpoint(session).to_dict()
@@ -215,6 +214,8 @@ def audit_checkpoint(as_json: Json = False) -> None:
 @handles_errors("audit.heads")
 def audit_heads(as_json: Json = False) -> None:
     """List the signed tree heads."""
+    from audit_log import list_heads
+
     with domain().transaction() as session:
         data = [h.to_dict() for h in list_heads(session)]
     columns = [
@@ -237,6 +238,8 @@ def audit_list(
     as_json: Json = False,
 ) -> None:
     """List audit entries in order: sequence, time, actor, action, subject."""
+    from audit_log import EntryFilter, list_entries
+
     with domain().transaction() as session:
         where = EntryFilter(action=action, after_seq=after)
         rows = [e.to_dict() for e in list_entries(session, where, limit)]
@@ -257,6 +260,8 @@ def audit_prove(
     as_json: Json = False,
 ) -> None:
     """Print an inclusion proof: entry ENTRY is in the signed log."""
+    from audit_log import inclusion_document
+
     with domain().transaction() as session:
         document = inclusion_document(session, entry, size)
     _write(document, output)
@@ -272,6 +277,8 @@ def audit_consistency(
     as_json: Json = False,
 ) -> None:
     """Print a consistency proof: the signed log of size M is a prefix of the one of size N."""
+    from audit_log import consistency_document
+
     with domain().transaction() as session:
         document = consistency_document(session, old, new)
     _write(document, output)
@@ -286,6 +293,8 @@ def audit_alerts(
     as_json: Json = False,
 ) -> None:
     """List alerts raised over the log."""
+    from audit_log import EntryFilter, list_alerts
+
     with domain().transaction() as session:
         rows = [e.to_dict() for e in list_alerts(session, EntryFilter(action=rule), limit)]
     emit_rows(rows, as_json, ENTRY_COLUMNS, "no alerts")

@@ -7,14 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from audit_log import AuditAction
-from catalog import get_dataset, issue_twin, list_datasets
-from catalog.ingest import ingest_in_steps
-from catalog.schema import load_schema
-from catalog.twin import DEFAULT_ROWS, MAX_ROWS
+from catalog.twin_rows import DEFAULT_ROWS, MAX_ROWS
 from core.errors import InvalidInput
-from jobs.engines import set_engine_default
-from service.commands.common import ADMIN, Json, domain
+from service.commands.common import Json, admin, domain
 from service.output import emit, emit_rows, handles_errors, progress, record, table
 
 catalog_app = typer.Typer(no_args_is_help=True, help="Datasets (资源目录).")
@@ -52,6 +47,9 @@ def catalog_ingest(
     as_json: Json = False,
 ) -> None:
     """Register a dataset and desensitize it into the domain store."""
+    from catalog.ingest import ingest_in_steps
+    from catalog.schema import load_schema
+
     d = domain()
     spec = load_schema(schema)
     if not file.exists():
@@ -69,7 +67,7 @@ def catalog_ingest(
             d.home,
             file,
             spec,
-            ADMIN,
+            admin(),
             progress=say,
             new_version=new_version,
             rows_read=read,
@@ -86,6 +84,8 @@ def catalog_ingest(
 @handles_errors("catalog.list")
 def catalog_list(as_json: Json = False) -> None:
     """List the registered datasets: title, owner, version, rows, last update."""
+    from catalog import list_datasets
+
     with domain().transaction() as session:
         data = [d.to_dict() for d in list_datasets(session)]
     emit_rows(data, as_json, DATASET_COLUMNS, "no datasets")
@@ -103,6 +103,8 @@ def catalog_show(
     as_json: Json = False,
 ) -> None:
     """Show one dataset and each column's level, role, type, desensitization and bounds."""
+    from catalog import get_dataset
+
     with domain().transaction() as session:
         data = get_dataset(session, dataset).to_dict()
     emit(data, as_json, dataset_text)
@@ -117,8 +119,10 @@ def catalog_set_engine(
 ) -> None:
     """Set the engine SQL over this dataset runs on when neither the operator nor the
     licence names one (a licence with any dataset on Spark goes to Spark)."""
+    from jobs.engines import set_engine_default
+
     with domain().transaction() as session:
-        data = set_engine_default(session, engine, ADMIN, dataset=dataset).to_dict()
+        data = set_engine_default(session, engine, admin(), dataset=dataset).to_dict()
     emit(data, as_json, f"dataset {dataset}: SQL jobs run on {engine} by default")
 
 
@@ -132,12 +136,15 @@ def catalog_synthesize(
     as_json: Json = False,
 ) -> None:
     """Write a synthetic twin of a dataset: its schema, categories and bounds, no real record."""
+    from audit_log import AuditAction
+    from catalog import get_dataset, issue_twin
+
     d = domain()
     with d.transaction() as session:
         files = issue_twin(
             session,
             get_dataset(session, dataset),
-            ADMIN,
+            admin(),
             AuditAction.TWIN_SYNTHESIZED,
             rows=rows,
             seed=seed,

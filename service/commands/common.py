@@ -1,23 +1,37 @@
-"""What every command module shares: the --json flag, the acting admin, the opened domain."""
+"""What every command module shares: the --json flag, the acting admin, the opened domain.
+
+Domain modules are imported inside the functions here and in every command module, so
+that a group's `--help` loads only typer (the signatures use builtins only).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from audit_log import Actor
 from core.errors import InvalidInput
-from service.domain import Domain, open_domain
-from service.settings import Settings
+
+if TYPE_CHECKING:
+    from audit_log import Actor
+    from service.domain import Domain
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-ADMIN = Actor("host-admin", "admin")
+
+
+def admin() -> Actor:
+    """The host's administrator, who acts for every command run on the host."""
+    from audit_log import Actor
+
+    return Actor("host-admin", "admin")
 
 
 def domain() -> Domain:
+    from service.domain import open_domain
+    from service.settings import Settings
+
     return open_domain(Settings())
 
 

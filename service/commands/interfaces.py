@@ -11,24 +11,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from core.db import utcnow
 from core.errors import InvalidInput
-from core.home import load_public_key
-from operators.accounts import HOST_ADMIN
-from products.annual import list_disclosures, publish_annual_report, signed_file, verify_report
-from products.consents import list_consents, record_consent, revoke_consent
-from products.fees import DEFAULT_TAX_RATE, set_ceiling, set_fee, settle_period
-from products.interfaces import (
-    create_interface,
-    issue_key,
-    key_for,
-    list_interfaces,
-    write_key_file,
-)
-from products.pricing import FEE_MODELS
-from service.commands.common import ADMIN, Json, domain
+from products.pricing import DEFAULT_TAX_RATE, FEE_MODELS
+from service.commands.common import Json, admin, domain
 from service.output import emit, emit_rows, handles_errors
 
 interfaces_app = typer.Typer(no_args_is_help=True, help="Interface products (数据分析接口).")
@@ -47,6 +33,8 @@ def _token(path: Path) -> str:
 @handles_errors("interfaces.list")
 def interfaces_list(as_json: Json = False) -> None:
     """List interface products: kind, purpose, ε per call and status."""
+    from products.interfaces import list_interfaces
+
     with domain().transaction() as session:
         rows = [i.to_dict() for i in list_interfaces(session)]
     columns = [
@@ -73,6 +61,9 @@ def interfaces_create(
     as_json: Json = False,
 ) -> None:
     """Serve a release as an interface product (listed and filed like any product)."""
+    from operators.accounts import HOST_ADMIN
+    from products.interfaces import create_interface
+
     try:
         spec = json.loads(definition.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -98,6 +89,9 @@ def interfaces_ceiling(
     as_json: Json = False,
 ) -> None:
     """The authority sets a product's ceiling price (最高限价) for a fee model."""
+    from operators.accounts import HOST_ADMIN
+    from products.fees import set_ceiling
+
     d = domain()
     with d.transaction() as session:
         set_ceiling(session, product_id, HOST_ADMIN, fee_model, ceiling, note)
@@ -115,6 +109,9 @@ def interfaces_fee(
     as_json: Json = False,
 ) -> None:
     """Price a product under its ceiling; public-interest use stays free."""
+    from operators.accounts import HOST_ADMIN
+    from products.fees import set_fee
+
     d = domain()
     with d.transaction() as session:
         data = set_fee(session, product_id, HOST_ADMIN, fee_model, price, note).to_dict()
@@ -130,6 +127,9 @@ def interfaces_settle(
     as_json: Json = False,
 ) -> None:
     """Settle a period's revenue against cost + allowed profit + tax; carry any excess."""
+    from operators.accounts import HOST_ADMIN
+    from products.fees import settle_period
+
     d = domain()
     with d.transaction() as session:
         data = settle_period(session, product_id, period, HOST_ADMIN, tax_rate).to_dict()
@@ -149,6 +149,9 @@ def interfaces_key(
     as_json: Json = False,
 ) -> None:
     """Issue a buyer a key to one interface; it is written once, kept only hashed."""
+    from operators.accounts import HOST_ADMIN
+    from products.interfaces import issue_key, write_key_file
+
     d = domain()
     with d.transaction() as session:
         key, token = issue_key(
@@ -171,6 +174,10 @@ def interfaces_consent(
     as_json: Json = False,
 ) -> None:
     """Record a data subject's consent (授权) to be scored by this key's holder."""
+    from core.db import utcnow
+    from products.consents import record_consent
+    from products.interfaces import key_for
+
     d = domain()
     until: datetime = utcnow() + timedelta(days=days)
     with d.transaction() as session:
@@ -187,6 +194,9 @@ def interfaces_consents(
     as_json: Json = False,
 ) -> None:
     """List the consents this key's holder recorded."""
+    from products.consents import list_consents
+    from products.interfaces import key_for
+
     d = domain()
     with d.transaction() as session:
         key = key_for(session, _token(key_file), interface_id)
@@ -201,9 +211,11 @@ def interfaces_revoke(
     consent_id: Annotated[int, typer.Argument(help="the consent to revoke")], as_json: Json = False
 ) -> None:
     """Revoke a consent at the data subject's request."""
+    from products.consents import revoke_consent
+
     d = domain()
     with d.transaction() as session:
-        data = revoke_consent(session, consent_id, ADMIN).to_dict()
+        data = revoke_consent(session, consent_id, admin()).to_dict()
     emit(data, as_json, f"consent {consent_id} revoked")
 
 
@@ -211,6 +223,8 @@ def interfaces_revoke(
 @handles_errors("disclosure.list")
 def disclosure_list(as_json: Json = False) -> None:
     """List published annual reports: year, when, by whom, and their SHA-256."""
+    from products.annual import list_disclosures
+
     with domain().transaction() as session:
         rows = [
             {"id": r.id, "year": r.year, "at": r.at.isoformat(timespec="seconds"),
@@ -229,6 +243,9 @@ def disclosure_publish(
     out: Annotated[Path, typer.Option(help="write the signed file here")],
 ) -> None:
     """Generate, sign, publish and file the annual disclosure for YEAR."""
+    from operators.accounts import HOST_ADMIN
+    from products.annual import publish_annual_report, signed_file
+
     d = domain()
     with d.transaction() as session:
         record = publish_annual_report(session, d.home, year, HOST_ADMIN)
@@ -245,6 +262,11 @@ def disclosure_verify(
     as_json: Json = False,
 ) -> None:
     """Verify a signed annual disclosure with the domain's public key, offline."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from core.home import load_public_key
+    from products.annual import verify_report
+
     key = load_public_key(public_key.read_bytes())
     if not isinstance(key, Ed25519PublicKey):
         raise InvalidInput.coded("cli_disclosure_key")

@@ -7,20 +7,16 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from core.errors import InvalidInput
-from jobs.queries import get_job, list_jobs
-from jobs.runner import run
-from jobs.submit import plan_query, policy_inputs, submit
-from operators.accounts import HOST_ADMIN
-from products.release import release_of
 from service.commands.common import Json, domain, read_text
-from service.commands.worker import run_spark_job
-from service.domain import Domain
 from service.output import emit, emit_rows, handles_errors, progress, wants_progress
+
+if TYPE_CHECKING:
+    from service.domain import Domain
 
 jobs_app = typer.Typer(no_args_is_help=True, help="SQL and notebook jobs.")
 JobId = Annotated[int, typer.Argument(help="The job's id (see `sluice jobs list`).")]
@@ -41,6 +37,10 @@ def jobs_submit(
     as_json: Json = False,
 ) -> None:
     """Submit a SQL query or a notebook; without --wait it runs in the background."""
+    from jobs.submit import plan_query, policy_inputs, submit
+    from operators.accounts import HOST_ADMIN
+    from service.commands.worker import run_spark_job
+
     if (sql is None) == (notebook is None):
         raise InvalidInput.coded("cli_sql_or_notebook")
     d = domain()
@@ -76,6 +76,9 @@ def jobs_submit(
 
 def run_with_progress(d: Domain, job_id: int, as_json: bool) -> None:
     """Run the job here, moving a bar (stderr, people only) as its status changes."""
+    from jobs.queries import get_job
+    from jobs.runner import run
+
     if not wants_progress(as_json):
         run(d.sessions, d.home, job_id, d.settings.job_settings())
         return
@@ -106,6 +109,9 @@ def engine_line(job: dict) -> str:
 
 
 def show_job(d: Domain, job_id: int, as_json: bool) -> None:
+    from jobs.queries import get_job
+    from products.release import release_of
+
     with d.transaction() as session:
         job = get_job(session, job_id)
         release = release_of(session, job_id)
@@ -133,6 +139,8 @@ def jobs_show(job_id: JobId, as_json: Json = False) -> None:
 @handles_errors("jobs.list")
 def jobs_list(as_json: Json = False) -> None:
     """List every job: status, kind, licence, submitted and finished times."""
+    from jobs.queries import list_jobs
+
     with domain().transaction() as session:
         data = [j.to_dict() for j in list_jobs(session)]
     columns = [
@@ -151,6 +159,8 @@ def jobs_list(as_json: Json = False) -> None:
 @handles_errors("jobs.run")
 def jobs_run(job_id: JobId, as_json: Json = False) -> None:
     """Run a queued job now (what the background runner does)."""
+    from jobs.runner import run
+
     d = domain()
     job = run(d.sessions, d.home, job_id, d.settings.job_settings())
     emit(job.to_dict(), as_json, f"job {job.id}: {job.status}")

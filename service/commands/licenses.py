@@ -6,30 +6,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.orm import Session
 
-from audit_log import Actor
-from catalog import get_dataset
-from catalog.row_filter import row_filters_from
 from core.errors import InvalidInput
-from jobs.engines import set_engine_default
-from jobs.submit import decide, plan_query, policy_inputs
-from operators.accounts import get_operator
-from operators.licenses import get_license, grant_license, list_licenses, revoke_license
-from operators.lifecycle import (
-    apply_for_license,
-    approve_license,
-    expire_licenses,
-    refuse_license,
-    reinstate_license,
-    suspend_license,
-)
-from operators.records import DEFAULT_DELTA, License, Operator
-from service.commands.common import ADMIN, Json, domain, read_text
+from operators.records import DEFAULT_DELTA
+from service.commands.common import Json, admin, domain, read_text
 from service.output import emit, emit_rows, handles_errors
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from operators.records import License
 
 licenses_app = typer.Typer(no_args_is_help=True, help="Licenses (授权).")
 RowFilters = Annotated[
@@ -68,6 +57,10 @@ def licenses_grant(
     as_json: Json = False,
 ) -> None:
     """Grant a license directly, without an application."""
+    from catalog import get_dataset
+    from catalog.row_filter import row_filters_from
+    from operators.licenses import grant_license
+
     valid_until = _date(until, "--until") or date.today()
     with domain().transaction() as session:
         schemas = {name: get_dataset(session, name).schema() for name in dataset}
@@ -78,7 +71,7 @@ def licenses_grant(
             max_level=max_level,
             purpose=purpose,
             valid_until=valid_until,
-            actor=ADMIN,
+            actor=admin(),
             row_filters=row_filters_from(row_filter or []),
             epsilon=epsilon,
             scenario=scenario,
@@ -95,6 +88,8 @@ def licenses_list(
     as_json: Json = False,
 ) -> None:
     """List licences: company, datasets, level, status, term, ε spent and row filters."""
+    from operators.licenses import list_licenses
+
     with domain().transaction() as session:
         data = [lic.to_dict(name) for lic, name in list_licenses(session)]
     data = [r for r in data if status is None or r["status"] == status]
@@ -124,8 +119,10 @@ EngineName = Annotated[
 def licenses_set_engine(license_id: LicenseId, engine: EngineName, as_json: Json = False) -> None:
     """Set the engine this licence's SQL jobs run on when the operator names none
     (it wins over its datasets' defaults)."""
+    from jobs.engines import set_engine_default
+
     with domain().transaction() as session:
-        data = set_engine_default(session, engine, ADMIN, license_id=license_id).to_dict()
+        data = set_engine_default(session, engine, admin(), license_id=license_id).to_dict()
     emit(data, as_json, f"license {license_id}: SQL jobs run on {engine} by default")
 
 
@@ -139,6 +136,8 @@ def _date(text: str | None, option: str) -> date | None:
 
 
 def _shown(session: Session, record: License) -> dict:
+    from operators.records import Operator
+
     company = session.get(Operator, record.operator_id)
     return record.to_dict(company.name if company else None)
 
@@ -159,6 +158,10 @@ def licenses_apply(
     as_json: Json = False,
 ) -> None:
     """File an application on an operator's behalf; it stays pending until decided."""
+    from catalog.row_filter import row_filters_from
+    from operators.accounts import get_operator
+    from operators.lifecycle import apply_for_license
+
     with domain().transaction() as session:
         record = apply_for_license(
             session,
@@ -170,7 +173,7 @@ def licenses_apply(
             valid_until=_date(until, "--until") or date.today(),
             valid_from=_date(valid_from, "--from"),
             epsilon=epsilon,
-            actor=ADMIN,
+            actor=admin(),
             row_filters=row_filters_from(row_filter or []),
             delta=delta,
         )
@@ -193,11 +196,14 @@ def licenses_approve(
 ) -> None:
     """Approve an application as filed, or narrowed (never widened): a row filter adds
     to any the application carries for that dataset."""
+    from catalog.row_filter import row_filters_from
+    from operators.lifecycle import approve_license
+
     with domain().transaction() as session:
         record = approve_license(
             session,
             license_id,
-            ADMIN,
+            admin(),
             datasets=dataset or None,
             max_level=max_level,
             valid_until=_date(until, "--until"),
@@ -211,6 +217,11 @@ def licenses_approve(
 
 
 def _step(license_id: int, action: str, reason: str, as_json: bool) -> None:
+
+    from audit_log import Actor
+    from operators.licenses import revoke_license
+    from operators.lifecycle import refuse_license, reinstate_license, suspend_license
+
     steps: dict[str, Callable[[Session, int, Actor, str], License]] = {
         "refuse": refuse_license,
         "suspend": suspend_license,
@@ -218,7 +229,7 @@ def _step(license_id: int, action: str, reason: str, as_json: bool) -> None:
         "revoke": revoke_license,
     }
     with domain().transaction() as session:
-        data = _shown(session, steps[action](session, license_id, ADMIN, reason))
+        data = _shown(session, steps[action](session, license_id, admin(), reason))
     emit(data, as_json, f"license {license_id}: {data['status']}")
 
 
@@ -254,8 +265,10 @@ def licenses_revoke(license_id: LicenseId, reason: Why = "", as_json: Json = Fal
 @handles_errors("licenses.expire")
 def licenses_expire(as_json: Json = False) -> None:
     """Record the expiry of every license whose term has passed (run daily)."""
+    from operators.lifecycle import expire_licenses
+
     with domain().transaction() as session:
-        expired = expire_licenses(session, ADMIN)
+        expired = expire_licenses(session, admin())
     emit({"expired": expired}, as_json, f"{len(expired)} license(s) expired")
 
 
@@ -263,6 +276,8 @@ def licenses_expire(as_json: Json = False) -> None:
 @handles_errors("licenses.show")
 def licenses_show(license_id: LicenseId, as_json: Json = False) -> None:
     """Show one licence in full."""
+    from operators.licenses import get_license
+
     with domain().transaction() as session:
         data = _shown(session, get_license(session, license_id))
     emit(data, as_json)
@@ -276,6 +291,8 @@ def policy_check(
     as_json: Json = False,
 ) -> None:
     """Show what the policy engine would do with a query, without running it."""
+    from jobs.submit import decide, plan_query, policy_inputs
+
     d = domain()
     query, settings = read_text(sql, "SQL"), d.settings.job_settings()
     epsilon, budget = settings.epsilon_per_query, settings.query_budget

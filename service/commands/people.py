@@ -6,19 +6,9 @@ from typing import Annotated
 
 import typer
 
-from operators import list_operators, list_tokens, list_users
-from operators.accounts import (
-    ROLES,
-    add_operator,
-    add_user,
-    create_token,
-    get_operator,
-    get_user,
-    revoke_tokens,
-)
-from operators.login_codes import CODE_MINUTES, MAX_MINUTES, issue_login_code
-from operators.passwords import set_password
-from service.commands.common import ADMIN, Json, domain
+from operators.accounts import ROLES
+from operators.login_codes import CODE_MINUTES, MAX_MINUTES
+from service.commands.common import Json, admin, domain
 from service.output import emit, emit_rows, handles_errors
 
 operators_app = typer.Typer(no_args_is_help=True, help="Operating companies (授权运营单位).")
@@ -35,8 +25,10 @@ def operators_add(
     as_json: Json = False,
 ) -> None:
     """Register an operating company."""
+    from operators.accounts import add_operator
+
     with domain().transaction() as session:
-        data = add_operator(session, name, ADMIN).to_dict()
+        data = add_operator(session, name, admin()).to_dict()
     emit(data, as_json, f"operator {data['id']}: {data['name']}")
 
 
@@ -44,6 +36,8 @@ def operators_add(
 @handles_errors("operators.list")
 def operators_list(as_json: Json = False) -> None:
     """List the operating companies."""
+    from operators import list_operators
+
     with domain().transaction() as session:
         data = [o.to_dict() for o in list_operators(session)]
     columns = [("id", "id"), ("name", "company"), ("created_at", "registered (UTC)")]
@@ -61,8 +55,10 @@ def users_add(
     as_json: Json = False,
 ) -> None:
     """Add a user with a role; operators belong to a company."""
+    from operators.accounts import add_user
+
     with domain().transaction() as session:
-        data = add_user(session, name, role, operator, ADMIN).to_dict()
+        data = add_user(session, name, role, operator, admin()).to_dict()
     emit(data, as_json, f"user {data['name']} ({data['role']})")
 
 
@@ -83,8 +79,11 @@ def users_password(
     as_json: Json = False,
 ) -> None:
     """Set USER's console password (stored as an Argon2id hash only)."""
+    from operators.accounts import get_user
+    from operators.passwords import set_password
+
     with domain().transaction() as session:
-        set_password(session, get_user(session, name), password, ADMIN)
+        set_password(session, get_user(session, name), password, admin())
     emit({"user": name, "password_set": True}, as_json, f"password set for {name}")
 
 
@@ -99,8 +98,11 @@ def users_one_time_code(
 ) -> None:
     """Print a one-time console login code for USER: it works once, for a few minutes,
     and is stored only as an Argon2id hash."""
+    from operators.accounts import get_user
+    from operators.login_codes import issue_login_code
+
     with domain().transaction() as session:
-        code = issue_login_code(session, get_user(session, name), ADMIN, minutes)
+        code = issue_login_code(session, get_user(session, name), admin(), minutes)
     data = {"user": name, "code": code, "minutes": minutes}
     emit(data, as_json, f"{code}  (for {name}; one login, within {minutes} minutes)")
 
@@ -112,6 +114,9 @@ def users_list(
     as_json: Json = False,
 ) -> None:
     """List users, their roles and companies."""
+    from operators import list_users
+    from operators.accounts import get_operator
+
     with domain().transaction() as session:
         company = get_operator(session, operator).id if operator else None
         data = list_users(session, company)
@@ -127,8 +132,10 @@ def tokens_create(
     as_json: Json = False,
 ) -> None:
     """Print a new bearer token for USER; it is shown once and stored only hashed."""
+    from operators.accounts import create_token, get_user
+
     with domain().transaction() as session:
-        token = create_token(session, get_user(session, user), ADMIN, days)
+        token = create_token(session, get_user(session, user), admin(), days)
     emit({"token": token}, as_json, token)
 
 
@@ -139,6 +146,9 @@ def tokens_list(
     as_json: Json = False,
 ) -> None:
     """List tokens by id, holder and term (never the token itself)."""
+    from operators import list_tokens
+    from operators.accounts import get_user
+
     with domain().transaction() as session:
         data = list_tokens(session, get_user(session, user) if user else None)
     columns = [
@@ -161,6 +171,8 @@ def tokens_revoke(
     as_json: Json = False,
 ) -> None:
     """Revoke USER's tokens (all of them, or the one with --token-id); refused at once."""
+    from operators.accounts import get_user, revoke_tokens
+
     with domain().transaction() as session:
-        revoked = revoke_tokens(session, get_user(session, user), ADMIN, token_id)
+        revoked = revoke_tokens(session, get_user(session, user), admin(), token_id)
     emit({"revoked": revoked}, as_json, f"revoked {len(revoked)} token(s) of {user}")

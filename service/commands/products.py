@@ -6,31 +6,17 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from core.errors import InvalidInput
-from operators.accounts import HOST_ADMIN
-from products.filings import list_filings
-from products.listing import (
-    get_product,
-    list_product,
-    list_products,
-    reprice_product,
-    withdraw_product,
-)
-from products.pricing import DEFAULT_SME_DISCOUNT, PricingBasis
-from products.provenance import verify_provenance
-from products.usage import (
-    current_period,
-    disclosure_report,
-    record_spending,
-    record_usage,
-    report_csv,
-)
+from products.pricing import DEFAULT_SME_DISCOUNT
 from service.commands.common import Json, domain
 from service.output import emit, emit_rows, handles_errors, table
+
+if TYPE_CHECKING:
+    from products.pricing import PricingBasis
 
 products_app = typer.Typer(no_args_is_help=True, help="Data products (数据产品).")
 Costs = Annotated[
@@ -51,6 +37,8 @@ def basis(
     costs: list[str] | None, price: float, margin: float, sme: float, public: float
 ) -> PricingBasis:
     """The pricing basis from --cost ITEM=YUAN options; a bare --price is the whole cost."""
+    from products.pricing import PricingBasis
+
     items: dict[str, float] = {}
     for text in costs or []:
         item, _, value = text.partition("=")
@@ -83,6 +71,9 @@ def products_add(
     as_json: Json = False,
 ) -> None:
     """List a release as a product; the listing is filed (告知) with the regulator."""
+    from operators.accounts import HOST_ADMIN
+    from products.listing import list_product
+
     try:
         term = date.fromisoformat(term_until) if term_until else None
     except ValueError:
@@ -119,6 +110,9 @@ def products_reprice(
     as_json: Json = False,
 ) -> None:
     """Set a new price basis; the change is filed (告知) with the regulator."""
+    from operators.accounts import HOST_ADMIN
+    from products.listing import reprice_product
+
     pricing = basis(cost, price, margin, sme_discount, public_interest_discount)
     with domain().transaction() as session:
         data = reprice_product(session, product_id, HOST_ADMIN, pricing, note).to_dict()
@@ -133,6 +127,9 @@ def products_withdraw(
     as_json: Json = False,
 ) -> None:
     """Take a product off the market; the withdrawal is filed (告知)."""
+    from operators.accounts import HOST_ADMIN
+    from products.listing import withdraw_product
+
     with domain().transaction() as session:
         data = withdraw_product(session, product_id, HOST_ADMIN, reason).to_dict()
     emit(data, as_json, f"product {product_id} withdrawn")
@@ -149,6 +146,9 @@ def products_use(
     as_json: Json = False,
 ) -> None:
     """Record a sale or use, priced at the buyer type's tier."""
+    from operators.accounts import HOST_ADMIN
+    from products.usage import record_usage
+
     with domain().transaction() as session:
         data = record_usage(
             session, product_id, HOST_ADMIN, buyer, buyer_type, quantity, note
@@ -168,6 +168,9 @@ def products_spend(
     as_json: Json = False,
 ) -> None:
     """Record spending on a product, for the disclosure report (收支明细)."""
+    from operators.accounts import HOST_ADMIN
+    from products.usage import record_spending
+
     with domain().transaction() as session:
         data = record_spending(session, product_id, HOST_ADMIN, category, amount, note).to_dict()
     emit(data, as_json, f"recorded spending ¥{data['amount']} on {data['category']}")
@@ -177,6 +180,8 @@ def products_spend(
 @handles_errors("products.list")
 def products_list(as_json: Json = False) -> None:
     """List data products: status, name, price, release."""
+    from products.listing import list_products
+
     with domain().transaction() as session:
         data = [p.to_dict() for p in list_products(session)]
     columns = [
@@ -193,6 +198,8 @@ def products_list(as_json: Json = False) -> None:
 @handles_errors("products.show")
 def products_show(product_id: ProductId, as_json: Json = False) -> None:
     """Show a product: terms, price tiers, provenance."""
+    from products.listing import get_product
+
     with domain().transaction() as session:
         data = get_product(session, product_id).to_dict()
     emit(data, as_json)
@@ -202,6 +209,9 @@ def products_show(product_id: ProductId, as_json: Json = False) -> None:
 @handles_errors("products.verify")
 def products_verify(product_id: ProductId, as_json: Json = False) -> None:
     """Recheck a product's provenance: signature, digest, reviews, audit position."""
+    from products.listing import get_product
+    from products.provenance import verify_provenance
+
     d = domain()
     with d.transaction() as session:
         found = get_product(session, product_id)
@@ -222,6 +232,8 @@ def products_verify(product_id: ProductId, as_json: Json = False) -> None:
 @handles_errors("products.filings")
 def products_filings(as_json: Json = False) -> None:
     """List filings (告知) to the regulator, newest first."""
+    from products.filings import list_filings
+
     with domain().transaction() as session:
         data = [f.to_dict() for f in list_filings(session)]
     rows = [{**r, "tiers": (r.get("pricing") or {}).get("tiers")} for r in data]
@@ -243,6 +255,8 @@ def products_report(
     as_json: Json = False,
 ) -> None:
     """The disclosure report of income and spending (收支明细) for a period."""
+    from products.usage import current_period, disclosure_report, report_csv
+
     with domain().transaction() as session:
         report = disclosure_report(session, period or current_period())
     if csv is not None:

@@ -10,13 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from core.errors import InvalidInput, NotFound
-from core.home import load_public_key
-from operators.records import Operator
-from products.crypto import generate_operator_key, load_private_key, open_package
-from products.package import verify_package
-from products.recipients import list_keys, register_key
-from products.release import get_release, list_releases
-from service.commands.common import ADMIN, Json, domain
+from service.commands.common import Json, admin, domain
 from service.output import emit, emit_rows, handles_errors
 
 releases_app = typer.Typer(no_args_is_help=True, help="Release packages (出域数据包).")
@@ -33,6 +27,8 @@ VERIFY_FAILED = 10
 
 def _domain_key(pubkey: Path | None) -> Any:
     """The verifying key: a file given offline, else the local domain's own."""
+    from core.home import load_public_key
+
     if pubkey is None:
         try:
             return domain().home.public_key()
@@ -61,6 +57,8 @@ def _summary(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
 @handles_errors("releases.verify")
 def releases_verify(package: Package, pubkey: PublicKey = None, as_json: Json = False) -> None:
     """Check a package's signature and every byte, offline with the domain's public key."""
+    from products.package import verify_package
+
     result = verify_package(package, _domain_key(pubkey))
     data = {"ok": result.ok, "problems": result.problems, "manifest": _summary(result.manifest)}
     emit(
@@ -87,6 +85,8 @@ def releases_open(
     as_json: Json = False,
 ) -> None:
     """Verify a package, then write its files (decrypted with your key if encrypted)."""
+    from products.crypto import load_private_key, open_package
+
     private = load_private_key(key.read_bytes()) if key is not None else None
     manifest, files = open_package(package, _domain_key(pubkey), private)
     if out.exists() and any(out.iterdir()):
@@ -111,6 +111,8 @@ def releases_show(
     as_json: Json = False,
 ) -> None:
     """Show a release: its package, digest, files and manifest."""
+    from products.release import get_release
+
     with domain().transaction() as session:
         release = get_release(session, release_id)
         data = {**release.to_dict(), "manifest": release.manifest}
@@ -121,6 +123,8 @@ def releases_show(
 @handles_errors("releases.list")
 def releases_list(as_json: Json = False) -> None:
     """List releases: job, package, files, withheld files, encryption, time."""
+    from products.release import list_releases
+
     with domain().transaction() as session:
         data = [r.to_dict() for r in list_releases(session)]
     columns = [
@@ -144,6 +148,8 @@ def releases_keygen(
     as_json: Json = False,
 ) -> None:
     """Make an operator's key pair (X25519 or SM2), outside the domain; register only the .pub."""
+    from products.crypto import generate_operator_key
+
     private_pem, public_pem = generate_operator_key(kind)
     private_path, public_path = out.with_suffix(".key"), out.with_suffix(".pub")
     fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -163,12 +169,14 @@ def keys_add(
     as_json: Json = False,
 ) -> None:
     """Register an operator's delivery key: its later releases are encrypted to it."""
+    from products.recipients import register_key
+
     try:
         pem = key.read_bytes()
     except OSError:
         raise InvalidInput.coded("cli_key_unreadable", path=str(key)) from None
     with domain().transaction() as session:
-        data = register_key(session, operator, pem, ADMIN, cipher).to_dict()
+        data = register_key(session, operator, pem, admin(), cipher).to_dict()
     emit(data, as_json, f"{operator}: key {data['fingerprint'][:16]}… ({data['cipher']})")
 
 
@@ -176,6 +184,9 @@ def keys_add(
 @handles_errors("releases.keys.list")
 def keys_list(as_json: Json = False) -> None:
     """List operators' delivery keys: fingerprint, cipher, active or retired."""
+    from operators.records import Operator
+    from products.recipients import list_keys
+
     with domain().transaction() as session:
         names = {o.id: o.name for o in session.query(Operator)}
         data = [{**k.to_dict(), "operator": names.get(k.operator_id)} for k in list_keys(session)]

@@ -7,12 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gate.overrides import clear_dataset_rules, dataset_rules, rules_for, set_dataset_rules
-from operators.accounts import get_user
-from products.review import review
-from products.review_view import queue_items, review_view
-from service.commands.common import ADMIN, Json, domain
-from service.commands.jobs import show_job
+from service.commands.common import Json, admin, domain
 from service.output import emit, emit_rows, handles_errors, table
 
 review_app = typer.Typer(no_args_is_help=True, help="Output review (出域审核).")
@@ -41,6 +36,9 @@ QueueReviewer = Annotated[str | None, typer.Option(help="Only jobs this user may
 @handles_errors("review.queue")
 def review_queue(reviewer: QueueReviewer = None, as_json: Json = False) -> None:
     """Outputs awaiting review, oldest first."""
+    from operators.accounts import get_user
+    from products.review_view import queue_items
+
     with domain().transaction() as session:
         user = get_user(session, reviewer) if reviewer else None
         items = queue_items(session, user)
@@ -88,6 +86,8 @@ def _view_text(view: dict[str, Any]) -> str:
 @handles_errors("review.show")
 def review_show(job: JobId, as_json: Json = False) -> None:
     """What a reviewer sees: the SQL, the outputs, every check with its figures, lineage."""
+    from products.review_view import review_view
+
     d = domain()
     with d.transaction() as session:
         view = review_view(session, d.home, job)
@@ -97,6 +97,10 @@ def review_show(job: JobId, as_json: Json = False) -> None:
 def _decide(
     job: int, reviewer: str, decision: str, reason: str, exception: bool, as_json: bool
 ) -> None:
+    from operators.accounts import get_user
+    from products.review import review
+    from service.commands.jobs import show_job
+
     d = domain()
     with d.transaction() as session:
         user = get_user(session, reviewer)
@@ -154,6 +158,8 @@ def outputs_check(
 @handles_errors("outputs.rules.show")
 def rules_show(as_json: Json = False) -> None:
     """The domain's rules and each dataset's refinement, with the rules in effect."""
+    from gate.overrides import dataset_rules, rules_for
+
     d = domain()
     base = d.settings.disclosure_rules()
     with d.transaction() as session:
@@ -192,6 +198,8 @@ def rules_set(
     as_json: Json = False,
 ) -> None:
     """Refine the domain's disclosure rules for one dataset (audited)."""
+    from gate.overrides import set_dataset_rules
+
     values = {
         "threshold": threshold,
         "p_ratio": p_ratio,
@@ -205,7 +213,7 @@ def rules_set(
     d = domain()
     with d.transaction() as session:
         record = set_dataset_rules(
-            session, dataset, given, d.settings.disclosure_rules(), ADMIN, allow_weaker or []
+            session, dataset, given, d.settings.disclosure_rules(), admin(), allow_weaker or []
         )
         data = record.to_dict()
     emit(data, as_json, f"{dataset}: {data['rules']}")
@@ -218,6 +226,8 @@ def rules_clear(
     as_json: Json = False,
 ) -> None:
     """Drop a dataset's own rules: its outputs follow the domain's again."""
+    from gate.overrides import clear_dataset_rules
+
     with domain().transaction() as session:
-        clear_dataset_rules(session, dataset, ADMIN)
+        clear_dataset_rules(session, dataset, admin())
     emit({"dataset": dataset, "cleared": True}, as_json, f"{dataset}: follows the domain's rules")

@@ -6,9 +6,8 @@ from typing import Annotated
 
 import typer
 
-from service.commands.common import ADMIN, Json, domain
+from service.commands.common import Json, admin, domain
 from service.output import emit, handles_errors
-from service.settings import Settings
 
 sandbox_app = typer.Typer(no_args_is_help=True, help="Sandbox backends, image and limits.")
 
@@ -28,6 +27,7 @@ def build_image(
     import docker
 
     from sandbox.image import ensure_image
+    from service.settings import Settings
 
     settings = Settings()
     log = (lambda _line: None) if as_json else typer.echo
@@ -40,6 +40,7 @@ def build_image(
 def doctor(as_json: Json = False) -> None:
     """Say which sandbox backends work here, and why the others do not."""
     from sandbox.doctor import diagnose, summary
+    from service.settings import Settings
 
     settings = Settings()
     report = diagnose(settings.sandbox_image, settings.sandbox_pool_dir, settings.domain_home.root)
@@ -82,7 +83,7 @@ def limits(
     with d.transaction() as session:
         if values or clear:
             merged = {} if clear else {**license_limits(session, license), **values}
-            set_license_limits(session, license, merged, ADMIN)
+            set_license_limits(session, license, merged, admin())
         data = {
             "license": license,
             "own": license_limits(session, license),

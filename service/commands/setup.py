@@ -8,14 +8,15 @@ from typing import Annotated
 import typer
 
 from service.commands.common import Json
-from service.domain import init_domain
 from service.output import emit, handles_errors, progress
-from service.settings import Settings
 
 
 @handles_errors("init")
 def init(as_json: Json = False) -> None:
     """Create the domain home: database, keys, folders. Safe to run again."""
+    from service.domain import init_domain
+    from service.settings import Settings
+
     d, created = init_domain(Settings())
     data = {
         "home": str(d.home.root),
@@ -34,6 +35,7 @@ def serve(
     import uvicorn
 
     from service.api import create_app
+    from service.settings import Settings
 
     uvicorn.run(create_app(Settings()), host=host, port=port)
 
@@ -50,6 +52,7 @@ def demo(
 
     An earlier demo's home is kept unless --fresh is given (or you say yes when asked)."""
     from service.demo import STEPS, holds_earlier_demo, run_demo
+    from service.settings import Settings
 
     settings = Settings()
     if not fresh and not as_json and sys.stdin.isatty() and holds_earlier_demo(settings):

@@ -7,15 +7,15 @@ Start as many as the host has room for, on as many hosts as share the database
 from __future__ import annotations
 
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from audit_log import HeadTicker
-from jobs.worker import WorkerOptions, work, work_one, worker_name
 from service.commands.common import domain
-from service.domain import Domain
 from service.output import handles_errors
+
+if TYPE_CHECKING:
+    from service.domain import Domain
 
 
 @handles_errors("worker")
@@ -29,6 +29,9 @@ def worker(
     name: Annotated[str | None, typer.Option("--id", help="This worker's name (host:pid).")] = None,
 ) -> None:
     """Run queued jobs: DuckDB ones in this host's sandbox, Spark ones on SLUICE_SPARK_MASTER."""
+    from audit_log import HeadTicker
+    from jobs.worker import WorkerOptions, work, worker_name
+
     d = domain()
     options = WorkerOptions(
         name=worker_name(name),
@@ -64,6 +67,8 @@ def worker(
 
 def run_spark_job(d: Domain, job_id: int, wait: bool) -> None:
     """`jobs submit --engine spark`: run it here with --wait, else leave it to the workers."""
+    from jobs.worker import WorkerOptions, work_one, worker_name
+
     if wait:
         options = WorkerOptions(
             worker_name(None), d.settings.worker_lease_seconds, spark_master=d.settings.spark_master

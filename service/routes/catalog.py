@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from audit_log import AuditAction
 from catalog import get_dataset, list_datasets
-from catalog.twin import DEFAULT_ROWS, MAX_ROWS, TwinFiles, issue_twin
+from catalog.twin import TwinFiles, issue_twin
+from catalog.twin_rows import DEFAULT_ROWS, MAX_ROWS
 from core.errors import NotFound
 from jobs.engines import set_engine_default
 from operators import licensed_catalog, licensed_dataset

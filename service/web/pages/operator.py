@@ -10,7 +10,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Path, Reque
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, StreamingResponse
 
-from catalog.twin import DEFAULT_ROWS
+from catalog.twin_rows import DEFAULT_ROWS
 from core.errors import InvalidInput, SluiceError
 from jobs.queries import list_jobs
 from operators.accounts import Principal
