@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
+from catalog.identifiers import sorted_distinct
 from gate.differencing import (
     Candidate,
     Close,
@@ -47,7 +48,6 @@ from gate.differencing import (
     close_pairs,
     differencing_findings,
     lowest,
-    sorted_unique,
     within_job,
 )
 from gate.findings import Finding
@@ -168,7 +168,7 @@ def _bitmaps(
 
 def _all_digests(tables: Sequence[TablePopulations]) -> np.ndarray:
     cells = [d for table in tables for d in table.digests]
-    return sorted_unique(np.concatenate(cells)) if cells else np.zeros(0, dtype=np.int64)
+    return sorted_distinct(np.concatenate(cells)) if cells else np.zeros(0, dtype=np.int64)
 
 
 def _probes(session: Session, tables: Sequence[TablePopulations], threshold: int) -> list[Probe]:

@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gate.differencing import TablePopulations, sorted_unique, table_populations
+from catalog.identifiers import sorted_distinct
+from gate.differencing import TablePopulations, table_populations
 from gate.findings import operator_gate
 from gate.populations import check_at_release, check_new, forget, keep, mark_released
 from gate.records import CellPopulation, PopulationPrefix, PopulationUnit
@@ -206,14 +207,15 @@ def test_operators_see_a_withheld_output_not_the_differencing_rule() -> None:
 
 
 @pytest.mark.parametrize("size", [0, 1, 2, 1000, 100_000])
-def test_sorted_unique_is_numpys_unique(size: int) -> None:
-    """The gate's distinct digests by a sort: the same array as np.unique, duplicates,
-    negative digests and the extremes included."""
+def test_distinct_digests_by_a_sort_are_numpys_unique(size: int) -> None:
+    """The gate's distinct unit digests come from a sort (NumPy 2.4's np.unique hashed
+    integers first: 1.7 s for 1M digests against 0.014 s): the same array as np.unique,
+    duplicates, negative digests and the extremes included."""
     rng = np.random.default_rng(size)
     values = rng.integers(-(2**63), 2**63 - 1, size, dtype=np.int64)
     if size > 2:
         values[: size // 3] = values[size // 3 : 2 * (size // 3)]  # a third repeated
         values[0], values[1] = np.iinfo(np.int64).min, np.iinfo(np.int64).max
-    found = sorted_unique(values)
+    found = sorted_distinct(values)
     assert found.dtype == np.int64
     assert np.array_equal(found, np.unique(values))
