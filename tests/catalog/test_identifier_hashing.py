@@ -104,3 +104,35 @@ def test_a_spilled_index_is_the_index_of_all_batches_and_leaves_nothing(tmp_path
         bytes.fromhex(h) for h in expected
     )
     assert not (tmp_path / "spill").exists()
+
+
+def test_an_index_read_in_place_answers_as_the_set_it_holds(tmp_path) -> None:
+    """The gate reads an index file in place (a binary search over the mapped file)
+    instead of building a set of every digest; it must answer exactly as that set:
+    digests ending in zero bytes (which NumPy's bytes drop), the first and the last,
+    neighbours that are not members, and text that is no digest at all."""
+    from catalog.identifiers import AnyIndex, IndexSpill, load_index
+
+    rng = np.random.default_rng(11)
+    body = rng.integers(0, 256, size=(2000, 16), dtype=np.uint8)
+    body[:40, 8:] = 0  # digests ending in zero bytes
+    body[40] = 0  # the lowest possible digest
+    body[41] = 255  # the highest
+    spill = IndexSpill(tmp_path / "spill")
+    spill.add(np.frombuffer(body.tobytes(), dtype="S16"))
+    spill.write(tmp_path / "identifiers.bin")
+    members = {bytes(row).hex() for row in body}
+    index = load_index(tmp_path / "identifiers.bin")
+    assert len(index) == len(members) and set(index) == members
+    assert all(m in index for m in members)
+    near = {(int(m, 16) + step) % 2**128 for m in members for step in (-1, 1)}
+    outsiders = {f"{n:032x}" for n in near} - members
+    assert outsiders and not any(o in index for o in outsiders)
+    for junk in ("", "zz" * 16, members.pop()[:30], b"\x00" * 16, None, 7):
+        assert junk not in index
+    empty = tmp_path / "empty.bin"
+    IndexSpill(tmp_path / "spill2").write(empty)
+    assert len(load_index(empty)) == 0 and next(iter(outsiders)) not in load_index(empty)
+    both = AnyIndex([load_index(empty), index])
+    assert all(m in both for m in list(index)[:50]) and not any(o in both for o in outsiders)
+    assert {next(iter(index))} & index == {next(iter(index))}
