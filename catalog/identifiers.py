@@ -10,7 +10,9 @@ import hmac
 import math
 import numbers
 import shutil
-from collections.abc import Iterable, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence, Set
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -134,13 +136,13 @@ def _combination_text(values: Iterable[object]) -> str | None:
     return SEPARATOR.join(t or "" for t in texts)
 
 
-def contains_identifier(value: object, index: set[str], key: bytes) -> bool:
+def contains_identifier(value: object, index: Set[str], key: bytes) -> bool:
     """Whether an output value equals (after normalising) a raw direct identifier."""
     text = normalise(value)
     return text is not None and tagged_digest(index_key(key), IDENTIFIER_TAG, text) in index
 
 
-def contains_combination(values: Sequence[object], index: set[str], key: bytes) -> bool:
+def contains_combination(values: Sequence[object], index: Set[str], key: bytes) -> bool:
     """Whether values, in the schema's quasi-identifier order, equal a raw row's combination."""
     joined = _combination_text(values)
     return joined is not None and tagged_digest(index_key(key), COMBINATION_TAG, joined) in index
@@ -203,3 +205,38 @@ def load_index(path: Path) -> set[str]:
         raise InvalidInput.coded("catalog_index_invalid", path=str(path))
     body = memoryview(data)[len(MAGIC) :]
     return {body[i : i + DIGEST_BYTES].hex() for i in range(0, len(body), DIGEST_BYTES)}
+
+
+# Digests the gate keeps loaded between jobs (about 100 bytes each as hex text).
+CACHED_DIGESTS = 2_000_000
+
+
+class IndexCache:
+    """Identifier indexes kept loaded between jobs, by file identity: a dataset version's
+    index is written once at ingest, so its path, inode, size and modification time name
+    its content, and a new version (a new file) is a new key. Bounded by the digests held,
+    least recently used first out; an index larger than the bound is never kept."""
+
+    def __init__(self, max_digests: int = CACHED_DIGESTS) -> None:
+        self.max_digests = max_digests
+        self._loaded: OrderedDict[tuple[object, ...], frozenset[str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def load(self, path: Path) -> frozenset[str]:
+        """The index at `path`, read once while its file stays the same."""
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            if (found := self._loaded.get(key)) is not None:
+                self._loaded.move_to_end(key)
+                return found
+        index = frozenset(load_index(path))
+        if len(index) <= self.max_digests:
+            with self._lock:
+                self._loaded[key] = index
+                while sum(len(i) for i in self._loaded.values()) > self.max_digests:
+                    self._loaded.popitem(last=False)
+        return index
+
+
+INDEXES = IndexCache()

@@ -14,6 +14,7 @@ import hashlib
 import shutil
 from collections import Counter
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,10 @@ from sqlalchemy.orm import Session
 from catalog import get_dataset
 from catalog.identifiers import (
     COMBINATION_TAG,
+    INDEXES,
     SEPARATOR,
     contains_identifier,
     index_key,
-    load_index,
     tagged_digest,
 )
 from core.cells import AGGREGATES
@@ -91,8 +92,8 @@ def candidate_dir(home: Home, job: GateSubject) -> Path:
 def value_scan(session: Session, home: Home, datasets: list[str]) -> ValueScan:
     key = home.pseudonym_key()
     records = [get_dataset(session, name) for name in datasets]
-    indexes = [load_index(home.root / r.identifier_index_path) for r in records]
-    merged: set[str] = set().union(*indexes) if indexes else set()
+    indexes = [INDEXES.load(home.root / r.identifier_index_path) for r in records]
+    merged = indexes[0] if len(indexes) == 1 else frozenset().union(*indexes)
     combinations = []
     for record, index in zip(records, indexes, strict=True):
         quasi = [c.name for c in record.schema().columns if c.role is Role.QUASI_IDENTIFIER]
@@ -103,7 +104,7 @@ def value_scan(session: Session, home: Home, datasets: list[str]) -> ValueScan:
     return ValueScan(lambda value: contains_identifier(value, merged, key), tuple(combinations))
 
 
-def combination_matcher(index: set[str], key: bytes) -> Callable[[list[Texts]], list[bool]]:
+def combination_matcher(index: AbstractSet[str], key: bytes) -> Callable[[list[Texts]], list[bool]]:
     """A batch test of normalised combinations against the index.
 
     Same digest as catalog.identifiers.contains_combination (tested to agree), without
