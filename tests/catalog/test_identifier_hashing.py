@@ -6,6 +6,7 @@ spilled batch by batch is the whole file's index."""
 from __future__ import annotations
 
 import hmac
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,8 +16,11 @@ from catalog.desensitize import pseudonym, pseudonymize
 from catalog.identifiers import (
     COMBINATION_TAG,
     IDENTIFIER_TAG,
+    IndexCache,
     identifier_digests,
     index_key,
+    load_index,
+    save_index,
     sorted_distinct,
     tagged_digest,
 )
@@ -104,3 +108,33 @@ def test_a_spilled_index_is_the_index_of_all_batches_and_leaves_nothing(tmp_path
         bytes.fromhex(h) for h in expected
     )
     assert not (tmp_path / "spill").exists()
+
+
+def _index(path: Path, count: int, start: int = 0) -> set[str]:
+    hashes = {f"{n:032x}" for n in range(start, start + count)}
+    save_index(path, hashes)
+    return hashes
+
+
+def test_an_index_stays_loaded_until_its_file_changes(tmp_path: Path) -> None:
+    cache = IndexCache(max_digests=10)
+    first = tmp_path / "v1.idx"
+    hashes = _index(first, 3)
+    loaded = cache.load(first)
+    assert loaded == hashes and cache.load(first) is loaded  # read once
+    replaced = _index(tmp_path / "v1.tmp", 4, start=100)
+    (tmp_path / "v1.tmp").replace(first)  # a new file at the same path: read again
+    assert cache.load(first) == replaced == load_index(first)
+
+
+def test_the_index_cache_holds_at_most_its_bound(tmp_path: Path) -> None:
+    cache = IndexCache(max_digests=5)
+    small, other, large, last = (tmp_path / f"{n}.idx" for n in "abcd")
+    _index(small, 3), _index(other, 2, start=10), _index(large, 6, start=20)
+    _index(last, 1, start=40)
+    a, b = cache.load(small), cache.load(other)
+    assert cache.load(small) is a and cache.load(other) is b  # 5 digests: both held
+    assert cache.load(large) is not cache.load(large)  # more than the bound: never kept
+    cache.load(small)  # b is now the least recently used
+    cache.load(last)  # 6 digests > 5: b goes
+    assert cache.load(small) is a and cache.load(other) is not b
