@@ -243,6 +243,22 @@ def work_one(
         return held.job_id, "failed to start"
     beat = Heartbeat(sessions, held, options.lease_seconds)
     beat.start()
+    try:  # renewed until the result is recorded: a slow gate keeps the lease too
+        return held.job_id, _run_and_complete(sessions, home, options, settings, held, beat)
+    finally:
+        beat.stop()
+
+
+def _run_and_complete(
+    sessions: Sessions,
+    home: Home,
+    options: WorkerOptions,
+    settings: JobSettings,
+    held: Claim,
+    beat: Heartbeat,
+) -> str:
+    """Run a claimed job and record its result; the outcome word of `work_one`."""
+    assert held.run is not None
     try:  # a notebook's query() and fit() calls are served while it runs (jobs.broker)
         with serving(sessions, home, (held.job_id, held.kind), held.run, settings, run):
             result = run_claimed(held, settings, options.spark_master)
@@ -255,17 +271,15 @@ def work_one(
         "backend": "spark" if held.engine == "spark" else settings.runner().name,
         "exit_code": result.exit_code,
     }
-    try:  # the heartbeat goes on while the gate judges: a slow gate keeps its lease
+    try:
         recorded = not beat.lost and complete(sessions, home, held, result, settings, resources)
     except Exception as exc:  # noqa: BLE001  a poison job fails; the worker goes on
         beat.stop()
         fail_unexpectedly(sessions, held.job_id, "gate", exc)
         with sessions() as session, session.begin():
             session.execute(delete(JobLease).where(JobLease.job_id == held.job_id))
-        return held.job_id, "failed"
-    finally:
-        beat.stop()
-    return held.job_id, "recorded" if recorded else "discarded"
+        return "failed"
+    return "recorded" if recorded else "discarded"
 
 
 def work(
