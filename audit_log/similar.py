@@ -8,6 +8,7 @@ trees, never on SQL text.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -34,15 +35,26 @@ def _shape(tree: exp.Expr) -> tuple[exp.Expr, list[str]]:
     return shaped, values
 
 
-def one_filter_literal_changed(first: str, second: str) -> LiteralChange | None:
-    """The single WHERE literal that differs between two otherwise identical queries."""
+@lru_cache(maxsize=64)
+def _shaped(sql: str) -> tuple[exp.Expr, tuple[str, ...]] | None:
+    """A query's shape and WHERE literals, parsed once per text: each submission is
+    compared with the one before, so every query is the later, then the earlier, of a
+    pair. Callers only compare what this returns, never change it."""
     try:
-        a = sqlglot.parse_one(first, read="duckdb")
-        b = sqlglot.parse_one(second, read="duckdb")
+        shaped, values = _shape(sqlglot.parse_one(sql, read="duckdb"))
     except SqlglotError:
         return None
-    shape_a, values_a = _shape(a)
-    shape_b, values_b = _shape(b)
+    return shaped, tuple(values)
+
+
+def one_filter_literal_changed(first: str, second: str) -> LiteralChange | None:
+    """The single WHERE literal that differs between two otherwise identical queries."""
+    if first == second:  # the same text: the same tree and literals, nothing changed
+        return None
+    a, b = _shaped(first), _shaped(second)
+    if a is None or b is None:
+        return None
+    (shape_a, values_a), (shape_b, values_b) = a, b
     if shape_a != shape_b or len(values_a) != len(values_b):
         return None
     changed = [(x, y) for x, y in zip(values_a, values_b, strict=True) if x != y]

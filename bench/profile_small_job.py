@@ -1,6 +1,6 @@
 """Profile: where the CPU of one small SQL job goes, host and sandbox (issue 18).
 
-    .venv/bin/python bench/profile_small_job.py [--runs 10] [--top 30]
+    .venv/bin/python bench/profile_small_job.py [--runs 10] [--top 30] [--dp]
 
 Runs `--runs` small SQL jobs one at a time on the embedded defaults (SQLite +
 bubblewrap, cold sandboxes, demo data) under cProfile, then prints the CPU per job
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_jobs import load, one_job  # noqa: E402
+from bench_jobs import DP, load, one_job  # noqa: E402
 from bench_scale import SMALL, demo_files  # noqa: E402
 
 from service.domain import init_domain  # noqa: E402
@@ -64,13 +64,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--dp", action="store_true", help="profile the DP job (L3 AVG) instead")
+    parser.add_argument("--no-imports", action="store_true", help="skip the runtime's start")
     args = parser.parse_args()
     print(f"load average at start: {load()}")
     files = demo_files(Path(tempfile.mkdtemp(prefix="sluice-profile-data-")))
     home = Path(tempfile.mkdtemp(prefix="sluice-profile-"))
     settings = Settings(home=home, sandbox_backend="bubblewrap", sandbox_pool_size=0)
     world = build_world(init_domain(settings)[0], files, epsilon=1e9)
-    small = one_job(world, settings, SMALL)
+    small = one_job(world, settings, DP if args.dp else SMALL)
     small()  # the first job pays for imports in this process
     own, children = cpu_split()
     profile = cProfile.Profile()
@@ -86,8 +88,9 @@ def main() -> None:
     stats = pstats.Stats(profile)
     stats.sort_stats("cumulative").print_stats(args.top)
     stats.sort_stats("tottime").print_stats(args.top)
-    print("the sandbox runtime's start:")
-    import_costs(args.runs)
+    if not args.no_imports:
+        print("the sandbox runtime's start:")
+        import_costs(args.runs)
     print(f"load average at end: {load()}")
     world.domain.engine.dispose()
     shutil.rmtree(home, ignore_errors=True)

@@ -29,6 +29,11 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
+# `session.connection(execution_options=READ_ONLY)`, first in a session that only reads:
+# on SQLite it begins without the write lock (service.db), so long reads never hold
+# back writers; other databases ignore it.
+READ_ONLY = {"sluice_read_only": True}
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)

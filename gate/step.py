@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from catalog import get_dataset
@@ -44,6 +45,7 @@ from gate.findings import Finding, make_finding
 from gate.model_check import check_model
 from gate.overrides import rules_for
 from gate.populations import check_new
+from gate.records import CellPopulation
 from gate.registry import alerts_for
 from gate.subject import GateSubject
 from gate.tables import N_COLUMN, check_table
@@ -63,6 +65,11 @@ class GateOutcome:
     # released rows' populations, for the differencing store once the job awaits review
     populations: list[TablePopulations] = field(default_factory=list)
     threshold: int = 0
+    # what recheck_differencing needs: the store as the check read it, the findings
+    # before differencing and the rules in force
+    mark: tuple[int, int] = (0, 0)
+    before_differencing: list[Finding] = field(default_factory=list)
+    rules: DisclosureRules | None = None
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,7 @@ def identifier_check(session: Session, home: Home, datasets: list[str]) -> Calla
 
 
 def _gate_table(
-    candidate: Candidate, job: GateSubject, rules: DisclosureRules, scan: ValueScan, home: Home
+    candidate: Candidate, job: GateSubject, rules: DisclosureRules, scan: ValueScan, folder: Path
 ) -> tuple[dict[str, Any], list[Finding], TablePopulations | None]:
     """Check one table and write its released form; return its summary, findings and
     the populations of its released rows (SQL results only: a notebook's `__units`
@@ -132,10 +139,10 @@ def _gate_table(
     noise = [NoiseSpec(**n) for n in job.policy.get("noise", [])] if candidate.from_policy else []
     cells = list(candidate.cells)
     if candidate.from_policy and job.policy.get("regime") == "dp":
-        return _gate_dp_table(candidate, job, frame, noise, scan, home)
+        return _gate_dp_table(candidate, job, frame, noise, scan, folder)
     noisy = apply_noise(frame, noise) if noise else frame
     result = check_table(noisy, cells, rules, scan.is_identifier, scan.combinations)
-    result.table.to_csv(candidate_dir(home, job) / candidate.released_name, index=False)
+    result.table.to_csv(folder / candidate.released_name, index=False)
     summary = {
         "name": candidate.released_name,
         "source": candidate.path.name,
@@ -167,7 +174,7 @@ def _gate_dp_table(
     frame: pd.DataFrame,
     noise: list[NoiseSpec],
     scan: ValueScan,
-    home: Home,
+    folder: Path,
 ) -> tuple[dict[str, Any], list[Finding], None]:
     """A DP-regime table: keys selected privately, every aggregate noised (gate.dp). It
     keeps no population: composition in the ε ledger, not differencing, protects it."""
@@ -175,7 +182,7 @@ def _gate_dp_table(
     partition = PartitionSpec(**found) if found else None
     release = release_dp(frame, candidate.cells, noise, partition, scan.is_identifier,
                          scan.combinations)  # fmt: skip
-    release.table.to_csv(candidate_dir(home, job) / candidate.released_name, index=False)
+    release.table.to_csv(folder / candidate.released_name, index=False)
     summary = {
         "name": candidate.released_name,
         "source": candidate.path.name,
@@ -193,10 +200,10 @@ def _gate_dp_table(
 
 
 def _gate_custom(
-    candidate: Candidate, job: GateSubject, scan: ValueScan, home: Home
+    candidate: Candidate, scan: ValueScan, folder: Path
 ) -> tuple[dict[str, Any], list[Finding]]:
     findings, described = custom_findings(candidate, scan.is_identifier, scan.combinations)
-    target = candidate_dir(home, job) / candidate.released_name
+    target = folder / candidate.released_name
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(candidate.path, target)
     hit = any(f.rule != "custom_output" for f in findings)
@@ -211,13 +218,13 @@ def _gate_custom(
 
 
 def _gate_model(
-    candidate: Candidate, job: GateSubject, rules: DisclosureRules, home: Home
+    candidate: Candidate, job: GateSubject, rules: DisclosureRules, folder: Path
 ) -> tuple[dict[str, Any], list[Finding]]:
     """A DP model: its record must be the one charged, over enough rows; reviewers see
     its manifest (kind, ε, bounds, training rows) beside it."""
     text = candidate.path.read_text("utf-8", errors="replace")
     model, findings = check_model(text, job.policy.get("model", {}), rules.threshold)
-    (candidate_dir(home, job) / candidate.released_name).write_text(text, "utf-8")
+    (folder / candidate.released_name).write_text(text, "utf-8")
     summary: dict[str, Any] = {
         "name": candidate.released_name,
         "source": candidate.path.name,
@@ -233,8 +240,7 @@ def _gate_model(
     return summary, findings
 
 
-def _prepare(home: Home, job: GateSubject) -> None:
-    folder = candidate_dir(home, job)
+def _prepare(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
 
@@ -245,39 +251,76 @@ def gate_job_outputs(
     job: GateSubject,
     candidates: Path | Sequence[Path],
     rules: DisclosureRules,
+    folder: Path | None = None,
 ) -> GateOutcome:
     """Gate every candidate file of a job; noise first (companions keep exact counts).
 
     The differencing check compares the job's released rows with the store of every
-    cell released or awaiting review in the domain, whoever asked for it.
+    cell released or awaiting review in the domain, whoever asked for it. Released
+    files are written to `folder` (the job's candidate folder unless given: the runner
+    gates into a folder of its own and moves it into place once the result is recorded).
+    It only reads the database, so it can run outside the transaction that records it.
     """
     paths = [candidates] if isinstance(candidates, Path) else list(candidates)
+    folder = folder or candidate_dir(home, job)
     datasets = job.policy.get("datasets", [])
     effective = rules_for(session, rules, datasets)
     scan = value_scan(session, home, datasets)
-    _prepare(home, job)
+    _prepare(folder)
     found, ignored = classify(job, paths)
     files: list[dict[str, Any]] = []
     findings: list[Finding] = []
     populations: list[TablePopulations] = []
     for candidate in found:
         if candidate.kind == "table":
-            summary, more, population = _gate_table(candidate, job, effective, scan, home)
+            summary, more, population = _gate_table(candidate, job, effective, scan, folder)
             populations += [population] if population is not None else []
         elif candidate.kind == "model":
-            summary, more = _gate_model(candidate, job, effective, home)
+            summary, more = _gate_model(candidate, job, effective, folder)
         else:
-            summary, more = _gate_custom(candidate, job, scan, home)
+            summary, more = _gate_custom(candidate, scan, folder)
         for finding in more:
             finding.file = summary["name"]
         files.append(summary)
         findings += more
+    mark = store_mark(session)  # before the check: a change after it is seen at recording
     check = check_new(session, job.id, populations, effective.threshold)
     differencing = check.findings
-    findings += differencing
-    outcome = _outcome(files, findings, ignored, effective, differencing, check.summary())
+    outcome = _outcome(files, [*findings, *differencing], ignored, effective, differencing,
+                       check.summary())  # fmt: skip
     outcome.populations, outcome.threshold = populations, effective.threshold
+    outcome.mark, outcome.before_differencing, outcome.rules = mark, findings, effective
     return outcome
+
+
+def store_mark(session: Session) -> tuple[int, int]:
+    """How many cells the differencing store holds and its highest id: cells kept or
+    forgotten since change it (short of a delete and an insert of as many cells at the
+    top of the id range, which the check at release still catches)."""
+    found = session.execute(select(func.count(CellPopulation.id), func.max(CellPopulation.id)))
+    count, highest = found.one()
+    return int(count), int(highest or 0)
+
+
+def recheck_differencing(session: Session, job_id: int, outcome: GateOutcome) -> GateOutcome:
+    """The differencing check again, in the transaction that keeps the job's cells, when
+    the store changed since the gate read it (another job kept cells meanwhile): the
+    cells enter the store only after a check against the store they enter. A job the gate
+    blocked stays blocked; the check can only add findings."""
+    if outcome.status != "awaiting_review" or outcome.rules is None:
+        return outcome
+    if store_mark(session) == outcome.mark:
+        return outcome
+    check = check_new(session, job_id, outcome.populations, outcome.threshold)
+    differencing = check.findings
+    findings = [*outcome.before_differencing, *differencing]
+    gate = outcome.gate
+    again = _outcome(gate["files"], findings, gate["ignored"], outcome.rules, differencing,
+                     check.summary())  # fmt: skip
+    again.populations, again.threshold = outcome.populations, outcome.threshold
+    again.before_differencing, again.rules = outcome.before_differencing, outcome.rules
+    again.mark = store_mark(session)
+    return again
 
 
 def _outcome(

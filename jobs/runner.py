@@ -3,25 +3,42 @@
 `run` moves a queued job through the sandbox and the output gate to
 `awaiting_review`, or to `failed`/`blocked` with the reason; each step commits on
 its own, and nothing it writes leaves the domain.
+
+Finishing a job is split in two so that no write transaction waits on the gate:
+`judge` reads the outputs, adds noise and runs the gate in a session that only reads,
+writing the released files to a folder of their own; `record` then writes the verdict
+in a short transaction (state, differencing store, audit entries together) and moves
+the files into place. A crash between the two leaves the job running, as before:
+its lease runs out and another worker runs it again.
 """
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from audit_log import Actor, alert_action, append
+from core.db import READ_ONLY
 from core.errors import LicenseInvalid
 from core.failures import FailureKind, JobFailure
 from core.home import Home
 from gate.candidates import MODEL_FILE
 from gate.output_limits import OutputLimits, misnamed_column, oversized
 from gate.populations import keep
-from gate.step import RESULT_FILE, candidate_dir, gate_job_outputs, kept_dir
+from gate.step import (
+    RESULT_FILE,
+    GateOutcome,
+    candidate_dir,
+    gate_job_outputs,
+    kept_dir,
+    recheck_differencing,
+)
 from jobs import notebooks
 from jobs.broker_service import serving
 from jobs.license_data import RowFilterFailed, license_files, unit_rows_changed
@@ -36,6 +53,8 @@ from policies.engine import Decision
 from sandbox.runner import SandboxResult, SandboxRun, execute
 
 CORE_FILE = "core.csv"  # the released core table, kept for reviewers beside the output
+STAGED = ".judging-"  # a verdict's files wait in such a folder of the job's until recorded
+CANDIDATE, KEPT = "candidate", "gate"  # its two parts, moved over candidate_dir and kept_dir
 
 
 def start(
@@ -88,7 +107,30 @@ def _fail_to_start(session: Session, job: Job, failure: JobFailure) -> None:
     job.failure = failure
 
 
-def finish(
+@dataclass
+class Verdict:
+    """A finished job's result as judged before its write transaction: a failure with
+    the details to record, and/or the gate's outcome, whose files wait in `staged` (a
+    folder of the job's own, inside the domain) until `record` moves them into place.
+
+    `early` marks a failure decided before the gate (the sandbox's, or a license stopped
+    while the job ran): nothing found later changes it.
+    """
+
+    failure: JobFailure | None = None
+    details: dict[str, object] = field(default_factory=dict)
+    outcome: GateOutcome | None = None
+    staged: Path | None = None
+    early: bool = False
+    notebook_outputs: dict[str, Any] | None = None  # a notebook's, for its policy
+
+    def discard(self) -> None:
+        """Remove whatever of the staged files was not moved into place."""
+        if self.staged is not None:
+            shutil.rmtree(self.staged, ignore_errors=True)
+
+
+def judge(
     session: Session,
     home: Home,
     job: Job,
@@ -96,37 +138,69 @@ def finish(
     failure: JobFailure | None,
     settings: JobSettings,
     resources: dict[str, object],
-) -> None:
-    """running → failed | blocked | awaiting_review, after noise and the output gate."""
-    job.resources = resources
+) -> Verdict:
+    """Noise and the output gate over a finished job's result, writing nothing to the
+    database: this is the slow part of finishing a job, and it runs outside the write
+    transaction so that one slow gate never holds every other writer back."""
     # a license suspended, revoked or expired while the job ran stops it here, before the gate
     failure = failure or license_stop_reason(session, job.license_id)
     if failure is not None or result_path is None:
-        job.failure = failure or JobFailure(FailureKind.ERROR, "the sandbox produced no result")
-        details = {"failure": job.failure, **resources}
-        transition(session, job, JobStatus.FAILED, Actor.system(), details)
-        return
+        failure = failure or JobFailure(FailureKind.ERROR, "the sandbox produced no result")
+        return Verdict(failure, {"failure": failure, **resources}, early=True)
     if (refused := unreadable_output(job, result_path, settings.output_limits)) is not None:
         failure, figures = refused
-        job.failure = failure
-        details = {"failure": failure, **figures, **resources}
-        transition(session, job, JobStatus.FAILED, Actor.system(), details)
+        return Verdict(failure, {"failure": failure, **figures, **resources})
+    folder = job_dir(home, job)
+    folder.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=STAGED, dir=folder))
+    verdict = Verdict(staged=staged)
+    try:
+        outcome = gate_job_outputs(
+            session, home, job, result_path, settings.rules, staged / CANDIDATE
+        )
+        verdict.outcome = outcome
+        post_sql = job.policy.get("post_sql")
+        if outcome.status == "awaiting_review" and post_sql:
+            try:
+                result = staged / CANDIDATE / RESULT_FILE
+                post_process_file(result, post_sql, staged / KEPT / CORE_FILE)
+            except PostProcessingFailed as exc:
+                verdict.failure = JobFailure(
+                    FailureKind.RULE,
+                    f"post_processing: the query over the released table failed ({exc})",
+                )
+                verdict.details = {"failure": verdict.failure}
+    except BaseException:
+        verdict.discard()
+        raise
+    return verdict
+
+
+def record(
+    session: Session, home: Home, job: Job, verdict: Verdict, resources: dict[str, object]
+) -> None:
+    """running → failed | blocked | awaiting_review as judged, in the caller's write
+    transaction: the job's state, its cells in the differencing store and its audit
+    entries commit together. The license is asked once more, and the differencing check
+    repeated if the store changed since the gate read it."""
+    job.resources = resources
+    if verdict.notebook_outputs is not None:
+        job.policy = {**job.policy, "notebook_outputs": verdict.notebook_outputs}
+    stop = None if verdict.early else license_stop_reason(session, job.license_id)
+    if stop is not None:
+        verdict = Verdict(stop, {"failure": stop, **resources}, early=True)
+    outcome = verdict.outcome
+    if outcome is not None:
+        if verdict.failure is None:
+            outcome = recheck_differencing(session, job.id, outcome)
+        reviewed = outcome.status == "awaiting_review" and verdict.failure is None
+        _place(verdict, home, job, keep_core=reviewed)
+        job.gate, job.outputs = outcome.gate, outcome.outputs
+    if verdict.failure is not None:
+        job.failure = verdict.failure
+        transition(session, job, JobStatus.FAILED, Actor.system(), verdict.details)
         return
-    outcome = gate_job_outputs(session, home, job, result_path, settings.rules)
-    job.gate, job.outputs = outcome.gate, outcome.outputs
-    post_sql = job.policy.get("post_sql")
-    if outcome.status == "awaiting_review" and post_sql:
-        try:
-            result = candidate_dir(home, job) / RESULT_FILE
-            post_process_file(result, post_sql, kept_dir(home, job.id) / CORE_FILE)
-        except PostProcessingFailed as exc:
-            failure = JobFailure(
-                FailureKind.RULE,
-                f"post_processing: the query over the released table failed ({exc})",
-            )
-            job.failure = failure
-            transition(session, job, JobStatus.FAILED, Actor.system(), {"failure": failure})
-            return
+    assert outcome is not None
     summary = {k: v for k, v in outcome.gate.items() if k != "findings"}
     findings = len(outcome.gate.get("findings", []))
     transition(
@@ -146,6 +220,63 @@ def finish(
             f"job:{job.id}",
             {"license": job.license_id, "operator_id": job.operator_id},
         )
+
+
+def finish(
+    session: Session,
+    home: Home,
+    job: Job,
+    result_path: Path | list[Path] | None,
+    failure: JobFailure | None,
+    settings: JobSettings,
+    resources: dict[str, object],
+) -> None:
+    """running → its resting state, judged and recorded in the caller's one transaction:
+    for a caller that holds one already. `run` and workers judge before their write
+    transaction instead (judge_result, then record)."""
+    verdict = judge(session, home, job, result_path, failure, settings, resources)
+    try:
+        record(session, home, job, verdict, resources)
+    finally:
+        verdict.discard()
+
+
+def _place(verdict: Verdict, home: Home, job: Job, keep_core: bool) -> None:
+    """Move the staged candidate files (and the kept core table, if the job may be
+    reviewed) over the job's folders: a rename each, while the job's row is locked."""
+    assert verdict.staged is not None
+    moves = [(verdict.staged / CANDIDATE, candidate_dir(home, job))]
+    if keep_core and (verdict.staged / KEPT).is_dir():
+        moves.append((verdict.staged / KEPT, kept_dir(home, job.id)))
+    for staged, target in moves:
+        shutil.rmtree(target, ignore_errors=True)
+        staged.rename(target)
+
+
+def judge_result(
+    sessions: Callable[[], Session],
+    home: Home,
+    job_id: int,
+    sandbox_run: SandboxRun | None,
+    result: tuple[list[Path], JobFailure | None],
+    settings: JobSettings,
+    resources: dict[str, object],
+) -> Verdict:
+    """Judge a finished job's (outputs, failure) in a session that only reads: on SQLite
+    it takes no write lock, so claims and other jobs' results go on meanwhile."""
+    produced, failure = result
+    with sessions() as session:
+        session.connection(execution_options=READ_ONLY)
+        job = get_job(session, job_id)
+        wanted = MODEL_FILE if job.kind == "model" else "result.parquet"
+        result_path: Path | list[Path] | None = {p.name: p for p in produced}.get(wanted)
+        listed = None
+        if job.kind == "notebook" and failure is None and sandbox_run is not None:
+            result_path, failure, listed = notebook_result(sandbox_run, produced)
+        verdict = judge(session, home, job, result_path, failure, settings, resources)
+        verdict.notebook_outputs = listed
+        session.rollback()  # nothing was written; nothing may be
+    return verdict
 
 
 def unreadable_output(
@@ -181,16 +312,16 @@ def fail_unexpectedly(
 
 
 def notebook_result(
-    job: Job, sandbox_run: SandboxRun, outputs: list[Path]
-) -> tuple[list[Path] | None, JobFailure | None]:
+    sandbox_run: SandboxRun, outputs: list[Path]
+) -> tuple[list[Path] | None, JobFailure | None, dict[str, Any]]:
     """All of a notebook's outputs go to the gate, where every one is custom (two
-    reviewers and a written exception); the runtime's list of them goes in the job's
-    policy for the reviewers."""
-    found = notebooks.read_outputs(sandbox_run.review_dir, outputs)
-    job.policy = {**job.policy, "notebook_outputs": found.to_dict()}
+    reviewers and a written exception); the runtime's list of them (returned last)
+    goes in the job's policy for the reviewers."""
+    found = notebooks.read_outputs(sandbox_run.review_dir, outputs).to_dict()
     if not outputs:
-        return None, JobFailure(FailureKind.RULE, "no_outputs: the notebook wrote nothing to /out")
-    return outputs, None
+        failure = JobFailure(FailureKind.RULE, "no_outputs: the notebook wrote nothing to /out")
+        return None, failure, found
+    return outputs, None, found
 
 
 def run(
@@ -208,8 +339,9 @@ def run(
 def _run_in_slot(
     session_factory: Callable[[], Session], home: Home, job_id: int, settings: JobSettings
 ) -> Job:
-    """Two transactions per job, around the sandbox: queued → running, and running →
-    its resting state (each with its audit entries); the job is read in each, not between."""
+    """Two write transactions per job, around the sandbox: queued → running, and running
+    → its resting state (each with its audit entries); between the sandbox and the second,
+    the gate judges the result in a session that only reads."""
     job: Job | None = None
     try:
         with session_factory() as session, session.begin():
@@ -238,18 +370,21 @@ def _run_in_slot(
         "backend": runner.name,
         "exit_code": result.exit_code if result else None,
     }
+    failure = result.failure if result is not None else broke
+    verdict: Verdict | None = None
     try:
+        verdict = judge_result(
+            session_factory, home, job_id, sandbox_run, (produced, failure), settings, resources
+        )
         with session_factory() as session, session.begin():
-            job = get_job(session, job_id)
-            failure = result.failure if result is not None else broke
-            wanted = MODEL_FILE if job.kind == "model" else "result.parquet"
-            result_path: Path | list[Path] | None = {p.name: p for p in produced}.get(wanted)
-            if job.kind == "notebook" and failure is None:
-                result_path, failure = notebook_result(job, sandbox_run, produced)
-            finish(session, home, job, result_path, failure, settings, resources)
+            job = get_job(session, job_id, lock=True)
+            record(session, home, job, verdict, resources)
         return job  # committed, and detached with what it holds (expire_on_commit=False)
     except Exception as exc:  # noqa: BLE001  a poison job fails; it never stays running
         fail_unexpectedly(session_factory, job_id, "gate", exc)
+    finally:
+        if verdict is not None:
+            verdict.discard()
     return _read(session_factory, job_id)
 
 

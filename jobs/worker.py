@@ -20,22 +20,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from audit_log import Actor
-from core.db import utcnow
+from core.db import READ_ONLY, utcnow
 from core.failures import FailureKind, JobFailure
 from core.home import Home
-from gate.candidates import MODEL_FILE
 from jobs.broker_service import serving
 from jobs.leases import JobLease
 from jobs.lifecycle import transition
 from jobs.records import Job, JobStatus
-from jobs.runner import fail_unexpectedly, finish, notebook_result, run, start
+from jobs.runner import fail_unexpectedly, judge_result, record, run, start
 from jobs.settings import JobSettings
 from sandbox.runner import SandboxResult, SandboxRun, execute
 
@@ -63,6 +61,7 @@ class Claim:
     engine: str
     spark_sql: str | None
     run: SandboxRun | None
+    worker: str = ""
 
 
 def requeue_expired(session: Session, worker: str) -> list[int]:
@@ -127,7 +126,9 @@ def claim(
         if run is None:
             session.delete(lease)
         spark_sql = job.policy.get("spark_sql") if job.engine == "spark" else None
-        return Claim(job.id, lease.token, attempt, job.kind, job.engine, spark_sql, run)
+        return Claim(
+            job.id, lease.token, attempt, job.kind, job.engine, spark_sql, run, options.name
+        )
 
 
 def renew(sessions: Sessions, held: Claim, lease_seconds: int) -> bool:
@@ -149,27 +150,42 @@ def complete(
     settings: JobSettings,
     resources: dict[str, object],
 ) -> bool:
-    """Record the result through jobs.runner.finish if the lease is still ours."""
-    with sessions() as session, session.begin():
-        lease = session.scalars(
-            select(JobLease).where(JobLease.job_id == held.job_id).with_for_update()
-        ).first()
-        if lease is None or lease.token != held.token:
+    """Judge the result (outputs, noise, the gate) in a session that only reads, then
+    record it through jobs.runner.record in a short transaction if the lease is still
+    ours: a slow gate holds no lock that other workers' claims wait on."""
+    if not _holds(sessions, held):
+        return False
+    resources = {**resources, "worker": held.worker, "attempt": held.attempt}
+    try:
+        outcome = (result.outputs, result.failure)
+        verdict = judge_result(sessions, home, held.job_id, held.run, outcome, settings, resources)
+    except Exception:
+        if not _holds(sessions, held):  # taken over meanwhile: its folder was started afresh
             return False
-        job = session.scalars(select(Job).where(Job.id == held.job_id).with_for_update()).one()
-        if job.status != JobStatus.RUNNING:
-            return False
-        outputs = {p.name: p for p in result.outputs}
-        failure = result.failure
-        result_path: Path | list[Path] | None = outputs.get("result.parquet")
-        if job.kind == "model":
-            result_path = outputs.get(MODEL_FILE)
-        if job.kind == "notebook" and failure is None and held.run is not None:
-            result_path, failure = notebook_result(job, held.run, result.outputs)
-        resources = {**resources, "worker": lease.worker, "attempt": lease.attempt}
-        finish(session, home, job, result_path, failure, settings, resources)
-        session.delete(lease)
-        return True
+        raise
+    try:
+        with sessions() as session, session.begin():
+            lease = session.scalars(
+                select(JobLease).where(JobLease.job_id == held.job_id).with_for_update()
+            ).first()
+            if lease is None or lease.token != held.token:
+                return False
+            job = session.scalars(select(Job).where(Job.id == held.job_id).with_for_update()).one()
+            if job.status != JobStatus.RUNNING:
+                return False
+            record(session, home, job, verdict, resources)
+            session.delete(lease)
+            return True
+    finally:
+        verdict.discard()
+
+
+def _holds(sessions: Sessions, held: Claim) -> bool:
+    """Whether the lease is still ours (read without a lock: `complete` checks again)."""
+    with sessions() as session:
+        session.connection(execution_options=READ_ONLY)
+        token = session.scalar(select(JobLease.token).where(JobLease.job_id == held.job_id))
+        return token == held.token
 
 
 class Heartbeat(threading.Thread):
@@ -227,6 +243,22 @@ def work_one(
         return held.job_id, "failed to start"
     beat = Heartbeat(sessions, held, options.lease_seconds)
     beat.start()
+    try:  # renewed until the result is recorded: a slow gate keeps the lease too
+        return held.job_id, _run_and_complete(sessions, home, options, settings, held, beat)
+    finally:
+        beat.stop()
+
+
+def _run_and_complete(
+    sessions: Sessions,
+    home: Home,
+    options: WorkerOptions,
+    settings: JobSettings,
+    held: Claim,
+    beat: Heartbeat,
+) -> str:
+    """Run a claimed job and record its result; the outcome word of `work_one`."""
+    assert held.run is not None
     try:  # a notebook's query() and fit() calls are served while it runs (jobs.broker)
         with serving(sessions, home, (held.job_id, held.kind), held.run, settings, run):
             result = run_claimed(held, settings, options.spark_master)
@@ -234,8 +266,6 @@ def work_one(
         log = held.run.log_path
         broke = JobFailure(FailureKind.ERROR, f"{type(exc).__name__}: {exc}")
         result = SandboxResult(False, None, [], broke, log, 0.0)
-    finally:
-        beat.stop()
     resources: dict[str, Any] = {
         "seconds": round(result.seconds, 3),
         "backend": "spark" if held.engine == "spark" else settings.runner().name,
@@ -244,11 +274,12 @@ def work_one(
     try:
         recorded = not beat.lost and complete(sessions, home, held, result, settings, resources)
     except Exception as exc:  # noqa: BLE001  a poison job fails; the worker goes on
+        beat.stop()
         fail_unexpectedly(sessions, held.job_id, "gate", exc)
         with sessions() as session, session.begin():
             session.execute(delete(JobLease).where(JobLease.job_id == held.job_id))
-        return held.job_id, "failed"
-    return held.job_id, "recorded" if recorded else "discarded"
+        return "failed"
+    return "recorded" if recorded else "discarded"
 
 
 def work(

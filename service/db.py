@@ -20,10 +20,6 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-# `session.connection(execution_options=READ_ONLY)`, first in a session that only reads
-READ_ONLY = {"sluice_read_only": True}
-
-
 def is_postgresql(url: str) -> bool:
     return url.startswith(("postgresql", "postgres"))
 
@@ -46,7 +42,7 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection):  # type: ignore[no-untyped-def]
-        # a unit that only reads (READ_ONLY) takes no write lock: in WAL mode it reads a
+        # a unit that only reads (core.db.READ_ONLY) takes no write lock: in WAL mode it reads a
         # snapshot while others write, which a long read (a full verification) needs
         deferred = connection.get_execution_options().get("sluice_read_only", False)
         connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")

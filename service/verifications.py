@@ -30,9 +30,9 @@ from audit_log.verification_runs import (
     latest_verification,
     verification_progress,
 )
+from core.db import READ_ONLY
 from core.runs import touch_run
 from service.background import at_most_every, run_in_background
-from service.db import READ_ONLY
 from service.domain import Domain
 
 __all__ = ["FullCheck", "badge", "full_check", "start_verification", "verification"]

@@ -230,3 +230,16 @@ def test_real_jobs_raise_denial_and_differencing_alerts(world: World) -> None:
     assert set(alerts) == {"alert.repeated_denials", "alert.near_identical_query"}
     assert alerts["alert.repeated_denials"].operator_id == world.operator.operator_id
     assert alerts["alert.near_identical_query"].details["literal_after"] == "1001"
+
+
+def test_a_query_parsed_once_compares_as_the_later_and_then_the_earlier() -> None:
+    """Each query's parse is kept for the next comparison; keeping it changes no answer."""
+    from audit_log.similar import LiteralChange, one_filter_literal_changed
+
+    first, second, third = (SQL.format(n) for n in (1000, 1001, 1002))
+    assert one_filter_literal_changed(first, second) == LiteralChange("1000", "1001")
+    assert one_filter_literal_changed(second, third) == LiteralChange("1001", "1002")
+    assert one_filter_literal_changed(third, first) == LiteralChange("1002", "1000")
+    assert one_filter_literal_changed(third, third) is None
+    shape = SQL.format(1000).replace("COUNT(*)", "SUM(capital)")
+    assert one_filter_literal_changed(second, shape) is None

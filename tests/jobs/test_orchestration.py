@@ -4,15 +4,24 @@ their states with tests.fakes.FakeRunner standing in for bubblewrap or Docker.""
 from __future__ import annotations
 
 import dataclasses
+from threading import Event, Thread
+from typing import Any
 
 import pandas as pd
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from gate.step import candidate_table
+from core.home import Home
+from gate.records import CellPopulation
+from gate.step import GateOutcome, candidate_table
+from jobs import runner
 from jobs.leases import JobLease
 from jobs.records import Job
 from jobs.runner import run
 from jobs.settings import JobSettings
 from jobs.submit import submit_sql
+from jobs.worker import WorkerOptions, claim, complete, run_claimed, work_one
 from operators.licenses import revoke_license
 from sandbox.runner import SandboxRun
 from tests.conftest import AUTHORITY, World
@@ -121,17 +130,18 @@ def test_a_worker_that_lost_its_lease_discards_its_result(world: World) -> None:
 
 def test_a_job_runs_in_two_transactions_on_one_connection(world: World) -> None:
     """queued → running and running → awaiting review, each with its audit entries; no
-    transaction between them, and the database is not reopened per step."""
-    from sqlalchemy import event
+    write transaction between them (the gate judges in one that only reads), and the
+    database is not reopened per step."""
+    from sqlalchemy import Connection, event
 
     settings = _settings(world, FakeRunner())
     job_id = _submit(world, AVG_BY_DISTRICT, settings)
     engine = world.domain.engine
-    begins: list[object] = []
+    begins: list[bool] = []  # whether each transaction only reads
     connects: list[object] = []
 
-    def began(connection: object) -> None:
-        begins.append(connection)
+    def began(connection: Connection) -> None:
+        begins.append(connection.get_execution_options().get("sluice_read_only", False))
 
     def connected(*args: object) -> None:
         connects.append(args)
@@ -144,6 +154,106 @@ def test_a_job_runs_in_two_transactions_on_one_connection(world: World) -> None:
         event.remove(engine, "begin", began)
         event.remove(engine, "connect", connected)
     assert job.status == "awaiting_review" and job.finished_at is not None
-    assert len(begins) == 2
+    assert begins == [False, True, False]
     assert connects == []  # the pooled connection is reused
     assert job_history(world, job_id) == ["job.submitted", "job.running", "job.awaiting_review"]
+
+
+# How long a test waits for another thread before giving up (never asserted on).
+PATIENCE = 120
+SDC_QUERY = "SELECT district, SUM(employees) AS f FROM enterprise_utilities GROUP BY district"
+
+
+def _hold_gate(monkeypatch: pytest.MonkeyPatch, job_id: int) -> tuple[Event, Event]:
+    """Make the gate wait, for one job only, until `release` is set; `entered` is set
+    once it waits. The gate itself then runs unchanged."""
+    entered, release = Event(), Event()
+    real_gate = runner.gate_job_outputs
+
+    def held(session: Session, home: Home, job: Job, *args: Any) -> GateOutcome:
+        if job.id == job_id:
+            entered.set()
+            release.wait(PATIENCE)
+        return real_gate(session, home, job, *args)
+
+    monkeypatch.setattr(runner, "gate_job_outputs", held)
+    return entered, release
+
+
+def _complete_in_thread(world: World, settings: JobSettings, job_id: int) -> tuple[Thread, list]:
+    """A worker claims and runs `job_id`, then records it in a thread of its own."""
+    d = world.domain
+    held = claim(d.sessions, d.home, WorkerOptions("slow"), settings, job_id)
+    assert held is not None
+    result = run_claimed(held, settings, "local[1]")
+    recorded: list[bool] = []
+    thread = Thread(
+        target=lambda: recorded.append(complete(d.sessions, d.home, held, result, settings, {}))
+    )
+    thread.start()
+    return thread, recorded
+
+
+def test_a_worker_claims_and_records_while_another_jobs_gate_runs(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gate judges outside the write transaction: while one job's gate is held up,
+    another worker claims, runs and records its own job on the same SQLite file (when the
+    gate ran inside it, the claim waited for SQLite's lock until `database is locked`)."""
+    settings = _settings(world, FakeRunner())
+    slow, fast = (
+        _submit(world, COUNT_BY_DISTRICT, settings),
+        _submit(world, AVG_BY_DISTRICT, settings),
+    )
+    entered, release = _hold_gate(monkeypatch, slow)
+    thread, recorded = _complete_in_thread(world, settings, slow)
+    try:
+        assert entered.wait(PATIENCE)
+        d = world.domain
+        assert work_one(d.sessions, d.home, WorkerOptions("fast"), settings) == (fast, "recorded")
+        assert thread.is_alive() and not release.is_set()  # the slow gate was still waiting
+    finally:
+        release.set()
+        thread.join(PATIENCE)
+    assert recorded == [True]
+    with world.domain.transaction() as session:
+        for job_id in (slow, fast):
+            job = session.get(Job, job_id)
+            assert job is not None and job.status == "awaiting_review", job_id
+            assert session.get(JobLease, job_id) is None
+    assert job_history(world, slow) == ["job.submitted", "job.running", "job.awaiting_review"]
+    assert not list((world.domain.home.jobs / str(slow)).glob(".judging-*"))  # none left
+
+
+def test_cells_kept_while_a_gate_ran_are_checked_before_its_own_enter(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two jobs that difference each other, gated at the same time: the one recorded
+    second finds the first's cells at recording (the store changed since its gate read
+    it), and is blocked, as if the two had been gated one after the other."""
+    settings = _settings(world, FakeRunner())
+    store = pd.read_parquet(world.domain.home.store / "enterprise_utilities" / "data.parquet")
+    top = float(store["capital"].max())
+    assert 0 < int((store["capital"] >= top).sum()) < 10  # a handful left out
+    narrowed = SDC_QUERY.replace("GROUP BY", f"WHERE capital < {top:.0f} GROUP BY")
+    first, second = _submit(world, SDC_QUERY, settings), _submit(world, narrowed, settings)
+    entered, release = _hold_gate(monkeypatch, first)
+    thread, recorded = _complete_in_thread(world, settings, first)
+    try:
+        assert entered.wait(PATIENCE)
+        d = world.domain
+        assert work_one(d.sessions, d.home, WorkerOptions("fast"), settings) == (
+            second,
+            "recorded",
+        )
+    finally:
+        release.set()
+        thread.join(PATIENCE)
+    assert recorded == [True]
+    with world.domain.transaction() as session:
+        earlier, later = session.get(Job, second), session.get(Job, first)
+        assert earlier is not None and earlier.status == "awaiting_review", earlier.gate
+        assert later is not None and later.status == "blocked", later.gate
+        assert later.gate["differencing"]["earlier"] == [f"job {second} (awaiting_review)"]
+        kept = session.scalars(select(CellPopulation.job_id).distinct()).all()
+    assert kept == [second]  # a blocked job's cells never enter the store
