@@ -55,6 +55,7 @@ from gate.records import CellPopulation, PopulationPrefix, PopulationUnit
 
 __all__ = [
     "Check",
+    "Numbering",
     "check_at_release",
     "check_new",
     "forget",
@@ -84,14 +85,37 @@ _CREATE_WANTED = (
 )
 
 
+@dataclass(frozen=True)
+class Numbering:
+    """A job's distinct unit digests (sorted) and the number the store had for each when
+    it was read, -1 for a unit it had not seen. A unit's number never changes once given
+    (units are never deleted), so what one read found holds for the rest of the job: the
+    check at recording and `keep` look up only the units that were still unseen, instead
+    of reading the whole numbering again (10M units: ~7 s a read on SQLite)."""
+
+    digests: np.ndarray
+    numbers: np.ndarray
+
+    def refreshed(self, session: Session) -> Numbering:
+        """The same digests with the units numbered since looked up."""
+        unseen = self.numbers < 0
+        if not unseen.any():
+            return self
+        numbers = self.numbers.copy()
+        numbers[unseen] = _numbering(session, self.digests[unseen])
+        return Numbering(self.digests, numbers)
+
+
 @dataclass
 class Check:
     """The outcome of comparing cells with the store: the close pairs, how many cells
-    were checked and how many stored cells were compared exactly."""
+    were checked and how many stored cells were compared exactly, and the numbering it
+    read (for `keep`)."""
 
     closes: list[Close]
     cells: int
     compared: int
+    numbering: Numbering | None = None
 
     @property
     def findings(self) -> list[Finding]:
@@ -130,13 +154,19 @@ def _numbering(session: Session, digests: np.ndarray) -> np.ndarray:
     return numbers
 
 
-def number_units(session: Session, digests: np.ndarray) -> np.ndarray:
-    """Numbers for every digest, giving new ones to units not seen before.
+def number_units(
+    session: Session, digests: np.ndarray, known: np.ndarray | None = None
+) -> np.ndarray:
+    """Numbers for every digest, giving new ones to units not seen before; `known` is
+    the numbering an earlier read of this transaction's store found (-1: unseen).
 
     New units are numbered in digest order, which is random, so the lowest numbers of a
     population (its index prefix) are a random sample of it and index rows spread out.
     """
-    numbers = _numbering(session, digests)
+    if known is None:
+        numbers = _numbering(session, digests)
+    else:
+        numbers = Numbering(digests, known).refreshed(session).numbers.copy()
     missing = digests[numbers < 0]
     if len(missing):
         statement = _insert_new(session.get_bind().dialect.name)
@@ -171,12 +201,25 @@ def _all_digests(tables: Sequence[TablePopulations]) -> np.ndarray:
     return sorted_distinct(np.concatenate(cells)) if cells else np.zeros(0, dtype=np.int64)
 
 
-def _probes(session: Session, tables: Sequence[TablePopulations], threshold: int) -> list[Probe]:
-    digests = _all_digests(tables)
-    numbers = _numbering(session, digests)
+def _probes(
+    session: Session, tables: Sequence[TablePopulations], threshold: int, numbering: Numbering
+) -> list[Probe]:
+    numbers = numbering.numbers.copy()
     unseen = numbers < 0
     numbers[unseen] = TEMPORARY + np.arange(int(unseen.sum()), dtype=np.int64)
-    return [Probe(f, r, b, threshold) for f, r, b in _bitmaps(tables, digests, numbers)]
+    bitmaps = _bitmaps(tables, numbering.digests, numbers)
+    return [Probe(f, r, b, threshold) for f, r, b in bitmaps]
+
+
+def _read_numbering(
+    session: Session, tables: Sequence[TablePopulations], known: Numbering | None = None
+) -> Numbering:
+    """The numbering of the tables' units in the store, starting from `known` (an earlier
+    read for the same tables) where there is one."""
+    if known is not None:
+        return known.refreshed(session)
+    digests = _all_digests(tables)
+    return Numbering(digests, _numbering(session, digests))
 
 
 def _prefix_candidates(
@@ -322,13 +365,19 @@ def _against_store(
 
 
 def check_new(
-    session: Session, job_id: int, tables: Sequence[TablePopulations], threshold: int
+    session: Session,
+    job_id: int,
+    tables: Sequence[TablePopulations],
+    threshold: int,
+    known: Numbering | None = None,
 ) -> Check:
     """A job's released cells against each other's tables and every cell in the store
-    (released or awaiting review, any operator): the gate's differencing check."""
-    probes = _probes(session, tables, threshold)
+    (released or awaiting review, any operator): the gate's differencing check. `known`
+    is the numbering an earlier check of the same tables read."""
+    numbering = _read_numbering(session, tables, known)
+    probes = _probes(session, tables, threshold, numbering)
     closes, compared = _against_store(session, probes, job_id, released_only=False)
-    return Check(within_job(probes) + closes, len(probes), compared)
+    return Check(within_job(probes) + closes, len(probes), compared, numbering)
 
 
 def check_at_release(session: Session, job_id: int) -> Check:
@@ -349,12 +398,14 @@ def keep(
     operator_id: int,
     tables: Sequence[TablePopulations],
     threshold: int,
+    known: Numbering | None = None,
 ) -> int:
     """Store a job's released cells (replacing any it had), numbering units not seen
-    before; returns how many cells were stored."""
+    before; returns how many cells were stored. `known` is the numbering the job's
+    check read for the same tables."""
     forget(session, job_id)
-    digests = _all_digests(tables)
-    numbers = number_units(session, digests)
+    digests = known.digests if known is not None else _all_digests(tables)
+    numbers = number_units(session, digests, known.numbers if known is not None else None)
     return keep_bitmaps(
         session, job_id, operator_id, list(_bitmaps(tables, digests, numbers)), threshold
     )

@@ -44,7 +44,7 @@ from gate.dp import release_dp
 from gate.findings import Finding, make_finding
 from gate.model_check import check_model
 from gate.overrides import rules_for
-from gate.populations import check_new
+from gate.populations import Numbering, check_new
 from gate.records import CellPopulation
 from gate.registry import alerts_for
 from gate.subject import GateSubject
@@ -70,6 +70,8 @@ class GateOutcome:
     mark: tuple[int, int] = (0, 0)
     before_differencing: list[Finding] = field(default_factory=list)
     rules: DisclosureRules | None = None
+    # the store's numbering of the populations' units as the check read it (for `keep`)
+    numbering: Numbering | None = None
 
 
 @dataclass(frozen=True)
@@ -290,6 +292,7 @@ def gate_job_outputs(
                        check.summary())  # fmt: skip
     outcome.populations, outcome.threshold = populations, effective.threshold
     outcome.mark, outcome.before_differencing, outcome.rules = mark, findings, effective
+    outcome.numbering = check.numbering
     return outcome
 
 
@@ -311,7 +314,7 @@ def recheck_differencing(session: Session, job_id: int, outcome: GateOutcome) ->
         return outcome
     if store_mark(session) == outcome.mark:
         return outcome
-    check = check_new(session, job_id, outcome.populations, outcome.threshold)
+    check = check_new(session, job_id, outcome.populations, outcome.threshold, outcome.numbering)
     differencing = check.findings
     findings = [*outcome.before_differencing, *differencing]
     gate = outcome.gate
@@ -319,7 +322,7 @@ def recheck_differencing(session: Session, job_id: int, outcome: GateOutcome) ->
                      check.summary())  # fmt: skip
     again.populations, again.threshold = outcome.populations, outcome.threshold
     again.before_differencing, again.rules = outcome.before_differencing, outcome.rules
-    again.mark = store_mark(session)
+    again.mark, again.numbering = store_mark(session), check.numbering
     return again
 
 

@@ -211,7 +211,8 @@ def record(
         {"gate": summary, "findings": findings, **resources},
     )
     if outcome.status == "awaiting_review":  # it may leave now: later outputs meet it
-        keep(session, job.id, job.operator_id, outcome.populations, outcome.threshold)
+        populations, threshold = outcome.populations, outcome.threshold
+        keep(session, job.id, job.operator_id, populations, threshold, outcome.numbering)
     for alert in outcome.alerts:
         append(
             session,

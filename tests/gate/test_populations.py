@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import pandas as pd
 import pytest
+from pyroaring import BitMap64
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -219,3 +220,34 @@ def test_distinct_digests_by_a_sort_are_numpys_unique(size: int) -> None:
     found = sorted_distinct(values)
     assert found.dtype == np.int64
     assert np.array_equal(found, np.unique(values))
+
+
+def _stored_bitmaps(session: Session, job: int) -> list[tuple[str, int, list[int]]]:
+    cells = session.scalars(select(CellPopulation).where(CellPopulation.job_id == job))
+    found = [(c.file, c.row, list(BitMap64.deserialize(c.bitmap))) for c in cells]
+    return sorted(found)
+
+
+def test_the_numbering_a_check_read_serves_the_recheck_and_keep(session: Session) -> None:
+    """A job's check reads the store's numbering once; at recording the check again and
+    `keep` look up only the units it had not seen. Units another job numbered meanwhile
+    get that job's numbers (not new ones), and the job's stored cells and findings are
+    exactly those of reading everything again."""
+    mine = table(BASE, [*BASE[3:], *range(5000, 5020)])
+    first = check_new(session, 7, [mine], THRESHOLD)
+    assert first.numbering is not None
+    assert (first.numbering.numbers < 0).all(), "nothing was numbered yet"
+    keep(session, 1, 1, [table(range(5000, 5010), BASE[1:])], THRESHOLD)  # meanwhile
+    again = check_new(session, 7, [mine], THRESHOLD, first.numbering)
+    fresh = check_new(session, 7, [mine], THRESHOLD)
+    assert again.numbering is not None and fresh.numbering is not None
+    assert np.array_equal(again.numbering.numbers, fresh.numbering.numbers)
+    assert (again.numbering.numbers >= 0).sum() == len(BASE) - 1 + 10
+    assert [f.figures for f in again.findings] == [f.figures for f in fresh.findings]
+    assert again.findings, "the job kept meanwhile differs from this one by one unit"
+    keep(session, 7, 2, [mine], THRESHOLD, again.numbering)
+    keep(session, 8, 2, [mine], THRESHOLD)  # the same cells, numbered from scratch
+    reread = _stored_bitmaps(session, 7)
+    assert reread == _stored_bitmaps(session, 8) and len(reread) == 2
+    units = session.scalar(select(func.count()).select_from(PopulationUnit))
+    assert units == len(set(BASE) | set(range(5000, 5020))), "no unit numbered twice"
