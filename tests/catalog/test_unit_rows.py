@@ -59,3 +59,24 @@ def test_ingest_records_it_per_version(domain: Domain, demo_files, tmp_path: Pat
         assert second.version == 2 and second.one_row_per_unit is False
         assert second.to_dict()["one_row_per_unit"] is False
         assert second.schema().one_row_per_unit is False
+
+
+def test_counting_more_units_than_memory_holds_spills_and_leaves_nothing(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import catalog.unit_rows
+
+    # without a spill folder, DuckDB runs out of memory on these 1,000,000 units at 96MB
+    monkeypatch.setattr(catalog.unit_rows, "MEMORY_LIMIT", "96MB")
+    data = tmp_path / "d.parquet"
+    duckdb.sql(
+        f"COPY (SELECT md5(i::VARCHAR) AS unit FROM range(1000000) t(i))"
+        f" TO '{data}' (FORMAT parquet)"
+    )
+    assert one_row_per_unit(data, "unit") is True
+    duckdb.sql(
+        f"COPY (SELECT md5((i % 999999)::VARCHAR) AS unit FROM range(1000000) t(i))"
+        f" TO '{data}' (FORMAT parquet)"
+    )
+    assert one_row_per_unit(data, "unit") is False
+    assert [p.name for p in tmp_path.iterdir()] == ["d.parquet"]
