@@ -80,3 +80,20 @@ def test_counting_more_units_than_memory_holds_spills_and_leaves_nothing(
     )
     assert one_row_per_unit(data, "unit") is False
     assert [p.name for p in tmp_path.iterdir()] == ["d.parquet"]
+
+
+@pytest.mark.parametrize(
+    ("repeat", "single"), [(None, True), ("unit-17", False), ("unit-4999", False)]
+)
+def test_units_counted_in_passes_add_up_to_the_file(
+    tmp_path: Path, monkeypatch, repeat: str | None, single: bool
+) -> None:
+    import catalog.unit_rows
+
+    monkeypatch.setattr(catalog.unit_rows, "UNITS_PER_PASS", 1000)  # five hash ranges
+    units: list[str | None] = [f"unit-{i}" for i in range(5000)]
+    if repeat is not None:
+        units[0] = repeat
+    assert one_row_per_unit(_parquet(tmp_path / "d.parquet", units), "unit") is single
+    units[0] = None  # a row with no unit is never one unit's only row
+    assert one_row_per_unit(_parquet(tmp_path / "e.parquet", units), "unit") is False
