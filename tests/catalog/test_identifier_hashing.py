@@ -15,14 +15,12 @@ from catalog.desensitize import pseudonym, pseudonymize
 from catalog.identifiers import (
     COMBINATION_TAG,
     IDENTIFIER_TAG,
-    hashed_together,
     identifier_digests,
     index_key,
-    pseudonyms_and_digests,
     sorted_distinct,
     tagged_digest,
 )
-from catalog.keyed_hash import KeyedHash, digest_pairs
+from catalog.keyed_hash import KeyedHash
 from catalog.schema import parse_schema
 
 KEYS = [b"", b"k", b"\x00" * 32, bytes(range(64)), bytes(range(65)), b"long key " * 30]
@@ -106,58 +104,3 @@ def test_a_spilled_index_is_the_index_of_all_batches_and_leaves_nothing(tmp_path
         bytes.fromhex(h) for h in expected
     )
     assert not (tmp_path / "spill").exists()
-
-
-TEXTS = [
-    "9133020000000001",
-    " 9133020000000001 ",
-    "张三丰",
-    " 张三丰\u3000",  # an ideographic space is trimmed too
-    "",
-    "   ",
-    "\x1f",  # Python counts the unit separator as whitespace
-    "a\x00b",
-    'it\'s "quoted", with a comma',
-    "é" * 300,
-    "x" * 5000,
-    "line\nbreak",
-    None,
-]
-
-
-@pytest.mark.parametrize("key", KEYS[1:], ids=[f"key{len(k)}" for k in KEYS[1:]])
-def test_a_prefixed_hash_and_hash_pairs_equal_hmac_sha256(key: bytes) -> None:
-    other = b"other " + key
-    pairs = digest_pairs(KeyedHash(key), KeyedHash(other).after(b"id\x00"), MESSAGES, (16, 7))
-    assert pairs == (
-        b"".join(hmac.digest(key, m, "sha256")[:16] for m in MESSAGES),
-        b"".join(hmac.digest(other, b"id\x00" + m, "sha256")[:7] for m in MESSAGES),
-    )
-    assert KeyedHash(key).after(b"").digests(MESSAGES) == KeyedHash(key).digests(MESSAGES)
-
-
-def test_one_pass_gives_the_pseudonyms_and_index_entries_of_two() -> None:
-    schema = parse_schema(
-        {
-            "dataset": "people",
-            "privacy_unit": "pid",
-            "columns": [
-                {"name": "pid", "type": "string", "level": "L3", "role": "identifier",
-                 "desensitize": "pseudonymize"},
-            ],
-        }
-    )  # fmt: skip
-    assert hashed_together(schema) == ["pid"]
-    key = b"domain key " * 3
-    values = pd.Series([*TEXTS, *TEXTS[::-1]], dtype="string")
-    names, digests = pseudonyms_and_digests(values, key)
-    expected = pseudonymize(values, key)
-    assert names.dtype == expected.dtype and names.index.equals(expected.index)
-    assert names.isna().tolist() == expected.isna().tolist()
-    assert names.dropna().tolist() == expected.dropna().tolist()
-    frame = pd.DataFrame({"pid": values})
-    assert sorted_distinct(digests).tobytes() == identifier_digests(frame, schema, key).tobytes()
-    assert identifier_digests(frame, schema, key, done={"pid"}).size == 0
-    for empty in (pd.Series([None, None], dtype="string"), pd.Series([], dtype="string")):
-        names, digests = pseudonyms_and_digests(empty, key)
-        assert names.isna().all() and len(names) == len(empty) and digests.size == 0
