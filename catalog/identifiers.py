@@ -10,7 +10,7 @@ import hmac
 import math
 import numbers
 import shutil
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -85,7 +85,7 @@ def build_identifier_index(frame: pd.DataFrame, schema: DatasetSchema, key: byte
 
 
 def identifier_digests(
-    frame: pd.DataFrame, schema: DatasetSchema, key: bytes, done: Collection[str] = ()
+    frame: pd.DataFrame, schema: DatasetSchema, key: bytes, done: Sequence[str] = ()
 ) -> np.ndarray:
     """The index entries of `frame` (as build_identifier_index) as sorted, distinct
     16-byte values: each distinct text is hashed once, with the key's HMAC states

@@ -528,7 +528,7 @@ def _desensitized(
     for name in hashed_together(schema):
         given[name], digests = pseudonyms_and_digests(frame[name], key)
         entries.append(digests)
-    entries.append(identifier_digests(frame, schema, key, done=given))
+    entries.append(identifier_digests(frame, schema, key, done=list(given)))
     return _as_stored(desensitize(frame, schema, key, given), schema), np.concatenate(entries)
 
 
