@@ -71,6 +71,31 @@ def child(code: str, *args: str) -> tuple[float, float, float]:
     return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
+def measure(folder: Path, rows: int) -> None:
+    """One size: write its CSV, COPY it with DuckDB, ingest it, print the line."""
+    csv = folder / f"meters-{rows}.csv"
+    duckdb.sql(
+        f"COPY (SELECT md5(i::VARCHAR) AS meter_id, 'district_' || (i % 10) AS district,"
+        f" (i * 7919 % 20000) * 1.0 AS kwh FROM range({rows}) t(i)) TO '{csv}' (HEADER)"
+    )
+    load = os.getloadavg()[0]
+    copied = folder / f"copy-{rows}.parquet"
+    copy_s, copy_mb, copy_cpu = child(COPY, str(csv), str(copied))
+    copied.unlink()
+    home = folder / f"home-{rows}"
+    ingest_s, ingest_mb, ingest_cpu = child(
+        INGEST, str(home), str(csv), str(folder / "schema.yaml")
+    )
+    print(
+        f"{rows:>12,} {ingest_s:>9.1f} {rows / ingest_s:>11,.0f} {ingest_cpu:>7.1f} "
+        f"{ingest_mb:>7.0f} | {copy_s:>7.1f} {rows / copy_s:>11,.0f} {copy_cpu:>7.1f} "
+        f"{copy_mb:>7.0f} | {ingest_s / copy_s:4.1f}x | {load:.1f} → {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    csv.unlink()
+    shutil.rmtree(home, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", default="1000000,10000000")
@@ -82,28 +107,11 @@ def main() -> None:
         f"{'rows':>12} {'ingest s':>9} {'rows/s':>11} {'CPU s':>7} {'RSS MB':>7} | "
         f"{'COPY s':>7} {'rows/s':>11} {'CPU s':>7} {'RSS MB':>7} | ratio | load"
     )
-    for rows in (int(r) for r in args.rows.split(",")):
-        csv = folder / f"meters-{rows}.csv"
-        duckdb.sql(
-            f"COPY (SELECT md5(i::VARCHAR) AS meter_id, 'district_' || (i % 10) AS district,"
-            f" (i * 7919 % 20000) * 1.0 AS kwh FROM range({rows}) t(i)) TO '{csv}' (HEADER)"
-        )
-        load = os.getloadavg()[0]
-        copied = folder / f"copy-{rows}.parquet"
-        copy_s, copy_mb, copy_cpu = child(COPY, str(csv), str(copied))
-        copied.unlink()
-        home = folder / f"home-{rows}"
-        ingest_s, ingest_mb, ingest_cpu = child(
-            INGEST, str(home), str(csv), str(folder / "schema.yaml")
-        )
-        print(
-            f"{rows:>12,} {ingest_s:>9.1f} {rows / ingest_s:>11,.0f} {ingest_cpu:>7.1f} "
-            f"{ingest_mb:>7.0f} | {copy_s:>7.1f} {rows / copy_s:>11,.0f} {copy_cpu:>7.1f} "
-            f"{copy_mb:>7.0f} | {ingest_s / copy_s:4.1f}x | {load:.1f} → {os.getloadavg()[0]:.1f}",
-            flush=True,
-        )
-        csv.unlink()
-        shutil.rmtree(home, ignore_errors=True)
+    try:
+        for rows in (int(r) for r in args.rows.split(",")):
+            measure(folder, rows)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # a 100M-row CSV is 5 GB
 
 
 if __name__ == "__main__":
