@@ -6,11 +6,14 @@ schema method and cast to the pandas dtype of its `ColumnSpec.stored_type`.
 
 from __future__ import annotations
 
+import binascii
 import hmac
 import secrets
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from catalog.keyed_hash import KeyedHash
 from catalog.schema import ColumnSpec, DatasetSchema
@@ -18,6 +21,7 @@ from catalog.storage import pandas_dtype
 from core.errors import SchemaInvalid
 
 PSEUDONYM_HEX_CHARS = 32
+PSEUDONYM_BYTES = PSEUDONYM_HEX_CHARS // 2
 MASK_CHAR = "*"
 TEMPORAL = {"date", "timestamp"}
 NUMERIC = {"integer", "double"}
@@ -25,14 +29,25 @@ NUMERIC = {"integer", "double"}
 PERIODS = {"year": "Y", "month": "M"}
 
 
-def desensitize(frame: pd.DataFrame, schema: DatasetSchema, key: bytes) -> pd.DataFrame:
-    """Return the stored columns of `frame`, in schema order, each desensitized by its method."""
+def desensitize(
+    frame: pd.DataFrame,
+    schema: DatasetSchema,
+    key: bytes,
+    given: Mapping[str, pd.Series] | None = None,
+) -> pd.DataFrame:
+    """Return the stored columns of `frame`, in schema order, each desensitized by its method.
+    Columns in `given` were desensitized by the caller (ingest pseudonymizes an
+    identifier in the same pass as it indexes it) and are taken as they are."""
     missing = [c.name for c in schema.stored_columns if c.name not in frame.columns]
     if missing:
         raise SchemaInvalid.coded(
             "schema_frame_lacks_columns", columns=missing, dataset=schema.dataset
         )
-    out = {c.name: _apply(frame[c.name], c, key) for c in schema.stored_columns}
+    done = given or {}
+    out = {
+        c.name: done[c.name] if c.name in done else _apply(frame[c.name], c, key)
+        for c in schema.stored_columns
+    }
     return pd.DataFrame(out, index=frame.index)
 
 
@@ -104,13 +119,31 @@ def pseudonymize(series: pd.Series, key: bytes) -> pd.Series:
     Hashing runs once per distinct value, with the key's HMAC states prepared once
     (the same digests as `pseudonym`); 128 bits keep collisions out of reach.
     """
-    text = _as_text(series)
-    codes, distinct = pd.factorize(text)  # a null's code is -1: the None appended below
+    codes, texts = distinct_texts(series)
+    digests = b"".join(d[:PSEUDONYM_BYTES] for d in KeyedHash(key).digests(texts))
+    return pseudonym_series(codes, digests, series.index)
+
+
+def distinct_texts(series: pd.Series) -> tuple[np.ndarray, list[bytes]]:
+    """Each row's code (-1 for null) into the column's distinct values, and those values
+    as the trimmed UTF-8 text a pseudonym hashes."""
+    codes, distinct = pd.factorize(_as_text(series))
     # tolist() first: iterating a pandas string array value by value is far slower
-    texts = [str(v).strip().encode("utf-8") for v in distinct.tolist()]
-    digests = KeyedHash(key).digests(texts)
-    names = np.array([*(d.hex()[:PSEUDONYM_HEX_CHARS] for d in digests), None], dtype=object)
-    return pd.Series(names[codes], index=text.index, dtype="string")
+    return codes, [str(v).strip().encode("utf-8") for v in distinct.tolist()]
+
+
+def pseudonym_series(codes: np.ndarray, digests: bytes, index: pd.Index) -> pd.Series:
+    """Pseudonyms by row from the distinct values' truncated digests (joined, in code
+    order): the hex text is made in one call and taken by code in Arrow, with no
+    Python string per row."""
+    count = len(digests) // PSEUDONYM_BYTES
+    text = binascii.hexlify(digests)
+    offsets = np.arange(0, (count + 1) * PSEUDONYM_HEX_CHARS, PSEUDONYM_HEX_CHARS, dtype=np.int64)
+    names = pa.Array.from_buffers(
+        pa.large_string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(text)]
+    )
+    rows = names.take(pa.array(codes, mask=codes < 0)).cast(pa.string())
+    return pd.Series(pd.arrays.ArrowStringArray(rows), index=index, dtype="string")
 
 
 def pseudonym(value: str, key: bytes) -> str:

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from catalog.keyed_hash import KeyedHash
+from catalog.desensitize import PSEUDONYM_BYTES, distinct_texts, pseudonym_series
+from catalog.keyed_hash import KeyedHash, digest_pairs
 from catalog.schema import DatasetSchema
 from core.errors import InvalidInput
 from core.levels import Role
@@ -84,14 +85,18 @@ def build_identifier_index(frame: pd.DataFrame, schema: DatasetSchema, key: byte
     return {body[i : i + DIGEST_BYTES].hex() for i in range(0, len(body), DIGEST_BYTES)}
 
 
-def identifier_digests(frame: pd.DataFrame, schema: DatasetSchema, key: bytes) -> np.ndarray:
+def identifier_digests(
+    frame: pd.DataFrame, schema: DatasetSchema, key: bytes, done: Sequence[str] = ()
+) -> np.ndarray:
     """The index entries of `frame` (as build_identifier_index) as sorted, distinct
     16-byte values: each distinct text is hashed once, with the key's HMAC states
-    prepared once (catalog.keyed_hash), and no hex text is made on the way."""
+    prepared once (catalog.keyed_hash), and no hex text is made on the way. Identifier
+    columns in `done` are left out: the caller has their entries already
+    (`pseudonyms_and_digests`)."""
     hasher = KeyedHash(index_key(key))
     messages: list[bytes] = []
     for spec in schema.columns:
-        if spec.role is Role.IDENTIFIER and spec.name in frame.columns:
+        if spec.role is Role.IDENTIFIER and spec.name in frame.columns and spec.name not in done:
             texts = _distinct_texts(frame[spec.name])
             messages += [IDENTIFIER_TAG + t.encode("utf-8") for t in texts]
     quasi = [
@@ -106,6 +111,31 @@ def identifier_digests(frame: pd.DataFrame, schema: DatasetSchema, key: bytes) -
                 messages.append(COMBINATION_TAG + joined.encode("utf-8"))
     digests = b"".join(d[:DIGEST_BYTES] for d in hasher.digests(messages))
     return sorted_distinct(np.frombuffer(digests, dtype=f"S{DIGEST_BYTES}"))
+
+
+def hashed_together(schema: DatasetSchema) -> list[str]:
+    """The identifier columns whose pseudonyms and index entries `pseudonyms_and_digests`
+    makes in one pass: pseudonymized text, where both hash the same trimmed text."""
+    return [
+        c.name
+        for c in schema.columns
+        if c.role is Role.IDENTIFIER and c.desensitize == "pseudonymize" and c.type == "string"
+    ]
+
+
+def pseudonyms_and_digests(series: pd.Series, key: bytes) -> tuple[pd.Series, np.ndarray]:
+    """A text identifier column's pseudonyms (as `desensitize.pseudonymize`) and its
+    index entries (as `identifier_digests`, not yet sorted), each distinct text encoded
+    once and hashed under both keys in one loop. An empty text has a pseudonym but no
+    index entry."""
+    codes, texts = distinct_texts(series)
+    indexed = KeyedHash(index_key(key)).after(IDENTIFIER_TAG)
+    sizes = (PSEUDONYM_BYTES, DIGEST_BYTES)
+    names, entries = digest_pairs(KeyedHash(key), indexed, texts, sizes)
+    digests = np.frombuffer(entries, dtype=f"S{DIGEST_BYTES}")
+    if b"" in texts:
+        digests = digests[np.array([len(t) > 0 for t in texts], dtype=bool)]
+    return pseudonym_series(codes, names, series.index), digests
 
 
 def _distinct_texts(series: pd.Series) -> set[str]:

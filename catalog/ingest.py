@@ -29,7 +29,12 @@ from sqlalchemy.orm import Session, SessionTransaction
 import audit_log
 from audit_log import Actor, AuditAction
 from catalog.desensitize import desensitize
-from catalog.identifiers import IndexSpill, identifier_digests
+from catalog.identifiers import (
+    IndexSpill,
+    hashed_together,
+    identifier_digests,
+    pseudonyms_and_digests,
+)
 from catalog.records import Dataset, schema_document
 from catalog.schema import ColumnSpec, DatasetSchema
 from catalog.storage import arrow_schema, pandas_dtype
@@ -477,11 +482,11 @@ def _stream_to_store(
                 if not bad:
                     say(f"desensitizing and writing rows {rows + 1:,}-{rows + len(raw):,}")
                     frame = pd.DataFrame(typed, index=raw.index)
-                    stored = _as_stored(desensitize(frame, schema, key), schema)
+                    stored, entries = _desensitized(frame, schema, key)
                     if writer is None:
                         writer = pq.ParquetWriter(staging / DATA_FILE, stored.schema)
                     writer.write_table(stored.replace_schema_metadata(writer.schema.metadata))
-                    index.add(identifier_digests(frame, schema, key))
+                    index.add(entries)
                 rows += len(raw)
                 if rows_read is not None:
                     rows_read(rows, max(expected, rows))
@@ -514,6 +519,19 @@ def _expected_rows(source: Path) -> int:
             lines += block.count(b"\n")
             last = block[-1:]
     return max(lines - (last == b"\n"), 0)
+
+
+def _desensitized(
+    frame: pd.DataFrame, schema: DatasetSchema, key: bytes
+) -> tuple[pa.Table, np.ndarray]:
+    """A typed batch's stored table and its identifier-index entries; a pseudonymized
+    text identifier is hashed for both in one pass (identifiers.pseudonyms_and_digests)."""
+    given, entries = {}, []
+    for name in hashed_together(schema):
+        given[name], digests = pseudonyms_and_digests(frame[name], key)
+        entries.append(digests)
+    entries.append(identifier_digests(frame, schema, key, done=list(given)))
+    return _as_stored(desensitize(frame, schema, key, given), schema), np.concatenate(entries)
 
 
 def _as_stored(frame: pd.DataFrame, schema: DatasetSchema) -> pa.Table:

@@ -59,3 +59,41 @@ def test_ingest_records_it_per_version(domain: Domain, demo_files, tmp_path: Pat
         assert second.version == 2 and second.one_row_per_unit is False
         assert second.to_dict()["one_row_per_unit"] is False
         assert second.schema().one_row_per_unit is False
+
+
+def test_counting_more_units_than_memory_holds_spills_and_leaves_nothing(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import catalog.unit_rows
+
+    # without a spill folder, DuckDB runs out of memory on these 1,000,000 units at 96MB
+    monkeypatch.setattr(catalog.unit_rows, "MEMORY_LIMIT", "96MB")
+    data = tmp_path / "d.parquet"
+    duckdb.sql(
+        f"COPY (SELECT md5(i::VARCHAR) AS unit FROM range(1000000) t(i))"
+        f" TO '{data}' (FORMAT parquet)"
+    )
+    assert one_row_per_unit(data, "unit") is True
+    duckdb.sql(
+        f"COPY (SELECT md5((i % 999999)::VARCHAR) AS unit FROM range(1000000) t(i))"
+        f" TO '{data}' (FORMAT parquet)"
+    )
+    assert one_row_per_unit(data, "unit") is False
+    assert [p.name for p in tmp_path.iterdir()] == ["d.parquet"]
+
+
+@pytest.mark.parametrize(
+    ("repeat", "single"), [(None, True), ("unit-17", False), ("unit-4999", False)]
+)
+def test_units_counted_in_passes_add_up_to_the_file(
+    tmp_path: Path, monkeypatch, repeat: str | None, single: bool
+) -> None:
+    import catalog.unit_rows
+
+    monkeypatch.setattr(catalog.unit_rows, "UNITS_PER_PASS", 1000)  # five hash ranges
+    units: list[str | None] = [f"unit-{i}" for i in range(5000)]
+    if repeat is not None:
+        units[0] = repeat
+    assert one_row_per_unit(_parquet(tmp_path / "d.parquet", units), "unit") is single
+    units[0] = None  # a row with no unit is never one unit's only row
+    assert one_row_per_unit(_parquet(tmp_path / "e.parquet", units), "unit") is False
