@@ -169,22 +169,20 @@ def number_units(
         numbers = Numbering(digests, known).refreshed(session).numbers.copy()
     missing = digests[numbers < 0]
     if len(missing):
-        statement = _insert_new(session.get_bind().dialect.name)
-        for chunk in _chunks(missing.tolist()):
-            session.execute(statement, [{"digest": d} for d in chunk])
+        _insert_new(session, missing)
         numbers[numbers < 0] = _numbering(session, missing)
     return numbers
 
 
-def _insert_new(dialect: str) -> Any:
-    """INSERT of unit digests that skips those another job numbered meanwhile."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-        return postgresql_insert(PopulationUnit).on_conflict_do_nothing(index_elements=["digest"])
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(PopulationUnit).on_conflict_do_nothing(index_elements=["digest"])
+def _insert_new(session: Session, digests: np.ndarray) -> None:
+    """Insert unit digests, skipping those another job numbered meanwhile, as one
+    executemany of the driver: a statement built by SQLAlchemy per chunk of dicts cost
+    three times as much (3.5 s against 1.1 s for 500,000 units on SQLite)."""
+    connection = session.connection()
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    table = PopulationUnit.__tablename__
+    sql = f"INSERT INTO {table} (digest) VALUES ({marker}) ON CONFLICT (digest) DO NOTHING"
+    connection.exec_driver_sql(sql, [(digest,) for digest in digests.tolist()])
 
 
 def _bitmaps(
