@@ -17,14 +17,13 @@ from audit_log import (
     append,
     checkpoint,
     configure_log,
-    entry_digests,
     get_suite,
     list_heads,
     verify_export,
     verify_store,
 )
 from audit_log.merkle import Frontier
-from audit_log.state import GENESIS
+from audit_log.state import GENESIS, entry_digests
 from core.errors import Conflict, InvalidInput
 from service.domain import Domain
 from tests.audit_log.conftest import ACTOR, EVERY, SIZE, fill, open_log_domain

@@ -15,14 +15,13 @@ from audit_log import (
     AuditAction,
     AuditEntry,
     append,
-    entry_digests,
     get_suite,
     list_heads,
     verify_store,
 )
 from audit_log.merkle import Frontier
 from audit_log.signing import Ed25519Verifier
-from audit_log.state import GENESIS
+from audit_log.state import GENESIS, entry_digests
 from service.domain import Domain
 from tests.audit_log.conftest import open_log_domain
 

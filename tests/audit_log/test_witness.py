@@ -21,7 +21,6 @@ from audit_log import (
     TreeHead,
     append,
     checkpoint,
-    entry_digests,
     get_suite,
     list_heads,
     load_verifier,
@@ -33,7 +32,7 @@ from audit_log import (
     verify_store,
 )
 from audit_log.merkle import Frontier
-from audit_log.state import GENESIS
+from audit_log.state import GENESIS, entry_digests
 from core.db import utcnow
 from service.domain import Domain, open_domain
 from service.settings import Settings
