@@ -129,6 +129,11 @@ class Verdict:
         if self.staged is not None:
             shutil.rmtree(self.staged, ignore_errors=True)
 
+    @property
+    def unplaced(self) -> bool:
+        """Whether `record` may still run: none of its files have been moved yet."""
+        return self.staged is None or (self.staged / CANDIDATE).is_dir()
+
 
 def judge(
     session: Session,

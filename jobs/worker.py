@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from audit_log import Actor
@@ -33,12 +35,15 @@ from jobs.broker_service import serving
 from jobs.leases import JobLease
 from jobs.lifecycle import transition
 from jobs.records import Job, JobStatus
-from jobs.runner import fail_unexpectedly, judge_result, record, run, start
+from jobs.runner import Verdict, fail_unexpectedly, judge_result, record, run, start
 from jobs.settings import JobSettings
 from sandbox.runner import SandboxResult, SandboxRun, execute
 
 # A job whose lease was lost this many times fails instead of going round again.
 MAX_ATTEMPTS = 3
+# a result's write transaction, tried again while SQLite's busy timeout (30 s) runs out
+# under a burst of other writers: the result was judged already and stays good
+RECORD_ATTEMPTS = 4
 Sessions = Callable[[], Session]
 
 
@@ -164,20 +169,39 @@ def complete(
             return False
         raise
     try:
-        with sessions() as session, session.begin():
-            lease = session.scalars(
-                select(JobLease).where(JobLease.job_id == held.job_id).with_for_update()
-            ).first()
-            if lease is None or lease.token != held.token:
-                return False
-            job = session.scalars(select(Job).where(Job.id == held.job_id).with_for_update()).one()
-            if job.status != JobStatus.RUNNING:
-                return False
-            record(session, home, job, verdict, resources)
-            session.delete(lease)
-            return True
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
+            try:
+                return _record(sessions, home, held, verdict, resources)
+            except OperationalError as exc:
+                if attempt == RECORD_ATTEMPTS or not _waited_for_lock(exc) or not verdict.unplaced:
+                    raise
+        raise AssertionError("unreachable: the last attempt returns or raises")
     finally:
         verdict.discard()
+
+
+def _record(
+    sessions: Sessions, home: Home, held: Claim, verdict: Verdict, resources: dict[str, object]
+) -> bool:
+    """The verdict recorded in one short write transaction, if the lease is still ours."""
+    with sessions() as session, session.begin():
+        lease = session.scalars(
+            select(JobLease).where(JobLease.job_id == held.job_id).with_for_update()
+        ).first()
+        if lease is None or lease.token != held.token:
+            return False
+        job = session.scalars(select(Job).where(Job.id == held.job_id).with_for_update()).one()
+        if job.status != JobStatus.RUNNING:
+            return False
+        record(session, home, job, verdict, resources)
+        session.delete(lease)
+        return True
+
+
+def _waited_for_lock(error: OperationalError) -> bool:
+    """SQLite gave up waiting for its one writer's lock (its busy timeout): a burst of
+    other writers (submissions, claims) held it, and the judged result is still good."""
+    return isinstance(error.orig, sqlite3.OperationalError) and "locked" in str(error.orig)
 
 
 def _holds(sessions: Sessions, held: Claim) -> bool:

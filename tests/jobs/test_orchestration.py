@@ -4,18 +4,20 @@ their states with tests.fakes.FakeRunner standing in for bubblewrap or Docker.""
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from threading import Event, Thread
 from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 from core.home import Home
 from gate.records import CellPopulation
 from gate.step import GateOutcome, candidate_table
-from jobs import runner
+from jobs import runner, worker
 from jobs.leases import JobLease
 from jobs.records import Job
 from jobs.runner import run
@@ -24,6 +26,7 @@ from jobs.submit import submit_sql
 from jobs.worker import WorkerOptions, claim, complete, run_claimed, work_one
 from operators.licenses import revoke_license
 from sandbox.runner import SandboxRun
+from service.db import make_engine
 from tests.conftest import AUTHORITY, World
 from tests.fakes import FakeRunner
 from tests.jobs.conftest import job_history, lose_a_lease
@@ -257,3 +260,55 @@ def test_cells_kept_while_a_gate_ran_are_checked_before_its_own_enter(
         assert later.gate["differencing"]["earlier"] == [f"job {second} (awaiting_review)"]
         kept = session.scalars(select(CellPopulation.job_id).distinct()).all()
     assert kept == [second]  # a blocked job's cells never enter the store
+
+
+def test_a_result_is_recorded_once_sqlite_frees_a_lock_held_past_its_busy_timeout(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst of other writers can hold SQLite's one write lock past its busy timeout
+    (in the Docker soak a submitter's back-to-back submissions held it for 37 s): the
+    judged result is recorded once the lock is free, instead of the job failing with
+    `database is locked`. Here another connection holds the lock until the first
+    attempt gives up, on an engine whose busy timeout is 0.2 s."""
+    settings = _settings(world, FakeRunner())
+    job_id = _submit(world, AVG_BY_DISTRICT, settings)
+    d = world.domain
+    held = claim(d.sessions, d.home, WorkerOptions("patient"), settings, job_id)
+    assert held is not None
+    result = run_claimed(held, settings, "local[1]")
+    impatient = make_engine(d.settings.url)
+
+    @event.listens_for(impatient, "connect")
+    def _short_wait(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.execute("PRAGMA busy_timeout=200")
+
+    blocker = sqlite3.connect(d.settings.domain_home.database, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    attempts: list[str] = []
+    real_record = worker._record
+
+    def record_once_free(*args: Any) -> bool:
+        try:
+            recorded = real_record(*args)
+        except OperationalError as exc:
+            attempts.append(str(exc.orig))
+            blocker.rollback()  # the burst is over after the first refusal
+            raise
+        attempts.append("recorded")
+        return recorded
+
+    monkeypatch.setattr(worker, "_record", record_once_free)
+    try:
+        sessions = sessionmaker(impatient, expire_on_commit=False)
+        assert complete(sessions, d.home, held, result, settings, {}) is True
+    finally:
+        blocker.close()
+        impatient.dispose()
+    assert attempts == ["database is locked", "recorded"]
+    with d.transaction() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        assert job.status == "awaiting_review", job.failure
+        assert session.get(JobLease, job_id) is None
+    assert job_history(world, job_id) == ["job.submitted", "job.running", "job.awaiting_review"]
+    assert not list((d.home.jobs / str(job_id)).glob(".judging-*"))
