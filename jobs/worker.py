@@ -41,7 +41,7 @@ from sandbox.runner import SandboxResult, SandboxRun, execute
 
 # A job whose lease was lost this many times fails instead of going round again.
 MAX_ATTEMPTS = 3
-# a result's write transaction, tried again while SQLite's busy timeout (30 s) runs out
+# a result's write transaction, tried again when SQLite's busy timeout (service.db) ran out
 # under a burst of other writers: the result was judged already and stays good
 RECORD_ATTEMPTS = 4
 Sessions = Callable[[], Session]

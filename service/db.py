@@ -20,6 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+BUSY_SECONDS = 120
+
+
 def is_postgresql(url: str) -> bool:
     return url.startswith(("postgresql", "postgres"))
 
@@ -29,7 +32,10 @@ def make_engine(url: str) -> Engine:
         return _postgresql_engine(url)
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+    # SQLite has one writer and no queue: a waiting writer polls, and a burst of
+    # back-to-back write transactions (a client submitting jobs in a loop held it 37 s in
+    # the Docker soak) can keep it waiting long; it waits up to BUSY_SECONDS, then fails
+    engine = create_engine(url, connect_args={"timeout": BUSY_SECONDS})
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -37,7 +43,7 @@ def make_engine(url: str) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
