@@ -21,7 +21,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, utcnow
 
-__all__ = ["CellPopulation", "DatasetDisclosure", "PopulationPrefix", "PopulationUnit"]
+__all__ = [
+    "CellPopulation",
+    "DatasetDisclosure",
+    "NumberingSegment",
+    "PopulationPrefix",
+    "PopulationUnit",
+]
 
 
 class DatasetDisclosure(Base):
@@ -60,6 +66,25 @@ class PopulationUnit(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     digest: Mapped[int] = mapped_column(BigInteger, unique=True, nullable=False)
+
+
+class NumberingSegment(Base):
+    """A run of the unit numbering packed for reading whole: the digests of some units,
+    sorted, and their numbers beside them, each as little-endian 64-bit integers.
+
+    Every unit is written into a segment in the transaction that numbers it, so the
+    segments together always hold the whole numbering (duplicates are the same pair).
+    A job with millions of units reads a few blobs (10M units: ~0.5 s) instead of a
+    row per unit (~7 s on SQLite); small lookups still use `population_units`' index.
+    """
+
+    __tablename__ = "population_numbering"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    units: Mapped[int] = mapped_column(Integer, nullable=False)
+    digests: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    numbers: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
 
 
 class CellPopulation(Base):

@@ -12,6 +12,7 @@ from audit_log import Actor
 from catalog import get_dataset, ingest
 from catalog.records import schema_document
 from catalog.schema import load_schema, parse_schema
+from catalog.unit_digests import UNIT_DIGEST_COLUMN
 from catalog.unit_rows import one_row_per_unit
 from service.domain import Domain
 
@@ -97,3 +98,13 @@ def test_units_counted_in_passes_add_up_to_the_file(
     assert one_row_per_unit(_parquet(tmp_path / "d.parquet", units), "unit") is single
     units[0] = None  # a row with no unit is never one unit's only row
     assert one_row_per_unit(_parquet(tmp_path / "e.parquet", units), "unit") is False
+
+
+def test_ingest_counts_digests_and_a_shared_digest_only_answers_no(tmp_path: Path) -> None:
+    """Ingest counts the unit digests it wrote (faster than the text): two units that
+    happened to share a digest make the fact false, so bounding stays on."""
+    frame = pd.DataFrame({"unit": ["a", "b", "c"], UNIT_DIGEST_COLUMN: [11, -7, 11]})
+    path = tmp_path / "d.parquet"
+    duckdb.from_df(frame).write_parquet(str(path))
+    assert one_row_per_unit(path, "unit") is True
+    assert one_row_per_unit(path, UNIT_DIGEST_COLUMN) is False

@@ -8,6 +8,7 @@ tests/gate/test_differencing_attacks.py drives the same store through real jobs.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -18,10 +19,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from catalog.identifiers import sorted_distinct
+from gate import populations
 from gate.differencing import TablePopulations, table_populations
 from gate.findings import operator_gate
 from gate.populations import check_at_release, check_new, forget, keep, mark_released
-from gate.records import CellPopulation, PopulationPrefix, PopulationUnit
+from gate.records import CellPopulation, NumberingSegment, PopulationPrefix, PopulationUnit
 from products.reasons import reason
 from service.domain import Domain
 from service.web.i18n import translator
@@ -251,3 +253,103 @@ def test_the_numbering_a_check_read_serves_the_recheck_and_keep(session: Session
     assert reread == _stored_bitmaps(session, 8) and len(reread) == 2
     units = session.scalar(select(func.count()).select_from(PopulationUnit))
     assert units == len(set(BASE) | set(range(5000, 5020))), "no unit numbered twice"
+    repeat = check_new(session, 9, [mine], THRESHOLD)  # every unit has a number now
+    assert repeat.numbering is not None and repeat.numbering.cells is not None
+    recheck = check_new(session, 9, [mine], THRESHOLD, repeat.numbering)
+    assert [f.figures for f in recheck.findings] == [f.figures for f in repeat.findings]
+    keep(session, 9, 2, [mine], THRESHOLD, recheck.numbering)  # the cells the check built
+    assert _stored_bitmaps(session, 9) == reread
+
+
+def _segment_pairs(session: Session) -> dict[int, int]:
+    """Every (digest, number) pair the packed segments hold; one number per unit."""
+    found: dict[int, int] = {}
+    for digests, numbers in session.execute(
+        select(NumberingSegment.digests, NumberingSegment.numbers)
+    ):
+        packed = np.frombuffer(digests, dtype="<i8").tolist()
+        assert packed == sorted(packed), "a segment is sorted by digest"
+        beside = np.frombuffer(numbers, dtype="<i8").tolist()
+        for digest, number in zip(packed, beside, strict=True):
+            assert found.setdefault(digest, number) == number, "one unit, two numbers"
+    return found
+
+
+def test_the_packed_numbering_holds_every_unit_and_answers_as_the_table(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jobs with more than FULL_SCAN units read the numbering from packed segments, not
+    a row per unit. Shrunk here so eleven jobs insert in chunks and write, fill and merge
+    segments: the segments then hold exactly the table's pairs, new units are numbered
+    in digest order, and a large check finds for every digest the table's number (or
+    none), units numbered by earlier jobs included."""
+    monkeypatch.setattr(populations, "FULL_SCAN", 30)
+    monkeypatch.setattr(populations, "SEGMENT", 50)
+    monkeypatch.setattr(populations, "MERGE_AT", 3)
+    monkeypatch.setattr(populations, "INSERT_CHUNK", 7)
+    rng = np.random.default_rng(5)
+    seen: list[int] = []
+    for job in range(1, 12):
+        cells = [rng.integers(-(2**63), 2**63 - 1, int(n), dtype=np.int64) for n in (15, 40, 90)]
+        if seen:  # units earlier jobs numbered
+            cells.append(np.array(rng.choice(seen, 40), dtype=np.int64))
+        keep(session, job, 1, [table(*cells)], THRESHOLD)
+        new = sorted(set(np.concatenate(cells).tolist()) - set(seen))
+        numbers = [session.scalar(select(PopulationUnit.id).filter_by(digest=d)) for d in new]
+        assert numbers == sorted(numbers), "new units are numbered in digest order"
+        seen = sorted(set(seen) | set(new))
+    numbered = dict(session.execute(select(PopulationUnit.digest, PopulationUnit.id)).all())
+    assert len(numbered) == len(seen)
+    assert _segment_pairs(session) == numbered
+    sizes = list(session.scalars(select(NumberingSegment.units)))
+    assert 50 in sizes, "full segments were written"
+    assert sum(1 for size in sizes if size < 50) <= 3, "partial segments were merged"
+    wanted = np.array(
+        [*rng.choice(seen, 60), *rng.integers(-(2**63), 2**63 - 1, 20, dtype=np.int64)],
+        dtype=np.int64,
+    )
+    check = check_new(session, 99, [table(wanted)], THRESHOLD)
+    assert check.numbering is not None
+    expected = [numbered.get(d, -1) for d in check.numbering.digests.tolist()]
+    assert check.numbering.numbers.tolist() == expected
+    assert sum(n >= 0 for n in expected) >= 50  # (60 drawn with repeats from the numbered)
+
+
+@pytest.mark.postgres
+def test_two_jobs_numbering_the_same_units_at_once_pack_one_numbering(
+    pg_domain: Domain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL lets two jobs number units at once: the second waits on the first's
+    uncommitted units, skips them and reads their numbers. Each packs what it saw;
+    together the segments hold every unit once numbered, with its one number, and
+    both jobs' bitmaps use those numbers."""
+    monkeypatch.setattr(populations, "FULL_SCAN", 30)  # read back the new rows whole
+    first_units, second_units = range(0, 200), range(100, 300)
+    first_done, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            with pg_domain.transaction() as session:
+                keep(session, 1, 1, [table(first_units)], THRESHOLD)
+                first_done.set()
+                release.wait(30)  # commit only once the second is waiting on these units
+        except BaseException as exc:  # noqa: BLE001  shown by the assertion below
+            errors.append(exc)
+            first_done.set()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert first_done.wait(30)
+    threading.Timer(1.0, release.set).start()  # the second blocks in its insert meanwhile
+    with pg_domain.transaction() as session:
+        keep(session, 2, 1, [table(second_units)], THRESHOLD)
+    thread.join(30)
+    assert not errors and release.is_set()
+    with pg_domain.transaction() as session:
+        numbered = dict(session.execute(select(PopulationUnit.digest, PopulationUnit.id)).all())
+        assert sorted(numbered) == list(range(300))
+        assert _segment_pairs(session) == numbered
+        for job, units in ((1, first_units), (2, second_units)):
+            (stored,) = _stored_bitmaps(session, job)
+            assert stored[2] == sorted(numbered[u] for u in units)

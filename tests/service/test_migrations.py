@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
@@ -115,3 +116,28 @@ def test_licences_get_a_delta_budget_and_what_their_charges_spent(tmp_path: Path
     assert _column(url, "delta_spent") == {1: 2e-6, 2: 0.0, 3: 0.0, 4: 0.0}
     command.downgrade(_config(url), "0009")
     command.upgrade(_config(url), "head")
+
+
+def test_units_numbered_before_are_packed_into_segments(tmp_path: Path) -> None:
+    """Revision 0024 packs the existing numbering: large jobs read only the segments
+    afterwards, so a unit left out would be taken for new and numbered twice."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(_config(url), "0023")
+    rng = np.random.default_rng(24)
+    digests = rng.integers(-(2**63), 2**63 - 1, 5000, dtype=np.int64).tolist()
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        insert = text("INSERT INTO population_units (digest) VALUES (:d)")
+        connection.execute(insert, [{"d": digest} for digest in digests])  # in arrival order
+        numbered = dict(connection.execute(text("SELECT digest, id FROM population_units")).all())
+    command.upgrade(_config(url), "0024")
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT units, digests, numbers FROM population_numbering"))
+        packed: dict[int, int] = {}
+        for units, blob, numbers in rows:
+            keys = np.frombuffer(blob, dtype="<i8")
+            assert units == len(keys) and np.all(np.diff(keys) > 0), "sorted, counted"
+            beside = np.frombuffer(numbers, dtype="<i8").tolist()
+            packed.update(zip(keys.tolist(), beside, strict=True))
+    engine.dispose()
+    assert packed == numbered and len(packed) == len(set(digests))
