@@ -15,12 +15,14 @@ its lease runs out and another worker runs it again.
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from audit_log import Actor, alert_action, append
@@ -54,6 +56,8 @@ from sandbox.runner import SandboxResult, SandboxRun, execute
 
 CORE_FILE = "core.csv"  # the released core table, kept for reviewers beside the output
 STAGED = ".judging-"  # a verdict's files wait in such a folder of the job's until recorded
+RECORD_ATTEMPTS = 4  # write transactions a judged result gets when SQLite is busy
+T = TypeVar("T")
 CANDIDATE, KEPT = "candidate", "gate"  # its two parts, moved over candidate_dir and kept_dir
 
 
@@ -133,6 +137,24 @@ class Verdict:
     def unplaced(self) -> bool:
         """Whether `record` may still run: none of its files have been moved yet."""
         return self.staged is None or (self.staged / CANDIDATE).is_dir()
+
+
+def recorded(verdict: Verdict, write: Callable[[], T]) -> T:
+    """`write`, the verdict's one write transaction, tried again while SQLite gave up
+    waiting for its lock (a burst of other writers held it past the busy timeout; in
+    the Docker soak a submitter's back-to-back submissions held it 37 s) and none of
+    the verdict's files were moved: the judged result is still good."""
+    for attempt in range(1, RECORD_ATTEMPTS + 1):
+        try:
+            return write()
+        except OperationalError as exc:
+            if attempt == RECORD_ATTEMPTS or not _waited_for_lock(exc) or not verdict.unplaced:
+                raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _waited_for_lock(error: OperationalError) -> bool:
+    return isinstance(error.orig, sqlite3.OperationalError) and "locked" in str(error.orig)
 
 
 def judge(
@@ -382,10 +404,15 @@ def _run_in_slot(
         verdict = judge_result(
             session_factory, home, job_id, sandbox_run, (produced, failure), settings, resources
         )
-        with session_factory() as session, session.begin():
-            job = get_job(session, job_id, lock=True)
-            record(session, home, job, verdict, resources)
-        return job  # committed, and detached with what it holds (expire_on_commit=False)
+        judged = verdict
+
+        def write() -> Job:
+            with session_factory() as session, session.begin():
+                job = get_job(session, job_id, lock=True)
+                record(session, home, job, judged, resources)
+            return job  # committed, and detached with what it holds (expire_on_commit=False)
+
+        return recorded(verdict, write)
     except Exception as exc:  # noqa: BLE001  a poison job fails; it never stays running
         fail_unexpectedly(session_factory, job_id, "gate", exc)
     finally:

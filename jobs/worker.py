@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -24,7 +23,6 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from audit_log import Actor
@@ -35,7 +33,7 @@ from jobs.broker_service import serving
 from jobs.leases import JobLease
 from jobs.lifecycle import transition
 from jobs.records import Job, JobStatus
-from jobs.runner import Verdict, fail_unexpectedly, judge_result, record, run, start
+from jobs.runner import Verdict, fail_unexpectedly, judge_result, record, recorded, run, start
 from jobs.settings import JobSettings
 from sandbox.runner import SandboxResult, SandboxRun, execute
 
@@ -43,7 +41,6 @@ from sandbox.runner import SandboxResult, SandboxRun, execute
 MAX_ATTEMPTS = 3
 # a result's write transaction, tried again when SQLite's busy timeout (service.db) ran out
 # under a burst of other writers: the result was judged already and stays good
-RECORD_ATTEMPTS = 4
 Sessions = Callable[[], Session]
 
 
@@ -169,13 +166,7 @@ def complete(
             return False
         raise
     try:
-        for attempt in range(1, RECORD_ATTEMPTS + 1):
-            try:
-                return _record(sessions, home, held, verdict, resources)
-            except OperationalError as exc:
-                if attempt == RECORD_ATTEMPTS or not _waited_for_lock(exc) or not verdict.unplaced:
-                    raise
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        return recorded(verdict, lambda: _record(sessions, home, held, verdict, resources))
     finally:
         verdict.discard()
 
@@ -196,12 +187,6 @@ def _record(
         record(session, home, job, verdict, resources)
         session.delete(lease)
         return True
-
-
-def _waited_for_lock(error: OperationalError) -> bool:
-    """SQLite gave up waiting for its one writer's lock (its busy timeout): a burst of
-    other writers (submissions, claims) held it, and the judged result is still good."""
-    return isinstance(error.orig, sqlite3.OperationalError) and "locked" in str(error.orig)
 
 
 def _holds(sessions: Sessions, held: Claim) -> bool:

@@ -312,3 +312,46 @@ def test_a_result_is_recorded_once_sqlite_frees_a_lock_held_past_its_busy_timeou
         assert session.get(JobLease, job_id) is None
     assert job_history(world, job_id) == ["job.submitted", "job.running", "job.awaiting_review"]
     assert not list((d.home.jobs / str(job_id)).glob(".judging-*"))
+
+
+def test_the_embedded_queue_records_a_result_once_sqlite_frees_its_lock(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The in-process path (`jobs.runner.run`, the embedded queue) tries the recording
+    transaction again too: another writer takes SQLite's lock once the job is judged
+    and keeps it past the busy timeout (0.2 s here), then frees it after the first
+    refusal; the job is recorded, not failed."""
+    settings = _settings(world, FakeRunner())
+    job_id = _submit(world, AVG_BY_DISTRICT, settings)
+    d = world.domain
+    impatient = make_engine(d.settings.url)
+    refusals: list[str] = []
+    blocker = sqlite3.connect(d.settings.domain_home.database, isolation_level=None)
+
+    @event.listens_for(impatient, "connect")
+    def _short_wait(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.execute("PRAGMA busy_timeout=200")
+
+    @event.listens_for(impatient, "handle_error")
+    def _free_after_first(context):  # type: ignore[no-untyped-def]
+        refusals.append(str(context.original_exception))
+        if blocker.in_transaction:
+            blocker.rollback()  # the burst is over after the first refusal
+
+    real_judge = runner.judge_result
+
+    def judge_then_block(*args: Any) -> runner.Verdict:
+        verdict = real_judge(*args)
+        blocker.execute("BEGIN IMMEDIATE")  # a burst of other writers starts
+        return verdict
+
+    monkeypatch.setattr(runner, "judge_result", judge_then_block)
+    try:
+        job = run(sessionmaker(impatient, expire_on_commit=False), d.home, job_id, settings)
+    finally:
+        blocker.close()
+        impatient.dispose()
+    assert refusals == ["database is locked"]
+    assert job.status == "awaiting_review", job.failure
+    assert job_history(world, job_id) == ["job.submitted", "job.running", "job.awaiting_review"]
+    assert not list((d.home.jobs / str(job_id)).glob(".judging-*"))
