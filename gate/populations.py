@@ -268,7 +268,11 @@ def _segments(
     query = select(NumberingSegment.digests, NumberingSegment.numbers)
     if ids is not None:
         query = query.where(NumberingSegment.id.in_(ids))
-    for digests, numbers in session.connection().execute(query.order_by(NumberingSegment.id)):
+    # a segment at a time from the server too (PostgreSQL's client would buffer them all)
+    query = query.order_by(NumberingSegment.id).execution_options(
+        stream_results=True, max_row_buffer=1
+    )
+    for digests, numbers in session.connection().execute(query):
         yield (
             np.frombuffer(digests, dtype="<i8").astype(np.int64, copy=False),
             np.frombuffer(numbers, dtype="<i8").astype(np.int64, copy=False),
