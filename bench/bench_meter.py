@@ -16,6 +16,7 @@ figures; never part of the test pass/fail.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import sys
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 import duckdb  # noqa: E402
 
 from catalog.schema import DatasetSchema, parse_schema  # noqa: E402
+from catalog.unit_digests import UNIT_DIGEST_COLUMN  # noqa: E402
 from core.levels import Level  # noqa: E402
 from policies import LicenseScope, check_query  # noqa: E402
 from sandbox.limits import Limits  # noqa: E402
@@ -43,6 +45,11 @@ QUERY = (
 
 
 def meter_schema() -> DatasetSchema:
+    """The meters as ingest stores them: with each row's unit digest (catalog.unit_digests)."""
+    return dataclasses.replace(_declared(), unit_digests=True)
+
+
+def _declared() -> DatasetSchema:
     return parse_schema(
         {
             "dataset": "meter_readings",
@@ -75,11 +82,16 @@ def meter_schema() -> DatasetSchema:
 
 
 def meter_parquet(path: Path, rows: int) -> Path:
-    """One row per meter; meter ids look like stored pseudonyms (hex digests)."""
+    """One row per meter; meter ids look like stored pseudonyms (hex digests), and each
+    row has its unit digest as ingest writes it (the first 8 bytes of the id's MD5, as a
+    signed BIGINT)."""
+    half = "('0x' || substring(md5(meter_id), 1, 16))::UBIGINT::HUGEINT"
+    wrap = "18446744073709551616::HUGEINT"  # 2^64: the same 8 bytes, read as signed
+    signed = f"CAST(CASE WHEN {half} >= {wrap} // 2 THEN {half} - {wrap} ELSE {half} END AS BIGINT)"
     duckdb.sql(
-        f"COPY (SELECT md5(i::VARCHAR) AS meter_id, 'district_' || (i % {DISTRICTS}) AS district,"
-        f" (i * 7919 % 20000) * 1.0 AS kwh FROM range({rows}) t(i)) "
-        f"TO '{path}' (FORMAT parquet)"
+        f"COPY (SELECT *, {signed} AS {UNIT_DIGEST_COLUMN} FROM (SELECT md5(i::VARCHAR) AS"
+        f" meter_id, 'district_' || (i % {DISTRICTS}) AS district, (i * 7919 % 20000) * 1.0"
+        f" AS kwh FROM range({rows}) t(i))) TO '{path}' (FORMAT parquet)"
     )
     return path
 
