@@ -29,8 +29,10 @@ Prints figures and the load average; never part of the test pass/fail.
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -129,6 +131,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; load average at start: {Path('/proc/loadavg').read_text()}")
     folder = Path(tempfile.mkdtemp(prefix="sluice-bench-core-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # even after an error
     sqls = shapes()
     for rows in [int(r) for r in args.rows.split(",")]:
         data = with_digests(meter_parquet(folder / f"meters-{rows}.parquet", rows))

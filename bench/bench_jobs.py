@@ -18,6 +18,7 @@ never part of the test pass/fail.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import platform
 import resource
@@ -104,6 +105,7 @@ def one_job(world: World, settings: Settings, sql: str) -> Callable[[], float]:
 
 def embedded(files: list[tuple[Path, Path]], warm: bool, jobs: int, runs: int) -> None:
     home = Path(tempfile.mkdtemp(prefix="sluice-bench-jobs-"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)  # even after an error
     settings = Settings(home=home, sandbox_backend="bubblewrap", sandbox_pool_size=2 if warm else 0)
     world = build_world(init_domain(settings)[0], files, epsilon=1e9)
     pool = settings.job_settings().warm_pool()
@@ -152,6 +154,7 @@ def main() -> None:
     )
     print(f"load average at start: {load()}")
     folder = Path(tempfile.mkdtemp(prefix="sluice-bench-jobs-data-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # even after an error
     files = demo_files(folder)
     for warm in (False, True):
         embedded(files, warm, args.jobs, args.runs)

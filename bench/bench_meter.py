@@ -16,9 +16,11 @@ figures; never part of the test pass/fail.
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -117,6 +119,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"host: {platform.platform()}, {os.cpu_count()} cores")
     folder = Path(tempfile.mkdtemp(prefix="sluice-bench-meter-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # even after an error
     data = meter_parquet(folder / "meters.parquet", args.rows)
     sql = rewritten_sql()
     limits = Limits()

@@ -17,9 +17,11 @@ load average; never part of the test pass/fail.
 from __future__ import annotations
 
 import argparse
+import atexit
 import cProfile
 import os
 import pstats
+import shutil
 import sys
 import tempfile
 import time
@@ -67,6 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; load average at start: {load()}")
     folder = Path(tempfile.mkdtemp(prefix="sluice-bench-meter-job-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # even after an error
     settings = Settings(home=folder / "home", sandbox_backend="bubblewrap")
     domain = init_domain(settings)[0]
     schema_file = folder / "meter_readings.yaml"

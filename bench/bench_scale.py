@@ -18,8 +18,10 @@ apart). Prints figures; never part of the test pass/fail.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -63,6 +65,7 @@ def demo_files(folder: Path) -> list[tuple[Path, Path]]:
 def throughput(server: str, files: list[tuple[Path, Path]], workers: int, jobs: int) -> float:
     """Jobs per second through `workers` worker processes."""
     home = Path(tempfile.mkdtemp(prefix="sluice-bench-"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)  # even after an error
     url = fresh_database(server)
     env = {
         **os.environ,
@@ -154,6 +157,7 @@ def main() -> None:
         f"host: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
     folder = Path(tempfile.mkdtemp(prefix="sluice-bench-scale-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # even after an error
     files = demo_files(folder)
     with postgres_server() as server:
         print(f"throughput, {args.jobs} small SQL jobs on PostgreSQL 15:")
