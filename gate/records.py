@@ -75,7 +75,8 @@ class NumberingSegment(Base):
     Every unit is written into a segment in the transaction that numbers it, so the
     segments together always hold the whole numbering (duplicates are the same pair).
     A job with millions of units reads a few blobs (10M units: ~0.5 s) instead of a
-    row per unit (~7 s on SQLite); small lookups still use `population_units`' index.
+    row per unit (~7 s on SQLite); a job with few units for the store's size still
+    looks them up by `population_units`' index.
     """
 
     __tablename__ = "population_numbering"

@@ -275,15 +275,17 @@ def _segment_pairs(session: Session) -> dict[int, int]:
     return found
 
 
+@pytest.mark.parametrize("lookup_cost", [0, 10**9], ids=["by_index", "packed"])
 def test_the_packed_numbering_holds_every_unit_and_answers_as_the_table(
-    session: Session, monkeypatch: pytest.MonkeyPatch
+    session: Session, monkeypatch: pytest.MonkeyPatch, lookup_cost: int
 ) -> None:
-    """Jobs with more than FULL_SCAN units read the numbering from packed segments, not
-    a row per unit. Shrunk here so eleven jobs insert in chunks and write, fill and merge
-    segments: the segments then hold exactly the table's pairs, new units are numbered
-    in digest order, and a large check finds for every digest the table's number (or
-    none), units numbered by earlier jobs included."""
-    monkeypatch.setattr(populations, "FULL_SCAN", 30)
+    """A job with many units for the store's size reads the numbering from packed
+    segments, not a row per unit; others look units up by the table's index. Each way
+    forced here, and sizes shrunk so eleven jobs insert in chunks and write, fill and
+    merge segments: the segments then hold exactly the table's pairs, new units are
+    numbered in digest order, and a large check finds for every digest the table's
+    number (or none), units numbered by earlier jobs included."""
+    monkeypatch.setattr(populations, "LOOKUP_COST", lookup_cost)
     monkeypatch.setattr(populations, "SEGMENT", 50)
     monkeypatch.setattr(populations, "MERGE_AT", 3)
     monkeypatch.setattr(populations, "INSERT_CHUNK", 7)
@@ -323,7 +325,6 @@ def test_two_jobs_numbering_the_same_units_at_once_pack_one_numbering(
     uncommitted units, skips them and reads their numbers. Each packs what it saw;
     together the segments hold every unit once numbered, with its one number, and
     both jobs' bitmaps use those numbers."""
-    monkeypatch.setattr(populations, "FULL_SCAN", 30)  # read back the new rows whole
     first_units, second_units = range(0, 200), range(100, 300)
     first_done, release = threading.Event(), threading.Event()
     errors: list[BaseException] = []
