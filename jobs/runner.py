@@ -405,20 +405,26 @@ def _run_in_slot(
             session_factory, home, job_id, sandbox_run, (produced, failure), settings, resources
         )
         judged = verdict
-
-        def write() -> Job:
-            with session_factory() as session, session.begin():
-                job = get_job(session, job_id, lock=True)
-                record(session, home, job, judged, resources)
-            return job  # committed, and detached with what it holds (expire_on_commit=False)
-
-        return recorded(verdict, write)
+        return recorded(judged, lambda: _record(session_factory, home, job_id, judged, resources))
     except Exception as exc:  # noqa: BLE001  a poison job fails; it never stays running
         fail_unexpectedly(session_factory, job_id, "gate", exc)
     finally:
         if verdict is not None:
             verdict.discard()
     return _read(session_factory, job_id)
+
+
+def _record(
+    session_factory: Callable[[], Session],
+    home: Home,
+    job_id: int,
+    verdict: Verdict,
+    resources: dict[str, object],
+) -> Job:
+    with session_factory() as session, session.begin():
+        job = get_job(session, job_id, lock=True)
+        record(session, home, job, verdict, resources)
+    return job  # committed, and detached with what it holds (expire_on_commit=False)
 
 
 def _read(session_factory: Callable[[], Session], job_id: int) -> Job:
