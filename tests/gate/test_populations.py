@@ -318,9 +318,7 @@ def test_the_packed_numbering_holds_every_unit_and_answers_as_the_table(
 
 
 @pytest.mark.postgres
-def test_two_jobs_numbering_the_same_units_at_once_pack_one_numbering(
-    pg_domain: Domain, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_two_jobs_numbering_the_same_units_at_once_pack_one_numbering(pg_domain: Domain) -> None:
     """PostgreSQL lets two jobs number units at once: the second waits on the first's
     uncommitted units, skips them and reads their numbers. Each packs what it saw;
     together the segments hold every unit once numbered, with its one number, and
