@@ -22,6 +22,7 @@ import pytest
 
 from catalog import get_dataset
 from core.errors import Conflict
+from gate import populations
 from operators.licenses import grant_license
 from products.release import release_of
 from service.domain import Domain
@@ -143,7 +144,13 @@ def would_have_revealed(world: World, job_id: int) -> pd.DataFrame:
     return pd.read_csv(world.domain.home.jobs / str(job_id) / "candidate" / "result.csv")
 
 
-def test_renamed_key_cannot_recover_the_planted_value(planted: World, district: str) -> None:
+@pytest.mark.parametrize("lookup_cost", [0, 10**9], ids=["by_index", "packed"])
+def test_renamed_key_cannot_recover_the_planted_value(
+    planted: World, district: str, lookup_cost: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Either way the store reads its numbering (by index, or packed: gate/populations.py
+    picks by the job's size against the store's; each forced here)."""
+    monkeypatch.setattr(populations, "LOOKUP_COST", lookup_cost)
     first = release_first(planted, BY_DISTRICT)
     second = ran(
         planted,
