@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -134,11 +135,14 @@ def test_a_job_sees_neither_the_data_nor_the_files_of_a_job_running_beside_it(
 def test_a_sandbox_is_used_once_what_a_job_leaves_dies_with_it(
     bwrap: BubblewrapRunner, pool: WarmPool, tmp_path: Path
 ) -> None:
-    leave = """
+    # A duration no other process on the host would choose: the check below scans
+    # the whole host, so a plain `sleep 300` elsewhere would read as a leak.
+    duration = f"300.{uuid.uuid4().int % 10**9:09d}"
+    leave = f"""
     import json, os, subprocess
     open("/tmp/left_behind", "w").write("x")
-    subprocess.Popen(["sleep", "300"], start_new_session=True)
-    print(json.dumps({"ns": os.readlink("/proc/self/ns/pid")}))
+    subprocess.Popen(["sleep", "{duration}"], start_new_session=True)
+    print(json.dumps({{"ns": os.readlink("/proc/self/ns/pid")}}))
     """
     first = execute(bwrap, probe(tmp_path / "first", leave))
     second = execute(bwrap, probe(tmp_path / "second", LOOK))
@@ -146,7 +150,7 @@ def test_a_sandbox_is_used_once_what_a_job_leaves_dies_with_it(
     after = said(second)
     assert after["warm"] and after["ns"] != said(first)["ns"]
     assert "left_behind" not in after["tmp"] and after["procs"] == []
-    assert not _sleepers()  # the background sleep died with its job
+    assert not _sleepers(duration)  # the background sleep died with its job
 
 
 def test_a_sandbox_whose_job_crashed_is_not_reused(
@@ -228,13 +232,16 @@ def _alive(pid: int) -> bool:
     return state not in (b"Z", b"X")
 
 
-def _sleepers() -> list[int]:
-    """Live `sleep 300` processes on the host (what the first job left running)."""
+def _sleepers(duration: str) -> list[int]:
+    """Live `sleep DURATION` processes on the host (what the first job left running)."""
     found = []
     for entry in os.listdir("/proc"):
         try:
             if entry.isdigit() and _alive(int(entry)):
-                if Path(f"/proc/{entry}/cmdline").read_bytes() == b"sleep\x00300\x00":
+                if (
+                    Path(f"/proc/{entry}/cmdline").read_bytes()
+                    == f"sleep\x00{duration}\x00".encode()
+                ):
                     found.append(int(entry))
         except OSError:
             continue
