@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = jobspec.load(args.spec)
         if spec.kind == "sql":
-            from . import sql  # duckdb and pyarrow load only for jobs that need them
+            from . import sql  # duckdb loads only for the jobs that need it
 
             sql.run(spec, args.out)
         elif spec.kind == "fit":
@@ -59,10 +59,9 @@ def _not_dumpable() -> None:
 
 
 def _await_go(fifo: Path, out: Path) -> None:
-    """Load what SQL jobs need, say so in /out (the host removes the mark), then block
-    until the host writes to the FIFO."""
+    """Load what SQL jobs need (DuckDB; most results never need pyarrow), say so in /out
+    (the host removes the mark), then block until the host writes to the FIFO."""
     import duckdb
-    import pyarrow.parquet  # noqa: F401
 
     from . import sql  # noqa: F401  the SQL job's own module, loaded before the job
 
