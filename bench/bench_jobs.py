@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
+import multiprocessing
 import os
 import platform
 import resource
@@ -39,6 +41,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import duckdb  # noqa: E402
 from bench_scale import SMALL, demo_files, throughput  # noqa: E402
 
+from core.processes import cpu_seconds_of  # noqa: E402
 from jobs.runner import run  # noqa: E402
 from jobs.submit import submit_sql  # noqa: E402
 from service.domain import init_domain  # noqa: E402
@@ -54,12 +57,17 @@ def load() -> str:
 
 
 def cpu_seconds() -> float:
-    """CPU used so far by this process and its reaped children (the sandboxes)."""
+    """CPU used so far by this process, its reaped children (the sandboxes) and the
+    children still running (the policy engine's waiting analysis processes)."""
     own, children = (
         resource.getrusage(resource.RUSAGE_SELF),
         resource.getrusage(resource.RUSAGE_CHILDREN),
     )
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    running = 0.0
+    for child in multiprocessing.active_children():
+        with contextlib.suppress(OSError):
+            running += cpu_seconds_of(child.pid or 0)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime + running
 
 
 def percentiles(seconds: list[float]) -> str:

@@ -6,6 +6,10 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -48,13 +52,75 @@ def test_the_issues_doubling_query_is_refused_within_its_time(schemas, scope) ->
     """The 738-character query took 43 s in the issue; the budget stops it at 2 s."""
     sql = doubling_query(18)
     assert len(sql) == 738
+    before = set(multiprocessing.active_children())
     with pytest.raises(QueryTooComplex) as refused:
         bounded_check(sql, schemas, scope, 1.0, QueryBudget(seconds=2.0))
     assert refused.value.code == "query_too_complex" and refused.value.http_status == 422
     assert "ran out of time" in refused.value.message
     assert refused.value.reasons[0].rule == "query_too_slow"
     assert "simplify" in (refused.value.suggestion or "")
-    assert multiprocessing.active_children() == []  # the analysis was stopped, not left
+    left = set(multiprocessing.active_children())
+    assert left <= before and len(left) < len(before) + 1  # the analysis was stopped, not left
+    assert bounded_check(PLAIN, schemas, scope, 1.0).decision  # the next one is answered
+
+
+def _children() -> set[int]:
+    return {child.pid for child in multiprocessing.active_children() if child.pid}
+
+
+def test_an_analysis_that_answered_in_time_leaves_its_child_for_the_next(schemas, scope) -> None:
+    """Forking a large host for every query cost ten times the analysis itself."""
+    first = bounded_check(PLAIN, schemas, scope, 1.0)
+    waiting = _children()
+    assert waiting  # the child that answered waits for the next query
+    other = "SELECT district, AVG(water_fee) AS f FROM enterprise_utilities GROUP BY district"
+    second = bounded_check(other, schemas, scope, 1.0)
+    assert _children() == waiting  # answered by a child already there: no new fork
+    assert first.sql == check_query(PLAIN, schemas, scope, 1.0).sql
+    assert second.sql == check_query(other, schemas, scope, 1.0).sql
+
+
+def test_a_waiting_child_killed_from_outside_is_replaced(schemas, scope) -> None:
+    bounded_check(PLAIN, schemas, scope, 1.0)
+    for pid in _children():
+        os.kill(pid, signal.SIGKILL)
+    assert (
+        bounded_check(PLAIN, schemas, scope, 1.0).sql == check_query(PLAIN, schemas, scope, 1.0).sql
+    )
+
+
+def test_a_child_whose_parent_died_ends_by_itself(tmp_path: Path) -> None:
+    """A server killed outright must not leave analysis children waiting forever."""
+    script = f"""
+import multiprocessing, os, sys
+sys.path.insert(0, {str(Path(__file__).parents[2])!r})
+from pathlib import Path
+from catalog.schema import load_schema
+from core.levels import Level
+from policies.complexity import bounded_check
+from policies.engine import LicenseScope
+found = load_schema(Path({str(DEMO / "enterprise_utilities.yaml")!r}))
+bounded_check({PLAIN!r}, {{found.dataset: found}}, LicenseScope((found.dataset,), Level.L3), 1.0)
+print(" ".join(str(c.pid) for c in multiprocessing.active_children()), flush=True)
+os._exit(0)  # no atexit: the children are not told
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    orphans = [int(pid) for pid in proc.stdout.split()]
+    assert orphans
+    deadline = time.monotonic() + 60  # the child looks for its parent once a second
+    while any(_running(pid) for pid in orphans) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(pid) for pid in orphans)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b") ", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in (b"Z", b"X")
 
 
 def test_three_thousand_parentheses_are_refused_before_parsing(schemas, scope) -> None:
@@ -129,6 +195,9 @@ def test_the_analysis_never_runs_the_callers_finalizers(schemas, scope, tmp_path
     database connections and remove its files from the child, and in a large server
     walk (and copy) its whole heap on the child's CPU budget."""
     marks = tmp_path / "finalised-by"
+    for child in multiprocessing.active_children():  # a waiting child predates the garbage
+        child.kill()
+        child.join()
     # Before the fork the caller only tokenizes the query (about one object per term);
     # the child builds its tree (several per term): only the child reaches the threshold.
     wide = "SELECT " + " + ".join(["employees"] * 300) + " AS x FROM enterprise_utilities"
