@@ -20,6 +20,7 @@ from core.levels import Level
 from policies.analysis import parse
 from policies.complexity import QueryBudget, bounded_check, measure
 from policies.engine import LicenseScope, check_query
+from tests.processes import running
 
 DEMO = Path(__file__).parents[2] / "catalog" / "demo"
 PLAIN = "SELECT district, COUNT(*) AS n FROM enterprise_utilities GROUP BY district"
@@ -110,17 +111,9 @@ os._exit(0)  # no atexit: the children are not told
     orphans = [int(pid) for pid in proc.stdout.split()]
     assert orphans
     deadline = time.monotonic() + 60  # the child looks for its parent once a second
-    while any(_running(pid) for pid in orphans) and time.monotonic() < deadline:
+    while any(running(pid) for pid in orphans) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(_running(pid) for pid in orphans)
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b") ", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in (b"Z", b"X")
+    assert not any(running(pid) for pid in orphans)
 
 
 def test_three_thousand_parentheses_are_refused_before_parsing(schemas, scope) -> None:
@@ -211,3 +204,22 @@ def test_the_analysis_never_runs_the_callers_finalizers(schemas, scope, tmp_path
         gc.set_threshold(*thresholds)
     gc.collect()
     assert marks.read_text().split() == [str(os.getpid())]
+
+
+def test_a_kept_child_decides_each_licence_by_its_own_scope(schemas, scope) -> None:
+    """A child that analysed a query for one licence must not carry that licence's
+    reach into the next: the same query under a public-only licence is refused."""
+    sensitive = "SELECT district, AVG(water_fee) AS f FROM enterprise_utilities GROUP BY district"
+    public_only = LicenseScope(tuple(schemas), Level.L1)
+    allowed = bounded_check(sensitive, schemas, scope, 1.0)
+    waiting = _children()
+    assert allowed.sql == check_query(sensitive, schemas, scope, 1.0).sql
+    try:
+        expected = check_query(sensitive, schemas, public_only, 1.0).decision
+    except InvalidInput as refusal:
+        with pytest.raises(type(refusal)):
+            bounded_check(sensitive, schemas, public_only, 1.0)
+    else:
+        assert bounded_check(sensitive, schemas, public_only, 1.0).decision == expected
+        assert expected != allowed.decision
+    assert _children() == waiting  # the same child answered both

@@ -22,6 +22,7 @@ from sandbox import BubblewrapRunner, Limits, SandboxResult, SandboxRun, execute
 from sandbox.bubblewrap import unavailable_reason
 from sandbox.warm_pool import WarmPool
 from tests.conftest import require_component
+from tests.processes import running
 
 pytestmark = pytest.mark.sandbox
 LIMITS = Limits(wall_seconds=60, cpu_seconds=2)
@@ -166,7 +167,7 @@ def test_a_sandbox_whose_job_crashed_is_not_reused(
     runtime_pid = handle.warm.child_pid  # type: ignore[attr-defined]
     crashed = bwrap.wait(handle)
     bwrap.cleanup(handle)
-    assert not crashed.ok and not _alive(runtime_pid)
+    assert not crashed.ok and not running(runtime_pid)
     assert not handle.warm.path.exists()  # type: ignore[attr-defined]
     after = execute(bwrap, probe(tmp_path / "after", LOOK))
     assert said(after)["warm"] and said(after)["ns"] != said(crashed)["ns"]
@@ -204,7 +205,7 @@ def test_closing_the_pool_leaves_no_bwrap_process(bwrap: BubblewrapRunner, tmp_p
     sandboxes = _bwrap_children()
     assert len(sandboxes) >= 2
     pool.close()
-    assert not [pid for pid in sandboxes if _alive(pid)]
+    assert not [pid for pid in sandboxes if running(pid)]
     assert _bwrap_children() == []
     assert not (tmp_path / "warm").exists() or not any((tmp_path / "warm").iterdir())
 
@@ -213,7 +214,7 @@ def _bwrap_children() -> list[int]:
     """This process's live bwrap children, from a process listing (/proc)."""
     found = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and _alive(int(entry)):
+        if entry.isdigit() and running(int(entry)):
             try:
                 stat = Path(f"/proc/{entry}/stat").read_bytes()
             except OSError:
@@ -224,20 +225,12 @@ def _bwrap_children() -> list[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b") ", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in (b"Z", b"X")
-
-
 def _sleepers(duration: str) -> list[int]:
     """Live `sleep DURATION` processes on the host (what the first job left running)."""
     found = []
     for entry in os.listdir("/proc"):
         try:
-            if entry.isdigit() and _alive(int(entry)):
+            if entry.isdigit() and running(int(entry)):
                 if (
                     Path(f"/proc/{entry}/cmdline").read_bytes()
                     == f"sleep\x00{duration}\x00".encode()
@@ -266,5 +259,5 @@ def test_the_service_keeps_a_warm_pool_and_its_shutdown_kills_it(tmp_path: Path)
         assert isinstance(pool, WarmPool) and pool.wait_ready(2)
         sandboxes = _bwrap_children()
         assert len(sandboxes) >= 2
-    assert not [pid for pid in sandboxes if _alive(pid)]
+    assert not [pid for pid in sandboxes if running(pid)]
     assert _bwrap_children() == []
