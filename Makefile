@@ -1,15 +1,16 @@
-# Two entry points: `make demo` and `make test`. Both set up everything they need.
+# Two entry points: `make demo` and `make test`. Both set up everything they need
+# (system packages first: the venv's install compiles catalog/_hmac_batch.c).
 # `make test-fast` is the inner loop: lint and the tests that need no sandbox, database
 # server, JVM or browser (markers in pyproject.toml), on any host with the venv.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml catalog/_hmac_batch.c | sha256sum | cut -c1-12)
 FAST := not (sandbox or docker or postgres or spark or browser or slow)
 
 .PHONY: demo test test-fast system ruff lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml catalog/_hmac_batch.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
 	rm -f $(VENV)/.installed-* && touch $@
@@ -17,7 +18,7 @@ $(STAMP): pyproject.toml
 system:
 	bash scripts/system-deps.sh
 
-demo: $(STAMP) system
+demo: system $(STAMP)
 	$(BIN)/sluice demo
 
 ruff: $(STAMP)
@@ -27,7 +28,7 @@ ruff: $(STAMP)
 lint: ruff
 	$(BIN)/mypy
 
-test: $(STAMP) system lint
+test: system $(STAMP) lint
 	bash scripts/start-services.sh
 	$(BIN)/pytest -q
 

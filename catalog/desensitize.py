@@ -10,16 +10,19 @@ import binascii
 import hmac
 import secrets
 from collections.abc import Mapping
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from catalog.keyed_hash import KeyedHash
 from catalog.schema import ColumnSpec, DatasetSchema
 from catalog.storage import pandas_dtype
 from core.errors import SchemaInvalid
 
+LAST_SPACE = 0x3000  # the highest code point Python's str.strip() removes
 PSEUDONYM_HEX_CHARS = 32
 PSEUDONYM_BYTES = PSEUDONYM_HEX_CHARS // 2
 MASK_CHAR = "*"
@@ -120,16 +123,35 @@ def pseudonymize(series: pd.Series, key: bytes) -> pd.Series:
     (the same digests as `pseudonym`); 128 bits keep collisions out of reach.
     """
     codes, texts = distinct_texts(series)
-    digests = b"".join(d[:PSEUDONYM_BYTES] for d in KeyedHash(key).digests(texts))
+    digests = KeyedHash(key).digests(texts, PSEUDONYM_BYTES)
     return pseudonym_series(codes, digests, series.index)
 
 
-def distinct_texts(series: pd.Series) -> tuple[np.ndarray, list[bytes]]:
+def distinct_texts(series: pd.Series) -> tuple[np.ndarray, pa.LargeStringArray]:
     """Each row's code (-1 for null) into the column's distinct values, and those values
-    as the trimmed UTF-8 text a pseudonym hashes."""
+    as the trimmed text a pseudonym hashes, in Arrow (no Python string per value)."""
     codes, distinct = pd.factorize(_as_text(series))
-    # tolist() first: iterating a pandas string array value by value is far slower
-    return codes, [str(v).strip().encode("utf-8") for v in distinct.tolist()]
+    return codes, python_stripped(pa.array(distinct.array, type=pa.large_string()))
+
+
+def python_stripped(texts: pa.LargeStringArray) -> pa.LargeStringArray:
+    """`str.strip()` of every value: only values that start or end with what Python
+    counts as whitespace (U+001F and U+3000 among them, unlike Arrow's own trim) go
+    through Python, so pseudonyms stay the values they always were."""
+    edges = pc.match_substring_regex(texts, pattern=_edge_whitespace())
+    if not pc.any(edges).as_py():
+        return texts
+    where = np.flatnonzero(edges.to_numpy(zero_copy_only=False))
+    trimmed = [text.strip() for text in texts.take(where).to_pylist()]
+    return pc.replace_with_mask(texts, edges, pa.array(trimmed, type=pa.large_string()))
+
+
+@lru_cache(maxsize=1)
+def _edge_whitespace() -> str:
+    """An RE2 pattern for a text starting or ending with a character `str.isspace` takes
+    (none lies above U+3000, IDEOGRAPHIC SPACE; a test checks the whole range)."""
+    spaces = "".join(f"\\x{{{ord(c):x}}}" for c in map(chr, range(LAST_SPACE + 1)) if c.isspace())
+    return f"^[{spaces}]|[{spaces}]$"
 
 
 def pseudonym_series(codes: np.ndarray, digests: bytes, index: pd.Index) -> pd.Series:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from catalog.desensitize import PSEUDONYM_BYTES, distinct_texts, pseudonym_series
 from catalog.keyed_hash import KeyedHash, digest_pairs
@@ -109,7 +110,7 @@ def identifier_digests(
             joined = _combination_text(row)
             if joined is not None:
                 messages.append(COMBINATION_TAG + joined.encode("utf-8"))
-    digests = b"".join(d[:DIGEST_BYTES] for d in hasher.digests(messages))
+    digests = hasher.digests(messages, DIGEST_BYTES)
     return sorted_distinct(np.frombuffer(digests, dtype=f"S{DIGEST_BYTES}"))
 
 
@@ -133,8 +134,9 @@ def pseudonyms_and_digests(series: pd.Series, key: bytes) -> tuple[pd.Series, np
     sizes = (PSEUDONYM_BYTES, DIGEST_BYTES)
     names, entries = digest_pairs(KeyedHash(key), indexed, texts, sizes)
     digests = np.frombuffer(entries, dtype=f"S{DIGEST_BYTES}")
-    if b"" in texts:
-        digests = digests[np.array([len(t) > 0 for t in texts], dtype=bool)]
+    lengths = pc.binary_length(texts).to_numpy()
+    if (lengths == 0).any():
+        digests = digests[lengths > 0]
     return pseudonym_series(codes, names, series.index), digests
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 import audit_log
 from audit_log import Actor, AuditAction
+from catalog.csv_batches import header, text_batches
 from catalog.desensitize import desensitize
 from catalog.identifiers import (
     IndexSpill,
@@ -35,6 +36,7 @@ from catalog.identifiers import (
     identifier_digests,
     pseudonyms_and_digests,
 )
+from catalog.read_ahead import read_ahead
 from catalog.records import Dataset, schema_document
 from catalog.schema import ColumnSpec, DatasetSchema
 from catalog.storage import arrow_schema, pandas_dtype
@@ -251,7 +253,9 @@ def _refuse_existing(session: Session, home: Home, name: str, new_version: bool)
 
 
 def read_source(source: Path, schema: DatasetSchema) -> pd.DataFrame:
-    """Read a CSV or Parquet file and type every column as the schema says."""
+    """Read a CSV or Parquet file whole with pandas and type every column as the schema
+    says: the independent reading the streaming ingest (catalog.csv_batches) is tested
+    against. Unlike ingest, it fills a row with too few values with nulls."""
     frame = _read_file(source)
     _check_columns(source, schema, list(frame.columns))
     if frame.empty:
@@ -375,37 +379,35 @@ class _Bad:
 
 
 def _raw_batches(source: Path) -> tuple[list[str], Iterator[pd.DataFrame]]:
-    """The file's column names, and its rows in batches of BATCH_ROWS, as text (CSV)
-    or as stored (Parquet); read errors become the same InvalidInput as whole-file reads."""
-    suffix = _readable_suffix(source)
-    with _read_errors(source):
-        if suffix == ".csv":
-            header = pd.read_csv(source, nrows=0, dtype=str, encoding="utf-8-sig")
-            names = [str(c).strip() for c in header.columns]
-        else:
-            names = [str(c).strip() for c in pq.ParquetFile(source).schema_arrow.names]
-    return names, _batches(source, suffix == ".csv")
-
-
-def _batches(source: Path, is_csv: bool) -> Iterator[pd.DataFrame]:
-    with _read_errors(source):
-        if is_csv:
-            # Everything as text first, so typing can name the first bad value;
-            # only an empty cell is null ("NA" may be a real value).
-            chunks: Iterator[pd.DataFrame] = pd.read_csv(
-                source,
-                dtype=str,
-                keep_default_na=False,
-                na_values=[""],
-                encoding="utf-8-sig",
-                chunksize=BATCH_ROWS,
-            )
-        else:
+    """The file's column names, and its rows in batches of BATCH_ROWS, as text (CSV,
+    catalog.csv_batches) or as stored (Parquet)."""
+    if _readable_suffix(source) == ".csv":
+        written = header(source)
+        batches = text_batches(source, written, BATCH_ROWS)
+    else:
+        with _read_errors(source):
             parquet = pq.ParquetFile(source)
-            chunks = (b.to_pandas() for b in parquet.iter_batches(batch_size=BATCH_ROWS))
-        for chunk in chunks:
-            chunk.columns = [str(c).strip() for c in chunk.columns]
-            yield chunk.reset_index(drop=True)
+        written = parquet.schema_arrow.names
+        batches = _parquet_batches(source, parquet)
+    names = [str(c).strip() for c in written]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InvalidInput.coded(
+            "ingest_header_duplicate", file=source.name, names=", ".join(twice)
+        )
+    return names, _named(batches, names)
+
+
+def _parquet_batches(source: Path, parquet: pq.ParquetFile) -> Iterator[pd.DataFrame]:
+    with _read_errors(source):
+        for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+            yield batch.to_pandas()
+
+
+def _named(batches: Iterator[pd.DataFrame], names: list[str]) -> Iterator[pd.DataFrame]:
+    for batch in batches:
+        batch.columns = names
+        yield batch.reset_index(drop=True)
 
 
 @contextmanager
@@ -469,8 +471,9 @@ def _stream_to_store(
     try:
         rows, bad = 0, dict[str, _Bad]()
         writer: pq.ParquetWriter | None = None
+        ahead = read_ahead(batches)  # the next batch is parsed while this one is written
         try:
-            for raw in batches:
+            for raw in ahead:
                 typed: dict[str, pd.Series] = {}
                 for spec in schema.columns:
                     values, wrong = _typed(raw[spec.name], spec)
@@ -493,6 +496,7 @@ def _stream_to_store(
                 if rows_read is not None:
                     rows_read(rows, max(expected, rows))
         finally:
+            ahead.close()
             if writer is not None:
                 writer.close()
         for spec in schema.columns:

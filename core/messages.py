@@ -368,6 +368,14 @@ MESSAGES: dict[str, str] = {
         "{type}, and {more} more; fix the value or the column's type in the schema"
     ),
     "ingest_file_empty": "{file} is empty; nothing to ingest",
+    "ingest_row_values": (
+        "{file}: row {row} (line {line} of the file) has {got} values but the header "
+        "names {expected} columns; give every row one value per column (leave a value "
+        "empty for null)"
+    ),
+    "ingest_header_duplicate": (
+        "{file}: the header names {names} more than once; give every column its own name"
+    ),
     "ingest_not_utf8": (
         "{file} is not UTF-8 text; convert it first (for GBK: iconv -f GBK -t UTF-8 {file})"
     ),

@@ -5,11 +5,13 @@ datasets ingested before still join and the gate still finds raw identifiers."""
 from __future__ import annotations
 
 import hmac
+import sys
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from catalog.desensitize import pseudonymize
+from catalog.desensitize import LAST_SPACE, pseudonymize, python_stripped
 from catalog.identifiers import (
     hashed_together,
     identifier_digests,
@@ -73,3 +75,18 @@ def test_one_pass_gives_the_pseudonyms_and_index_entries_of_two() -> None:
     for empty in (pd.Series([None, None], dtype="string"), pd.Series([], dtype="string")):
         names, digests = pseudonyms_and_digests(empty, key)
         assert names.isna().all() and len(names) == len(empty) and digests.size == 0
+
+
+def test_no_character_above_the_last_space_is_whitespace_to_python() -> None:
+    above = [c for c in map(chr, range(LAST_SPACE + 1, sys.maxunicode + 1)) if c.isspace()]
+    assert above == [] and chr(LAST_SPACE).isspace()
+
+
+def test_arrow_trimming_strips_exactly_what_str_strip_does() -> None:
+    spaces = [c for c in map(chr, range(LAST_SPACE + 1)) if c.isspace()]
+    texts = [f"{s}a{s}b{s}" for s in spaces] + [s * 3 for s in spaces]
+    texts += ["plain", "", "张三丰", "a\u200bb\u200b", "\x1e9133\x1c", "$^[]\\", "x\n"]
+    trimmed = python_stripped(pa.array(texts, type=pa.large_string()))
+    assert trimmed.to_pylist() == [t.strip() for t in texts]
+    untouched = pa.array(["a", "b c"], type=pa.large_string())
+    assert python_stripped(untouched) is untouched

@@ -32,7 +32,8 @@ def test_keyed_hash_equals_hmac_sha256(key: bytes) -> None:
     hasher = KeyedHash(key)
     expected = [hmac.digest(key, m, "sha256") for m in MESSAGES]
     assert [hasher.digest(m) for m in MESSAGES] == expected
-    assert hasher.digests(MESSAGES) == expected
+    assert hasher.digests(MESSAGES) == b"".join(expected)
+    assert hasher.digests(MESSAGES, 5) == b"".join(d[:5] for d in expected)
 
 
 def test_pseudonyms_are_the_values_pseudonym_gives_one_by_one() -> None:

@@ -1,0 +1,161 @@
+"""Ingest reads CSV with Arrow's streaming reader (issue 18): what it stores equals what
+the whole-file pandas read typed, rows are cut into exact batches, and a misshapen file
+is refused by its line, in both languages, without quoting the row's raw values."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+import audit_log.records  # noqa: F401  (registers the audit table on Base)
+import catalog.records  # noqa: F401  (registers the datasets table on Base)
+from audit_log import Actor
+from catalog.csv_batches import header, text_batches
+from catalog.ingest import ingest, read_source
+from catalog.records import Dataset
+from catalog.schema import parse_schema
+from core.db import Base
+from core.errors import InvalidInput
+from core.home import Home
+from service.web.i18n import translator
+from service.web.wording import error_words
+
+ACTOR = Actor("liu.authority", "authority")
+SECRET_ID = "110101199003071234"
+SCHEMA = parse_schema(
+    {
+        "dataset": "meters",
+        "privacy_unit": "meter_id",
+        "columns": [
+            {
+                "name": "meter_id",
+                "type": "string",
+                "level": "L3",
+                "role": "identifier",
+                "desensitize": "pseudonymize",
+            },
+            {"name": "note", "type": "string", "level": "L1", "role": "dimension"},
+            {"name": "kwh", "type": "double", "level": "L2", "role": "measure", "bounds": [0, 100]},
+        ],
+    }
+)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    home = Home(tmp_path / "home")
+    home.create()
+    return home
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Iterator[Session]:
+    engine = create_engine(f"sqlite:///{tmp_path}/t.db")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        yield session
+    engine.dispose()
+
+
+def _write(tmp_path: Path, text: str, name: str = "meters.csv") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+def _refused(session: Session, home: Home, path: Path) -> InvalidInput:
+    with pytest.raises(InvalidInput) as refused:
+        ingest(session, home, path, SCHEMA, ACTOR)
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Dataset)) == 0
+    assert list(home.store.iterdir()) == []
+    return refused.value
+
+
+def test_stored_values_equal_the_whole_file_read_quirks_included(
+    session: Session, home: Home, tmp_path: Path
+) -> None:
+    text = (
+        "\ufeffmeter_id , note,kwh\r\n"  # a byte-order mark, padded names, CRLF
+        "m1,NA,1.5\r\n"  # NA and null are text, not null
+        " m1 ,null,\r\n"  # an empty cell is null
+        '"m""2",' + '"two\nlines",2\r\n'  # quotes and a value over two lines
+        "\r\n"  # a blank line is skipped
+        'm3,"",3e1\r\n'  # a quoted empty cell is null too
+        "m4,张三丰\u3000, 4 \r\n"
+    )
+    path = _write(tmp_path, text)
+    ingest(session, home, path, SCHEMA, ACTOR)
+    (stored,) = home.store.glob("meters*/data.parquet")
+    table = pq.read_table(stored).drop_columns(["__unit_digest"]).to_pandas()
+    whole = read_source(path, SCHEMA)
+    assert table["note"].tolist()[:2] == ["NA", "null"]
+    assert table["note"].isna().tolist() == whole["note"].isna().tolist()
+    assert table["note"].dropna().tolist() == whole["note"].dropna().tolist()
+    assert (
+        table["kwh"].fillna(-1).tolist()
+        == whole["kwh"].fillna(-1).tolist()
+        == [1.5, -1, 2.0, 30.0, 4.0]
+    )
+    assert table["meter_id"][0] == table["meter_id"][1] != table["meter_id"][2]
+
+
+def test_rows_come_in_batches_of_exactly_the_size_asked(tmp_path: Path) -> None:
+    lines = "".join(f"m{i},n{i % 7},{i % 100}\n" for i in range(10_007))
+    path = _write(tmp_path, "meter_id,note,kwh\n" + lines)
+    batches = list(text_batches(path, header(path), 1_000))
+    assert [len(b) for b in batches] == [1_000] * 10 + [7]
+    assert batches[3]["meter_id"].iloc[0] == "m3000" and str(batches[0]["kwh"].dtype) == "string"
+
+
+@pytest.mark.parametrize(
+    ("row", "got"),
+    [(f"{SECRET_ID},short", 2), (f"{SECRET_ID},a,1,extra", 4), (f"{SECRET_ID},a,1,", 4)],
+    ids=["short", "long", "trailing-comma"],
+)
+def test_a_row_with_the_wrong_number_of_values_is_refused_by_its_line(
+    session: Session, home: Home, tmp_path: Path, row: str, got: int
+) -> None:
+    good = "".join(f"m{i},n,{i % 100}\n" for i in range(5000))
+    path = _write(tmp_path, "meter_id,note,kwh\n" + good + row + "\nm9,n,1\n")
+    error = _refused(session, home, path)
+    assert str(error) == (
+        f"meters.csv: row 5001 (line 5002 of the file) has {got} values but the header "
+        "names 3 columns; give every row one value per column (leave a value empty for null)"
+    )
+    chinese = error_words(error, translator("zh-CN")).message
+    assert "第 5001 行（文件第 5002 行）" in chinese and f"有 {got} 个值" in chinese
+    assert not re.search(r"[A-Za-z]{3,}", chinese.replace("meters.csv", "")), chinese
+    assert SECRET_ID not in str(error) and SECRET_ID not in chinese
+
+
+def test_a_file_that_is_not_utf8_past_its_header_is_refused_with_a_fix(
+    session: Session, home: Home, tmp_path: Path
+) -> None:
+    path = tmp_path / "meters.csv"
+    body = "".join(f"m{i},n,1\n" for i in range(50_000)) + "m9,北京,1\n"
+    path.write_bytes(b"meter_id,note,kwh\n" + body.encode("gb18030"))
+    assert "not UTF-8" in str(_refused(session, home, path))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "meters.csv is empty"),
+        ("meter_id,note,kwh\n", "meters.csv has no data rows"),
+        ("meter_id,note,kwh, note\nm1,a,1,b\n", "the header names note more than once"),
+        # the open quote takes the rest of the file into one value
+        ('meter_id,note,kwh\nm1,"open quote,1\n', "row 1 (line 2 of the file) has 2 values"),
+    ],
+    ids=["empty", "header-only", "duplicate-name", "open-quote"],
+)
+def test_unusable_files_are_refused_with_what_to_do(
+    session: Session, home: Home, tmp_path: Path, text: str, message: str
+) -> None:
+    assert message in str(_refused(session, home, _write(tmp_path, text)))
