@@ -4,10 +4,13 @@ is refused by its line, in both languages, without quoting the row's raw values.
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import create_engine, func, select
@@ -17,7 +20,7 @@ import audit_log.records  # noqa: F401  (registers the audit table on Base)
 import catalog.records  # noqa: F401  (registers the datasets table on Base)
 from audit_log import Actor
 from catalog.csv_batches import header, text_batches
-from catalog.ingest import ingest, read_source
+from catalog.ingest import _numbers, ingest, read_source
 from catalog.records import Dataset
 from catalog.schema import parse_schema
 from core.db import Base
@@ -159,3 +162,21 @@ def test_unusable_files_are_refused_with_what_to_do(
     session: Session, home: Home, tmp_path: Path, text: str, message: str
 ) -> None:
     assert message in str(_refused(session, home, _write(tmp_path, text)))
+
+
+def test_numbers_parsed_by_arrow_are_pandas_numbers_bit_for_bit() -> None:
+    rng = random.Random(5)
+    texts = [repr(rng.uniform(-1e6, 1e6)) for _ in range(20_000)]
+    texts += ["%.25g" % (rng.random() * 10 ** rng.randint(-320, 308)) for _ in range(20_000)]
+    texts += [str(rng.randint(-(2**63), 2**63)) for _ in range(5_000)]
+    texts += ["5.", ".5", "+5", "-0", "1E5", "00012", "4.9e-324", "1e400", "inf", "nan", None]
+    arrow = _numbers(pd.Series(texts, dtype=pd.StringDtype()))
+    by_pandas = pd.to_numeric(pd.Series(texts, dtype=object), errors="coerce").astype("float64")
+    got, wanted = arrow.to_numpy(), by_pandas.to_numpy()
+    np.testing.assert_array_equal(got, wanted)  # NaN where pandas has NaN
+    assert (np.signbit(got) == np.signbit(wanted)).all()  # -0.0 stays -0.0
+
+
+def test_a_batch_arrow_cannot_parse_is_parsed_by_pandas() -> None:
+    texts = pd.Series(["1.5", " 4 ", None, "x"], dtype=pd.StringDtype())
+    assert _numbers(texts).fillna(-1).tolist() == [1.5, 4.0, -1, -1]
