@@ -94,7 +94,7 @@ def _run(sql: str, out: Path) -> dict[str, Any]:
 def test_duckdb_writes_the_file_pyarrow_would(case: str, tmp_path: Path) -> None:
     sql = _query(WRITTEN_BY_DUCKDB[case])
     relation = duckdb.connect().sql(sql)
-    assert runtime_sql.duckdb_writes(relation.columns, relation.types)
+    assert runtime_sql.duckdb_writes(relation.columns, [str(t) for t in relation.types])
     meta = _run(sql, tmp_path / "out")
     _by_pyarrow(sql, tmp_path / "reference.parquet")
     written, reference = tmp_path / "out" / "result.parquet", tmp_path / "reference.parquet"
@@ -103,13 +103,15 @@ def test_duckdb_writes_the_file_pyarrow_would(case: str, tmp_path: Path) -> None
     assert got.names == want.names and got.types == want.types
     assert _rows(written) == _rows(reference)
     assert meta["rows"] == 7
+    described = [(c["name"], c["type"]) for c in meta["columns"]]
+    assert described == [(n, str(t)) for n, t in zip(relation.columns, relation.types, strict=True)]
 
 
 @pytest.mark.parametrize("case", sorted(WRITTEN_BY_PYARROW))
 def test_other_types_are_written_by_pyarrow_as_before(case: str, tmp_path: Path) -> None:
     sql = _query(WRITTEN_BY_PYARROW[case])
     relation = duckdb.connect().sql(sql)
-    assert not runtime_sql.duckdb_writes(relation.columns, relation.types)
+    assert not runtime_sql.duckdb_writes(relation.columns, [str(t) for t in relation.types])
     meta = _run(sql, tmp_path / "out")
     written = tmp_path / "out" / "result.parquet"
     assert b"ARROW:schema" in written.read_bytes()
@@ -161,3 +163,55 @@ def test_a_query_failing_while_it_streams_is_a_query_failure(tmp_path: Path) -> 
         _run(sql, tmp_path / "out")
     assert failed.value.exit_code == runtime_sql.EXIT_QUERY_FAILED
     assert "boom" in failed.value.message
+
+
+def _fresh_run(tmp_path: Path, sql_text: str) -> list[str]:
+    """Run one query in a fresh interpreter, as the sandbox does; the modules it loaded."""
+    script = f"""
+import sys
+sys.path.insert(0, {str(RUNTIME)!r})
+from pathlib import Path
+from sluice_runtime.jobspec import JobSpec
+from sluice_runtime import sql
+sql.run(JobSpec(kind="sql", sql={sql_text!r}, datasets={{}}), Path({str(tmp_path)!r}))
+print(" ".join(sorted({{m.split(".")[0] for m in sys.modules}})))
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    return proc.stdout.split()
+
+
+def test_a_result_duckdb_writes_loads_neither_the_relation_layer_nor_pyarrow(
+    tmp_path: Path,
+) -> None:
+    loaded = _fresh_run(tmp_path, "SELECT range AS x, range * 1.5 AS y FROM range(10)")
+    assert "_duckdb" in loaded and "duckdb" not in loaded and "pyarrow" not in loaded
+    assert pq.read_table(tmp_path / "result.parquet").column("y").to_pylist()[3] == 4.5
+
+
+def test_a_result_pyarrow_writes_loads_the_relation_layer_late_and_still_runs(
+    tmp_path: Path,
+) -> None:
+    loaded = _fresh_run(tmp_path, "SELECT range AS x, now() AS at FROM range(10)")
+    assert "duckdb" in loaded and "pyarrow" in loaded
+    assert pq.read_table(tmp_path / "result.parquet").column("x").to_pylist() == list(range(10))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SELECT range AS x FROM range(3) -- a closing comment",
+        "SELECT range AS x FROM range(3);",
+        "SELECT range AS x FROM range(3); -- after the end",
+        "/* before */ SELECT range AS x FROM range(3) /* after */",
+        "SELECT range AS x FROM range(3) WHERE ';' <> ')'",
+    ],
+    ids=["line-comment", "semicolon", "semicolon-comment", "block-comments", "in-a-string"],
+)
+def test_comments_and_a_semicolon_around_the_select_give_the_same_result(
+    text: str, tmp_path: Path
+) -> None:
+    meta = _run(text, tmp_path / "out")
+    assert meta["rows"] == 3 and meta["columns"] == [{"name": "x", "type": "BIGINT"}]
+    assert _rows(tmp_path / "out" / "result.parquet") == [[0], [1], [2]]

@@ -212,8 +212,9 @@ def test_with_clauses_are_selects() -> None:
 
 # What the runtime image holds (sandbox/runtime/requirements.txt) and their own imports.
 # numpy comes with pandas; diffprivlib (and scikit-learn) for DP model training
-ALLOWED_IMPORTS = {"duckdb", "pyarrow", "pandas", "numpy", "diffprivlib", "nbformat", "nbclient",
-                   "jupyter_client"}  # fmt: skip
+# _duckdb: DuckDB 2's native module, part of the duckdb wheel (sql.py loads it alone)
+ALLOWED_IMPORTS = {"duckdb", "_duckdb", "pyarrow", "pandas", "numpy", "diffprivlib", "nbformat",
+                   "nbclient", "jupyter_client"}  # fmt: skip
 # Local mode never runs in the sandbox: fit() there needs the package's `local` extra.
 LOCAL_ONLY = {"local.py": {"diffprivlib"}}
 

@@ -59,14 +59,13 @@ def _not_dumpable() -> None:
 
 
 def _await_go(fifo: Path, out: Path) -> None:
-    """Load what SQL jobs need (DuckDB; most results never need pyarrow), say so in /out
-    (the host removes the mark), then block until the host writes to the FIFO."""
-    import duckdb
-
-    from . import sql  # noqa: F401  the SQL job's own module, loaded before the job
+    """Load what SQL jobs need (DuckDB's engine; most results never need pyarrow or its
+    relation layer), say so in /out (the host removes the mark), then block until the
+    host writes to the FIFO."""
+    from . import sql  # the SQL job's own module, loaded before the job
 
     # A first connection and query page in DuckDB's code; nothing of the job exists yet.
-    duckdb.connect(":memory:").sql("SELECT 1").fetchall()
+    sql.engine.connect(":memory:").execute("SELECT 1").fetchall()
     (out / ".sluice-ready").touch()
     with open(fifo, "rb") as go:
         go.read()

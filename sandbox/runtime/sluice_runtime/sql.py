@@ -9,6 +9,12 @@ exactly as pyarrow would (`WRITTEN_BY_DUCKDB`, compared type by type in
 tests/sandbox/test_result_writer.py) and the names are distinct: importing pyarrow
 cost about as much CPU as the rest of a small job's sandbox. Any other result is
 streamed through pyarrow, loaded only then.
+
+Only DuckDB's native module is loaded (`_duckdb`, DuckDB 2's engine without its
+Python relation layer): `import duckdb` took ~115 ms of CPU, most of a small job's
+sandbox, and the native module alone ~20 ms. The query is described and written
+with plain statements around its text (as the relation layer itself does); the
+relation layer is loaded only for results pyarrow writes.
 """
 
 from __future__ import annotations
@@ -17,7 +23,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import duckdb
+try:
+    import _duckdb as engine
+except ImportError:  # DuckDB 1.x: no native module apart from the package
+    import duckdb as engine  # type: ignore[no-redef]
 
 from . import EXIT_OUTPUT_FAILED, EXIT_QUERY_FAILED, JobFailed
 from .jobspec import JobSpec
@@ -40,7 +49,7 @@ def connect(
     memory_limit: str | None = None,
     spill_limit: str | None = None,
     temp_directory: str | None = None,
-) -> duckdb.DuckDBPyConnection:
+) -> engine.DuckDBPyConnection:
     """An in-memory DuckDB with one view per dataset and nothing else reachable.
 
     `output`, if given, is the one file besides the datasets that the connection may
@@ -53,7 +62,7 @@ def connect(
     must list the dataset files before external access goes off, or the views
     stop working; the lock comes last so no statement can undo the rest.
     """
-    con = duckdb.connect(":memory:")
+    con = engine.connect(":memory:")
     temp = temp_directory or spill_directory()
     settings: list[tuple[str, Any]] = [("threads", threads), ("temp_directory", temp)]
     if memory_limit:
@@ -76,21 +85,23 @@ def connect(
     return con
 
 
-def only_select(sql: str) -> None:
-    """Refuse anything but a single SELECT: the policy engine emits nothing else."""
+def only_select(sql: str) -> str:
+    """Refuse anything but a single SELECT: the policy engine emits nothing else.
+    Returns the statement's own text (a trailing semicolon included, if written)."""
     try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as exc:
+        statements = engine.extract_statements(sql)
+    except engine.Error as exc:
         raise _query_failed(exc) from exc
     kinds = [s.type.name for s in statements]
     if kinds != ["SELECT"]:
         shown = ", ".join(kinds) or "nothing"
         raise JobFailed(EXIT_QUERY_FAILED, f"query failed: expected one SELECT, got {shown}")
+    return str(statements[0].query)
 
 
 def run(spec: JobSpec, out_dir: Path) -> dict[str, Any]:
     """Execute the spec's query; write <output> and its .meta.json; return the meta."""
-    only_select(spec.sql)
+    statement = only_select(spec.sql)
     path = out_dir / spec.output
     try:
         con = connect(
@@ -100,15 +111,16 @@ def run(spec: JobSpec, out_dir: Path) -> dict[str, Any]:
             memory_limit=spec.memory_limit,
             spill_limit=spec.spill_limit,
         )
-        relation = con.sql(spec.sql)
-        names, types = relation.columns, relation.types
-        columns = [{"name": n, "type": str(t)} for n, t in zip(names, types, strict=True)]
-    except (duckdb.Error, MemoryError) as exc:
+        query = _subquery(statement)
+        described = con.execute(f"DESCRIBE {query}").fetchall() if query else []
+    except (engine.Error, MemoryError) as exc:
         raise _query_failed(exc) from exc
-    if duckdb_writes(names, types):
-        rows = _write_with_duckdb(con, relation, path)
+    names, types = [str(r[0]) for r in described], [str(r[1]) for r in described]
+    if query and duckdb_writes(names, types):
+        rows = _write_with_duckdb(con, query, names, types, path)
     else:
-        rows = _write_with_arrow(relation, path)
+        names, types, rows = _write_with_arrow(con, spec.sql, path)
+    columns = [{"name": n, "type": t} for n, t in zip(names, types, strict=True)]
     meta = {"rows": rows, "columns": columns}
     try:
         (out_dir / spec.meta_name).write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
@@ -145,7 +157,18 @@ WRITTEN_BY_DUCKDB = frozenset(
 )
 
 
-def duckdb_writes(names: list[str], types: list[Any]) -> bool:
+def _subquery(statement: str) -> str | None:
+    """The SELECT as a parenthesised subquery, to describe and copy it; None if its
+    text holds a semicolon anywhere, even in a comment or a string (the policy engine
+    writes none): the relation layer takes those. The line breaks end a trailing line
+    comment before the bracket. The text parsed as one SELECT (only_select), so its
+    brackets balance; and the connection can reach no file but the output anyway."""
+    if ";" in statement:
+        return None
+    return f"(\n{statement}\n)"
+
+
+def duckdb_writes(names: list[str], types: list[str]) -> bool:
     """Whether DuckDB's own writer gives the very file pyarrow would: every type on the
     list (or a list of one, HUGEINT aside), and names that stay as they are (DuckDB
     renames a name it sees twice, ignoring case, which would hide it from the gate's
@@ -156,43 +179,54 @@ def duckdb_writes(names: list[str], types: list[Any]) -> bool:
     return all(_written_by_duckdb(kind) for kind in types)
 
 
-def _written_by_duckdb(kind: Any) -> bool:
-    if kind.id == "list":
-        return kind.child.id != "hugeint" and _written_by_duckdb(kind.child)
-    return kind.id in WRITTEN_BY_DUCKDB
+def _written_by_duckdb(kind: str) -> bool:
+    """`kind` as DuckDB names a type (DESCRIBE): a list is `CHILD[]`, a decimal
+    `DECIMAL(p,s)`; anything not on the list, or not read, is pyarrow's."""
+    if kind.endswith("[]"):
+        child = kind[: -len("[]")]
+        return child != "HUGEINT" and _written_by_duckdb(child)
+    if kind.startswith("DECIMAL(") and kind.endswith(")"):
+        kind = "DECIMAL"
+    return kind.lower() in WRITTEN_BY_DUCKDB
 
 
-def _write_with_duckdb(con: duckdb.DuckDBPyConnection, relation: Any, path: Path) -> int:
+def _write_with_duckdb(
+    con: engine.DuckDBPyConnection, query: str, names: list[str], types: list[str], path: Path
+) -> int:
     """DuckDB streams the result to Parquet itself; the footer gives the row count.
     An error naming the output file is the output's fault; any other, the query's."""
-    types = relation.types
-    if any(kind.id == "hugeint" for kind in types):
-        relation = relation.project(
-            ", ".join(_as_written(n, k) for n, k in zip(relation.columns, types, strict=True))
-        )
+    if "HUGEINT" in types:
+        listed = ", ".join(_as_written(n, k) for n, k in zip(names, types, strict=True))
+        query = f"(SELECT {listed} FROM {query})"
     try:
-        relation.to_parquet(str(path))
+        con.execute(f"COPY {query} TO {_literal(str(path))} (FORMAT parquet)")
         footer = con.execute("SELECT num_rows FROM parquet_file_metadata(?)", [str(path)])
         return int(footer.fetchone()[0])  # type: ignore[index]
-    except (duckdb.Error, MemoryError) as exc:
-        if isinstance(exc, duckdb.IOException) and str(path) in str(exc):
+    except (engine.Error, MemoryError) as exc:
+        if isinstance(exc, engine.IOException) and str(path) in str(exc):
             raise JobFailed(EXIT_OUTPUT_FAILED, f"writing output failed: {exc}") from exc
         raise _query_failed(exc) from exc  # a query can still fail while it streams
 
 
-def _as_written(name: str, kind: Any) -> str:
-    if kind.id == "hugeint":
+def _as_written(name: str, kind: str) -> str:
+    if kind == "HUGEINT":
         return f"CAST({_quoted(name)} AS DECIMAL(38, 0)) AS {_quoted(name)}"
     return _quoted(name)
 
 
-def _write_with_arrow(relation: Any, path: Path) -> int:
-    """Stream batches to Parquet so a large result never sits in memory whole."""
+def _write_with_arrow(
+    con: engine.DuckDBPyConnection, sql: str, path: Path
+) -> tuple[list[str], list[str], int]:
+    """Stream batches to Parquet so a large result never sits in memory whole. Loads
+    DuckDB's relation layer (which gives the connection `sql`) and pyarrow."""
+    import duckdb
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     rows = 0
     try:
+        relation = duckdb.DuckDBPyConnection.sql(con, sql)
+        names, types = list(relation.columns), [str(t) for t in relation.types]
         reader = relation.to_arrow_reader()
         with pq.ParquetWriter(str(path), reader.schema) as writer:
             for batch in reader:
@@ -202,7 +236,7 @@ def _write_with_arrow(relation: Any, path: Path) -> int:
         raise JobFailed(EXIT_OUTPUT_FAILED, f"writing output failed: {exc}") from exc
     except (duckdb.Error, MemoryError, pa.ArrowException) as exc:
         raise _query_failed(exc) from exc  # a query can still fail while it streams
-    return rows
+    return names, types, rows
 
 
 def _query_failed(exc: BaseException) -> JobFailed:

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 
 from . import EXIT_BAD_SPEC, EXIT_OUTPUT_FAILED, JobFailed
@@ -32,7 +33,7 @@ def run(spec: JobSpec, out_dir: Path) -> dict[str, Any]:
         raise JobFailed(EXIT_BAD_SPEC, "bad job spec: a fit needs bounded features and ε > 0")
     only_select(spec.sql)
     con = connect(spec.datasets or {}, threads=spec.threads, memory_limit=spec.memory_limit)
-    frame = con.sql(spec.sql).df()
+    frame = duckdb.DuckDBPyConnection.sql(con, spec.sql).df()  # the relation layer
     frame = frame.dropna()
     x = np.column_stack([_clipped(frame[f], bounds[f]) for f in features])
     y = frame[label].to_numpy() if label else None
