@@ -35,7 +35,9 @@ from tests.conftest import build_world  # noqa: E402
 
 IMPORTS = (
     "pass",
-    "import duckdb",
+    "import _duckdb",  # what the SQL runtime loads (sandbox/runtime/sluice_runtime/sql.py)
+    "import _duckdb; _duckdb.connect().execute('SELECT 1').fetchall()",
+    "import duckdb",  # with DuckDB's relation layer, which it loaded before
     "import duckdb; duckdb.connect().sql('SELECT 1').fetchall()",
     "import duckdb, pyarrow.parquet",
 )

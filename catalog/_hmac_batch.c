@@ -91,10 +91,10 @@ static Py_ssize_t prepare_keys(PyObject *keys, Py_ssize_t count, Prepared *prepa
 }
 
 /* Hashes with the GIL released and hands the outputs over as a tuple. */
-static PyObject *hash_into_tuple(PyObject *keys, PyObject **outputs, const char **data,
-                                 const Py_ssize_t *lengths, Py_ssize_t count) {
+static PyObject *hash_into_tuple(PyObject *keys, const char **data, const Py_ssize_t *lengths,
+                                 Py_ssize_t count) {
     Prepared prepared[MAX_KEYS];
-    PyObject *result = NULL;
+    PyObject *outputs[MAX_KEYS] = {NULL}, *result = NULL;
     Py_ssize_t key_count = prepare_keys(keys, count, prepared, outputs);
     if (key_count < 0) goto done;
     Py_BEGIN_ALLOW_THREADS
@@ -107,8 +107,22 @@ static PyObject *hash_into_tuple(PyObject *keys, PyObject **outputs, const char 
         outputs[k] = NULL;
     }
 done:
+    for (int k = 0; k < MAX_KEYS; k++) Py_XDECREF(outputs[k]);
     OPENSSL_cleanse(prepared, sizeof prepared);
     return result;
+}
+
+/* Room for where each of count messages starts and how long it is; 0, or -1 with
+ * MemoryError set (the caller frees both either way). */
+static int allocate_spans(Py_ssize_t count, const char ***starts, Py_ssize_t **lengths) {
+    size_t slots = (size_t)(count ? count : 1);
+    *starts = PyMem_Malloc(sizeof **starts * slots);
+    *lengths = PyMem_Malloc(sizeof **lengths * slots);
+    if (*starts == NULL || *lengths == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
 }
 
 /* many(messages, keys) -> tuple of bytes
@@ -118,7 +132,6 @@ done:
  * joined in message order. */
 static PyObject *many(PyObject *module, PyObject *args) {
     PyObject *given, *key_specs, *messages = NULL, *keys = NULL, *result = NULL;
-    PyObject *outputs[MAX_KEYS] = {NULL};
     const char **data = NULL;
     Py_ssize_t *lengths = NULL, count;
     (void)module;
@@ -129,12 +142,7 @@ static PyObject *many(PyObject *module, PyObject *args) {
     messages = keys == NULL ? NULL : PySequence_Tuple(given);
     if (messages == NULL) goto done;
     count = PyTuple_GET_SIZE(messages);
-    data = PyMem_Malloc(sizeof *data * (size_t)(count ? count : 1));
-    lengths = PyMem_Malloc(sizeof *lengths * (size_t)(count ? count : 1));
-    if (data == NULL || lengths == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
+    if (allocate_spans(count, &data, &lengths) < 0) goto done;
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *item = PyTuple_GET_ITEM(messages, i);
         if (!PyBytes_Check(item)) {
@@ -145,9 +153,8 @@ static PyObject *many(PyObject *module, PyObject *args) {
         data[i] = PyBytes_AS_STRING(item);
         lengths[i] = PyBytes_GET_SIZE(item);
     }
-    result = hash_into_tuple(keys, outputs, data, lengths, count);
+    result = hash_into_tuple(keys, data, lengths, count);
 done:
-    for (int k = 0; k < MAX_KEYS; k++) Py_XDECREF(outputs[k]);
     PyMem_Free(data);
     PyMem_Free(lengths);
     Py_XDECREF(messages);
@@ -163,7 +170,6 @@ done:
 static PyObject *many_packed(PyObject *module, PyObject *args) {
     Py_buffer offsets = {0}, data = {0};
     PyObject *key_specs, *keys = NULL, *result = NULL;
-    PyObject *outputs[MAX_KEYS] = {NULL};
     const char **starts = NULL;
     Py_ssize_t *lengths = NULL, count;
     (void)module;
@@ -175,13 +181,7 @@ static PyObject *many_packed(PyObject *module, PyObject *args) {
     }
     count = offsets.len / (Py_ssize_t)sizeof(int64_t) - 1;
     keys = PySequence_Tuple(key_specs);
-    if (keys == NULL) goto done;
-    starts = PyMem_Malloc(sizeof *starts * (size_t)(count ? count : 1));
-    lengths = PyMem_Malloc(sizeof *lengths * (size_t)(count ? count : 1));
-    if (starts == NULL || lengths == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
+    if (keys == NULL || allocate_spans(count, &starts, &lengths) < 0) goto done;
     const int64_t *at = offsets.buf;
     for (Py_ssize_t i = 0; i < count; i++) {
         if (at[i] < 0 || at[i + 1] < at[i] || at[i + 1] > data.len) {
@@ -191,9 +191,8 @@ static PyObject *many_packed(PyObject *module, PyObject *args) {
         starts[i] = (const char *)data.buf + at[i];
         lengths[i] = (Py_ssize_t)(at[i + 1] - at[i]);
     }
-    result = hash_into_tuple(keys, outputs, starts, lengths, count);
+    result = hash_into_tuple(keys, starts, lengths, count);
 done:
-    for (int k = 0; k < MAX_KEYS; k++) Py_XDECREF(outputs[k]);
     PyMem_Free(starts);
     PyMem_Free(lengths);
     Py_XDECREF(keys);

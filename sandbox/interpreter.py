@@ -41,6 +41,13 @@ class Interpreter:
     def _inner_binary(self) -> str:
         return f"/python/{self.binary.relative_to(self.base_prefix)}"
 
+    @property
+    def site_packages(self) -> str:
+        """Where the venv's (or else the base's) packages are, inside."""
+        version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        root = "/venv" if self.has_venv else "/python"
+        return f"{root}/{sys.platlibdir}/{version}/site-packages"
+
     def pyvenv_cfg(self) -> bytes:
         lines = ["home = /python/bin", "include-system-site-packages = false"]
         lines.append(f"version = {platform.python_version()}")

@@ -6,24 +6,23 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator
+import threading
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import audit_log.records  # noqa: F401  (registers the audit table on Base)
 import catalog.records  # noqa: F401  (registers the datasets table on Base)
 from audit_log import Actor
 from catalog.csv_batches import header, text_batches
-from catalog.ingest import _numbers, ingest, read_source
+from catalog.ingest import BATCH_ROWS, _numbers, ingest, read_source
 from catalog.records import Dataset
 from catalog.schema import parse_schema
-from core.db import Base
 from core.errors import InvalidInput
 from core.home import Home
 from service.web.i18n import translator
@@ -48,22 +47,6 @@ SCHEMA = parse_schema(
         ],
     }
 )
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Home:
-    home = Home(tmp_path / "home")
-    home.create()
-    return home
-
-
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    engine = create_engine(f"sqlite:///{tmp_path}/t.db")
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        yield session
-    engine.dispose()
 
 
 def _write(tmp_path: Path, text: str, name: str = "meters.csv") -> Path:
@@ -180,3 +163,17 @@ def test_numbers_parsed_by_arrow_are_pandas_numbers_bit_for_bit() -> None:
 def test_a_batch_arrow_cannot_parse_is_parsed_by_pandas() -> None:
     texts = pd.Series(["1.5", " 4 ", None, "x"], dtype=pd.StringDtype())
     assert _numbers(texts).fillna(-1).tolist() == [1.5, 4.0, -1, -1]
+
+
+def test_a_bad_value_in_a_later_batch_is_named_by_its_line_and_no_thread_stays(
+    session: Session, home: Home, tmp_path: Path
+) -> None:
+    """Batches are read ahead and written behind on threads (catalog.read_ahead,
+    catalog.store_writer); a refusal still names the first bad value's own line."""
+    lines = [f"m{i},n,{i % 100}" for i in range(BATCH_ROWS * 2 + 10)]
+    lines[BATCH_ROWS + 7] = "m-bad,n,not a number"
+    path = _write(tmp_path, "meter_id,note,kwh\n" + "\n".join(lines) + "\n")
+    error = _refused(session, home, path)
+    assert f"row {BATCH_ROWS + 8} (line {BATCH_ROWS + 9} of the file): 'not a number'" in str(error)
+    ingest_threads = ("sluice-read-ahead", "sluice-ingest-write")
+    assert not [t for t in threading.enumerate() if t.name.startswith(ingest_threads)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -12,7 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import audit_log
@@ -24,7 +23,6 @@ from catalog.ingest import get_dataset, ingest, list_datasets, typed_column
 from catalog.records import Dataset
 from catalog.schema import ColumnSpec, DatasetSchema, load_schema, parse_schema
 from catalog.synthetic import generate_enterprises, write_demo_files, write_social_security_files
-from core.db import Base
 from core.errors import Conflict, InvalidInput, NotFound, SchemaInvalid
 from core.home import Home
 from core.levels import Level, Role
@@ -34,22 +32,6 @@ from service.web.wording import error_words
 ACTOR = Actor("liu.authority", "authority")
 ROWS = 2000
 SEED = 11
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Home:
-    home = Home(tmp_path / "home")
-    home.create()
-    return home
-
-
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    engine = create_engine(f"sqlite:///{tmp_path}/t.db")
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        yield session
-    engine.dispose()
 
 
 @pytest.fixture

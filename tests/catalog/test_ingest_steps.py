@@ -19,7 +19,7 @@ from catalog.schema import DatasetSchema, load_schema
 from catalog.synthetic import write_demo_files
 from core.errors import Conflict
 from core.home import Home
-from tests.catalog.test_ingest import ACTOR, home, session  # noqa: F401  (fixtures)
+from tests.catalog.test_ingest import ACTOR
 
 ROWS = 2500
 

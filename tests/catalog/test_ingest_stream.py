@@ -17,7 +17,7 @@ from catalog.schema import DatasetSchema, load_schema
 from catalog.synthetic import write_demo_files
 from core.errors import SchemaInvalid
 from core.home import Home
-from tests.catalog.test_ingest import ACTOR, assert_nothing_left, home, session  # noqa: F401
+from tests.catalog.test_ingest import ACTOR, assert_nothing_left
 
 ROWS = 500
 ingest_module = importlib.import_module(
