@@ -149,6 +149,7 @@ def _serve(conn: Connection, parents_end: Connection, parent: int) -> None:
     """The child: answer analyses one at a time until the pipe closes or the parent
     is gone (a killed server must not leave its children waiting forever)."""
     parents_end.close()
+    _keep_only(conn.fileno())
     # Everything inherited from the caller is frozen: the child's collections never walk
     # the caller's heap (copying every page of a large server on write, seconds of CPU)
     # and never run the caller's finalizers (its database connections, its temp files).
@@ -163,6 +164,19 @@ def _serve(conn: Connection, parents_end: Connection, parent: int) -> None:
         return
     finally:
         conn.close()
+
+
+def _keep_only(needed: int) -> None:
+    """Close every descriptor the fork inherited but `needed`, and point stdio at
+    /dev/null. A waiting child outlives the caller's moment: holding the write end of
+    someone's pipe (a browser driver's, a subprocess's captured output) would keep its
+    reader waiting for an end of file that never comes."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for stdio in (0, 1, 2):
+        if stdio != needed:
+            os.dup2(null, stdio)
+    os.closerange(3, needed)
+    os.closerange(max(needed + 1, 3), os.sysconf("SC_OPEN_MAX"))  # /dev/null's own too
 
 
 class _ChildGone(Exception):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -223,3 +224,26 @@ def test_a_kept_child_decides_each_licence_by_its_own_scope(schemas, scope) -> N
         assert bounded_check(sensitive, schemas, public_only, 1.0).decision == expected
         assert expected != allowed.decision
     assert _children() == waiting  # the same child answered both
+
+
+def test_a_kept_child_holds_none_of_the_callers_descriptors(schemas, scope) -> None:
+    """A child forked while the caller held a pipe's write end must not keep it: the
+    reader (a browser driver, a command's captured output) would never see the end
+    of the file, and wait for it for as long as the child waits for queries."""
+    for child in multiprocessing.active_children():  # the child must fork after the pipe
+        child.kill()
+        child.join()
+    read_end, write_end = os.pipe()
+    try:
+        bounded_check(PLAIN, schemas, scope, 1.0)
+        waiting = _children()
+        assert waiting  # the child that answered stays, forked while write_end was open
+        os.close(write_end)
+        ready, _, _ = select.select([read_end], [], [], 5)
+        assert ready and os.read(read_end, 1) == b""  # the end of the file: no holder left
+        for pid in waiting:
+            assert {os.readlink(f"/proc/{pid}/fd/{n}") for n in (0, 1, 2)} == {os.devnull}
+        assert bounded_check(PLAIN, schemas, scope, 1.0).decision  # and it still answers
+        assert _children() == waiting
+    finally:
+        os.close(read_end)
