@@ -56,6 +56,11 @@ def text_batches(source: Path, names: list[str], rows: int) -> Iterator[pd.DataF
                 quoted_strings_can_be_null=True,
             ),
         )
+        if reader.schema.names != names or not all(
+            pa.types.is_string(field.type) for field in reader.schema
+        ):  # Arrow read the header otherwise: its columns would be typed by guessing
+            detail = f"its header reads as {reader.schema.names}, not {names}"
+            raise InvalidInput.coded("ingest_unreadable", file=source.name, detail=detail)
         for table in _cut(reader, rows):
             yield table.to_pandas(types_mapper=TEXT_TYPES.get)
     except pa.ArrowInvalid as error:

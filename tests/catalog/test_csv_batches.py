@@ -177,3 +177,14 @@ def test_a_bad_value_in_a_later_batch_is_named_by_its_line_and_no_thread_stays(
     assert f"row {BATCH_ROWS + 8} (line {BATCH_ROWS + 9} of the file): 'not a number'" in str(error)
     ingest_threads = ("sluice-read-ahead", "sluice-ingest-write")
     assert not [t for t in threading.enumerate() if t.name.startswith(ingest_threads)]
+
+
+def test_a_header_arrow_reads_otherwise_is_refused_not_typed_by_guessing(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, "meter_id,note,kwh\nm1,007,1\n")
+    assert header(path) == ["meter_id", "note", "kwh"]
+    with pytest.raises(InvalidInput, match=r"its header reads as \['meter_id', 'note', 'kwh'\]"):
+        list(text_batches(path, ["meter_id", "notes", "kwh"], 10))
+    (batch,) = text_batches(path, header(path), 10)
+    assert batch["note"].tolist() == ["007"]  # text, as written
