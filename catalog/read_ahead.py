@@ -1,8 +1,8 @@
 """Reading the next batch of a file while the current one is desensitized and written.
 
-Parsing a CSV batch and hashing, encoding and writing the previous one each spend much
-of their time outside the GIL (pandas' tokenizer, the compiled keyed hash, Arrow and
-Parquet), so on two cores an ingest runs both at once. One batch waits at most, so
+Parsing a CSV batch (Arrow's reader) and typing and hashing the previous one (Arrow's
+compute, the compiled keyed hash) each spend much of their time outside the GIL, so on
+two cores an ingest runs both at once. One batch waits at most, so
 memory grows by one batch, not with the file.
 """
 
