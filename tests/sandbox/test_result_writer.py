@@ -215,3 +215,24 @@ def test_comments_and_a_semicolon_around_the_select_give_the_same_result(
     meta = _run(text, tmp_path / "out")
     assert meta["rows"] == 3 and meta["columns"] == [{"name": "x", "type": "BIGINT"}]
     assert _rows(tmp_path / "out" / "result.parquet") == [[0], [1], [2]]
+
+
+@pytest.mark.parametrize(
+    "escape",
+    [
+        "SELECT 1 AS x -- ) TO '{evil}' (FORMAT csv)",
+        "SELECT 1 AS x /* ) TO '{evil}' (FORMAT csv) */",
+        "SELECT ') TO ''{evil}'' (FORMAT csv) --' AS x",
+    ],
+    ids=["line-comment", "block-comment", "string"],
+)
+def test_a_select_cannot_close_the_copy_around_it_and_write_elsewhere(
+    escape: str, tmp_path: Path
+) -> None:
+    """The runtime writes `COPY (\\n<select>\\n) TO <output>`: text in the SELECT that
+    would close the bracket early and name another file must stay inside it."""
+    evil = tmp_path / "evil.csv"
+    meta = _run(escape.format(evil=evil), tmp_path / "out")
+    assert not evil.exists()
+    assert meta["rows"] == 1 and [c["name"] for c in meta["columns"]] == ["x"]
+    assert pq.read_table(tmp_path / "out" / "result.parquet").num_rows == 1
