@@ -11,6 +11,7 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,8 @@ from catalog.schema import ColumnSpec, DatasetSchema
 from catalog.storage import pandas_dtype
 from core.errors import SchemaInvalid
 
+# text values in Arrow, in one piece or in the chunks a reader made
+Texts: TypeAlias = pa.LargeStringArray | pa.ChunkedArray
 LAST_SPACE = 0x3000  # the highest code point Python's str.strip() removes
 PSEUDONYM_HEX_CHARS = 32
 PSEUDONYM_BYTES = PSEUDONYM_HEX_CHARS // 2
@@ -134,16 +137,55 @@ def distinct_texts(series: pd.Series) -> tuple[np.ndarray, pa.LargeStringArray]:
     return codes, python_stripped(pa.array(distinct.array, type=pa.large_string()))
 
 
-def python_stripped(texts: pa.LargeStringArray) -> pa.LargeStringArray:
+def python_stripped(texts: Texts) -> Texts:
     """`str.strip()` of every value: only values that start or end with what Python
     counts as whitespace (U+001F and U+3000 among them, unlike Arrow's own trim) go
-    through Python, so pseudonyms stay the values they always were."""
-    edges = pc.match_substring_regex(texts, pattern=_edge_whitespace())
-    if not pc.any(edges).as_py():
+    through Python, so pseudonyms stay the values they always were. Values are first
+    screened by their first and last byte (`_edge_candidates`), so text with no space
+    at an edge, the usual identifier, costs no regular expression."""
+    chunks = texts.chunks if isinstance(texts, pa.ChunkedArray) else [texts]
+    candidates = np.concatenate([np.zeros(0, bool), *(_edge_candidates(c) for c in chunks)])
+    if not candidates.any():
         return texts
-    where = np.flatnonzero(edges.to_numpy(zero_copy_only=False))
+    where = np.flatnonzero(candidates)
+    edges = pc.match_substring_regex(texts.take(where), pattern=_edge_whitespace())
+    where = where[pc.fill_null(edges, False).to_numpy(zero_copy_only=False)]
+    if not where.size:
+        return texts
     trimmed = [text.strip() for text in texts.take(where).to_pylist()]
-    return pc.replace_with_mask(texts, edges, pa.array(trimmed, type=pa.large_string()))
+    mask = np.zeros(len(texts), dtype=bool)
+    mask[where] = True
+    whole = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+    return pc.replace_with_mask(whole, mask, pa.array(trimmed, type=pa.large_string()))
+
+
+def _edge_candidates(texts: pa.LargeStringArray) -> np.ndarray:
+    """Which values might start or end with whitespace: a first byte that begins, or a
+    last byte that ends, the UTF-8 of some character `str.isspace` takes. A superset of
+    the true answer (张三 ends in a byte U+2000's text ends in too), never a subset."""
+    if texts.null_count:  # a null's offsets may point anywhere: let the regex decide
+        return np.ones(len(texts), dtype=bool)
+    first_bytes, last_bytes = _space_edge_bytes()
+    _, offsets, data = texts.buffers()
+    at = np.frombuffer(offsets, dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
+    body = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    starts, ends = at[:-1], at[1:]
+    filled = ends > starts
+    candidates = np.zeros(len(texts), dtype=bool)
+    candidates[filled] = first_bytes[body[starts[filled]]] | last_bytes[body[ends[filled] - 1]]
+    return candidates
+
+
+@lru_cache(maxsize=1)
+def _space_edge_bytes() -> tuple[np.ndarray, np.ndarray]:
+    """Lookup tables by byte value: the first and the last bytes of the UTF-8 encodings
+    of every character Python's `str.strip()` removes."""
+    first_bytes, last_bytes = np.zeros(256, dtype=bool), np.zeros(256, dtype=bool)
+    for code in range(LAST_SPACE + 1):
+        if chr(code).isspace():
+            encoded = chr(code).encode("utf-8")
+            first_bytes[encoded[0]] = last_bytes[encoded[-1]] = True
+    return first_bytes, last_bytes
 
 
 @lru_cache(maxsize=1)
@@ -154,18 +196,33 @@ def _edge_whitespace() -> str:
     return f"^[{spaces}]|[{spaces}]$"
 
 
-def pseudonym_series(codes: np.ndarray, digests: bytes, index: pd.Index) -> pd.Series:
-    """Pseudonyms by row from the distinct values' truncated digests (joined, in code
-    order): the hex text is made in one call and taken by code in Arrow, with no
-    Python string per row."""
+def row_texts(series: pd.Series) -> tuple[np.ndarray | None, Texts]:
+    """Which rows hold a value (None: every row does), and those values' trimmed text
+    in row order, in Arrow, in the chunks the reader made (joining them would copy
+    every text): for hashing every row without first finding its distinct values,
+    which costs about as much as hashing them (catalog.identifiers)."""
+    text = pa.array(_as_text(series).array, type=pa.large_string())
+    present = None
+    if text.null_count:
+        valid = text.is_valid()
+        present = valid.to_numpy(zero_copy_only=False)
+        text = text.filter(valid)
+    return present, python_stripped(text)
+
+
+def pseudonym_series(codes: np.ndarray | None, digests: bytes, index: pd.Index) -> pd.Series:
+    """Pseudonyms by row from truncated digests (joined, in code order; with no `codes`,
+    one per row in row order): the hex text is made in one call and taken by code in
+    Arrow, with no Python string per row."""
     count = len(digests) // PSEUDONYM_BYTES
     text = binascii.hexlify(digests)
     offsets = np.arange(0, (count + 1) * PSEUDONYM_HEX_CHARS, PSEUDONYM_HEX_CHARS, dtype=np.int64)
     names = pa.Array.from_buffers(
         pa.large_string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(text)]
     )
-    rows = names.take(pa.array(codes, mask=codes < 0)).cast(pa.string())
-    return pd.Series(pd.arrays.ArrowStringArray(rows), index=index, dtype="string")
+    rows = names if codes is None else names.take(pa.array(codes, mask=codes < 0))
+    text_rows = pd.arrays.ArrowStringArray(rows.cast(pa.string()))
+    return pd.Series(text_rows, index=index, dtype="string")
 
 
 def pseudonym(value: str, key: bytes) -> str:

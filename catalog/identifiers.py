@@ -9,9 +9,10 @@ from __future__ import annotations
 import hmac
 import math
 import numbers
-import shutil
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -20,7 +21,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from catalog.desensitize import PSEUDONYM_BYTES, distinct_texts, pseudonym_series
+from catalog.bucket_spill import BucketSpill
+from catalog.desensitize import PSEUDONYM_BYTES, pseudonym_series, row_texts
 from catalog.keyed_hash import KeyedHash, digest_pairs
 from catalog.schema import DatasetSchema
 from core.errors import InvalidInput
@@ -126,10 +128,12 @@ def hashed_together(schema: DatasetSchema) -> list[str]:
 
 def pseudonyms_and_digests(series: pd.Series, key: bytes) -> tuple[pd.Series, np.ndarray]:
     """A text identifier column's pseudonyms (as `desensitize.pseudonymize`) and its
-    index entries (as `identifier_digests`, not yet sorted), each distinct text encoded
-    once and hashed under both keys in one loop. An empty text has a pseudonym but no
-    index entry."""
-    codes, texts = distinct_texts(series)
+    index entries (as `identifier_digests`, not yet sorted nor distinct), each row's
+    text encoded once and hashed under both keys in one loop. Every row is hashed:
+    finding the distinct values first cost more than hashing the repeats (at ingest,
+    0.27 µs a row against 0.28 µs for both hashes), and `IndexSpill` drops repeated
+    entries when it sorts. An empty text has a pseudonym but no index entry."""
+    present, texts = row_texts(series)
     indexed = KeyedHash(index_key(key)).after(IDENTIFIER_TAG)
     sizes = (PSEUDONYM_BYTES, DIGEST_BYTES)
     names, entries = digest_pairs(KeyedHash(key), indexed, texts, sizes)
@@ -137,6 +141,7 @@ def pseudonyms_and_digests(series: pd.Series, key: bytes) -> tuple[pd.Series, np
     lengths = pc.binary_length(texts).to_numpy()
     if (lengths == 0).any():
         digests = digests[lengths > 0]
+    codes = None if present is None else np.where(present, np.cumsum(present) - 1, -1)
     return pseudonym_series(codes, names, series.index), digests
 
 
@@ -186,48 +191,43 @@ def save_index(path: Path, hashes: set[str]) -> None:
 
 
 class IndexSpill:
-    """An identifier index built batch by batch in flat memory: each batch's digests go
-    to one of 256 files by their first byte; `write` then sorts one file at a time, so
-    a file of any size (100M distinct identifiers: 1.6 GB of digests) never has its
-    whole index in memory. The index file is the same as `save_index`'s."""
+    """An identifier index built batch by batch in flat memory (catalog.bucket_spill):
+    `write` sorts one bucket at a time, so a file of any size never has its whole index
+    in memory. The index file is the same as `save_index`'s."""
 
-    BUCKETS = 256
+    SORTERS = 2
 
     def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self._files = [(folder / f"{b:02x}.bin").open("wb") for b in range(self.BUCKETS)]
-        self._folder = folder
+        self._spill = BucketSpill(folder, DIGEST_BYTES)
 
     def add(self, digests: np.ndarray) -> None:
-        body = np.frombuffer(digests.tobytes(), dtype=np.uint8).reshape(-1, DIGEST_BYTES)
-        first = body[:, 0]
-        order = np.argsort(first, kind="stable")
-        ends = np.cumsum(np.bincount(first, minlength=self.BUCKETS))
-        grouped = body[order]
-        start = 0
-        for bucket, end in enumerate(ends.tolist()):
-            if end > start:
-                self._files[bucket].write(grouped[start:end].tobytes())
-            start = end
+        self._spill.add(digests)
 
     def write(self, path: Path) -> int:
         """Write the index file; how many distinct digests it holds. Removes the spill."""
         count = 0
         with path.open("wb") as out:
             out.write(MAGIC)
-            for handle in self._files:
-                handle.close()
-                bucket = np.fromfile(handle.name, dtype=f"S{DIGEST_BYTES}")
-                unique = sorted_distinct(bucket)
+            for unique in self._sorted_buckets():
                 out.write(unique.tobytes())
                 count += len(unique)
-        shutil.rmtree(self._folder, ignore_errors=True)
+        self._spill.discard()
         return count
 
+    def _sorted_buckets(self) -> Iterator[np.ndarray]:
+        """Each bucket sorted, repeats removed, in bucket order: SORTERS threads sort
+        ahead (NumPy sorts outside the GIL) with at most SORTERS + 1 buckets in memory."""
+        with ThreadPoolExecutor(self.SORTERS, thread_name_prefix="sluice-index-sort") as pool:
+            sorting: deque[Future[np.ndarray]] = deque()
+            for bucket in self._spill.buckets(f"S{DIGEST_BYTES}"):
+                sorting.append(pool.submit(sorted_distinct, bucket))
+                if len(sorting) > self.SORTERS:
+                    yield sorting.popleft().result()
+            while sorting:
+                yield sorting.popleft().result()
+
     def discard(self) -> None:
-        for handle in self._files:
-            handle.close()
-        shutil.rmtree(self._folder, ignore_errors=True)
+        self._spill.discard()
 
 
 class IdentifierIndex(AbstractSet[str]):

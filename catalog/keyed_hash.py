@@ -27,8 +27,8 @@ OFFSET_BYTES = 8  # a large_binary offset is an int64
 INNER_PAD, OUTER_PAD = 0x36, 0x5C
 COMPILED = _hmac_batch is not None
 # Messages as Python bytes, or packed in an Arrow binary or text array with no nulls
-# (hashed from its buffers, with no Python object per message).
-Messages: TypeAlias = Sequence[bytes] | pa.Array
+# (hashed from its buffers, with no Python object per message), whole or in chunks.
+Messages: TypeAlias = Sequence[bytes] | pa.Array | pa.ChunkedArray
 
 
 class KeyedHash:
@@ -76,6 +76,9 @@ def truncated_digests(
     """For each keyed hash, every message's digest cut to its size, joined in order."""
     if not all(1 <= size <= DIGEST_BYTES for size in sizes):
         raise ValueError(f"a digest keeps 1 to {DIGEST_BYTES} bytes, not {list(sizes)}")
+    if isinstance(messages, pa.ChunkedArray):
+        parts = [truncated_digests(hashes, chunk, sizes) for chunk in messages.chunks]
+        return tuple(b"".join(part[i] for part in parts) for i in range(len(hashes)))
     packed = _as_binary(messages) if isinstance(messages, pa.Array) else None
     if _hmac_batch is None:
         texts = packed.to_pylist() if packed is not None else messages

@@ -90,3 +90,37 @@ def test_arrow_trimming_strips_exactly_what_str_strip_does() -> None:
     assert trimmed.to_pylist() == [t.strip() for t in texts]
     untouched = pa.array(["a", "b c"], type=pa.large_string())
     assert python_stripped(untouched) is untouched
+
+
+def test_trimming_screens_by_edge_bytes_and_misses_no_space() -> None:
+    """The byte screen may let through text with no space at an edge (张三 ends in a byte
+    U+2000's UTF-8 ends in too) but never holds back one that has: 20,000 random texts of
+    ASCII, Chinese and every kind of space, whole and sliced, trim as `str.strip()` does."""
+    import random
+
+    spaces = [c for c in map(chr, range(LAST_SPACE + 1)) if c.isspace()]
+    letters = [*"abc019 -_", *"张三丰王", "\u00e9", "\u2010", "\u3001", *spaces]
+    rng = random.Random(18)
+    texts = ["".join(rng.choices(letters, k=rng.randint(0, 6))) for _ in range(20_000)]
+    array = pa.array(texts, type=pa.large_string())
+    assert python_stripped(array).to_pylist() == [t.strip() for t in texts]
+    part = array.slice(7_001, 5_000)  # offsets that start inside the buffers
+    assert python_stripped(part).to_pylist() == [t.strip() for t in texts[7_001:12_001]]
+    with_nulls = pa.array([" a", None, "b "], type=pa.large_string())
+    assert python_stripped(with_nulls).to_pylist() == ["a", None, "b"]
+
+
+def test_a_column_in_the_readers_chunks_is_hashed_as_one_piece() -> None:
+    """Arrow's CSV reader hands a batch over in chunks: hashed chunk by chunk (nothing
+    joined), the pseudonyms and entries equal those of the same values in one array."""
+    key = b"domain key " * 3
+    values = [*TEXTS, *TEXTS[::-1]]
+    pieces = pa.chunked_array([values[:4], [], values[4:9], values[9:]], type=pa.large_string())
+    chunked = pd.Series(pd.arrays.ArrowStringArray(pieces), dtype="string")
+    whole = pd.Series(values, dtype="string")
+    names, digests = pseudonyms_and_digests(chunked, key)
+    expected_names, expected_digests = pseudonyms_and_digests(whole, key)
+    assert names.tolist() == expected_names.tolist() == pseudonymize(whole, key).tolist()
+    assert digests.tobytes() == expected_digests.tobytes()
+    trimmed = python_stripped(pa.chunked_array([[" a", "b"], ["c\u3000"]], pa.large_string()))
+    assert trimmed.to_pylist() == ["a", "b", "c"]

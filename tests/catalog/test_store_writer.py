@@ -15,6 +15,7 @@ import pytest
 from catalog.identifiers import IndexSpill, load_index
 from catalog.store_writer import StoreWriter
 from catalog.unit_digests import UNIT_DIGEST_COLUMN, with_unit_digests
+from catalog.unit_rows import UnitRepeats
 
 
 def _writers() -> list[threading.Thread]:
@@ -30,7 +31,8 @@ def _batch(start: int, rows: int) -> tuple[pa.Table, np.ndarray]:
 
 def test_batches_land_in_order_with_unit_digests_and_index_entries(tmp_path: Path) -> None:
     index = IndexSpill(tmp_path / "spill")
-    store = StoreWriter(tmp_path / "data.parquet", "unit", index)
+    units = UnitRepeats(tmp_path / "units")
+    store = StoreWriter(tmp_path / "data.parquet", "unit", index, units, hashed=["unit"])
     batches = [_batch(start, 1000) for start in range(0, 20_000, 1000)]
     for table, entries in batches:
         store.add(table, entries)
@@ -42,11 +44,24 @@ def test_batches_land_in_order_with_unit_digests_and_index_entries(tmp_path: Pat
     assert written.column(UNIT_DIGEST_COLUMN).equals(whole.column(UNIT_DIGEST_COLUMN))
     assert index.write(tmp_path / "index.bin") == 20_000
     assert len(load_index(tmp_path / "index.bin")) == 20_000
+    assert units.one_row_per_unit() is True  # u0 … u19999, each once
+    # hashes (here the unit, as a pseudonym would be) and unit digests are random bytes:
+    # written uncompressed; every other column with Snappy
+    chunks = pq.ParquetFile(tmp_path / "data.parquet").metadata.row_group(0)
+    compression = {
+        chunks.column(i).path_in_schema: chunks.column(i).compression
+        for i in range(chunks.num_columns)
+    }
+    assert compression == {
+        "unit": "UNCOMPRESSED",
+        "value": "SNAPPY",
+        UNIT_DIGEST_COLUMN: "UNCOMPRESSED",
+    }
 
 
 def test_a_failed_write_fails_the_next_step_and_leaves_no_thread(tmp_path: Path) -> None:
-    index = IndexSpill(tmp_path / "spill")
-    store = StoreWriter(tmp_path / "data.parquet", "unit", index)
+    index, units = IndexSpill(tmp_path / "spill"), UnitRepeats(tmp_path / "units")
+    store = StoreWriter(tmp_path / "data.parquet", "unit", index, units)
     store.add(*_batch(0, 10))
     mismatched = pa.table({"unit": ["x"], "value": ["not an integer column"]})
     store.add(mismatched, np.array([b"\x00" * 16], dtype="S16"))
@@ -54,3 +69,4 @@ def test_a_failed_write_fails_the_next_step_and_leaves_no_thread(tmp_path: Path)
         store.close()
     assert _writers() == []
     index.discard()
+    units.discard()

@@ -1,42 +1,50 @@
-"""One row per unit is counted from the stored file at ingest, never declared."""
+"""One row per unit is counted from the unit digests ingest writes, never declared."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from audit_log import Actor
 from catalog import get_dataset, ingest
 from catalog.records import schema_document
 from catalog.schema import load_schema, parse_schema
-from catalog.unit_digests import UNIT_DIGEST_COLUMN
-from catalog.unit_rows import one_row_per_unit
+from catalog.unit_digests import UNIT_DIGEST_COLUMN, with_unit_digests
+from catalog.unit_rows import UnitRepeats
 from service.domain import Domain
 
 DEMO = Path(__file__).parents[2] / "catalog" / "demo"
 AUTHORITY = Actor("test-authority", "authority")
 
 
-def _parquet(path: Path, units: list[str | None]) -> Path:
-    frame = pd.DataFrame({"unit": units, "value": range(len(units))})
-    duckdb.from_df(frame).write_parquet(str(path))
-    return path
+def _counted(folder: Path, units: list[str | None], batch: int = 2) -> bool:
+    """What ingest records for `units`: their digests counted batch by batch as written."""
+    repeats = UnitRepeats(folder / "spill")
+    for start in range(0, len(units), batch):
+        table = pa.table({"unit": pa.array(units[start : start + batch], type=pa.string())})
+        repeats.add(with_unit_digests(table, "unit").column(UNIT_DIGEST_COLUMN))
+    return repeats.one_row_per_unit()
 
 
 @pytest.mark.parametrize(
     ("units", "single"),
     [
         (["a", "b", "c"], True),
-        (["a", "b", "a"], False),  # a unit with two rows
+        (["a", "b", "a"], False),  # a unit with two rows, in two batches
+        (["a", "a", "b"], False),  # in one batch
         (["a", "b", None], False),  # rows with no unit: bounding treats them as one unit
         (["a", None, None], False),
+        ([], False),  # no row: nothing is proven
     ],
 )
-def test_the_fact_is_counted_from_the_file(tmp_path: Path, units, single: bool) -> None:
-    assert one_row_per_unit(_parquet(tmp_path / "d.parquet", units), "unit") is single
+def test_the_fact_is_counted_from_the_digests_written(
+    tmp_path: Path, units: list[str | None], single: bool
+) -> None:
+    assert _counted(tmp_path, units) is single
+    assert list(tmp_path.iterdir()) == [], "the spill is removed"
 
 
 def test_ingest_records_it_per_version(domain: Domain, demo_files, tmp_path: Path) -> None:
@@ -62,49 +70,29 @@ def test_ingest_records_it_per_version(domain: Domain, demo_files, tmp_path: Pat
         assert second.schema().one_row_per_unit is False
 
 
-def test_counting_more_units_than_memory_holds_spills_and_leaves_nothing(
-    tmp_path: Path, monkeypatch
+@pytest.mark.parametrize("repeat", [None, 17, 999_999])
+def test_a_million_units_are_counted_in_buckets_and_one_repeat_is_found(
+    tmp_path: Path, repeat: int | None
 ) -> None:
-    import catalog.unit_rows
-
-    # without a spill folder, DuckDB runs out of memory on these 1,000,000 units at 96MB
-    monkeypatch.setattr(catalog.unit_rows, "MEMORY_LIMIT", "96MB")
-    data = tmp_path / "d.parquet"
-    duckdb.sql(
-        f"COPY (SELECT md5(i::VARCHAR) AS unit FROM range(1000000) t(i))"
-        f" TO '{data}' (FORMAT parquet)"
-    )
-    assert one_row_per_unit(data, "unit") is True
-    duckdb.sql(
-        f"COPY (SELECT md5((i % 999999)::VARCHAR) AS unit FROM range(1000000) t(i))"
-        f" TO '{data}' (FORMAT parquet)"
-    )
-    assert one_row_per_unit(data, "unit") is False
-    assert [p.name for p in tmp_path.iterdir()] == ["d.parquet"]
+    """1M units in batches of 100,000: a unit whose second row lands in another batch
+    (and its digest in a bucket sorted on its own) is still found."""
+    repeats = UnitRepeats(tmp_path / "spill")
+    for start in range(0, 1_000_000, 100_000):
+        units = [f"meter-{i}" for i in range(start, start + 100_000)]
+        if repeat is not None and start == 900_000:
+            units[-1] = f"meter-{repeat}"  # replaces meter-999999, its only row
+        table = pa.table({"unit": units})
+        repeats.add(with_unit_digests(table, "unit").column(UNIT_DIGEST_COLUMN))
+    assert repeats.one_row_per_unit() is (repeat in (None, 999_999))
+    assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(
-    ("repeat", "single"), [(None, True), ("unit-17", False), ("unit-4999", False)]
-)
-def test_units_counted_in_passes_add_up_to_the_file(
-    tmp_path: Path, monkeypatch, repeat: str | None, single: bool
-) -> None:
-    import catalog.unit_rows
-
-    monkeypatch.setattr(catalog.unit_rows, "UNITS_PER_PASS", 1000)  # five hash ranges
-    units: list[str | None] = [f"unit-{i}" for i in range(5000)]
-    if repeat is not None:
-        units[0] = repeat
-    assert one_row_per_unit(_parquet(tmp_path / "d.parquet", units), "unit") is single
-    units[0] = None  # a row with no unit is never one unit's only row
-    assert one_row_per_unit(_parquet(tmp_path / "e.parquet", units), "unit") is False
-
-
-def test_ingest_counts_digests_and_a_shared_digest_only_answers_no(tmp_path: Path) -> None:
-    """Ingest counts the unit digests it wrote (faster than the text): two units that
-    happened to share a digest make the fact false, so bounding stays on."""
-    frame = pd.DataFrame({"unit": ["a", "b", "c"], UNIT_DIGEST_COLUMN: [11, -7, 11]})
-    path = tmp_path / "d.parquet"
-    duckdb.from_df(frame).write_parquet(str(path))
-    assert one_row_per_unit(path, "unit") is True
-    assert one_row_per_unit(path, UNIT_DIGEST_COLUMN) is False
+def test_a_shared_digest_only_answers_no(tmp_path: Path) -> None:
+    """Two units that happened to share a digest make the fact false, so bounding stays on."""
+    repeats = UnitRepeats(tmp_path / "spill")
+    repeats.add(pa.array([11, -7], type=pa.int64()))
+    repeats.add(pa.array([11], type=pa.int64()))
+    assert repeats.one_row_per_unit() is False
+    distinct = UnitRepeats(tmp_path / "spill")
+    distinct.add(pa.array([11, -7, 2**63 - 1, -(2**63)], type=pa.int64()))
+    assert distinct.one_row_per_unit() is True
