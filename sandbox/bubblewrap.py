@@ -2,7 +2,8 @@
 
 The sandbox sees a read-only /usr, this interpreter remapped to /python and /venv,
 the runtime at /runtime, its datasets under /data, /job, /out and a small /tmp;
-nothing else of the host. Limits are rlimits set before exec plus a host watchdog.
+nothing else of the host. Limits are rlimits set before exec (by prlimit) plus a host
+watchdog.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def unavailable_reason(bwrap: str | None = None) -> str | None:
     found = bwrap or shutil.which("bwrap")
     if found is None:
         return "bwrap is not installed; install bubblewrap (scripts/system-deps.sh does it)"
+    if shutil.which("prlimit") is None:
+        return "prlimit is not installed; install util-linux (scripts/system-deps.sh does it)"
     return _probe_bwrap(found)
 
 
@@ -78,14 +81,30 @@ def _system_mounts() -> list[str]:
     return args
 
 
-def _set_rlimits(wanted: dict[int, tuple[int, int]]) -> Callable[[], None]:
-    """Runs in the child before it execs bwrap; everything inside inherits the limits."""
+# prlimit(1)'s option for each rlimit the sandbox sets (sandbox.limits.rlimits)
+PRLIMIT_OPTIONS = {
+    resource.RLIMIT_CPU: "--cpu",
+    resource.RLIMIT_AS: "--as",
+    resource.RLIMIT_FSIZE: "--fsize",
+    resource.RLIMIT_NOFILE: "--nofile",
+    resource.RLIMIT_CORE: "--core",
+}
 
-    def apply() -> None:
-        for which, pair in wanted.items():
-            resource.setrlimit(which, pair)
 
-    return apply
+def with_rlimits(prlimit: str, wanted: dict[int, tuple[int, int]], command: list[str]) -> list[str]:
+    """`command` started by prlimit(1) under these limits, which bwrap and everything
+    inside inherit. Setting them in a `preexec_fn` would make Python fork the whole host
+    process instead of vfork-ing it: 18 ms of CPU per sandbox from a 300 MB host,
+    against 1.7 ms for the extra exec."""
+    options = [
+        f"{PRLIMIT_OPTIONS[which]}={_limit(soft)}:{_limit(hard)}"
+        for which, (soft, hard) in wanted.items()
+    ]
+    return [prlimit, *options, "--", *command]
+
+
+def _limit(value: int) -> str:
+    return "unlimited" if value == resource.RLIM_INFINITY else str(value)
 
 
 class WarmSandbox(Protocol):
@@ -149,6 +168,7 @@ class BubblewrapRunner:
     ) -> None:
         self.allow_probes = allow_probes
         self.bwrap = bwrap or shutil.which("bwrap") or "bwrap"
+        self.prlimit = shutil.which("prlimit") or "prlimit"
         self.tmpfs_mb = tmpfs_mb
         self.interpreter = interpreter or Interpreter.current()
 
@@ -261,8 +281,9 @@ class BubblewrapRunner:
             args_fd = _memfd("bwrap-args", b"\0".join(a.encode() for a in args) + b"\0")
             handle.fds.append(args_fd)
             handle.started = time.monotonic()
+            bwrap = [self.bwrap, "--args", str(args_fd), *command]
             handle.proc = subprocess.Popen(
-                [self.bwrap, "--args", str(args_fd), *command],
+                with_rlimits(self.prlimit, limits, bwrap),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -271,7 +292,6 @@ class BubblewrapRunner:
                 # whatever --clearenv does for the job: give it nothing.
                 env={},
                 start_new_session=True,
-                preexec_fn=_set_rlimits(limits),
             )
             handle.pidfd = os.pidfd_open(handle.proc.pid)
         finally:

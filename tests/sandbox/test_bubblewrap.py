@@ -323,6 +323,32 @@ def test_cpu_time(runner, tmp_path: Path) -> None:
     assert result.failure == "limit:cpu_seconds", log_of(result)
 
 
+def test_every_rlimit_holds_inside_as_the_limits_say(runner, tmp_path: Path) -> None:
+    """prlimit sets them before bwrap starts (no `preexec_fn`, so the host is vfork-ed):
+    the job's own process reads each one, soft and hard, as `rlimits` gives it."""
+    import resource
+
+    from sandbox.bubblewrap import with_rlimits
+    from sandbox.limits import rlimits
+
+    limits = {"cpu_seconds": 37, "memory_mb": 777, "output_bytes": 3_000_000, "spill_mb": 2}
+    code = """
+    import json, resource
+    names = ["RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_CORE"]
+    seen = {n: resource.getrlimit(getattr(resource, n)) for n in names}
+    open("/out/limits.json", "w").write(json.dumps(seen))
+    """
+    result = probe(runner, tmp_path, code, **limits)
+    assert result.ok, log_of(result)
+    seen = json.loads((tmp_path / "out" / "limits.json").read_text("utf-8"))
+    wanted = rlimits(Limits(**limits))
+    for name, pair in seen.items():
+        assert tuple(pair) == wanted[getattr(resource, name)], name
+    assert wanted[resource.RLIMIT_FSIZE] == (3_000_000, 3_000_000)  # past the 2 MB spill
+    infinite = with_rlimits("prlimit", {resource.RLIMIT_CORE: (0, -1)}, ["bwrap"])
+    assert infinite == ["prlimit", "--core=0:unlimited", "--", "bwrap"]
+
+
 def test_memory_bomb_in_python(runner, tmp_path: Path) -> None:
     code = """
     hoard = []
