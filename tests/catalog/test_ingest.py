@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -56,7 +58,8 @@ def test_happy_path_writes_parquet_index_row_and_audit_entry(
 
     assert dataset.row_count == ROWS
     assert dataset.version == 1
-    assert len(dataset.source_digest) == 64
+    # read on a thread beside the batches, it is still the whole file's SHA-256
+    assert dataset.source_digest == hashlib.sha256(csv.read_bytes()).hexdigest()
     assert dataset.store_path == "store/enterprise_utilities/data.parquet"
     table = pq.read_table(dataset.data_path(home))
     assert table.num_rows == ROWS
@@ -202,6 +205,7 @@ def test_unparsable_value_is_refused_naming_column_and_row(
     with pytest.raises(SchemaInvalid, match=message):
         ingest(session, home, broken, schema, ACTOR)
     assert_nothing_left(session, home)
+    assert not [t for t in threading.enumerate() if t.name.startswith("sluice-ingest")]
 
 
 @pytest.mark.parametrize(
