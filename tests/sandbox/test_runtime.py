@@ -138,12 +138,18 @@ def test_probe_runs_only_when_allowed(tmp_path: Path) -> None:
     assert (out / "probe.txt").read_text() == "ran"
 
 
-@pytest.fixture
-def locked(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+@pytest.fixture(params=["opened for the job", "opened ahead"])
+def locked(request: pytest.FixtureRequest, tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    """The job's locked connection: on a database opened with it, or on the one a warm
+    sandbox opened before its job arrived (`open_ahead`), which must end up the same."""
     data, _ = make_utilities(tmp_path)
     (tmp_path / "other.parquet").write_bytes(data.read_bytes())
     (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
-    return runtime_sql.connect({"utilities": str(data)}, threads=2, memory_limit="256MB")
+    opened = runtime_sql.open_ahead() if request.param == "opened ahead" else None
+    con = runtime_sql.connect({"utilities": str(data)}, threads=2, memory_limit="256MB")
+    if opened is not None:  # taken once: a second connection is a database of its own
+        assert con is opened and runtime_sql.connect({}) is not opened
+    return con
 
 
 def test_locked_connection_still_reads_its_views(locked: duckdb.DuckDBPyConnection) -> None:

@@ -64,8 +64,8 @@ def _await_go(fifo: Path, out: Path) -> None:
     host writes to the FIFO."""
     from . import sql  # the SQL job's own module, loaded before the job
 
-    # A first connection and query page in DuckDB's code; nothing of the job exists yet.
-    sql.engine.connect(":memory:").execute("SELECT 1").fetchall()
+    # the job's database, empty: nothing of the job exists yet (a notebook's never uses it)
+    sql.open_ahead()
     (out / ".sluice-ready").touch()
     with open(fifo, "rb") as go:
         go.read()
