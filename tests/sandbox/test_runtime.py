@@ -252,3 +252,52 @@ def test_local_only_imports_are_declared_in_the_local_extra() -> None:
     assert set().union(*LOCAL_ONLY.values()) <= local
     core = {dep.split(">")[0].split("=")[0] for dep in project["dependencies"]}
     assert core == {"duckdb", "pandas", "pyarrow"}
+
+
+def test_a_sql_sandbox_starts_without_the_heavy_standard_modules(tmp_path: Path) -> None:
+    """The runtime's start is most of a small job's CPU: `argparse` and `dataclasses`
+    (with `inspect` and its parsers) cost ~20 ms of it, so the SQL path loads neither;
+    a fresh interpreter started as bubblewrap starts it (`-S -s -P`, the packages on
+    PYTHONPATH) still runs a job and loads only what it needs."""
+    data, _ = make_utilities(tmp_path)
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"kind": "sql", "sql": "SELECT COUNT(*) AS n FROM utilities",
+                                "datasets": {"utilities": str(data)}}))  # fmt: skip
+    out = tmp_path / "out"
+    out.mkdir()
+    site = next(p for p in sys.path if p.endswith("site-packages"))
+    script = (
+        "import sys; from sluice_runtime import __main__ as m;"
+        " code = m.main([sys.argv[1], '--out', sys.argv[2]]);"
+        " print(code, ' '.join(sorted({n.split('.')[0] for n in sys.modules})))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-S", "-s", "-P", "-c", script, str(spec), str(out)],
+        env={"PYTHONPATH": f"{RUNTIME}:{site}", "PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    code, loaded = proc.stdout.split(" ", 1)
+    assert code == "0", proc.stderr
+    assert pd.read_parquet(out / "result.parquet")["n"].tolist() == [200]
+    heavy = {"argparse", "dataclasses", "inspect", "duckdb", "pyarrow", "pandas"}
+    assert heavy.isdisjoint(loaded.split()), heavy & set(loaded.split())
+    assert "_duckdb" in loaded.split()
+
+
+@pytest.mark.parametrize(
+    ("argv", "wrong"),
+    [([], "expected one SPEC, got 0"), (["a", "b"], "expected one SPEC, got 2"),
+     (["s", "--out"], "--out needs a value"), (["s", "--verbose"], "unknown option --verbose")],
+)  # fmt: skip
+def test_bad_arguments_are_one_line_and_exit_2(tmp_path: Path, argv: list[str], wrong: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-s", "-P", "-m", "sluice_runtime", *argv],
+        env={**os.environ, "PYTHONPATH": str(RUNTIME)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"sluice-runtime: {wrong} (")

@@ -8,32 +8,33 @@ blocks on the FIFO until the host has put the job in /job and says go.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from . import EXIT_OK, EXIT_UNSUPPORTED, JobFailed, jobspec
+from . import EXIT_BAD_SPEC, EXIT_OK, EXIT_UNSUPPORTED, JobFailed, jobspec
+
+USAGE = "usage: python -m sluice_runtime SPEC [--out DIR] [--await FIFO]"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sluice_runtime")
-    parser.add_argument("spec", type=Path, help="the job spec, /job/spec.json in the sandbox")
-    parser.add_argument("--out", type=Path, default=Path("/out"), help="where outputs go")
-    parser.add_argument("--await", dest="wait_on", type=Path, help="FIFO to wait on first")
-    args = parser.parse_args(argv)
-    _not_dumpable()
-    if args.wait_on is not None:
-        _await_go(args.wait_on, args.out)
     try:
-        spec = jobspec.load(args.spec)
+        spec_path, out, wait_on = _arguments(sys.argv[1:] if argv is None else argv)
+    except ValueError as wrong:
+        print(f"sluice-runtime: {wrong} ({USAGE})", file=sys.stderr, flush=True)
+        return EXIT_BAD_SPEC
+    _not_dumpable()
+    if wait_on is not None:
+        _await_go(wait_on, out)
+    try:
+        spec = jobspec.load(spec_path)
         if spec.kind == "sql":
             from . import sql  # duckdb loads only for the jobs that need it
 
-            sql.run(spec, args.out)
+            sql.run(spec, out)
         elif spec.kind == "fit":
             from . import training  # diffprivlib loads only for the jobs that train a model
 
-            training.run(spec, args.out)
+            training.run(spec, out)
         elif spec.kind == "probe":
             from . import probe
 
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         elif spec.kind == "notebook":
             from . import notebook
 
-            notebook.run(spec, args.out)
+            notebook.run(spec, out)
         else:
             raise JobFailed(EXIT_UNSUPPORTED, f"{spec.kind} jobs are not supported here")
     except JobFailed as failed:
@@ -56,6 +57,28 @@ def _not_dumpable() -> None:
     import ctypes
 
     ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+
+
+def _arguments(argv: list[str]) -> tuple[Path, Path, Path | None]:
+    """The spec's path, the output folder and the FIFO to await (None: start at once).
+    Read by hand: importing `argparse` costs more CPU than a small query."""
+    options = {"--out": "/out", "--await": None}
+    positional: list[str] = []
+    rest = iter(argv)
+    for word in rest:
+        if word in options:
+            value = next(rest, None)
+            if value is None:
+                raise ValueError(f"{word} needs a value")
+            options[word] = value
+        elif word.startswith("-"):
+            raise ValueError(f"unknown option {word}")
+        else:
+            positional.append(word)
+    if len(positional) != 1:
+        raise ValueError(f"expected one SPEC, got {len(positional)}")
+    wait_on = options["--await"]
+    return Path(positional[0]), Path(str(options["--out"])), Path(wait_on) if wait_on else None
 
 
 def _await_go(fifo: Path, out: Path) -> None:
