@@ -96,3 +96,28 @@ def test_a_shared_digest_only_answers_no(tmp_path: Path) -> None:
     distinct = UnitRepeats(tmp_path / "spill")
     distinct.add(pa.array([11, -7, 2**63 - 1, -(2**63)], type=pa.int64()))
     assert distinct.one_row_per_unit() is True
+
+
+@pytest.mark.parametrize("written", ["as stored", "padded with spaces"])
+def test_a_unit_whose_second_row_comes_batches_later_is_found(
+    domain: Domain, demo_files, tmp_path: Path, monkeypatch, written: str
+) -> None:
+    """A bureau's file where one enterprise has a second row near its end, 20 batches
+    after the first (and, padded, as text that trims to the same identifier, so the
+    same pseudonym): ingest must not record one row per unit, or the rewrite would
+    skip the per-unit bound and let that enterprise count twice."""
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("catalog.ingest"), "BATCH_ROWS", 100)
+    data_file, schema_file = demo_files[0]
+    frame = pd.read_csv(data_file, dtype=str, keep_default_na=False)
+    assert len(frame) > 2000
+    again = frame.iloc[[3]].copy()
+    if written == "padded with spaces":
+        again["enterprise_id"] = "  " + again["enterprise_id"] + "\u3000"
+    repeated = tmp_path / "repeated.csv"
+    pd.concat([frame.iloc[:-5], again, frame.iloc[-5:]]).to_csv(repeated, index=False)
+    with domain.transaction() as session:
+        dataset = ingest(session, domain.home, repeated, load_schema(schema_file), AUTHORITY)
+        assert dataset.row_count == len(frame) + 1
+        assert dataset.one_row_per_unit is False
