@@ -56,7 +56,7 @@ def query(sql: str) -> pd.DataFrame:
     """Run one SELECT over the twin's views; the whole result as a DataFrame."""
     con = _connection(folder()).cursor()
     try:
-        only_select(sql)
+        only_select(sql, con)
         return con.execute(sql).fetch_df()
     except JobFailed as failed:
         raise ValueError(failed.message) from None

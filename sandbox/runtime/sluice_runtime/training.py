@@ -31,8 +31,8 @@ def run(spec: JobSpec, out_dir: Path) -> dict[str, Any]:
     epsilon = float(model.get("epsilon", 0))
     if not features or epsilon <= 0 or any(f not in bounds for f in features):
         raise JobFailed(EXIT_BAD_SPEC, "bad job spec: a fit needs bounded features and ε > 0")
-    only_select(spec.sql)
     con = connect(spec.datasets or {}, threads=spec.threads, memory_limit=spec.memory_limit)
+    only_select(spec.sql, con)  # parsed by the job's connection: no second database
     frame = duckdb.DuckDBPyConnection.sql(con, spec.sql).df()  # the relation layer
     frame = frame.dropna()
     x = np.column_stack([_clipped(frame[f], bounds[f]) for f in features])
