@@ -141,7 +141,7 @@ def stage_source(
     # outside the GIL): 0.65 s at 10M rows that no longer come before the first batch
     refused = threading.Event()  # a refused file's digest is never used: stop reading it
     with ThreadPoolExecutor(1, thread_name_prefix="sluice-ingest-digest") as beside:
-        digest = beside.submit(_digest_unless, source, refused)
+        digest = beside.submit(file_digest, source, refused)
         try:
             folder, rows, indexed, single = _stream_to_store(home, source, schema, say, rows_read)
         except BaseException:
@@ -226,16 +226,10 @@ def list_datasets(session: Session) -> list[Dataset]:
     return list(session.scalars(select(Dataset).order_by(Dataset.name)))
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of the source file, so a regulator can tie the dataset to what was handed over."""
-    if not path.is_file():
-        raise InvalidInput.coded("ingest_source_missing", path=str(path))
-    return _digest_unless(path, threading.Event())
-
-
-def _digest_unless(path: Path, stopped: threading.Event) -> str:
-    """`file_digest`, read a megabyte at a time until `stopped` is set (then the digest
-    of what was read, for a caller that will not use it)."""
+def file_digest(path: Path, stopped: threading.Event) -> str:
+    """SHA-256 of the source file, so a regulator can tie the dataset to what was handed
+    over. Read a megabyte at a time until `stopped` is set (an ingest refused meanwhile:
+    the digest of what was read is then never used)."""
     sha = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
