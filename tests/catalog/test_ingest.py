@@ -317,3 +317,14 @@ def test_text_that_does_not_fit_is_refused(kind: str, text: str) -> None:
     spec = ColumnSpec("c", kind, Level.L1, Role.ATTRIBUTE)
     with pytest.raises(SchemaInvalid, match=r"column 'c', row 2 \(line 3 of the file\)"):
         typed_column(pd.Series(["", text], dtype="str").replace("", None), spec, first_line=2)
+
+
+def test_a_missing_source_is_refused_before_anything_starts(
+    session: Session, home: Home, demo: tuple[Path, DatasetSchema], tmp_path: Path
+) -> None:
+    _, schema = demo
+    missing = tmp_path / "gone.csv"
+    with pytest.raises(InvalidInput, match=r"gone\.csv does not exist; check the path"):
+        ingest(session, home, missing, schema, ACTOR)
+    assert_nothing_left(session, home)
+    assert not [t for t in threading.enumerate() if t.name.startswith("sluice-ingest")]
