@@ -164,22 +164,32 @@ def _repeat(core: pd.DataFrame, times: int) -> pd.DataFrame:
 
 
 def _buckets(core: pd.DataFrame, spec: NoiseSpec, origin: float) -> pd.Series:
-    """How often a release falls in each bucket of width Δ/10 around `origin`, over DRAWS
-    releases of one exact core (the core row repeated: each row is noised on its own)."""
+    """How many of DRAWS releases of one exact core fall in each bucket of width Δ/10
+    around `origin` (the core row repeated: each row is noised on its own)."""
     released = apply_noise(_repeat(core, DRAWS), [spec])["v"]
     width = 100_000 / 10
     bucket = np.clip(np.floor((released.to_numpy() - origin) / width), -80, 80)
-    return pd.Series(bucket).value_counts(normalize=True)
+    return pd.Series(bucket).value_counts()
 
 
 def _worst_excess(p: pd.Series, q: pd.Series, epsilon: float) -> float:
-    """max over buckets of (p − e^ε·q) in standard deviations of p̂ − e^ε·q̂ (both ways)."""
-    p, q = p.align(q, fill_value=0.0)
+    """max over buckets of how far p̂ − e^ε·q̂ lies above 0, both ways, in standard
+    deviations taken at the bound itself (p = e^ε·q, q estimated from both counts).
+
+    A deviation taken from the estimates instead runs high wherever q̂ is low by chance;
+    the staircase sits exactly at the bound in every tail bucket, so that version reached
+    5.1 in one CI run (its 99th percentile was 4.4 over 300 comparisons; this one's 3.5). Buckets where the smaller side expects fewer than 30
+    draws are left out: the normal approximation is poor there and they carry no power."""
+    p, q = p.align(q, fill_value=0)
     scale = math.exp(epsilon)
     worst = -math.inf
     for a, b in ((p, q), (q, p)):
-        spread = np.sqrt(np.maximum(a * (1 - a) + scale**2 * b * (1 - b), 1e-4) / DRAWS)
-        worst = max(worst, float(((a - scale * b) / spread).max()))
+        smaller = (a + b) / (DRAWS * (1 + scale))
+        spread = np.sqrt(
+            (scale * smaller * (1 - scale * smaller) + scale**2 * smaller * (1 - smaller)) / DRAWS
+        )
+        excess = (a - scale * b) / DRAWS / spread
+        worst = max(worst, float(excess[smaller * DRAWS >= 30].max()))
     return worst
 
 
