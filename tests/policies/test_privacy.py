@@ -128,14 +128,17 @@ def test_noise_in_units_of_g_follows_the_planned_mechanism(case: str) -> None:
     """Counts (Δ = 2 here) and sums get the mechanism their spec names, at its ε."""
     spec, column, true = CASES[case]
     assert spec.value_noise.mechanism == "discrete_staircase"  # Δ ≥ 2: it beats the Laplace
-    draws = 20_000
+    # 80,000 draws: the sample variance's relative error is 0.8 % (the noise's kurtosis is
+    # about 6), so the 6 % band below is 7.6 of them; at 20,000 it was 3.8, and the
+    # variance of a heavy-tailed sample errs high more often than a normal's would
+    draws = 80_000
     released = apply_noise(pd.DataFrame({column: [true] * draws}), [spec])[column]
     units = (released.to_numpy() - true) / spec.granularity
     assert np.all(units == np.round(units))  # whole units of g, nothing in between
     k = np.arange(-60 * spec.value_units, 60 * spec.value_units)  # far beyond 60·Δ/ε: < 1e-7
     pmf = spec.value_noise.pmf(k)
     variance = float(np.sum(pmf * k.astype(float) ** 2))
-    assert abs(units.mean()) < 4 * math.sqrt(variance / draws)
+    assert abs(units.mean()) < 5 * math.sqrt(variance / draws)
     assert units.var() == pytest.approx(variance, rel=0.06)
     assert np.mean(units == 0) == pytest.approx(pmf[k == 0].item(), abs=0.01)
 
