@@ -178,8 +178,9 @@ def _worst_excess(p: pd.Series, q: pd.Series, epsilon: float) -> float:
 
     A deviation taken from the estimates instead runs high wherever q̂ is low by chance;
     the staircase sits exactly at the bound in every tail bucket, so that version reached
-    5.1 in one CI run (its 99th percentile was 4.4 over 300 comparisons; this one's 3.5). Buckets where the smaller side expects fewer than 30
-    draws are left out: the normal approximation is poor there and they carry no power."""
+    5.1 in one CI run (its 99th percentile was 4.4 over 300 comparisons; this one's is
+    3.5). Buckets where the smaller side expects fewer than 30 draws are left out: the
+    normal approximation is poor there and they carry no power."""
     p, q = p.align(q, fill_value=0)
     scale = math.exp(epsilon)
     worst = -math.inf
