@@ -40,7 +40,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
-from catalog.identifiers import sorted_distinct
 from gate.differencing import (
     Candidate,
     Close,
@@ -60,6 +59,7 @@ __all__ = [
     "Numbering",
     "check_at_release",
     "check_new",
+    "distinct_units",
     "forget",
     "keep",
     "keep_bitmaps",
@@ -102,6 +102,9 @@ class Numbering:
 
     digests: np.ndarray
     numbers: np.ndarray
+    # where each cell's digests sit in `digests`, the cells laid end to end in table
+    # order (`distinct_units`): a cell's numbers are `numbers[places[a:b]]`
+    places: np.ndarray
     # the cells' bitmaps, (file, row, bitmap) each, once every unit had a number: what
     # `keep` stores, built once (mapping 10M digests to numbers again took ~1 s)
     cells: tuple[tuple[str, int, BitMap64], ...] | None = None
@@ -113,7 +116,7 @@ class Numbering:
             return self
         numbers = self.numbers.copy()
         numbers[unseen] = _numbering(session, self.digests[unseen])
-        return Numbering(self.digests, numbers)
+        return Numbering(self.digests, numbers, self.places)
 
 
 @dataclass
@@ -206,11 +209,11 @@ def number_units(
     New units are numbered in digest order, which is random, so the lowest numbers of a
     population (its index prefix) are a random sample of it and index rows spread out.
     """
-    if known is None:
-        numbers = _numbering(session, digests)
-    else:
-        numbers = Numbering(digests, known).refreshed(session).numbers.copy()
-    unseen = numbers < 0
+    numbers = np.full(len(digests), -1, dtype=np.int64) if known is None else known.copy()
+    unseen = numbers < 0  # not read yet, or unseen when read: numbered since?
+    if unseen.any():
+        numbers[unseen] = _numbering(session, digests if unseen.all() else digests[unseen])
+        unseen = numbers < 0
     if unseen.any():
         numbers[unseen] = _insert_new(session, digests[unseen])
     return numbers
@@ -317,17 +320,35 @@ def _write_segments(session: Session, digests: np.ndarray, numbers: np.ndarray) 
 
 
 def _bitmaps(
-    tables: Sequence[TablePopulations], digests: np.ndarray, numbers: np.ndarray
+    tables: Sequence[TablePopulations], places: np.ndarray, numbers: np.ndarray
 ) -> Iterator[tuple[str, int, BitMap64]]:
-    """(file, row, bitmap of unit numbers) per cell; `digests` sorted, `numbers` beside."""
+    """(file, row, bitmap of unit numbers) per cell; `places` from `distinct_units`."""
+    start = 0
     for table in tables:
         for row, cell in zip(table.rows, table.digests, strict=True):
-            yield table.file, row, BitMap64(numbers[np.searchsorted(digests, cell)])
+            yield table.file, row, BitMap64(numbers[places[start : start + len(cell)]])
+            start += len(cell)
 
 
-def _all_digests(tables: Sequence[TablePopulations]) -> np.ndarray:
+def distinct_units(tables: Sequence[TablePopulations]) -> tuple[np.ndarray, np.ndarray]:
+    """The tables' distinct unit digests, sorted, and where each cell's digests sit among
+    them (the cells laid end to end in table order).
+
+    Each cell's digests are sorted already, so a stable sort of the cells end to end
+    merges sorted runs: 0.2 s for ten cells of 1M units, where sorting the union
+    afresh and then searching it for every cell's digests took 1.7 s."""
     cells = [d for table in tables for d in table.digests]
-    return sorted_distinct(np.concatenate(cells)) if cells else np.zeros(0, dtype=np.int64)
+    if not cells:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    laid = np.concatenate(cells)
+    order = np.argsort(laid, kind="stable")
+    ordered = laid[order]
+    first = np.ones(len(ordered), dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    places = np.empty(len(laid), dtype=np.int64)
+    places[order] = np.cumsum(first) - 1
+    return ordered[first], places
 
 
 def _probes(
@@ -338,7 +359,7 @@ def _probes(
     numbers = numbering.numbers.copy()
     unseen = numbers < 0
     numbers[unseen] = TEMPORARY + np.arange(int(unseen.sum()), dtype=np.int64)
-    bitmaps = _bitmaps(tables, numbering.digests, numbers)
+    bitmaps = _bitmaps(tables, numbering.places, numbers)
     return [Probe(f, r, b, threshold) for f, r, b in bitmaps]
 
 
@@ -349,8 +370,8 @@ def _read_numbering(
     read for the same tables) where there is one."""
     if known is not None:
         return known.refreshed(session)
-    digests = _all_digests(tables)
-    return Numbering(digests, _numbering(session, digests))
+    digests, places = distinct_units(tables)
+    return Numbering(digests, _numbering(session, digests), places)
 
 
 def _prefix_candidates(
@@ -509,7 +530,7 @@ def check_new(
     probes = _probes(session, tables, threshold, numbering)
     if numbering.cells is None and (numbering.numbers >= 0).all():
         cells = tuple((p.file, p.row, p.bitmap) for p in probes)
-        numbering = Numbering(numbering.digests, numbering.numbers, cells)
+        numbering = Numbering(numbering.digests, numbering.numbers, numbering.places, cells)
     closes, compared = _against_store(session, probes, job_id, released_only=False)
     return Check(within_job(probes) + closes, len(probes), compared, numbering)
 
@@ -540,11 +561,13 @@ def keep(
     forget(session, job_id)
     if known is not None and known.cells is not None:
         return keep_bitmaps(session, job_id, operator_id, known.cells, threshold)
-    digests = known.digests if known is not None else _all_digests(tables)
-    numbers = number_units(session, digests, known.numbers if known is not None else None)
-    return keep_bitmaps(
-        session, job_id, operator_id, list(_bitmaps(tables, digests, numbers)), threshold
-    )
+    if known is None:
+        digests, places = distinct_units(tables)
+        numbers = number_units(session, digests)
+    else:
+        places, numbers = known.places, number_units(session, known.digests, known.numbers)
+    cells = list(_bitmaps(tables, places, numbers))
+    return keep_bitmaps(session, job_id, operator_id, cells, threshold)
 
 
 def keep_bitmaps(

@@ -3,7 +3,7 @@
 whatever the keys, across every operator, and exactly as a brute-force comparison would.
 
 Cells are built here from unit digests directly (any int64 stands for a unit's digest);
-tests/gate/test_differencing_attacks.py drives the same store through real jobs.
+tests/gate/test_differencing.py drives the same store through real jobs.
 """
 
 from __future__ import annotations
@@ -22,7 +22,14 @@ from catalog.identifiers import sorted_distinct
 from gate import populations
 from gate.differencing import TablePopulations, table_populations
 from gate.findings import operator_gate
-from gate.populations import check_at_release, check_new, forget, keep, mark_released
+from gate.populations import (
+    check_at_release,
+    check_new,
+    distinct_units,
+    forget,
+    keep,
+    mark_released,
+)
 from gate.records import CellPopulation, NumberingSegment, PopulationPrefix, PopulationUnit
 from products.reasons import reason
 from service.domain import Domain
@@ -352,3 +359,21 @@ def test_two_jobs_numbering_the_same_units_at_once_pack_one_numbering(pg_domain:
         for job, units in ((1, first_units), (2, second_units)):
             (stored,) = _stored_bitmaps(session, job)
             assert stored[2] == sorted(numbered[u] for u in units)
+
+
+def test_distinct_units_places_every_cell_digest_in_the_sorted_union() -> None:
+    """Overlapping and disjoint cells in two tables, signed digests of every size, an
+    empty cell: the union is sorted and unique, and each cell reads back from its places."""
+    rng = np.random.default_rng(5)
+    pool = rng.integers(-(2**63), 2**63 - 1, 3000, dtype=np.int64)
+    cells = [rng.choice(pool, size, replace=False) for size in (1000, 1500, 0, 2000, 7)]
+    tables = [table(*cells[:3]), table(*cells[3:], file="other.csv")]
+    digests, places = distinct_units(tables)
+    assert digests.tolist() == sorted(set(np.concatenate(cells).tolist()))
+    laid = [d for t in tables for d in t.digests]
+    assert len(places) == sum(len(d) for d in laid)
+    start = 0
+    for cell in laid:
+        assert digests[places[start : start + len(cell)]].tolist() == cell.tolist()
+        start += len(cell)
+    assert [len(a) for a in distinct_units([])] == [0, 0]
