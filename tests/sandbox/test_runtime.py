@@ -207,13 +207,13 @@ def test_locked_connection_refuses_escapes(
 )
 def test_only_one_select_runs(sql: str) -> None:
     with pytest.raises(JobFailed) as failed:
-        runtime_sql.only_select(sql)
+        runtime_sql.only_select(sql, duckdb.connect())
     assert failed.value.exit_code == 3
     assert failed.value.message.startswith("query failed:")
 
 
 def test_with_clauses_are_selects() -> None:
-    runtime_sql.only_select("WITH a AS (SELECT 1 AS x) SELECT x FROM a")
+    runtime_sql.only_select("WITH a AS (SELECT 1 AS x) SELECT x FROM a", duckdb.connect())
 
 
 # What the runtime image holds (sandbox/runtime/requirements.txt) and their own imports.

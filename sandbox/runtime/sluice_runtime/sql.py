@@ -100,13 +100,13 @@ def connect(
     return con
 
 
-def only_select(sql: str, con: engine.DuckDBPyConnection | None = None) -> str:
+def only_select(sql: str, con: engine.DuckDBPyConnection) -> str:
     """Refuse anything but a single SELECT: the policy engine emits nothing else.
     Returns the statement's own text (a trailing semicolon included, if written).
-    Parsed by `con` where there is one: the module's own parser opens DuckDB's default
+    Parsed by the job's own connection: the module's parser opens DuckDB's default
     database, a second one in the job's process (20–30 ms of CPU)."""
     try:
-        statements = (con or engine).extract_statements(sql)
+        statements = con.extract_statements(sql)
     except engine.Error as exc:
         raise _query_failed(exc) from exc
     kinds = [s.type.name for s in statements]
