@@ -111,12 +111,21 @@ class Numbering:
 
     def refreshed(self, session: Session) -> Numbering:
         """The same digests with the units numbered since looked up."""
-        unseen = self.numbers < 0
-        if not unseen.any():
+        numbers = _seen(session, self.digests, self.numbers)
+        if numbers is self.numbers:
             return self
-        numbers = self.numbers.copy()
-        numbers[unseen] = _numbering(session, self.digests[unseen])
         return Numbering(self.digests, numbers, self.places)
+
+
+def _seen(session: Session, digests: np.ndarray, numbers: np.ndarray) -> np.ndarray:
+    """`numbers` (-1: not known) with the units the store has numbered since looked up:
+    a new array if any were unknown, else `numbers` itself."""
+    unseen = numbers < 0
+    if not unseen.any():
+        return numbers
+    numbers = numbers.copy()
+    numbers[unseen] = _numbering(session, digests if unseen.all() else digests[unseen])
+    return numbers
 
 
 @dataclass
@@ -209,12 +218,10 @@ def number_units(
     New units are numbered in digest order, which is random, so the lowest numbers of a
     population (its index prefix) are a random sample of it and index rows spread out.
     """
-    numbers = np.full(len(digests), -1, dtype=np.int64) if known is None else known.copy()
-    unseen = numbers < 0  # not read yet, or unseen when read: numbered since?
-    if unseen.any():
-        numbers[unseen] = _numbering(session, digests if unseen.all() else digests[unseen])
-        unseen = numbers < 0
-    if unseen.any():
+    unknown = np.full(len(digests), -1, dtype=np.int64) if known is None else known
+    numbers = _seen(session, digests, unknown)
+    unseen = numbers < 0
+    if unseen.any():  # then `_seen` made a new array: `known` stays as it was
         numbers[unseen] = _insert_new(session, digests[unseen])
     return numbers
 
