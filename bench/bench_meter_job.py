@@ -77,11 +77,11 @@ def main() -> None:
     domain = init_domain(settings)[0]
     schema_file = folder / "meter_readings.yaml"
     schema_file.write_text(yaml.safe_dump(schema_document(meter_schema())), "utf-8")
-    data = meter_csv(folder / "meters.csv", args.rows, args.meters or args.rows)
+    meters = args.meters or args.rows
+    data = meter_csv(folder / "meters.csv", args.rows, meters)
     started = time.perf_counter()
     with domain.transaction() as session:
         ingest(session, domain.home, data, load_schema(schema_file), AUTHORITY)
-    meters = args.meters or args.rows
     took = time.perf_counter() - started
     print(f"ingest of {args.rows:,} rows ({meters:,} meters): {took:.1f} s")
     with domain.transaction() as session:
