@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from sqlglot import exp
 
 from catalog.schema import DatasetSchema
+from core.population_sketch import CELL_BITS, CELLS, PARTITIONS, ROUND_KEYS, WORD
 from policies.shape import clause
 
 TOP = 2  # the rules read the two largest contributions of a group (p-ratio, nk-dominance)
@@ -65,6 +66,72 @@ def unit_digests(unit: exp.Expr, stored: exp.Expr | None = None) -> exp.Expr:
         this=exp.MD5(this=text), start=exp.Literal.number(1), length=exp.Literal.number(16)
     )
     return exp.ArrayAgg(this=exp.Unhex(this=half))
+
+
+def _number(value: int) -> exp.Expr:
+    return exp.Literal.number(value)
+
+
+def _op(kind: type[exp.Binary], left: exp.Expr, right: exp.Expr) -> exp.Expr:
+    """A binary operation in brackets: engines rank `&`, `^` and `|` differently."""
+    return exp.paren(kind(this=left, expression=right), copy=False)
+
+
+def sketch_cell(digest: exp.Expr, partition: int) -> exp.Expr:
+    """The digest's cell in a population sketch's `partition`, as
+    core.population_sketch.cell computes it (the gate's half)."""
+    shifted = _op(exp.BitwiseRightShift, digest.copy(), _number(CELL_BITS * partition))
+    bits = _op(exp.BitwiseAnd, shifted, _number(CELLS - 1))
+    return _op(exp.Add, bits, _number(CELLS * partition + 0))
+
+
+def sketch_check(digest: exp.Expr) -> exp.Expr:
+    """The digest's check value, as core.population_sketch.check computes it: every
+    step in BIGINT, no product above 2^63 (DuckDB raises on overflow, Spark wraps)."""
+
+    def mixed(word: exp.Expr, key: int) -> exp.Expr:
+        product = _op(exp.Mul, word, _number(key))
+        return _op(exp.BitwiseAnd, _op(exp.BitwiseRightShift, product, _number(16)), _number(WORD))
+
+    left = _op(exp.BitwiseAnd, digest.copy(), _number(WORD))
+    right = _op(
+        exp.BitwiseAnd, _op(exp.BitwiseRightShift, digest.copy(), _number(32)), _number(WORD)
+    )
+    for index, key in enumerate(ROUND_KEYS):
+        if index % 2 == 0:
+            left = _op(exp.BitwiseXor, left, mixed(right.copy(), key))
+        else:
+            right = _op(exp.BitwiseXor, right, mixed(left.copy(), key))
+    high = _op(exp.BitwiseAnd, right, _number(0x7FFF_FFFF))
+    return _op(exp.BitwiseOr, _op(exp.BitwiseLeftShift, high, _number(32)), left)
+
+
+def sketch_cells(source: exp.Query, keys: list[str], digest: str) -> exp.Select:
+    """Per group and sketch cell, the cells' figures (`__cell`, `__count`, `__xor`,
+    `__check`) from `source`, a query with one row per (group, unit): one scan, one
+    grouping set per partition. Cells are numbered across partitions, so the one
+    partition column a set keeps is the cell; the others are rolled up to NULL."""
+    unit = exp.column(digest)
+    places = [sketch_cell(unit, p).as_(f"__c{p}") for p in range(PARTITIONS)]
+    inner = (
+        exp.select(*(exp.column(k) for k in keys), unit, *places)
+        .select(sketch_check(unit).as_("__h"))
+        .from_(source.subquery("__sketched"))
+        .where(present(unit))
+    )
+    sets = [
+        exp.Tuple(expressions=[*(exp.column(k) for k in keys), exp.column(f"__c{p}")])
+        for p in range(PARTITIONS)
+    ]
+    cell = exp.func("COALESCE", *(exp.column(f"__c{p}") for p in range(PARTITIONS)))
+    return (
+        exp.select(*(exp.column(k) for k in keys), cell.as_("__cell"))
+        .select(exp.Count(this=exp.Star()).as_("__count"))
+        .select(exp.func("BIT_XOR", unit.copy()).as_("__xor"))
+        .select(exp.func("BIT_XOR", exp.column("__h")).as_("__check"))
+        .from_(inner.subquery("__placed"))
+        .group_by(exp.GroupingSets(expressions=sets))
+    )
 
 
 def top_contributions(value: exp.Expr) -> exp.Expr:

@@ -1,0 +1,199 @@
+"""Population sketches: the core's SQL and the gate agree bit for bit, a planted unit left
+out of a population is decoded and flagged, and no difference below the threshold is
+ever passed, however the units were picked (brute force against exact sets).
+
+Digests here are random int64s standing for units, as in tests/gate/test_populations.py.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+from sqlglot import exp, parse_one
+
+from catalog.identifiers import sorted_distinct
+from core.population_sketch import CELL_BITS, CELLS, LOWEST, PARTITIONS, cell, check
+from gate.sketches import Sketch, compare, is_close, sketch_from_cells, sketch_of
+from policies.core_sql import sketch_cell, sketch_cells, sketch_check
+
+THRESHOLD = 10
+EXTREMES = [0, 1, -1, 2**63 - 1, -(2**63), 2**32, -(2**32), 0x7FFF_FFFF, 0xFFFF_FFFF]
+
+
+def _digests(rng: np.random.Generator, count: int) -> np.ndarray:
+    return sorted_distinct(rng.integers(-(2**63), 2**63 - 1, count, dtype=np.int64, endpoint=True))
+
+
+def _fields(sketch: Sketch) -> tuple[object, ...]:
+    return (
+        sketch.units,
+        sketch.lowest.tolist(),
+        sketch.counts.tolist(),
+        sketch.xors.tolist(),
+        sketch.checks.tolist(),
+    )
+
+
+def test_sql_and_numpy_place_and_check_every_digest_alike() -> None:
+    digests = np.concatenate(
+        [np.array(EXTREMES, dtype=np.int64), _digests(np.random.default_rng(1), 20_000)]
+    )
+    con = duckdb.connect()
+    con.register("units", pa.table({"d": digests}))
+    d = exp.column("d")
+    listed = [sketch_cell(d, p).as_(f"c{p}") for p in range(PARTITIONS)]
+    query = exp.select(*listed, sketch_check(d).as_("h")).from_("units").sql("duckdb")
+    found = con.sql(query).fetchnumpy()
+    for p in range(PARTITIONS):
+        assert found[f"c{p}"].tolist() == cell(digests, p).tolist()
+    assert found["h"].tolist() == check(digests).tolist()
+    assert [check(int(v)) for v in EXTREMES] == check(np.array(EXTREMES, dtype=np.int64)).tolist()
+    assert (check(digests) >= 0).all()
+
+
+def test_the_cores_cells_in_sql_build_the_gates_sketch_of_each_group() -> None:
+    rng = np.random.default_rng(2)
+    sizes = {"东城区": 5_000, "西城区": 40, "朝阳区": 1, "海淀区": 70_000}
+    keys, units = [], []
+    for district, size in sizes.items():
+        keys += [district] * size
+        units.append(_digests(rng, size))
+    table = pa.table({"district": keys, "d": np.concatenate(units)})
+    table = table.append_column("k", pa.array([None] * 3 + [1] * (len(table) - 3), pa.int64()))
+    con = duckdb.connect()
+    con.register("register", table)
+    source = parse_one("SELECT district, d FROM register")
+    rows = con.sql(sketch_cells(source, ["district"], "d").sql("duckdb")).fetchall()
+    for district, digests in zip(sizes, units, strict=True):
+        mine = sorted((r[1], r[2], r[3], r[4]) for r in rows if r[0] == district)
+        cells, counts, xors, checks = (list(c) for c in zip(*mine, strict=True))
+        expected = np.sort(digests)[:LOWEST]
+        built = sketch_from_cells(len(digests), expected, cells, counts, xors, checks)
+        assert built is not None
+        assert _fields(built) == _fields(sketch_of(digests))
+
+
+def test_a_planted_unit_left_out_is_decoded_and_flagged() -> None:
+    """The attack: SUM over a register, then the same SUM with a filter that leaves out
+    one enterprise. The sketches alone name the enterprise the difference rests on."""
+    rng = np.random.default_rng(3)
+    register = _digests(rng, 200_000)
+    target = int(register[12_345])
+    everyone, all_but_one = sketch_of(register), sketch_of(register[register != target])
+    assert is_close(everyone, all_but_one, THRESHOLD)
+    found = compare(everyone, all_but_one)
+    assert (found.difference, found.units) == (1, (target,))
+    # and with a few companions swapped in and out, so the sizes are equal
+    extra = _digests(rng, 4)
+    shifted = np.concatenate([register[register != target], extra[:1]])
+    widened = np.concatenate([register, extra[1:]])
+    found = compare(sketch_of(shifted), sketch_of(widened))
+    assert found.difference == 5 and target in found.units
+    assert is_close(sketch_of(shifted), sketch_of(widened), THRESHOLD)
+    # a cell of one unit beside an empty one: that unit's value, published
+    nobody, one = sketch_of(register[:0]), sketch_of(register[:1])
+    assert compare(nobody, one).units == (int(register[0]),)
+    assert is_close(nobody, one, THRESHOLD)
+
+
+def _colliding(rng: np.random.Generator, count: int) -> np.ndarray:
+    """`count` digests that share their cell in every partition (a stopping set): the
+    low PARTITIONS·CELL_BITS bits equal, the rest random."""
+    low = (1 << (PARTITIONS * CELL_BITS)) - 1
+    common = int(rng.integers(0, low + 1))
+    return (_digests(rng, count) & ~np.int64(low)) | np.int64(common)
+
+
+def test_a_difference_that_will_not_decode_is_withheld_never_passed() -> None:
+    """An operator who knows the digests picks units that share every cell: the
+    difference cannot be peeled, and the gate reports it close rather than guess."""
+    rng = np.random.default_rng(4)
+    base = _digests(rng, 10_000)
+    for size in (2, 3, 4, 6, THRESHOLD - 1):
+        picked = _colliding(rng, size)
+        assert len({tuple(cell(int(d), p) for p in range(PARTITIONS)) for d in picked}) == 1
+        half = size // 2
+        a = sketch_of(np.concatenate([base, picked[:half]]))
+        b = sketch_of(np.concatenate([base, picked[half:]]))
+        found = compare(a, b)
+        assert found.difference is None and found.at_least < THRESHOLD
+        assert is_close(a, b, THRESHOLD), size
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_no_difference_below_the_threshold_is_ever_passed(seed: int) -> None:
+    """Brute force: differences of 1 to t − 1 units, split every way between the two
+    sides, some drawn to crowd a few cells; each is close, and a complete decode names
+    exactly the units the exact sets differ by."""
+    rng = np.random.default_rng(100 + seed)
+    base = _digests(rng, 3_000)
+    decoded = 0
+    for trial in range(300):
+        size = int(rng.integers(1, THRESHOLD))
+        pool = _colliding(rng, size) if trial % 5 == 0 else _digests(rng, size)
+        pool = np.setdiff1d(pool, base)
+        into_a = rng.random(len(pool)) < rng.random()
+        a, b = np.concatenate([base, pool[into_a]]), np.concatenate([base, pool[~into_a]])
+        drop = rng.choice(base, int(rng.integers(0, 3)), replace=False)  # units in both
+        a, b = np.setdiff1d(a, drop), np.setdiff1d(b, drop)
+        truth = np.setxor1d(a, b)
+        found = compare(sketch_of(a), sketch_of(b))
+        assert found.at_least <= len(truth)
+        if found.difference is not None:
+            assert found.units == tuple(sorted(truth.tolist()))
+            decoded += 1
+        assert is_close(sketch_of(a), sketch_of(b), THRESHOLD) == (len(truth) > 0)
+    assert decoded >= 200  # the random differences decode; the crowded ones need not
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_broad_differences_and_unrelated_cells_pass(seed: int) -> None:
+    """What must stay releasable: cells differing by t units or more, and two districts
+    of nearly the same size with no unit in common."""
+    rng = np.random.default_rng(200 + seed)
+    base = _digests(rng, 5_000)
+    for size in (THRESHOLD, THRESHOLD + 1, 3 * THRESHOLD, 150, 2_000):
+        extra = np.setdiff1d(_digests(rng, size), base)
+        a, b = sketch_of(base), sketch_of(np.concatenate([base, extra]))
+        found = compare(a, b)
+        assert found.at_least <= len(extra)
+        assert not is_close(a, b, THRESHOLD), size
+    east, west = _digests(rng, 1_000_000), _digests(rng, 1_000_003)
+    assert compare(sketch_of(east), sketch_of(west)).at_least >= THRESHOLD
+    assert not is_close(sketch_of(east), sketch_of(west), THRESHOLD)
+    assert not is_close(sketch_of(base), sketch_of(base.copy()), THRESHOLD)  # the same query
+
+
+def test_two_populations_that_differ_by_few_units_share_a_lowest_digest() -> None:
+    """What the store's prefix index would rest on: if 0 < |A Δ B| < t ≤ LOWEST, some
+    digest is among the LOWEST lowest of both (brute force, the lowest units moved)."""
+    rng = np.random.default_rng(5)
+    for _ in range(500):
+        base = _digests(rng, int(rng.integers(1, 400)))
+        size = int(rng.integers(1, THRESHOLD))
+        moved = np.sort(base)[: min(size, len(base) - 1)] if rng.random() < 0.5 else None
+        a = np.setdiff1d(base, moved) if moved is not None else base
+        b = np.concatenate([base, _digests(rng, size - (len(moved) if moved is not None else 0))])
+        if not 0 < len(np.setxor1d(a, b)) < THRESHOLD or not len(np.intersect1d(a, b)):
+            continue
+        assert np.intersect1d(sketch_of(a).lowest, sketch_of(b).lowest).size
+
+
+def test_lists_that_do_not_add_up_are_refused() -> None:
+    """A core's output the gate cannot trust is unreadable (the gate then withholds)."""
+    digests = _digests(np.random.default_rng(6), 50)
+    good = sketch_of(digests)
+    at = np.flatnonzero(good.counts)
+    parts = (good.counts[at], good.xors[at], good.checks[at])
+    assert sketch_from_cells(50, good.lowest, at, *parts) is not None
+    assert sketch_from_cells(51, good.lowest, at, *parts) is None  # counts ≠ size
+    assert sketch_from_cells(50, good.lowest[::-1], at, *parts) is None  # prefix unsorted
+    assert sketch_from_cells(50, good.lowest[:-1], at, *parts) is None  # prefix short
+    twice = np.concatenate([at, at[:1]])
+    doubled = [np.concatenate([p, p[:1]]) for p in parts]
+    assert sketch_from_cells(50, good.lowest, twice, *doubled) is None
+    beyond = at.copy()
+    beyond[-1] = PARTITIONS * CELLS
+    assert sketch_from_cells(50, good.lowest, beyond, *parts) is None
