@@ -20,7 +20,7 @@ from gate.step import candidate_table
 from jobs.engines import engine_for, set_engine_default
 from jobs.queries import get_job
 from jobs.runner import run
-from jobs.spark_engine import check_spark_sql, stop_sessions
+from jobs.spark_engine import check_spark_sql, job_session, stop_sessions
 from jobs.submit import submit
 from jobs.worker import WorkerOptions, work_one
 from service.domain import init_domain
@@ -213,3 +213,45 @@ def test_a_license_default_sends_jobs_to_spark(world: World) -> None:
         assert engine_for(session, world.license_id, "spark") == "spark"
         with pytest.raises(InvalidInput):
             engine_for(session, world.license_id, "hive")
+
+
+def test_spark_builds_the_population_sketch_the_gate_builds(spark_connect: str) -> None:
+    """The sketch's cells as Spark computes them from `policies.core_sql.sketch_cells`
+    (shifts, masks, products and BIT_XOR in BIGINT) equal the gate's own, so a store of
+    sketches could compare cells whatever engine ran the job (gate/sketches.py)."""
+    import numpy as np
+
+    from catalog.identifiers import sorted_distinct
+    from gate.sketches import sketch_from_cells, sketch_of
+    from policies.core_sql import sketch_cells
+
+    rng = np.random.default_rng(7)
+    extremes = np.array([0, 1, -1, 2**63 - 1, -(2**63), 2**32, -(2**32)], dtype=np.int64)
+    groups = {
+        "东城区": sorted_distinct(
+            np.concatenate([extremes, rng.integers(-(2**63), 2**63 - 1, 3000)])
+        ),
+        "西城区": sorted_distinct(rng.integers(-(2**63), 2**63 - 1, 25)),
+    }
+    frame = pd.DataFrame(
+        [(name, int(d)) for name, digests in groups.items() for d in digests],
+        columns=["district", "d"],
+    )
+    session = job_session(spark_connect)
+    session.createDataFrame(frame).createOrReplaceTempView("units")
+    query = sketch_cells(sqlglot.parse_one("SELECT district, d FROM units"), ["district"], "d")
+    rows = session.sql(query.sql("spark")).toPandas()
+    for name, digests in groups.items():
+        mine = rows[rows["district"] == name].sort_values("__cell")
+        built = sketch_from_cells(
+            len(digests),
+            np.sort(digests)[:64],
+            mine["__cell"].tolist(),
+            mine["__count"].tolist(),
+            mine["__xor"].tolist(),
+            mine["__check"].tolist(),
+        )
+        expected = sketch_of(digests)
+        assert built is not None
+        for field in ("counts", "xors", "checks", "lowest"):
+            assert getattr(built, field).tolist() == getattr(expected, field).tolist(), field
