@@ -5,14 +5,17 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml catalog/_hmac_batch.c | sha256sum | cut -c1-12)
+# the runtime image's pins constrain the venv too: a job behaves alike under bubblewrap
+# (this venv) and docker (the image)
+RUNTIME_PINS := sandbox/runtime/requirements.txt
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml catalog/_hmac_batch.c $(RUNTIME_PINS) | sha256sum | cut -c1-12)
 FAST := not (sandbox or docker or postgres or spark or browser or slow)
 
 .PHONY: demo test test-fast system ruff lint clean
 
-$(STAMP): pyproject.toml catalog/_hmac_batch.c
+$(STAMP): pyproject.toml catalog/_hmac_batch.c $(RUNTIME_PINS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c $(RUNTIME_PINS) -e '.[test]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 system:

@@ -80,6 +80,19 @@ def test_requirements_pin_what_the_runtime_imports() -> None:
     assert set(pins) == runtime | {"diffprivlib", "scikit-learn"}
 
 
+def test_this_environment_has_the_versions_the_image_pins() -> None:
+    """The Makefile installs the venv under the image's pins, so a job's engine is the
+    same under bubblewrap (this venv) and docker (the image)."""
+    from importlib.metadata import version
+
+    pins = dict(
+        line.split("==")
+        for line in image.REQUIREMENTS.read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    assert {name: version(name) for name in pins} == pins
+
+
 def test_dockerfile_installs_the_same_requirements() -> None:
     dockerfile = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
     assert "sandbox/runtime/requirements.txt" in dockerfile
