@@ -52,13 +52,12 @@ import duckdb  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 from bench_meter import QUERY, meter_parquet, meter_schema, sandboxed  # noqa: E402
-from sqlglot import parse_one  # noqa: E402
+from sqlglot import exp, parse_one  # noqa: E402
 
 from catalog.unit_digests import with_unit_digests  # noqa: E402
 from core.levels import Level  # noqa: E402
-from core.population_sketch import LOWEST  # noqa: E402
 from policies import LicenseScope, check_query  # noqa: E402
-from policies.core_sql import sketch_cells  # noqa: E402
+from policies.core_sql import lowest_digests, sketch_cells, sketch_per_group  # noqa: E402
 from sandbox.limits import Limits  # noqa: E402
 
 BEFORE = ROOT / "bench" / "meter_core_before.sql"
@@ -88,26 +87,23 @@ def shapes() -> dict[str, str]:
 
 def sketch_shape(stored: str) -> str:
     """The stored core with `__units` swapped for a sketch of fixed size (see the module
-    docstring): the prefix by a top-n aggregate, the cells by policies.core_sql's
-    `sketch_cells` over the rows themselves (one per meter; __per_unit, read twice,
-    would be materialised), listed per group as plain BIGINT lists so DuckDB writes
-    the Parquet (sandbox/runtime/sluice_runtime/sql.py)."""
+    docstring): `__lowest` by policies.core_sql's `lowest_digests`, `__sketch` by its
+    `sketch_cells` and `sketch_per_group` over the rows themselves (one per meter;
+    __per_unit, read twice, would be materialised), joined back to the groups."""
     listed = "COALESCE(ARRAY_AGG(__unit_digest) FILTER(WHERE __unit_digest IS NOT NULL), [])"
     assert listed in stored and stored.endswith(" FROM __groups")
     rows = parse_one(
         "SELECT meter_readings.district AS __k0, meter_readings.__unit_digest AS "
         "__unit_digest FROM meter_readings AS meter_readings"
     )
-    cells = sketch_cells(rows, ["__k0"], "__unit_digest").sql("duckdb")
-    lists = ", ".join(
-        f"ARRAY_AGG({name} ORDER BY __cell) AS {name}"
-        for name in ("__cell", "__count", "__xor", "__check")
+    groups = sketch_per_group(sketch_cells(rows, ["__k0"], "__unit_digest"), ["__k0"])
+    lowest = lowest_digests(exp.column("__unit_digest")).sql("duckdb")
+    core = stored.replace(listed, lowest)
+    core = core.replace(
+        "), __groups AS (", f"), __sketch AS ({groups.sql('duckdb')}), __groups AS (", 1
     )
-    sketch = f"__sketch AS (SELECT __k0, {lists} FROM ({cells}) GROUP BY __k0)"
-    core = stored.replace(listed, f"MIN(__unit_digest, {LOWEST})")
-    core = core.replace("), __groups AS (", f"), {sketch}, __groups AS (", 1)
     core = core.replace("SELECT __k0 AS district", "SELECT __groups.__k0 AS district")
-    core = core.replace("__g7 AS __units", "__g7 AS __lowest, __cell, __count, __xor, __check")
+    core = core.replace("__g7 AS __units", "__g7 AS __lowest, __sketch")
     joined = "__groups LEFT JOIN __sketch ON __groups.__k0 IS NOT DISTINCT FROM __sketch.__k0"
     return core[: -len("__groups")] + joined
 

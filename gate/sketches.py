@@ -81,25 +81,25 @@ def sketch_of(digests: np.ndarray) -> Sketch:
 
 
 def sketch_from_cells(
-    units: int,
-    lowest: Sequence[int],
-    cells: Sequence[int],
-    counts: Sequence[int],
-    xors: Sequence[int],
-    checks: Sequence[int],
+    units: int, lowest: Sequence[int], cells: Sequence[Sequence[int]]
 ) -> Sketch | None:
-    """A sketch from the core's sparse lists (the cells it found units in), or None if
-    they are inconsistent (then the cell cannot be compared, and the gate withholds):
-    a cell out of range or listed twice, partitions whose counts do not each add up to
-    `units`, or a prefix that is not the sorted distinct lowest digests."""
-    at = np.asarray(cells, dtype=np.int64)
-    if len({len(at), len(counts), len(xors), len(checks)}) != 1:
+    """A sketch from the core's columns (policies.core_sql: `__n`, `__lowest` and
+    `__sketch`, a [cell, count, XOR, check] list per cell the group has units in), or
+    None if they are inconsistent (then the cell cannot be compared, and the gate
+    withholds): an entry not of four integers, a cell out of range or listed twice,
+    partitions whose counts do not each add up to `units`, or a prefix that is not
+    the sorted distinct lowest digests."""
+    try:  # from Parquet through pandas each entry is an array of its own
+        entries = [np.asarray(entry, dtype=np.int64) for entry in cells]
+        table = np.array(entries, dtype=np.int64).reshape(len(entries), 4)
+    except (TypeError, ValueError, OverflowError):
         return None
+    at = table[:, 0]
     if at.size and (at.min() < 0 or at.max() >= SIZE or len(np.unique(at)) != len(at)):
         return None
     dense = [np.zeros(SIZE, dtype=np.int64) for _ in range(3)]
-    for target, given in zip(dense, (counts, xors, checks), strict=True):
-        target[at] = np.asarray(given, dtype=np.int64)
+    for column, target in enumerate(dense, start=1):
+        target[at] = table[:, column]
     per_partition = dense[0].reshape(PARTITIONS, CELLS).sum(axis=1)
     prefix = np.asarray(lowest, dtype=np.int64)
     expected = min(units, LOWEST)

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from sqlglot import exp
 
 from catalog.schema import DatasetSchema
-from core.population_sketch import CELL_BITS, CELLS, PARTITIONS, ROUND_KEYS, WORD
+from core.population_sketch import CELL_BITS, CELLS, LOWEST, PARTITIONS, ROUND_KEYS, WORD
 from policies.shape import clause
 
 TOP = 2  # the rules read the two largest contributions of a group (p-ratio, nk-dominance)
@@ -134,6 +134,27 @@ def sketch_cells(source: exp.Query, keys: list[str], digest: str) -> exp.Select:
     )
 
 
+def sketch_per_group(cells: exp.Select, keys: list[str]) -> exp.Select:
+    """Each group's sketch as one column, `__sketch`: a list of [cell, count, XOR,
+    check] lists, one per cell the group has units in (any order: the gate places
+    them by cell). One list of lists keeps the four figures of a cell together in
+    every engine, and DuckDB writes it to Parquet itself."""
+    figures = [exp.column(name) for name in ("__cell", "__count", "__xor", "__check")]
+    listed = exp.ArrayAgg(this=exp.Array(expressions=figures))
+    return (
+        exp.select(*(exp.column(k) for k in keys), listed.as_("__sketch"))
+        .from_(cells.subquery("__cells"))
+        .group_by(*(exp.column(k) for k in keys))
+    )
+
+
+def lowest_digests(digest: exp.Expr) -> exp.Expr:
+    """`__lowest`: the group's LOWEST lowest digests, ascending, by a bottom-n aggregate
+    (DuckDB `MIN(x, n)`; `for_engine` gives Spark its form). The store indexes a cell
+    by them (gate/sketches.py)."""
+    return exp.Min(this=digest, count=exp.Literal.number(LOWEST))
+
+
 def top_contributions(value: exp.Expr) -> exp.Expr:
     """The group's `TOP` largest values as a list, largest first, by a top-n aggregate
     (DuckDB `MAX(x, n)`), instead of ranking every unit with a window."""
@@ -192,17 +213,19 @@ def bounded_scans(
 
 
 def for_engine(tree: exp.Query, dialect: str) -> exp.Query:
-    """The rewritten core as `dialect` can run it. Spark lacks `MAX(x, n)`: there the
-    top contributions are the head of the group's values sorted descending (nulls
-    left out, as MAX(x, n) leaves them), the same list DuckDB returns."""
+    """The rewritten core as `dialect` can run it. Spark lacks `MAX(x, n)` and
+    `MIN(x, n)`: there the top contributions are the head of the group's values sorted
+    descending, the lowest digests the head sorted ascending (nulls left out, as the
+    top-n aggregates leave them), the same lists DuckDB returns."""
     if dialect != "spark":
         return tree
 
     def top_n(node: exp.Expr) -> exp.Expr:
-        if not (isinstance(node, exp.Max) and node.args.get("count") is not None):
+        if not (isinstance(node, exp.Max | exp.Min) and node.args.get("count") is not None):
             return node
         values = exp.ArrayAgg(this=node.this.copy(), nulls_excluded=True)
-        ordered = exp.ArraySort(this=values, asc=exp.false())
+        ascending = exp.true() if isinstance(node, exp.Min) else exp.false()
+        ordered = exp.ArraySort(this=values, asc=ascending)
         return exp.ArraySlice(
             this=ordered, start=exp.Literal.number(1), end=node.args["count"].copy()
         )

@@ -14,9 +14,16 @@ import pytest
 from sqlglot import exp, parse_one
 
 from catalog.identifiers import sorted_distinct
-from core.population_sketch import CELL_BITS, CELLS, LOWEST, PARTITIONS, cell, check
+from core.population_sketch import CELL_BITS, CELLS, PARTITIONS, cell, check
 from gate.sketches import Sketch, compare, is_close, sketch_from_cells, sketch_of
-from policies.core_sql import sketch_cell, sketch_cells, sketch_check
+from policies.core_sql import (
+    for_engine,
+    lowest_digests,
+    sketch_cell,
+    sketch_cells,
+    sketch_check,
+    sketch_per_group,
+)
 
 THRESHOLD = 10
 EXTREMES = [0, 1, -1, 2**63 - 1, -(2**63), 2**32, -(2**32), 0x7FFF_FFFF, 0xFFFF_FFFF]
@@ -53,24 +60,37 @@ def test_sql_and_numpy_place_and_check_every_digest_alike() -> None:
     assert (check(digests) >= 0).all()
 
 
-def test_the_cores_cells_in_sql_build_the_gates_sketch_of_each_group() -> None:
+def core_sketches(table: str, dialect: str = "duckdb") -> str:
+    """The query the core would run for a sketch per district: `__n`, `__lowest`, and
+    `__sketch` from `sketch_per_group`, in `dialect`'s form."""
+    source = parse_one(f"SELECT district, d FROM {table}")
+    groups = sketch_per_group(sketch_cells(source, ["district"], "d"), ["district"])
+    sizes = (
+        exp.select("district", exp.Count(this=exp.column("d")).as_("__n"))
+        .select(lowest_digests(exp.column("d")).as_("__lowest"))
+        .from_(table)
+        .group_by("district")
+    )
+    joined = (
+        exp.select("s.district", "s.__n", "s.__lowest", "g.__sketch")
+        .from_(sizes.subquery("s"))
+        .join(groups.subquery("g"), on="s.district = g.district")
+    )
+    return for_engine(joined, dialect).sql(dialect)
+
+
+def test_the_cores_sql_builds_the_gates_sketch_of_each_group() -> None:
     rng = np.random.default_rng(2)
     sizes = {"东城区": 5_000, "西城区": 40, "朝阳区": 1, "海淀区": 70_000}
     keys, units = [], []
     for district, size in sizes.items():
         keys += [district] * size
         units.append(_digests(rng, size))
-    table = pa.table({"district": keys, "d": np.concatenate(units)})
-    table = table.append_column("k", pa.array([None] * 3 + [1] * (len(table) - 3), pa.int64()))
     con = duckdb.connect()
-    con.register("register", table)
-    source = parse_one("SELECT district, d FROM register")
-    rows = con.sql(sketch_cells(source, ["district"], "d").sql("duckdb")).fetchall()
+    con.register("register", pa.table({"district": keys, "d": np.concatenate(units)}))
+    rows = {r[0]: r[1:] for r in con.sql(core_sketches("register")).fetchall()}
     for district, digests in zip(sizes, units, strict=True):
-        mine = sorted((r[1], r[2], r[3], r[4]) for r in rows if r[0] == district)
-        cells, counts, xors, checks = (list(c) for c in zip(*mine, strict=True))
-        expected = np.sort(digests)[:LOWEST]
-        built = sketch_from_cells(len(digests), expected, cells, counts, xors, checks)
+        built = sketch_from_cells(*rows[district])
         assert built is not None
         assert _fields(built) == _fields(sketch_of(digests))
 
@@ -186,14 +206,13 @@ def test_lists_that_do_not_add_up_are_refused() -> None:
     digests = _digests(np.random.default_rng(6), 50)
     good = sketch_of(digests)
     at = np.flatnonzero(good.counts)
-    parts = (good.counts[at], good.xors[at], good.checks[at])
-    assert sketch_from_cells(50, good.lowest, at, *parts) is not None
-    assert sketch_from_cells(51, good.lowest, at, *parts) is None  # counts ≠ size
-    assert sketch_from_cells(50, good.lowest[::-1], at, *parts) is None  # prefix unsorted
-    assert sketch_from_cells(50, good.lowest[:-1], at, *parts) is None  # prefix short
-    twice = np.concatenate([at, at[:1]])
-    doubled = [np.concatenate([p, p[:1]]) for p in parts]
-    assert sketch_from_cells(50, good.lowest, twice, *doubled) is None
-    beyond = at.copy()
-    beyond[-1] = PARTITIONS * CELLS
-    assert sketch_from_cells(50, good.lowest, beyond, *parts) is None
+    cells = [[int(a), int(good.counts[a]), int(good.xors[a]), int(good.checks[a])] for a in at]
+    assert sketch_from_cells(50, good.lowest, cells) is not None
+    assert sketch_from_cells(51, good.lowest, cells) is None  # counts ≠ size
+    assert sketch_from_cells(50, good.lowest[::-1], cells) is None  # prefix unsorted
+    assert sketch_from_cells(50, good.lowest[:-1], cells) is None  # prefix short
+    assert sketch_from_cells(50, good.lowest, [*cells, cells[0]]) is None  # a cell twice
+    assert sketch_from_cells(50, good.lowest, [*cells[:-1], cells[-1][:3]]) is None
+    beyond = [*cells[:-1], [PARTITIONS * CELLS, *cells[-1][1:]]]
+    assert sketch_from_cells(50, good.lowest, beyond) is None
+    assert sketch_from_cells(50, good.lowest, [["x", 1, 2, 3], *cells[1:]]) is None

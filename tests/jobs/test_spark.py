@@ -216,21 +216,21 @@ def test_a_license_default_sends_jobs_to_spark(world: World) -> None:
 
 
 def test_spark_builds_the_population_sketch_the_gate_builds(spark_connect: str) -> None:
-    """The sketch's cells as Spark computes them from `policies.core_sql.sketch_cells`
-    (shifts, masks, products and BIT_XOR in BIGINT) equal the gate's own, so a store of
-    sketches could compare cells whatever engine ran the job (gate/sketches.py)."""
+    """The sketch as Spark computes it from policies.core_sql's builders (shifts, masks,
+    products and BIT_XOR in BIGINT; the lowest digests by `for_engine`'s sorted list)
+    equals the gate's own, so a store of sketches compares cells whatever engine ran
+    the job (gate/sketches.py)."""
     import numpy as np
 
     from catalog.identifiers import sorted_distinct
     from gate.sketches import sketch_from_cells, sketch_of
-    from policies.core_sql import sketch_cells
+    from tests.gate.test_sketches import core_sketches
 
     rng = np.random.default_rng(7)
     extremes = np.array([0, 1, -1, 2**63 - 1, -(2**63), 2**32, -(2**32)], dtype=np.int64)
+    drawn = rng.integers(-(2**63), 2**63 - 1, 3000)
     groups = {
-        "东城区": sorted_distinct(
-            np.concatenate([extremes, rng.integers(-(2**63), 2**63 - 1, 3000)])
-        ),
+        "东城区": sorted_distinct(np.concatenate([extremes, drawn])),
         "西城区": sorted_distinct(rng.integers(-(2**63), 2**63 - 1, 25)),
     }
     frame = pd.DataFrame(
@@ -239,18 +239,10 @@ def test_spark_builds_the_population_sketch_the_gate_builds(spark_connect: str) 
     )
     session = job_session(spark_connect)
     session.createDataFrame(frame).createOrReplaceTempView("units")
-    query = sketch_cells(sqlglot.parse_one("SELECT district, d FROM units"), ["district"], "d")
-    rows = session.sql(query.sql("spark")).toPandas()
+    rows = session.sql(core_sketches("units", "spark")).toPandas().set_index("district")
     for name, digests in groups.items():
-        mine = rows[rows["district"] == name].sort_values("__cell")
-        built = sketch_from_cells(
-            len(digests),
-            np.sort(digests)[:64],
-            mine["__cell"].tolist(),
-            mine["__count"].tolist(),
-            mine["__xor"].tolist(),
-            mine["__check"].tolist(),
-        )
+        row = rows.loc[name]
+        built = sketch_from_cells(int(row["__n"]), row["__lowest"], row["__sketch"])
         expected = sketch_of(digests)
         assert built is not None
         for field in ("counts", "xors", "checks", "lowest"):
