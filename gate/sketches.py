@@ -131,7 +131,7 @@ def _decode(a: Sketch, b: Sketch) -> tuple[list[int] | None, int]:
     None), and the non-empty bound taken before peeling."""
     counts, xors, checks = a.counts - b.counts, a.xors ^ b.xors, a.checks ^ b.checks
     bound = _non_empty(counts, xors, checks)
-    found: dict[int, int] = {}
+    found: set[int] = set()
     waiting = [i for i in range(SIZE) if _pure(i, counts, xors, checks)]
     while waiting:
         index = waiting.pop()
@@ -140,7 +140,7 @@ def _decode(a: Sketch, b: Sketch) -> tuple[list[int] | None, int]:
         digest, sign = int(xors[index]), int(counts[index])
         if digest in found or len(found) == SIZE:
             return None, bound  # a unit twice, or more than the cells can hold: not honest
-        found[digest] = sign
+        found.add(digest)
         value = check(digest)
         for partition in range(PARTITIONS):
             other = cell(digest, partition)

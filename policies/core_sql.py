@@ -1,4 +1,5 @@
-"""SQL pieces of the private core: clamps, bounded scans, top contributions, digests.
+"""SQL pieces of the private core: clamps, bounded scans, top contributions, digests,
+and the population sketches the gate will read in their place (gate/sketches.py).
 
 Small builders of sqlglot trees that policies/rewrite.py assembles into the core,
 and `for_engine`, which adapts the one rewritten tree to an engine that lacks a
@@ -82,7 +83,7 @@ def sketch_cell(digest: exp.Expr, partition: int) -> exp.Expr:
     core.population_sketch.cell computes it (the gate's half)."""
     shifted = _op(exp.BitwiseRightShift, digest.copy(), _number(CELL_BITS * partition))
     bits = _op(exp.BitwiseAnd, shifted, _number(CELLS - 1))
-    return _op(exp.Add, bits, _number(CELLS * partition + 0))
+    return _op(exp.Add, bits, _number(CELLS * partition))
 
 
 def sketch_check(digest: exp.Expr) -> exp.Expr:
