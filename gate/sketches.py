@@ -5,7 +5,8 @@ The differencing check (gate/differencing.py) asks, for two released cells A and
 whether 0 < |A Δ B| < t. Today it reads every unit of every cell; a sketch
 (core/population_sketch.py has its shape) is a few kilobytes whatever the cell's size.
 This module is the gate's half of that design: build a sketch from digests (for
-tests and for converting a store), subtract two, decode the difference, and decide.
+tests and for converting a store) or read one from the core's columns or from the
+bytes a store keeps, subtract two, decode the difference, and decide.
 It is not yet wired into jobs; docs/benchmarks.md says what is measured and what is
 left.
 
@@ -34,9 +35,20 @@ import numpy as np
 from catalog.identifiers import sorted_distinct
 from core.population_sketch import CELLS, LOWEST, PARTITIONS, cell, check
 
-__all__ = ["Compared", "Sketch", "compare", "is_close", "sketch_from_cells", "sketch_of"]
+__all__ = [
+    "Compared",
+    "Sketch",
+    "compare",
+    "is_close",
+    "sketch_from_bytes",
+    "sketch_from_cells",
+    "sketch_of",
+]
 
 SIZE = PARTITIONS * CELLS
+FORMAT = 1  # the first byte of a stored sketch
+# format, units, lowest digests kept, cells listed; then the digests, then the cells
+_HEADER = np.dtype([("format", "<u1"), ("units", "<i8"), ("lowest", "<u2"), ("cells", "<u2")])
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,15 @@ class Sketch:
     counts: np.ndarray
     xors: np.ndarray
     checks: np.ndarray
+
+    def to_bytes(self) -> bytes:
+        """The sketch as the store keeps it: only the cells with units in them, so a
+        small cell stays small (a one-unit cell lists 3 cells of 192)."""
+        at = np.flatnonzero(self.counts)
+        cells = np.stack([at, self.counts[at], self.xors[at], self.checks[at]], axis=1)
+        header = np.array([(FORMAT, self.units, len(self.lowest), len(at))], dtype=_HEADER)
+        body = [self.lowest.astype("<i8"), cells.astype("<i8")]
+        return header.tobytes() + b"".join(part.tobytes() for part in body)
 
 
 @dataclass(frozen=True)
@@ -81,7 +102,7 @@ def sketch_of(digests: np.ndarray) -> Sketch:
 
 
 def sketch_from_cells(
-    units: int, lowest: Sequence[int], cells: Sequence[Sequence[int]]
+    units: int, lowest: Sequence[int] | np.ndarray, cells: Sequence[Sequence[int]]
 ) -> Sketch | None:
     """A sketch from the core's columns (policies.core_sql: `__n`, `__lowest` and
     `__sketch`, a [cell, count, XOR, check] list per cell the group has units in), or
@@ -108,6 +129,20 @@ def sketch_from_cells(
     if len(prefix) > 1 and (np.diff(prefix) <= 0).any():
         return None
     return Sketch(units, prefix, *dense)
+
+
+def sketch_from_bytes(blob: bytes) -> Sketch | None:
+    """A stored sketch, or None if the bytes are not one (then the cell cannot be
+    compared, and the gate withholds, as for a core's output that does not add up)."""
+    if len(blob) < _HEADER.itemsize:
+        return None
+    header = np.frombuffer(blob[: _HEADER.itemsize], dtype=_HEADER)[0]
+    lowest, listed = int(header["lowest"]), int(header["cells"])
+    if int(header["format"]) != FORMAT or len(blob) != _HEADER.itemsize + 8 * (lowest + 4 * listed):
+        return None
+    body = np.frombuffer(blob[_HEADER.itemsize :], dtype="<i8").astype(np.int64)
+    cells = body[lowest:].reshape(listed, 4)
+    return sketch_from_cells(int(header["units"]), body[:lowest], list(cells))
 
 
 def _non_empty(counts: np.ndarray, xors: np.ndarray, checks: np.ndarray) -> int:

@@ -15,7 +15,14 @@ from sqlglot import exp, parse_one
 
 from catalog.identifiers import sorted_distinct
 from core.population_sketch import CELL_BITS, CELLS, PARTITIONS, cell, check
-from gate.sketches import Sketch, compare, is_close, sketch_from_cells, sketch_of
+from gate.sketches import (
+    Sketch,
+    compare,
+    is_close,
+    sketch_from_bytes,
+    sketch_from_cells,
+    sketch_of,
+)
 from policies.core_sql import (
     for_engine,
     lowest_digests,
@@ -216,3 +223,19 @@ def test_lists_that_do_not_add_up_are_refused() -> None:
     beyond = [*cells[:-1], [PARTITIONS * CELLS, *cells[-1][1:]]]
     assert sketch_from_cells(50, good.lowest, beyond) is None
     assert sketch_from_cells(50, good.lowest, [["x", 1, 2, 3], *cells[1:]]) is None
+
+
+def test_a_stored_sketch_reads_back_the_same_and_a_damaged_one_not_at_all() -> None:
+    """The store's form: the cells with units only, so it stays small; bytes cut short,
+    of another format, or whose counts no longer add up read as no sketch (withheld)."""
+    rng = np.random.default_rng(8)
+    for size in (0, 1, 63, 64, 65, 100_000):
+        sketch = sketch_of(_digests(rng, size))
+        back = sketch_from_bytes(sketch.to_bytes())
+        assert back is not None and _fields(back) == _fields(sketch)
+    assert len(sketch_of(_digests(rng, 1)).to_bytes()) < 150  # 3 cells of 192
+    stored = bytearray(sketch_of(_digests(rng, 500)).to_bytes())
+    assert sketch_from_bytes(bytes(stored[:-8])) is None
+    assert sketch_from_bytes(bytes([2]) + bytes(stored[1:])) is None
+    stored[-24] ^= 1  # the last cell's count (its four figures are the last 32 bytes)
+    assert sketch_from_bytes(bytes(stored)) is None
