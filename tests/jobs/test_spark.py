@@ -224,10 +224,10 @@ def test_spark_builds_the_population_sketch_the_gate_builds(spark_connect: str) 
 
     from catalog.identifiers import sorted_distinct
     from gate.sketches import sketch_from_cells, sketch_of
-    from tests.gate.test_sketches import core_sketches
+    from tests.gate.test_sketches import EXTREMES, core_sketches
 
     rng = np.random.default_rng(7)
-    extremes = np.array([0, 1, -1, 2**63 - 1, -(2**63), 2**32, -(2**32)], dtype=np.int64)
+    extremes = np.array(EXTREMES, dtype=np.int64)
     drawn = rng.integers(-(2**63), 2**63 - 1, 3000)
     groups = {
         "东城区": sorted_distinct(np.concatenate([extremes, drawn])),

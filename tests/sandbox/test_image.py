@@ -69,12 +69,17 @@ def test_wheel_platforms_follow_the_image_glibc() -> None:
     assert platforms[-1].startswith("manylinux2014_")
 
 
-def test_requirements_pin_what_the_runtime_imports() -> None:
-    pins = dict(
+def _pins() -> dict[str, str]:
+    """The runtime image's pins, name to version."""
+    return dict(
         line.split("==")
         for line in image.REQUIREMENTS.read_text().splitlines()
         if "==" in line and not line.startswith("#")
     )
+
+
+def test_requirements_pin_what_the_runtime_imports() -> None:
+    pins = _pins()
     # diffprivlib and scikit-learn train DP models broker-side (sluice_runtime.training)
     runtime = {"duckdb", "pandas", "pyarrow", "nbclient", "nbformat", "ipykernel"}
     assert set(pins) == runtime | {"diffprivlib", "scikit-learn"}
@@ -85,11 +90,7 @@ def test_this_environment_has_the_versions_the_image_pins() -> None:
     same under bubblewrap (this venv) and docker (the image)."""
     from importlib.metadata import version
 
-    pins = dict(
-        line.split("==")
-        for line in image.REQUIREMENTS.read_text().splitlines()
-        if "==" in line and not line.startswith("#")
-    )
+    pins = _pins()
     assert {name: version(name) for name in pins} == pins
 
 
