@@ -57,7 +57,9 @@ def one_filter_literal_changed(first: str, second: str) -> LiteralChange | None:
     (shape_a, values_a), (shape_b, values_b) = a, b
     if shape_a != shape_b or len(values_a) != len(values_b):
         return None
-    changed = [(x, y) for x, y in zip(values_a, values_b, strict=True) if x != y]
+    # a rewritten query may read the operator's filter twice (the figures and the
+    # populations each scan it), so one change shows once per copy
+    changed = {(x, y) for x, y in zip(values_a, values_b, strict=True) if x != y}
     if len(changed) != 1:
         return None
-    return LiteralChange(*changed[0])
+    return LiteralChange(*changed.pop())

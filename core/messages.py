@@ -187,6 +187,11 @@ MESSAGES: dict[str, str] = {
         "releasing custom outputs is an exception and needs a written justification"
     ),
     "product_only_custom_outputs": "job {job_id} has only custom outputs ({outputs})",
+    "population_unreadable": (
+        "the differencing store's population of job {job_id} ({file}, row {row}) does not "
+        "read, so the job cannot be checked against released outputs; reject it and run "
+        "it again"
+    ),
     "product_release_differencing": (
         "job {job_id} now differences an output released since it was gated; deny it"
     ),

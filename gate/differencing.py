@@ -8,31 +8,33 @@ passes the threshold rule alone; their difference does not. Comparing group key 
 putting the filtered total under another key, or by a second company asking the
 second half; comparing the populations is not.
 
-How it is detected. The private core emits, per output group, `__units`: its distinct
-privacy units as 8-byte digests (policies/rewrite.py), BLOBs hashed from the unit or
-the same values as BIGINTs ingest stored (catalog/unit_digests.py). The gate turns
-each released row's digests into a bitmap of the domain's unit numbers
-(gate/populations.py keeps the numbering and the store) and blocks the output if any
-released row A has, among the cells released or awaiting review by any operator of
-the domain, one B with
+How it is detected. The private core emits, per output group, its population as a
+sketch of fixed size (policies/rewrite.py; gate/sketches.py reads it): `__lowest`, the
+group's 64 lowest unit digests, and `__sketch`, an invertible Bloom lookup table of
+its digests (empty for a group of fewer than 64 units, which `__lowest` lists whole).
+The gate blocks the output if any released row A has, among the cells released or
+awaiting review by any operator of the domain (gate/populations.py keeps them), one B
+for which the sketches cannot rule out
 
     0 < |A Δ B| < t,    t = max(threshold of A, threshold of B)
 
 (the symmetric difference: units in one and not the other). Δ = 0 (the same query
-again) and Δ ≥ t (a broad change) pass. A job's tables are compared with each other
-too; the rows of one table are not (see below).
+again) and Δ ≥ t (a broad change) pass; a difference the sketches neither decode nor
+prove large is withheld (gate/sketches.py says why that never passes a close pair).
+A job's tables are compared with each other too; the rows of one table are not (see
+below).
 
 Why it is fast. |A Δ B| ≥ | |A| − |B| |, so only cells of a size within t are
-candidates. And if |A Δ B| < t, let x be the lowest-numbered unit common to A and B:
-every unit of A below x is in A \\ B, every unit of B below x in B \\ A, so x sits at
+candidates. And if |A Δ B| < t, let x be the lowest digest common to A and B: every
+unit of A below x is in A \\ B, every unit of B below x in B \\ A, so x sits at
 positions i in A and j in B (counting from 0) with i ≤ |A \\ B| and j ≤ |B \\ A|;
 as |A \\ B| − |B \\ A| = |A| − |B| = d, the difference is at least i + j, 2j + d and
-2i − d, all below t. So the store indexes each cell under its t lowest unit numbers
-with their positions, a new cell looks up its own t lowest, and only cells found
-there whose size and positions allow a difference below t are compared exactly
-(pyroaring's symmetric_difference_cardinality). These are the prefix and positional filters of
-set-similarity joins; they never miss a pair (tests/gate/test_populations.py checks
-them against brute force).
+2i − d, all below t. So the store indexes each cell under its t lowest digests with
+their positions, a new cell looks up its own t lowest, and only cells found there
+whose size and positions allow a difference below t are compared by their sketches.
+These are the prefix and positional filters of set-similarity joins; they never miss
+a pair (tests/gate/test_populations.py checks them against brute force). A sketch
+keeps 64 lowest digests, so a threshold above 64 finds its pairs by size alone.
 
 What it does not catch:
   * differences of three or more outputs (T − P1 − P2 where each pair differs by t or
@@ -54,17 +56,17 @@ What it does not catch:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pyroaring import BitMap64
 
-from catalog.identifiers import sorted_distinct
+from core.population_sketch import LOWEST
 from gate.findings import MAX_LISTED_ROWS, Finding, make_finding
+from gate.sketches import Sketch, closeness, sketch_from_cells, sketch_of
 
 __all__ = [
-    "UNITS_COLUMN",
+    "POPULATION_COLUMNS",
     "Candidate",
     "Close",
     "Probe",
@@ -72,36 +74,36 @@ __all__ = [
     "TablePopulations",
     "close_pairs",
     "differencing_findings",
-    "lowest",
     "table_populations",
     "within_job",
 ]
 
-UNITS_COLUMN = "__units"
-DIGEST_BYTES = 8
+LOWEST_COLUMN = "__lowest"
+SKETCH_COLUMN = "__sketch"
+POPULATION_COLUMNS = (LOWEST_COLUMN, SKETCH_COLUMN)
 
 
 @dataclass
 class TablePopulations:
-    """The populations of a gated table's released rows, as unit digests (int64)."""
+    """The populations of a gated table's released rows, as sketches."""
 
     file: str
     rows: list[int]
-    digests: list[np.ndarray]
+    sketches: list[Sketch]
 
 
 @dataclass
 class Probe:
-    """A cell to check: where it is, its population as unit numbers, its threshold."""
+    """A cell to check: where it is, its population's sketch, its threshold."""
 
     file: str
     row: int
-    bitmap: BitMap64
+    sketch: Sketch
     threshold: int
-    units: int = field(init=False)  # the size, counted once: it is read for every pair
 
-    def __post_init__(self) -> None:
-        self.units = len(self.bitmap)
+    @property
+    def units(self) -> int:
+        return self.sketch.units
 
 
 @dataclass
@@ -122,86 +124,83 @@ class Stored:
         return f"job {self.job_id} ({status}){name}"
 
 
-# A stored cell as the comparison reads it: (size, threshold, bitmap of unit numbers).
-Candidate = tuple[int, int, BitMap64]
+# A stored cell as the comparison reads it: (size, threshold, sketch; None when its
+# bytes do not read as one, and then nothing can be proven about the pair).
+Candidate = tuple[int, int, Sketch | None]
 
 
 @dataclass(frozen=True)
 class Close:
-    """A pair of cells whose populations differ by 0 < difference < threshold."""
+    """A pair of cells whose populations may differ by 0 < difference < threshold:
+    `difference` when the sketches decoded it, else None with `at_least` its bound."""
 
     probe: Probe
     other: Stored | Probe
-    difference: int
+    difference: int | None
     threshold: int
+    at_least: int
 
 
-def _digests(value: object) -> np.ndarray | None:
-    """One row's `__units` as sorted unique int64 digests; None if it is neither a list
-    of 8-byte values nor of 64-bit integers (the digests ingest stored, listed as they
-    are). Null entries (a null unit, which `__n` does not count) are skipped; a list of
-    integers never has one (the core leaves them out), and floats, which is what
-    pandas makes of integers beside a null, are refused: they lose the low bits."""
-    if isinstance(value, np.ndarray) and value.dtype.kind != "O":
-        if value.dtype.kind not in "iu" or value.dtype.itemsize != DIGEST_BYTES:
-            return None
-        return sorted_distinct(value.astype(np.int64, copy=False))
-    if value is None or isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+def _sketch(lowest: object, cells: object) -> Sketch | None:
+    """One row's sketch from its `__lowest` and `__sketch` (lists, or the arrays pandas
+    reads from Parquet); None if they are not one. A group of fewer than LOWEST units
+    comes as its `__lowest` alone, which then lists all of them."""
+    listed = list | tuple | np.ndarray
+    if not isinstance(lowest, listed) or not isinstance(cells, listed):
         return None
-    items = [bytes(v) for v in value if v is not None]  # type: ignore[union-attr]
-    if any(len(v) != DIGEST_BYTES for v in items):
+    if isinstance(lowest, np.ndarray) and len(lowest) and lowest.dtype.kind not in "iuO":
+        return None  # floats lose a digest's low bits
+    try:
+        digests = np.asarray(lowest, dtype=np.int64)
+        if len(digests) < LOWEST and not len(cells):  # the whole population, listed
+            ascending = len(digests) < 2 or bool((np.diff(digests) > 0).all())
+            return sketch_of(digests) if ascending else None
+        return sketch_from_cells(None, digests, list(cells))
+    except (TypeError, ValueError, OverflowError):
         return None
-    joined = b"".join(items)
-    return sorted_distinct(np.frombuffer(joined, dtype=">i8").astype(np.int64))
 
 
 def table_populations(
     frame: pd.DataFrame, file: str, released: np.ndarray
 ) -> TablePopulations | None:
-    """The released rows' populations, or None when `__units` is absent or unreadable
-    (then the table cannot be compared, and the gate withholds it)."""
-    if UNITS_COLUMN not in frame.columns:
+    """The released rows' populations, or None when a population column is absent or a
+    row's does not read as a sketch (then the table cannot be compared, and the gate
+    withholds it)."""
+    if any(column not in frame.columns for column in POPULATION_COLUMNS):
         return None
     rows = np.flatnonzero(np.asarray(released, dtype=bool)).tolist()
-    column = frame[UNITS_COLUMN].to_numpy(dtype=object)
-    digests = [_digests(column[row]) for row in rows]
-    if any(d is None for d in digests):
+    lowest = frame[LOWEST_COLUMN].to_numpy(dtype=object)
+    cells = frame[SKETCH_COLUMN].to_numpy(dtype=object)
+    sketches = [_sketch(lowest[row], cells[row]) for row in rows]
+    if any(s is None for s in sketches):
         return None
-    return TablePopulations(file, rows, [d for d in digests if d is not None])
+    return TablePopulations(file, rows, [s for s in sketches if s is not None])
 
 
-def lowest(bitmap: BitMap64, count: int) -> list[int]:
-    """The `count` lowest unit numbers of a population (its prefix in the index)."""
-    found: list[int] = []
-    for unit in bitmap:
-        if len(found) == count:
-            break
-        found.append(unit)
-    return found
-
-
-def _close(
-    units: int, threshold: int, bitmap: BitMap64, other: Candidate
-) -> tuple[int, int] | None:
-    """(difference, threshold) if the two populations are close, else None."""
-    other_units, other_threshold, other_bitmap = other
-    pair_threshold = max(threshold, other_threshold)
-    if abs(units - other_units) >= pair_threshold:
+def _close(probe: Probe, other: Candidate) -> tuple[int | None, int, int] | None:
+    """(difference or None, threshold, at least) if the pair may be close, else None."""
+    other_units, other_threshold, other_sketch = other
+    pair_threshold = max(probe.threshold, other_threshold)
+    gap = abs(probe.units - other_units)
+    if gap >= pair_threshold:
         return None
-    difference = int(bitmap.symmetric_difference_cardinality(other_bitmap))
-    return (difference, pair_threshold) if 0 < difference < pair_threshold else None
+    if other_sketch is None:  # unreadable: it cannot vouch for the pair, so withhold
+        return None, pair_threshold, max(gap, 1)
+    found = closeness(probe.sketch, other_sketch, pair_threshold)
+    if found is None:
+        return None
+    return found.difference, pair_threshold, max(found.at_least, 1)
 
 
 def close_pairs(
     probes: Sequence[Probe], candidates: Mapping[int, Candidate], pairs: set[tuple[int, int]]
-) -> list[tuple[int, int, int, int]]:
-    """(probe index, cell id, difference, threshold) for the candidate pairs (probe
-    index, cell id) whose populations are close; cells not in `candidates` are skipped."""
+) -> list[tuple[int, int, int | None, int, int]]:
+    """(probe index, cell id, difference, threshold, at least) for the candidate pairs
+    (probe index, cell id) that may be close; cells not in `candidates` are skipped."""
     found = []
     for index, cell_id in pairs:  # any order: the findings sort what they list
         other = candidates.get(cell_id)
-        probe = probes[index]
-        close = _close(probe.units, probe.threshold, probe.bitmap, other) if other else None
+        close = _close(probes[index], other) if other else None
         if close is not None:
             found.append((index, cell_id, *close))
     return found
@@ -222,7 +221,7 @@ def within_job(probes: Sequence[Probe]) -> list[Close]:
             if probes[i].file == probes[j].file:
                 continue
             a, b = probes[i], probes[j]
-            close = _close(a.units, a.threshold, a.bitmap, (b.units, b.threshold, b.bitmap))
+            close = _close(a, (b.units, b.threshold, b.sketch))
             if close is not None:
                 found.append(Close(a, b, *close))
     return found
@@ -240,14 +239,18 @@ def differencing_findings(closes: Sequence[Close]) -> list[Finding]:
         groups.setdefault((close.probe.file, _label(close.other)), []).append(close)
     findings = []
     for (file, label), members in sorted(groups.items()):
-        members.sort(key=lambda c: (c.probe.row, c.difference))
+        members.sort(key=lambda c: (c.probe.row, c.at_least))
         rows = sorted({c.probe.row for c in members})
         other = members[0].other
+        known = [c.difference for c in members if c.difference is not None]
+        # undecoded: what the sketches prove, a range below the threshold
+        fewest = min(c.at_least for c in members)
+        widest = max(c.threshold for c in members)
         figures = {
             "earlier": label,
             "operator": other.operator_id if isinstance(other, Stored) else None,
-            "difference": min(c.difference for c in members),
-            "threshold": max(c.threshold for c in members),
+            "difference": min(known) if known else f"{fewest}–{widest - 1}",
+            "threshold": widest,
             "groups": len(rows),
             "rows": rows[:MAX_LISTED_ROWS],
             "earlier_rows": sorted({c.other.row for c in members})[:MAX_LISTED_ROWS],

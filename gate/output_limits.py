@@ -94,7 +94,7 @@ def oversized(paths: Sequence[Path], limits: OutputLimits) -> OutputTooLarge | N
 
 # __<kind>__<cell>, as policies/rewrite.py names them
 COMPANION_KINDS = ("top1", "top2", "abs", "sum", "cnt", "fx")
-ROW_COMPANIONS = ("__n", "__units")
+ROW_COMPANIONS = ("__n", "__lowest", "__sketch")
 
 
 def misnamed_column(path: Path, cells: Sequence[str], companions: bool) -> str | None:

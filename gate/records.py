@@ -24,9 +24,7 @@ from core.db import Base, utcnow
 __all__ = [
     "CellPopulation",
     "DatasetDisclosure",
-    "NumberingSegment",
     "PopulationPrefix",
-    "PopulationUnit",
 ]
 
 
@@ -52,48 +50,13 @@ class DatasetDisclosure(Base):
         }
 
 
-class PopulationUnit(Base):
-    """The domain's numbering of the privacy units seen in stored populations.
-
-    A unit is known here only by its digest (`__units`); its number is dense, so a
-    population is a small, fast bitmap of numbers rather than of random 64-bit digests
-    (about ten times smaller and a hundred times faster to compare). Numbers are never
-    reused or changed, so a stored bitmap keeps its meaning.
-    """
-
-    __tablename__ = "population_units"
-    __table_args__ = {"sqlite_autoincrement": True}
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    digest: Mapped[int] = mapped_column(BigInteger, unique=True, nullable=False)
-
-
-class NumberingSegment(Base):
-    """A run of the unit numbering packed for reading whole: the digests of some units,
-    sorted, and their numbers beside them, each as little-endian 64-bit integers.
-
-    Every unit is written into a segment in the transaction that numbers it, so the
-    segments together always hold the whole numbering (duplicates are the same pair).
-    A job with millions of units reads a few blobs (10M units: ~0.5 s) instead of a
-    row per unit (~7 s on SQLite); a job with few units for the store's size still
-    looks them up by `population_units`' index.
-    """
-
-    __tablename__ = "population_numbering"
-    __table_args__ = {"sqlite_autoincrement": True}
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    units: Mapped[int] = mapped_column(Integer, nullable=False)
-    digests: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
-    numbers: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
-
-
 class CellPopulation(Base):
     """One released (or awaiting review) cell's population, for the differencing check.
 
-    A cell is a row of a gated table with at least one released value; `bitmap` is a
-    serialized pyroaring BitMap64 of unit numbers (PopulationUnit.id). Kept inside the
-    domain and never packaged; compared across every operator of the domain.
+    A cell is a row of a gated table with at least one released value; `sketch` is its
+    population sketch as gate/sketches.py writes it (`Sketch.to_bytes`: its size, its
+    lowest unit digests and its non-empty cells). Kept inside the domain and never
+    packaged; compared across every operator of the domain.
     """
 
     __tablename__ = "cell_populations"
@@ -106,20 +69,21 @@ class CellPopulation(Base):
     units: Mapped[int] = mapped_column(Integer, nullable=False)
     threshold: Mapped[int] = mapped_column(Integer, nullable=False)
     released: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    bitmap: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    sketch: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     __table_args__ = (Index("ix_cell_populations_threshold_units", "threshold", "units"),)
 
 
 class PopulationPrefix(Base):
-    """The inverted prefix index: a cell's `threshold` lowest unit numbers, one row each,
-    with the cell's size and the unit's position among them (0 for the lowest).
+    """The inverted prefix index: a cell's `threshold` lowest unit digests (at most the
+    64 its sketch keeps), one row each, with the cell's size and the digest's position
+    among them (0 for the lowest).
 
     Two populations differing by fewer than t units share their lowest common unit
     within the first t units of each, at positions adding up to less than t
     (gate/differencing.py); so a new cell is compared only with cells found under one of
-    its own first t numbers, of a size within t, at such a position.
+    its own first t digests, of a size within t, at such a position.
     """
 
     __tablename__ = "population_prefixes"

@@ -2,13 +2,11 @@
 prove about the difference of their populations.
 
 The differencing check (gate/differencing.py) asks, for two released cells A and B,
-whether 0 < |A Δ B| < t. Today it reads every unit of every cell; a sketch
+whether 0 < |A Δ B| < t. It once read every unit of every cell; a sketch
 (core/population_sketch.py has its shape) is a few kilobytes whatever the cell's size.
-This module is the gate's half of that design: build a sketch from digests (for
-tests and for converting a store) or read one from the core's columns or from the
-bytes a store keeps, subtract two, decode the difference, and decide.
-It is not yet wired into jobs; docs/benchmarks.md says what is measured and what is
-left.
+This module is the gate's half: build a sketch from digests (for tests and for
+converting a store) or read one from the core's columns or from the bytes the store
+keeps (gate/populations.py), subtract two, decode the difference, and decide.
 
 The decision never rests on luck in the direction that leaks. Two populations are
 "not close" only on proof that their difference has t units or more:
@@ -38,6 +36,7 @@ from core.population_sketch import CELLS, LOWEST, PARTITIONS, cell, check
 __all__ = [
     "Compared",
     "Sketch",
+    "closeness",
     "compare",
     "is_close",
     "sketch_from_bytes",
@@ -102,16 +101,19 @@ def sketch_of(digests: np.ndarray) -> Sketch:
 
 
 def sketch_from_cells(
-    units: int, lowest: Sequence[int] | np.ndarray, cells: Sequence[Sequence[int]]
+    units: int | None, lowest: Sequence[int] | np.ndarray, cells: Sequence[Sequence[int]]
 ) -> Sketch | None:
-    """A sketch from the core's columns (policies.core_sql: `__n`, `__lowest` and
-    `__sketch`, a [cell, count, XOR, check] list per cell the group has units in), or
-    None if they are inconsistent (then the cell cannot be compared, and the gate
+    """A sketch from the core's columns (policies.core_sql: `__lowest` and `__sketch`, a
+    [cell, count, XOR, check] list per cell the group has units in) and the size, or,
+    when `units` is None, the size its first partition counts; None if they are
+    inconsistent (then the cell cannot be compared, and the gate
     withholds): an entry not of four integers, a cell out of range or listed twice,
     partitions whose counts do not each add up to `units`, or a prefix that is not
     the sorted distinct lowest digests."""
     try:  # from Parquet through pandas each entry is an array of its own
-        entries = [np.asarray(entry, dtype=np.int64) for entry in cells]
+        entries = [np.asarray(entry) for entry in cells]
+        if any(entry.dtype.kind not in "iu" for entry in entries):
+            return None  # floats would lose a digest's low bits, and text is no figure
         table = np.array(entries, dtype=np.int64).reshape(len(entries), 4)
     except (TypeError, ValueError, OverflowError):
         return None
@@ -122,6 +124,7 @@ def sketch_from_cells(
     for column, target in enumerate(dense, start=1):
         target[at] = table[:, column]
     per_partition = dense[0].reshape(PARTITIONS, CELLS).sum(axis=1)
+    units = int(per_partition[0]) if units is None else units
     prefix = np.asarray(lowest, dtype=np.int64)
     expected = min(units, LOWEST)
     if (per_partition != units).any() or (dense[0] < 0).any() or len(prefix) != expected:
@@ -151,30 +154,35 @@ def _non_empty(counts: np.ndarray, xors: np.ndarray, checks: np.ndarray) -> int:
     return int(busy.reshape(PARTITIONS, CELLS).sum(axis=1).max())
 
 
-def _pure(index: int, counts: np.ndarray, xors: np.ndarray, checks: np.ndarray) -> bool:
-    """Whether a cell holds exactly one unit of the difference, by its check value and
-    by the cell that unit's digest falls in."""
-    if counts[index] not in (1, -1):
-        return False
-    digest = int(xors[index])
-    partition = index // CELLS
-    return cell(digest, partition) == index and check(digest) == int(checks[index])
+def _difference(a: Sketch, b: Sketch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sketch of A Δ B, cell by cell: counts, XORs of digests, XORs of checks."""
+    return a.counts - b.counts, a.xors ^ b.xors, a.checks ^ b.checks
 
 
-def _decode(a: Sketch, b: Sketch) -> tuple[list[int] | None, int]:
-    """Peel the difference sketch: the units of A Δ B if it empties completely (else
-    None), and the non-empty bound taken before peeling."""
-    counts, xors, checks = a.counts - b.counts, a.xors ^ b.xors, a.checks ^ b.checks
-    bound = _non_empty(counts, xors, checks)
+def _peel(
+    counts: list[int], xors: list[int], checks: list[int], single: list[int]
+) -> list[int] | None:
+    """The units of a difference sketch if it empties completely, else None; `single`
+    are the cells whose count is ±1, where peeling starts. On Python ints (the lists
+    are changed): NumPy's scalars cost more than the peeling itself."""
+
+    def pure(index: int) -> bool:
+        """Whether a cell holds exactly one unit, by its check value and by the cell
+        that unit's digest falls in."""
+        if counts[index] not in (1, -1):
+            return False
+        digest = xors[index]
+        return cell(digest, index // CELLS) == index and check(digest) == checks[index]
+
     found: set[int] = set()
-    waiting = [i for i in range(SIZE) if _pure(i, counts, xors, checks)]
+    waiting = [i for i in single if pure(i)]
     while waiting:
         index = waiting.pop()
-        if not _pure(index, counts, xors, checks):
+        if not pure(index):
             continue  # emptied or changed since it was queued
-        digest, sign = int(xors[index]), int(counts[index])
+        digest, sign = xors[index], counts[index]
         if digest in found or len(found) == SIZE:
-            return None, bound  # a unit twice, or more than the cells can hold: not honest
+            return None  # a unit twice, or more than the cells can hold: not honest
         found.add(digest)
         value = check(digest)
         for partition in range(PARTITIONS):
@@ -182,28 +190,46 @@ def _decode(a: Sketch, b: Sketch) -> tuple[list[int] | None, int]:
             counts[other] -= sign
             xors[other] ^= digest
             checks[other] ^= value
-            if _pure(other, counts, xors, checks):
+            if pure(other):
                 waiting.append(other)
-    if counts.any() or xors.any() or checks.any():
-        return None, bound
-    return sorted(found), bound
+    if any(counts) or any(xors) or any(checks):
+        return None
+    return sorted(found)
 
 
-def compare(a: Sketch, b: Sketch) -> Compared:
-    """What the two sketches prove about the difference of their populations."""
-    gap = abs(a.units - b.units)
-    units, bound = _decode(a, b)
+def _compared(counts: np.ndarray, xors: np.ndarray, checks: np.ndarray, gap: int) -> Compared:
+    bound = _non_empty(counts, xors, checks)
+    if bound == 0:  # every cell empty: the same population
+        return Compared(0, 0)
+    single = np.flatnonzero(np.abs(counts) == 1).tolist()
+    units = _peel(counts.tolist(), xors.tolist(), checks.tolist(), single)
     if units is None or len(units) < gap:  # fewer units than the sizes differ by: not so
         return Compared(None, max(gap, bound))
     return Compared(len(units), len(units), tuple(units))
 
 
-def is_close(a: Sketch, b: Sketch, threshold: int) -> bool:
-    """Whether the gate must treat 0 < |A Δ B| < threshold as possible: True unless the
-    difference is proven to be 0 or at least `threshold` units."""
-    if abs(a.units - b.units) >= threshold:
-        return False
-    found = compare(a, b)
+def compare(a: Sketch, b: Sketch) -> Compared:
+    """What the two sketches prove about the difference of their populations."""
+    return _compared(*_difference(a, b), abs(a.units - b.units))
+
+
+def closeness(a: Sketch, b: Sketch, threshold: int) -> Compared | None:
+    """What the sketches say of a pair the gate must treat as close (0 < |A Δ B| <
+    threshold possible), or None when the difference is proven to be 0 or at least
+    `threshold` units. The cheap proofs come first: sizes, then non-empty cells, which
+    settle most pairs of unrelated cells without peeling."""
+    gap = abs(a.units - b.units)
+    if gap >= threshold:
+        return None
+    counts, xors, checks = _difference(a, b)
+    if _non_empty(counts, xors, checks) >= threshold:
+        return None
+    found = _compared(counts, xors, checks, gap)
     if found.difference is not None:
-        return 0 < found.difference < threshold
-    return found.at_least < threshold
+        return found if 0 < found.difference < threshold else None
+    return found if found.at_least < threshold else None
+
+
+def is_close(a: Sketch, b: Sketch, threshold: int) -> bool:
+    """Whether the gate must treat 0 < |A Δ B| < threshold as possible."""
+    return closeness(a, b, threshold) is not None

@@ -3,7 +3,7 @@ differencing check over its candidate outputs, which then wait inside the domain
 
 Runs after the sandbox and before review; nothing written here leaves the domain.
 Gated tables are written to the job's candidate folder without companions. The
-populations of the SQL result's released rows (its `__units`) are compared with the
+populations of the SQL result's released rows (their sketches) are compared with the
 domain's differencing store (gate/populations.py) and returned in the outcome; the
 runner keeps them in the store once the job awaits review.
 """
@@ -38,13 +38,13 @@ from core.errors import NotFound
 from core.home import Home
 from core.levels import Role
 from gate.candidates import Candidate, classify, custom_findings, read_candidate
-from gate.differencing import TablePopulations, table_populations
+from gate.differencing import POPULATION_COLUMNS, TablePopulations, table_populations
 from gate.disclosure import DisclosureRules
 from gate.dp import release_dp
 from gate.findings import Finding, make_finding
 from gate.model_check import check_model
 from gate.overrides import rules_for
-from gate.populations import Numbering, check_new
+from gate.populations import check_new
 from gate.records import CellPopulation
 from gate.registry import alerts_for
 from gate.subject import GateSubject
@@ -70,8 +70,6 @@ class GateOutcome:
     mark: tuple[int, int] = (0, 0)
     before_differencing: list[Finding] = field(default_factory=list)
     rules: DisclosureRules | None = None
-    # the store's numbering of the populations' units as the check read it (for `keep`)
-    numbering: Numbering | None = None
 
 
 @dataclass(frozen=True)
@@ -135,7 +133,7 @@ def _gate_table(
     candidate: Candidate, job: GateSubject, rules: DisclosureRules, scan: ValueScan, folder: Path
 ) -> tuple[dict[str, Any], list[Finding], TablePopulations | None]:
     """Check one table and write its released form; return its summary, findings and
-    the populations of its released rows (SQL results only: a notebook's `__units`
+    the populations of its released rows (SQL results only: a notebook's populations
     would be its own, keyed per job, so it is never compared)."""
     frame = read_candidate(candidate.path)
     noise = [NoiseSpec(**n) for n in job.policy.get("noise", [])] if candidate.from_policy else []
@@ -165,7 +163,8 @@ def _gate_table(
     populations = table_populations(noisy, candidate.released_name, released)
     if populations is None:  # no population, no differencing check: withhold, never guess
         summary["blocked"] = True
-        missing = make_finding("missing_companion", None, None, {"missing": ["__units"]})
+        figures = {"missing": list(POPULATION_COLUMNS)}
+        missing = make_finding("missing_companion", None, None, figures)
         return summary, [*result.findings, missing], None
     return summary, result.findings, populations
 
@@ -292,7 +291,6 @@ def gate_job_outputs(
                        check.summary())  # fmt: skip
     outcome.populations, outcome.threshold = populations, effective.threshold
     outcome.mark, outcome.before_differencing, outcome.rules = mark, findings, effective
-    outcome.numbering = check.numbering
     return outcome
 
 
@@ -314,7 +312,7 @@ def recheck_differencing(session: Session, job_id: int, outcome: GateOutcome) ->
         return outcome
     if store_mark(session) == outcome.mark:
         return outcome
-    check = check_new(session, job_id, outcome.populations, outcome.threshold, outcome.numbering)
+    check = check_new(session, job_id, outcome.populations, outcome.threshold)
     differencing = check.findings
     findings = [*outcome.before_differencing, *differencing]
     gate = outcome.gate
@@ -322,7 +320,7 @@ def recheck_differencing(session: Session, job_id: int, outcome: GateOutcome) ->
                      check.summary())  # fmt: skip
     again.populations, again.threshold = outcome.populations, outcome.threshold
     again.before_differencing, again.rules = outcome.before_differencing, outcome.rules
-    again.mark, again.numbering = store_mark(session), check.numbering
+    again.mark = store_mark(session)
     return again
 
 

@@ -239,7 +239,7 @@ def record(
     )
     if outcome.status == "awaiting_review":  # it may leave now: later outputs meet it
         populations, threshold = outcome.populations, outcome.threshold
-        keep(session, job.id, job.operator_id, populations, threshold, outcome.numbering)
+        keep(session, job.id, job.operator_id, populations, threshold)
     for alert in outcome.alerts:
         append(
             session,

@@ -50,23 +50,33 @@ def present(value: exp.Expr) -> exp.Expr:
     return exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))
 
 
-def unit_digests(unit: exp.Expr, stored: exp.Expr | None = None) -> exp.Expr:
-    """`__units`: a group's units, each as the 8-byte digest the gate reads.
-
-    `stored` is the digest ingest wrote beside the unit (catalog.unit_digests): the
-    same value as a BIGINT, listed without hashing anything; NULL units are left out,
-    as the gate leaves out the NULL digests of the hashed form, and a group of NULL
-    units only has an empty list. Not DISTINCT: the stage below has one row per (group,
-    unit) already, and the gate takes the sorted unique digests (gate/differencing.py);
-    a DISTINCT would sort and hash every digest again for nothing."""
-    if stored is not None:
-        listed = exp.ArrayAgg(this=stored, nulls_excluded=True)
-        return exp.Coalesce(this=listed, expressions=[exp.Array(expressions=[])])
+def unit_digest(unit: exp.Expr) -> exp.Expr:
+    """A unit's digest as a BIGINT, computed from its text, for a file ingested without
+    `__unit_digest`: the value catalog.unit_digests writes (the MD5's first 8 bytes,
+    big-endian, signed). Each hex digit is read by its place in '0123456789abcdef', which
+    DuckDB and Spark render alike; the high word is made signed before it is shifted,
+    so no step leaves BIGINT. Only old files pay for it."""
     text = exp.Cast(this=unit, to=exp.DataType.build("VARCHAR"))
-    half = exp.Substring(
-        this=exp.MD5(this=text), start=exp.Literal.number(1), length=exp.Literal.number(16)
-    )
-    return exp.ArrayAgg(this=exp.Unhex(this=half))
+    hexed = exp.MD5(this=text)
+
+    digits = exp.Literal.string("0123456789abcdef")
+    as_bigint = exp.DataType.build("BIGINT")
+
+    def word(first: int) -> exp.Expr:
+        total: exp.Expr = _number(0)
+        for place in range(8):
+            at = _number(first + place)
+            digit = exp.Substring(this=hexed.copy(), start=at, length=_number(1))
+            found = exp.StrPosition(this=digits.copy(), substr=digit)
+            value = exp.Cast(this=_op(exp.Sub, found, _number(1)), to=as_bigint.copy())
+            total = _op(exp.Add, total, _op(exp.Mul, value, _number(16 ** (7 - place))))
+        return total
+
+    high = word(1)
+    negative = exp.GTE(this=high.copy(), expression=_number(1 << 31))
+    wraps = exp.If(this=negative, true=_number(1 << 32))
+    signed = _op(exp.Sub, high, exp.Case(ifs=[wraps], default=_number(0)))
+    return _op(exp.Add, _op(exp.Mul, signed, _number(1 << 32)), word(9))
 
 
 def _number(value: int) -> exp.Expr:

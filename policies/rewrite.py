@@ -31,16 +31,20 @@ from catalog.unit_digests import UNIT_DIGEST_COLUMN
 from core.cells import CellKind
 from core.errors import Reason
 from core.levels import Level
+from core.population_sketch import LOWEST
 from policies import discrete
 from policies.core_sql import (
     bigint,
     bounded_scans,
     clamp,
+    lowest_digests,
     nth,
     present,
     rows_are_units,
+    sketch_cells,
+    sketch_per_group,
     top_contributions,
-    unit_digests,
+    unit_digest,
 )
 from policies.reasons import note, reason
 
@@ -79,6 +83,11 @@ class Rewrite:
 
 def _col(name: str) -> exp.Column:
     return exp.column(name)
+
+
+def _or_empty(values: exp.Expr) -> exp.Expr:
+    """A list, or an empty one where a group has none (no non-null unit)."""
+    return exp.Coalesce(this=values, expressions=[exp.Array(expressions=[])])
 
 
 def _output_name(projection: exp.Expr, taken: set[str]) -> str:
@@ -375,21 +384,51 @@ class _Builder:
         stage.group_by(*[k.copy() for k in self.keys], *units, copy=False)
         return stage
 
+    def _sketches(self, digest: exp.Expr) -> exp.Select:
+        """`__sketches`: each group's population sketch (`__sketch`, keys as `__sN`), from
+        one row per (group, unit). When rows are units that is the scan itself, read
+        again (cheaper than holding `__per_unit` for a second reader); else `__per_unit`."""
+        names = [f"__s{i}" for i in range(len(self.keys))]
+        keys = [_col(f"__k{i}").as_(name) for i, name in enumerate(names)]
+        source = exp.select(*keys, digest.copy().as_("__digest"))
+        if self.per_row:
+            source.from_(self._per_unit_stage().subquery("__rows"), copy=False)
+        else:
+            source.from_("__per_unit", copy=False)
+        return sketch_per_group(sketch_cells(source, names, "__digest"), names)
+
     def _assemble(self) -> Rewrite:
         # every tree here is built fresh, so the builders may change it in place
         # (copy=False): copying the growing query at each step dominated the rewrite
         population = self.figure(exp.Count(this=_col("__unit")))
-        stored = _col(UNIT_DIGEST_COLUMN) if self.stored_digest is not None else None
-        digests = self.figure(unit_digests(_col("__unit"), stored))
+        stored = self.stored_digest is not None
+        digest = _col(UNIT_DIGEST_COLUMN) if stored else unit_digest(_col("__unit"))
+        lowest = self.figure(_or_empty(lowest_digests(digest.copy())))
         key_cols = [_col(f"__k{i}") for i in range(len(self.keys))]
         groups = exp.select(*key_cols, *self.figures.values()).from_("__per_unit", copy=False)
         if key_cols:
             groups.group_by(*[k.copy() for k in key_cols], copy=False)
+        # a group of fewer than LOWEST units is its `__lowest` whole: the gate sketches
+        # that list itself, and the output stays a list of digests, not ~3 cells a unit
+        whole = exp.LT(this=population.copy(), expression=exp.Literal.number(LOWEST))
+        listed = _or_empty(exp.column("__sketch", table="__sketches"))
+        sketch = exp.Case(ifs=[exp.If(this=whole, true=exp.Array(expressions=[]))], default=listed)
         outer = exp.select(
-            *self.outer, population.as_("__n"), digests.as_("__units"), *self.companions
-        ).from_("__groups", copy=False)
+            *self.outer, population.as_("__n"), lowest.as_("__lowest"), sketch.as_("__sketch"),
+            *self.companions,
+        ).from_("__groups", copy=False)  # fmt: skip
         outer.with_("__per_unit", as_=self._per_unit_stage(), copy=False)
         outer.with_("__groups", as_=groups, copy=False)
+        outer.with_("__sketches", as_=self._sketches(digest), copy=False)
+        matched = [
+            exp.NullSafeEQ(this=exp.column(f"__k{i}", table="__groups"),
+                           expression=exp.column(f"__s{i}", table="__sketches"))
+            for i in range(len(self.keys))
+        ]  # fmt: skip
+        if matched:
+            outer.join("__sketches", on=exp.and_(*matched), join_type="left", copy=False)
+        else:  # one row each: the whole table's aggregate
+            outer.join("__sketches", join_type="cross", copy=False)
         bound = {"limit": self.limit, "unit": self.unit_schema.privacy_unit}
         bounded = note("rows_are_units", bound) if self.per_row else note("bounded", bound)
         notes: list[str] = [bounded, note("clamped"), note("companions")]

@@ -58,8 +58,8 @@ class Limits:
     cpu_seconds: int = 3600
     wall_seconds: int = 1800
     memory_mb: int = field(default_factory=lambda: host_memory_mb())
-    # Room for the hidden columns a release carries to the gate (the digests of each
-    # group's units: 8 bytes per unit, so 80 MB for a 10M-unit register).
+    # Room for the hidden columns a release carries to the gate: each group's population
+    # (its digests while it has fewer than 64 units, else its sketch: at most ~7 kB).
     output_bytes: int = 200_000_000
     output_files: int = 20
     processes: int = 64

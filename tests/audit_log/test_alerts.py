@@ -243,3 +243,18 @@ def test_a_query_parsed_once_compares_as_the_later_and_then_the_earlier() -> Non
     assert one_filter_literal_changed(third, third) is None
     shape = SQL.format(1000).replace("COUNT(*)", "SUM(capital)")
     assert one_filter_literal_changed(second, shape) is None
+
+
+def test_a_filter_the_rewrite_reads_twice_changes_once() -> None:
+    """The private core scans the operator's filter for its figures and again for the
+    populations: the same literal changed in both copies is one change; two different
+    literals changed are not."""
+    from audit_log.similar import LiteralChange, one_filter_literal_changed
+
+    twice = (
+        "WITH a AS (SELECT * FROM t WHERE capital > {0}), b AS (SELECT * FROM t WHERE "
+        "capital > {0}) SELECT COUNT(*) FROM a, b WHERE a.k = {1}"
+    )
+    first, second = twice.format(1000, 5), twice.format(1001, 5)
+    assert one_filter_literal_changed(first, second) == LiteralChange("1000", "1001")
+    assert one_filter_literal_changed(first, twice.format(1001, 6)) is None

@@ -22,7 +22,6 @@ import pytest
 
 from catalog import get_dataset
 from core.errors import Conflict
-from gate import populations
 from operators.licenses import grant_license
 from products.release import release_of
 from service.domain import Domain
@@ -144,13 +143,7 @@ def would_have_revealed(world: World, job_id: int) -> pd.DataFrame:
     return pd.read_csv(world.domain.home.jobs / str(job_id) / "candidate" / "result.csv")
 
 
-@pytest.mark.parametrize("lookup_cost", [0, 10**9], ids=["by_index", "packed"])
-def test_renamed_key_cannot_recover_the_planted_value(
-    planted: World, district: str, lookup_cost: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Either way the store reads its numbering (by index, or packed: gate/populations.py
-    picks by the job's size against the store's; each forced here)."""
-    monkeypatch.setattr(populations, "LOOKUP_COST", lookup_cost)
+def test_renamed_key_cannot_recover_the_planted_value(planted: World, district: str) -> None:
     first = release_first(planted, BY_DISTRICT)
     second = ran(
         planted,
@@ -236,7 +229,7 @@ def test_disjoint_breakdowns_and_an_exact_repeat_pass(planted: World) -> None:
 def test_populations_never_leave_the_domain(planted: World) -> None:
     job_id = ran(planted, BY_DISTRICT)
     raw = pd.read_parquet(sandbox_result(planted, job_id))
-    assert "__units" in raw.columns and "__n" in raw.columns  # the core emitted them
+    assert {"__lowest", "__sketch", "__n"} <= set(raw.columns)  # the core emitted them
     assert decide(planted, job_id, "wang") == "released"
     table = released(planted, job_id)
     assert table is not None and list(table.columns) == ["district", "e"]
@@ -244,9 +237,11 @@ def test_populations_never_leave_the_domain(planted: World) -> None:
         release = release_of(session, job_id)
         assert release is not None
         package = planted.domain.home.root / release.package_path
-    # ingest stored the digests, so the core listed them as BIGINTs: look for their bytes
-    # in either order, their hex and their decimal text
-    listed = [int(d) for units in raw["__units"] for d in units]
+    # ingest stored the digests, so the core listed its lowest as BIGINTs, and XORs of
+    # them in the sketch: look for their bytes in either order, their hex and their
+    # decimal text
+    listed = [int(d) for units in raw["__lowest"] for d in units]
+    listed += [int(c[2]) for cells in raw["__sketch"] for c in cells if c[1] > 0]
     assert listed, "the core listed no unit"
     digests = {d.to_bytes(8, order, signed=True) for d in listed for order in ("big", "little")}
     decimals = {str(d).encode() for d in listed}
@@ -254,6 +249,7 @@ def test_populations_never_leave_the_domain(planted: World) -> None:
         for name in archive.namelist():
             data = archive.read(name)
             if name != "manifest.json":  # the manifest quotes the rewritten SQL, which names it
-                assert b"__units" not in data and b"__n" not in data, name
+                for companion in (b"__lowest", b"__sketch", b"__n"):
+                    assert companion not in data, name
             assert not any(d in data or d.hex().encode() in data for d in digests), name
             assert not any(d in data for d in decimals), name

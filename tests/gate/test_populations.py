@@ -8,29 +8,23 @@ tests/gate/test_differencing.py drives the same store through real jobs.
 
 from __future__ import annotations
 
-import threading
+import hashlib
 from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
 import pytest
-from pyroaring import BitMap64
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from catalog.identifiers import sorted_distinct
-from gate import populations
+from core.errors import Conflict
+from core.population_sketch import LOWEST
 from gate.differencing import TablePopulations, table_populations
 from gate.findings import operator_gate
-from gate.populations import (
-    check_at_release,
-    check_new,
-    distinct_units,
-    forget,
-    keep,
-    mark_released,
-)
-from gate.records import CellPopulation, NumberingSegment, PopulationPrefix, PopulationUnit
+from gate.populations import check_at_release, check_new, forget, keep, mark_released
+from gate.records import CellPopulation, PopulationPrefix
+from gate.sketches import sketch_from_bytes, sketch_of
 from products.reasons import reason
 from service.domain import Domain
 from service.web.i18n import translator
@@ -41,9 +35,15 @@ THRESHOLD = 10
 BASE = list(range(1000, 1040))  # a 40-unit population
 
 
+def digest(unit: int) -> int:
+    """A unit's digest as ingest makes one (an MD5 half): the sketch places units by
+    their digest's bits, so small consecutive numbers would crowd into a few cells."""
+    return int.from_bytes(hashlib.md5(str(unit).encode()).digest()[:8], "big", signed=True)
+
+
 def table(*cells: Iterable[int], file: str = "result.csv") -> TablePopulations:
-    digests = [np.unique(np.array(list(c), dtype=np.int64)) for c in cells]
-    return TablePopulations(file, list(range(len(digests))), digests)
+    sketches = [sketch_of(np.array([digest(u) for u in c], dtype=np.int64)) for c in cells]
+    return TablePopulations(file, list(range(len(sketches))), sketches)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -141,18 +141,58 @@ def test_the_stricter_of_two_thresholds_applies(session: Session) -> None:
     assert differences(session, table(range(5000, 5093))) == [7]  # 7 < 10, the new job's
 
 
-def test_unit_numbers_are_shared_and_never_reassigned(session: Session) -> None:
+def test_thresholds_above_the_kept_prefix_are_found_by_size(session: Session) -> None:
+    """A sketch keeps 64 lowest digests, so a rule asking for more units cannot rest on
+    the prefix index; such pairs are found by size and still compared, both ways."""
+    assert LOWEST == 64
+    keep(session, 1, 1, [table(range(300))], 80)  # a dataset asking for 80 units
+    [found] = differences(session, table(range(230)))  # Δ = 70 < 80: blocked
+    assert found == 70 or (isinstance(found, str) and found.endswith("–79"))
+    assert differences(session, table(range(300))) == []  # the same again
+    assert differences(session, table(range(220))) == []  # Δ = 80: broad enough
+    keep(session, 2, 1, [table(range(5000, 5100))], 5)
+    probe = table(range(5000, 5030))  # Δ = 70 from job 2's cell, under this job's 80
+    [close] = check_new(session, 9, [probe], 80).closes
+    assert close.other.job_id == 2 and close.threshold == 80  # type: ignore[union-attr]
+
+
+def test_a_difference_that_will_not_decode_is_withheld_with_its_bounds(session: Session) -> None:
+    """Two units whose digests share every cell of the sketch (a stopping set an
+    operator who knows digests could pick) leave a difference that does not decode:
+    the store cannot name it, so the output is withheld, with the range it may take."""
     keep(session, 1, 1, [table(BASE)], THRESHOLD)
-    first = dict(session.execute(select(PopulationUnit.digest, PopulationUnit.id)).all())
-    keep(session, 2, 1, [table([*BASE, 5, 6])], THRESHOLD)
-    forget(session, 1)
-    again = dict(session.execute(select(PopulationUnit.digest, PopulationUnit.id)).all())
-    assert {d: again[d] for d in first} == first and len(again) == len(first) + 2
+    low = digest(BASE[0]) & ((1 << 18) - 1)
+    twins = [(n << 18) | low for n in (12345, 67890)]  # the same 18 low bits
+    sketches = [sketch_of(np.array([*(digest(u) for u in BASE), *twins], dtype=np.int64))]
+    check = check_new(session, 2, [TablePopulations("result.csv", [0], sketches)], THRESHOLD)
+    [finding] = check.findings
+    # at least 2: the sizes differ by two; at most 9, or it would not be withheld
+    assert finding.figures["difference"] == "2–9" and check.closes[0].difference is None
 
 
-def test_the_prefix_index_finds_exactly_what_brute_force_finds(session: Session) -> None:
-    """Random populations with planted near-copies, thresholds from three datasets: the
-    store's candidates-then-exact check agrees with comparing every pair."""
+def test_a_stored_sketch_that_does_not_read_is_never_passed(session: Session) -> None:
+    """A damaged store cannot vouch for anything: against a new cell it counts as close
+    (withheld), and a job whose own cell no longer reads cannot be released."""
+    keep(session, 1, 1, [table(BASE)], THRESHOLD)
+    keep(session, 2, 2, [table(range(3000, 3040))], THRESHOLD)
+    mark_released(session, 1)
+    stored = session.scalar(select(CellPopulation.sketch).where(CellPopulation.job_id == 1))
+    assert stored == table(BASE).sketches[0].to_bytes() and sketch_from_bytes(stored)
+    damaged = update(CellPopulation).where(CellPopulation.job_id == 1).values(sketch=b"\x01")
+    session.execute(damaged)
+    [close] = check_new(session, 3, [table(BASE)], THRESHOLD).closes  # Δ = 0, unprovable now
+    assert close.difference is None and close.other.job_id == 1  # type: ignore[union-attr]
+    session.execute(update(CellPopulation).where(CellPopulation.job_id == 2).values(sketch=b""))
+    with pytest.raises(Conflict) as refused:
+        check_at_release(session, 2)
+    assert refused.value.message_code == "population_unreadable"
+
+
+def test_the_prefix_index_finds_every_pair_brute_force_finds(session: Session) -> None:
+    """Random populations with planted near-copies, thresholds from three datasets: every
+    pair whose populations differ by 0 < Δ < t is found, as comparing every pair finds
+    it, and named with its Δ; a pair the sketches could not decide is withheld, never
+    passed, and is not taken for one that differs by less than it does."""
     rng = np.random.default_rng(11)
     universe = rng.integers(-(2**62), 2**62, 3000, dtype=np.int64)
     stored: list[tuple[int, set[int], int]] = []
@@ -174,29 +214,56 @@ def test_the_prefix_index_finds_exactly_what_brute_force_finds(session: Session)
                 near.add(int(rng.choice(universe)))
         probes.append(near)
     check = check_new(session, 999, [table(*probes)], THRESHOLD)
-    found = sorted((c.probe.row, c.other.job_id, c.other.row) for c in check.closes)  # type: ignore[union-attr]
-    expected = []
+    found = {(c.probe.row, c.other.job_id, c.other.row): c for c in check.closes}  # type: ignore[union-attr]
+    expected = {}
     for row, probe in enumerate(probes):
         seen: dict[int, int] = {}
         for job, cell, threshold in stored:
             seen[job] = seen.get(job, -1) + 1
             delta = len(probe ^ cell)
             if 0 < delta < max(THRESHOLD, threshold):
-                expected.append((row, job, seen[job]))
-    assert found == sorted(expected) and expected
+                expected[(row, job, seen[job])] = delta
+    assert expected and set(expected) <= set(found)
+    for pair, close in found.items():
+        if pair in expected:
+            assert close.difference in (expected[pair], None)
+        else:
+            assert close.difference is None, "a decoded difference is the true one"
+    decoded = sum(found[pair].difference is not None for pair in expected)
+    assert decoded >= 0.95 * len(expected), "random digests almost always decode"
 
 
-def test_table_populations_read_the_units_companion() -> None:
-    digest = (7).to_bytes(8, "big")
+def test_table_populations_read_the_sketch_companions() -> None:
+    first, second = sketch_of(np.array([7, -3, 2**40])), sketch_of(np.array([5]))
+
+    def listed(sketch):  # as the core writes them: the cells with units only
+        at = np.flatnonzero(sketch.counts)
+        return [[int(i), int(sketch.counts[i]), int(sketch.xors[i]), int(sketch.checks[i])]
+                for i in at]  # fmt: skip
+
     frame = pd.DataFrame(
-        {"n": [12, 3], "__units": [np.array([digest, None, (1).to_bytes(8, "big")]), [digest]]}
+        {
+            "n": [12, 3],
+            "__lowest": [np.array(first.lowest), second.lowest.tolist()],
+            "__sketch": [[np.array(c) for c in listed(first)], listed(second)],
+        }
     )
     read = table_populations(frame, "result.csv", np.array([True, False]))
     assert read is not None and read.rows == [0]
-    assert read.digests[0].tolist() == [1, 7]  # the null unit is skipped, as __n skips it
-    assert table_populations(frame.drop(columns="__units"), "r.csv", np.ones(2, bool)) is None
-    broken = frame.assign(__units=[[b"short"], [digest]])
+    assert [s.to_bytes() for s in read.sketches] == [first.to_bytes()]
+    assert table_populations(frame.drop(columns="__sketch"), "r.csv", np.ones(2, bool)) is None
+    floats = frame.assign(__lowest=[np.array(first.lowest, dtype=float), [5]])
+    assert table_populations(floats, "r.csv", np.ones(2, bool)) is None  # low bits lost
+    broken = frame.assign(__sketch=[listed(first)[1:], listed(second)])  # counts ≠ size
     assert table_populations(broken, "r.csv", np.ones(2, bool)) is None
+    assert table_populations(frame.assign(__sketch=[None, None]), "r.csv", np.ones(2, bool)) is None
+    # a group of fewer than 64 units comes as its digests alone, which must be sorted
+    small = frame.assign(__sketch=[[], []])
+    read = table_populations(small, "r.csv", np.ones(2, bool))
+    assert read is not None
+    assert [s.to_bytes() for s in read.sketches] == [first.to_bytes(), second.to_bytes()]
+    unsorted = small.assign(__lowest=[first.lowest[::-1], [5]])
+    assert table_populations(unsorted, "r.csv", np.ones(2, bool)) is None
 
 
 def test_operators_see_a_withheld_output_not_the_differencing_rule() -> None:
@@ -231,149 +298,22 @@ def test_distinct_digests_by_a_sort_are_numpys_unique(size: int) -> None:
     assert np.array_equal(found, np.unique(values))
 
 
-def _stored_bitmaps(session: Session, job: int) -> list[tuple[str, int, list[int]]]:
-    cells = session.scalars(select(CellPopulation).where(CellPopulation.job_id == job))
-    found = [(c.file, c.row, list(BitMap64.deserialize(c.bitmap))) for c in cells]
-    return sorted(found)
-
-
-def test_the_numbering_a_check_read_serves_the_recheck_and_keep(session: Session) -> None:
-    """A job's check reads the store's numbering once; at recording the check again and
-    `keep` look up only the units it had not seen. Units another job numbered meanwhile
-    get that job's numbers (not new ones), and the job's stored cells and findings are
-    exactly those of reading everything again."""
-    mine = table(BASE, [*BASE[3:], *range(5000, 5020)])
-    first = check_new(session, 7, [mine], THRESHOLD)
-    assert first.numbering is not None
-    assert (first.numbering.numbers < 0).all(), "nothing was numbered yet"
-    keep(session, 1, 1, [table(range(5000, 5010), BASE[1:])], THRESHOLD)  # meanwhile
-    again = check_new(session, 7, [mine], THRESHOLD, first.numbering)
-    fresh = check_new(session, 7, [mine], THRESHOLD)
-    assert again.numbering is not None and fresh.numbering is not None
-    assert np.array_equal(again.numbering.numbers, fresh.numbering.numbers)
-    assert (again.numbering.numbers >= 0).sum() == len(BASE) - 1 + 10
-    assert [f.figures for f in again.findings] == [f.figures for f in fresh.findings]
-    assert again.findings, "the job kept meanwhile differs from this one by one unit"
-    keep(session, 7, 2, [mine], THRESHOLD, again.numbering)
-    keep(session, 8, 2, [mine], THRESHOLD)  # the same cells, numbered from scratch
-    reread = _stored_bitmaps(session, 7)
-    assert reread == _stored_bitmaps(session, 8) and len(reread) == 2
-    units = session.scalar(select(func.count()).select_from(PopulationUnit))
-    assert units == len(set(BASE) | set(range(5000, 5020))), "no unit numbered twice"
-    repeat = check_new(session, 9, [mine], THRESHOLD)  # every unit has a number now
-    assert repeat.numbering is not None and repeat.numbering.cells is not None
-    recheck = check_new(session, 9, [mine], THRESHOLD, repeat.numbering)
-    assert [f.figures for f in recheck.findings] == [f.figures for f in repeat.findings]
-    keep(session, 9, 2, [mine], THRESHOLD, recheck.numbering)  # the cells the check built
-    assert _stored_bitmaps(session, 9) == reread
-
-
-def _segment_pairs(session: Session) -> dict[int, int]:
-    """Every (digest, number) pair the packed segments hold; one number per unit."""
-    found: dict[int, int] = {}
-    for digests, numbers in session.execute(
-        select(NumberingSegment.digests, NumberingSegment.numbers)
-    ):
-        packed = np.frombuffer(digests, dtype="<i8").tolist()
-        assert packed == sorted(packed), "a segment is sorted by digest"
-        beside = np.frombuffer(numbers, dtype="<i8").tolist()
-        for digest, number in zip(packed, beside, strict=True):
-            assert found.setdefault(digest, number) == number, "one unit, two numbers"
-    return found
-
-
-@pytest.mark.parametrize("lookup_cost", [0, 10**9], ids=["by_index", "packed"])
-def test_the_packed_numbering_holds_every_unit_and_answers_as_the_table(
-    session: Session, monkeypatch: pytest.MonkeyPatch, lookup_cost: int
-) -> None:
-    """A job with many units for the store's size reads the numbering from packed
-    segments, not a row per unit; others look units up by the table's index. Each way
-    forced here, and sizes shrunk so eleven jobs insert in chunks and write, fill and
-    merge segments: the segments then hold exactly the table's pairs, new units are
-    numbered in digest order, and a large check finds for every digest the table's
-    number (or none), units numbered by earlier jobs included."""
-    monkeypatch.setattr(populations, "LOOKUP_COST", lookup_cost)
-    monkeypatch.setattr(populations, "SEGMENT", 50)
-    monkeypatch.setattr(populations, "MERGE_AT", 3)
-    monkeypatch.setattr(populations, "INSERT_CHUNK", 7)
-    rng = np.random.default_rng(5)
-    seen: list[int] = []
-    for job in range(1, 12):
-        cells = [rng.integers(-(2**63), 2**63 - 1, int(n), dtype=np.int64) for n in (15, 40, 90)]
-        if seen:  # units earlier jobs numbered
-            cells.append(np.array(rng.choice(seen, 40), dtype=np.int64))
-        keep(session, job, 1, [table(*cells)], THRESHOLD)
-        new = sorted(set(np.concatenate(cells).tolist()) - set(seen))
-        numbers = [session.scalar(select(PopulationUnit.id).filter_by(digest=d)) for d in new]
-        assert numbers == sorted(numbers), "new units are numbered in digest order"
-        seen = sorted(set(seen) | set(new))
-    numbered = dict(session.execute(select(PopulationUnit.digest, PopulationUnit.id)).all())
-    assert len(numbered) == len(seen)
-    assert _segment_pairs(session) == numbered
-    sizes = list(session.scalars(select(NumberingSegment.units)))
-    assert 50 in sizes, "full segments were written"
-    assert sum(1 for size in sizes if size < 50) <= 3, "partial segments were merged"
-    wanted = np.array(
-        [*rng.choice(seen, 60), *rng.integers(-(2**63), 2**63 - 1, 20, dtype=np.int64)],
-        dtype=np.int64,
-    )
-    check = check_new(session, 99, [table(wanted)], THRESHOLD)
-    assert check.numbering is not None
-    expected = [numbered.get(d, -1) for d in check.numbering.digests.tolist()]
-    assert check.numbering.numbers.tolist() == expected
-    assert sum(n >= 0 for n in expected) >= 50  # (60 drawn with repeats from the numbered)
-
-
-@pytest.mark.postgres
-def test_two_jobs_numbering_the_same_units_at_once_pack_one_numbering(pg_domain: Domain) -> None:
-    """PostgreSQL lets two jobs number units at once: the second waits on the first's
-    uncommitted units, skips them and reads their numbers. Each packs what it saw;
-    together the segments hold every unit once numbered, with its one number, and
-    both jobs' bitmaps use those numbers."""
-    first_units, second_units = range(0, 200), range(100, 300)
-    first_done, release = threading.Event(), threading.Event()
-    errors: list[BaseException] = []
-
-    def first() -> None:
-        try:
-            with pg_domain.transaction() as session:
-                keep(session, 1, 1, [table(first_units)], THRESHOLD)
-                first_done.set()
-                release.wait(30)  # commit only once the second is waiting on these units
-        except BaseException as exc:  # noqa: BLE001  shown by the assertion below
-            errors.append(exc)
-            first_done.set()
-
-    thread = threading.Thread(target=first)
-    thread.start()
-    assert first_done.wait(30)
-    threading.Timer(1.0, release.set).start()  # the second blocks in its insert meanwhile
-    with pg_domain.transaction() as session:
-        keep(session, 2, 1, [table(second_units)], THRESHOLD)
-    thread.join(30)
-    assert not errors and release.is_set()
-    with pg_domain.transaction() as session:
-        numbered = dict(session.execute(select(PopulationUnit.digest, PopulationUnit.id)).all())
-        assert sorted(numbered) == list(range(300))
-        assert _segment_pairs(session) == numbered
-        for job, units in ((1, first_units), (2, second_units)):
-            (stored,) = _stored_bitmaps(session, job)
-            assert stored[2] == sorted(numbered[u] for u in units)
-
-
-def test_distinct_units_places_every_cell_digest_in_the_sorted_union() -> None:
-    """Overlapping and disjoint cells in two tables, signed digests of every size, an
-    empty cell: the union is sorted and unique, and each cell reads back from its places."""
-    rng = np.random.default_rng(5)
-    pool = rng.integers(-(2**63), 2**63 - 1, 3000, dtype=np.int64)
-    cells = [rng.choice(pool, size, replace=False) for size in (1000, 1500, 0, 2000, 7)]
-    tables = [table(*cells[:3]), table(*cells[3:], file="other.csv")]
-    digests, places = distinct_units(tables)
-    assert digests.tolist() == sorted(set(np.concatenate(cells).tolist()))
-    laid = [d for t in tables for d in t.digests]
-    assert len(places) == sum(len(d) for d in laid)
-    start = 0
-    for cell in laid:
-        assert digests[places[start : start + len(cell)]].tolist() == cell.tolist()
-        start += len(cell)
-    assert [len(a) for a in distinct_units([])] == [0, 0]
+def test_a_cell_is_indexed_under_its_lowest_digests(session: Session) -> None:
+    """The index rows of a kept cell are its `threshold` lowest digests in order, with
+    the cell's size; the sketch the store keeps reads back as the one kept."""
+    kept = table(range(500), range(3))
+    keep(session, 4, 1, [kept], THRESHOLD)
+    cells = session.execute(
+        select(CellPopulation.id, CellPopulation.units, CellPopulation.sketch)
+        .where(CellPopulation.job_id == 4).order_by(CellPopulation.row)
+    ).all()  # fmt: skip
+    for (cell_id, units, blob), sketch in zip(cells, kept.sketches, strict=True):
+        assert blob == sketch.to_bytes() and units == sketch.units
+        rows = session.execute(
+            select(PopulationPrefix.unit, PopulationPrefix.units, PopulationPrefix.position)
+            .where(PopulationPrefix.cell_id == cell_id).order_by(PopulationPrefix.position)
+        ).all()  # fmt: skip
+        depth = min(THRESHOLD, sketch.units)
+        assert [r[0] for r in rows] == sketch.lowest[:depth].tolist()
+        assert [r[1] for r in rows] == [sketch.units] * depth
+        assert [r[2] for r in rows] == list(range(depth))

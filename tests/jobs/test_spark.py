@@ -148,7 +148,7 @@ def test_spark_holds_the_attacks_duckdb_holds(
 def test_a_spark_half_of_an_attack_meets_the_duckdb_half(
     spark_world: World, spark_cluster: str
 ) -> None:
-    """Populations from either engine name units alike (`__units`, policies/rewrite.py):
+    """Populations from either engine name units alike (`__sketch`, policies/rewrite.py):
     a total on DuckDB, then on Spark the same total without the few enterprises of the
     largest capital, is blocked as differencing. Were the digests to differ, the two
     populations would look disjoint and the Spark half would pass."""

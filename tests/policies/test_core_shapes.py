@@ -24,6 +24,8 @@ from catalog.schema import DatasetSchema, load_schema
 from catalog.unit_digests import with_unit_digests
 from core.errors import InvalidInput
 from core.levels import Level
+from gate.differencing import table_populations
+from gate.sketches import sketch_of
 from policies.engine import LicenseScope, PolicyDecision, check_query
 
 DEMO = Path(__file__).parents[2] / "catalog" / "demo"
@@ -89,6 +91,16 @@ def _core(store: duckdb.DuckDBPyConnection, decision: PolicyDecision, keys: list
     return frame.sort_values(keys).reset_index(drop=True) if keys else frame
 
 
+POPULATION = ("__lowest", "__sketch")
+
+
+def _populations(frame: pd.DataFrame) -> list[bytes]:
+    """Each row's population sketch as the gate reads it (its cells come in any order)."""
+    found = table_populations(frame, "result.csv", np.ones(len(frame), dtype=bool))
+    assert found is not None, "every row's population reads as a sketch"
+    return [sketch.to_bytes() for sketch in found.sketches]
+
+
 SAME_RELEASE = {
     "count sum avg": (
         "SELECT district, COUNT(*) AS n, SUM(water_fee) AS s, AVG(water_fee) AS a "
@@ -122,10 +134,8 @@ def test_rows_as_units_release_the_same_core_as_per_unit_bounding(case, bounded,
     ours, theirs = _core(store, fast, keys), _core(store, slow, keys)
     assert list(ours.columns) == list(theirs.columns)
     for column in ours.columns:
-        if column == "__units":
-            assert [sorted(map(bytes, v)) for v in ours[column]] == [
-                sorted(map(bytes, v)) for v in theirs[column]
-            ]
+        if column in POPULATION:
+            assert _populations(ours) == _populations(theirs)
         elif ours[column].dtype.kind == "f":
             assert ours[column].to_numpy() == pytest.approx(theirs[column].to_numpy()), column
         else:
@@ -287,14 +297,6 @@ def _with_stored_digests(frame: pd.DataFrame) -> pa.Table:
     return with_unit_digests(pa.Table.from_pandas(frame, preserve_index=False), "enterprise_id")
 
 
-def _hashed(units: np.ndarray) -> np.ndarray:
-    """A hashed `__units` list (8-byte BLOBs, NULL for a NULL unit) as int64 digests."""
-    if isinstance(units, np.ma.MaskedArray):  # how DuckDB hands over a list with NULLs
-        units = units.compressed()
-    items = [bytes(u) for u in units if u is not None]
-    return np.unique(np.frombuffer(b"".join(items), dtype=">i8").astype(np.int64))
-
-
 @pytest.mark.parametrize("shape", ["rows are units", "bounded per unit"])
 def test_stored_unit_digests_list_the_populations_hashing_lists(shape, bounded, proven) -> None:
     """Where ingest stored each unit's digest, the core lists it instead of hashing the
@@ -314,17 +316,52 @@ def test_stored_unit_digests_list_the_populations_hashing_lists(shape, bounded, 
     ours, theirs = _core(store, stored, keys), _core(store, hashed, keys)
     assert list(ours.columns) == list(theirs.columns)
     for column in ours.columns:
-        if column == "__units":
-            for mine, other in zip(ours[column], theirs[column], strict=True):
-                listed = np.asarray(mine, dtype=np.int64)
-                assert len(listed) == len(np.unique(listed)), "each unit once"
-                assert np.array_equal(np.unique(listed), _hashed(other))
+        if column in POPULATION:
+            assert _populations(ours) == _populations(theirs)
         elif ours[column].dtype.kind == "f":
             assert ours[column].to_numpy() == pytest.approx(theirs[column].to_numpy()), column
         else:
             assert ours[column].tolist() == theirs[column].tolist(), column
-    empty = ours[ours["district"] == "北仑区"]["__units"]
-    assert len(empty) and all(len(units) == 0 for units in empty), "an empty list, not NULL"
+    empty = ours[ours["district"] == "北仑区"]
+    assert len(empty), "the group without units is there"
+    for column in POPULATION:
+        assert all(len(listed) == 0 for listed in empty[column]), "an empty list, not NULL"
+    listed = store.execute(  # each group's units' digests, as ingest wrote them
+        f"SELECT district, industry, LIST(__unit_digest) FILTER (__unit_digest IS NOT NULL) "
+        f"FROM {EU} WHERE capital > 1000000 GROUP BY ALL"
+    ).fetchall()
+    expected = {(d, i): sketch_of(np.array(u or [], np.int64)).to_bytes() for d, i, u in listed}
+    keys_of = list(zip(ours["district"], ours["industry"], strict=True))
+    found = dict(zip(keys_of, _populations(ours), strict=True))
+    # a group of NULL units only may lose its rows to the bound (NULL is one "unit" there)
+    assert {(d, i) for d, i, units in listed if units} <= set(found)
+    assert found == {key: expected[key] for key in found}
+
+
+@pytest.mark.parametrize("shape", ["rows are units", "bounded per unit"])
+def test_a_large_group_carries_its_sketch_a_small_one_its_digests(shape, bounded, proven) -> None:
+    """A group of 64 units or more is sent as its 64 lowest digests and the cells of its
+    sketch; a smaller one as all its digests and no cells (the gate sketches them). Both
+    read back as the sketch of the group's units."""
+    frame = _enterprises(count=600)
+    store = _store(**{EU: _with_stored_digests(frame)})
+    schema = replace((proven if shape == "rows are units" else bounded)[EU], unit_digests=True)
+    sql = f"SELECT district, SUM(employees) AS e FROM {EU} WHERE district <> '北仑区' GROUP BY 1"
+    for query, keys in ((sql, ["district"]), (f"SELECT SUM(employees) AS e FROM {EU}", [])):
+        ours = _core(store, _decide(query, {EU: schema}), keys)
+        groups = store.execute(
+            f"SELECT {keys[0] if keys else 'true'}, LIST(__unit_digest) FROM {EU} "
+            f"WHERE {'district <> ' + repr('北仑区') if keys else 'true'} GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+        assert len(groups) == len(ours)
+        for (_, row), (_, digests) in zip(ours.iterrows(), groups, strict=True):
+            large = len(digests) >= 64
+            assert len(row["__lowest"]) == min(len(digests), 64)
+            assert (len(row["__sketch"]) > 0) is large
+        expected = [sketch_of(np.array(d, np.int64)).to_bytes() for _, d in groups]
+        assert _populations(ours) == expected
+    sizes = [len(d) for _, d in groups]
+    assert sizes == [600], "the whole table is one large group"
 
 
 def test_no_query_may_name_the_stored_unit_digest(proven) -> None:

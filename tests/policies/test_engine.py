@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 import sqlglot
@@ -14,6 +15,8 @@ from catalog import desensitize
 from catalog.schema import DatasetSchema, load_schema
 from core.errors import InvalidInput
 from core.levels import Level
+from gate.differencing import table_populations
+from gate.sketches import sketch_of
 from jobs.postprocess import post_process
 from policies.engine import LicenseScope, PolicyDecision, check_query
 from policies.split import RELEASED
@@ -287,28 +290,36 @@ def test_clamping_bounds_each_contribution(schemas, scope) -> None:
     assert result["__top2__s"][0] == pytest.approx(100)
 
 
-def test_units_companion_lists_each_groups_units_as_digests(store, schemas, scope) -> None:
-    """`__units` is the group's population for the differencing check: one 8-byte digest
-    (the first half of MD5 over the unit's text) per distinct unit, in the core only
-    (post-processing never sees it), spelled so that Spark computes the same digests."""
+def test_population_companions_sketch_each_groups_units(store, schemas, scope) -> None:
+    """`__lowest` and `__sketch` are the group's population for the differencing check:
+    the sketch of one digest per distinct unit (the first 8 bytes of MD5 over the unit's
+    text, as a signed big-endian BIGINT, here hashed in SQL for a file without stored
+    digests), in the core only (post-processing never sees it), spelled so that Spark
+    computes the same figures."""
     sql = (
         "SELECT d, n FROM (SELECT district AS d, COUNT(*) AS n FROM enterprise_utilities "
         "WHERE capital > 1000000 GROUP BY district) t ORDER BY d"
     )
     decision = check_query(sql, schemas, scope, 1.0)
-    ours = store.execute(decision.sql).df().sort_values("d")
+    ours = store.execute(decision.sql).df().sort_values("d").reset_index(drop=True)
     units = store.execute(
         "SELECT district, LIST(enterprise_id) AS ids FROM enterprise_utilities "
         "WHERE capital > 1000000 GROUP BY district ORDER BY district"
     ).df()
-    for (_, row), ids in zip(ours.iterrows(), units["ids"], strict=True):
-        expected = {hashlib.md5(str(i).encode()).digest()[:8] for i in ids}
-        assert {bytes(v) for v in row["__units"]} == expected
-        assert row["__n"] == len(expected)
+    read = table_populations(ours, "result.csv", np.ones(len(ours), dtype=bool))
+    assert read is not None and len(read.sketches) == len(units)
+    for (_, row), ids, sketch in zip(ours.iterrows(), units["ids"], read.sketches, strict=True):
+        digests = [
+            int.from_bytes(hashlib.md5(str(i).encode()).digest()[:8], "big", signed=True)
+            for i in set(ids)
+        ]
+        assert sketch.to_bytes() == sketch_of(np.array(digests, dtype=np.int64)).to_bytes()
+        assert row["__n"] == len(digests) == sketch.units
     spark = decision.sql_for("spark")
-    assert spark is not None
-    assert "COLLECT_LIST(UNHEX(SUBSTRING(MD5(CAST(__unit AS STRING)), 1, 16)))" in spark
-    assert decision.post_sql is not None and "__units" not in decision.post_sql
+    assert spark is not None and "MD5(CAST(__unit AS STRING))" in spark
+    assert "SLICE(ARRAY_SORT(COLLECT_LIST(" in spark  # the lowest digests, as MIN(x, 64)
+    assert decision.post_sql is not None
+    assert "__lowest" not in decision.post_sql and "__sketch" not in decision.post_sql
 
 
 LAYERED = {

@@ -7,12 +7,18 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from pyroaring import BitMap64
+from sqlalchemy import inspect, text
+from sqlalchemy.orm import Session
 
 from catalog.records import schema_document
 from catalog.schema import load_schema
+from gate.differencing import TablePopulations
+from gate.populations import check_new
+from gate.sketches import sketch_of
 from service.db import MIGRATIONS, make_engine
 
 DEMO = Path(__file__).parents[2] / "catalog" / "demo"
@@ -141,3 +147,56 @@ def test_units_numbered_before_are_packed_into_segments(tmp_path: Path) -> None:
             packed.update(zip(keys.tolist(), beside, strict=True))
     engine.dispose()
     assert packed == numbered and len(packed) == len(set(digests))
+
+
+def test_stored_bitmaps_become_sketches_the_gate_compares(tmp_path: Path) -> None:
+    """Revision 0025 turns each stored bitmap of unit numbers back into its units'
+    digests, sketches them and indexes the lowest again: a cell kept before the upgrade
+    is the sketch the gate would write, and a later job leaving out one of its units is
+    still caught."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(_config(url), "0024")
+    rng = np.random.default_rng(25)
+    digests = rng.integers(-(2**63), 2**63 - 1, 3000, dtype=np.int64)
+    cells = {1: digests[:40], 2: digests[100:2100], 3: digests[:0]}  # 40, 2,000 and no units
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        insert = text("INSERT INTO population_units (digest) VALUES (:d)")
+        connection.execute(insert, [{"d": int(d)} for d in digests])
+        number = dict(connection.execute(text("SELECT digest, id FROM population_units")).all())
+        for cell_id, units in cells.items():
+            bitmap = BitMap64([number[int(d)] for d in units]).serialize()
+            connection.execute(
+                text(
+                    "INSERT INTO cell_populations (id, job_id, operator_id, file, row, units,"
+                    " threshold, released, bitmap, at) VALUES (:id, :id, 1, 'result.csv', 0,"
+                    " :units, :threshold, true, :bitmap, '2026-01-01')"
+                ),
+                {"id": cell_id, "units": len(units), "threshold": 10, "bitmap": bitmap},
+            )
+            connection.execute(
+                text("INSERT INTO population_prefixes VALUES (:u, :n, 0, :id)"),
+                {"u": 1, "n": len(units), "id": cell_id},
+            )
+    command.upgrade(_config(url), "0025")
+    with engine.connect() as connection:
+        names = set(inspect(connection).get_table_names())
+        assert not names & {"population_units", "population_numbering"}
+        for cell_id, units in cells.items():
+            blob = connection.scalar(
+                text("SELECT sketch FROM cell_populations WHERE id = :id"), {"id": cell_id}
+            )
+            assert blob == sketch_of(units).to_bytes()
+            prefix = connection.execute(
+                text("SELECT unit FROM population_prefixes WHERE cell_id = :id ORDER BY position"),
+                {"id": cell_id},
+            )
+            assert [r[0] for r in prefix] == sorted(units.tolist())[:10]
+    with Session(engine) as session:
+        left_out = TablePopulations("result.csv", [0], [sketch_of(digests[1:40])])
+        [finding] = check_new(session, 9, [left_out], 10).findings
+        assert finding.figures["difference"] == 1
+        assert finding.figures["earlier"] == "job 1 (released)"
+    engine.dispose()
+    with pytest.raises(RuntimeError, match="restore the database backup"):
+        command.downgrade(_config(url), "0024")  # the bitmaps cannot be rebuilt from sketches
