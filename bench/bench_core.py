@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_core.py [--rows 1000000,10000000] [--repeat 1]
                                          [--no-sandbox] [--skip-before-above 10000000]
-                                         [--shapes raw,before,top-n,rows=units,no-digests]
+                                         [--shapes raw,before,top-n,rows=units,stored,no-digests]
 
 The meter register of bench/bench_meter.py (one row per meter) and its query
 `SELECT district, COUNT(*), SUM(kwh), AVG(kwh) ... GROUP BY district` at L2, run as:
@@ -13,17 +13,18 @@ The meter register of bench/bench_meter.py (one row per meter) and its query
   top-n        today's core for a dataset without the one-row fact: per-unit
                bounding, figures computed once, top contributions by MAX(x, 2);
   rows=units   the core when ingest proved one row per meter: no per-unit stage, each
-               unit hashed for `__units` (a dataset ingested before unit digests);
-  stored       today's core on a dataset ingested now: rows=units listing the unit
-               digests ingest stored (catalog/unit_digests.py) instead of hashing;
-  no-digests   diagnostic, in process only: rows=units without `__units` (the unit
-               digests the differencing check needs), to show what they cost; never
-               a core a job runs.
-  sketch       diagnostic: stored with `__units` replaced by a population of fixed
-               size (core/population_sketch.py, gate/sketches.py): the group's lowest
-               digests and the cells of an invertible Bloom lookup table. Not yet a
-               core a job runs: it measures what that core costs before the gate
-               and the store are moved onto it.
+               unit hashed in SQL into its BIGINT digest (policies/core_sql.py
+               `unit_digest`: a dataset ingested before unit digests);
+  stored       today's core on a dataset ingested now: rows=units reading the digests
+               ingest stored (catalog/unit_digests.py) instead of hashing. Both emit
+               each group's population as a sketch of fixed size
+               (core/population_sketch.py, gate/sketches.py): `__lowest`, its 64
+               lowest digests, and `__sketch`, the cells of an invertible Bloom
+               lookup table, built in a CTE `__sketches` joined back to the groups;
+  no-digests   diagnostic, in process only: stored without its population companions
+               (the `__sketches` CTE and its join, `__lowest`, `__sketch`, and the
+               digest column they read), cut from stored's SQL tree, to show what
+               they cost; never a core a job runs.
 
 Each shape runs in this process (DuckDB, all threads) and through the sandboxed path
 (bubblewrap, default `Limits()`, as a job's core runs), and every time is divided by
@@ -57,7 +58,6 @@ from sqlglot import exp, parse_one  # noqa: E402
 from catalog.unit_digests import with_unit_digests  # noqa: E402
 from core.levels import Level  # noqa: E402
 from policies import LicenseScope, check_query  # noqa: E402
-from policies.core_sql import lowest_digests, sketch_cells, sketch_per_group  # noqa: E402
 from sandbox.limits import Limits  # noqa: E402
 
 BEFORE = ROOT / "bench" / "meter_core_before.sql"
@@ -78,34 +78,52 @@ def shapes() -> dict[str, str]:
         decision = check_query(QUERY, schemas, scope, 1.0)
         assert decision.sql and decision.rows_are_units == (["meter_readings"] if proven else [])
         found[name] = decision.sql
-    digests = "ARRAY_AGG(UNHEX(SUBSTRING(MD5(CAST(__unit AS TEXT)), 1, 16)))"
-    assert digests in found["rows=units"]
-    found["no-digests"] = found["rows=units"].replace(digests, "NULL")
-    found["sketch"] = sketch_shape(found["stored"])
+    found["no-digests"] = without_populations(found["stored"])
     return found
 
 
-def sketch_shape(stored: str) -> str:
-    """The stored core with `__units` swapped for a sketch of fixed size (see the module
-    docstring): `__lowest` by policies.core_sql's `lowest_digests`, `__sketch` by its
-    `sketch_cells` and `sketch_per_group` over the rows themselves (one per meter;
-    __per_unit, read twice, would be materialised), joined back to the groups."""
-    listed = "COALESCE(ARRAY_AGG(__unit_digest) FILTER(WHERE __unit_digest IS NOT NULL), [])"
-    assert listed in stored and stored.endswith(" FROM __groups")
-    rows = parse_one(
-        "SELECT meter_readings.district AS __k0, meter_readings.__unit_digest AS "
-        "__unit_digest FROM meter_readings AS meter_readings"
-    )
-    groups = sketch_per_group(sketch_cells(rows, ["__k0"], "__unit_digest"), ["__k0"])
-    lowest = lowest_digests(exp.column("__unit_digest")).sql("duckdb")
-    core = stored.replace(listed, lowest)
-    core = core.replace(
-        "), __groups AS (", f"), __sketch AS ({groups.sql('duckdb')}), __groups AS (", 1
-    )
-    core = core.replace("SELECT __k0 AS district", "SELECT __groups.__k0 AS district")
-    core = core.replace("__g7 AS __units", "__g7 AS __lowest, __sketch")
-    joined = "__groups LEFT JOIN __sketch ON __groups.__k0 IS NOT DISTINCT FROM __sketch.__k0"
-    return core[: -len("__groups")] + joined
+POPULATION = ("__lowest", "__sketch")  # the outer columns of a group's population
+SKETCHES = "__sketches"  # the CTE that builds the sketches, joined to __groups
+DIGEST = "__unit_digest"  # the stored digest column they read
+
+
+def without_populations(stored: str) -> str:
+    """The stored core less what only the populations need, so that the two differ by
+    their cost alone: the outer `__lowest` and `__sketch`, the `__groups` figure
+    `__lowest` reads (its MIN(digest, 64)), the `__sketches` CTE and its join, and the
+    digest column of `__per_unit`. `__n` (a count) stays, as it did when this shape
+    replaced the digest lists by NULL."""
+    tree = parse_one(stored, read="duckdb")
+    assert isinstance(tree, exp.Select)
+    outer = {p.alias_or_name: p for p in tree.expressions}
+    figure = outer["__lowest"].this
+    assert isinstance(figure, exp.Column), figure
+    for name in POPULATION:
+        outer[name].pop()
+    for join in tree.args.get("joins") or []:
+        if join.this.name == SKETCHES:
+            join.pop()
+    ctes = {cte.alias: cte for cte in tree.ctes}
+    ctes[SKETCHES].pop()
+    groups, per_unit = ctes["__groups"].this, ctes["__per_unit"].this
+    for stage, name in ((groups, figure.name), (per_unit, DIGEST)):
+        (dropped,) = [p for p in stage.expressions if p.alias_or_name == name]
+        dropped.pop()
+    cut = tree.sql("duckdb")
+    assert_cut(stored, cut)
+    return cut
+
+
+def assert_cut(stored: str, cut: str) -> None:
+    """The cut core names no part of a population any more, and keeps every other
+    output column of the stored core in its order."""
+    tree = parse_one(cut, read="duckdb")
+    names = {i.name for i in tree.find_all(exp.Identifier)}
+    assert not names & {*POPULATION, SKETCHES, DIGEST}, names & {*POPULATION, SKETCHES, DIGEST}
+    assert not [m for m in tree.find_all(exp.Min) if m.args.get("count")], "MIN(x, 64) left"
+    before = [p.alias_or_name for p in parse_one(stored, read="duckdb").expressions]
+    after = [p.alias_or_name for p in tree.expressions]
+    assert after == [n for n in before if n not in POPULATION], (before, after)
 
 
 def with_digests(data: Path) -> Path:
