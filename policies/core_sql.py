@@ -1,5 +1,5 @@
-"""SQL pieces of the private core: clamps, bounded scans, top contributions, digests,
-and the population sketches the gate will read in their place (gate/sketches.py).
+"""SQL pieces of the private core: clamps, bounded scans, top contributions, unit
+digests and the population sketches the gate reads (gate/sketches.py).
 
 Small builders of sqlglot trees that policies/rewrite.py assembles into the core,
 and `for_engine`, which adapts the one rewritten tree to an engine that lacks a
@@ -58,7 +58,6 @@ def unit_digest(unit: exp.Expr) -> exp.Expr:
     so no step leaves BIGINT. Only old files pay for it."""
     text = exp.Cast(this=unit, to=exp.DataType.build("VARCHAR"))
     hexed = exp.MD5(this=text)
-
     digits = exp.Literal.string("0123456789abcdef")
     as_bigint = exp.DataType.build("BIGINT")
 

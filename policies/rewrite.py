@@ -3,7 +3,7 @@
 Aggregate queries over non-public data become two stages (policies/core_sql.py has
 the pieces): per privacy unit and group (clamped, contribution-bounded), then one
 aggregate per group computing every figure once, with the companion columns the
-output gate needs (`__n`, `__units`, `__top1__c`, `__top2__c`, `__abs__c`;
+output gate needs (`__n`, `__lowest`, `__sketch`, `__top1__c`, `__top2__c`, `__abs__c`;
 `__sum__c` and `__cnt__c` for noisy averages; `__fx__c` for exact fixed-point sums).
 The two largest contributions come from a top-n aggregate, not from ranking every
 unit. When each row the core reads is already one unit's whole share (one dataset,
@@ -12,11 +12,14 @@ the rows themselves: no per-unit GROUP BY, no bounding window.
 COUNT(DISTINCT x) of anything but the privacy unit carries per-unit lists of x
 (`__dN`) from the first stage to the second, where their union is counted.
 
-`__units` is the group's population for the differencing check (gate/differencing.py):
-the units as 8-byte digests, the first half of MD5 over the unit's text. MD5,
-SUBSTRING and UNHEX render the same in DuckDB and Spark (`ARRAY_AGG(…)` becomes
-`COLLECT_LIST(…)`), so a population computed by either engine, today or after
-an upgrade, names the same units; an engine's own `hash()` would not.
+`__lowest` and `__sketch` are the group's population for the differencing check
+(gate/differencing.py, gate/sketches.py): its 64 lowest unit digests and, for a group
+of 64 units or more, the cells of its sketch, built in a third stage (`__sketches`)
+joined back to the groups. A unit's digest is the first 8 bytes of MD5 over its text,
+as ingest stored it beside the unit, or computed here from the text for an older file
+(`unit_digest`); bit operations, MD5 and the digits of its hex render the same in
+DuckDB and Spark, so a population computed by either engine, today or after an
+upgrade, names the same units; an engine's own `hash()` would not.
 """
 
 from __future__ import annotations
