@@ -11,7 +11,7 @@ second half; comparing the populations is not.
 How it is detected. The private core emits, per output group, its population as a
 sketch of fixed size (policies/rewrite.py; gate/sketches.py reads it): `__lowest`, the
 group's 64 lowest unit digests, and `__sketch`, an invertible Bloom lookup table of
-its digests (empty for a group of fewer than 64 units, which `__lowest` lists whole).
+its digests (empty for a group of at most 64 units, which `__lowest` lists whole).
 The gate blocks the output if any released row A has, among the cells released or
 awaiting review by any operator of the domain (gate/populations.py keeps them), one B
 for which the sketches cannot rule out
@@ -61,9 +61,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.population_sketch import LOWEST
 from gate.findings import MAX_LISTED_ROWS, Finding, make_finding
-from gate.sketches import Sketch, closeness, sketch_from_cells, sketch_of
+from gate.sketches import Sketch, closeness, sketch_from_cells
 
 __all__ = [
     "POPULATION_COLUMNS",
@@ -143,21 +142,12 @@ class Close:
 
 def _sketch(lowest: object, cells: object) -> Sketch | None:
     """One row's sketch from its `__lowest` and `__sketch` (lists, or the arrays pandas
-    reads from Parquet); None if they are not one. A group of fewer than LOWEST units
-    comes as its `__lowest` alone, which then lists all of them."""
+    reads from Parquet); None if they are not one. A group of at most 64 units comes
+    as its `__lowest` alone, which then lists all of them."""
     listed = list | tuple | np.ndarray
     if not isinstance(lowest, listed) or not isinstance(cells, listed):
         return None
-    if isinstance(lowest, np.ndarray) and len(lowest) and lowest.dtype.kind not in "iuO":
-        return None  # floats lose a digest's low bits
-    try:
-        digests = np.asarray(lowest, dtype=np.int64)
-        if len(digests) < LOWEST and not len(cells):  # the whole population, listed
-            ascending = len(digests) < 2 or bool((np.diff(digests) > 0).all())
-            return sketch_of(digests) if ascending else None
-        return sketch_from_cells(None, digests, list(cells))
-    except (TypeError, ValueError, OverflowError):
-        return None
+    return sketch_from_cells(None, lowest, list(cells))
 
 
 def table_populations(

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -50,24 +51,52 @@ FORMAT = 1  # the first byte of a stored sketch
 _HEADER = np.dtype([("format", "<u1"), ("units", "<i8"), ("lowest", "<u2"), ("cells", "<u2")])
 
 
-@dataclass(frozen=True)
+Cells = tuple[np.ndarray, np.ndarray, np.ndarray]  # counts, XORs of digests, XORs of checks
+
+
+@dataclass(frozen=True, eq=False)
 class Sketch:
     """A population as the gate keeps it: its size, its LOWEST lowest digests (sorted),
-    and per cell the count, the XOR of digests and the XOR of check values."""
+    and per cell the count, the XOR of digests and the XOR of check values.
+
+    A population of at most LOWEST units is its lowest digests whole (`whole`): its
+    cells are built only if a comparison needs them, and two whole populations are
+    compared exactly (most cells of a store are that small)."""
 
     units: int
     lowest: np.ndarray
-    counts: np.ndarray
-    xors: np.ndarray
-    checks: np.ndarray
+    given: Cells | None = None  # None for a whole population: built from `lowest`
+
+    @property
+    def whole(self) -> bool:
+        return len(self.lowest) == self.units
+
+    @cached_property
+    def cells(self) -> Cells:
+        return self.given if self.given is not None else _cells_of(self.lowest)
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self.cells[0]
+
+    @property
+    def xors(self) -> np.ndarray:
+        return self.cells[1]
+
+    @property
+    def checks(self) -> np.ndarray:
+        return self.cells[2]
 
     def to_bytes(self) -> bytes:
-        """The sketch as the store keeps it: only the cells with units in them, so a
-        small cell stays small (a one-unit cell lists 3 cells of 192)."""
-        at = np.flatnonzero(self.counts)
-        cells = np.stack([at, self.counts[at], self.xors[at], self.checks[at]], axis=1)
-        header = np.array([(FORMAT, self.units, len(self.lowest), len(at))], dtype=_HEADER)
-        body = [self.lowest.astype("<i8"), cells.astype("<i8")]
+        """The sketch as the store keeps it: a whole population as its digests alone,
+        a larger one with only the cells that have units in them."""
+        if self.whole:
+            table = np.zeros((0, 4), dtype=np.int64)
+        else:
+            at = np.flatnonzero(self.counts)
+            table = np.stack([at, self.counts[at], self.xors[at], self.checks[at]], axis=1)
+        header = np.array([(FORMAT, self.units, len(self.lowest), len(table))], dtype=_HEADER)
+        body = [self.lowest.astype("<i8"), table.astype("<i8")]
         return header.tobytes() + b"".join(part.tobytes() for part in body)
 
 
@@ -81,9 +110,8 @@ class Compared:
     units: tuple[int, ...] = ()
 
 
-def sketch_of(digests: np.ndarray) -> Sketch:
-    """The sketch of a population given as int64 digests (any order, repeats ignored)."""
-    digests = sorted_distinct(np.asarray(digests, dtype=np.int64))
+def _cells_of(digests: np.ndarray) -> Cells:
+    """The cells of sorted distinct digests."""
     counts = np.zeros(SIZE, dtype=np.int64)
     xors = np.zeros(SIZE, dtype=np.int64)
     checks = np.zeros(SIZE, dtype=np.int64)
@@ -97,41 +125,68 @@ def sketch_of(digests: np.ndarray) -> Sketch:
         counts[at] = np.diff(np.append(starts, len(order)))
         xors[at] = np.bitwise_xor.reduceat(digests[order], starts)
         checks[at] = np.bitwise_xor.reduceat(values[order], starts)
-    return Sketch(len(digests), digests[:LOWEST].copy(), counts, xors, checks)
+    return counts, xors, checks
 
 
-def sketch_from_cells(
-    units: int | None, lowest: Sequence[int] | np.ndarray, cells: Sequence[Sequence[int]]
-) -> Sketch | None:
-    """A sketch from the core's columns (policies.core_sql: `__lowest` and `__sketch`, a
-    [cell, count, XOR, check] list per cell the group has units in) and the size, or,
-    when `units` is None, the size its first partition counts; None if they are
-    inconsistent (then the cell cannot be compared, and the gate
-    withholds): an entry not of four integers, a cell out of range or listed twice,
-    partitions whose counts do not each add up to `units`, or a prefix that is not
-    the sorted distinct lowest digests."""
-    try:  # from Parquet through pandas each entry is an array of its own
-        entries = [np.asarray(entry) for entry in cells]
-        if any(entry.dtype.kind not in "iu" for entry in entries):
-            return None  # floats would lose a digest's low bits, and text is no figure
-        table = np.array(entries, dtype=np.int64).reshape(len(entries), 4)
-    except (TypeError, ValueError, OverflowError):
+def sketch_of(digests: np.ndarray) -> Sketch:
+    """The sketch of a population given as int64 digests (any order, repeats ignored)."""
+    digests = sorted_distinct(np.asarray(digests, dtype=np.int64))
+    if len(digests) <= LOWEST:
+        return Sketch(len(digests), digests.copy())
+    return Sketch(len(digests), digests[:LOWEST].copy(), _cells_of(digests))
+
+
+def _ascending(digests: np.ndarray) -> bool:
+    """Strictly ascending (compared, not subtracted: a difference of two digests can
+    overflow int64)."""
+    return bool((digests[1:] > digests[:-1]).all())
+
+
+def _from_table(units: int | None, prefix: np.ndarray, table: np.ndarray) -> Sketch | None:
+    """A sketch from its lowest digests and a (cell, count, XOR, check) row per listed
+    cell, or None if they are inconsistent. With no cells listed, the prefix must be
+    the whole population (at most LOWEST units)."""
+    if not _ascending(prefix):
         return None
+    if not len(table):  # the core sends cells for more than LOWEST units only
+        whole = len(prefix) <= LOWEST and units in (None, len(prefix))
+        return Sketch(len(prefix), prefix) if whole else None
     at = table[:, 0]
-    if at.size and (at.min() < 0 or at.max() >= SIZE or len(np.unique(at)) != len(at)):
+    if at.min() < 0 or at.max() >= SIZE or len(np.unique(at)) != len(at):
         return None
     dense = [np.zeros(SIZE, dtype=np.int64) for _ in range(3)]
     for column, target in enumerate(dense, start=1):
         target[at] = table[:, column]
     per_partition = dense[0].reshape(PARTITIONS, CELLS).sum(axis=1)
     units = int(per_partition[0]) if units is None else units
-    prefix = np.asarray(lowest, dtype=np.int64)
-    expected = min(units, LOWEST)
-    if (per_partition != units).any() or (dense[0] < 0).any() or len(prefix) != expected:
+    if (per_partition != units).any() or (dense[0] < 0).any():
         return None
-    if len(prefix) > 1 and (np.diff(prefix) <= 0).any():
+    if len(prefix) != min(units, LOWEST) or units <= LOWEST:
+        return None  # a population this small is sent and kept whole, without cells
+    return Sketch(units, prefix, (dense[0], dense[1], dense[2]))
+
+
+def sketch_from_cells(
+    units: int | None, lowest: Sequence[int] | np.ndarray, cells: Sequence[Sequence[int]]
+) -> Sketch | None:
+    """A sketch from the core's columns (policies.core_sql: `__lowest` and `__sketch`, a
+    [cell, count, XOR, check] list per cell the group has units in, none for a group
+    of at most LOWEST units) and the size, or, when `units` is None, the size its
+    first partition counts; None if they are inconsistent (then the cell cannot be
+    compared, and the gate withholds): an entry not of four integers, a cell out of
+    range or listed twice, partitions whose counts do not each add up to `units`, or
+    a prefix that is not the sorted distinct lowest digests."""
+    try:  # from Parquet through pandas each entry is an array of its own
+        entries = [np.asarray(entry) for entry in cells]
+        if any(entry.dtype.kind not in "iu" for entry in entries):
+            return None  # floats would lose a digest's low bits, and text is no figure
+        table = np.array(entries, dtype=np.int64).reshape(len(entries), 4)
+        prefix = np.asarray(lowest)
+        if len(prefix) and prefix.dtype.kind not in "iu":
+            return None
+        return _from_table(units, prefix.astype(np.int64), table)
+    except (TypeError, ValueError, OverflowError):
         return None
-    return Sketch(units, prefix, *dense)
 
 
 def sketch_from_bytes(blob: bytes) -> Sketch | None:
@@ -144,8 +199,7 @@ def sketch_from_bytes(blob: bytes) -> Sketch | None:
     if int(header["format"]) != FORMAT or len(blob) != _HEADER.itemsize + 8 * (lowest + 4 * listed):
         return None
     body = np.frombuffer(blob[_HEADER.itemsize :], dtype="<i8").astype(np.int64)
-    cells = body[lowest:].reshape(listed, 4)
-    return sketch_from_cells(int(header["units"]), body[:lowest], list(cells))
+    return _from_table(int(header["units"]), body[:lowest], body[lowest:].reshape(listed, 4))
 
 
 def _non_empty(counts: np.ndarray, xors: np.ndarray, checks: np.ndarray) -> int:
@@ -221,6 +275,9 @@ def closeness(a: Sketch, b: Sketch, threshold: int) -> Compared | None:
     gap = abs(a.units - b.units)
     if gap >= threshold:
         return None
+    if a.whole and b.whole:  # both listed in full: the difference itself
+        units = tuple(sorted(set(a.lowest.tolist()) ^ set(b.lowest.tolist())))
+        return Compared(len(units), len(units), units) if 0 < len(units) < threshold else None
     counts, xors, checks = _difference(a, b)
     if _non_empty(counts, xors, checks) >= threshold:
         return None

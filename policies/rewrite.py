@@ -14,7 +14,7 @@ COUNT(DISTINCT x) of anything but the privacy unit carries per-unit lists of x
 
 `__lowest` and `__sketch` are the group's population for the differencing check
 (gate/differencing.py, gate/sketches.py): its 64 lowest unit digests and, for a group
-of 64 units or more, the cells of its sketch, built in a third stage (`__sketches`)
+of more than 64 units, the cells of its sketch, built in a third stage (`__sketches`)
 joined back to the groups. A unit's digest is the first 8 bytes of MD5 over its text,
 as ingest stored it beside the unit, or computed here from the text for an older file
 (`unit_digest`); bit operations, MD5 and the digits of its hex render the same in
@@ -411,9 +411,9 @@ class _Builder:
         groups = exp.select(*key_cols, *self.figures.values()).from_("__per_unit", copy=False)
         if key_cols:
             groups.group_by(*[k.copy() for k in key_cols], copy=False)
-        # a group of fewer than LOWEST units is its `__lowest` whole: the gate sketches
-        # that list itself, and the output stays a list of digests, not ~3 cells a unit
-        whole = exp.LT(this=population.copy(), expression=exp.Literal.number(LOWEST))
+        # a group of at most LOWEST units is its `__lowest` whole: the gate sketches that
+        # list itself, and the output stays a list of digests, not ~3 cells a unit
+        whole = exp.LTE(this=population.copy(), expression=exp.Literal.number(LOWEST))
         listed = _or_empty(exp.column("__sketch", table="__sketches"))
         sketch = exp.Case(ifs=[exp.If(this=whole, true=exp.Array(expressions=[]))], default=listed)
         outer = exp.select(

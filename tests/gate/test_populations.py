@@ -159,11 +159,13 @@ def test_thresholds_above_the_kept_prefix_are_found_by_size(session: Session) ->
 def test_a_difference_that_will_not_decode_is_withheld_with_its_bounds(session: Session) -> None:
     """Two units whose digests share every cell of the sketch (a stopping set an
     operator who knows digests could pick) leave a difference that does not decode:
-    the store cannot name it, so the output is withheld, with the range it may take."""
-    keep(session, 1, 1, [table(BASE)], THRESHOLD)
-    low = digest(BASE[0]) & ((1 << 18) - 1)
+    the store cannot name it, so the output is withheld, with the range it may take.
+    (Populations of more than 64 units: smaller ones are compared whole.)"""
+    larger = range(1000, 1100)
+    keep(session, 1, 1, [table(larger)], THRESHOLD)
+    low = digest(larger[0]) & ((1 << 18) - 1)
     twins = [(n << 18) | low for n in (12345, 67890)]  # the same 18 low bits
-    sketches = [sketch_of(np.array([*(digest(u) for u in BASE), *twins], dtype=np.int64))]
+    sketches = [sketch_of(np.array([*(digest(u) for u in larger), *twins], dtype=np.int64))]
     check = check_new(session, 2, [TablePopulations("result.csv", [0], sketches)], THRESHOLD)
     [finding] = check.findings
     # at least 2: the sizes differ by two; at most 9, or it would not be withheld
@@ -234,36 +236,30 @@ def test_the_prefix_index_finds_every_pair_brute_force_finds(session: Session) -
 
 
 def test_table_populations_read_the_sketch_companions() -> None:
-    first, second = sketch_of(np.array([7, -3, 2**40])), sketch_of(np.array([5]))
-
-    def listed(sketch):  # as the core writes them: the cells with units only
-        at = np.flatnonzero(sketch.counts)
-        return [[int(i), int(sketch.counts[i]), int(sketch.xors[i]), int(sketch.checks[i])]
-                for i in at]  # fmt: skip
-
+    """A row's population as the core sends it: more than 64 units as the lowest
+    digests and the cells with units, fewer as the digests alone."""
+    rng = np.random.default_rng(4)
+    large = sketch_of(rng.integers(-(2**63), 2**63 - 1, 100, dtype=np.int64))
+    small = sketch_of(np.array([7, -3, 2**40]))
+    at = np.flatnonzero(large.counts)
+    cells = [np.array([i, large.counts[i], large.xors[i], large.checks[i]]) for i in at]
     frame = pd.DataFrame(
-        {
-            "n": [12, 3],
-            "__lowest": [np.array(first.lowest), second.lowest.tolist()],
-            "__sketch": [[np.array(c) for c in listed(first)], listed(second)],
-        }
+        {"n": [12, 3], "__lowest": [large.lowest, small.lowest.tolist()], "__sketch": [cells, []]}
     )
-    read = table_populations(frame, "result.csv", np.array([True, False]))
-    assert read is not None and read.rows == [0]
-    assert [s.to_bytes() for s in read.sketches] == [first.to_bytes()]
-    assert table_populations(frame.drop(columns="__sketch"), "r.csv", np.ones(2, bool)) is None
-    floats = frame.assign(__lowest=[np.array(first.lowest, dtype=float), [5]])
-    assert table_populations(floats, "r.csv", np.ones(2, bool)) is None  # low bits lost
-    broken = frame.assign(__sketch=[listed(first)[1:], listed(second)])  # counts ≠ size
-    assert table_populations(broken, "r.csv", np.ones(2, bool)) is None
-    assert table_populations(frame.assign(__sketch=[None, None]), "r.csv", np.ones(2, bool)) is None
-    # a group of fewer than 64 units comes as its digests alone, which must be sorted
-    small = frame.assign(__sketch=[[], []])
-    read = table_populations(small, "r.csv", np.ones(2, bool))
-    assert read is not None
-    assert [s.to_bytes() for s in read.sketches] == [first.to_bytes(), second.to_bytes()]
-    unsorted = small.assign(__lowest=[first.lowest[::-1], [5]])
-    assert table_populations(unsorted, "r.csv", np.ones(2, bool)) is None
+    read = table_populations(frame, "result.csv", np.array([True, True]))
+    assert read is not None and read.rows == [0, 1]
+    assert [s.to_bytes() for s in read.sketches] == [large.to_bytes(), small.to_bytes()]
+    only_first = table_populations(frame, "result.csv", np.array([True, False]))
+    assert only_first is not None and only_first.rows == [0]
+    everyone = np.ones(2, dtype=bool)
+    assert table_populations(frame.drop(columns="__sketch"), "r.csv", everyone) is None
+    floats = frame.assign(__lowest=[large.lowest.astype(float), [5]])
+    assert table_populations(floats, "r.csv", everyone) is None  # low bits lost
+    broken = frame.assign(__sketch=[cells[1:], []])  # counts ≠ size
+    assert table_populations(broken, "r.csv", everyone) is None
+    assert table_populations(frame.assign(__sketch=[None, None]), "r.csv", everyone) is None
+    unsorted = frame.assign(__lowest=[large.lowest, small.lowest[::-1]])
+    assert table_populations(unsorted, "r.csv", everyone) is None
 
 
 def test_operators_see_a_withheld_output_not_the_differencing_rule() -> None:

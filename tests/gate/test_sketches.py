@@ -14,7 +14,7 @@ import pytest
 from sqlglot import exp, parse_one
 
 from catalog.identifiers import sorted_distinct
-from core.population_sketch import CELL_BITS, CELLS, PARTITIONS, cell, check
+from core.population_sketch import CELL_BITS, CELLS, LOWEST, PARTITIONS, cell, check
 from gate.sketches import (
     Sketch,
     compare,
@@ -86,9 +86,28 @@ def core_sketches(table: str, dialect: str = "duckdb") -> str:
     return for_engine(joined, dialect).sql(dialect)
 
 
+def read_core_row(units: int, lowest: object, cells: object) -> Sketch:
+    """The gate's reading of a row of `core_sketches`, as the rewrite sends it: a group
+    of at most LOWEST units without its cells (whose SQL figures must still be the
+    gate's own), a larger one with them."""
+    listed = [np.asarray(c, dtype=np.int64) for c in cells]  # type: ignore[attr-defined]
+    if units > LOWEST:
+        built = sketch_from_cells(units, np.asarray(lowest), listed)
+        assert built is not None
+        return built
+    built = sketch_from_cells(None, np.asarray(lowest), [])
+    assert built is not None and built.whole and built.units == units
+    dense = np.zeros((PARTITIONS * CELLS, 3), dtype=np.int64)
+    for entry in listed:
+        dense[entry[0]] = entry[1:]
+    assert dense.T.tolist() == [v.tolist() for v in built.cells], "the SQL's cells"
+    return built
+
+
 def test_the_cores_sql_builds_the_gates_sketch_of_each_group() -> None:
     rng = np.random.default_rng(2)
-    sizes = {"东城区": 5_000, "西城区": 40, "朝阳区": 1, "海淀区": 70_000}
+    sizes = {"东城区": 5_000, "西城区": 40, "朝阳区": 1, "海淀区": 70_000, "丰台区": 64}
+    sizes["石景山区"] = 65  # the first size sent with its cells
     keys, units = [], []
     for district, size in sizes.items():
         keys += [district] * size
@@ -97,9 +116,7 @@ def test_the_cores_sql_builds_the_gates_sketch_of_each_group() -> None:
     con.register("register", pa.table({"district": keys, "d": np.concatenate(units)}))
     rows = {r[0]: r[1:] for r in con.sql(core_sketches("register")).fetchall()}
     for district, digests in zip(sizes, units, strict=True):
-        built = sketch_from_cells(*rows[district])
-        assert built is not None
-        assert _fields(built) == _fields(sketch_of(digests))
+        assert _fields(read_core_row(*rows[district])) == _fields(sketch_of(digests))
 
 
 def test_a_planted_unit_left_out_is_decoded_and_flagged() -> None:
@@ -210,30 +227,53 @@ def test_two_populations_that_differ_by_few_units_share_a_lowest_digest() -> Non
 
 def test_lists_that_do_not_add_up_are_refused() -> None:
     """A core's output the gate cannot trust is unreadable (the gate then withholds)."""
-    digests = _digests(np.random.default_rng(6), 50)
+    digests = _digests(np.random.default_rng(6), 500)
     good = sketch_of(digests)
     at = np.flatnonzero(good.counts)
     cells = [[int(a), int(good.counts[a]), int(good.xors[a]), int(good.checks[a])] for a in at]
-    assert sketch_from_cells(50, good.lowest, cells) is not None
-    assert sketch_from_cells(51, good.lowest, cells) is None  # counts ≠ size
-    assert sketch_from_cells(50, good.lowest[::-1], cells) is None  # prefix unsorted
-    assert sketch_from_cells(50, good.lowest[:-1], cells) is None  # prefix short
-    assert sketch_from_cells(50, good.lowest, [*cells, cells[0]]) is None  # a cell twice
-    assert sketch_from_cells(50, good.lowest, [*cells[:-1], cells[-1][:3]]) is None
+    assert sketch_from_cells(500, good.lowest, cells) is not None
+    assert sketch_from_cells(None, good.lowest, cells) is not None  # the size from the cells
+    assert sketch_from_cells(501, good.lowest, cells) is None  # counts ≠ size
+    assert sketch_from_cells(500, good.lowest[::-1], cells) is None  # prefix unsorted
+    assert sketch_from_cells(500, good.lowest[:-1], cells) is None  # prefix short
+    assert sketch_from_cells(500, good.lowest, [*cells, cells[0]]) is None  # a cell twice
+    assert sketch_from_cells(500, good.lowest, [*cells[:-1], cells[-1][:3]]) is None
     beyond = [*cells[:-1], [PARTITIONS * CELLS, *cells[-1][1:]]]
-    assert sketch_from_cells(50, good.lowest, beyond) is None
-    assert sketch_from_cells(50, good.lowest, [["x", 1, 2, 3], *cells[1:]]) is None
+    assert sketch_from_cells(500, good.lowest, beyond) is None
+    assert sketch_from_cells(500, good.lowest, [["x", 1, 2, 3], *cells[1:]]) is None
+    assert sketch_from_cells(500, good.lowest.astype(float), cells) is None  # low bits lost
+    assert sketch_from_cells(500, good.lowest, []) is None  # 64 digests, but 500 units
+    # a group of at most 64 units is its digests alone, sorted; never cells beside them
+    small = sketch_of(digests[:40])
+    assert sketch_from_cells(None, small.lowest, []) is not None
+    assert sketch_from_cells(None, small.lowest[::-1], []) is None
+    listed = [[int(a), int(small.counts[a]), int(small.xors[a]), int(small.checks[a])]
+              for a in np.flatnonzero(small.counts)]  # fmt: skip
+    assert sketch_from_cells(40, small.lowest, listed) is None
+
+
+def test_digests_far_apart_are_in_order() -> None:
+    """Order is compared, never subtracted: neighbours more than 2^63 apart (common in a
+    cell of a few units) would wrap around in int64 and read as unsorted."""
+    far = np.array([-(2**63), -5, 2**62, 2**63 - 1], dtype=np.int64)
+    read = sketch_from_cells(None, far, [])
+    assert read is not None and read.lowest.tolist() == far.tolist()
+    assert sketch_from_bytes(sketch_of(far).to_bytes()) is not None
+    many = sketch_of(np.concatenate([far, _digests(np.random.default_rng(9), 500)]))
+    assert sketch_from_bytes(many.to_bytes()) is not None
 
 
 def test_a_stored_sketch_reads_back_the_same_and_a_damaged_one_not_at_all() -> None:
-    """The store's form: the cells with units only, so it stays small; bytes cut short,
+    """The store's form: a population of at most 64 units as its digests, a larger one
+    with the cells that have units only, so it stays small; bytes cut short,
     of another format, or whose counts no longer add up read as no sketch (withheld)."""
     rng = np.random.default_rng(8)
-    for size in (0, 1, 63, 64, 65, 100_000):
+    for size in (0, 1, 12, 63, 64, 65, 100_000):
         sketch = sketch_of(_digests(rng, size))
         back = sketch_from_bytes(sketch.to_bytes())
         assert back is not None and _fields(back) == _fields(sketch)
-    assert len(sketch_of(_digests(rng, 1)).to_bytes()) < 150  # 3 cells of 192
+    assert len(sketch_of(_digests(rng, 1)).to_bytes()) == 13 + 8  # its one digest
+    assert len(sketch_of(_digests(rng, 65)).to_bytes()) < 13 + 8 * 64 + 32 * 3 * 65
     stored = bytearray(sketch_of(_digests(rng, 500)).to_bytes())
     assert sketch_from_bytes(bytes(stored[:-8])) is None
     assert sketch_from_bytes(bytes([2]) + bytes(stored[1:])) is None
