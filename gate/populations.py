@@ -212,7 +212,7 @@ def _candidates(
 ) -> dict[int, Candidate]:
     """Size, threshold and sketch of the stored cells among `ids` that belong to other
     jobs (released only, if asked): the one read that grows with the candidates."""
-    connection = session.connection()  # Core rows: the ORM's loading costs more than SQLite
+    connection = session.connection()
     c = CellPopulation
     found: dict[int, Candidate] = {}
     for chunk in _chunks(sorted(ids)):
@@ -220,8 +220,8 @@ def _candidates(
         query = query.where(c.id.in_(chunk), c.job_id != job_id)
         if released_only:
             query = query.where(c.released.is_(True))
-        for id_, units, threshold, blob in connection.execute(query):
-            found[id_] = (units, threshold, sketch_from_bytes(blob))
+        for id_, units, threshold, blob in _driver_rows(connection, query):
+            found[id_] = (units, threshold, sketch_from_bytes(bytes(blob)))
     return found
 
 
