@@ -8,7 +8,7 @@ pseudonymized), an operator licensed at L2 submits
 `SELECT district, COUNT(*), SUM(kwh), AVG(kwh) ... GROUP BY district`, and the job
 runs in this process as the service runs it (policy decision at submit, sandbox, gate
 with the differencing store, audit) until it rests. Each run after the first finds
-its populations already numbered in the store, as a repeated query does. `--meters N`
+its populations already in the store, as a repeated query does. `--meters N`
 makes it a table of readings instead: N meters, each with rows/N readings in its own
 district (then ingest cannot prove one row per unit and the core bounds per unit). The
 baseline in the same run: raw DuckDB running the operator's SQL on the stored
