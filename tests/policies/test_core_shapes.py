@@ -340,10 +340,12 @@ def test_stored_unit_digests_list_the_populations_hashing_lists(shape, bounded, 
 
 @pytest.mark.parametrize("shape", ["rows are units", "bounded per unit"])
 def test_a_large_group_carries_its_sketch_a_small_one_its_digests(shape, bounded, proven) -> None:
-    """A group of 64 units or more is sent as its 64 lowest digests and the cells of its
-    sketch; a smaller one as all its digests and no cells (the gate sketches them). Both
-    read back as the sketch of the group's units."""
+    """A group of more than 64 units is sent as its 64 lowest digests and the cells of
+    its sketch; a smaller one as all its digests and no cells (the gate sketches them).
+    Both read back as the sketch of the group's units."""
     frame = _enterprises(count=600)
+    # groups on either side of the limit: 64 units (digests alone) and 65 (cells)
+    frame["district"] = ["海曙区"] * 64 + ["江北区"] * 65 + ["镇海区"] * 471
     store = _store(**{EU: _with_stored_digests(frame)})
     schema = replace((proven if shape == "rows are units" else bounded)[EU], unit_digests=True)
     sql = f"SELECT district, SUM(employees) AS e FROM {EU} WHERE district <> '北仑区' GROUP BY 1"
@@ -355,13 +357,12 @@ def test_a_large_group_carries_its_sketch_a_small_one_its_digests(shape, bounded
         ).fetchall()
         assert len(groups) == len(ours)
         for (_, row), (_, digests) in zip(ours.iterrows(), groups, strict=True):
-            large = len(digests) >= 64
+            large = len(digests) > 64
             assert len(row["__lowest"]) == min(len(digests), 64)
             assert (len(row["__sketch"]) > 0) is large
         expected = [sketch_of(np.array(d, np.int64)).to_bytes() for _, d in groups]
         assert _populations(ours) == expected
-    sizes = [len(d) for _, d in groups]
-    assert sizes == [600], "the whole table is one large group"
+    assert [len(d) for _, d in groups] == [600], "the whole table is one large group"
 
 
 def test_no_query_may_name_the_stored_unit_digest(proven) -> None:
