@@ -253,3 +253,21 @@ def test_populations_never_leave_the_domain(planted: World) -> None:
                     assert companion not in data, name
             assert not any(d in data or d.hex().encode() in data for d in digests), name
             assert not any(d in data for d in decimals), name
+
+
+def test_a_job_whose_stored_population_no_longer_reads_is_not_released(planted: World) -> None:
+    """The check at release cannot vouch for a cell whose stored sketch is damaged, so
+    the approval is refused, the job stays under review, and nothing leaves."""
+    from sqlalchemy import update
+
+    from gate.records import CellPopulation
+
+    job_id = ran(planted, BY_DISTRICT)
+    with planted.domain.transaction() as session:
+        damaged = update(CellPopulation).where(CellPopulation.job_id == job_id)
+        assert session.execute(damaged.values(sketch=b"\x01")).rowcount > 0
+    with pytest.raises(Conflict) as refused:
+        decide(planted, job_id, "wang")
+    assert refused.value.message_code == "population_unreadable"
+    assert job_of(planted, job_id).status == "awaiting_review"
+    assert released(planted, job_id) is None
