@@ -17,6 +17,9 @@ The decision never rests on luck in the direction that leaks. Two populations ar
     partition can show no more non-empty cells than the difference has units;
   * or the difference decoded completely into t units or more, each one checked.
 
+Two populations of at most LOWEST units are both their digests whole, and are
+compared exactly instead.
+
 A difference that does not decode and is not proven large is reported close, and the
 gate withholds: an operator who picks units whose digests share their cells (a
 "stopping set") gets a refusal, never a pass. A difference that decodes into fewer
