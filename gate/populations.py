@@ -16,11 +16,11 @@ bench/bench_populations.py measures it against 1,000,000 cells.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import numpy as np
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -175,12 +175,13 @@ def _by_size(
         .where(where, CellPopulation.units.between(lo, hi))
         .order_by(CellPopulation.units)
     )
-    cells = [tuple(r) for r in session.execute(query)]
-    sizes = [size for size, _ in cells]
+    cells = np.array([tuple(r) for r in session.execute(query)], dtype=np.int64)
     pairs: set[tuple[int, int]] = set()
+    if not len(cells):
+        return pairs
     for size, index in probes:
-        first, last = bisect_left(sizes, size - window + 1), bisect_left(sizes, size + window)
-        pairs.update((index, int(c)) for _, c in cells[first:last])
+        first, last = np.searchsorted(cells[:, 0], [size - window + 1, size + window])
+        pairs.update((index, int(c)) for c in cells[first:last, 1])
     return pairs
 
 

@@ -216,7 +216,7 @@ def _non_empty(counts: np.ndarray, xors: np.ndarray, checks: np.ndarray) -> int:
     return int(busy.reshape(PARTITIONS, CELLS).sum(axis=1).max())
 
 
-def _difference(a: Sketch, b: Sketch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _difference(a: Sketch, b: Sketch) -> Cells:
     """The sketch of A Δ B, cell by cell: counts, XORs of digests, XORs of checks."""
     return a.counts - b.counts, a.xors ^ b.xors, a.checks ^ b.checks
 
@@ -259,8 +259,9 @@ def _peel(
     return sorted(found)
 
 
-def _compared(counts: np.ndarray, xors: np.ndarray, checks: np.ndarray, gap: int) -> Compared:
-    bound = _non_empty(counts, xors, checks)
+def _compared(difference: Cells, bound: int, gap: int) -> Compared:
+    """What a difference sketch proves, given its non-empty bound and the size gap."""
+    counts, xors, checks = difference
     if bound == 0:  # every cell empty: the same population
         return Compared(0, 0)
     single = np.flatnonzero(np.abs(counts) == 1).tolist()
@@ -272,7 +273,8 @@ def _compared(counts: np.ndarray, xors: np.ndarray, checks: np.ndarray, gap: int
 
 def compare(a: Sketch, b: Sketch) -> Compared:
     """What the two sketches prove about the difference of their populations."""
-    return _compared(*_difference(a, b), abs(a.units - b.units))
+    difference = _difference(a, b)
+    return _compared(difference, _non_empty(*difference), abs(a.units - b.units))
 
 
 def closeness(a: Sketch, b: Sketch, threshold: int) -> Compared | None:
@@ -286,10 +288,11 @@ def closeness(a: Sketch, b: Sketch, threshold: int) -> Compared | None:
     if a.whole and b.whole:  # both listed in full: the difference itself
         units = tuple(sorted(a.members ^ b.members))
         return Compared(len(units), len(units), units) if 0 < len(units) < threshold else None
-    counts, xors, checks = _difference(a, b)
-    if _non_empty(counts, xors, checks) >= threshold:
+    difference = _difference(a, b)
+    bound = _non_empty(*difference)
+    if bound >= threshold:
         return None
-    found = _compared(counts, xors, checks, gap)
+    found = _compared(difference, bound, gap)
     if found.difference is not None:
         return found if 0 < found.difference < threshold else None
     return found if found.at_least < threshold else None

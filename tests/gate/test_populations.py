@@ -29,6 +29,7 @@ from products.reasons import reason
 from service.domain import Domain
 from service.web.i18n import translator
 from service.web.wording import reason_words
+from tests.gate.test_sketches import listed_cells
 from tests.jobs.conftest import pg_domain, pg_server, pg_settings, pg_url  # noqa: F401
 
 THRESHOLD = 10
@@ -241,8 +242,7 @@ def test_table_populations_read_the_sketch_companions() -> None:
     rng = np.random.default_rng(4)
     large = sketch_of(rng.integers(-(2**63), 2**63 - 1, 100, dtype=np.int64))
     small = sketch_of(np.array([7, -3, 2**40]))
-    at = np.flatnonzero(large.counts)
-    cells = [np.array([i, large.counts[i], large.xors[i], large.checks[i]]) for i in at]
+    cells = [np.array(c) for c in listed_cells(large)]  # arrays, as pandas reads them
     frame = pd.DataFrame(
         {"n": [12, 3], "__lowest": [large.lowest, small.lowest.tolist()], "__sketch": [cells, []]}
     )

@@ -50,6 +50,13 @@ def _fields(sketch: Sketch) -> tuple[object, ...]:
     )
 
 
+def listed_cells(sketch: Sketch) -> list[list[int]]:
+    """A sketch's non-empty cells as the core lists them: [cell, count, XOR, check]."""
+    at = np.flatnonzero(sketch.counts)
+    figures = (sketch.counts, sketch.xors, sketch.checks)
+    return [[int(a), *(int(f[a]) for f in figures)] for a in at]
+
+
 def test_sql_and_numpy_place_and_check_every_digest_alike() -> None:
     digests = np.concatenate(
         [np.array(EXTREMES, dtype=np.int64), _digests(np.random.default_rng(1), 20_000)]
@@ -229,8 +236,7 @@ def test_lists_that_do_not_add_up_are_refused() -> None:
     """A core's output the gate cannot trust is unreadable (the gate then withholds)."""
     digests = _digests(np.random.default_rng(6), 500)
     good = sketch_of(digests)
-    at = np.flatnonzero(good.counts)
-    cells = [[int(a), int(good.counts[a]), int(good.xors[a]), int(good.checks[a])] for a in at]
+    cells = listed_cells(good)
     assert sketch_from_cells(500, good.lowest, cells) is not None
     assert sketch_from_cells(None, good.lowest, cells) is not None  # the size from the cells
     assert sketch_from_cells(501, good.lowest, cells) is None  # counts ≠ size
@@ -247,9 +253,7 @@ def test_lists_that_do_not_add_up_are_refused() -> None:
     small = sketch_of(digests[:40])
     assert sketch_from_cells(None, small.lowest, []) is not None
     assert sketch_from_cells(None, small.lowest[::-1], []) is None
-    listed = [[int(a), int(small.counts[a]), int(small.xors[a]), int(small.checks[a])]
-              for a in np.flatnonzero(small.counts)]  # fmt: skip
-    assert sketch_from_cells(40, small.lowest, listed) is None
+    assert sketch_from_cells(40, small.lowest, listed_cells(small)) is None
 
 
 def test_digests_far_apart_are_in_order() -> None:
