@@ -55,7 +55,7 @@ What it does not catch:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +63,7 @@ import pandas as pd
 
 from gate.findings import MAX_LISTED_ROWS, Finding, make_finding
 from gate.sketches import Sketch, closeness, sketch_from_cells
+from gate.stored_sketches import ProbeColumns, StoredSketches
 
 __all__ = [
     "POPULATION_COLUMNS",
@@ -183,16 +184,41 @@ def _close(probe: Probe, other: Candidate) -> tuple[int | None, int, int] | None
 
 
 def close_pairs(
-    probes: Sequence[Probe], candidates: Mapping[int, Candidate], pairs: set[tuple[int, int]]
+    probes: Sequence[Probe], columns: ProbeColumns, stored: StoredSketches, pairs: np.ndarray
 ) -> list[tuple[int, int, int | None, int, int]]:
-    """(probe index, cell id, difference, threshold, at least) for the candidate pairs
-    (probe index, cell id) that may be close; cells not in `candidates` are skipped."""
-    found = []
-    for index, cell_id in pairs:  # any order: the findings sort what they list
-        other = candidates.get(cell_id)
-        close = _close(probes[index], other) if other else None
-        if close is not None:
-            found.append((index, cell_id, *close))
+    """(probe index, cell id, difference, threshold, at least) for the candidate pairs,
+    rows of (probe index, cell id), that may be close; `columns` are the probes' own
+    (`ProbeColumns.of`), and cells the batch does not hold are skipped. Pairs of whole
+    populations are compared exactly by the batch, larger ones screened, and the rest
+    compared one by one (gate/stored_sketches.py)."""
+    rows = stored.rows_of(pairs[:, 1])
+    held = rows >= 0
+    index, rows = pairs[held, 0], rows[held]
+    thresholds = np.maximum(columns.thresholds[index], stored.thresholds[rows])
+    near = np.abs(columns.units[index] - stored.units[rows]) < thresholds
+    index, rows, thresholds = index[near], rows[near], thresholds[near]
+
+    whole = columns.whole[index] & stored.whole[rows]
+    differences = stored.whole_differences(columns, index[whole], rows[whole])
+    close = (differences > 0) & (differences < thresholds[whole])
+    found: list[tuple[int, int, int | None, int, int]] = [
+        (probe, cell_id, difference, threshold, difference)
+        for probe, cell_id, difference, threshold in zip(
+            index[whole][close].tolist(),
+            stored.ids[rows[whole][close]].tolist(),
+            differences[close].tolist(),
+            thresholds[whole][close].tolist(),
+            strict=True,
+        )
+    ]
+    large = ~columns.whole[index] & stored.readable[rows] & ~stored.whole[rows]
+    settled = whole.copy()
+    settled[large] = stored.settled(columns, index[large], rows[large], thresholds[large])
+    for probe, row in zip(index[~settled].tolist(), rows[~settled].tolist(), strict=True):
+        other = (int(stored.units[row]), int(stored.thresholds[row]), stored.sketch(row))
+        pair = _close(probes[probe], other)
+        if pair is not None:
+            found.append((probe, int(stored.ids[row]), *pair))
     return found
 
 

@@ -42,7 +42,6 @@ from sqlalchemy.sql import ClauseElement
 from core.errors import Conflict
 from core.population_sketch import LOWEST
 from gate.differencing import (
-    Candidate,
     Close,
     Probe,
     Stored,
@@ -54,6 +53,7 @@ from gate.differencing import (
 from gate.findings import Finding
 from gate.records import CellPopulation, PopulationPrefix
 from gate.sketches import sketch_from_bytes
+from gate.stored_sketches import ProbeColumns, StoredSketches
 
 __all__ = ["Check", "check_at_release", "check_new", "forget", "keep", "mark_released"]
 
@@ -208,22 +208,20 @@ def _unindexed_candidates(
     return pairs
 
 
-def _candidates(
+def _candidate_rows(
     session: Session, ids: Sequence[int], job_id: int, released_only: bool
-) -> dict[int, Candidate]:
-    """Size, threshold and sketch of the stored cells among `ids` that belong to other
-    jobs (released only, if asked): the one read that grows with the candidates."""
-    connection = session.connection()
+) -> list[tuple[Any, ...]]:
+    """(id, size, threshold, sketch bytes) of the stored cells among `ids` that belong
+    to other jobs (released only, if asked): the one read that grows with the
+    candidates."""
     c = CellPopulation
-    found: dict[int, Candidate] = {}
-    for chunk in _chunks(sorted(ids)):
-        query = select(c.id, c.units, c.threshold, c.sketch)
-        query = query.where(c.id.in_(chunk), c.job_id != job_id)
-        if released_only:
-            query = query.where(c.released.is_(True))
-        for id_, units, threshold, blob in _driver_rows(connection, query):
-            found[id_] = (units, threshold, sketch_from_bytes(bytes(blob)))
-    return found
+    # the ids rendered here: SQLAlchemy renders a literal in microseconds, and a check
+    # asks for tens of thousands
+    listed = text(f"{c.__tablename__}.id IN ({','.join(str(int(i)) for i in ids)})")
+    query = select(c.id, c.units, c.threshold, c.sketch).where(listed, c.job_id != job_id)
+    if released_only:
+        query = query.where(c.released.is_(True))
+    return _driver_rows(session.connection(), query)
 
 
 def _stored(session: Session, ids: set[int]) -> dict[int, Stored]:
@@ -248,11 +246,18 @@ def _against_store(
     width = max(stored_widest, *(p.threshold for p in probes))
     pairs = _prefix_candidates(session, probes, width)
     pairs |= _unindexed_candidates(session, probes, width, stored_widest)
-    candidates = _candidates(session, list({cell for _, cell in pairs}), job_id, released_only)
-    close = close_pairs(probes, candidates, pairs)
+    by_cell = np.array(sorted(pairs, key=lambda pair: pair[1]), dtype=np.int64).reshape(-1, 2)
+    columns = ProbeColumns.of([p.sketch for p in probes], [p.threshold for p in probes])
+    close, compared = [], 0
+    for chunk in _chunks(np.unique(by_cell[:, 1]).tolist()):
+        batch = StoredSketches.read(_candidate_rows(session, chunk, job_id, released_only))
+        first = np.searchsorted(by_cell[:, 1], chunk[0], side="left")
+        last = np.searchsorted(by_cell[:, 1], chunk[-1], side="right")
+        close += close_pairs(probes, columns, batch, by_cell[first:last])
+        compared += len(batch.ids)
     stored = _stored(session, {cell for _, cell, *_ in close})
     found = [Close(probes[i], stored[c], d, t, least) for i, c, d, t, least in close]
-    return found, len(candidates)
+    return found, compared
 
 
 def check_new(

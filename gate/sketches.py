@@ -39,11 +39,16 @@ from catalog.identifiers import sorted_distinct
 from core.population_sketch import CELLS, LOWEST, PARTITIONS, cell, check
 
 __all__ = [
+    "FORMAT",
+    "HEADER",
+    "SIZE",
+    "Cells",
     "Compared",
     "Sketch",
     "closeness",
     "compare",
     "is_close",
+    "non_empty",
     "sketch_from_bytes",
     "sketch_from_cells",
     "sketch_of",
@@ -52,8 +57,7 @@ __all__ = [
 SIZE = PARTITIONS * CELLS
 FORMAT = 1  # the first byte of a stored sketch
 # format, units, lowest digests kept, cells listed; then the digests, then the cells
-_HEADER = np.dtype([("format", "<u1"), ("units", "<i8"), ("lowest", "<u2"), ("cells", "<u2")])
-_HEADER_STRUCT = struct.Struct("<BqHH")  # the same, read without NumPy's per-call cost
+HEADER = struct.Struct("<BqHH")
 
 
 Cells = tuple[np.ndarray, np.ndarray, np.ndarray]  # counts, XORs of digests, XORs of checks
@@ -105,9 +109,9 @@ class Sketch:
         else:
             at = np.flatnonzero(self.counts)
             table = np.stack([at, self.counts[at], self.xors[at], self.checks[at]], axis=1)
-        header = np.array([(FORMAT, self.units, len(self.lowest), len(table))], dtype=_HEADER)
+        header = HEADER.pack(FORMAT, self.units, len(self.lowest), len(table))
         body = [self.lowest.astype("<i8"), table.astype("<i8")]
-        return header.tobytes() + b"".join(part.tobytes() for part in body)
+        return header + b"".join(part.tobytes() for part in body)
 
 
 @dataclass(frozen=True)
@@ -201,19 +205,21 @@ def sketch_from_cells(
 def sketch_from_bytes(blob: bytes) -> Sketch | None:
     """A stored sketch, or None if the bytes are not one (then the cell cannot be
     compared, and the gate withholds, as for a core's output that does not add up)."""
-    if len(blob) < _HEADER.itemsize:
+    if len(blob) < HEADER.size:
         return None
-    form, units, lowest, listed = _HEADER_STRUCT.unpack_from(blob)
-    if form != FORMAT or len(blob) != _HEADER.itemsize + 8 * (lowest + 4 * listed):
+    form, units, lowest, listed = HEADER.unpack_from(blob)
+    if form != FORMAT or len(blob) != HEADER.size + 8 * (lowest + 4 * listed):
         return None
-    body = np.frombuffer(blob, dtype="<i8", offset=_HEADER.itemsize).astype(np.int64, copy=False)
+    body = np.frombuffer(blob, dtype="<i8", offset=HEADER.size).astype(np.int64, copy=False)
     return _from_table(units, body[:lowest], body[lowest:].reshape(listed, 4))
 
 
-def _non_empty(counts: np.ndarray, xors: np.ndarray, checks: np.ndarray) -> int:
-    """The most cells of any one partition that are not empty."""
+def non_empty(counts: np.ndarray, xors: np.ndarray, checks: np.ndarray) -> np.ndarray:
+    """The most cells of any one partition of a difference sketch that are not empty
+    (one figure per sketch along the last axis, of SIZE cells): a lower bound on the
+    difference's units, as each of them sits in one cell of each partition."""
     busy = (counts != 0) | (xors != 0) | (checks != 0)
-    return int(busy.reshape(PARTITIONS, CELLS).sum(axis=1).max())
+    return busy.reshape(*counts.shape[:-1], PARTITIONS, CELLS).sum(axis=-1).max(axis=-1)
 
 
 def _difference(a: Sketch, b: Sketch) -> Cells:
@@ -274,7 +280,7 @@ def _compared(difference: Cells, bound: int, gap: int) -> Compared:
 def compare(a: Sketch, b: Sketch) -> Compared:
     """What the two sketches prove about the difference of their populations."""
     difference = _difference(a, b)
-    return _compared(difference, _non_empty(*difference), abs(a.units - b.units))
+    return _compared(difference, int(non_empty(*difference)), abs(a.units - b.units))
 
 
 def closeness(a: Sketch, b: Sketch, threshold: int) -> Compared | None:
@@ -289,7 +295,7 @@ def closeness(a: Sketch, b: Sketch, threshold: int) -> Compared | None:
         units = tuple(sorted(a.members ^ b.members))
         return Compared(len(units), len(units), units) if 0 < len(units) < threshold else None
     difference = _difference(a, b)
-    bound = _non_empty(*difference)
+    bound = int(non_empty(*difference))
     if bound >= threshold:
         return None
     found = _compared(difference, bound, gap)
