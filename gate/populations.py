@@ -10,7 +10,8 @@ released cells only. Everything here stays inside the domain.
 A cell is kept as its sketch (gate/sketches.py: a few kilobytes whatever its size)
 and indexed under its `threshold` lowest digests with their positions. Per check the
 store is read, not loaded whole: the index rows under each new cell's lowest digests
-within its size window, and the sketches of the cells found there.
+within its size window, and the sketches of the cells found there, read and compared
+by the batch (gate/stored_sketches.py).
 bench/bench_populations.py measures it against 1,000,000 cells.
 """
 

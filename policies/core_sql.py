@@ -15,7 +15,7 @@ repeat a row.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sqlglot import exp
 
@@ -222,24 +222,64 @@ def bounded_scans(
     }
 
 
+SPARK_BUCKETS = 64  # a group's values are ranked in this many buckets (Spark)
+
+
 def for_engine(tree: exp.Query, dialect: str) -> exp.Query:
     """The rewritten core as `dialect` can run it. Spark lacks `MAX(x, n)` and
-    `MIN(x, n)`: there the top contributions are the head of the group's values sorted
-    descending, the lowest digests the head sorted ascending (nulls left out, as the
-    top-n aggregates leave them), the same lists DuckDB returns."""
+    `MIN(x, n)`; there each is the head of a sorted list of the values ranked among the
+    first n of their group (nulls left out, as the top-n aggregates leave them), the
+    same list DuckDB returns. Ranking keeps the list short: a group's values are never
+    collected whole, which for a group of many millions of units would not fit an
+    executor's memory, and Spark's sort for the ranking spills to disk instead."""
     if dialect != "spark":
         return tree
-
-    def top_n(node: exp.Expr) -> exp.Expr:
-        if not (isinstance(node, exp.Max | exp.Min) and node.args.get("count") is not None):
-            return node
-        values = exp.ArrayAgg(this=node.this.copy(), nulls_excluded=True)
-        ascending = exp.true() if isinstance(node, exp.Min) else exp.false()
-        ordered = exp.ArraySort(this=values, asc=ascending)
-        return exp.ArraySlice(
-            this=ordered, start=exp.Literal.number(1), end=node.args["count"].copy()
-        )
-
-    adapted = tree.transform(top_n)
-    assert isinstance(adapted, exp.Query)
+    adapted = tree.copy()
+    for select in list(adapted.find_all(exp.Select)):
+        found = [
+            node
+            for node in select.find_all(exp.AggFunc)
+            if _top_n(node) and node.parent_select is select
+        ]
+        if found:
+            _rank_top_n(select, found)
     return adapted
+
+
+def _top_n(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Max | exp.Min) and node.args.get("count") is not None
+
+
+def _rank_top_n(select: exp.Select, found: Sequence[exp.Expr]) -> None:
+    """`select` with each of its top-n aggregates `found` ranked first: its rows (after
+    its WHERE) get a `ROW_NUMBER()` per group and bucket of values (so the ranking runs
+    in parallel even for a query without keys), and the aggregate collects the values
+    ranked within n only. The n largest (or lowest) of a group are each among the n of
+    their bucket, so sorting what was collected and keeping n gives the same list.
+    The select reads one source by unqualified names, as the rewrite writes `__groups`."""
+    qualified = any(column.table for column in select.find_all(exp.Column))
+    if select.args.get("joins") or select.args.get("from_") is None or qualified:
+        raise ValueError("a top-n aggregate is ranked over one source, by unqualified names")
+    group_by = select.args.get("group")
+    keys = list(group_by.expressions) if group_by else []
+    ranked = exp.select(exp.Star()).from_(select.args["from_"].this.copy(), copy=False)
+    if select.args.get("where") is not None:
+        ranked.set("where", select.args["where"].copy())
+        select.set("where", None)
+    for index, node in enumerate(found):
+        value, count, ascending = node.this, node.args["count"], isinstance(node, exp.Min)
+        bucket = _op(exp.Mod, exp.func("HASH", value.copy()), _number(SPARK_BUCKETS))
+        window = exp.Window(
+            this=exp.RowNumber(),
+            partition_by=[*(key.copy() for key in keys), bucket],
+            order=exp.Order(
+                expressions=[exp.Ordered(this=value.copy(), desc=not ascending, nulls_first=False)]
+            ),
+        )
+        ranked.select(window.as_(f"__rank{index}"), copy=False)
+        within = exp.LTE(this=exp.column(f"__rank{index}"), expression=count.copy())
+        kept = exp.Case(ifs=[exp.If(this=within, true=value.copy())])
+        values = exp.ArrayAgg(this=kept, nulls_excluded=True)
+        ordered = exp.ArraySort(this=values, asc=exp.true() if ascending else exp.false())
+        node.replace(exp.ArraySlice(this=ordered, start=_number(1), end=count.copy()))
+    select.set("from_", exp.From(this=ranked.subquery("__ranked")))

@@ -26,6 +26,7 @@ from core.errors import InvalidInput
 from core.levels import Level
 from gate.differencing import table_populations
 from gate.sketches import sketch_of
+from policies.core_sql import for_engine
 from policies.engine import LicenseScope, PolicyDecision, check_query
 
 DEMO = Path(__file__).parents[2] / "catalog" / "demo"
@@ -183,6 +184,57 @@ def test_the_spark_form_of_the_top_contributions_computes_the_same_list(proven) 
     theirs = store.execute(back).df().sort_values("district")
     for column in ("__top1__s", "__top2__s", "s"):
         assert ours[column].to_numpy() == pytest.approx(theirs[column].to_numpy())
+
+
+def test_the_spark_form_ranks_before_it_collects_and_lists_the_same_values() -> None:
+    """Spark's top-n lists collect only values ranked within n of their group and bucket,
+    never a group's values whole (a group of millions would not fit an executor), and
+    read back into DuckDB they are DuckDB's own lists: for groups far larger than
+    n × the buckets, for ties and nulls, after the WHERE, and for a query without keys."""
+    rng = np.random.default_rng(11)
+    count = 200_000
+    store = duckdb.connect()
+    frame = pd.DataFrame(
+        {
+            "k": rng.choice(["a", "b", "c"], count, p=[0.9, 0.09, 0.01]),
+            "d": rng.integers(-(2**62), 2**62, count),
+            "v": rng.integers(0, 50, count).astype(float),  # many ties
+        }
+    )
+    frame.loc[frame.index[::7], "v"] = np.nan
+    # a group whose largest value shares its bucket with the NULLs: ranked with the
+    # NULLs first, they would take its place
+    [shared] = store.execute(
+        "SELECT v FROM range(1000, 5000) r(v) "
+        "WHERE HASH(v::DOUBLE) % 64 = HASH(NULL::DOUBLE) % 64 LIMIT 1"
+    ).fetchall()
+    crowded = pd.DataFrame({"k": "z", "d": np.arange(-5, 5), "v": [np.nan] * 5 + [1.0] * 5})
+    crowded.loc[9, "v"] = float(shared[0])
+    frame = pd.concat([frame, crowded], ignore_index=True)
+    store.register("t", frame)
+    for sql in (
+        "SELECT k, MIN(d, 64) AS low, MAX(v, 2) AS top, COUNT(*) AS n FROM t "
+        "WHERE v > 3 OR v IS NULL GROUP BY k",
+        "SELECT MIN(d, 64) AS low, MAX(v, 2) AS top FROM t",
+    ):
+        tree = sqlglot.parse_one(sql, read="duckdb")
+        spark = for_engine(tree, "spark")
+        for listed in spark.find_all(exp.ArrayAgg):
+            condition = listed.this.args["ifs"][0].this  # CASE WHEN __rankN <= n THEN x
+            assert isinstance(condition, exp.LTE), listed.sql("spark")
+            assert condition.this.name.startswith("__rank"), listed.sql("spark")
+        back = sqlglot.transpile(spark.sql("spark"), read="spark", write="duckdb")[0]
+        ours = store.execute(sql).df()
+        theirs = store.execute(back).df()
+        if "k" in ours:
+            ours, theirs = ours.sort_values("k"), theirs.sort_values("k")
+        for column in ours.columns:
+            assert [list(x) if isinstance(x, np.ndarray) else x for x in theirs[column]] == [
+                list(x) if isinstance(x, np.ndarray) else x for x in ours[column]
+            ], column
+    with pytest.raises(ValueError, match="one source"):
+        qualified = "SELECT t.k, MIN(t.d, 2) FROM t GROUP BY t.k"
+        for_engine(sqlglot.parse_one(qualified, read="duckdb"), "spark")
 
 
 def test_a_figure_several_outputs_need_is_computed_once(proven, bounded) -> None:
