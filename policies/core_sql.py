@@ -257,7 +257,8 @@ def _rank_top_n(select: exp.Select, found: Sequence[exp.Expr]) -> None:
     ranked within n only. The n largest (or lowest) of a group are each among the n of
     their bucket, so sorting what was collected and keeping n gives the same list.
     The select reads one source by unqualified names, as the rewrite writes `__groups`."""
-    qualified = any(column.table for column in select.find_all(exp.Column))
+    own = [column for column in select.find_all(exp.Column) if column.parent_select is select]
+    qualified = any(column.table for column in own)
     if select.args.get("joins") or select.args.get("from_") is None or qualified:
         raise ValueError("a top-n aggregate is ranked over one source, by unqualified names")
     group_by = select.args.get("group")
