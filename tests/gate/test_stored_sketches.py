@@ -65,6 +65,7 @@ def _damaged(rng: np.random.Generator) -> list[tuple[str, int, bytes]]:
             _blob((form, 65, 65, 0), _digests(rng, LOWEST + 1), table[:0]),
         ),
         ("the row says another size", 401, large),
+        ("the header says another size", 400, _blob((form, 401, lowest, listed), prefix, table)),
         ("unsorted whole population", 30, _blob((form, 30, 30, 0), small_prefix[::-1], table[:0])),
     ]
 
@@ -172,8 +173,13 @@ def test_an_unreadable_stored_cell_is_close_to_every_probe_of_a_near_size() -> N
     far_off = sketch_of(_digests(rng, 5_000)).to_bytes()
     batch = StoredSketches.read([(1, 203, THRESHOLD, bytes(damaged)), (2, 5_000, 10, far_off)])
     pairs = np.array([(0, 1), (0, 2)])
-    found = close_pairs([probe], ProbeColumns.of([probe.sketch], [THRESHOLD]), batch, pairs)
+    columns = ProbeColumns.of([probe.sketch], [THRESHOLD])
+    found = close_pairs([probe], columns, batch, pairs)
     assert found == [(0, 1, None, THRESHOLD, 3)]
+    # its figures, unrelated to the probe's, would prove it far: unreadable, it is not
+    assert not batch.readable[0]
+    zero = np.array([0])
+    assert not batch.settled(columns, zero, zero, np.array([THRESHOLD])).any()
 
 
 def test_probe_columns_hold_each_probes_cells_or_digests() -> None:
