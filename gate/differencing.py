@@ -211,7 +211,7 @@ def close_pairs(
             strict=True,
         )
     ]
-    large = ~columns.whole[index] & stored.readable[rows] & ~stored.whole[rows]
+    large = ~columns.whole[index] & ~stored.whole[rows]  # the screen never settles unreadable
     settled = whole.copy()
     settled[large] = stored.settled(columns, index[large], rows[large], thresholds[large])
     for probe, row in zip(index[~settled].tolist(), rows[~settled].tolist(), strict=True):
