@@ -190,6 +190,34 @@ def test_nested_filter_cannot_recover_it(planted: World, district: str) -> None:
     assert int(first["e"].iloc[0] - would_have_revealed(planted, second)["e"].iloc[0]) == PLANTED
 
 
+def test_a_small_group_cannot_recover_it(
+    planted: World, planted_files: list[tuple[Path, Path]]
+) -> None:
+    """The same attack on a group of at most 64 units, whose population travels and is
+    stored as its digests whole and is compared exactly, by the store check's batch
+    (gate/stored_sketches.py), not by its sketch's cells."""
+    raw = pd.read_csv(planted_files[0][0], dtype=str)
+    home = raw.iloc[-1]  # the planted enterprise
+    group = raw[raw["district"] == home["district"]]
+    employees = pd.to_numeric(group["employees"]).sort_values(ascending=False)
+    floor = int(employees.iloc[39])  # the district's 40 largest employers, the planted first
+    scope = f"district = '{home['district']}' AND employees >= {floor}"
+    size = int((pd.to_numeric(group["employees"]) >= floor).sum())
+    assert 10 < size <= 64, size  # above the threshold, kept whole
+    first = release_first(
+        planted, f"SELECT SUM(employees) AS e FROM enterprise_utilities WHERE {scope}"
+    )
+    second = ran(
+        planted,
+        "SELECT district AS k, SUM(employees) AS e FROM enterprise_utilities "
+        f"WHERE {scope} AND {WITHOUT_IT} GROUP BY district",
+    )
+    withheld(planted, second)
+    hidden = would_have_revealed(planted, second)["e"].iloc[0]
+    assert int(first["e"].iloc[0] - hidden) == PLANTED  # the attack, had it left
+    assert released(planted, second) is None
+
+
 def test_another_company_cannot_do_the_second_half(planted: World, district: str) -> None:
     release_first(planted, BY_DISTRICT)
     accomplice = other_company(planted)
