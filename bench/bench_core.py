@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_core.py [--rows 1000000,10000000] [--repeat 1]
                                          [--no-sandbox] [--skip-before-above 10000000]
-                                         [--shapes raw,before,top-n,rows=units,stored,no-digests]
+                                         [--shapes raw,before,top-n,rows=units,...]
 
 The meter register of bench/bench_meter.py (one row per meter) and its query
 `SELECT district, COUNT(*), SUM(kwh), AVG(kwh) ... GROUP BY district` at L2, run as:
@@ -15,8 +15,11 @@ The meter register of bench/bench_meter.py (one row per meter) and its query
   rows=units   the core when ingest proved one row per meter: no per-unit stage, each
                unit hashed in SQL into its BIGINT digest (policies/core_sql.py
                `unit_digest`: a dataset ingested before unit digests);
-  stored       today's core on a dataset ingested now: rows=units reading the digests
-               ingest stored (catalog/unit_digests.py) instead of hashing. Both emit
+  stored-digests  rows=units reading the digests ingest stored (catalog/unit_digests.py)
+               instead of hashing, each digest's check value computed in SQL: a dataset
+               ingested before check values were stored;
+  stored       today's core on a dataset ingested now: stored-digests reading the
+               check values ingest stored too. All of them emit
                each group's population as a sketch of fixed size
                (core/population_sketch.py, gate/sketches.py): `__lowest`, its 64
                lowest digests, and `__sketch`, the cells of an invertible Bloom
@@ -50,12 +53,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import duckdb  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
 from bench_meter import QUERY, meter_parquet, meter_schema, sandboxed  # noqa: E402
 from sqlglot import exp, parse_one  # noqa: E402
 
-from catalog.unit_digests import with_unit_digests  # noqa: E402
 from core.levels import Level  # noqa: E402
 from policies import LicenseScope, check_query  # noqa: E402
 from sandbox.limits import Limits  # noqa: E402
@@ -68,12 +68,15 @@ def shapes() -> dict[str, str]:
     scope = LicenseScope(datasets=("meter_readings",), max_level=Level.L2)
     schema = meter_schema()
     found = {"raw": QUERY, "before": BEFORE.read_text("utf-8")}
-    for name, proven, stored in (
-        ("top-n", False, False),
-        ("rows=units", True, False),
-        ("stored", True, True),
+    for name, proven, stored, checks in (
+        ("top-n", False, False, False),
+        ("rows=units", True, False, False),
+        ("stored-digests", True, True, False),
+        ("stored", True, True, True),
     ):
-        facts = dataclasses.replace(schema, one_row_per_unit=proven, unit_digests=stored)
+        facts = dataclasses.replace(
+            schema, one_row_per_unit=proven, unit_digests=stored, unit_checks=checks
+        )
         schemas = {"meter_readings": facts}
         decision = check_query(QUERY, schemas, scope, 1.0)
         assert decision.sql and decision.rows_are_units == (["meter_readings"] if proven else [])
@@ -84,14 +87,14 @@ def shapes() -> dict[str, str]:
 
 POPULATION = ("__lowest", "__sketch")  # the outer columns of a group's population
 SKETCHES = "__sketches"  # the CTE that builds the sketches, joined to __groups
-DIGEST = "__unit_digest"  # the stored digest column they read
+STORED = {"__unit_digest", "__unit_check"}  # the stored digest and check columns they read
 
 
 def without_populations(stored: str) -> str:
     """The stored core less what only the populations need, so that the two differ by
     their cost alone: the outer `__lowest` and `__sketch`, the `__groups` figure
     `__lowest` reads (its MIN(digest, 64)), the `__sketches` CTE and its join, and the
-    digest column of `__per_unit`. `__n` (a count) stays, as it did when this shape
+    digest and check columns of `__per_unit`. `__n` (a count) stays, as it did when this shape
     replaced the digest lists by NULL."""
     tree = parse_one(stored, read="duckdb")
     assert isinstance(tree, exp.Select)
@@ -106,9 +109,11 @@ def without_populations(stored: str) -> str:
     ctes = {cte.alias: cte for cte in tree.ctes}
     ctes[SKETCHES].pop()
     groups, per_unit = ctes["__groups"].this, ctes["__per_unit"].this
-    for stage, name in ((groups, figure.name), (per_unit, DIGEST)):
-        (dropped,) = [p for p in stage.expressions if p.alias_or_name == name]
-        dropped.pop()
+    dropped = [p for p in groups.expressions if p.alias_or_name == figure.name]
+    dropped += [p for p in per_unit.expressions if p.alias_or_name in STORED]
+    assert len(dropped) == 1 + len(STORED), dropped
+    for projection in dropped:
+        projection.pop()
     cut = tree.sql("duckdb")
     assert_cut(stored, cut)
     return cut
@@ -119,26 +124,11 @@ def assert_cut(stored: str, cut: str) -> None:
     output column of the stored core in its order."""
     tree = parse_one(cut, read="duckdb")
     names = {i.name for i in tree.find_all(exp.Identifier)}
-    assert not names & {*POPULATION, SKETCHES, DIGEST}, names & {*POPULATION, SKETCHES, DIGEST}
+    assert not names & {*POPULATION, SKETCHES, *STORED}, names & {*POPULATION, SKETCHES, *STORED}
     assert not [m for m in tree.find_all(exp.Min) if m.args.get("count")], "MIN(x, 64) left"
     before = [p.alias_or_name for p in parse_one(stored, read="duckdb").expressions]
     after = [p.alias_or_name for p in tree.expressions]
     assert after == [n for n in before if n not in POPULATION], (before, after)
-
-
-def with_digests(data: Path) -> Path:
-    """The meter file as ingest writes it now: each row's unit digest beside it."""
-    target = data.with_suffix(".digests.parquet")
-    source = pq.ParquetFile(data)
-    writer = None
-    for batch in source.iter_batches(batch_size=500_000):
-        table = with_unit_digests(pa.Table.from_batches([batch]), "meter_id")
-        writer = writer or pq.ParquetWriter(target, table.schema)
-        writer.write_table(table)
-    assert writer is not None
-    writer.close()
-    data.unlink()
-    return target
 
 
 def best(action: Callable[[], object], repeat: int) -> float:
@@ -176,25 +166,27 @@ def main() -> None:
     parser.add_argument("--raw-repeat", type=int, default=5, help="the baseline: best of N")
     parser.add_argument("--no-sandbox", action="store_true")
     parser.add_argument("--skip-before-above", type=int, default=10_000_000)
-    parser.add_argument("--shapes", default="raw,before,top-n,rows=units,stored,no-digests")
+    parser.add_argument(
+        "--shapes", default="raw,before,top-n,rows=units,stored-digests,stored,no-digests"
+    )
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; load average at start: {Path('/proc/loadavg').read_text()}")
     folder = Path(tempfile.mkdtemp(prefix="sluice-bench-core-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)  # even after an error
     sqls = shapes()
     for rows in [int(r) for r in args.rows.split(",")]:
-        data = with_digests(meter_parquet(folder / f"meters-{rows}.parquet", rows))
+        data = meter_parquet(folder / f"meters-{rows}.parquet", rows)
         print(f"\n{rows:,} meters ({data.stat().st_size / 1e6:.0f} MB Parquet)")
         raw = in_process(data, sqls["raw"], args.raw_repeat)
-        print(f"  {'shape':<11} {'in process':>11} {'ratio':>7} {'sandboxed':>10} {'ratio':>7}")
+        print(f"  {'shape':<14} {'in process':>11} {'ratio':>7} {'sandboxed':>10} {'ratio':>7}")
         for name, sql in sqls.items():
             if name != "raw" and name not in args.shapes.split(","):
                 continue
             if name == "before" and rows > args.skip_before_above:
-                print(f"  {name:<11} skipped (above --skip-before-above)")
+                print(f"  {name:<14} skipped (above --skip-before-above)")
                 continue
             local = raw if name == "raw" else in_process(data, sql, args.repeat)
-            line = f"  {name:<11} {local:10.2f}s {local / raw:6.1f}x"
+            line = f"  {name:<14} {local:10.2f}s {local / raw:6.1f}x"
             if not args.no_sandbox and name != "no-digests":
                 seconds, state = boxed(data, sql, folder, args.repeat)
                 line += f" {seconds:9.2f}s {seconds / raw:6.1f}x  {state}"

@@ -31,11 +31,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
+from sqlglot import exp  # noqa: E402
 
 from catalog.schema import DatasetSchema, parse_schema  # noqa: E402
-from catalog.unit_digests import UNIT_DIGEST_COLUMN  # noqa: E402
+from catalog.unit_digests import UNIT_CHECK_COLUMN, UNIT_DIGEST_COLUMN  # noqa: E402
 from core.levels import Level  # noqa: E402
 from policies import LicenseScope, check_query  # noqa: E402
+from policies.core_sql import sketch_check  # noqa: E402
 from sandbox.limits import Limits  # noqa: E402
 from sandbox.runner import SandboxResult, SandboxRun, execute, get_runner  # noqa: E402
 
@@ -47,8 +49,9 @@ QUERY = (
 
 
 def meter_schema() -> DatasetSchema:
-    """The meters as ingest stores them: with each row's unit digest (catalog.unit_digests)."""
-    return dataclasses.replace(_declared(), unit_digests=True)
+    """The meters as ingest stores them: with each row's unit digest and its check value
+    (catalog.unit_digests)."""
+    return dataclasses.replace(_declared(), unit_digests=True, unit_checks=True)
 
 
 def _declared() -> DatasetSchema:
@@ -86,14 +89,16 @@ def _declared() -> DatasetSchema:
 def meter_parquet(path: Path, rows: int) -> Path:
     """One row per meter; meter ids look like stored pseudonyms (hex digests), and each
     row has its unit digest as ingest writes it (the first 8 bytes of the id's MD5, as a
-    signed BIGINT)."""
+    signed BIGINT) and the digest's check value."""
     half = "('0x' || substring(md5(meter_id), 1, 16))::UBIGINT::HUGEINT"
     wrap = "18446744073709551616::HUGEINT"  # 2^64: the same 8 bytes, read as signed
     signed = f"CAST(CASE WHEN {half} >= {wrap} // 2 THEN {half} - {wrap} ELSE {half} END AS BIGINT)"
+    check = sketch_check(exp.column(UNIT_DIGEST_COLUMN)).sql("duckdb")
     duckdb.sql(
-        f"COPY (SELECT *, {signed} AS {UNIT_DIGEST_COLUMN} FROM (SELECT md5(i::VARCHAR) AS"
-        f" meter_id, 'district_' || (i % {DISTRICTS}) AS district, (i * 7919 % 20000) * 1.0"
-        f" AS kwh FROM range({rows}) t(i))) TO '{path}' (FORMAT parquet)"
+        f"COPY (SELECT *, {check} AS {UNIT_CHECK_COLUMN} FROM (SELECT *, {signed} AS"
+        f" {UNIT_DIGEST_COLUMN} FROM (SELECT md5(i::VARCHAR) AS meter_id, 'district_' ||"
+        f" (i % {DISTRICTS}) AS district, (i * 7919 % 20000) * 1.0 AS kwh FROM range({rows})"
+        f" t(i)))) TO '{path}' (FORMAT parquet)"
     )
     return path
 

@@ -189,6 +189,7 @@ def register_staged(
         dataset.row_count = rows
         dataset.one_row_per_unit = staged.one_row_per_unit
         dataset.unit_digests = True  # every batch is written with them (StoreWriter)
+        dataset.unit_checks = True
         dataset.source_digest = staged.digest
         dataset.ingested_at = utcnow()
         session.add(dataset)

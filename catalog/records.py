@@ -53,6 +53,10 @@ class Dataset(Base):
     unit_digests: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False, server_default=false()
     )
+    # whether it also holds `__unit_check`, each digest's check value (the same module)
+    unit_checks: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
 
     def schema(self) -> DatasetSchema:
         """The schema as registered, with this version's facts about its stored file."""
@@ -60,6 +64,7 @@ class Dataset(Base):
             parse_schema(self.schema_json),
             one_row_per_unit=self.one_row_per_unit,
             unit_digests=self.unit_digests,
+            unit_checks=self.unit_checks,
         )
 
     def data_path(self, home: Home) -> Path:

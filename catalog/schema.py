@@ -98,6 +98,9 @@ class DatasetSchema:
     # a fact about the stored file: ingest wrote each row's unit digest beside it
     # (catalog.unit_digests), so the core lists those instead of hashing every unit
     unit_digests: bool = False
+    # a fact about the stored file: ingest also wrote each digest's check value, so the
+    # core XORs those into the population sketches instead of computing them
+    unit_checks: bool = False
 
     def column(self, name: str) -> ColumnSpec | None:
         lowered = name.lower()
@@ -116,6 +119,7 @@ class DatasetSchema:
         data.pop("extra")
         data.pop("one_row_per_unit")  # proven from the data, not part of the contract
         data.pop("unit_digests")  # how the file is stored, not part of the contract
+        data.pop("unit_checks")
         data["columns"] = [
             {
                 k: (list(v) if isinstance(v, tuple) else v)

@@ -14,14 +14,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from catalog.identifiers import IndexSpill
-from catalog.unit_digests import UNIT_DIGEST_COLUMN, with_unit_digests
+from catalog.unit_digests import HIDDEN_COLUMNS, UNIT_DIGEST_COLUMN, with_unit_digests
 from catalog.unit_rows import UnitRepeats
 
 
 class StoreWriter:
-    """Appends stored batches to one Parquet file, each with its unit digests
-    (catalog.unit_digests), which also go to `units`, and their identifier-index
-    entries to `index`: in order, on one thread, with at most one batch waiting."""
+    """Appends stored batches to one Parquet file, each with its unit digests and their
+    check values (catalog.unit_digests); the digests also go to `units`, and the
+    batches' identifier-index entries to `index`: in order, on one thread, with at most
+    one batch waiting."""
 
     def __init__(
         self,
@@ -32,9 +33,9 @@ class StoreWriter:
         hashed: Sequence[str] = (),
     ) -> None:
         """`hashed` names the columns that hold keyed hashes (pseudonyms): like the unit
-        digests, they are written uncompressed (see `_compression`)."""
+        digests and checks, they are written uncompressed (see `_compression`)."""
         self._path, self._unit, self._index, self._units = path, unit, index, units
-        self._hashed = {*hashed, UNIT_DIGEST_COLUMN}
+        self._hashed = {*hashed, *HIDDEN_COLUMNS}
         self._file: pq.ParquetWriter | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sluice-ingest-write")
         self._pending: Future[None] | None = None

@@ -116,16 +116,21 @@ def sketch_check(digest: exp.Expr) -> exp.Expr:
     return _op(exp.BitwiseOr, _op(exp.BitwiseLeftShift, high, _number(32)), left)
 
 
-def sketch_cells(source: exp.Query, keys: list[str], digest: str) -> exp.Select:
+def sketch_cells(
+    source: exp.Query, keys: list[str], digest: str, check: str | None = None
+) -> exp.Select:
     """Per group and sketch cell, the cells' figures (`__cell`, `__count`, `__xor`,
     `__check`) from `source`, a query with one row per (group, unit): one scan, one
     grouping set per partition. Cells are numbered across partitions, so the one
-    partition column a set keeps is the cell; the others are rolled up to NULL."""
+    partition column a set keeps is the cell; the others are rolled up to NULL.
+    `check` names a column of `source` holding each digest's check value (stored at
+    ingest); without it the check is computed from the digest."""
     unit = exp.column(digest)
     places = [sketch_cell(unit, p).as_(f"__c{p}") for p in range(PARTITIONS)]
+    hashed = exp.column(check) if check is not None else sketch_check(unit)
     inner = (
         exp.select(*(exp.column(k) for k in keys), unit, *places)
-        .select(sketch_check(unit).as_("__h"))
+        .select(hashed.as_("__h"))
         .from_(source.subquery("__sketched"))
         .where(present(unit))
     )

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from catalog.schema import DatasetSchema
-from catalog.unit_digests import UNIT_DIGEST_COLUMN
+from catalog.unit_digests import UNIT_CHECK_COLUMN, UNIT_DIGEST_COLUMN
 from core.cells import CellKind
 from core.errors import Reason
 from core.levels import Level
@@ -127,6 +127,11 @@ class _Builder:
         self.stored_digest = (  # the unit's digest as ingest wrote it, where it did
             exp.column(UNIT_DIGEST_COLUMN, table=first.alias_or_name)
             if self.unit_schema.unit_digests
+            else None
+        )
+        self.stored_check = (  # its check value for the sketches, where ingest wrote it
+            exp.column(UNIT_CHECK_COLUMN, table=first.alias_or_name)
+            if self.unit_schema.unit_digests and self.unit_schema.unit_checks
             else None
         )
         scanned = [schemas[name] for name in self.aliases.values() if name in schemas]
@@ -375,9 +380,12 @@ class _Builder:
         keys = [key.copy().as_(f"__k{i}") for i, key in enumerate(self.keys)]
         stage = exp.select(*keys, *self.stage.values(), self.unit.copy().as_("__unit"))
         units = [self.unit.copy()]
-        if self.stored_digest is not None:  # one digest per unit: grouping by it changes nothing
-            stage.select(self.stored_digest.copy().as_(UNIT_DIGEST_COLUMN), copy=False)
-            units.append(self.stored_digest.copy())
+        # one digest per unit and one check per digest: grouping by them changes nothing
+        for stored, name in ((self.stored_digest, UNIT_DIGEST_COLUMN),
+                             (self.stored_check, UNIT_CHECK_COLUMN)):  # fmt: skip
+            if stored is not None:
+                stage.select(stored.copy().as_(name), copy=False)
+                units.append(stored.copy())
         if self.per_row:  # the core's own scans, as written (rows_are_units: no joins)
             for name in ("from_", "joins", "where"):
                 stage.set(name, self.tree.args.get(name))
@@ -390,15 +398,19 @@ class _Builder:
     def _sketches(self, digest: exp.Expr) -> exp.Select:
         """`__sketches`: each group's population sketch (`__sketch`, keys as `__sN`), from
         one row per (group, unit). When rows are units that is the scan itself, read
-        again (cheaper than holding `__per_unit` for a second reader); else `__per_unit`."""
+        again (cheaper than holding `__per_unit` for a second reader); else `__per_unit`.
+        The digests' check values are read where ingest stored them, else computed."""
         names = [f"__s{i}" for i in range(len(self.keys))]
         keys = [_col(f"__k{i}").as_(name) for i, name in enumerate(names)]
         source = exp.select(*keys, digest.copy().as_("__digest"))
+        check = "__digest_check" if self.stored_check is not None else None
+        if check is not None:
+            source.select(_col(UNIT_CHECK_COLUMN).as_(check), copy=False)
         if self.per_row:
             source.from_(self._per_unit_stage().subquery("__rows"), copy=False)
         else:
             source.from_("__per_unit", copy=False)
-        return sketch_per_group(sketch_cells(source, names, "__digest"), names)
+        return sketch_per_group(sketch_cells(source, names, "__digest", check), names)
 
     def _assemble(self) -> Rewrite:
         # every tree here is built fresh, so the builders may change it in place

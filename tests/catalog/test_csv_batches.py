@@ -23,6 +23,7 @@ from catalog.csv_batches import header, text_batches
 from catalog.ingest import BATCH_ROWS, _numbers, ingest, read_source
 from catalog.records import Dataset
 from catalog.schema import parse_schema
+from catalog.unit_digests import HIDDEN_COLUMNS
 from core.errors import InvalidInput
 from core.home import Home
 from service.web.i18n import translator
@@ -79,7 +80,7 @@ def test_stored_values_equal_the_whole_file_read_quirks_included(
     path = _write(tmp_path, text)
     ingest(session, home, path, SCHEMA, ACTOR)
     (stored,) = home.store.glob("meters*/data.parquet")
-    table = pq.read_table(stored).drop_columns(["__unit_digest"]).to_pandas()
+    table = pq.read_table(stored).drop_columns(list(HIDDEN_COLUMNS)).to_pandas()
     whole = read_source(path, SCHEMA)
     assert table["note"].tolist()[:2] == ["NA", "null"]
     assert table["note"].isna().tolist() == whole["note"].isna().tolist()

@@ -63,8 +63,9 @@ def test_happy_path_writes_parquet_index_row_and_audit_entry(
     assert dataset.store_path == "store/enterprise_utilities/data.parquet"
     table = pq.read_table(dataset.data_path(home))
     assert table.num_rows == ROWS
-    # the stored columns, then each row's unit digest (catalog.unit_digests), hidden
-    assert table.column_names == [c.name for c in schema.stored_columns] + ["__unit_digest"]
+    # the stored columns, then each row's unit digest and its check value, hidden
+    stored = [c.name for c in schema.stored_columns]
+    assert table.column_names == [*stored, "__unit_digest", "__unit_check"]
     assert {"name", "legal_person"}.isdisjoint(table.column_names)
     assert str(table.schema.field("founded").type) == "date32[day]"
     assert any("desensitizing" in s for s in steps) and any("writing" in s for s in steps)
@@ -81,8 +82,9 @@ def test_happy_path_writes_parquet_index_row_and_audit_entry(
     assert [d.name for d in list_datasets(session)] == ["enterprise_utilities"]
     assert dataset.one_row_per_unit is True  # one row per enterprise, counted at ingest
     assert entry.details["one_row_per_unit"] is True
-    assert dataset.unit_digests is True
-    assert dataset.schema() == replace(schema, one_row_per_unit=True, unit_digests=True)
+    assert dataset.unit_digests is True and dataset.unit_checks is True
+    facts = {"one_row_per_unit": True, "unit_digests": True, "unit_checks": True}
+    assert dataset.schema() == replace(schema, **facts)
     described = dataset.to_dict()
     columns = {c["name"]: c for c in described["columns"]}
     assert columns["founded"]["stored_type"] == "date"

@@ -14,7 +14,7 @@ import pytest
 
 from catalog.identifiers import IndexSpill, load_index
 from catalog.store_writer import StoreWriter
-from catalog.unit_digests import UNIT_DIGEST_COLUMN, with_unit_digests
+from catalog.unit_digests import UNIT_CHECK_COLUMN, UNIT_DIGEST_COLUMN, with_unit_digests
 from catalog.unit_rows import UnitRepeats
 
 
@@ -41,12 +41,13 @@ def test_batches_land_in_order_with_unit_digests_and_index_entries(tmp_path: Pat
     written = pq.read_table(tmp_path / "data.parquet")
     assert written.column("value").to_pylist() == list(range(20_000))
     whole = with_unit_digests(pa.concat_tables(t for t, _ in batches), "unit")
-    assert written.column(UNIT_DIGEST_COLUMN).equals(whole.column(UNIT_DIGEST_COLUMN))
+    for hidden in (UNIT_DIGEST_COLUMN, UNIT_CHECK_COLUMN):
+        assert written.column(hidden).equals(whole.column(hidden))
     assert index.write(tmp_path / "index.bin") == 20_000
     assert len(load_index(tmp_path / "index.bin")) == 20_000
     assert units.one_row_per_unit() is True  # u0 … u19999, each once
-    # hashes (here the unit, as a pseudonym would be) and unit digests are random bytes:
-    # written uncompressed; every other column with Snappy
+    # hashes (here the unit, as a pseudonym would be), unit digests and their checks are
+    # random bytes: written uncompressed; every other column with Snappy
     chunks = pq.ParquetFile(tmp_path / "data.parquet").metadata.row_group(0)
     compression = {
         chunks.column(i).path_in_schema: chunks.column(i).compression
@@ -56,6 +57,7 @@ def test_batches_land_in_order_with_unit_digests_and_index_entries(tmp_path: Pat
         "unit": "UNCOMPRESSED",
         "value": "SNAPPY",
         UNIT_DIGEST_COLUMN: "UNCOMPRESSED",
+        UNIT_CHECK_COLUMN: "UNCOMPRESSED",
     }
 
 

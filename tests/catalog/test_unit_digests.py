@@ -1,15 +1,19 @@
 """The unit digest ingest stores beside each row is the first 8 bytes of the MD5 of the
 unit's text, read big-endian and signed: the value the core computes from the text
-(policies/core_sql.py), so populations of old and new files compare as equal."""
+(policies/core_sql.py), so populations of old and new files compare as equal. Its check
+value, stored beside it, is the one the sketches' SQL computes from the digest."""
 
 from __future__ import annotations
 
 import hashlib
 
+import duckdb
 import pyarrow as pa
 import pytest
+from sqlglot import exp
 
-from catalog.unit_digests import UNIT_DIGEST_COLUMN, with_unit_digests
+from catalog.unit_digests import UNIT_CHECK_COLUMN, UNIT_DIGEST_COLUMN, with_unit_digests
+from policies.core_sql import sketch_check
 
 
 def _expected(text: str | None) -> int | None:
@@ -36,3 +40,23 @@ def test_each_digest_is_the_md5s_first_half_signed(units: list, as_text) -> None
     values = many.column(UNIT_DIGEST_COLUMN).to_pylist()
     assert values == [_expected(f"u{i}") for i in range(2000)]
     assert min(values) < 0 < max(values)
+
+
+def test_each_check_value_is_the_one_sql_computes_from_the_digest() -> None:
+    """The stored check is what `sketch_check` gives in DuckDB for the stored digest, over
+    units whose digests take both signs, and NULL where the unit is (as the digest is)."""
+    units = [f"meter-{i}" for i in range(3000)] + [None, "张三丰", ""]
+    stored = with_unit_digests(pa.table({"unit": units}), "unit")
+    assert stored.column(UNIT_CHECK_COLUMN).type == pa.int64()
+    expected = sketch_check(exp.column(UNIT_DIGEST_COLUMN)).sql("duckdb")
+    with duckdb.connect() as con:
+        con.register("stored", stored)
+        found = con.execute(
+            f"SELECT {UNIT_CHECK_COLUMN}, {expected}, {UNIT_DIGEST_COLUMN} FROM stored"
+        ).fetchall()
+    assert [checked for checked, _, _ in found] == [computed for _, computed, _ in found]
+    assert [checked is None for checked, _, _ in found] == [u is None for u in units]
+    digests = [digest for _, _, digest in found if digest is not None]
+    assert min(digests) < 0 < max(digests)
+    checks = [checked for checked, _, _ in found if checked is not None]
+    assert all(0 <= c < 2**63 for c in checks) and len(set(checks)) == len(checks)

@@ -24,6 +24,7 @@ from catalog.schema import DatasetSchema, load_schema
 from catalog.unit_digests import with_unit_digests
 from core.errors import InvalidInput
 from core.levels import Level
+from core.population_sketch import ROUND_KEYS
 from gate.differencing import table_populations
 from gate.sketches import sketch_of
 from policies.core_sql import for_engine
@@ -353,7 +354,8 @@ def _with_stored_digests(frame: pd.DataFrame) -> pa.Table:
 def test_stored_unit_digests_list_the_populations_hashing_lists(shape, bounded, proven) -> None:
     """Where ingest stored each unit's digest, the core lists it instead of hashing the
     unit: the same digests per group (so cells from either form compare in the
-    differencing store), no MD5 in the SQL, no NULL in a list, and every figure as before."""
+    differencing store), no MD5 in the SQL, no NULL in a list, and every figure as before.
+    Where it stored their check values too, the sketches read those and are the same."""
     sql, keys = SAME_RELEASE["two keys, a filter, a clamped integer measure"]
     frame = _enterprises()
     frame.loc[::41, "enterprise_id"] = None  # a few rows without a unit
@@ -365,15 +367,21 @@ def test_stored_unit_digests_list_the_populations_hashing_lists(shape, bounded, 
     assert stored.sql is not None and hashed.sql is not None
     assert "MD5" not in stored.sql.upper() and "MD5" in hashed.sql.upper()
     assert stored.cells == hashed.cells and stored.noise == hashed.noise
+    checked = _decide(sql, {EU: replace(schema, unit_digests=True, unit_checks=True)})
+    assert checked.sql is not None and checked.cells == stored.cells
+    feistel = str(ROUND_KEYS[0])  # the check's first multiplier, in SQL only when computed
+    assert feistel in stored.sql and feistel not in checked.sql
+    assert "__unit_check" in checked.sql and "__unit_check" not in stored.sql
     ours, theirs = _core(store, stored, keys), _core(store, hashed, keys)
-    assert list(ours.columns) == list(theirs.columns)
-    for column in ours.columns:
-        if column in POPULATION:
-            assert _populations(ours) == _populations(theirs)
-        elif ours[column].dtype.kind == "f":
-            assert ours[column].to_numpy() == pytest.approx(theirs[column].to_numpy()), column
-        else:
-            assert ours[column].tolist() == theirs[column].tolist(), column
+    for other in (theirs, _core(store, checked, keys)):
+        assert list(ours.columns) == list(other.columns)
+        for column in ours.columns:
+            if column in POPULATION:
+                assert _populations(ours) == _populations(other)
+            elif ours[column].dtype.kind == "f":
+                assert ours[column].to_numpy() == pytest.approx(other[column].to_numpy()), column
+            else:
+                assert ours[column].tolist() == other[column].tolist(), column
     empty = ours[ours["district"] == "北仑区"]
     assert len(empty), "the group without units is there"
     for column in POPULATION:
@@ -390,16 +398,24 @@ def test_stored_unit_digests_list_the_populations_hashing_lists(shape, bounded, 
     assert found == {key: expected[key] for key in found}
 
 
+@pytest.mark.parametrize("checks", ["checks computed", "checks stored"])
 @pytest.mark.parametrize("shape", ["rows are units", "bounded per unit"])
-def test_a_large_group_carries_its_sketch_a_small_one_its_digests(shape, bounded, proven) -> None:
+def test_a_large_group_carries_its_sketch_a_small_one_its_digests(
+    shape, checks, bounded, proven
+) -> None:
     """A group of more than 64 units is sent as its 64 lowest digests and the cells of
     its sketch; a smaller one as all its digests and no cells (the gate sketches them).
-    Both read back as the sketch of the group's units."""
+    Both read back as the sketch of the group's units, whether the cells' check values
+    were computed in SQL or read where ingest stored them."""
     frame = _enterprises(count=600)
     # groups on either side of the limit: 64 units (digests alone) and 65 (cells)
     frame["district"] = ["海曙区"] * 64 + ["江北区"] * 65 + ["镇海区"] * 471
     store = _store(**{EU: _with_stored_digests(frame)})
-    schema = replace((proven if shape == "rows are units" else bounded)[EU], unit_digests=True)
+    schema = replace(
+        (proven if shape == "rows are units" else bounded)[EU],
+        unit_digests=True,
+        unit_checks=checks == "checks stored",
+    )
     sql = f"SELECT district, SUM(employees) AS e FROM {EU} WHERE district <> '北仑区' GROUP BY 1"
     for query, keys in ((sql, ["district"]), (f"SELECT SUM(employees) AS e FROM {EU}", [])):
         ours = _core(store, _decide(query, {EU: schema}), keys)
@@ -417,13 +433,14 @@ def test_a_large_group_carries_its_sketch_a_small_one_its_digests(shape, bounded
     assert [len(d) for _, d in groups] == [600], "the whole table is one large group"
 
 
-def test_no_query_may_name_the_stored_unit_digest(proven) -> None:
-    schemas = {EU: replace(proven[EU], unit_digests=True)}
+@pytest.mark.parametrize("column", ["__unit_digest", "__unit_check"])
+def test_no_query_may_name_the_stored_unit_digest(proven, column) -> None:
+    schemas = {EU: replace(proven[EU], unit_digests=True, unit_checks=True)}
     for sql in (
-        f"SELECT district, SUM(__unit_digest) AS s FROM {EU} GROUP BY district",
-        f"SELECT __unit_digest, COUNT(*) AS n FROM {EU} GROUP BY __unit_digest",
-        f"SELECT district, COUNT(*) AS n FROM {EU} WHERE __unit_digest > 0 GROUP BY district",
+        f"SELECT district, SUM({column}) AS s FROM {EU} GROUP BY district",
+        f"SELECT {column}, COUNT(*) AS n FROM {EU} GROUP BY {column}",
+        f"SELECT district, COUNT(*) AS n FROM {EU} WHERE {column} > 0 GROUP BY district",
     ):
-        with pytest.raises(InvalidInput, match="__unit_digest") as refused:
+        with pytest.raises(InvalidInput, match=column) as refused:
             check_query(sql, schemas, LicenseScope((EU,), Level.L3), 1.0)
         assert refused.value.message_code == "policy_columns_unresolved", sql
