@@ -160,3 +160,47 @@ def test_the_review_api(api: TestClient, world: World) -> None:
     assert other.status_code == 404
     record = api.get(f"/api/v1/releases/{release_id}", headers=tokens["li"]).json()
     assert record["manifest"]["reviewers"] == ["wang", "zhao"]
+
+
+@pytest.mark.sandbox
+def test_an_approval_the_differencing_store_cannot_vouch_for_is_refused(
+    api: TestClient, world: World
+) -> None:
+    """A job whose stored population no longer reads cannot be checked against what was
+    released since, so approving it through the API is a 409 problem naming the cell,
+    with the code and figures a client words it from (the console's catalog has it in
+    Chinese); the job stays under review, nothing is released, and the log records
+    the refusal."""
+    from sqlalchemy import select, update
+
+    from audit_log import AuditEntry
+    from gate.records import CellPopulation
+    from products.release import release_of
+    from service.web.i18n import translator
+
+    with world.domain.transaction() as session:
+        token = create_token(session, get_user(session, "wang"), AUTHORITY)
+    wang = {"Authorization": f"Bearer {token}"}
+    # an undistorted sum (L2): its cells are kept in the differencing store
+    job_id = ran(world, "SELECT district, SUM(employees) AS e FROM enterprise_utilities GROUP BY 1")
+    with world.domain.transaction() as session:
+        damaged = update(CellPopulation).where(CellPopulation.job_id == job_id)
+        assert session.execute(damaged.values(sketch=b"\x01")).rowcount > 0
+    refused = api.post(
+        f"/api/v1/review/jobs/{job_id}/approve", json={"reason": "checks passed"}, headers=wang
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    problem = refused.json()
+    assert (problem["error"], problem["code"]) == ("conflict", "population_unreadable")
+    assert problem["figures"] == {"job_id": job_id, "file": "result.csv", "row": 0}
+    assert "does not read" in problem["detail"] and "run it again" in problem["detail"]
+    zh = translator("zh-CN")("message:population_unreadable", **problem["figures"])
+    assert f"作业 {job_id}" in zh and "重新运行" in zh
+    view = api.get(f"/api/v1/review/jobs/{job_id}", headers=wang).json()
+    assert view["job"]["status"] == "awaiting_review"
+    with world.domain.transaction() as session:
+        assert release_of(session, job_id) is None
+        last = session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc())).first()
+        assert (last.action, last.actor) == ("request.refused", "wang")
+        assert last.details["message"].startswith("the differencing store's population")
