@@ -103,6 +103,19 @@ def _populations(frame: pd.DataFrame) -> list[bytes]:
     return [sketch.to_bytes() for sketch in found.sketches]
 
 
+def _assert_same_core(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
+    """Two cores' outputs agree column by column: the same populations, floats within
+    rounding, every other figure exactly."""
+    assert list(ours.columns) == list(theirs.columns)
+    for column in ours.columns:
+        if column in POPULATION:
+            assert _populations(ours) == _populations(theirs)
+        elif ours[column].dtype.kind == "f":
+            assert ours[column].to_numpy() == pytest.approx(theirs[column].to_numpy()), column
+        else:
+            assert ours[column].tolist() == theirs[column].tolist(), column
+
+
 SAME_RELEASE = {
     "count sum avg": (
         "SELECT district, COUNT(*) AS n, SUM(water_fee) AS s, AVG(water_fee) AS a "
@@ -133,15 +146,7 @@ def test_rows_as_units_release_the_same_core_as_per_unit_bounding(case, bounded,
     assert fast.cells == slow.cells and fast.noise == slow.noise  # the same sensitivity
     assert fast.tree is not None and slow.tree is not None
     assert not list(fast.tree.find_all(exp.Window)), "no ROW_NUMBER() when rows are units"
-    ours, theirs = _core(store, fast, keys), _core(store, slow, keys)
-    assert list(ours.columns) == list(theirs.columns)
-    for column in ours.columns:
-        if column in POPULATION:
-            assert _populations(ours) == _populations(theirs)
-        elif ours[column].dtype.kind == "f":
-            assert ours[column].to_numpy() == pytest.approx(theirs[column].to_numpy()), column
-        else:
-            assert ours[column].tolist() == theirs[column].tolist(), column
+    _assert_same_core(_core(store, fast, keys), _core(store, slow, keys))
 
 
 def test_the_shortcut_matches_the_operators_own_sql_on_exact_figures(proven) -> None:
@@ -372,16 +377,9 @@ def test_stored_unit_digests_list_the_populations_hashing_lists(shape, bounded, 
     feistel = str(ROUND_KEYS[0])  # the check's first multiplier, in SQL only when computed
     assert feistel in stored.sql and feistel not in checked.sql
     assert "__unit_check" in checked.sql and "__unit_check" not in stored.sql
-    ours, theirs = _core(store, stored, keys), _core(store, hashed, keys)
-    for other in (theirs, _core(store, checked, keys)):
-        assert list(ours.columns) == list(other.columns)
-        for column in ours.columns:
-            if column in POPULATION:
-                assert _populations(ours) == _populations(other)
-            elif ours[column].dtype.kind == "f":
-                assert ours[column].to_numpy() == pytest.approx(other[column].to_numpy()), column
-            else:
-                assert ours[column].tolist() == other[column].tolist(), column
+    ours = _core(store, stored, keys)
+    _assert_same_core(ours, _core(store, hashed, keys))
+    _assert_same_core(ours, _core(store, checked, keys))
     empty = ours[ours["district"] == "北仑区"]
     assert len(empty), "the group without units is there"
     for column in POPULATION:
