@@ -3,7 +3,8 @@ digests and the population sketches the gate reads (gate/sketches.py).
 
 Small builders of sqlglot trees that policies/rewrite.py assembles into the core,
 and `for_engine`, which adapts the one rewritten tree to an engine that lacks a
-function the core uses (Spark has no top-n `MAX(x, n)`).
+function the core uses (Spark has no top-n `MAX(x, n)`) or would overflow where
+DuckDB does not (an exact sum of BIGINTs).
 
 Per-unit bounding (a `ROW_NUMBER()` per unit over each scan, then a GROUP BY of
 (key, unit)) is what makes every other figure safe, and what costs the most. It is
@@ -43,6 +44,20 @@ def clamp(value: exp.Expr, lo: float, hi: float) -> exp.Expr:
 def bigint(value: exp.Expr) -> exp.Expr:
     """Sums of counts are HUGEINT in DuckDB; keep them plain 64-bit integers."""
     return exp.Cast(this=value, to=exp.DataType.build("BIGINT"))
+
+
+# the mark `exact_sum` leaves on its SUM, for `for_engine` to widen where it must
+EXACT_SUM = "sluice_exact_sum"
+
+
+def exact_sum(units: exp.Expr) -> exp.Expr:
+    """SUM of BIGINT whole units, exact in every engine. DuckDB sums BIGINT into HUGEINT
+    (128 bits) itself, where a cast of every row to DECIMAL(38, 0) first cost ~0.03 s
+    per 10M rows (docs/benchmarks.md). Spark's SUM(BIGINT) wraps or raises at 2^63, so
+    `for_engine` widens the argument there."""
+    total = exp.Sum(this=units)
+    total.meta[EXACT_SUM] = True
+    return total
 
 
 def present(value: exp.Expr) -> exp.Expr:
@@ -236,10 +251,15 @@ def for_engine(tree: exp.Query, dialect: str) -> exp.Query:
     first n of their group (nulls left out, as the top-n aggregates leave them), the
     same list DuckDB returns. Ranking keeps the list short: a group's values are never
     collected whole, which for a group of many millions of units would not fit an
-    executor's memory, and Spark's sort for the ranking spills to disk instead."""
+    executor's memory, and Spark's sort for the ranking spills to disk instead. An
+    `exact_sum` becomes a sum of DECIMAL(38, 0) there."""
     if dialect != "spark":
         return tree
     adapted = tree.copy()
+    for total in list(adapted.find_all(exp.Sum)):
+        if total.meta.get(EXACT_SUM):
+            wide = exp.DataType.build("DECIMAL(38, 0)")
+            total.set("this", exp.Cast(this=total.this, to=wide))
     for select in list(adapted.find_all(exp.Select)):
         found = [
             node

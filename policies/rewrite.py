@@ -40,6 +40,7 @@ from policies.core_sql import (
     bigint,
     bounded_scans,
     clamp,
+    exact_sum,
     lowest_digests,
     nth,
     present,
@@ -221,7 +222,7 @@ class _Builder:
         share = self.per_unit(grouped, row, "s")
         count = self.figure(exp.Sum(this=self.counted(column)))
         total = self.figure(exp.Sum(this=share.copy()))
-        self._contribution_companions(name, share, total, count)
+        self._contribution_companions(name, share, total, count, nonnegative=lo >= 0)
         kind = CellKind.SUM if isinstance(node, exp.Sum) else CellKind.AVG
         fine, k_lo, k_hi = self._fixed_point(name, column, lo, hi)
         lower, upper = discrete.from_units(k_lo, fine), discrete.from_units(k_hi, fine)
@@ -290,7 +291,7 @@ class _Builder:
         integer bounds [k_lo, k_hi], so a unit's rows (at most m of them, over all groups)
         move the integer total by at most m·max(|k_lo|, |k_hi|) whatever the float steps
         did: the noise's sensitivity is that integer, with no slack (policies/privacy.py).
-        Summed in DECIMAL(38, 0) and carried as text, so no engine overflows or rounds it.
+        Summed exactly (`exact_sum`) and carried as text, so no engine overflows or rounds it.
         """
         fine = discrete.fine_granularity(max(abs(lo), abs(hi)))
         k_lo, k_hi = discrete.to_units(float(lo), fine), discrete.to_units(float(hi), fine)
@@ -308,12 +309,11 @@ class _Builder:
         )
         # GREATEST/LEAST skip NULLs in both engines: keep a NULL row out, as COUNT does
         grouped = exp.Filter(
-            this=exp.Sum(this=bounded.copy()), expression=exp.Where(this=present(column))
+            this=exact_sum(bounded.copy()), expression=exp.Where(this=present(column))
         )
         row = exp.Case(ifs=[exp.If(this=present(column), true=bounded)])
         units = self.per_unit(grouped, row, "f")
-        wide = exp.Cast(this=units, to=exp.DataType.build("DECIMAL(38, 0)"))
-        total = exp.func("COALESCE", self.figure(exp.Sum(this=wide)), exp.Literal.number(0))
+        total = exp.func("COALESCE", self.figure(exact_sum(units)), exp.Literal.number(0))
         text = exp.Cast(this=total, to=exp.DataType.build("VARCHAR"))
         self.companions.append(text.as_(f"__fx__{name}"))
         return fine, k_lo, k_hi
@@ -327,15 +327,22 @@ class _Builder:
         )
 
     def _contribution_companions(
-        self, name: str, share: exp.Column, total: exp.Column, count: exp.Column
+        self,
+        name: str,
+        share: exp.Column,
+        total: exp.Column,
+        count: exp.Column,
+        nonnegative: bool,
     ) -> None:
         """The two largest |shares| (p-ratio, dominance), the sum of |shares|, and the
-        exact sum and count for a noisy average."""
-        top = self.figure(top_contributions(exp.Abs(this=share.copy())))
+        exact sum and count for a noisy average. Shares clamped to a lower bound of 0 or
+        more are their own magnitudes: no ABS, and the sum of |shares| is the total."""
+        magnitude = share.copy() if nonnegative else exp.Abs(this=share.copy())
+        top = self.figure(top_contributions(magnitude))
         for rank in (1, 2):
             largest = exp.func("COALESCE", nth(top.copy(), rank), exp.Literal.number(0))
             self.companions.append(largest.as_(f"__top{rank}__{name}"))
-        absolute = self.figure(exp.Sum(this=exp.Abs(this=share.copy())))
+        absolute = self.figure(exp.Sum(this=magnitude.copy()))
         self.companions.append(absolute.as_(f"__abs__{name}"))
         self.companions.append(total.copy().as_(f"__sum__{name}"))
         self.companions.append(bigint(count.copy()).as_(f"__cnt__{name}"))

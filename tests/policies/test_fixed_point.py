@@ -14,10 +14,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+import sqlglot
+from sqlglot import exp
 
 from catalog.schema import parse_schema
 from core.levels import Level
 from policies import discrete
+from policies.core_sql import exact_sum, for_engine
 from policies.engine import LicenseScope, check_query
 from policies.noise import IntegerNoise, mean_half_width
 from policies.privacy import NoiseSpec, apply_noise
@@ -75,6 +78,24 @@ def test_the_core_sums_exact_integers_of_clamped_rounded_values() -> None:
     # the NULL fee is neither a value nor clamped up to the lower bound
     clamped = 0.1 + 0.2 + 12_345.678901234 + 100_000 - 20.5 + 99_999.99995
     assert core.loc["a", "v"] == pytest.approx(clamped)
+
+
+def test_the_exact_sum_stays_exact_past_64_bits_in_duckdb_and_in_spark_sql() -> None:
+    """DuckDB sums BIGINT into 128 bits itself; Spark's SQL must widen the argument,
+    in the rewritten core too, or its sum would wrap at 2^63."""
+    values = [2**62, 2**62, 2**62 - 1, 5]
+    store = duckdb.connect()
+    store.execute("CREATE TABLE t (k BIGINT)")
+    store.executemany("INSERT INTO t VALUES (?)", [[v] for v in values])
+    tree = exp.select(exact_sum(exp.column("k")).as_("total")).from_("t")
+    spark = for_engine(tree, "spark").sql("spark")
+    assert "CAST(k AS DECIMAL(38, 0))" in spark
+    back = sqlglot.transpile(spark, read="spark", write="duckdb")[0]
+    for sql in (tree.sql("duckdb"), back):
+        [(total,)] = store.execute(sql).fetchall()
+        assert int(total) == sum(values) > 2**63, sql
+    core = _decide(SUM).sql_for("spark")
+    assert core is not None and core.count("AS DECIMAL(38, 0))") == 2, core
 
 
 def test_one_unit_moves_the_total_by_at_most_the_integer_sensitivity() -> None:
