@@ -12,6 +12,8 @@ How it is detected. The private core emits, per output group, its population as 
 sketch of fixed size (policies/rewrite.py; gate/sketches.py reads it): `__lowest`, the
 group's 64 lowest unit digests, and `__sketch`, an invertible Bloom lookup table of
 its digests (empty for a group of at most 64 units, which `__lowest` lists whole).
+A population must count the group's own `__n` units: a sketch of another population
+(a core that joined a group to the wrong sketch) does not read.
 The gate blocks the output if any released row A has, among the cells released or
 awaiting review by any operator of the domain (gate/populations.py keeps them), one B
 for which the sketches cannot rule out
@@ -61,6 +63,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from gate.companions import N_COLUMN
 from gate.findings import MAX_LISTED_ROWS, Finding, make_finding
 from gate.sketches import Sketch, closeness, sketch_from_cells
 from gate.stored_sketches import ProbeColumns, StoredSketches
@@ -141,28 +144,31 @@ class Close:
     at_least: int
 
 
-def _sketch(lowest: object, cells: object) -> Sketch | None:
-    """One row's sketch from its `__lowest` and `__sketch` (lists, or the arrays pandas
-    reads from Parquet); None if they are not one. A group of at most 64 units comes
-    as its `__lowest` alone, which then lists all of them."""
+def _sketch(units: object, lowest: object, cells: object) -> Sketch | None:
+    """One row's sketch from its `__n`, `__lowest` and `__sketch` (lists, or the arrays
+    pandas reads from Parquet); None if they are not one of `__n` units. A group of at
+    most 64 units comes as its `__lowest` alone, which then lists all of them."""
     listed = list | tuple | np.ndarray
     if not isinstance(lowest, listed) or not isinstance(cells, listed):
         return None
-    return sketch_from_cells(None, lowest, list(cells))
+    if isinstance(units, bool) or not isinstance(units, int | np.integer) or units < 0:
+        return None
+    return sketch_from_cells(int(units), lowest, list(cells))
 
 
 def table_populations(
     frame: pd.DataFrame, file: str, released: np.ndarray
 ) -> TablePopulations | None:
     """The released rows' populations, or None when a population column is absent or a
-    row's does not read as a sketch (then the table cannot be compared, and the gate
-    withholds it)."""
-    if any(column not in frame.columns for column in POPULATION_COLUMNS):
+    row's does not read as a sketch of its `__n` units (then the table cannot be
+    compared, and the gate withholds it)."""
+    if any(column not in frame.columns for column in (N_COLUMN, *POPULATION_COLUMNS)):
         return None
     rows = np.flatnonzero(np.asarray(released, dtype=bool)).tolist()
+    sizes = frame[N_COLUMN].to_numpy(dtype=object)
     lowest = frame[LOWEST_COLUMN].to_numpy(dtype=object)
     cells = frame[SKETCH_COLUMN].to_numpy(dtype=object)
-    sketches = [_sketch(lowest[row], cells[row]) for row in rows]
+    sketches = [_sketch(sizes[row], lowest[row], cells[row]) for row in rows]
     if any(s is None for s in sketches):
         return None
     return TablePopulations(file, rows, [s for s in sketches if s is not None])

@@ -238,13 +238,18 @@ def test_the_prefix_index_finds_every_pair_brute_force_finds(session: Session) -
 
 def test_table_populations_read_the_sketch_companions() -> None:
     """A row's population as the core sends it: more than 64 units as the lowest
-    digests and the cells with units, fewer as the digests alone."""
+    digests and the cells with units, fewer as the digests alone; either must count
+    the row's `__n` units."""
     rng = np.random.default_rng(4)
     large = sketch_of(rng.integers(-(2**63), 2**63 - 1, 100, dtype=np.int64))
     small = sketch_of(np.array([7, -3, 2**40]))
     cells = [np.array(c) for c in listed_cells(large)]  # arrays, as pandas reads them
     frame = pd.DataFrame(
-        {"n": [12, 3], "__lowest": [large.lowest, small.lowest.tolist()], "__sketch": [cells, []]}
+        {
+            "__n": [100, 3],
+            "__lowest": [large.lowest, small.lowest.tolist()],
+            "__sketch": [cells, []],
+        }
     )
     read = table_populations(frame, "result.csv", np.array([True, True]))
     assert read is not None and read.rows == [0, 1]
@@ -260,6 +265,11 @@ def test_table_populations_read_the_sketch_companions() -> None:
     assert table_populations(frame.assign(__sketch=[None, None]), "r.csv", everyone) is None
     unsorted = frame.assign(__lowest=[large.lowest, small.lowest[::-1]])
     assert table_populations(unsorted, "r.csv", everyone) is None
+    # a sketch of other units than the row's own
+    for sizes in ([101, 3], [100, 4], [100, 2]):
+        assert table_populations(frame.assign(__n=sizes), "r.csv", everyone) is None, sizes
+    assert table_populations(frame.drop(columns="__n"), "r.csv", everyone) is None
+    assert table_populations(frame.assign(__n=[100.0, 3.0]), "r.csv", everyone) is None
 
 
 def test_operators_see_a_withheld_output_not_the_differencing_rule() -> None:
