@@ -218,14 +218,25 @@ def bounded_scans(
     """FROM, JOINs and WHERE of the core, each dataset scan keeping at most
     `contribution_limit` rows per privacy unit (so no unit weighs more than the
     noise assumes, however many groups its rows fall into). The bound sits inside
-    each scan, so a LEFT JOIN keeps its unmatched rows."""
+    each scan, so a LEFT JOIN keeps its unmatched rows.
+
+    Which of a unit's rows are kept is decided by the values the core reads from
+    them, not by the order an engine happens to read the rows in: a job run twice
+    releases the same figures, Spark (which evaluates a CTE once per reader) puts a
+    unit in the same groups for the figures and for the population sketches, and
+    DuckDB and Spark keep the same rows. Rows alike in every column the core reads
+    are interchangeable."""
 
     def bound(node: exp.Expr) -> exp.Expr:
         if not (isinstance(node, exp.Table) and node.name.lower() in schemas):
             return node
         schema = schemas[node.name.lower()]
         unit = exp.column(schema.privacy_unit)
-        order = exp.Order(expressions=[exp.Ordered(this=unit.copy())])
+        read = sorted({c.name for c in core.find_all(exp.Column) if c.table == node.alias_or_name})
+        order = exp.Order(
+            expressions=[exp.Ordered(this=exp.column(name), nulls_first=False) for name in read]
+            or [exp.Ordered(this=unit.copy())]
+        )
         number = exp.Window(this=exp.RowNumber(), partition_by=[unit], order=order)
         numbered = exp.select("*", number.as_("__row")).from_(exp.table_(node.name), copy=False)
         limit = exp.Literal.number(schema.contribution_limit)

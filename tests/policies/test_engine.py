@@ -466,6 +466,33 @@ def test_each_unit_contributes_at_most_its_limit_across_groups(schemas) -> None:
     assert result["__n"].sum() == 51
 
 
+def test_the_rows_a_unit_keeps_do_not_depend_on_the_order_they_are_read(schemas) -> None:
+    """Over its limit, a unit keeps the rows first by the values the core reads, so the
+    same query over the same rows releases the same figures however they are stored,
+    and an engine that evaluates the per-unit stage twice (Spark inlines the CTE that
+    both the figures and the population sketches read) puts the unit in the same group
+    both times."""
+    spread = [
+        ("heavy", d, fee) for d, fee in zip("edcba", [500.0, 400, 300, 200, 100], strict=True)
+    ]
+    spread += [(f"e{i}", "abcde"[i % 5], 10.0) for i in range(50)]
+    rows = pd.DataFrame(spread, columns=["enterprise_id", "district", "water_fee"])
+    narrow = {"enterprise_utilities": schemas["enterprise_utilities"]}  # contribution_limit 1
+    sql = "SELECT district, SUM(water_fee) AS s, COUNT(*) AS n FROM enterprise_utilities GROUP BY 1"
+    decision = check_query(sql, narrow, LicenseScope(("enterprise_utilities",), Level.L3), 1.0)
+    assert decision.sql is not None
+    released = set()
+    for seed in range(8):
+        connection = duckdb.connect()
+        connection.execute("SET threads = 4")
+        shuffled = rows.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+        connection.register("enterprise_utilities", shuffled)
+        result = connection.execute(decision.sql).df().set_index("district").sort_index()
+        released.add(tuple(result["s"].tolist()))
+    # the heavy unit's row in 'a' (first by district) is the one kept, every time
+    assert released == {(200.0, 100.0, 100.0, 100.0, 100.0)}
+
+
 def test_lineage_names_sources_and_how_they_are_used(schemas, scope) -> None:
     sql = (
         "SELECT e.district, AVG(s.contribution) AS avg_contribution FROM enterprise_utilities e "
