@@ -140,10 +140,16 @@ def best(action: Callable[[], object], repeat: int) -> float:
     return min(times)
 
 
-def in_process(data: Path, sql: str, repeat: int) -> float:
+def meter_connection(data: Path) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection in which the shapes' `meter_readings` is the Parquet `data`."""
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
     con.execute(f"CREATE VIEW meter_readings AS SELECT * FROM read_parquet('{data}')")
+    return con
+
+
+def in_process(data: Path, sql: str, repeat: int) -> float:
+    con = meter_connection(data)
     return best(lambda: con.execute(sql).fetchall(), repeat)
 
 

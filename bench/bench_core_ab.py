@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 import duckdb  # noqa: E402
+from bench_core import meter_connection  # noqa: E402
 from bench_meter import QUERY, meter_parquet  # noqa: E402
 
 WRITE_SHAPE = (
@@ -64,8 +65,7 @@ def main() -> None:
     texts = {"before": shape_sql(args.before, args.shape), "after": shape_sql(ROOT, args.shape)}
     if texts["before"] == texts["after"]:
         raise SystemExit("the two trees write the same SQL: nothing to compare")
-    connection = duckdb.connect()
-    connection.execute(f"CREATE VIEW meter_readings AS SELECT * FROM '{data}'")
+    connection = meter_connection(data)
     runs = {"raw": QUERY, **texts}
     times: dict[str, list[float]] = {name: [] for name in runs}
     for sql in runs.values():  # warm the file cache and the plans
