@@ -151,7 +151,7 @@ def _sketch(units: object, lowest: object, cells: object) -> Sketch | None:
     listed = list | tuple | np.ndarray
     if not isinstance(lowest, listed) or not isinstance(cells, listed):
         return None
-    if isinstance(units, bool) or not isinstance(units, int | np.integer) or units < 0:
+    if isinstance(units, bool) or not isinstance(units, int | np.integer):
         return None
     return sketch_from_cells(int(units), lowest, list(cells))
 
